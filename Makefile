@@ -1,0 +1,69 @@
+# klite: two commands matter on a fresh machine: `make run` and `make test`.
+# Everything they need is installed here, idempotently, into git-ignored folders (.cache/, bin/,
+# per-driver venv/node_modules/target) from the tools' standard per-user caches.
+
+GO        ?= go
+CACHE     := $(CURDIR)/.cache
+BIN       := $(CURDIR)/bin
+KAFKA_LIBS:= $(CACHE)/kafka/libs
+KAFKA_JAR := $(KAFKA_LIBS)/kafka_2.13-4.0.2.jar
+MVN       ?= mvn -q -B
+export PATH := $(BIN):$(PATH)
+
+# Every driver with a Makefile of its own is built by `make drivers`.
+DRIVERS   := $(patsubst clients/%/Makefile,%,$(wildcard clients/*/Makefile))
+
+# One conformance cell: make conformance SCENARIO=produce-acks CLIENT=franz-go TARGET=klite
+SCENARIO ?=
+CLIENT   ?=
+TARGET   ?=
+
+.PHONY: all build run test unit integration conformance compat-doc bench kafka-jars drivers \
+        fuzz vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/klite ./cmd/klite
+	$(GO) build -o $(BIN)/klite-conformance ./cmd/klite-conformance
+	$(GO) build -o $(BIN)/klite-bench ./cmd/klite-bench
+
+run: build
+	$(BIN)/klite $(ARGS)
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./broker/... ./conformance/...
+
+integration: build
+	$(GO) test -count=1 -tags integration ./broker/... ./cmd/...
+
+$(KAFKA_JAR): conformance/kafka/pom.xml
+	cd conformance/kafka && $(MVN) dependency:copy-dependencies -DincludeScope=runtime \
+		-DoutputDirectory=$(KAFKA_LIBS)
+	@touch $@
+
+kafka-jars: $(KAFKA_JAR)
+
+drivers:
+	@for d in $(DRIVERS); do echo "== driver $$d"; $(MAKE) --no-print-directory -C clients/$$d || exit 1; done
+
+conformance: build kafka-jars drivers
+	$(BIN)/klite-conformance run $(if $(SCENARIO),--scenario $(SCENARIO)) \
+		$(if $(CLIENT),--client $(CLIENT)) $(if $(TARGET),--target $(TARGET))
+
+compat-doc: build
+	$(BIN)/klite-conformance doc
+
+bench: build
+	$(BIN)/klite-bench $(ARGS)
+
+fuzz:
+	$(GO) test -run=NONE -fuzz=FuzzReadRequest -fuzztime=30s ./broker/server/
+
+test: vet unit integration conformance
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Starts real Apache Kafka 4.0 as one KRaft broker+controller on loopback, in the foreground.
+#   run-kafka.sh PORT DATA_DIR
+# PORT is the client listener; the controller listens on PORT+1. The jars come from
+# `make kafka-jars` (.cache/kafka/libs). Used by the conformance harness's kafka target and
+# handy by hand: `bash conformance/kafka/run-kafka.sh 19092 /tmp/kafka-dev`.
+set -euo pipefail
+port=${1:?usage: run-kafka.sh PORT DATA_DIR}
+dir=${2:?usage: run-kafka.sh PORT DATA_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+libs=${KAFKA_LIBS:-$root/.cache/kafka/libs}
+if ! command -v java >/dev/null 2>&1; then
+  echo "run-kafka.sh: java not found; install a JDK 17+ (Debian: apt-get install openjdk-17-jdk-headless)" >&2
+  exit 2
+fi
+if [[ ! -f $libs/kafka_2.13-4.0.2.jar ]]; then
+  echo "run-kafka.sh: Kafka jars missing in $libs; run 'make kafka-jars'" >&2
+  exit 2
+fi
+mkdir -p "$dir/logs"
+cport=$((port + 1))
+cat >"$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/logs
+num.partitions=1
+default.replication.factor=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+PROPS
+cp=$(printf '%s:' "$libs"/*.jar)
+jvm=(-Xms256m -Xmx1g -XX:+UseG1GC -XX:TieredStopAtLevel=1 -Xshare:auto
+  -Dlog4j2.configurationFile="$here/log4j2.yaml" -Djava.awt.headless=true)
+if [[ ! -f $dir/logs/meta.properties ]]; then
+  java "${jvm[@]}" -cp "$cp" kafka.tools.StorageTool format \
+    -t "${KAFKA_CLUSTER_ID:-kliteconformance00000A}" -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
+    { cat "$dir/format.log" >&2; exit 1; }
+fi
+exec java "${jvm[@]}" -cp "$cp" kafka.Kafka "$dir/server.properties"
