@@ -1,0 +1,382 @@
+// Command klite-bench measures klite on this machine and prints a small table:
+//
+//   - the data disk's own limit: sequential write+fsync throughput at 256 KiB .. 16 MiB writes;
+//   - start-up: time from exec to the first ApiVersions answer;
+//   - idle RSS and peak RSS of the broker process;
+//   - produce throughput: acks=all, 1 KiB records, 6 partitions, for a fixed time;
+//   - end-to-end latency p50/p99 at a fixed 20,000 records/s (produce acks=all -> consume).
+//
+// With --addr it benchmarks an already running broker (no start-up or RSS figures), which is
+// how the same run can be made against Apache Kafka.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+type options struct {
+	bin        string
+	addr       string
+	dataDir    string
+	duration   time.Duration
+	latDur     time.Duration
+	rate       int
+	partitions int
+	recordSize int
+	producers  int
+	skipDisk   bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.bin, "klite-bin", "bin/klite", "klite binary to start (ignored with --addr)")
+	flag.StringVar(&o.addr, "addr", "", "benchmark an already running broker at host:port instead of starting klite")
+	flag.StringVar(&o.dataDir, "data-dir", "", "klite data dir and disk-probe location (default: a temp dir under .cache/bench)")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long the throughput phase produces")
+	flag.DurationVar(&o.latDur, "latency-duration", 5*time.Second, "how long the latency phase runs")
+	flag.IntVar(&o.rate, "rate", 20000, "records per second in the latency phase")
+	flag.IntVar(&o.partitions, "partitions", 6, "partitions of the benchmark topics")
+	flag.IntVar(&o.recordSize, "record-size", 1024, "value size in bytes")
+	flag.IntVar(&o.producers, "producers", 4, "concurrent producer clients in the throughput phase")
+	flag.BoolVar(&o.skipDisk, "skip-disk", false, "skip the raw disk probe")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "klite-bench:", err)
+		os.Exit(1)
+	}
+}
+
+type row struct{ name, value, note string }
+
+func run(o options) error {
+	if o.dataDir == "" {
+		base := filepath.Join(".cache", "bench")
+		if err := os.MkdirAll(base, 0o755); err != nil {
+			return err
+		}
+		d, err := os.MkdirTemp(base, "run-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		o.dataDir = d
+	}
+	var rows []row
+	diskPeak := 0.0
+	if !o.skipDisk {
+		probe, err := diskProbe(o.dataDir)
+		if err != nil {
+			return fmt.Errorf("disk probe: %w", err)
+		}
+		for _, p := range probe {
+			rows = append(rows, row{fmt.Sprintf("disk write+fsync %s", humanSize(p.size)), fmt.Sprintf("%.0f MB/s", p.mbps), ""})
+			diskPeak = max(diskPeak, p.mbps)
+		}
+	}
+
+	addr := o.addr
+	var proc *brokerProc
+	if addr == "" {
+		var err error
+		proc, err = startKlite(o.bin, filepath.Join(o.dataDir, "klite"))
+		if err != nil {
+			return err
+		}
+		defer proc.stop()
+		addr = proc.addr
+		rows = append(rows, row{"start-up to first ApiVersions", fmt.Sprintf("%.1f ms", ms(proc.startup)), "target < 50 ms"})
+		time.Sleep(time.Second) // let the process settle before reading idle RSS
+		idle, _ := proc.rss()
+		rows = append(rows, row{"idle RSS", fmt.Sprintf("%.1f MB", float64(idle)/1e6), "target < 20 MB"})
+	}
+
+	ctx := context.Background()
+	admin, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	adm := kadm.NewClient(admin)
+	suffix := time.Now().Format("150405")
+	tputTopic, latTopic := "bench-tput-"+suffix, "bench-lat-"+suffix
+	for _, t := range []string{tputTopic, latTopic} {
+		resp, err := adm.CreateTopic(ctx, int32(o.partitions), 1, nil, t)
+		if err != nil {
+			return fmt.Errorf("create topic %s: %w", t, err)
+		}
+		if resp.Err != nil {
+			return fmt.Errorf("create topic %s: %w", t, resp.Err)
+		}
+	}
+
+	recs, bytes, el, err := throughput(ctx, addr, tputTopic, o)
+	if err != nil {
+		return fmt.Errorf("throughput: %w", err)
+	}
+	mbps := float64(bytes) / el.Seconds() / 1e6
+	note := ""
+	if diskPeak > 0 {
+		note = fmt.Sprintf("%.0f%% of disk peak (target >= 70%%)", 100*mbps/diskPeak)
+	}
+	rows = append(rows,
+		row{"produce acks=all 1 KiB x6 partitions", fmt.Sprintf("%.1f MB/s", mbps), note},
+		row{"produce acks=all records/s", fmt.Sprintf("%.0f", float64(recs)/el.Seconds()), ""})
+	if proc != nil {
+		_, peak := proc.rss()
+		rows = append(rows, row{"peak RSS", fmt.Sprintf("%.1f MB", float64(peak)/1e6), ""})
+	}
+
+	p50, p99, n, err := latency(ctx, addr, latTopic, o)
+	if err != nil {
+		return fmt.Errorf("latency: %w", err)
+	}
+	rows = append(rows,
+		row{fmt.Sprintf("e2e latency p50 @ %d rec/s", o.rate), fmt.Sprintf("%.2f ms", ms(p50)), fmt.Sprintf("%d samples", n)},
+		row{fmt.Sprintf("e2e latency p99 @ %d rec/s", o.rate), fmt.Sprintf("%.2f ms", ms(p99)), "target < 3.5 ms"})
+
+	printTable(rows)
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func humanSize(n int) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
+}
+
+func printTable(rows []row) {
+	w1, w2 := len("metric"), len("value")
+	for _, r := range rows {
+		w1, w2 = max(w1, len(r.name)), max(w2, len(r.value))
+	}
+	fmt.Printf("| %-*s | %*s | %s\n", w1, "metric", w2, "value", "note")
+	fmt.Printf("|-%s-|-%s-|-----\n", strings.Repeat("-", w1), strings.Repeat("-", w2))
+	for _, r := range rows {
+		fmt.Printf("| %-*s | %*s | %s\n", w1, r.name, w2, r.value, r.note)
+	}
+}
+
+type probeResult struct {
+	size int
+	mbps float64
+}
+
+// diskProbe writes sequentially with an fsync after every write, at several write sizes, and
+// reports the throughput of each: the ceiling a durable log on this disk can reach.
+func diskProbe(dir string) ([]probeResult, error) {
+	sizes := []int{256 << 10, 1 << 20, 4 << 20, 16 << 20}
+	var out []probeResult
+	for _, size := range sizes {
+		f, err := os.CreateTemp(dir, "diskprobe-")
+		if err != nil {
+			return nil, err
+		}
+		buf := make([]byte, size)
+		for i := range buf {
+			buf[i] = byte(i * 7)
+		}
+		var written int64
+		start := time.Now()
+		// Bounded by both bytes and time.
+		for written < 1<<30 && time.Since(start) < 2*time.Second {
+			if _, err := f.Write(buf); err != nil {
+				f.Close()
+				os.Remove(f.Name())
+				return nil, err
+			}
+			if err := f.Sync(); err != nil {
+				f.Close()
+				os.Remove(f.Name())
+				return nil, err
+			}
+			written += int64(size)
+		}
+		el := time.Since(start)
+		f.Close()
+		os.Remove(f.Name())
+		out = append(out, probeResult{size, float64(written) / el.Seconds() / 1e6})
+	}
+	return out, nil
+}
+
+func throughput(ctx context.Context, addr, topic string, o options) (int64, int64, time.Duration, error) {
+	// Incompressible values and no compression: the figure is bytes through the log.
+	value := make([]byte, o.recordSize)
+	rand.Read(value)
+	var recs, bytes atomic.Int64
+	var firstErr atomic.Value
+	deadline := time.Now().Add(o.duration)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for p := 0; p < o.producers; p++ {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
+			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerBatchMaxBytes(1<<20),
+			kgo.MaxBufferedRecords(20000), kgo.ProducerLinger(2*time.Millisecond),
+			kgo.ProducerBatchCompression(kgo.NoCompression()))
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cl.Close()
+			for time.Now().Before(deadline) {
+				cl.Produce(ctx, &kgo.Record{Value: value}, func(r *kgo.Record, err error) {
+					if err != nil {
+						firstErr.CompareAndSwap(nil, err)
+						return
+					}
+					recs.Add(1)
+					bytes.Add(int64(len(r.Value)))
+				})
+			}
+			fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			cl.Flush(fctx)
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if e := firstErr.Load(); e != nil {
+		return 0, 0, 0, e.(error)
+	}
+	return recs.Load(), bytes.Load(), el, nil
+}
+
+// latency produces at a fixed rate with acks=all and consumes the same topic in this process;
+// each value carries its send time, so latency is consume time minus send time on one clock.
+func latency(ctx context.Context, addr, topic string, o options) (p50, p99 time.Duration, n int, err error) {
+	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer prod.Close()
+	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer cons.Close()
+
+	// Warm up: one record through both clients so connection set-up is not measured.
+	if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("warm-up")}).FirstErr(); err != nil {
+		return 0, 0, 0, err
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	warm := 0
+	for warm == 0 && wctx.Err() == nil {
+		warm = cons.PollFetches(wctx).NumRecords()
+	}
+	wcancel()
+	if warm == 0 {
+		return 0, 0, 0, errors.New("warm-up record not consumed within 10s")
+	}
+
+	total := int(float64(o.rate) * o.latDur.Seconds())
+	lats := make([]time.Duration, 0, total)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		end := time.Now().Add(o.latDur + 10*time.Second)
+		for len(lats) < total && time.Now().Before(end) {
+			pctx, cancel := context.WithDeadline(ctx, end)
+			fs := cons.PollFetches(pctx)
+			cancel()
+			now := time.Now()
+			fs.EachRecord(func(r *kgo.Record) {
+				var sent time.Time
+				if err := sent.UnmarshalBinary(r.Value[:15]); err == nil {
+					lats = append(lats, now.Sub(sent))
+				}
+			})
+		}
+	}()
+
+	value := make([]byte, o.recordSize)
+	rand.Read(value)
+	const tick = time.Millisecond
+	perTick := max(1, o.rate/int(time.Second/tick))
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	var produceErr atomic.Value
+	sent := 0
+	for sent < total {
+		<-t.C
+		for i := 0; i < perTick && sent < total; i++ {
+			v := append([]byte(nil), value...)
+			ts, _ := time.Now().MarshalBinary()
+			copy(v, ts)
+			prod.Produce(ctx, &kgo.Record{Value: v}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					produceErr.CompareAndSwap(nil, err)
+				}
+			})
+			sent++
+		}
+	}
+	<-done
+	if e := produceErr.Load(); e != nil {
+		return 0, 0, 0, e.(error)
+	}
+	if len(lats) == 0 {
+		return 0, 0, 0, errors.New("no records consumed")
+	}
+	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+	return lats[len(lats)/2], lats[len(lats)*99/100], len(lats), nil
+}
+
+type brokerProc struct {
+	cmd     *exec.Cmd
+	addr    string
+	startup time.Duration
+}
+
+func (p *brokerProc) stop() {
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// rss returns the current and peak resident set size in bytes, from /proc.
+func (p *brokerProc) rss() (cur, peak int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var kb int64
+		if _, err := fmt.Sscanf(line, "VmRSS: %d kB", &kb); err == nil {
+			cur = kb * 1024
+		}
+		if _, err := fmt.Sscanf(line, "VmHWM: %d kB", &kb); err == nil {
+			peak = kb * 1024
+		}
+	}
+	return cur, peak
+}
