@@ -1,0 +1,53 @@
+package storage
+
+import "log/slog"
+
+// Defaults for WALOptions.
+const (
+	DefaultSegmentBytes  = 256 << 20
+	DefaultMaxGroupBytes = 16 << 20
+)
+
+// WALOptions configures OpenWAL (and NewMemWALWithOptions, which uses only SegmentBytes).
+type WALOptions struct {
+	// Dir is the data directory; segments live in Dir/wal/%020d.wal.
+	Dir string
+	// SegmentBytes is the size at which a new segment is started (default 256 MiB). A segment
+	// only exceeds it when a single entry is larger than SegmentBytes.
+	SegmentBytes int64
+	// MaxGroupBytes caps the bytes written (and fsynced) by one group commit (default 16 MiB).
+	// A single entry larger than this is written as a group of its own.
+	MaxGroupBytes int
+	// MaxPendingBytes bounds the bytes queued but not yet written; Append blocks while it is
+	// exceeded (default 4 x MaxGroupBytes). Callbacks run on a separate goroutine from the
+	// writer, so a blocked Append never waits on a callback.
+	MaxPendingBytes int
+	// Logger receives warnings (torn-tail truncation). Default slog.Default().
+	Logger *slog.Logger
+
+	// files is the injection point for the file-writing layer (tests only); nil means the OS.
+	files fileLayer
+}
+
+func (o *WALOptions) withDefaults() WALOptions {
+	r := *o
+	if r.SegmentBytes <= 0 {
+		r.SegmentBytes = DefaultSegmentBytes
+	}
+	if r.MaxGroupBytes <= 0 {
+		r.MaxGroupBytes = DefaultMaxGroupBytes
+	}
+	if r.MaxPendingBytes <= 0 {
+		r.MaxPendingBytes = 4 * r.MaxGroupBytes
+	}
+	if r.MaxPendingBytes < r.MaxGroupBytes {
+		r.MaxPendingBytes = r.MaxGroupBytes
+	}
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	if r.files == nil {
+		r.files = osFiles{}
+	}
+	return r
+}
