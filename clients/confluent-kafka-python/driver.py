@@ -1,0 +1,736 @@
+"""klite conformance driver for confluent-kafka-python (librdkafka).
+
+Speaks the JSON-lines protocol of clients/README.md: one command per stdin line, one answer per
+stdout line. Logs go to stderr only.
+"""
+
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import confluent_kafka  # noqa: E402
+from confluent_kafka import (  # noqa: E402
+    Consumer, KafkaError, KafkaException, Producer, TopicPartition, ConsumerGroupTopicPartitions,
+    IsolationLevel, OFFSET_BEGINNING, OFFSET_END,
+    TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME,
+)
+from confluent_kafka.admin import (  # noqa: E402
+    AdminClient, NewTopic, NewPartitions, ConfigResource, ConfigEntry, ResourceType,
+    AlterConfigOpType, OffsetSpec,
+)
+
+from kafka_error_names import name_of  # noqa: E402
+
+log = logging.getLogger("driver")
+
+DEFAULT_TIMEOUT_S = 30.0
+
+
+class OpError(Exception):
+    """An op failed as a whole: answered ok:false with a Kafka error name."""
+
+    def __init__(self, name, message):
+        super().__init__(message)
+        self.name = name
+        self.message = message
+
+
+class Unsupported(Exception):
+    pass
+
+
+# librdkafka-internal (negative) error codes that have a Kafka protocol equivalent.
+_INTERNAL = {
+    KafkaError._TIMED_OUT: "TIMEOUT",
+    KafkaError._MSG_TIMED_OUT: "TIMEOUT",
+    KafkaError._TIMED_OUT_QUEUE: "TIMEOUT",
+    KafkaError._UNKNOWN_TOPIC: "UNKNOWN_TOPIC_OR_PARTITION",
+    KafkaError._UNKNOWN_PARTITION: "UNKNOWN_TOPIC_OR_PARTITION",
+    KafkaError._AUTHENTICATION: "SASL_AUTHENTICATION_FAILED",
+    KafkaError._FENCED: "PRODUCER_FENCED",
+    KafkaError._UNKNOWN_GROUP: "GROUP_ID_NOT_FOUND",
+}
+
+
+def err_name(err):
+    """Kafka error name for a librdkafka KafkaError."""
+    code = err.code()
+    if code >= -1:
+        return name_of(code)
+    return _INTERNAL.get(code, "CLIENT_ERROR")
+
+
+def to_op_error(exc):
+    if isinstance(exc, OpError):
+        return exc
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        err = exc.args[0]
+        return OpError(err_name(err), "%s: %s" % (err.name(), err.str()))
+    if isinstance(exc, KafkaError):
+        return OpError(err_name(exc), "%s: %s" % (exc.name(), exc.str()))
+    return OpError("CLIENT_ERROR", "%s: %s" % (type(exc).__name__, exc))
+
+
+def enc(b):
+    """Bytes from the wire as the protocol's UTF-8 string (or None)."""
+    if b is None:
+        return None
+    if isinstance(b, str):
+        return b
+    return bytes(b).decode("utf-8", errors="replace")
+
+
+def dec(s):
+    if s is None:
+        return None
+    return s.encode("utf-8")
+
+
+def isolation_of(args):
+    return args.get("isolation") or "read_uncommitted"
+
+
+def ts_type(t):
+    if t == TIMESTAMP_CREATE_TIME:
+        return "create"
+    if t == TIMESTAMP_LOG_APPEND_TIME:
+        return "log_append"
+    return None
+
+
+def record_of(msg):
+    tstype, ts = msg.timestamp()
+    headers = []
+    for k, v in (msg.headers() or []):
+        headers.append({"key": k, "value": enc(v)})
+    return {
+        "topic": msg.topic(),
+        "partition": msg.partition(),
+        "offset": msg.offset(),
+        "key": enc(msg.key()),
+        "value": enc(msg.value()),
+        "headers": headers,
+        "timestamp": ts if tstype != confluent_kafka.TIMESTAMP_NOT_AVAILABLE else -1,
+        "timestamp_type": ts_type(tstype),
+    }
+
+
+def fut_result(fut, timeout=DEFAULT_TIMEOUT_S):
+    try:
+        return fut.result(timeout=timeout)
+    except KafkaException:
+        raise
+    except Exception as e:  # concurrent.futures.TimeoutError and friends
+        if type(e).__name__ == "TimeoutError":
+            raise OpError("TIMEOUT", "admin request timed out")
+        raise
+
+
+def lib_version():
+    v = confluent_kafka.version()
+    return v[0] if isinstance(v, tuple) else v
+
+
+GROUP_STATES = {
+    "UNKNOWN": "Unknown",
+    "PREPARING_REBALANCING": "PreparingRebalance",
+    "PREPARING_REBALANCE": "PreparingRebalance",
+    "COMPLETING_REBALANCING": "CompletingRebalance",
+    "COMPLETING_REBALANCE": "CompletingRebalance",
+    "STABLE": "Stable",
+    "DEAD": "Dead",
+    "EMPTY": "Empty",
+}
+
+
+def group_state(s):
+    if s is None:
+        return None
+    n = getattr(s, "name", str(s))
+    return GROUP_STATES.get(n, n)
+
+
+class Driver:
+    def __init__(self):
+        self.base = None
+        self.admin = None
+        self.producers = {}  # (acks, compression, idempotent) -> Producer
+        self.txn = None  # transactional Producer
+        self.txn_id = None
+        self.group = None  # group Consumer
+        self.group_id = None
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def conf(self, **extra):
+        if self.base is None:
+            raise OpError("CLIENT_ERROR", "hello was not sent")
+        c = dict(self.base)
+        c.update(extra)
+        return c
+
+    def get_admin(self):
+        if self.admin is None:
+            self.admin = AdminClient(self.conf())
+        return self.admin
+
+    def partitions_of(self, topic):
+        md = self.get_admin().list_topics(topic=topic, timeout=DEFAULT_TIMEOUT_S)
+        t = md.topics.get(topic)
+        if t is None:
+            raise OpError("UNKNOWN_TOPIC_OR_PARTITION", "topic %s not in metadata" % topic)
+        if t.error is not None:
+            raise OpError(err_name(t.error), t.error.str())
+        return sorted(t.partitions.keys())
+
+    # ---- ops -----------------------------------------------------------------------------
+
+    def op_hello(self, a):
+        c = {
+            "bootstrap.servers": a["bootstrap"],
+            "client.id": a.get("client_id") or "klite-driver",
+            "log_level": 4,
+        }
+        sasl = a.get("sasl")
+        if sasl:
+            c["security.protocol"] = "SASL_PLAINTEXT"
+            c["sasl.mechanisms"] = sasl["mechanism"]
+            c["sasl.username"] = sasl["user"]
+            c["sasl.password"] = sasl["password"]
+        self.base = c
+        return {
+            "client": "confluent-kafka-python",
+            "library_version": "%s (librdkafka %s)" % (lib_version(),
+                                                      confluent_kafka.libversion()[0]),
+        }
+
+    def op_create_topic(self, a):
+        nt = NewTopic(a["topic"], num_partitions=a.get("partitions", 1),
+                      replication_factor=a.get("replication_factor", 1),
+                      config=a.get("configs") or {})
+        futs = self.get_admin().create_topics([nt], validate_only=bool(a.get("validate_only")),
+                                              operation_timeout=DEFAULT_TIMEOUT_S,
+                                              request_timeout=DEFAULT_TIMEOUT_S)
+        fut_result(futs[a["topic"]])
+        return {}
+
+    def op_delete_topic(self, a):
+        futs = self.get_admin().delete_topics([a["topic"]], operation_timeout=DEFAULT_TIMEOUT_S,
+                                              request_timeout=DEFAULT_TIMEOUT_S)
+        fut_result(futs[a["topic"]])
+        return {}
+
+    def op_metadata(self, a):
+        topics = a.get("topics") or []
+        auto = bool(a.get("allow_auto_create"))
+        out = []
+        if not topics:
+            md = self.get_admin().list_topics(timeout=DEFAULT_TIMEOUT_S)
+            names = sorted(md.topics.keys())
+            for name in names:
+                t = md.topics[name]
+                out.append({"topic": name, "partitions": len(t.partitions),
+                            "error": err_name(t.error) if t.error is not None else None})
+            return {"topics": out}
+        # librdkafka asks the broker to auto-create only from a producer handle configured so
+        # (a consumer or admin handle never does); pick the handle by allow_auto_create.
+        if auto:
+            handle = self.get_metadata_producer()
+        else:
+            handle = self.get_admin()
+        for name in topics:
+            md = handle.list_topics(topic=name, timeout=DEFAULT_TIMEOUT_S)
+            t = md.topics.get(name)
+            if t is None:
+                out.append({"topic": name, "partitions": 0, "error": "UNKNOWN_TOPIC_OR_PARTITION"})
+                continue
+            out.append({"topic": name, "partitions": len(t.partitions),
+                        "error": err_name(t.error) if t.error is not None else None})
+        return {"topics": out}
+
+    def get_metadata_producer(self):
+        key = ("metadata-autocreate",)
+        p = self.producers.get(key)
+        if p is None:
+            p = Producer(self.conf(**{"allow.auto.create.topics": True}))
+            self.producers[key] = p
+        return p
+
+    def get_producer(self, acks, compression, idempotent):
+        key = (acks, compression, idempotent)
+        p = self.producers.get(key)
+        if p is None:
+            c = self.conf(**{
+                "acks": str(acks),
+                "compression.type": compression,
+                "enable.idempotence": idempotent,
+                "linger.ms": 5,
+                "message.timeout.ms": 20000,
+            })
+            p = Producer(c)
+            self.producers[key] = p
+        return p
+
+    def op_produce(self, a):
+        compression = a.get("compression") or "none"
+        if compression not in ("none", "gzip", "snappy", "lz4", "zstd"):
+            raise Unsupported("compression %s" % compression)
+        if a.get("transactional"):
+            if self.txn is None:
+                raise OpError("CLIENT_ERROR", "txn_init was not sent")
+            p = self.txn
+        else:
+            acks = a.get("acks", -1)
+            p = self.get_producer(acks if acks is not None else -1, compression,
+                                  bool(a.get("idempotent", False)))
+        records = a.get("records") or []
+        results = [None] * len(records)
+
+        def cb_for(i):
+            def cb(err, msg):
+                if err is not None:
+                    results[i] = {"partition": msg.partition() if msg is not None else -1,
+                                  "offset": -1, "timestamp": -1, "error": err_name(err)}
+                    log.info("record %d failed: %s", i, err)
+                    return
+                _, ts = msg.timestamp()
+                off = msg.offset()
+                results[i] = {"partition": msg.partition(),
+                              "offset": off if off is not None and off >= 0 else -1,
+                              "timestamp": ts if ts is not None else -1, "error": None}
+            return cb
+
+        topic = a["topic"]
+        for i, r in enumerate(records):
+            kw = {"value": dec(r.get("value")), "key": dec(r.get("key")), "on_delivery": cb_for(i)}
+            if r.get("headers"):
+                kw["headers"] = [(h["key"], dec(h.get("value"))) for h in r["headers"]]
+            if r.get("partition") is not None:
+                kw["partition"] = r["partition"]
+            if r.get("timestamp") is not None:
+                kw["timestamp"] = r["timestamp"]
+            deadline = time.monotonic() + DEFAULT_TIMEOUT_S
+            while True:
+                try:
+                    p.produce(topic, **kw)
+                    break
+                except BufferError:
+                    if time.monotonic() > deadline:
+                        raise OpError("TIMEOUT", "producer queue stayed full")
+                    p.poll(0.1)
+                except KafkaException as e:
+                    err = e.args[0]
+                    results[i] = {"partition": r.get("partition", -1), "offset": -1,
+                                  "timestamp": -1, "error": err_name(err)}
+                    break
+        remaining = p.flush(DEFAULT_TIMEOUT_S)
+        if remaining:
+            log.warning("%d records still in flight after flush", remaining)
+        out = []
+        for i, res in enumerate(results):
+            if res is None:
+                res = {"partition": -1, "offset": -1, "timestamp": -1, "error": "TIMEOUT"}
+            out.append(res)
+        return {"results": out}
+
+    def consumer_conf(self, a, group_id, auto_commit=False, reset="earliest"):
+        c = self.conf(**{
+            "group.id": group_id,
+            "enable.auto.commit": auto_commit,
+            "auto.offset.reset": reset,
+            "isolation.level": isolation_of(a),
+            "enable.partition.eof": False,
+        })
+        if a.get("fetch_max_bytes") is not None:
+            c["fetch.max.bytes"] = a["fetch_max_bytes"]
+        if a.get("partition_max_bytes") is not None:
+            c["max.partition.fetch.bytes"] = a["partition_max_bytes"]
+        if a.get("fetch_max_wait_ms") is not None:
+            c["fetch.wait.max.ms"] = a["fetch_max_wait_ms"]
+        if a.get("fetch_min_bytes") is not None:
+            c["fetch.min.bytes"] = a["fetch_min_bytes"]
+        return c
+
+    def poll_records(self, consumer, max_records, timeout_ms):
+        records = []
+        deadline = time.monotonic() + timeout_ms / 1000.0
+        while len(records) < max_records:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            msgs = consumer.consume(num_messages=max_records - len(records), timeout=min(left, 1.0))
+            for m in msgs:
+                if m.error() is not None:
+                    err = m.error()
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        continue
+                    log.warning("consumer error: %s", err)
+                    if err.fatal():
+                        raise OpError(err_name(err), err.str())
+                    continue
+                records.append(record_of(m))
+        return records
+
+    def op_consume(self, a):
+        topic = a["topic"]
+        parts = a.get("partitions")
+        if parts is None:
+            parts = self.partitions_of(topic)
+        frm = a.get("from", "earliest")
+        if frm == "earliest":
+            off = OFFSET_BEGINNING
+        elif frm == "latest":
+            off = OFFSET_END
+        else:
+            off = int(frm)
+        c = Consumer(self.consumer_conf(a, "klite-driver-assign-%s" % uuid.uuid4().hex))
+        try:
+            c.assign([TopicPartition(topic, p, off) for p in parts])
+            records = self.poll_records(c, a.get("max_records", 1 << 30), a.get("timeout_ms", 5000))
+        finally:
+            c.close()
+        return {"records": records}
+
+    def op_list_offsets(self, a):
+        spec = a.get("spec", "latest")
+        if spec == "earliest":
+            os_ = OffsetSpec.earliest()
+        elif spec == "latest":
+            os_ = OffsetSpec.latest()
+        elif spec == "max_timestamp":
+            os_ = OffsetSpec.max_timestamp()
+        elif isinstance(spec, dict) and "timestamp" in spec:
+            os_ = OffsetSpec.for_timestamp(int(spec["timestamp"]))
+        else:
+            raise OpError("CLIENT_ERROR", "bad spec %r" % (spec,))
+        iso = IsolationLevel.READ_COMMITTED if isolation_of(a) == "read_committed" \
+            else IsolationLevel.READ_UNCOMMITTED
+        tp = TopicPartition(a["topic"], a["partition"])
+        futs = self.get_admin().list_offsets({tp: os_}, isolation_level=iso,
+                                             request_timeout=DEFAULT_TIMEOUT_S)
+        res = None
+        for k, f in futs.items():
+            try:
+                res = fut_result(f)
+            except KafkaException as e:
+                if e.args[0].code() == KafkaError._NOENT:  # no leader: partition not in metadata
+                    raise OpError("UNKNOWN_TOPIC_OR_PARTITION", e.args[0].str())
+                raise
+        ts = res.timestamp if res.timestamp is not None else -1
+        return {"offset": res.offset, "timestamp": ts}
+
+    # ---- groups ------------------------------------------------------------------------------
+
+    def op_group_subscribe(self, a):
+        assignor = a.get("assignor") or "range"
+        strategies = {"range": "range", "roundrobin": "roundrobin",
+                      "cooperative-sticky": "cooperative-sticky"}
+        if assignor not in strategies:
+            raise Unsupported("librdkafka has no %s assignor (only range, roundrobin, "
+                              "cooperative-sticky)" % assignor)
+        self.close_group()
+        c = self.consumer_conf(a, a["group"], auto_commit=bool(a.get("auto_commit", False)),
+                               reset=a.get("from") or "earliest")
+        c["partition.assignment.strategy"] = strategies[assignor]
+        if a.get("instance_id"):
+            c["group.instance.id"] = a["instance_id"]
+        if a.get("session_timeout_ms") is not None:
+            c["session.timeout.ms"] = a["session_timeout_ms"]
+        if a.get("rebalance_timeout_ms") is not None:
+            # librdkafka sends max.poll.interval.ms as the JoinGroup rebalance timeout.
+            c["max.poll.interval.ms"] = max(a["rebalance_timeout_ms"],
+                                            c.get("session.timeout.ms", 45000))
+        if bool(a.get("auto_commit", False)):
+            c["auto.commit.interval.ms"] = 1000
+        self.group = Consumer(c)
+        self.group_id = a["group"]
+        self.group.subscribe(list(a["topics"]))
+        return {}
+
+    def need_group(self):
+        if self.group is None:
+            raise OpError("CLIENT_ERROR", "no group consumer (group_subscribe first)")
+        return self.group
+
+    def op_group_poll(self, a):
+        c = self.need_group()
+        records = self.poll_records(c, a.get("max_records", 1 << 30), a.get("timeout_ms", 5000))
+        assignment = [{"topic": tp.topic, "partition": tp.partition} for tp in c.assignment()]
+        assignment.sort(key=lambda x: (x["topic"], x["partition"]))
+        return {"records": records, "assignment": assignment}
+
+    def op_group_commit(self, a):
+        c = self.need_group()
+        offs = a.get("offsets")
+        try:
+            if offs is None:
+                c.commit(asynchronous=False)
+            else:
+                tps = [TopicPartition(o["topic"], o["partition"], o["offset"],
+                                      metadata=o.get("metadata")) if o.get("metadata") is not None
+                       else TopicPartition(o["topic"], o["partition"], o["offset"])
+                       for o in offs]
+                res = c.commit(offsets=tps, asynchronous=False)
+                for tp in res or []:
+                    if tp.error is not None:
+                        raise OpError(err_name(tp.error), tp.error.str())
+        except KafkaException as e:
+            err = e.args[0]
+            if err.code() == KafkaError._NO_OFFSET:
+                return {}  # nothing consumed: nothing to commit, as a no-op
+            raise
+        return {}
+
+    def op_group_committed(self, a):
+        tps = [TopicPartition(a["topic"], p) for p in a.get("partitions") or []]
+        futs = self.get_admin().list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(a["group"], tps or None)],
+            request_timeout=DEFAULT_TIMEOUT_S)
+        res = fut_result(futs[a["group"]])
+        out = []
+        for tp in res.topic_partitions:
+            if tp.topic != a["topic"]:
+                continue
+            out.append({"partition": tp.partition,
+                        "offset": tp.offset if tp.offset is not None and tp.offset >= 0 else -1,
+                        "metadata": tp.metadata if tp.metadata is not None else "",
+                        "error": err_name(tp.error) if tp.error is not None else None})
+        out.sort(key=lambda x: x["partition"])
+        return {"offsets": out}
+
+    def close_group(self):
+        if self.group is not None:
+            try:
+                self.group.close()
+            finally:
+                self.group = None
+                self.group_id = None
+
+    def op_group_leave(self, a):
+        self.close_group()
+        return {}
+
+    # ---- transactions ------------------------------------------------------------------------
+
+    def op_txn_init(self, a):
+        if self.txn is not None:
+            self.txn.flush(5)
+            self.txn = None
+        c = self.conf(**{
+            "transactional.id": a["transactional_id"],
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+        })
+        if a.get("transaction_timeout_ms") is not None:
+            c["transaction.timeout.ms"] = a["transaction_timeout_ms"]
+        p = Producer(c)
+        self.txn_id = a["transactional_id"]
+        self.txn = p
+        p.init_transactions(DEFAULT_TIMEOUT_S)
+        return {}
+
+    def need_txn(self):
+        if self.txn is None:
+            raise OpError("CLIENT_ERROR", "txn_init was not sent")
+        return self.txn
+
+    def op_txn_begin(self, a):
+        self.need_txn().begin_transaction()
+        return {}
+
+    def op_txn_commit(self, a):
+        self.need_txn().commit_transaction(DEFAULT_TIMEOUT_S)
+        return {}
+
+    def op_txn_abort(self, a):
+        self.need_txn().abort_transaction(DEFAULT_TIMEOUT_S)
+        return {}
+
+    def op_txn_send_offsets(self, a):
+        p = self.need_txn()
+        tps = [TopicPartition(o["topic"], o["partition"], o["offset"]) for o in a["offsets"]]
+        if self.group is not None and self.group_id == a["group"]:
+            p.send_offsets_to_transaction(tps, self.group.consumer_group_metadata(),
+                                          DEFAULT_TIMEOUT_S)
+            return {}
+        # No member of that group here: a plain handle's metadata carries only the group id.
+        c = Consumer(self.conf(**{"group.id": a["group"], "enable.auto.commit": False}))
+        try:
+            p.send_offsets_to_transaction(tps, c.consumer_group_metadata(), DEFAULT_TIMEOUT_S)
+        finally:
+            c.close()
+        return {}
+
+    # ---- admin ---------------------------------------------------------------------------
+
+    def op_admin(self, a):
+        action = a.get("action")
+        fn = getattr(self, "admin_" + str(action), None)
+        if fn is None:
+            raise Unsupported("unknown admin action %s" % action)
+        return fn(a)
+
+    def admin_list_groups(self, a):
+        res = fut_result(self.get_admin().list_consumer_groups(request_timeout=DEFAULT_TIMEOUT_S))
+        groups = [{"group": g.group_id, "state": group_state(g.state)} for g in res.valid]
+        groups.sort(key=lambda g: g["group"])
+        return {"groups": groups}
+
+    def admin_describe_groups(self, a):
+        futs = self.get_admin().describe_consumer_groups(list(a["groups"]),
+                                                         request_timeout=DEFAULT_TIMEOUT_S)
+        out = []
+        for g in a["groups"]:
+            try:
+                d = fut_result(futs[g])
+            except KafkaException as e:
+                out.append({"group": g, "error": err_name(e.args[0])})
+                continue
+            members = []
+            for m in d.members:
+                tps = m.assignment.topic_partitions if m.assignment else []
+                members.append({
+                    "member_id": m.member_id, "client_id": m.client_id,
+                    "instance_id": m.group_instance_id,
+                    "assignment": sorted([{"topic": t.topic, "partition": t.partition}
+                                          for t in tps],
+                                         key=lambda x: (x["topic"], x["partition"])),
+                })
+            out.append({"group": g, "state": group_state(d.state),
+                        "protocol": d.partition_assignor, "members": members, "error": None})
+        return {"groups": out}
+
+    def admin_delete_groups(self, a):
+        futs = self.get_admin().delete_consumer_groups(list(a["groups"]),
+                                                       request_timeout=DEFAULT_TIMEOUT_S)
+        out = []
+        for g in a["groups"]:
+            try:
+                fut_result(futs[g])
+                out.append({"group": g, "error": None})
+            except KafkaException as e:
+                out.append({"group": g, "error": err_name(e.args[0])})
+        return {"groups": out}
+
+    def admin_offset_delete(self, a):
+        raise Unsupported("confluent-kafka-python's AdminClient has no delete consumer group "
+                          "offsets (OffsetDelete) call")
+
+    def admin_delete_records(self, a):
+        tp = TopicPartition(a["topic"], a["partition"], a["offset"])
+        futs = self.get_admin().delete_records([tp], request_timeout=DEFAULT_TIMEOUT_S,
+                                               operation_timeout=DEFAULT_TIMEOUT_S)
+        res = None
+        for _, f in futs.items():
+            res = fut_result(f)
+        return {"low_watermark": res.low_watermark}
+
+    def admin_describe_configs(self, a):
+        res = ConfigResource(ResourceType.TOPIC, a["topic"])
+        futs = self.get_admin().describe_configs([res], request_timeout=DEFAULT_TIMEOUT_S)
+        entries = None
+        for _, f in futs.items():
+            entries = fut_result(f)
+        names = a.get("names")
+        out = {}
+        for name, e in entries.items():
+            if names and name not in names:
+                continue
+            out[name] = e.value
+        return {"configs": out}
+
+    def admin_alter_configs(self, a):
+        entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                   for k, v in (a.get("configs") or {}).items()]
+        res = ConfigResource(ResourceType.TOPIC, a["topic"], incremental_configs=entries)
+        futs = self.get_admin().incremental_alter_configs([res], request_timeout=DEFAULT_TIMEOUT_S)
+        for _, f in futs.items():
+            fut_result(f)
+        return {}
+
+    def admin_create_partitions(self, a):
+        futs = self.get_admin().create_partitions([NewPartitions(a["topic"], a["count"])],
+                                                  operation_timeout=DEFAULT_TIMEOUT_S,
+                                                  request_timeout=DEFAULT_TIMEOUT_S)
+        for _, f in futs.items():
+            fut_result(f)
+        return {}
+
+    def admin_describe_cluster(self, a):
+        d = fut_result(self.get_admin().describe_cluster(request_timeout=DEFAULT_TIMEOUT_S))
+        brokers = sorted([{"node_id": n.id, "host": n.host, "port": n.port} for n in d.nodes],
+                         key=lambda b: b["node_id"])
+        return {"cluster_id": d.cluster_id,
+                "controller": d.controller.id if d.controller is not None else -1,
+                "brokers": brokers}
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    def close(self):
+        try:
+            self.close_group()
+        except Exception as e:  # closing must not stop the exit
+            log.warning("closing group consumer: %s", e)
+        for p in list(self.producers.values()) + ([self.txn] if self.txn else []):
+            try:
+                p.flush(5)
+            except Exception as e:
+                log.warning("flushing producer: %s", e)
+        self.producers = {}
+        self.txn = None
+
+    def op_close(self, a):
+        self.close()
+        return {}
+
+    def handle(self, cmd):
+        cid = cmd.get("id")
+        op = cmd.get("op")
+        fn = getattr(self, "op_" + str(op), None)
+        if fn is None:
+            return {"id": cid, "unsupported": True, "reason": "unknown op"}
+        try:
+            res = fn(cmd)
+            out = {"id": cid, "ok": True}
+            out.update(res or {})
+            return out
+        except Unsupported as e:
+            return {"id": cid, "unsupported": True, "reason": str(e)}
+        except Exception as e:
+            oe = to_op_error(e)
+            log.info("op %s failed: %s %s", op, oe.name, oe.message)
+            return {"id": cid, "ok": False, "error": oe.name, "message": oe.message}
+
+
+def main():
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    d = Driver()
+    out = sys.stdout
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            cmd = json.loads(line)
+        except ValueError as e:
+            log.error("bad command line %r: %s", line, e)
+            continue
+        ans = d.handle(cmd)
+        out.write(json.dumps(ans) + "\n")
+        out.flush()
+        if cmd.get("op") == "close":
+            break
+    else:
+        d.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
