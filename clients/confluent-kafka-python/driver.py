@@ -176,7 +176,9 @@ class Driver:
 
     def get_admin(self):
         if self.admin is None:
-            self.admin = AdminClient(self.conf())
+            # librdkafka admin handles are producer-type: without this, their metadata refreshes
+            # for a looked-up topic ask the broker to auto-create it.
+            self.admin = AdminClient(self.conf(**{"allow.auto.create.topics": False}))
         return self.admin
 
     def partitions_of(self, topic):
