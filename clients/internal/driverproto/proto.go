@@ -1,0 +1,429 @@
+// Package driverproto is the shared plumbing of the Go conformance drivers that live in their own
+// modules (sarama, confluent-kafka-go, kafka-go): it reads JSON-line commands from stdin,
+// dispatches them to a Handler and writes one JSON answer per line on stdout (clients/README.md).
+package driverproto
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Cmd is one command line: its id, op and the raw line for op-specific decoding.
+type Cmd struct {
+	ID  int64           `json:"id"`
+	Op  string          `json:"op"`
+	Raw json.RawMessage `json:"-"`
+}
+
+// Decode unmarshals the whole command line into v (an op's argument struct).
+func (c *Cmd) Decode(v any) error { return json.Unmarshal(c.Raw, v) }
+
+// Answer is an op's answer without its id.
+type Answer map[string]any
+
+// OK answers success with the given result fields (nil for none).
+func OK(fields map[string]any) Answer {
+	a := Answer{"ok": true}
+	for k, v := range fields {
+		a[k] = v
+	}
+	return a
+}
+
+// Err answers a failed op with a Kafka error name and the library's text.
+func Err(name, msg string) Answer { return Answer{"ok": false, "error": name, "message": msg} }
+
+// Unsupported answers an op (or variant) that the library cannot do.
+func Unsupported(reason string) Answer { return Answer{"unsupported": true, "reason": reason} }
+
+// Handler runs one command. Close is called on the close op and at end of input.
+type Handler interface {
+	Handle(c *Cmd) Answer
+	Close()
+}
+
+// Run reads commands from in until close or EOF, answering each on out.
+func Run(in io.Reader, out io.Writer, h Handler) {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
+	w := bufio.NewWriter(out)
+	write := func(id int64, a Answer) {
+		a["id"] = id
+		b, err := json.Marshal(a)
+		if err != nil {
+			b, _ = json.Marshal(Answer{"id": id, "ok": false, "error": "CLIENT_ERROR", "message": "encoding answer: " + err.Error()})
+		}
+		w.Write(b)
+		w.WriteByte('\n')
+		w.Flush()
+	}
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 {
+			continue
+		}
+		c := &Cmd{Raw: append(json.RawMessage(nil), line...)}
+		if err := json.Unmarshal(line, c); err != nil {
+			write(c.ID, Err("CLIENT_ERROR", "bad command: "+err.Error()))
+			continue
+		}
+		slog.Debug("command", "id", c.ID, "op", c.Op)
+		if c.Op == "close" {
+			h.Close()
+			write(c.ID, OK(nil))
+			return
+		}
+		write(c.ID, safeHandle(h, c))
+	}
+	h.Close()
+}
+
+func safeHandle(h Handler, c *Cmd) (a Answer) {
+	defer func() {
+		if r := recover(); r != nil {
+			slog.Error("panic in op", "op", c.Op, "panic", r)
+			a = Err("CLIENT_ERROR", fmt.Sprintf("driver panic: %v", r))
+		}
+	}()
+	return h.Handle(c)
+}
+
+// Main sets up stderr logging and runs h on stdin/stdout; it returns when done (exit 0).
+func Main(h Handler) {
+	lvl := slog.LevelInfo
+	if os.Getenv("DRIVER_DEBUG") != "" {
+		lvl = slog.LevelDebug
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
+	Run(os.Stdin, os.Stdout, h)
+}
+
+// CodeName is the protocol name of a Kafka error code ("" for 0).
+func CodeName(code int16) string {
+	if code == 0 {
+		return ""
+	}
+	if e := kerr.TypedErrorForCode(code); e != nil && (e.Code == code) {
+		return e.Message
+	}
+	return "UNKNOWN_SERVER_ERROR"
+}
+
+// NameOrNil is CodeName as a JSON value: nil for success.
+func NameOrNil(code int16) any {
+	if code == 0 {
+		return nil
+	}
+	return CodeName(code)
+}
+
+// ---- argument types shared by the drivers ----
+
+// SASL is hello's optional sasl object.
+type SASL struct {
+	Mechanism string `json:"mechanism"`
+	User      string `json:"user"`
+	Password  string `json:"password"`
+}
+
+// Hello is hello's arguments.
+type Hello struct {
+	Bootstrap string `json:"bootstrap"`
+	ClientID  string `json:"client_id"`
+	SASL      *SASL  `json:"sasl"`
+}
+
+// CreateTopic is create_topic's arguments.
+type CreateTopic struct {
+	Topic             string            `json:"topic"`
+	Partitions        *int32            `json:"partitions"`
+	ReplicationFactor *int16            `json:"replication_factor"`
+	Configs           map[string]string `json:"configs"`
+	ValidateOnly      bool              `json:"validate_only"`
+}
+
+// Parts returns partitions with its default 1.
+func (c *CreateTopic) Parts() int32 {
+	if c.Partitions == nil {
+		return 1
+	}
+	return *c.Partitions
+}
+
+// RF returns replication_factor with its default 1.
+func (c *CreateTopic) RF() int16 {
+	if c.ReplicationFactor == nil {
+		return 1
+	}
+	return *c.ReplicationFactor
+}
+
+// Metadata is metadata's arguments.
+type Metadata struct {
+	Topics          []string `json:"topics"`
+	AllowAutoCreate bool     `json:"allow_auto_create"`
+}
+
+// Header is one record header; Value nil is a null header value.
+type Header struct {
+	Key   string  `json:"key"`
+	Value *string `json:"value"`
+}
+
+// InRecord is one record to produce.
+type InRecord struct {
+	Key       *string  `json:"key"`
+	Value     *string  `json:"value"`
+	Headers   []Header `json:"headers"`
+	Partition *int32   `json:"partition"`
+	Timestamp *int64   `json:"timestamp"`
+}
+
+// Produce is produce's arguments.
+type Produce struct {
+	Topic         string     `json:"topic"`
+	Records       []InRecord `json:"records"`
+	Acks          *int       `json:"acks"`
+	Compression   string     `json:"compression"`
+	Idempotent    bool       `json:"idempotent"`
+	Transactional bool       `json:"transactional"`
+}
+
+// AcksOr returns acks, default -1 (all).
+func (p *Produce) AcksOr() int {
+	if p.Acks == nil {
+		return -1
+	}
+	return *p.Acks
+}
+
+// Codec returns compression with its default "none".
+func (p *Produce) Codec() string {
+	if p.Compression == "" {
+		return "none"
+	}
+	return p.Compression
+}
+
+// ProduceResult is one record's delivery report.
+type ProduceResult struct {
+	Partition int32 `json:"partition"`
+	Offset    int64 `json:"offset"`
+	Timestamp int64 `json:"timestamp"`
+	Error     any   `json:"error"`
+}
+
+// From is a start position: earliest, latest or an absolute offset.
+type From struct {
+	Earliest bool
+	Latest   bool
+	Offset   int64 // valid when neither flag is set
+}
+
+// UnmarshalJSON accepts "earliest", "latest" or an integer.
+func (f *From) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		switch s {
+		case "earliest", "":
+			*f = From{Earliest: true}
+		case "latest":
+			*f = From{Latest: true}
+		default:
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return fmt.Errorf("bad from %q", s)
+			}
+			*f = From{Offset: n}
+		}
+		return nil
+	}
+	var n int64
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("bad from %s", b)
+	}
+	*f = From{Offset: n}
+	return nil
+}
+
+// Consume is consume's arguments.
+type Consume struct {
+	Topic             string  `json:"topic"`
+	Partitions        []int32 `json:"partitions"`
+	From              *From   `json:"from"`
+	MaxRecords        int     `json:"max_records"`
+	TimeoutMs         int     `json:"timeout_ms"`
+	Isolation         string  `json:"isolation"`
+	FetchMaxBytes     *int32  `json:"fetch_max_bytes"`
+	PartitionMaxBytes *int32  `json:"partition_max_bytes"`
+	FetchMaxWaitMs    *int32  `json:"fetch_max_wait_ms"`
+	FetchMinBytes     *int32  `json:"fetch_min_bytes"`
+}
+
+// Start returns from with its default earliest.
+func (c *Consume) Start() From {
+	if c.From == nil {
+		return From{Earliest: true}
+	}
+	return *c.From
+}
+
+// ReadCommitted reports whether isolation is read_committed.
+func ReadCommitted(isolation string) bool { return isolation == "read_committed" }
+
+// OutRecord is one consumed record.
+type OutRecord struct {
+	Topic         string   `json:"topic"`
+	Partition     int32    `json:"partition"`
+	Offset        int64    `json:"offset"`
+	Key           *string  `json:"key"`
+	Value         *string  `json:"value"`
+	Headers       []Header `json:"headers"`
+	Timestamp     int64    `json:"timestamp"`
+	TimestampType *string  `json:"timestamp_type"`
+}
+
+// Bytes turns library bytes into a JSON byte field (nil stays null).
+func Bytes(b []byte) *string {
+	if b == nil {
+		return nil
+	}
+	s := string(b)
+	return &s
+}
+
+// BytesIn turns a JSON byte field into library bytes (null stays nil).
+func BytesIn(s *string) []byte {
+	if s == nil {
+		return nil
+	}
+	return []byte(*s)
+}
+
+// TSType names a timestamp type.
+func TSType(name string) *string { return &name }
+
+// Spec is list_offsets' spec: earliest, latest, max_timestamp or {"timestamp": T}.
+type Spec struct {
+	Kind      string // "earliest", "latest", "max_timestamp", "timestamp"
+	Timestamp int64
+}
+
+// UnmarshalJSON accepts a name or {"timestamp": T}.
+func (s *Spec) UnmarshalJSON(b []byte) error {
+	var name string
+	if err := json.Unmarshal(b, &name); err == nil {
+		*s = Spec{Kind: name}
+		return nil
+	}
+	var o struct {
+		Timestamp *int64 `json:"timestamp"`
+	}
+	if err := json.Unmarshal(b, &o); err != nil || o.Timestamp == nil {
+		return fmt.Errorf("bad spec %s", b)
+	}
+	*s = Spec{Kind: "timestamp", Timestamp: *o.Timestamp}
+	return nil
+}
+
+// ListOffsets is list_offsets' arguments.
+type ListOffsets struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Spec      Spec   `json:"spec"`
+	Isolation string `json:"isolation"`
+}
+
+// GroupSubscribe is group_subscribe's arguments.
+type GroupSubscribe struct {
+	Group              string   `json:"group"`
+	Topics             []string `json:"topics"`
+	Assignor           string   `json:"assignor"`
+	InstanceID         string   `json:"instance_id"`
+	SessionTimeoutMs   int      `json:"session_timeout_ms"`
+	RebalanceTimeoutMs int      `json:"rebalance_timeout_ms"`
+	AutoCommit         bool     `json:"auto_commit"`
+	From               string   `json:"from"`
+	Isolation          string   `json:"isolation"`
+}
+
+// GroupPoll is group_poll's arguments.
+type GroupPoll struct {
+	MaxRecords int `json:"max_records"`
+	TimeoutMs  int `json:"timeout_ms"`
+}
+
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+}
+
+// CommitOffset is one offset to commit.
+type CommitOffset struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Metadata  string `json:"metadata"`
+}
+
+// GroupCommit is group_commit's arguments.
+type GroupCommit struct {
+	Offsets []CommitOffset `json:"offsets"`
+}
+
+// GroupCommitted is group_committed's arguments.
+type GroupCommitted struct {
+	Group      string  `json:"group"`
+	Topic      string  `json:"topic"`
+	Partitions []int32 `json:"partitions"`
+}
+
+// CommittedOffset is one answer row of group_committed.
+type CommittedOffset struct {
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Metadata  string `json:"metadata"`
+	Error     any    `json:"error"`
+}
+
+// TxnInit is txn_init's arguments.
+type TxnInit struct {
+	TransactionalID      string `json:"transactional_id"`
+	TransactionTimeoutMs int    `json:"transaction_timeout_ms"`
+}
+
+// TxnSendOffsets is txn_send_offsets' arguments.
+type TxnSendOffsets struct {
+	Group   string         `json:"group"`
+	Offsets []CommitOffset `json:"offsets"`
+}
+
+// Admin is admin's arguments (the union of every action's parameters).
+type Admin struct {
+	Action     string            `json:"action"`
+	Groups     []string          `json:"groups"`
+	Group      string            `json:"group"`
+	Topic      string            `json:"topic"`
+	Partitions []int32           `json:"partitions"`
+	Partition  int32             `json:"partition"`
+	Offset     int64             `json:"offset"`
+	Names      []string          `json:"names"`
+	Configs    map[string]string `json:"configs"`
+	Count      int32             `json:"count"`
+}
+
+// Ms returns v milliseconds, or def when v is 0 or less.
+func Ms(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
