@@ -1,0 +1,327 @@
+package storage
+
+// File MetaLog: one file of length-prefixed, checksummed records.
+//
+//	+--------+--------+-----------------+--------+--------+---------+---
+//	| len    | crc    | payload (len B) | len    | crc    | payload | ...
+//	+--------+--------+-----------------+--------+--------+---------+---
+//	  uint32   uint32                     big-endian
+//
+// crc is CRC-32C (Castagnoli) over the 4 length bytes and then the payload.
+//
+// Append/AppendBatch write the records (one pwrite) and return after an fsync covering them;
+// concurrent callers share fsyncs. A failed write truncates the file back so that no partial
+// record remains. A failed fsync makes the log refuse all further writes (after a failed fsync
+// the kernel may have dropped the dirty pages, so nothing later could be trusted).
+//
+// Replay checks every record; the first bad one (short, over-long, CRC mismatch) starts a torn
+// tail that is truncated (and fsynced) with a slog warning. Records are appended strictly in
+// order, so a bad record can only be a write that was never acknowledged, unless the disk
+// corrupted data at rest; the warning says how many bytes were dropped.
+//
+// Compact writes the snapshot to <path>.compact, fsyncs it, renames it over <path> and fsyncs
+// the directory. A crash at any point leaves either the old or the new file complete; a
+// leftover <path>.compact is removed on open.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+const maxMetaRecord = 1 << 30
+
+type fileMeta struct {
+	path  string
+	dir   string
+	files fileLayer
+	log   *slog.Logger
+
+	// syncMu serializes fsyncs and compaction; lock order: syncMu, then mu.
+	syncMu sync.Mutex
+	synced uint64 // write sequence number known durable
+
+	mu        sync.Mutex
+	f         writeFile
+	size      int64
+	written   uint64 // sequence number of the last write
+	ready     bool   // torn tail handled (Replay or first write)
+	closed    bool
+	broken    error
+	encodeBuf []byte
+}
+
+var _ MetaLog = (*fileMeta)(nil)
+
+// OpenMetaLog opens (creating if needed) the metadata log at path. Call Replay before the
+// first Append to read it back.
+func OpenMetaLog(path string) (MetaLog, error) { return openMetaLog(path, osFiles{}, nil) }
+
+func openMetaLog(path string, files fileLayer, log *slog.Logger) (*fileMeta, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(path + ".compact"); err == nil {
+		log.Warn("storage: removed unfinished metadata log compaction", "path", path+".compact")
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	_, statErr := os.Stat(path)
+	f, err := files.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		if err := files.SyncDir(dir); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return &fileMeta{path: path, dir: dir, files: files, log: log, f: f}, nil
+}
+
+func (m *fileMeta) Append(rec []byte) error { return m.AppendBatch([][]byte{rec}) }
+
+func (m *fileMeta) AppendBatch(recs [][]byte) error {
+	m.mu.Lock()
+	if len(recs) == 0 {
+		err := m.writable()
+		m.mu.Unlock()
+		return err
+	}
+	if err := m.writable(); err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	if !m.ready {
+		if err := m.scan(nil); err != nil {
+			m.mu.Unlock()
+			return err
+		}
+	}
+	buf := m.encodeBuf[:0]
+	for _, r := range recs {
+		if len(r) > maxMetaRecord {
+			m.mu.Unlock()
+			return fmt.Errorf("storage: metadata record of %d bytes is too large", len(r))
+		}
+		buf = appendMetaRecord(buf, r)
+	}
+	if cap(buf) <= 1<<20 {
+		m.encodeBuf = buf
+	} else {
+		m.encodeBuf = nil
+	}
+	if _, err := m.f.WriteAt(buf, m.size); err != nil {
+		err = fmt.Errorf("storage: metadata log write: %w", err)
+		if terr := m.f.Truncate(m.size); terr != nil {
+			m.broken = fmt.Errorf("%w; truncating back failed: %v", err, terr)
+		}
+		m.mu.Unlock()
+		return err
+	}
+	m.size += int64(len(buf))
+	m.written++
+	seq := m.written
+	m.mu.Unlock()
+	return m.syncTo(seq)
+}
+
+func (m *fileMeta) writable() error {
+	if m.closed {
+		return ErrClosed
+	}
+	return m.broken
+}
+
+// syncTo returns once write seq is durable, sharing fsyncs between concurrent callers.
+func (m *fileMeta) syncTo(seq uint64) error {
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
+	if m.synced >= seq {
+		return nil
+	}
+	m.mu.Lock()
+	if err := m.writable(); err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	target, f := m.written, m.f
+	m.mu.Unlock()
+	if err := f.Sync(); err != nil {
+		err = fmt.Errorf("storage: metadata log fsync: %w", err)
+		m.mu.Lock()
+		m.broken = err
+		m.mu.Unlock()
+		m.log.Error("storage: metadata log stopped accepting writes", "err", err)
+		return err
+	}
+	m.synced = target
+	return nil
+}
+
+func appendMetaRecord(buf, r []byte) []byte {
+	var h [8]byte
+	binary.BigEndian.PutUint32(h[0:], uint32(len(r)))
+	crc := crc32.Update(0, castagnoli, h[0:4])
+	crc = crc32.Update(crc, castagnoli, r)
+	binary.BigEndian.PutUint32(h[4:], crc)
+	buf = append(buf, h[:]...)
+	return append(buf, r...)
+}
+
+// decodeMetaRecords calls fn for each intact record of data in order and returns the end of
+// the last intact one, and why it stopped early (nil if it reached the end).
+func decodeMetaRecords(data []byte, fn func(rec []byte) error) (good int, bad, err error) {
+	for good < len(data) {
+		rest := data[good:]
+		if len(rest) < metaEntryOverhead {
+			return good, fmt.Errorf("%d trailing bytes, shorter than a record header", len(rest)), nil
+		}
+		l := binary.BigEndian.Uint32(rest[0:])
+		if l > maxMetaRecord || uint64(l) > uint64(len(rest)-metaEntryOverhead) {
+			return good, fmt.Errorf("record length %d runs past the end of the log", l), nil
+		}
+		crc := crc32.Update(0, castagnoli, rest[0:4])
+		rec := rest[metaEntryOverhead : metaEntryOverhead+int(l)]
+		crc = crc32.Update(crc, castagnoli, rec)
+		if crc != binary.BigEndian.Uint32(rest[4:]) {
+			return good, errors.New("CRC mismatch"), nil
+		}
+		good += metaEntryOverhead + int(l)
+		if fn != nil {
+			if err := fn(rec); err != nil {
+				return good, nil, err
+			}
+		}
+	}
+	return good, nil, nil
+}
+
+// scan reads the whole log, calls fn for each intact record and truncates a torn tail.
+// Called with mu held.
+func (m *fileMeta) scan(fn func(rec []byte) error) error {
+	data, err := os.ReadFile(m.path)
+	if err != nil {
+		return err
+	}
+	good, bad, err := decodeMetaRecords(data, fn)
+	if err != nil {
+		return err
+	}
+	if bad != nil {
+		m.log.Warn("storage: truncating torn metadata log tail", "path", m.path, "at", good,
+			"dropped_bytes", len(data)-good, "reason", bad.Error())
+		if err := m.f.Truncate(int64(good)); err != nil {
+			return err
+		}
+		if err := m.f.Sync(); err != nil {
+			return err
+		}
+	}
+	m.size = int64(good)
+	m.ready = true
+	return nil
+}
+
+// Replay implements MetaLog. rec is a fresh slice fn may keep. It must not be called after
+// Append.
+func (m *fileMeta) Replay(fn func(rec []byte) error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	if m.ready {
+		return errors.New("storage: metadata log Replay after Append")
+	}
+	return m.scan(fn)
+}
+
+// Compact implements MetaLog.
+func (m *fileMeta) Compact(snapshot [][]byte) error {
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.writable(); err != nil {
+		return err
+	}
+	var buf []byte
+	for _, r := range snapshot {
+		if len(r) > maxMetaRecord {
+			return fmt.Errorf("storage: metadata record of %d bytes is too large", len(r))
+		}
+		buf = appendMetaRecord(buf, r)
+	}
+	tmp := m.path + ".compact"
+	nf, err := m.files.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("storage: metadata log compaction: %w", err)
+	}
+	fail := func(err error) error {
+		nf.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("storage: metadata log compaction: %w", err)
+	}
+	if _, err := nf.WriteAt(buf, 0); err != nil {
+		return fail(err)
+	}
+	if err := nf.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, m.path); err != nil {
+		return fail(err)
+	}
+	// From here the new file is in place; an error syncing the directory leaves it unclear
+	// which file survives a crash, but both are complete and the open handle is the new one.
+	m.f.Close()
+	m.f = nf
+	m.size = int64(len(buf))
+	m.written++
+	m.synced = m.written
+	m.ready = true
+	if err := m.files.SyncDir(m.dir); err != nil {
+		return fmt.Errorf("storage: metadata log compaction: syncing directory: %w", err)
+	}
+	return nil
+}
+
+func (m *fileMeta) Size() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.ready && !m.closed {
+		if st, err := os.Stat(m.path); err == nil {
+			return st.Size()
+		}
+	}
+	return m.size
+}
+
+func (m *fileMeta) Close() error {
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	var err error
+	if m.broken == nil && m.synced < m.written {
+		err = m.f.Sync()
+	}
+	if cerr := m.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
