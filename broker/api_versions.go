@@ -1,0 +1,30 @@
+// ApiVersions (key 18), versions 0-4.
+//
+// The key list is generated from the handler registry, so it advertises exactly what klite
+// implements. A request at an unsupported version is answered in v0 with UNSUPPORTED_VERSION
+// and the key list (KIP-511), so the client can retry with a version both sides speak.
+// Differences from Kafka: no feature flags (SupportedFeatures, FinalizedFeatures) are
+// reported.
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(18, 0, 4, handleApiVersions) }
+
+func handleApiVersions(b *Broker, rc *ReqCtx, req kmsg.Request, respond func(kmsg.Response)) {
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.Version = rc.Version
+	if spec := handlers[18]; rc.Version < spec.min || rc.Version > spec.max {
+		resp.Version = 0
+		resp.ErrorCode = kerr.UnsupportedVersion.Code
+	}
+	for _, h := range supportedAPIs() {
+		k := kmsg.NewApiVersionsResponseApiKey()
+		k.ApiKey, k.MinVersion, k.MaxVersion = h.key, h.min, h.max
+		resp.ApiKeys = append(resp.ApiKeys, k)
+	}
+	respond(resp)
+}

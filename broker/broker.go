@@ -1,0 +1,275 @@
+// Package broker is klite's Kafka broker: state for topics, partitions and producers, and one
+// file per Kafka API (named after it) that validates a request, calls into state and builds the
+// response. Sockets and framing live in broker/server, durable bytes in broker/storage.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/klite/klite/broker/server"
+	"github.com/klite/klite/broker/storage"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Config configures a Broker. Zero values take the documented defaults.
+type Config struct {
+	// DataDir holds the WAL (DataDir/wal) and the metadata log (DataDir/meta.log).
+	DataDir string
+	// ClusterID is used on first start; afterwards the persisted one must match if set.
+	ClusterID string
+	// NodeID is this broker's ID in Metadata (default 0).
+	NodeID int32
+	// AdvertisedAddr is the host:port clients are told to connect to.
+	AdvertisedAddr string
+	// DefaultPartitions for auto-created topics and CreateTopics with -1 (default 1).
+	DefaultPartitions int32
+	// AutoCreateTopics creates unknown topics named in Metadata requests.
+	AutoCreateTopics bool
+	// WALSegmentBytes and WALMaxGroupBytes tune the file WAL (storage defaults when 0).
+	WALSegmentBytes  int64
+	WALMaxGroupBytes int
+	// MaxFrameBytes caps a request frame (default 100 MiB).
+	MaxFrameBytes int32
+	Logger        *slog.Logger
+	// Now is the clock (default time.Now); tests inject their own.
+	Now func() time.Time
+
+	// WAL and Meta replace the file stores (in-memory twins in unit tests).
+	WAL  storage.WAL
+	Meta storage.MetaLog
+}
+
+// Broker is one klite broker.
+type Broker struct {
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+
+	wal      storage.WAL
+	meta     storage.MetaLog
+	dataDir  string
+	advHost  string
+	advPort  int32
+	nodeID   int32
+	srv      *server.Server
+	srvMu    sync.Mutex
+	closed   bool
+	closeErr error
+
+	mu         sync.RWMutex // topics, topicsByID, clusterID, producer ID allocator
+	clusterID  string
+	topics     map[string]*topic
+	topicsByID map[[16]byte]*topic
+
+	pidMu       sync.Mutex
+	nextPID     int64
+	pidBlockEnd int64
+
+	done     chan struct{} // closed by Close: wakes waiting fetches
+	notifyMu sync.Mutex
+	notifyCh chan struct{} // closed and replaced whenever a high watermark moves
+
+	// Extension point for the consumer-group coordinator (broker/group, helper C): the
+	// coordinator is created in Open after state is loaded and closed in Close.
+	// groups *group.Coordinator
+}
+
+// Open loads state from cfg.DataDir (replaying the metadata log and the WAL) and returns a
+// broker ready to Serve.
+func Open(cfg Config) (*Broker, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.DefaultPartitions <= 0 {
+		cfg.DefaultPartitions = 1
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "klite-data"
+	}
+	b := &Broker{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		now:        cfg.Now,
+		dataDir:    cfg.DataDir,
+		nodeID:     cfg.NodeID,
+		topics:     map[string]*topic{},
+		topicsByID: map[[16]byte]*topic{},
+		notifyCh:   make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	host, port, err := splitAdvertised(cfg.AdvertisedAddr)
+	if err != nil {
+		return nil, err
+	}
+	b.advHost, b.advPort = host, port
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	b.meta = cfg.Meta
+	if b.meta == nil {
+		if b.meta, err = storage.OpenMetaLog(filepath.Join(cfg.DataDir, "meta.log")); err != nil {
+			return nil, fmt.Errorf("opening metadata log: %w", err)
+		}
+	}
+	b.wal = cfg.WAL
+	if b.wal == nil {
+		b.wal, err = storage.OpenWAL(storage.WALOptions{Dir: cfg.DataDir, SegmentBytes: cfg.WALSegmentBytes, MaxGroupBytes: cfg.WALMaxGroupBytes, Logger: b.log})
+		if err != nil {
+			b.meta.Close()
+			return nil, fmt.Errorf("opening WAL: %w", err)
+		}
+	}
+	if err := b.load(); err != nil {
+		b.wal.Close()
+		b.meta.Close()
+		return nil, err
+	}
+
+	// Consumer groups (helper C): create the coordinator here, after load, e.g.
+	//   b.groups, err = group.New(group.Config{...}) with its MetaLog under b.dataDir.
+
+	return b, nil
+}
+
+func (b *Broker) load() error {
+	start := time.Now()
+	if err := b.replayMeta(); err != nil {
+		return err
+	}
+	switch {
+	case b.clusterID == "":
+		b.clusterID = b.cfg.ClusterID
+		if b.clusterID == "" {
+			b.clusterID = NewClusterID()
+		}
+		if err := b.meta.Append(encodeMeta(metaRecord{Type: "cluster", ClusterID: b.clusterID})); err != nil {
+			return fmt.Errorf("persisting cluster id: %w", err)
+		}
+	case b.cfg.ClusterID != "" && b.cfg.ClusterID != b.clusterID:
+		return fmt.Errorf("cluster id %q does not match the id %q stored in %s", b.cfg.ClusterID, b.clusterID, b.dataDir)
+	}
+	var n int
+	err := b.wal.Replay(func(sb *storage.Batch, loc storage.Location) error {
+		n++
+		t := b.topicsByID[sb.TP.TopicID]
+		if t == nil || sb.TP.Partition < 0 || int(sb.TP.Partition) >= len(t.parts) {
+			return nil // topic deleted since
+		}
+		p := t.parts[sb.TP.Partition]
+		h, _ := parseBatchHeader(sb.Data)
+		p.replay(sb, &h, loc)
+		if h.ProducerID >= b.nextPID {
+			b.nextPID = h.ProducerID + 1
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("replaying WAL: %w", err)
+	}
+	b.log.Info("state loaded", "cluster_id", b.clusterID, "topics", len(b.topics), "batches", n, "took", time.Since(start))
+	return nil
+}
+
+func splitAdvertised(addr string) (string, int32, error) {
+	if addr == "" {
+		return "127.0.0.1", 9092, nil
+	}
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("advertised address %q: %w", addr, err)
+	}
+	port, err := strconv.ParseUint(p, 10, 16)
+	if err != nil || port == 0 {
+		return "", 0, fmt.Errorf("advertised address %q: bad port", addr)
+	}
+	return h, int32(port), nil
+}
+
+// ClusterID returns the persisted cluster ID.
+func (b *Broker) ClusterID() string { return b.clusterID }
+
+// DataDir returns the data directory.
+func (b *Broker) DataDir() string { return b.dataDir }
+
+// Serve serves the Kafka protocol on l until Close.
+func (b *Broker) Serve(l net.Listener) error {
+	b.srvMu.Lock()
+	if b.closed {
+		b.srvMu.Unlock()
+		l.Close()
+		return server.ErrServerClosed
+	}
+	if b.srv == nil {
+		b.srv = server.New(server.Config{MaxFrameBytes: b.cfg.MaxFrameBytes, Logger: b.log}, b)
+	}
+	srv := b.srv
+	b.srvMu.Unlock()
+	return srv.Serve(l)
+}
+
+// Close stops serving (answering requests already read, waiting at most a few seconds), then
+// flushes and closes storage. It is safe to call more than once.
+func (b *Broker) Close() error {
+	b.srvMu.Lock()
+	if b.closed {
+		b.srvMu.Unlock()
+		return b.closeErr
+	}
+	b.closed = true
+	srv := b.srv
+	b.srvMu.Unlock()
+	close(b.done)
+	if srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		srv.Shutdown(ctx)
+		cancel()
+	}
+	// Consumer groups (helper C): close the coordinator here, before storage.
+	errW := b.wal.Close()
+	errM := b.meta.Close()
+	b.closeErr = errors.Join(errW, errM)
+	return b.closeErr
+}
+
+// Versions implements server.Dispatcher from the handler registry.
+func (b *Broker) Versions(key int16) (int16, int16, bool) {
+	h, ok := handlers[key]
+	return h.min, h.max, ok
+}
+
+// Dispatch implements server.Dispatcher.
+func (b *Broker) Dispatch(c *server.Conn, h *server.Header, req kmsg.Request, respond func(kmsg.Response)) {
+	spec := handlers[h.Key]
+	rc := &ReqCtx{Version: h.Version, ConnID: c.ID, ClientHost: c.RemoteHost(), Principal: c.Principal}
+	if h.ClientID != nil {
+		rc.ClientID = *h.ClientID
+	}
+	spec.fn(b, rc, req, respond)
+}
+
+// signalData wakes every waiting fetch: some high watermark moved.
+func (b *Broker) signalData() {
+	b.notifyMu.Lock()
+	close(b.notifyCh)
+	b.notifyCh = make(chan struct{})
+	b.notifyMu.Unlock()
+}
+
+// dataChanged returns a channel closed at the next high watermark move.
+func (b *Broker) dataChanged() <-chan struct{} {
+	b.notifyMu.Lock()
+	defer b.notifyMu.Unlock()
+	return b.notifyCh
+}

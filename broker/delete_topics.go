@@ -1,0 +1,52 @@
+// DeleteTopics (key 20), versions 1-6.
+//
+// Topics are named by name, or by topic ID from v6. A deleted topic's batches stay in the WAL
+// until retention removes their segments; replay skips them because their topic ID is gone,
+// and a topic re-created with the same name gets a new ID and starts at offset 0.
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(20, 1, 6, handleDeleteTopics) }
+
+func handleDeleteTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
+	req := kreq.(*kmsg.DeleteTopicsRequest)
+	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	type target struct {
+		name *string
+		id   [16]byte
+	}
+	var targets []target
+	if req.Version >= 6 {
+		for _, t := range req.Topics {
+			targets = append(targets, target{t.Topic, t.TopicID})
+		}
+	} else {
+		for _, n := range req.TopicNames {
+			targets = append(targets, target{name: kmsg.StringPtr(n)})
+		}
+	}
+	for _, tg := range targets {
+		st := kmsg.NewDeleteTopicsResponseTopic()
+		st.Topic, st.TopicID = tg.name, tg.id
+		var t *topic
+		if tg.name != nil {
+			if t = b.topic(*tg.name); t == nil {
+				st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			}
+		} else if t = b.topicByID(tg.id); t == nil {
+			st.ErrorCode = kerr.UnknownTopicID.Code
+		}
+		if t != nil {
+			st.Topic, st.TopicID = kmsg.StringPtr(t.name), t.id
+			if err := b.deleteTopic(t); err != nil {
+				st.ErrorCode = err.Code
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	respond(resp)
+}

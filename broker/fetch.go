@@ -1,0 +1,165 @@
+// Fetch (key 1), versions 4-17.
+//
+// Long polling: when less than MinBytes is available the request waits up to MaxWaitMillis
+// and is woken by appends (no timer polling). Byte limits follow KIP-74: MaxBytes for the
+// response and PartitionMaxBytes per partition, counted in whole batches, except that the
+// first batch of the first partition with data is returned even when larger. A fetch offset
+// below the log start or above the high watermark gets OFFSET_OUT_OF_RANGE. Batches are
+// served exactly as stored (whole batches, so the first may start before the fetch offset).
+// Differences from Kafka: fetch sessions (KIP-227) are not created; every response has
+// SessionID 0, so clients keep sending full fetch requests, and an incremental request gets
+// FETCH_SESSION_ID_NOT_FOUND. READ_COMMITTED is accepted; until transactions exist the last
+// stable offset equals the high watermark.
+package broker
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(1, 4, 17, handleFetch) }
+
+// maxFetchWait caps MaxWaitMillis so a hostile request cannot pin a goroutine for long.
+const maxFetchWait = 60 * time.Second
+
+func handleFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
+	req := kreq.(*kmsg.FetchRequest)
+	if req.SessionID != 0 || req.SessionEpoch > 0 {
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		respond(resp)
+		return
+	}
+	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
+	if wait <= 0 || req.MinBytes <= 0 {
+		respond(b.fetchResponse(req))
+		return
+	}
+	changed := b.dataChanged()
+	if avail, stop := b.fetchAvailable(req); stop || avail >= int64(req.MinBytes) {
+		respond(b.fetchResponse(req))
+		return
+	}
+	go func() {
+		timer := time.NewTimer(min(wait, maxFetchWait))
+		defer timer.Stop()
+		for {
+			select {
+			case <-changed:
+				changed = b.dataChanged()
+				if avail, stop := b.fetchAvailable(req); !stop && avail < int64(req.MinBytes) {
+					continue
+				}
+			case <-timer.C:
+			case <-b.done:
+			}
+			respond(b.fetchResponse(req))
+			return
+		}
+	}()
+}
+
+// fetchPartition resolves a requested partition; on failure it returns the error to report.
+func (b *Broker) fetchPartition(req *kmsg.FetchRequest, rt *kmsg.FetchRequestTopic, idx int32) (*partition, *kerr.Error) {
+	var t *topic
+	if req.Version >= 13 {
+		t = b.topicByID(rt.TopicID)
+		if t == nil {
+			return nil, kerr.UnknownTopicID
+		}
+	} else if t = b.topic(rt.Topic); t == nil {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	if idx < 0 || int(idx) >= len(t.parts) {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	return t.parts[idx], nil
+}
+
+// fetchAvailable counts the bytes a fetch could return now (up to MinBytes); stop is set when
+// some partition has an error, which Kafka answers at once.
+func (b *Broker) fetchAvailable(req *kmsg.FetchRequest) (avail int64, stop bool) {
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		for _, rp := range rt.Partitions {
+			p, err := b.fetchPartition(req, rt, rp.Partition)
+			if err != nil {
+				return avail, true
+			}
+			logStart, hwm := p.offsets()
+			if rp.FetchOffset < logStart || rp.FetchOffset > hwm {
+				return avail, true
+			}
+			if rp.FetchOffset < hwm {
+				avail += p.bytesFrom(rp.FetchOffset, int64(req.MinBytes))
+			}
+			if avail >= int64(req.MinBytes) {
+				return avail, false
+			}
+		}
+	}
+	return avail, false
+}
+
+// fetchResponse builds the response from what is durable now.
+func (b *Broker) fetchResponse(req *kmsg.FetchRequest) *kmsg.FetchResponse {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	budget := int64(req.MaxBytes)
+	if budget <= 0 {
+		budget = 1<<31 - 1
+	}
+	minOne := true
+	var buf []byte
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			p, kerrv := b.fetchPartition(req, rt, rp.Partition)
+			if kerrv != nil {
+				sp.ErrorCode = kerrv.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			logStart, hwm := p.offsets()
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, hwm, logStart
+			if rp.FetchOffset < logStart || rp.FetchOffset > hwm {
+				sp.ErrorCode = kerr.OffsetOutOfRange.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			if rp.FetchOffset < hwm && (budget > 0 || minOne) {
+				limit := min(int64(rp.PartitionMaxBytes), budget)
+				metas := p.batchesFrom(rp.FetchOffset, limit, minOne)
+				start := len(buf)
+				for _, m := range metas {
+					if m.last >= hwm {
+						break
+					}
+					data, err := b.wal.ReadAt(m.loc, nil)
+					if err != nil {
+						b.log.Warn("reading batch failed", "topic", p.t.name, "partition", p.idx, "offset", m.base, "err", err)
+						if len(buf) == start {
+							sp.ErrorCode = kerr.KafkaStorageError.Code
+						}
+						break
+					}
+					buf = append(buf, data...)
+				}
+				if n := len(buf) - start; n > 0 {
+					sp.RecordBatches = buf[start:len(buf):len(buf)]
+					budget -= int64(n)
+					minOne = false
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}

@@ -1,0 +1,92 @@
+// ListOffsets (key 2), versions 1-10.
+//
+// Timestamp -2 (earliest) gives the log start offset, -1 (latest) the high watermark (which is
+// also the last stable offset until transactions exist), -3 (max timestamp, v7+) the first
+// record carrying the largest timestamp, and -4 (earliest local, v8+) the log start offset.
+// A timestamp >= 0 gives the first record whose timestamp is >= it, exactly: the batch index
+// finds the first batch whose max timestamp is >= the target, then that batch is read from
+// the WAL (decompressed if needed) to find the record. No match gives offset -1, timestamp -1.
+// Differences from Kafka: -5 (earliest pending upload, tiered storage) is answered with
+// offset -1 and timestamp -1.
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(2, 1, 10, handleListOffsets) }
+
+func handleListOffsets(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
+	req := kreq.(*kmsg.ListOffsetsRequest)
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
+			p, kerrv := b.partition(rt.Topic, rp.Partition)
+			if kerrv != nil {
+				sp.ErrorCode = kerrv.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			off, ts, err := b.listOffset(p, rp.Timestamp)
+			if err != nil {
+				sp.ErrorCode = err.Code
+			} else if off >= 0 {
+				sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, ts, 0
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	respond(resp)
+}
+
+// listOffset resolves one ListOffsets query to (offset, timestamp); offset -1 is "none".
+func (b *Broker) listOffset(p *partition, ts int64) (int64, int64, *kerr.Error) {
+	logStart, hwm := p.offsets()
+	switch {
+	case ts == -2 || ts == -4:
+		return logStart, -1, nil
+	case ts == -1:
+		return hwm, -1, nil
+	case ts == -3:
+		m, ok := p.maxTimestampBatch()
+		if !ok {
+			return -1, -1, nil
+		}
+		return b.findInBatch(p, m, m.maxTS, logStart)
+	case ts < 0:
+		return -1, -1, nil
+	}
+	m, ok := p.firstBatchAtOrAfterTS(ts)
+	if !ok {
+		return -1, -1, nil
+	}
+	return b.findInBatch(p, m, ts, logStart)
+}
+
+// findInBatch reads one batch and returns the first record at or after logStart whose
+// timestamp is >= ts.
+func (b *Broker) findInBatch(p *partition, m batchMeta, ts, logStart int64) (int64, int64, *kerr.Error) {
+	data, err := b.wal.ReadAt(m.loc, nil)
+	if err != nil {
+		b.log.Warn("reading batch for timestamp lookup failed", "topic", p.t.name, "partition", p.idx, "err", err)
+		return -1, -1, kerr.KafkaStorageError
+	}
+	recs, err := recordTimestamps(data, m.base)
+	if err != nil {
+		b.log.Warn("decoding batch for timestamp lookup failed", "topic", p.t.name, "partition", p.idx, "err", err)
+		return -1, -1, kerr.CorruptMessage
+	}
+	for _, r := range recs {
+		if r[0] >= logStart && r[1] >= ts {
+			return r[0], r[1], nil
+		}
+	}
+	return -1, -1, nil
+}

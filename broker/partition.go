@@ -1,0 +1,257 @@
+package broker
+
+import (
+	"sort"
+	"sync"
+
+	"github.com/klite/klite/broker/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// partition is one partition's data state. Memory stays bounded by keeping only a small
+// index entry per batch; the batch bytes are read back from the WAL.
+type partition struct {
+	t   *topic
+	idx int32
+
+	mu       sync.Mutex
+	index    []batchMeta // durable batches in offset order
+	logStart int64
+	next     int64 // next offset to assign (appends in flight included)
+	hwm      int64 // every offset below is durable and readable
+	bytes    int64 // stored batch bytes
+	// maxTS is the largest batch max timestamp and maxTSBatch the first batch holding it
+	// (for ListOffsets MAX_TIMESTAMP).
+	maxTS      int64
+	maxTSBatch int
+	producers  map[int64]*producerState
+	deleted    bool
+}
+
+// batchMeta is the index entry of one stored batch.
+type batchMeta struct {
+	base, last int64
+	maxTS      int64
+	loc        storage.Location
+}
+
+func newPartition(t *topic, idx int32) *partition {
+	return &partition{t: t, idx: idx, maxTS: -1, maxTSBatch: -1, producers: map[int64]*producerState{}}
+}
+
+func (p *partition) tp() storage.TopicPartition {
+	return storage.TopicPartition{TopicID: p.t.id, Partition: p.idx}
+}
+
+func (p *partition) markDeleted() {
+	p.mu.Lock()
+	p.deleted = true
+	p.mu.Unlock()
+}
+
+// addIndexLocked records a durable batch. p.mu held.
+func (p *partition) addIndexLocked(m batchMeta) {
+	p.index = append(p.index, m)
+	if m.last+1 > p.hwm {
+		p.hwm = m.last + 1
+	}
+	p.bytes += int64(m.loc.Size)
+	if m.maxTS > p.maxTS {
+		p.maxTS = m.maxTS
+		p.maxTSBatch = len(p.index) - 1
+	}
+}
+
+// replay rebuilds state from one WAL batch at start-up.
+func (p *partition) replay(sb *storage.Batch, h *batchHeader, loc storage.Location) {
+	if len(p.index) > 0 && sb.BaseOffset <= p.index[len(p.index)-1].last {
+		return // cannot happen with a sane WAL; never index offsets twice
+	}
+	p.addIndexLocked(batchMeta{base: sb.BaseOffset, last: sb.LastOffset, maxTS: sb.MaxTimestamp, loc: loc})
+	p.next = p.hwm
+	if h.hasProducerID() {
+		ps := p.producers[h.ProducerID]
+		if ps == nil {
+			ps = &producerState{epoch: h.ProducerEpoch}
+			p.producers[h.ProducerID] = ps
+		}
+		lat := int64(-1)
+		if h.logAppendTime() {
+			lat = h.MaxTimestamp
+		}
+		ps.push(h.ProducerEpoch, &seqBatch{firstSeq: h.BaseSequence, lastSeq: h.lastSequence(), base: sb.BaseOffset, last: sb.LastOffset, logAppendTime: lat})
+	}
+}
+
+// appendResult is the outcome of one partition's produce.
+type appendResult struct {
+	base          int64
+	logAppendTime int64 // -1 unless the topic uses LogAppendTime
+	logStart      int64
+	err           *kerr.Error
+	msg           string
+}
+
+// append assigns offsets to a validated batch, checks idempotent producer sequences and
+// queues it to the WAL; done is called once the batch is durable or failed.
+func (p *partition) append(b *Broker, data []byte, h *batchHeader, done func(appendResult)) {
+	p.mu.Lock()
+	if p.deleted {
+		p.mu.Unlock()
+		done(appendResult{err: kerr.UnknownTopicOrPartition})
+		return
+	}
+	var ps *producerState
+	if h.hasProducerID() {
+		ps = p.producers[h.ProducerID]
+		res, dup := ps.check(h.ProducerEpoch, h.BaseSequence, h.lastSequence())
+		switch res {
+		case seqStaleEpoch:
+			p.mu.Unlock()
+			done(appendResult{err: kerr.InvalidProducerEpoch, logStart: -1})
+			return
+		case seqOutOfOrder:
+			p.mu.Unlock()
+			done(appendResult{err: kerr.OutOfOrderSequenceNumber, logStart: -1})
+			return
+		case seqDuplicate:
+			ok := appendResult{base: dup.base, logAppendTime: dup.logAppendTime, logStart: p.logStart}
+			if dup.pending == nil {
+				p.mu.Unlock()
+				done(ok)
+				return
+			}
+			dup.pending.waiters = append(dup.pending.waiters, func(err *kerr.Error) {
+				if err != nil {
+					done(appendResult{err: err, logStart: -1})
+					return
+				}
+				done(ok)
+			})
+			p.mu.Unlock()
+			return
+		}
+		if ps == nil {
+			ps = &producerState{epoch: h.ProducerEpoch}
+			p.producers[h.ProducerID] = ps
+		}
+	}
+
+	base := p.next
+	last := base + int64(h.LastOffsetDelta)
+	lat := int64(-1)
+	maxTS := h.MaxTimestamp
+	if p.t.logAppendTime() {
+		lat = b.now().UnixMilli()
+		maxTS = lat
+	}
+	stampBatch(data, base, lat)
+	p.next = last + 1
+	var sb *seqBatch
+	if ps != nil {
+		sb = &seqBatch{firstSeq: h.BaseSequence, lastSeq: h.lastSequence(), base: base, last: last, logAppendTime: lat, pending: &pendingAppend{}}
+		ps.push(h.ProducerEpoch, sb)
+	}
+	batch := &storage.Batch{TP: p.tp(), BaseOffset: base, LastOffset: last, MaxTimestamp: maxTS, Data: data}
+	// Appending under p.mu keeps WAL order equal to offset order within the partition.
+	b.wal.Append(batch, func(loc storage.Location, err error) {
+		p.mu.Lock()
+		var pend *pendingAppend
+		if sb != nil {
+			pend, sb.pending = sb.pending, nil
+		}
+		if err != nil {
+			if p.next == last+1 {
+				p.next = base
+			}
+			if sb != nil {
+				ps.drop(sb)
+			}
+			p.mu.Unlock()
+			b.log.Error("WAL append failed", "topic", p.t.name, "partition", p.idx, "err", err)
+			done(appendResult{err: kerr.KafkaStorageError, msg: err.Error(), logStart: -1})
+			if pend != nil {
+				for _, w := range pend.waiters {
+					w(kerr.KafkaStorageError)
+				}
+			}
+			return
+		}
+		p.addIndexLocked(batchMeta{base: base, last: last, maxTS: maxTS, loc: loc})
+		logStart := p.logStart
+		p.mu.Unlock()
+		b.signalData()
+		done(appendResult{base: base, logAppendTime: lat, logStart: logStart})
+		if pend != nil {
+			for _, w := range pend.waiters {
+				w(nil)
+			}
+		}
+	})
+	p.mu.Unlock()
+}
+
+// offsets returns the log start offset and the high watermark.
+func (p *partition) offsets() (logStart, hwm int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logStart, p.hwm
+}
+
+// findLocked returns the index of the first batch whose last offset is >= offset.
+func (p *partition) findLocked(offset int64) int {
+	return sort.Search(len(p.index), func(i int) bool { return p.index[i].last >= offset })
+}
+
+// batchesFrom returns the index entries to serve a fetch at offset: whole batches starting
+// with the one containing offset, adding batches while their total stays within maxBytes.
+// The first batch is returned even when larger than maxBytes if minOne is set.
+func (p *partition) batchesFrom(offset int64, maxBytes int64, minOne bool) []batchMeta {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []batchMeta
+	var total int64
+	for i := p.findLocked(offset); i < len(p.index); i++ {
+		m := p.index[i]
+		sz := int64(m.loc.Size)
+		if total+sz > maxBytes && !(minOne && len(out) == 0) {
+			break
+		}
+		out = append(out, m)
+		total += sz
+	}
+	return out
+}
+
+// bytesFrom counts the stored bytes from the batch containing offset to the end (capped).
+func (p *partition) bytesFrom(offset int64, cap int64) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var total int64
+	for i := p.findLocked(offset); i < len(p.index) && total < cap; i++ {
+		total += int64(p.index[i].loc.Size)
+	}
+	return total
+}
+
+// firstBatchAtOrAfterTS returns the first batch whose max timestamp is >= ts.
+func (p *partition) firstBatchAtOrAfterTS(ts int64) (batchMeta, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := p.findLocked(p.logStart); i < len(p.index); i++ {
+		if p.index[i].maxTS >= ts {
+			return p.index[i], true
+		}
+	}
+	return batchMeta{}, false
+}
+
+// maxTimestampBatch returns the first batch holding the partition's largest timestamp.
+func (p *partition) maxTimestampBatch() (batchMeta, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.maxTSBatch < 0 || p.index[p.maxTSBatch].last < p.logStart {
+		return batchMeta{}, false
+	}
+	return p.index[p.maxTSBatch], true
+}

@@ -1,0 +1,93 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Idempotent producer state, per partition and producer ID, as Kafka keeps it: the current
+// epoch and the last producerWindow batches (their sequence ranges and assigned offsets), so a
+// retried batch is answered with its original offset and a gap is detected. It is rebuilt from
+// the batches in the WAL on start, so deduplication survives a crash.
+//
+// Transactions will add the producer's open transaction (first offset, coordinator epoch) here.
+
+// producerWindow is how many recent batches are remembered per producer and partition; it
+// matches max.in.flight.requests.per.connection=5, the most an idempotent producer may have
+// outstanding.
+const producerWindow = 5
+
+type producerState struct {
+	epoch   int16
+	batches []*seqBatch // oldest first, at most producerWindow
+}
+
+// seqBatch is one appended batch of an idempotent producer.
+type seqBatch struct {
+	firstSeq, lastSeq int32
+	base, last        int64
+	logAppendTime     int64
+	// pending is non-nil until the batch is durable; a duplicate arriving meanwhile waits on it.
+	pending *pendingAppend
+}
+
+// pendingAppend collects callbacks waiting for an append to become durable (or fail).
+type pendingAppend struct {
+	waiters []func(*kerr.Error)
+}
+
+// seqCheck is the outcome of checking a batch against the producer state.
+type seqCheck int
+
+const (
+	seqOK seqCheck = iota
+	seqDuplicate
+	seqOutOfOrder
+	seqStaleEpoch
+)
+
+// check classifies a batch of producer epoch epoch with sequences [first, last]. For a
+// duplicate it returns the original batch.
+func (ps *producerState) check(epoch int16, first, last int32) (seqCheck, *seqBatch) {
+	if ps == nil {
+		return seqOK, nil // unknown producer: any sequence starts its state
+	}
+	if epoch < ps.epoch {
+		return seqStaleEpoch, nil
+	}
+	if epoch > ps.epoch {
+		if first != 0 {
+			return seqOutOfOrder, nil
+		}
+		return seqOK, nil
+	}
+	for _, sb := range ps.batches {
+		if sb.firstSeq == first && sb.lastSeq == last {
+			return seqDuplicate, sb
+		}
+	}
+	if n := len(ps.batches); n > 0 && first != addSeq(ps.batches[n-1].lastSeq, 1) {
+		return seqOutOfOrder, nil
+	}
+	return seqOK, nil
+}
+
+// push records an appended batch, dropping the window when the epoch changes.
+func (ps *producerState) push(epoch int16, sb *seqBatch) {
+	if epoch != ps.epoch {
+		ps.epoch = epoch
+		ps.batches = ps.batches[:0]
+	}
+	if len(ps.batches) == producerWindow {
+		copy(ps.batches, ps.batches[1:])
+		ps.batches = ps.batches[:producerWindow-1]
+	}
+	ps.batches = append(ps.batches, sb)
+}
+
+// drop removes sb if it is the newest batch (its append failed), so a retry is not taken
+// for a duplicate nor for a gap.
+func (ps *producerState) drop(sb *seqBatch) {
+	if n := len(ps.batches); n > 0 && ps.batches[n-1] == sb {
+		ps.batches = ps.batches[:n-1]
+	}
+}

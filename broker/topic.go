@@ -1,0 +1,215 @@
+package broker
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// topic is a topic's metadata; its partitions hold the data state.
+type topic struct {
+	name    string
+	id      [16]byte
+	configs map[string]string // only the configs set explicitly
+	parts   []*partition
+}
+
+// Topic config defaults (Kafka 4.0's).
+const (
+	defaultMaxMessageBytes = 1048588
+	maxTopicNameLen        = 249
+)
+
+func (t *topic) maxMessageBytes() int32 {
+	if v, ok := t.configs["max.message.bytes"]; ok {
+		if n, err := strconv.ParseInt(v, 10, 32); err == nil && n >= 0 {
+			return int32(n)
+		}
+	}
+	return defaultMaxMessageBytes
+}
+
+func (t *topic) logAppendTime() bool {
+	return strings.EqualFold(t.configs["message.timestamp.type"], "LogAppendTime")
+}
+
+// addTopicLocked adds a topic to the maps. b.mu held (or load in progress).
+func (b *Broker) addTopicLocked(name string, id [16]byte, partitions int32, configs map[string]string) *topic {
+	t := &topic{name: name, id: id, configs: configs}
+	if t.configs == nil {
+		t.configs = map[string]string{}
+	}
+	for i := int32(0); i < partitions; i++ {
+		t.parts = append(t.parts, newPartition(t, i))
+	}
+	b.topics[name] = t
+	b.topicsByID[id] = t
+	return t
+}
+
+// topic returns the named topic or nil.
+func (b *Broker) topic(name string) *topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.topics[name]
+}
+
+// topicByID returns the topic with that ID or nil.
+func (b *Broker) topicByID(id [16]byte) *topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.topicsByID[id]
+}
+
+// partition returns a topic's partition, or nil and the Kafka error for a missing one.
+func (b *Broker) partition(name string, idx int32) (*partition, *kerr.Error) {
+	t := b.topic(name)
+	if t == nil || idx < 0 || int(idx) >= len(t.parts) {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	return t.parts[idx], nil
+}
+
+// topicPartitions reports a topic's partition count (for the group coordinator).
+func (b *Broker) topicPartitions(name string) (int32, bool) {
+	t := b.topic(name)
+	if t == nil {
+		return 0, false
+	}
+	return int32(len(t.parts)), true
+}
+
+// validTopicName applies Kafka's topic name rules.
+func validTopicName(name string) (string, bool) {
+	switch {
+	case name == "":
+		return "topic name is empty", false
+	case name == "." || name == "..":
+		return "topic name cannot be \".\" or \"..\"", false
+	case len(name) > maxTopicNameLen:
+		return "topic name is longer than 249 characters", false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return "topic name contains characters other than ASCII alphanumerics, '.', '_' and '-'", false
+		}
+	}
+	return "", true
+}
+
+// createTopic creates and persists a topic. It returns the Kafka error and message on failure.
+func (b *Broker) createTopic(name string, partitions int32, configs map[string]string, validateOnly bool) (*topic, *kerr.Error, string) {
+	if msg, ok := validTopicName(name); !ok {
+		return nil, kerr.InvalidTopicException, msg
+	}
+	if partitions == -1 {
+		partitions = b.cfg.DefaultPartitions
+	}
+	if partitions <= 0 {
+		return nil, kerr.InvalidPartitions, "number of partitions must be larger than 0"
+	}
+	if msg, ok := validateTopicConfigs(configs); !ok {
+		return nil, kerr.InvalidConfig, msg
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, exists := b.topics[name]; exists {
+		return nil, kerr.TopicAlreadyExists, "topic '" + name + "' already exists"
+	}
+	if validateOnly {
+		return &topic{name: name, configs: configs, parts: make([]*partition, partitions)}, nil, ""
+	}
+	id := newUUID()
+	t := &topic{name: name, id: id, configs: configs}
+	t.parts = make([]*partition, partitions)
+	if err := b.appendMetaLocked(t.record()); err != nil {
+		b.log.Error("persisting topic failed", "topic", name, "err", err)
+		return nil, kerr.KafkaStorageError, err.Error()
+	}
+	t = b.addTopicLocked(name, id, partitions, configs)
+	b.log.Info("topic created", "topic", name, "partitions", partitions)
+	return t, nil, ""
+}
+
+// deleteTopic removes a topic; its data stays in the WAL until retention removes the segments
+// (replay skips batches of unknown topic IDs).
+func (b *Broker) deleteTopic(t *topic) *kerr.Error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.topicsByID[t.id] != t {
+		return kerr.UnknownTopicOrPartition
+	}
+	if err := b.appendMetaLocked(metaRecord{Type: "delete_topic", ID: t.record().ID}); err != nil {
+		return kerr.KafkaStorageError
+	}
+	delete(b.topics, t.name)
+	delete(b.topicsByID, t.id)
+	for _, p := range t.parts {
+		p.markDeleted()
+	}
+	b.log.Info("topic deleted", "topic", t.name)
+	return nil
+}
+
+// validateTopicConfigs checks the configs klite interprets.
+func validateTopicConfigs(configs map[string]string) (string, bool) {
+	for k, v := range configs {
+		switch k {
+		case "max.message.bytes":
+			if n, err := strconv.ParseInt(v, 10, 32); err != nil || n < 0 {
+				return "invalid value " + v + " for max.message.bytes", false
+			}
+		case "message.timestamp.type":
+			if v != "CreateTime" && v != "LogAppendTime" {
+				return "invalid value " + v + " for message.timestamp.type", false
+			}
+		case "cleanup.policy":
+			for _, p := range strings.Split(v, ",") {
+				if p = strings.TrimSpace(p); p != "delete" && p != "compact" {
+					return "invalid value " + v + " for cleanup.policy", false
+				}
+			}
+		case "retention.ms", "retention.bytes", "segment.bytes", "segment.ms", "min.insync.replicas",
+			"message.timestamp.before.max.ms", "message.timestamp.after.max.ms", "delete.retention.ms",
+			"min.compaction.lag.ms", "max.compaction.lag.ms", "flush.messages", "flush.ms":
+			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+				return "invalid value " + v + " for " + k, false
+			}
+		}
+	}
+	return "", true
+}
+
+// topicConfigDefaults are the defaults klite applies (Kafka 4.0's values).
+var topicConfigDefaults = map[string]string{
+	"cleanup.policy":         "delete",
+	"max.message.bytes":      "1048588",
+	"message.timestamp.type": "CreateTime",
+	"retention.ms":           "604800000",
+	"retention.bytes":        "-1",
+	"segment.bytes":          "1073741824",
+	"min.insync.replicas":    "1",
+	"compression.type":       "producer",
+}
+
+type configEntry struct {
+	name, value string
+	source      int8 // Kafka's ConfigSource: 1 dynamic topic config, 5 default
+}
+
+// describeTopicConfigs lists a topic's set configs and the remaining defaults, sorted by name.
+func describeTopicConfigs(set map[string]string) []configEntry {
+	var out []configEntry
+	for k, v := range set {
+		out = append(out, configEntry{k, v, 1})
+	}
+	for k, v := range topicConfigDefaults {
+		if _, ok := set[k]; !ok {
+			out = append(out, configEntry{k, v, 5})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}

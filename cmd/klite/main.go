@@ -1,0 +1,308 @@
+// Command klite runs a single-binary Kafka-compatible broker.
+//
+// Every flag has an environment variable: --data-dir is KLITE_DATA_DIR, and so on (upper
+// case, dashes become underscores). A flag on the command line wins over its variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/klite/klite/broker"
+)
+
+type options struct {
+	listen            string
+	advertisedAddr    string
+	dataDir           string
+	clusterID         string
+	defaultPartitions int
+	autoCreateTopics  bool
+	logLevel          string
+	healthAddr        string
+	walSegmentBytes   int64
+	walGroupBytes     int
+	maxFrameBytes     int
+
+	s3Bucket, s3Endpoint, s3Region, s3Prefix string
+	s3FlushInterval                          time.Duration
+
+	saslEnabled                           bool
+	saslMechanism, saslUser, saslPassword string
+}
+
+func newFlagSet(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("klite", flag.ContinueOnError)
+	fs.StringVar(&o.listen, "listen", ":9092", "address to accept Kafka clients on (host:port)")
+	fs.StringVar(&o.advertisedAddr, "advertised-addr", "", "host[:port] clients are told to connect to (default: derived from --listen; this machine's hostname, or 127.0.0.1, when the listen host is empty or 0.0.0.0)")
+	fs.StringVar(&o.dataDir, "data-dir", "./klite-data", "directory for the write-ahead log and metadata")
+	fs.StringVar(&o.clusterID, "cluster-id", "", "cluster ID to use on first start (default: generated once and persisted)")
+	fs.IntVar(&o.defaultPartitions, "default-partitions", 1, "partitions of auto-created topics and of CreateTopics with -1")
+	fs.BoolVar(&o.autoCreateTopics, "auto-create-topics", true, "create unknown topics when clients ask for their metadata")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&o.healthAddr, "health-addr", "", "address for the HTTP health endpoints /livez and /readyz (disabled when empty)")
+	fs.Int64Var(&o.walSegmentBytes, "wal-segment-bytes", 256<<20, "size at which the write-ahead log starts a new segment file")
+	fs.IntVar(&o.walGroupBytes, "wal-group-commit-bytes", 16<<20, "most bytes written and fsynced together by one group commit")
+	fs.IntVar(&o.maxFrameBytes, "max-frame-bytes", 100<<20, "largest request frame accepted; larger frames close the connection")
+	fs.StringVar(&o.s3Bucket, "s3-bucket", "", "S3 bucket for the storage tier (not implemented yet)")
+	fs.StringVar(&o.s3Endpoint, "s3-endpoint", "", "S3 endpoint URL (not implemented yet)")
+	fs.StringVar(&o.s3Region, "s3-region", "", "S3 region (not implemented yet)")
+	fs.StringVar(&o.s3Prefix, "s3-prefix", "", "key prefix inside the S3 bucket (not implemented yet)")
+	fs.DurationVar(&o.s3FlushInterval, "s3-flush-interval", 10*time.Second, "how often the WAL is flushed to S3 (not implemented yet)")
+	fs.BoolVar(&o.saslEnabled, "sasl-enabled", false, "require SASL authentication (not implemented yet)")
+	fs.StringVar(&o.saslMechanism, "sasl-mechanism", "PLAIN", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (not implemented yet)")
+	fs.StringVar(&o.saslUser, "sasl-user", "", "initial SASL user (not implemented yet)")
+	fs.StringVar(&o.saslPassword, "sasl-password", "", "initial SASL user's password (not implemented yet)")
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// envName maps a flag name to its environment variable.
+func envName(flagName string) string {
+	return "KLITE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func usage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, "klite: a Kafka-compatible broker in one binary.\n\nUsage: klite [flags]\n\nEvery flag can also be set by its environment variable (shown in brackets).\n\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		fmt.Fprintf(w, "  --%s [%s]\n      %s (default %q)\n", f.Name, envName(f.Name), f.Usage, f.DefValue)
+	})
+}
+
+// parse reads flags, then environment variables for flags not given, then validates.
+func parse(args []string, getenv func(string) string) (*options, error) {
+	o := &options{}
+	fs := newFlagSet(o)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || envErr != nil {
+			return
+		}
+		if v, ok := lookup(getenv, envName(f.Name)); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("invalid value %q for %s: %v", v, envName(f.Name), err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	return o, o.validate()
+}
+
+func lookup(getenv func(string) string, k string) (string, bool) {
+	v := getenv(k)
+	return v, v != ""
+}
+
+func (o *options) validate() error {
+	if _, _, err := net.SplitHostPort(o.listen); err != nil {
+		return fmt.Errorf("invalid --listen %q: want host:port", o.listen)
+	}
+	if o.advertisedAddr != "" {
+		if h, p, err := net.SplitHostPort(o.advertisedAddr); err == nil {
+			if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 || h == "" {
+				return fmt.Errorf("invalid --advertised-addr %q: want host[:port]", o.advertisedAddr)
+			}
+		} else if strings.Contains(o.advertisedAddr, ":") && !strings.HasPrefix(o.advertisedAddr, "[") {
+			return fmt.Errorf("invalid --advertised-addr %q: want host[:port]", o.advertisedAddr)
+		}
+	}
+	if o.dataDir == "" {
+		return errors.New("invalid --data-dir: must not be empty")
+	}
+	if o.defaultPartitions < 1 || o.defaultPartitions > 100000 {
+		return fmt.Errorf("invalid --default-partitions %d: want 1..100000", o.defaultPartitions)
+	}
+	if _, err := parseLevel(o.logLevel); err != nil {
+		return err
+	}
+	if o.healthAddr != "" {
+		if _, _, err := net.SplitHostPort(o.healthAddr); err != nil {
+			return fmt.Errorf("invalid --health-addr %q: want host:port", o.healthAddr)
+		}
+	}
+	if o.walSegmentBytes < 1<<20 {
+		return fmt.Errorf("invalid --wal-segment-bytes %d: want at least 1048576", o.walSegmentBytes)
+	}
+	if o.walGroupBytes < 64<<10 {
+		return fmt.Errorf("invalid --wal-group-commit-bytes %d: want at least 65536", o.walGroupBytes)
+	}
+	if o.maxFrameBytes < 1<<10 || o.maxFrameBytes > 1<<30 {
+		return fmt.Errorf("invalid --max-frame-bytes %d: want 1024..1073741824", o.maxFrameBytes)
+	}
+	if o.s3FlushInterval <= 0 {
+		return fmt.Errorf("invalid --s3-flush-interval %s: must be positive", o.s3FlushInterval)
+	}
+	switch o.saslMechanism {
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	default:
+		return fmt.Errorf("invalid --sasl-mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", o.saslMechanism)
+	}
+	if o.saslEnabled && (o.saslUser == "" || o.saslPassword == "") {
+		return errors.New("--sasl-enabled needs --sasl-user and --sasl-password")
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("invalid --log-level %q: want debug, info, warn or error", s)
+}
+
+// advertised derives the address clients are told to use from the bound listener.
+func advertised(o *options, bound net.Addr) string {
+	_, port, _ := net.SplitHostPort(bound.String())
+	if o.advertisedAddr != "" {
+		if _, _, err := net.SplitHostPort(o.advertisedAddr); err == nil {
+			return o.advertisedAddr
+		}
+		return net.JoinHostPort(strings.Trim(o.advertisedAddr, "[]"), port)
+	}
+	host, _, _ := net.SplitHostPort(o.listen)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+		// The hostname is what other machines would use; take it only when it resolves.
+		if hn, err := os.Hostname(); err == nil && hn != "" {
+			if addrs, err := net.LookupHost(hn); err == nil && len(addrs) > 0 {
+				host = hn
+			}
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func main() {
+	o, err := parse(os.Args[1:], os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		usage(newFlagSet(&options{}), os.Stdout)
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "klite: %v (see klite --help)\n", err)
+		os.Exit(2)
+	}
+	os.Exit(run(o))
+}
+
+func run(o *options) int {
+	level, _ := parseLevel(o.logLevel)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+	if o.s3Bucket != "" || o.s3Endpoint != "" {
+		log.Warn("S3 storage tier is not implemented yet; --s3-* flags are ignored and data stays on local disk")
+	}
+	if o.saslEnabled {
+		log.Warn("SASL is not implemented yet; --sasl-* flags are ignored and clients connect without authentication")
+	}
+
+	var ready atomic.Bool
+	if o.healthAddr != "" {
+		hl, err := net.Listen("tcp", o.healthAddr)
+		if err != nil {
+			log.Error("health listener", "addr", o.healthAddr, "err", err)
+			return 1
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/livez", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+			if !ready.Load() {
+				http.Error(w, "not ready", http.StatusServiceUnavailable)
+				return
+			}
+			io.WriteString(w, "ok\n")
+		})
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go hs.Serve(hl)
+		defer hs.Close()
+	}
+
+	l, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		log.Error("listen", "addr", o.listen, "err", err)
+		return 1
+	}
+	adv := advertised(o, l.Addr())
+	b, err := broker.Open(broker.Config{
+		DataDir:           o.dataDir,
+		ClusterID:         o.clusterID,
+		AdvertisedAddr:    adv,
+		DefaultPartitions: int32(o.defaultPartitions),
+		AutoCreateTopics:  o.autoCreateTopics,
+		WALSegmentBytes:   o.walSegmentBytes,
+		WALMaxGroupBytes:  o.walGroupBytes,
+		MaxFrameBytes:     int32(o.maxFrameBytes),
+		Logger:            log,
+	})
+	if err != nil {
+		l.Close()
+		log.Error("starting broker", "err", err)
+		return 1
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- b.Serve(l) }()
+	ready.Store(true)
+	log.Info("klite serving", "listen", l.Addr().String(), "advertised", adv, "data_dir", o.dataDir, "cluster_id", b.ClusterID())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	code := 0
+	select {
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+	case err := <-serveErr:
+		log.Error("serving stopped", "err", err)
+		code = 1
+	}
+	ready.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- b.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Error("closing storage", "err", err)
+			return 1
+		}
+	case <-ctx.Done():
+		log.Error("shutdown timed out")
+		return 1
+	}
+	log.Info("stopped")
+	return code
+}
