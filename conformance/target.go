@@ -1,0 +1,284 @@
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Target is a broker the scenarios run against.
+type Target struct {
+	Name    string // "klite" or "kafka"
+	Addr    string // host:port once started
+	Version string
+	APIs    []APIVersion
+	cmd     *exec.Cmd
+	done    chan struct{}
+	dir     string
+	log     *tailBuffer
+	admin   *kadm.Client
+	kcl     *kgo.Client
+	ownDir  bool
+}
+
+// APIVersion is one line of an ApiVersions answer.
+type APIVersion struct {
+	Key  int16  `json:"key"`
+	Name string `json:"name"`
+	Min  int16  `json:"min"`
+	Max  int16  `json:"max"`
+}
+
+// TargetNames are the targets the harness knows, in table order.
+var TargetNames = []string{"klite", "kafka"}
+
+// StartTarget starts a target (or attaches to an external address when addr is set).
+func StartTarget(ctx context.Context, root, name, addr string) (*Target, error) {
+	t := &Target{Name: name, log: &tailBuffer{max: 16 << 10}}
+	if addr != "" {
+		t.Addr = addr
+		t.Version = name + " (external at " + addr + ")"
+		return t, t.await(ctx, 30*time.Second)
+	}
+	dir, err := os.MkdirTemp("", "klite-conformance-"+name+"-")
+	if err != nil {
+		return nil, err
+	}
+	t.dir, t.ownDir = dir, true
+	var args []string
+	var wait time.Duration
+	switch name {
+	case "klite":
+		bin := filepath.Join(root, "bin", "klite")
+		if _, err := os.Stat(bin); err != nil {
+			return nil, fmt.Errorf("klite target: %s missing; run `make build`", bin)
+		}
+		port, err := freePorts(1)
+		if err != nil {
+			return nil, err
+		}
+		t.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+		args = []string{bin, "--listen", t.Addr, "--data-dir", filepath.Join(dir, "data")}
+		t.Version = "klite " + gitDescribe(root)
+		wait = 20 * time.Second
+	case "kafka":
+		if _, err := exec.LookPath("java"); err != nil {
+			return nil, fmt.Errorf("kafka target: java not found on PATH; install a JDK 17+ (Debian: apt-get install openjdk-17-jdk-headless) and run `make kafka-jars`")
+		}
+		jars, _ := filepath.Glob(filepath.Join(root, ".cache", "kafka", "libs", "kafka_2.13-*.jar"))
+		if len(jars) == 0 {
+			return nil, fmt.Errorf("kafka target: Kafka jars missing in .cache/kafka/libs; run `make kafka-jars` (needs Maven: apt-get install maven)")
+		}
+		port, err := freePorts(2)
+		if err != nil {
+			return nil, err
+		}
+		t.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+		args = []string{"bash", filepath.Join(root, "conformance", "kafka", "run-kafka.sh"), fmt.Sprint(port), dir}
+		t.Version = "Apache Kafka " + strings.TrimSuffix(strings.TrimPrefix(filepath.Base(jars[0]), "kafka_2.13-"), ".jar")
+		wait = 120 * time.Second
+	default:
+		return nil, fmt.Errorf("unknown target %q (known: %s)", name, strings.Join(TargetNames, ", "))
+	}
+	t.cmd = exec.Command(args[0], args[1:]...)
+	t.cmd.Dir = root
+	t.cmd.Stdout, t.cmd.Stderr = t.log, t.log
+	t.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := t.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%s target: %v", name, err)
+	}
+	t.done = make(chan struct{})
+	go func() { t.cmd.Wait(); close(t.done) }()
+	if err := t.await(ctx, wait); err != nil {
+		t.Stop()
+		return nil, err
+	}
+	return t, nil
+}
+
+// await polls ApiVersions until the target answers, then records its API table.
+func (t *Target) await(ctx context.Context, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	var last error
+	for attempt := 0; time.Now().Before(deadline); attempt++ {
+		if t.done != nil {
+			select {
+			case <-t.done:
+				return fmt.Errorf("%s target exited before answering ApiVersions (%s); output tail:\n%s",
+					t.Name, t.cmd.ProcessState, t.log.String())
+			default:
+			}
+		}
+		if err := t.fetchAPIVersions(ctx); err == nil {
+			return t.connectAdmin()
+		} else {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s target at %s did not answer ApiVersions within %v: %v; output tail:\n%s",
+		t.Name, t.Addr, wait, last, t.log.String())
+}
+
+func (t *Target) fetchAPIVersions(ctx context.Context) error {
+	conn, err := net.DialTimeout("tcp", t.Addr, time.Second)
+	if err != nil {
+		return err
+	}
+	conn.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(t.Addr), kgo.RequestRetries(0))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.ClientSoftwareName, req.ClientSoftwareVersion = "klite-conformance", "1"
+	resp, err := req.RequestWith(rctx, cl)
+	if err != nil {
+		return err
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return err
+	}
+	t.APIs = t.APIs[:0]
+	for _, k := range resp.ApiKeys {
+		t.APIs = append(t.APIs, APIVersion{Key: k.ApiKey, Name: kmsg.NameForKey(k.ApiKey), Min: k.MinVersion, Max: k.MaxVersion})
+	}
+	sort.Slice(t.APIs, func(i, j int) bool { return t.APIs[i].Key < t.APIs[j].Key })
+	return nil
+}
+
+func (t *Target) connectAdmin() error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(t.Addr), kgo.ClientID("klite-conformance-setup"))
+	if err != nil {
+		return err
+	}
+	t.kcl, t.admin = cl, kadm.NewClient(cl)
+	return nil
+}
+
+// CreateTopics creates a cell's topics and waits until every partition has a leader.
+func (t *Target) CreateTopics(ctx context.Context, topics []TopicSpec, unique map[string]string) error {
+	for _, ts := range topics {
+		name := unique[ts.Name]
+		cfg := map[string]*string{}
+		for k, v := range ts.Configs {
+			cfg[k] = kadm.StringPtr(v)
+		}
+		resp, err := t.admin.CreateTopic(ctx, int32(ts.Partitions), 1, cfg, name)
+		if err != nil {
+			return fmt.Errorf("setup: create topic %s: %v", name, err)
+		}
+		if resp.Err != nil {
+			return fmt.Errorf("setup: create topic %s: %v (%s)", name, resp.Err, resp.ErrMessage)
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var names []string
+		for _, ts := range topics {
+			names = append(names, unique[ts.Name])
+		}
+		md, err := t.admin.Metadata(ctx, names...)
+		ready := err == nil
+		if ready {
+			for _, ts := range topics {
+				td, ok := md.Topics[unique[ts.Name]]
+				if !ok || td.Err != nil || len(td.Partitions) != ts.Partitions {
+					ready = false
+					break
+				}
+				for _, p := range td.Partitions {
+					if p.Leader < 0 || p.Err != nil {
+						ready = false
+					}
+				}
+			}
+		}
+		if ready {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("setup: topics %v not ready after 15s (metadata error: %v)", names, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Stop stops a started target and removes its data.
+func (t *Target) Stop() {
+	if t.kcl != nil {
+		t.kcl.Close()
+	}
+	if t.cmd != nil && t.cmd.Process != nil {
+		syscall.Kill(-t.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-t.done:
+		case <-time.After(15 * time.Second):
+			syscall.Kill(-t.cmd.Process.Pid, syscall.SIGKILL)
+			<-t.done
+		}
+	}
+	if t.ownDir {
+		os.RemoveAll(t.dir)
+	}
+}
+
+// freePorts finds a loopback port p such that p..p+n-1 are free.
+func freePorts(n int) (int, error) {
+	for attempt := 0; attempt < 50; attempt++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		ok := true
+		var extra []net.Listener
+		for i := 1; i < n; i++ {
+			e, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+i))
+			if err != nil {
+				ok = false
+				break
+			}
+			extra = append(extra, e)
+		}
+		l.Close()
+		for _, e := range extra {
+			e.Close()
+		}
+		if ok {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("no free run of %d loopback ports", n)
+}
+
+func gitDescribe(root string) string {
+	out, err := exec.Command("git", "-C", root, "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return "(dev build)"
+	}
+	return "dev build " + strings.TrimSpace(string(out))
+}
