@@ -295,16 +295,19 @@ func (w *fileWAL) writeGroup(g *group) error {
 		end := len(g.ents)
 		from := g.ents[start].off
 		room := w.opts.SegmentBytes - w.curSize
-		if w.curSize > 0 && int64(len(g.buf)-from) > room {
+		if int64(len(g.buf)-from) > room {
 			end = start
 			for end < len(g.ents) && int64(entryEnd(g, end)-from) <= room {
 				end++
 			}
 			if end == start {
-				if err := w.rotate(); err != nil {
-					return err
+				if w.curSize > 0 {
+					if err := w.rotate(); err != nil {
+						return err
+					}
+					continue
 				}
-				continue
+				end = start + 1 // a single entry larger than a segment gets one of its own
 			}
 		}
 		to := entryEnd(g, end-1)
@@ -554,9 +557,11 @@ func (w *fileWAL) Replay(fn func(b *Batch, loc Location) error) error {
 		return ErrClosed
 	}
 	if w.tailReady || w.tailErr != nil {
-		return errors.New("storage: WAL Replay after Append")
+		return errors.New("storage: WAL Replay after Append or after a failed Replay")
 	}
 	if err := w.setupTail(fn); err != nil {
+		// Appends would land after data that could not be read back: refuse them.
+		w.tailErr = fmt.Errorf("storage: WAL replay failed: %w", err)
 		return err
 	}
 	w.tailReady = true
