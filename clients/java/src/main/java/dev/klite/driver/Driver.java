@@ -228,7 +228,7 @@ public class Driver {
         && c.getCause() != null) {
       c = c.getCause();
     }
-    return c.toString();
+    return c instanceof Fail ? c.getMessage() : c.toString();
   }
 
   // ---------------------------------------------------------------- helpers
