@@ -217,3 +217,5 @@ func recordTimestamps(batch []byte, baseOffset int64) ([][2]int64, error) {
 	}
 	return out, nil
 }
+
+func crc32Checksum(b []byte) uint32 { return crc32.Checksum(b, crc32c) }

@@ -15,6 +15,16 @@ type testBroker struct {
 	*Broker
 	addr string
 	dir  string
+	l    net.Listener
+	// abandoned brokers are left running without Close, like a crashed process.
+	abandoned bool
+}
+
+// abandon stops accepting connections but neither closes the broker nor flushes anything,
+// as if the process had been killed.
+func (tb *testBroker) abandon() {
+	tb.abandoned = true
+	tb.l.Close()
 }
 
 func startBroker(t *testing.T, dir string, mod ...func(*Config)) *testBroker {
@@ -33,8 +43,13 @@ func startBroker(t *testing.T, dir string, mod ...func(*Config)) *testBroker {
 		t.Fatal(err)
 	}
 	go b.Serve(l)
-	t.Cleanup(func() { b.Close() })
-	return &testBroker{Broker: b, addr: l.Addr().String(), dir: dir}
+	tb := &testBroker{Broker: b, addr: l.Addr().String(), dir: dir, l: l}
+	t.Cleanup(func() {
+		if !tb.abandoned {
+			b.Close()
+		}
+	})
+	return tb
 }
 
 func (tb *testBroker) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
