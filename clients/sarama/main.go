@@ -53,7 +53,6 @@ func (d *driver) baseConfig() *sarama.Config {
 	if cfg.ClientID == "" {
 		cfg.ClientID = "klite-sarama-driver"
 	}
-	cfg.Metadata.AllowAutoTopicCreation = false
 	cfg.Net.DialTimeout = 10 * time.Second
 	if s := d.hello.SASL; s != nil {
 		cfg.Net.SASL.Enable = true
@@ -286,7 +285,9 @@ func (d *driver) ensureAdmin() error {
 	if d.admin != nil {
 		return nil
 	}
-	cl, err := sarama.NewClient(d.addrs(), d.baseConfig())
+	cfg := d.baseConfig()
+	cfg.Metadata.AllowAutoTopicCreation = false // admin lookups never create topics
+	cl, err := sarama.NewClient(d.addrs(), cfg)
 	if err != nil {
 		return err
 	}
