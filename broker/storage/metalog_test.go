@@ -1,0 +1,319 @@
+package storage
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+func openTestMeta(t *testing.T, path string, fs *testFiles) (*fileMeta, *logBuffer) {
+	t.Helper()
+	log, lb := newTestLogger()
+	var files fileLayer = osFiles{}
+	if fs != nil {
+		files = fs
+	}
+	m, err := openMetaLog(path, files, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, lb
+}
+
+func metaReplay(t *testing.T, m MetaLog) []string {
+	t.Helper()
+	var out []string
+	if err := m.Replay(func(rec []byte) error { out = append(out, string(rec)); return nil }); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	return out
+}
+
+func metaRecs(n int) []string {
+	var out []string
+	for i := range n {
+		out = append(out, strings.Repeat(fmt.Sprint(i), 10+i*7))
+	}
+	return out
+}
+
+func writeMeta(t *testing.T, path string, recs []string) {
+	t.Helper()
+	m, _ := openTestMeta(t, path, nil)
+	metaReplay(t, m)
+	for _, r := range recs {
+		if err := m.Append([]byte(r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sameRecs(t *testing.T, got, want []string) {
+	t.Helper()
+	if len(got) != len(want) || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("records %q, want %q", got, want)
+	}
+}
+
+func TestMetaLogTornTailEveryPosition(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "meta.log")
+	recs := metaRecs(5)
+	writeMeta(t, src, recs)
+	full, _ := os.ReadFile(src)
+	lastStart := len(full) - metaEntryOverhead - len(recs[4])
+	path := filepath.Join(t.TempDir(), "meta.log")
+	for cut := lastStart; cut < len(full); cut++ {
+		os.WriteFile(path, full[:cut], 0o644)
+		m, lb := openTestMeta(t, path, nil)
+		sameRecs(t, metaReplay(t, m), recs[:4])
+		if got := fileSize(t, path); got != int64(lastStart) || m.Size() != int64(lastStart) {
+			t.Fatalf("cut %d: file %d bytes, Size %d, want %d", cut, got, m.Size(), lastStart)
+		}
+		if warned := strings.Contains(lb.String(), "truncating torn metadata log tail"); warned != (cut > lastStart) {
+			t.Fatalf("cut %d: warned=%v: %s", cut, warned, lb.String())
+		}
+		if err := m.Append([]byte(recs[4])); err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+		m, _ = openTestMeta(t, path, nil)
+		sameRecs(t, metaReplay(t, m), recs)
+		m.Close()
+	}
+}
+
+func TestMetaLogCorruptRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.log")
+	recs := metaRecs(6)
+	writeMeta(t, path, recs)
+	data, _ := os.ReadFile(path)
+	// Flip a payload byte of record 3: records 3.. are dropped (documented), 0..2 kept.
+	off := 0
+	for _, r := range recs[:3] {
+		off += metaEntryOverhead + len(r)
+	}
+	data[off+metaEntryOverhead+2] ^= 0x04
+	os.WriteFile(path, data, 0o644)
+	m, lb := openTestMeta(t, path, nil)
+	defer m.Close()
+	sameRecs(t, metaReplay(t, m), recs[:3])
+	if fileSize(t, path) != int64(off) {
+		t.Fatalf("file not truncated to %d", off)
+	}
+	if !strings.Contains(lb.String(), "CRC mismatch") || !strings.Contains(lb.String(), fmt.Sprintf("dropped_bytes=%d", len(data)-off)) {
+		t.Fatalf("warning lacks reason or dropped bytes: %s", lb.String())
+	}
+}
+
+func TestMetaLogConcurrentAppendsShareFsync(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.log")
+	fs := &testFiles{}
+	release := make(chan struct{})
+	var once sync.Once
+	fs.syncHook = func() { once.Do(func() { <-release }) }
+	m, _ := openTestMeta(t, path, fs)
+	defer m.Close()
+	metaReplay(t, m)
+	before := fs.syncs.Load()
+	var wg sync.WaitGroup
+	const n = 9
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.Append(fmt.Appendf(nil, "rec %d", i)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	waitFor(t, "all records written", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.written == n
+	})
+	close(release)
+	wg.Wait()
+	// The first fsync (blocked) covers at least one record, the second all the others.
+	if got := fs.syncs.Load() - before; got > 2 {
+		t.Fatalf("%d fsyncs for %d concurrent appends, want at most 2", got, n)
+	}
+}
+
+func TestMetaLogWriteErrors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.log")
+	fs := &testFiles{}
+	m, _ := openTestMeta(t, path, fs)
+	metaReplay(t, m)
+	if err := m.Append([]byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	good := fileSize(t, path)
+	fs.set(func(fs *testFiles) { fs.writeErr = syscall.ENOSPC })
+	if err := m.AppendBatch([][]byte{[]byte("two"), bytes.Repeat([]byte("x"), 5000)}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("append on full disk: %v", err)
+	}
+	if fileSize(t, path) != good || m.Size() != good {
+		t.Fatal("failed write left bytes behind")
+	}
+	fs.set(func(fs *testFiles) { fs.writeErr = nil })
+	if err := m.Append([]byte("three")); err != nil {
+		t.Fatalf("append after space returned: %v", err)
+	}
+	// A failed fsync is sticky.
+	fs.set(func(fs *testFiles) { fs.syncErr = syscall.EIO })
+	if err := m.Append([]byte("four")); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("append with failing fsync: %v", err)
+	}
+	fs.set(func(fs *testFiles) { fs.syncErr = nil })
+	if err := m.Append([]byte("five")); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("append after failed fsync: %v, want the sticky EIO", err)
+	}
+	if err := m.Compact(nil); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("compact after failed fsync: %v", err)
+	}
+	m.Close()
+	m, _ = openTestMeta(t, path, nil)
+	defer m.Close()
+	// "four" reached the page cache (its write succeeded, only fsync failed), so it may be
+	// there; "two" and "five" must not be.
+	got := metaReplay(t, m)
+	if len(got) < 2 || got[0] != "one" || got[1] != "three" || len(got) > 3 || len(got) == 3 && got[2] != "four" {
+		t.Fatalf("records after reopen: %q", got)
+	}
+}
+
+func TestMetaLogCompactCrash(t *testing.T) {
+	t.Run("leftover temp file", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "meta.log")
+		writeMeta(t, path, metaRecs(4))
+		os.WriteFile(path+".compact", []byte("half a snapshot"), 0o644)
+		m, lb := openTestMeta(t, path, nil)
+		defer m.Close()
+		sameRecs(t, metaReplay(t, m), metaRecs(4))
+		if _, err := os.Stat(path + ".compact"); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("leftover compaction file still there: %v", err)
+		}
+		if !strings.Contains(lb.String(), "unfinished metadata log compaction") {
+			t.Fatalf("no warning: %s", lb.String())
+		}
+	})
+	t.Run("failure while writing snapshot", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "meta.log")
+		writeMeta(t, path, metaRecs(4))
+		fs := &testFiles{}
+		m, _ := openTestMeta(t, path, fs)
+		sameRecs(t, metaReplay(t, m), metaRecs(4))
+		fs.set(func(fs *testFiles) { fs.writeErr = syscall.ENOSPC })
+		if err := m.Compact([][]byte{[]byte("snapshot")}); !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("compact on full disk: %v", err)
+		}
+		if _, err := os.Stat(path + ".compact"); !errors.Is(err, os.ErrNotExist) {
+			t.Fatal("failed compaction left its temp file")
+		}
+		fs.set(func(fs *testFiles) { fs.writeErr = nil })
+		if err := m.Append([]byte("after")); err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+		m, _ = openTestMeta(t, path, nil)
+		defer m.Close()
+		sameRecs(t, metaReplay(t, m), append(metaRecs(4), "after"))
+	})
+	t.Run("crash after compact", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "meta.log")
+		writeMeta(t, path, metaRecs(4))
+		fs := &testFiles{}
+		m, _ := openTestMeta(t, path, fs)
+		defer m.Close()
+		metaReplay(t, m)
+		dirSyncs, syncs := fs.dirSyncs.Load(), fs.syncs.Load()
+		if err := m.Compact([][]byte{[]byte("s1"), []byte("s2")}); err != nil {
+			t.Fatal(err)
+		}
+		if fs.dirSyncs.Load() != dirSyncs+1 || fs.syncs.Load() != syncs+1 {
+			t.Fatalf("compact did %d file and %d directory fsyncs, want 1 and 1",
+				fs.syncs.Load()-syncs, fs.dirSyncs.Load()-dirSyncs)
+		}
+		if err := m.Append([]byte("a1")); err != nil {
+			t.Fatal(err)
+		}
+		// Without Close (as after SIGKILL), the file holds the snapshot and the append.
+		data, _ := os.ReadFile(path)
+		crash := filepath.Join(t.TempDir(), "meta.log")
+		os.WriteFile(crash, data, 0o644)
+		m2, _ := openTestMeta(t, crash, nil)
+		defer m2.Close()
+		sameRecs(t, metaReplay(t, m2), []string{"s1", "s2", "a1"})
+	})
+}
+
+func TestMetaLogReplayAfterAppend(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.log")
+	writeMeta(t, path, metaRecs(2))
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f.Write([]byte{0, 0, 0, 9, 1}) // torn record header
+	f.Close()
+	m, _ := openTestMeta(t, path, nil)
+	if err := m.Append([]byte("next")); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Replay(func([]byte) error { return nil }); err == nil {
+		t.Fatal("Replay after Append succeeded")
+	}
+	m.Close()
+	m, _ = openTestMeta(t, path, nil)
+	defer m.Close()
+	sameRecs(t, metaReplay(t, m), append(metaRecs(2), "next"))
+}
+
+func FuzzMetaReplay(f *testing.F) {
+	var valid []byte
+	for _, r := range metaRecs(3) {
+		valid = appendMetaRecord(valid, []byte(r))
+	}
+	f.Add(valid)
+	f.Add(valid[:len(valid)-3])
+	f.Add([]byte{})
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4, 5})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pos, count := 0, 0
+		good, bad, err := decodeMetaRecords(data, func(rec []byte) error {
+			count++
+			enc := appendMetaRecord(nil, rec)
+			if pos+len(enc) > len(data) || !bytes.Equal(data[pos:pos+len(enc)], enc) {
+				t.Fatalf("record at %d does not re-encode to the input bytes (CRC would not check)", pos)
+			}
+			pos += len(enc)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if good != pos || good > len(data) || (bad == nil) != (good == len(data)) {
+			t.Fatalf("good %d, records end %d, len %d, bad %v", good, pos, len(data), bad)
+		}
+		// The file path agrees: replay yields the same records and truncates to good.
+		path := filepath.Join(t.TempDir(), "meta.log")
+		os.WriteFile(path, data, 0o644)
+		m, _ := openTestMeta(t, path, nil)
+		defer m.Close()
+		n := 0
+		if err := m.Replay(func([]byte) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n != count || fileSize(t, path) != int64(good) || m.Size() != int64(good) {
+			t.Fatalf("file %d bytes after replay, want %d", fileSize(t, path), good)
+		}
+	})
+}
