@@ -1,0 +1,199 @@
+package broker
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/klite/klite/broker/server"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func dialRaw(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
+func frame(req kmsg.Request, corr int32) []byte {
+	return kmsg.NewRequestFormatter(kmsg.FormatterClientID("raw")).AppendRequest(nil, req, corr)
+}
+
+// readResponse reads one response frame and decodes it into resp (of the given version).
+func readResponse(t *testing.T, c net.Conn, resp kmsg.Response, flexibleHeader bool) int32 {
+	t.Helper()
+	var sz [4]byte
+	if _, err := io.ReadFull(c, sz[:]); err != nil {
+		t.Fatalf("reading response size: %v", err)
+	}
+	buf := make([]byte, binary.BigEndian.Uint32(sz[:]))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatal(err)
+	}
+	corr := int32(binary.BigEndian.Uint32(buf))
+	body := buf[4:]
+	if flexibleHeader {
+		body = body[1:]
+	}
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatalf("decoding response: %v", err)
+	}
+	return corr
+}
+
+// expectClosed waits for the broker to close the connection.
+func expectClosed(t *testing.T, c net.Conn, what string) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	for {
+		_, err := c.Read(buf)
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("%s: connection still open", what)
+		}
+		return // EOF or reset: closed
+	}
+}
+
+// TestMalformedFramesCloseOnlyThatConnection sends broken frames on raw connections while a
+// regular client keeps producing on another connection.
+func TestMalformedFramesCloseOnlyThatConnection(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	createTopic(t, tb.admin(t), "mf", 1, nil)
+	good := tb.client(t)
+
+	be32 := func(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+	unknownKey := append(be32(10), 0x27, 0x0f, 0, 0, 0, 0, 0, 1) // key 9999
+	unknownKey = append(unknownKey, 0, 0)
+	produce := kmsg.NewPtrProduceRequest()
+	produce.Version = 9
+	produce.Acks = -1
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "mf"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = rawBatch(-1, -1, -1, 3, 1000, 1)
+	rt.Partitions = append(rt.Partitions, rp)
+	produce.Topics = append(produce.Topics, rt)
+	full := frame(produce, 1)
+	truncBody := full[4 : len(full)-20]
+	truncated := append(be32(uint32(len(truncBody))), truncBody...)
+	garbage := append(be32(16), []byte("this is garbage!")...)
+	oldFetch := kmsg.NewPtrFetchRequest()
+	oldFetch.Version = 3 // below the KIP-896 floor
+
+	cases := []struct {
+		name string
+		data []byte
+	}{
+		{"huge length", be32(0x7fffffff)},
+		{"over the frame cap", be32(server.DefaultMaxFrameBytes + 1)},
+		{"negative length", be32(0xfffffff0)},
+		{"zero length", be32(0)},
+		{"garbage", garbage},
+		{"unknown api key", unknownKey},
+		{"truncated request", truncated},
+		{"unsupported fetch version", frame(oldFetch, 1)},
+	}
+	for i, c := range cases {
+		conn := dialRaw(t, tb.addr)
+		if _, err := conn.Write(c.data); err != nil {
+			t.Fatal(err)
+		}
+		expectClosed(t, conn, c.name)
+		rec := &kgo.Record{Topic: "mf", Value: []byte(c.name)}
+		res, err := good.ProduceSync(ctxT(t, 10*time.Second), rec).First()
+		if err != nil || res.Offset != int64(i) {
+			t.Fatalf("after %s: other client's produce: %v offset %v", c.name, err, res)
+		}
+	}
+	// The valid produce frame on a fresh connection still works.
+	conn := dialRaw(t, tb.addr)
+	conn.Write(full)
+	resp := kmsg.NewPtrProduceResponse()
+	resp.Version = 9
+	if corr := readResponse(t, conn, resp, true); corr != 1 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("valid raw produce: corr %d %+v", corr, resp)
+	}
+}
+
+// TestApiVersions: the registry is advertised, and an unsupported ApiVersions version gets a
+// v0 UNSUPPORTED_VERSION answer with the key list (KIP-511).
+func TestApiVersions(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	conn := dialRaw(t, tb.addr)
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 3
+	req.ClientSoftwareName, req.ClientSoftwareVersion = "raw", "1"
+	conn.Write(frame(req, 7))
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.Version = 3
+	if corr := readResponse(t, conn, resp, false); corr != 7 || resp.ErrorCode != 0 {
+		t.Fatalf("ApiVersions v3: corr %d error %d", corr, resp.ErrorCode)
+	}
+	want := map[int16][2]int16{0: {0, 12}, 1: {4, 17}, 2: {1, 10}, 3: {0, 13}, 18: {0, 4}, 19: {2, 7}, 20: {1, 6}, 22: {0, 5}}
+	got := map[int16][2]int16{}
+	for _, k := range resp.ApiKeys {
+		got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
+		if k.MaxVersion > kmsg.RequestForKey(k.ApiKey).MaxVersion() {
+			t.Errorf("key %d advertised beyond what kmsg can parse", k.ApiKey)
+		}
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("key %d advertised %v, want %v", k, got[k], v)
+		}
+	}
+
+	// Version 99: answered in v0 with the key list.
+	unk := []byte{0, 18, 0, 99, 0, 0, 0, 9, 0, 3, 'r', 'a', 'w', 0, 1, 2, 3}
+	conn.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(unk))), unk...))
+	v0 := kmsg.NewPtrApiVersionsResponse()
+	if corr := readResponse(t, conn, v0, false); corr != 9 || v0.ErrorCode != kerr.UnsupportedVersion.Code || len(v0.ApiKeys) != len(resp.ApiKeys) {
+		t.Fatalf("ApiVersions v99: corr %d error %d, %d keys", corr, v0.ErrorCode, len(v0.ApiKeys))
+	}
+}
+
+// TestPipelinedResponsesInOrder: a long-polling fetch followed by quick requests on the same
+// connection; responses come back in request order.
+func TestPipelinedResponsesInOrder(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	createTopic(t, tb.admin(t), "po", 1, nil)
+	conn := dialRaw(t, tb.addr)
+	f := tb.fetchReq("po", 0, 400, 1, 1<<20, 1<<20)
+	f.Version = 12
+	var out []byte
+	out = append(out, frame(f, 1)...)
+	for i := int32(2); i <= 4; i++ {
+		m := kmsg.NewPtrMetadataRequest()
+		m.Version = 12
+		out = append(out, frame(m, i)...)
+	}
+	start := time.Now()
+	conn.Write(out)
+	fr := kmsg.NewPtrFetchResponse()
+	fr.Version = 12
+	if corr := readResponse(t, conn, fr, true); corr != 1 || time.Since(start) < 350*time.Millisecond {
+		t.Fatalf("first response corr %d after %v, want the fetch after its wait", corr, time.Since(start))
+	}
+	for i := int32(2); i <= 4; i++ {
+		mr := kmsg.NewPtrMetadataResponse()
+		mr.Version = 12
+		if corr := readResponse(t, conn, mr, true); corr != i {
+			t.Fatalf("response %d has correlation id %d", i, corr)
+		}
+	}
+}
