@@ -536,6 +536,7 @@ class Driver {
       // Records fetched for partitions this member lost must not be handed out any more.
       const keep = new Set(asg.map(x => `${x.topic}/${x.partition}`))
       g.sink.queue = g.sink.queue.filter(r => keep.has(`${r.topic}/${r.partition}`))
+      for (const [k, d] of g.delivered) if (!keep.has(`${d.topic}/${d.partition}`)) g.delivered.delete(k)
       g.sink.changed()
     })
     consumer.on(consumer.events.CRASH, e => process.stderr.write(`group consumer crashed: ${errMessage(e.payload.error)}\n`))
