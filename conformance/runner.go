@@ -282,10 +282,13 @@ func (c *cell) call(ctx context.Context, s *Step) outcome {
 	c.mu.Lock()
 	d := c.drivers[s.Actor]
 	c.mu.Unlock()
+	t0 := time.Now()
 	o.ans, o.err = d.Call(s.Op, args, timeout)
 	if o.err != nil {
 		return o
 	}
+	// How long the call took, for expectations on waiting (long poll); never compared.
+	o.ans["elapsed_ms"] = time.Since(t0).Milliseconds()
 	var pat any = map[string]any{}
 	if s.Expect != nil {
 		if pat, err = c.ctx.expand(s.Expect); err != nil {

@@ -251,7 +251,7 @@ func (d *driver) producer(a produceArgs, manual bool) (*kgo.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := d.opts(kgo.ProducerBatchCompression(cc), kgo.RecordDeliveryTimeout(15*time.Second),
+	opts := d.opts(kgo.ProducerBatchCompression(cc), kgo.RecordRetries(20),
 		kgo.AllowAutoTopicCreation(), kgo.ProducerLinger(0))
 	switch acks {
 	case 0:
