@@ -1,0 +1,151 @@
+package group
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ListGroups lists groups, filtered by state names (case-insensitive) and group types;
+// every klite group is a "classic" group.
+func (c *Coordinator) ListGroups(states, types []string, respond func([]kmsg.ListGroupsResponseGroup, error)) {
+	if !c.post(func() {
+		out := c.listGroups(states, types)
+		c.reply(func() { respond(out, nil) })
+	}) {
+		respond(nil, ErrClosed)
+	}
+}
+
+func (c *Coordinator) listGroups(states, types []string) []kmsg.ListGroupsResponseGroup {
+	if len(types) > 0 {
+		classic := false
+		for _, t := range types {
+			classic = classic || strings.EqualFold(t, "classic")
+		}
+		if !classic {
+			return nil
+		}
+	}
+	var want map[State]bool
+	if len(states) > 0 {
+		want = map[State]bool{}
+		for _, s := range states {
+			if st, ok := parseState(s); ok {
+				want[st] = true
+			}
+		}
+	}
+	out := []kmsg.ListGroupsResponseGroup{}
+	for _, g := range c.groups {
+		if want != nil && !want[g.state] {
+			continue
+		}
+		lg := kmsg.NewListGroupsResponseGroup()
+		lg.Group = g.id
+		lg.ProtocolType = g.protocolType
+		lg.GroupState = g.state.String()
+		lg.GroupType = "classic"
+		out = append(out, lg)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
+	return out
+}
+
+// DescribeGroups describes groups. An unknown group comes back in state Dead with
+// GROUP_ID_NOT_FOUND in ErrorCode; the handler clears it for versions before 6, as Kafka does.
+func (c *Coordinator) DescribeGroups(ids []string, respond func([]kmsg.DescribeGroupsResponseGroup)) {
+	if !c.post(func() {
+		out := make([]kmsg.DescribeGroupsResponseGroup, 0, len(ids))
+		for _, id := range ids {
+			out = append(out, c.describe(id))
+		}
+		c.reply(func() { respond(out) })
+	}) {
+		out := make([]kmsg.DescribeGroupsResponseGroup, len(ids))
+		for i, id := range ids {
+			out[i] = kmsg.NewDescribeGroupsResponseGroup()
+			out[i].Group = id
+			out[i].ErrorCode = kerr.CoordinatorNotAvailable.Code
+		}
+		respond(out)
+	}
+}
+
+func (c *Coordinator) describe(id string) kmsg.DescribeGroupsResponseGroup {
+	d := kmsg.NewDescribeGroupsResponseGroup()
+	d.Group = id
+	g := c.groups[id]
+	if g == nil {
+		d.State = Dead.String()
+		d.ErrorCode = kerr.GroupIDNotFound.Code
+		msg := "Group " + id + " not found."
+		d.ErrorMessage = &msg
+		return d
+	}
+	d.State = g.state.String()
+	d.ProtocolType = g.protocolType
+	stable := g.state == Stable
+	if stable {
+		d.Protocol = g.protocol
+	}
+	for _, m := range g.orderedMembers() {
+		dm := kmsg.NewDescribeGroupsResponseGroupMember()
+		dm.MemberID = m.id
+		dm.InstanceID = m.instanceID
+		dm.ClientID = m.clientID
+		dm.ClientHost = m.host
+		dm.ProtocolMetadata, dm.MemberAssignment = []byte{}, []byte{}
+		if stable {
+			dm.ProtocolMetadata = m.metadataFor(g.protocol)
+			if m.assignment != nil {
+				dm.MemberAssignment = m.assignment
+			}
+		}
+		d.Members = append(d.Members, dm)
+	}
+	return d
+}
+
+// DeleteGroups deletes Empty groups and their offsets.
+func (c *Coordinator) DeleteGroups(ids []string, respond func([]kmsg.DeleteGroupsResponseGroup)) {
+	if !c.post(func() {
+		out := make([]kmsg.DeleteGroupsResponseGroup, 0, len(ids))
+		for _, id := range ids {
+			dg := kmsg.NewDeleteGroupsResponseGroup()
+			dg.Group = id
+			g := c.groups[id]
+			switch {
+			case g == nil || g.state == Dead:
+				dg.ErrorCode = kerr.GroupIDNotFound.Code
+			case g.state != Empty:
+				dg.ErrorCode = kerr.NonEmptyGroup.Code
+			default:
+				c.deleteGroup(g)
+			}
+			out = append(out, dg)
+		}
+		c.reply(func() { respond(out) })
+	}) {
+		out := make([]kmsg.DeleteGroupsResponseGroup, len(ids))
+		for i, id := range ids {
+			out[i] = kmsg.NewDeleteGroupsResponseGroup()
+			out[i].Group = id
+			out[i].ErrorCode = kerr.CoordinatorNotAvailable.Code
+		}
+		respond(out)
+	}
+}
+
+func (c *Coordinator) deleteGroup(g *group) {
+	g.joinTimer.stop()
+	g.syncTimer.stop()
+	for _, t := range g.pending {
+		t.stop()
+	}
+	g.transition(Dead, c.clock.Now())
+	delete(c.groups, g.id)
+	c.persist(encodeGroupDelete(g.id), nil)
+}

@@ -1,0 +1,652 @@
+package group
+
+import (
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Client describes who sent a request.
+type Client struct {
+	Version int16  // request version
+	ID      string // client.id
+	Host    string // as shown in DescribeGroups
+}
+
+func joinError(memberID string, err *kerr.Error) *kmsg.JoinGroupResponse {
+	r := kmsg.NewPtrJoinGroupResponse()
+	r.ErrorCode = err.Code
+	r.Generation = -1
+	r.MemberID = memberID
+	return r
+}
+
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// JoinGroup handles a JoinGroup request; respond may be called much later (when the join
+// phase of the rebalance completes).
+func (c *Coordinator) JoinGroup(cl Client, req *kmsg.JoinGroupRequest, respond func(*kmsg.JoinGroupResponse)) {
+	if !c.post(func() {
+		c.join(cl, req, func(r *kmsg.JoinGroupResponse) { c.reply(func() { respond(r) }) })
+	}) {
+		respond(joinError(req.MemberID, kerr.CoordinatorNotAvailable))
+	}
+}
+
+func (c *Coordinator) join(cl Client, req *kmsg.JoinGroupRequest, respond func(*kmsg.JoinGroupResponse)) {
+	fail := func(err *kerr.Error) { respond(joinError(req.MemberID, err)) }
+	session := time.Duration(req.SessionTimeoutMillis) * time.Millisecond
+	switch {
+	case req.Group == "":
+		fail(kerr.InvalidGroupID)
+		return
+	case session < c.cfg.MinSessionTimeout || session > c.cfg.MaxSessionTimeout:
+		fail(kerr.InvalidSessionTimeout)
+		return
+	case req.ProtocolType == "" || len(req.Protocols) == 0:
+		fail(kerr.InconsistentGroupProtocol)
+		return
+	}
+	g := c.groups[req.Group]
+	if g == nil {
+		if req.MemberID != "" {
+			fail(kerr.UnknownMemberID)
+			return
+		}
+		g = newGroup(req.Group, c.clock.Now())
+		c.groups[req.Group] = g
+	}
+	known := req.MemberID != "" && (g.members[req.MemberID] != nil || g.pending[req.MemberID] != nil)
+	if !known && req.InstanceID != nil && g.static[*req.InstanceID] != "" {
+		known = true // a static member coming back replaces its old self
+	}
+	if !known && c.cfg.MaxGroupSize > 0 && len(g.members)+len(g.pending) >= c.cfg.MaxGroupSize {
+		fail(kerr.GroupMaxSizeReached)
+		return
+	}
+	if g.state != Empty && !g.supports(req.ProtocolType, req.Protocols) {
+		fail(kerr.InconsistentGroupProtocol)
+		return
+	}
+	if req.MemberID == "" {
+		c.joinUnknown(g, cl, req, respond)
+	} else {
+		c.joinKnown(g, cl, req, respond)
+	}
+}
+
+func (c *Coordinator) joinUnknown(g *group, cl Client, req *kmsg.JoinGroupRequest, respond func(*kmsg.JoinGroupResponse)) {
+	prefix := cl.ID
+	if req.InstanceID != nil {
+		prefix = *req.InstanceID
+	}
+	id := prefix + "-" + newUUID()
+	switch {
+	case req.InstanceID != nil && g.static[*req.InstanceID] != "":
+		c.replaceStatic(g, g.members[g.static[*req.InstanceID]], id, cl, req, respond)
+	case req.InstanceID == nil && cl.Version >= 4:
+		// KIP-394: hand out the ID first; the member counts as pending until it rejoins.
+		session := time.Duration(req.SessionTimeoutMillis) * time.Millisecond
+		g.pending[id] = c.after(session, func() {
+			delete(g.pending, id)
+			c.maybeCompleteJoin(g)
+		})
+		r := joinError(id, kerr.MemberIDRequired)
+		respond(r)
+	default:
+		c.addMemberAndRebalance(g, id, cl, req, respond)
+	}
+}
+
+func (c *Coordinator) joinKnown(g *group, cl Client, req *kmsg.JoinGroupRequest, respond func(*kmsg.JoinGroupResponse)) {
+	if t := g.pending[req.MemberID]; t != nil && req.InstanceID == nil {
+		t.stop()
+		delete(g.pending, req.MemberID)
+		c.addMemberAndRebalance(g, req.MemberID, cl, req, respond)
+		return
+	}
+	m, err := g.validateMember(req.MemberID, req.InstanceID)
+	if err != nil {
+		respond(joinError(req.MemberID, err))
+		return
+	}
+	switch g.state {
+	case PreparingRebalance:
+		c.updateMemberAndRebalance(g, m, req, respond)
+	case CompletingRebalance:
+		if m.matches(req.Protocols) {
+			// The member lost its join response: answer again from the current generation.
+			respond(c.joinResponse(g, m, g.leader == m.id, false))
+			return
+		}
+		c.updateMemberAndRebalance(g, m, req, respond)
+	case Stable:
+		if g.leader == m.id || !m.matches(req.Protocols) {
+			// The leader rejoining forces a rebalance (it may have seen metadata change).
+			c.updateMemberAndRebalance(g, m, req, respond)
+			return
+		}
+		respond(c.joinResponse(g, m, false, false))
+	default:
+		respond(joinError(req.MemberID, kerr.UnknownMemberID))
+	}
+}
+
+// validateMember checks a request's member and instance IDs against the group.
+func (g *group) validateMember(memberID string, instanceID *string) (*member, *kerr.Error) {
+	if instanceID != nil {
+		cur := g.static[*instanceID]
+		if cur == "" {
+			return nil, kerr.UnknownMemberID
+		}
+		if cur != memberID {
+			return nil, kerr.FencedInstanceID
+		}
+	}
+	m := g.members[memberID]
+	if m == nil {
+		return nil, kerr.UnknownMemberID
+	}
+	return m, nil
+}
+
+func (c *Coordinator) joinResponse(g *group, m *member, withMembers, skipAssignment bool) *kmsg.JoinGroupResponse {
+	r := kmsg.NewPtrJoinGroupResponse()
+	r.Generation = g.generation
+	pt, pn := g.protocolType, g.protocol
+	r.ProtocolType = &pt
+	r.Protocol = &pn
+	r.LeaderID = g.leader
+	r.MemberID = m.id
+	r.SkipAssignment = skipAssignment
+	if withMembers {
+		for _, o := range g.orderedMembers() {
+			jm := kmsg.NewJoinGroupResponseMember()
+			jm.MemberID = o.id
+			jm.InstanceID = o.instanceID
+			jm.ProtocolMetadata = o.metadataFor(g.protocol)
+			r.Members = append(r.Members, jm)
+		}
+	}
+	return r
+}
+
+func (c *Coordinator) addMemberAndRebalance(g *group, id string, cl Client, req *kmsg.JoinGroupRequest, respond func(*kmsg.JoinGroupResponse)) {
+	c.memberSeq++
+	m := &member{
+		id:               id,
+		instanceID:       req.InstanceID,
+		clientID:         cl.ID,
+		host:             cl.Host,
+		seq:              c.memberSeq,
+		sessionTimeout:   time.Duration(req.SessionTimeoutMillis) * time.Millisecond,
+		rebalanceTimeout: rebalanceTimeout(req),
+		protocols:        toProtocols(req.Protocols),
+		joinCB:           respond,
+		isNew:            true,
+	}
+	if g.state == PreparingRebalance && g.initialDelay {
+		g.newMemberAdded = true
+	}
+	if len(g.members) == 0 {
+		g.protocolType = req.ProtocolType
+	}
+	g.addMember(m)
+	c.scheduleHeartbeat(g, m)
+	c.prepareOrCompleteJoin(g)
+}
+
+// rebalanceTimeout: v0 requests have none and use the session timeout.
+func rebalanceTimeout(req *kmsg.JoinGroupRequest) time.Duration {
+	if req.Version == 0 || req.RebalanceTimeoutMillis <= 0 {
+		return time.Duration(req.SessionTimeoutMillis) * time.Millisecond
+	}
+	return time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond
+}
+
+func (c *Coordinator) updateMemberAndRebalance(g *group, m *member, req *kmsg.JoinGroupRequest, respond func(*kmsg.JoinGroupResponse)) {
+	if m.joinCB != nil {
+		// A second join while the first still waits: the first is superseded.
+		m.joinCB(joinError(m.id, kerr.RebalanceInProgress))
+	}
+	m.protocols = toProtocols(req.Protocols)
+	m.sessionTimeout = time.Duration(req.SessionTimeoutMillis) * time.Millisecond
+	m.rebalanceTimeout = rebalanceTimeout(req)
+	m.joinCB = respond
+	c.prepareOrCompleteJoin(g)
+}
+
+// replaceStatic swaps a static member's old member ID for a new one (KIP-345): in a Stable
+// group whose selected protocol does not change, no rebalance happens.
+func (c *Coordinator) replaceStatic(g *group, old *member, newID string, cl Client, req *kmsg.JoinGroupRequest, respond func(*kmsg.JoinGroupResponse)) {
+	if old.joinCB != nil {
+		old.joinCB(joinError(old.id, kerr.FencedInstanceID))
+		old.joinCB = nil
+	}
+	if old.syncCB != nil {
+		old.syncCB(syncError(kerr.FencedInstanceID))
+		old.syncCB = nil
+	}
+	old.hb.stop()
+	delete(g.members, old.id)
+	if g.pendSync[old.id] {
+		delete(g.pendSync, old.id)
+		g.pendSync[newID] = true
+	}
+	wasLeader := g.leader == old.id
+	m := old
+	m.id = newID
+	m.clientID, m.host = cl.ID, cl.Host
+	g.members[newID] = m
+	g.static[*req.InstanceID] = newID
+	if wasLeader {
+		g.leader = newID
+	}
+	c.scheduleHeartbeat(g, m)
+	oldProtocols := m.protocols
+	m.protocols = toProtocols(req.Protocols)
+	m.sessionTimeout = time.Duration(req.SessionTimeoutMillis) * time.Millisecond
+	m.rebalanceTimeout = rebalanceTimeout(req)
+
+	switch g.state {
+	case Stable:
+		if g.selectProtocol() != g.protocol {
+			m.joinCB = respond
+			c.prepareRebalance(g)
+			return
+		}
+		// Same protocol: keep the generation. Persist the new member ID, then answer; the
+		// leader gets the members but is told to skip assignment (KIP-814).
+		c.persist(encodeGroup(g), func(err error) {
+			if err != nil {
+				m.protocols = oldProtocols
+				respond(joinError(newID, kerr.UnknownServerError))
+				return
+			}
+			isLeader := g.leader == newID
+			respond(c.joinResponse(g, m, isLeader, isLeader))
+		})
+	case CompletingRebalance:
+		// The leader may already be assigning for the old member ID: rebalance again.
+		m.joinCB = respond
+		c.prepareRebalance(g)
+	default: // PreparingRebalance: wait for the join phase to complete
+		m.joinCB = respond
+		c.maybeCompleteJoin(g)
+	}
+}
+
+func (c *Coordinator) prepareOrCompleteJoin(g *group) {
+	if g.state == PreparingRebalance {
+		c.maybeCompleteJoin(g)
+		return
+	}
+	c.prepareRebalance(g)
+}
+
+// prepareRebalance starts a new join phase.
+func (c *Coordinator) prepareRebalance(g *group) {
+	if g.state == CompletingRebalance {
+		for _, m := range g.members {
+			m.assignment = nil
+			if m.syncCB != nil {
+				m.syncCB(syncError(kerr.RebalanceInProgress))
+				m.syncCB = nil
+			}
+		}
+	}
+	g.syncTimer.stop()
+	g.joinTimer.stop()
+	g.pendSync = map[string]bool{}
+	initial := g.state == Empty
+	g.transition(PreparingRebalance, c.clock.Now())
+	timeout := g.rebalanceTimeout()
+	if initial && c.cfg.InitialRebalanceDelay > 0 {
+		g.initialDelay = true
+		g.newMemberAdded = false
+		g.initialEnd = c.clock.Now().Add(timeout)
+		c.scheduleInitialDelay(g, min(c.cfg.InitialRebalanceDelay, timeout))
+		return
+	}
+	g.joinTimer = c.after(timeout, func() { c.completeJoin(g) })
+	c.maybeCompleteJoin(g)
+}
+
+func (c *Coordinator) scheduleInitialDelay(g *group, d time.Duration) {
+	g.joinTimer = c.after(d, func() {
+		remaining := g.initialEnd.Sub(c.clock.Now())
+		if g.newMemberAdded && remaining > 0 {
+			g.newMemberAdded = false
+			c.scheduleInitialDelay(g, min(c.cfg.InitialRebalanceDelay, remaining))
+			return
+		}
+		g.initialDelay = false
+		c.completeJoin(g)
+	})
+}
+
+func (c *Coordinator) maybeCompleteJoin(g *group) {
+	if g.state == PreparingRebalance && !g.initialDelay && g.allJoined() {
+		c.completeJoin(g)
+	}
+}
+
+// completeJoin ends the join phase: members that did not rejoin are dropped, a new
+// generation starts and every joined member gets its response (the leader with the members).
+func (c *Coordinator) completeJoin(g *group) {
+	if g.state != PreparingRebalance {
+		return
+	}
+	g.joinTimer.stop()
+	g.initialDelay = false
+	for _, m := range g.orderedMembers() {
+		if m.joinCB == nil && !m.static() {
+			g.removeMember(m)
+		}
+	}
+	now := c.clock.Now()
+	if len(g.members) == 0 {
+		g.generation++
+		g.protocol = ""
+		g.subscribed = map[string]bool{}
+		g.transition(Empty, now)
+		c.persist(encodeGroup(g), nil)
+		return
+	}
+	if !g.electJoinedLeader() {
+		// Nobody rejoined yet (only static members remain): wait another rebalance timeout.
+		g.joinTimer = c.after(g.rebalanceTimeout(), func() { c.completeJoin(g) })
+		return
+	}
+	g.generation++
+	g.protocol = g.selectProtocol()
+	g.computeSubscribed()
+	g.transition(CompletingRebalance, now)
+	g.pendSync = map[string]bool{}
+	for _, m := range g.orderedMembers() {
+		g.pendSync[m.id] = true
+		if m.joinCB == nil {
+			continue
+		}
+		cb := m.joinCB
+		m.joinCB = nil
+		m.isNew = false
+		cb(c.joinResponse(g, m, m.id == g.leader, false))
+		c.scheduleHeartbeat(g, m)
+	}
+	gen := g.generation
+	g.syncTimer = c.after(g.rebalanceTimeout(), func() { c.expirePendingSync(g, gen) })
+}
+
+// expirePendingSync removes members that never sent SyncGroup for this generation.
+func (c *Coordinator) expirePendingSync(g *group, gen int32) {
+	if g.generation != gen || (g.state != CompletingRebalance && g.state != Stable) || len(g.pendSync) == 0 {
+		return
+	}
+	for id := range g.pendSync {
+		if m := g.members[id]; m != nil {
+			c.log.Info("removing member that did not sync", "group", g.id, "member", id)
+			if m.syncCB != nil {
+				m.syncCB(syncError(kerr.UnknownMemberID))
+				m.syncCB = nil
+			}
+			g.removeMember(m)
+		}
+	}
+	g.pendSync = map[string]bool{}
+	c.prepareRebalance(g)
+}
+
+// scheduleHeartbeat (re)starts m's session timer.
+func (c *Coordinator) scheduleHeartbeat(g *group, m *member) {
+	m.hb.stop()
+	m.hb = c.after(m.sessionTimeout, func() { c.expireMember(g, m) })
+}
+
+func (c *Coordinator) expireMember(g *group, m *member) {
+	if g.members[m.id] != m {
+		return
+	}
+	if m.joinCB != nil || m.syncCB != nil {
+		// Waiting on us, not on the member: the rebalance and sync timers cover it.
+		return
+	}
+	c.log.Info("member session expired", "group", g.id, "member", m.id)
+	c.removeAndUpdate(g, m)
+}
+
+// removeAndUpdate removes a member and moves the group on.
+func (c *Coordinator) removeAndUpdate(g *group, m *member) {
+	if m.joinCB != nil {
+		m.joinCB(joinError(m.id, kerr.UnknownMemberID))
+		m.joinCB = nil
+	}
+	if m.syncCB != nil {
+		m.syncCB(syncError(kerr.UnknownMemberID))
+		m.syncCB = nil
+	}
+	g.removeMember(m)
+	c.afterMembersLeft(g)
+}
+
+func (c *Coordinator) afterMembersLeft(g *group) {
+	switch g.state {
+	case Stable, CompletingRebalance:
+		c.prepareRebalance(g)
+	case PreparingRebalance:
+		c.maybeCompleteJoin(g)
+	}
+}
+
+func syncError(err *kerr.Error) *kmsg.SyncGroupResponse {
+	r := kmsg.NewPtrSyncGroupResponse()
+	r.ErrorCode = err.Code
+	return r
+}
+
+// SyncGroup handles a SyncGroup request; followers wait for the leader's assignment.
+func (c *Coordinator) SyncGroup(cl Client, req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGroupResponse)) {
+	if !c.post(func() {
+		c.sync(req, func(r *kmsg.SyncGroupResponse) { c.reply(func() { respond(r) }) })
+	}) {
+		respond(syncError(kerr.CoordinatorNotAvailable))
+	}
+}
+
+func (c *Coordinator) sync(req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGroupResponse)) {
+	g := c.groups[req.Group]
+	if g == nil {
+		respond(syncError(kerr.UnknownMemberID))
+		return
+	}
+	m, err := g.validateMember(req.MemberID, req.InstanceID)
+	switch {
+	case err != nil:
+	case req.Generation != g.generation:
+		err = kerr.IllegalGeneration
+	case req.ProtocolType != nil && *req.ProtocolType != g.protocolType,
+		req.Protocol != nil && *req.Protocol != g.protocol:
+		err = kerr.InconsistentGroupProtocol
+	}
+	if err != nil {
+		respond(syncError(err))
+		return
+	}
+	delete(g.pendSync, m.id)
+	if len(g.pendSync) == 0 {
+		g.syncTimer.stop()
+	}
+	switch g.state {
+	case Empty:
+		respond(syncError(kerr.UnknownMemberID))
+	case PreparingRebalance:
+		respond(syncError(kerr.RebalanceInProgress))
+	case CompletingRebalance:
+		if m.syncCB != nil {
+			m.syncCB(syncError(kerr.RebalanceInProgress))
+		}
+		m.syncCB = respond
+		c.scheduleHeartbeat(g, m)
+		if m.id != g.leader {
+			return
+		}
+		for _, o := range g.members {
+			o.assignment = []byte{}
+		}
+		for _, a := range req.GroupAssignment {
+			if o := g.members[a.MemberID]; o != nil {
+				o.assignment = append([]byte(nil), a.MemberAssignment...)
+			}
+		}
+		g.transition(Stable, c.clock.Now())
+		c.persist(encodeGroup(g), nil)
+		for _, o := range g.members {
+			if o.syncCB != nil {
+				cb := o.syncCB
+				o.syncCB = nil
+				cb(c.syncResponse(g, o))
+			}
+		}
+	case Stable:
+		c.scheduleHeartbeat(g, m)
+		respond(c.syncResponse(g, m))
+	default:
+		respond(syncError(kerr.CoordinatorNotAvailable))
+	}
+}
+
+func (c *Coordinator) syncResponse(g *group, m *member) *kmsg.SyncGroupResponse {
+	r := kmsg.NewPtrSyncGroupResponse()
+	pt, pn := g.protocolType, g.protocol
+	r.ProtocolType = &pt
+	r.Protocol = &pn
+	r.MemberAssignment = m.assignment
+	if r.MemberAssignment == nil {
+		r.MemberAssignment = []byte{}
+	}
+	return r
+}
+
+// Heartbeat handles a Heartbeat request.
+func (c *Coordinator) Heartbeat(cl Client, req *kmsg.HeartbeatRequest, respond func(*kmsg.HeartbeatResponse)) {
+	r := kmsg.NewPtrHeartbeatResponse()
+	if !c.post(func() {
+		r.ErrorCode = c.heartbeat(req)
+		c.reply(func() { respond(r) })
+	}) {
+		r.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		respond(r)
+	}
+}
+
+func (c *Coordinator) heartbeat(req *kmsg.HeartbeatRequest) int16 {
+	g := c.groups[req.Group]
+	if g == nil {
+		return kerr.UnknownMemberID.Code
+	}
+	m, err := g.validateMember(req.MemberID, req.InstanceID)
+	if err != nil {
+		return err.Code
+	}
+	if req.Generation != g.generation {
+		return kerr.IllegalGeneration.Code
+	}
+	switch g.state {
+	case Empty:
+		return kerr.UnknownMemberID.Code
+	case PreparingRebalance:
+		c.scheduleHeartbeat(g, m)
+		return kerr.RebalanceInProgress.Code
+	}
+	c.scheduleHeartbeat(g, m)
+	return 0
+}
+
+// LeaveGroup handles a LeaveGroup request; v0-v2 carry one member in req.MemberID.
+func (c *Coordinator) LeaveGroup(cl Client, req *kmsg.LeaveGroupRequest, respond func(*kmsg.LeaveGroupResponse)) {
+	r := kmsg.NewPtrLeaveGroupResponse()
+	if !c.post(func() {
+		c.leave(cl, req, r)
+		c.reply(func() { respond(r) })
+	}) {
+		r.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		respond(r)
+	}
+}
+
+func (c *Coordinator) leave(cl Client, req *kmsg.LeaveGroupRequest, r *kmsg.LeaveGroupResponse) {
+	members := req.Members
+	if cl.Version < 3 {
+		members = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
+	}
+	g := c.groups[req.Group]
+	var left, pendingLeft bool
+	for _, lm := range members {
+		rm := kmsg.NewLeaveGroupResponseMember()
+		rm.MemberID, rm.InstanceID = lm.MemberID, lm.InstanceID
+		var wasPending bool
+		rm.ErrorCode, wasPending = c.leaveOne(g, lm)
+		if rm.ErrorCode == 0 {
+			left = left || !wasPending
+			pendingLeft = pendingLeft || wasPending
+		}
+		r.Members = append(r.Members, rm)
+	}
+	if cl.Version < 3 {
+		r.ErrorCode = r.Members[0].ErrorCode
+		r.Members = nil
+	}
+	switch {
+	case left:
+		c.afterMembersLeft(g)
+	case pendingLeft:
+		c.maybeCompleteJoin(g)
+	}
+}
+
+// leaveOne removes one leaving member; pending reports a MEMBER_ID_REQUIRED member that had
+// not joined yet (its leaving triggers no rebalance).
+func (c *Coordinator) leaveOne(g *group, lm kmsg.LeaveGroupRequestMember) (code int16, pending bool) {
+	if g == nil {
+		return kerr.UnknownMemberID.Code, false
+	}
+	id := lm.MemberID
+	if lm.InstanceID != nil {
+		cur := g.static[*lm.InstanceID]
+		switch {
+		case cur == "":
+			return kerr.UnknownMemberID.Code, false
+		case id != "" && id != cur:
+			return kerr.FencedInstanceID.Code, false
+		}
+		id = cur
+	} else if t := g.pending[id]; t != nil {
+		t.stop()
+		delete(g.pending, id)
+		return 0, true
+	}
+	m := g.members[id]
+	if m == nil {
+		return kerr.UnknownMemberID.Code, false
+	}
+	c.log.Debug("member left", "group", g.id, "member", id)
+	if m.joinCB != nil {
+		m.joinCB(joinError(m.id, kerr.UnknownMemberID))
+		m.joinCB = nil
+	}
+	if m.syncCB != nil {
+		m.syncCB(syncError(kerr.UnknownMemberID))
+		m.syncCB = nil
+	}
+	g.removeMember(m)
+	return 0, false
+}
