@@ -1,0 +1,100 @@
+package server
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func TestReadFrameLimits(t *testing.T) {
+	for _, n := range []int32{0, -1, -2147483648, 101} {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], uint32(n))
+		if _, err := readFrame(bytes.NewReader(b[:]), 100, nil); !errors.Is(err, ErrFrameSize) {
+			t.Errorf("size %d: err %v, want ErrFrameSize", n, err)
+		}
+	}
+	in := append(binary.BigEndian.AppendUint32(nil, 3), 'a', 'b', 'c')
+	got, err := readFrame(bytes.NewReader(in), 100, nil)
+	if err != nil || string(got) != "abc" {
+		t.Fatalf("readFrame = %q, %v", got, err)
+	}
+}
+
+func TestParseRequestRoundTrip(t *testing.T) {
+	for _, v := range []int16{0, 8, 9, 12} { // v9+ is flexible (header v2)
+		req := kmsg.NewPtrMetadataRequest()
+		req.Version = v
+		req.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("t")}}
+		f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("cid")).AppendRequest(nil, req, 42)
+		h, got, err := ParseRequest(f[4:])
+		if err != nil {
+			t.Fatalf("v%d: %v", v, err)
+		}
+		m := got.(*kmsg.MetadataRequest)
+		if h.Key != 3 || h.Version != v || h.CorrelationID != 42 || *h.ClientID != "cid" || len(m.Topics) != 1 || *m.Topics[0].Topic != "t" {
+			t.Fatalf("v%d: header %+v request %+v", v, h, m)
+		}
+	}
+}
+
+// FuzzReadRequest feeds arbitrary bytes to the framing and header/body decoding: it must
+// never panic, and whatever decodes must re-encode and decode to the same header.
+func FuzzReadRequest(f *testing.F) {
+	for _, req := range []kmsg.Request{kmsg.NewPtrApiVersionsRequest(), kmsg.NewPtrMetadataRequest(), kmsg.NewPtrProduceRequest(), kmsg.NewPtrFetchRequest()} {
+		req.SetVersion(req.MaxVersion())
+		f.Add(kmsg.NewRequestFormatter(kmsg.FormatterClientID("seed")).AppendRequest(nil, req, 1))
+	}
+	f.Add([]byte{0x7f, 0xff, 0xff, 0xff})
+	f.Add([]byte{0, 0, 0, 8, 0, 18, 0, 99, 0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		frame, err := readFrame(bytes.NewReader(data), 1<<16, nil)
+		if err != nil {
+			return
+		}
+		type parsed struct {
+			h   Header
+			req kmsg.Request
+			err error
+		}
+		ch := make(chan parsed, 1)
+		go func() {
+			h, req, err := ParseRequest(frame)
+			ch <- parsed{h, req, err}
+		}()
+		var res parsed
+		select {
+		case res = <-ch:
+		case <-time.After(2 * time.Second):
+			// kmsg (v1.15.0) loops up to 2^32 times over a tagged-field count that exceeds
+			// the remaining bytes; such inputs take seconds but end. Known upstream issue,
+			// not a crash: skip them rather than report a hang.
+			return
+		}
+		h, req, err := res.h, res.req, res.err
+		if err != nil || req == nil || (h.Key == 7 && h.Version == 0) {
+			// ControlledShutdown v0 has a header without client id; klite never serves it.
+			return
+		}
+		if req.Key() != h.Key || req.GetVersion() != h.Version {
+			t.Fatalf("request %d v%d under header %+v", req.Key(), req.GetVersion(), h)
+		}
+		var cid *string
+		if h.ClientID != nil {
+			cid = h.ClientID
+		}
+		opts := []kmsg.RequestFormatterOpt{}
+		if cid != nil {
+			opts = append(opts, kmsg.FormatterClientID(*cid))
+		}
+		again := kmsg.NewRequestFormatter(opts...).AppendRequest(nil, req, h.CorrelationID)
+		h2, req2, err := ParseRequest(again[4:])
+		if err != nil || req2 == nil || h2.Key != h.Key || h2.Version != h.Version || h2.CorrelationID != h.CorrelationID {
+			t.Fatalf("re-encoded request does not decode the same: %v %+v vs %+v", err, h2, h)
+		}
+	})
+}
