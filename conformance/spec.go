@@ -80,6 +80,7 @@ func (e *LoadError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.L
 var (
 	nameRe   = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 	interpRe = regexp.MustCompile(`\$\{([^}]*)\}`)
+	lineRe   = regexp.MustCompile(`line (\d+)`)
 	// knownOps is the driver vocabulary of clients/README.md.
 	knownOps = map[string]bool{
 		"create_topic": true, "delete_topic": true, "metadata": true, "produce": true,
@@ -150,11 +151,9 @@ func Parse(file string, data []byte) (*Spec, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		line := 0
-		var te *yaml.TypeError
-		if m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(err.Error()); m != nil {
+		if m := lineRe.FindStringSubmatch(err.Error()); m != nil {
 			fmt.Sscan(m[1], &line)
 		}
-		_ = te
 		return nil, &LoadError{File: file, Line: line, Reason: "invalid YAML: " + err.Error()}
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
