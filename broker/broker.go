@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/klite/klite/broker/group"
 	"github.com/klite/klite/broker/server"
 	"github.com/klite/klite/broker/storage"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -42,6 +43,10 @@ type Config struct {
 	Logger        *slog.Logger
 	// Now is the clock (default time.Now); tests inject their own.
 	Now func() time.Time
+
+	// Groups configures the consumer-group coordinator (initial rebalance delay, session
+	// timeout bounds, offset retention; its log defaults to DataDir/meta/groups.log).
+	Groups group.Config
 
 	// WAL and Meta replace the file stores (in-memory twins in unit tests).
 	WAL  storage.WAL
@@ -78,9 +83,9 @@ type Broker struct {
 	notifyMu sync.Mutex
 	notifyCh chan struct{} // closed and replaced whenever a high watermark moves
 
-	// Extension point for the consumer-group coordinator (broker/group, helper C): the
-	// coordinator is created in Open after state is loaded and closed in Close.
-	// groups *group.Coordinator
+	// groups is the consumer-group coordinator (broker/group), created in Open after state
+	// is loaded and closed in Close before storage.
+	groups *group.Coordinator
 }
 
 // Open loads state from cfg.DataDir (replaying the metadata log and the WAL) and returns a
@@ -137,8 +142,20 @@ func Open(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 
-	// Consumer groups (helper C): create the coordinator here, after load, e.g.
-	//   b.groups, err = group.New(group.Config{...}) with its MetaLog under b.dataDir.
+	// Consumer groups (wiring by helper C): the coordinator keeps offsets and group metadata
+	// in its own log, DataDir/meta/groups.log unless cfg.Groups says otherwise.
+	gcfg := cfg.Groups
+	if gcfg.Logger == nil {
+		gcfg.Logger = b.log
+	}
+	if gcfg.Log == nil && gcfg.Path == "" {
+		gcfg.Path = filepath.Join(cfg.DataDir, "meta", "groups.log")
+	}
+	if b.groups, err = group.New(gcfg); err != nil {
+		b.wal.Close()
+		b.meta.Close()
+		return nil, fmt.Errorf("group coordinator: %w", err)
+	}
 
 	return b, nil
 }
@@ -236,10 +253,10 @@ func (b *Broker) Close() error {
 		srv.Shutdown(ctx)
 		cancel()
 	}
-	// Consumer groups (helper C): close the coordinator here, before storage.
+	errG := b.groups.Close() // consumer groups (wiring by helper C)
 	errW := b.wal.Close()
 	errM := b.meta.Close()
-	b.closeErr = errors.Join(errW, errM)
+	b.closeErr = errors.Join(errG, errW, errM)
 	return b.closeErr
 }
 

@@ -1,0 +1,24 @@
+// JoinGroup (key 11), versions 0-9.
+//
+// The classic group protocol lives in broker/group; this handler only adapts the request.
+// The response is sent when the join phase of the rebalance completes (or at once for
+// errors, MEMBER_ID_REQUIRED on v4+ first joins, and static members rejoining a Stable group).
+package broker
+
+import (
+	"github.com/klite/klite/broker/group"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(11, 0, 9, handleJoinGroup) }
+
+// groupClient describes the requester to the coordinator; hosts are shown as Kafka shows them
+// (a Java InetAddress: "/127.0.0.1").
+func groupClient(rc *ReqCtx) group.Client {
+	return group.Client{Version: rc.Version, ID: rc.ClientID, Host: "/" + rc.ClientHost}
+}
+
+func handleJoinGroup(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
+	req := kreq.(*kmsg.JoinGroupRequest)
+	b.groups.JoinGroup(groupClient(rc), req, func(r *kmsg.JoinGroupResponse) { respond(r) })
+}

@@ -1,0 +1,24 @@
+// ListGroups (key 16), versions 0-5.
+//
+// Every group klite knows, including groups that only hold committed offsets. v4+ filter by
+// state (case-insensitive), v5+ by type: all klite groups are "classic" (no KIP-848 groups).
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(16, 0, 5, handleListGroups) }
+
+func handleListGroups(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
+	req := kreq.(*kmsg.ListGroupsRequest)
+	b.groups.ListGroups(req.StatesFilter, req.TypesFilter, func(gs []kmsg.ListGroupsResponseGroup, err error) {
+		resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+		if err != nil {
+			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		}
+		resp.Groups = gs
+		respond(resp)
+	})
+}
