@@ -33,7 +33,7 @@ func handleFindCoordinator(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fun
 		if req.Version >= 1 {
 			msg := "NONE"
 			if code != 0 {
-				msg = kerr.ErrorForCode(code).(*kerr.Error).Description
+				msg = ""
 			}
 			resp.ErrorMessage = &msg
 		}
@@ -45,9 +45,6 @@ func handleFindCoordinator(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fun
 		c.Key = key
 		fill(&c.NodeID, &c.Host, &c.Port, &c.ErrorCode)
 		msg := ""
-		if code != 0 {
-			msg = kerr.ErrorForCode(code).(*kerr.Error).Description
-		}
 		c.ErrorMessage = &msg
 		resp.Coordinators = append(resp.Coordinators, c)
 	}

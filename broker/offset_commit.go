@@ -51,20 +51,35 @@ func handleOffsetCommit(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 				}
 			}
 		}
-		for _, t := range req.Topics {
-			rt := kmsg.NewOffsetCommitResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewOffsetCommitResponseTopicPartition()
-				rp.Partition = p.Partition
-				if unknown[t.Topic][p.Partition] {
-					rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-				} else {
-					rp.ErrorCode = codes[t.Topic][p.Partition]
-				}
-				rt.Partitions = append(rt.Partitions, rp)
+		// Kafka lists the partitions it rejected up front (topics in request order), then the
+		// coordinator's answers; mirror that so responses compare equal.
+		index := map[string]int{}
+		add := func(topic string, p int32, code int16) {
+			i, ok := index[topic]
+			if !ok {
+				i = len(resp.Topics)
+				index[topic] = i
+				rt := kmsg.NewOffsetCommitResponseTopic()
+				rt.Topic = topic
+				resp.Topics = append(resp.Topics, rt)
 			}
-			resp.Topics = append(resp.Topics, rt)
+			rp := kmsg.NewOffsetCommitResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p, code
+			resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, rp)
+		}
+		for _, t := range req.Topics {
+			for _, p := range t.Partitions {
+				if unknown[t.Topic][p.Partition] {
+					add(t.Topic, p.Partition, kerr.UnknownTopicOrPartition.Code)
+				}
+			}
+		}
+		for _, t := range req.Topics {
+			for _, p := range t.Partitions {
+				if !unknown[t.Topic][p.Partition] {
+					add(t.Topic, p.Partition, codes[t.Topic][p.Partition])
+				}
+			}
 		}
 		respond(resp)
 	}
