@@ -111,7 +111,62 @@ public class Driver {
   protected String groupId;
 
   public static void main(String[] args) throws Exception {
-    new Driver().run();
+    Driver d = new Driver();
+    if (args.length > 0 && args[0].equals("--warmup")) {
+      d.warmup();
+      return;
+    }
+    d.run();
+  }
+
+  /** Package prefixes whose classes the build's class-data-sharing archive should hold. */
+  protected List<String> warmupPackages() {
+    return List.of(
+        "org/apache/kafka/clients/",
+        "org/apache/kafka/common/",
+        "com/fasterxml/jackson/core/",
+        "com/fasterxml/jackson/databind/",
+        "org/slf4j/",
+        "dev/klite/");
+  }
+
+  /**
+   * Build-time training run for the class-data-sharing archive (see the Makefile): loads the
+   * classes a driver run uses and builds each kind of client against an address nothing
+   * listens on, so no broker is needed. Start-up of every later run then maps them instead of
+   * loading and verifying them again.
+   */
+  public void warmup() throws Exception {
+    String self = Driver.class.getProtectionDomain().getCodeSource().getLocation().getPath();
+    int loaded = 0;
+    try (java.util.jar.JarFile jar = new java.util.jar.JarFile(self)) {
+      ClassLoader cl = Driver.class.getClassLoader();
+      for (java.util.Enumeration<java.util.jar.JarEntry> e = jar.entries(); e.hasMoreElements(); ) {
+        String n = e.nextElement().getName();
+        if (!n.endsWith(".class") || n.contains("-") || n.startsWith("META-INF/")) {
+          continue;
+        }
+        if (warmupPackages().stream().noneMatch(n::startsWith)) {
+          continue;
+        }
+        try {
+          Class.forName(n.substring(0, n.length() - 6).replace('/', '.'), false, cl);
+          loaded++;
+        } catch (Throwable t) {
+          // optional dependencies of some classes are absent; those are not needed
+        }
+      }
+    }
+    ObjectNode res = JSON.createObjectNode();
+    hello(JSON.readTree("{\"id\":1,\"op\":\"hello\",\"bootstrap\":\"127.0.0.1:1\"}"), res);
+    JSON.writeValueAsString(res);
+    Map<String, Object> p = base();
+    p.put("reconnect.backoff.ms", 10000);
+    Admin.create(p).close(Duration.ZERO);
+    newProducer(producerProps(JSON.readTree("{\"acks\":1,\"compression\":\"gzip\"}")))
+        .close(Duration.ZERO);
+    newConsumer(p).close(Duration.ZERO);
+    System.err.println("warm-up loaded " + loaded + " classes");
   }
 
   protected String clientName() {
@@ -641,6 +696,8 @@ public class Driver {
     Map<String, Object> p = base();
     p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
     p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "none");
+    // Looking up the topic's partitions must not create it (this client's default would).
+    p.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false);
     p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation(c));
     if (c.hasNonNull("fetch_max_bytes")) {
       p.put(ConsumerConfig.FETCH_MAX_BYTES_CONFIG, c.get("fetch_max_bytes").asInt());

@@ -88,7 +88,28 @@ public class SpringDriver extends Driver {
   private volatile Throwable lastPollError;
 
   public static void main(String[] args) throws Exception {
-    new SpringDriver().run();
+    SpringDriver d = new SpringDriver();
+    if (args.length > 0 && args[0].equals("--warmup")) {
+      d.warmup();
+      return;
+    }
+    d.run();
+  }
+
+  @Override
+  protected List<String> warmupPackages() {
+    List<String> l = new ArrayList<>(super.warmupPackages());
+    l.add("org/springframework/kafka/core/");
+    l.add("org/springframework/kafka/listener/");
+    l.add("org/springframework/kafka/support/");
+    l.add("org/springframework/core/");
+    l.add("org/springframework/beans/");
+    l.add("org/springframework/context/");
+    l.add("org/springframework/util/");
+    l.add("org/springframework/scheduling/");
+    l.add("org/springframework/transaction/");
+    l.add("io/micrometer/");
+    return l;
   }
 
   @Override
@@ -151,6 +172,15 @@ public class SpringDriver extends Driver {
                 props, new ByteArraySerializer(), new ByteArraySerializer());
         template = new KafkaTemplate<>(producerFactory);
         templateKey = key;
+        // Build the (shared, cached) producer now so that a bad setting fails the op as a
+        // whole, as in the plain driver; close() on the shared producer is a no-op.
+        try {
+          producerFactory.createProducer().close();
+        } catch (RuntimeException e) {
+          template = null;
+          templateKey = null;
+          throw e;
+        }
       }
       futures = send(template, topic, recs);
     }
