@@ -120,15 +120,37 @@ def record_of(msg):
     }
 
 
-def fut_result(fut, timeout=DEFAULT_TIMEOUT_S):
-    try:
-        return fut.result(timeout=timeout)
-    except KafkaException:
-        raise
-    except Exception as e:  # concurrent.futures.TimeoutError and friends
-        if type(e).__name__ == "TimeoutError":
+# Set by librdkafka's error callback when a broker refused our SASL credentials. librdkafka
+# keeps retrying such a connection, so waits check this to fail fast with the Kafka error name.
+AUTH_FAILED = []
+
+
+def on_error(err):
+    log.warning("client error: %s", err)
+    if err.code() == KafkaError._AUTHENTICATION:
+        AUTH_FAILED.append(err)
+
+
+def check_auth():
+    if AUTH_FAILED:
+        raise OpError("SASL_AUTHENTICATION_FAILED", AUTH_FAILED[-1].str())
+
+
+def fut_result(fut, timeout=DEFAULT_TIMEOUT_S, handle=None):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fut.result(timeout=0.2)
+        except KafkaException:
+            raise
+        except Exception as e:  # concurrent.futures.TimeoutError and friends
+            if type(e).__name__ != "TimeoutError":
+                raise
+        if handle is not None:
+            handle.poll(0)
+        check_auth()
+        if time.monotonic() > deadline:
             raise OpError("TIMEOUT", "admin request timed out")
-        raise
 
 
 def lib_version():
@@ -181,8 +203,24 @@ class Driver:
             self.admin = AdminClient(self.conf(**{"allow.auto.create.topics": False}))
         return self.admin
 
+    @staticmethod
+    def list_topics(handle, topic=None):
+        deadline = time.monotonic() + DEFAULT_TIMEOUT_S
+        while True:
+            try:
+                if topic is None:
+                    return handle.list_topics(timeout=1.0)
+                return handle.list_topics(topic=topic, timeout=1.0)
+            except KafkaException as e:
+                if e.args[0].code() not in (KafkaError._TIMED_OUT, KafkaError._TRANSPORT):
+                    raise
+            handle.poll(0)
+            check_auth()
+            if time.monotonic() > deadline:
+                raise OpError("TIMEOUT", "metadata request timed out")
+
     def partitions_of(self, topic):
-        md = self.get_admin().list_topics(topic=topic, timeout=DEFAULT_TIMEOUT_S)
+        md = self.list_topics(self.get_admin(), topic)
         t = md.topics.get(topic)
         if t is None:
             raise OpError("UNKNOWN_TOPIC_OR_PARTITION", "topic %s not in metadata" % topic)
@@ -197,6 +235,7 @@ class Driver:
             "bootstrap.servers": a["bootstrap"],
             "client.id": a.get("client_id") or "klite-driver",
             "log_level": 4,
+            "error_cb": on_error,
         }
         sasl = a.get("sasl")
         if sasl:
@@ -205,6 +244,7 @@ class Driver:
             c["sasl.username"] = sasl["user"]
             c["sasl.password"] = sasl["password"]
         self.base = c
+        del AUTH_FAILED[:]
         return {
             "client": "confluent-kafka-python",
             "library_version": "%s (librdkafka %s)" % (lib_version(),
@@ -218,13 +258,13 @@ class Driver:
         futs = self.get_admin().create_topics([nt], validate_only=bool(a.get("validate_only")),
                                               operation_timeout=DEFAULT_TIMEOUT_S,
                                               request_timeout=DEFAULT_TIMEOUT_S)
-        fut_result(futs[a["topic"]])
+        fut_result(futs[a["topic"]], handle=self.admin)
         return {}
 
     def op_delete_topic(self, a):
         futs = self.get_admin().delete_topics([a["topic"]], operation_timeout=DEFAULT_TIMEOUT_S,
                                               request_timeout=DEFAULT_TIMEOUT_S)
-        fut_result(futs[a["topic"]])
+        fut_result(futs[a["topic"]], handle=self.admin)
         return {}
 
     def op_metadata(self, a):
@@ -232,7 +272,7 @@ class Driver:
         auto = bool(a.get("allow_auto_create"))
         out = []
         if not topics:
-            md = self.get_admin().list_topics(timeout=DEFAULT_TIMEOUT_S)
+            md = self.list_topics(self.get_admin())
             names = sorted(md.topics.keys())
             for name in names:
                 t = md.topics[name]
@@ -246,7 +286,7 @@ class Driver:
         else:
             handle = self.get_admin()
         for name in topics:
-            md = handle.list_topics(topic=name, timeout=DEFAULT_TIMEOUT_S)
+            md = self.list_topics(handle, name)
             t = md.topics.get(name)
             if t is None:
                 out.append({"topic": name, "partitions": 0, "error": "UNKNOWN_TOPIC_OR_PARTITION"})
@@ -330,13 +370,17 @@ class Driver:
                     results[i] = {"partition": r.get("partition", -1), "offset": -1,
                                   "timestamp": -1, "error": err_name(err)}
                     break
-        remaining = p.flush(DEFAULT_TIMEOUT_S)
+        deadline = time.monotonic() + DEFAULT_TIMEOUT_S
+        remaining = p.flush(0)
+        while remaining and time.monotonic() < deadline and not AUTH_FAILED:
+            remaining = p.flush(0.2)
         if remaining:
             log.warning("%d records still in flight after flush", remaining)
         out = []
         for i, res in enumerate(results):
             if res is None:
-                res = {"partition": -1, "offset": -1, "timestamp": -1, "error": "TIMEOUT"}
+                res = {"partition": -1, "offset": -1, "timestamp": -1,
+                       "error": "SASL_AUTHENTICATION_FAILED" if AUTH_FAILED else "TIMEOUT"}
             out.append(res)
         return {"results": out}
 
@@ -365,7 +409,8 @@ class Driver:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            msgs = consumer.consume(num_messages=max_records - len(records), timeout=min(left, 1.0))
+            msgs = consumer.consume(num_messages=max_records - len(records), timeout=min(left, 0.5))
+            check_auth()
             for m in msgs:
                 if m.error() is not None:
                     err = m.error()
@@ -418,7 +463,7 @@ class Driver:
         res = None
         for k, f in futs.items():
             try:
-                res = fut_result(f)
+                res = fut_result(f, handle=self.admin)
             except KafkaException as e:
                 if e.args[0].code() == KafkaError._NOENT:  # no leader: partition not in metadata
                     raise OpError("UNKNOWN_TOPIC_OR_PARTITION", e.args[0].str())
@@ -493,7 +538,7 @@ class Driver:
         futs = self.get_admin().list_consumer_group_offsets(
             [ConsumerGroupTopicPartitions(a["group"], tps or None)],
             request_timeout=DEFAULT_TIMEOUT_S)
-        res = fut_result(futs[a["group"]])
+        res = fut_result(futs[a["group"]], handle=self.admin)
         out = []
         for tp in res.topic_partitions:
             if tp.topic != a["topic"]:
@@ -579,7 +624,8 @@ class Driver:
         return fn(a)
 
     def admin_list_groups(self, a):
-        res = fut_result(self.get_admin().list_consumer_groups(request_timeout=DEFAULT_TIMEOUT_S))
+        res = fut_result(self.get_admin().list_consumer_groups(request_timeout=DEFAULT_TIMEOUT_S),
+                         handle=self.admin)
         groups = [{"group": g.group_id, "state": group_state(g.state)} for g in res.valid]
         groups.sort(key=lambda g: g["group"])
         return {"groups": groups}
@@ -590,7 +636,7 @@ class Driver:
         out = []
         for g in a["groups"]:
             try:
-                d = fut_result(futs[g])
+                d = fut_result(futs[g], handle=self.admin)
             except KafkaException as e:
                 out.append({"group": g, "error": err_name(e.args[0])})
                 continue
@@ -614,7 +660,7 @@ class Driver:
         out = []
         for g in a["groups"]:
             try:
-                fut_result(futs[g])
+                fut_result(futs[g], handle=self.admin)
                 out.append({"group": g, "error": None})
             except KafkaException as e:
                 out.append({"group": g, "error": err_name(e.args[0])})
@@ -630,7 +676,7 @@ class Driver:
                                                operation_timeout=DEFAULT_TIMEOUT_S)
         res = None
         for _, f in futs.items():
-            res = fut_result(f)
+            res = fut_result(f, handle=self.admin)
         return {"low_watermark": res.low_watermark}
 
     def admin_describe_configs(self, a):
@@ -638,7 +684,7 @@ class Driver:
         futs = self.get_admin().describe_configs([res], request_timeout=DEFAULT_TIMEOUT_S)
         entries = None
         for _, f in futs.items():
-            entries = fut_result(f)
+            entries = fut_result(f, handle=self.admin)
         names = a.get("names")
         out = {}
         for name, e in entries.items():
@@ -653,7 +699,7 @@ class Driver:
         res = ConfigResource(ResourceType.TOPIC, a["topic"], incremental_configs=entries)
         futs = self.get_admin().incremental_alter_configs([res], request_timeout=DEFAULT_TIMEOUT_S)
         for _, f in futs.items():
-            fut_result(f)
+            fut_result(f, handle=self.admin)
         return {}
 
     def admin_create_partitions(self, a):
@@ -661,11 +707,12 @@ class Driver:
                                                   operation_timeout=DEFAULT_TIMEOUT_S,
                                                   request_timeout=DEFAULT_TIMEOUT_S)
         for _, f in futs.items():
-            fut_result(f)
+            fut_result(f, handle=self.admin)
         return {}
 
     def admin_describe_cluster(self, a):
-        d = fut_result(self.get_admin().describe_cluster(request_timeout=DEFAULT_TIMEOUT_S))
+        d = fut_result(self.get_admin().describe_cluster(request_timeout=DEFAULT_TIMEOUT_S),
+                       handle=self.admin)
         brokers = sorted([{"node_id": n.id, "host": n.host, "port": n.port} for n in d.nodes],
                          key=lambda b: b["node_id"])
         return {"cluster_id": d.cluster_id,
@@ -681,7 +728,7 @@ class Driver:
             log.warning("closing group consumer: %s", e)
         for p in list(self.producers.values()) + ([self.txn] if self.txn else []):
             try:
-                p.flush(5)
+                p.flush(0 if AUTH_FAILED else 5)
             except Exception as e:
                 log.warning("flushing producer: %s", e)
         self.producers = {}
@@ -706,6 +753,8 @@ class Driver:
             return {"id": cid, "unsupported": True, "reason": str(e)}
         except Exception as e:
             oe = to_op_error(e)
+            if AUTH_FAILED and oe.name in ("TIMEOUT", "CLIENT_ERROR"):
+                oe = OpError("SASL_AUTHENTICATION_FAILED", AUTH_FAILED[-1].str())
             log.info("op %s failed: %s %s", op, oe.name, oe.message)
             return {"id": cid, "ok": False, "error": oe.name, "message": oe.message}
 

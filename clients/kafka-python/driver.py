@@ -37,6 +37,18 @@ ASSIGNORS = {
 }
 
 
+# kafka-python retries a connection whose SASL credentials the broker refused until its own
+# time-out, and then reports only the time-out; its log says why. Remember that here.
+AUTH_FAILED = []
+
+
+class AuthWatch(logging.Handler):
+    def emit(self, record):
+        msg = record.getMessage()
+        if "SaslAuthenticationFailedError" in msg:
+            AUTH_FAILED.append(msg[:300])
+
+
 class OpError(Exception):
     """An op failed as a whole: answered ok:false with a Kafka error name."""
 
@@ -153,7 +165,8 @@ class Driver:
     # ---- ops -----------------------------------------------------------------------------
 
     def op_hello(self, a):
-        c = {"bootstrap_servers": a["bootstrap"], "client_id": a.get("client_id") or "klite-driver"}
+        c = {"bootstrap_servers": a["bootstrap"], "client_id": a.get("client_id") or "klite-driver",
+             "bootstrap_timeout_ms": 10000}
         sasl = a.get("sasl")
         if sasl:
             c["security_protocol"] = "SASL_PLAINTEXT"
@@ -161,6 +174,7 @@ class Driver:
             c["sasl_plain_username"] = sasl["user"]
             c["sasl_plain_password"] = sasl["password"]
         self.base = c
+        del AUTH_FAILED[:]
         return {"client": "kafka-python", "library_version": kafka.__version__}
 
     def op_create_topic(self, a):
@@ -227,8 +241,18 @@ class Driver:
             p = self.txn
         else:
             acks = a.get("acks", -1)
-            p = self.get_producer(-1 if acks is None else acks, compression,
-                                  bool(a.get("idempotent", False)))
+            try:
+                p = self.get_producer(-1 if acks is None else acks, compression,
+                                      bool(a.get("idempotent", False)))
+            except Errors.KafkaConfigurationError:
+                raise
+            except Exception as e:  # could not reach the cluster: every record failed
+                oe = to_op_error(e)
+                if AUTH_FAILED and oe.name in ("TIMEOUT", "CLIENT_ERROR"):
+                    oe = OpError("SASL_AUTHENTICATION_FAILED", AUTH_FAILED[-1])
+                log.info("producer not created: %s", oe.message)
+                return {"results": [{"partition": -1, "offset": -1, "timestamp": -1,
+                                     "error": oe.name} for _ in a.get("records") or []]}
         for r in a.get("records") or []:
             if any(h.get("value") is None for h in r.get("headers") or []):
                 raise Unsupported("kafka-python rejects null header values (headers must be "
@@ -268,6 +292,8 @@ class Driver:
                                 "error": None})
             except Exception as e:
                 oe = to_op_error(e)
+                if AUTH_FAILED and oe.name in ("TIMEOUT", "CLIENT_ERROR"):
+                    oe = OpError("SASL_AUTHENTICATION_FAILED", AUTH_FAILED[-1])
                 log.info("record %d failed: %s", i, oe.message)
                 results.append({"partition": -1, "offset": -1, "timestamp": -1, "error": oe.name})
         return {"results": results}
@@ -629,6 +655,8 @@ class Driver:
             return {"id": cid, "unsupported": True, "reason": str(e)}
         except Exception as e:
             oe = to_op_error(e)
+            if AUTH_FAILED and oe.name in ("TIMEOUT", "CLIENT_ERROR"):
+                oe = OpError("SASL_AUTHENTICATION_FAILED", AUTH_FAILED[-1])
             log.info("op %s failed: %s %s", op, oe.name, oe.message)
             return {"id": cid, "ok": False, "error": oe.name, "message": oe.message}
 
@@ -637,6 +665,7 @@ def main():
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("driver").setLevel(logging.INFO)
+    logging.getLogger("kafka").addHandler(AuthWatch(level=logging.WARNING))
     d = Driver()
     out = sys.stdout
     for line in sys.stdin:

@@ -70,6 +70,7 @@ class Unsupported extends Error {}
 function errName(e, depth = 0) {
   if (!e || depth > 5) return 'CLIENT_ERROR'
   if (e instanceof OpError) return e.errName
+  if (e.name === 'KafkaJSSASLAuthenticationError') return 'SASL_AUTHENTICATION_FAILED'
   if (typeof e.code === 'number' && ERROR_NAMES[String(e.code)]) return ERROR_NAMES[String(e.code)]
   if (typeof e.type === 'string' && /^[A-Z_]+$/.test(e.type) && e.type !== 'UNKNOWN') return e.type
   if (Array.isArray(e.errors) && e.errors.length) return errName(e.errors[0], depth + 1)
@@ -364,7 +365,13 @@ class Driver {
       sender = this.txn
       acks = -1
     } else {
-      sender = await this.producer(acks, compression, !!a.idempotent)
+      try {
+        sender = await this.producer(acks, compression, !!a.idempotent)
+      } catch (e) {
+        // Could not connect: every record failed with the connection's error.
+        process.stderr.write(`producer connect failed: ${errMessage(e)}\n`)
+        return { results: messages.map(m => ({ partition: m.partition !== undefined ? m.partition : -1, offset: -1, timestamp: -1, error: errName(e) })) }
+      }
     }
     let res
     try {
