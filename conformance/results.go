@@ -33,6 +33,7 @@ type CellResult struct {
 	Client         string        `json:"client"`
 	Target         string        `json:"target"`
 	Status         string        `json:"status"`
+	SpecDigest     string        `json:"spec_digest,omitempty"`
 	Message        string        `json:"message,omitempty"`
 	GapReason      string        `json:"gap_reason,omitempty"`
 	GapPassed      bool          `json:"gap_passed,omitempty"` // declared gap that passed: remove it
@@ -164,7 +165,9 @@ func (r *Results) ComputeDiffs(gaps *Gaps) {
 		seen[k] = true
 		d := &DiffResult{Scenario: c.Scenario, Client: c.Client, Status: DiffNone}
 		kl, kf := r.Cell(c.Scenario, c.Client, "klite"), r.Cell(c.Scenario, c.Client, "kafka")
-		if kl != nil && kf != nil && kl.Status == StatusPass && kf.Status == StatusPass {
+		if kl != nil && kf != nil && kl.Status == StatusPass && kf.Status == StatusPass && kl.SpecDigest != kf.SpecDigest {
+			d.Details = []string{"not compared: the scenario changed between the klite and the kafka run"}
+		} else if kl != nil && kf != nil && kl.Status == StatusPass && kf.Status == StatusPass {
 			d.Details = diffObservations("kafka", kf.Observations, "klite", kl.Observations)
 			d.Status = DiffMatch
 			if len(d.Details) > 0 {

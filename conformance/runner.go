@@ -41,7 +41,8 @@ func (f *stepFailure) Error() string { return f.msg }
 // RunCell runs one scenario for one client against one target.
 func (r *Runner) RunCell(ctx context.Context, spec *Spec, client Manifest, target *Target) *CellResult {
 	start := time.Now()
-	res := &CellResult{Scenario: spec.Name, Client: client.Name, Target: target.Name, Started: start.UTC()}
+	res := &CellResult{Scenario: spec.Name, Client: client.Name, Target: target.Name, Started: start.UTC(),
+		SpecDigest: spec.Digest}
 	c := &cell{root: r.Root, spec: spec, client: client, target: target, drivers: map[string]*Driver{}, res: res}
 	suffix := fmt.Sprintf("%s-%s", sanitize(client.Name), r.RunID)
 	names := map[string]string{}

@@ -6,6 +6,8 @@ package conformance
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 // Spec is one loaded, validated scenario.
 type Spec struct {
 	File        string
+	Digest      string // of the file's bytes: results of different versions are not compared
 	Name        string
 	Description string
 	TimeoutMs   int
@@ -163,7 +166,8 @@ func Parse(file string, data []byte) (*Spec, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, l.errf(root, "spec must be a mapping")
 	}
-	s := &Spec{File: file, TimeoutMs: 60000}
+	sum := sha256.Sum256(data)
+	s := &Spec{File: file, TimeoutMs: 60000, Digest: hex.EncodeToString(sum[:6])}
 	fields, err := l.fields(root, "name", "description", "timeout_ms", "topics", "names", "actors", "steps")
 	if err != nil {
 		return nil, err

@@ -491,7 +491,7 @@ func findDiff(r *conformance.Results, scenario, client string) *conformance.Diff
 
 func failed(j job, msg string) *conformance.CellResult {
 	return &conformance.CellResult{Scenario: j.spec.Name, Client: j.client.Name, Target: j.target,
-		Status: conformance.StatusFail, Message: msg, Started: time.Now().UTC()}
+		Status: conformance.StatusFail, Message: msg, Started: time.Now().UTC(), SpecDigest: j.spec.Digest}
 }
 
 func randID() string {
