@@ -94,6 +94,9 @@ func testWAL(t *testing.T, store walStore) {
 			want = append(want, b)
 			locs = append(locs, loc)
 		}
+		if _, err := tryReplay(w); err == nil {
+			t.Fatal("Replay after Append succeeded")
+		}
 		for i, loc := range locs {
 			if i > 0 && !locLess(locs[i-1], loc) {
 				t.Fatalf("locations not increasing: %+v then %+v", locs[i-1], loc)
@@ -418,6 +421,9 @@ func testMetaLog(t *testing.T, store func(t *testing.T) func() MetaLog) {
 		}
 		if m.Size() != wantSize {
 			t.Fatalf("size %d, want %d", m.Size(), wantSize)
+		}
+		if err := m.Replay(func([]byte) error { return nil }); err == nil {
+			t.Fatal("Replay after Append succeeded")
 		}
 		m.Close()
 		if err := m.Append([]byte("x")); !errors.Is(err, ErrClosed) {

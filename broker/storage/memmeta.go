@@ -1,14 +1,18 @@
 package storage
 
-import "sync"
+import (
+	"errors"
+	"sync"
+)
 
 // MemMetaLog is the in-memory twin of the file MetaLog. Records are copied on Append and on
 // Replay. Extras for tests: FailAppends simulates a full disk, Reopen simulates a restart.
 type MemMetaLog struct {
-	mu      sync.Mutex
-	st      *memMetaStore
-	failErr error
-	closed  bool
+	mu       sync.Mutex
+	st       *memMetaStore
+	failErr  error
+	closed   bool
+	appended bool
 }
 
 type memMetaStore struct {
@@ -47,6 +51,7 @@ func (m *MemMetaLog) AppendBatch(recs [][]byte) error {
 	if m.closed {
 		return ErrClosed
 	}
+	m.appended = true
 	if m.failErr != nil {
 		return m.failErr
 	}
@@ -62,6 +67,10 @@ func (m *MemMetaLog) Replay(fn func(rec []byte) error) error {
 	if m.closed {
 		m.mu.Unlock()
 		return ErrClosed
+	}
+	if m.appended {
+		m.mu.Unlock()
+		return errors.New("storage: metadata log Replay after Append")
 	}
 	recs := m.st.recs
 	m.mu.Unlock()

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -9,7 +10,9 @@ import (
 // It has the same observable semantics: Append copies the batch, done callbacks run in append
 // order on the WAL's own goroutine (never inside Append), locations are (segment, byte
 // position) pairs with segments rotating at SegmentBytes, ReadAt returns ErrNotFound for
-// removed segments, and Close completes pending callbacks.
+// removed segments, the active segment is never removed, Replay's b.Data is only valid during
+// fn (it is overwritten afterwards), Replay after Append is an error, and Close completes
+// pending callbacks.
 //
 // Extras for tests: FailAppends makes appends fail like a full disk, and Reopen simulates a
 // restart (a new WAL over the same acknowledged data).
@@ -19,6 +22,7 @@ type MemWAL struct {
 	segBytes int64
 	failErr  error
 	closed   bool
+	appended bool
 	disp     *dispatcher
 }
 
@@ -72,6 +76,7 @@ func (w *MemWAL) Append(b *Batch, done func(Location, error)) {
 		go done(Location{}, ErrClosed)
 		return
 	}
+	w.appended = true
 	if w.failErr != nil {
 		err := w.failErr
 		w.disp.push(completion{done: done, err: err})
@@ -122,6 +127,10 @@ func (w *MemWAL) Replay(fn func(b *Batch, loc Location) error) error {
 		w.mu.Unlock()
 		return ErrClosed
 	}
+	if w.appended {
+		w.mu.Unlock()
+		return errors.New("storage: WAL Replay after Append")
+	}
 	var all []memEntry
 	var datas [][]byte
 	for _, n := range sortedSegs(w.st.segs) {
@@ -135,7 +144,13 @@ func (w *MemWAL) Replay(fn func(b *Batch, loc Location) error) error {
 	for i := range all {
 		b := all[i].b
 		b.Data = datas[i]
-		if err := fn(&b, all[i].loc); err != nil {
+		err := fn(&b, all[i].loc)
+		// Like the file WAL, b.Data is only valid during fn: poison it so that a caller that
+		// keeps it sees garbage in tests.
+		for j := range datas[i] {
+			datas[i][j] = 0xDB
+		}
+		if err != nil {
 			return err
 		}
 	}
