@@ -463,7 +463,16 @@ func (d *driver) consume(a dp.Consume) dp.Answer {
 	extra := kafka.ConfigMap{"group.id": fmt.Sprintf("klite-driver-assign-%d", time.Now().UnixNano()),
 		"enable.auto.commit": false, "enable.auto.offset.store": false, "isolation.level": isolation(a.Isolation)}
 	if a.FetchMaxBytes != nil {
-		extra["fetch.max.bytes"] = int(*a.FetchMaxBytes)
+		fmb := int(*a.FetchMaxBytes)
+		if fmb < 1000 {
+			// librdkafka requires fetch.max.bytes >= message.max.bytes, whose minimum is 1000.
+			slog.Info("fetch.max.bytes raised to librdkafka's minimum", "asked", fmb, "used", 1000)
+			fmb = 1000
+		}
+		if fmb < 1000000 {
+			extra["message.max.bytes"] = fmb
+		}
+		extra["fetch.max.bytes"] = fmb
 	}
 	if a.PartitionMaxBytes != nil {
 		extra["max.partition.fetch.bytes"] = int(*a.PartitionMaxBytes)
@@ -732,7 +741,7 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 			}
 			out = append(out, map[string]any{"group": g.GroupID, "protocol_type": pt, "state": g.State.String()})
 		}
-		sort.Slice(out, func(i, j int) bool { return out[i]["group"].(string) < out[j]["group"].(string) })
+		dp.SortByString(out, "group")
 		return dp.OK(map[string]any{"groups": out})
 	case "describe_groups":
 		res, err := ad.DescribeConsumerGroups(cx, a.Groups)
@@ -758,6 +767,7 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 			out = append(out, map[string]any{"group": g.GroupID, "state": g.State.String(), "protocol_type": pt,
 				"protocol": g.PartitionAssignor, "members": members, "error": kerrOrNil(g.Error)})
 		}
+		dp.SortByString(out, "group")
 		return dp.OK(map[string]any{"groups": out})
 	case "delete_groups":
 		res, err := ad.DeleteConsumerGroups(cx, a.Groups)
@@ -768,7 +778,8 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 		for _, r := range res.ConsumerGroupResults {
 			out = append(out, map[string]any{"group": r.Group, "error": kerrOrNil(r.Error)})
 		}
-		return dp.OK(map[string]any{"results": out})
+		dp.SortByString(out, "group")
+		return dp.OK(map[string]any{"groups": out})
 	case "offset_delete":
 		return dp.Unsupported("confluent-kafka-go does not expose librdkafka's DeleteConsumerGroupOffsets")
 	case "delete_records":
@@ -794,16 +805,21 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 		if e := res[0].Error; e.Code() != kafka.ErrNoError {
 			return errAnswer(e)
 		}
-		cfgs := map[string]any{}
+		cfgs := []map[string]any{}
 		want := map[string]bool{}
 		for _, n := range a.Names {
 			want[n] = true
 		}
 		for n, e := range res[0].Config {
 			if len(want) == 0 || want[n] {
-				cfgs[n] = e.Value
+				var v any = e.Value
+				if e.IsSensitive {
+					v = nil
+				}
+				cfgs = append(cfgs, map[string]any{"name": n, "value": v, "source": dp.ConfigSourceName(int8(e.Source))})
 			}
 		}
+		dp.SortByString(cfgs, "name")
 		return dp.OK(map[string]any{"configs": cfgs})
 	case "alter_configs":
 		var ents []kafka.ConfigEntry
@@ -832,12 +848,7 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 		if err != nil {
 			return errAnswer(err)
 		}
-		brokers := []map[string]any{}
-		for _, n := range res.Nodes {
-			brokers = append(brokers, map[string]any{"node_id": n.ID, "host": n.Host, "port": n.Port})
-		}
-		sort.Slice(brokers, func(i, j int) bool { return brokers[i]["node_id"].(int) < brokers[j]["node_id"].(int) })
-		out := map[string]any{"brokers": brokers, "controller": -1}
+		out := map[string]any{"brokers": len(res.Nodes), "controller": -1, "cluster_id": nil}
 		if res.Controller != nil {
 			out["controller"] = res.Controller.ID
 		}

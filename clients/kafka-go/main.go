@@ -287,10 +287,9 @@ func (d *driver) produce(a dp.Produce) dp.Answer {
 			defer mu.Unlock()
 			for _, m := range msgs {
 				wd := m.WriterData.(wdata)
+				// Timestamp stays -1: kafka-go hands back the message's own time, never the
+				// broker's (LogAppendTime topics included).
 				r := dp.ProduceResult{Partition: int32(m.Partition), Offset: m.Offset, Timestamp: -1}
-				if !m.Time.IsZero() {
-					r.Timestamp = m.Time.UnixMilli()
-				}
 				if acks == 0 {
 					r.Offset = -1
 				}
@@ -527,12 +526,9 @@ func (d *driver) listOffsets(a dp.ListOffsets) dp.Answer {
 		case "latest":
 			return dp.OK(map[string]any{"offset": p.LastOffset, "timestamp": -1})
 		}
-		for off, t := range p.Offsets {
-			tsv := int64(-1)
-			if !t.IsZero() && t.UnixMilli() >= 0 {
-				tsv = t.UnixMilli()
-			}
-			return dp.OK(map[string]any{"offset": off, "timestamp": tsv})
+		for off := range p.Offsets {
+			// kafka-go replaces the broker's timestamp with the requested one: not exposed.
+			return dp.OK(map[string]any{"offset": off, "timestamp": -1})
 		}
 	}
 	return dp.Err("CLIENT_ERROR", "no result for partition")
@@ -790,11 +786,26 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 		if res.Error != nil {
 			return errAnswer(res.Error)
 		}
+		// kafka-go's ListGroups gives no state: describe the groups for it.
+		states := map[string]string{}
+		if len(res.Groups) > 0 {
+			ids := []string{}
+			for _, g := range res.Groups {
+				ids = append(ids, g.GroupID)
+			}
+			ds, err := cl.DescribeGroups(cx, &kafka.DescribeGroupsRequest{GroupIDs: ids})
+			if err != nil {
+				return errAnswer(err)
+			}
+			for _, g := range ds.Groups {
+				states[g.GroupID] = g.GroupState
+			}
+		}
 		out := []map[string]any{}
 		for _, g := range res.Groups {
-			out = append(out, map[string]any{"group": g.GroupID, "protocol_type": g.ProtocolType})
+			out = append(out, map[string]any{"group": g.GroupID, "protocol_type": g.ProtocolType, "state": states[g.GroupID]})
 		}
-		sort.Slice(out, func(i, j int) bool { return out[i]["group"].(string) < out[j]["group"].(string) })
+		dp.SortByString(out, "group")
 		return dp.OK(map[string]any{"groups": out})
 	case "describe_groups":
 		res, err := cl.DescribeGroups(cx, &kafka.DescribeGroupsRequest{GroupIDs: a.Groups})
@@ -819,6 +830,7 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 			sort.Slice(members, func(i, j int) bool { return members[i]["member_id"].(string) < members[j]["member_id"].(string) })
 			out = append(out, map[string]any{"group": g.GroupID, "state": g.GroupState, "members": members, "error": errOrNil(g.Error)})
 		}
+		dp.SortByString(out, "group")
 		return dp.OK(map[string]any{"groups": out})
 	case "delete_groups":
 		res, err := cl.DeleteGroups(cx, &kafka.DeleteGroupsRequest{GroupIDs: a.Groups})
@@ -829,7 +841,8 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 		for _, g := range a.Groups {
 			out = append(out, map[string]any{"group": g, "error": errOrNil(res.Errors[g])})
 		}
-		return dp.OK(map[string]any{"results": out})
+		dp.SortByString(out, "group")
+		return dp.OK(map[string]any{"groups": out})
 	case "offset_delete":
 		parts := make([]int, len(a.Partitions))
 		for i, p := range a.Partitions {
@@ -847,7 +860,7 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 			out = append(out, map[string]any{"partition": p.Partition, "error": errOrNil(p.Error)})
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i]["partition"].(int) < out[j]["partition"].(int) })
-		return dp.OK(map[string]any{"results": out})
+		return dp.OK(map[string]any{"partitions": out})
 	case "delete_records":
 		return dp.Unsupported("kafka-go has no DeleteRecords API")
 	case "describe_configs":
@@ -856,15 +869,20 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 		if err != nil {
 			return errAnswer(err)
 		}
-		cfgs := map[string]any{}
+		cfgs := []map[string]any{}
 		for _, r := range res.Resources {
 			if r.Error != nil {
 				return errAnswer(r.Error)
 			}
 			for _, e := range r.ConfigEntries {
-				cfgs[e.ConfigName] = e.ConfigValue
+				var v any = e.ConfigValue
+				if e.IsSensitive {
+					v = nil
+				}
+				cfgs = append(cfgs, map[string]any{"name": e.ConfigName, "value": v, "source": dp.ConfigSourceName(e.ConfigSource)})
 			}
 		}
+		dp.SortByString(cfgs, "name")
 		return dp.OK(map[string]any{"configs": cfgs})
 	case "alter_configs":
 		var cs []kafka.IncrementalAlterConfigsRequestConfig
@@ -896,12 +914,7 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 		if err != nil {
 			return errAnswer(err)
 		}
-		brokers := []map[string]any{}
-		for _, b := range res.Brokers {
-			brokers = append(brokers, map[string]any{"node_id": b.ID, "host": b.Host, "port": b.Port})
-		}
-		sort.Slice(brokers, func(i, j int) bool { return brokers[i]["node_id"].(int) < brokers[j]["node_id"].(int) })
-		return dp.OK(map[string]any{"brokers": brokers, "controller": res.Controller.ID, "cluster_id": res.ClusterID})
+		return dp.OK(map[string]any{"brokers": len(res.Brokers), "controller": res.Controller.ID, "cluster_id": res.ClusterID})
 	}
 	return dp.Unsupported("unknown admin action " + a.Action)
 }

@@ -254,7 +254,13 @@ class Driver:
         frm = c.get("from", "earliest")
         off = {"earliest": "beginning", "latest": "end"}.get(frm, str(frm))
         conf = ["-X", "isolation.level=" + (c.get("isolation") or "read_uncommitted")]
-        for arg, prop in (("fetch_max_bytes", "fetch.max.bytes"), ("partition_max_bytes", "max.partition.fetch.bytes"),
+        if c.get("fetch_max_bytes") is not None:
+            # librdkafka requires fetch.max.bytes >= message.max.bytes, whose minimum is 1000.
+            fmb = max(int(c["fetch_max_bytes"]), 1000)
+            conf += ["-X", "fetch.max.bytes=%d" % fmb]
+            if fmb < 1000000:
+                conf += ["-X", "message.max.bytes=%d" % fmb]
+        for arg, prop in (("partition_max_bytes", "max.partition.fetch.bytes"),
                           ("fetch_max_wait_ms", "fetch.wait.max.ms"), ("fetch_min_bytes", "fetch.min.bytes")):
             if c.get(arg) is not None:
                 conf += ["-X", "%s=%d" % (prop, c[arg])]

@@ -850,11 +850,26 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 		if err != nil {
 			return errAnswer(err)
 		}
+		// sarama's ListConsumerGroups gives no state: describe the groups for it.
+		names := make([]string, 0, len(gs))
+		for g := range gs {
+			names = append(names, g)
+		}
+		states := map[string]string{}
+		if len(names) > 0 {
+			ds, err := ad.DescribeConsumerGroups(names)
+			if err != nil {
+				return errAnswer(err)
+			}
+			for _, g := range ds {
+				states[g.GroupId] = g.State
+			}
+		}
 		out := []map[string]any{}
 		for g, pt := range gs {
-			out = append(out, map[string]any{"group": g, "protocol_type": pt})
+			out = append(out, map[string]any{"group": g, "protocol_type": pt, "state": states[g]})
 		}
-		sort.Slice(out, func(i, j int) bool { return out[i]["group"].(string) < out[j]["group"].(string) })
+		dp.SortByString(out, "group")
 		return dp.OK(map[string]any{"groups": out})
 	case "describe_groups":
 		ds, err := ad.DescribeConsumerGroups(a.Groups)
@@ -886,33 +901,49 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 			out = append(out, map[string]any{"group": g.GroupId, "state": g.State, "protocol_type": g.ProtocolType,
 				"protocol": g.Protocol, "members": members, "error": dp.NameOrNil(int16(g.Err))})
 		}
+		dp.SortByString(out, "group")
 		return dp.OK(map[string]any{"groups": out})
 	case "delete_groups":
 		res := []map[string]any{}
 		for _, g := range a.Groups {
 			res = append(res, map[string]any{"group": g, "error": errNameOrNil(ad.DeleteConsumerGroup(g))})
 		}
-		return dp.OK(map[string]any{"results": res})
+		dp.SortByString(res, "group")
+		return dp.OK(map[string]any{"groups": res})
 	case "offset_delete":
 		res := []map[string]any{}
 		for _, p := range a.Partitions {
 			res = append(res, map[string]any{"partition": p, "error": errNameOrNil(ad.DeleteConsumerGroupOffset(a.Group, a.Topic, p))})
 		}
-		return dp.OK(map[string]any{"results": res})
+		return dp.OK(map[string]any{"partitions": res})
 	case "delete_records":
 		if err := ad.DeleteRecords(a.Topic, map[int32]int64{a.Partition: a.Offset}); err != nil {
 			return errAnswer(err)
 		}
-		return dp.OK(nil)
+		// sarama drops DeleteRecords' low watermark: read the log start offset instead.
+		res, err := ad.ListOffsets(map[string]map[int32]int64{a.Topic: {a.Partition: sarama.OffsetOldest}}, nil)
+		if err != nil {
+			return errAnswer(err)
+		}
+		r := res[a.Topic][a.Partition]
+		if r == nil {
+			return dp.Err("CLIENT_ERROR", "no log start offset for partition")
+		}
+		return dp.OK(map[string]any{"low_watermark": r.Offset})
 	case "describe_configs":
 		ents, err := ad.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: a.Topic, ConfigNames: a.Names})
 		if err != nil {
 			return errAnswer(err)
 		}
-		cfgs := map[string]any{}
+		cfgs := []map[string]any{}
 		for _, e := range ents {
-			cfgs[e.Name] = e.Value
+			var v any = e.Value
+			if e.Sensitive {
+				v = nil
+			}
+			cfgs = append(cfgs, map[string]any{"name": e.Name, "value": v, "source": dp.ConfigSourceName(int8(e.Source))})
 		}
+		dp.SortByString(cfgs, "name")
 		return dp.OK(map[string]any{"configs": cfgs})
 	case "alter_configs":
 		ents := map[string]sarama.IncrementalAlterConfigsEntry{}
@@ -934,23 +965,13 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 		if err != nil {
 			return errAnswer(err)
 		}
-		brokers := []map[string]any{}
-		for _, b := range bs {
-			host, port := splitAddr(b.Addr())
-			brokers = append(brokers, map[string]any{"node_id": b.ID(), "host": host, "port": port})
+		out := map[string]any{"brokers": len(bs), "controller": ctrl, "cluster_id": nil}
+		if b := d.client.LeastLoadedBroker(); b != nil {
+			if md, err := b.GetMetadata(sarama.NewMetadataRequest(d.client.Config().Version, nil)); err == nil && md.ClusterID != nil {
+				out["cluster_id"] = *md.ClusterID
+			}
 		}
-		sort.Slice(brokers, func(i, j int) bool { return brokers[i]["node_id"].(int32) < brokers[j]["node_id"].(int32) })
-		return dp.OK(map[string]any{"brokers": brokers, "controller": ctrl})
+		return dp.OK(out)
 	}
 	return dp.Unsupported("unknown admin action " + a.Action)
-}
-
-func splitAddr(addr string) (string, int) {
-	i := strings.LastIndex(addr, ":")
-	if i < 0 {
-		return addr, 0
-	}
-	var port int
-	fmt.Sscanf(addr[i+1:], "%d", &port)
-	return addr[:i], port
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sort"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -426,4 +427,21 @@ func Ms(v, def int) int {
 		return def
 	}
 	return v
+}
+
+var configSources = []string{"UNKNOWN", "DYNAMIC_TOPIC_CONFIG", "DYNAMIC_BROKER_CONFIG",
+	"DYNAMIC_DEFAULT_BROKER_CONFIG", "STATIC_BROKER_CONFIG", "DEFAULT_CONFIG",
+	"DYNAMIC_BROKER_LOGGER_CONFIG", "CLIENT_METRICS_CONFIG", "GROUP_CONFIG"}
+
+// ConfigSourceName is the protocol name of a DescribeConfigs config source.
+func ConfigSourceName(s int8) string {
+	if s < 0 || int(s) >= len(configSources) {
+		return "UNKNOWN"
+	}
+	return configSources[s]
+}
+
+// SortByString sorts rows by one string field.
+func SortByString(rows []map[string]any, key string) {
+	sort.Slice(rows, func(i, j int) bool { return rows[i][key].(string) < rows[j][key].(string) })
 }
