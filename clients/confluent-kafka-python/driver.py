@@ -393,7 +393,14 @@ class Driver:
             "enable.partition.eof": False,
         })
         if a.get("fetch_max_bytes") is not None:
-            c["fetch.max.bytes"] = a["fetch_max_bytes"]
+            # librdkafka insists on fetch.max.bytes >= message.max.bytes >= 1000: go as low as it
+            # lets us (a fetch still returns at least one batch, as in Kafka).
+            want = a["fetch_max_bytes"]
+            c["message.max.bytes"] = max(1000, min(want, 1000000))
+            c["fetch.max.bytes"] = max(want, c["message.max.bytes"])
+            if c["fetch.max.bytes"] != want:
+                log.info("fetch_max_bytes %d raised to %d (librdkafka minimum)", want,
+                         c["fetch.max.bytes"])
         if a.get("partition_max_bytes") is not None:
             c["max.partition.fetch.bytes"] = a["partition_max_bytes"]
         if a.get("fetch_max_wait_ms") is not None:
