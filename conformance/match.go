@@ -114,7 +114,11 @@ func matchDirective(d string, arg, act any, at string) []string {
 		}
 		return nil
 	case "$oneOf":
-		for _, alt := range arg.([]any) {
+		alts, ok := arg.([]any)
+		if !ok {
+			return fail("$oneOf needs a list, got %s", show(arg))
+		}
+		for _, alt := range alts {
 			if len(match(alt, act, at)) == 0 {
 				return nil
 			}
@@ -149,7 +153,10 @@ func matchDirective(d string, arg, act any, at string) []string {
 		if !ok {
 			return fail("got %s, want a list", show(act))
 		}
-		want := arg.([]any)
+		want, ok := arg.([]any)
+		if !ok {
+			return fail("%s needs a list, got %s", d, show(arg))
+		}
 		if d == "$unordered" && len(a) != len(want) {
 			return fail("got %d elements, want %d (got %s)", len(a), len(want), clip(show(a)))
 		}

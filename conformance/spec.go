@@ -245,6 +245,9 @@ func (l *loader) fields(n *yaml.Node, allowed ...string) (map[string]*yaml.Node,
 	out := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if v.Kind == yaml.AliasNode && v.Alias != nil {
+			v = v.Alias // YAML anchors (&x / *x) reuse a block, e.g. the same args for two actors
+		}
 		found := false
 		for _, a := range allowed {
 			if a == k.Value {
@@ -572,8 +575,22 @@ func (l *loader) template(n *yaml.Node, expect bool) (any, error) {
 		if dollar > 0 && dollar*2 != len(n.Content) {
 			return nil, l.errf(n, "a directive ($...) must not be mixed with plain keys")
 		}
+		var merged []map[string]any
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, vn := n.Content[i], n.Content[i+1]
+			if k.Tag == "!!merge" {
+				// `<<: *anchor` merges another mapping; explicit keys win.
+				mv, err := l.template(vn, expect)
+				if err != nil {
+					return nil, err
+				}
+				mm, ok := mv.(map[string]any)
+				if !ok {
+					return nil, l.errf(vn, "<< must merge a mapping")
+				}
+				merged = append(merged, mm)
+				continue
+			}
 			if _, dup := out[k.Value]; dup {
 				return nil, l.errf(k, "duplicate key %q", k.Value)
 			}
@@ -587,6 +604,13 @@ func (l *loader) template(n *yaml.Node, expect bool) (any, error) {
 				return nil, err
 			}
 			out[k.Value] = v
+		}
+		for _, mm := range merged {
+			for k, v := range mm {
+				if _, ok := out[k]; !ok {
+					out[k] = v
+				}
+			}
 		}
 		return out, nil
 	}
@@ -657,8 +681,8 @@ func (l *loader) directive(k, v *yaml.Node, expect bool, keys int) error {
 			return l.errf(v, "%s takes a number", d)
 		}
 	case "$oneOf", "$contains", "$unordered":
-		if v.Kind != yaml.SequenceNode {
-			return l.errf(v, "%s takes a list", d)
+		if v.Kind != yaml.SequenceNode && v.Kind != yaml.MappingNode {
+			return l.errf(v, "%s takes a list (or a generator of one, e.g. $var)", d)
 		}
 	case "$any", "$ignore":
 		if v.Tag != "!!bool" {
