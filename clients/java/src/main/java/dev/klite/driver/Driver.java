@@ -80,8 +80,12 @@ import org.apache.kafka.common.utils.AppInfoParser;
  */
 public class Driver {
   protected static final ObjectMapper JSON = new ObjectMapper();
-  /** Client-side bound on blocking calls, so a stuck op still answers. */
-  protected static final Duration OP_TIMEOUT = Duration.ofSeconds(30);
+  /**
+   * Client-side bound on blocking calls, so that a stuck op still answers before the harness's
+   * own per-step limit (15 s plus the op's timeout_ms). The clients' own time-outs are set
+   * below it, so that normally the library's verdict is what answers.
+   */
+  protected static final Duration OP_TIMEOUT = Duration.ofSeconds(12);
 
   /** Carries an explicit Kafka error name (or CLIENT_ERROR / TIMEOUT) for the answer. */
   public static final class Fail extends RuntimeException {
@@ -431,8 +435,8 @@ public class Driver {
     if (admin == null) {
       Map<String, Object> p = base();
       // Below OP_TIMEOUT, so the library's own verdict (error or time-out) is what answers.
-      p.put("default.api.timeout.ms", 15000);
-      p.put("request.timeout.ms", 10000);
+      p.put("default.api.timeout.ms", 10000);
+      p.put("request.timeout.ms", 8000);
       admin = Admin.create(p);
     }
     return admin;
@@ -459,8 +463,8 @@ public class Driver {
     p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, compression);
     p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, bool(c, "idempotent", false));
     p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 10000);
-    p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 15000);
-    p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 30000);
+    p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 8000);
+    p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 12000);
     return p;
   }
 
@@ -475,9 +479,9 @@ public class Driver {
     }
     p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
     p.put(ProducerConfig.ACKS_CONFIG, "all");
-    p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, (int) OP_TIMEOUT.toMillis());
-    p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 15000);
-    p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 30000);
+    p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 10000);
+    p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 8000);
+    p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 12000);
     return p;
   }
 
@@ -625,11 +629,11 @@ public class Driver {
           o.put("topic", t);
           try {
             // The first answer for a topic being auto-created may carry no partitions yet.
-            List<PartitionInfo> ps = cons.partitionsFor(t, Duration.ofSeconds(10));
             long until = System.currentTimeMillis() + 5000;
+            List<PartitionInfo> ps = cons.partitionsFor(t, Duration.ofSeconds(5));
             while ((ps == null || ps.isEmpty()) && System.currentTimeMillis() < until) {
               Thread.sleep(100);
-              ps = cons.partitionsFor(t, Duration.ofSeconds(5));
+              ps = cons.partitionsFor(t, Duration.ofSeconds(2));
             }
             if (ps == null || ps.isEmpty()) {
               o.put("partitions", 0);

@@ -135,8 +135,8 @@ public class SpringDriver extends Driver {
   protected Admin admin() {
     if (admin == null) {
       Map<String, Object> p = base();
-      p.put("default.api.timeout.ms", 15000);
-      p.put("request.timeout.ms", 10000);
+      p.put("default.api.timeout.ms", 10000);
+      p.put("request.timeout.ms", 8000);
       KafkaAdmin ka = new KafkaAdmin(p);
       admin = AdminClient.create(ka.getConfigurationProperties());
     }
@@ -334,7 +334,7 @@ public class SpringDriver extends Driver {
     }
     CompletableFuture<Object> done = new CompletableFuture<>();
     txnSteps.add(new TxnStep((Function<KafkaOperations<byte[], byte[]>, Object>) work, false, false, done));
-    return (T) done.get(OP_TIMEOUT.toMillis() * 2, TimeUnit.MILLISECONDS);
+    return (T) done.get(OP_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
   }
 
   private void endTxn(boolean commit) throws Exception {
@@ -347,7 +347,7 @@ public class SpringDriver extends Driver {
     txnSteps = null;
     steps.add(s);
     try {
-      done.get(OP_TIMEOUT.toMillis() * 2, TimeUnit.MILLISECONDS);
+      done.get(OP_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
     } finally {
       txnRun.get(OP_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
       txnRun = null;
@@ -549,7 +549,7 @@ public class SpringDriver extends Driver {
       Map<TopicPartition, OffsetAndMetadata> offs = offsets(c.get("offsets"));
       onConsumerThread(
           cons -> {
-            cons.commitSync(offs, OP_TIMEOUT);
+            cons.commitSync(offs, Duration.ofSeconds(10));
             return null;
           });
       return;
@@ -568,7 +568,7 @@ public class SpringDriver extends Driver {
             Long q = firstQueued.get(tp);
             offs.put(tp, new OffsetAndMetadata(q != null ? q : cons.position(tp)));
           }
-          cons.commitSync(offs, OP_TIMEOUT);
+          cons.commitSync(offs, Duration.ofSeconds(10));
           return null;
         });
   }
