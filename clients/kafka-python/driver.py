@@ -16,7 +16,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kafka  # noqa: E402
 import kafka.errors as Errors  # noqa: E402
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
-from kafka.admin import ConfigResource, ConfigResourceType, OffsetSpec, OffsetTimestamp  # noqa: E402
+from kafka.admin import (  # noqa: E402
+    AlterConfigOp, ConfigResource, ConfigResourceType, OffsetSpec, OffsetTimestamp,
+)
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor  # noqa: E402
 from kafka.coordinator.assignors.range import RangePartitionAssignor  # noqa: E402
 from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor  # noqa: E402
@@ -516,7 +518,7 @@ class Driver:
     def admin_list_groups(self, a):
         groups = []
         for g in self.get_admin().list_groups():
-            groups.append({"group": g.get("group_id"),
+            groups.append({"group": g.get("group_id"), "protocol_type": g.get("protocol_type"),
                            "state": group_state(g.get("group_state"))})
         groups.sort(key=lambda g: g["group"])
         return {"groups": groups}
@@ -550,6 +552,7 @@ class Driver:
                                 "assignment": sorted(asg, key=lambda x: (x["topic"],
                                                                          x["partition"]))})
             out.append({"group": g, "state": group_state(d.get("group_state")),
+                        "protocol_type": d.get("protocol_type"),
                         "protocol": d.get("protocol_data"), "members": members, "error": None})
         return {"groups": out}
 
@@ -583,16 +586,21 @@ class Driver:
         res = self.get_admin().describe_configs(
             [ConfigResource(ConfigResourceType.TOPIC, a["topic"], names)], config_filter="all")
         entries = res.get("topic", {}).get(a["topic"], {})
-        out = {}
-        for name, e in entries.items():
+        out = []
+        for name in sorted(entries):
             if names and name not in names:
                 continue
-            out[name] = e.get("value") if isinstance(e, dict) else e
+            e = entries[name]
+            src = str(e.get("config_source") or "UNKNOWN")
+            out.append({"name": name, "value": e.get("value"),
+                        "source": {"UNKNOWN_CONFIG": "UNKNOWN"}.get(src, src)})
         return {"configs": out}
 
     def admin_alter_configs(self, a):
         res = self.get_admin().alter_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, a["topic"], dict(a.get("configs") or {}))],
+            [ConfigResource(ConfigResourceType.TOPIC, a["topic"],
+                            {k: (v if v is not None else (AlterConfigOp.DELETE, None))
+                             for k, v in (a.get("configs") or {}).items()})],
             raise_on_unknown=False, incremental=True)
         r = res.get("topic", {}).get(a["topic"])
         if r is not None and isinstance(r, type) and r is not Errors.NoError:
@@ -608,11 +616,8 @@ class Driver:
 
     def admin_describe_cluster(self, a):
         d = self.get_admin().describe_cluster()
-        brokers = sorted([{"node_id": b.get("broker_id", b.get("node_id")), "host": b.get("host"),
-                           "port": b.get("port")} for b in d.get("brokers") or []],
-                         key=lambda b: b["node_id"])
         return {"cluster_id": d.get("cluster_id"), "controller": d.get("controller_id", -1),
-                "brokers": brokers}
+                "brokers": len(d.get("brokers") or [])}
 
     # ---- lifecycle -----------------------------------------------------------------------
 
