@@ -155,3 +155,35 @@ func TestExpandGenerators(t *testing.T) {
 		t.Fatal("unknown variable expanded")
 	}
 }
+
+func TestParseAnchorsAndMerge(t *testing.T) {
+	spec := `name: m
+names: [g]
+actors: [a, b]
+steps:
+  - actor: a
+    op: group_subscribe
+    args: &sub
+      group: "${g}"
+      assignor: range
+  - actor: b
+    op: group_subscribe
+    args:
+      <<: *sub
+      assignor: sticky
+  - actor: a
+    op: group_subscribe
+    args: *sub
+`
+	s, err := Parse("m.yaml", []byte(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.Steps[1].Args.(map[string]any)
+	if b["group"] != "${g}" || b["assignor"] != "sticky" || b["<<"] != nil {
+		t.Fatalf("merge: %v", b)
+	}
+	if a := s.Steps[2].Args.(map[string]any); a["assignor"] != "range" {
+		t.Fatalf("alias: %v", a)
+	}
+}
