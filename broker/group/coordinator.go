@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/klite/klite/broker/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // Config configures a Coordinator. Zero values take the documented defaults.
@@ -199,6 +200,7 @@ func (c *Coordinator) run() {
 	for {
 		select {
 		case <-c.quit:
+			c.abandonWaiters()
 			c.flush()
 			return
 		case fn := <-c.events:
@@ -239,6 +241,46 @@ func (c *Coordinator) flush() {
 	c.replies = nil
 	for _, fn := range replies {
 		fn()
+	}
+}
+
+// abandonWaiters answers every JoinGroup and SyncGroup still waiting with NOT_COORDINATOR
+// (as Kafka does when a coordinator unloads), so a shutting-down server is not held up by
+// rebalances in progress; clients find the coordinator again and rejoin.
+func (c *Coordinator) abandonWaiters() {
+	for _, g := range c.groups {
+		for _, m := range g.members {
+			if m.joinCB != nil {
+				m.joinCB(joinError(m.id, kerr.NotCoordinator))
+				m.joinCB = nil
+			}
+			if m.syncCB != nil {
+				m.syncCB(syncError(kerr.NotCoordinator))
+				m.syncCB = nil
+			}
+		}
+	}
+}
+
+// DeleteTopicOffsets drops every group's committed offsets for a deleted topic, as Kafka does.
+func (c *Coordinator) DeleteTopicOffsets(topic string) {
+	done := make(chan struct{})
+	if !c.post(func() {
+		for _, g := range c.groups {
+			for k := range g.offsets {
+				if k.topic == topic {
+					delete(g.offsets, k)
+					c.persist(encodeOffsetDelete(g.id, k), nil)
+				}
+			}
+		}
+		c.reply(func() { close(done) })
+	}) {
+		return
+	}
+	select {
+	case <-done:
+	case <-c.done:
 	}
 }
 

@@ -537,3 +537,30 @@ func TestOffsetRetention(t *testing.T) {
 		t.Fatalf("expired group still listed: %+v", d)
 	}
 }
+
+func TestCloseAnswersWaitingJoins(t *testing.T) {
+	h := newHarness(t, Config{})
+	ids, _ := h.stableGroup("g", 2)
+	ch := h.joinAsync("g", ids[0])
+	pending(h, ch)
+	h.c.Close()
+	wantErr(t, "join pending at close", await(t, ch).ErrorCode, kerr.NotCoordinator)
+	// After Close, requests are refused at once.
+	wantErr(t, "join after close", await(t, h.joinAsync("g", "")).ErrorCode, kerr.CoordinatorNotAvailable)
+}
+
+func TestDeleteTopicOffsets(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.commit(9, "g", "", -1, map[string]int64{"t": 1, "u": 2})
+	h.c.DeleteTopicOffsets("t")
+	if p := h.fetch("g", "t"); p.Offset != -1 {
+		t.Fatalf("offset of deleted topic kept: %+v", p)
+	}
+	if p := h.fetch("g", "u"); p.Offset != 2 {
+		t.Fatalf("other topic's offset lost: %+v", p)
+	}
+	h.restart()
+	if p := h.fetch("g", "t"); p.Offset != -1 {
+		t.Fatalf("offset of deleted topic back after restart: %+v", p)
+	}
+}
