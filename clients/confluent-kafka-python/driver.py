@@ -506,6 +506,8 @@ class Driver:
             c["group.instance.id"] = a["instance_id"]
         if a.get("session_timeout_ms") is not None:
             c["session.timeout.ms"] = a["session_timeout_ms"]
+        if a.get("heartbeat_interval_ms") is not None:
+            c["heartbeat.interval.ms"] = a["heartbeat_interval_ms"]
         if a.get("rebalance_timeout_ms") is not None:
             # librdkafka sends max.poll.interval.ms as the JoinGroup rebalance timeout.
             c["max.poll.interval.ms"] = max(a["rebalance_timeout_ms"],
@@ -529,7 +531,27 @@ class Driver:
         assignment.sort(key=lambda x: (x["topic"], x["partition"]))
         return {"records": records, "assignment": assignment}
 
+    def commit_standalone(self, a):
+        """Commit as a non-member (generation -1): a consumer with the group id that never joins."""
+        offs = a.get("offsets") or []
+        if not offs:
+            return {}
+        c = Consumer(self.conf(**{"group.id": a["group"], "enable.auto.commit": False}))
+        try:
+            tps = [TopicPartition(o["topic"], o["partition"], o["offset"], metadata=o.get("metadata"))
+                   if o.get("metadata") is not None
+                   else TopicPartition(o["topic"], o["partition"], o["offset"]) for o in offs]
+            res = c.commit(offsets=tps, asynchronous=False)
+            for tp in res or []:
+                if tp.error is not None:
+                    raise OpError(err_name(tp.error), tp.error.str())
+        finally:
+            c.close()
+        return {}
+
     def op_group_commit(self, a):
+        if a.get("group") is not None and (self.group is None or self.group_id != a["group"]):
+            return self.commit_standalone(a)
         c = self.need_group()
         offs = a.get("offsets")
         try:

@@ -396,6 +396,8 @@ class Driver:
         if a.get("session_timeout_ms") is not None:
             extra["session_timeout_ms"] = a["session_timeout_ms"]
             extra["heartbeat_interval_ms"] = max(100, a["session_timeout_ms"] // 3)
+        if a.get("heartbeat_interval_ms") is not None:
+            extra["heartbeat_interval_ms"] = a["heartbeat_interval_ms"]
         if a.get("rebalance_timeout_ms") is not None:
             # kafka-python sends max_poll_interval_ms as the JoinGroup rebalance timeout.
             extra["max_poll_interval_ms"] = a["rebalance_timeout_ms"]
@@ -418,6 +420,19 @@ class Driver:
         return {"records": records, "assignment": assignment}
 
     def op_group_commit(self, a):
+        if a.get("group") is not None and (self.group is None or self.group_id != a["group"]):
+            # Commit as a non-member (generation -1): the admin client's OffsetCommit.
+            offs = a.get("offsets") or []
+            if not offs:
+                return {}
+            res = self.get_admin().alter_group_offsets(
+                a["group"], {TopicPartition(o["topic"], o["partition"]):
+                             OffsetAndMetadata(o["offset"], o.get("metadata") or "", -1)
+                             for o in offs})
+            for _tp, err in res.items():
+                if err is not Errors.NoError:
+                    raise OpError(err_name_of_class(err), err.__name__)
+            return {}
         c = self.need_group()
         offs = a.get("offsets")
         if offs is None:

@@ -544,6 +544,7 @@ class Driver {
       extra.sessionTimeout = a.session_timeout_ms
       extra.heartbeatInterval = Math.max(100, Math.floor(a.session_timeout_ms / 3))
     }
+    if (a.heartbeat_interval_ms !== undefined) extra.heartbeatInterval = a.heartbeat_interval_ms
     if (a.rebalance_timeout_ms !== undefined) extra.rebalanceTimeout = a.rebalance_timeout_ms
     const consumer = this.need().consumer(this.consumerOptions(a, a.group, extra))
     const g = { consumer, sink: new RecordSink(), groupId: a.group, assignment: [], delivered: new Map(), topics: a.topics }
@@ -586,7 +587,31 @@ class Driver {
     return { records, assignment: g.assignment }
   }
 
+  // Commit as a non-member (generation -1), through KafkaJS's own OffsetCommit request: the
+  // public admin setOffsets joins the group instead and drops metadata.
+  async commitStandalone(a) {
+    const offs = a.offsets || []
+    if (!offs.length) return {}
+    const cluster = await this.cluster(undefined, false)
+    const coordinator = await cluster.findGroupCoordinator({ groupId: a.group })
+    const byTopic = new Map()
+    for (const o of offs) {
+      if (!byTopic.has(o.topic)) byTopic.set(o.topic, [])
+      byTopic.get(o.topic).push({ partition: o.partition, offset: String(o.offset), metadata: o.metadata === undefined ? null : o.metadata })
+    }
+    await coordinator.offsetCommit({
+      groupId: a.group,
+      groupGenerationId: -1,
+      memberId: '',
+      topics: Array.from(byTopic.entries()).map(([topic, partitions]) => ({ topic, partitions })),
+    })
+    return {}
+  }
+
   async op_group_commit(a) {
+    if (a.group !== undefined && a.group !== null && (!this.group || this.group.groupId !== a.group)) {
+      return this.commitStandalone(a)
+    }
     const g = this.needGroup()
     let offsets
     if (a.offsets) {
