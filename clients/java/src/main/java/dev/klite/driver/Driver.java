@@ -497,6 +497,9 @@ public class Driver {
       p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, st);
       p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, Math.max(100, Math.min(3000, st / 3)));
     }
+    if (c.hasNonNull("heartbeat_interval_ms")) {
+      p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, c.get("heartbeat_interval_ms").asInt());
+    }
     if (c.hasNonNull("rebalance_timeout_ms")) {
       // The classic protocol's rebalance timeout is max.poll.interval.ms in this client.
       p.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, c.get("rebalance_timeout_ms").asInt());
@@ -861,7 +864,23 @@ public class Driver {
     res.set("assignment", assignmentJson(cons.assignment()));
   }
 
+  /**
+   * A commit for a group this actor is no member of (generation -1): the admin client's
+   * alterConsumerGroupOffsets, which keeps each offset's metadata.
+   */
+  protected void standaloneCommit(String g, JsonNode c) throws Exception {
+    if (!c.hasNonNull("offsets")) {
+      throw new Fail("CLIENT_ERROR", "no group consumer for " + g + " and no offsets to commit");
+    }
+    get(admin().alterConsumerGroupOffsets(g, offsets(c.get("offsets"))).all());
+  }
+
   protected void groupCommit(JsonNode c, ObjectNode res) throws Exception {
+    String g = str(c, "group", null);
+    if (g != null && (group == null || !g.equals(groupId))) {
+      standaloneCommit(g, c);
+      return;
+    }
     Consumer<byte[], byte[]> cons = requireGroup();
     if (c.hasNonNull("offsets")) {
       cons.commitSync(offsets(c.get("offsets")), OP_TIMEOUT);

@@ -544,6 +544,11 @@ public class SpringDriver extends Driver {
 
   @Override
   protected void groupCommit(JsonNode c, ObjectNode res) throws Exception {
+    String g = str(c, "group", null);
+    if (g != null && (container == null || !g.equals(containerGroup))) {
+      standaloneCommit(g, c); // no Spring equivalent: the admin client, as in the plain driver
+      return;
+    }
     requireContainer();
     if (c.hasNonNull("offsets")) {
       Map<TopicPartition, OffsetAndMetadata> offs = offsets(c.get("offsets"));
