@@ -705,17 +705,11 @@ func (gs *groupState) commit(a dp.GroupCommit) dp.Answer {
 	if g == nil {
 		return dp.Err("CLIENT_ERROR", "no active generation (not assigned yet)")
 	}
-	offs := map[string]map[int]int64{}
-	add := func(t string, p int, o int64) {
-		if offs[t] == nil {
-			offs[t] = map[int]int64{}
-		}
-		offs[t][p] = o
-	}
+	offs := map[string][]kafka.OffsetCommit{}
 	if len(a.Offsets) == 0 {
 		gs.mu.Lock()
 		for k, o := range gs.consumed {
-			add(k.topic, k.part, o)
+			offs[k.topic] = append(offs[k.topic], kafka.OffsetCommit{Partition: k.part, Offset: o})
 		}
 		gs.mu.Unlock()
 		if len(offs) == 0 {
@@ -723,14 +717,26 @@ func (gs *groupState) commit(a dp.GroupCommit) dp.Answer {
 		}
 	} else {
 		for _, o := range a.Offsets {
-			if o.Metadata != "" {
-				return dp.Unsupported("kafka-go's Generation.CommitOffsets cannot commit offset metadata")
-			}
-			add(o.Topic, int(o.Partition), o.Offset)
+			offs[o.Topic] = append(offs[o.Topic], kafka.OffsetCommit{Partition: int(o.Partition), Offset: o.Offset, Metadata: o.Metadata})
 		}
 	}
-	if err := g.CommitOffsets(offs); err != nil {
+	// Client.OffsetCommit with the generation's id and member id, rather than
+	// Generation.CommitOffsets: the latter drops the per-partition errors of the response
+	// (a rejected commit looked successful) and cannot carry metadata.
+	cx, cancel := ctx()
+	defer cancel()
+	res, err := gs.d.client.OffsetCommit(cx, &kafka.OffsetCommitRequest{GroupID: g.GroupID, GenerationID: int(g.ID),
+		MemberID: g.MemberID, Topics: offs})
+	if err != nil {
 		return errAnswer(err)
+	}
+	for _, ps := range res.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				slog.Warn("commit rejected", "partition", p.Partition, "err", p.Error)
+				return errAnswer(p.Error)
+			}
+		}
 	}
 	return dp.OK(nil)
 }
