@@ -617,9 +617,18 @@ func (d *driver) groupSubscribe(a dp.GroupSubscribe) dp.Answer {
 			extra["heartbeat.interval.ms"] = hb
 		}
 	}
+	if a.HeartbeatMs > 0 {
+		extra["heartbeat.interval.ms"] = a.HeartbeatMs
+	}
 	if a.RebalanceTimeoutMs > 0 {
-		// librdkafka sends max.poll.interval.ms as the JoinGroup rebalance time-out.
-		extra["max.poll.interval.ms"] = a.RebalanceTimeoutMs
+		// librdkafka sends max.poll.interval.ms as the JoinGroup rebalance time-out, and
+		// requires it to be at least session.timeout.ms.
+		mpi := a.RebalanceTimeoutMs
+		if a.SessionTimeoutMs > mpi {
+			slog.Info("max.poll.interval.ms raised to session.timeout.ms (librdkafka rule)", "asked", mpi, "used", a.SessionTimeoutMs)
+			mpi = a.SessionTimeoutMs
+		}
+		extra["max.poll.interval.ms"] = mpi
 	}
 	c, err := kafka.NewConsumer(d.conf(extra))
 	if err != nil {

@@ -590,6 +590,9 @@ func (d *driver) groupSubscribe(a dp.GroupSubscribe) dp.Answer {
 			cfg.HeartbeatInterval = hb
 		}
 	}
+	if a.HeartbeatMs > 0 {
+		cfg.HeartbeatInterval = time.Duration(a.HeartbeatMs) * time.Millisecond
+	}
 	if a.RebalanceTimeoutMs > 0 {
 		cfg.RebalanceTimeout = time.Duration(a.RebalanceTimeoutMs) * time.Millisecond
 	}

@@ -331,17 +331,23 @@ class Driver:
             conf += ["-X", "session.timeout.ms=%d" % c["session_timeout_ms"]]
             if c["session_timeout_ms"] // 3 < 3000:
                 conf += ["-X", "heartbeat.interval.ms=%d" % (c["session_timeout_ms"] // 3)]
+        if c.get("heartbeat_interval_ms"):
+            conf += ["-X", "heartbeat.interval.ms=%d" % c["heartbeat_interval_ms"]]
         if c.get("rebalance_timeout_ms"):
-            conf += ["-X", "max.poll.interval.ms=%d" % c["rebalance_timeout_ms"]]
+            # librdkafka's rebalance time-out is max.poll.interval.ms, at least session.timeout.ms.
+            mpi = max(c["rebalance_timeout_ms"], c.get("session_timeout_ms") or 0)
+            conf += ["-X", "max.poll.interval.ms=%d" % mpi]
         args = [KCAT, "-G", c["group"]] + self.base + ["-J", "-u"] + conf + list(c["topics"])
         log("run", " ".join(args))
         p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        g = {"proc": p, "assignment": set(), "buf": b"", "lock": threading.Lock()}
+        g = {"proc": p, "assignment": set(), "buf": b"", "lock": threading.Lock(), "errors": []}
 
         def watch():
             for raw in p.stderr:
                 line = raw.decode(errors="replace").rstrip()
                 log("kcat -G:", line)
+                if "ERROR" in line:
+                    g["errors"].append(line)
                 if "rebalanced" not in line:
                     continue
                 low = line.lower()
@@ -366,6 +372,9 @@ class Driver:
         if not g:
             return fail("CLIENT_ERROR", "no group subscription")
         recs, rest = self.read_records_buffered(g, c.get("max_records") or 0, c.get("timeout_ms") or 5000)
+        if not recs and g["proc"].poll() is not None:
+            last = g["errors"][-1] if g["errors"] else "kcat -G exited %s" % g["proc"].returncode
+            return fail(err_name(last), last)
         with g["lock"]:
             asg = sorted(g["assignment"])
         return ok(records=recs, assignment=[{"topic": t, "partition": p} for t, p in asg])

@@ -785,6 +785,9 @@ func (d *driver) groupSubscribe(a dp.GroupSubscribe) dp.Answer {
 			cfg.Consumer.Group.Heartbeat.Interval = hb
 		}
 	}
+	if a.HeartbeatMs > 0 {
+		cfg.Consumer.Group.Heartbeat.Interval = time.Duration(a.HeartbeatMs) * time.Millisecond
+	}
 	if a.RebalanceTimeoutMs > 0 {
 		cfg.Consumer.Group.Rebalance.Timeout = time.Duration(a.RebalanceTimeoutMs) * time.Millisecond
 	}

@@ -350,6 +350,7 @@ type GroupSubscribe struct {
 	InstanceID         string   `json:"instance_id"`
 	SessionTimeoutMs   int      `json:"session_timeout_ms"`
 	RebalanceTimeoutMs int      `json:"rebalance_timeout_ms"`
+	HeartbeatMs        int      `json:"heartbeat_interval_ms"`
 	AutoCommit         bool     `json:"auto_commit"`
 	From               string   `json:"from"`
 	Isolation          string   `json:"isolation"`
