@@ -24,18 +24,18 @@ type groupConsumer struct {
 	assigned int
 }
 
-func newGroupConsumer(t *testing.T, tb *testBroker, group, topic string, balancer kgo.GroupBalancer) *groupConsumer {
+func newGroupConsumer(t *testing.T, tb *testBroker, group, topic string, balancer kgo.GroupBalancer, extra ...kgo.Opt) *groupConsumer {
 	t.Helper()
 	gc := &groupConsumer{seen: map[string]int{}, owned: map[int32]bool{}}
-	gc.cl = tb.client(t,
+	gc.cl = tb.client(t, append([]kgo.Opt{
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(topic),
 		kgo.Balancers(balancer),
-		kgo.SessionTimeout(6*time.Second),
-		kgo.HeartbeatInterval(300*time.Millisecond),
-		kgo.RebalanceTimeout(10*time.Second),
-		kgo.FetchMaxWait(200*time.Millisecond),
-		kgo.AutoCommitInterval(200*time.Millisecond),
+		kgo.SessionTimeout(6 * time.Second),
+		kgo.HeartbeatInterval(300 * time.Millisecond),
+		kgo.RebalanceTimeout(10 * time.Second),
+		kgo.FetchMaxWait(200 * time.Millisecond),
+		kgo.AutoCommitInterval(200 * time.Millisecond),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			gc.mu.Lock()
@@ -64,7 +64,7 @@ func newGroupConsumer(t *testing.T, tb *testBroker, group, topic string, balance
 			}
 		}),
 		kgo.AutoCommitMarks(),
-	)
+	}, extra...)...)
 	return gc
 }
 
@@ -338,4 +338,47 @@ func TestGroupOffsetsSurviveRestartAndCrash(t *testing.T) {
 	adm3 := tb3.admin(t)
 	check(adm3, "g1", 10)
 	check(adm3, "g2", 20)
+}
+
+func TestGroupStaticMemberRestartKeepsAssignment(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	const topic, group = "gs", "static"
+	createTopic(t, tb.admin(t), topic, 4, nil)
+	a := newGroupConsumer(t, tb, group, topic, kgo.RangeBalancer(), kgo.InstanceID("ia"))
+	pollUntil(t, 20*time.Second, "a to own every partition", func() bool { return a.ownedCount() == 4 }, a)
+	b := newGroupConsumer(t, tb, group, topic, kgo.RangeBalancer(), kgo.InstanceID("ib"))
+	pollUntil(t, 30*time.Second, "split", func() bool { return a.ownedCount() == 2 && b.ownedCount() == 2 }, a, b)
+	a.mu.Lock()
+	aParts := fmt.Sprint(a.owned)
+	a.mu.Unlock()
+	b.mu.Lock()
+	bRevoked, bAssigned := len(b.revoked), b.assigned
+	b.mu.Unlock()
+
+	// a restarts: a static member's Close does not leave the group, and its replacement with
+	// the same instance ID is handed the old assignment without a rebalance.
+	a.cl.Close()
+	a2 := newGroupConsumer(t, tb, group, topic, kgo.RangeBalancer(), kgo.InstanceID("ia"))
+	pollUntil(t, 20*time.Second, "a2 to own a's partitions", func() bool { return a2.ownedCount() == 2 }, a2, b)
+	a2.mu.Lock()
+	a2Parts := fmt.Sprint(a2.owned)
+	a2.mu.Unlock()
+	if a2Parts != aParts {
+		t.Fatalf("restarted static member got %s, had %s", a2Parts, aParts)
+	}
+	for i := 0; i < 3; i++ { // let any rebalance show up
+		b.poll(context.Background())
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.revoked) != bRevoked || b.assigned != bAssigned {
+		t.Fatalf("b saw a rebalance: revoked %v, assignments %d -> %d", b.revoked[bRevoked:], bAssigned, b.assigned)
+	}
+	d, err := tb.admin(t).DescribeGroups(ctxT(t, 10*time.Second), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := d[group]; g.State != "Stable" || len(g.Members) != 2 {
+		t.Fatalf("group %+v", g)
+	}
 }
