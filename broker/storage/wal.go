@@ -28,23 +28,27 @@ package storage
 //	  56     n  batch bytes (the Kafka RecordBatch as served); Location.Offset points here
 //
 // Writing: Append copies the header and batch into the open commit group (a contiguous
-// buffer, capped at MaxGroupBytes unless a single entry is bigger). The writer goroutine takes
-// one group at a time, writes it with one pwrite per segment it touches, fsyncs once, then
-// hands the callbacks to a separate callback goroutine, which calls them in append order.
-// Groups never interleave, so at any moment at most one group (the one being written) is not
-// yet fsynced. A group that does not fit in the rest of the segment is split at an entry
-// boundary: the first part is written and fsynced, then a new segment is created (and the
-// directory fsynced) for the rest.
+// buffer, capped at MaxGroupBytes unless a single entry is bigger). Three goroutines form a
+// pipeline: the writer takes one group at a time and writes it with one pwrite; the syncer
+// fsyncs everything written so far (one fsync covers every group written while the previous
+// fsync ran) and hands the callbacks to the callback goroutine, which calls them in append
+// order. The writer waits while MaxGroupBytes or more are written but unsynced, so at most
+// about two groups are ever unsynced. A group that does not fit in the rest of the segment
+// waits until everything before it is fsynced and is then split at an entry boundary: the
+// first part is written and fsynced, a new segment is created (and the directory fsynced),
+// then the rest follows. So a segment is complete and durable before the next one exists.
 //
-// A failed write or fsync (ENOSPC, EIO) fails every entry of that group, and the segment is
-// truncated back to its size before the group (the last fsynced size), so no partial entry
-// remains and later appends may succeed once space returns. If even the truncation fails the
-// WAL stops accepting writes (every later Append fails with that error) until reopened.
+// A failed write fails every entry of that group and truncates the segment back to its size
+// before the group, so no partial entry remains. A failed fsync (EIO) fails every entry
+// written since the last good fsync and truncates back to that point (after a failed fsync
+// the kernel may have dropped those pages). Later appends may succeed once space returns;
+// nothing acknowledged is touched. If even the truncation fails the WAL stops accepting
+// writes (every later Append fails with that error) until reopened.
 //
 // Recovery (Replay): every entry's length and CRC are checked.
 //   - Last segment: a bad entry starts a torn tail, which is truncated (and fsynced) with a
-//     slog warning, provided it could be an unsynced group: the region from the bad entry to
-//     the end is at most max(MaxGroupBytes, 16 MiB), or it contains no intact entry at all.
+//     slog warning, provided it could be unsynced groups: the region from the bad entry to
+//     the end is at most 2*max(MaxGroupBytes, 16 MiB), or it contains no intact entry at all.
 //     Otherwise (intact entries after a bad one, further back than one group could have been
 //     in flight) it is corruption of acknowledged data and Replay returns an error naming
 //     the segment and byte position, without truncating.
@@ -95,10 +99,19 @@ type fileWAL struct {
 	disp       *dispatcher
 	writerDone chan struct{}
 
-	// Writer state: set up under mu before the first group exists, then owned by the writer.
-	curFile writeFile
-	curSize int64
-	locs    []Location
+	syncerDone chan struct{}
+
+	// File state: set up under mu before the first group exists (setupTail), then guarded
+	// by fileMu, shared by the writer goroutine (writes) and the syncer goroutine (fsyncs).
+	fileMu       sync.Mutex
+	syncCond     sync.Cond // L = &fileMu; any change below
+	curFile      writeFile
+	curSize      int64 // bytes written to the current segment
+	syncedSize   int64 // bytes of the current segment known durable
+	writing      bool  // the writer has a pwrite in flight (without fileMu)
+	syncing      bool  // the syncer has an fsync in flight (without fileMu)
+	syncQ        [][]completion
+	writerExited bool
 }
 
 type group struct {
@@ -150,8 +163,10 @@ func OpenWAL(opts WALOptions) (WAL, error) {
 		w.segs[n] = f
 		w.cur = max(w.cur, n)
 	}
+	w.syncCond.L = &w.fileMu
 	w.disp = newDispatcher()
 	w.writerDone = make(chan struct{})
+	w.syncerDone = make(chan struct{})
 	go w.writer()
 	return w, nil
 }
@@ -164,9 +179,10 @@ func (w *fileWAL) closeSegs() {
 
 func (w *fileWAL) segPath(n uint64) string { return filepath.Join(w.dir, segName(n)) }
 
-// maxTornBytes is how far back from the end a torn tail may start.
+// maxTornBytes is how far back from the end a torn tail may start: at most two groups are
+// ever written but not yet fsynced.
 func (w *fileWAL) maxTornBytes() int64 {
-	return int64(max(w.opts.MaxGroupBytes, DefaultMaxGroupBytes))
+	return 2 * int64(max(w.opts.MaxGroupBytes, DefaultMaxGroupBytes))
 }
 
 // Append implements WAL. It copies b (the caller may reuse b.Data once Append returns) and
@@ -237,6 +253,7 @@ func growAppend(buf []byte, n, limit int) []byte {
 
 func (w *fileWAL) writer() {
 	defer close(w.writerDone)
+	go w.syncer()
 	w.mu.Lock()
 	for {
 		for len(w.pending) == 0 && !w.closed {
@@ -258,20 +275,18 @@ func (w *fileWAL) writer() {
 		}
 		w.mu.Unlock()
 
-		w.locs = w.locs[:0]
-		if err == nil {
-			err = w.writeGroup(g)
-		}
 		cs := make([]completion, len(g.ents))
 		for i, e := range g.ents {
-			cs[i] = completion{done: e.done}
-			if i < len(w.locs) {
-				cs[i].loc = w.locs[i]
-			} else {
-				cs[i].err = err
-			}
+			cs[i] = completion{done: e.done, err: err}
 		}
-		w.disp.push(cs...)
+		if err == nil {
+			w.writeGroup(g, cs)
+		} else {
+			w.fileMu.Lock()
+			w.syncQ = append(w.syncQ, cs)
+			w.fileMu.Unlock()
+			w.syncCond.Broadcast()
+		}
 
 		w.mu.Lock()
 		w.pendBytes -= len(g.buf)
@@ -284,14 +299,65 @@ func (w *fileWAL) writer() {
 		}
 	}
 	w.mu.Unlock()
+	w.fileMu.Lock()
+	w.writerExited = true
+	w.fileMu.Unlock()
+	w.syncCond.Broadcast()
+	<-w.syncerDone
 }
 
-// writeGroup writes and fsyncs g, appending a Location to w.locs for every entry that is
-// durable. On error the entries from len(w.locs) on have failed.
-func (w *fileWAL) writeGroup(g *group) error {
+// writeGroup writes g and queues its completions cs for the syncer, which fsyncs and then
+// reports them. Entries that fail get their error in cs.
+//
+// Common case: the group fits in the current segment; it is written with one pwrite while
+// the syncer may be fsyncing earlier groups (at most about two groups are ever unsynced).
+// A group that needs a new segment waits until everything before it is fsynced, then is
+// written and fsynced here part by part, so that a segment is complete and durable before
+// the next one is created.
+func (w *fileWAL) writeGroup(g *group, cs []completion) {
+	w.fileMu.Lock()
+	defer func() {
+		w.syncQ = append(w.syncQ, cs)
+		w.fileMu.Unlock()
+		w.syncCond.Broadcast()
+	}()
+	size := int64(len(g.buf))
+	fits := w.curSize+size <= w.opts.SegmentBytes || (w.curSize == 0 && len(g.ents) == 1)
+	if fits && size <= int64(w.opts.MaxGroupBytes) {
+		for w.curSize-w.syncedSize >= int64(w.opts.MaxGroupBytes) {
+			w.syncCond.Wait()
+		}
+	} else {
+		for len(w.syncQ) > 0 || w.syncing {
+			w.syncCond.Wait()
+		}
+	}
+	if fits {
+		pos, f := w.curSize, w.curFile
+		w.writing = true
+		w.fileMu.Unlock()
+		_, err := f.WriteAt(g.buf, pos)
+		w.fileMu.Lock()
+		w.writing = false
+		w.syncCond.Broadcast()
+		if err != nil {
+			err = fmt.Errorf("storage: WAL write to segment %d: %w", w.cur, err)
+			w.truncateBack(pos, err)
+			for i := range cs {
+				cs[i].err = err
+			}
+			return
+		}
+		for i, e := range g.ents {
+			cs[i].loc = Location{Segment: w.cur, Offset: pos + int64(e.off) + entryHeaderSize, Size: e.size}
+		}
+		w.curSize = pos + size
+		return
+	}
+
+	// Slow path, with the syncer idle: write and fsync segment by segment.
 	start := 0
 	for start < len(g.ents) {
-		// Entries start..end-1 go to the current segment.
 		end := len(g.ents)
 		from := g.ents[start].off
 		room := w.opts.SegmentBytes - w.curSize
@@ -303,7 +369,8 @@ func (w *fileWAL) writeGroup(g *group) error {
 			if end == start {
 				if w.curSize > 0 {
 					if err := w.rotate(); err != nil {
-						return err
+						failFrom(cs, start, err)
+						return
 					}
 					continue
 				}
@@ -312,28 +379,31 @@ func (w *fileWAL) writeGroup(g *group) error {
 		}
 		to := entryEnd(g, end-1)
 		if err := w.writeSync(g.buf[from:to]); err != nil {
-			return err
+			failFrom(cs, start, err)
+			return
 		}
 		for i := start; i < end; i++ {
 			e := g.ents[i]
-			w.locs = append(w.locs, Location{
-				Segment: w.cur,
-				Offset:  w.curSize + int64(e.off-from) + entryHeaderSize,
-				Size:    e.size,
-			})
+			cs[i].loc = Location{Segment: w.cur, Offset: w.curSize + int64(e.off-from) + entryHeaderSize, Size: e.size}
 		}
 		w.curSize += int64(to - from)
+		w.syncedSize = w.curSize
 		start = end
 	}
-	return nil
+}
+
+func failFrom(cs []completion, i int, err error) {
+	for ; i < len(cs); i++ {
+		cs[i].err = err
+	}
 }
 
 func entryEnd(g *group, i int) int {
 	return g.ents[i].off + entryHeaderSize + int(g.ents[i].size)
 }
 
-// writeSync writes p at the end of the current segment and fsyncs. On failure it truncates
-// the segment back to curSize.
+// writeSync writes p at the end of the current segment and fsyncs (slow path, syncer idle).
+// On failure it truncates the segment back to curSize. Called with fileMu held.
 func (w *fileWAL) writeSync(p []byte) error {
 	_, err := w.curFile.WriteAt(p, w.curSize)
 	if err == nil {
@@ -343,10 +413,70 @@ func (w *fileWAL) writeSync(p []byte) error {
 		return nil
 	}
 	err = fmt.Errorf("storage: WAL write to segment %d: %w", w.cur, err)
-	if terr := w.curFile.Truncate(w.curSize); terr != nil {
-		w.setBroken(fmt.Errorf("%w; truncating back failed: %v", err, terr))
-	}
+	w.truncateBack(w.curSize, err)
 	return err
+}
+
+// truncateBack cuts the current segment back to size after a failed write or fsync, so that
+// no partial or unsynced entry remains. If that fails the WAL stops accepting writes.
+// Called with fileMu held and no write in flight.
+func (w *fileWAL) truncateBack(size int64, cause error) {
+	if terr := w.curFile.Truncate(size); terr != nil {
+		w.setBroken(fmt.Errorf("%w; truncating back failed: %v", cause, terr))
+	}
+	w.curSize = size
+}
+
+// syncer fsyncs what the writer has written and reports the completions in order. A failed
+// fsync fails everything written since the last good fsync: the segment is truncated back to
+// that point (after a failed fsync the kernel may have dropped those pages).
+func (w *fileWAL) syncer() {
+	defer close(w.syncerDone)
+	w.fileMu.Lock()
+	for {
+		for len(w.syncQ) == 0 && !w.writerExited {
+			w.syncCond.Wait()
+		}
+		if len(w.syncQ) == 0 {
+			break
+		}
+		items := w.syncQ
+		w.syncQ = nil
+		target, f := w.curSize, w.curFile
+		var err error
+		if target > w.syncedSize {
+			w.syncing = true
+			w.fileMu.Unlock()
+			err = f.Sync()
+			w.fileMu.Lock()
+			w.syncing = false
+		}
+		if err == nil {
+			w.syncedSize = max(w.syncedSize, target)
+		} else {
+			err = fmt.Errorf("storage: WAL fsync of segment %d: %w", w.cur, err)
+			for w.writing {
+				w.syncCond.Wait()
+			}
+			w.truncateBack(w.syncedSize, err)
+			// Groups written since this fsync started are gone too.
+			items = append(items, w.syncQ...)
+			w.syncQ = nil
+		}
+		for _, cs := range items {
+			if err != nil {
+				for i := range cs {
+					if cs[i].err == nil {
+						cs[i].err = err
+						cs[i].loc = Location{}
+					}
+				}
+			}
+			w.disp.push(cs...)
+		}
+		w.syncCond.Broadcast()
+	}
+	w.fileMu.Unlock()
 }
 
 func (w *fileWAL) setBroken(err error) {
@@ -369,6 +499,7 @@ func (w *fileWAL) rotate() error {
 	w.cur = n
 	w.segMu.Unlock()
 	w.curFile, w.curSize = f, 0
+	w.syncedSize = 0
 	return nil
 }
 
@@ -415,6 +546,7 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 		w.cur = 1
 		w.segMu.Unlock()
 		w.curFile, w.curSize = f, 0
+		w.syncedSize = 0
 		return nil
 	}
 	if fn == nil {
@@ -469,12 +601,19 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 	return nil
 }
 
+// openTail opens segment n for appending at size. It fsyncs the segment first: a previous
+// process that died (without the machine crashing) may have left written but unsynced
+// entries in the page cache, which replay has just accepted.
 func (w *fileWAL) openTail(n uint64, size int64) error {
 	f, err := w.files.OpenFile(w.segPath(n), os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}
-	w.curFile, w.curSize = f, size
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	w.curFile, w.curSize, w.syncedSize = f, size, size
 	return nil
 }
 

@@ -207,7 +207,7 @@ func TestWALCorruptLastSegmentFarFromEnd(t *testing.T) {
 	// More than one commit group of intact entries after a bad one is not a torn tail.
 	dir := t.TempDir()
 	const size = 256 << 10
-	locs := writeEntries(t, dir, 80, size, 0) // 20 MiB in segment 1
+	locs := writeEntries(t, dir, 144, size, 0) // 36 MiB in segment 1
 	data, _ := os.ReadFile(segPath(dir, 1))
 	data[locs[1].Offset+100] ^= 1
 	os.WriteFile(segPath(dir, 1), data, 0o644)
@@ -225,7 +225,7 @@ func TestWALCorruptLastSegmentFarFromEnd(t *testing.T) {
 	dir = t.TempDir()
 	locs = writeEntries(t, dir, 2, 100, 0)
 	f, _ := os.OpenFile(segPath(dir, 1), os.O_WRONLY|os.O_APPEND, 0)
-	f.Write(make([]byte, 17<<20))
+	f.Write(make([]byte, 33<<20))
 	f.Close()
 	w, _ = openTestWAL(t, WALOptions{Dir: dir}, nil)
 	defer w.Close()
@@ -406,9 +406,11 @@ func TestWALGroupCommitSharesFsyncs(t *testing.T) {
 			for _, l := range locs {
 				segs = max(segs, l.Segment)
 			}
-			// One fsync for the first entry, one for the rest, plus one per extra segment
-			// when the group is split at segment boundaries.
-			if max := 2 + int64(segs) - 1; syncs > max {
+			// One fsync for the first entry; the writer may take the others in up to two
+			// groups (it can grab a group while appenders are still filling it), each
+			// fsynced once, plus one per extra segment when a group is split at segment
+			// boundaries.
+			if max := 3 + int64(segs) - 1; syncs > max {
 				t.Fatalf("%d fsyncs for %d appends (allowed %d)", syncs, len(locs), max)
 			}
 			t.Logf("%d appends, %d fsyncs, %d segments", len(locs), syncs, segs)
@@ -641,4 +643,50 @@ func FuzzWALReplay(f *testing.F) {
 			t.Fatalf("segment %d bytes after replay, last entry ended at %d", got, end)
 		}
 	})
+}
+
+func TestWALFsyncErrorFailsEverythingUnsynced(t *testing.T) {
+	// While a failing fsync is in flight the writer writes more groups; all of them fail and
+	// the segment is cut back to the last good fsync.
+	dir := t.TempDir()
+	fs := &testFiles{}
+	w, _ := openTestWAL(t, WALOptions{Dir: dir}, fs)
+	replayAll(t, w)
+	a := mustAppend(t, w, testBatch(0, 3000))
+	good := fileSize(t, segPath(dir, 1))
+	release := make(chan struct{})
+	var once sync.Once
+	fs.set(func(fs *testFiles) {
+		fs.syncErr = syscall.EIO
+		fs.syncHook = func() { once.Do(func() { <-release }) }
+	})
+	results := make(chan error, 10)
+	w.Append(testBatch(1, 3000), func(_ Location, err error) { results <- err })
+	// Wait until the first group is written (its fsync is blocked), then queue more.
+	waitFor(t, "first group written", func() bool { return fileSize(t, segPath(dir, 1)) > good })
+	for i := 2; i < 6; i++ {
+		w.Append(testBatch(i, 3000), func(_ Location, err error) { results <- err })
+	}
+	waitFor(t, "later groups written", func() bool { return fileSize(t, segPath(dir, 1)) >= good+5*(entryHeaderSize+3000) })
+	fs.set(func(fs *testFiles) { fs.syncHook = nil })
+	close(release)
+	for i := 1; i < 6; i++ {
+		select {
+		case err := <-results:
+			if !errors.Is(err, syscall.EIO) {
+				t.Fatalf("append %d: %v, want EIO", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("callbacks missing")
+		}
+	}
+	if got := fileSize(t, segPath(dir, 1)); got != good {
+		t.Fatalf("segment %d bytes after failed fsync, want %d", got, good)
+	}
+	fs.set(func(fs *testFiles) { fs.syncErr = nil })
+	b := mustAppend(t, w, testBatch(1, 3000))
+	w.Close()
+	w, _ = openTestWAL(t, WALOptions{Dir: dir}, nil)
+	defer w.Close()
+	checkReplay(t, replayAll(t, w), []Location{a, b}, 3000)
 }
