@@ -564,3 +564,27 @@ func TestDeleteTopicOffsets(t *testing.T) {
 		t.Fatalf("offset of deleted topic back after restart: %+v", p)
 	}
 }
+
+func TestFetchAllOffsetsAndMultipleGroups(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.commit(9, "g1", "", -1, map[string]int64{"b": 2, "a": 1})
+	h.commit(9, "g2", "", -1, map[string]int64{"c": 3})
+	all := func(g string) kmsg.OffsetFetchRequestGroup { return kmsg.OffsetFetchRequestGroup{Group: g} }
+	ch := make(chan []kmsg.OffsetFetchResponseGroup, 1)
+	h.c.FetchOffsets([]kmsg.OffsetFetchRequestGroup{all("g1"), all("g2"), all("none")}, func(r []kmsg.OffsetFetchResponseGroup) { ch <- r })
+	got := await(t, ch)
+	var s []string
+	for _, g := range got {
+		for _, tp := range g.Topics {
+			for _, p := range tp.Partitions {
+				s = append(s, fmt.Sprintf("%s/%s/%d=%d", g.Group, tp.Topic, p.Partition, p.Offset))
+			}
+		}
+		if g.ErrorCode != 0 {
+			t.Fatalf("group %s error %d", g.Group, g.ErrorCode)
+		}
+	}
+	if fmt.Sprint(s) != "[g1/a/0=1 g1/b/0=2 g2/c/0=3]" || len(got) != 3 || got[2].Group != "none" || len(got[2].Topics) != 0 {
+		t.Fatalf("fetch all: %v (%d groups)", s, len(got))
+	}
+}

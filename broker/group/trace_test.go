@@ -230,6 +230,13 @@ func (tr *tracer) exec(f []string) {
 		var ms []string
 		for _, m := range d.Members {
 			s := tr.name(m.MemberID)
+			if m.InstanceID != nil && strings.HasPrefix(s, "?") {
+				for _, tm := range tr.members {
+					if tm.instance != nil && *tm.instance == *m.InstanceID {
+						s = tm.alias + "(new)" // rejoined, its response not out yet
+					}
+				}
+			}
 			if len(m.MemberAssignment) > 0 {
 				s += "=" + string(m.MemberAssignment)
 			}
@@ -255,7 +262,8 @@ func (tr *tracer) sendJoin(m *traceMember, id string, version int16) {
 	tr.h.c.JoinGroup(Client{Version: version, ID: "c"}, r, func(resp *kmsg.JoinGroupResponse) { m.joins <- resp })
 }
 
-// drain prints the responses that have arrived, members in alias order.
+// drain prints the responses that have arrived, members in alias order. Member IDs learnt
+// from any join response are registered first, so every line can use aliases.
 func (tr *tracer) drain() {
 	tr.h.c.Sync()
 	aliases := make([]string, 0, len(tr.members))
@@ -263,21 +271,41 @@ func (tr *tracer) drain() {
 		aliases = append(aliases, a)
 	}
 	sort.Strings(aliases)
+	type event struct {
+		m    *traceMember
+		join *kmsg.JoinGroupResponse
+		sync *kmsg.SyncGroupResponse
+	}
+	var events []event
 	for _, a := range aliases {
 		m := tr.members[a]
 		for more := true; more; {
 			select {
 			case r := <-m.joins:
-				tr.printJoin(m, r)
-			case r := <-m.syncs:
-				if r.ErrorCode != 0 {
-					tr.printf("%s sync: %s", m.alias, errName(r.ErrorCode))
-				} else {
-					tr.printf("%s sync: assignment=%q", m.alias, r.MemberAssignment)
+				events = append(events, event{m: m, join: r})
+				if r.ErrorCode == 0 && r.MemberID != m.id {
+					if m.id != "" {
+						tr.aliases[m.id] = m.alias + "(old)"
+						m.oldID = m.id
+					}
+					m.id = r.MemberID
+					tr.aliases[m.id] = m.alias
 				}
+			case r := <-m.syncs:
+				events = append(events, event{m: m, sync: r})
 			default:
 				more = false
 			}
+		}
+	}
+	for _, e := range events {
+		switch {
+		case e.join != nil:
+			tr.printJoin(e.m, e.join)
+		case e.sync.ErrorCode != 0:
+			tr.printf("%s sync: %s", e.m.alias, errName(e.sync.ErrorCode))
+		default:
+			tr.printf("%s sync: assignment=%q", e.m.alias, e.sync.MemberAssignment)
 		}
 	}
 }
@@ -286,14 +314,6 @@ func (tr *tracer) printJoin(m *traceMember, r *kmsg.JoinGroupResponse) {
 	if r.ErrorCode != 0 {
 		tr.printf("%s join: %s", m.alias, errName(r.ErrorCode))
 		return
-	}
-	if r.MemberID != m.id {
-		if m.id != "" {
-			tr.aliases[m.id] = m.alias + "(old)"
-			m.oldID = m.id
-		}
-		m.id = r.MemberID
-		tr.aliases[m.id] = m.alias
 	}
 	m.gen = r.Generation
 	var ms []string
