@@ -677,7 +677,8 @@ class Driver:
             oe = to_op_error(e)
             if AUTH_FAILED and oe.name in ("TIMEOUT", "CLIENT_ERROR"):
                 oe = OpError("SASL_AUTHENTICATION_FAILED", AUTH_FAILED[-1])
-            log.info("op %s failed: %s %s", op, oe.name, oe.message)
+            log.info("op %s failed: %s %s", op, oe.name, oe.message,
+                     exc_info=not isinstance(e, (OpError, Unsupported)) and oe.name == "CLIENT_ERROR")
             return {"id": cid, "ok": False, "error": oe.name, "message": oe.message}
 
 
