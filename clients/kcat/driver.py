@@ -173,9 +173,19 @@ class Driver:
                     g["z"] = z
             else:
                 groups.append({"part": part, "hdrs": hdrs, "z": z, "idx": [i]})
-        results = [None] * len(recs)
+        # kcat prints a delivery report per message at verbosity 3 ("Message delivered to
+        # partition P (offset O)"), in delivery order: exact per partition. Records sent through
+        # the default partitioner may land on several partitions, so those go one per kcat run
+        # (up to a bound; past it their partition and offset are reported as unknown).
+        split = []
         for g in groups:
-            args = self.cmd("-P", ["-t", c["topic"], "-K", KEY_DELIM, "-D", MSG_DELIM] + conf)
+            if g["part"] is None and 1 < len(g["idx"]) <= 50:
+                split += [dict(g, idx=[i]) for i in g["idx"]]
+            else:
+                split.append(g)
+        results = [None] * len(recs)
+        for g in split:
+            args = [KCAT, "-P", "-v", "-v", "-v"] + self.base + ["-t", c["topic"], "-K", KEY_DELIM, "-D", MSG_DELIM] + conf
             if g["part"] is not None:
                 args += ["-p", str(g["part"])]
             if g["z"]:
@@ -187,14 +197,31 @@ class Driver:
                 k, v = recs[i].get("key"), recs[i].get("value")
                 data += (k + KEY_DELIM if k is not None else "") + (v or "") + MSG_DELIM
             rc, _, se = self.run(args, data=data.encode(), timeout=60)
-            failed = [ln for ln in se.splitlines() if "Delivery failed" in ln or "ERROR" in ln]
-            if rc != 0 and not failed:
-                failed = [se.strip() or "kcat exited %s" % rc]
+            reports = []
+            for ln in se.splitlines():
+                m = re.search(r"Message delivered to partition (-?\d+) \(offset (-?\d+)\)", ln)
+                if m:
+                    reports.append((int(m.group(1)), int(m.group(2)), None))
+                elif "Delivery failed" in ln:
+                    reports.append((None, -1, err_name(ln)))
+            exact = len(reports) == len(g["idx"]) and (g["part"] is not None or len(g["idx"]) == 1)
+            other = None
+            if rc != 0 and not any(r[2] for r in reports):
+                other = err_name(se) if se.strip() else "CLIENT_ERROR"
+                log("kcat exited", rc, se.strip()[-500:])
             for n, i in enumerate(g["idx"]):
-                res = {"partition": g["part"] if g["part"] is not None else -1, "offset": -1, "timestamp": -1,
-                       "error": None}
-                if failed and (n < len(failed) or len(failed) == 1):
-                    res["error"] = err_name(failed[min(n, len(failed) - 1)])
+                part = g["part"] if g["part"] is not None else -1
+                res = {"partition": part, "offset": -1, "timestamp": -1, "error": other}
+                if exact:
+                    rp, ro, rerr = reports[n]
+                    if rp is not None:
+                        res["partition"] = rp
+                    res["offset"] = ro if (ro >= 0 and acks != 0) else -1
+                    res["error"] = rerr
+                elif other is None:
+                    errs = [r[2] for r in reports if r[2]]
+                    if errs:
+                        res["error"] = errs[min(n, len(errs) - 1)]
                 results[i] = res
         return ok(results=results)
 
