@@ -194,7 +194,7 @@ class RecordSink {
   }
   async take(max, timeoutMs) {
     const deadline = Date.now() + timeoutMs
-    while (this.queue.length < max && Date.now() < deadline) {
+    while (this.queue.length < max && Date.now() < deadline && !this.closed) {
       await this.wait(deadline - Date.now())
     }
     return this.queue.splice(0, max)
@@ -559,7 +559,14 @@ class Driver {
       for (const [k, d] of g.delivered) if (!keep.has(`${d.topic}/${d.partition}`)) g.delivered.delete(k)
       g.sink.changed()
     })
-    consumer.on(consumer.events.CRASH, e => process.stderr.write(`group consumer crashed: ${errMessage(e.payload.error)}\n`))
+    consumer.on(consumer.events.CRASH, e => {
+      process.stderr.write(`group consumer crashed (restart: ${e.payload.restart}): ${errMessage(e.payload.error)}\n`)
+      if (!e.payload.restart) {
+        g.failed = e.payload.error
+        g.sink.closed = true
+        g.sink.changed()
+      }
+    })
     this.group = g
     await consumer.connect()
     await consumer.subscribe({ topics: a.topics, fromBeginning: (a.from || 'earliest') === 'earliest' })
@@ -579,6 +586,10 @@ class Driver {
     const deadline = Date.now() + (a.timeout_ms === undefined ? 5000 : a.timeout_ms)
     let records = []
     while (records.length < maxRecords && Date.now() < deadline) {
+      if (g.failed && g.sink.queue.length === 0) {
+        if (records.length) break
+        throw g.failed
+      }
       const got = await g.sink.take(maxRecords - records.length, deadline - Date.now())
       records = records.concat(got)
       this.resumeIfDrained(g.consumer, g.sink, g.topics)
