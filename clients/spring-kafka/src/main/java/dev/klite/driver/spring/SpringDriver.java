@@ -175,6 +175,7 @@ public class SpringDriver extends Driver {
         producerFactory =
             new DefaultKafkaProducerFactory<>(
                 props, new ByteArraySerializer(), new ByteArraySerializer());
+        producerFactory.setPhysicalCloseTimeout(5);
         template = new KafkaTemplate<>(producerFactory);
         templateKey = key;
         // Build the (shared, cached) producer now so that a bad setting fails the op as a
@@ -236,6 +237,7 @@ public class SpringDriver extends Driver {
     DefaultKafkaProducerFactory<byte[], byte[]> f =
         new DefaultKafkaProducerFactory<>(
             props, new ByteArraySerializer(), new ByteArraySerializer());
+    f.setPhysicalCloseTimeout(5);
     // Spring appends a suffix to the transactional.id so that concurrent producers differ;
     // the harness names the exact id (fencing scenarios rely on it), so the suffix is empty.
     f.setTransactionIdSuffixStrategy(
