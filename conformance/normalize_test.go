@@ -10,12 +10,14 @@ func TestNormalize(t *testing.T) {
 	ans := map[string]any{"id": int64(3), "ok": true, "message": "broker said x", "cluster_id": "c1",
 		"elapsed_ms": int64(12),
 		"records": []any{
-			map[string]any{"topic": "t-franz-go-abc", "offset": int64(1), "timestamp": int64(1_700_000_001_000), "member_id": "m-1"},
+			map[string]any{"topic": "t-franz-go-abc", "offset": int64(1), "timestamp": int64(1_700_000_001_000), "member_id": "m-1", "metadata": "c-a-8ba91e65-afea-4a98-8a52-ee74bc36b94d"},
 			map[string]any{"topic": "t-franz-go-abc", "offset": int64(0), "timestamp": int64(1_600_000_000_000), "value": strings.Repeat("x", 100)},
 		}}
 	got := n.normalize(ans, DiffSpec{Sort: []string{"records"}})
-	want := `{"ok":true,"records":[{"offset":0,"timestamp":1600000000000,"topic":"${t}","value":"\u003c100 bytes `
-	if s := canonJSON(got); !strings.HasPrefix(s, want) || !strings.Contains(s, `{"offset":1,"timestamp":"\u003cwallclock\u003e","topic":"${t}"}`) {
+	// Sorted by canonical JSON, so the record with metadata comes first.
+	want := `{"ok":true,"records":[{"metadata":"c-a-\u003cuuid\u003e","offset":1,"timestamp":"\u003cwallclock\u003e","topic":"${t}"},` +
+		`{"offset":0,"timestamp":1600000000000,"topic":"${t}","value":"\u003c100 bytes `
+	if s := canonJSON(got); !strings.HasPrefix(s, want) {
 		t.Fatalf("normalized: %s", s)
 	}
 	only := n.normalize(ans, DiffSpec{Only: []string{"records.*.offset", "error"}})

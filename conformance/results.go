@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -111,7 +112,7 @@ func (r *Results) Save(path string) error {
 		return r.Diffs[i].Scenario+"\x00"+r.Diffs[i].Client < r.Diffs[j].Scenario+"\x00"+r.Diffs[j].Client
 	})
 	sort.Slice(r.Scenarios, func(i, j int) bool { return r.Scenarios[i].Name < r.Scenarios[j].Name })
-	data, err := json.MarshalIndent(r, "", " ")
+	data, err := r.marshal()
 	if err != nil {
 		return err
 	}
@@ -123,6 +124,57 @@ func (r *Results) Save(path string) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// marshal writes one cell (and one diff) per line, so a re-run shows in git as changed lines.
+func (r *Results) marshal() ([]byte, error) {
+	var b bytes.Buffer
+	head := []struct {
+		k string
+		v any
+	}{{"updated", r.Updated}, {"tools", r.Tools}, {"targets", r.Targets}, {"clients", r.Clients}, {"scenarios", r.Scenarios}}
+	b.WriteString("{\n")
+	for _, h := range head {
+		v, err := json.Marshal(h.v)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&b, "%q: %s,\n", h.k, v)
+	}
+	list := func(name string, n int, item func(i int) any, last bool) error {
+		fmt.Fprintf(&b, "%q: [", name)
+		for i := 0; i < n; i++ {
+			v, err := json.Marshal(item(i))
+			if err != nil {
+				return err
+			}
+			sep := ","
+			if i == n-1 {
+				sep = ""
+			}
+			fmt.Fprintf(&b, "\n  %s%s", v, sep)
+		}
+		if n > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString("]")
+		if !last {
+			b.WriteString(",")
+		}
+		b.WriteString("\n")
+		return nil
+	}
+	if err := list("cells", len(r.Cells), func(i int) any { return r.Cells[i] }, false); err != nil {
+		return nil, err
+	}
+	if err := list("diffs", len(r.Diffs), func(i int) any { return r.Diffs[i] }, true); err != nil {
+		return nil, err
+	}
+	b.WriteString("}")
+	if !json.Valid(b.Bytes()) {
+		return nil, fmt.Errorf("results: produced invalid JSON")
+	}
+	return b.Bytes(), nil
 }
 
 func cellKey(c *CellResult) string { return c.Scenario + "\x00" + c.Client + "\x00" + c.Target }
