@@ -14,7 +14,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -25,25 +24,13 @@ import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Future;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AlterConfigOp;
-import org.apache.kafka.clients.admin.Config;
-import org.apache.kafka.clients.admin.ConfigEntry;
-import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.CreateTopicsOptions;
-import org.apache.kafka.clients.admin.DeleteConsumerGroupOffsetsResult;
-import org.apache.kafka.clients.admin.DeleteConsumerGroupsResult;
-import org.apache.kafka.clients.admin.DescribeClusterResult;
-import org.apache.kafka.clients.admin.DescribeConsumerGroupsResult;
 import org.apache.kafka.clients.admin.DescribeTopicsResult;
-import org.apache.kafka.clients.admin.GroupListing;
 import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsSpec;
 import org.apache.kafka.clients.admin.ListOffsetsOptions;
 import org.apache.kafka.clients.admin.ListOffsetsResult.ListOffsetsResultInfo;
-import org.apache.kafka.clients.admin.MemberDescription;
-import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
-import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
@@ -58,10 +45,8 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.IsolationLevel;
-import org.apache.kafka.common.Node;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.ApiException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeader;
@@ -980,169 +965,6 @@ public class Driver {
   // ---- admin actions
 
   protected void admin(JsonNode c, ObjectNode res) throws Exception {
-    String action = c.path("action").asText();
-    switch (action) {
-      case "list_groups" -> listGroups(res);
-      case "describe_groups" -> describeGroups(strings(c.get("groups")), res);
-      case "delete_groups" -> deleteGroups(strings(c.get("groups")), res);
-      case "offset_delete" -> offsetDelete(c, res);
-      case "delete_records" -> deleteRecords(c, res);
-      case "describe_configs" -> describeConfigs(c, res);
-      case "alter_configs" -> alterConfigs(c, res);
-      case "create_partitions" -> {
-        String topic = c.path("topic").asText();
-        get(
-            admin()
-                .createPartitions(Map.of(topic, NewPartitions.increaseTo(integer(c, "count", 1))))
-                .all());
-      }
-      case "describe_cluster" -> describeCluster(res);
-      default -> throw new Unsupported("unknown admin action " + action);
-    }
-  }
-
-  private void listGroups(ObjectNode res) throws Exception {
-    List<GroupListing> gs = new ArrayList<>(get(admin().listGroups().all()));
-    gs.sort(Comparator.comparing(GroupListing::groupId));
-    ArrayNode out = res.putArray("groups");
-    for (GroupListing g : gs) {
-      ObjectNode o = out.addObject();
-      o.put("group", g.groupId());
-      o.put("protocol_type", g.protocol());
-      o.put("state", g.groupState().map(Object::toString).orElse(null));
-    }
-  }
-
-  /** Shape as in scenarios/README.md; groups sorted by name, members by instance/client id. */
-  private void describeGroups(List<String> groups, ObjectNode res) throws Exception {
-    DescribeConsumerGroupsResult r = admin().describeConsumerGroups(groups);
-    ArrayNode out = res.putArray("groups");
-    for (String g : groups.stream().sorted().distinct().toList()) {
-      ObjectNode o = out.addObject();
-      o.put("group", g);
-      try {
-        ConsumerGroupDescription d = get(r.describedGroups().get(g));
-        o.put("state", d.groupState() == null ? null : d.groupState().toString());
-        // The Java admin reports no protocol type; a group without one is "simple".
-        o.put("protocol_type", d.isSimpleConsumerGroup() ? "" : "consumer");
-        o.put("protocol", d.partitionAssignor());
-        List<MemberDescription> ms = new ArrayList<>(d.members());
-        ms.sort(
-            Comparator.comparing((MemberDescription m) -> m.groupInstanceId().orElse(""))
-                .thenComparing(MemberDescription::clientId)
-                .thenComparing(MemberDescription::consumerId));
-        ArrayNode ma = o.putArray("members");
-        for (MemberDescription m : ms) {
-          ObjectNode mo = ma.addObject();
-          mo.put("member_id", m.consumerId());
-          mo.put("instance_id", m.groupInstanceId().orElse(null));
-          mo.put("client_id", m.clientId());
-          mo.set("assignment", assignmentJson(m.assignment().topicPartitions()));
-        }
-        o.putNull("error");
-      } catch (Exception e) {
-        o.put("error", errorName(e));
-      }
-    }
-  }
-
-  private void deleteGroups(List<String> groups, ObjectNode res) throws Exception {
-    DeleteConsumerGroupsResult r = admin().deleteConsumerGroups(groups);
-    ArrayNode out = res.putArray("groups");
-    for (String g : groups.stream().sorted().distinct().toList()) {
-      ObjectNode o = out.addObject();
-      o.put("group", g);
-      try {
-        get(r.deletedGroups().get(g));
-        o.putNull("error");
-      } catch (Exception e) {
-        o.put("error", errorName(e));
-      }
-    }
-  }
-
-  private void offsetDelete(JsonNode c, ObjectNode res) throws Exception {
-    String g = c.path("group").asText();
-    String topic = c.path("topic").asText();
-    Set<TopicPartition> tps = new HashSet<>();
-    c.path("partitions").forEach(x -> tps.add(new TopicPartition(topic, x.asInt())));
-    DeleteConsumerGroupOffsetsResult r = admin().deleteConsumerGroupOffsets(g, tps);
-    ArrayNode out = res.putArray("partitions");
-    List<TopicPartition> sorted = new ArrayList<>(tps);
-    sorted.sort(Comparator.comparingInt(TopicPartition::partition));
-    for (TopicPartition tp : sorted) {
-      ObjectNode o = out.addObject();
-      o.put("partition", tp.partition());
-      try {
-        get(r.partitionResult(tp));
-        o.putNull("error");
-      } catch (Exception e) {
-        o.put("error", errorName(e));
-      }
-    }
-  }
-
-  private void deleteRecords(JsonNode c, ObjectNode res) throws Exception {
-    TopicPartition tp = new TopicPartition(c.path("topic").asText(), integer(c, "partition", 0));
-    long off = c.path("offset").asLong();
-    res.put(
-        "low_watermark",
-        get(admin()
-                .deleteRecords(Map.of(tp, RecordsToDelete.beforeOffset(off)))
-                .lowWatermarks()
-                .get(tp))
-            .lowWatermark());
-  }
-
-  private void describeConfigs(JsonNode c, ObjectNode res) throws Exception {
-    ConfigResource cr = new ConfigResource(ConfigResource.Type.TOPIC, c.path("topic").asText());
-    Config cfg = get(admin().describeConfigs(List.of(cr)).values().get(cr));
-    List<String> names = strings(c.get("names"));
-    List<ConfigEntry> es = new ArrayList<>(cfg.entries());
-    es.sort(Comparator.comparing(ConfigEntry::name));
-    ArrayNode out = res.putArray("configs");
-    for (ConfigEntry e : es) {
-      if (!names.isEmpty() && !names.contains(e.name())) {
-        continue;
-      }
-      ObjectNode o = out.addObject();
-      o.put("name", e.name());
-      o.put("value", e.value());
-      o.put("source", sourceName(e.source()));
-    }
-  }
-
-  /** The protocol's name of a config source (the Java enum differs for two of them). */
-  private static String sourceName(ConfigEntry.ConfigSource s) {
-    return switch (s) {
-      case DYNAMIC_CLIENT_METRICS_CONFIG -> "CLIENT_METRICS_CONFIG";
-      case DYNAMIC_GROUP_CONFIG -> "GROUP_CONFIG";
-      default -> s.name();
-    };
-  }
-
-  private void alterConfigs(JsonNode c, ObjectNode res) throws Exception {
-    ConfigResource cr = new ConfigResource(ConfigResource.Type.TOPIC, c.path("topic").asText());
-    List<AlterConfigOp> ops = new ArrayList<>();
-    c.path("configs")
-        .fields()
-        .forEachRemaining(
-            e ->
-                ops.add(
-                    e.getValue().isNull()
-                        ? new AlterConfigOp(
-                            new ConfigEntry(e.getKey(), null), AlterConfigOp.OpType.DELETE)
-                        : new AlterConfigOp(
-                            new ConfigEntry(e.getKey(), e.getValue().asText()),
-                            AlterConfigOp.OpType.SET)));
-    get(admin().incrementalAlterConfigs(Map.of(cr, ops)).all());
-  }
-
-  private void describeCluster(ObjectNode res) throws Exception {
-    DescribeClusterResult r = admin().describeCluster();
-    res.put("cluster_id", get(r.clusterId()));
-    Node ctl = get(r.controller());
-    res.put("controller", ctl == null ? -1 : ctl.id());
-    res.put("brokers", get(r.nodes()).size());
+    AdminActions.run(admin(), c, res);
   }
 }
