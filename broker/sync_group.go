@@ -1,14 +1,24 @@
 // SyncGroup (key 14), versions 0-5.
 //
 // Followers wait for the leader's SyncGroup, which carries every member's assignment; the
-// logic is in broker/group.
+// logic is in broker/group. From v5 the protocol type and name are mandatory: a request
+// without them gets INCONSISTENT_GROUP_PROTOCOL, as in Kafka.
 package broker
 
-import "github.com/twmb/franz-go/pkg/kmsg"
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
 
 func init() { register(14, 0, 5, handleSyncGroup) }
 
 func handleSyncGroup(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.SyncGroupRequest)
+	if req.Version >= 5 && (req.ProtocolType == nil || req.Protocol == nil) {
+		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+		resp.ErrorCode = kerr.InconsistentGroupProtocol.Code
+		respond(resp)
+		return
+	}
 	b.groups.SyncGroup(groupClient(rc), req, func(r *kmsg.SyncGroupResponse) { respond(r) })
 }

@@ -97,12 +97,13 @@ func (c *Coordinator) describe(id string) kmsg.DescribeGroupsResponseGroup {
 		dm.InstanceID = m.instanceID
 		dm.ClientID = m.clientID
 		dm.ClientHost = m.host
+		// Kafka 4.0 shows the last assignment in every state, the metadata only when Stable.
 		dm.ProtocolMetadata, dm.MemberAssignment = []byte{}, []byte{}
 		if stable {
 			dm.ProtocolMetadata = m.metadataFor(g.protocol)
-			if m.assignment != nil {
-				dm.MemberAssignment = m.assignment
-			}
+		}
+		if m.assignment != nil {
+			dm.MemberAssignment = m.assignment
 		}
 		d.Members = append(d.Members, dm)
 	}

@@ -605,16 +605,14 @@ func (c *Coordinator) leave(cl Client, req *kmsg.LeaveGroupRequest, r *kmsg.Leav
 		r.ErrorCode = r.Members[0].ErrorCode
 		r.Members = nil
 	}
-	switch {
-	case left:
-		c.afterMembersLeft(g)
-	case pendingLeft:
-		c.maybeCompleteJoin(g)
+	if left || pendingLeft {
+		// As Kafka, even a member that only held a MEMBER_ID_REQUIRED ID starts a rebalance.
+		c.prepareOrCompleteJoin(g)
 	}
 }
 
 // leaveOne removes one leaving member; pending reports a MEMBER_ID_REQUIRED member that had
-// not joined yet (its leaving triggers no rebalance).
+// not joined yet.
 func (c *Coordinator) leaveOne(g *group, lm kmsg.LeaveGroupRequestMember) (code int16, pending bool) {
 	if g == nil {
 		return kerr.UnknownMemberID.Code, false

@@ -19,10 +19,11 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the trac
 // TestTraces runs each testdata/*.trace script (commands against one group "g", members
 // named by alias) and compares the transcript with testdata/*.golden. Commands:
 //
-//	join A [new|old] [static=ID] [protos=p1,p2] [session=10s] [rebalance=30s] [v=N]
+//	join A [new|old|idonly] [static=ID] [protos=p1,p2] [session=10s] [rebalance=30s] [v=N]
 //	    A joins (rejoins with its member ID once it has one; "new" rejoins with none, as a
 //	    restarted static member does). A first dynamic join does the MEMBER_ID_REQUIRED
-//	    round trip itself; "old" uses the member ID a static rejoin replaced.
+//	    round trip itself ("idonly" stops after it); "old" uses the member ID a static
+//	    rejoin replaced.
 //	sync A [A=assignment ...]    SyncGroup at A's last generation
 //	hb A [gen=N] [old]           Heartbeat
 //	leave A [B ...]              LeaveGroup
@@ -169,7 +170,9 @@ func (tr *tracer) exec(f []string) {
 			tr.printf("%s join: %s (member ID handed out)", m.alias, errName(r.ErrorCode))
 			m.id = r.MemberID
 			tr.aliases[m.id] = m.alias
-			tr.sendJoin(m, m.id, version)
+			if _, ok := args["idonly"]; !ok {
+				tr.sendJoin(m, m.id, version)
+			}
 		}
 	case "sync":
 		m := tr.member(f[1])
