@@ -1,6 +1,6 @@
 # Build rules shared by the java and spring-kafka drivers (included by both Makefiles, which
 # set NAME and SRC first).
-MVN  ?= mvn -q -B
+MVN  ?= mvn -q -B -Dstyle.color=never
 JAVA ?= java
 JAR  := target/driver.jar
 JSA  := target/driver.jsa
