@@ -78,7 +78,8 @@ func StartDriver(root string, m Manifest, actor string) (*Driver, error) {
 		cmd.Path = filepath.Join(root, m.Run[0])
 	}
 	cmd.Dir = root
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Own process group (to kill the whole tree); die with the harness.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	d := &Driver{name: m.Name + "/" + actor, cmd: cmd, lines: make(chan []byte, 16),
 		done: make(chan struct{}), stderr: &tailBuffer{max: 16 << 10}}
 	cmd.Stderr = d.stderr

@@ -95,7 +95,7 @@ func StartTarget(ctx context.Context, root, name, addr string) (*Target, error) 
 	t.cmd = exec.Command(args[0], args[1:]...)
 	t.cmd.Dir = root
 	t.cmd.Stdout, t.cmd.Stderr = t.log, t.log
-	t.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	t.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := t.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s target: %v", name, err)
 	}
