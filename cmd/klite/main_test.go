@@ -1,0 +1,78 @@
+package main
+
+import (
+	"net"
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestParseDefaultsEnvAndFlags(t *testing.T) {
+	o, err := parse(nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.listen != ":9092" || o.dataDir != "./klite-data" || o.defaultPartitions != 1 || !o.autoCreateTopics || o.maxFrameBytes != 100<<20 {
+		t.Fatalf("defaults: %+v", o)
+	}
+	o, err = parse([]string{"--default-partitions", "4"}, env(map[string]string{
+		"KLITE_DEFAULT_PARTITIONS": "9", "KLITE_DATA_DIR": "/tmp/x", "KLITE_AUTO_CREATE_TOPICS": "false", "KLITE_WAL_SEGMENT_BYTES": "2097152",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.defaultPartitions != 4 || o.dataDir != "/tmp/x" || o.autoCreateTopics || o.walSegmentBytes != 2097152 {
+		t.Fatalf("flag over env, env over default: %+v", o)
+	}
+}
+
+func TestParseRejectsBadValues(t *testing.T) {
+	bad := [][]string{
+		{"--listen", "nope"},
+		{"--default-partitions", "0"},
+		{"--default-partitions", "x"},
+		{"--log-level", "loud"},
+		{"--max-frame-bytes", "10"},
+		{"--wal-segment-bytes", "5"},
+		{"--advertised-addr", "h:notaport"},
+		{"--sasl-mechanism", "GSSAPI"},
+		{"--sasl-enabled"},
+		{"--s3-flush-interval", "-1s"},
+		{"--health-addr", "8080"},
+		{"--unknown-flag"},
+		{"extra-arg"},
+	}
+	for _, args := range bad {
+		if _, err := parse(args, env(nil)); err == nil || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: err %v, want a one-line error", args, err)
+		}
+	}
+	if _, err := parse(nil, env(map[string]string{"KLITE_MAX_FRAME_BYTES": "abc"})); err == nil || !strings.Contains(err.Error(), "KLITE_MAX_FRAME_BYTES") {
+		t.Errorf("bad env value: %v", err)
+	}
+}
+
+func TestAdvertised(t *testing.T) {
+	bound := &net.TCPAddr{IP: net.IPv4zero, Port: 1234}
+	cases := []struct{ listen, adv, want string }{
+		{"127.0.0.1:0", "", "127.0.0.1:1234"},
+		{"localhost:9092", "", "localhost:1234"},
+		{":9092", "broker.example:9999", "broker.example:9999"},
+		{":9092", "broker.example", "broker.example:1234"},
+	}
+	for _, c := range cases {
+		if got := advertised(&options{listen: c.listen, advertisedAddr: c.adv}, bound); got != c.want {
+			t.Errorf("listen %q adv %q: %q, want %q", c.listen, c.adv, got, c.want)
+		}
+	}
+	// An empty host resolves to something reachable: the hostname if it resolves, else loopback.
+	got := advertised(&options{listen: ":9092"}, bound)
+	host, _, _ := net.SplitHostPort(got)
+	if host == "" || host == "0.0.0.0" {
+		t.Fatalf("empty listen host advertised as %q", got)
+	}
+	if _, err := net.LookupHost(host); err != nil {
+		t.Fatalf("advertised host %q does not resolve: %v", host, err)
+	}
+}
