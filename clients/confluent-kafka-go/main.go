@@ -7,27 +7,65 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	dp "github.com/klite/klite/clients/internal/driverproto"
 )
 
-func main() { dp.Main(&driver{}) }
+func main() { dp.Main(&driver{authCh: make(chan struct{})}) }
 
 const opTimeout = 30 * time.Second
 
+// metadataTimeoutMs bounds GetMetadata, which takes no context.
+const metadataTimeoutMs = 10000
+
 type driver struct {
-	hello   dp.Hello
-	admin   *kafka.AdminClient
-	prod    *kafka.Producer
-	prodKey string
-	txnProd *kafka.Producer
-	group   *kafka.Consumer
+	hello  dp.Hello
+	adminP *kafka.Producer // handle under the admin client, so its error events can be read
+	admin  *kafka.AdminClient
+
+	authOnce sync.Once
+	authCh   chan struct{} // closed at the first SASL authentication failure
+	authMsg  string
+	prod     *kafka.Producer
+	prodKey  string
+	txnProd  *kafka.Producer
+	group    *kafka.Consumer
 }
 
-func ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), opTimeout)
+// ctx bounds an admin call; it also ends when SASL authentication has failed (librdkafka
+// retries then until the time-out and reports only a transport failure).
+func (d *driver) ctx() (context.Context, context.CancelFunc) {
+	cx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	go func() {
+		select {
+		case <-d.authCh:
+			cancel()
+		case <-cx.Done():
+		}
+	}()
+	return cx, cancel
+}
+
+// noteEvent records authentication failures that librdkafka reports as error events.
+func (d *driver) noteEvent(ev kafka.Event) {
+	if e, ok := ev.(kafka.Error); ok && e.Code() == kafka.ErrAuthentication {
+		d.authOnce.Do(func() {
+			d.authMsg = e.String()
+			close(d.authCh)
+		})
+	}
+}
+
+func (d *driver) authFailed() bool {
+	select {
+	case <-d.authCh:
+		return true
+	default:
+		return false
+	}
 }
 
 func (d *driver) conf(extra kafka.ConfigMap) *kafka.ConfigMap {
@@ -68,13 +106,29 @@ func errName(err error) string {
 	if ke, ok := err.(kafka.Error); ok {
 		return codeName(ke.Code())
 	}
-	if err == context.DeadlineExceeded {
+	if err == context.DeadlineExceeded || err == context.Canceled {
 		return "TIMEOUT"
 	}
 	return "CLIENT_ERROR"
 }
 
-func errAnswer(err error) dp.Answer { return dp.Err(errName(err), err.Error()) }
+// name maps an error, turning the local failures that follow a failed SASL authentication
+// into SASL_AUTHENTICATION_FAILED.
+func (d *driver) name(err error) string {
+	n := errName(err)
+	if (n == "CLIENT_ERROR" || n == "TIMEOUT") && d.authFailed() {
+		return "SASL_AUTHENTICATION_FAILED"
+	}
+	return n
+}
+
+func (d *driver) errAnswer(err error) dp.Answer {
+	n := d.name(err)
+	if n == "SASL_AUTHENTICATION_FAILED" {
+		return dp.Err(n, d.authMsg)
+	}
+	return dp.Err(n, err.Error())
+}
 
 func kerrOrNil(e kafka.Error) any {
 	if e.Code() == kafka.ErrNoError {
@@ -99,6 +153,10 @@ func (d *driver) Close() {
 		d.admin.Close()
 		d.admin = nil
 	}
+	if d.adminP != nil {
+		d.adminP.Close()
+		d.adminP = nil
+	}
 }
 
 func (d *driver) Handle(c *dp.Cmd) dp.Answer {
@@ -112,39 +170,45 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 	switch c.Op {
 	case "create_topic", "delete_topic", "metadata", "admin", "list_offsets", "group_committed", "consume":
 		if d.admin == nil {
-			a, err := kafka.NewAdminClient(d.conf(kafka.ConfigMap{"allow.auto.create.topics": false}))
+			p, err := kafka.NewProducer(d.conf(kafka.ConfigMap{"allow.auto.create.topics": false}))
 			if err != nil {
-				return errAnswer(err)
+				return d.errAnswer(err)
 			}
-			d.admin = a
+			d.drainEvents(p)
+			a, err := kafka.NewAdminClientFromProducer(p)
+			if err != nil {
+				p.Close()
+				return d.errAnswer(err)
+			}
+			d.adminP, d.admin = p, a
 		}
 	}
 	switch c.Op {
 	case "create_topic":
 		var a dp.CreateTopic
 		c.Decode(&a)
-		cx, cancel := ctx()
+		cx, cancel := d.ctx()
 		defer cancel()
 		res, err := d.admin.CreateTopics(cx, []kafka.TopicSpecification{{Topic: a.Topic, NumPartitions: int(a.Parts()),
 			ReplicationFactor: int(a.RF()), Config: a.Configs}}, kafka.SetAdminValidateOnly(a.ValidateOnly))
 		if err != nil {
-			return errAnswer(err)
+			return d.errAnswer(err)
 		}
 		if e := res[0].Error; e.Code() != kafka.ErrNoError {
-			return errAnswer(e)
+			return d.errAnswer(e)
 		}
 		return dp.OK(nil)
 	case "delete_topic":
 		var a struct{ Topic string }
 		c.Decode(&a)
-		cx, cancel := ctx()
+		cx, cancel := d.ctx()
 		defer cancel()
 		res, err := d.admin.DeleteTopics(cx, []string{a.Topic})
 		if err != nil {
-			return errAnswer(err)
+			return d.errAnswer(err)
 		}
 		if e := res[0].Error; e.Code() != kafka.ErrNoError {
-			return errAnswer(e)
+			return d.errAnswer(e)
 		}
 		return dp.OK(nil)
 	case "metadata":
@@ -196,7 +260,7 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 			err := d.group.Close()
 			d.group = nil
 			if err != nil {
-				return errAnswer(err)
+				return d.errAnswer(err)
 			}
 		}
 		return dp.OK(nil)
@@ -208,7 +272,7 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 		if d.txnProd == nil {
 			return dp.Err("CLIENT_ERROR", "no transactional producer (txn_init first)")
 		}
-		cx, cancel := ctx()
+		cx, cancel := d.ctx()
 		defer cancel()
 		var err error
 		switch c.Op {
@@ -220,7 +284,7 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 			err = d.txnProd.AbortTransaction(cx)
 		}
 		if err != nil {
-			return errAnswer(err)
+			return d.errAnswer(err)
 		}
 		return dp.OK(nil)
 	case "txn_send_offsets":
@@ -231,17 +295,17 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 		}
 		md, err := kafka.NewTestConsumerGroupMetadata(a.Group)
 		if err != nil {
-			return errAnswer(err)
+			return d.errAnswer(err)
 		}
 		var tps []kafka.TopicPartition
 		for _, o := range a.Offsets {
 			t := o.Topic
 			tps = append(tps, kafka.TopicPartition{Topic: &t, Partition: o.Partition, Offset: kafka.Offset(o.Offset)})
 		}
-		cx, cancel := ctx()
+		cx, cancel := d.ctx()
 		defer cancel()
 		if err := d.txnProd.SendOffsetsToTransaction(cx, tps, md); err != nil {
-			return errAnswer(err)
+			return d.errAnswer(err)
 		}
 		return dp.OK(nil)
 	case "admin":
@@ -258,24 +322,24 @@ func (d *driver) metadata(a dp.Metadata) dp.Answer {
 		// librdkafka asks for auto-creation per client configuration: use a short-lived handle.
 		tmp, err := kafka.NewAdminClient(d.conf(kafka.ConfigMap{"allow.auto.create.topics": true}))
 		if err != nil {
-			return errAnswer(err)
+			return d.errAnswer(err)
 		}
 		defer tmp.Close()
 		ad = tmp
 	}
 	var mds []*kafka.Metadata
 	if len(a.Topics) == 0 {
-		md, err := ad.GetMetadata(nil, true, int(opTimeout/time.Millisecond))
+		md, err := d.getMetadata(ad, nil, true)
 		if err != nil {
-			return errAnswer(err)
+			return d.errAnswer(err)
 		}
 		mds = append(mds, md)
 	}
 	for _, t := range a.Topics {
 		t := t
-		md, err := ad.GetMetadata(&t, false, int(opTimeout/time.Millisecond))
+		md, err := d.getMetadata(ad, &t, false)
 		if err != nil {
-			return errAnswer(err)
+			return d.errAnswer(err)
 		}
 		mds = append(mds, md)
 	}
@@ -294,11 +358,31 @@ func (d *driver) metadata(a dp.Metadata) dp.Answer {
 	return dp.OK(map[string]any{"topics": topics})
 }
 
+// getMetadata is GetMetadata that also returns when SASL authentication has failed.
+func (d *driver) getMetadata(ad *kafka.AdminClient, topic *string, all bool) (*kafka.Metadata, error) {
+	type res struct {
+		md  *kafka.Metadata
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		md, err := ad.GetMetadata(topic, all, metadataTimeoutMs)
+		ch <- res{md, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.md, r.err
+	case <-d.authCh:
+		return nil, kafka.NewError(kafka.ErrAuthentication, d.authMsg, false)
+	}
+}
+
 // ---- produce ----
 
-func drainEvents(p *kafka.Producer) {
+func (d *driver) drainEvents(p *kafka.Producer) {
 	go func() {
 		for ev := range p.Events() {
+			d.noteEvent(ev)
 			slog.Debug("producer event", "event", ev.String())
 		}
 	}()
@@ -328,9 +412,9 @@ func (d *driver) produce(a dp.Produce) dp.Answer {
 			np, err := kafka.NewProducer(d.conf(kafka.ConfigMap{"acks": acks, "compression.codec": a.Codec(),
 				"enable.idempotence": a.Idempotent, "linger.ms": 5, "message.timeout.ms": 30000}))
 			if err != nil {
-				return errAnswer(err)
+				return d.errAnswer(err)
 			}
-			drainEvents(np)
+			d.drainEvents(np)
 			d.prod, d.prodKey = np, key
 		}
 		p = d.prod
@@ -356,15 +440,20 @@ func (d *driver) produce(a dp.Produce) dp.Answer {
 			m.Timestamp = time.UnixMilli(*r.Timestamp)
 		}
 		if err := p.Produce(m, dch); err != nil {
-			results[i] = dp.ProduceResult{Partition: m.TopicPartition.Partition, Offset: -1, Timestamp: -1, Error: errName(err)}
+			results[i] = dp.ProduceResult{Partition: m.TopicPartition.Partition, Offset: -1, Timestamp: -1, Error: d.name(err)}
 			continue
 		}
 		pending++
 	}
 	p.Flush(0)
 	deadline := time.After(60 * time.Second)
+	authCh := d.authCh
 	for pending > 0 {
 		select {
+		case <-authCh:
+			// Authentication failed: librdkafka would retry until message.timeout.ms.
+			authCh = nil
+			p.Purge(kafka.PurgeQueue | kafka.PurgeInFlight | kafka.PurgeNonBlocking)
 		case ev := <-dch:
 			m, ok := ev.(*kafka.Message)
 			if !ok {
@@ -380,7 +469,7 @@ func (d *driver) produce(a dp.Produce) dp.Answer {
 				r.Timestamp = m.Timestamp.UnixMilli()
 			}
 			if m.TopicPartition.Error != nil {
-				r.Error = errName(m.TopicPartition.Error)
+				r.Error = d.name(m.TopicPartition.Error)
 				r.Offset = -1
 				slog.Warn("record failed", "idx", i, "err", m.TopicPartition.Error)
 			}
@@ -403,14 +492,14 @@ func (d *driver) txnInit(a dp.TxnInit) dp.Answer {
 	}
 	p, err := kafka.NewProducer(d.conf(extra))
 	if err != nil {
-		return errAnswer(err)
+		return d.errAnswer(err)
 	}
-	drainEvents(p)
-	cx, cancel := ctx()
+	d.drainEvents(p)
+	cx, cancel := d.ctx()
 	defer cancel()
 	if err := p.InitTransactions(cx); err != nil {
 		p.Close()
-		return errAnswer(err)
+		return d.errAnswer(err)
 	}
 	d.txnProd = p
 	return dp.OK(nil)
@@ -447,13 +536,13 @@ func (d *driver) consume(a dp.Consume) dp.Answer {
 	parts := a.Partitions
 	if len(parts) == 0 {
 		t := a.Topic
-		md, err := d.admin.GetMetadata(&t, false, int(opTimeout/time.Millisecond))
+		md, err := d.getMetadata(d.admin, &t, false)
 		if err != nil {
-			return errAnswer(err)
+			return d.errAnswer(err)
 		}
 		tm := md.Topics[a.Topic]
 		if tm.Error.Code() != kafka.ErrNoError {
-			return errAnswer(tm.Error)
+			return d.errAnswer(tm.Error)
 		}
 		for _, p := range tm.Partitions {
 			parts = append(parts, p.ID)
@@ -485,7 +574,7 @@ func (d *driver) consume(a dp.Consume) dp.Answer {
 	}
 	c, err := kafka.NewConsumer(d.conf(extra))
 	if err != nil {
-		return errAnswer(err)
+		return d.errAnswer(err)
 	}
 	defer c.Close()
 	start := a.Start()
@@ -501,18 +590,18 @@ func (d *driver) consume(a dp.Consume) dp.Answer {
 		tps = append(tps, kafka.TopicPartition{Topic: &t, Partition: p, Offset: off})
 	}
 	if err := c.Assign(tps); err != nil {
-		return errAnswer(err)
+		return d.errAnswer(err)
 	}
-	recs, perr := pollLoop(c, a.MaxRecords, dp.Ms(a.TimeoutMs, 10000))
+	recs, perr := d.pollLoop(c, a.MaxRecords, dp.Ms(a.TimeoutMs, 10000))
 	if perr != nil && len(recs) == 0 {
-		return errAnswer(perr)
+		return d.errAnswer(perr)
 	}
 	return dp.OK(map[string]any{"records": recs})
 }
 
 // pollLoop polls until max records (0: no limit) or the time-out; it returns the first
 // consumer error seen (errors that end no poll are logged).
-func pollLoop(c *kafka.Consumer, max, timeoutMs int) ([]dp.OutRecord, error) {
+func (d *driver) pollLoop(c *kafka.Consumer, max, timeoutMs int) ([]dp.OutRecord, error) {
 	recs := []dp.OutRecord{}
 	var first error
 	deadline := time.Now().Add(time.Duration(timeoutMs) * time.Millisecond)
@@ -536,6 +625,7 @@ func pollLoop(c *kafka.Consumer, max, timeoutMs int) ([]dp.OutRecord, error) {
 			}
 			recs = append(recs, toOut(ev))
 		case kafka.Error:
+			d.noteEvent(ev)
 			slog.Warn("consumer error", "err", ev)
 			if first == nil && ev.Code() != kafka.ErrPartitionEOF {
 				first = ev
@@ -568,18 +658,18 @@ func (d *driver) listOffsets(a dp.ListOffsets) dp.Answer {
 	if dp.ReadCommitted(a.Isolation) {
 		iso = kafka.IsolationLevelReadCommitted
 	}
-	cx, cancel := ctx()
+	cx, cancel := d.ctx()
 	defer cancel()
 	res, err := d.admin.ListOffsets(cx, map[kafka.TopicPartition]kafka.OffsetSpec{tp: spec}, kafka.SetAdminIsolationLevel(iso))
 	if err != nil {
-		return errAnswer(err)
+		return d.errAnswer(err)
 	}
 	for k, r := range res.ResultInfos {
 		if k.Partition != a.Partition || *k.Topic != a.Topic {
 			continue
 		}
 		if r.Error.Code() != kafka.ErrNoError {
-			return errAnswer(r.Error)
+			return d.errAnswer(r.Error)
 		}
 		return dp.OK(map[string]any{"offset": int64(r.Offset), "timestamp": r.Timestamp})
 	}
@@ -632,11 +722,11 @@ func (d *driver) groupSubscribe(a dp.GroupSubscribe) dp.Answer {
 	}
 	c, err := kafka.NewConsumer(d.conf(extra))
 	if err != nil {
-		return errAnswer(err)
+		return d.errAnswer(err)
 	}
 	if err := c.SubscribeTopics(a.Topics, nil); err != nil {
 		c.Close()
-		return errAnswer(err)
+		return d.errAnswer(err)
 	}
 	d.group = c
 	return dp.OK(nil)
@@ -654,13 +744,13 @@ func tpList(tps []kafka.TopicPartition) []dp.TopicPartition {
 }
 
 func (d *driver) groupPoll(a dp.GroupPoll) dp.Answer {
-	recs, perr := pollLoop(d.group, a.MaxRecords, dp.Ms(a.TimeoutMs, 5000))
+	recs, perr := d.pollLoop(d.group, a.MaxRecords, dp.Ms(a.TimeoutMs, 5000))
 	if perr != nil && len(recs) == 0 {
-		return errAnswer(perr)
+		return d.errAnswer(perr)
 	}
 	asg, err := d.group.Assignment()
 	if err != nil {
-		return errAnswer(err)
+		return d.errAnswer(err)
 	}
 	return dp.OK(map[string]any{"records": recs, "assignment": tpList(asg)})
 }
@@ -690,7 +780,7 @@ func (d *driver) groupCommit(a dp.GroupCommit) dp.Answer {
 		if ke, ok := err.(kafka.Error); ok && ke.Code() == kafka.ErrNoOffset {
 			return dp.OK(nil) // nothing consumed since the last commit
 		}
-		return errAnswer(err)
+		return d.errAnswer(err)
 	}
 	return dp.OK(nil)
 }
@@ -701,11 +791,11 @@ func (d *driver) groupCommitted(a dp.GroupCommitted) dp.Answer {
 		t := a.Topic
 		tps = append(tps, kafka.TopicPartition{Topic: &t, Partition: p})
 	}
-	cx, cancel := ctx()
+	cx, cancel := d.ctx()
 	defer cancel()
 	res, err := d.admin.ListConsumerGroupOffsets(cx, []kafka.ConsumerGroupTopicPartitions{{Group: a.Group, Partitions: tps}})
 	if err != nil {
-		return errAnswer(err)
+		return d.errAnswer(err)
 	}
 	out := []dp.CommittedOffset{}
 	for _, g := range res.ConsumerGroupsTopicPartitions {
@@ -731,13 +821,13 @@ func (d *driver) groupCommitted(a dp.GroupCommitted) dp.Answer {
 
 func (d *driver) adminAction(a dp.Admin) dp.Answer {
 	ad := d.admin
-	cx, cancel := ctx()
+	cx, cancel := d.ctx()
 	defer cancel()
 	switch a.Action {
 	case "list_groups":
 		res, err := ad.ListConsumerGroups(cx)
 		if err != nil {
-			return errAnswer(err)
+			return d.errAnswer(err)
 		}
 		if len(res.Errors) > 0 {
 			slog.Warn("list groups partial errors", "errors", res.Errors)
@@ -755,7 +845,7 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 	case "describe_groups":
 		res, err := ad.DescribeConsumerGroups(cx, a.Groups)
 		if err != nil {
-			return errAnswer(err)
+			return d.errAnswer(err)
 		}
 		out := []map[string]any{}
 		for _, g := range res.ConsumerGroupDescriptions {
@@ -781,7 +871,7 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 	case "delete_groups":
 		res, err := ad.DeleteConsumerGroups(cx, a.Groups)
 		if err != nil {
-			return errAnswer(err)
+			return d.errAnswer(err)
 		}
 		out := []map[string]any{}
 		for _, r := range res.ConsumerGroupResults {
@@ -795,11 +885,11 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 		t := a.Topic
 		res, err := ad.DeleteRecords(cx, []kafka.TopicPartition{{Topic: &t, Partition: a.Partition, Offset: kafka.Offset(a.Offset)}})
 		if err != nil {
-			return errAnswer(err)
+			return d.errAnswer(err)
 		}
 		for _, r := range res.DeleteRecordsResults {
 			if r.TopicPartition.Error != nil {
-				return errAnswer(r.TopicPartition.Error)
+				return d.errAnswer(r.TopicPartition.Error)
 			}
 			if r.DeletedRecords != nil {
 				return dp.OK(map[string]any{"low_watermark": int64(r.DeletedRecords.LowWatermark)})
@@ -809,10 +899,10 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 	case "describe_configs":
 		res, err := ad.DescribeConfigs(cx, []kafka.ConfigResource{{Type: kafka.ResourceTopic, Name: a.Topic}})
 		if err != nil {
-			return errAnswer(err)
+			return d.errAnswer(err)
 		}
 		if e := res[0].Error; e.Code() != kafka.ErrNoError {
-			return errAnswer(e)
+			return d.errAnswer(e)
 		}
 		cfgs := []map[string]any{}
 		want := map[string]bool{}
@@ -837,25 +927,25 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 		}
 		res, err := ad.IncrementalAlterConfigs(cx, []kafka.ConfigResource{{Type: kafka.ResourceTopic, Name: a.Topic, Config: ents}})
 		if err != nil {
-			return errAnswer(err)
+			return d.errAnswer(err)
 		}
 		if e := res[0].Error; e.Code() != kafka.ErrNoError {
-			return errAnswer(e)
+			return d.errAnswer(e)
 		}
 		return dp.OK(nil)
 	case "create_partitions":
 		res, err := ad.CreatePartitions(cx, []kafka.PartitionsSpecification{{Topic: a.Topic, IncreaseTo: int(a.Count)}})
 		if err != nil {
-			return errAnswer(err)
+			return d.errAnswer(err)
 		}
 		if e := res[0].Error; e.Code() != kafka.ErrNoError {
-			return errAnswer(e)
+			return d.errAnswer(e)
 		}
 		return dp.OK(nil)
 	case "describe_cluster":
 		res, err := ad.DescribeCluster(cx)
 		if err != nil {
-			return errAnswer(err)
+			return d.errAnswer(err)
 		}
 		out := map[string]any{"brokers": len(res.Nodes), "controller": -1, "cluster_id": nil}
 		if res.Controller != nil {

@@ -235,6 +235,9 @@ func (d *driver) freshMetadata(cx context.Context, topics []string) (*kafka.Meta
 	tr := &kafka.Transport{ClientID: d.clientID(), SASL: d.mech, DialTimeout: 10 * time.Second}
 	defer tr.CloseIdleConnections()
 	cl := &kafka.Client{Addr: kafka.TCP(d.hello.Bootstrap), Transport: tr, Timeout: opTimeout}
+	if len(topics) == 0 {
+		topics = nil // all topics (an empty list asks for none)
+	}
 	return cl.Metadata(cx, &kafka.MetadataRequest{Topics: topics})
 }
 
@@ -919,7 +922,7 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 		}
 		return dp.OK(nil)
 	case "describe_cluster":
-		res, err := d.freshMetadata(cx, []string{})
+		res, err := d.freshMetadata(cx, nil)
 		if err != nil {
 			return errAnswer(err)
 		}

@@ -114,6 +114,10 @@ func errName(err error) (string, string) {
 		}
 		return dp.CodeName(int16(ke)), err.Error()
 	}
+	if strings.Contains(err.Error(), sarama.ErrSASLAuthenticationFailed.Error()) {
+		// sarama folds the broker's SASL failure into ErrOutOfBrokers' text, without wrapping it.
+		return "SASL_AUTHENTICATION_FAILED", err.Error()
+	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, sarama.ErrRequestTimedOut) {
 		return "TIMEOUT", err.Error()
 	}
