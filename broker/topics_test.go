@@ -51,6 +51,7 @@ func TestCreateTopicsValidation(t *testing.T) {
 		{topic("zero-parts", 0, 1), kerr.InvalidPartitions},
 		{topic("rf3", 1, 3), kerr.InvalidReplicationFactor},
 		{topic("badcfg", 1, 1, "message.timestamp.type", "Sometimes"), kerr.InvalidConfig},
+		{topic("unknowncfg", 1, 1, "no.such.config", "1"), kerr.InvalidConfig},
 		{topic("cfg", 2, 1, "retention.ms", "1000", "cleanup.policy", "compact"), nil},
 	}
 	for _, c := range cases {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -246,6 +247,11 @@ func run(o *options) int {
 			}
 			io.WriteString(w, "ok\n")
 		})
+		// Profiles for diagnosing performance; on the health address only, which should not be
+		// exposed beyond the operator.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/heap", pprof.Index)
 		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go hs.Serve(hl)
 		defer hs.Close()
