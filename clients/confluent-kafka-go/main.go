@@ -33,6 +33,7 @@ type driver struct {
 	prodKey  string
 	txnProd  *kafka.Producer
 	group    *kafka.Consumer
+	groupID  string
 }
 
 // ctx bounds an admin call; it also ends when SASL authentication has failed (librdkafka
@@ -169,18 +170,8 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 	}
 	switch c.Op {
 	case "create_topic", "delete_topic", "metadata", "admin", "list_offsets", "group_committed", "consume":
-		if d.admin == nil {
-			p, err := kafka.NewProducer(d.conf(kafka.ConfigMap{"allow.auto.create.topics": false}))
-			if err != nil {
-				return d.errAnswer(err)
-			}
-			d.drainEvents(p)
-			a, err := kafka.NewAdminClientFromProducer(p)
-			if err != nil {
-				p.Close()
-				return d.errAnswer(err)
-			}
-			d.adminP, d.admin = p, a
+		if err := d.ensureAdmin(); err != nil {
+			return d.errAnswer(err)
 		}
 	}
 	switch c.Op {
@@ -247,6 +238,9 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 	case "group_commit":
 		var a dp.GroupCommit
 		c.Decode(&a)
+		if a.Group != "" && (d.group == nil || d.groupID != a.Group) {
+			return d.standaloneCommit(a)
+		}
 		if d.group == nil {
 			return dp.Err("CLIENT_ERROR", "no group subscription")
 		}
@@ -314,6 +308,24 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 		return d.adminAction(a)
 	}
 	return dp.Unsupported("unknown op")
+}
+
+func (d *driver) ensureAdmin() error {
+	if d.admin != nil {
+		return nil
+	}
+	p, err := kafka.NewProducer(d.conf(kafka.ConfigMap{"allow.auto.create.topics": false}))
+	if err != nil {
+		return err
+	}
+	d.drainEvents(p)
+	a, err := kafka.NewAdminClientFromProducer(p)
+	if err != nil {
+		p.Close()
+		return err
+	}
+	d.adminP, d.admin = p, a
+	return nil
 }
 
 func (d *driver) metadata(a dp.Metadata) dp.Answer {
@@ -728,7 +740,7 @@ func (d *driver) groupSubscribe(a dp.GroupSubscribe) dp.Answer {
 		c.Close()
 		return d.errAnswer(err)
 	}
-	d.group = c
+	d.group, d.groupID = c, a.Group
 	return dp.OK(nil)
 }
 
@@ -781,6 +793,35 @@ func (d *driver) groupCommit(a dp.GroupCommit) dp.Answer {
 			return dp.OK(nil) // nothing consumed since the last commit
 		}
 		return d.errAnswer(err)
+	}
+	return dp.OK(nil)
+}
+
+// standaloneCommit commits as a non-member (generation -1) through the admin client.
+func (d *driver) standaloneCommit(a dp.GroupCommit) dp.Answer {
+	if err := d.ensureAdmin(); err != nil {
+		return d.errAnswer(err)
+	}
+	if len(a.Offsets) == 0 {
+		return dp.Err("CLIENT_ERROR", "standalone commit needs offsets")
+	}
+	var tps []kafka.TopicPartition
+	for _, o := range a.Offsets {
+		t, md := o.Topic, o.Metadata
+		tps = append(tps, kafka.TopicPartition{Topic: &t, Partition: o.Partition, Offset: kafka.Offset(o.Offset), Metadata: &md})
+	}
+	cx, cancel := d.ctx()
+	defer cancel()
+	res, err := d.admin.AlterConsumerGroupOffsets(cx, []kafka.ConsumerGroupTopicPartitions{{Group: a.Group, Partitions: tps}})
+	if err != nil {
+		return d.errAnswer(err)
+	}
+	for _, g := range res.ConsumerGroupsTopicPartitions {
+		for _, tp := range g.Partitions {
+			if tp.Error != nil {
+				return d.errAnswer(tp.Error)
+			}
+		}
 	}
 	return dp.OK(nil)
 }

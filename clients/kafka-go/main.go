@@ -202,6 +202,9 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 	case "group_commit":
 		var a dp.GroupCommit
 		c.Decode(&a)
+		if a.Group != "" && (d.group == nil || d.group.id != a.Group) {
+			return d.standaloneCommit(a)
+		}
 		if d.group == nil {
 			return dp.Err("CLIENT_ERROR", "no group subscription")
 		}
@@ -550,6 +553,7 @@ type item struct {
 }
 
 type groupState struct {
+	id     string
 	d      *driver
 	cg     *kafka.ConsumerGroup
 	auto   bool
@@ -604,7 +608,7 @@ func (d *driver) groupSubscribe(a dp.GroupSubscribe) dp.Answer {
 		return errAnswer(err)
 	}
 	cx, cancel := context.WithCancel(context.Background())
-	gs := &groupState{d: d, cg: cg, auto: a.AutoCommit, iso: a.Isolation, cancel: cancel, done: make(chan struct{}),
+	gs := &groupState{id: a.Group, d: d, cg: cg, auto: a.AutoCommit, iso: a.Isolation, cancel: cancel, done: make(chan struct{}),
 		recs: make(chan item), consumed: map[tp]int64{}}
 	go gs.run(cx)
 	d.group = gs
@@ -759,6 +763,31 @@ func (gs *groupState) close() error {
 		err = nil
 	}
 	return err
+}
+
+// standaloneCommit commits as a non-member (generation -1, no member id).
+func (d *driver) standaloneCommit(a dp.GroupCommit) dp.Answer {
+	if len(a.Offsets) == 0 {
+		return dp.Err("CLIENT_ERROR", "standalone commit needs offsets")
+	}
+	offs := map[string][]kafka.OffsetCommit{}
+	for _, o := range a.Offsets {
+		offs[o.Topic] = append(offs[o.Topic], kafka.OffsetCommit{Partition: int(o.Partition), Offset: o.Offset, Metadata: o.Metadata})
+	}
+	cx, cancel := ctx()
+	defer cancel()
+	res, err := d.client.OffsetCommit(cx, &kafka.OffsetCommitRequest{GroupID: a.Group, GenerationID: -1, Topics: offs})
+	if err != nil {
+		return errAnswer(err)
+	}
+	for _, ps := range res.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				return errAnswer(p.Error)
+			}
+		}
+	}
+	return dp.OK(nil)
 }
 
 func (d *driver) groupCommitted(a dp.GroupCommitted) dp.Answer {

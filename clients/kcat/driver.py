@@ -461,7 +461,7 @@ def main():
     }
     static = {
         "create_topic": NO_ADMIN, "delete_topic": NO_ADMIN, "admin": NO_ADMIN,
-        "group_commit": "kcat -G commits only automatically (enable.auto.commit); it takes no commands",
+        "group_commit": "kcat commits only automatically in -G mode (enable.auto.commit); it takes no commit commands",
         "group_committed": "kcat cannot read a group's committed offsets",
         "txn_init": NO_TXN, "txn_begin": NO_TXN, "txn_commit": NO_TXN, "txn_abort": NO_TXN,
         "txn_send_offsets": NO_TXN,

@@ -224,6 +224,9 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 	case "group_commit":
 		var a dp.GroupCommit
 		c.Decode(&a)
+		if a.Group != "" && (d.group == nil || d.group.id != a.Group) {
+			return d.standaloneCommit(a)
+		}
 		if d.group == nil {
 			return dp.Err("CLIENT_ERROR", "no group subscription")
 		}
@@ -618,6 +621,7 @@ type item struct {
 }
 
 type groupState struct {
+	id     string
 	g      sarama.ConsumerGroup
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -742,6 +746,8 @@ func (gs *groupState) commit(a dp.GroupCommit) dp.Answer {
 	}
 	gs.drainErrors()
 	for _, o := range a.Offsets {
+		// MarkOffset only moves forward and ResetOffset only back: together they set it.
+		s.MarkOffset(o.Topic, o.Partition, o.Offset, o.Metadata)
 		s.ResetOffset(o.Topic, o.Partition, o.Offset, o.Metadata)
 	}
 	s.Commit()
@@ -807,7 +813,7 @@ func (d *driver) groupSubscribe(a dp.GroupSubscribe) dp.Answer {
 		return errAnswer(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	gs := &groupState{g: g, cancel: cancel, done: make(chan struct{}), recs: make(chan item)}
+	gs := &groupState{id: a.Group, g: g, cancel: cancel, done: make(chan struct{}), recs: make(chan item)}
 	go func() {
 		defer close(gs.done)
 		for ctx.Err() == nil {
@@ -824,6 +830,35 @@ func (d *driver) groupSubscribe(a dp.GroupSubscribe) dp.Answer {
 		}
 	}()
 	d.group = gs
+	return dp.OK(nil)
+}
+
+// standaloneCommit commits as a non-member (generation -1) through the admin client.
+func (d *driver) standaloneCommit(a dp.GroupCommit) dp.Answer {
+	if err := d.ensureAdmin(); err != nil {
+		return errAnswer(err)
+	}
+	if len(a.Offsets) == 0 {
+		return dp.Err("CLIENT_ERROR", "standalone commit needs offsets")
+	}
+	offs := map[string]map[int32]sarama.OffsetAndMetadata{}
+	for _, o := range a.Offsets {
+		if offs[o.Topic] == nil {
+			offs[o.Topic] = map[int32]sarama.OffsetAndMetadata{}
+		}
+		offs[o.Topic][o.Partition] = sarama.OffsetAndMetadata{Offset: o.Offset, Metadata: o.Metadata, LeaderEpoch: -1}
+	}
+	resp, err := d.admin.AlterConsumerGroupOffsets(a.Group, offs, nil)
+	if err != nil {
+		return errAnswer(err)
+	}
+	for _, ps := range resp.Errors {
+		for _, e := range ps {
+			if e != sarama.ErrNoError {
+				return errAnswer(e)
+			}
+		}
+	}
 	return dp.OK(nil)
 }
 

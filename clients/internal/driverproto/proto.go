@@ -379,6 +379,7 @@ type CommitOffset struct {
 // GroupCommit is group_commit's arguments.
 type GroupCommit struct {
 	Offsets []CommitOffset `json:"offsets"`
+	Group   string         `json:"group"` // optional; a group the actor is not a member of: commit standalone
 }
 
 // GroupCommitted is group_committed's arguments.
