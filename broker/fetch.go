@@ -120,6 +120,8 @@ func (b *Broker) fetchResponse(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			// Empty, not null, as Kafka sends it: some clients (kafka-python) fail on null.
+			sp.RecordBatches = []byte{}
 			p, kerrv := b.fetchPartition(req, rt, rp.Partition)
 			if kerrv != nil {
 				sp.ErrorCode = kerrv.Code

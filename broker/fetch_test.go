@@ -110,6 +110,9 @@ func TestFetchLimitsAndErrors(t *testing.T) {
 	if took := time.Since(start); took < 250*time.Millisecond || len(p.RecordBatches) != 0 || p.ErrorCode != 0 {
 		t.Fatalf("empty long poll: took %v, %d bytes, error %d", took, len(p.RecordBatches), p.ErrorCode)
 	}
+	if p.RecordBatches == nil {
+		t.Fatal("empty partition sent null records; Kafka sends empty records")
+	}
 	if p := get(tb.fetchReq("lim", 16, 0, 1, 1<<20, 1<<20)); p.ErrorCode != kerr.OffsetOutOfRange.Code || p.HighWatermark != 15 {
 		t.Fatalf("offset past the end: error %d hwm %d", p.ErrorCode, p.HighWatermark)
 	}
