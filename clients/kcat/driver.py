@@ -245,24 +245,6 @@ class Driver:
         return {"topic": m["topic"], "partition": m["partition"], "offset": m["offset"], "key": m.get("key"),
                 "value": m.get("payload"), "headers": headers, "timestamp": m.get("ts", -1), "timestamp_type": tst}
 
-    def stream(self, args, max_records, timeout_ms):
-        """Runs a consuming kcat, reads JSON lines until max_records or the time-out, stops it."""
-        log("run", " ".join(args))
-        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        errs = []
-        t = threading.Thread(target=lambda: errs.extend(l.decode(errors="replace") for l in p.stderr), daemon=True)
-        t.start()
-        recs = self.read_records(p.stdout, max_records, timeout_ms, p)
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        t.join(timeout=5)
-        return recs, "".join(errs), p.returncode
-
     def read_records(self, f, max_records, timeout_ms, proc=None):
         recs = []
         deadline = time.monotonic() + timeout_ms / 1000.0
@@ -307,25 +289,66 @@ class Driver:
         timeout_ms = c.get("timeout_ms") or 10000
         parts = c.get("partitions")
         runs = [None] if not parts else list(parts)
-        out = []
-        deadline = time.monotonic() + timeout_ms / 1000.0
+        arglists = []
         for p in runs:
-            left = int((deadline - time.monotonic()) * 1000)
-            if left <= 0 and out:
-                break
             args = self.cmd("-C", ["-J", "-u", "-t", c["topic"], "-o", off] + conf)
             if p is not None:
                 args += ["-p", str(p)]
-            want = max_records - len(out) if max_records else 0
-            if want:
-                args += ["-c", str(want)]
-            (recs, _), se, rc = self.stream(args, want, max(left, 1))
-            out += recs
-            if not recs and ("ERROR" in se):
-                return fail(err_name(se), se.strip())
-            if max_records and len(out) >= max_records:
+            if max_records:
+                args += ["-c", str(max_records)]
+            arglists.append(args)
+        recs, errs = self.stream_many(arglists, max_records, timeout_ms)
+        if not recs and any("ERROR" in e for e in errs):
+            e = next(e for e in errs if "ERROR" in e)
+            return fail(err_name(e), e.strip())
+        return ok(records=recs)
+
+    def stream_many(self, arglists, max_records, timeout_ms):
+        """Runs one consuming kcat per argument list (one per partition), reads their JSON
+        lines as they come until max_records or the time-out, then stops them."""
+        procs = []
+        for args in arglists:
+            log("run", " ".join(args))
+            procs.append(subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE))
+        errs = [[] for _ in procs]
+        threads = []
+        for i, p in enumerate(procs):
+            t = threading.Thread(target=lambda p=p, i=i: errs[i].extend(l.decode(errors="replace") for l in p.stderr),
+                                 daemon=True)
+            t.start()
+            threads.append(t)
+        bufs = {p.stdout.fileno(): b"" for p in procs}
+        open_fds = set(bufs)
+        recs = []
+        deadline = time.monotonic() + timeout_ms / 1000.0
+        while open_fds and (not max_records or len(recs) < max_records):
+            left = deadline - time.monotonic()
+            if left <= 0:
                 break
-        return ok(records=out)
+            ready, _, _ = select.select(list(open_fds), [], [], min(left, 0.2))
+            for fd in ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    open_fds.discard(fd)
+                    continue
+                bufs[fd] += chunk
+                while b"\n" in bufs[fd] and (not max_records or len(recs) < max_records):
+                    line, bufs[fd] = bufs[fd].split(b"\n", 1)
+                    if line.strip():
+                        recs.append(self.record(json.loads(line)))
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for t in threads:
+            t.join(timeout=5)
+        return recs, ["".join(e) for e in errs]
 
     def list_offsets(self, c):
         spec = c.get("spec")
