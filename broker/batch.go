@@ -219,3 +219,33 @@ func recordTimestamps(batch []byte, baseOffset int64) ([][2]int64, error) {
 }
 
 func crc32Checksum(b []byte) uint32 { return crc32.Checksum(b, crc32c) }
+
+// checkTimestamps applies message.timestamp.before.max.ms and after.max.ms to a CreateTime
+// batch, as Kafka does per record (-1, "no timestamp", is exempt). The batch's max timestamp
+// decides the upper bound exactly; the lower bound looks at each record when uncompressed.
+func checkTimestamps(batch []byte, h *batchHeader, now, before, after int64) *batchError {
+	tooNew := func(ts int64) bool { return ts >= 0 && after < now && ts > now+after }
+	tooOld := func(ts int64) bool { return ts >= 0 && before < now && ts < now-before }
+	if tooNew(h.MaxTimestamp) {
+		return &batchError{kerr.InvalidTimestamp, "record timestamp is later than message.timestamp.after.max.ms allows"}
+	}
+	if before >= now {
+		return nil
+	}
+	if h.codec() != 0 {
+		if tooOld(h.FirstTimestamp) {
+			return &batchError{kerr.InvalidTimestamp, "record timestamp is earlier than message.timestamp.before.max.ms allows"}
+		}
+		return nil
+	}
+	recs, err := recordTimestamps(batch, 0)
+	if err != nil {
+		return &batchError{kerr.InvalidRecord, err.Error()}
+	}
+	for _, r := range recs {
+		if tooOld(r[1]) {
+			return &batchError{kerr.InvalidTimestamp, "record timestamp is earlier than message.timestamp.before.max.ms allows"}
+		}
+	}
+	return nil
+}

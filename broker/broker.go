@@ -178,6 +178,7 @@ func (b *Broker) load() error {
 		return fmt.Errorf("cluster id %q does not match the id %q stored in %s", b.cfg.ClusterID, b.clusterID, b.dataDir)
 	}
 	var n int
+	loadMs := b.now().UnixMilli()
 	err := b.wal.Replay(func(sb *storage.Batch, loc storage.Location) error {
 		n++
 		t := b.topicsByID[sb.TP.TopicID]
@@ -186,7 +187,7 @@ func (b *Broker) load() error {
 		}
 		p := t.parts[sb.TP.Partition]
 		h, _ := parseBatchHeader(sb.Data)
-		p.replay(sb, &h, loc)
+		p.replay(sb, &h, loc, loadMs)
 		if h.ProducerID >= b.nextPID {
 			b.nextPID = h.ProducerID + 1
 		}

@@ -25,6 +25,7 @@ type partition struct {
 	maxTS      int64
 	maxTSBatch int
 	producers  map[int64]*producerState
+	lastSweep  int64 // when expired producers were last dropped (ms)
 	deleted    bool
 }
 
@@ -63,7 +64,8 @@ func (p *partition) addIndexLocked(m batchMeta) {
 }
 
 // replay rebuilds state from one WAL batch at start-up.
-func (p *partition) replay(sb *storage.Batch, h *batchHeader, loc storage.Location) {
+// nowMs, the load time, counts as every replayed producer's last activity.
+func (p *partition) replay(sb *storage.Batch, h *batchHeader, loc storage.Location, nowMs int64) {
 	if len(p.index) > 0 && sb.BaseOffset <= p.index[len(p.index)-1].last {
 		return // cannot happen with a sane WAL; never index offsets twice
 	}
@@ -80,6 +82,7 @@ func (p *partition) replay(sb *storage.Batch, h *batchHeader, loc storage.Locati
 			lat = h.MaxTimestamp
 		}
 		ps.push(h.ProducerEpoch, &seqBatch{firstSeq: h.BaseSequence, lastSeq: h.lastSequence(), base: sb.BaseOffset, last: sb.LastOffset, logAppendTime: lat})
+		ps.lastSeen = nowMs
 	}
 }
 
@@ -102,7 +105,9 @@ func (p *partition) append(b *Broker, data []byte, h *batchHeader, done func(app
 		return
 	}
 	var ps *producerState
+	nowMs := b.now().UnixMilli()
 	if h.hasProducerID() {
+		p.expireProducersLocked(nowMs)
 		ps = p.producers[h.ProducerID]
 		res, dup := ps.check(h.ProducerEpoch, h.BaseSequence, h.lastSequence())
 		switch res {
@@ -151,6 +156,7 @@ func (p *partition) append(b *Broker, data []byte, h *batchHeader, done func(app
 	if ps != nil {
 		sb = &seqBatch{firstSeq: h.BaseSequence, lastSeq: h.lastSequence(), base: base, last: last, logAppendTime: lat, pending: &pendingAppend{}}
 		ps.push(h.ProducerEpoch, sb)
+		ps.lastSeen = nowMs
 	}
 	batch := &storage.Batch{TP: p.tp(), BaseOffset: base, LastOffset: last, MaxTimestamp: maxTS, Data: data}
 	// Appending under p.mu keeps WAL order equal to offset order within the partition.

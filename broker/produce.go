@@ -10,7 +10,10 @@
 // broker's time in the batch header (CRC recomputed) and in the response. acks=1 and
 // acks=-1 are answered once the batch is fsynced (one broker: both mean "durable here");
 // acks=0 gets no response. Idempotent producers are deduplicated per partition over their
-// last 5 batches; see producers.go. A failed WAL write gives KAFKA_STORAGE_ERROR.
+// last 5 batches; see producers.go. CreateTime timestamps outside
+// message.timestamp.before.max.ms / after.max.ms (default: more than an hour ahead) get
+// INVALID_TIMESTAMP; for compressed batches the earliest timestamp is taken from the header's
+// first timestamp. A failed WAL write gives KAFKA_STORAGE_ERROR.
 package broker
 
 import (
@@ -99,6 +102,12 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 			if berr != nil {
 				fail(berr.err, berr.msg)
 				continue
+			}
+			if !t.logAppendTime() {
+				if berr := checkTimestamps(rp.Records, &h, b.now().UnixMilli(), t.int64Config("message.timestamp.before.max.ms"), t.int64Config("message.timestamp.after.max.ms")); berr != nil {
+					fail(berr.err, berr.msg)
+					continue
+				}
 			}
 			t.parts[rp.Partition].append(b, rp.Records, &h, func(r appendResult) {
 				if r.err != nil {

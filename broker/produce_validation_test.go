@@ -59,6 +59,20 @@ func TestProduceValidation(t *testing.T) {
 			t.Errorf("%s: error %d (%v), want %s", c.name, r.ErrorCode, kerr.ErrorForCode(r.ErrorCode), c.want.Message)
 		}
 	}
+	// Timestamps: more than an hour ahead is refused by default; before.max.ms when set.
+	future := time.Now().Add(2 * time.Hour).UnixMilli()
+	if r := rawProduce(t, cl, "val", rawBatch(-1, -1, -1, 2, future, 1)); r.ErrorCode != kerr.InvalidTimestamp.Code {
+		t.Errorf("timestamp two hours ahead: error %d, want INVALID_TIMESTAMP", r.ErrorCode)
+	}
+	week := "604800000"
+	createTopic(t, adm, "val-old", 1, map[string]*string{"message.timestamp.before.max.ms": &week})
+	old := time.Now().Add(-8 * 24 * time.Hour).UnixMilli()
+	if r := rawProduce(t, cl, "val-old", rawBatch(-1, -1, -1, 2, old, 1)); r.ErrorCode != kerr.InvalidTimestamp.Code {
+		t.Errorf("timestamp eight days old with before.max.ms one week: error %d, want INVALID_TIMESTAMP", r.ErrorCode)
+	}
+	if r := rawProduce(t, cl, "val-old", rawBatch(-1, -1, -1, 2, time.Now().UnixMilli(), 1)); r.ErrorCode != 0 {
+		t.Errorf("current timestamp: error %d", r.ErrorCode)
+	}
 	if _, hwm := tb.partitionOffsets(t, "val", 0); hwm != 0 {
 		t.Fatalf("rejected batches were stored: high watermark %d", hwm)
 	}

@@ -16,9 +16,20 @@ import (
 // outstanding.
 const producerWindow = 5
 
+// producerExpiryMs is Kafka's producer.id.expiration.ms default: the state of a producer not
+// heard from for a day is dropped (bounding memory as short-lived producers come and go).
+// Unlike Kafka, which uses the max timestamp of the producer's last batch, "heard from" is
+// the broker's time of its last append (or the start-up time for state rebuilt from the
+// WAL), so producers writing old CreateTime timestamps keep their deduplication state.
+const producerExpiryMs = 24 * 60 * 60 * 1000
+
+// producerSweepMs is how often a partition looks for expired producers (on append).
+const producerSweepMs = 60 * 1000
+
 type producerState struct {
-	epoch   int16
-	batches []*seqBatch // oldest first, at most producerWindow
+	epoch    int16
+	batches  []*seqBatch // oldest first, at most producerWindow
+	lastSeen int64       // broker time of its newest append (ms)
 }
 
 // seqBatch is one appended batch of an idempotent producer.
@@ -89,5 +100,26 @@ func (ps *producerState) push(epoch int16, sb *seqBatch) {
 func (ps *producerState) drop(sb *seqBatch) {
 	if n := len(ps.batches); n > 0 && ps.batches[n-1] == sb {
 		ps.batches = ps.batches[:n-1]
+	}
+}
+
+// expireProducers drops producers idle for longer than producerExpiryMs whose batches are
+// all durable. p.mu held.
+func (p *partition) expireProducersLocked(nowMs int64) {
+	if nowMs-p.lastSweep < producerSweepMs {
+		return
+	}
+	p.lastSweep = nowMs
+	for pid, ps := range p.producers {
+		if nowMs-ps.lastSeen < producerExpiryMs {
+			continue
+		}
+		busy := false
+		for _, sb := range ps.batches {
+			busy = busy || sb.pending != nil
+		}
+		if !busy {
+			delete(p.producers, pid)
+		}
 	}
 }

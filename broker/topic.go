@@ -31,6 +31,17 @@ func (t *topic) maxMessageBytes() int32 {
 	return defaultMaxMessageBytes
 }
 
+// int64Config returns a numeric topic config, or its default.
+func (t *topic) int64Config(name string) int64 {
+	if v, ok := t.configs[name]; ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return n
+		}
+	}
+	n, _ := strconv.ParseInt(topicConfigDefaults[name], 10, 64)
+	return n
+}
+
 func (t *topic) logAppendTime() bool {
 	return strings.EqualFold(t.configs["message.timestamp.type"], "LogAppendTime")
 }
@@ -212,16 +223,42 @@ func validateTopicConfigs(configs map[string]string) (string, bool) {
 	return "", true
 }
 
-// topicConfigDefaults are the defaults klite applies (Kafka 4.0's values).
+// topicConfigDefaults are the topic config defaults of Kafka 4.0 (as a 4.0.2 broker
+// describes them); klite reports these and enforces the ones it interprets.
 var topicConfigDefaults = map[string]string{
-	"cleanup.policy":         "delete",
-	"max.message.bytes":      "1048588",
-	"message.timestamp.type": "CreateTime",
-	"retention.ms":           "604800000",
-	"retention.bytes":        "-1",
-	"segment.bytes":          "1073741824",
-	"min.insync.replicas":    "1",
-	"compression.type":       "producer",
+	"cleanup.policy":                          "delete",
+	"compression.gzip.level":                  "-1",
+	"compression.lz4.level":                   "9",
+	"compression.type":                        "producer",
+	"compression.zstd.level":                  "3",
+	"delete.retention.ms":                     "86400000",
+	"file.delete.delay.ms":                    "60000",
+	"flush.messages":                          "9223372036854775807",
+	"flush.ms":                                "9223372036854775807",
+	"follower.replication.throttled.replicas": "",
+	"index.interval.bytes":                    "4096",
+	"leader.replication.throttled.replicas":   "",
+	"local.retention.bytes":                   "-2",
+	"local.retention.ms":                      "-2",
+	"max.compaction.lag.ms":                   "9223372036854775807",
+	"max.message.bytes":                       "1048588",
+	"message.timestamp.after.max.ms":          "3600000",
+	"message.timestamp.before.max.ms":         "9223372036854775807",
+	"message.timestamp.type":                  "CreateTime",
+	"min.cleanable.dirty.ratio":               "0.5",
+	"min.compaction.lag.ms":                   "0",
+	"min.insync.replicas":                     "1",
+	"preallocate":                             "false",
+	"remote.log.copy.disable":                 "false",
+	"remote.log.delete.on.disable":            "false",
+	"remote.storage.enable":                   "false",
+	"retention.bytes":                         "-1",
+	"retention.ms":                            "604800000",
+	"segment.bytes":                           "1073741824",
+	"segment.index.bytes":                     "10485760",
+	"segment.jitter.ms":                       "0",
+	"segment.ms":                              "604800000",
+	"unclean.leader.election.enable":          "false",
 }
 
 type configEntry struct {
