@@ -13,6 +13,7 @@
 package broker
 
 import (
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -139,11 +140,17 @@ func (b *Broker) fetchResponse(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 				limit := min(int64(rp.PartitionMaxBytes), budget)
 				metas := p.batchesFrom(rp.FetchOffset, limit, minOne)
 				start := len(buf)
+				var need int
+				for _, m := range metas {
+					need += int(m.loc.Size)
+				}
+				buf = slices.Grow(buf, need)
 				for _, m := range metas {
 					if m.last >= hwm {
 						break
 					}
-					data, err := b.wal.ReadAt(m.loc, nil)
+					// Read straight into the response buffer (no copy when it has room).
+					data, err := b.wal.ReadAt(m.loc, buf[len(buf):len(buf)])
 					if err != nil {
 						b.log.Warn("reading batch failed", "topic", p.t.name, "partition", p.idx, "offset", m.base, "err", err)
 						if len(buf) == start {
@@ -151,7 +158,11 @@ func (b *Broker) fetchResponse(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 						}
 						break
 					}
-					buf = append(buf, data...)
+					if len(data) > 0 && cap(buf)-len(buf) >= len(data) && &buf[len(buf) : len(buf)+1][0] == &data[0] {
+						buf = buf[:len(buf)+len(data)]
+					} else {
+						buf = append(buf, data...)
+					}
 				}
 				if n := len(buf) - start; n > 0 {
 					sp.RecordBatches = buf[start:len(buf):len(buf)]
