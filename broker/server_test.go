@@ -197,3 +197,28 @@ func TestPipelinedResponsesInOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseAnswersInFlightRequests: a long-polling fetch in flight when the broker closes is
+// answered (early, empty) before the connection closes, and Close returns promptly.
+func TestCloseAnswersInFlightRequests(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	createTopic(t, tb.admin(t), "cl", 1, nil)
+	conn := dialRaw(t, tb.addr)
+	f := tb.fetchReq("cl", 0, 20000, 1, 1<<20, 1<<20)
+	f.Version = 12
+	conn.Write(frame(f, 5))
+	time.Sleep(200 * time.Millisecond) // let the fetch start waiting (a missed wait only makes the test pass trivially faster)
+	start := time.Now()
+	if err := tb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("Close took %v with a fetch in flight", took)
+	}
+	fr := kmsg.NewPtrFetchResponse()
+	fr.Version = 12
+	if corr := readResponse(t, conn, fr, true); corr != 5 || fr.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("in-flight fetch: corr %d %+v", corr, fr)
+	}
+	expectClosed(t, conn, "after Close")
+}
