@@ -9,17 +9,19 @@
 // decompress them to validate each record (Kafka does). LogAppendTime topics get the
 // broker's time in the batch header (CRC recomputed) and in the response. acks=1 and
 // acks=-1 are answered once the batch is fsynced (one broker: both mean "durable here");
-// acks=0 gets no response. Idempotent producers are deduplicated per partition over their
-// last 5 batches; see producers.go. CreateTime timestamps outside
-// message.timestamp.before.max.ms / after.max.ms (default: more than an hour ahead) get
-// INVALID_TIMESTAMP; for compressed batches the earliest timestamp is taken from the header's
-// first timestamp. A failed WAL write gives KAFKA_STORAGE_ERROR.
+// acks=0 gets no response, and its connection is closed when a partition fails validation
+// (as Kafka does). Idempotent producers are deduplicated per partition over their last 5
+// batches; see producers.go. CreateTime timestamps outside message.timestamp.before.max.ms /
+// after.max.ms (default: more than an hour ahead) get INVALID_TIMESTAMP; for compressed
+// batches the earliest timestamp is taken from the header's first timestamp. A failed WAL
+// write gives KAFKA_STORAGE_ERROR.
 package broker
 
 import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/klite/klite/broker/server"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -65,14 +67,25 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 			})
 		}
 	}
-	if req.Acks == 0 {
-		// Nothing is sent back; appends still complete in the background.
-		respond(nil)
-	}
 	if pending.Load() == 0 {
 		pending.Add(1)
 		finish()
+		if req.Acks == 0 {
+			respond(nil)
+		}
 		return
+	}
+	// acks=0: nothing is sent back, but a request that fails validation closes the
+	// connection (as Kafka does) so the client notices. Appends complete in the background.
+	var invalid atomic.Bool
+	if req.Acks == 0 {
+		defer func() {
+			if invalid.Load() {
+				respond(server.CloseConnection)
+			} else {
+				respond(nil)
+			}
+		}()
 	}
 	for i, rt := range req.Topics {
 		t := b.topic(rt.Topic)
@@ -84,6 +97,7 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 			sp.LogAppendTime = -1
 			sp.LogStartOffset = -1
 			fail := func(e *kerr.Error, msg string) {
+				invalid.Store(true)
 				sp.ErrorCode = e.Code
 				if msg != "" {
 					sp.ErrorMessage = kmsg.StringPtr(msg)

@@ -222,3 +222,49 @@ func TestCloseAnswersInFlightRequests(t *testing.T) {
 	}
 	expectClosed(t, conn, "after Close")
 }
+
+// TestAcksZeroInvalidClosesConnection: acks=0 produce gets no response; an invalid one closes
+// the connection (Kafka's way to tell the client), a valid one keeps it open.
+func TestAcksZeroInvalidClosesConnection(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	createTopic(t, tb.admin(t), "a0", 1, nil)
+	produce := func(batch []byte) *kmsg.ProduceRequest {
+		req := kmsg.NewPtrProduceRequest()
+		req.Version = 9
+		req.Acks = 0
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "a0"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = batch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return req
+	}
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.Version = 3
+	av.ClientSoftwareName, av.ClientSoftwareVersion = "raw", "1"
+
+	conn := dialRaw(t, tb.addr)
+	conn.Write(append(frame(produce(rawBatch(-1, -1, -1, 2, 1000, 1)), 1), frame(av, 2)...))
+	avr := kmsg.NewPtrApiVersionsResponse()
+	avr.Version = 3
+	if corr := readResponse(t, conn, avr, false); corr != 2 {
+		t.Fatalf("after a valid acks=0 produce the next response has corr %d, want 2", corr)
+	}
+	bad := rawBatch(-1, -1, -1, 2, 1000, 1)
+	bad[len(bad)-1] ^= 1
+	conn.Write(frame(produce(bad), 3))
+	expectClosed(t, conn, "invalid acks=0 produce")
+	// The valid batch becomes durable in the background; the invalid one never is.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, hwm := tb.partitionOffsets(t, "a0", 0)
+		if hwm == 2 {
+			break
+		}
+		if hwm > 2 || time.Now().After(deadline) {
+			t.Fatalf("high watermark %d, want 2 (only the valid batch)", hwm)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

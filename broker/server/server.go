@@ -28,6 +28,13 @@ type Dispatcher interface {
 	Dispatch(c *Conn, h *Header, req kmsg.Request, respond func(kmsg.Response))
 }
 
+// CloseConnection is a response value that sends nothing and closes the connection once the
+// responses to earlier requests are written (Kafka does this for a failed acks=0 produce, so
+// the client notices).
+var CloseConnection kmsg.Response = closeConn{}
+
+type closeConn struct{ kmsg.Response }
+
 // Config configures a Server.
 type Config struct {
 	// MaxFrameBytes caps a request frame (default DefaultMaxFrameBytes).
@@ -258,6 +265,11 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 			continue
 		}
 		if sl.resp == nil || broken {
+			continue
+		}
+		if _, ok := sl.resp.(closeConn); ok {
+			broken = true
+			c.nc.Close()
 			continue
 		}
 		if sl.setVer {
