@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -21,6 +22,8 @@ func RenderDoc(r *Results, gaps *Gaps) string {
 	w("declared reason). The differential table compares klite's normalized observations with Kafka's\n")
 	w("for the same scenario and client (cluster ids, member ids, broker-assigned timestamps and error\n")
 	w("messages are ignored).\n\n")
+	w("Reproduce: `make conformance` (everything), or one cell:\n")
+	w("`make conformance SCENARIO=produce-acks CLIENT=franz-go TARGET=klite`.\n\n")
 	if !r.Updated.IsZero() {
 		w("Last run: %s.\n\n", r.Updated.UTC().Format("2006-01-02 15:04 UTC"))
 	}
@@ -85,7 +88,7 @@ func RenderDoc(r *Results, gaps *Gaps) string {
 				case cell.Status == StatusPass:
 					w(" pass |")
 				case cell.Status == StatusNA:
-					w(" n/a[^%d] |", note(firstLine(cell.Message)))
+					w(" n/a[^%d] |", note(naReason(cell.Message)))
 				case cell.Status == StatusKnownGap:
 					w(" known gap[^%d] |", note(cell.GapReason))
 				default:
@@ -226,6 +229,17 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+var naRe = regexp.MustCompile(`^step .*?: ([a-z_]+ unsupported: .*)$`)
+
+// naReason keeps "<op> unsupported: <library's reason>" from an n/a message.
+func naReason(msg string) string {
+	msg = firstLine(msg)
+	if m := naRe.FindStringSubmatch(msg); m != nil {
+		return m[1]
+	}
+	return msg
 }
 
 func firstLine(s string) string {

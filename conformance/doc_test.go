@@ -28,7 +28,7 @@ func TestResultsDiffsAndDoc(t *testing.T) {
 		{Scenario: "txn", Client: "franz-go", Target: "klite", Status: StatusFail, Message: "step 1: boom"},
 		{Scenario: "txn", Client: "franz-go", Target: "kafka", Status: StatusPass},
 		{Scenario: "txn", Client: "java", Target: "klite", Status: StatusPass},
-		{Scenario: "txn", Client: "java", Target: "kafka", Status: StatusNA, Message: "step 2 p txn_init unsupported: no"},
+		{Scenario: "txn", Client: "java", Target: "kafka", Status: StatusNA, Message: "step 2 p txn_init: txn_init unsupported: no"},
 	}
 	ApplyGaps(cells, gaps)
 	if cells[4].Status != StatusKnownGap || cells[4].GapReason == "" {
