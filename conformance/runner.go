@@ -72,8 +72,15 @@ func (r *Runner) RunCell(ctx context.Context, spec *Spec, client Manifest, targe
 	})
 	defer stop()
 
+	if msg, dead := target.Exited(); dead {
+		res.Status, res.Message = StatusFail, msg
+		return res
+	}
 	err := c.run(cctx)
 	c.closeDrivers()
+	if msg, dead := target.Exited(); dead && err != nil {
+		err = fmt.Errorf("%v\n%s", err, msg)
+	}
 	res.DurationMs = time.Since(start).Milliseconds()
 	if err != nil {
 		var sf *stepFailure

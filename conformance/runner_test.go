@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +135,23 @@ func TestRunCellFailures(t *testing.T) {
 				t.Fatalf("took %v", time.Since(start))
 			}
 		})
+	}
+}
+
+func TestRunCellDeadTarget(t *testing.T) {
+	tg := &Target{Name: "klite", Addr: "127.0.0.1:1", log: &tailBuffer{max: 1 << 10}, done: make(chan struct{})}
+	tg.cmd = exec.Command("sh", "-c", "echo panic: boom-in-broker; exit 3")
+	tg.cmd.Stdout = tg.log
+	if err := tg.cmd.Run(); err == nil {
+		t.Fatal("want exit status 3")
+	}
+	close(tg.done)
+	s, err := Parse("x.yaml", []byte("name: x\nactors: [p]\nsteps:\n  - {actor: p, op: list_offsets}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := (&Runner{Root: ".", RunID: "r"}).RunCell(context.Background(), s, Manifest{Name: "fake", Run: []string{"/nonexistent"}}, tg)
+	if res.Status != StatusFail || !strings.Contains(res.Message, "klite target exited (exit status 3)") || !strings.Contains(res.Message, "panic: boom-in-broker") {
+		t.Fatalf("got %s %q", res.Status, res.Message)
 	}
 }

@@ -227,6 +227,19 @@ func (t *Target) CreateTopics(ctx context.Context, topics []TopicSpec, unique ma
 	}
 }
 
+// Exited reports whether a target this run started has died, with the tail of its output.
+func (t *Target) Exited() (string, bool) {
+	if t.done == nil {
+		return "", false
+	}
+	select {
+	case <-t.done:
+		return fmt.Sprintf("%s target exited (%s); output tail:\n%s", t.Name, t.cmd.ProcessState, t.log.String()), true
+	default:
+		return "", false
+	}
+}
+
 // Stop stops a started target and removes its data.
 func (t *Target) Stop() {
 	if t.kcl != nil {
