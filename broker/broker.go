@@ -11,8 +11,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klite/klite/broker/group"
@@ -274,7 +276,20 @@ func (b *Broker) Dispatch(c *server.Conn, h *server.Header, req kmsg.Request, re
 	if h.ClientID != nil {
 		rc.ClientID = *h.ClientID
 	}
-	spec.fn(b, rc, req, respond)
+	// A handler bug must not take the broker down: log it and close that connection.
+	var responded atomic.Bool
+	once := func(r kmsg.Response) {
+		if responded.CompareAndSwap(false, true) {
+			respond(r)
+		}
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			b.log.Error("handler panic", "api", kmsg.NameForKey(h.Key), "version", h.Version, "conn", c.ID, "panic", v, "stack", string(debug.Stack()))
+			once(server.CloseConnection)
+		}
+	}()
+	spec.fn(b, rc, req, once)
 }
 
 // signalData wakes every waiting fetch: some high watermark moved.

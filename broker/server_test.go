@@ -268,3 +268,23 @@ func TestAcksZeroInvalidClosesConnection(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestHandlerPanicClosesOnlyThatConnection: a panicking handler is recovered; its
+// connection is closed and the broker keeps serving.
+func TestHandlerPanicClosesOnlyThatConnection(t *testing.T) {
+	const key = 57 // UpdateFeatures: not implemented by klite
+	if _, ok := handlers[key]; ok {
+		t.Skip("key 57 is implemented now; pick another unused key")
+	}
+	handlers[key] = handlerSpec{key: key, min: 0, max: 1, fn: func(*Broker, *ReqCtx, kmsg.Request, func(kmsg.Response)) {
+		panic("boom")
+	}}
+	t.Cleanup(func() { delete(handlers, key) })
+	tb := startBroker(t, t.TempDir())
+	conn := dialRaw(t, tb.addr)
+	req := kmsg.NewPtrUpdateFeaturesRequest()
+	req.Version = 0
+	conn.Write(frame(req, 1))
+	expectClosed(t, conn, "panicking handler")
+	createTopic(t, tb.admin(t), "after-panic", 1, nil)
+}
