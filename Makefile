@@ -60,8 +60,14 @@ compat-doc: build
 bench: build
 	$(BIN)/klite-bench $(ARGS)
 
+# Each fuzz target for a decoder of bytes from the network or the disk, FUZZTIME each.
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run=NONE -fuzz=FuzzReadRequest -fuzztime=30s ./broker/server/
+	$(GO) test -run=NONE -fuzz=FuzzReadRequest -fuzztime=$(FUZZTIME) ./broker/server/
+	$(GO) test -run=NONE -fuzz=FuzzWALReplay -fuzztime=$(FUZZTIME) ./broker/storage/
+	$(GO) test -run=NONE -fuzz=FuzzMetaReplay -fuzztime=$(FUZZTIME) ./broker/storage/
+	$(GO) test -run=NONE -fuzz=FuzzApplyRecord -fuzztime=$(FUZZTIME) ./broker/group/
+	$(GO) test -run=NONE -fuzz=FuzzBatch -fuzztime=$(FUZZTIME) ./broker/
 
 test: vet unit integration conformance
 
