@@ -271,7 +271,7 @@ func (d *driver) txnInit(a txnInitArgs) (map[string]any, error) {
 		d.txn.Close()
 		d.txn = nil
 	}
-	opts := d.opts(kgo.TransactionalID(a.TransactionalID), kgo.RecordRetries(20),
+	opts := d.opts(kgo.TransactionalID(a.TransactionalID), kgo.RecordRetries(20), partitioner(),
 		kgo.ProducerLinger(0))
 	if a.TransactionTimeoutMs > 0 {
 		opts = append(opts, kgo.TransactionTimeout(time.Duration(a.TransactionTimeoutMs)*time.Millisecond))

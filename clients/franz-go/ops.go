@@ -235,12 +235,40 @@ func codec(name string) (kgo.CompressionCodec, error) {
 	return kgo.CompressionCodec{}, &unsupported{"compression " + name}
 }
 
-func (d *driver) producer(a produceArgs, manual bool) (*kgo.Client, error) {
+// explicitKey marks a record whose partition the scenario chose.
+type explicitKey struct{}
+
+// partitioner honours explicit partitions and otherwise uses the library's default (sticky
+// key partitioner), so one producer serves both kinds of records.
+func partitioner() kgo.Opt {
+	return kgo.RecordPartitioner(hybrid{kgo.StickyKeyPartitioner(nil)})
+}
+
+type hybrid struct{ inner kgo.Partitioner }
+
+func (h hybrid) ForTopic(t string) kgo.TopicPartitioner { return hybridTopic{h.inner.ForTopic(t)} }
+
+type hybridTopic struct{ inner kgo.TopicPartitioner }
+
+func explicit(r *kgo.Record) bool { return r.Context != nil && r.Context.Value(explicitKey{}) != nil }
+
+func (h hybridTopic) RequiresConsistency(r *kgo.Record) bool {
+	return explicit(r) || h.inner.RequiresConsistency(r)
+}
+
+func (h hybridTopic) Partition(r *kgo.Record, n int) int {
+	if explicit(r) {
+		return int(r.Partition)
+	}
+	return h.inner.Partition(r, n)
+}
+
+func (d *driver) producer(a produceArgs) (*kgo.Client, error) {
 	acks := -1
 	if a.Acks != nil {
 		acks = *a.Acks
 	}
-	key := fmt.Sprint(acks, a.Compression, a.Idempotent, manual)
+	key := fmt.Sprint(acks, a.Compression, a.Idempotent)
 	if d.prod != nil && d.prodKey == key {
 		return d.prod, nil
 	}
@@ -252,7 +280,7 @@ func (d *driver) producer(a produceArgs, manual bool) (*kgo.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := d.opts(kgo.ProducerBatchCompression(cc), kgo.RecordRetries(20),
+	opts := d.opts(kgo.ProducerBatchCompression(cc), kgo.RecordRetries(20), partitioner(),
 		kgo.AllowAutoTopicCreation(), kgo.ProducerLinger(0))
 	switch acks {
 	case 0:
@@ -267,9 +295,6 @@ func (d *driver) producer(a produceArgs, manual bool) (*kgo.Client, error) {
 	if !a.Idempotent {
 		opts = append(opts, kgo.DisableIdempotentWrite())
 	}
-	if manual {
-		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmtErr("%v", err)
@@ -279,12 +304,6 @@ func (d *driver) producer(a produceArgs, manual bool) (*kgo.Client, error) {
 }
 
 func (d *driver) produce(a produceArgs) (map[string]any, error) {
-	manual := false
-	for _, r := range a.Records {
-		if r.Partition != nil {
-			manual = true
-		}
-	}
 	var cl *kgo.Client
 	var err error
 	if a.Transactional {
@@ -292,7 +311,7 @@ func (d *driver) produce(a produceArgs) (map[string]any, error) {
 			return nil, fmtErr("transactional produce before txn_init")
 		}
 		cl = d.txn
-	} else if cl, err = d.producer(a, manual); err != nil {
+	} else if cl, err = d.producer(a); err != nil {
 		return nil, err
 	}
 	results := make([]any, len(a.Records))
@@ -303,6 +322,7 @@ func (d *driver) produce(a produceArgs) (map[string]any, error) {
 		r := &kgo.Record{Topic: a.Topic, Key: bytesOf(ra.Key), Value: bytesOf(ra.Value)}
 		if ra.Partition != nil {
 			r.Partition = *ra.Partition
+			r.Context = context.WithValue(context.Background(), explicitKey{}, true)
 		}
 		if ra.Timestamp != nil {
 			r.Timestamp = time.UnixMilli(*ra.Timestamp)
