@@ -92,7 +92,7 @@ func StartDriver(root string, m Manifest, actor string) (*Driver, error) {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start driver %s: %v", m.Name, err)
+		return nil, fmt.Errorf("start driver %s: %v (is it built? make -C clients/%s)", m.Name, err, m.Name)
 	}
 	go func() {
 		sc := bufio.NewScanner(stdout)

@@ -39,6 +39,7 @@ type CellResult struct {
 	GapReason      string        `json:"gap_reason,omitempty"`
 	GapPassed      bool          `json:"gap_passed,omitempty"` // declared gap that passed: remove it
 	DurationMs     int64         `json:"duration_ms"`
+	StepMs         []int64       `json:"step_ms,omitempty"` // wall time of each step, for tuning
 	Started        time.Time     `json:"started"`
 	LibraryVersion string        `json:"library_version,omitempty"`
 	Stderr         string        `json:"stderr,omitempty"`

@@ -156,7 +156,10 @@ func (c *cell) run(ctx context.Context) error {
 		}
 	}
 	for i, st := range c.spec.Steps {
-		if err := c.runStep(ctx, i, st); err != nil {
+		t0 := time.Now()
+		err := c.runStep(ctx, i, st)
+		c.res.StepMs = append(c.res.StepMs, time.Since(t0).Milliseconds())
+		if err != nil {
 			return err
 		}
 	}
