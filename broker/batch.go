@@ -198,7 +198,8 @@ func recordTimestamps(batch []byte, baseOffset int64) ([][2]int64, error) {
 			return nil, err
 		}
 	}
-	out := make([][2]int64, 0, h.NumRecords)
+	// The header's count is not trusted for capacity: a record takes at least 7 bytes.
+	out := make([][2]int64, 0, min(max(int(h.NumRecords), 0), len(raw)/7+1))
 	for len(raw) > 0 && int32(len(out)) < h.NumRecords {
 		l, sz := binary.Varint(raw)
 		if sz <= 0 || l < 0 || int64(len(raw)-sz) < l {
