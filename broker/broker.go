@@ -184,10 +184,13 @@ func (b *Broker) load() error {
 	err := b.wal.Replay(func(sb *storage.Batch, loc storage.Location) error {
 		n++
 		t := b.topicsByID[sb.TP.TopicID]
-		if t == nil || sb.TP.Partition < 0 || int(sb.TP.Partition) >= len(t.parts) {
+		var p *partition
+		if t != nil {
+			p = t.partition(sb.TP.Partition)
+		}
+		if p == nil {
 			return nil // topic deleted since
 		}
-		p := t.parts[sb.TP.Partition]
 		h, _ := parseBatchHeader(sb.Data)
 		p.replay(sb, &h, loc, loadMs)
 		if h.ProducerID >= b.nextPID {

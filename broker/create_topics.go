@@ -75,9 +75,9 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 			continue
 		}
 		st.TopicID = t.id
-		st.NumPartitions = int32(len(t.parts))
+		st.NumPartitions = int32(len(t.partitions()))
 		st.ReplicationFactor = 1
-		for _, c := range describeTopicConfigs(t.configs) {
+		for _, c := range describeTopicConfigs(t.configs()) {
 			rc := kmsg.NewCreateTopicsResponseTopicConfig()
 			rc.Name, rc.Value, rc.Source = c.name, kmsg.StringPtr(c.value), c.source
 			st.Configs = append(st.Configs, rc)

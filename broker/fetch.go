@@ -73,10 +73,10 @@ func (b *Broker) fetchPartition(req *kmsg.FetchRequest, rt *kmsg.FetchRequestTop
 	} else if t = b.topic(rt.Topic); t == nil {
 		return nil, kerr.UnknownTopicOrPartition
 	}
-	if idx < 0 || int(idx) >= len(t.parts) {
-		return nil, kerr.UnknownTopicOrPartition
+	if p := t.partition(idx); p != nil {
+		return p, nil
 	}
-	return t.parts[idx], nil
+	return nil, kerr.UnknownTopicOrPartition
 }
 
 // fetchAvailable counts the bytes a fetch could return now (up to MinBytes); stop is set when

@@ -59,10 +59,8 @@ func (b *Broker) replayMeta() error {
 				return err
 			}
 			if t := b.topicsByID[id]; t != nil {
-				t.configs = r.Configs
-				for int32(len(t.parts)) < r.Partitions {
-					t.parts = append(t.parts, newPartition(t, int32(len(t.parts))))
-				}
+				t.setConfigs(r.Configs)
+				t.growPartitionsLocked(r.Partitions)
 				return nil
 			}
 			b.addTopicLocked(r.Name, id, r.Partitions, r.Configs)
@@ -111,7 +109,7 @@ func (b *Broker) appendMetaLocked(recs ...metaRecord) error {
 }
 
 func (t *topic) record() metaRecord {
-	return metaRecord{Type: "topic", Name: t.name, ID: hex.EncodeToString(t.id[:]), Partitions: int32(len(t.parts)), Configs: t.configs}
+	return metaRecord{Type: "topic", Name: t.name, ID: hex.EncodeToString(t.id[:]), Partitions: int32(len(t.partitions())), Configs: t.configs()}
 }
 
 func parseTopicID(s string) ([16]byte, error) {

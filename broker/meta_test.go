@@ -50,7 +50,7 @@ func TestMetaSnapshotRebuildsState(t *testing.T) {
 	}
 	for n, id := range ids {
 		tp := b2.topic(n)
-		if tp == nil || tp.id != id || len(tp.parts) != 2 || tp.configs["retention.ms"] != "5" {
+		if tp == nil || tp.id != id || len(tp.partitions()) != 2 || tp.configs()["retention.ms"] != "5" {
 			t.Fatalf("topic %s after snapshot: %+v", n, tp)
 		}
 	}

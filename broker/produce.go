@@ -104,7 +104,11 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 				}
 				finish()
 			}
-			if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts) {
+			var p *partition
+			if t != nil {
+				p = t.partition(rp.Partition)
+			}
+			if p == nil {
 				fail(kerr.UnknownTopicOrPartition, "")
 				continue
 			}
@@ -123,7 +127,7 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 					continue
 				}
 			}
-			t.parts[rp.Partition].append(b, rp.Records, &h, func(r appendResult) {
+			p.append(b, rp.Records, &h, func(r appendResult) {
 				if r.err != nil {
 					sp.ErrorCode = r.err.Code
 					if r.msg != "" {

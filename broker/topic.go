@@ -4,16 +4,66 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// topic is a topic's metadata; its partitions hold the data state.
+// topic is a topic's metadata; its partitions hold the data state. The partition list and
+// the configs are replaced whole (copy on write, under Broker.mu) so that request handlers
+// read them without locks while CreatePartitions or AlterConfigs change them.
 type topic struct {
-	name    string
-	id      [16]byte
-	configs map[string]string // only the configs set explicitly
-	parts   []*partition
+	name     string
+	id       [16]byte
+	configsP atomic.Pointer[map[string]string] // only the configs set explicitly
+	partsP   atomic.Pointer[[]*partition]
+}
+
+// configs returns the explicitly set configs; callers must not modify the map.
+func (t *topic) configs() map[string]string {
+	if m := t.configsP.Load(); m != nil {
+		return *m
+	}
+	return nil
+}
+
+// setConfigs replaces the configs. Broker.mu held.
+func (t *topic) setConfigs(m map[string]string) {
+	if m == nil {
+		m = map[string]string{}
+	}
+	t.configsP.Store(&m)
+}
+
+// partitions returns the partition list; callers must not modify it.
+func (t *topic) partitions() []*partition {
+	if p := t.partsP.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// partition returns partition idx or nil.
+func (t *topic) partition(idx int32) *partition {
+	ps := t.partitions()
+	if idx < 0 || int(idx) >= len(ps) {
+		return nil
+	}
+	return ps[idx]
+}
+
+// growPartitionsLocked adds partitions up to n. Broker.mu held (or load in progress).
+func (t *topic) growPartitionsLocked(n int32) {
+	old := t.partitions()
+	if int32(len(old)) >= n {
+		return
+	}
+	ps := make([]*partition, len(old), n)
+	copy(ps, old)
+	for i := int32(len(old)); i < n; i++ {
+		ps = append(ps, newPartition(t, i))
+	}
+	t.partsP.Store(&ps)
 }
 
 // Topic config defaults (Kafka 4.0's).
@@ -23,7 +73,7 @@ const (
 )
 
 func (t *topic) maxMessageBytes() int32 {
-	if v, ok := t.configs["max.message.bytes"]; ok {
+	if v, ok := t.configs()["max.message.bytes"]; ok {
 		if n, err := strconv.ParseInt(v, 10, 32); err == nil && n >= 0 {
 			return int32(n)
 		}
@@ -33,7 +83,7 @@ func (t *topic) maxMessageBytes() int32 {
 
 // int64Config returns a numeric topic config, or its default.
 func (t *topic) int64Config(name string) int64 {
-	if v, ok := t.configs[name]; ok {
+	if v, ok := t.configs()[name]; ok {
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
 			return n
 		}
@@ -43,18 +93,14 @@ func (t *topic) int64Config(name string) int64 {
 }
 
 func (t *topic) logAppendTime() bool {
-	return strings.EqualFold(t.configs["message.timestamp.type"], "LogAppendTime")
+	return strings.EqualFold(t.configs()["message.timestamp.type"], "LogAppendTime")
 }
 
 // addTopicLocked adds a topic to the maps. b.mu held (or load in progress).
 func (b *Broker) addTopicLocked(name string, id [16]byte, partitions int32, configs map[string]string) *topic {
-	t := &topic{name: name, id: id, configs: configs}
-	if t.configs == nil {
-		t.configs = map[string]string{}
-	}
-	for i := int32(0); i < partitions; i++ {
-		t.parts = append(t.parts, newPartition(t, i))
-	}
+	t := &topic{name: name, id: id}
+	t.setConfigs(configs)
+	t.growPartitionsLocked(partitions)
 	b.topics[name] = t
 	b.topicsByID[id] = t
 	return t
@@ -77,10 +123,13 @@ func (b *Broker) topicByID(id [16]byte) *topic {
 // partition returns a topic's partition, or nil and the Kafka error for a missing one.
 func (b *Broker) partition(name string, idx int32) (*partition, *kerr.Error) {
 	t := b.topic(name)
-	if t == nil || idx < 0 || int(idx) >= len(t.parts) {
+	if t == nil {
 		return nil, kerr.UnknownTopicOrPartition
 	}
-	return t.parts[idx], nil
+	if p := t.partition(idx); p != nil {
+		return p, nil
+	}
+	return nil, kerr.UnknownTopicOrPartition
 }
 
 // topicPartitions reports a topic's partition count (for the group coordinator).
@@ -89,7 +138,7 @@ func (b *Broker) topicPartitions(name string) (int32, bool) {
 	if t == nil {
 		return 0, false
 	}
-	return int32(len(t.parts)), true
+	return int32(len(t.partitions())), true
 }
 
 // validTopicName applies Kafka's topic name rules.
@@ -129,12 +178,14 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	if _, exists := b.topics[name]; exists {
 		return nil, kerr.TopicAlreadyExists, "topic '" + name + "' already exists"
 	}
-	if validateOnly {
-		return &topic{name: name, configs: configs, parts: make([]*partition, partitions)}, nil, ""
-	}
 	id := newUUID()
-	t := &topic{name: name, id: id, configs: configs}
-	t.parts = make([]*partition, partitions)
+	t := &topic{name: name, id: id}
+	t.setConfigs(configs)
+	t.growPartitionsLocked(partitions)
+	if validateOnly {
+		t.id = [16]byte{} // nothing was created: no ID
+		return t, nil, ""
+	}
 	if err := b.appendMetaLocked(t.record()); err != nil {
 		b.log.Error("persisting topic failed", "topic", name, "err", err)
 		return nil, kerr.KafkaStorageError, err.Error()
@@ -157,7 +208,7 @@ func (b *Broker) deleteTopic(t *topic) *kerr.Error {
 	}
 	delete(b.topics, t.name)
 	delete(b.topicsByID, t.id)
-	for _, p := range t.parts {
+	for _, p := range t.partitions() {
 		p.markDeleted()
 	}
 	b.log.Info("topic deleted", "topic", t.name)

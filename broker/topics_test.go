@@ -76,13 +76,13 @@ func TestCreateTopicsValidation(t *testing.T) {
 	if tb.topic("vo") != nil {
 		t.Error("validate-only request created the topic")
 	}
-	if c := tb.topic("cfg"); c == nil || c.configs["retention.ms"] != "1000" || c.configs["cleanup.policy"] != "compact" {
+	if c := tb.topic("cfg"); c == nil || c.configs()["retention.ms"] != "1000" || c.configs()["cleanup.policy"] != "compact" {
 		t.Errorf("configs not stored: %+v", c)
 	}
 	// Configs survive a restart.
 	tb.Close()
 	tb = startBroker(t, tb.dir)
-	if c := tb.topic("cfg"); c == nil || c.configs["retention.ms"] != "1000" || len(c.parts) != 2 {
+	if c := tb.topic("cfg"); c == nil || c.configs()["retention.ms"] != "1000" || len(c.partitions()) != 2 {
 		t.Errorf("configs after restart: %+v", c)
 	}
 }
