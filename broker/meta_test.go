@@ -59,3 +59,34 @@ func TestMetaSnapshotRebuildsState(t *testing.T) {
 		t.Fatalf("producer id after snapshot %d (err %v), want above %d", pid2, err, pid)
 	}
 }
+
+// TestTopicChangesPersist: config changes and added partitions survive a restart.
+func TestTopicChangesPersist(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	createTopic(t, tb.admin(t), "grow", 1, nil)
+	tp := tb.topic("grow")
+	if e, msg := tb.setTopicConfigs(tp, map[string]string{"retention.ms": "77"}); e != nil {
+		t.Fatal(e, msg)
+	}
+	if e, _ := tb.setTopicConfigs(tp, map[string]string{"no.such": "1"}); e == nil {
+		t.Fatal("unknown config accepted")
+	}
+	if e, msg := tb.growPartitions(tp, 4); e != nil {
+		t.Fatal(e, msg)
+	}
+	if e, _ := tb.growPartitions(tp, 2); e == nil {
+		t.Fatal("shrinking accepted")
+	}
+	if r := rawProduceTo(t, tb.client(t), "grow", 3, rawBatch(-1, -1, -1, 1, 1000, 1)); r.ErrorCode != 0 {
+		t.Fatalf("produce to a new partition: %d", r.ErrorCode)
+	}
+	tb.Close()
+	tb = startBroker(t, tb.dir)
+	tp = tb.topic("grow")
+	if tp == nil || len(tp.partitions()) != 4 || tp.configs()["retention.ms"] != "77" {
+		t.Fatalf("after restart: %+v", tp)
+	}
+	if _, hwm := tb.partitionOffsets(t, "grow", 3); hwm != 1 {
+		t.Fatalf("new partition's data after restart: hwm %d", hwm)
+	}
+}

@@ -331,3 +331,42 @@ func describeTopicConfigs(set map[string]string) []configEntry {
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
 }
+
+// setTopicConfigs validates, persists and applies a topic's full set of explicit configs
+// (for AlterConfigs and IncrementalAlterConfigs).
+func (b *Broker) setTopicConfigs(t *topic, configs map[string]string) (*kerr.Error, string) {
+	if msg, ok := validateTopicConfigs(configs); !ok {
+		return kerr.InvalidConfig, msg
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.topicsByID[t.id] != t {
+		return kerr.UnknownTopicOrPartition, ""
+	}
+	rec := t.record()
+	rec.Configs = configs
+	if err := b.appendMetaLocked(rec); err != nil {
+		return kerr.KafkaStorageError, err.Error()
+	}
+	t.setConfigs(configs)
+	return nil, ""
+}
+
+// growPartitions persists and applies a larger partition count (for CreatePartitions).
+func (b *Broker) growPartitions(t *topic, n int32) (*kerr.Error, string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.topicsByID[t.id] != t {
+		return kerr.UnknownTopicOrPartition, ""
+	}
+	if cur := int32(len(t.partitions())); n <= cur {
+		return kerr.InvalidPartitions, "topic currently has " + strconv.Itoa(int(cur)) + " partitions, which is higher than the requested " + strconv.Itoa(int(n)) + "."
+	}
+	rec := t.record()
+	rec.Partitions = n
+	if err := b.appendMetaLocked(rec); err != nil {
+		return kerr.KafkaStorageError, err.Error()
+	}
+	t.growPartitionsLocked(n)
+	return nil, ""
+}
