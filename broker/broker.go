@@ -20,6 +20,7 @@ import (
 	"github.com/klite/klite/broker/group"
 	"github.com/klite/klite/broker/server"
 	"github.com/klite/klite/broker/storage"
+	"github.com/klite/klite/broker/txn"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -88,6 +89,9 @@ type Broker struct {
 	// groups is the consumer-group coordinator (broker/group), created in Open after state
 	// is loaded and closed in Close before storage.
 	groups *group.Coordinator
+
+	// txns is the transaction coordinator (broker/txn; wiring by helper T in txn_glue.go).
+	txns *txn.Coordinator
 }
 
 // Open loads state from cfg.DataDir (replaying the metadata log and the WAL) and returns a
@@ -157,6 +161,13 @@ func Open(cfg Config) (*Broker, error) {
 		b.wal.Close()
 		b.meta.Close()
 		return nil, fmt.Errorf("group coordinator: %w", err)
+	}
+	// Transactions (wiring by helper T): after WAL replay, so prepared ones can complete.
+	if err := b.openTxns(); err != nil {
+		b.groups.Close()
+		b.wal.Close()
+		b.meta.Close()
+		return nil, fmt.Errorf("transaction coordinator: %w", err)
 	}
 
 	return b, nil
@@ -259,10 +270,11 @@ func (b *Broker) Close() error {
 		srv.Shutdown(ctx)
 		cancel()
 	}
+	errT := b.txns.Close()   // transactions (wiring by helper T)
 	errG := b.groups.Close() // consumer groups (wiring by helper C)
 	errW := b.wal.Close()
 	errM := b.meta.Close()
-	b.closeErr = errors.Join(errG, errW, errM)
+	b.closeErr = errors.Join(errT, errG, errW, errM)
 	return b.closeErr
 }
 

@@ -8,8 +8,8 @@
 // served exactly as stored (whole batches, so the first may start before the fetch offset).
 // Differences from Kafka: fetch sessions (KIP-227) are not created; every response has
 // SessionID 0, so clients keep sending full fetch requests, and an incremental request gets
-// FETCH_SESSION_ID_NOT_FOUND. READ_COMMITTED is accepted; until transactions exist the last
-// stable offset equals the high watermark.
+// FETCH_SESSION_ID_NOT_FOUND. READ_COMMITTED returns data only below the last stable offset
+// and lists the aborted transactions in the returned range (txn_partition.go).
 package broker
 
 import (
@@ -93,6 +93,9 @@ func (b *Broker) fetchAvailable(req *kmsg.FetchRequest) (avail int64, stop bool)
 			if rp.FetchOffset < logStart || rp.FetchOffset > hwm {
 				return avail, true
 			}
+			if req.IsolationLevel == 1 {
+				hwm = p.lso() // read_committed: only up to the last stable offset (helper T)
+			}
 			if rp.FetchOffset < hwm {
 				avail += p.bytesFrom(rp.FetchOffset, int64(req.MinBytes))
 			}
@@ -130,7 +133,12 @@ func (b *Broker) fetchResponse(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 				continue
 			}
 			logStart, hwm := p.offsets()
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, hwm, logStart
+			lso := p.lso() // helper T: transactions hold the LSO back
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, lso, logStart
+			upper := hwm
+			if req.IsolationLevel == 1 {
+				upper = lso
+			}
 			if rp.FetchOffset < logStart || rp.FetchOffset > hwm {
 				sp.ErrorCode = kerr.OffsetOutOfRange.Code
 				st.Partitions = append(st.Partitions, sp)
@@ -145,8 +153,9 @@ func (b *Broker) fetchResponse(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 					need += int(m.loc.Size)
 				}
 				buf = slices.Grow(buf, need)
+				lastOff := int64(-1)
 				for _, m := range metas {
-					if m.last >= hwm {
+					if m.last >= upper {
 						break
 					}
 					// Read straight into the response buffer (no copy when it has room).
@@ -163,6 +172,10 @@ func (b *Broker) fetchResponse(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 					} else {
 						buf = append(buf, data...)
 					}
+					lastOff = m.last
+				}
+				if req.IsolationLevel == 1 && lastOff >= 0 { // helper T
+					sp.AbortedTransactions = p.abortedIn(rp.FetchOffset, lastOff)
 				}
 				if n := len(buf) - start; n > 0 {
 					sp.RecordBatches = buf[start:len(buf):len(buf)]

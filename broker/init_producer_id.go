@@ -3,8 +3,8 @@
 // Idempotent producers (no transactional ID) get a fresh producer ID with epoch 0 on every
 // call, as in Kafka (a KIP-360 epoch-bump request from an idempotent producer also gets a new
 // ID). Producer IDs are reserved in blocks of 1000 in the metadata log, so an ID is never
-// handed out twice across restarts. Differences from Kafka: transactional IDs are not
-// supported yet and get COORDINATOR_NOT_AVAILABLE.
+// handed out twice across restarts. Transactional IDs go to the transaction coordinator
+// (txn_init_producer_id.go).
 package broker
 
 import (
@@ -19,8 +19,7 @@ func handleInitProducerID(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		respond(resp)
+		handleTxnInitProducerID(b, rc, req, resp, respond) // txn_init_producer_id.go (helper T)
 		return
 	}
 	pid, err := b.allocateProducerID()

@@ -34,6 +34,9 @@ func handleListOffsets(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(km
 				continue
 			}
 			off, ts, err := b.listOffset(p, rp.Timestamp)
+			if err == nil && rp.Timestamp == -1 && req.IsolationLevel == 1 {
+				off = p.lso() // read_committed latest: the last stable offset (helper T)
+			}
 			if err != nil {
 				sp.ErrorCode = err.Code
 			} else if off >= 0 {

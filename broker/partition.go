@@ -27,6 +27,7 @@ type partition struct {
 	producers  map[int64]*producerState
 	lastSweep  int64 // when expired producers were last dropped (ms)
 	deleted    bool
+	txn        partTxns // open/aborted transactions (helper T, txn_partition.go)
 }
 
 // batchMeta is the index entry of one stored batch.
@@ -71,6 +72,13 @@ func (p *partition) replay(sb *storage.Batch, h *batchHeader, loc storage.Locati
 	}
 	p.addIndexLocked(batchMeta{base: sb.BaseOffset, last: sb.LastOffset, maxTS: sb.MaxTimestamp, loc: loc})
 	p.next = p.hwm
+	if h.control() { // transaction marker (helper T): not a producer sequence
+		p.replayControlLocked(sb.Data, h, sb.BaseOffset)
+		return
+	}
+	if h.transactional() && h.hasProducerID() { // helper T
+		p.noteTxnDataLocked(h.ProducerID, sb.BaseOffset)
+	}
 	if h.hasProducerID() {
 		ps := p.producers[h.ProducerID]
 		if ps == nil {
@@ -152,6 +160,9 @@ func (p *partition) append(b *Broker, data []byte, h *batchHeader, done func(app
 	}
 	stampBatch(data, base, lat)
 	p.next = last + 1
+	if h.transactional() && h.hasProducerID() { // open transaction holds the LSO (helper T)
+		p.noteTxnDataLocked(h.ProducerID, base)
+	}
 	var sb *seqBatch
 	if ps != nil {
 		sb = &seqBatch{firstSeq: h.BaseSequence, lastSeq: h.lastSequence(), base: base, last: last, logAppendTime: lat, pending: &pendingAppend{}}

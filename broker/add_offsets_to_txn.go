@@ -1,0 +1,23 @@
+// AddOffsetsToTxn (key 25), versions 0-4.
+//
+// Adds a consumer group to the producer's transaction (starting it), so TxnOffsetCommit may
+// stage offsets for it. Kafka adds the group's __consumer_offsets partition; klite records
+// the group itself. Errors as in Kafka: INVALID_PRODUCER_ID_MAPPING, PRODUCER_FENCED
+// (INVALID_PRODUCER_EPOCH before v2), CONCURRENT_TRANSACTIONS while the previous transaction
+// completes.
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(25, 0, 4, handleAddOffsetsToTxn) }
+
+func handleAddOffsetsToTxn(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
+	req := kreq.(*kmsg.AddOffsetsToTxnRequest)
+	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
+	if e := b.txns.AddGroup(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group); e != nil {
+		resp.ErrorCode = fencedCode(e, req.Version, 2)
+	}
+	respond(resp)
+}

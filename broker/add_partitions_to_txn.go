@@ -1,0 +1,117 @@
+// AddPartitionsToTxn (key 24), versions 0-5.
+//
+// v0-v3 (clients) add partitions to the producer's transaction, starting it. v4+ carry a
+// batch of transactions and VerifyOnly (KIP-890 part 1), which Kafka reserves for brokers
+// (CLUSTER_ACTION); klite answers them too, since it is its own coordinator: VerifyOnly
+// reports INVALID_TXN_STATE for partitions not in the ongoing transaction. v5 only adds
+// error codes klite does not produce. Unknown partitions get UNKNOWN_TOPIC_OR_PARTITION and
+// the others in the request OPERATION_NOT_ATTEMPTED, as in Kafka. Produce checks the same
+// membership in-process before appending a transactional batch.
+package broker
+
+import (
+	"github.com/klite/klite/broker/txn"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(24, 0, 5, handleAddPartitionsToTxn) }
+
+type txnTopicParts struct {
+	topic string
+	parts []int32
+}
+
+func handleAddPartitionsToTxn(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
+	req := kreq.(*kmsg.AddPartitionsToTxnRequest)
+	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+	if req.Version < 4 {
+		tps := make([]txnTopicParts, 0, len(req.Topics))
+		for _, t := range req.Topics {
+			tps = append(tps, txnTopicParts{t.Topic, t.Partitions})
+		}
+		codes := b.addPartitionsToTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, false, tps, req.Version)
+		for _, t := range tps {
+			rt := kmsg.NewAddPartitionsToTxnResponseTopic()
+			rt.Topic = t.topic
+			for _, p := range t.parts {
+				rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p, codes[txnTP(t.topic, p)]
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		respond(resp)
+		return
+	}
+	for _, tx := range req.Transactions {
+		tps := make([]txnTopicParts, 0, len(tx.Topics))
+		for _, t := range tx.Topics {
+			tps = append(tps, txnTopicParts{t.Topic, t.Partitions})
+		}
+		codes := b.addPartitionsToTxn(tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly, tps, req.Version)
+		rtx := kmsg.NewAddPartitionsToTxnResponseTransaction()
+		rtx.TransactionalID = tx.TransactionalID
+		for _, t := range tps {
+			rt := kmsg.NewAddPartitionsToTxnResponseTransactionTopic()
+			rt.Topic = t.topic
+			for _, p := range t.parts {
+				rp := kmsg.NewAddPartitionsToTxnResponseTransactionTopicPartition()
+				rp.Partition, rp.ErrorCode = p, codes[txnTP(t.topic, p)]
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			rtx.Topics = append(rtx.Topics, rt)
+		}
+		resp.Transactions = append(resp.Transactions, rtx)
+	}
+	respond(resp)
+}
+
+// addPartitionsToTxn returns the error code per partition.
+func (b *Broker) addPartitionsToTxn(id string, pid int64, epoch int16, verifyOnly bool, tps []txnTopicParts, version int16) map[txn.TP]int16 {
+	codes := map[txn.TP]int16{}
+	var all []txn.TP
+	unknown := false
+	for _, t := range tps {
+		for _, p := range t.parts {
+			tp := txnTP(t.topic, p)
+			all = append(all, tp)
+			if _, e := b.partition(t.topic, p); e != nil {
+				codes[tp] = e.Code
+				unknown = true
+			}
+		}
+	}
+	setAll := func(code int16) {
+		for _, tp := range all {
+			if _, bad := codes[tp]; !bad || code != kerr.OperationNotAttempted.Code {
+				codes[tp] = code
+			}
+		}
+	}
+	if unknown {
+		setAll(kerr.OperationNotAttempted.Code)
+		return codes
+	}
+	if verifyOnly {
+		res, e := b.txns.VerifyPartitions(id, pid, epoch, all)
+		if e != nil {
+			setAll(fencedCode(e, version, 2))
+			return codes
+		}
+		for tp, e := range res {
+			if e != nil {
+				codes[tp] = e.Code
+			} else {
+				codes[tp] = 0
+			}
+		}
+		return codes
+	}
+	if e := b.txns.AddPartitions(id, pid, epoch, all); e != nil {
+		setAll(fencedCode(e, version, 2))
+		return codes
+	}
+	setAll(0)
+	return codes
+}

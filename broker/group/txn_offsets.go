@@ -1,0 +1,51 @@
+package group
+
+// Offsets committed by transactions (added by helper T for broker/txn): the transaction
+// coordinator stages TxnOffsetCommit offsets and applies them here when the transaction
+// commits, so they become visible only then.
+
+import "github.com/twmb/franz-go/pkg/kerr"
+
+// DirectOffset is one offset applied by CommitOffsetsDirect.
+type DirectOffset struct {
+	Topic       string
+	Partition   int32
+	Offset      int64
+	LeaderEpoch int32
+	Metadata    string
+}
+
+// CommitOffsetsDirect makes offsets the group's committed offsets without member or
+// generation checks (they were checked when staged), creating the group if needed. done runs
+// once they are durable (or failed).
+func (c *Coordinator) CommitOffsetsDirect(groupID string, offsets []DirectOffset, done func(error)) {
+	if !c.post(func() {
+		now := c.clock.Now().UnixMilli()
+		type pend struct {
+			k tp
+			o offset
+		}
+		pends := make([]pend, 0, len(offsets))
+		for _, d := range offsets {
+			k := tp{d.Topic, d.Partition}
+			o := offset{offset: d.Offset, leaderEpoch: d.LeaderEpoch, metadata: d.Metadata, commitTime: now, expireTime: -1}
+			pends = append(pends, pend{k, o})
+			c.persist(encodeOffset(groupID, k, o), nil)
+		}
+		c.onDurable = append(c.onDurable, func(err error) {
+			if err == nil {
+				g := c.groups[groupID]
+				if g == nil {
+					g = newGroup(groupID, c.clock.Now())
+					c.groups[groupID] = g
+				}
+				for _, p := range pends {
+					g.offsets[p.k] = p.o
+				}
+			}
+			c.reply(func() { done(err) })
+		})
+	}) {
+		done(kerr.CoordinatorNotAvailable)
+	}
+}

@@ -1,0 +1,107 @@
+package broker
+
+// Wiring of the transaction coordinator (broker/txn) into the broker (helper T): the effects
+// it needs (producer IDs, markers through the WAL, offsets through the group coordinator), and
+// its life cycle (opened after WAL replay so prepared transactions can be completed, ticked
+// for timeouts, closed before storage).
+
+import (
+	"errors"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/klite/klite/broker/group"
+	"github.com/klite/klite/broker/txn"
+)
+
+// txnTickInterval is how often timed-out transactions are looked for (Kafka's
+// transaction.abort.timed.out.transaction.cleanup.interval.ms is 10 s; klite checks more often).
+const txnTickInterval = time.Second
+
+func txnTP(topic string, partition int32) txn.TP { return txn.TP{Topic: topic, Partition: partition} }
+
+// txnEffects implements txn.Effects on the broker.
+type txnEffects Broker
+
+func (fx *txnEffects) AllocateProducerID() (int64, error) { return (*Broker)(fx).allocateProducerID() }
+
+func (fx *txnEffects) WriteMarkers(pid int64, epoch int16, commit bool, parts []txn.TP, done func(error)) {
+	b := (*Broker)(fx)
+	if len(parts) == 0 {
+		done(nil)
+		return
+	}
+	var (
+		mu      sync.Mutex
+		left    = len(parts)
+		firstEr error
+	)
+	one := func(err error) {
+		if errors.Is(err, errPartitionDeleted) {
+			err = nil
+		}
+		mu.Lock()
+		if err != nil && firstEr == nil {
+			firstEr = err
+		}
+		left--
+		last := left == 0
+		mu.Unlock()
+		if last {
+			done(firstEr)
+		}
+	}
+	for _, tp := range parts {
+		p, kerrv := b.partition(tp.Topic, tp.Partition)
+		if kerrv != nil {
+			one(nil) // topic deleted since: nothing to mark
+			continue
+		}
+		p.appendMarker(b, pid, epoch, commit, one)
+	}
+}
+
+func (fx *txnEffects) CommitOffsets(groupID string, offsets map[txn.TP]txn.Offset, done func(error)) {
+	b := (*Broker)(fx)
+	list := make([]group.DirectOffset, 0, len(offsets))
+	for tp, o := range offsets {
+		list = append(list, group.DirectOffset{Topic: tp.Topic, Partition: tp.Partition, Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata})
+	}
+	b.groups.CommitOffsetsDirect(groupID, list, done)
+}
+
+// openTxns starts the transaction coordinator (its log is DataDir/meta/txns.log).
+func (b *Broker) openTxns() error {
+	c, err := txn.New(txn.Config{
+		Path:    filepath.Join(b.dataDir, "meta", "txns.log"),
+		Effects: (*txnEffects)(b),
+		Now:     b.now,
+		Logger:  b.log,
+	})
+	if err != nil {
+		return err
+	}
+	// Producer IDs in the transaction log were allocated from the metadata log's blocks;
+	// never hand them out again even if the WAL has no batch of theirs.
+	b.pidMu.Lock()
+	if m := c.MaxProducerID(); m >= b.nextPID {
+		b.nextPID = m + 1
+	}
+	b.pidMu.Unlock()
+	b.txns = c
+	c.Start()
+	go func() {
+		t := time.NewTicker(txnTickInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-b.done:
+				return
+			case <-t.C:
+				c.Tick()
+			}
+		}
+	}()
+	return nil
+}

@@ -1,0 +1,67 @@
+// TxnOffsetCommit (key 28), versions 0-4.
+//
+// Stages offsets in the transaction coordinator; they become the group's committed offsets
+// when the transaction commits (EndTxn) and are dropped if it aborts. The group must have
+// been added with AddOffsetsToTxn (else INVALID_TXN_STATE). Partitions of unknown topics get
+// UNKNOWN_TOPIC_OR_PARTITION. Differences from Kafka: the v3+ member ID, generation and
+// instance ID are not checked against the group (Kafka fences zombie consumers with them);
+// v5 (KIP-890 part 2) is not advertised.
+package broker
+
+import (
+	"github.com/klite/klite/broker/txn"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(28, 0, 4, handleTxnOffsetCommit) }
+
+// maxTxnOffsetMetadata is offset.metadata.max.bytes.
+const maxTxnOffsetMetadata = 4096
+
+func handleTxnOffsetCommit(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
+	req := kreq.(*kmsg.TxnOffsetCommitRequest)
+	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	codes := map[txn.TP]int16{}
+	staged := map[txn.TP]txn.Offset{}
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			tp := txnTP(t.Topic, p.Partition)
+			if _, e := b.partition(t.Topic, p.Partition); e != nil {
+				codes[tp] = e.Code
+				continue
+			}
+			md := ""
+			if p.Metadata != nil {
+				md = *p.Metadata
+			}
+			if len(md) > maxTxnOffsetMetadata {
+				codes[tp] = kerr.OffsetMetadataTooLarge.Code
+				continue
+			}
+			le := int32(-1)
+			if req.Version >= 2 {
+				le = p.LeaderEpoch
+			}
+			staged[tp] = txn.Offset{Offset: p.Offset, LeaderEpoch: le, Metadata: md}
+		}
+	}
+	if len(staged) > 0 {
+		if e := b.txns.StageOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, staged); e != nil {
+			for tp := range staged {
+				codes[tp] = fencedCode(e, req.Version, 3)
+			}
+		}
+	}
+	for _, t := range req.Topics {
+		rt := kmsg.NewTxnOffsetCommitResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, codes[txnTP(t.Topic, p.Partition)]
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	respond(resp)
+}
