@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -183,12 +184,28 @@ func (t *Target) CreateTopics(ctx context.Context, topics []TopicSpec, unique ma
 		for k, v := range ts.Configs {
 			cfg[k] = kadm.StringPtr(v)
 		}
-		resp, err := t.admin.CreateTopic(ctx, int32(ts.Partitions), 1, cfg, name)
-		if err != nil {
-			return fmt.Errorf("setup: create topic %s: %v", name, err)
+		// A loaded single-node KRaft Kafka can briefly fence its own broker (then it answers
+		// INVALID_REPLICATION_FACTOR: no broker available) or time out: retry for a while.
+		var last error
+		for attempt, until := 0, time.Now().Add(20*time.Second); ; attempt++ {
+			resp, err := t.admin.CreateTopic(ctx, int32(ts.Partitions), 1, cfg, name)
+			switch {
+			case err != nil:
+				last = err
+			case resp.Err == nil || errors.Is(resp.Err, kerr.TopicAlreadyExists) && attempt > 0:
+				last = nil
+			default:
+				last = fmt.Errorf("%v (%s)", resp.Err, resp.ErrMessage)
+			}
+			retriable := err != nil || resp.Err != nil && (errors.Is(resp.Err, kerr.InvalidReplicationFactor) ||
+				errors.Is(resp.Err, kerr.RequestTimedOut) || errors.Is(resp.Err, kerr.NotController))
+			if last == nil || !retriable || time.Now().After(until) || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
 		}
-		if resp.Err != nil {
-			return fmt.Errorf("setup: create topic %s: %v (%s)", name, resp.Err, resp.ErrMessage)
+		if last != nil {
+			return fmt.Errorf("setup: create topic %s: %v", name, last)
 		}
 	}
 	deadline := time.Now().Add(15 * time.Second)

@@ -41,6 +41,9 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
+# On a loaded machine the broker must not fence itself for a late heartbeat to its own controller.
+broker.session.timeout.ms=60000
+broker.heartbeat.interval.ms=2000
 PROPS
 cp=$(printf '%s:' "$libs"/*.jar)
 jvm=(-Xms256m -Xmx1g -XX:+UseG1GC -XX:TieredStopAtLevel=1 -Xshare:auto
