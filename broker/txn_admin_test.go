@@ -1,0 +1,74 @@
+package broker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestTxnAdminDescribeAndList(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	adm := tb.admin(t)
+	createTopic(t, adm, "adm", 1, nil)
+	done := txnProducer(t, tb, "adm-done")
+	produceTxn(t, done, "adm", true, "d")
+	open := txnProducer(t, tb, "adm-open")
+	ctx := ctxT(t, 15*time.Second)
+	if err := open.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := open.ProduceSync(ctx, &kgo.Record{Topic: "adm", Value: []byte("o")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	dt, err := adm.DescribeTransactions(ctx, "adm-open", "adm-done", "nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := dt["adm-open"]
+	if o.Err != nil || o.State != "Ongoing" || o.TimeoutMillis != 10000 || o.StartTimestamp <= 0 || len(o.Topics["adm"]) != 1 {
+		t.Fatalf("adm-open: %+v", o)
+	}
+	if d := dt["adm-done"]; d.Err != nil || d.State != "CompleteCommit" || len(d.Topics) != 0 || d.StartTimestamp != -1 {
+		t.Fatalf("adm-done: %+v", d)
+	}
+	if n := dt["nope"]; n.Err != kerr.TransactionalIDNotFound {
+		t.Fatalf("nope: %+v", n)
+	}
+
+	lt, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := lt.TransactionalIDs(); len(ids) != 1 || ids[0] != "adm-open" {
+		t.Fatalf("ongoing transactions %v, want [adm-open]", ids)
+	}
+	lt, err = adm.ListTransactions(ctx, []int64{o.ProducerID}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := lt.TransactionalIDs(); len(ids) != 1 || ids[0] != "adm-open" {
+		t.Fatalf("by producer ID %v, want [adm-open]", ids)
+	}
+
+	dp, err := adm.DescribeProducers(ctx, kadm.TopicsSet{"adm": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := dp["adm"].Partitions[0]
+	if ps.Err != nil || len(ps.ActiveProducers) != 2 {
+		t.Fatalf("describe producers: %+v", ps)
+	}
+	for _, p := range ps.ActiveProducers {
+		want := int64(-1)
+		if p.ProducerID == o.ProducerID {
+			want = 2 // d at 0, commit marker at 1, o at 2
+		}
+		if p.CurrentTxnStartOffset != want || p.LastSequence != 0 {
+			t.Fatalf("producer %d: txn start %d last seq %d, want %d and 0", p.ProducerID, p.CurrentTxnStartOffset, p.LastSequence, want)
+		}
+	}
+}
