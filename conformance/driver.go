@@ -222,6 +222,13 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Reset forgets what was written (a pooled driver starts a new cell).
+func (t *tailBuffer) Reset() {
+	t.mu.Lock()
+	t.buf = nil
+	t.mu.Unlock()
+}
+
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -13,12 +13,14 @@ import (
 // Runner runs cells.
 type Runner struct {
 	Root  string
-	RunID string // makes topic/group names unique per run
+	RunID string      // makes topic/group names unique per run
+	Pool  *DriverPool // nil: a fresh driver process per actor and cell
 }
 
 // cell is the state of one running scenario x client x target.
 type cell struct {
 	root    string
+	pool    *DriverPool
 	spec    *Spec
 	client  Manifest
 	target  *Target
@@ -43,7 +45,7 @@ func (r *Runner) RunCell(ctx context.Context, spec *Spec, client Manifest, targe
 	start := time.Now()
 	res := &CellResult{Scenario: spec.Name, Client: client.Name, Target: target.Name, Started: start.UTC(),
 		SpecDigest: spec.Digest}
-	c := &cell{root: r.Root, spec: spec, client: client, target: target, drivers: map[string]*Driver{}, res: res}
+	c := &cell{root: r.Root, pool: r.Pool, spec: spec, client: client, target: target, drivers: map[string]*Driver{}, res: res}
 	suffix := fmt.Sprintf("%s-%s", sanitize(client.Name), r.RunID)
 	names := map[string]string{}
 	unique := map[string]string{}
@@ -77,6 +79,9 @@ func (r *Runner) RunCell(ctx context.Context, spec *Spec, client Manifest, targe
 		return res
 	}
 	err := c.run(cctx)
+	if err != nil {
+		res.Stderr = c.stderrTails() // before the drivers go back to the pool
+	}
 	c.closeDrivers()
 	if msg, dead := target.Exited(); dead && err != nil {
 		err = fmt.Errorf("%v\n%s", err, msg)
@@ -93,8 +98,8 @@ func (r *Runner) RunCell(ctx context.Context, spec *Spec, client Manifest, targe
 			res.Status = StatusFail
 			res.Message = fmt.Sprintf("cell exceeded its %dms budget; %s", spec.TimeoutMs, res.Message)
 		}
-		if res.Status == StatusFail {
-			res.Stderr = c.stderrTails()
+		if res.Status != StatusFail {
+			res.Stderr = ""
 		}
 	} else {
 		res.Status = StatusPass
@@ -115,9 +120,12 @@ func sanitize(s string) string {
 func (c *cell) run(ctx context.Context) error {
 	// Start every actor's driver and say hello.
 	for _, a := range c.spec.Actors {
-		d, err := StartDriver(c.root, c.client, a.Name)
-		if err != nil {
-			return err
+		d := c.pool.get(c.client.Name, a.Name)
+		if d == nil {
+			var err error
+			if d, err = StartDriver(c.root, c.client, a.Name); err != nil {
+				return err
+			}
 		}
 		c.mu.Lock()
 		c.drivers[a.Name] = d
@@ -329,7 +337,7 @@ func (c *cell) closeDrivers() {
 	var wg sync.WaitGroup
 	for _, d := range ds {
 		wg.Add(1)
-		go func() { defer wg.Done(); d.Close() }()
+		go func() { defer wg.Done(); c.pool.put(c.client.Name, d) }()
 	}
 	wg.Wait()
 }

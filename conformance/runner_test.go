@@ -53,6 +53,11 @@ func fakeDriver() {
 		case "delete_topic":
 			fmt.Fprintln(os.Stderr, "fake driver: boom")
 			os.Exit(3)
+		case "reset":
+			if os.Getenv("KLITE_FAKE_RESET") != "1" {
+				ans = map[string]any{"id": c["id"], "unsupported": true, "reason": "unknown op"}
+			}
+			calls = 0
 		case "close":
 			fmt.Println(`{"id":` + fmt.Sprint(c["id"]) + `,"ok":true}`)
 			return
@@ -153,5 +158,42 @@ func TestRunCellDeadTarget(t *testing.T) {
 	res := (&Runner{Root: ".", RunID: "r"}).RunCell(context.Background(), s, Manifest{Name: "fake", Run: []string{"/nonexistent"}}, tg)
 	if res.Status != StatusFail || !strings.Contains(res.Message, "klite target exited (exit status 3)") || !strings.Contains(res.Message, "panic: boom-in-broker") {
 		t.Fatalf("got %s %q", res.Status, res.Message)
+	}
+}
+
+func TestDriverPool(t *testing.T) {
+	t.Setenv("KLITE_FAKE_DRIVER", "1")
+	exe, _ := os.Executable()
+	s, err := Parse("x.yaml", []byte("name: x\nactors: [p]\nsteps:\n  - {actor: p, op: list_offsets, expect: {offset: 0}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, reset := range []string{"1", "0"} {
+		t.Run("reset="+reset, func(t *testing.T) {
+			t.Setenv("KLITE_FAKE_RESET", reset)
+			pool := NewDriverPool(2)
+			defer pool.Close()
+			r := &Runner{Root: ".", RunID: "p", Pool: pool}
+			m := Manifest{Name: "fake", Run: []string{exe}}
+			tg := &Target{Name: "klite", Addr: "127.0.0.1:1"}
+			var pids []int
+			for i := 0; i < 2; i++ {
+				// offset 0 each time: the reset driver forgot its state.
+				if res := r.RunCell(context.Background(), s, m, tg); res.Status != StatusPass {
+					t.Fatalf("cell %d: %s %s", i, res.Status, res.Message)
+				}
+				pool.mu.Lock()
+				for _, d := range pool.idle["fake"] {
+					pids = append(pids, d.cmd.Process.Pid)
+				}
+				pool.mu.Unlock()
+			}
+			if reset == "1" && (len(pids) != 2 || pids[0] != pids[1]) {
+				t.Fatalf("driver not reused: pids %v", pids)
+			}
+			if reset == "0" && (len(pids) != 0 || !pool.noPool["fake"]) {
+				t.Fatalf("driver without reset pooled: pids %v", pids)
+			}
+		})
 	}
 }

@@ -54,6 +54,11 @@ func main() {
 		if c.Op == "close" {
 			d.closeAll()
 			res = map[string]any{}
+		} else if c.Op == "reset" {
+			// Forget everything; the next command is hello (the harness reuses this process).
+			d.closeAll()
+			d.bootstrap, d.base = "", nil
+			res = map[string]any{}
 		} else {
 			res, err = d.dispatch(c.Op, line)
 		}

@@ -199,6 +199,7 @@ func cmdRun(args []string) int {
 	kafkaAddr := fs.String("kafka-addr", "", "use an already running Kafka at host:port instead of starting one")
 	kliteAddr := fs.String("klite-addr", "", "use an already running klite at host:port instead of starting bin/klite")
 	noBuild := fs.Bool("no-build", false, "do not run the drivers' build commands")
+	reuse := fs.Bool("reuse-drivers", true, "keep driver processes between cells (drivers that implement the reset op)")
 	doc := fs.Bool("doc", true, "rewrite COMPATIBILITY.md after an unfiltered run")
 	fs.Parse(args)
 	if fs.NArg() > 0 {
@@ -329,6 +330,10 @@ func cmdRun(args []string) int {
 	}
 	runID := randID()
 	runner := &conformance.Runner{Root: c.root, RunID: runID}
+	if *reuse {
+		runner.Pool = conformance.NewDriverPool(4)
+		defer runner.Pool.Close()
+	}
 	results := make([]*conformance.CellResult, len(queue))
 	var next, done int
 	var qmu sync.Mutex
