@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"errors"
 	"sync"
 	"time"
 )
@@ -53,13 +52,11 @@ func (p *DriverPool) put(client string, d *Driver) {
 		return
 	}
 	_, err := d.Call("reset", nil, 10*time.Second)
-	var eu *errUnsupported
-	if errors.As(err, &eu) {
+	if err != nil {
+		// unsupported, or a driver that mishandles reset: never try again for this client.
 		p.mu.Lock()
 		p.noPool[client] = true
 		p.mu.Unlock()
-	}
-	if err != nil {
 		d.Close()
 		return
 	}
