@@ -215,3 +215,76 @@ func TestTxnCrashMidTransaction(t *testing.T) {
 		}
 	}
 }
+
+func TestTxnConsumeTransformProduce(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	adm := tb.admin(t)
+	createTopic(t, adm, "ctp-in", 1, nil)
+	createTopic(t, adm, "ctp-out", 1, nil)
+	in := tb.client(t)
+	ctx := ctxT(t, 30*time.Second)
+	const n = 20
+	for i := 0; i < n; i++ {
+		if err := in.ProduceSync(ctx, &kgo.Record{Topic: "ctp-in", Value: []byte(fmt.Sprintf("v%d", i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sess, err := kgo.NewGroupTransactSession(
+		kgo.SeedBrokers(tb.addr),
+		kgo.TransactionalID("ctp-1"),
+		kgo.TransactionTimeout(10*time.Second),
+		kgo.ConsumerGroup("ctp-g"),
+		kgo.ConsumeTopics("ctp-in"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	moved := 0
+	aborted := false
+	for moved < n {
+		if ctx.Err() != nil {
+			t.Fatalf("moved %d of %d before the deadline", moved, n)
+		}
+		fs := sess.PollFetches(ctx)
+		fs.EachError(func(tp string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", tp, p, err) })
+		recs := fs.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		if err := sess.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			sess.Produce(ctx, &kgo.Record{Topic: "ctp-out", Value: append([]byte("out-"), r.Value...)}, nil)
+		}
+		// The first batch is aborted once: its records must be re-consumed and re-produced.
+		commit := kgo.TryCommit
+		if !aborted {
+			commit, aborted = kgo.TryAbort, true
+		}
+		committed, err := sess.End(ctx, commit)
+		if err != nil {
+			t.Fatalf("end: %v", err)
+		}
+		if committed {
+			moved += len(recs)
+		}
+	}
+	got := readAll(t, tb, "ctp-out", true, n)
+	for i, v := range got {
+		if want := fmt.Sprintf("out-v%d", i); v != want {
+			t.Fatalf("output %d is %q, want %q (all %v)", i, v, want, got)
+		}
+	}
+	offs, err := adm.FetchOffsets(ctx, "ctp-g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := offs.Lookup("ctp-in", 0); o.At != n {
+		t.Fatalf("group committed offset %d, want %d", o.At, n)
+	}
+}
