@@ -144,6 +144,13 @@ func (p *partition) append(b *Broker, data []byte, h *batchHeader, done func(app
 			p.mu.Unlock()
 			return
 		}
+		// A transactional batch must be in its producer's ongoing transaction; checked under
+		// p.mu so that a marker cannot slip between the check and the append (helper T).
+		if e := b.txnProduceCheck(p.t.name, p.idx, h); e != nil {
+			p.mu.Unlock()
+			done(appendResult{err: e, logStart: -1})
+			return
+		}
 		if ps == nil {
 			ps = &producerState{epoch: h.ProducerEpoch}
 			p.producers[h.ProducerID] = ps

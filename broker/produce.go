@@ -127,10 +127,6 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 					continue
 				}
 			}
-			if e := b.txnProduceCheck(rt.Topic, rp.Partition, &h); e != nil { // helper T
-				fail(e, "")
-				continue
-			}
 			p.append(b, rp.Records, &h, func(r appendResult) {
 				if r.err != nil {
 					sp.ErrorCode = r.err.Code

@@ -203,7 +203,8 @@ func (p *partition) appendMarker(b *Broker, pid int64, epoch int16, commit bool,
 }
 
 // txnProduceCheck verifies a transactional batch against the coordinator (nil if the batch
-// is not transactional).
+// is not transactional). Called by partition.append under p.mu (lock order: p.mu, then the
+// coordinator's; the coordinator never holds its lock while appending).
 func (b *Broker) txnProduceCheck(topic string, partition int32, h *batchHeader) *kerr.Error {
 	if !h.transactional() || b.txns == nil {
 		return nil
