@@ -3,9 +3,9 @@
 // Stages offsets in the transaction coordinator; they become the group's committed offsets
 // when the transaction commits (EndTxn) and are dropped if it aborts. The group must have
 // been added with AddOffsetsToTxn (else INVALID_TXN_STATE). Partitions of unknown topics get
-// UNKNOWN_TOPIC_OR_PARTITION. Differences from Kafka: the v3+ member ID, generation and
-// instance ID are not checked against the group (Kafka fences zombie consumers with them);
-// v5 (KIP-890 part 2) is not advertised.
+// UNKNOWN_TOPIC_OR_PARTITION. The v3+ member ID, instance ID and generation are checked
+// against the group as Kafka does (UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID, ILLEGAL_GENERATION
+// fence zombie consumers). v5 (KIP-890 part 2) is not advertised.
 package broker
 
 import (
@@ -21,6 +21,17 @@ const maxTxnOffsetMetadata = 4096
 
 func handleTxnOffsetCommit(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.TxnOffsetCommitRequest)
+	if req.Version < 3 {
+		stageTxnOffsets(b, req, respond, nil)
+		return
+	}
+	b.groups.ValidateTxnCommit(req.Group, req.MemberID, req.InstanceID, req.Generation, func(e *kerr.Error) {
+		stageTxnOffsets(b, req, respond, e)
+	})
+}
+
+// stageTxnOffsets answers the request; groupErr (from the group check) fails every partition.
+func stageTxnOffsets(b *Broker, req *kmsg.TxnOffsetCommitRequest, respond func(kmsg.Response), groupErr *kerr.Error) {
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	codes := map[txn.TP]int16{}
 	staged := map[txn.TP]txn.Offset{}
@@ -46,7 +57,11 @@ func handleTxnOffsetCommit(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fun
 			staged[tp] = txn.Offset{Offset: p.Offset, LeaderEpoch: le, Metadata: md}
 		}
 	}
-	if len(staged) > 0 {
+	if groupErr != nil {
+		for tp := range staged {
+			codes[tp] = groupErr.Code
+		}
+	} else if len(staged) > 0 {
 		if e := b.txns.StageOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, staged); e != nil {
 			for tp := range staged {
 				codes[tp] = fencedCode(e, req.Version, 3)

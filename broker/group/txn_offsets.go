@@ -49,3 +49,32 @@ func (c *Coordinator) CommitOffsetsDirect(groupID string, offsets []DirectOffset
 		done(kerr.CoordinatorNotAvailable)
 	}
 }
+
+// ValidateTxnCommit checks a TxnOffsetCommit's member, instance ID and generation against the
+// group, with Kafka 4.0's rules for transactional commits: an unknown group accepts only
+// generation -1 (ILLEGAL_GENERATION otherwise); a named member or generation >= 0 must match;
+// commits during a rebalance are allowed.
+func (c *Coordinator) ValidateTxnCommit(groupID, memberID string, instanceID *string, generation int32, done func(*kerr.Error)) {
+	if !c.post(func() {
+		var err *kerr.Error
+		g := c.groups[groupID]
+		switch {
+		case g == nil:
+			if generation >= 0 {
+				err = kerr.IllegalGeneration
+			}
+		case g.state == Dead:
+			err = kerr.CoordinatorNotAvailable
+		case generation < 0 && g.state == Empty:
+		case generation >= 0 || memberID != "" || instanceID != nil:
+			if _, e := g.validateMember(memberID, instanceID); e != nil {
+				err = e
+			} else if generation != g.generation {
+				err = kerr.IllegalGeneration
+			}
+		}
+		c.reply(func() { done(err) })
+	}) {
+		done(kerr.CoordinatorNotAvailable)
+	}
+}

@@ -1,0 +1,110 @@
+package broker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func txnOffsetCommit(t *testing.T, cl *kgo.Client, id string, pid int64, epoch int16, group string, gen int32, member string, topic string, off int64) int16 {
+	t.Helper()
+	req := kmsg.NewPtrTxnOffsetCommitRequest()
+	req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = id, group, pid, epoch
+	req.Generation, req.MemberID = gen, member
+	rt := kmsg.NewTxnOffsetCommitRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset, rp.LeaderEpoch = 0, off, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Topics[0].Partitions[0].ErrorCode
+}
+
+func TestTxnOffsetCommitRaw(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	adm := tb.admin(t)
+	createTopic(t, adm, "raw", 1, nil)
+	cl := tb.client(t)
+	ctx := ctxT(t, 10*time.Second)
+
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID = kmsg.StringPtr("raw-1")
+	init.TransactionTimeoutMillis = 60000
+	ir, err := init.RequestWith(ctx, cl)
+	if err != nil || ir.ErrorCode != 0 {
+		t.Fatalf("init: %v %v", err, ir)
+	}
+	pid, epoch := ir.ProducerID, ir.ProducerEpoch
+
+	if code := txnOffsetCommit(t, cl, "raw-1", pid, epoch, "rg", -1, "", "raw", 3); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("before AddOffsetsToTxn: %v", kerr.ErrorForCode(code))
+	}
+	ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+	ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = "raw-1", pid, epoch, "rg"
+	if r, err := ao.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 {
+		t.Fatalf("AddOffsetsToTxn: %v %v", err, r)
+	}
+	if code := txnOffsetCommit(t, cl, "raw-1", pid, epoch, "rg", 5, "m", "raw", 3); code != kerr.IllegalGeneration.Code {
+		t.Fatalf("unknown group with a generation: %v", kerr.ErrorForCode(code))
+	}
+	if code := txnOffsetCommit(t, cl, "raw-1", pid, epoch+1, "rg", -1, "", "raw", 3); code != kerr.ProducerFenced.Code {
+		t.Fatalf("wrong epoch: %v", kerr.ErrorForCode(code))
+	}
+	if code := txnOffsetCommit(t, cl, "raw-1", pid, epoch, "rg", -1, "", "nope", 3); code != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("unknown topic: %v", kerr.ErrorForCode(code))
+	}
+	if code := txnOffsetCommit(t, cl, "raw-1", pid, epoch, "rg", -1, "", "raw", 3); code != 0 {
+		t.Fatalf("simple txn commit: %v", kerr.ErrorForCode(code))
+	}
+	// Not visible before the transaction commits.
+	offs, err := adm.FetchOffsets(ctx, "rg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := offs.Lookup("raw", 0); ok && o.At >= 0 {
+		t.Fatalf("staged offset visible before commit: %+v", o)
+	}
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = "raw-1", pid, epoch, true
+	if r, err := end.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 {
+		t.Fatalf("EndTxn: %v %v", err, r)
+	}
+	offs, err = adm.FetchOffsets(ctx, "rg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := offs.Lookup("raw", 0); o.At != 3 {
+		t.Fatalf("offset after commit %+v, want 3", o)
+	}
+
+	// AddPartitionsToTxn v3 with an unknown topic: that one UNKNOWN_TOPIC_OR_PARTITION, the
+	// rest OPERATION_NOT_ATTEMPTED, and nothing added.
+	ap := kmsg.NewPtrAddPartitionsToTxnRequest()
+	ap.TransactionalID, ap.ProducerID, ap.ProducerEpoch = "raw-1", pid, epoch
+	for _, tn := range []string{"raw", "nope"} {
+		rt := kmsg.NewAddPartitionsToTxnRequestTopic()
+		rt.Topic, rt.Partitions = tn, []int32{0}
+		ap.Topics = append(ap.Topics, rt)
+	}
+	apr, err := ap.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := map[string]int16{}
+	for _, rt := range apr.Topics {
+		codes[rt.Topic] = rt.Partitions[0].ErrorCode
+	}
+	if codes["raw"] != kerr.OperationNotAttempted.Code || codes["nope"] != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("AddPartitionsToTxn codes %v", codes)
+	}
+	if info, _ := tb.txns.Describe("raw-1"); info.State.String() != "CompleteCommit" {
+		t.Fatalf("state %v after a rejected add", info.State)
+	}
+}
