@@ -184,7 +184,7 @@ func TestTxnCrashMidTransaction(t *testing.T) {
 		}
 	}
 	cl.Close()
-	tb.abandon()
+	crash(tb)
 
 	tb2 := startBroker(t, dir)
 	// The open transaction survives the restart (as on Kafka) and is aborted by its timeout.
@@ -213,6 +213,62 @@ func TestTxnCrashMidTransaction(t *testing.T) {
 		if lso, hwm := p.lso(), p.hwm; lso != hwm {
 			t.Fatalf("partition %d: lso %d != hwm %d after abort", i, lso, hwm)
 		}
+	}
+}
+
+// crash abandons tb like a killed process. Its transaction coordinator is closed first only
+// so that its timeout timer cannot write into the directory the next instance uses (a killed
+// process has no timers); everything it acknowledged is already durable.
+func crash(tb *testBroker) {
+	tb.txns.Close()
+	tb.abandon()
+}
+
+func TestTxnCrashThenFenceAndCommit(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBroker(t, dir)
+	createTopic(t, tb.admin(t), "cf", 1, nil)
+	ctx := ctxT(t, 30*time.Second)
+	cl := txnProducer(t, tb, "cf-1")
+	produceTxn(t, cl, "cf", true, "c1", "c2")
+	produceTxn(t, cl, "cf", false, "a1")
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "cf", Value: []byte("open1")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	crash(tb)
+
+	tb2 := startBroker(t, dir)
+	p, _ := tb2.partition("cf", 0)
+	// c1 c2 commit a1 abort open1: LSO at open1 (offset 5), HWM 6.
+	if lso, hwm := p.lso(), p.hwm; lso != 5 || hwm != 6 {
+		t.Fatalf("after restart lso %d hwm %d, want 5 6", lso, hwm)
+	}
+	// A new producer with the same transactional ID aborts the open transaction.
+	cl2 := txnProducer(t, tb2, "cf-1")
+	produceTxn(t, cl2, "cf", true, "c3")
+	got := readAll(t, tb2, "cf", true, 3)
+	if want := []string{"c1", "c2", "c3"}; !eqStrings(got, want) {
+		t.Fatalf("read_committed got %v, want %v", got, want)
+	}
+	cl2.Close()
+
+	// Restart once more after everything completed: same view, LSO = HWM.
+	crash(tb2)
+	tb3 := startBroker(t, dir)
+	p3, _ := tb3.partition("cf", 0)
+	if lso, hwm := p3.lso(), p3.hwm; lso != hwm || hwm != 9 {
+		t.Fatalf("second restart lso %d hwm %d, want 9 9", lso, hwm)
+	}
+	got = readAll(t, tb3, "cf", true, 3)
+	if want := []string{"c1", "c2", "c3"}; !eqStrings(got, want) {
+		t.Fatalf("read_committed after second restart got %v, want %v", got, want)
+	}
+	if info, _ := tb3.txns.Describe("cf-1"); info.State.String() != "CompleteCommit" || info.Epoch != 1 {
+		t.Fatalf("state after restarts %+v", info)
 	}
 }
 
