@@ -51,6 +51,16 @@ func TestResultsDiffsAndDoc(t *testing.T) {
 		}
 	}
 
+	// Removing the gap turns the known gap back into a failure and clears the flag.
+	r.ReapplyGaps(&Gaps{})
+	if c := r.Cell("txn", "franz-go", "klite"); c.Status != StatusFail || c.GapReason != "" {
+		t.Fatalf("reapply: %+v", c)
+	}
+	if c := r.Cell("txn", "java", "klite"); c.GapPassed {
+		t.Fatalf("reapply kept GapPassed: %+v", c)
+	}
+	r.ReapplyGaps(gaps)
+
 	// Round trip through the file, then render.
 	f := filepath.Join(t.TempDir(), "r.json")
 	if err := r.Save(f); err != nil {

@@ -307,6 +307,18 @@ func (g *Gaps) Find(scenario, client, target string) *Gap {
 	return nil
 }
 
+// ReapplyGaps re-evaluates stored cells against the current known-gaps file (a gap may have
+// been added or removed since the cells ran).
+func (r *Results) ReapplyGaps(gaps *Gaps) {
+	for _, c := range r.Cells {
+		if c.Status == StatusKnownGap {
+			c.Status = StatusFail
+		}
+		c.GapPassed, c.GapReason = false, ""
+	}
+	ApplyGaps(r.Cells, gaps)
+}
+
 // ApplyGaps marks failed cells covered by a gap as known gaps and flags gaps that passed.
 func ApplyGaps(cells []*CellResult, gaps *Gaps) {
 	for _, c := range cells {

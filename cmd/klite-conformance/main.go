@@ -178,6 +178,7 @@ func writeDoc(c *common) error {
 	if err != nil {
 		return err
 	}
+	r.ReapplyGaps(gaps)
 	r.ComputeDiffs(gaps)
 	return os.WriteFile(c.path(c.out), []byte(conformance.RenderDoc(r, gaps)), 0o644)
 }
