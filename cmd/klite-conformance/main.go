@@ -421,6 +421,7 @@ func cmdRun(args []string) int {
 	if v := toolVersion("java", "-version"); v != "" {
 		rf.Tools["java"] = v
 	}
+	rf.ReapplyGaps(gaps)
 	rf.ComputeDiffs(gaps)
 	if err := rf.Save(c.path(c.results)); err != nil {
 		logf("writing results: %v", err)
