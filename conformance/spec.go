@@ -647,7 +647,7 @@ func (l *loader) directive(k, v *yaml.Node, expect bool, keys int) error {
 			return err
 		}
 	case "$records":
-		f, err := l.fields(v, "count", "key", "value", "size", "partition", "timestamp", "headers", "offset_from")
+		f, err := l.fields(v, "count", "first", "key", "value", "size", "partition", "timestamp", "headers", "offset_from")
 		if err != nil {
 			return err
 		}

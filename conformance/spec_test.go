@@ -141,6 +141,9 @@ func TestExpandGenerators(t *testing.T) {
 		t.Fatalf("records not spliced: %v", recs)
 	}
 	r1 := recs[1].(map[string]any)
+	if first, _ := genRecords(map[string]any{"count": int64(2), "first": int64(7), "key": "k{i}", "offset_from": int64(7)}); first[1].(map[string]any)["key"] != "k8" || first[1].(map[string]any)["offset"] != int64(8) {
+		t.Fatalf("first: %v", first)
+	}
 	if r1["key"] != "k1" || r1["offset"] != int64(4) || len(r1["value"].(string)) != 6 || !strings.HasPrefix(r1["value"].(string), "v1") {
 		t.Fatalf("record 1: %v", r1)
 	}

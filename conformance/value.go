@@ -188,8 +188,9 @@ func genRecords(m map[string]any) ([]any, error) {
 	count, _ := m["count"].(int64)
 	size, _ := m["size"].(int64)
 	out := make([]any, 0, count)
+	first, _ := m["first"].(int64) // {i} counts from here
 	for i := int64(0); i < count; i++ {
-		idx := strconv.FormatInt(i, 10)
+		idx := strconv.FormatInt(first+i, 10)
 		sub := func(v any) any {
 			if s, ok := v.(string); ok {
 				return strings.ReplaceAll(s, "{i}", idx)
