@@ -18,7 +18,7 @@ SCENARIO ?=
 CLIENT   ?=
 TARGET   ?=
 
-.PHONY: all build run test unit integration conformance compat-doc bench kafka-jars drivers \
+.PHONY: all build run test unit integration conformance conformance-docker compat-doc bench kafka-jars drivers \
         fuzz vet clean
 
 all: build
@@ -54,6 +54,11 @@ conformance: build kafka-jars
 	# The harness builds the selected clients' drivers itself (driver.json "build").
 	$(BIN)/klite-conformance run $(if $(SCENARIO),--scenario $(SCENARIO)) \
 		$(if $(CLIENT),--client $(CLIENT)) $(if $(TARGET),--target $(TARGET))
+
+# The same matrix against klite in a container (docker/klite.Dockerfile, via ory/dockertest);
+# skips with a clear message where no Docker engine answers.
+conformance-docker: build
+	cd conformance/docker && $(GO) run . $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(CLIENT),--client $(CLIENT))
 
 compat-doc: build
 	$(BIN)/klite-conformance doc
