@@ -3,8 +3,8 @@
 // The key list is generated from the handler registry, so it advertises exactly what klite
 // implements. A request at an unsupported version is answered in v0 with UNSUPPORTED_VERSION
 // and the key list (KIP-511), so the client can retry with a version both sides speak.
-// Differences from Kafka: no feature flags (SupportedFeatures, FinalizedFeatures) are
-// reported.
+// Feature flags: only transaction.version (2) is reported (txn_glue.go); Kafka also reports
+// metadata.version and group.version.
 package broker
 
 import (
@@ -26,5 +26,6 @@ func handleApiVersions(b *Broker, rc *ReqCtx, req kmsg.Request, respond func(kms
 		k.ApiKey, k.MinVersion, k.MaxVersion = h.key, h.min, h.max
 		resp.ApiKeys = append(resp.ApiKeys, k)
 	}
+	addTxnFeatures(resp) // transaction.version (helper T, txn_glue.go)
 	respond(resp)
 }

@@ -1,4 +1,4 @@
-// EndTxn (key 26), versions 0-4.
+// EndTxn (key 26), versions 0-5.
 //
 // Commits or aborts the transaction: the coordinator durably moves it to PrepareCommit or
 // PrepareAbort, writes a control record (marker) to every partition in it through the WAL,
@@ -6,8 +6,8 @@
 // and only then answers (Kafka answers after the prepare record and writes markers in the
 // background; a client cannot tell except by latency). A retried EndTxn of a completed
 // transaction succeeds; one arriving while it completes gets CONCURRENT_TRANSACTIONS.
-// Version 5 (KIP-890 part 2: epoch bump per transaction, "transaction.version" 2) is not
-// implemented, so it is not advertised and klite reports no transaction.version feature.
+// v5 is KIP-890 part 2 (transaction.version 2, advertised in ApiVersions as Kafka 4.0 does):
+// the epoch is bumped at every EndTxn and returned with the producer ID; see txn.EndTxn.
 package broker
 
 import (
@@ -15,14 +15,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(26, 0, 4, handleEndTxn) }
+func init() { register(26, 0, 5, handleEndTxn) }
 
 func handleEndTxn(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.EndTxnRequest)
-	b.txns.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, func(e *kerr.Error) {
+	tv2 := req.Version >= 5
+	b.txns.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, tv2, func(pid int64, epoch int16, e *kerr.Error) {
 		resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+		resp.ProducerID, resp.ProducerEpoch = -1, -1
 		if e != nil {
 			resp.ErrorCode = fencedCode(e, req.Version, 2)
+		} else if tv2 {
+			resp.ProducerID, resp.ProducerEpoch = pid, epoch
 		}
 		respond(resp)
 	})

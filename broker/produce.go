@@ -127,6 +127,10 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 					continue
 				}
 			}
+			if e := b.txnImplicitAdd(req.Version, rt.Topic, rp.Partition, &h); e != nil { // TV2 (helper T)
+				fail(e, "")
+				continue
+			}
 			p.append(b, rp.Records, &h, func(r appendResult) {
 				if r.err != nil {
 					sp.ErrorCode = r.err.Code

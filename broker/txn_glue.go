@@ -13,6 +13,8 @@ import (
 
 	"github.com/klite/klite/broker/group"
 	"github.com/klite/klite/broker/txn"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // txnTickInterval is how often timed-out transactions are looked for (Kafka's
@@ -104,4 +106,32 @@ func (b *Broker) openTxns() error {
 		}
 	}()
 	return nil
+}
+
+// addTxnFeatures reports transaction.version 2 (KIP-890 part 2) as supported and finalized in
+// ApiVersions v3+, as Kafka 4.0 does, so clients that support it (franz-go, the Java client)
+// use the TV2 protocol: implicit partition adds on Produce v12+, TxnOffsetCommit v5, EndTxn v5
+// with an epoch bump per transaction. Older clients keep using TV1; both are served.
+func addTxnFeatures(resp *kmsg.ApiVersionsResponse) {
+	if resp.Version < 3 || resp.ErrorCode != 0 {
+		return
+	}
+	sf := kmsg.NewApiVersionsResponseSupportedFeature()
+	sf.Name, sf.MinVersion, sf.MaxVersion = "transaction.version", 0, 2
+	resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
+	ff := kmsg.NewApiVersionsResponseFinalizedFeature()
+	ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = "transaction.version", 2, 2
+	resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)
+	if resp.FinalizedFeaturesEpoch < 0 {
+		resp.FinalizedFeaturesEpoch = 1
+	}
+}
+
+// txnImplicitAdd adds the partition of a transactional batch in a Produce v12+ request to the
+// producer's transaction (TV2 clients send no AddPartitionsToTxn).
+func (b *Broker) txnImplicitAdd(version int16, topic string, partition int32, h *batchHeader) *kerr.Error {
+	if version < 12 || !h.transactional() || !h.hasProducerID() {
+		return nil
+	}
+	return b.txns.ImplicitAdd(h.ProducerID, h.ProducerEpoch, txnTP(topic, partition))
 }

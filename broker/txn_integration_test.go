@@ -162,8 +162,10 @@ func TestTxnFencing(t *testing.T) {
 		t.Fatalf("read_committed got %v, want [fresh]", got)
 	}
 	info, ok := tb.txns.Describe("fence-1")
-	if !ok || info.Epoch != 1 || info.State.String() != "CompleteCommit" {
-		t.Fatalf("describe: %+v %v, want epoch 1 CompleteCommit", info, ok)
+	// The epoch depends on the protocol the client picked (TV2 bumps it per transaction);
+	// fencing bumped it at least once.
+	if !ok || info.Epoch < 1 || info.State.String() != "CompleteCommit" {
+		t.Fatalf("describe: %+v %v, want a bumped epoch and CompleteCommit", info, ok)
 	}
 }
 
@@ -267,7 +269,7 @@ func TestTxnCrashThenFenceAndCommit(t *testing.T) {
 	if want := []string{"c1", "c2", "c3"}; !eqStrings(got, want) {
 		t.Fatalf("read_committed after second restart got %v, want %v", got, want)
 	}
-	if info, _ := tb3.txns.Describe("cf-1"); info.State.String() != "CompleteCommit" || info.Epoch != 1 {
+	if info, _ := tb3.txns.Describe("cf-1"); info.State.String() != "CompleteCommit" || info.Epoch < 1 {
 		t.Fatalf("state after restarts %+v", info)
 	}
 }

@@ -1,11 +1,12 @@
-// TxnOffsetCommit (key 28), versions 0-4.
+// TxnOffsetCommit (key 28), versions 0-5.
 //
 // Stages offsets in the transaction coordinator; they become the group's committed offsets
 // when the transaction commits (EndTxn) and are dropped if it aborts. The group must have
 // been added with AddOffsetsToTxn (else INVALID_TXN_STATE). Partitions of unknown topics get
 // UNKNOWN_TOPIC_OR_PARTITION. The v3+ member ID, instance ID and generation are checked
 // against the group as Kafka does (UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID, ILLEGAL_GENERATION
-// fence zombie consumers). v5 (KIP-890 part 2) is not advertised.
+// fence zombie consumers). v5 (KIP-890 part 2, transaction.version 2) adds the group to the
+// transaction itself: TV2 clients send no AddOffsetsToTxn.
 package broker
 
 import (
@@ -14,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(28, 0, 4, handleTxnOffsetCommit) }
+func init() { register(28, 0, 5, handleTxnOffsetCommit) }
 
 // maxTxnOffsetMetadata is offset.metadata.max.bytes.
 const maxTxnOffsetMetadata = 4096
@@ -62,6 +63,16 @@ func stageTxnOffsets(b *Broker, req *kmsg.TxnOffsetCommitRequest, respond func(k
 			codes[tp] = groupErr.Code
 		}
 	} else if len(staged) > 0 {
+		if req.Version >= 5 {
+			if e := b.txns.ImplicitAddGroup(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group); e != nil {
+				for tp := range staged {
+					codes[tp] = e.Code
+				}
+				staged = nil
+			}
+		}
+	}
+	if groupErr == nil && len(staged) > 0 {
 		if e := b.txns.StageOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, staged); e != nil {
 			for tp := range staged {
 				codes[tp] = fencedCode(e, req.Version, 3)

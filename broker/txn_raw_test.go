@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 func txnOffsetCommit(t *testing.T, cl *kgo.Client, id string, pid int64, epoch int16, group string, gen int32, member string, topic string, off int64) int16 {
@@ -31,7 +32,10 @@ func TestTxnOffsetCommitRaw(t *testing.T) {
 	tb := startBroker(t, t.TempDir())
 	adm := tb.admin(t)
 	createTopic(t, adm, "raw", 1, nil)
-	cl := tb.client(t)
+	// TxnOffsetCommit v4 (TV1): the group must be added with AddOffsetsToTxn first.
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(int16(kmsg.TxnOffsetCommit), 4)
+	cl := tb.client(t, kgo.MaxVersions(v))
 	ctx := ctxT(t, 10*time.Second)
 
 	init := kmsg.NewPtrInitProducerIDRequest()
@@ -73,8 +77,15 @@ func TestTxnOffsetCommitRaw(t *testing.T) {
 	}
 	end := kmsg.NewPtrEndTxnRequest()
 	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = "raw-1", pid, epoch, true
-	if r, err := end.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 {
-		t.Fatalf("EndTxn: %v %v", err, r)
+	er, err := end.RequestWith(ctx, cl)
+	if err != nil || er.ErrorCode != 0 {
+		t.Fatalf("EndTxn: %v %v", err, er)
+	}
+	if er.Version >= 5 { // TV2: the epoch is bumped at every EndTxn
+		if er.ProducerID != pid || er.ProducerEpoch != epoch+1 {
+			t.Fatalf("EndTxn v5 answered %d/%d, want %d/%d", er.ProducerID, er.ProducerEpoch, pid, epoch+1)
+		}
+		epoch = er.ProducerEpoch
 	}
 	offs, err = adm.FetchOffsets(ctx, "rg")
 	if err != nil {
@@ -106,5 +117,14 @@ func TestTxnOffsetCommitRaw(t *testing.T) {
 	}
 	if info, _ := tb.txns.Describe("raw-1"); info.State.String() != "CompleteCommit" {
 		t.Fatalf("state %v after a rejected add", info.State)
+	}
+
+	// TxnOffsetCommit v5 (TV2) adds the group itself and starts the transaction.
+	cl5 := tb.client(t)
+	if code := txnOffsetCommit(t, cl5, "raw-1", pid, epoch, "rg2", -1, "", "raw", 1); code != 0 {
+		t.Fatalf("v5 txn commit without AddOffsetsToTxn: %v", kerr.ErrorForCode(code))
+	}
+	if info, _ := tb.txns.Describe("raw-1"); info.State.String() != "Ongoing" || len(info.Groups) != 1 || info.Groups[0] != "rg2" {
+		t.Fatalf("after v5 commit: %+v", info)
 	}
 }

@@ -281,9 +281,18 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 				fail(e)
 				return
 			}
+			// Bump once more, as Kafka does when the client retries: the fenced producer's
+			// epoch is then neither current nor "previous" (a TV2 EndTxn retry).
 			c.mu.Lock()
+			c.bumpLocked(t)
+			t.updated = c.cfg.Now()
+			err := c.persistLocked(t)
 			pid, epoch := t.pid, t.epoch
 			c.mu.Unlock()
+			if err != nil {
+				fail(kerr.KafkaStorageError)
+				return
+			}
 			respond(pid, epoch, nil)
 		})
 		c.mu.Unlock()
@@ -464,55 +473,121 @@ func (c *Coordinator) StageOffsets(id string, pid int64, epoch int16, group stri
 }
 
 // EndTxn commits or aborts the ongoing transaction; respond runs once the markers are
-// written (and, on commit, the offsets applied).
-func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit bool, respond func(*kerr.Error)) {
+// written (and, on commit, the offsets applied) with the producer ID and epoch to use next.
+//
+// tv2 selects KIP-890 part 2 semantics (EndTxn v5+): the epoch is bumped at the end of every
+// transaction (markers carry the new epoch, fencing late writes of the old one); a request
+// with the previous epoch is a retry (answered from the completed state, INVALID_TXN_STATE if
+// it asks the other outcome, as after a timeout abort); aborting with no transaction open is
+// allowed and just bumps the epoch.
+func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit, tv2 bool, respond func(pid int64, epoch int16, err *kerr.Error)) {
 	c.mu.Lock()
-	if c.closed {
+	fail := func(e *kerr.Error) {
 		c.mu.Unlock()
-		respond(kerr.CoordinatorNotAvailable)
+		respond(-1, -1, e)
+	}
+	if c.closed {
+		fail(kerr.CoordinatorNotAvailable)
 		return
 	}
 	t := c.txns[id]
 	if t == nil || t.pid != pid {
-		c.mu.Unlock()
-		respond(kerr.InvalidProducerIDMapping)
+		fail(kerr.InvalidProducerIDMapping)
+		return
+	}
+	matches := t.state == CompleteCommit && commit || t.state == CompleteAbort && !commit
+	preparing := t.state == PrepareCommit && commit || t.state == PrepareAbort && !commit
+	if tv2 && epoch == t.lastEpoch && epoch != t.epoch {
+		switch {
+		case matches:
+			p, e := t.pid, t.epoch
+			c.mu.Unlock()
+			respond(p, e, nil)
+		case preparing:
+			fail(kerr.ConcurrentTransactions)
+		default:
+			fail(kerr.InvalidTxnState)
+		}
 		return
 	}
 	if epoch != t.epoch {
-		c.mu.Unlock()
-		respond(kerr.ProducerFenced)
+		fail(kerr.ProducerFenced)
 		return
 	}
 	switch {
-	case t.state == CompleteCommit && commit, t.state == CompleteAbort && !commit:
+	case t.state == Ongoing:
+	case tv2 && !commit && (t.state == Empty || t.state == CompleteCommit || t.state == CompleteAbort):
+		// TV2: aborting nothing bumps the epoch (clients do it to recover from an error).
+		c.bumpLocked(t)
+		t.state = CompleteAbort
+		t.updated = c.cfg.Now()
+		if err := c.persistLocked(t); err != nil {
+			fail(kerr.KafkaStorageError)
+			return
+		}
+		p, e := t.pid, t.epoch
 		c.mu.Unlock()
-		respond(nil) // a retry of an EndTxn that completed
+		respond(p, e, nil)
 		return
-	case t.state == PrepareCommit && commit, t.state == PrepareAbort && !commit:
+	case !tv2 && matches:
+		p, e := t.pid, t.epoch
 		c.mu.Unlock()
-		respond(kerr.ConcurrentTransactions)
+		respond(p, e, nil) // a retry of an EndTxn that completed
 		return
-	case t.state != Ongoing:
-		c.mu.Unlock()
-		respond(kerr.InvalidTxnState)
+	case preparing:
+		fail(kerr.ConcurrentTransactions)
 		return
+	default:
+		fail(kerr.InvalidTxnState)
+		return
+	}
+	prevEpoch, prevLast := t.epoch, t.lastEpoch
+	if tv2 {
+		c.bumpLocked(t)
 	}
 	if commit {
 		t.state = PrepareCommit
 	} else {
 		t.state = PrepareAbort
-		t.offsets = nil
 	}
 	t.updated = c.cfg.Now()
 	if err := c.persistLocked(t); err != nil {
-		t.state = Ongoing
-		c.mu.Unlock()
-		respond(kerr.KafkaStorageError)
+		t.state, t.epoch, t.lastEpoch = Ongoing, prevEpoch, prevLast
+		fail(kerr.KafkaStorageError)
 		return
 	}
-	t.waiters = append(t.waiters, respond)
+	if !commit {
+		t.offsets = nil
+	}
+	t.waiters = append(t.waiters, func(e *kerr.Error) {
+		if e != nil {
+			respond(-1, -1, e)
+			return
+		}
+		c.mu.Lock()
+		p, ep := t.pid, t.epoch
+		c.mu.Unlock()
+		respond(p, ep, nil)
+	})
 	c.mu.Unlock()
 	c.drive(t)
+}
+
+// ImplicitAdd adds a partition to the producer's transaction on its first transactional
+// produce (Produce v12+, KIP-890 part 2: TV2 clients send no AddPartitionsToTxn).
+func (c *Coordinator) ImplicitAdd(pid int64, epoch int16, tp TP) *kerr.Error {
+	c.mu.Lock()
+	t := c.pids[pid]
+	c.mu.Unlock()
+	if t == nil {
+		return kerr.InvalidProducerIDMapping
+	}
+	return c.AddPartitions(t.id, pid, epoch, []TP{tp})
+}
+
+// ImplicitAddGroup adds a group to the transaction on TxnOffsetCommit v5+ (TV2).
+func (c *Coordinator) ImplicitAddGroup(id string, pid int64, epoch int16, group string) *kerr.Error {
+	return c.AddGroup(id, pid, epoch, group)
 }
 
 // drive writes the markers and offsets of a prepared transaction, then completes it.

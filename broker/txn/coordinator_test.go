@@ -156,13 +156,21 @@ func (h *harness) init(id string, pid int64, epoch int16) (int64, int16, *kerr.E
 
 func (h *harness) end(id string, pid int64, epoch int16, commit bool) *kerr.Error {
 	h.t.Helper()
+	_, err := h.end2(id, pid, epoch, commit, false)
+	return err
+}
+
+// end2 ends a transaction with TV1 or TV2 semantics and returns the epoch to use next.
+func (h *harness) end2(id string, pid int64, epoch int16, commit, tv2 bool) (int16, *kerr.Error) {
+	h.t.Helper()
 	var got *kerr.Error
+	var next int16
 	done := false
-	h.c.EndTxn(id, pid, epoch, commit, func(e *kerr.Error) { got, done = e, true })
+	h.c.EndTxn(id, pid, epoch, commit, tv2, func(_ int64, e int16, err *kerr.Error) { next, got, done = e, err, true })
 	if !done {
 		h.t.Fatal("EndTxn did not answer")
 	}
-	return got
+	return next, got
 }
 
 func wantErr(t *testing.T, what string, got, want *kerr.Error) {
@@ -234,8 +242,10 @@ func TestFencingAbortsOpenTransaction(t *testing.T) {
 	wantErr(t, "add", h.c.AddPartitions("a", pid, epoch, []TP{{"t", 0}}), nil)
 	pid2, epoch2, err := h.init("a", -1, -1)
 	wantErr(t, "second init", err, nil)
-	if pid2 != pid || epoch2 != 1 {
-		t.Fatalf("second init %d/%d, want %d/1", pid2, epoch2, pid)
+	// Epoch 1 aborts the open transaction; the answer is epoch 2 (bumped again, as Kafka's
+	// client retry does), so epoch 1 is not taken for a TV2 retry of the fenced producer.
+	if pid2 != pid || epoch2 != 2 {
+		t.Fatalf("second init %d/%d, want %d/2", pid2, epoch2, pid)
 	}
 	if want := []string{"100/1 abort t-0"}; !eq(h.fx.markers, want) {
 		t.Fatalf("markers %v, want %v (abort with the bumped epoch)", h.fx.markers, want)
@@ -249,13 +259,13 @@ func TestFencingAbortsOpenTransaction(t *testing.T) {
 	// KIP-360: the current producer may re-init with its ID and epoch; a stale one is fenced.
 	_, e3, err := h.init("a", pid, epoch2)
 	wantErr(t, "kip-360 bump", err, nil)
-	if e3 != 2 {
-		t.Fatalf("kip-360 epoch %d, want 2", e3)
+	if e3 != 3 {
+		t.Fatalf("kip-360 epoch %d, want 3", e3)
 	}
 	_, e4, err := h.init("a", pid, epoch2) // retry of that same request
 	wantErr(t, "kip-360 retry", err, nil)
-	if e4 != 2 {
-		t.Fatalf("kip-360 retry epoch %d, want 2", e4)
+	if e4 != 3 {
+		t.Fatalf("kip-360 retry epoch %d, want 3", e4)
 	}
 	_, _, err = h.init("a", pid, 0)
 	wantErr(t, "kip-360 stale", err, kerr.ProducerFenced)
@@ -298,7 +308,7 @@ func TestConcurrentAndInvalidRequests(t *testing.T) {
 	h.fx.hold = true
 	var endErr *kerr.Error
 	ended := false
-	h.c.EndTxn("a", 100, 0, true, func(e *kerr.Error) { endErr, ended = e, true })
+	h.c.EndTxn("a", 100, 0, true, false, func(_ int64, _ int16, e *kerr.Error) { endErr, ended = e, true })
 	if ended || h.state("a") != PrepareCommit {
 		t.Fatalf("EndTxn answered before markers (%v) or state %v", ended, h.state("a"))
 	}
@@ -323,7 +333,7 @@ func TestRecoveryCompletesPreparedTransaction(t *testing.T) {
 	wantErr(t, "add b", h.c.AddPartitions("b", pid2, 0, []TP{{"t", 1}}), nil)
 	// Crash with a's markers failing: a stays PrepareCommit in the log, b Ongoing.
 	h.fx.fail = errors.New("disk gone")
-	h.c.EndTxn("a", pid, epoch, true, func(*kerr.Error) { t.Error("EndTxn answered although markers failed") })
+	h.c.EndTxn("a", pid, epoch, true, false, func(int64, int16, *kerr.Error) { t.Error("EndTxn answered although markers failed") })
 	h.fx.fail = nil
 	h.fx.markers = nil
 
@@ -385,4 +395,56 @@ func eq(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+func TestTV2EpochBumpPerTransaction(t *testing.T) {
+	h := newHarness(t)
+	pid, epoch, _ := h.init("a", -1, -1)
+	wantErr(t, "implicit add", h.c.ImplicitAdd(pid, epoch, TP{"t", 0}), nil)
+	wantErr(t, "implicit add group", h.c.ImplicitAddGroup("a", pid, epoch, "g"), nil)
+	next, err := h.end2("a", pid, epoch, true, true)
+	wantErr(t, "commit", err, nil)
+	if next != epoch+1 {
+		t.Fatalf("epoch after TV2 commit %d, want %d", next, epoch+1)
+	}
+	if want := []string{"100/1 commit t-0"}; !eq(h.fx.markers, want) {
+		t.Fatalf("markers %v, want %v (written with the bumped epoch)", h.fx.markers, want)
+	}
+	// A retry with the old epoch gets the same answer; the other outcome is refused.
+	again, err := h.end2("a", pid, epoch, true, true)
+	wantErr(t, "retried commit", err, nil)
+	if again != next {
+		t.Fatalf("retry epoch %d, want %d", again, next)
+	}
+	_, err = h.end2("a", pid, epoch, false, true)
+	wantErr(t, "abort with the old epoch", err, kerr.InvalidTxnState)
+	// The old epoch cannot produce any more.
+	wantErr(t, "old epoch add", h.c.ImplicitAdd(pid, epoch, TP{"t", 0}), kerr.ProducerFenced)
+	// Aborting with nothing open bumps the epoch.
+	n2, err := h.end2("a", pid, next, false, true)
+	wantErr(t, "empty abort", err, nil)
+	if n2 != next+1 {
+		t.Fatalf("epoch after empty abort %d, want %d", n2, next+1)
+	}
+	_, err = h.end2("a", pid, n2, true, true)
+	wantErr(t, "empty commit", err, kerr.InvalidTxnState)
+}
+
+func TestTV2TimeoutAbortIsAbortable(t *testing.T) {
+	h := newHarness(t)
+	pid, epoch, _ := h.init("a", -1, -1)
+	wantErr(t, "implicit add", h.c.ImplicitAdd(pid, epoch, TP{"t", 0}), nil)
+	h.clk.advance(2 * time.Minute)
+	h.c.Tick()
+	// Kafka 4.0 (TV2): committing a timed-out transaction is INVALID_TXN_STATE (TV1:
+	// PRODUCER_FENCED); aborting it succeeds and gives the producer the new epoch.
+	_, err := h.end2("a", pid, epoch, true, true)
+	wantErr(t, "commit after timeout", err, kerr.InvalidTxnState)
+	wantErr(t, "TV1 commit after timeout", h.end("a", pid, epoch, true), kerr.ProducerFenced)
+	next, err := h.end2("a", pid, epoch, false, true)
+	wantErr(t, "abort after timeout", err, nil)
+	if next != epoch+1 {
+		t.Fatalf("epoch %d, want %d", next, epoch+1)
+	}
+	wantErr(t, "new transaction", h.c.ImplicitAdd(pid, next, TP{"t", 0}), nil)
 }
