@@ -1,7 +1,7 @@
 // ListOffsets (key 2), versions 1-10.
 //
-// Timestamp -2 (earliest) gives the log start offset, -1 (latest) the high watermark (which is
-// also the last stable offset until transactions exist), -3 (max timestamp, v7+) the first
+// Timestamp -2 (earliest) gives the log start offset, -1 (latest) the high watermark (the last
+// stable offset with read_committed, where timestamp lookups only find stable records), -3 (max timestamp, v7+) the first
 // record carrying the largest timestamp, and -4 (earliest local, v8+) the log start offset.
 // A timestamp >= 0 gives the first record whose timestamp is >= it, exactly: the batch index
 // finds the first batch whose max timestamp is >= the target, then that batch is read from
@@ -34,8 +34,12 @@ func handleListOffsets(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(km
 				continue
 			}
 			off, ts, err := b.listOffset(p, rp.Timestamp)
-			if err == nil && rp.Timestamp == -1 && req.IsolationLevel == 1 {
-				off = p.lso() // read_committed latest: the last stable offset (helper T)
+			if err == nil && req.IsolationLevel == 1 { // read_committed (helper T)
+				if lso := p.lso(); rp.Timestamp == -1 {
+					off = lso // latest: the last stable offset
+				} else if off >= lso && (rp.Timestamp >= 0 || rp.Timestamp == -3) {
+					off, ts = -1, -1 // as Kafka: a timestamp match must be stable
+				}
 			}
 			if err != nil {
 				sp.ErrorCode = err.Code

@@ -128,3 +128,49 @@ func TestTxnOffsetCommitRaw(t *testing.T) {
 		t.Fatalf("after v5 commit: %+v", info)
 	}
 }
+
+func TestTxnListOffsetsReadCommitted(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	createTopic(t, tb.admin(t), "lo", 1, nil)
+	cl := txnProducer(t, tb, "lo-1")
+	produceTxn(t, cl, "lo", true, "a")
+	ctx := ctxT(t, 10*time.Second)
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "lo", Value: []byte("open"), Timestamp: time.Now().Add(time.Hour)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	list := func(iso int8, ts int64) int64 {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.IsolationLevel = iso
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "lo"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp = 0, ts
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, tb.client(t))
+		if err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("list offsets: %v %v", err, resp)
+		}
+		return resp.Topics[0].Partitions[0].Offset
+	}
+	// a at 0, commit marker at 1, open at 2.
+	if got := list(1, -1); got != 2 {
+		t.Fatalf("read_committed latest %d, want 2", got)
+	}
+	if got := list(0, -1); got != 3 {
+		t.Fatalf("read_uncommitted latest %d, want 3", got)
+	}
+	future := time.Now().Add(30 * time.Minute).UnixMilli()
+	if got := list(0, future); got != 2 {
+		t.Fatalf("read_uncommitted by timestamp %d, want 2", got)
+	}
+	if got := list(1, future); got != -1 {
+		t.Fatalf("read_committed by timestamp found the open record at %d, want -1", got)
+	}
+	if got := list(1, -3); got != -1 {
+		t.Fatalf("read_committed max timestamp found the open record at %d, want -1", got)
+	}
+}
