@@ -4,6 +4,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -212,6 +213,10 @@ func isClosedOrTimeout(err error) bool {
 }
 
 func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
+	// Buffered: a small request costs one read syscall instead of two (size, then body), and
+	// several pipelined requests often arrive in one read. Frames larger than the buffer are
+	// read straight into their own slice.
+	br := bufio.NewReaderSize(c.nc, readBufferSize)
 	for {
 		s.mu.Lock()
 		closing := s.closing
@@ -219,7 +224,7 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 		if closing {
 			return nil
 		}
-		frame, err := readFrame(c.nc, s.cfg.MaxFrameBytes, nil)
+		frame, err := readFrame(br, s.cfg.MaxFrameBytes, nil)
 		if err != nil {
 			return err
 		}
@@ -253,21 +258,68 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 	}
 }
 
+// readBufferSize is the per-connection read buffer.
+const readBufferSize = 32 << 10
+
+// maxWriteBatch bounds the bytes of responses gathered into one write.
+const maxWriteBatch = 1 << 20
+
+// writeLoop writes responses in request order. Responses that are already complete when the
+// previous one is written are gathered into one write (pipelined produce and fetch requests
+// often complete together after one fsync), so a burst costs one syscall, not one each;
+// the loop writes what it has before it waits for a response that is not ready yet.
 func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 	defer close(done)
 	var buf []byte
 	broken := false
-	for sl := range queue {
+	flush := func() {
+		if len(buf) > 0 && !broken {
+			if _, err := c.nc.Write(buf); err != nil {
+				broken = true
+				c.nc.Close() // the reader notices and stops
+			}
+		}
+		buf = buf[:0]
+		if cap(buf) > 4*maxWriteBatch {
+			buf = nil
+		}
+	}
+	var held *slot // taken from the queue while gathering, not handled yet
+	for {
+		sl := held
+		held = nil
+		if sl == nil {
+			select {
+			case n, ok := <-queue:
+				if !ok {
+					flush()
+					return
+				}
+				sl = n
+			default:
+				flush() // about to block: send what is gathered
+				n, ok := <-queue
+				if !ok {
+					return
+				}
+				sl = n
+			}
+		}
 		select {
 		case <-sl.done:
-		case <-s.force:
-			broken = true
-			continue
+		default:
+			flush() // about to wait for this response: send what is gathered
+			select {
+			case <-sl.done:
+			case <-s.force:
+				broken = true
+			}
 		}
 		if sl.resp == nil || broken {
 			continue
 		}
 		if _, ok := sl.resp.(closeConn); ok {
+			flush()
 			broken = true
 			c.nc.Close()
 			continue
@@ -275,13 +327,9 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 		if sl.setVer {
 			sl.resp.SetVersion(sl.version)
 		}
-		buf = AppendResponse(buf[:0], sl.key, sl.corr, sl.resp)
-		if _, err := c.nc.Write(buf); err != nil {
-			broken = true
-			c.nc.Close() // the reader notices and stops
-		}
-		if cap(buf) > 1<<20 {
-			buf = nil
+		buf = AppendResponse(buf, sl.key, sl.corr, sl.resp)
+		if len(buf) >= maxWriteBatch {
+			flush()
 		}
 	}
 }

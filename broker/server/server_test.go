@@ -1,0 +1,106 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// holdDispatcher answers ApiVersions requests; requests with an odd correlation ID are held
+// until release is closed, so later (even) responses complete before earlier ones.
+type holdDispatcher struct {
+	release chan struct{}
+	wg      sync.WaitGroup
+}
+
+func (d *holdDispatcher) Versions(key int16) (int16, int16, bool) { return 0, 3, key == 18 }
+
+func (d *holdDispatcher) Dispatch(c *Conn, h *Header, req kmsg.Request, respond func(kmsg.Response)) {
+	resp := req.ResponseKind()
+	if h.CorrelationID%2 == 0 {
+		respond(resp)
+		return
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		<-d.release
+		respond(resp)
+	}()
+}
+
+func startTestServer(t *testing.T, d Dispatcher) (*Server, string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{}, d)
+	go s.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return s, l.Addr().String()
+}
+
+func readCorrelationIDs(t *testing.T, r io.Reader, n int) []int32 {
+	t.Helper()
+	var out []int32
+	for len(out) < n {
+		var sz [4]byte
+		if _, err := io.ReadFull(r, sz[:]); err != nil {
+			t.Fatalf("after %d responses: %v", len(out), err)
+		}
+		body := make([]byte, binary.BigEndian.Uint32(sz[:]))
+		if _, err := io.ReadFull(r, body); err != nil || len(body) < 4 {
+			t.Fatalf("response body: %v (len %d)", err, len(body))
+		}
+		out = append(out, int32(binary.BigEndian.Uint32(body)))
+	}
+	return out
+}
+
+// Responses that complete out of order are still written in request order, including when
+// several completed responses are gathered into one write.
+func TestResponsesInRequestOrderWhenCompletedOutOfOrder(t *testing.T) {
+	d := &holdDispatcher{release: make(chan struct{})}
+	_, addr := startTestServer(t, d)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	const n = 20
+	var frames []byte
+	for i := 0; i < n; i++ {
+		req := kmsg.NewPtrApiVersionsRequest()
+		req.Version = 0
+		frames = append(frames, kmsg.NewRequestFormatter(kmsg.FormatterClientID("t")).AppendRequest(nil, req, int32(i))...)
+	}
+	if _, err := c.Write(frames); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing can be written before response 1 (held) except response 0.
+	br := bufio.NewReader(c)
+	if got := readCorrelationIDs(t, br, 1); got[0] != 0 {
+		t.Fatalf("first response has correlation ID %d, want 0", got[0])
+	}
+	close(d.release)
+	got := readCorrelationIDs(t, br, n-1)
+	for i, id := range got {
+		if id != int32(i+1) {
+			t.Fatalf("response %d has correlation ID %d, want %d (all: %v)", i+1, id, i+1, got)
+		}
+	}
+	d.wg.Wait()
+}
