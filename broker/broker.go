@@ -92,6 +92,9 @@ type Broker struct {
 
 	// txns is the transaction coordinator (broker/txn; wiring by helper T in txn_glue.go).
 	txns *txn.Coordinator
+
+	// admin holds dynamic broker configs and DeleteRecords log starts (configs.go).
+	admin adminState
 }
 
 // Open loads state from cfg.DataDir (replaying the metadata log and the WAL) and returns a
@@ -212,6 +215,7 @@ func (b *Broker) load() error {
 	if err != nil {
 		return fmt.Errorf("replaying WAL: %w", err)
 	}
+	b.fixLogStartsAfterReplay() // delete_records.go
 	b.log.Info("state loaded", "cluster_id", b.clusterID, "topics", len(b.topics), "batches", n, "took", time.Since(start))
 	return nil
 }

@@ -6,6 +6,8 @@ package broker
 //	{"type":"topic","name":"t","id":"<hex>","partitions":3,"configs":{...}}  create or update
 //	{"type":"delete_topic","id":"<hex>"}
 //	{"type":"pid_block","end":2000}  producer IDs below end may have been handed out
+//	{"type":"log_start","id":"<hex>","partition":0,"offset":4}  DeleteRecords (delete_records.go)
+//	{"type":"broker_configs","name":"","configs":{...}}  dynamic broker configs (configs.go)
 //
 // Replaying them in order rebuilds topics, configs, the cluster ID and the producer ID
 // allocator; offsets and producer sequence state come from the WAL. JSON keeps the log
@@ -27,6 +29,8 @@ type metaRecord struct {
 	Partitions int32             `json:"partitions,omitempty"`
 	Configs    map[string]string `json:"configs,omitempty"`
 	End        int64             `json:"end,omitempty"`
+	Partition  int32             `json:"partition,omitempty"`
+	Offset     int64             `json:"offset,omitempty"`
 }
 
 // pidBlockSize is how many producer IDs one pid_block record reserves.
@@ -76,6 +80,8 @@ func (b *Broker) replayMeta() error {
 		case "pid_block":
 			b.pidBlockEnd = max(b.pidBlockEnd, r.End)
 			b.nextPID = b.pidBlockEnd
+		case "log_start", "broker_configs":
+			return b.replayAdminMeta(r)
 		}
 		return nil
 	})
@@ -86,6 +92,9 @@ func (b *Broker) metaSnapshotLocked() [][]byte {
 	recs := [][]byte{encodeMeta(metaRecord{Type: "cluster", ClusterID: b.clusterID})}
 	for _, t := range b.topics {
 		recs = append(recs, encodeMeta(t.record()))
+	}
+	for _, r := range b.adminSnapshotLocked() {
+		recs = append(recs, encodeMeta(r))
 	}
 	recs = append(recs, encodeMeta(metaRecord{Type: "pid_block", End: b.pidBlockEnd}))
 	return recs
