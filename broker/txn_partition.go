@@ -17,6 +17,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"sort"
 
 	"github.com/klite/klite/broker/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -117,7 +118,9 @@ func (p *partition) abortedIn(from, to int64) []kmsg.FetchResponseTopicPartition
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
-	for _, a := range p.txn.aborted {
+	// aborted is in marker order: skip those closed before from.
+	i := sort.Search(len(p.txn.aborted), func(i int) bool { return p.txn.aborted[i].last >= from })
+	for _, a := range p.txn.aborted[i:] {
 		if a.last >= from && a.first <= to {
 			at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
 			at.ProducerID, at.FirstOffset = a.pid, a.first
