@@ -36,7 +36,11 @@ func newUUID() string {
 // phase of the rebalance completes).
 func (c *Coordinator) JoinGroup(cl Client, req *kmsg.JoinGroupRequest, respond func(*kmsg.JoinGroupResponse)) {
 	if !c.post(func() {
-		c.join(cl, req, func(r *kmsg.JoinGroupResponse) { c.reply(func() { respond(r) }) })
+		c.log.Debug("join group", "group", req.Group, "member", req.MemberID, "instance", req.InstanceID, "version", cl.Version)
+		c.join(cl, req, func(r *kmsg.JoinGroupResponse) {
+			c.log.Debug("join group answered", "group", req.Group, "member", r.MemberID, "err", r.ErrorCode, "generation", r.Generation, "leader", r.LeaderID)
+			c.reply(func() { respond(r) })
+		})
 	}) {
 		respond(joinError(req.MemberID, kerr.CoordinatorNotAvailable))
 	}
@@ -121,18 +125,22 @@ func (c *Coordinator) joinKnown(g *group, cl Client, req *kmsg.JoinGroupRequest,
 	}
 	switch g.state {
 	case PreparingRebalance:
-		c.updateMemberAndRebalance(g, m, req, respond)
+		c.updateMemberAndRebalance(g, m, req, respond, "member rejoined")
 	case CompletingRebalance:
 		if m.matches(req.Protocols) {
 			// The member lost its join response: answer again from the current generation.
 			respond(c.joinResponse(g, m, g.leader == m.id, false))
 			return
 		}
-		c.updateMemberAndRebalance(g, m, req, respond)
+		c.updateMemberAndRebalance(g, m, req, respond, "member rejoined with changed protocols while the group completed a rebalance")
 	case Stable:
 		if g.leader == m.id || !m.matches(req.Protocols) {
 			// The leader rejoining forces a rebalance (it may have seen metadata change).
-			c.updateMemberAndRebalance(g, m, req, respond)
+			reason := "leader rejoined"
+			if g.leader != m.id {
+				reason = "member rejoined with changed protocols"
+			}
+			c.updateMemberAndRebalance(g, m, req, respond, reason)
 			return
 		}
 		respond(c.joinResponse(g, m, false, false))
@@ -202,7 +210,7 @@ func (c *Coordinator) addMemberAndRebalance(g *group, id string, cl Client, req 
 	}
 	g.addMember(m)
 	c.scheduleHeartbeat(g, m)
-	c.prepareOrCompleteJoin(g)
+	c.prepareOrCompleteJoin(g, "new member joined")
 }
 
 // rebalanceTimeout: v0 requests have none and use the session timeout.
@@ -213,7 +221,7 @@ func rebalanceTimeout(req *kmsg.JoinGroupRequest) time.Duration {
 	return time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond
 }
 
-func (c *Coordinator) updateMemberAndRebalance(g *group, m *member, req *kmsg.JoinGroupRequest, respond func(*kmsg.JoinGroupResponse)) {
+func (c *Coordinator) updateMemberAndRebalance(g *group, m *member, req *kmsg.JoinGroupRequest, respond func(*kmsg.JoinGroupResponse), reason string) {
 	if m.joinCB != nil {
 		// A second join while the first still waits: the first is superseded.
 		m.joinCB(joinError(m.id, kerr.RebalanceInProgress))
@@ -222,7 +230,7 @@ func (c *Coordinator) updateMemberAndRebalance(g *group, m *member, req *kmsg.Jo
 	m.sessionTimeout = time.Duration(req.SessionTimeoutMillis) * time.Millisecond
 	m.rebalanceTimeout = rebalanceTimeout(req)
 	m.joinCB = respond
-	c.prepareOrCompleteJoin(g)
+	c.prepareOrCompleteJoin(g, reason)
 }
 
 // replaceStatic swaps a static member's old member ID for a new one (KIP-345): in a Stable
@@ -261,7 +269,7 @@ func (c *Coordinator) replaceStatic(g *group, old *member, newID string, cl Clie
 	case Stable:
 		if g.selectProtocol() != g.protocol {
 			m.joinCB = respond
-			c.prepareRebalance(g)
+			c.prepareRebalance(g, "static member rejoined and the selected protocol changes")
 			return
 		}
 		// Same protocol: keep the generation. Persist the new member ID, then answer; the
@@ -278,23 +286,24 @@ func (c *Coordinator) replaceStatic(g *group, old *member, newID string, cl Clie
 	case CompletingRebalance:
 		// The leader may already be assigning for the old member ID: rebalance again.
 		m.joinCB = respond
-		c.prepareRebalance(g)
+		c.prepareRebalance(g, "static member rejoined while the group completed a rebalance")
 	default: // PreparingRebalance: wait for the join phase to complete
 		m.joinCB = respond
 		c.maybeCompleteJoin(g)
 	}
 }
 
-func (c *Coordinator) prepareOrCompleteJoin(g *group) {
+func (c *Coordinator) prepareOrCompleteJoin(g *group, reason string) {
 	if g.state == PreparingRebalance {
 		c.maybeCompleteJoin(g)
 		return
 	}
-	c.prepareRebalance(g)
+	c.prepareRebalance(g, reason)
 }
 
 // prepareRebalance starts a new join phase.
-func (c *Coordinator) prepareRebalance(g *group) {
+func (c *Coordinator) prepareRebalance(g *group, reason string) {
+	c.log.Debug("preparing rebalance", "group", g.id, "from", g.state.String(), "generation", g.generation, "reason", reason)
 	if g.state == CompletingRebalance {
 		for _, m := range g.members {
 			m.assignment = nil
@@ -371,6 +380,7 @@ func (c *Coordinator) completeJoin(g *group) {
 	g.protocol = g.selectProtocol()
 	g.computeSubscribed()
 	g.transition(CompletingRebalance, now)
+	c.log.Debug("join phase complete", "group", g.id, "generation", g.generation, "protocol", g.protocol, "leader", g.leader, "members", len(g.members))
 	g.pendSync = map[string]bool{}
 	for _, m := range g.orderedMembers() {
 		g.pendSync[m.id] = true
@@ -403,7 +413,7 @@ func (c *Coordinator) expirePendingSync(g *group, gen int32) {
 		}
 	}
 	g.pendSync = map[string]bool{}
-	c.prepareRebalance(g)
+	c.prepareRebalance(g, "members did not sync")
 }
 
 // scheduleHeartbeat (re)starts m's session timer.
@@ -421,11 +431,11 @@ func (c *Coordinator) expireMember(g *group, m *member) {
 		return
 	}
 	c.log.Info("member session expired", "group", g.id, "member", m.id)
-	c.removeAndUpdate(g, m)
+	c.removeAndUpdate(g, m, "member session expired")
 }
 
 // removeAndUpdate removes a member and moves the group on.
-func (c *Coordinator) removeAndUpdate(g *group, m *member) {
+func (c *Coordinator) removeAndUpdate(g *group, m *member, reason string) {
 	if m.joinCB != nil {
 		m.joinCB(joinError(m.id, kerr.UnknownMemberID))
 		m.joinCB = nil
@@ -435,13 +445,13 @@ func (c *Coordinator) removeAndUpdate(g *group, m *member) {
 		m.syncCB = nil
 	}
 	g.removeMember(m)
-	c.afterMembersLeft(g)
+	c.afterMembersLeft(g, reason)
 }
 
-func (c *Coordinator) afterMembersLeft(g *group) {
+func (c *Coordinator) afterMembersLeft(g *group, reason string) {
 	switch g.state {
 	case Stable, CompletingRebalance:
-		c.prepareRebalance(g)
+		c.prepareRebalance(g, reason)
 	case PreparingRebalance:
 		c.maybeCompleteJoin(g)
 	}
@@ -456,7 +466,11 @@ func syncError(err *kerr.Error) *kmsg.SyncGroupResponse {
 // SyncGroup handles a SyncGroup request; followers wait for the leader's assignment.
 func (c *Coordinator) SyncGroup(cl Client, req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGroupResponse)) {
 	if !c.post(func() {
-		c.sync(req, func(r *kmsg.SyncGroupResponse) { c.reply(func() { respond(r) }) })
+		c.log.Debug("sync group", "group", req.Group, "member", req.MemberID, "generation", req.Generation, "assignments", len(req.GroupAssignment))
+		c.sync(req, func(r *kmsg.SyncGroupResponse) {
+			c.log.Debug("sync group answered", "group", req.Group, "member", req.MemberID, "err", r.ErrorCode)
+			c.reply(func() { respond(r) })
+		})
 	}) {
 		respond(syncError(kerr.CoordinatorNotAvailable))
 	}
@@ -541,6 +555,7 @@ func (c *Coordinator) Heartbeat(cl Client, req *kmsg.HeartbeatRequest, respond f
 	r := kmsg.NewPtrHeartbeatResponse()
 	if !c.post(func() {
 		r.ErrorCode = c.heartbeat(req)
+		c.log.Debug("heartbeat", "group", req.Group, "member", req.MemberID, "generation", req.Generation, "err", r.ErrorCode)
 		c.reply(func() { respond(r) })
 	}) {
 		r.ErrorCode = kerr.CoordinatorNotAvailable.Code
@@ -576,6 +591,7 @@ func (c *Coordinator) LeaveGroup(cl Client, req *kmsg.LeaveGroupRequest, respond
 	r := kmsg.NewPtrLeaveGroupResponse()
 	if !c.post(func() {
 		c.leave(cl, req, r)
+		c.log.Debug("leave group", "group", req.Group, "member", req.MemberID, "members", len(req.Members), "err", r.ErrorCode)
 		c.reply(func() { respond(r) })
 	}) {
 		r.ErrorCode = kerr.CoordinatorNotAvailable.Code
@@ -607,7 +623,7 @@ func (c *Coordinator) leave(cl Client, req *kmsg.LeaveGroupRequest, r *kmsg.Leav
 	}
 	if left || pendingLeft {
 		// As Kafka, even a member that only held a MEMBER_ID_REQUIRED ID starts a rebalance.
-		c.prepareOrCompleteJoin(g)
+		c.prepareOrCompleteJoin(g, "member left")
 	}
 }
 
