@@ -250,7 +250,8 @@ func (c *Coordinator) replaceStatic(g *group, old *member, newID string, cl Clie
 		delete(g.pendSync, old.id)
 		g.pendSync[newID] = true
 	}
-	wasLeader := g.leader == old.id
+	prevLeader := g.leader
+	wasLeader := prevLeader == old.id
 	m := old
 	m.id = newID
 	m.clientID, m.host = cl.ID, cl.Host
@@ -272,16 +273,27 @@ func (c *Coordinator) replaceStatic(g *group, old *member, newID string, cl Clie
 			c.prepareRebalance(g, "static member rejoined and the selected protocol changes")
 			return
 		}
-		// Same protocol: keep the generation. Persist the new member ID, then answer; the
-		// leader gets the members but is told to skip assignment (KIP-814).
+		// Same protocol: keep the generation. Persist the new member ID, then answer.
 		c.persist(encodeGroup(g), func(err error) {
 			if err != nil {
 				m.protocols = oldProtocols
 				respond(joinError(newID, kerr.UnknownServerError))
 				return
 			}
-			isLeader := g.leader == newID
-			respond(c.joinResponse(g, m, isLeader, isLeader))
+			if cl.Version >= 9 {
+				// KIP-814: the leader gets the members but is told to skip assignment.
+				isLeader := g.leader == newID
+				respond(c.joinResponse(g, m, isLeader, isLeader))
+				return
+			}
+			// Older clients cannot be told to skip assignment. As Kafka, answer with the
+			// leader ID from before the replacement and no members: a returning leader
+			// then acts as a follower and keeps the current assignment, instead of
+			// assigning (a stable group would ignore it) and rejoining once its metadata
+			// differs from what it assigned with, which would start a needless rebalance.
+			r := c.joinResponse(g, m, false, false)
+			r.LeaderID = prevLeader
+			respond(r)
 		})
 	case CompletingRebalance:
 		// The leader may already be assigning for the old member ID: rebalance again.

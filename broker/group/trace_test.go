@@ -106,6 +106,9 @@ func (tr *tracer) name(id string) string {
 		return `""`
 	}
 	if a, ok := tr.aliases[id]; ok {
+		if m := tr.members[a]; m != nil && m.id != id && m.oldID == id {
+			return a + "(old)" // the member ID a static rejoin replaced
+		}
 		return a
 	}
 	return "?" + id
