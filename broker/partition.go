@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/binary"
 	"sort"
 	"sync"
 
@@ -176,7 +177,10 @@ func (p *partition) append(b *Broker, data []byte, h *batchHeader, done func(app
 		ps.push(h.ProducerEpoch, sb)
 		ps.lastSeen = nowMs
 	}
-	batch := &storage.Batch{TP: p.tp(), BaseOffset: base, LastOffset: last, MaxTimestamp: maxTS, Data: data}
+	batch := &storage.Batch{TP: p.tp(), BaseOffset: base, LastOffset: last, MaxTimestamp: maxTS, Data: data,
+		// The batch CRC (bytes 17-20, over bytes 21..) was checked by validateProduceBatch or
+		// recomputed by stampBatch: the WAL reuses it rather than checksum the batch again.
+		DataCRCFrom: 21, DataCRC: binary.BigEndian.Uint32(data[17:21])}
 	// Appending under p.mu keeps WAL order equal to offset order within the partition.
 	b.wal.Append(batch, func(loc storage.Location, err error) {
 		p.mu.Lock()

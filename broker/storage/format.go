@@ -31,8 +31,55 @@ func putEntryHeader(h []byte, b *Batch) {
 	binary.BigEndian.PutUint64(h[40:], uint64(b.LastOffset))
 	binary.BigEndian.PutUint64(h[48:], uint64(b.MaxTimestamp))
 	crc := crc32.Update(0, castagnoli, h[4:entryHeaderSize])
-	crc = crc32.Update(crc, castagnoli, b.Data)
+	if from := b.DataCRCFrom; from > 0 && from <= len(b.Data) {
+		crc = crc32.Update(crc, castagnoli, b.Data[:from])
+		crc = crc32cCombine(crc, b.DataCRC, len(b.Data)-from)
+	} else {
+		crc = crc32.Update(crc, castagnoli, b.Data)
+	}
 	binary.BigEndian.PutUint32(h[0:], crc)
+}
+
+// CRC-32C of a concatenation from the CRCs of its parts: crc(A||B) is crc(A) times x^(8|B|)
+// plus crc(B), in GF(2)[x] modulo the Castagnoli polynomial (the pre- and post-inversion
+// cancel out). Polynomials are bit-reflected, as in hash/crc32: bit 31 is x^0.
+const castagnoliReflected = 0x82F63B78
+
+// crc32cMulMod returns a*b modulo the polynomial.
+func crc32cMulMod(a, b uint32) uint32 {
+	var p uint32
+	for m := uint32(1) << 31; m != 0; m >>= 1 {
+		if a&m != 0 {
+			p ^= b
+		}
+		if b&1 != 0 {
+			b = b>>1 ^ castagnoliReflected
+		} else {
+			b >>= 1
+		}
+	}
+	return p
+}
+
+// crc32cX2n[k] is x^(2^k) modulo the polynomial.
+var crc32cX2n = func() (t [64]uint32) {
+	t[0] = 1 << 30 // x^1
+	for k := 1; k < len(t); k++ {
+		t[k] = crc32cMulMod(t[k-1], t[k-1])
+	}
+	return t
+}()
+
+// crc32cCombine returns the CRC-32C of A||B given crcA, crcB and len(B).
+func crc32cCombine(crcA, crcB uint32, lenB int) uint32 {
+	// x^(8*lenB): bit k of lenB contributes x^(8*2^k) = x^(2^(k+3)).
+	xn := uint32(1) << 31 // x^0
+	for k, n := 3, uint64(lenB); n != 0; k, n = k+1, n>>1 {
+		if n&1 != 0 {
+			xn = crc32cMulMod(crc32cX2n[k], xn)
+		}
+	}
+	return crc32cMulMod(xn, crcA) ^ crcB
 }
 
 // parseEntryHeader checks the fixed fields of a header and returns the payload length.

@@ -34,6 +34,12 @@ type Batch struct {
 	// MaxTimestamp is the batch's max timestamp as stored (after LogAppendTime rewriting).
 	MaxTimestamp int64
 	Data         []byte
+	// DataCRCFrom, when above 0, says DataCRC is the CRC-32C of Data[DataCRCFrom:], already
+	// computed and checked by the caller (a Kafka batch's own CRC covers Data[21:]). Append
+	// then checksums only the first DataCRCFrom bytes and combines the two, instead of
+	// reading the whole batch a second time. The stored entry is the same either way.
+	DataCRCFrom int
+	DataCRC     uint32
 }
 
 // Location says where a batch lives in the WAL, so it can be read back without scanning.
