@@ -2,8 +2,8 @@
 //
 // v1-v7 fetch one group (null topics from v2 = all its offsets, with a top-level error
 // from v2); v8+ several groups. A group or partition without a committed offset gets offset
-// -1 and no error, as in Kafka. RequireStable (v7+) has nothing to wait for until
-// transactional offset commits exist.
+// -1 and no error, as in Kafka. With RequireStable (v7+) a partition whose group has an
+// offset staged by an unfinished transaction gets UNSTABLE_OFFSET_COMMIT (txn_glue.go).
 package broker
 
 import "github.com/twmb/franz-go/pkg/kmsg"
@@ -25,6 +25,9 @@ func handleOffsetFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(km
 		groups = []kmsg.OffsetFetchRequestGroup{g}
 	}
 	b.groups.FetchOffsets(groups, func(out []kmsg.OffsetFetchResponseGroup) {
+		if req.RequireStable { // pending transactional offsets (helper T, txn_glue.go)
+			b.markUnstableOffsets(out)
+		}
 		resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 		if req.Version >= 8 {
 			resp.Groups = out

@@ -135,3 +135,23 @@ func (b *Broker) txnImplicitAdd(version int16, topic string, partition int32, h 
 	}
 	return b.txns.ImplicitAdd(h.ProducerID, h.ProducerEpoch, txnTP(topic, partition))
 }
+
+// markUnstableOffsets answers UNSTABLE_OFFSET_COMMIT (offset -1) for partitions whose group
+// has an offset staged by a transaction still in progress, as Kafka does for OffsetFetch with
+// RequireStable (v7+): a consumer taking over the partition waits for the transaction
+// instead of reprocessing records whose offsets are about to be committed.
+func (b *Broker) markUnstableOffsets(groups []kmsg.OffsetFetchResponseGroup) {
+	for gi := range groups {
+		g := &groups[gi]
+		for ti := range g.Topics {
+			t := &g.Topics[ti]
+			for pi := range t.Partitions {
+				p := &t.Partitions[pi]
+				if p.ErrorCode == 0 && b.txns.PendingOffset(g.Group, txnTP(t.Topic, p.Partition)) {
+					p.ErrorCode = kerr.UnstableOffsetCommit.Code
+					p.Offset, p.LeaderEpoch, p.Metadata = -1, -1, nil
+				}
+			}
+		}
+	}
+}

@@ -28,6 +28,24 @@ func txnOffsetCommit(t *testing.T, cl *kgo.Client, id string, pid int64, epoch i
 	return resp.Topics[0].Partitions[0].ErrorCode
 }
 
+// fetchStable fetches partition 0's committed offset with RequireStable and returns its error.
+func fetchStable(t *testing.T, cl *kgo.Client, group, topic string) int16 {
+	t.Helper()
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.RequireStable = true
+	rg := kmsg.NewOffsetFetchRequestGroup()
+	rg.Group = group
+	rt := kmsg.NewOffsetFetchRequestGroupTopic()
+	rt.Topic, rt.Partitions = topic, []int32{0}
+	rg.Topics = append(rg.Topics, rt)
+	req.Groups = append(req.Groups, rg)
+	resp, err := req.RequestWith(ctxT(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Groups[0].Topics[0].Partitions[0].ErrorCode
+}
+
 func TestTxnOffsetCommitRaw(t *testing.T) {
 	tb := startBroker(t, t.TempDir())
 	adm := tb.admin(t)
@@ -67,13 +85,16 @@ func TestTxnOffsetCommitRaw(t *testing.T) {
 	if code := txnOffsetCommit(t, cl, "raw-1", pid, epoch, "rg", -1, "", "raw", 3); code != 0 {
 		t.Fatalf("simple txn commit: %v", kerr.ErrorForCode(code))
 	}
-	// Not visible before the transaction commits.
+	// Not visible before the transaction commits; a stable fetch is told to wait.
 	offs, err := adm.FetchOffsets(ctx, "rg")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o, ok := offs.Lookup("raw", 0); ok && o.At >= 0 {
 		t.Fatalf("staged offset visible before commit: %+v", o)
+	}
+	if code := fetchStable(t, cl, "rg", "raw"); code != kerr.UnstableOffsetCommit.Code {
+		t.Fatalf("stable fetch with a pending offset: %v", kerr.ErrorForCode(code))
 	}
 	end := kmsg.NewPtrEndTxnRequest()
 	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = "raw-1", pid, epoch, true
@@ -93,6 +114,9 @@ func TestTxnOffsetCommitRaw(t *testing.T) {
 	}
 	if o, _ := offs.Lookup("raw", 0); o.At != 3 {
 		t.Fatalf("offset after commit %+v, want 3", o)
+	}
+	if code := fetchStable(t, cl, "rg", "raw"); code != 0 {
+		t.Fatalf("stable fetch after commit: %v", kerr.ErrorForCode(code))
 	}
 
 	// AddPartitionsToTxn v3 with an unknown topic: that one UNKNOWN_TOPIC_OR_PARTITION, the

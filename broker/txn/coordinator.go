@@ -781,3 +781,19 @@ func (t *txnState) info() Info {
 	sort.Strings(in.Groups)
 	return in
 }
+
+// PendingOffset reports whether a transaction not yet completed has staged an offset for
+// the group's partition (OffsetFetch with RequireStable answers UNSTABLE_OFFSET_COMMIT).
+func (c *Coordinator) PendingOffset(group string, tp TP) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range c.txns {
+		if t.state != Ongoing && t.state != PrepareCommit {
+			continue
+		}
+		if _, ok := t.offsets[group][tp]; ok {
+			return true
+		}
+	}
+	return false
+}
