@@ -386,26 +386,28 @@ func (b *Broker) checkBrokerResource(name string, alter bool) (string, bool) {
 	return "", true
 }
 
-// checkBrokerConfigs validates a dynamic broker config set: read-only names are refused as
-// Kafka does, known ones are type-checked, unknown ones are accepted (and stored).
-func checkBrokerConfigs(configs map[string]string) (string, bool) {
+// checkBrokerConfigs validates a dynamic broker config change: changed names that are
+// read-only are refused as Kafka does, known ones in next are type-checked, unknown ones are
+// accepted (and stored).
+func checkBrokerConfigs(changed, next map[string]string) (string, bool) {
 	var ro []string
-	names := make([]string, 0, len(configs))
-	for k := range configs {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
+	for k := range changed {
 		if def, ok := brokerConfigs[k]; ok && def.readOnly {
 			ro = append(ro, k)
 		}
 	}
+	sort.Strings(ro)
 	if len(ro) > 0 {
 		return "Cannot update these configs dynamically: Set(" + strings.Join(ro, ", ") + ")", false
 	}
+	names := make([]string, 0, len(next))
+	for k := range next {
+		names = append(names, k)
+	}
+	sort.Strings(names)
 	for _, k := range names {
 		if def, ok := brokerConfigs[k]; ok {
-			if msg, ok := checkConfigType(k, configs[k], def.typ); !ok {
+			if msg, ok := checkConfigType(k, next[k], def.typ); !ok {
 				return msg, false
 			}
 		}
