@@ -89,7 +89,9 @@ type fileWAL struct {
 	spaceCond sync.Cond // pendingBytes dropped, or closing
 	pending   []*group  // FIFO; the last one is open for appends
 	pendBytes int
-	free      []*group
+	free      []*group // written groups kept for reuse while busy (at most maxFree)
+	maxFree   int
+	groupHint int // bytes in the last written group: the initial capacity of a new one
 	closed    bool
 	isClosed  atomic.Bool // closed, readable without mu
 	tailReady bool        // cur/curFile/curSize are set up (after Replay or the first Append)
@@ -143,6 +145,8 @@ func OpenWAL(opts WALOptions) (WAL, error) {
 		return nil, err
 	}
 	w := &fileWAL{opts: o, dir: dir, files: o.files, log: o.Logger, segs: map[uint64]*os.File{}}
+	// Enough spare groups to refill the whole pending window without allocating.
+	w.maxFree = o.MaxPendingBytes/o.MaxGroupBytes + 1
 	w.workCond.L = &w.mu
 	w.spaceCond.L = &w.mu
 	ents, err := os.ReadDir(dir)
@@ -222,7 +226,9 @@ func (w *fileWAL) Append(b *Batch, done func(Location, error)) {
 			g = w.free[n-1]
 			w.free = w.free[:n-1]
 		} else {
-			g = &group{}
+			// Start at the size the last written group reached: under load a new group
+			// then fills without being regrown (and copied) step by step.
+			g = &group{buf: make([]byte, 0, max(min(w.groupHint, w.opts.MaxGroupBytes), size))}
 		}
 		w.pending = append(w.pending, g)
 	}
@@ -260,7 +266,7 @@ func (w *fileWAL) writer() {
 	w.mu.Lock()
 	for {
 		for len(w.pending) == 0 && !w.closed {
-			w.free = nil // idle: let the buffers go
+			w.free, w.groupHint = nil, 0 // idle: let the buffers go
 			w.workCond.Wait()
 		}
 		if len(w.pending) == 0 {
@@ -294,7 +300,8 @@ func (w *fileWAL) writer() {
 		w.mu.Lock()
 		w.pendBytes -= len(g.buf)
 		w.spaceCond.Broadcast()
-		if len(w.free) < 2 && cap(g.buf) <= w.opts.MaxGroupBytes {
+		w.groupHint = len(g.buf)
+		if len(w.free) < w.maxFree && cap(g.buf) <= w.opts.MaxGroupBytes {
 			clear(g.ents)
 			g.ents = g.ents[:0]
 			g.buf = g.buf[:0]
