@@ -561,3 +561,76 @@ func TestOffsetForLeaderEpoch(t *testing.T) {
 		}
 	}
 }
+
+func walSegments(t *testing.T, dir string) int {
+	t.Helper()
+	es, err := os.ReadDir(filepath.Join(dir, "wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range es {
+		if filepath.Ext(e.Name()) == ".wal" {
+			n++
+		}
+	}
+	return n
+}
+
+// TestDeleteRecordsRemovesDeadSegments: WAL segments are removed only once no partition has a
+// batch at or after its log start in them; the data after the log start stays readable, and
+// a restart still finds the log start and the end offsets.
+func TestDeleteRecordsRemovesDeadSegments(t *testing.T) {
+	dir := t.TempDir()
+	small := func(c *Config) { c.WALSegmentBytes = 4096 }
+	tb := startBroker(t, dir, small)
+	adm := tb.admin(t)
+	createTopic(t, adm, "keep", 1, nil)
+	createTopic(t, adm, "drop", 1, nil)
+	cl := tb.client(t, kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerLinger(0))
+	produce := func(topic string, n int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			r := &kgo.Record{Topic: topic, Value: bytes.Repeat([]byte{'v'}, 1000)}
+			if err := cl.ProduceSync(ctxT(t, 10*time.Second), r).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	produce("keep", 1) // one live batch in the first segment
+	produce("drop", 30)
+	segs := walSegments(t, dir)
+	if segs < 5 {
+		t.Fatalf("only %d WAL segments; the test needs several", segs)
+	}
+	if dr := deleteRecords(t, adm, "drop", 25); dr.Err != nil || dr.LowWatermark != 25 {
+		t.Fatalf("delete: %+v", dr)
+	}
+	if n := walSegments(t, dir); n != segs {
+		t.Fatalf("%d segments after deleting while 'keep' holds the first one, want %d", n, segs)
+	}
+	if dr := deleteRecords(t, adm, "keep", -1); dr.Err != nil || dr.LowWatermark != 1 {
+		t.Fatalf("delete keep: %+v", dr)
+	}
+	after := walSegments(t, dir)
+	if after >= segs-2 {
+		t.Fatalf("%d segments after every partition's log start moved (from %d)", after, segs)
+	}
+	got := consumeN(t, tb, "drop", 5)
+	if got[0].Offset != 25 || got[4].Offset != 29 {
+		t.Fatalf("consumed %d..%d after removal, want 25..29", got[0].Offset, got[4].Offset)
+	}
+	if err := tb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tb = startBroker(t, dir, small)
+	for topic, want := range map[string][2]int64{"keep": {1, 1}, "drop": {25, 30}} {
+		ls, hwm := tb.partitionOffsets(t, topic, 0)
+		if ls != want[0] || hwm != want[1] {
+			t.Fatalf("%s after restart: log start %d, high watermark %d, want %v", topic, ls, hwm, want)
+		}
+	}
+	if got := consumeN(t, tb, "drop", 5); got[0].Offset != 25 {
+		t.Fatalf("first offset after restart %d", got[0].Offset)
+	}
+}

@@ -7,9 +7,13 @@
 // "offset":..}) before the response, so it survives a restart; Fetch below it gets
 // OFFSET_OUT_OF_RANGE and ListOffsets earliest returns it. TimeoutMillis is not needed (no
 // replicas to wait for).
-// Differences from Kafka: the data below the log start stays in the WAL until retention
-// removes whole segments (Kafka deletes whole log segments below it too, but right away);
-// DescribeLogDirs counts only the batches at or after the log start.
+// WAL segments are shared by every partition: after a log start moves, the segments holding
+// no batch at or after any partition's log start (deleted topics' batches count as dead) are
+// removed. Producers whose batches were all in removed segments are forgotten at the next
+// restart, as Kafka evicts producers below the log start.
+// Differences from Kafka: data below the log start stays on disk while its segment still
+// holds live batches of other partitions; DescribeLogDirs counts only the batches at or after
+// the log start.
 package broker
 
 import (
@@ -91,7 +95,47 @@ func (b *Broker) deleteRecords(p *partition, offset int64) (int64, *kerr.Error) 
 	p.mu.Unlock()
 	b.log.Info("log start offset advanced", "topic", p.t.name, "partition", p.idx, "log_start", ls)
 	b.signalData() // waiting fetches below the new log start must answer OFFSET_OUT_OF_RANGE
+	b.removeDeadSegments()
 	return ls, nil
+}
+
+// removeDeadSegments removes the WAL segments below the first one still holding a batch at or
+// after its partition's log start. The bound never exceeds the segment of the newest indexed
+// batch: a batch whose append is still in flight was appended after every indexed one (WAL
+// callbacks fire in append order), so it lies in that segment or a later one.
+func (b *Broker) removeDeadSegments() {
+	b.mu.RLock()
+	parts := make([]*partition, 0, len(b.topics))
+	for _, t := range b.topics {
+		parts = append(parts, t.partitions()...)
+	}
+	b.mu.RUnlock()
+	var bound uint64
+	var newest uint64
+	haveLive, haveAny := false, false
+	for _, p := range parts {
+		p.mu.Lock()
+		if n := len(p.index); n > 0 {
+			haveAny = true
+			newest = max(newest, p.index[n-1].loc.Segment)
+			if i := p.findLocked(p.logStart); i < n {
+				if s := p.index[i].loc.Segment; !haveLive || s < bound {
+					bound = s
+				}
+				haveLive = true
+			}
+		}
+		p.mu.Unlock()
+	}
+	if !haveAny {
+		return
+	}
+	if !haveLive || newest < bound {
+		bound = newest
+	}
+	if err := b.wal.RemoveSegmentsBefore(bound); err != nil {
+		b.log.Warn("removing WAL segments below the log start offsets failed", "before_segment", bound, "err", err)
+	}
 }
 
 func logStartRecord(p *partition, offset int64) metaRecord {
