@@ -251,11 +251,48 @@ func TestAlterBrokerConfigs(t *testing.T) {
 		t.Fatal("log.retention.ms not described")
 	}
 	check(adm)
+
+	// Topic defaults: the cluster-wide value applies to topics without their own, this
+	// broker's value wins over it, and message.max.bytes is enforced at once.
+	createTopic(t, adm, "bd", 1, nil)
+	def, err := adm.AlterBrokerConfigs(ctxT(t, 5*time.Second), []kadm.AlterConfig{{Name: "message.max.bytes", Value: s("5000")}})
+	if err != nil || def[0].Err != nil {
+		t.Fatal(err, def[0].Err)
+	}
+	resps, err = adm.AlterBrokerConfigs(ctxT(t, 5*time.Second), []kadm.AlterConfig{{Name: "message.max.bytes", Value: s("2000")}}, 0)
+	if err != nil || resps[0].Err != nil {
+		t.Fatal(err, resps[0].Err)
+	}
+	for _, bad := range []kadm.AlterConfig{{Name: "message.max.bytes", Value: s("-5")}, {Name: "log.message.timestamp.type", Value: s("bogus")}} {
+		resps, err = adm.AlterBrokerConfigs(ctxT(t, 5*time.Second), []kadm.AlterConfig{bad}, 0)
+		if err != nil || !errors.Is(resps[0].Err, kerr.InvalidRequest) {
+			t.Fatalf("%s=%s: %v %v", bad.Name, *bad.Value, err, resps[0].Err)
+		}
+	}
+	checkTopic := func(tb *testBroker) {
+		t.Helper()
+		cs := describeTopic(t, tb.admin(t), "bd")
+		wantConfig(t, cs, "max.message.bytes", "2000", kmsg.ConfigSourceDynamicBrokerConfig)
+		wantConfig(t, cs, "retention.ms", "100000000", kmsg.ConfigSourceDynamicBrokerConfig)
+		wantConfig(t, cs, "segment.ms", "604800000", kmsg.ConfigSourceDefaultConfig)
+		syn := cs["max.message.bytes"].Synonyms
+		if len(syn) != 3 || *syn[0].Value != "2000" || *syn[1].Value != "5000" || syn[1].Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig ||
+			syn[2].Key != "message.max.bytes" || syn[2].Source != kmsg.ConfigSourceDefaultConfig {
+			t.Fatalf("max.message.bytes synonyms %+v", syn)
+		}
+		cl := tb.client(t, kgo.ProducerBatchCompression(kgo.NoCompression()))
+		big := &kgo.Record{Topic: "bd", Value: bytes.Repeat([]byte("x"), 3000)}
+		if err := cl.ProduceSync(ctxT(t, 10*time.Second), big).FirstErr(); !errors.Is(err, kerr.MessageTooLarge) {
+			t.Fatalf("3000-byte record with broker message.max.bytes=2000: %v", err)
+		}
+	}
+	checkTopic(tb)
 	if err := tb.Close(); err != nil {
 		t.Fatal(err)
 	}
 	tb = startBroker(t, dir)
 	check(tb.admin(t))
+	checkTopic(tb)
 }
 
 func TestCreatePartitions(t *testing.T) {

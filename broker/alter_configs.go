@@ -7,11 +7,12 @@
 // topic is UNKNOWN_TOPIC_OR_PARTITION. BROKER resources ("" for the cluster-wide default or
 // this broker's ID) store dynamic broker configs: read-only ones are refused with
 // INVALID_REQUEST ("Cannot update these configs dynamically"), unknown names are stored, as
-// Kafka does. ValidateOnly checks without changing anything. A resource named twice, a
+// Kafka does. Those that are topic config defaults (log.retention.ms, message.max.bytes,
+// log.message.timestamp.type, ...) apply to every topic that does not set the topic config,
+// this broker's value winning over the cluster-wide one, as in Kafka. ValidateOnly checks without changing anything. A resource named twice, a
 // config named twice, or a null value is INVALID_REQUEST.
-// Differences from Kafka: dynamic broker configs are stored and described but do not change
-// the defaults of topics (set topic configs instead); BROKER_LOGGER is refused (klite has no
-// named loggers).
+// Differences from Kafka: broker configs other than topic defaults are stored and described
+// but change nothing in klite; BROKER_LOGGER is refused (klite has no named loggers).
 package broker
 
 import (

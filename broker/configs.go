@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -69,6 +70,33 @@ var topicDefaultSynonym = map[string]string{
 	"preallocate": "log.preallocate", "retention.bytes": "log.retention.bytes", "segment.bytes": "log.segment.bytes",
 	"segment.index.bytes": "log.index.size.max.bytes", "unclean.leader.election.enable": "unclean.leader.election.enable",
 }
+
+// topicBrokerSynonym is the dynamic broker config that sets a topic config's default: the
+// DEFAULT_CONFIG synonym, or for these four the broker config without a default.
+func topicBrokerSynonym(name string) string {
+	switch name {
+	case "retention.ms":
+		return "log.retention.ms"
+	case "segment.ms":
+		return "log.roll.ms"
+	case "flush.ms":
+		return "log.flush.interval.ms"
+	case "segment.jitter.ms":
+		return "log.roll.jitter.ms"
+	}
+	return topicDefaultSynonym[name]
+}
+
+// brokerTopicSynonym maps a broker config back to the topic config it is the default of.
+var brokerTopicSynonym = func() map[string]string {
+	m := map[string]string{}
+	for name := range topicConfigType {
+		if bn := topicBrokerSynonym(name); bn != "" {
+			m[bn] = name
+		}
+	}
+	return m
+}()
 
 // checkConfigType checks a value against a config type with Kafka's messages.
 func checkConfigType(name, value string, typ int8) (string, bool) {
@@ -136,33 +164,54 @@ func checkTopicConfigs(configs map[string]string) (string, bool) {
 	return validateTopicConfigs(configs)
 }
 
-// topicConfigResources lists a topic's configs as DescribeConfigs reports them.
-func topicConfigResources(set map[string]string, names []string, synonyms bool) []kmsg.DescribeConfigsResponseResourceConfig {
+// topicConfigResources lists a topic's configs as DescribeConfigs reports them: the explicit
+// value, else a dynamic broker-level default (this broker's, then the cluster-wide one), else
+// Kafka's default; synonyms in Kafka's order.
+func (b *Broker) topicConfigResources(set map[string]string, names []string, synonyms bool) []kmsg.DescribeConfigsResponseResourceConfig {
 	want := map[string]bool{}
 	for _, n := range names {
 		want[n] = true
 	}
+	perBroker := b.admin.brokerConfigs(strconv.Itoa(int(b.nodeID)))
+	clusterDefault := b.admin.brokerConfigs("")
 	var out []kmsg.DescribeConfigsResponseResourceConfig
 	for _, e := range describeTopicConfigs(set) {
 		if names != nil && !want[e.name] {
 			continue
 		}
+		type syn struct {
+			name, value string
+			src         int8
+		}
+		var syns []syn
+		if e.source == srcTopic {
+			syns = append(syns, syn{e.name, e.value, srcTopic})
+		}
+		if bn := topicBrokerSynonym(e.name); bn != "" {
+			if v, ok := perBroker[bn]; ok {
+				syns = append(syns, syn{bn, v, srcDynamicBroker})
+			}
+			if v, ok := clusterDefault[bn]; ok {
+				syns = append(syns, syn{bn, v, srcDynamicDefault})
+			}
+		}
+		if bn := topicDefaultSynonym[e.name]; bn != "" {
+			syns = append(syns, syn{bn, topicConfigDefaults[e.name], srcDefault})
+		}
 		c := kmsg.NewDescribeConfigsResponseResourceConfig()
 		c.Name, c.Value, c.Source = e.name, kmsg.StringPtr(e.value), kmsg.ConfigSource(e.source)
+		if e.source != srcTopic && len(syns) > 0 && syns[0].src != srcDefault {
+			c.Value, c.Source = kmsg.StringPtr(syns[0].value), kmsg.ConfigSource(syns[0].src)
+		}
 		c.ConfigType = kmsg.ConfigType(topicConfigType[e.name])
 		if c.ConfigType == 0 {
 			c.ConfigType = kmsg.ConfigType(ctString)
 		}
 		if synonyms {
 			c.ConfigSynonyms = []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{}
-			if e.source == srcTopic {
+			for _, sy := range syns {
 				s := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-				s.Name, s.Value, s.Source = e.name, kmsg.StringPtr(e.value), kmsg.ConfigSource(srcTopic)
-				c.ConfigSynonyms = append(c.ConfigSynonyms, s)
-			}
-			if bn := topicDefaultSynonym[e.name]; bn != "" {
-				s := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-				s.Name, s.Value, s.Source = bn, kmsg.StringPtr(topicConfigDefaults[e.name]), kmsg.ConfigSource(srcDefault)
+				s.Name, s.Value, s.Source = sy.name, kmsg.StringPtr(sy.value), kmsg.ConfigSource(sy.src)
 				c.ConfigSynonyms = append(c.ConfigSynonyms, s)
 			}
 		}
@@ -263,6 +312,9 @@ type adminState struct {
 	mu        sync.Mutex
 	brokerCfg map[string]map[string]string
 	logStarts map[*partition]int64
+	// topicDefaults are the topic configs' effective dynamic broker-level defaults, by topic
+	// config name (shared with every topic: topic.config reads it).
+	topicDefaults atomic.Pointer[map[string]string]
 }
 
 func (a *adminState) brokerConfigs(name string) map[string]string {
@@ -271,8 +323,9 @@ func (a *adminState) brokerConfigs(name string) map[string]string {
 	return a.brokerCfg[name]
 }
 
-// setBrokerConfigs records a broker config set (persisted by the caller).
-func (a *adminState) setBrokerConfigs(name string, m map[string]string) {
+// setBrokerConfigs records a broker config set (persisted by the caller) and recomputes the
+// topic defaults: this broker's (self) values win over the cluster-wide ("") ones.
+func (a *adminState) setBrokerConfigs(name string, m map[string]string, self string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.brokerCfg == nil {
@@ -280,9 +333,18 @@ func (a *adminState) setBrokerConfigs(name string, m map[string]string) {
 	}
 	if len(m) == 0 {
 		delete(a.brokerCfg, name)
-		return
+	} else {
+		a.brokerCfg[name] = m
 	}
-	a.brokerCfg[name] = m
+	td := map[string]string{}
+	for _, src := range []string{"", self} {
+		for bn, v := range a.brokerCfg[src] {
+			if tn := brokerTopicSynonym[bn]; tn != "" {
+				td[tn] = v
+			}
+		}
+	}
+	a.topicDefaults.Store(&td)
 }
 
 // describeBrokerConfigs lists the broker configs for DescribeConfigs: for the broker's own ID
@@ -411,6 +473,11 @@ func checkBrokerConfigs(changed, next map[string]string) (string, bool) {
 				return msg, false
 			}
 		}
+		if tn := brokerTopicSynonym[k]; tn != "" {
+			if msg, ok := checkTopicConfigs(map[string]string{tn: next[k]}); !ok {
+				return strings.ReplaceAll(msg, tn, k), false
+			}
+		}
 	}
 	return "", true
 }
@@ -422,7 +489,7 @@ func (b *Broker) setBrokerConfigs(name string, configs map[string]string) error 
 	if err := b.appendMetaLocked(metaRecord{Type: "broker_configs", Name: name, Configs: configs}); err != nil {
 		return err
 	}
-	b.admin.setBrokerConfigs(name, configs)
+	b.admin.setBrokerConfigs(name, configs, strconv.Itoa(int(b.nodeID)))
 	return nil
 }
 
@@ -448,7 +515,7 @@ func (b *Broker) adminSnapshotLocked() []metaRecord {
 func (b *Broker) replayAdminMeta(r metaRecord) error {
 	switch r.Type {
 	case "broker_configs":
-		b.admin.setBrokerConfigs(r.Name, r.Configs)
+		b.admin.setBrokerConfigs(r.Name, r.Configs, strconv.Itoa(int(b.nodeID)))
 	case "log_start":
 		id, err := parseTopicID(r.ID)
 		if err != nil {

@@ -1,9 +1,10 @@
 // DescribeConfigs (key 32), versions 1-4.
 //
 // TOPIC resources list Kafka 4.0's topic configs: the ones set on the topic with source
-// DYNAMIC_TOPIC_CONFIG, the rest with Kafka's defaults and DEFAULT_CONFIG, each with its type;
-// with IncludeSynonyms, the topic value then the broker default it falls back to, in Kafka's
-// order. BROKER resources are named by this broker's ID (every config klite reports: static
+// DYNAMIC_TOPIC_CONFIG, the rest from a dynamic broker config (DYNAMIC_BROKER_CONFIG for this
+// broker's, DYNAMIC_DEFAULT_BROKER_CONFIG for the cluster-wide one) or Kafka's defaults
+// (DEFAULT_CONFIG), each with its type; with IncludeSynonyms, every level it falls back
+// through, in Kafka's order. BROKER resources are named by this broker's ID (every config klite reports: static
 // ones from its flags, dynamic ones set through the alter APIs, defaults) or "" (only the
 // dynamic cluster-wide defaults). ConfigNames filters; unknown names are left out.
 // BROKER_LOGGER for this broker answers an empty list.
@@ -41,7 +42,7 @@ func handleDescribeConfigs(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fun
 				fail(kerr.UnknownTopicOrPartition, "")
 				break
 			}
-			sr.Configs = topicConfigResources(t.configs(), rr.ConfigNames, req.IncludeSynonyms)
+			sr.Configs = b.topicConfigResources(t.configs(), rr.ConfigNames, req.IncludeSynonyms)
 		case kmsg.ConfigResourceTypeBroker:
 			if msg, ok := b.checkBrokerResource(rr.ResourceName, false); !ok {
 				fail(kerr.InvalidRequest, msg)

@@ -7,8 +7,9 @@
 // named twice in one resource, or a resource named twice, is INVALID_REQUEST. The result is
 // validated, persisted and applied as AlterConfigs does (alter_configs.go), for TOPIC and
 // BROKER resources; ValidateOnly checks without changing anything.
-// Differences from Kafka: as for AlterConfigs (dynamic broker configs do not change topic
-// defaults; klite has no named loggers, so BROKER_LOGGER operations are INVALID_CONFIG).
+// Differences from Kafka: as for AlterConfigs (broker configs other than topic defaults
+// change nothing in klite; it has no named loggers, so BROKER_LOGGER operations are
+// INVALID_CONFIG).
 package broker
 
 import (

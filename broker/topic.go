@@ -17,6 +17,23 @@ type topic struct {
 	id       [16]byte
 	configsP atomic.Pointer[map[string]string] // only the configs set explicitly
 	partsP   atomic.Pointer[[]*partition]
+	// brokerDefaults are the topic config defaults set as dynamic broker configs
+	// (configs.go), shared by all topics; nil for a validate-only topic.
+	brokerDefaults *atomic.Pointer[map[string]string]
+}
+
+// config returns a config's explicit value, else its dynamic broker-level default.
+func (t *topic) config(name string) (string, bool) {
+	if v, ok := t.configs()[name]; ok {
+		return v, true
+	}
+	if t.brokerDefaults != nil {
+		if m := t.brokerDefaults.Load(); m != nil {
+			v, ok := (*m)[name]
+			return v, ok
+		}
+	}
+	return "", false
 }
 
 // configs returns the explicitly set configs; callers must not modify the map.
@@ -73,7 +90,7 @@ const (
 )
 
 func (t *topic) maxMessageBytes() int32 {
-	if v, ok := t.configs()["max.message.bytes"]; ok {
+	if v, ok := t.config("max.message.bytes"); ok {
 		if n, err := strconv.ParseInt(v, 10, 32); err == nil && n >= 0 {
 			return int32(n)
 		}
@@ -83,7 +100,7 @@ func (t *topic) maxMessageBytes() int32 {
 
 // int64Config returns a numeric topic config, or its default.
 func (t *topic) int64Config(name string) int64 {
-	if v, ok := t.configs()[name]; ok {
+	if v, ok := t.config(name); ok {
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
 			return n
 		}
@@ -93,12 +110,13 @@ func (t *topic) int64Config(name string) int64 {
 }
 
 func (t *topic) logAppendTime() bool {
-	return strings.EqualFold(t.configs()["message.timestamp.type"], "LogAppendTime")
+	v, _ := t.config("message.timestamp.type")
+	return strings.EqualFold(v, "LogAppendTime")
 }
 
 // addTopicLocked adds a topic to the maps. b.mu held (or load in progress).
 func (b *Broker) addTopicLocked(name string, id [16]byte, partitions int32, configs map[string]string) *topic {
-	t := &topic{name: name, id: id}
+	t := &topic{name: name, id: id, brokerDefaults: &b.admin.topicDefaults}
 	t.setConfigs(configs)
 	t.growPartitionsLocked(partitions)
 	b.topics[name] = t
