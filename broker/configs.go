@@ -157,8 +157,38 @@ func checkTopicConfigs(configs map[string]string) (string, bool) {
 				return "Invalid value " + v + " for configuration " + k + ": Value must be at least " + strconv.FormatInt(lo, 10), false
 			}
 		}
-		if k == "message.timestamp.type" && v != "CreateTime" && v != "LogAppendTime" {
-			return "Invalid value " + v + " for configuration " + k + ": String must be one of: CreateTime, LogAppendTime", false
+		invalid := func(val, why string) (string, bool) {
+			return "Invalid value " + val + " for configuration " + k + ": " + why, false
+		}
+		switch k {
+		case "message.timestamp.type":
+			if v != "CreateTime" && v != "LogAppendTime" {
+				return invalid(v, "String must be one of: CreateTime, LogAppendTime")
+			}
+		case "compression.type":
+			switch v {
+			case "uncompressed", "zstd", "lz4", "snappy", "gzip", "producer":
+			default:
+				return invalid(v, "String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer")
+			}
+		case "cleanup.policy":
+			for _, it := range strings.Split(v, ",") {
+				if it = strings.TrimSpace(it); it != "compact" && it != "delete" {
+					return invalid(it, "String must be one of: compact, delete")
+				}
+			}
+		case "min.cleanable.dirty.ratio":
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			javaDouble := strconv.FormatFloat(f, 'f', -1, 64)
+			if !strings.Contains(javaDouble, ".") {
+				javaDouble += ".0"
+			}
+			if f < 0 {
+				return invalid(javaDouble, "Value must be at least 0")
+			}
+			if f > 1 {
+				return invalid(javaDouble, "Value must be no more than 1")
+			}
 		}
 	}
 	return validateTopicConfigs(configs)

@@ -30,22 +30,23 @@ func handleCreatePartitions(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fu
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
 	}
+	// Duplicated topics are answered first (once each), as Kafka does.
 	for _, rt := range req.Topics {
-		st := kmsg.NewCreatePartitionsResponseTopic()
-		st.Topic = rt.Topic
 		if seen[rt.Topic] > 1 {
-			if seen[rt.Topic] < 0 {
-				continue // already answered
-			}
 			seen[rt.Topic] = -1
+			st := kmsg.NewCreatePartitionsResponseTopic()
+			st.Topic = rt.Topic
 			st.ErrorCode = kerr.InvalidRequest.Code
 			st.ErrorMessage = kmsg.StringPtr("Duplicate topic name.")
 			resp.Topics = append(resp.Topics, st)
-			continue
 		}
+	}
+	for _, rt := range req.Topics {
 		if seen[rt.Topic] < 0 {
 			continue
 		}
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = rt.Topic
 		if e, msg := b.createPartitions(rt, req.ValidateOnly); e != nil {
 			st.ErrorCode = e.Code
 			if msg != "" {
