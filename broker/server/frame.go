@@ -90,24 +90,17 @@ func ParseRequest(frame []byte) (Header, kmsg.Request, error) {
 	req.SetVersion(h.Version)
 	if req.IsFlexible() {
 		skipTags(&rd)
-	}
-	if !rd.Ok() {
-		return h, nil, ErrShortHeader
+		if !rd.Ok() {
+			return h, nil, ErrShortHeader
+		}
+		if err := checkBodyTags(req, rd.Src); err != nil {
+			return h, nil, fmt.Errorf("decoding %s v%d: %w", kmsg.NameForKey(h.Key), h.Version, err)
+		}
 	}
 	if err := req.ReadFrom(rd.Src); err != nil {
 		return h, nil, fmt.Errorf("decoding %s v%d: %w", kmsg.NameForKey(h.Key), h.Version, err)
 	}
 	return h, req, nil
-}
-
-// skipTags skips a tagged-field section; klite defines no request header tags.
-func skipTags(rd *kbin.Reader) {
-	n := rd.Uvarint()
-	for i := uint32(0); i < n && rd.Ok(); i++ {
-		rd.Uvarint() // tag
-		sz := rd.Uvarint()
-		rd.Span(int(sz))
-	}
 }
 
 // AppendResponse appends a complete response frame (size, header, body) to dst.
