@@ -671,3 +671,41 @@ func TestDeleteRecordsRemovesDeadSegments(t *testing.T) {
 		t.Fatalf("first offset after restart %d", got[0].Offset)
 	}
 }
+
+// TestDeleteTopicRemovesDeadSegments: deleting a topic frees the WAL segments that held only
+// its batches; the other topic's data and offsets survive, also across a restart.
+func TestDeleteTopicRemovesDeadSegments(t *testing.T) {
+	dir := t.TempDir()
+	small := func(c *Config) { c.WALSegmentBytes = 4096 }
+	tb := startBroker(t, dir, small)
+	adm := tb.admin(t)
+	createTopic(t, adm, "gone", 1, nil)
+	createTopic(t, adm, "stay", 1, nil)
+	cl := tb.client(t, kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerLinger(0))
+	for i := 0; i < 31; i++ {
+		topic := "gone"
+		if i == 30 {
+			topic = "stay" // the only live batch, in the newest segment
+		}
+		if err := cl.ProduceSync(ctxT(t, 10*time.Second), &kgo.Record{Topic: topic, Value: bytes.Repeat([]byte{'v'}, 1000)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segs := walSegments(t, dir)
+	if segs < 5 {
+		t.Fatalf("only %d WAL segments; the test needs several", segs)
+	}
+	if r, err := adm.DeleteTopics(ctxT(t, 5*time.Second), "gone"); err != nil || r["gone"].Err != nil {
+		t.Fatal(err, r["gone"].Err)
+	}
+	if n := walSegments(t, dir); n > 2 {
+		t.Fatalf("%d segments left after deleting the topic (from %d)", n, segs)
+	}
+	if err := tb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tb = startBroker(t, dir, small)
+	if got := consumeN(t, tb, "stay", 1); got[0].Offset != 0 || len(got[0].Value) != 1000 {
+		t.Fatalf("stay after restart: offset %d, %d bytes", got[0].Offset, len(got[0].Value))
+	}
+}

@@ -1,8 +1,9 @@
 // DeleteTopics (key 20), versions 1-6.
 //
 // Topics are named by name, or by topic ID from v6. A deleted topic's batches stay in the WAL
-// until retention removes their segments; replay skips them because their topic ID is gone,
-// and a topic re-created with the same name gets a new ID and starts at offset 0.
+// until no live batch shares their segments (then the segments are removed, as after
+// DeleteRecords: delete_records.go); replay skips them because their topic ID is gone, and a
+// topic re-created with the same name gets a new ID and starts at offset 0.
 package broker
 
 import (
@@ -29,6 +30,7 @@ func handleDeleteTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 			targets = append(targets, target{name: kmsg.StringPtr(n)})
 		}
 	}
+	deleted := false
 	for _, tg := range targets {
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic, st.TopicID = tg.name, tg.id
@@ -44,9 +46,14 @@ func handleDeleteTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 			st.Topic, st.TopicID = kmsg.StringPtr(t.name), t.id
 			if err := b.deleteTopic(t); err != nil {
 				st.ErrorCode = err.Code
+			} else {
+				deleted = true
 			}
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	if deleted {
+		b.removeDeadSegments()
 	}
 	respond(resp)
 }
