@@ -20,7 +20,7 @@ type WALOptions struct {
 	// A single entry larger than this is written as a group of its own.
 	MaxGroupBytes int
 	// MaxPendingBytes bounds the bytes queued but not yet written; Append blocks while it is
-	// exceeded (default 4 x MaxGroupBytes). Callbacks run on a separate goroutine from the
+	// exceeded (default 2 x MaxGroupBytes). Callbacks run on a separate goroutine from the
 	// writer, so a blocked Append never waits on a callback.
 	MaxPendingBytes int
 	// CacheBytes is how much of the most recently written WAL data is left in the OS page
@@ -46,7 +46,7 @@ func (o *WALOptions) withDefaults() WALOptions {
 		r.MaxGroupBytes = DefaultMaxGroupBytes
 	}
 	if r.MaxPendingBytes <= 0 {
-		r.MaxPendingBytes = 4 * r.MaxGroupBytes
+		r.MaxPendingBytes = 2 * r.MaxGroupBytes
 	}
 	if r.MaxPendingBytes < r.MaxGroupBytes {
 		r.MaxPendingBytes = r.MaxGroupBytes
