@@ -283,7 +283,7 @@ var brokerConfigs = map[string]brokerConfigDef{
 	"delete.topic.enable":        {typ: ctBoolean, readOnly: true, value: defaultVal("true")},
 	"process.roles":              {typ: ctList, readOnly: true, value: staticVal(func(*Broker) string { return "broker,controller" })},
 	"socket.request.max.bytes": {typ: ctInt, readOnly: true, value: func(b *Broker) (string, int8, bool) {
-		if b.cfg.MaxFrameBytes > 0 {
+		if b.cfg.MaxFrameBytes > 0 && b.cfg.MaxFrameBytes != 104857600 {
 			return strconv.Itoa(int(b.cfg.MaxFrameBytes)), srcStatic, true
 		}
 		return "104857600", srcDefault, true

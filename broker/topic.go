@@ -188,7 +188,7 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	if partitions <= 0 {
 		return nil, kerr.InvalidPartitions, "number of partitions must be larger than 0"
 	}
-	if msg, ok := validateTopicConfigs(configs); !ok {
+	if msg, ok := checkTopicConfigs(configs); !ok { // Kafka's type/range checks (configs.go)
 		return nil, kerr.InvalidConfig, msg
 	}
 	b.mu.Lock()
