@@ -6,7 +6,7 @@ package broker
 
 import "github.com/twmb/franz-go/pkg/kmsg"
 
-func init() { register(42, 0, 2, handleDeleteGroups) }
+func init() { register(42, 0, 2, groupOrdered(handleDeleteGroups)) }
 
 func handleDeleteGroups(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.DeleteGroupsRequest)

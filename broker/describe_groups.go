@@ -8,7 +8,7 @@ package broker
 
 import "github.com/twmb/franz-go/pkg/kmsg"
 
-func init() { register(15, 0, 6, handleDescribeGroups) }
+func init() { register(15, 0, 6, groupOrdered(handleDescribeGroups)) }
 
 // groupAuthorizedOps is the bit set of READ(3), DELETE(6), DESCRIBE(8), DESCRIBE_CONFIGS(10)
 // and ALTER_CONFIGS(11).

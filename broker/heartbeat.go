@@ -6,7 +6,7 @@ package broker
 
 import "github.com/twmb/franz-go/pkg/kmsg"
 
-func init() { register(12, 0, 4, handleHeartbeat) }
+func init() { register(12, 0, 4, groupOrdered(handleHeartbeat)) }
 
 func handleHeartbeat(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.HeartbeatRequest)

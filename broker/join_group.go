@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(11, 0, 9, handleJoinGroup) }
+func init() { register(11, 0, 9, groupOrdered(handleJoinGroup)) }
 
 // groupClient describes the requester to the coordinator; hosts are shown as Kafka shows them
 // (a Java InetAddress: "/127.0.0.1").

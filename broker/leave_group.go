@@ -6,7 +6,7 @@ package broker
 
 import "github.com/twmb/franz-go/pkg/kmsg"
 
-func init() { register(13, 0, 5, handleLeaveGroup) }
+func init() { register(13, 0, 5, groupOrdered(handleLeaveGroup)) }
 
 func handleLeaveGroup(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.LeaveGroupRequest)

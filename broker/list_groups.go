@@ -9,7 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(16, 0, 5, handleListGroups) }
+func init() { register(16, 0, 5, groupOrdered(handleListGroups)) }
 
 func handleListGroups(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.ListGroupsRequest)

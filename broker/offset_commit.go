@@ -12,7 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(8, 2, 9, handleOffsetCommit) }
+func init() { register(8, 2, 9, groupOrdered(handleOffsetCommit)) }
 
 func handleOffsetCommit(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.OffsetCommitRequest)

@@ -11,7 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(47, 0, 0, handleOffsetDelete) }
+func init() { register(47, 0, 0, groupOrdered(handleOffsetDelete)) }
 
 func handleOffsetDelete(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.OffsetDeleteRequest)

@@ -8,7 +8,7 @@ package broker
 
 import "github.com/twmb/franz-go/pkg/kmsg"
 
-func init() { register(9, 1, 9, handleOffsetFetch) }
+func init() { register(9, 1, 9, groupOrdered(handleOffsetFetch)) }
 
 func handleOffsetFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.OffsetFetchRequest)

@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(14, 0, 5, handleSyncGroup) }
+func init() { register(14, 0, 5, groupOrdered(handleSyncGroup)) }
 
 func handleSyncGroup(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.SyncGroupRequest)
