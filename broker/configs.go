@@ -531,13 +531,16 @@ func (b *Broker) adminSnapshotLocked() []metaRecord {
 	for name, m := range b.admin.brokerCfg {
 		recs = append(recs, metaRecord{Type: "broker_configs", Name: name, Configs: m})
 	}
+	live := map[*partition]int64{} // drops deleted topics' entries
 	for _, t := range b.topics {
 		for _, p := range t.partitions() {
 			if off, ok := b.admin.logStarts[p]; ok && off > 0 {
 				recs = append(recs, logStartRecord(p, off))
+				live[p] = off
 			}
 		}
 	}
+	b.admin.logStarts = live
 	return recs
 }
 
