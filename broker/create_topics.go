@@ -3,9 +3,9 @@
 // Names follow Kafka's rules (ASCII alphanumerics, '.', '_', '-', at most 249 characters, not
 // "." or ".."). The replication factor must be 1 or -1 (one broker); NumPartitions -1 takes
 // --default-partitions. A manual replica assignment decides the partition count and may name
-// only this broker. Configs are validated for the keys klite interprets and stored as given.
-// Differences from Kafka: unknown config names are accepted and stored; the v5+ response
-// lists the configs set on the topic plus the defaults klite applies, not Kafka's full set.
+// only this broker. Configs are validated as Kafka validates them (unknown names, types,
+// ranges: INVALID_CONFIG) and stored as given; the v5+ response lists every topic config
+// with its source, as DescribeConfigs does.
 package broker
 
 import (
@@ -77,9 +77,9 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		st.TopicID = t.id
 		st.NumPartitions = int32(len(t.partitions()))
 		st.ReplicationFactor = 1
-		for _, c := range describeTopicConfigs(t.configs()) {
+		for _, c := range b.topicConfigResources(t.configs(), nil, false) { // as DescribeConfigs
 			rc := kmsg.NewCreateTopicsResponseTopicConfig()
-			rc.Name, rc.Value, rc.Source = c.name, kmsg.StringPtr(c.value), c.source
+			rc.Name, rc.Value, rc.Source, rc.ReadOnly, rc.IsSensitive = c.Name, c.Value, int8(c.Source), c.ReadOnly, c.IsSensitive
 			st.Configs = append(st.Configs, rc)
 		}
 		resp.Topics = append(resp.Topics, st)
