@@ -287,6 +287,17 @@ func TestAlterBrokerConfigs(t *testing.T) {
 		}
 	}
 	checkTopic(tb)
+	// CreateTopics answers the new topic's configs as DescribeConfigs does.
+	ct, err := adm.CreateTopic(ctxT(t, 5*time.Second), 1, 1, map[string]*string{"retention.ms": s("1000")}, "bd2")
+	if err != nil || ct.Err != nil {
+		t.Fatal(err, ct.Err)
+	}
+	if c := ct.Configs["max.message.bytes"]; c.MaybeValue() != "2000" || c.Source != kmsg.ConfigSourceDynamicBrokerConfig || len(ct.Configs) != 33 {
+		t.Fatalf("create topic configs: max.message.bytes %+v, %d configs", c, len(ct.Configs))
+	}
+	if c := ct.Configs["retention.ms"]; c.MaybeValue() != "1000" || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+		t.Fatalf("create topic configs: retention.ms %+v", c)
+	}
 	if err := tb.Close(); err != nil {
 		t.Fatal(err)
 	}
