@@ -618,6 +618,14 @@ class Driver:
                              for k, v in (a.get("configs") or {}).items()})],
             raise_on_unknown=False, incremental=True)
         r = res.get("topic", {}).get(a["topic"])
+        # kafka-python 3.0 answers the string 'OK' or "[Error NN] Name: message" per resource.
+        if isinstance(r, str):
+            if r == "OK":
+                return {}
+            m = re.match(r"\[Error (-?\d+)\]\s*(.*)", r)
+            if m:
+                raise OpError(name_of(int(m.group(1))), m.group(2))
+            raise OpError("CLIENT_ERROR", r)
         if r is not None and isinstance(r, type) and r is not Errors.NoError:
             raise OpError(err_name_of_class(r), r.__name__)
         if isinstance(r, Exception):

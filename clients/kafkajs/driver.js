@@ -808,7 +808,19 @@ class Driver {
   }
 
   async admin_delete_records(a, admin) {
-    await admin.deleteTopicRecords({ topic: a.topic, partitions: [{ partition: a.partition, offset: String(a.offset) }] })
+    // kafkajs throws KafkaJSTopicMetadataNotLoaded unless the topic's metadata is loaded first.
+    await admin.fetchTopicMetadata({ topics: [a.topic] })
+    try {
+      await admin.deleteTopicRecords({ topic: a.topic, partitions: [{ partition: a.partition, offset: String(a.offset) }] })
+    } catch (e) {
+      // KafkaJSDeleteTopicRecordsError carries the broker's error per partition.
+      // The retrier wraps it (KafkaJSNonRetriableError with .cause).
+      let inner = e
+      while (inner && !inner.partitions && inner.cause && inner.cause !== inner) inner = inner.cause
+      const failed = ((inner && inner.partitions) || []).find(x => x.error)
+      if (failed && failed.error.type) throw new OpError(failed.error.type, failed.error.message || '')
+      throw e
+    }
     // deleteTopicRecords does not answer the new low watermark; list it.
     const offs = await admin.fetchTopicOffsets(a.topic)
     const p = offs.find(x => x.partition === a.partition)
