@@ -68,3 +68,40 @@ func TestWALDropsSyncedPagesAndStillReads(t *testing.T) {
 		}
 	}
 }
+
+// Spare commit groups survive short pauses (no regrowing at every burst) and are let go once
+// the writer has been idle for freeGroupsAfter.
+func TestWALReleasesSpareGroupsWhenIdle(t *testing.T) {
+	w, _ := openTestWAL(t, WALOptions{Dir: t.TempDir(), MaxGroupBytes: 64 << 10}, nil)
+	defer w.Close()
+	replayAll(t, w)
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		w.Append(testBatch(i, 40<<10), func(_ Location, err error) { errs <- err })
+	}
+	for i := 0; i < 20; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	spare := func() int {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return len(w.free)
+	}
+	idleSince := func() time.Time {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.idleAt
+	}
+	if n := spare(); n == 0 {
+		if time.Since(idleSince()) < freeGroupsAfter/2 {
+			t.Fatal("no spare groups kept right after a burst")
+		}
+		t.Skip("machine too slow to observe the spare groups before their release")
+	}
+	waitFor(t, "spare groups released", func() bool { return spare() == 0 })
+	if el := time.Since(idleSince()); el < freeGroupsAfter {
+		t.Fatalf("spare groups released after %v idle, want at least %v", el, freeGroupsAfter)
+	}
+}

@@ -68,6 +68,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrCorrupt is wrapped by Replay errors that report corruption it refuses to truncate.
@@ -92,11 +93,17 @@ type fileWAL struct {
 	free      []*group // written groups kept for reuse while busy (at most maxFree)
 	maxFree   int
 	groupHint int // bytes in the last written group: the initial capacity of a new one
-	closed    bool
-	isClosed  atomic.Bool // closed, readable without mu
-	tailReady bool        // cur/curFile/curSize are set up (after Replay or the first Append)
-	tailErr   error       // why the tail could not be set up
-	broken    error       // sticky: a failed truncation left the segment in an unknown state
+	// The writer is idle (waiting for a group) since idleAt; freeTimer, when armed, lets
+	// the spare groups go once it has been idle for freeGroupsAfter.
+	idle           bool
+	idleAt         time.Time
+	freeTimer      *time.Timer
+	freeTimerArmed bool
+	closed         bool
+	isClosed       atomic.Bool // closed, readable without mu
+	tailReady      bool        // cur/curFile/curSize are set up (after Replay or the first Append)
+	tailErr        error       // why the tail could not be set up
+	broken         error       // sticky: a failed truncation left the segment in an unknown state
 
 	disp       *dispatcher
 	writerDone chan struct{}
@@ -242,6 +249,32 @@ func (w *fileWAL) Append(b *Batch, done func(Location, error)) {
 	w.workCond.Signal()
 }
 
+// freeGroupsAfter is how long the writer stays idle before it lets its spare groups go.
+const freeGroupsAfter = time.Second
+
+func (w *fileWAL) armFreeTimerLocked(d time.Duration) {
+	w.freeTimerArmed = true
+	if w.freeTimer == nil {
+		w.freeTimer = time.AfterFunc(d, w.releaseIdleGroups)
+	} else {
+		w.freeTimer.Reset(d)
+	}
+}
+
+func (w *fileWAL) releaseIdleGroups() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.freeTimerArmed = false
+	if !w.idle || len(w.free) == 0 {
+		return // busy again: the next idle spell arms the timer
+	}
+	if left := freeGroupsAfter - time.Since(w.idleAt); left > 0 {
+		w.armFreeTimerLocked(left)
+		return
+	}
+	w.free, w.groupHint = nil, 0
+}
+
 // growAppend extends buf by n bytes, growing capacity geometrically up to limit.
 func growAppend(buf []byte, n, limit int) []byte {
 	need := len(buf) + n
@@ -265,10 +298,19 @@ func (w *fileWAL) writer() {
 	go w.syncer()
 	w.mu.Lock()
 	for {
+		if len(w.pending) == 0 && !w.closed {
+			// Idle: keep the spare groups for a moment (bursts come back often; letting
+			// them go at every pause meant regrowing 16 MiB groups over and over), then
+			// let them go (releaseIdleGroups) so an idle broker holds no commit buffers.
+			w.idle, w.idleAt = true, time.Now()
+			if len(w.free) > 0 && !w.freeTimerArmed {
+				w.armFreeTimerLocked(freeGroupsAfter)
+			}
+		}
 		for len(w.pending) == 0 && !w.closed {
-			w.free, w.groupHint = nil, 0 // idle: let the buffers go
 			w.workCond.Wait()
 		}
+		w.idle = false
 		if len(w.pending) == 0 {
 			break
 		}
@@ -828,6 +870,12 @@ func (w *fileWAL) Close() error {
 	w.workCond.Broadcast()
 	w.spaceCond.Broadcast()
 	<-w.writerDone
+	w.mu.Lock()
+	if w.freeTimer != nil {
+		w.freeTimer.Stop()
+	}
+	w.free = nil
+	w.mu.Unlock()
 	w.disp.close()
 	var err error
 	if w.curFile != nil {
