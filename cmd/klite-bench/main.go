@@ -135,7 +135,8 @@ func run(o options) error {
 	}
 	rows = append(rows,
 		row{"produce acks=all 1 KiB x6 partitions", fmt.Sprintf("%.1f MB/s", mbps), note},
-		row{"produce acks=all records/s", fmt.Sprintf("%.0f", float64(recs)/el.Seconds()), ""})
+		row{"produce acks=all records/s", fmt.Sprintf("%.0f", float64(recs)/el.Seconds()),
+			fmt.Sprintf("%d franz-go producers, default settings (<= 5 requests in flight each)", o.producers)})
 	if proc != nil {
 		_, peak := proc.rss()
 		rows = append(rows, row{"peak RSS", fmt.Sprintf("%.1f MB", float64(peak)/1e6), ""})
