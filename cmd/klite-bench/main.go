@@ -77,15 +77,23 @@ func run(o options) error {
 		o.dataDir = d
 	}
 	var rows []row
-	diskPeak := 0.0
+	// Two probes: plain write+fsync (the definition of the disk's limit) and the same
+	// with each fsynced write dropped from the page cache, as klite's WAL does.
+	var diskPeak [2]float64
 	if !o.skipDisk {
-		probe, err := diskProbe(o.dataDir)
-		if err != nil {
-			return fmt.Errorf("disk probe: %w", err)
-		}
-		for _, p := range probe {
-			rows = append(rows, row{fmt.Sprintf("disk write+fsync %s", humanSize(p.size)), fmt.Sprintf("%.0f MB/s", p.mbps), ""})
-			diskPeak = max(diskPeak, p.mbps)
+		for i, drop := range []bool{false, true} {
+			probe, err := diskProbe(o.dataDir, drop)
+			if err != nil {
+				return fmt.Errorf("disk probe: %w", err)
+			}
+			kind := "disk write+fsync"
+			if drop {
+				kind = "disk write+fsync+drop-cache"
+			}
+			for _, p := range probe {
+				rows = append(rows, row{fmt.Sprintf("%s %s", kind, humanSize(p.size)), fmt.Sprintf("%.0f MB/s", p.mbps), ""})
+				diskPeak[i] = max(diskPeak[i], p.mbps)
+			}
 		}
 	}
 
@@ -130,8 +138,9 @@ func run(o options) error {
 	}
 	mbps := float64(bytes) / el.Seconds() / 1e6
 	note := ""
-	if diskPeak > 0 {
-		note = fmt.Sprintf("%.0f%% of disk peak (target >= 70%%)", 100*mbps/diskPeak)
+	if diskPeak[0] > 0 {
+		note = fmt.Sprintf("%.0f%% of plain disk peak, %.0f%% of drop-cache peak (target >= 70%%)",
+			100*mbps/diskPeak[0], 100*mbps/diskPeak[1])
 	}
 	rows = append(rows,
 		row{"produce acks=all 1 KiB x6 partitions", fmt.Sprintf("%.1f MB/s", mbps), note},
@@ -181,12 +190,12 @@ type probeResult struct {
 }
 
 // diskProbe writes sequentially with an fsync after every write, at several write sizes, and
-// reports the throughput of each: the ceiling a durable log on this disk can reach. Like
-// klite's WAL, it drops each fsynced write from the page cache, so later writes reuse those
-// pages: on this kind of virtual machine, writing into never-used page-cache pages costs
+// reports the throughput of each: the ceiling a durable log on this disk can reach. With drop
+// it also drops each fsynced write from the page cache, as klite's WAL does, so later writes
+// reuse those pages: on this kind of virtual machine, writing into never-used page-cache pages costs
 // several times more CPU than the copy itself, and without this the figure swung between
 // ~550 and ~1700 MB/s depending on what earlier runs had left free.
-func diskProbe(dir string) ([]probeResult, error) {
+func diskProbe(dir string, drop bool) ([]probeResult, error) {
 	sizes := []int{256 << 10, 1 << 20, 4 << 20, 16 << 20}
 	var out []probeResult
 	for _, size := range sizes {
@@ -212,7 +221,9 @@ func diskProbe(dir string) ([]probeResult, error) {
 				os.Remove(f.Name())
 				return nil, err
 			}
-			dropPageCache(f, written, int64(size))
+			if drop {
+				dropPageCache(f, written, int64(size))
+			}
 			written += int64(size)
 		}
 		el := time.Since(start)
