@@ -4,6 +4,7 @@ FROM python:3.11-slim
 ARG DRIVER=kafka-python
 RUN apt-get update && apt-get install -y --no-install-recommends make && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+COPY clients/internal clients/internal
 COPY clients/${DRIVER} clients/${DRIVER}
 RUN make -C clients/${DRIVER}
 ENV DRIVER=${DRIVER}

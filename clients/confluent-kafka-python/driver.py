@@ -12,6 +12,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "internal"))
 
 import confluent_kafka  # noqa: E402
 from confluent_kafka import (  # noqa: E402

@@ -21,7 +21,7 @@ const {
   Partitioners,
 } = require('kafkajs')
 const KAFKAJS_VERSION = require('kafkajs/package.json').version
-const ERROR_NAMES = require('./kafka-error-names.json')
+const ERROR_NAMES = require('../internal/kafka-error-names.json')
 
 // ---- compression codecs ------------------------------------------------------------------------
 // KafkaJS ships gzip only; the others are plugged in from npm packages when they load.
