@@ -588,3 +588,32 @@ func TestFetchAllOffsetsAndMultipleGroups(t *testing.T) {
 		t.Fatalf("fetch all: %v (%d groups)", s, len(got))
 	}
 }
+
+// A restarted static member keeps the client ID and host of its first incarnation in
+// DescribeGroups, as in Kafka 4.0 (checked against it), while it gets a new member ID.
+func TestStaticRejoinKeepsFirstClientID(t *testing.T) {
+	h := newHarness(t, Config{})
+	inst := "i1"
+	join := func(cl Client) *kmsg.JoinGroupResponse {
+		r := kmsg.NewPtrJoinGroupRequest()
+		r.Version = 9
+		r.Group, r.InstanceID, r.ProtocolType = "g", &inst, "consumer"
+		r.SessionTimeoutMillis = int32(testSession.Milliseconds())
+		r.RebalanceTimeoutMillis = int32(testRebalance.Milliseconds())
+		protos("range")(r)
+		ch := make(chan *kmsg.JoinGroupResponse, 1)
+		h.c.JoinGroup(cl, r, func(resp *kmsg.JoinGroupResponse) { ch <- resp })
+		return await(t, ch)
+	}
+	first := join(Client{Version: 9, ID: "first", Host: "/10.0.0.1"})
+	await(t, h.syncAsync("g", first.MemberID, first.Generation, &inst, map[string]string{first.MemberID: "x"}))
+	second := join(Client{Version: 9, ID: "second", Host: "/10.0.0.2"})
+	wantErr(t, "static rejoin", second.ErrorCode, nil)
+	if second.MemberID == first.MemberID {
+		t.Fatal("static rejoin kept the member ID")
+	}
+	d := h.describe("g")
+	if len(d.Members) != 1 || d.Members[0].MemberID != second.MemberID || d.Members[0].ClientID != "first" || d.Members[0].ClientHost != "/10.0.0.1" {
+		t.Fatalf("described members %+v", d.Members)
+	}
+}

@@ -254,7 +254,8 @@ func (c *Coordinator) replaceStatic(g *group, old *member, newID string, cl Clie
 	wasLeader := prevLeader == old.id
 	m := old
 	m.id = newID
-	m.clientID, m.host = cl.ID, cl.Host
+	// As Kafka, the member keeps the client ID and host it first joined with: DescribeGroups
+	// shows the first incarnation's, whatever the restarted one sends.
 	g.members[newID] = m
 	g.static[*req.InstanceID] = newID
 	if wasLeader {
