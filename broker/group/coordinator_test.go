@@ -617,3 +617,28 @@ func TestStaticRejoinKeepsFirstClientID(t *testing.T) {
 		t.Fatalf("described members %+v", d.Members)
 	}
 }
+
+// If the new member ID of a restarted static member cannot be persisted, the old one is put
+// back (it keeps working) and the joiner gets the error with no member ID, as Kafka does.
+func TestStaticRejoinRevertedWhenLogFails(t *testing.T) {
+	h := newHarness(t, Config{})
+	inst := "i1"
+	r := await(t, h.joinAsync("g", "", static(inst)))
+	old := r.MemberID
+	await(t, h.syncAsync("g", old, r.Generation, &inst, map[string]string{old: "mine"}))
+	h.log.FailAppends(fmt.Errorf("disk full"))
+	r2 := await(t, h.joinAsync("g", "", static(inst)))
+	h.log.FailAppends(nil)
+	wantErr(t, "static rejoin on a failing log", r2.ErrorCode, kerr.UnknownServerError)
+	if r2.MemberID != "" || r2.Generation != r.Generation || r2.LeaderID != old {
+		t.Fatalf("failed static rejoin answered %+v", r2)
+	}
+	wantErr(t, "old member ID heartbeat", h.heartbeat("g", old, r.Generation, &inst), nil)
+	if d := h.describe("g"); d.State != "Stable" || len(d.Members) != 1 || d.Members[0].MemberID != old {
+		t.Fatalf("group after failed static rejoin: %+v", d)
+	}
+	// The next attempt, with the log healthy, replaces it.
+	r3 := await(t, h.joinAsync("g", "", static(inst)))
+	wantErr(t, "static rejoin", r3.ErrorCode, nil)
+	wantErr(t, "old member ID fenced", h.heartbeat("g", old, r.Generation, &inst), kerr.FencedInstanceID)
+}

@@ -251,7 +251,8 @@ func (c *Coordinator) replaceStatic(g *group, old *member, newID string, cl Clie
 		g.pendSync[newID] = true
 	}
 	prevLeader := g.leader
-	wasLeader := prevLeader == old.id
+	oldID := old.id
+	wasLeader := prevLeader == oldID
 	m := old
 	m.id = newID
 	// As Kafka, the member keeps the client ID and host it first joined with: DescribeGroups
@@ -262,7 +263,7 @@ func (c *Coordinator) replaceStatic(g *group, old *member, newID string, cl Clie
 		g.leader = newID
 	}
 	c.scheduleHeartbeat(g, m)
-	oldProtocols := m.protocols
+	oldProtocols, oldSession, oldRebalance := m.protocols, m.sessionTimeout, m.rebalanceTimeout
 	m.protocols = toProtocols(req.Protocols)
 	m.sessionTimeout = time.Duration(req.SessionTimeoutMillis) * time.Millisecond
 	m.rebalanceTimeout = rebalanceTimeout(req)
@@ -277,8 +278,29 @@ func (c *Coordinator) replaceStatic(g *group, old *member, newID string, cl Clie
 		// Same protocol: keep the generation. Persist the new member ID, then answer.
 		c.persist(encodeGroup(g), func(err error) {
 			if err != nil {
-				m.protocols = oldProtocols
-				respond(joinError(newID, kerr.UnknownServerError))
+				// As Kafka: the old member ID is put back (unless something replaced it
+				// meanwhile) and the joiner is told the join failed, with no member ID.
+				if g.members[newID] == m && g.static[*req.InstanceID] == newID {
+					m.protocols, m.sessionTimeout, m.rebalanceTimeout = oldProtocols, oldSession, oldRebalance
+					delete(g.members, newID)
+					m.id = oldID
+					g.members[oldID] = m
+					g.static[*req.InstanceID] = oldID
+					if g.leader == newID {
+						g.leader = oldID
+					}
+					if g.pendSync[newID] {
+						delete(g.pendSync, newID)
+						g.pendSync[oldID] = true
+					}
+					c.scheduleHeartbeat(g, m)
+				}
+				r := joinError("", kerr.UnknownServerError)
+				r.Generation = g.generation
+				pt, pn := g.protocolType, g.protocol
+				r.ProtocolType, r.Protocol = &pt, &pn
+				r.LeaderID = prevLeader
+				respond(r)
 				return
 			}
 			if cl.Version >= 9 {
