@@ -15,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(28, 0, 5, handleTxnOffsetCommit) }
+func init() { register(28, 0, 5, groupOrdered(handleTxnOffsetCommit)) }
 
 // maxTxnOffsetMetadata is offset.metadata.max.bytes.
 const maxTxnOffsetMetadata = 4096
