@@ -128,12 +128,18 @@ func addTxnFeatures(resp *kmsg.ApiVersionsResponse) {
 }
 
 // txnImplicitAdd adds the partition of a transactional batch in a Produce v12+ request to the
-// producer's transaction (TV2 clients send no AddPartitionsToTxn).
+// producer's transaction (TV2 clients send no AddPartitionsToTxn). A fenced epoch is answered
+// INVALID_PRODUCER_EPOCH, never PRODUCER_FENCED, as Kafka's partition leader converts the
+// coordinator's answer: producers expect that code on Produce.
 func (b *Broker) txnImplicitAdd(version int16, topic string, partition int32, h *batchHeader) *kerr.Error {
 	if version < 12 || !h.transactional() || !h.hasProducerID() {
 		return nil
 	}
-	return b.txns.ImplicitAdd(h.ProducerID, h.ProducerEpoch, txnTP(topic, partition))
+	e := b.txns.ImplicitAdd(h.ProducerID, h.ProducerEpoch, txnTP(topic, partition))
+	if e == kerr.ProducerFenced {
+		return kerr.InvalidProducerEpoch
+	}
+	return e
 }
 
 // markUnstableOffsets answers UNSTABLE_OFFSET_COMMIT (offset -1) for partitions whose group
