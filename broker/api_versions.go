@@ -2,7 +2,8 @@
 //
 // The key list is generated from the handler registry, so it advertises exactly what klite
 // implements. A request at an unsupported version is answered in v0 with UNSUPPORTED_VERSION
-// and the key list (KIP-511), so the client can retry with a version both sides speak.
+// and, as Kafka does (KIP-511), only the ApiVersions entry in the key list, so the client can
+// retry with a version both sides speak.
 // Feature flags: only transaction.version (2) is reported (txn_glue.go); Kafka also reports
 // metadata.version and group.version.
 package broker
@@ -18,8 +19,16 @@ func handleApiVersions(b *Broker, rc *ReqCtx, req kmsg.Request, respond func(kms
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.Version = rc.Version
 	if spec := handlers[18]; rc.Version < spec.min || rc.Version > spec.max {
+		// Kafka (ApiVersionsRequest.getErrorResponse) lists only ApiVersions itself here; a
+		// client that took the full list from this answer would pick versions (e.g. of the
+		// transaction APIs) before the real negotiation.
 		resp.Version = 0
 		resp.ErrorCode = kerr.UnsupportedVersion.Code
+		k := kmsg.NewApiVersionsResponseApiKey()
+		k.ApiKey, k.MinVersion, k.MaxVersion = 18, spec.min, spec.max
+		resp.ApiKeys = append(resp.ApiKeys, k)
+		respond(resp)
+		return
 	}
 	for _, h := range supportedAPIs() {
 		k := kmsg.NewApiVersionsResponseApiKey()
