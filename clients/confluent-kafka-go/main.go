@@ -174,6 +174,13 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 			return d.errAnswer(err)
 		}
 	}
+	ops := dp.Ops{Metadata: d.metadata, Produce: d.produce, Consume: d.consume, ListOffsets: d.listOffsets,
+		GroupSubscribe: d.groupSubscribe, GroupCommitted: d.groupCommitted, TxnInit: d.txnInit, Admin: d.adminAction,
+		Subscribed: func() (string, bool) { return d.groupID, d.group != nil }, GroupPoll: d.groupPoll,
+		GroupCommit: d.groupCommit, StandaloneCommit: d.standaloneCommit}
+	if a, ok := ops.Dispatch(c); ok {
+		return a
+	}
 	switch c.Op {
 	case "create_topic":
 		var a dp.CreateTopic
@@ -202,53 +209,6 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 			return d.errAnswer(e)
 		}
 		return dp.OK(nil)
-	case "metadata":
-		var a dp.Metadata
-		c.Decode(&a)
-		return d.metadata(a)
-	case "produce":
-		var a dp.Produce
-		if err := c.Decode(&a); err != nil {
-			return dp.Err("CLIENT_ERROR", err.Error())
-		}
-		return d.produce(a)
-	case "consume":
-		var a dp.Consume
-		if err := c.Decode(&a); err != nil {
-			return dp.Err("CLIENT_ERROR", err.Error())
-		}
-		return d.consume(a)
-	case "list_offsets":
-		var a dp.ListOffsets
-		if err := c.Decode(&a); err != nil {
-			return dp.Err("CLIENT_ERROR", err.Error())
-		}
-		return d.listOffsets(a)
-	case "group_subscribe":
-		var a dp.GroupSubscribe
-		c.Decode(&a)
-		return d.groupSubscribe(a)
-	case "group_poll":
-		var a dp.GroupPoll
-		c.Decode(&a)
-		if d.group == nil {
-			return dp.Err("CLIENT_ERROR", "no group subscription")
-		}
-		return d.groupPoll(a)
-	case "group_commit":
-		var a dp.GroupCommit
-		c.Decode(&a)
-		if a.Group != "" && (d.group == nil || d.groupID != a.Group) {
-			return d.standaloneCommit(a)
-		}
-		if d.group == nil {
-			return dp.Err("CLIENT_ERROR", "no group subscription")
-		}
-		return d.groupCommit(a)
-	case "group_committed":
-		var a dp.GroupCommitted
-		c.Decode(&a)
-		return d.groupCommitted(a)
 	case "group_leave":
 		if d.group != nil {
 			err := d.group.Close()
@@ -258,10 +218,6 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 			}
 		}
 		return dp.OK(nil)
-	case "txn_init":
-		var a dp.TxnInit
-		c.Decode(&a)
-		return d.txnInit(a)
 	case "txn_begin", "txn_commit", "txn_abort":
 		if d.txnProd == nil {
 			return dp.Err("CLIENT_ERROR", "no transactional producer (txn_init first)")
@@ -302,10 +258,6 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 			return d.errAnswer(err)
 		}
 		return dp.OK(nil)
-	case "admin":
-		var a dp.Admin
-		c.Decode(&a)
-		return d.adminAction(a)
 	}
 	return dp.Unsupported("unknown op")
 }
@@ -749,9 +701,7 @@ func tpList(tps []kafka.TopicPartition) []dp.TopicPartition {
 	for _, tp := range tps {
 		out = append(out, dp.TopicPartition{Topic: *tp.Topic, Partition: tp.Partition})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		return out[i].Topic < out[j].Topic || out[i].Topic == out[j].Topic && out[i].Partition < out[j].Partition
-	})
+	dp.SortTopicPartitions(out)
 	return out
 }
 
@@ -854,7 +804,7 @@ func (d *driver) groupCommitted(a dp.GroupCommitted) dp.Answer {
 			out = append(out, co)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Partition < out[j].Partition })
+	dp.SortCommitted(out)
 	return dp.OK(map[string]any{"offsets": out})
 }
 
@@ -899,7 +849,7 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 				members = append(members, map[string]any{"member_id": m.ConsumerID, "client_id": m.ClientID,
 					"instance_id": inst, "assignment": tpList(m.Assignment.TopicPartitions)})
 			}
-			sort.Slice(members, func(i, j int) bool { return members[i]["member_id"].(string) < members[j]["member_id"].(string) })
+			dp.SortByString(members, "member_id")
 			pt := "consumer"
 			if g.IsSimpleConsumerGroup {
 				pt = ""

@@ -117,6 +117,13 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 		d.client = &kafka.Client{Addr: kafka.TCP(d.hello.Bootstrap), Transport: d.tr, Timeout: opTimeout}
 		return dp.OK(map[string]any{"client": "kafka-go", "library_version": libraryVersion()})
 	}
+	ops := dp.Ops{Produce: d.produce, Consume: d.consume, ListOffsets: d.listOffsets,
+		GroupSubscribe: d.groupSubscribe, GroupCommitted: d.groupCommitted, Admin: d.adminAction,
+		Subscribed: d.subscribed, GroupPoll: func(a dp.GroupPoll) dp.Answer { return d.group.poll(a) },
+		GroupCommit: func(a dp.GroupCommit) dp.Answer { return d.group.commit(a) }, StandaloneCommit: d.standaloneCommit}
+	if a, ok := ops.Dispatch(c); ok {
+		return a
+	}
 	switch c.Op {
 	case "create_topic":
 		var a dp.CreateTopic
@@ -170,49 +177,6 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 			topics = append(topics, map[string]any{"topic": t.Name, "partitions": len(t.Partitions), "error": errOrNil(t.Error)})
 		}
 		return dp.OK(map[string]any{"topics": topics})
-	case "produce":
-		var a dp.Produce
-		if err := c.Decode(&a); err != nil {
-			return dp.Err("CLIENT_ERROR", err.Error())
-		}
-		return d.produce(a)
-	case "consume":
-		var a dp.Consume
-		if err := c.Decode(&a); err != nil {
-			return dp.Err("CLIENT_ERROR", err.Error())
-		}
-		return d.consume(a)
-	case "list_offsets":
-		var a dp.ListOffsets
-		if err := c.Decode(&a); err != nil {
-			return dp.Err("CLIENT_ERROR", err.Error())
-		}
-		return d.listOffsets(a)
-	case "group_subscribe":
-		var a dp.GroupSubscribe
-		c.Decode(&a)
-		return d.groupSubscribe(a)
-	case "group_poll":
-		var a dp.GroupPoll
-		c.Decode(&a)
-		if d.group == nil {
-			return dp.Err("CLIENT_ERROR", "no group subscription")
-		}
-		return d.group.poll(a)
-	case "group_commit":
-		var a dp.GroupCommit
-		c.Decode(&a)
-		if a.Group != "" && (d.group == nil || d.group.id != a.Group) {
-			return d.standaloneCommit(a)
-		}
-		if d.group == nil {
-			return dp.Err("CLIENT_ERROR", "no group subscription")
-		}
-		return d.group.commit(a)
-	case "group_committed":
-		var a dp.GroupCommitted
-		c.Decode(&a)
-		return d.groupCommitted(a)
 	case "group_leave":
 		if d.group != nil {
 			err := d.group.close()
@@ -224,12 +188,16 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 		return dp.OK(nil)
 	case "txn_init", "txn_begin", "txn_commit", "txn_abort", "txn_send_offsets":
 		return dp.Unsupported("kafka-go has no transactional producer (only raw InitProducerID/EndTxn requests)")
-	case "admin":
-		var a dp.Admin
-		c.Decode(&a)
-		return d.adminAction(a)
 	}
 	return dp.Unsupported("unknown op")
+}
+
+// subscribed names the live group subscription, if any.
+func (d *driver) subscribed() (string, bool) {
+	if d.group == nil {
+		return "", false
+	}
+	return d.group.id, true
 }
 
 // freshMetadata asks a new Transport: kafka-go's Client.Metadata answers from the cache of its
@@ -704,9 +672,7 @@ loop:
 			}
 		}
 	}
-	sort.Slice(asg, func(i, j int) bool {
-		return asg[i].Topic < asg[j].Topic || asg[i].Topic == asg[j].Topic && asg[i].Partition < asg[j].Partition
-	})
+	dp.SortTopicPartitions(asg)
 	return dp.OK(map[string]any{"records": recs, "assignment": asg})
 }
 
@@ -808,7 +774,7 @@ func (d *driver) groupCommitted(a dp.GroupCommitted) dp.Answer {
 	for _, p := range res.Topics[a.Topic] {
 		out = append(out, dp.CommittedOffset{Partition: int32(p.Partition), Offset: p.CommittedOffset, Metadata: p.Metadata, Error: errOrNil(p.Error)})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Partition < out[j].Partition })
+	dp.SortCommitted(out)
 	return dp.OK(map[string]any{"offsets": out})
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -165,6 +164,13 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 			return errAnswer(err)
 		}
 	}
+	ops := dp.Ops{Metadata: d.metadata, Produce: d.produce, Consume: d.consume, ListOffsets: d.listOffsets,
+		GroupSubscribe: d.groupSubscribe, GroupCommitted: d.groupCommitted, TxnInit: d.txnInit, Admin: d.adminAction,
+		Subscribed: d.subscribed, GroupPoll: func(a dp.GroupPoll) dp.Answer { return d.group.poll(a) },
+		GroupCommit: func(a dp.GroupCommit) dp.Answer { return d.group.commit(a) }, StandaloneCommit: d.standaloneCommit}
+	if a, ok := ops.Dispatch(c); ok {
+		return a
+	}
 	switch c.Op {
 	case "create_topic":
 		var a dp.CreateTopic
@@ -188,53 +194,6 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 			return errAnswer(err)
 		}
 		return dp.OK(nil)
-	case "metadata":
-		var a dp.Metadata
-		c.Decode(&a)
-		return d.metadata(a)
-	case "produce":
-		var a dp.Produce
-		if err := c.Decode(&a); err != nil {
-			return dp.Err("CLIENT_ERROR", err.Error())
-		}
-		return d.produce(a)
-	case "consume":
-		var a dp.Consume
-		if err := c.Decode(&a); err != nil {
-			return dp.Err("CLIENT_ERROR", err.Error())
-		}
-		return d.consume(a)
-	case "list_offsets":
-		var a dp.ListOffsets
-		if err := c.Decode(&a); err != nil {
-			return dp.Err("CLIENT_ERROR", err.Error())
-		}
-		return d.listOffsets(a)
-	case "group_subscribe":
-		var a dp.GroupSubscribe
-		c.Decode(&a)
-		return d.groupSubscribe(a)
-	case "group_poll":
-		var a dp.GroupPoll
-		c.Decode(&a)
-		if d.group == nil {
-			return dp.Err("CLIENT_ERROR", "no group subscription")
-		}
-		return d.group.poll(a)
-	case "group_commit":
-		var a dp.GroupCommit
-		c.Decode(&a)
-		if a.Group != "" && (d.group == nil || d.group.id != a.Group) {
-			return d.standaloneCommit(a)
-		}
-		if d.group == nil {
-			return dp.Err("CLIENT_ERROR", "no group subscription")
-		}
-		return d.group.commit(a)
-	case "group_committed":
-		var a dp.GroupCommitted
-		c.Decode(&a)
-		return d.groupCommitted(a)
 	case "group_leave":
 		if d.group != nil {
 			err := d.group.close()
@@ -244,10 +203,6 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 			}
 		}
 		return dp.OK(nil)
-	case "txn_init":
-		var a dp.TxnInit
-		c.Decode(&a)
-		return d.txnInit(a)
 	case "txn_begin", "txn_commit", "txn_abort":
 		if d.txnProd == nil {
 			return dp.Err("CLIENT_ERROR", "no transactional producer (txn_init first)")
@@ -280,12 +235,16 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 			return errAnswer(err)
 		}
 		return dp.OK(nil)
-	case "admin":
-		var a dp.Admin
-		c.Decode(&a)
-		return d.adminAction(a)
 	}
 	return dp.Unsupported("unknown op")
+}
+
+// subscribed names the live group subscription, if any.
+func (d *driver) subscribed() (string, bool) {
+	if d.group == nil {
+		return "", false
+	}
+	return d.group.id, true
 }
 
 func (d *driver) ensureAdmin() error {
@@ -695,12 +654,7 @@ func (gs *groupState) assignment() []dp.TopicPartition {
 			out = append(out, dp.TopicPartition{Topic: t, Partition: p})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Topic != out[j].Topic {
-			return out[i].Topic < out[j].Topic
-		}
-		return out[i].Partition < out[j].Partition
-	})
+	dp.SortTopicPartitions(out)
 	return out
 }
 
@@ -930,16 +884,14 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 						}
 					}
 				}
-				sort.Slice(asg, func(i, j int) bool {
-					return asg[i].Topic < asg[j].Topic || asg[i].Topic == asg[j].Topic && asg[i].Partition < asg[j].Partition
-				})
+				dp.SortTopicPartitions(asg)
 				var inst any
 				if m.GroupInstanceId != nil {
 					inst = *m.GroupInstanceId
 				}
 				members = append(members, map[string]any{"member_id": id, "client_id": m.ClientId, "instance_id": inst, "assignment": asg})
 			}
-			sort.Slice(members, func(i, j int) bool { return members[i]["member_id"].(string) < members[j]["member_id"].(string) })
+			dp.SortByString(members, "member_id")
 			out = append(out, map[string]any{"group": g.GroupId, "state": g.State, "protocol_type": g.ProtocolType,
 				"protocol": g.Protocol, "members": members, "error": dp.NameOrNil(int16(g.Err))})
 		}

@@ -447,3 +447,95 @@ func ConfigSourceName(s int8) string {
 func SortByString(rows []map[string]any, key string) {
 	sort.Slice(rows, func(i, j int) bool { return rows[i][key].(string) < rows[j][key].(string) })
 }
+
+// SortTopicPartitions sorts tps by topic, then partition.
+func SortTopicPartitions(tps []TopicPartition) {
+	sort.Slice(tps, func(i, j int) bool {
+		return tps[i].Topic < tps[j].Topic || tps[i].Topic == tps[j].Topic && tps[i].Partition < tps[j].Partition
+	})
+}
+
+// ---- dispatch of the ops whose argument handling is the same in every driver ----
+
+// Ops holds a driver's functions for the ops whose arguments every driver decodes the same
+// way; a nil function leaves that op to the driver's own switch.
+type Ops struct {
+	Metadata       func(Metadata) Answer
+	Produce        func(Produce) Answer
+	Consume        func(Consume) Answer
+	ListOffsets    func(ListOffsets) Answer
+	GroupSubscribe func(GroupSubscribe) Answer
+	GroupCommitted func(GroupCommitted) Answer
+	TxnInit        func(TxnInit) Answer
+	Admin          func(Admin) Answer
+
+	// The group ops, all four set or none: Subscribed names the actor's live subscription (ok
+	// false without one), GroupPoll and GroupCommit run on it, and StandaloneCommit commits
+	// for a group the actor is not a member of.
+	Subscribed       func() (group string, ok bool)
+	GroupPoll        func(GroupPoll) Answer
+	GroupCommit      func(GroupCommit) Answer
+	StandaloneCommit func(GroupCommit) Answer
+}
+
+// Dispatch runs c through o; handled is false when o has no function for c.Op. Produce, consume
+// and list_offsets answer CLIENT_ERROR on arguments that do not decode; the others run with what
+// did decode.
+func (o *Ops) Dispatch(c *Cmd) (a Answer, handled bool) {
+	switch {
+	case c.Op == "metadata" && o.Metadata != nil:
+		return loose(c, o.Metadata), true
+	case c.Op == "produce" && o.Produce != nil:
+		return strict(c, o.Produce), true
+	case c.Op == "consume" && o.Consume != nil:
+		return strict(c, o.Consume), true
+	case c.Op == "list_offsets" && o.ListOffsets != nil:
+		return strict(c, o.ListOffsets), true
+	case c.Op == "group_subscribe" && o.GroupSubscribe != nil:
+		return loose(c, o.GroupSubscribe), true
+	case c.Op == "group_committed" && o.GroupCommitted != nil:
+		return loose(c, o.GroupCommitted), true
+	case c.Op == "txn_init" && o.TxnInit != nil:
+		return loose(c, o.TxnInit), true
+	case c.Op == "admin" && o.Admin != nil:
+		return loose(c, o.Admin), true
+	case c.Op == "group_poll" && o.Subscribed != nil:
+		return loose(c, func(a GroupPoll) Answer {
+			if _, ok := o.Subscribed(); !ok {
+				return Err("CLIENT_ERROR", "no group subscription")
+			}
+			return o.GroupPoll(a)
+		}), true
+	case c.Op == "group_commit" && o.Subscribed != nil:
+		return loose(c, func(a GroupCommit) Answer {
+			group, ok := o.Subscribed()
+			if a.Group != "" && (!ok || group != a.Group) {
+				return o.StandaloneCommit(a)
+			}
+			if !ok {
+				return Err("CLIENT_ERROR", "no group subscription")
+			}
+			return o.GroupCommit(a)
+		}), true
+	}
+	return nil, false
+}
+
+func strict[A any](c *Cmd, f func(A) Answer) Answer {
+	var a A
+	if err := c.Decode(&a); err != nil {
+		return Err("CLIENT_ERROR", err.Error())
+	}
+	return f(a)
+}
+
+func loose[A any](c *Cmd, f func(A) Answer) Answer {
+	var a A
+	c.Decode(&a)
+	return f(a)
+}
+
+// SortCommitted sorts group_committed rows by partition.
+func SortCommitted(rows []CommittedOffset) {
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Partition < rows[j].Partition })
+}
