@@ -4,7 +4,6 @@ Speaks the JSON-lines protocol of clients/README.md: one command per stdin line,
 stdout line. Logs go to stderr only.
 """
 
-import json
 import logging
 import os
 import sys
@@ -26,23 +25,10 @@ from confluent_kafka.admin import (  # noqa: E402
 )
 
 from kafka_error_names import name_of  # noqa: E402
-
-log = logging.getLogger("driver")
-
-DEFAULT_TIMEOUT_S = 30.0
-
-
-class OpError(Exception):
-    """An op failed as a whole: answered ok:false with a Kafka error name."""
-
-    def __init__(self, name, message):
-        super().__init__(message)
-        self.name = name
-        self.message = message
-
-
-class Unsupported(Exception):
-    pass
+from driverproto import (  # noqa: E402
+    AUTH_FAILED, DEFAULT_TIMEOUT_S, DriverBase, OpError, Unsupported, check_compression, enc,
+    isolation_of, log, offset_spec, poll_records, send_kwargs, serve,
+)
 
 
 # librdkafka-internal (negative) error codes that have a Kafka protocol equivalent.
@@ -77,25 +63,6 @@ def to_op_error(exc):
     return OpError("CLIENT_ERROR", "%s: %s" % (type(exc).__name__, exc))
 
 
-def enc(b):
-    """Bytes from the wire as the protocol's UTF-8 string (or None)."""
-    if b is None:
-        return None
-    if isinstance(b, str):
-        return b
-    return bytes(b).decode("utf-8", errors="replace")
-
-
-def dec(s):
-    if s is None:
-        return None
-    return s.encode("utf-8")
-
-
-def isolation_of(args):
-    return args.get("isolation") or "read_uncommitted"
-
-
 def ts_type(t):
     if t == TIMESTAMP_CREATE_TIME:
         return "create"
@@ -121,11 +88,9 @@ def record_of(msg):
     }
 
 
-# Set by librdkafka's error callback when a broker refused our SASL credentials. librdkafka
-# keeps retrying such a connection, so waits check this to fail fast with the Kafka error name.
-AUTH_FAILED = []
-
-
+# librdkafka's error callback fills AUTH_FAILED when a broker refused our SASL credentials.
+# librdkafka keeps retrying such a connection, so waits check it to fail fast with the Kafka
+# error name.
 def on_error(err):
     log.warning("client error: %s", err)
     if err.code() == KafkaError._AUTHENTICATION:
@@ -189,24 +154,17 @@ def group_state(s):
     return GROUP_STATES.get(n, n)
 
 
-class Driver:
+class Driver(DriverBase):
+    to_op_error = staticmethod(to_op_error)
+
     def __init__(self):
-        self.base = None
-        self.admin = None
-        self.producers = {}  # (acks, compression, idempotent) -> Producer
-        self.txn = None  # transactional Producer
+        super().__init__()  # producers: (acks, compression, idempotent) -> Producer
         self.txn_id = None
-        self.group = None  # group Consumer
-        self.group_id = None
+
+    def auth_message(self, entry):
+        return entry.str()
 
     # ---- helpers -------------------------------------------------------------------------
-
-    def conf(self, **extra):
-        if self.base is None:
-            raise OpError("CLIENT_ERROR", "hello was not sent")
-        c = dict(self.base)
-        c.update(extra)
-        return c
 
     def get_admin(self):
         if self.admin is None:
@@ -331,13 +289,9 @@ class Driver:
         return p
 
     def op_produce(self, a):
-        compression = a.get("compression") or "none"
-        if compression not in ("none", "gzip", "snappy", "lz4", "zstd"):
-            raise Unsupported("compression %s" % compression)
+        compression = check_compression(a)
         if a.get("transactional"):
-            if self.txn is None:
-                raise OpError("CLIENT_ERROR", "txn_init was not sent")
-            p = self.txn
+            p = self.need_txn()
         else:
             acks = a.get("acks", -1)
             p = self.get_producer(acks if acks is not None else -1, compression,
@@ -361,13 +315,8 @@ class Driver:
 
         topic = a["topic"]
         for i, r in enumerate(records):
-            kw = {"value": dec(r.get("value")), "key": dec(r.get("key")), "on_delivery": cb_for(i)}
-            if r.get("headers"):
-                kw["headers"] = [(h["key"], dec(h.get("value"))) for h in r["headers"]]
-            if r.get("partition") is not None:
-                kw["partition"] = r["partition"]
-            if r.get("timestamp") is not None:
-                kw["timestamp"] = r["timestamp"]
+            kw = send_kwargs(r, "timestamp")
+            kw["on_delivery"] = cb_for(i)
             deadline = time.monotonic() + DEFAULT_TIMEOUT_S
             while True:
                 try:
@@ -421,15 +370,12 @@ class Driver:
             c["fetch.min.bytes"] = a["fetch_min_bytes"]
         return c
 
-    def poll_records(self, consumer, max_records, timeout_ms):
-        records = []
-        deadline = time.monotonic() + timeout_ms / 1000.0
-        while len(records) < max_records:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            msgs = consumer.consume(num_messages=max_records - len(records), timeout=min(left, 0.5))
+    @staticmethod
+    def poll_records(consumer, max_records, timeout_ms):
+        def fetch(want, left):
+            msgs = consumer.consume(num_messages=want, timeout=min(left, 0.5))
             check_auth()
+            records = []
             for m in msgs:
                 if m.error() is not None:
                     err = m.error()
@@ -440,7 +386,8 @@ class Driver:
                         raise OpError(err_name(err), err.str())
                     continue
                 records.append(record_of(m))
-        return records
+            return records
+        return poll_records(max_records, timeout_ms, fetch)
 
     def op_consume(self, a):
         topic = a["topic"]
@@ -463,17 +410,8 @@ class Driver:
         return {"records": records}
 
     def op_list_offsets(self, a):
-        spec = a.get("spec", "latest")
-        if spec == "earliest":
-            os_ = OffsetSpec.earliest()
-        elif spec == "latest":
-            os_ = OffsetSpec.latest()
-        elif spec == "max_timestamp":
-            os_ = OffsetSpec.max_timestamp()
-        elif isinstance(spec, dict) and "timestamp" in spec:
-            os_ = OffsetSpec.for_timestamp(int(spec["timestamp"]))
-        else:
-            raise OpError("CLIENT_ERROR", "bad spec %r" % (spec,))
+        os_ = offset_spec(a, OffsetSpec.earliest, OffsetSpec.latest, OffsetSpec.max_timestamp,
+                          OffsetSpec.for_timestamp)
         iso = IsolationLevel.READ_COMMITTED if isolation_of(a) == "read_committed" \
             else IsolationLevel.READ_UNCOMMITTED
         tp = TopicPartition(a["topic"], a["partition"])
@@ -515,22 +453,7 @@ class Driver:
                                             c.get("session.timeout.ms", 45000))
         if bool(a.get("auto_commit", False)):
             c["auto.commit.interval.ms"] = 1000
-        self.group = Consumer(c)
-        self.group_id = a["group"]
-        self.group.subscribe(list(a["topics"]))
-        return {}
-
-    def need_group(self):
-        if self.group is None:
-            raise OpError("CLIENT_ERROR", "no group consumer (group_subscribe first)")
-        return self.group
-
-    def op_group_poll(self, a):
-        c = self.need_group()
-        records = self.poll_records(c, a.get("max_records", 1 << 30), a.get("timeout_ms", 5000))
-        assignment = [{"topic": tp.topic, "partition": tp.partition} for tp in c.assignment()]
-        assignment.sort(key=lambda x: (x["topic"], x["partition"]))
-        return {"records": records, "assignment": assignment}
+        return self.join_group(Consumer(c), a)
 
     def commit_standalone(self, a):
         """Commit as a non-member (generation -1): a consumer with the group id that never joins."""
@@ -591,18 +514,6 @@ class Driver:
         out.sort(key=lambda x: x["partition"])
         return {"offsets": out}
 
-    def close_group(self):
-        if self.group is not None:
-            try:
-                self.group.close()
-            finally:
-                self.group = None
-                self.group_id = None
-
-    def op_group_leave(self, a):
-        self.close_group()
-        return {}
-
     # ---- transactions ------------------------------------------------------------------------
 
     def op_txn_init(self, a):
@@ -621,15 +532,6 @@ class Driver:
         self.txn_id = a["transactional_id"]
         self.txn = p
         p.init_transactions(DEFAULT_TIMEOUT_S)
-        return {}
-
-    def need_txn(self):
-        if self.txn is None:
-            raise OpError("CLIENT_ERROR", "txn_init was not sent")
-        return self.txn
-
-    def op_txn_begin(self, a):
-        self.need_txn().begin_transaction()
         return {}
 
     def op_txn_commit(self, a):
@@ -656,13 +558,6 @@ class Driver:
         return {}
 
     # ---- admin ---------------------------------------------------------------------------
-
-    def op_admin(self, a):
-        action = a.get("action")
-        fn = getattr(self, "admin_" + str(action), None)
-        if fn is None:
-            raise Unsupported("unknown admin action %s" % action)
-        return fn(a)
 
     def admin_list_groups(self, a):
         res = fut_result(self.get_admin().list_consumer_groups(request_timeout=DEFAULT_TIMEOUT_S),
@@ -778,54 +673,11 @@ class Driver:
         self.producers = {}
         self.txn = None
 
-    def op_close(self, a):
-        self.close()
-        return {}
-
-    def handle(self, cmd):
-        cid = cmd.get("id")
-        op = cmd.get("op")
-        fn = getattr(self, "op_" + str(op), None)
-        if fn is None:
-            return {"id": cid, "unsupported": True, "reason": "unknown op"}
-        try:
-            res = fn(cmd)
-            out = {"id": cid, "ok": True}
-            out.update(res or {})
-            return out
-        except Unsupported as e:
-            return {"id": cid, "unsupported": True, "reason": str(e)}
-        except Exception as e:
-            oe = to_op_error(e)
-            if AUTH_FAILED and oe.name in ("TIMEOUT", "CLIENT_ERROR"):
-                oe = OpError("SASL_AUTHENTICATION_FAILED", AUTH_FAILED[-1].str())
-            log.info("op %s failed: %s %s", op, oe.name, oe.message,
-                     exc_info=not isinstance(e, (OpError, Unsupported)) and oe.name == "CLIENT_ERROR")
-            return {"id": cid, "ok": False, "error": oe.name, "message": oe.message}
-
 
 def main():
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    d = Driver()
-    out = sys.stdout
-    for line in sys.stdin:
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            cmd = json.loads(line)
-        except ValueError as e:
-            log.error("bad command line %r: %s", line, e)
-            continue
-        ans = d.handle(cmd)
-        out.write(json.dumps(ans) + "\n")
-        out.flush()
-        if cmd.get("op") == "close":
-            break
-    else:
-        d.close()
-    return 0
+    return serve(Driver())
 
 
 if __name__ == "__main__":

@@ -4,12 +4,10 @@ Speaks the JSON-lines protocol of clients/README.md: one command per stdin line,
 stdout line. Logs go to stderr only.
 """
 
-import json
 import logging
 import os
 import re
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "internal"))
@@ -28,10 +26,11 @@ from kafka.protocol.consumer import IsolationLevel  # noqa: E402
 from kafka.structs import OffsetAndMetadata  # noqa: E402
 
 from kafka_error_names import name_of  # noqa: E402
+from driverproto import (  # noqa: E402
+    AUTH_FAILED, DEFAULT_TIMEOUT_S, DriverBase, OpError, Unsupported, check_compression, enc,
+    isolation_of, log, offset_spec, poll_records, send_kwargs, serve,
+)
 
-log = logging.getLogger("driver")
-
-DEFAULT_TIMEOUT_S = 30.0
 ASSIGNORS = {
     "range": RangePartitionAssignor,
     "roundrobin": RoundRobinPartitionAssignor,
@@ -41,28 +40,12 @@ ASSIGNORS = {
 
 
 # kafka-python retries a connection whose SASL credentials the broker refused until its own
-# time-out, and then reports only the time-out; its log says why. Remember that here.
-AUTH_FAILED = []
-
-
+# time-out, and then reports only the time-out; its log says why. Remember that in AUTH_FAILED.
 class AuthWatch(logging.Handler):
     def emit(self, record):
         msg = record.getMessage()
         if "SaslAuthenticationFailedError" in msg:
             AUTH_FAILED.append(msg[:300])
-
-
-class OpError(Exception):
-    """An op failed as a whole: answered ok:false with a Kafka error name."""
-
-    def __init__(self, name, message):
-        super().__init__(message)
-        self.name = name
-        self.message = message
-
-
-class Unsupported(Exception):
-    pass
 
 
 def err_name_of_class(cls):
@@ -94,24 +77,6 @@ def to_op_error(exc):
     return OpError("CLIENT_ERROR", text)
 
 
-def enc(b):
-    if b is None:
-        return None
-    if isinstance(b, str):
-        return b
-    return bytes(b).decode("utf-8", errors="replace")
-
-
-def dec(s):
-    if s is None:
-        return None
-    return s.encode("utf-8")
-
-
-def isolation_of(args):
-    return args.get("isolation") or "read_uncommitted"
-
-
 def record_of(r):
     return {
         "topic": r.topic,
@@ -132,24 +97,14 @@ def group_state(s):
     return {"PreparingRebalance": "PreparingRebalance"}.get(s, s)
 
 
-class Driver:
+class Driver(DriverBase):
+    to_op_error = staticmethod(to_op_error)
+
     def __init__(self):
-        self.base = None
-        self.admin = None
-        self.producers = {}
-        self.txn = None
-        self.group = None
-        self.group_id = None
+        super().__init__()
         self.meta_producer = None
 
     # ---- helpers -------------------------------------------------------------------------
-
-    def conf(self, **extra):
-        if self.base is None:
-            raise OpError("CLIENT_ERROR", "hello was not sent")
-        c = dict(self.base)
-        c.update(extra)
-        return c
 
     def get_admin(self):
         if self.admin is None:
@@ -235,13 +190,9 @@ class Driver:
         return p
 
     def op_produce(self, a):
-        compression = a.get("compression") or "none"
-        if compression not in ("none", "gzip", "snappy", "lz4", "zstd"):
-            raise Unsupported("compression %s" % compression)
+        compression = check_compression(a)
         if a.get("transactional"):
-            if self.txn is None:
-                raise OpError("CLIENT_ERROR", "txn_init was not sent")
-            p = self.txn
+            p = self.need_txn()
         else:
             acks = a.get("acks", -1)
             try:
@@ -250,9 +201,7 @@ class Driver:
             except Errors.KafkaConfigurationError:
                 raise
             except Exception as e:  # could not reach the cluster: every record failed
-                oe = to_op_error(e)
-                if AUTH_FAILED and oe.name in ("TIMEOUT", "CLIENT_ERROR"):
-                    oe = OpError("SASL_AUTHENTICATION_FAILED", AUTH_FAILED[-1])
+                oe = self.auth_override(to_op_error(e))
                 log.info("producer not created: %s", oe.message)
                 return {"results": [{"partition": -1, "offset": -1, "timestamp": -1,
                                      "error": oe.name} for _ in a.get("records") or []]}
@@ -264,13 +213,7 @@ class Driver:
         topic = a["topic"]
         futures = []
         for r in a.get("records") or []:
-            kw = {"value": dec(r.get("value")), "key": dec(r.get("key"))}
-            if r.get("headers"):
-                kw["headers"] = [(h["key"], dec(h.get("value"))) for h in r["headers"]]
-            if r.get("partition") is not None:
-                kw["partition"] = r["partition"]
-            if r.get("timestamp") is not None:
-                kw["timestamp_ms"] = r["timestamp"]
+            kw = send_kwargs(r, "timestamp_ms")
             try:
                 futures.append(p.send(topic, **kw))
             except Exception as e:  # rejected before it was queued
@@ -294,9 +237,7 @@ class Driver:
                 results.append({"partition": md.partition, "offset": off, "timestamp": ts,
                                 "error": None})
             except Exception as e:
-                oe = to_op_error(e)
-                if AUTH_FAILED and oe.name in ("TIMEOUT", "CLIENT_ERROR"):
-                    oe = OpError("SASL_AUTHENTICATION_FAILED", AUTH_FAILED[-1])
+                oe = self.auth_override(to_op_error(e))
                 log.info("record %d failed: %s", i, oe.message)
                 results.append({"partition": -1, "offset": -1, "timestamp": -1, "error": oe.name})
         return {"results": results}
@@ -317,18 +258,10 @@ class Driver:
 
     @staticmethod
     def poll_records(consumer, max_records, timeout_ms):
-        records = []
-        deadline = time.monotonic() + timeout_ms / 1000.0
-        while len(records) < max_records:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            batch = consumer.poll(timeout_ms=int(min(left, 1.0) * 1000),
-                                  max_records=max_records - len(records))
-            for _tp, recs in batch.items():
-                for r in recs:
-                    records.append(record_of(r))
-        return records
+        def fetch(want, left):
+            batch = consumer.poll(timeout_ms=int(min(left, 1.0) * 1000), max_records=want)
+            return [record_of(r) for recs in batch.values() for r in recs]
+        return poll_records(max_records, timeout_ms, fetch)
 
     def op_consume(self, a):
         topic = a["topic"]
@@ -354,17 +287,8 @@ class Driver:
         return {"records": records}
 
     def op_list_offsets(self, a):
-        spec = a.get("spec", "latest")
-        if spec == "earliest":
-            s = OffsetSpec.EARLIEST
-        elif spec == "latest":
-            s = OffsetSpec.LATEST
-        elif spec == "max_timestamp":
-            s = OffsetSpec.MAX_TIMESTAMP
-        elif isinstance(spec, dict) and "timestamp" in spec:
-            s = OffsetTimestamp(int(spec["timestamp"]))
-        else:
-            raise OpError("CLIENT_ERROR", "bad spec %r" % (spec,))
+        s = offset_spec(a, lambda: OffsetSpec.EARLIEST, lambda: OffsetSpec.LATEST,
+                        lambda: OffsetSpec.MAX_TIMESTAMP, OffsetTimestamp)
         iso = IsolationLevel.READ_COMMITTED if isolation_of(a) == "read_committed" \
             else IsolationLevel.READ_UNCOMMITTED
         tp = TopicPartition(a["topic"], a["partition"])
@@ -402,23 +326,7 @@ class Driver:
         if a.get("rebalance_timeout_ms") is not None:
             # kafka-python sends max_poll_interval_ms as the JoinGroup rebalance timeout.
             extra["max_poll_interval_ms"] = a["rebalance_timeout_ms"]
-        self.group = KafkaConsumer(**self.consumer_conf(a, **extra))
-        self.group_id = a["group"]
-        self.group.subscribe(list(a["topics"]))
-        return {}
-
-    def need_group(self):
-        if self.group is None:
-            raise OpError("CLIENT_ERROR", "no group consumer (group_subscribe first)")
-        return self.group
-
-    def op_group_poll(self, a):
-        c = self.need_group()
-        records = self.poll_records(c, a.get("max_records", 1 << 30), a.get("timeout_ms", 5000))
-        assignment = sorted(({"topic": tp.topic, "partition": tp.partition}
-                             for tp in c.assignment()),
-                            key=lambda x: (x["topic"], x["partition"]))
-        return {"records": records, "assignment": assignment}
+        return self.join_group(KafkaConsumer(**self.consumer_conf(a, **extra)), a)
 
     def op_group_commit(self, a):
         if a.get("group") is not None and (self.group is None or self.group_id != a["group"]):
@@ -465,18 +373,6 @@ class Driver:
         out.sort(key=lambda x: x["partition"])
         return {"offsets": out}
 
-    def close_group(self):
-        if self.group is not None:
-            try:
-                self.group.close()
-            finally:
-                self.group = None
-                self.group_id = None
-
-    def op_group_leave(self, a):
-        self.close_group()
-        return {}
-
     # ---- transactions ------------------------------------------------------------------------
 
     def op_txn_init(self, a):
@@ -492,15 +388,6 @@ class Driver:
             c["transaction_timeout_ms"] = a["transaction_timeout_ms"]
         self.txn = KafkaProducer(**c)
         self.txn.init_transactions()
-        return {}
-
-    def need_txn(self):
-        if self.txn is None:
-            raise OpError("CLIENT_ERROR", "txn_init was not sent")
-        return self.txn
-
-    def op_txn_begin(self, a):
-        self.need_txn().begin_transaction()
         return {}
 
     def op_txn_commit(self, a):
@@ -523,13 +410,6 @@ class Driver:
         return {}
 
     # ---- admin ---------------------------------------------------------------------------
-
-    def op_admin(self, a):
-        action = a.get("action")
-        fn = getattr(self, "admin_" + str(action), None)
-        if fn is None:
-            raise Unsupported("unknown admin action %s" % action)
-        return fn(a)
 
     def admin_list_groups(self, a):
         groups = []
@@ -665,56 +545,13 @@ class Driver:
                 log.warning("closing admin: %s", e)
             self.admin = None
 
-    def op_close(self, a):
-        self.close()
-        return {}
-
-    def handle(self, cmd):
-        cid = cmd.get("id")
-        op = cmd.get("op")
-        fn = getattr(self, "op_" + str(op), None)
-        if fn is None:
-            return {"id": cid, "unsupported": True, "reason": "unknown op"}
-        try:
-            res = fn(cmd)
-            out = {"id": cid, "ok": True}
-            out.update(res or {})
-            return out
-        except Unsupported as e:
-            return {"id": cid, "unsupported": True, "reason": str(e)}
-        except Exception as e:
-            oe = to_op_error(e)
-            if AUTH_FAILED and oe.name in ("TIMEOUT", "CLIENT_ERROR"):
-                oe = OpError("SASL_AUTHENTICATION_FAILED", AUTH_FAILED[-1])
-            log.info("op %s failed: %s %s", op, oe.name, oe.message,
-                     exc_info=not isinstance(e, (OpError, Unsupported)) and oe.name == "CLIENT_ERROR")
-            return {"id": cid, "ok": False, "error": oe.name, "message": oe.message}
-
 
 def main():
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("driver").setLevel(logging.INFO)
     logging.getLogger("kafka").addHandler(AuthWatch(level=logging.WARNING))
-    d = Driver()
-    out = sys.stdout
-    for line in sys.stdin:
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            cmd = json.loads(line)
-        except ValueError as e:
-            log.error("bad command line %r: %s", line, e)
-            continue
-        ans = d.handle(cmd)
-        out.write(json.dumps(ans) + "\n")
-        out.flush()
-        if cmd.get("op") == "close":
-            break
-    else:
-        d.close()
-    return 0
+    return serve(Driver())
 
 
 if __name__ == "__main__":
