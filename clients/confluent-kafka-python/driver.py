@@ -25,7 +25,7 @@ from confluent_kafka.admin import (  # noqa: E402
 )
 
 from kafka_error_names import name_of  # noqa: E402
-from driverproto import (  # noqa: E402
+from pydriver import (  # noqa: E402
     AUTH_FAILED, DEFAULT_TIMEOUT_S, DriverBase, OpError, Unsupported, check_compression, enc,
     isolation_of, log, offset_spec, poll_records, send_kwargs, serve,
 )

@@ -26,7 +26,7 @@ from kafka.protocol.consumer import IsolationLevel  # noqa: E402
 from kafka.structs import OffsetAndMetadata  # noqa: E402
 
 from kafka_error_names import name_of  # noqa: E402
-from driverproto import (  # noqa: E402
+from pydriver import (  # noqa: E402
     AUTH_FAILED, DEFAULT_TIMEOUT_S, DriverBase, OpError, Unsupported, check_compression, enc,
     isolation_of, log, offset_spec, poll_records, send_kwargs, serve,
 )
