@@ -233,27 +233,10 @@ func (b *Broker) deleteTopic(t *topic) *kerr.Error {
 	return nil
 }
 
-// knownTopicConfigs are Kafka 4.0's topic-level config names; others get INVALID_CONFIG.
-var knownTopicConfigs = map[string]bool{
-	"cleanup.policy": true, "compression.type": true, "compression.gzip.level": true,
-	"compression.lz4.level": true, "compression.zstd.level": true, "delete.retention.ms": true,
-	"file.delete.delay.ms": true, "flush.messages": true, "flush.ms": true,
-	"follower.replication.throttled.replicas": true, "index.interval.bytes": true,
-	"leader.replication.throttled.replicas": true, "local.retention.bytes": true,
-	"local.retention.ms": true, "max.compaction.lag.ms": true, "max.message.bytes": true,
-	"message.timestamp.after.max.ms": true, "message.timestamp.before.max.ms": true,
-	"message.timestamp.type": true, "min.cleanable.dirty.ratio": true,
-	"min.compaction.lag.ms": true, "min.insync.replicas": true, "preallocate": true,
-	"remote.storage.enable": true, "remote.log.copy.disable": true,
-	"remote.log.delete.on.disable": true, "retention.bytes": true, "retention.ms": true,
-	"segment.bytes": true, "segment.index.bytes": true, "segment.jitter.ms": true,
-	"segment.ms": true, "unclean.leader.election.enable": true,
-}
-
 // validateTopicConfigs checks config names against Kafka's and the values klite interprets.
 func validateTopicConfigs(configs map[string]string) (string, bool) {
 	for k, v := range configs {
-		if !knownTopicConfigs[k] {
+		if _, known := topicConfigType[k]; !known {
 			return "Unknown topic config name: " + k, false
 		}
 		switch k {
