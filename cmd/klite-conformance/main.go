@@ -233,37 +233,15 @@ func cmdRun(args []string) int {
 			return 2
 		}
 	}
-	var selSpecs []*conformance.Spec
-	for _, s := range specs {
-		if len(wantS) == 0 || contains(wantS, s.Name) {
-			selSpecs = append(selSpecs, s)
-		}
+	selSpecs, unknown := selectNamed(specs, wantS, func(s *conformance.Spec) string { return s.Name })
+	if unknown != "" {
+		fmt.Fprintf(os.Stderr, "unknown scenario %q (see `klite-conformance list`)\n", unknown)
+		return 2
 	}
-	for _, n := range wantS {
-		found := false
-		for _, s := range specs {
-			found = found || s.Name == n
-		}
-		if !found {
-			fmt.Fprintf(os.Stderr, "unknown scenario %q (see `klite-conformance list`)\n", n)
-			return 2
-		}
-	}
-	var selClients []conformance.Manifest
-	for _, m := range manifests {
-		if len(wantC) == 0 || contains(wantC, m.Name) {
-			selClients = append(selClients, m)
-		}
-	}
-	for _, n := range wantC {
-		found := false
-		for _, m := range manifests {
-			found = found || m.Name == n
-		}
-		if !found {
-			fmt.Fprintf(os.Stderr, "unknown client %q: no clients/%s/driver.json\n", n, n)
-			return 2
-		}
+	selClients, unknown := selectNamed(manifests, wantC, func(m conformance.Manifest) string { return m.Name })
+	if unknown != "" {
+		fmt.Fprintf(os.Stderr, "unknown client %q: no clients/%s/driver.json\n", unknown, unknown)
+		return 2
 	}
 	if len(selClients) == 0 {
 		fmt.Fprintln(os.Stderr, "no clients: no clients/*/driver.json found")
@@ -515,4 +493,22 @@ func toolVersion(name string, args ...string) string {
 		return ""
 	}
 	return firstLine(string(out))
+}
+
+// selectNamed keeps the items whose name is wanted (all of them when want is empty) and returns
+// the first wanted name that no item has.
+func selectNamed[T any](items []T, want []string, name func(T) string) (sel []T, unknown string) {
+	have := map[string]bool{}
+	for _, it := range items {
+		have[name(it)] = true
+		if len(want) == 0 || contains(want, name(it)) {
+			sel = append(sel, it)
+		}
+	}
+	for _, n := range want {
+		if !have[n] {
+			return nil, n
+		}
+	}
+	return sel, ""
 }
