@@ -35,6 +35,6 @@ func handleApiVersions(b *Broker, rc *ReqCtx, req kmsg.Request, respond func(kms
 		k.ApiKey, k.MinVersion, k.MaxVersion = h.key, h.min, h.max
 		resp.ApiKeys = append(resp.ApiKeys, k)
 	}
-	addTxnFeatures(resp) // transaction.version (helper T, txn_glue.go)
+	addTxnFeatures(resp) // transaction.version (txn_glue.go)
 	respond(resp)
 }

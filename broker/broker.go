@@ -90,7 +90,7 @@ type Broker struct {
 	// is loaded and closed in Close before storage.
 	groups *group.Coordinator
 
-	// txns is the transaction coordinator (broker/txn; wiring by helper T in txn_glue.go).
+	// txns is the transaction coordinator (broker/txn; wiring in txn_glue.go).
 	txns *txn.Coordinator
 
 	// admin holds dynamic broker configs and DeleteRecords log starts (configs.go).
@@ -151,7 +151,7 @@ func Open(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 
-	// Consumer groups (wiring by helper C): the coordinator keeps offsets and group metadata
+	// Consumer groups: the coordinator keeps offsets and group metadata
 	// in its own log, DataDir/meta/groups.log unless cfg.Groups says otherwise.
 	gcfg := cfg.Groups
 	if gcfg.Logger == nil {
@@ -165,7 +165,7 @@ func Open(cfg Config) (*Broker, error) {
 		b.meta.Close()
 		return nil, fmt.Errorf("group coordinator: %w", err)
 	}
-	// Transactions (wiring by helper T): after WAL replay, so prepared ones can complete.
+	// Transactions: after WAL replay, so prepared ones can complete.
 	if err := b.openTxns(); err != nil {
 		b.groups.Close()
 		b.wal.Close()
@@ -274,8 +274,8 @@ func (b *Broker) Close() error {
 		srv.Shutdown(ctx)
 		cancel()
 	}
-	errT := b.txns.Close()   // transactions (wiring by helper T)
-	errG := b.groups.Close() // consumer groups (wiring by helper C)
+	errT := b.txns.Close()   // transactions
+	errG := b.groups.Close() // consumer groups
 	errW := b.wal.Close()
 	errM := b.meta.Close()
 	b.closeErr = errors.Join(errT, errG, errW, errM)

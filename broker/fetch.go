@@ -94,7 +94,7 @@ func (b *Broker) fetchAvailable(req *kmsg.FetchRequest) (avail int64, stop bool)
 				return avail, true
 			}
 			if req.IsolationLevel == 1 {
-				hwm = p.lso() // read_committed: only up to the last stable offset (helper T)
+				hwm = p.lso() // read_committed: only up to the last stable offset
 			}
 			if rp.FetchOffset < hwm {
 				avail += p.bytesFrom(rp.FetchOffset, int64(req.MinBytes))
@@ -133,7 +133,7 @@ func (b *Broker) fetchResponse(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 				continue
 			}
 			logStart, hwm := p.offsets()
-			lso := p.lso() // helper T: transactions hold the LSO back
+			lso := p.lso() // transactions hold the LSO back
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, lso, logStart
 			upper := hwm
 			if req.IsolationLevel == 1 {
@@ -174,7 +174,7 @@ func (b *Broker) fetchResponse(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 					}
 					lastOff = m.last
 				}
-				if req.IsolationLevel == 1 && lastOff >= 0 { // helper T
+				if req.IsolationLevel == 1 && lastOff >= 0 {
 					sp.AbortedTransactions = p.abortedIn(rp.FetchOffset, lastOff)
 				}
 				if n := len(buf) - start; n > 0 {

@@ -19,7 +19,7 @@ func handleInitProducerID(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		handleTxnInitProducerID(b, rc, req, resp, respond) // txn_init_producer_id.go (helper T)
+		handleTxnInitProducerID(b, rc, req, resp, respond) // txn_init_producer_id.go
 		return
 	}
 	pid, err := b.allocateProducerID()

@@ -34,7 +34,7 @@ func handleListOffsets(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(km
 				continue
 			}
 			off, ts, err := b.listOffset(p, rp.Timestamp)
-			if err == nil && req.IsolationLevel == 1 { // read_committed (helper T)
+			if err == nil && req.IsolationLevel == 1 { // read_committed
 				if lso := p.lso(); rp.Timestamp == -1 {
 					off = lso // latest: the last stable offset
 				} else if off >= lso && (rp.Timestamp >= 0 || rp.Timestamp == -3) {

@@ -25,7 +25,7 @@ func handleOffsetFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(km
 		groups = []kmsg.OffsetFetchRequestGroup{g}
 	}
 	b.groups.FetchOffsets(groups, func(out []kmsg.OffsetFetchResponseGroup) {
-		if req.RequireStable { // pending transactional offsets (helper T, txn_glue.go)
+		if req.RequireStable { // pending transactional offsets (txn_glue.go)
 			b.markUnstableOffsets(out)
 		}
 		resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)

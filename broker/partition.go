@@ -28,7 +28,7 @@ type partition struct {
 	producers  map[int64]*producerState
 	lastSweep  int64 // when expired producers were last dropped (ms)
 	deleted    bool
-	txn        partTxns // open/aborted transactions (helper T, txn_partition.go)
+	txn        partTxns // open/aborted transactions (txn_partition.go)
 }
 
 // batchMeta is the index entry of one stored batch.
@@ -73,11 +73,11 @@ func (p *partition) replay(sb *storage.Batch, h *batchHeader, loc storage.Locati
 	}
 	p.addIndexLocked(batchMeta{base: sb.BaseOffset, last: sb.LastOffset, maxTS: sb.MaxTimestamp, loc: loc})
 	p.next = p.hwm
-	if h.control() { // transaction marker (helper T): not a producer sequence
+	if h.control() { // transaction marker: not a producer sequence
 		p.replayControlLocked(sb.Data, h, sb.BaseOffset)
 		return
 	}
-	if h.transactional() && h.hasProducerID() { // helper T
+	if h.transactional() && h.hasProducerID() {
 		p.noteTxnDataLocked(h.ProducerID, sb.BaseOffset)
 	}
 	if h.hasProducerID() {
@@ -146,7 +146,7 @@ func (p *partition) append(b *Broker, data []byte, h *batchHeader, done func(app
 			return
 		}
 		// A transactional batch must be in its producer's ongoing transaction; checked under
-		// p.mu so that a marker cannot slip between the check and the append (helper T).
+		// p.mu so that a marker cannot slip between the check and the append.
 		if e := b.txnProduceCheck(p.t.name, p.idx, h); e != nil {
 			p.mu.Unlock()
 			done(appendResult{err: e, logStart: -1})
@@ -168,7 +168,7 @@ func (p *partition) append(b *Broker, data []byte, h *batchHeader, done func(app
 	}
 	stampBatch(data, base, lat)
 	p.next = last + 1
-	if h.transactional() && h.hasProducerID() { // open transaction holds the LSO (helper T)
+	if h.transactional() && h.hasProducerID() { // open transaction holds the LSO
 		p.noteTxnDataLocked(h.ProducerID, base)
 	}
 	var sb *seqBatch

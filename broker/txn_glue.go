@@ -1,6 +1,6 @@
 package broker
 
-// Wiring of the transaction coordinator (broker/txn) into the broker (helper T): the effects
+// Wiring of the transaction coordinator (broker/txn) into the broker: the effects
 // it needs (producer IDs, markers through the WAL, offsets through the group coordinator), and
 // its life cycle (opened after WAL replay so prepared transactions can be completed, ticked
 // for timeouts, closed before storage).

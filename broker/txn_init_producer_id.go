@@ -1,6 +1,6 @@
 package broker
 
-// InitProducerID for transactional producers (helper T; the handler and version range are in
+// InitProducerID for transactional producers (the handler and version range are in
 // init_producer_id.go): the transaction coordinator hands out the producer ID and bumps the
 // epoch, fencing older producers with the same transactional ID and aborting their open
 // transaction before answering (Kafka answers CONCURRENT_TRANSACTIONS and lets the client

@@ -1,6 +1,6 @@
 package broker
 
-// Per-partition transaction state (helper T): the first offset of each producer's open
+// Per-partition transaction state: the first offset of each producer's open
 // transaction (which holds the last stable offset back) and the index of aborted transactions
 // (producer ID, first offset, marker offset) that read_committed fetches report. Both are
 // rebuilt from the WAL on start: transactional batches open a transaction, control batches

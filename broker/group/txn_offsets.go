@@ -1,6 +1,6 @@
 package group
 
-// Offsets committed by transactions (added by helper T for broker/txn): the transaction
+// Offsets committed by transactions (for broker/txn): the transaction
 // coordinator stages TxnOffsetCommit offsets and applies them here when the transaction
 // commits, so they become visible only then.
 

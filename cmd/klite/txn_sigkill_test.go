@@ -2,7 +2,7 @@
 
 package main
 
-// Transactions across SIGKILL (helper T): a producer runs transactions (alternately committed
+// Transactions across SIGKILL: a producer runs transactions (alternately committed
 // and aborted) while klite is killed at an arbitrary point; after a restart a read_committed
 // consumer must see every acknowledged committed transaction completely, no record of an
 // aborted one, no duplicate, and the transaction in flight at the kill either completely or
