@@ -303,7 +303,9 @@ func (c *Coordinator) maybeCompact() {
 // barrier; it is harmless in production.
 func (c *Coordinator) Sync() error {
 	ch := make(chan struct{})
-	if !c.post(func() { c.reply(func() { close(ch) }) }) {
+	// Wait on durability too: answers held for a record queued before this call (a static
+	// rejoin, a commit) are sent after its fsync, so they must come before ch closes.
+	if !c.post(func() { c.onDurable = append(c.onDurable, func(error) { c.reply(func() { close(ch) }) }) }) {
 		return ErrClosed
 	}
 	select {
