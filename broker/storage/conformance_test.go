@@ -27,9 +27,17 @@ func memWALOpener(t *testing.T, segBytes int64) func() WAL {
 }
 
 func fileWALOpener(t *testing.T, segBytes int64) func() WAL {
-	dir := t.TempDir()
+	return fileWALOpenerWith(t, WALOptions{SegmentBytes: segBytes})
+}
+
+func bufferedFileWALOpener(t *testing.T, segBytes int64) func() WAL {
+	return fileWALOpenerWith(t, WALOptions{SegmentBytes: segBytes, BufferedIO: true})
+}
+
+func fileWALOpenerWith(t *testing.T, o WALOptions) func() WAL {
+	o.Dir = t.TempDir()
 	return func() WAL {
-		w, err := OpenWAL(WALOptions{Dir: dir, SegmentBytes: segBytes})
+		w, err := OpenWAL(o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,6 +48,7 @@ func fileWALOpener(t *testing.T, segBytes int64) func() WAL {
 func TestWALConformance(t *testing.T) {
 	t.Run("mem", func(t *testing.T) { testWAL(t, memWALOpener) })
 	t.Run("file", func(t *testing.T) { testWAL(t, fileWALOpener) })
+	t.Run("file-buffered", func(t *testing.T) { testWAL(t, bufferedFileWALOpener) })
 }
 
 func TestMetaLogConformance(t *testing.T) {

@@ -5,8 +5,8 @@ import "log/slog"
 // Defaults for WALOptions.
 const (
 	DefaultSegmentBytes  = 256 << 20
-	DefaultMaxGroupBytes = 16 << 20
-	DefaultCacheBytes    = 64 << 20
+	DefaultMaxGroupBytes = 8 << 20
+	DefaultCacheBytes    = 32 << 20
 )
 
 // WALOptions configures OpenWAL (and NewMemWALWithOptions, which uses only SegmentBytes).
@@ -16,20 +16,26 @@ type WALOptions struct {
 	// SegmentBytes is the size at which a new segment is started (default 256 MiB). A segment
 	// only exceeds it when a single entry is larger than SegmentBytes.
 	SegmentBytes int64
-	// MaxGroupBytes caps the bytes written (and fsynced) by one group commit (default 16 MiB).
+	// MaxGroupBytes caps the bytes written (and fsynced) by one group commit (default 8 MiB).
 	// A single entry larger than this is written as a group of its own.
 	MaxGroupBytes int
 	// MaxPendingBytes bounds the bytes queued but not yet written; Append blocks while it is
 	// exceeded (default 2 x MaxGroupBytes). Callbacks run on a separate goroutine from the
 	// writer, so a blocked Append never waits on a callback.
 	MaxPendingBytes int
-	// CacheBytes is how much of the most recently written WAL data is left in the OS page
-	// cache; older data is dropped from the cache once it is fsynced, so reading it back
-	// goes to the disk (default 64 MiB; negative: never drop). Recycling page-cache pages
-	// this way makes writes cheaper (on a virtual machine, populating fresh pages can cost
-	// several times more CPU than the copy itself) and keeps the WAL's cache footprint
-	// bounded. Durability is unaffected: only clean, fsynced pages are dropped.
+	// CacheBytes is how much of the most recently written WAL data stays cached for
+	// readers (default 32 MiB). With direct I/O the WAL keeps its last written groups in
+	// memory up to this size (0 or negative: none) and lets them go after a second idle.
+	// Writing buffered it is what is left in the OS page cache: older data is dropped from
+	// the cache once it is fsynced, so reading it back goes to the disk (negative: never
+	// drop). Recycling page-cache pages this way makes buffered writes cheaper (on a
+	// virtual machine, populating fresh pages can cost several times more CPU than the copy
+	// itself) and keeps the WAL's cache footprint bounded. Durability is unaffected: only
+	// clean, fsynced pages are dropped.
 	CacheBytes int64
+	// BufferedIO makes the WAL write through the OS page cache even where the file system
+	// supports direct I/O (O_DIRECT), which it uses by default (see direct.go).
+	BufferedIO bool
 	// Logger receives warnings (torn-tail truncation). Default slog.Default().
 	Logger *slog.Logger
 

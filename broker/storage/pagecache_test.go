@@ -1,17 +1,40 @@
 package storage
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 	"time"
 )
 
-// Dropping fsynced data from the page cache (CacheBytes) leaves every entry readable and
-// replayable, across segment rotation.
+// Buffered mode: dropping fsynced data from the page cache (CacheBytes) leaves every entry
+// readable and replayable, across segment rotation. Direct mode: the same entries are read
+// from the recent groups kept in memory or, once those fell out, from the disk; groups laid
+// out for a position that a rotation changed are written through a copy.
 func TestWALDropsSyncedPagesAndStillReads(t *testing.T) {
+	for _, buffered := range []bool{true, false} {
+		name := "direct"
+		if buffered {
+			name = "buffered"
+		}
+		t.Run(name, func(t *testing.T) { testCacheAndReads(t, buffered) })
+	}
+}
+
+func testCacheAndReads(t *testing.T, buffered bool) {
 	dir := t.TempDir()
-	opts := WALOptions{Dir: dir, SegmentBytes: 20 << 20, MaxGroupBytes: 2 << 20, CacheBytes: 1}
+	opts := WALOptions{Dir: dir, SegmentBytes: 20 << 20, MaxGroupBytes: 2 << 20, CacheBytes: 1, BufferedIO: buffered}
+	if !buffered {
+		opts.CacheBytes = 6 << 20
+	}
 	w, _ := openTestWAL(t, opts, nil)
 	replayAll(t, w)
+	if !buffered && !w.direct {
+		t.Skip("the file system of the test's temp dir refuses O_DIRECT")
+	}
+	if buffered && w.direct {
+		t.Fatal("BufferedIO set, but the WAL writes with O_DIRECT")
+	}
 	const n, size = 48, 1 << 20
 	locs := make([]Location, n)
 	errs := make(chan error, n)
@@ -38,8 +61,22 @@ func TestWALDropsSyncedPagesAndStillReads(t *testing.T) {
 	if cur < 2 {
 		t.Fatalf("expected a segment rotation, current segment %d", cur)
 	}
-	if dropped < dropChunk || dropped > synced {
+	if buffered && (dropped < dropChunk || dropped > synced) {
 		t.Fatalf("dropped %d of %d synced bytes of segment %d, want at least %d", dropped, synced, cur, dropChunk)
+	}
+	if !buffered {
+		w.cacheMu.RLock()
+		kept, recent := len(w.recent), w.recentSize
+		w.cacheMu.RUnlock()
+		if kept == 0 || recent > opts.CacheBytes {
+			t.Fatalf("%d recent groups of %d bytes kept, want some and at most %d bytes", kept, recent, opts.CacheBytes)
+		}
+		if _, ok := w.readRecent(locs[n-1], nil); !ok {
+			t.Fatal("the last entry is not served from the recent groups")
+		}
+		if _, ok := w.readRecent(locs[0], nil); ok {
+			t.Fatal("the first entry is still in the recent groups")
+		}
 	}
 	var buf []byte
 	for i, loc := range locs {
@@ -87,7 +124,9 @@ func TestWALReleasesSpareGroupsWhenIdle(t *testing.T) {
 	spare := func() int {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		return len(w.free)
+		w.cacheMu.RLock()
+		defer w.cacheMu.RUnlock()
+		return len(w.free) + len(w.recent)
 	}
 	idleSince := func() time.Time {
 		w.mu.Lock()
@@ -103,5 +142,60 @@ func TestWALReleasesSpareGroupsWhenIdle(t *testing.T) {
 	waitFor(t, "spare groups released", func() bool { return spare() == 0 })
 	if el := time.Since(idleSince()); el < freeGroupsAfter {
 		t.Fatalf("spare groups released after %v idle, want at least %v", el, freeGroupsAfter)
+	}
+}
+
+// In direct mode a group is written from its own buffer: Append lays it out for the file
+// position it will have, whatever the sizes of the entries before it. Only a rotation
+// (which moves the position) costs copies, and everything reads back and replays.
+func TestWALDirectWritesWithoutCopies(t *testing.T) {
+	dir := t.TempDir()
+	opts := WALOptions{Dir: dir, SegmentBytes: 1 << 20}
+	w, _ := openTestWAL(t, opts, nil)
+	replayAll(t, w)
+	if !w.direct {
+		t.Skip("the file system of the test's temp dir refuses O_DIRECT")
+	}
+	// Odd sizes, one at a time (each its own group): every write starts mid-block.
+	var locs []Location
+	sizes := []int{1, 100, 4000, 4096, 5000, 333, 70000, 12345}
+	for i, size := range sizes {
+		locs = append(locs, mustAppend(t, w, testBatch(i, size)))
+	}
+	if n := w.directCopies.Load(); n != 0 {
+		t.Fatalf("%d of %d direct writes copied their group", n, len(sizes))
+	}
+	// Past a rotation: the groups laid out for the old segment are copied, later ones not.
+	for i := len(sizes); w.cur < 2; i++ {
+		size := 50000 + i
+		sizes = append(sizes, size)
+		locs = append(locs, mustAppend(t, w, testBatch(i, size)))
+	}
+	before := w.directCopies.Load()
+	for range 5 {
+		i := len(sizes)
+		sizes = append(sizes, 777)
+		locs = append(locs, mustAppend(t, w, testBatch(i, 777)))
+	}
+	if n := w.directCopies.Load() - before; n != 0 {
+		t.Fatalf("%d copies after the rotation had settled", n)
+	}
+	for i, loc := range locs {
+		w.dropRecent() // read from the file, not from the recent groups
+		got, err := w.ReadAt(loc, nil)
+		if err != nil || !bytes.Equal(got, testBatch(i, sizes[i]).Data) {
+			t.Fatalf("entry %d at %+v: %v", i, loc, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w2, lb := openTestWAL(t, opts, nil)
+	defer w2.Close()
+	if got := replayAll(t, w2); len(got) != len(sizes) {
+		t.Fatalf("replayed %d entries, want %d", len(got), len(sizes))
+	}
+	if strings.Contains(lb.String(), "truncating") {
+		t.Fatalf("the padding of a clean shutdown was taken for a torn tail: %s", lb.String())
 	}
 }

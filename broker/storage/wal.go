@@ -6,11 +6,13 @@ package storage
 //	<Dir>/wal/00000000000000000002.wal     segment number = file name, monotonic, gaps allowed
 //	...                                     (RemoveSegmentsBefore deletes a prefix)
 //
-// A segment is a plain sequence of entries, no file header, no padding:
+// A segment is a plain sequence of entries, no file header; written with direct I/O (see
+// direct.go) it may end with fewer than 4096 zero bytes, up to the block boundary the file
+// ends on:
 //
-//	+--------+--------+--------+--------+
-//	| entry  | entry  | entry  |  ...   |
-//	+--------+--------+--------+--------+
+//	+--------+--------+--------+--------+-----------------+
+//	| entry  | entry  | entry  |  ...   | zeros (direct)  |
+//	+--------+--------+--------+--------+-----------------+
 //
 // One entry = a 56-byte header followed by the batch bytes (all integers big-endian):
 //
@@ -29,7 +31,8 @@ package storage
 //
 // Writing: Append copies the header and batch into the open commit group (a contiguous
 // buffer, capped at MaxGroupBytes unless a single entry is bigger). Three goroutines form a
-// pipeline: the writer takes one group at a time and writes it with one pwrite; the syncer
+// pipeline: the writer takes one group at a time and writes it with one pwrite (direct I/O
+// where the file system allows, see direct.go); the syncer
 // fsyncs everything written so far (one fsync covers every group written while the previous
 // fsync ran) and hands the callbacks to the callback goroutine, which calls them in append
 // order. The writer waits while MaxGroupBytes or more are written but unsynced, so at most
@@ -123,13 +126,44 @@ type fileWAL struct {
 	writerExited bool
 	// dropped: bytes of the current segment already dropped from the OS page cache (see
 	// WALOptions.CacheBytes). Changed by the syncer and, while the syncer is idle, by rotate.
+	// Buffered mode only.
 	dropped int64
+
+	// Direct I/O (see direct.go). direct is decided when the first segment is opened.
+	direct, directTried bool
+	directCopies        atomic.Int64 // direct writes that had to copy the data first
+	// tail holds the bytes of the current segment's last partial block (curSize % dioAlign
+	// of them): a direct write starts at the block boundary below curSize and writes them
+	// again. Owned by the writer goroutine; changed under fileMu.
+	tail []byte
+	// predEnd (guarded by mu) is where the next appended entry is expected to land in the
+	// current segment, so that Append can lay out a new group's buffer with the same
+	// alignment as its file position and the writer can write it from that buffer directly.
+	// Only a hint: a wrong guess costs one copy.
+	predEnd int64
+
+	// recent: written groups kept in memory (direct mode) for readers of recent data, at
+	// most CacheBytes, oldest first. The OS page cache does this job in buffered mode.
+	cacheMu    sync.RWMutex
+	recent     []cachedGroup
+	recentSize int64
 }
 
 type group struct {
 	buf  []byte
 	ents []groupEntry
+	// lead bytes at the start of buf are reserved (direct mode: room for the segment's
+	// partial last block); the entries start at buf[lead].
+	lead int
+	// predEnd is w.predEnd after this group's last entry (direct mode).
+	predEnd int64
+	// seg and start: where data() was written, once it was written whole.
+	seg   uint64
+	start int64
 }
+
+// data returns the group's entries as they are written to the segment.
+func (g *group) data() []byte { return g.buf[g.lead:] }
 
 type groupEntry struct {
 	off  int   // start of the entry (header) in buf
@@ -195,8 +229,10 @@ func (w *fileWAL) segPath(n uint64) string { return filepath.Join(w.dir, segName
 
 // maxTornBytes is how far back from the end a torn tail may start: at most two groups are
 // ever written but not yet fsynced.
+// The floor covers logs written with a larger group size (16 MiB was the default before
+// direct I/O), and the block of padding a direct write leaves.
 func (w *fileWAL) maxTornBytes() int64 {
-	return 2 * int64(max(w.opts.MaxGroupBytes, DefaultMaxGroupBytes))
+	return 2*int64(max(w.opts.MaxGroupBytes, 16<<20)) + dioAlign
 }
 
 // Append implements WAL. It copies b (the caller may reuse b.Data once Append returns) and
@@ -224,27 +260,35 @@ func (w *fileWAL) Append(b *Batch, done func(Location, error)) {
 	var g *group
 	if n := len(w.pending); n > 0 {
 		g = w.pending[n-1]
-		if len(g.buf) > 0 && len(g.buf)+size > w.opts.MaxGroupBytes {
+		if len(g.data()) > 0 && len(g.data())+size > w.opts.MaxGroupBytes {
 			g = nil
 		}
 	}
 	if g == nil {
+		lead := 0
+		if w.direct {
+			lead = int(w.predEnd % dioAlign)
+		}
 		if n := len(w.free); n > 0 {
 			g = w.free[n-1]
 			w.free = w.free[:n-1]
 		} else {
 			// Start at the size the last written group reached: under load a new group
 			// then fills without being regrown (and copied) step by step.
-			g = &group{buf: make([]byte, 0, max(min(w.groupHint, w.opts.MaxGroupBytes), size))}
+			g = &group{buf: w.newGroupBuf(max(min(w.groupHint, w.opts.MaxGroupBytes), size) + lead)}
 		}
+		g.lead = lead
+		g.buf = g.buf[:lead]
 		w.pending = append(w.pending, g)
 	}
 	off := len(g.buf)
-	g.buf = growAppend(g.buf, size, w.opts.MaxGroupBytes)
+	g.buf = w.growAppend(g.buf, size, w.opts.MaxGroupBytes+g.lead)
 	putEntryHeader(g.buf[off:off+entryHeaderSize], b)
 	copy(g.buf[off+entryHeaderSize:], b.Data)
 	g.ents = append(g.ents, groupEntry{off: off, size: int32(len(b.Data)), done: done})
 	w.pendBytes += size
+	w.predEnd += int64(size)
+	g.predEnd = w.predEnd
 	w.mu.Unlock()
 	w.workCond.Signal()
 }
@@ -265,7 +309,7 @@ func (w *fileWAL) releaseIdleGroups() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.freeTimerArmed = false
-	if !w.idle || len(w.free) == 0 {
+	if !w.idle || !w.hasSpareLocked() {
 		return // busy again: the next idle spell arms the timer
 	}
 	if left := freeGroupsAfter - time.Since(w.idleAt); left > 0 {
@@ -273,24 +317,53 @@ func (w *fileWAL) releaseIdleGroups() {
 		return
 	}
 	w.free, w.groupHint = nil, 0
+	w.dropRecent()
+}
+
+// hasSpareLocked reports whether group buffers are kept: spare ones, or recent ones (direct
+// mode). Called with mu held.
+func (w *fileWAL) hasSpareLocked() bool {
+	w.cacheMu.RLock()
+	defer w.cacheMu.RUnlock()
+	return len(w.free) > 0 || len(w.recent) > 0
 }
 
 // growAppend extends buf by n bytes, growing capacity geometrically up to limit.
-func growAppend(buf []byte, n, limit int) []byte {
+func (w *fileWAL) growAppend(buf []byte, n, limit int) []byte {
 	need := len(buf) + n
-	if need <= cap(buf) {
+	if need <= w.usableCap(buf) {
 		return buf[:need]
 	}
-	c := max(2*cap(buf), 64<<10)
+	c := max(2*w.usableCap(buf), 64<<10)
 	if c > limit {
 		c = limit
 	}
 	if c < need {
 		c = need
 	}
-	nb := make([]byte, need, c)
+	nb := w.newGroupBuf(c)[:need]
 	copy(nb, buf)
 	return nb
+}
+
+// newGroupBuf returns an empty group buffer for n bytes. In direct mode it is block-aligned,
+// has a block of spare capacity beyond n for the zero padding of the write, and is never
+// smaller than a full group (plus its leading partial block): all such buffers are alike,
+// so a recycled one never has to grow (growing meant allocating and zeroing a new buffer
+// for most groups, a tenth of the broker's CPU at 1 GB/s).
+func (w *fileWAL) newGroupBuf(n int) []byte {
+	if w.direct {
+		return alignedBuf(max(n, w.opts.MaxGroupBytes+dioAlign) + dioAlign)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+// usableCap is the capacity of a group buffer that entries may fill.
+func (w *fileWAL) usableCap(buf []byte) int {
+	if w.direct {
+		return max(cap(buf)-dioAlign, 0)
+	}
+	return cap(buf)
 }
 
 func (w *fileWAL) writer() {
@@ -303,7 +376,7 @@ func (w *fileWAL) writer() {
 			// them go at every pause meant regrowing 16 MiB groups over and over), then
 			// let them go (releaseIdleGroups) so an idle broker holds no commit buffers.
 			w.idle, w.idleAt = true, time.Now()
-			if len(w.free) > 0 && !w.freeTimerArmed {
+			if w.hasSpareLocked() && !w.freeTimerArmed {
 				w.armFreeTimerLocked(freeGroupsAfter)
 			}
 		}
@@ -330,24 +403,37 @@ func (w *fileWAL) writer() {
 		for i, e := range g.ents {
 			cs[i] = completion{done: e.done, err: err}
 		}
+		var end int64
+		cached := false
 		if err == nil {
-			w.writeGroup(g, cs)
+			end, cached = w.writeGroup(g, cs)
 		} else {
 			w.fileMu.Lock()
 			w.syncQ = append(w.syncQ, cs)
+			end = w.curSize
 			w.fileMu.Unlock()
 			w.syncCond.Broadcast()
 		}
 
 		w.mu.Lock()
-		w.pendBytes -= len(g.buf)
+		// Where the group really ended: a rotation or a failed write moves every later
+		// entry (the pending groups laid out for the old guess are written with a copy).
+		if d := end - g.predEnd; d != 0 {
+			w.predEnd += d
+			for _, pg := range w.pending {
+				pg.predEnd += d
+			}
+		}
+		size := len(g.data())
+		w.pendBytes -= size
 		w.spaceCond.Broadcast()
-		w.groupHint = len(g.buf)
-		if len(w.free) < w.maxFree && cap(g.buf) <= w.opts.MaxGroupBytes {
-			clear(g.ents)
-			g.ents = g.ents[:0]
-			g.buf = g.buf[:0]
-			w.free = append(w.free, g)
+		w.groupHint = size
+		if cached {
+			for _, old := range w.cacheGroup(g) {
+				w.recycle(old)
+			}
+		} else {
+			w.recycle(g)
 		}
 	}
 	w.mu.Unlock()
@@ -358,22 +444,36 @@ func (w *fileWAL) writer() {
 	<-w.syncerDone
 }
 
+// recycle keeps g's buffer for a later group if there is room. Called with mu held.
+func (w *fileWAL) recycle(g *group) {
+	if len(w.free) < w.maxFree && w.usableCap(g.buf) <= w.opts.MaxGroupBytes+dioAlign {
+		clear(g.ents)
+		g.ents = g.ents[:0]
+		g.buf = g.buf[:0]
+		w.free = append(w.free, g)
+	}
+}
+
 // writeGroup writes g and queues its completions cs for the syncer, which fsyncs and then
-// reports them. Entries that fail get their error in cs.
+// reports them. Entries that fail get their error in cs. It returns the size of the current
+// segment afterwards and whether g was written whole into one segment (so that, in direct
+// mode, its buffer can serve reads of it: see cacheGroup).
 //
 // Common case: the group fits in the current segment; it is written with one pwrite while
 // the syncer may be fsyncing earlier groups (at most about two groups are ever unsynced).
 // A group that needs a new segment waits until everything before it is fsynced, then is
 // written and fsynced here part by part, so that a segment is complete and durable before
 // the next one is created.
-func (w *fileWAL) writeGroup(g *group, cs []completion) {
+func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, whole bool) {
 	w.fileMu.Lock()
 	defer func() {
+		end = w.curSize
 		w.syncQ = append(w.syncQ, cs)
 		w.fileMu.Unlock()
 		w.syncCond.Broadcast()
 	}()
-	size := int64(len(g.buf))
+	data := g.data()
+	size := int64(len(data))
 	fits := w.curSize+size <= w.opts.SegmentBytes || (w.curSize == 0 && len(g.ents) == 1)
 	if fits && size <= int64(w.opts.MaxGroupBytes) {
 		for w.curSize-w.syncedSize >= int64(w.opts.MaxGroupBytes) {
@@ -388,7 +488,7 @@ func (w *fileWAL) writeGroup(g *group, cs []completion) {
 		pos, f := w.curSize, w.curFile
 		w.writing = true
 		w.fileMu.Unlock()
-		_, err := f.WriteAt(g.buf, pos)
+		err := w.writeAt(f, data, pos, g)
 		w.fileMu.Lock()
 		w.writing = false
 		w.syncCond.Broadcast()
@@ -401,24 +501,25 @@ func (w *fileWAL) writeGroup(g *group, cs []completion) {
 			return
 		}
 		for i, e := range g.ents {
-			cs[i].loc = Location{Segment: w.cur, Offset: pos + int64(e.off) + entryHeaderSize, Size: e.size}
+			cs[i].loc = Location{Segment: w.cur, Offset: pos + int64(e.off-g.lead) + entryHeaderSize, Size: e.size}
 		}
 		w.curSize = pos + size
-		return
+		g.seg, g.start = w.cur, pos
+		return w.curSize, w.direct
 	}
 
 	// Slow path, with the syncer idle: write and fsync segment by segment.
 	start := 0
 	for start < len(g.ents) {
-		end := len(g.ents)
+		stop := len(g.ents)
 		from := g.ents[start].off
 		room := w.opts.SegmentBytes - w.curSize
 		if int64(len(g.buf)-from) > room {
-			end = start
-			for end < len(g.ents) && int64(entryEnd(g, end)-from) <= room {
-				end++
+			stop = start
+			for stop < len(g.ents) && int64(entryEnd(g, stop)-from) <= room {
+				stop++
 			}
-			if end == start {
+			if stop == start {
 				if w.curSize > 0 {
 					if err := w.rotate(); err != nil {
 						failFrom(cs, start, err)
@@ -426,22 +527,23 @@ func (w *fileWAL) writeGroup(g *group, cs []completion) {
 					}
 					continue
 				}
-				end = start + 1 // a single entry larger than a segment gets one of its own
+				stop = start + 1 // a single entry larger than a segment gets one of its own
 			}
 		}
-		to := entryEnd(g, end-1)
+		to := entryEnd(g, stop-1)
 		if err := w.writeSync(g.buf[from:to]); err != nil {
 			failFrom(cs, start, err)
 			return
 		}
-		for i := start; i < end; i++ {
+		for i := start; i < stop; i++ {
 			e := g.ents[i]
 			cs[i].loc = Location{Segment: w.cur, Offset: w.curSize + int64(e.off-from) + entryHeaderSize, Size: e.size}
 		}
 		w.curSize += int64(to - from)
 		w.syncedSize = w.curSize
-		start = end
+		start = stop
 	}
+	return
 }
 
 func failFrom(cs []completion, i int, err error) {
@@ -457,7 +559,7 @@ func entryEnd(g *group, i int) int {
 // writeSync writes p at the end of the current segment and fsyncs (slow path, syncer idle).
 // On failure it truncates the segment back to curSize. Called with fileMu held.
 func (w *fileWAL) writeSync(p []byte) error {
-	_, err := w.curFile.WriteAt(p, w.curSize)
+	err := w.writeAt(w.curFile, p, w.curSize, nil)
 	if err == nil {
 		err = w.curFile.Sync()
 	}
@@ -477,6 +579,11 @@ func (w *fileWAL) truncateBack(size int64, cause error) {
 		w.setBroken(fmt.Errorf("%w; truncating back failed: %v", cause, terr))
 	}
 	w.curSize = size
+	if w.direct {
+		if terr := w.loadTail(w.cur, size); terr != nil {
+			w.setBroken(fmt.Errorf("%w; reading the segment's last block back failed: %v", cause, terr))
+		}
+	}
 }
 
 // syncer fsyncs what the writer has written and reports the completions in order. A failed
@@ -544,7 +651,7 @@ const dropChunk = 8 << 20
 // only a bounded window of recent data cached for tailing consumers. Called by the syncer
 // with fileMu held; releases it during the call.
 func (w *fileWAL) dropSyncedLocked() {
-	if w.opts.CacheBytes < 0 {
+	if w.opts.CacheBytes < 0 || w.direct {
 		return
 	}
 	to := w.syncedSize - w.opts.CacheBytes
@@ -583,7 +690,7 @@ func (w *fileWAL) rotate() error {
 	}
 	w.curFile.Close()
 	w.segMu.Lock()
-	if old := w.segs[w.cur]; old != nil && w.opts.CacheBytes >= 0 {
+	if old := w.segs[w.cur]; old != nil && w.opts.CacheBytes >= 0 && !w.direct {
 		dropPageCache(old, w.dropped, 0) // the finished segment, to its end
 	}
 	w.segs[n] = rf
@@ -591,13 +698,14 @@ func (w *fileWAL) rotate() error {
 	w.segMu.Unlock()
 	w.curFile, w.curSize = f, 0
 	w.syncedSize, w.dropped = 0, 0
+	w.tail = w.tail[:0]
 	return nil
 }
 
 // createSeg creates segment n, fsyncs the directory and opens a read handle.
 func (w *fileWAL) createSeg(n uint64) (writeFile, *os.File, error) {
 	path := w.segPath(n)
-	f, err := w.files.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := w.openSegFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -638,6 +746,8 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 		w.segMu.Unlock()
 		w.curFile, w.curSize = f, 0
 		w.syncedSize = 0
+		w.tail = w.tail[:0]
+		w.predEnd = 0
 		return nil
 	}
 	if fn == nil {
@@ -659,7 +769,9 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 		}
 		if bad == nil {
 			if last {
-				return w.openTail(n, size)
+				// good < size: the zero padding of a direct write, cut off before
+				// writing on.
+				return w.openTail(n, good, good < size)
 			}
 			continue
 		}
@@ -679,13 +791,7 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 		}
 		w.log.Warn("storage: truncating torn WAL tail", "segment", n, "path", w.segPath(n),
 			"at", good, "dropped_bytes", size-good, "reason", bad.Error())
-		if err := w.openTail(n, good); err != nil {
-			return err
-		}
-		if err := w.curFile.Truncate(good); err != nil {
-			return err
-		}
-		if err := w.curFile.Sync(); err != nil {
+		if err := w.openTail(n, good, true); err != nil {
 			return err
 		}
 	}
@@ -695,16 +801,30 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 // openTail opens segment n for appending at size. It fsyncs the segment first: a previous
 // process that died (without the machine crashing) may have left written but unsynced
 // entries in the page cache, which replay has just accepted.
-func (w *fileWAL) openTail(n uint64, size int64) error {
-	f, err := w.files.OpenFile(w.segPath(n), os.O_WRONLY, 0)
+// With truncate it first cuts the segment to size (a torn tail, or padding).
+func (w *fileWAL) openTail(n uint64, size int64, truncate bool) error {
+	f, err := w.openSegFile(w.segPath(n), os.O_WRONLY)
 	if err != nil {
 		return err
+	}
+	if truncate {
+		if err := f.Truncate(size); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return err
 	}
 	w.curFile, w.curSize, w.syncedSize = f, size, size
+	w.predEnd = size
+	if w.direct {
+		if err := w.loadTail(n, size); err != nil {
+			f.Close()
+			return err
+		}
+	}
 	return nil
 }
 
@@ -715,6 +835,17 @@ func scanSegment(r io.ReaderAt, size int64, n uint64, b *Batch, buf *[]byte, fn 
 	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<20)
 	var h [entryHeaderSize]byte
 	for good < size {
+		if size%dioAlign == 0 && alignUp64(good) == size {
+			// The zero padding after the last entry of a direct write (up to the block
+			// boundary the file ends on) ends the segment.
+			rest, err := br.Peek(int(size - good))
+			if err != nil {
+				return good, nil, err
+			}
+			if allZero(rest) {
+				return good, nil, nil
+			}
+		}
 		if size-good < entryHeaderSize {
 			return good, fmt.Errorf("%d trailing bytes, shorter than an entry header", size-good), nil
 		}
@@ -806,6 +937,9 @@ func (w *fileWAL) ReadAt(loc Location, buf []byte) ([]byte, error) {
 	if w.isClosed.Load() {
 		return nil, ErrClosed
 	}
+	if b, ok := w.readRecent(loc, buf); ok {
+		return b, nil
+	}
 	w.segMu.RLock()
 	f := w.segs[loc.Segment]
 	w.segMu.RUnlock()
@@ -842,6 +976,7 @@ func (w *fileWAL) RemoveSegmentsBefore(seg uint64) error {
 		}
 		f := w.segs[n]
 		delete(w.segs, n)
+		w.forgetRecent(n)
 		f.Close()
 		if err := os.Remove(w.segPath(n)); err != nil && !errors.Is(err, os.ErrNotExist) && firstErr == nil {
 			firstErr = err
@@ -875,6 +1010,7 @@ func (w *fileWAL) Close() error {
 		w.freeTimer.Stop()
 	}
 	w.free = nil
+	w.dropRecent()
 	w.mu.Unlock()
 	w.disp.close()
 	var err error

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/klite/klite/broker"
+	"github.com/klite/klite/broker/storage"
 )
 
 type options struct {
@@ -56,7 +57,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.healthAddr, "health-addr", "", "address for the HTTP health endpoints /livez and /readyz (disabled when empty)")
 	fs.Int64Var(&o.walSegmentBytes, "wal-segment-bytes", 256<<20, "size at which the write-ahead log starts a new segment file")
-	fs.IntVar(&o.walGroupBytes, "wal-group-commit-bytes", 16<<20, "most bytes written and fsynced together by one group commit")
+	fs.IntVar(&o.walGroupBytes, "wal-group-commit-bytes", storage.DefaultMaxGroupBytes, "most bytes written and fsynced together by one group commit")
 	fs.IntVar(&o.maxFrameBytes, "max-frame-bytes", 100<<20, "largest request frame accepted; larger frames close the connection")
 	fs.StringVar(&o.s3Bucket, "s3-bucket", "", "S3 bucket for the storage tier (not implemented yet)")
 	fs.StringVar(&o.s3Endpoint, "s3-endpoint", "", "S3 endpoint URL (not implemented yet)")

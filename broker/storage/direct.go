@@ -1,0 +1,198 @@
+package storage
+
+// Direct I/O for WAL segments.
+//
+// Where the file system supports it (O_DIRECT on Linux), segments are written with direct
+// I/O: the group's buffer goes to the device by DMA instead of being copied into the page
+// cache first, which at ~1 GB/s of produce traffic was a third of the broker's CPU. The
+// segment format is unchanged; only how the bytes reach the disk differs:
+//
+//   - a direct write must start and end on a block boundary (dioAlign) and come from a
+//     block-aligned buffer. The writer starts each write at the block boundary below the
+//     segment's end and writes the last partial block again (its bytes are kept in
+//     memory: fileWAL.tail), with the new entries after it and zeros up to the next
+//     boundary. Rewriting that block cannot damage acknowledged data: its first bytes are
+//     the same as on disk, so a torn rewrite leaves them as they were.
+//   - a segment therefore ends with fewer than dioAlign zero bytes after its last entry.
+//     Replay treats such an all-zero remainder as the segment's end, and cuts it off the
+//     last segment before writing on.
+//   - Append lays out a new group's buffer so that its first entry has the alignment its
+//     file position will have (w.predEnd), leaving room for the partial block in front
+//     and for the padding behind: the writer then writes the group from its own buffer.
+//     When the guess is wrong (after a rotation or a failed write) the group is copied.
+//   - reads go through the page cache (the read handles are ordinary), which no longer
+//     holds what was just written; the writer keeps the most recent CacheBytes of written
+//     groups in memory instead and ReadAt serves tailing consumers from them.
+//
+// fsync still follows every write: O_DIRECT alone does not flush the device's cache or
+// the file's size. Where O_DIRECT is refused (tmpfs, other systems) or
+// WALOptions.BufferedIO is set, the WAL writes through the page cache as before.
+
+import (
+	"errors"
+	"syscall"
+	"unsafe"
+)
+
+// dioAlign is the block size direct writes are aligned to (file offset, length and memory).
+const dioAlign = 4096
+
+// alignedBuf returns a zero-length slice of capacity n whose first byte is dioAlign-aligned.
+func alignedBuf(n int) []byte {
+	b := make([]byte, n+dioAlign)
+	skip := 0
+	if r := int(uintptr(unsafe.Pointer(&b[0])) % dioAlign); r != 0 {
+		skip = dioAlign - r
+	}
+	return b[skip : skip : skip+n]
+}
+
+func alignUp(n int) int { return (n + dioAlign - 1) &^ (dioAlign - 1) }
+
+func alignUp64(n int64) int64 { return (n + dioAlign - 1) &^ (dioAlign - 1) }
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// openSegFile opens a segment for writing, with O_DIRECT unless the WAL writes buffered.
+// The first open decides: if the file system refuses O_DIRECT the WAL stays buffered.
+func (w *fileWAL) openSegFile(path string, flag int) (writeFile, error) {
+	if oDirect != 0 && !w.opts.BufferedIO && (w.direct || !w.directTried) {
+		f, err := w.files.OpenFile(path, flag|oDirect, 0o644)
+		if err == nil || !errors.Is(err, syscall.EINVAL) {
+			if !w.directTried {
+				w.directTried, w.direct = true, err == nil
+			}
+			return f, err
+		}
+		w.directTried, w.direct = true, false
+		w.log.Info("storage: O_DIRECT refused by the file system; the WAL writes through the page cache", "dir", w.dir)
+	}
+	w.directTried = true
+	return w.files.OpenFile(path, flag, 0o644)
+}
+
+// writeAt writes data at pos of the current segment file f. In direct mode it writes whole
+// blocks: the kept partial block, data, zero padding; from g's own buffer when data is all
+// of g and g was laid out for pos, else through a copy. Called by the writer goroutine
+// (with fileMu held, or with w.writing set, which keeps truncateBack away from tail).
+func (w *fileWAL) writeAt(f writeFile, data []byte, pos int64, g *group) error {
+	if !w.direct {
+		_, err := f.WriteAt(data, pos)
+		return err
+	}
+	t := int(pos % dioAlign)
+	if len(w.tail) != t {
+		return errors.New("storage: WAL partial block out of step with the segment size")
+	}
+	n := t + len(data)
+	padded := alignUp(n)
+	var wbuf []byte
+	if g != nil && g.lead == t && len(g.buf) == n && cap(g.buf) >= padded {
+		wbuf = g.buf[:padded]
+	} else {
+		wbuf = alignedBuf(padded)[:padded]
+		copy(wbuf[t:], data)
+		w.directCopies.Add(1)
+	}
+	copy(wbuf, w.tail)
+	clear(wbuf[n:])
+	if _, err := f.WriteAt(wbuf, pos-int64(t)); err != nil {
+		return err
+	}
+	nt := int((pos + int64(len(data))) % dioAlign)
+	w.tail = append(w.tail[:0], wbuf[n-nt:n]...)
+	return nil
+}
+
+// loadTail reads the partial last block of segment n (size bytes long) into w.tail.
+func (w *fileWAL) loadTail(n uint64, size int64) error {
+	t := int(size % dioAlign)
+	w.tail = growBuf(w.tail, t)
+	if t == 0 {
+		return nil
+	}
+	w.segMu.RLock()
+	rf := w.segs[n]
+	w.segMu.RUnlock()
+	if rf == nil {
+		return ErrNotFound
+	}
+	_, err := rf.ReadAt(w.tail, size-int64(t))
+	return err
+}
+
+type cachedGroup struct {
+	seg   uint64
+	start int64  // file position of data[0]
+	data  []byte // g.data() when it was cached
+	g     *group
+}
+
+// cacheGroup adds the written group g to the recent groups and returns the groups that fell
+// out (beyond CacheBytes), for reuse. Called by the writer with mu held.
+func (w *fileWAL) cacheGroup(g *group) []*group {
+	if w.opts.CacheBytes <= 0 {
+		return []*group{g}
+	}
+	var out []*group
+	w.cacheMu.Lock()
+	// Counted by buffer capacity, which is the memory held.
+	w.recent = append(w.recent, cachedGroup{seg: g.seg, start: g.start, data: g.data(), g: g})
+	w.recentSize += int64(cap(g.buf))
+	for len(w.recent) > 0 && w.recentSize > w.opts.CacheBytes {
+		old := w.recent[0]
+		w.recent[0] = cachedGroup{}
+		w.recent = w.recent[1:]
+		w.recentSize -= int64(cap(old.g.buf))
+		out = append(out, old.g)
+	}
+	w.cacheMu.Unlock()
+	return out
+}
+
+// dropRecent forgets the recent groups (idle, or closing).
+func (w *fileWAL) dropRecent() {
+	w.cacheMu.Lock()
+	w.recent, w.recentSize = nil, 0
+	w.cacheMu.Unlock()
+}
+
+// readRecent copies loc from a recent group, if one holds it.
+func (w *fileWAL) readRecent(loc Location, buf []byte) ([]byte, bool) {
+	w.cacheMu.RLock()
+	defer w.cacheMu.RUnlock()
+	for i := len(w.recent) - 1; i >= 0; i-- {
+		c := &w.recent[i]
+		if c.seg != loc.Segment || loc.Offset < c.start || loc.Offset+int64(loc.Size) > c.start+int64(len(c.data)) {
+			continue
+		}
+		buf = growBuf(buf, int(loc.Size))
+		copy(buf, c.data[loc.Offset-c.start:])
+		return buf, true
+	}
+	return nil, false
+}
+
+// forgetRecent drops the recent groups of segment seg (being removed), so that reads of it
+// fail as reads of any removed segment do.
+func (w *fileWAL) forgetRecent(seg uint64) {
+	w.cacheMu.Lock()
+	kept := w.recent[:0]
+	for _, c := range w.recent {
+		if c.seg == seg {
+			w.recentSize -= int64(cap(c.g.buf))
+			continue
+		}
+		kept = append(kept, c)
+	}
+	clear(w.recent[len(kept):])
+	w.recent = kept
+	w.cacheMu.Unlock()
+}
