@@ -18,7 +18,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -40,27 +39,6 @@ type Header struct {
 	Version       int16
 	CorrelationID int32
 	ClientID      *string
-}
-
-// readFrame reads one size-prefixed frame from r. A size outside [1, max] is an error; the
-// frame body is read only after the size is checked, so a hostile size allocates nothing.
-func readFrame(r io.Reader, max int32, buf []byte) ([]byte, error) {
-	var sz [4]byte
-	if _, err := io.ReadFull(r, sz[:]); err != nil {
-		return nil, err
-	}
-	n := int32(binary.BigEndian.Uint32(sz[:]))
-	if n <= 0 || n > max {
-		return nil, fmt.Errorf("%w: %d", ErrFrameSize, n)
-	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, err
-	}
-	return buf, nil
 }
 
 // ParseRequest decodes a frame body (without the size prefix) into its header and a kmsg

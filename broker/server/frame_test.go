@@ -14,15 +14,39 @@ func TestReadFrameLimits(t *testing.T) {
 	for _, n := range []int32{0, -1, -2147483648, 101} {
 		var b [4]byte
 		binary.BigEndian.PutUint32(b[:], uint32(n))
-		if _, err := readFrame(bytes.NewReader(b[:]), 100, nil); !errors.Is(err, ErrFrameSize) {
+		if _, _, err := readPooledFrame(bytes.NewReader(b[:]), 100); !errors.Is(err, ErrFrameSize) {
 			t.Errorf("size %d: err %v, want ErrFrameSize", n, err)
 		}
 	}
 	in := append(binary.BigEndian.AppendUint32(nil, 3), 'a', 'b', 'c')
-	got, err := readFrame(bytes.NewReader(in), 100, nil)
-	if err != nil || string(got) != "abc" {
-		t.Fatalf("readFrame = %q, %v", got, err)
+	got, pooled, err := readPooledFrame(bytes.NewReader(in), 100)
+	if err != nil || string(got) != "abc" || pooled != nil {
+		t.Fatalf("readPooledFrame = %q, %v (pooled %v)", got, err, pooled != nil)
 	}
+}
+
+// Frames in the pooled range come in buffers of their size class, and buffers go back to
+// the pool they came from.
+func TestFramePoolClasses(t *testing.T) {
+	cases := []struct{ n, class int }{
+		{minPooledFrame - 1, -1}, {minPooledFrame, 0}, {minPooledFrame + 1, 1},
+		{1 << 20, 4}, {1<<20 + 1, 5}, {maxPooledFrame, frameClasses - 1}, {maxPooledFrame + 1, -1},
+	}
+	for _, c := range cases {
+		if got := frameClass(c.n); got != c.class {
+			t.Errorf("frameClass(%d) = %d, want %d", c.n, got, c.class)
+		}
+	}
+	body := bytes.Repeat([]byte{7}, 300<<10)
+	in := append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
+	got, pooled, err := readPooledFrame(bytes.NewReader(in), 1<<30)
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("readPooledFrame: %v", err)
+	}
+	if pooled == nil || cap(*pooled) != 512<<10 {
+		t.Fatalf("300 KiB frame not in a 512 KiB pooled buffer")
+	}
+	putFrame(pooled)
 }
 
 func TestParseRequestRoundTrip(t *testing.T) {
@@ -52,7 +76,7 @@ func FuzzReadRequest(f *testing.F) {
 	f.Add([]byte{0x7f, 0xff, 0xff, 0xff})
 	f.Add([]byte{0, 0, 0, 8, 0, 18, 0, 99, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		frame, err := readFrame(bytes.NewReader(data), 1<<16, nil)
+		frame, _, err := readPooledFrame(bytes.NewReader(data), 1<<16)
 		if err != nil {
 			return
 		}

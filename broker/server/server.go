@@ -224,7 +224,7 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 		if closing {
 			return nil
 		}
-		frame, err := readFrame(br, s.cfg.MaxFrameBytes, nil)
+		frame, pooled, err := readPooledFrame(br, s.cfg.MaxFrameBytes)
 		if err != nil {
 			return err
 		}
@@ -246,6 +246,9 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 			req = r
 			sl.setVer = false
 		}
+		if h.Key != 0 {
+			pooled = nil // the request may keep slices of its frame (see framepool.go)
+		}
 		queue <- sl // blocks while MaxInFlight requests are unanswered
 		var once atomic.Bool
 		s.d.Dispatch(c, &h, req, func(resp kmsg.Response) {
@@ -254,6 +257,7 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 			}
 			sl.resp = resp
 			close(sl.done)
+			putFrame(pooled) // a Produce request is done with its frame once answered
 		})
 	}
 }
