@@ -12,3 +12,6 @@ import (
 func dropPageCache(f *os.File, off, n int64) {
 	syscall.Syscall6(syscall.SYS_FADVISE64, f.Fd(), uintptr(off), uintptr(n), 4, 0, 0)
 }
+
+// oDirect is the open flag for direct I/O.
+const oDirect = syscall.O_DIRECT
