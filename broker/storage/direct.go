@@ -30,6 +30,7 @@ package storage
 
 import (
 	"errors"
+	"sort"
 	"syscall"
 	"unsafe"
 )
@@ -131,27 +132,46 @@ func (w *fileWAL) loadTail(n uint64, size int64) error {
 type cachedGroup struct {
 	seg   uint64
 	start int64  // file position of data[0]
-	data  []byte // g.data() when it was cached
-	g     *group
+	data  []byte // g.data() when it was cached, or a copy of it
+	g     *group // nil for a copy
 }
 
-// cacheGroup adds the written group g to the recent groups and returns the groups that fell
-// out (beyond CacheBytes), for reuse. Called by the writer with mu held.
+// held is the memory a recent group holds.
+func (c *cachedGroup) held() int64 {
+	if c.g != nil {
+		return int64(cap(c.g.buf))
+	}
+	return int64(cap(c.data))
+}
+
+// cacheGroup adds the written group g to the recent groups and returns the groups that are
+// free for reuse: g itself when its data was small enough to be kept as a copy (a full-size
+// buffer held for a few kilobytes would leave room for only a handful of recent groups under
+// light load), and groups that fell out (beyond CacheBytes). Called by the writer with
+// fileMu held.
 func (w *fileWAL) cacheGroup(g *group) []*group {
 	if w.opts.CacheBytes <= 0 {
 		return []*group{g}
 	}
 	var out []*group
+	clear(g.ents) // the callbacks are in the completions already
+	g.ents = g.ents[:0]
+	c := cachedGroup{seg: g.seg, start: g.start, data: g.data(), g: g}
+	if len(c.data) <= cap(g.buf)/8 {
+		c.data, c.g = append([]byte(nil), c.data...), nil
+		out = append(out, g)
+	}
 	w.cacheMu.Lock()
-	// Counted by buffer capacity, which is the memory held.
-	w.recent = append(w.recent, cachedGroup{seg: g.seg, start: g.start, data: g.data(), g: g})
-	w.recentSize += int64(cap(g.buf))
+	w.recent = append(w.recent, c)
+	w.recentSize += c.held()
 	for len(w.recent) > 0 && w.recentSize > w.opts.CacheBytes {
 		old := w.recent[0]
 		w.recent[0] = cachedGroup{}
 		w.recent = w.recent[1:]
-		w.recentSize -= int64(cap(old.g.buf))
-		out = append(out, old.g)
+		w.recentSize -= old.held()
+		if old.g != nil {
+			out = append(out, old.g)
+		}
 	}
 	w.cacheMu.Unlock()
 	return out
@@ -164,20 +184,26 @@ func (w *fileWAL) dropRecent() {
 	w.cacheMu.Unlock()
 }
 
-// readRecent copies loc from a recent group, if one holds it.
+// readRecent copies loc from a recent group, if one holds it. The recent groups are in
+// write order, so sorted by segment and position.
 func (w *fileWAL) readRecent(loc Location, buf []byte) ([]byte, bool) {
 	w.cacheMu.RLock()
 	defer w.cacheMu.RUnlock()
-	for i := len(w.recent) - 1; i >= 0; i-- {
+	// The last group that starts at or before loc.
+	i := sort.Search(len(w.recent), func(i int) bool {
 		c := &w.recent[i]
-		if c.seg != loc.Segment || loc.Offset < c.start || loc.Offset+int64(loc.Size) > c.start+int64(len(c.data)) {
-			continue
-		}
-		buf = growBuf(buf, int(loc.Size))
-		copy(buf, c.data[loc.Offset-c.start:])
-		return buf, true
+		return c.seg > loc.Segment || c.seg == loc.Segment && c.start > loc.Offset
+	}) - 1
+	if i < 0 {
+		return nil, false
 	}
-	return nil, false
+	c := &w.recent[i]
+	if c.seg != loc.Segment || loc.Offset+int64(loc.Size) > c.start+int64(len(c.data)) {
+		return nil, false
+	}
+	buf = growBuf(buf, int(loc.Size))
+	copy(buf, c.data[loc.Offset-c.start:])
+	return buf, true
 }
 
 // forgetRecent drops the recent groups of segment seg (being removed), so that reads of it
@@ -187,7 +213,7 @@ func (w *fileWAL) forgetRecent(seg uint64) {
 	kept := w.recent[:0]
 	for _, c := range w.recent {
 		if c.seg == seg {
-			w.recentSize -= int64(cap(c.g.buf))
+			w.recentSize -= c.held()
 			continue
 		}
 		kept = append(kept, c)
@@ -195,4 +221,21 @@ func (w *fileWAL) forgetRecent(seg uint64) {
 	clear(w.recent[len(kept):])
 	w.recent = kept
 	w.cacheMu.Unlock()
+}
+
+// forgetRecentFrom drops the recent groups of segment seg that reach beyond pos (the segment
+// was cut back to pos after a failed write or fsync), so that entries written there later
+// are never read from the groups that failed. Called with fileMu held.
+func (w *fileWAL) forgetRecentFrom(seg uint64, pos int64) {
+	w.cacheMu.Lock()
+	defer w.cacheMu.Unlock()
+	for n := len(w.recent); n > 0; n-- {
+		c := &w.recent[n-1]
+		if c.seg < seg || c.seg == seg && c.start+int64(len(c.data)) <= pos {
+			break
+		}
+		w.recentSize -= c.held()
+		*c = cachedGroup{}
+		w.recent = w.recent[:n-1]
+	}
 }

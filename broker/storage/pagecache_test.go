@@ -166,11 +166,20 @@ func TestWALDirectWritesWithoutCopies(t *testing.T) {
 		t.Fatalf("%d of %d direct writes copied their group", n, len(sizes))
 	}
 	// Past a rotation: the groups laid out for the old segment are copied, later ones not.
-	for i := len(sizes); w.cur < 2; i++ {
+	// (The writer corrects its guess just after the rotating write, which may be after its
+	// callbacks ran: the next append may still be laid out for the old guess.)
+	cur := func() uint64 {
+		w.segMu.RLock()
+		defer w.segMu.RUnlock()
+		return w.cur
+	}
+	for i := len(sizes); cur() < 2; i++ {
 		size := 50000 + i
 		sizes = append(sizes, size)
 		locs = append(locs, mustAppend(t, w, testBatch(i, size)))
 	}
+	sizes = append(sizes, 999)
+	locs = append(locs, mustAppend(t, w, testBatch(len(sizes)-1, 999)))
 	before := w.directCopies.Load()
 	for range 5 {
 		i := len(sizes)

@@ -404,9 +404,9 @@ func (w *fileWAL) writer() {
 			cs[i] = completion{done: e.done, err: err}
 		}
 		var end int64
-		cached := false
+		reuse := []*group{g}
 		if err == nil {
-			end, cached = w.writeGroup(g, cs)
+			end, reuse = w.writeGroup(g, cs)
 		} else {
 			w.fileMu.Lock()
 			w.syncQ = append(w.syncQ, cs)
@@ -428,12 +428,8 @@ func (w *fileWAL) writer() {
 		w.pendBytes -= size
 		w.spaceCond.Broadcast()
 		w.groupHint = size
-		if cached {
-			for _, old := range w.cacheGroup(g) {
-				w.recycle(old)
-			}
-		} else {
-			w.recycle(g)
+		for _, r := range reuse {
+			w.recycle(r)
 		}
 	}
 	w.mu.Unlock()
@@ -456,15 +452,17 @@ func (w *fileWAL) recycle(g *group) {
 
 // writeGroup writes g and queues its completions cs for the syncer, which fsyncs and then
 // reports them. Entries that fail get their error in cs. It returns the size of the current
-// segment afterwards and whether g was written whole into one segment (so that, in direct
-// mode, its buffer can serve reads of it: see cacheGroup).
+// segment afterwards and the groups whose buffers are free for reuse: g itself, unless it
+// was written whole in direct mode and now serves reads of recent data (see cacheGroup;
+// caching it here, under fileMu, orders it before any truncateBack that drops it again).
 //
 // Common case: the group fits in the current segment; it is written with one pwrite while
 // the syncer may be fsyncing earlier groups (at most about two groups are ever unsynced).
 // A group that needs a new segment waits until everything before it is fsynced, then is
 // written and fsynced here part by part, so that a segment is complete and durable before
 // the next one is created.
-func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, whole bool) {
+func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, reuse []*group) {
+	reuse = []*group{g}
 	w.fileMu.Lock()
 	defer func() {
 		end = w.curSize
@@ -504,8 +502,11 @@ func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, whole bool) 
 			cs[i].loc = Location{Segment: w.cur, Offset: pos + int64(e.off-g.lead) + entryHeaderSize, Size: e.size}
 		}
 		w.curSize = pos + size
-		g.seg, g.start = w.cur, pos
-		return w.curSize, w.direct
+		if w.direct {
+			g.seg, g.start = w.cur, pos
+			reuse = w.cacheGroup(g)
+		}
+		return
 	}
 
 	// Slow path, with the syncer idle: write and fsync segment by segment.
@@ -580,6 +581,7 @@ func (w *fileWAL) truncateBack(size int64, cause error) {
 	}
 	w.curSize = size
 	if w.direct {
+		w.forgetRecentFrom(w.cur, size)
 		if terr := w.loadTail(w.cur, size); terr != nil {
 			w.setBroken(fmt.Errorf("%w; reading the segment's last block back failed: %v", cause, terr))
 		}

@@ -718,10 +718,10 @@ func TestWALFsyncErrorFailsEverythingUnsynced(t *testing.T) {
 		fs.syncHook = func() { once.Do(func() { <-release }) }
 	})
 	results := make(chan error, 10)
-	w.Append(testBatch(1, 3000), func(_ Location, err error) { results <- err })
+	w.Append(testBatch(11, 3000), func(_ Location, err error) { results <- err })
 	// Wait until the first group is written (its fsync is blocked), then queue more.
 	waitFor(t, "first group written", func() bool { return segEnd(t, segPath(dir, 1)) > good })
-	for i := 2; i < 6; i++ {
+	for i := 12; i < 16; i++ {
 		w.Append(testBatch(i, 3000), func(_ Location, err error) { results <- err })
 	}
 	waitFor(t, "later groups written", func() bool { return segEnd(t, segPath(dir, 1)) >= good+5*(entryHeaderSize+3000) })
@@ -742,8 +742,23 @@ func TestWALFsyncErrorFailsEverythingUnsynced(t *testing.T) {
 	}
 	fs.set(func(fs *testFiles) { fs.syncErr = nil })
 	b := mustAppend(t, w, testBatch(1, 3000))
+	c := mustAppend(t, w, testBatch(7, 2000))
+	// Written where failed entries were: reads must see the new entries, not the failed
+	// ones (direct mode keeps written groups in memory for reads).
+	for _, e := range []struct {
+		loc  Location
+		want []byte
+	}{{b, testBatch(1, 3000).Data}, {c, testBatch(7, 2000).Data}} {
+		if got, err := w.ReadAt(e.loc, nil); err != nil || !bytes.Equal(got, e.want) {
+			t.Fatalf("entry written after the failure at %+v reads back wrong: %v", e.loc, err)
+		}
+	}
 	w.Close()
 	w, _ = openTestWAL(t, WALOptions{Dir: dir}, nil)
 	defer w.Close()
-	checkReplay(t, replayAll(t, w), []Location{a, b}, 3000)
+	got := replayAll(t, w)
+	if len(got) != 3 || got[2].loc != c {
+		t.Fatalf("replayed %d entries, want 3 ending at %+v", len(got), c)
+	}
+	checkReplay(t, got[:2], []Location{a, b}, 3000)
 }
