@@ -30,6 +30,8 @@ package storage
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"sort"
 	"syscall"
 	"unsafe"
@@ -64,15 +66,20 @@ func allZero(b []byte) bool {
 // openSegFile opens a segment for writing, with O_DIRECT unless the WAL writes buffered.
 // The first open decides: if the file system refuses O_DIRECT the WAL stays buffered.
 func (w *fileWAL) openSegFile(path string, flag int) (writeFile, error) {
-	if oDirect != 0 && !w.opts.BufferedIO && (w.direct || !w.directTried) {
+	if oDirect != 0 && !w.opts.BufferedIO && (w.direct.Load() || !w.directTried) {
 		f, err := w.files.OpenFile(path, flag|oDirect, 0o644)
-		if err == nil || !errors.Is(err, syscall.EINVAL) {
+		if err == nil {
 			if !w.directTried {
-				w.directTried, w.direct = true, err == nil
+				w.directTried = true
+				w.direct.Store(true)
 			}
-			return f, err
+			return f, nil
 		}
-		w.directTried, w.direct = true, false
+		if !errors.Is(err, syscall.EINVAL) {
+			return nil, err // decides nothing
+		}
+		w.directTried = true
+		w.direct.Store(false)
 		w.log.Info("storage: O_DIRECT refused by the file system; the WAL writes through the page cache", "dir", w.dir)
 	}
 	w.directTried = true
@@ -84,7 +91,7 @@ func (w *fileWAL) openSegFile(path string, flag int) (writeFile, error) {
 // of g and g was laid out for pos, else through a copy. Called by the writer goroutine
 // (with fileMu held, or with w.writing set, which keeps truncateBack away from tail).
 func (w *fileWAL) writeAt(f writeFile, data []byte, pos int64, g *group) error {
-	if !w.direct {
+	if !w.direct.Load() {
 		_, err := f.WriteAt(data, pos)
 		return err
 	}
@@ -105,11 +112,38 @@ func (w *fileWAL) writeAt(f writeFile, data []byte, pos int64, g *group) error {
 	copy(wbuf, w.tail)
 	clear(wbuf[n:])
 	if _, err := f.WriteAt(wbuf, pos-int64(t)); err != nil {
+		if errors.Is(err, syscall.EINVAL) {
+			return fmt.Errorf("%w: %w", errDirectRefused, err)
+		}
 		return err
 	}
 	nt := int((pos + int64(len(data))) % dioAlign)
 	w.tail = append(w.tail[:0], wbuf[n-nt:n]...)
 	return nil
+}
+
+// errDirectRefused: the file system took O_DIRECT at open but refuses block-aligned writes
+// (it wants a larger alignment). The WAL then leaves direct I/O (retryBuffered).
+var errDirectRefused = errors.New("storage: direct write refused")
+
+// retryBuffered handles a failed write of data at pos: if it was a refused direct write, the
+// WAL switches to buffered writes for good (reopening the current segment without
+// O_DIRECT) and writes data again. Called with fileMu held and no write in flight.
+func (w *fileWAL) retryBuffered(err error, data []byte, pos int64) error {
+	if !errors.Is(err, errDirectRefused) {
+		return err
+	}
+	f, oerr := w.files.OpenFile(w.segPath(w.cur), os.O_WRONLY, 0o644)
+	if oerr != nil {
+		return err
+	}
+	w.log.Warn("storage: direct I/O write refused; the WAL writes through the page cache from now on", "dir", w.dir, "err", err)
+	// The syncer may be fsyncing the old handle right now: it is closed with the WAL.
+	w.oldFiles = append(w.oldFiles, w.curFile)
+	w.curFile = f
+	w.direct.Store(false)
+	_, err = f.WriteAt(data, pos)
+	return err
 }
 
 // loadTail reads the partial last block of segment n (size bytes long) into w.tail.

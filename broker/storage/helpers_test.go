@@ -17,10 +17,13 @@ type testFiles struct {
 	dirSyncs atomic.Int64
 
 	mu       sync.Mutex
-	writeErr error  // WriteAt writes half of p, then returns writeErr
-	syncErr  error  // Sync returns syncErr (after really syncing)
-	truncErr error  // Truncate returns truncErr without truncating
-	syncHook func() // called at the start of every file Sync
+	writeErr error // WriteAt writes half of p, then returns writeErr
+	syncErr  error // Sync returns syncErr (after really syncing)
+	truncErr error // Truncate returns truncErr without truncating
+	// directErr: WriteAt on a file opened with O_DIRECT returns directErr, writing nothing
+	// (a file system that takes O_DIRECT at open but not block-aligned writes).
+	directErr error
+	syncHook  func() // called at the start of every file Sync
 }
 
 func (fs *testFiles) set(fn func(fs *testFiles)) {
@@ -40,7 +43,7 @@ func (fs *testFiles) OpenFile(name string, flag int, perm os.FileMode) (writeFil
 	if err != nil {
 		return nil, err
 	}
-	return &testFile{File: f, fs: fs}, nil
+	return &testFile{File: f, fs: fs, direct: oDirect != 0 && flag&oDirect != 0}, nil
 }
 
 func (fs *testFiles) SyncDir(dir string) error {
@@ -50,10 +53,17 @@ func (fs *testFiles) SyncDir(dir string) error {
 
 type testFile struct {
 	*os.File
-	fs *testFiles
+	fs     *testFiles
+	direct bool
 }
 
 func (f *testFile) WriteAt(p []byte, off int64) (int, error) {
+	f.fs.mu.Lock()
+	derr := f.fs.directErr
+	f.fs.mu.Unlock()
+	if f.direct && derr != nil {
+		return 0, derr
+	}
 	if werr, _, _, _ := f.fs.get(); werr != nil {
 		// Half of p, rounded down to whole blocks where that leaves any (direct I/O
 		// writes whole blocks only).

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -29,10 +30,10 @@ func testCacheAndReads(t *testing.T, buffered bool) {
 	}
 	w, _ := openTestWAL(t, opts, nil)
 	replayAll(t, w)
-	if !buffered && !w.direct {
+	if !buffered && !w.direct.Load() {
 		t.Skip("the file system of the test's temp dir refuses O_DIRECT")
 	}
-	if buffered && w.direct {
+	if buffered && w.direct.Load() {
 		t.Fatal("BufferedIO set, but the WAL writes with O_DIRECT")
 	}
 	const n, size = 48, 1 << 20
@@ -153,7 +154,7 @@ func TestWALDirectWritesWithoutCopies(t *testing.T) {
 	opts := WALOptions{Dir: dir, SegmentBytes: 1 << 20}
 	w, _ := openTestWAL(t, opts, nil)
 	replayAll(t, w)
-	if !w.direct {
+	if !w.direct.Load() {
 		t.Skip("the file system of the test's temp dir refuses O_DIRECT")
 	}
 	// Odd sizes, one at a time (each its own group): every write starts mid-block.
@@ -206,5 +207,50 @@ func TestWALDirectWritesWithoutCopies(t *testing.T) {
 	}
 	if strings.Contains(lb.String(), "truncating") {
 		t.Fatalf("the padding of a clean shutdown was taken for a torn tail: %s", lb.String())
+	}
+}
+
+// A file system that takes O_DIRECT at open but refuses the writes: the WAL switches to
+// buffered writes, says so once, and loses nothing (the refused group is written again).
+func TestWALLeavesDirectWhenWritesAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	fs := &testFiles{}
+	w, lb := openTestWAL(t, WALOptions{Dir: dir}, fs)
+	replayAll(t, w)
+	if !w.direct.Load() {
+		t.Skip("the file system of the test's temp dir refuses O_DIRECT")
+	}
+	a := mustAppend(t, w, testBatch(0, 5000)) // a direct write
+	fs.set(func(fs *testFiles) { fs.directErr = syscall.EINVAL })
+	b := mustAppend(t, w, testBatch(1, 3000))
+	c := mustAppend(t, w, testBatch(2, 3000))
+	w.fileMu.Lock()
+	direct := w.direct.Load()
+	w.fileMu.Unlock()
+	if direct {
+		t.Fatal("still in direct mode after a refused direct write")
+	}
+	if n := strings.Count(lb.String(), "direct I/O write refused"); n != 1 {
+		t.Fatalf("warning logged %d times, want once: %s", n, lb.String())
+	}
+	for i, l := range []Location{a, b, c} {
+		size := 3000
+		if i == 0 {
+			size = 5000
+		}
+		if got, err := w.ReadAt(l, nil); err != nil || !bytes.Equal(got, testBatch(i, size).Data) {
+			t.Fatalf("entry %d at %+v: %v", i, l, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w2, lb2 := openTestWAL(t, WALOptions{Dir: dir, BufferedIO: true}, nil)
+	defer w2.Close()
+	if got := replayAll(t, w2); len(got) != 3 || got[2].loc != c {
+		t.Fatalf("replayed %d entries", len(got))
+	}
+	if strings.Contains(lb2.String(), "truncating") {
+		t.Fatalf("replay truncated: %s", lb2.String())
 	}
 }

@@ -130,8 +130,10 @@ type fileWAL struct {
 	dropped int64
 
 	// Direct I/O (see direct.go). direct is decided when the first segment is opened.
-	direct, directTried bool
-	directCopies        atomic.Int64 // direct writes that had to copy the data first
+	direct       atomic.Bool // written under fileMu (or mu before the writer runs)
+	directTried  bool
+	directCopies atomic.Int64 // direct writes that had to copy the data first
+	oldFiles     []writeFile  // direct handles left for buffered ones (retryBuffered)
 	// tail holds the bytes of the current segment's last partial block (curSize % dioAlign
 	// of them): a direct write starts at the block boundary below curSize and writes them
 	// again. Owned by the writer goroutine; changed under fileMu.
@@ -266,7 +268,7 @@ func (w *fileWAL) Append(b *Batch, done func(Location, error)) {
 	}
 	if g == nil {
 		lead := 0
-		if w.direct {
+		if w.direct.Load() {
 			lead = int(w.predEnd % dioAlign)
 		}
 		if n := len(w.free); n > 0 {
@@ -352,7 +354,7 @@ func (w *fileWAL) growAppend(buf []byte, n, limit int) []byte {
 // so a recycled one never has to grow (growing meant allocating and zeroing a new buffer
 // for most groups, a tenth of the broker's CPU at 1 GB/s).
 func (w *fileWAL) newGroupBuf(n int) []byte {
-	if w.direct {
+	if w.direct.Load() {
 		return alignedBuf(max(n, w.opts.MaxGroupBytes+dioAlign) + dioAlign)[:0]
 	}
 	return make([]byte, 0, n)
@@ -360,7 +362,7 @@ func (w *fileWAL) newGroupBuf(n int) []byte {
 
 // usableCap is the capacity of a group buffer that entries may fill.
 func (w *fileWAL) usableCap(buf []byte) int {
-	if w.direct {
+	if w.direct.Load() {
 		return max(cap(buf)-dioAlign, 0)
 	}
 	return cap(buf)
@@ -491,6 +493,9 @@ func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, reuse []*gro
 		w.writing = false
 		w.syncCond.Broadcast()
 		if err != nil {
+			err = w.retryBuffered(err, data, pos)
+		}
+		if err != nil {
 			err = fmt.Errorf("storage: WAL write to segment %d: %w", w.cur, err)
 			w.truncateBack(pos, err)
 			for i := range cs {
@@ -502,7 +507,7 @@ func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, reuse []*gro
 			cs[i].loc = Location{Segment: w.cur, Offset: pos + int64(e.off-g.lead) + entryHeaderSize, Size: e.size}
 		}
 		w.curSize = pos + size
-		if w.direct {
+		if w.direct.Load() {
 			g.seg, g.start = w.cur, pos
 			reuse = w.cacheGroup(g)
 		}
@@ -561,6 +566,9 @@ func entryEnd(g *group, i int) int {
 // On failure it truncates the segment back to curSize. Called with fileMu held.
 func (w *fileWAL) writeSync(p []byte) error {
 	err := w.writeAt(w.curFile, p, w.curSize, nil)
+	if err != nil {
+		err = w.retryBuffered(err, p, w.curSize)
+	}
 	if err == nil {
 		err = w.curFile.Sync()
 	}
@@ -580,7 +588,7 @@ func (w *fileWAL) truncateBack(size int64, cause error) {
 		w.setBroken(fmt.Errorf("%w; truncating back failed: %v", cause, terr))
 	}
 	w.curSize = size
-	if w.direct {
+	if w.direct.Load() {
 		w.forgetRecentFrom(w.cur, size)
 		if terr := w.loadTail(w.cur, size); terr != nil {
 			w.setBroken(fmt.Errorf("%w; reading the segment's last block back failed: %v", cause, terr))
@@ -653,7 +661,7 @@ const dropChunk = 8 << 20
 // only a bounded window of recent data cached for tailing consumers. Called by the syncer
 // with fileMu held; releases it during the call.
 func (w *fileWAL) dropSyncedLocked() {
-	if w.opts.CacheBytes < 0 || w.direct {
+	if w.opts.CacheBytes < 0 || w.direct.Load() {
 		return
 	}
 	to := w.syncedSize - w.opts.CacheBytes
@@ -692,7 +700,7 @@ func (w *fileWAL) rotate() error {
 	}
 	w.curFile.Close()
 	w.segMu.Lock()
-	if old := w.segs[w.cur]; old != nil && w.opts.CacheBytes >= 0 && !w.direct {
+	if old := w.segs[w.cur]; old != nil && w.opts.CacheBytes >= 0 && !w.direct.Load() {
 		dropPageCache(old, w.dropped, 0) // the finished segment, to its end
 	}
 	w.segs[n] = rf
@@ -821,7 +829,7 @@ func (w *fileWAL) openTail(n uint64, size int64, truncate bool) error {
 	}
 	w.curFile, w.curSize, w.syncedSize = f, size, size
 	w.predEnd = size
-	if w.direct {
+	if w.direct.Load() {
 		if err := w.loadTail(n, size); err != nil {
 			f.Close()
 			return err
@@ -1018,6 +1026,9 @@ func (w *fileWAL) Close() error {
 	var err error
 	if w.curFile != nil {
 		err = w.curFile.Close()
+	}
+	for _, f := range w.oldFiles {
+		f.Close()
 	}
 	w.segMu.Lock()
 	w.closeSegs()
