@@ -139,7 +139,8 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	b.wal = cfg.WAL
 	if b.wal == nil {
-		b.wal, err = storage.OpenWAL(storage.WALOptions{Dir: cfg.DataDir, SegmentBytes: cfg.WALSegmentBytes, MaxGroupBytes: cfg.WALMaxGroupBytes, Logger: b.log})
+		b.wal, err = storage.OpenWAL(storage.WALOptions{Dir: cfg.DataDir, SegmentBytes: cfg.WALSegmentBytes, MaxGroupBytes: cfg.WALMaxGroupBytes,
+			Logger: b.log, OnIdle: releaseMemory})
 		if err != nil {
 			b.meta.Close()
 			return nil, fmt.Errorf("opening WAL: %w", err)
@@ -324,4 +325,13 @@ func (b *Broker) dataChanged() <-chan struct{} {
 	b.notifyMu.Lock()
 	defer b.notifyMu.Unlock()
 	return b.notifyCh
+}
+
+// releaseMemory hands the memory of a burst of produce traffic back to the OS once the WAL
+// is idle: without it an idle broker kept a burst's heap (pooled request frames, commit
+// buffers; ~200 MB after the benchmark) until the runtime's forced collection minutes later.
+// Two collections: pooled frames survive the first in the pool's victim cache.
+func releaseMemory() {
+	debug.FreeOSMemory()
+	debug.FreeOSMemory()
 }

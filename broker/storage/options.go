@@ -36,6 +36,10 @@ type WALOptions struct {
 	// BufferedIO makes the WAL write through the OS page cache even where the file system
 	// supports direct I/O (O_DIRECT), which it uses by default (see direct.go).
 	BufferedIO bool
+	// OnIdle, if set, is called (on a goroutine of its own) when the WAL has been idle for a
+	// second and has let its commit buffers go: the moment for a process to hand memory
+	// back to the OS.
+	OnIdle func()
 	// Logger receives warnings (torn-tail truncation). Default slog.Default().
 	Logger *slog.Logger
 

@@ -110,7 +110,8 @@ func testCacheAndReads(t *testing.T, buffered bool) {
 // Spare commit groups survive short pauses (no regrowing at every burst) and are let go once
 // the writer has been idle for freeGroupsAfter.
 func TestWALReleasesSpareGroupsWhenIdle(t *testing.T) {
-	w, _ := openTestWAL(t, WALOptions{Dir: t.TempDir(), MaxGroupBytes: 64 << 10}, nil)
+	idle := make(chan struct{}, 10)
+	w, _ := openTestWAL(t, WALOptions{Dir: t.TempDir(), MaxGroupBytes: 64 << 10, OnIdle: func() { idle <- struct{}{} }}, nil)
 	defer w.Close()
 	replayAll(t, w)
 	errs := make(chan error, 20)
@@ -143,6 +144,11 @@ func TestWALReleasesSpareGroupsWhenIdle(t *testing.T) {
 	waitFor(t, "spare groups released", func() bool { return spare() == 0 })
 	if el := time.Since(idleSince()); el < freeGroupsAfter {
 		t.Fatalf("spare groups released after %v idle, want at least %v", el, freeGroupsAfter)
+	}
+	select {
+	case <-idle:
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnIdle not called after the release")
 	}
 }
 

@@ -320,6 +320,9 @@ func (w *fileWAL) releaseIdleGroups() {
 	}
 	w.free, w.groupHint = nil, 0
 	w.dropRecent()
+	if w.opts.OnIdle != nil {
+		go w.opts.OnIdle()
+	}
 }
 
 // hasSpareLocked reports whether group buffers are kept: spare ones, or recent ones (direct

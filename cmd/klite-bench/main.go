@@ -189,6 +189,12 @@ func run(o options) error {
 			return err
 		}
 	}
+	if proc != nil {
+		// klite hands a burst's memory back once its WAL has been idle for a second.
+		time.Sleep(3 * time.Second)
+		cur, _ := proc.rss()
+		rows = append(rows, row{"RSS 3 s after the last load", fmt.Sprintf("%.1f MB", float64(cur)/1e6), ""})
+	}
 
 	printTable(rows)
 	return nil
