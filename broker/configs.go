@@ -558,7 +558,7 @@ func (b *Broker) replayAdminMeta(r metaRecord) error {
 			if p := t.partition(r.Partition); p != nil {
 				b.admin.noteLogStart(p, r.Offset)
 				p.mu.Lock()
-				p.logStart = max(p.logStart, r.Offset)
+				p.advanceLogStartLocked(r.Offset)
 				p.mu.Unlock()
 			}
 		}

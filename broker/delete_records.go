@@ -88,9 +88,7 @@ func (b *Broker) deleteRecords(p *partition, offset int64) (int64, *kerr.Error) 
 	b.mu.Unlock()
 
 	p.mu.Lock()
-	if offset > p.logStart {
-		p.logStart = offset
-	}
+	p.advanceLogStartLocked(offset)
 	ls := p.logStart
 	p.mu.Unlock()
 	b.log.Info("log start offset advanced", "topic", p.t.name, "partition", p.idx, "log_start", ls)

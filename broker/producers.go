@@ -104,14 +104,15 @@ func (ps *producerState) drop(sb *seqBatch) {
 }
 
 // expireProducers drops producers idle for longer than producerExpiryMs whose batches are
-// all durable. p.mu held.
+// all durable and that have no open transaction on this partition (as Kafka keeps them: the
+// state is needed to close the transaction). p.mu held.
 func (p *partition) expireProducersLocked(nowMs int64) {
 	if nowMs-p.lastSweep < producerSweepMs {
 		return
 	}
 	p.lastSweep = nowMs
 	for pid, ps := range p.producers {
-		if nowMs-ps.lastSeen < producerExpiryMs {
+		if nowMs-ps.lastSeen < producerExpiryMs || p.openTxnFirstLocked(pid) >= 0 {
 			continue
 		}
 		busy := false

@@ -47,7 +47,7 @@ func (p *partition) noteTxnDataLocked(pid, base int64) {
 func (p *partition) noteMarkerLocked(pid int64, epoch int16, commit bool, offset int64) {
 	if first, ok := p.txn.open[pid]; ok && first < offset {
 		delete(p.txn.open, pid)
-		if !commit {
+		if !commit && offset >= p.logStart { // below the log start no fetch needs it
 			p.txn.aborted = append(p.txn.aborted, abortedTxn{pid: pid, first: first, last: offset})
 		}
 	}
@@ -128,6 +128,19 @@ func (p *partition) abortedIn(from, to int64) []kmsg.FetchResponseTopicPartition
 		}
 	}
 	return out
+}
+
+// advanceLogStartLocked moves the log start up to offset (never down) and forgets the aborted
+// transactions that end below it, as Kafka does: no fetch can start there any more. p.mu held.
+func (p *partition) advanceLogStartLocked(offset int64) {
+	if offset <= p.logStart {
+		return
+	}
+	p.logStart = offset
+	i := sort.Search(len(p.txn.aborted), func(i int) bool { return p.txn.aborted[i].last >= offset })
+	if i > 0 {
+		p.txn.aborted = append(p.txn.aborted[:0], p.txn.aborted[i:]...)
+	}
 }
 
 // openTxnFirst returns the first offset of pid's open transaction, or -1.
