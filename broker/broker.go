@@ -82,9 +82,11 @@ type Broker struct {
 	nextPID     int64
 	pidBlockEnd int64
 
-	done     chan struct{} // closed by Close: wakes waiting fetches
-	notifyMu sync.Mutex
-	notifyCh chan struct{} // closed and replaced whenever a high watermark moves
+	done chan struct{} // closed by Close: wakes waiting fetches
+
+	fetchSessions fetchSessions // KIP-227 (fetch_session.go)
+	notifyMu      sync.Mutex
+	notifyCh      chan struct{} // closed and replaced whenever a high watermark moves
 
 	// groups is the consumer-group coordinator (broker/group), created in Open after state
 	// is loaded and closed in Close before storage.

@@ -6,10 +6,10 @@
 // first batch of the first partition with data is returned even when larger. A fetch offset
 // below the log start or above the high watermark gets OFFSET_OUT_OF_RANGE. Batches are
 // served exactly as stored (whole batches, so the first may start before the fetch offset).
-// Differences from Kafka: fetch sessions (KIP-227) are not created; every response has
-// SessionID 0, so clients keep sending full fetch requests, and an incremental request gets
-// FETCH_SESSION_ID_NOT_FOUND. READ_COMMITTED returns data only below the last stable offset
-// and lists the aborted transactions in the returned range (txn_partition.go).
+// Fetch sessions (KIP-227) are in fetch_session.go: an incremental fetch is resolved to all
+// the partitions of its session first, and its answer trimmed to what changed. READ_COMMITTED
+// returns data only below the last stable offset and lists the aborted transactions in the
+// returned range (txn_partition.go).
 package broker
 
 import (
@@ -26,21 +26,23 @@ func init() { register(1, 4, 17, handleFetch) }
 const maxFetchWait = 60 * time.Second
 
 func handleFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
-	req := kreq.(*kmsg.FetchRequest)
-	if req.SessionID != 0 || req.SessionEpoch > 0 {
-		resp := req.ResponseKind().(*kmsg.FetchResponse)
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+	sf, errCode := b.resolveFetchSession(kreq.(*kmsg.FetchRequest))
+	if errCode != 0 {
+		resp := kreq.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = errCode
 		respond(resp)
 		return
 	}
+	req := sf.req
+	answer := func() { respond(sf.finish(b.fetchResponse(req))) }
 	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	if wait <= 0 || req.MinBytes <= 0 {
-		respond(b.fetchResponse(req))
+		answer()
 		return
 	}
 	changed := b.dataChanged()
 	if avail, stop := b.fetchAvailable(req); stop || avail >= int64(req.MinBytes) {
-		respond(b.fetchResponse(req))
+		answer()
 		return
 	}
 	go func() {
@@ -56,7 +58,7 @@ func handleFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Res
 			case <-timer.C:
 			case <-b.done:
 			}
-			respond(b.fetchResponse(req))
+			answer()
 			return
 		}
 	}()
@@ -140,7 +142,9 @@ func (b *Broker) fetchResponse(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 				upper = lso
 			}
 			if rp.FetchOffset < logStart || rp.FetchOffset > hwm {
+				// Kafka answers a failed read with unknown offsets (-1), not the partition's.
 				sp.ErrorCode = kerr.OffsetOutOfRange.Code
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
