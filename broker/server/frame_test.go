@@ -28,13 +28,21 @@ func TestReadFrameLimits(t *testing.T) {
 // Frames in the pooled range come in buffers of their size class, and buffers go back to
 // the pool they came from.
 func TestFramePoolClasses(t *testing.T) {
-	cases := []struct{ n, class int }{
-		{minPooledFrame - 1, -1}, {minPooledFrame, 0}, {minPooledFrame + 1, 1},
-		{1 << 20, 4}, {1<<20 + 1, 5}, {maxPooledFrame, frameClasses - 1}, {maxPooledFrame + 1, -1},
+	// Classes: 64K, 96K, 128K, 192K, 256K, 384K, 512K, 768K, 1M, 1.5M, 2M, 3M, 4M, 6M, 8M, 12M, 16M.
+	if n := len(frameClassSizes); n != 17 || frameClassSizes[0] != minPooledFrame || frameClassSizes[n-1] != maxPooledFrame {
+		t.Fatalf("classes %v", frameClassSizes)
+	}
+	cases := []struct{ n, size int }{
+		{minPooledFrame - 1, -1}, {minPooledFrame, 64 << 10}, {minPooledFrame + 1, 96 << 10},
+		{1 << 20, 1 << 20}, {1<<20 + 1, 3 << 19}, {6_000_200, 6 << 20}, {maxPooledFrame, 16 << 20}, {maxPooledFrame + 1, -1},
 	}
 	for _, c := range cases {
-		if got := frameClass(c.n); got != c.class {
-			t.Errorf("frameClass(%d) = %d, want %d", c.n, got, c.class)
+		got := -1
+		if i := frameClass(c.n); i >= 0 {
+			got = frameClassSizes[i]
+		}
+		if got != c.size {
+			t.Errorf("frame of %d bytes: buffer %d, want %d", c.n, got, c.size)
 		}
 	}
 	body := bytes.Repeat([]byte{7}, 300<<10)
@@ -43,8 +51,8 @@ func TestFramePoolClasses(t *testing.T) {
 	if err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("readPooledFrame: %v", err)
 	}
-	if pooled == nil || cap(*pooled) != 512<<10 {
-		t.Fatalf("300 KiB frame not in a 512 KiB pooled buffer")
+	if pooled == nil || cap(*pooled) != 384<<10 {
+		t.Fatalf("300 KiB frame not in a 384 KiB pooled buffer")
 	}
 	putFrame(pooled)
 }

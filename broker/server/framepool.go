@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"math/bits"
+	"slices"
 	"sync"
 )
 
@@ -15,7 +15,9 @@ import (
 // it has answered, whereas other requests may keep slices of their frame (a consumer
 // group keeps its members' metadata, for one).
 //
-// Buffers are pooled by power-of-two size class from minPooledFrame to maxPooledFrame;
+// Buffers are pooled by size class from minPooledFrame to maxPooledFrame, two classes per
+// doubling (64 KiB, 96 KiB, 128 KiB, 192 KiB, ...), so a buffer is at most a third larger
+// than its frame (a typical 6 MB request of six 1 MB batches takes a 6 MiB buffer, not 8);
 // smaller frames are cheap to allocate and larger ones rare. sync.Pool lets idle buffers go
 // at the next garbage collections, so an idle broker keeps none.
 const (
@@ -23,17 +25,27 @@ const (
 	maxPooledFrame = 16 << 20
 )
 
-// frameClasses is the number of size classes: 64 KiB, 128 KiB, ..., 16 MiB.
-const frameClasses = 9
+// frameClassSizes are the buffer sizes of the classes, ascending.
+var frameClassSizes = func() []int {
+	var out []int
+	for n := minPooledFrame; n <= maxPooledFrame; n *= 2 {
+		out = append(out, n)
+		if n < maxPooledFrame {
+			out = append(out, n+n/2)
+		}
+	}
+	return out
+}()
 
-var framePools [frameClasses]sync.Pool
+var framePools = make([]sync.Pool, len(frameClassSizes))
 
 // frameClass returns the pool index for a frame of n bytes, or -1 if n is not pooled.
 func frameClass(n int) int {
 	if n < minPooledFrame || n > maxPooledFrame {
 		return -1
 	}
-	return bits.Len(uint(n-1)) - bits.Len(minPooledFrame-1)
+	i, _ := slices.BinarySearch(frameClassSizes, n)
+	return i
 }
 
 // readPooledFrame reads one size-prefixed frame from r. A size outside [1, max] is an error;
@@ -52,7 +64,7 @@ func readPooledFrame(r io.Reader, max int32) (frame []byte, pooled *[]byte, err 
 	if c := frameClass(int(n)); c >= 0 {
 		pooled, _ = framePools[c].Get().(*[]byte)
 		if pooled == nil {
-			b := make([]byte, minPooledFrame<<c)
+			b := make([]byte, frameClassSizes[c])
 			pooled = &b
 		}
 		frame = (*pooled)[:n]
@@ -70,7 +82,7 @@ func putFrame(b *[]byte) {
 	if b == nil {
 		return
 	}
-	if c := frameClass(cap(*b)); c >= 0 && minPooledFrame<<c == cap(*b) {
+	if c := frameClass(cap(*b)); c >= 0 && frameClassSizes[c] == cap(*b) {
 		framePools[c].Put(b)
 	}
 }
