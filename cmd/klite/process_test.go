@@ -121,11 +121,21 @@ func startKlite(t *testing.T, dataDir string, extra ...string) *proc {
 
 // TestSIGKILLLosesNoAcknowledgedRecord kills klite with SIGKILL while an idempotent producer
 // is writing with acks=all, restarts it, and checks that every acknowledged record is there.
+// The second case uses 1 MiB WAL segments and 3 KiB values, so the kill comes after several
+// segment rotations (with direct I/O each finished segment ends in zero padding that replay
+// must take as its end).
 func TestSIGKILLLosesNoAcknowledgedRecord(t *testing.T) {
+	t.Run("small records", func(t *testing.T) { testSIGKILL(t, 0) })
+	t.Run("many segments", func(t *testing.T) { testSIGKILL(t, 3<<10, "--wal-segment-bytes", "1048576") })
+}
+
+func testSIGKILL(t *testing.T, pad int, flags ...string) {
 	dir := t.TempDir()
-	p := startKlite(t, dir)
+	p := startKlite(t, dir, flags...)
+	// Uncompressed: the padding is zeros and must reach the disk as written.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(p.addr), kgo.DefaultProduceTopic("crash"), kgo.AllowAutoTopicCreation(),
-		kgo.RecordDeliveryTimeout(5*time.Second), kgo.ProduceRequestTimeout(3*time.Second))
+		kgo.RecordDeliveryTimeout(5*time.Second), kgo.ProduceRequestTimeout(3*time.Second),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,13 +146,26 @@ func TestSIGKILLLosesNoAcknowledgedRecord(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := 0; i < 3000; i++ {
 		if i == 1500 {
+			if pad > 0 {
+				// Enough acknowledged to span several segments before the kill.
+				deadline := time.Now().Add(10 * time.Second)
+				for time.Now().Before(deadline) {
+					mu.Lock()
+					n := len(acked)
+					mu.Unlock()
+					if n >= 1200 {
+						break
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
 			if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
 		}
 		v := fmt.Sprintf("rec-%05d", i)
 		wg.Add(1)
-		cl.Produce(ctx, &kgo.Record{Value: []byte(v)}, func(r *kgo.Record, err error) {
+		cl.Produce(ctx, &kgo.Record{Value: append([]byte(v), make([]byte, pad)...)}, func(r *kgo.Record, err error) {
 			defer wg.Done()
 			if err == nil {
 				mu.Lock()
@@ -168,7 +191,13 @@ func TestSIGKILLLosesNoAcknowledgedRecord(t *testing.T) {
 		t.Fatal("nothing was acknowledged before the kill")
 	}
 
-	p2 := startKlite(t, dir)
+	if pad > 0 {
+		segs, err := os.ReadDir(filepath.Join(dir, "wal"))
+		if err != nil || len(segs) < 3 {
+			t.Fatalf("%d WAL segments before the restart (%v), want several", len(segs), err)
+		}
+	}
+	p2 := startKlite(t, dir, flags...)
 	cons, err := kgo.NewClient(kgo.SeedBrokers(p2.addr), kgo.ConsumeTopics("crash"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +218,12 @@ func TestSIGKILLLosesNoAcknowledgedRecord(t *testing.T) {
 		pctx, pcancel := context.WithTimeout(context.Background(), time.Second)
 		fs := cons.PollFetches(pctx)
 		pcancel()
-		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+		fs.EachRecord(func(r *kgo.Record) {
+			if len(r.Value) != 9+pad {
+				t.Errorf("record of %d bytes, want %d", len(r.Value), 9+pad)
+			}
+			seen[string(r.Value[:min(9, len(r.Value))])] = true
+		})
 	}
 	if n := missing(); n > 0 {
 		t.Fatalf("%d of %d acknowledged records lost after SIGKILL", n, len(acked))
