@@ -1,20 +1,16 @@
 package group
 
 import (
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/klite/klite/broker/internal/golden"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the traces")
 
 // TestTraces runs each testdata/*.trace script (commands against one group "g", members
 // named by alias) and compares the transcript with testdata/*.golden. Commands:
@@ -34,36 +30,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the trac
 //	restart                      close and reopen over the same log
 //
 // After each command the transcript gets every response that arrived, sorted by member.
-func TestTraces(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.trace")
-	if len(files) == 0 {
-		t.Fatal("no traces")
-	}
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".trace")
-		t.Run(name, func(t *testing.T) {
-			script, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := runTrace(t, string(script))
-			golden := strings.TrimSuffix(f, ".trace") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Fatalf("transcript differs from %s (run with -update to see it in git diff):\n%s", golden, got)
-			}
-		})
-	}
-}
+func TestTraces(t *testing.T) { golden.Run(t, "testdata/*.trace", runTrace) }
 
 type traceMember struct {
 	alias    string

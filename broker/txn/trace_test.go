@@ -18,49 +18,17 @@ package txn
 //	advance DURATION, tick, restart, state ID
 
 import (
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/klite/klite/broker/internal/golden"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func TestTraces(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.txt")
-	if len(files) == 0 {
-		t.Fatal("no traces")
-	}
-	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
-			script, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := runTrace(t, string(script))
-			golden := strings.TrimSuffix(f, ".txt") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if got != string(want) {
-				t.Fatalf("trace differs from %s:\n--- got\n%s--- want\n%s", golden, got, want)
-			}
-		})
-	}
-}
+func TestTraces(t *testing.T) { golden.Run(t, "testdata/*.txt", runTrace) }
 
 func errStr(e *kerr.Error) string {
 	if e == nil {
