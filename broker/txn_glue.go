@@ -7,11 +7,14 @@ package broker
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/klite/klite/broker/group"
+	"github.com/klite/klite/broker/storage"
 	"github.com/klite/klite/broker/txn"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -75,8 +78,16 @@ func (fx *txnEffects) CommitOffsets(groupID string, offsets map[txn.TP]txn.Offse
 
 // openTxns starts the transaction coordinator (its log is DataDir/meta/txns.log).
 func (b *Broker) openTxns() error {
+	path := filepath.Join(b.dataDir, "meta", "txns.log")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("txn log dir: %w", err)
+	}
+	l, err := storage.OpenMetaLogWith(path, b.metaOptions("txns"))
+	if err != nil {
+		return fmt.Errorf("opening txn log: %w", err)
+	}
 	c, err := txn.New(txn.Config{
-		Path:    filepath.Join(b.dataDir, "meta", "txns.log"),
+		Log:     l,
 		Effects: (*txnEffects)(b),
 		Now:     b.now,
 		Logger:  b.log,

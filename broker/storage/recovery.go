@@ -248,3 +248,9 @@ func removeCleanMarker(files fileLayer, path string) error {
 	}
 	return files.SyncDir(filepath.Dir(path))
 }
+
+// WALEntryPos names where the entry holding the batch at loc starts: its segment file under
+// dataDir and the byte offset of its header (for cross-check errors found above storage).
+func WALEntryPos(dataDir string, loc Location) (path string, off int64) {
+	return filepath.Join(dataDir, "wal", segName(loc.Segment)), loc.Offset - entryHeaderSize
+}

@@ -120,6 +120,11 @@ type fileWAL struct {
 	syncing      bool  // the syncer has an fsync in flight (without fileMu)
 	syncQ        [][]completion
 	writerExited bool
+	// poisoned: an append failed and not all failure callbacks have been called yet; every
+	// group written meanwhile fails too (see poisonLocked). failGen numbers the failures.
+	poisoned  bool
+	poisonErr error // the failure that started it
+	failGen   uint64
 	// dropped: bytes of the current segment already dropped from the OS page cache (see
 	// WALOptions.CacheBytes). Changed by the syncer and, while the syncer is idle, by rotate.
 	// Buffered mode only.
@@ -468,6 +473,9 @@ func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, reuse []*gro
 	defer func() {
 		end = w.curSize
 		w.syncQ = append(w.syncQ, cs)
+		if err := firstErr(cs); err != nil {
+			w.syncQ = append(w.syncQ, []completion{w.poisonLocked(err)})
+		}
 		w.fileMu.Unlock()
 		w.syncCond.Broadcast()
 	}()
@@ -482,6 +490,10 @@ func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, reuse []*gro
 		for len(w.syncQ) > 0 || w.syncing {
 			w.syncCond.Wait()
 		}
+	}
+	if w.poisoned {
+		failFrom(cs, 0, fmt.Errorf("storage: WAL append failed: an earlier append failed and its failure was not reported yet: %w", w.poisonErr))
+		return
 	}
 	if fits {
 		pos, f := w.curSize, w.curFile
@@ -549,6 +561,38 @@ func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, reuse []*gro
 		start = stop
 	}
 	return
+}
+
+// poisonLocked starts (or extends) a failure: until the callbacks of everything failed so far
+// have been called, every group the writer takes fails without being written. So an entry
+// appended after a failed one but before that failure was reported fails too: the caller
+// (a partition assigning offsets at Append time) can give the failed offsets back without
+// leaving a hole, and replay may treat an offset gap between consecutive batches as lost
+// data. It returns the completion to queue after the failed ones; when it is called and no
+// later failure happened, writes resume. Called with fileMu held.
+func (w *fileWAL) poisonLocked(cause error) completion {
+	if !w.poisoned {
+		w.poisonErr = cause
+	}
+	w.poisoned = true
+	w.failGen++
+	gen := w.failGen
+	return completion{done: func(Location, error) {
+		w.fileMu.Lock()
+		if w.failGen == gen {
+			w.poisoned = false
+		}
+		w.fileMu.Unlock()
+	}}
+}
+
+func firstErr(cs []completion) error {
+	for i := range cs {
+		if cs[i].err != nil {
+			return cs[i].err
+		}
+	}
+	return nil
 }
 
 func failFrom(cs []completion, i int, err error) {
@@ -630,6 +674,7 @@ func (w *fileWAL) syncer() {
 			// Groups written since this fsync started are gone too.
 			items = append(items, w.syncQ...)
 			w.syncQ = nil
+			items = append(items, []completion{w.poisonLocked(err)})
 		}
 		for _, cs := range items {
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -153,5 +154,52 @@ func TestWALTornWindowIsTwoGroups(t *testing.T) {
 	defer w.Close()
 	if _, err := tryReplay(w); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "not a torn tail") {
 		t.Fatalf("replay: %v, want ErrCorrupt", err)
+	}
+}
+
+func (w *fileWAL) isPoisoned() bool {
+	w.fileMu.Lock()
+	defer w.fileMu.Unlock()
+	return w.poisoned
+}
+
+// An entry appended after a failed one, before that failure was reported, fails too (so a
+// partition can give the offsets back without leaving a hole); once every failure callback
+// has been called, appends succeed again.
+func TestWALAppendBehindUnreportedFailureFails(t *testing.T) {
+	dir := t.TempDir()
+	fs := &testFiles{}
+	w, _ := openTestWAL(t, WALOptions{Dir: dir}, fs)
+	defer w.Close()
+	replayAll(t, w)
+	a := mustAppend(t, w, testBatch(0, 100))
+	fs.set(func(fs *testFiles) { fs.writeErr = syscall.ENOSPC })
+	inCallback, release := make(chan error, 1), make(chan struct{})
+	w.Append(testBatch(1, 100), func(_ Location, err error) {
+		inCallback <- err
+		<-release
+	})
+	if err := <-inCallback; !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("first append: %v, want ENOSPC", err)
+	}
+	// Space is back, but the failure is still being reported: this one fails as well.
+	fs.set(func(fs *testFiles) { fs.writeErr = nil })
+	behind := make(chan error, 1)
+	w.Append(testBatch(2, 100), func(_ Location, err error) { behind <- err })
+	// The writer fails it while the first failure is still being reported (which extends
+	// the failure: a second generation).
+	waitFor(t, "the append behind to be handled", func() bool {
+		w.fileMu.Lock()
+		defer w.fileMu.Unlock()
+		return w.failGen >= 2
+	})
+	close(release)
+	if err := <-behind; !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("append behind an unreported failure: %v, want it failed (ENOSPC)", err)
+	}
+	waitFor(t, "failure reported", func() bool { return !w.isPoisoned() })
+	c := mustAppend(t, w, testBatch(3, 100))
+	if c.Offset != a.Offset+100+entryHeaderSize {
+		t.Fatalf("append after the failure at %+v, want right after %+v", c, a)
 	}
 }

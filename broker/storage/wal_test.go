@@ -564,6 +564,7 @@ func TestWALWriteErrors(t *testing.T) {
 				}
 			}
 			fs.set(func(fs *testFiles) { fs.writeErr, fs.syncErr = nil, nil })
+			waitFor(t, "failure reported", func() bool { return !w.isPoisoned() })
 			c := mustAppend(t, w, testBatch(2, 5000))
 			if c.Offset != good+entryHeaderSize {
 				t.Fatalf("append after recovery at %+v, want offset %d", c, good+entryHeaderSize)
