@@ -105,6 +105,9 @@ type Broker struct {
 
 	// recoveredSegs: WAL segments already kept aside by replayCorruption (load only).
 	recoveredSegs map[uint64]bool
+	// replayedTxnEpochs: the highest epoch of each transactional producer in the WAL and
+	// where it was seen, checked against txns.log once that is loaded (load only).
+	replayedTxnEpochs map[int64]replayedEpoch
 
 	// admin holds dynamic broker configs and DeleteRecords log starts (configs.go).
 	admin adminState
@@ -236,6 +239,9 @@ func (b *Broker) load() error {
 			}
 		}
 		h, _ := parseBatchHeader(sb.Data)
+		if h.transactional() && h.hasProducerID() {
+			b.noteReplayedTxnEpoch(h.ProducerID, h.ProducerEpoch, loc)
+		}
 		p.replay(sb, &h, loc, loadMs)
 		if h.ProducerID >= b.nextPID {
 			b.nextPID = h.ProducerID + 1

@@ -178,3 +178,34 @@ func TestGiveBackOffsetsLeavesNoHole(t *testing.T) {
 		t.Fatalf("next %d after all failed, want 10", p.next)
 	}
 }
+
+// Finding 2 of issue 18: a txns.log that lost records (here: an older copy put back) left the
+// coordinator at an epoch below what the partitions had seen, so it aborted a phantom
+// transaction and fenced the producer for good. The start is now refused, naming the WAL
+// batch that carries the newer epoch.
+func TestReplayRefusesTxnEpochBehindWAL(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBroker(t, dir)
+	createTopic(t, tb.admin(t), "tx", 1, nil)
+	cl := txnProducer(t, tb, "tid")
+	produceTxn(t, cl, "tx", true, "one")
+	cl.Close()
+	tb.Close()
+	txnsLog := filepath.Join(dir, "meta", "txns.log")
+	old, err := os.ReadFile(txnsLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb = startBroker(t, dir)
+	cl = txnProducer(t, tb, "tid")
+	produceTxn(t, cl, "tx", true, "two")
+	produceTxn(t, cl, "tx", true, "three")
+	cl.Close()
+	tb.Close()
+	os.WriteFile(txnsLog, old, 0o644)
+	os.Remove(txnsLog + ".clean")
+	err = openErr(t, dir)
+	if !errors.Is(err, storage.ErrCorrupt) || !strings.Contains(err.Error(), "epoch") || !strings.Contains(err.Error(), filepath.Join(dir, "wal")) {
+		t.Fatalf("open: %v, want corruption naming the WAL batch with the newer epoch", err)
+	}
+}
