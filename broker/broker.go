@@ -5,6 +5,7 @@ package broker
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -105,6 +106,7 @@ type Broker struct {
 
 	// recoveredSegs: WAL segments already kept aside by replayCorruption (load only).
 	recoveredSegs map[uint64]bool
+	orphanIDs     [][16]byte // topic IDs of batches recovery dropped (load only)
 	// replayedTxnEpochs: the highest epoch of each transactional producer in the WAL and
 	// where it was seen, checked against txns.log once that is loaded (load only).
 	replayedTxnEpochs map[int64]replayedEpoch
@@ -266,6 +268,9 @@ func (b *Broker) load() error {
 			return fmt.Errorf("persisting cluster id: %w", err)
 		}
 	}
+	if err := b.recordOrphansDeleted(); err != nil {
+		return fmt.Errorf("recording recovered topic IDs: %w", err)
+	}
 	b.fixLogStartsAfterReplay() // delete_records.go
 	b.log.Info("state loaded", "cluster_id", b.clusterID, "topics", len(b.topics), "batches", n, "took", time.Since(start))
 	return nil
@@ -283,7 +288,35 @@ func (b *Broker) orphanBatch(sb *storage.Batch, loc storage.Location, knownTopic
 	if b.clusterID == "" {
 		why += "; the metadata log is empty or missing although the WAL holds data"
 	}
-	return b.replayCorruption(loc, why)
+	if err := b.replayCorruption(loc, why); err != nil {
+		return err
+	}
+	if !knownTopic {
+		b.deletedIDs[sb.TP.TopicID] = true // recovering: recorded as deleted once replay is done
+		b.orphanIDs = append(b.orphanIDs, sb.TP.TopicID)
+	}
+	return nil
+}
+
+// recordOrphansDeleted persists, after a recovering replay, a deletion for every topic ID
+// whose batches could not be placed: the operator chose to lose them (their segments are
+// kept under DataDir/damaged/wal/), and the next start must not stop at them again.
+func (b *Broker) recordOrphansDeleted() error {
+	var recs [][]byte
+	seen := map[[16]byte]bool{}
+	for _, id := range b.orphanIDs {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		recs = append(recs, encodeMeta(metaRecord{Type: "delete_topic", ID: hex.EncodeToString(id[:])}))
+		b.log.Error("RECOVERY: batches of an unknown topic ID are dropped from service; recorded as a deleted topic", "topic_id", hex.EncodeToString(id[:]))
+	}
+	b.orphanIDs = nil
+	if len(recs) == 0 {
+		return nil
+	}
+	return b.meta.AppendBatch(recs)
 }
 
 // replayCorruption reports a cross-check failure at loc: a *storage.CorruptError naming the

@@ -89,6 +89,11 @@ func TestReplayRefusesDamagedMetaLog(t *testing.T) {
 	if segs, _ := filepath.Glob(filepath.Join(dir, storage.DamagedDirName, "wal", "*.wal")); len(segs) == 0 {
 		t.Fatal("no WAL segment kept aside")
 	}
+	tb.Close()
+	// The loss was recorded: the next start needs no flag.
+	if err := openErr(t, dir); err != nil {
+		t.Fatalf("start after recovery: %v", err)
+	}
 }
 
 // A missing meta.log while the WAL holds data is damage: no silent start with a new cluster

@@ -42,6 +42,9 @@ type CorruptError struct {
 }
 
 func (e *CorruptError) Error() string {
+	if e.Size < 0 { // unknown (a cross-check above storage)
+		return fmt.Sprintf("storage: corrupt data in %s at byte %d: %s", e.Path, e.Offset, e.Reason)
+	}
 	return fmt.Sprintf("storage: corrupt data in %s at byte %d of %d: %s", e.Path, e.Offset, e.Size, e.Reason)
 }
 
