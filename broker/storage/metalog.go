@@ -253,19 +253,8 @@ func (m *fileMeta) scan(fn func(rec []byte) error) error {
 	if err != nil {
 		return err
 	}
-	corrupt := func(at int, reason string) *CorruptError {
-		return &CorruptError{Path: m.path, Offset: int64(at), Size: int64(len(data)), Reason: reason}
-	}
-	var cerr *CorruptError
-	switch {
-	case bad != nil:
-		torn, why, _ := tornTailPossible(int64(good), int64(len(data)), 0, clean, func(from int64) (bool, error) {
-			return metaHasIntactRecord(data, int(from)), nil
-		})
-		if !torn {
-			cerr = corrupt(good, bad.Error()+"; "+why)
-			break
-		}
+	cerr := judgeMetaLog(m.path, data, good, bad, clean, marker)
+	if cerr == nil && bad != nil {
 		m.log.Warn("storage: truncating torn metadata log tail", "path", m.path, "at", good,
 			"dropped_bytes", len(data)-good, "reason", bad.Error())
 		if err := m.f.Truncate(int64(good)); err != nil {
@@ -274,26 +263,49 @@ func (m *fileMeta) scan(fn func(rec []byte) error) error {
 		if err := m.f.Sync(); err != nil {
 			return err
 		}
-	case clean && marker.Size != int64(len(data)):
-		at := min(good, int(marker.Size))
-		cerr = corrupt(at, fmt.Sprintf("the log was shut down cleanly at %d bytes but holds %d", marker.Size, len(data)))
 	}
 	if cerr != nil {
-		if !m.opts.RecoverDamaged || cerr.Offset >= int64(len(data)) {
+		if !m.opts.RecoverDamaged {
 			return cerr
 		}
-		dst, n, err := moveTailAside(m.path, cerr.Offset, m.opts.DamagedDir)
-		if err != nil {
-			return fmt.Errorf("%w; moving the damaged bytes aside failed: %v", cerr, err)
+		if cerr.Offset < int64(len(data)) {
+			dst, n, err := moveTailAside(m.path, cerr.Offset, m.opts.DamagedDir)
+			if err != nil {
+				return fmt.Errorf("%w; moving the damaged bytes aside failed: %v", cerr, err)
+			}
+			logMovedAside(m.log, "metadata log records", cerr, dst, n)
+			good = int(cerr.Offset)
+		} else {
+			m.log.Error("RECOVERY: going on with a damaged metadata log; nothing to move", "file", m.path, "reason", cerr.Reason)
 		}
-		logMovedAside(m.log, "metadata log records", cerr, dst, n)
-		good = int(cerr.Offset)
 	}
 	if err := removeCleanMarker(m.files, m.cleanPath()); err != nil {
 		return err
 	}
 	m.size = int64(good)
 	m.ready = true
+	return nil
+}
+
+// judgeMetaLog applies the recovery rules (recovery.go) to a metadata log whose intact records
+// end at good (bad: why decoding stopped there, nil at the end): nil if the log is intact or
+// ends in a torn tail (the last write: nothing intact follows the bad record, and the log was
+// not shut down cleanly), else the corruption.
+func judgeMetaLog(path string, data []byte, good int, bad error, clean bool, marker cleanMarker) *CorruptError {
+	corrupt := func(at int, reason string) *CorruptError {
+		return &CorruptError{Path: path, Offset: int64(at), Size: int64(len(data)), Reason: reason}
+	}
+	switch {
+	case bad != nil:
+		torn, why, _ := tornTailPossible(int64(good), int64(len(data)), 0, clean, func(from int64) (bool, error) {
+			return metaHasIntactRecord(data, int(from)), nil
+		})
+		if !torn {
+			return corrupt(good, bad.Error()+"; "+why)
+		}
+	case clean && marker.Size != int64(len(data)):
+		return corrupt(min(good, int(marker.Size)), fmt.Sprintf("the log was shut down cleanly at %d bytes but holds %d", marker.Size, len(data)))
+	}
 	return nil
 }
 

@@ -374,6 +374,17 @@ func FuzzMetaReplay(f *testing.F) {
 		if good != pos || good > len(data) || (bad == nil) != (good == len(data)) {
 			t.Fatalf("good %d, records end %d, len %d, bad %v", good, pos, len(data), bad)
 		}
+		// The recovery rule: bytes after a bad record are cut only if no intact record
+		// follows it (the torn last write), and never after a clean shutdown.
+		intactAfter := bad != nil && metaHasIntactRecord(data, good+1)
+		cerr := judgeMetaLog("meta.log", data, good, bad, false, cleanMarker{})
+		if (cerr != nil) != intactAfter || cerr != nil && cerr.Offset != int64(good) {
+			t.Fatalf("bad %v at %d, intact record after: %v; judged %v", bad, good, intactAfter, cerr)
+		}
+		cerr = judgeMetaLog("meta.log", data, good, bad, true, cleanMarker{Size: int64(len(data))})
+		if (cerr != nil) != (bad != nil) {
+			t.Fatalf("after a clean shutdown: bad %v, judged %v", bad, cerr)
+		}
 		if fuzzing() {
 			return
 		}

@@ -642,6 +642,18 @@ func FuzzWALReplay(f *testing.F) {
 	f.Add(make([]byte, 100))
 	f.Add(append(append([]byte(nil), valid...), make([]byte, dioAlign-len(valid))...)) // padded
 	f.Add(make([]byte, dioAlign))
+	// A bad first entry with more than the torn-tail window of intact entries after it.
+	var long []byte
+	for i := range 40 {
+		b := testBatch(i, 500)
+		var h [entryHeaderSize]byte
+		putEntryHeader(h[:], b)
+		long = append(append(long, h[:]...), b.Data...)
+	}
+	long[70] ^= 1
+	f.Add(long)
+	sealed := append(append([]byte(nil), valid...), sealEntry(int64(len(valid)))...)
+	f.Add(sealed)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// The decoder on its own (fast, no files): every entry it yields checks.
 		var b Batch
@@ -663,6 +675,24 @@ func FuzzWALReplay(f *testing.F) {
 		if err != nil || good != end || (bad == nil) != cleanEnd {
 			t.Fatalf("scan: good %d, last entry end %d, len %d, bad %v, err %v", good, end, len(data), bad, err)
 		}
+		// The recovery rules, decided without files: a bad entry in the last segment is cut
+		// only within the in-flight window or with nothing intact after it; never after a
+		// clean shutdown; in an earlier segment never.
+		const group = 4096
+		jw := &fileWAL{opts: (&WALOptions{Dir: "x", MaxGroupBytes: group}).withDefaults(), dir: "x"}
+		window := int64(group) + max(int64(group), sc.badLen+entryHeaderSize) + dioAlign
+		intactAfter, _ := hasIntactEntry(bytes.NewReader(data), good+1, n)
+		jerr := jw.judgeSegment(bytes.NewReader(data), 1, n, true, sc, false, cleanMarker{})
+		if wantCorrupt := bad != nil && n-good > window && intactAfter; (jerr != nil) != wantCorrupt {
+			t.Fatalf("last segment: bad %v at %d of %d, intact after %v: judged %v", bad, good, n, intactAfter, jerr)
+		}
+		if jerr := jw.judgeSegment(bytes.NewReader(data), 1, n, true, sc, true, cleanMarker{Seg: 1, Size: good}); (jerr != nil) != (bad != nil) {
+			t.Fatalf("after a clean shutdown: bad %v, judged %v", bad, jerr)
+		}
+		sc2, _ := scanSegment(bytes.NewReader(data), n, 1, false, &b, &buf, nil)
+		if jerr := jw.judgeSegment(bytes.NewReader(data), 1, n, false, sc2, false, cleanMarker{}); (jerr != nil) != (sc2.bad != nil || !sc2.sealed) {
+			t.Fatalf("earlier segment: bad %v sealed %v, judged %v", sc2.bad, sc2.sealed, jerr)
+		}
 		if fuzzing() {
 			return // the file path below crawls under the fuzzer; the seeds run it in go test
 		}
@@ -674,7 +704,6 @@ func FuzzWALReplay(f *testing.F) {
 			t.Fatal(err)
 		}
 		// Small commit groups: the torn-tail window is 12 KiB (more for a large torn entry).
-		const group = 4096
 		w, _ := openTestWAL(t, WALOptions{Dir: dir, MaxGroupBytes: group}, nil)
 		defer w.Close()
 		end2 := int64(0)
@@ -688,8 +717,6 @@ func FuzzWALReplay(f *testing.F) {
 		}
 		// The rule: bytes after a bad entry are cut only if they fit in the window or hold
 		// no intact entry; otherwise replay refuses and changes nothing.
-		window := int64(group) + max(int64(group), sc.badLen+entryHeaderSize) + dioAlign
-		intactAfter, _ := hasIntactEntry(bytes.NewReader(data), good+1, n)
 		if bad != nil && n-good > window && intactAfter {
 			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("at byte %d", good)) {
 				t.Fatalf("replay of corruption %d bytes before the end: %v, want ErrCorrupt at byte %d", n-good, err, good)
