@@ -88,6 +88,14 @@ func (p *partition) giveBackLocked(base, last int64) {
 	p.failedFromSet = false
 }
 
+// appendedLocked notes a successful append. Callbacks come in append order, so failed offsets
+// still remembered by giveBackLocked lie below it and can no longer be handed back (a WAL
+// that let a later append succeed left a hole, which replay reports): forget them rather
+// than hand out offsets twice. p.mu held.
+func (p *partition) appendedLocked() {
+	p.failedFromSet = false
+}
+
 // replayOrderProblem says why sb cannot follow the batches replayed so far, or "". Offsets
 // are assigned contiguously and a failed append gives its offsets back (the WAL fails every
 // append queued behind a failed one), so consecutive batches of a partition are adjacent;
@@ -252,6 +260,7 @@ func (p *partition) append(b *Broker, data []byte, h *batchHeader, done func(app
 			}
 			return
 		}
+		p.appendedLocked()
 		p.addIndexLocked(batchMeta{base: base, last: last, maxTS: maxTS, loc: loc})
 		logStart := p.logStart
 		p.mu.Unlock()

@@ -214,3 +214,15 @@ func TestReplayRefusesTxnEpochBehindWAL(t *testing.T) {
 		t.Fatalf("open: %v, want corruption naming the WAL batch with the newer epoch", err)
 	}
 }
+
+// A later append that succeeded after a failed one (a WAL without that guarantee) makes the
+// failed offsets unreturnable: they are never handed out twice.
+func TestGiveBackForgetsAfterLaterSuccess(t *testing.T) {
+	p := &partition{next: 40}
+	p.giveBackLocked(10, 19) // 20..39 in flight
+	p.appendedLocked()       // 20..29 succeeded
+	p.giveBackLocked(30, 39)
+	if p.next != 30 {
+		t.Fatalf("next %d, want 30 (10..19 lie below a stored batch)", p.next)
+	}
+}

@@ -207,6 +207,7 @@ func (p *partition) appendMarker(b *Broker, pid int64, epoch int16, commit bool,
 			done(err)
 			return
 		}
+		p.appendedLocked()
 		p.addIndexLocked(batchMeta{base: base, last: base, maxTS: h.MaxTimestamp, loc: loc})
 		p.noteMarkerLocked(pid, epoch, commit, base)
 		p.mu.Unlock()
