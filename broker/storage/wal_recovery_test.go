@@ -203,3 +203,33 @@ func TestWALAppendBehindUnreportedFailureFails(t *testing.T) {
 		t.Fatalf("append after the failure at %+v, want right after %+v", c, a)
 	}
 }
+
+// A WAL written before segments were sealed is refused; one RecoverDamaged start seals its
+// old segments (every batch kept) and the next start needs no flag.
+func TestWALUnsealedOldSegmentsUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	const size = 300
+	locs := writeEntries(t, dir, 30, size, 4096)
+	last := locs[len(locs)-1].Segment
+	for n := uint64(1); n < last; n++ { // strip the seals: the old format
+		var end int64
+		for _, l := range locs {
+			if l.Segment == n {
+				end = l.Offset + size
+			}
+		}
+		os.Truncate(segPath(dir, n), end)
+	}
+	w, _ := openTestWAL(t, WALOptions{Dir: dir, SegmentBytes: 4096}, nil)
+	_, err := tryReplay(w)
+	w.Close()
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "without its seal") {
+		t.Fatalf("replay of unsealed segments: %v", err)
+	}
+	w, _ = openTestWAL(t, WALOptions{Dir: dir, SegmentBytes: 4096, RecoverDamaged: true}, nil)
+	checkReplay(t, replayAll(t, w), locs, size)
+	w.Close()
+	w, _ = openTestWAL(t, WALOptions{Dir: dir, SegmentBytes: 4096}, nil)
+	defer w.Close()
+	checkReplay(t, replayAll(t, w), locs, size)
+}
