@@ -48,16 +48,13 @@ package storage
 // nothing acknowledged is touched. If even the truncation fails the WAL stops accepting
 // writes (every later Append fails with that error) until reopened.
 //
-// Recovery (Replay): every entry's length and CRC are checked.
-//   - Last segment: a bad entry starts a torn tail, which is truncated (and fsynced) with a
-//     slog warning, provided it could be unsynced groups: the region from the bad entry to
-//     the end is at most 2*max(MaxGroupBytes, 16 MiB), or it contains no intact entry at all.
-//     Otherwise (intact entries after a bad one, further back than one group could have been
-//     in flight) it is corruption of acknowledged data and Replay returns an error naming
-//     the segment and byte position, without truncating.
-//   - Earlier segments were fully fsynced before the next one was created, so any bad entry
-//     there is corruption: Replay returns an error naming the segment and byte position and
-//     does not truncate anything. An operator can then move the damaged segment aside.
+// A failed entry also fails every entry queued behind it until its failure has been reported
+// (poisonLocked), so a caller assigning offsets at Append time can give them back in order.
+//
+// Recovery (Replay, wal_recovery.go): rotated segments end with a seal entry; a torn tail is
+// cut only at the end of the last segment, within what the writer can have in flight, and
+// never after a clean shutdown (the marker wal/clean written by Close); anything else is
+// corruption, refused with a *CorruptError naming the segment file and byte (recovery.go).
 
 import (
 	"errors"
