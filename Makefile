@@ -72,7 +72,9 @@ fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzReadRequest -fuzztime=$(FUZZTIME) ./broker/server/
 	$(GO) test -run=NONE -fuzz=FuzzWALReplay -fuzztime=$(FUZZTIME) ./broker/storage/
 	$(GO) test -run=NONE -fuzz=FuzzMetaReplay -fuzztime=$(FUZZTIME) ./broker/storage/
+	$(GO) test -run=NONE -fuzz=FuzzCleanMarker -fuzztime=$(FUZZTIME) ./broker/storage/
 	$(GO) test -run=NONE -fuzz=FuzzApplyRecord -fuzztime=$(FUZZTIME) ./broker/group/
+	$(GO) test -run=NONE -fuzz=FuzzApplyRecord -fuzztime=$(FUZZTIME) ./broker/txn/
 	$(GO) test -run=NONE -fuzz=FuzzBatch -fuzztime=$(FUZZTIME) ./broker/
 
 test: vet unit integration conformance

@@ -5,6 +5,7 @@ package broker
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,6 +52,11 @@ type Config struct {
 	// timeout bounds, offset retention; its log defaults to DataDir/meta/groups.log).
 	Groups group.Config
 
+	// RecoverDamaged starts even where recovery finds corruption (see broker/storage,
+	// recovery.go): damaged bytes are moved into DataDir/damaged/ and everything moved or
+	// skipped is logged at ERROR. Without it such a start fails, naming file and byte.
+	RecoverDamaged bool
+
 	// WAL and Meta replace the file stores (in-memory twins in unit tests).
 	WAL  storage.WAL
 	Meta storage.MetaLog
@@ -73,10 +79,13 @@ type Broker struct {
 	closed   bool
 	closeErr error
 
-	mu         sync.RWMutex // topics, topicsByID, clusterID, producer ID allocator
+	mu         sync.RWMutex // topics, topicsByID, deletedIDs, clusterID, producer ID allocator
 	clusterID  string
 	topics     map[string]*topic
 	topicsByID map[[16]byte]*topic
+	// deletedIDs are the IDs of deleted topics: WAL batches of theirs are skipped at replay,
+	// while batches of an ID the metadata log never mentioned are corruption.
+	deletedIDs map[[16]byte]bool
 
 	pidMu       sync.Mutex
 	nextPID     int64
@@ -94,6 +103,13 @@ type Broker struct {
 
 	// txns is the transaction coordinator (broker/txn; wiring in txn_glue.go).
 	txns *txn.Coordinator
+
+	// recoveredSegs: WAL segments already kept aside by replayCorruption (load only).
+	recoveredSegs map[uint64]bool
+	orphanIDs     [][16]byte // topic IDs of batches recovery dropped (load only)
+	// replayedTxnEpochs: the highest epoch of each transactional producer in the WAL and
+	// where it was seen, checked against txns.log once that is loaded (load only).
+	replayedTxnEpochs map[int64]replayedEpoch
 
 	// admin holds dynamic broker configs and DeleteRecords log starts (configs.go).
 	admin adminState
@@ -122,6 +138,7 @@ func Open(cfg Config) (*Broker, error) {
 		nodeID:     cfg.NodeID,
 		topics:     map[string]*topic{},
 		topicsByID: map[[16]byte]*topic{},
+		deletedIDs: map[[16]byte]bool{},
 		notifyCh:   make(chan struct{}),
 		done:       make(chan struct{}),
 	}
@@ -135,14 +152,14 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	b.meta = cfg.Meta
 	if b.meta == nil {
-		if b.meta, err = storage.OpenMetaLog(filepath.Join(cfg.DataDir, "meta.log")); err != nil {
+		if b.meta, err = storage.OpenMetaLogWith(filepath.Join(cfg.DataDir, "meta.log"), b.metaOptions("")); err != nil {
 			return nil, fmt.Errorf("opening metadata log: %w", err)
 		}
 	}
 	b.wal = cfg.WAL
 	if b.wal == nil {
 		b.wal, err = storage.OpenWAL(storage.WALOptions{Dir: cfg.DataDir, SegmentBytes: cfg.WALSegmentBytes, MaxGroupBytes: cfg.WALMaxGroupBytes,
-			Logger: b.log, OnIdle: releaseMemory})
+			Logger: b.log, OnIdle: releaseMemory, RecoverDamaged: cfg.RecoverDamaged})
 		if err != nil {
 			b.meta.Close()
 			return nil, fmt.Errorf("opening WAL: %w", err)
@@ -162,6 +179,18 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	if gcfg.Log == nil && gcfg.Path == "" {
 		gcfg.Path = filepath.Join(cfg.DataDir, "meta", "groups.log")
+	}
+	if gcfg.Log == nil {
+		if err := os.MkdirAll(filepath.Dir(gcfg.Path), 0o755); err != nil {
+			b.wal.Close()
+			b.meta.Close()
+			return nil, fmt.Errorf("group log dir: %w", err)
+		}
+		if gcfg.Log, err = storage.OpenMetaLogWith(gcfg.Path, b.metaOptions("groups")); err != nil {
+			b.wal.Close()
+			b.meta.Close()
+			return nil, fmt.Errorf("opening group log: %w", err)
+		}
 	}
 	if b.groups, err = group.New(gcfg); err != nil {
 		b.wal.Close()
@@ -184,31 +213,37 @@ func (b *Broker) load() error {
 	if err := b.replayMeta(); err != nil {
 		return err
 	}
-	switch {
-	case b.clusterID == "":
-		b.clusterID = b.cfg.ClusterID
-		if b.clusterID == "" {
-			b.clusterID = NewClusterID()
-		}
-		if err := b.meta.Append(encodeMeta(metaRecord{Type: "cluster", ClusterID: b.clusterID})); err != nil {
-			return fmt.Errorf("persisting cluster id: %w", err)
-		}
-	case b.cfg.ClusterID != "" && b.cfg.ClusterID != b.clusterID:
+	if b.cfg.ClusterID != "" && b.clusterID != "" && b.cfg.ClusterID != b.clusterID {
 		return fmt.Errorf("cluster id %q does not match the id %q stored in %s", b.cfg.ClusterID, b.clusterID, b.dataDir)
 	}
 	var n int
+	var firstSeg uint64
 	loadMs := b.now().UnixMilli()
 	err := b.wal.Replay(func(sb *storage.Batch, loc storage.Location) error {
 		n++
+		if firstSeg == 0 {
+			firstSeg = loc.Segment
+		}
 		t := b.topicsByID[sb.TP.TopicID]
 		var p *partition
 		if t != nil {
 			p = t.partition(sb.TP.Partition)
 		}
 		if p == nil {
-			return nil // topic deleted since
+			if t == nil && b.deletedIDs[sb.TP.TopicID] {
+				return nil // topic deleted since
+			}
+			return b.orphanBatch(sb, loc, t != nil)
+		}
+		if why := p.replayOrderProblem(sb, firstSeg == 1); why != "" {
+			if err := b.replayCorruption(loc, fmt.Sprintf("topic %s partition %d: %s", t.name, p.idx, why)); err != nil {
+				return err
+			}
 		}
 		h, _ := parseBatchHeader(sb.Data)
+		if h.transactional() && h.hasProducerID() {
+			b.noteReplayedTxnEpoch(h.ProducerID, h.ProducerEpoch, loc)
+		}
 		p.replay(sb, &h, loc, loadMs)
 		if h.ProducerID >= b.nextPID {
 			b.nextPID = h.ProducerID + 1
@@ -218,9 +253,99 @@ func (b *Broker) load() error {
 	if err != nil {
 		return fmt.Errorf("replaying WAL: %w", err)
 	}
+	// The cluster ID is minted only for a new, empty data directory: a WAL with data and no
+	// metadata is damage (refused above, batch by batch, unless recovering).
+	if b.clusterID == "" {
+		b.clusterID = b.cfg.ClusterID
+		if b.clusterID == "" {
+			b.clusterID = NewClusterID()
+		}
+		if n > 0 {
+			b.log.Error("RECOVERY: the metadata log has no cluster ID although the WAL holds batches; starting with a new cluster ID",
+				"cluster_id", b.clusterID, "wal_batches", n)
+		}
+		if err := b.meta.Append(encodeMeta(metaRecord{Type: "cluster", ClusterID: b.clusterID})); err != nil {
+			return fmt.Errorf("persisting cluster id: %w", err)
+		}
+	}
+	if err := b.recordOrphansDeleted(); err != nil {
+		return fmt.Errorf("recording recovered topic IDs: %w", err)
+	}
 	b.fixLogStartsAfterReplay() // delete_records.go
 	b.log.Info("state loaded", "cluster_id", b.clusterID, "topics", len(b.topics), "batches", n, "took", time.Since(start))
 	return nil
+}
+
+// orphanBatch handles a WAL batch of a topic ID (or partition) the metadata log does not know
+// and never deleted: the metadata is damaged or lost, and dropping the batch would silently
+// lose acknowledged data. Corruption, unless the operator recovers: then the segment is
+// linked into DataDir/damaged/wal/ (kept whatever later removes it) and the batch skipped.
+func (b *Broker) orphanBatch(sb *storage.Batch, loc storage.Location, knownTopic bool) error {
+	why := fmt.Sprintf("batch of topic ID %x, which the metadata log (%s) neither creates nor deletes", sb.TP.TopicID, filepath.Join(b.dataDir, "meta.log"))
+	if knownTopic {
+		why = fmt.Sprintf("batch of partition %d of topic ID %x, which the metadata log (%s) does not have", sb.TP.Partition, sb.TP.TopicID, filepath.Join(b.dataDir, "meta.log"))
+	}
+	if b.clusterID == "" {
+		why += "; the metadata log is empty or missing although the WAL holds data"
+	}
+	if err := b.replayCorruption(loc, why); err != nil {
+		return err
+	}
+	if !knownTopic {
+		b.deletedIDs[sb.TP.TopicID] = true // recovering: recorded as deleted once replay is done
+		b.orphanIDs = append(b.orphanIDs, sb.TP.TopicID)
+	}
+	return nil
+}
+
+// recordOrphansDeleted persists, after a recovering replay, a deletion for every topic ID
+// whose batches could not be placed: the operator chose to lose them (their segments are
+// kept under DataDir/damaged/wal/), and the next start must not stop at them again.
+func (b *Broker) recordOrphansDeleted() error {
+	var recs [][]byte
+	seen := map[[16]byte]bool{}
+	for _, id := range b.orphanIDs {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		recs = append(recs, encodeMeta(metaRecord{Type: "delete_topic", ID: hex.EncodeToString(id[:])}))
+		b.log.Error("RECOVERY: batches of an unknown topic ID are dropped from service; recorded as a deleted topic", "topic_id", hex.EncodeToString(id[:]))
+	}
+	b.orphanIDs = nil
+	if len(recs) == 0 {
+		return nil
+	}
+	return b.meta.AppendBatch(recs)
+}
+
+// replayCorruption reports a cross-check failure at loc: a *storage.CorruptError naming the
+// segment and byte, or, when recovering damaged data, an ERROR log line (once per segment,
+// with the segment linked into DataDir/damaged/wal/) and nil.
+func (b *Broker) replayCorruption(loc storage.Location, why string) error {
+	path, off := storage.WALEntryPos(b.dataDir, loc)
+	cerr := &storage.CorruptError{Path: path, Offset: off, Size: -1, Reason: why}
+	if !b.cfg.RecoverDamaged {
+		return cerr
+	}
+	if b.recoveredSegs == nil {
+		b.recoveredSegs = map[uint64]bool{}
+	}
+	if !b.recoveredSegs[loc.Segment] {
+		b.recoveredSegs[loc.Segment] = true
+		dst, err := storage.LinkAside(b.dataDir, loc)
+		if err != nil {
+			return fmt.Errorf("%w; keeping the segment aside failed: %v", cerr, err)
+		}
+		b.log.Error("RECOVERY: WAL data recovery could not place; the segment is kept aside", "file", path, "byte", off, "kept_at", dst, "reason", why)
+	}
+	return nil
+}
+
+// metaOptions configures one of the broker's metadata-style logs (meta.log, groups.log,
+// txns.log); damaged bytes go to DataDir/damaged/<sub>.
+func (b *Broker) metaOptions(sub string) storage.MetaOptions {
+	return storage.MetaOptions{RecoverDamaged: b.cfg.RecoverDamaged, DamagedDir: filepath.Join(b.dataDir, storage.DamagedDirName, sub), Logger: b.log}
 }
 
 func splitAdvertised(addr string) (string, int32, error) {

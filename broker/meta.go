@@ -4,7 +4,7 @@ package broker
 //
 //	{"type":"cluster","cluster_id":"..."}                           once, on first start
 //	{"type":"topic","name":"t","id":"<hex>","partitions":3,"configs":{...}}  create or update
-//	{"type":"delete_topic","id":"<hex>"}
+//	{"type":"delete_topic","id":"<hex>"}  kept in snapshots: WAL replay skips only known deletions
 //	{"type":"pid_block","end":2000}  producer IDs below end may have been handed out
 //	{"type":"log_start","id":"<hex>","partition":0,"offset":4}  DeleteRecords (delete_records.go)
 //	{"type":"broker_configs","name":"","configs":{...}}  dynamic broker configs (configs.go)
@@ -77,6 +77,7 @@ func (b *Broker) replayMeta() error {
 				delete(b.topicsByID, id)
 				delete(b.topics, t.name)
 			}
+			b.deletedIDs[id] = true
 		case "pid_block":
 			b.pidBlockEnd = max(b.pidBlockEnd, r.End)
 			b.nextPID = b.pidBlockEnd
@@ -90,6 +91,12 @@ func (b *Broker) replayMeta() error {
 // metaSnapshot returns the minimal records that rebuild the current metadata. b.mu held.
 func (b *Broker) metaSnapshotLocked() [][]byte {
 	recs := [][]byte{encodeMeta(metaRecord{Type: "cluster", ClusterID: b.clusterID})}
+	// Deleted topic IDs stay known (their batches may still be in the WAL; replay skips
+	// them, while batches of an unknown ID are corruption). Before the topics: an ID
+	// noted as deleted by a delete whose append failed is live again right after.
+	for id := range b.deletedIDs {
+		recs = append(recs, encodeMeta(metaRecord{Type: "delete_topic", ID: hex.EncodeToString(id[:])}))
+	}
 	for _, t := range b.topics {
 		recs = append(recs, encodeMeta(t.record()))
 	}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/binary"
+	"fmt"
 	"sort"
 	"sync"
 
@@ -29,6 +30,10 @@ type partition struct {
 	lastSweep  int64 // when expired producers were last dropped (ms)
 	deleted    bool
 	txn        partTxns // open/aborted transactions (txn_partition.go)
+	// failedFrom: the lowest base offset of failed appends with later ones still in flight
+	// (giveBackLocked).
+	failedFrom    int64
+	failedFromSet bool
 }
 
 // batchMeta is the index entry of one stored batch.
@@ -65,11 +70,63 @@ func (p *partition) addIndexLocked(m batchMeta) {
 	}
 }
 
-// replay rebuilds state from one WAL batch at start-up.
+// giveBackLocked returns the offsets base..last of a failed append. The WAL fails every append
+// queued behind a failed one until that failure is reported, so when later appends are in
+// flight they fail too: the lowest failed base is remembered and handed back by the last of
+// them, leaving no hole. p.mu held.
+func (p *partition) giveBackLocked(base, last int64) {
+	if p.next != last+1 {
+		if !p.failedFromSet || base < p.failedFrom {
+			p.failedFrom, p.failedFromSet = base, true
+		}
+		return
+	}
+	p.next = base
+	if p.failedFromSet && p.failedFrom < base {
+		p.next = p.failedFrom
+	}
+	p.failedFromSet = false
+}
+
+// appendedLocked notes a successful append. Callbacks come in append order, so failed offsets
+// still remembered by giveBackLocked lie below it and can no longer be handed back (a WAL
+// that let a later append succeed left a hole, which replay reports): forget them rather
+// than hand out offsets twice. p.mu held.
+func (p *partition) appendedLocked() {
+	p.failedFromSet = false
+}
+
+// replayOrderProblem says why sb cannot follow the batches replayed so far, or "". Offsets
+// are assigned contiguously and a failed append gives its offsets back (the WAL fails every
+// append queued behind a failed one), so consecutive batches of a partition are adjacent;
+// only a hole below the log start (records deleted, their segments removed) is expected.
+// fromStart: the WAL still holds its first segment, so the first batch must start at the
+// log start (or below it). p.mu held (or replay, single-threaded).
+func (p *partition) replayOrderProblem(sb *storage.Batch, fromStart bool) string {
+	if sb.LastOffset < sb.BaseOffset {
+		return fmt.Sprintf("batch offsets %d..%d run backwards", sb.BaseOffset, sb.LastOffset)
+	}
+	if n := len(p.index); n > 0 {
+		prev := p.index[n-1].last
+		switch {
+		case sb.BaseOffset <= prev:
+			return fmt.Sprintf("batch at offset %d overlaps the previous batch, which ends at %d", sb.BaseOffset, prev)
+		case sb.BaseOffset != prev+1 && sb.BaseOffset > p.logStart:
+			return fmt.Sprintf("batch at offset %d follows a batch ending at %d: offsets %d..%d are missing", sb.BaseOffset, prev, prev+1, sb.BaseOffset-1)
+		}
+		return ""
+	}
+	if fromStart && sb.BaseOffset > p.logStart {
+		return fmt.Sprintf("the first batch starts at offset %d although the WAL holds its first segment: offsets %d..%d are missing", sb.BaseOffset, p.logStart, sb.BaseOffset-1)
+	}
+	return ""
+}
+
+// replay rebuilds state from one WAL batch at start-up (checked with replayOrderProblem).
 // nowMs, the load time, counts as every replayed producer's last activity.
 func (p *partition) replay(sb *storage.Batch, h *batchHeader, loc storage.Location, nowMs int64) {
 	if len(p.index) > 0 && sb.BaseOffset <= p.index[len(p.index)-1].last {
-		return // cannot happen with a sane WAL; never index offsets twice
+		return // refused by replayOrderProblem unless the operator recovers damaged data
 	}
 	p.addIndexLocked(batchMeta{base: sb.BaseOffset, last: sb.LastOffset, maxTS: sb.MaxTimestamp, loc: loc})
 	p.next = p.hwm
@@ -189,9 +246,7 @@ func (p *partition) append(b *Broker, data []byte, h *batchHeader, done func(app
 			pend, sb.pending = sb.pending, nil
 		}
 		if err != nil {
-			if p.next == last+1 {
-				p.next = base
-			}
+			p.giveBackLocked(base, last)
 			if sb != nil {
 				ps.drop(sb)
 			}
@@ -205,6 +260,7 @@ func (p *partition) append(b *Broker, data []byte, h *batchHeader, done func(app
 			}
 			return
 		}
+		p.appendedLocked()
 		p.addIndexLocked(batchMeta{base: base, last: last, maxTS: maxTS, loc: loc})
 		logStart := p.logStart
 		p.mu.Unlock()

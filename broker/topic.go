@@ -221,7 +221,10 @@ func (b *Broker) deleteTopic(t *topic) *kerr.Error {
 	if b.topicsByID[t.id] != t {
 		return kerr.UnknownTopicOrPartition
 	}
+	// Noted first: a compaction inside appendMetaLocked must keep the deletion.
+	b.deletedIDs[t.id] = true
 	if err := b.appendMetaLocked(metaRecord{Type: "delete_topic", ID: t.record().ID}); err != nil {
+		delete(b.deletedIDs, t.id)
 		return kerr.KafkaStorageError
 	}
 	delete(b.topics, t.name)

@@ -7,11 +7,14 @@ package broker
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/klite/klite/broker/group"
+	"github.com/klite/klite/broker/storage"
 	"github.com/klite/klite/broker/txn"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -75,13 +78,25 @@ func (fx *txnEffects) CommitOffsets(groupID string, offsets map[txn.TP]txn.Offse
 
 // openTxns starts the transaction coordinator (its log is DataDir/meta/txns.log).
 func (b *Broker) openTxns() error {
+	path := filepath.Join(b.dataDir, "meta", "txns.log")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("txn log dir: %w", err)
+	}
+	l, err := storage.OpenMetaLogWith(path, b.metaOptions("txns"))
+	if err != nil {
+		return fmt.Errorf("opening txn log: %w", err)
+	}
 	c, err := txn.New(txn.Config{
-		Path:    filepath.Join(b.dataDir, "meta", "txns.log"),
+		Log:     l,
 		Effects: (*txnEffects)(b),
 		Now:     b.now,
 		Logger:  b.log,
 	})
 	if err != nil {
+		return err
+	}
+	if err := b.checkTxnEpochs(c); err != nil {
+		c.Close()
 		return err
 	}
 	// Producer IDs in the transaction log were allocated from the metadata log's blocks;
@@ -160,4 +175,57 @@ func (b *Broker) markUnstableOffsets(groups []kmsg.OffsetFetchResponseGroup) {
 			}
 		}
 	}
+}
+
+type replayedEpoch struct {
+	epoch int16
+	loc   storage.Location
+	open  bool // an open transaction of this producer was replayed
+}
+
+// noteReplayedTxnEpoch records a transactional batch's producer epoch during WAL replay.
+func (b *Broker) noteReplayedTxnEpoch(pid int64, epoch int16, loc storage.Location) {
+	if b.replayedTxnEpochs == nil {
+		b.replayedTxnEpochs = map[int64]replayedEpoch{}
+	}
+	if r, ok := b.replayedTxnEpochs[pid]; !ok || epoch > r.epoch {
+		b.replayedTxnEpochs[pid] = replayedEpoch{epoch: epoch, loc: loc}
+	}
+}
+
+// checkTxnEpochs cross-checks the transaction coordinator's log with the WAL: a partition
+// never sees a transactional producer at an epoch the coordinator has not handed out, so a
+// WAL epoch above the coordinator's means txns.log lost records (it would abort phantom
+// transactions and fence the producer for good); and a producer with a transaction still
+// open in a partition must be known to the coordinator, which alone can end it. Either is
+// corruption, reported with the WAL batch that shows it (RecoverDamaged: logged, started).
+func (b *Broker) checkTxnEpochs(c *txn.Coordinator) error {
+	txnsLog := filepath.Join(b.dataDir, "meta", "txns.log")
+	open := map[int64]bool{}
+	for _, t := range b.topics {
+		for _, p := range t.partitions() {
+			p.mu.Lock()
+			for pid := range p.txn.open {
+				open[pid] = true
+			}
+			p.mu.Unlock()
+		}
+	}
+	for pid, r := range b.replayedTxnEpochs {
+		id, epoch, ok := c.ProducerEpoch(pid)
+		var why string
+		switch {
+		case ok && r.epoch > epoch:
+			why = fmt.Sprintf("transactional producer %d (%q) is at epoch %d in %s, but this WAL batch carries epoch %d", pid, id, epoch, txnsLog, r.epoch)
+		case !ok && open[pid]:
+			why = fmt.Sprintf("transactional producer %d has a transaction open in the WAL (epoch %d), but %s does not know it", pid, r.epoch, txnsLog)
+		default:
+			continue
+		}
+		if err := b.replayCorruption(r.loc, why); err != nil {
+			return err
+		}
+	}
+	b.replayedTxnEpochs = nil
+	return nil
 }

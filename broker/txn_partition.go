@@ -202,13 +202,12 @@ func (p *partition) appendMarker(b *Broker, pid int64, epoch int16, commit bool,
 	b.wal.Append(batch, func(loc storage.Location, err error) {
 		p.mu.Lock()
 		if err != nil {
-			if p.next == base+1 {
-				p.next = base
-			}
+			p.giveBackLocked(base, base)
 			p.mu.Unlock()
 			done(err)
 			return
 		}
+		p.appendedLocked()
 		p.addIndexLocked(batchMeta{base: base, last: base, maxTS: h.MaxTimestamp, loc: loc})
 		p.noteMarkerLocked(pid, epoch, commit, base)
 		p.mu.Unlock()

@@ -184,6 +184,12 @@ func (c *Coordinator) post(fn func()) bool {
 // reply holds a response until the records of the current burst are durable.
 func (c *Coordinator) reply(fn func()) { c.replies = append(c.replies, fn) }
 
+// errLogWrite answers a request whose groups.log append failed. Kafka 4.0's group coordinator
+// (appendGroupMetadataErrorToResponseError, and GroupCoordinatorService for offset commits)
+// maps the append's KAFKA_STORAGE_ERROR to NOT_COORDINATOR, which clients retry after looking
+// the coordinator up again; UNKNOWN_SERVER_ERROR, answered before, is not retried.
+var errLogWrite = kerr.NotCoordinator
+
 // persist queues a record; then runs (on the loop) once it is durable or failed.
 func (c *Coordinator) persist(rec []byte, then func(err error)) {
 	c.pendingRecs = append(c.pendingRecs, rec)

@@ -471,11 +471,13 @@ func TestOffsetsSurviveRestart(t *testing.T) {
 	wantErr(t, "expired", h.heartbeat("g", ids[0], gen, nil), kerr.UnknownMemberID)
 }
 
+// A commit whose log append fails answers NOT_COORDINATOR, as Kafka 4.0 maps a storage error
+// (finding 6 of issue 18: UNKNOWN_SERVER_ERROR, answered before, is not retried by clients).
 func TestCommitFailsWhenLogFails(t *testing.T) {
 	h := newHarness(t, Config{})
 	h.log.FailAppends(fmt.Errorf("disk full"))
 	r := h.commit(9, "g", "", -1, map[string]int64{"t": 5})
-	wantErr(t, "commit on failing disk", r.Topics[0].Partitions[0].ErrorCode, kerr.UnknownServerError)
+	wantErr(t, "commit on failing disk", r.Topics[0].Partitions[0].ErrorCode, kerr.NotCoordinator)
 	h.log.FailAppends(nil)
 	if p := h.fetch("g", "t"); p.Offset != -1 {
 		t.Fatalf("failed commit visible: %+v", p)
@@ -619,7 +621,8 @@ func TestStaticRejoinKeepsFirstClientID(t *testing.T) {
 }
 
 // If the new member ID of a restarted static member cannot be persisted, the old one is put
-// back (it keeps working) and the joiner gets the error with no member ID, as Kafka does.
+// back (it keeps working) and the joiner gets the error with no member ID, as Kafka does
+// (NOT_COORDINATOR for a storage error: appendGroupMetadataErrorToResponseError).
 func TestStaticRejoinRevertedWhenLogFails(t *testing.T) {
 	h := newHarness(t, Config{})
 	inst := "i1"
@@ -629,7 +632,7 @@ func TestStaticRejoinRevertedWhenLogFails(t *testing.T) {
 	h.log.FailAppends(fmt.Errorf("disk full"))
 	r2 := await(t, h.joinAsync("g", "", static(inst)))
 	h.log.FailAppends(nil)
-	wantErr(t, "static rejoin on a failing log", r2.ErrorCode, kerr.UnknownServerError)
+	wantErr(t, "static rejoin on a failing log", r2.ErrorCode, kerr.NotCoordinator)
 	if r2.MemberID != "" || r2.Generation != r.Generation || r2.LeaderID != old {
 		t.Fatalf("failed static rejoin answered %+v", r2)
 	}
@@ -641,4 +644,21 @@ func TestStaticRejoinRevertedWhenLogFails(t *testing.T) {
 	r3 := await(t, h.joinAsync("g", "", static(inst)))
 	wantErr(t, "static rejoin", r3.ErrorCode, nil)
 	wantErr(t, "old member ID fenced", h.heartbeat("g", old, r.Generation, &inst), kerr.FencedInstanceID)
+}
+
+// A SyncGroup whose assignment cannot be stored answers NOT_COORDINATOR to every waiting
+// member and the group rebalances, as Kafka does (the assignment was answered before even
+// though it was never stored).
+func TestSyncFailsWhenLogFails(t *testing.T) {
+	h := newHarness(t, Config{})
+	id, ch := h.newMember("g")
+	r := await(t, ch)
+	wantErr(t, "join", r.ErrorCode, nil)
+	h.log.FailAppends(fmt.Errorf("disk full"))
+	s := await(t, h.syncAsync("g", id, r.Generation, nil, map[string]string{id: "mine"}))
+	h.log.FailAppends(nil)
+	wantErr(t, "sync on a failing log", s.ErrorCode, kerr.NotCoordinator)
+	if st := h.state("g"); st != "PreparingRebalance" {
+		t.Fatalf("group after a failed sync: %s, want PreparingRebalance", st)
+	}
 }

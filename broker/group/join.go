@@ -295,7 +295,7 @@ func (c *Coordinator) replaceStatic(g *group, old *member, newID string, cl Clie
 					}
 					c.scheduleHeartbeat(g, m)
 				}
-				r := joinError("", kerr.UnknownServerError)
+				r := joinError("", errLogWrite)
 				r.Generation = g.generation
 				pt, pn := g.protocolType, g.protocol
 				r.ProtocolType, r.Protocol = &pt, &pn
@@ -556,15 +556,43 @@ func (c *Coordinator) sync(req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGr
 				o.assignment = append([]byte(nil), a.MemberAssignment...)
 			}
 		}
-		g.transition(Stable, c.clock.Now())
-		c.persist(encodeGroup(g), nil)
-		for _, o := range g.members {
-			if o.syncCB != nil {
-				cb := o.syncCB
-				o.syncCB = nil
-				cb(c.syncResponse(g, o))
+		// Stable once the assignment is durable, as in Kafka: until then the group stays
+		// CompletingRebalance (members that sync meanwhile wait too). The record is encoded
+		// as the Stable group it will be.
+		now := c.clock.Now()
+		since := g.stateSince
+		g.transition(Stable, now)
+		rec := encodeGroup(g)
+		g.state, g.stateSince = CompletingRebalance, since
+		gen := g.generation
+		c.persist(rec, func(err error) {
+			if g.generation != gen || g.state != CompletingRebalance || c.groups[g.id] != g {
+				return // the group moved on meanwhile
 			}
-		}
+			if err != nil {
+				// Kafka: the assignment is reset, every waiting member gets the append
+				// error mapped for clients (NOT_COORDINATOR for a storage error), and the
+				// group rebalances again.
+				for _, o := range g.members {
+					o.assignment = []byte{}
+					if o.syncCB != nil {
+						cb := o.syncCB
+						o.syncCB = nil
+						cb(syncError(errLogWrite))
+					}
+				}
+				c.prepareRebalance(g, "storing the group assignment failed")
+				return
+			}
+			g.transition(Stable, now)
+			for _, o := range g.members {
+				if o.syncCB != nil {
+					cb := o.syncCB
+					o.syncCB = nil
+					cb(c.syncResponse(g, o))
+				}
+			}
+		})
 	case Stable:
 		c.scheduleHeartbeat(g, m)
 		respond(c.syncResponse(g, m))

@@ -95,7 +95,7 @@ func (c *Coordinator) commit(cl Client, req *kmsg.OffsetCommitRequest, respond f
 			for i := range r.Topics {
 				for j := range r.Topics[i].Partitions {
 					if r.Topics[i].Partitions[j].ErrorCode == 0 {
-						r.Topics[i].Partitions[j].ErrorCode = kerr.UnknownServerError.Code
+						r.Topics[i].Partitions[j].ErrorCode = errLogWrite.Code
 					}
 				}
 			}

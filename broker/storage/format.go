@@ -87,11 +87,11 @@ func parseEntryHeader(h []byte) (n int, ok bool) {
 	if len(h) < entryHeaderSize {
 		return 0, false
 	}
-	if binary.BigEndian.Uint16(h[4:]) != entryMagic || h[6] != entryVersion || h[7] != 0 {
+	if binary.BigEndian.Uint16(h[4:]) != entryMagic || h[6] != entryVersion || h[7] > entryFlagSeal {
 		return 0, false
 	}
 	l := binary.BigEndian.Uint32(h[8:])
-	if l > maxEntryPayload {
+	if l > maxEntryPayload || h[7] == entryFlagSeal && l != 0 {
 		return 0, false
 	}
 	return int(l), true

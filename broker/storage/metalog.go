@@ -14,10 +14,15 @@ package storage
 // record remains. A failed fsync makes the log refuse all further writes (after a failed fsync
 // the kernel may have dropped the dirty pages, so nothing later could be trusted).
 //
-// Replay checks every record; the first bad one (short, over-long, CRC mismatch) starts a torn
-// tail that is truncated (and fsynced) with a slog warning. Records are appended strictly in
-// order, so a bad record can only be a write that was never acknowledged, unless the disk
-// corrupted data at rest; the warning says how many bytes were dropped.
+// Replay checks every record (see recovery.go for the rules). A bad record followed by no
+// intact one is a torn tail (the last write, never acknowledged) and is truncated (and
+// fsynced) with a slog warning. A bad record followed by an intact one, or any damage after
+// a clean shutdown, is corruption: Replay returns a *CorruptError naming the file and byte
+// and changes nothing (with MetaOptions.RecoverDamaged it moves the bytes from the damage on
+// into the damaged directory instead, and says so at ERROR).
+//
+// Close writes a clean-shutdown marker <path>.clean (see recovery.go) recording the size;
+// Replay checks the file against it and removes it before the log is written again.
 //
 // Compact writes the snapshot to <path>.compact, fsyncs it, renames it over <path> and fsyncs
 // the directory. A crash at any point leaves either the old or the new file complete; a
@@ -41,6 +46,9 @@ type fileMeta struct {
 	dir   string
 	files fileLayer
 	log   *slog.Logger
+	opts  MetaOptions
+	// noCleanMarker: Close writes no clean-shutdown marker (tests standing for crashes).
+	noCleanMarker bool
 
 	// syncMu serializes fsyncs and compaction; lock order: syncMu, then mu.
 	syncMu sync.Mutex
@@ -58,9 +66,32 @@ type fileMeta struct {
 
 var _ MetaLog = (*fileMeta)(nil)
 
+// MetaOptions configures OpenMetaLogWith.
+type MetaOptions struct {
+	// RecoverDamaged: on corruption, move the bytes from the damage to the end of the file
+	// into DamagedDir (logged at ERROR) and go on, instead of refusing to replay.
+	RecoverDamaged bool
+	// DamagedDir is where RecoverDamaged moves bytes (default: <dir of path>/damaged).
+	DamagedDir string
+	Logger     *slog.Logger
+}
+
 // OpenMetaLog opens (creating if needed) the metadata log at path. Call Replay before the
 // first Append to read it back.
 func OpenMetaLog(path string) (MetaLog, error) { return openMetaLog(path, osFiles{}, nil) }
+
+// OpenMetaLogWith is OpenMetaLog with options.
+func OpenMetaLogWith(path string, o MetaOptions) (MetaLog, error) {
+	m, err := openMetaLog(path, osFiles{}, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	m.opts = o
+	if m.opts.DamagedDir == "" {
+		m.opts.DamagedDir = filepath.Join(m.dir, DamagedDirName)
+	}
+	return m, nil
+}
 
 func openMetaLog(path string, files fileLayer, log *slog.Logger) (*fileMeta, error) {
 	if log == nil {
@@ -207,10 +238,14 @@ func decodeMetaRecords(data []byte, fn func(rec []byte) error) (good int, bad, e
 	return good, nil, nil
 }
 
-// scan reads the whole log, calls fn for each intact record and truncates a torn tail.
-// Called with mu held.
+// scan reads the whole log, calls fn for each intact record and truncates a torn tail; it
+// refuses corruption (see recovery.go). Called with mu held.
 func (m *fileMeta) scan(fn func(rec []byte) error) error {
 	data, err := os.ReadFile(m.path)
+	if err != nil {
+		return err
+	}
+	marker, clean, err := readCleanMarker(m.log, m.cleanPath())
 	if err != nil {
 		return err
 	}
@@ -218,7 +253,8 @@ func (m *fileMeta) scan(fn func(rec []byte) error) error {
 	if err != nil {
 		return err
 	}
-	if bad != nil {
+	cerr := judgeMetaLog(m.path, data, good, bad, clean, marker)
+	if cerr == nil && bad != nil {
 		m.log.Warn("storage: truncating torn metadata log tail", "path", m.path, "at", good,
 			"dropped_bytes", len(data)-good, "reason", bad.Error())
 		if err := m.f.Truncate(int64(good)); err != nil {
@@ -228,9 +264,67 @@ func (m *fileMeta) scan(fn func(rec []byte) error) error {
 			return err
 		}
 	}
+	if cerr != nil {
+		if !m.opts.RecoverDamaged {
+			return cerr
+		}
+		if cerr.Offset < int64(len(data)) {
+			dst, n, err := moveTailAside(m.path, cerr.Offset, m.opts.DamagedDir)
+			if err != nil {
+				return fmt.Errorf("%w; moving the damaged bytes aside failed: %v", cerr, err)
+			}
+			logMovedAside(m.log, "metadata log records", cerr, dst, n)
+			good = int(cerr.Offset)
+		} else {
+			m.log.Error("RECOVERY: going on with a damaged metadata log; nothing to move", "file", m.path, "reason", cerr.Reason)
+		}
+	}
+	if err := removeCleanMarker(m.files, m.cleanPath()); err != nil {
+		return err
+	}
 	m.size = int64(good)
 	m.ready = true
 	return nil
+}
+
+// judgeMetaLog applies the recovery rules (recovery.go) to a metadata log whose intact records
+// end at good (bad: why decoding stopped there, nil at the end): nil if the log is intact or
+// ends in a torn tail (the last write: nothing intact follows the bad record, and the log was
+// not shut down cleanly), else the corruption.
+func judgeMetaLog(path string, data []byte, good int, bad error, clean bool, marker cleanMarker) *CorruptError {
+	corrupt := func(at int, reason string) *CorruptError {
+		return &CorruptError{Path: path, Offset: int64(at), Size: int64(len(data)), Reason: reason}
+	}
+	switch {
+	case bad != nil:
+		torn, why, _ := tornTailPossible(int64(good), int64(len(data)), 0, clean, func(from int64) (bool, error) {
+			return metaHasIntactRecord(data, int(from)), nil
+		})
+		if !torn {
+			return corrupt(good, bad.Error()+"; "+why)
+		}
+	case clean && marker.Size != int64(len(data)):
+		return corrupt(min(good, int(marker.Size)), fmt.Sprintf("the log was shut down cleanly at %d bytes but holds %d", marker.Size, len(data)))
+	}
+	return nil
+}
+
+func (m *fileMeta) cleanPath() string { return m.path + ".clean" }
+
+// metaHasIntactRecord reports whether an intact record starts anywhere in data[from:].
+func metaHasIntactRecord(data []byte, from int) bool {
+	for i := max(from, 0); i+metaEntryOverhead <= len(data); i++ {
+		l := binary.BigEndian.Uint32(data[i:])
+		if l > maxMetaRecord || uint64(l) > uint64(len(data)-i-metaEntryOverhead) {
+			continue
+		}
+		crc := crc32.Update(0, castagnoli, data[i:i+4])
+		crc = crc32.Update(crc, castagnoli, data[i+metaEntryOverhead:i+metaEntryOverhead+int(l)])
+		if crc == binary.BigEndian.Uint32(data[i+4:]) {
+			return true
+		}
+	}
+	return false
 }
 
 // Replay implements MetaLog. rec is a fresh slice fn may keep. It must not be called after
@@ -322,6 +416,10 @@ func (m *fileMeta) Close() error {
 	}
 	if cerr := m.f.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil && m.broken == nil && m.ready && !m.noCleanMarker {
+		// Everything is durable: record where the log ends (see recovery.go).
+		err = writeCleanMarker(m.files, m.cleanPath(), cleanMarker{Size: m.size})
 	}
 	return err
 }

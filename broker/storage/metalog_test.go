@@ -23,6 +23,8 @@ func openTestMeta(t *testing.T, path string, fs *testFiles) (*fileMeta, *logBuff
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Tests that damage the file between runs stand for crashes: no clean-shutdown marker.
+	m.noCleanMarker = true
 	return m, lb
 }
 
@@ -91,27 +93,93 @@ func TestMetaLogTornTailEveryPosition(t *testing.T) {
 	}
 }
 
+// A flipped byte in the middle of the log (finding 1 of issue 18: it used to be taken for a
+// torn tail, dropping every later record) is corruption: Replay refuses, naming the file and
+// byte, and changes nothing; with RecoverDamaged the bytes from the damage on are moved
+// aside and reported.
 func TestMetaLogCorruptRecord(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "meta.log")
 	recs := metaRecs(6)
 	writeMeta(t, path, recs)
 	data, _ := os.ReadFile(path)
-	// Flip a payload byte of record 3: records 3.. are dropped (documented), 0..2 kept.
 	off := 0
 	for _, r := range recs[:3] {
 		off += metaEntryOverhead + len(r)
 	}
 	data[off+metaEntryOverhead+2] ^= 0x04
 	os.WriteFile(path, data, 0o644)
-	m, lb := openTestMeta(t, path, nil)
-	defer m.Close()
-	sameRecs(t, metaReplay(t, m), recs[:3])
+	m, _ := openTestMeta(t, path, nil)
+	err := m.Replay(func([]byte) error { return nil })
+	m.Close()
+	var ce *CorruptError
+	if !errors.As(err, &ce) || !errors.Is(err, ErrCorrupt) || ce.Path != path || ce.Offset != int64(off) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("%s at byte %d", path, off)) {
+		t.Fatalf("replay: %v, want a CorruptError naming %s at byte %d", err, path, off)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, data) {
+		t.Fatal("the log changed although replay refused")
+	}
+
+	// The operator's choice: move the damage aside and start with what precedes it.
+	log, lb := newTestLogger()
+	damaged := filepath.Join(t.TempDir(), "damaged")
+	ml, err := OpenMetaLogWith(path, MetaOptions{RecoverDamaged: true, DamagedDir: damaged, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ml.Close()
+	sameRecs(t, metaReplay(t, ml), recs[:3])
 	if fileSize(t, path) != int64(off) {
-		t.Fatalf("file not truncated to %d", off)
+		t.Fatalf("file not cut to %d", off)
 	}
-	if !strings.Contains(lb.String(), "CRC mismatch") || !strings.Contains(lb.String(), fmt.Sprintf("dropped_bytes=%d", len(data)-off)) {
-		t.Fatalf("warning lacks reason or dropped bytes: %s", lb.String())
+	moved, _ := filepath.Glob(filepath.Join(damaged, "meta.log.*.damaged"))
+	if len(moved) != 1 {
+		t.Fatalf("moved files %v, want one", moved)
 	}
+	if got, _ := os.ReadFile(moved[0]); !bytes.Equal(got, data[off:]) {
+		t.Fatal("the moved-aside bytes differ from the damaged range")
+	}
+	if !strings.Contains(lb.String(), "level=ERROR") || !strings.Contains(lb.String(), fmt.Sprintf("from_byte=%d", off)) {
+		t.Fatalf("recovery not logged at ERROR with the range: %s", lb.String())
+	}
+}
+
+// After a clean shutdown nothing can be torn: even a damaged last record is corruption, and
+// so is a file that ends anywhere but where the marker says.
+func TestMetaLogCleanShutdownMarker(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.log")
+	ml, err := OpenMetaLog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metaReplay(t, ml)
+	recs := metaRecs(4)
+	for _, r := range recs {
+		if err := ml.Append([]byte(r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ml.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	// Cut into the last record: after a crash a torn tail, after a clean shutdown damage.
+	os.WriteFile(path, data[:len(data)-3], 0o644)
+	ml, _ = OpenMetaLog(path)
+	err = ml.Replay(func([]byte) error { return nil })
+	ml.Close()
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "shut down cleanly") {
+		t.Fatalf("replay after a clean shutdown: %v, want ErrCorrupt", err)
+	}
+	// Restored, it replays whole; the marker is gone once the log is open for writing, so
+	// a crash from then on is judged by the torn-tail rules again.
+	os.WriteFile(path, data, 0o644)
+	ml, _ = OpenMetaLog(path)
+	sameRecs(t, metaReplay(t, ml), recs)
+	if _, err := os.Stat(path + ".clean"); !os.IsNotExist(err) {
+		t.Fatalf("clean marker still there after replay: %v", err)
+	}
+	ml.Close()
 }
 
 func TestMetaLogConcurrentAppendsShareFsync(t *testing.T) {
@@ -286,6 +354,9 @@ func FuzzMetaReplay(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4, 5})
+	flipped := append([]byte(nil), valid...)
+	flipped[10] ^= 1 // a bad first record, intact ones after it
+	f.Add(flipped)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pos, count := 0, 0
 		good, bad, err := decodeMetaRecords(data, func(rec []byte) error {
@@ -303,6 +374,17 @@ func FuzzMetaReplay(f *testing.F) {
 		if good != pos || good > len(data) || (bad == nil) != (good == len(data)) {
 			t.Fatalf("good %d, records end %d, len %d, bad %v", good, pos, len(data), bad)
 		}
+		// The recovery rule: bytes after a bad record are cut only if no intact record
+		// follows it (the torn last write), and never after a clean shutdown.
+		intactAfter := bad != nil && metaHasIntactRecord(data, good+1)
+		cerr := judgeMetaLog("meta.log", data, good, bad, false, cleanMarker{})
+		if (cerr != nil) != intactAfter || cerr != nil && cerr.Offset != int64(good) {
+			t.Fatalf("bad %v at %d, intact record after: %v; judged %v", bad, good, intactAfter, cerr)
+		}
+		cerr = judgeMetaLog("meta.log", data, good, bad, true, cleanMarker{Size: int64(len(data))})
+		if (cerr != nil) != (bad != nil) {
+			t.Fatalf("after a clean shutdown: bad %v, judged %v", bad, cerr)
+		}
 		if fuzzing() {
 			return
 		}
@@ -312,7 +394,15 @@ func FuzzMetaReplay(f *testing.F) {
 		m, _ := openTestMeta(t, path, nil)
 		defer m.Close()
 		n := 0
-		if err := m.Replay(func([]byte) error { n++; return nil }); err != nil {
+		err = m.Replay(func([]byte) error { n++; return nil })
+		// Never a silent cut of bytes that an intact record follows: that is corruption.
+		if bad != nil && metaHasIntactRecord(data, good+1) {
+			if !errors.Is(err, ErrCorrupt) || fileSize(t, path) != int64(len(data)) {
+				t.Fatalf("bad record at %d followed by an intact one: replay %v, file %d bytes", good, err, fileSize(t, path))
+			}
+			return
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		if n != count || fileSize(t, path) != int64(good) || m.Size() != int64(good) {

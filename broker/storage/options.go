@@ -40,9 +40,17 @@ type WALOptions struct {
 	// second and has let its commit buffers go: the moment for a process to hand memory
 	// back to the OS.
 	OnIdle func()
+	// RecoverDamaged: where Replay finds corruption (see wal_recovery.go) it moves the
+	// damaged bytes into DamagedDir, logs at ERROR what it moved, and goes on, instead of
+	// refusing. For an operator who chooses that loss knowingly (klite --recover-damaged).
+	RecoverDamaged bool
+	// DamagedDir is where RecoverDamaged moves bytes (default Dir/damaged/wal).
+	DamagedDir string
 	// Logger receives warnings (torn-tail truncation). Default slog.Default().
 	Logger *slog.Logger
 
+	// noCleanMarker: Close writes no clean-shutdown marker (tests standing for crashes).
+	noCleanMarker bool
 	// files is the injection point for the file-writing layer (tests only); nil means the OS.
 	files fileLayer
 }

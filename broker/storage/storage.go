@@ -62,8 +62,9 @@ type WAL interface {
 	// ReadAt reads the batch bytes at loc into buf (grown if needed) and returns them.
 	// It may be called concurrently with Append and with other reads.
 	ReadAt(loc Location, buf []byte) ([]byte, error)
-	// Replay calls fn for every intact entry in order, after truncating a torn or corrupt
-	// tail. It is called once, before the first Append.
+	// Replay calls fn for every intact entry in order and cuts a torn tail; corruption is
+	// refused with a *CorruptError naming file and byte (recovery.go). It is called once,
+	// before the first Append.
 	Replay(fn func(b *Batch, loc Location) error) error
 	// RemoveSegmentsBefore deletes whole segments numbered below seg (retention, DeleteRecords).
 	RemoveSegmentsBefore(seg uint64) error

@@ -20,7 +20,7 @@ package storage
 //	   0     4  CRC-32C (Castagnoli) over bytes 4..55 of the header, then the batch bytes
 //	   4     2  magic 0x4B57 ("KW")
 //	   6     1  version (1)
-//	   7     1  flags (0)
+//	   7     1  flags (0; 1 = the seal ending a rotated segment, see wal_recovery.go)
 //	   8     4  length of the batch bytes (uint32, at most 1 GiB)
 //	  12    16  topic ID
 //	  28     4  partition (int32)
@@ -48,19 +48,15 @@ package storage
 // nothing acknowledged is touched. If even the truncation fails the WAL stops accepting
 // writes (every later Append fails with that error) until reopened.
 //
-// Recovery (Replay): every entry's length and CRC are checked.
-//   - Last segment: a bad entry starts a torn tail, which is truncated (and fsynced) with a
-//     slog warning, provided it could be unsynced groups: the region from the bad entry to
-//     the end is at most 2*max(MaxGroupBytes, 16 MiB), or it contains no intact entry at all.
-//     Otherwise (intact entries after a bad one, further back than one group could have been
-//     in flight) it is corruption of acknowledged data and Replay returns an error naming
-//     the segment and byte position, without truncating.
-//   - Earlier segments were fully fsynced before the next one was created, so any bad entry
-//     there is corruption: Replay returns an error naming the segment and byte position and
-//     does not truncate anything. An operator can then move the damaged segment aside.
+// A failed entry also fails every entry queued behind it until its failure has been reported
+// (poisonLocked), so a caller assigning offsets at Append time can give them back in order.
+//
+// Recovery (Replay, wal_recovery.go): rotated segments end with a seal entry; a torn tail is
+// cut only at the end of the last segment, within what the writer can have in flight, and
+// never after a clean shutdown (the marker wal/clean written by Close); anything else is
+// corruption, refused with a *CorruptError naming the segment file and byte (recovery.go).
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -73,9 +69,6 @@ import (
 	"sync/atomic"
 	"time"
 )
-
-// ErrCorrupt is wrapped by Replay errors that report corruption it refuses to truncate.
-var ErrCorrupt = errors.New("storage: corrupt WAL entry")
 
 type fileWAL struct {
 	opts  WALOptions
@@ -124,6 +117,11 @@ type fileWAL struct {
 	syncing      bool  // the syncer has an fsync in flight (without fileMu)
 	syncQ        [][]completion
 	writerExited bool
+	// poisoned: an append failed and not all failure callbacks have been called yet; every
+	// group written meanwhile fails too (see poisonLocked). failGen numbers the failures.
+	poisoned  bool
+	poisonErr error // the failure that started it
+	failGen   uint64
 	// dropped: bytes of the current segment already dropped from the OS page cache (see
 	// WALOptions.CacheBytes). Changed by the syncer and, while the syncer is idle, by rotate.
 	// Buffered mode only.
@@ -229,12 +227,12 @@ func (w *fileWAL) closeSegs() {
 
 func (w *fileWAL) segPath(n uint64) string { return filepath.Join(w.dir, segName(n)) }
 
-// maxTornBytes is how far back from the end a torn tail may start: at most two groups are
-// ever written but not yet fsynced.
-// The floor covers logs written with a larger group size (16 MiB was the default before
-// direct I/O), and the block of padding a direct write leaves.
-func (w *fileWAL) maxTornBytes() int64 {
-	return 2*int64(max(w.opts.MaxGroupBytes, 16<<20)) + dioAlign
+// maxTornBytes is how far back from the end a torn tail may start: the writer waits while
+// MaxGroupBytes or more are written but unsynced, so at most that plus the group being
+// written (MaxGroupBytes, or a single larger entry of entryLen bytes) can be in flight, plus
+// the block of padding a direct write leaves.
+func (w *fileWAL) maxTornBytes(entryLen int64) int64 {
+	return int64(w.opts.MaxGroupBytes) + max(int64(w.opts.MaxGroupBytes), entryLen) + dioAlign
 }
 
 // Append implements WAL. It copies b (the caller may reuse b.Data once Append returns) and
@@ -472,6 +470,9 @@ func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, reuse []*gro
 	defer func() {
 		end = w.curSize
 		w.syncQ = append(w.syncQ, cs)
+		if err := firstErr(cs); err != nil {
+			w.syncQ = append(w.syncQ, []completion{w.poisonLocked(err)})
+		}
 		w.fileMu.Unlock()
 		w.syncCond.Broadcast()
 	}()
@@ -486,6 +487,10 @@ func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, reuse []*gro
 		for len(w.syncQ) > 0 || w.syncing {
 			w.syncCond.Wait()
 		}
+	}
+	if w.poisoned {
+		failFrom(cs, 0, fmt.Errorf("storage: WAL append failed: an earlier append failed and its failure was not reported yet: %w", w.poisonErr))
+		return
 	}
 	if fits {
 		pos, f := w.curSize, w.curFile
@@ -553,6 +558,38 @@ func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, reuse []*gro
 		start = stop
 	}
 	return
+}
+
+// poisonLocked starts (or extends) a failure: until the callbacks of everything failed so far
+// have been called, every group the writer takes fails without being written. So an entry
+// appended after a failed one but before that failure was reported fails too: the caller
+// (a partition assigning offsets at Append time) can give the failed offsets back without
+// leaving a hole, and replay may treat an offset gap between consecutive batches as lost
+// data. It returns the completion to queue after the failed ones; when it is called and no
+// later failure happened, writes resume. Called with fileMu held.
+func (w *fileWAL) poisonLocked(cause error) completion {
+	if !w.poisoned {
+		w.poisonErr = cause
+	}
+	w.poisoned = true
+	w.failGen++
+	gen := w.failGen
+	return completion{done: func(Location, error) {
+		w.fileMu.Lock()
+		if w.failGen == gen {
+			w.poisoned = false
+		}
+		w.fileMu.Unlock()
+	}}
+}
+
+func firstErr(cs []completion) error {
+	for i := range cs {
+		if cs[i].err != nil {
+			return cs[i].err
+		}
+	}
+	return nil
 }
 
 func failFrom(cs []completion, i int, err error) {
@@ -634,6 +671,7 @@ func (w *fileWAL) syncer() {
 			// Groups written since this fsync started are gone too.
 			items = append(items, w.syncQ...)
 			w.syncQ = nil
+			items = append(items, []completion{w.poisonLocked(err)})
 		}
 		for _, cs := range items {
 			if err != nil {
@@ -694,8 +732,14 @@ func (w *fileWAL) setBroken(err error) {
 	w.mu.Unlock()
 }
 
-// rotate closes the current segment for writing (it is already fsynced) and creates the next.
+// rotate seals the current segment (it is already fsynced; the seal entry is written and
+// fsynced after its last entry, see recovery rules in wal_recovery.go) and creates the next.
 func (w *fileWAL) rotate() error {
+	if err := w.writeSync(sealEntry(w.curSize)); err != nil {
+		return fmt.Errorf("storage: sealing WAL segment %d: %w", w.cur, err)
+	}
+	w.curSize += entryHeaderSize
+	w.syncedSize = w.curSize
 	n := w.cur + 1
 	f, rf, err := w.createSeg(n)
 	if err != nil {
@@ -737,80 +781,6 @@ func (w *fileWAL) createSeg(n uint64) (writeFile, *os.File, error) {
 	return f, rf, nil
 }
 
-// setupTail prepares the writer to continue the last segment (creating segment 1 in an
-// empty WAL). If fn is nil only the last segment is scanned (for Append before Replay).
-// Called with w.mu held.
-func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
-	w.segMu.RLock()
-	nums := sortedSegs(w.segs)
-	handles := make(map[uint64]*os.File, len(nums))
-	for _, n := range nums {
-		handles[n] = w.segs[n]
-	}
-	w.segMu.RUnlock()
-	if len(nums) == 0 {
-		f, rf, err := w.createSeg(1)
-		if err != nil {
-			return fmt.Errorf("storage: creating WAL segment 1: %w", err)
-		}
-		w.segMu.Lock()
-		w.segs[1] = rf
-		w.cur = 1
-		w.segMu.Unlock()
-		w.curFile, w.curSize = f, 0
-		w.syncedSize = 0
-		w.tail = w.tail[:0]
-		w.predEnd = 0
-		return nil
-	}
-	if fn == nil {
-		nums = nums[len(nums)-1:]
-	}
-	var b Batch
-	var buf []byte
-	for i, n := range nums {
-		last := i == len(nums)-1
-		rf := handles[n]
-		st, err := rf.Stat()
-		if err != nil {
-			return err
-		}
-		size := st.Size()
-		good, bad, err := scanSegment(rf, size, n, &b, &buf, fn)
-		if err != nil {
-			return err
-		}
-		if bad == nil {
-			if last {
-				// good < size: the zero padding of a direct write, cut off before
-				// writing on.
-				return w.openTail(n, good, good < size)
-			}
-			continue
-		}
-		if !last {
-			return fmt.Errorf("%w: segment %d (%s) at byte %d of %d: %v; later segments exist, so this is not a torn tail",
-				ErrCorrupt, n, w.segPath(n), good, size, bad)
-		}
-		if size-good > w.maxTornBytes() {
-			found, err := hasIntactEntry(rf, good+1, size)
-			if err != nil {
-				return err
-			}
-			if found {
-				return fmt.Errorf("%w: segment %d (%s) at byte %d of %d: %v; intact entries follow more than %d bytes later, so this is not a torn tail",
-					ErrCorrupt, n, w.segPath(n), good, size, bad, w.maxTornBytes())
-			}
-		}
-		w.log.Warn("storage: truncating torn WAL tail", "segment", n, "path", w.segPath(n),
-			"at", good, "dropped_bytes", size-good, "reason", bad.Error())
-		if err := w.openTail(n, good, true); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // openTail opens segment n for appending at size. It fsyncs the segment first: a previous
 // process that died (without the machine crashing) may have left written but unsynced
 // entries in the page cache, which replay has just accepted.
@@ -839,87 +809,6 @@ func (w *fileWAL) openTail(n uint64, size int64, truncate bool) error {
 		}
 	}
 	return nil
-}
-
-// scanSegment reads the entries of segment n (size bytes) in order and calls fn for every
-// intact one. It returns the end of the last intact entry; bad is non-nil if it stopped
-// before the end because of a bad entry; err is an I/O error or fn's error.
-func scanSegment(r io.ReaderAt, size int64, n uint64, b *Batch, buf *[]byte, fn func(*Batch, Location) error) (good int64, bad, err error) {
-	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<20)
-	var h [entryHeaderSize]byte
-	for good < size {
-		if size%dioAlign == 0 && alignUp64(good) == size {
-			// The zero padding after the last entry of a direct write (up to the block
-			// boundary the file ends on) ends the segment.
-			rest, err := br.Peek(int(size - good))
-			if err != nil {
-				return good, nil, err
-			}
-			if allZero(rest) {
-				return good, nil, nil
-			}
-		}
-		if size-good < entryHeaderSize {
-			return good, fmt.Errorf("%d trailing bytes, shorter than an entry header", size-good), nil
-		}
-		if _, err := io.ReadFull(br, h[:]); err != nil {
-			return good, nil, err
-		}
-		l, ok := parseEntryHeader(h[:])
-		if !ok {
-			return good, errors.New("bad entry header"), nil
-		}
-		if int64(l) > size-good-entryHeaderSize {
-			return good, fmt.Errorf("entry length %d runs past the end of the segment", l), nil
-		}
-		*buf = growBuf(*buf, l)
-		if _, err := io.ReadFull(br, *buf); err != nil {
-			return good, nil, err
-		}
-		if !checkEntry(h[:], *buf) {
-			return good, errors.New("CRC mismatch"), nil
-		}
-		loc := Location{Segment: n, Offset: good + entryHeaderSize, Size: int32(l)}
-		good += entryHeaderSize + int64(l)
-		if fn != nil {
-			decodeEntryHeader(h[:], b)
-			b.Data = *buf
-			if err := fn(b, loc); err != nil {
-				return good, nil, err
-			}
-		}
-	}
-	return good, nil, nil
-}
-
-// hasIntactEntry reports whether an entry with a valid header and CRC starts anywhere in
-// [from, size).
-func hasIntactEntry(r io.ReaderAt, from, size int64) (bool, error) {
-	const window = 4 << 20
-	buf := make([]byte, window+entryHeaderSize)
-	var payload []byte
-	for pos := from; pos+entryHeaderSize <= size; pos += window {
-		n, err := r.ReadAt(buf[:min(int64(len(buf)), size-pos)], pos)
-		if err != nil && err != io.EOF {
-			return false, err
-		}
-		for i := 0; i+entryHeaderSize <= n && i < window; i++ {
-			h := buf[i : i+entryHeaderSize]
-			l, ok := parseEntryHeader(h)
-			at := pos + int64(i)
-			if !ok || int64(l) > size-at-entryHeaderSize {
-				continue
-			}
-			payload = growBuf(payload, l)
-			if _, err := r.ReadAt(payload, at+entryHeaderSize); err != nil && err != io.EOF {
-				return false, err
-			}
-			if checkEntry(h, payload) {
-				return true, nil
-			}
-		}
-	}
-	return false, nil
 }
 
 // Replay implements WAL. b and b.Data are only valid during fn (the buffer is reused, so
@@ -1028,7 +917,18 @@ func (w *fileWAL) Close() error {
 	w.disp.close()
 	var err error
 	if w.curFile != nil {
+		w.mu.Lock()
+		clean := w.tailReady && w.broken == nil && !w.opts.noCleanMarker
+		w.mu.Unlock()
+		w.fileMu.Lock()
+		clean = clean && w.syncedSize == w.curSize
+		end := cleanMarker{Seg: w.cur, Size: w.curSize}
+		w.fileMu.Unlock()
 		err = w.curFile.Close()
+		if err == nil && clean {
+			// Everything written is durable: record where the WAL ends (recovery.go).
+			err = writeCleanMarker(w.files, w.cleanPath(), end)
+		}
 	}
 	for _, f := range w.oldFiles {
 		f.Close()

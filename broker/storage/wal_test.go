@@ -22,6 +22,9 @@ func openTestWAL(t *testing.T, opts WALOptions, fs *testFiles) (*fileWAL, *logBu
 	if fs != nil {
 		opts.files = fs
 	}
+	// Tests that damage files between runs stand for crashes: no clean-shutdown marker
+	// (tests of the marker open the WAL with OpenWAL).
+	opts.noCleanMarker = true
 	w, err := OpenWAL(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -55,11 +58,11 @@ func segEnd(t *testing.T, path string) int64 {
 	}
 	var b Batch
 	var buf []byte
-	good, _, err := scanSegment(f, st.Size(), 1, &b, &buf, nil)
+	sc, err := scanSegment(f, st.Size(), 1, true, &b, &buf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return good
+	return sc.good
 }
 
 // writeEntries appends n entries of size bytes to a fresh WAL in dir and closes it.
@@ -437,8 +440,9 @@ func TestWALGroupCommitSharesFsyncs(t *testing.T) {
 			// writing groups into segment 1 (one later fsync covers them all), until a group
 			// needs a new segment: it then waits for the blocked fsync, so everything else
 			// queues up behind it in one more group. The last two groups are fsynced once per
-			// segment they touch and share at most one segment: at most segs+3 fsyncs.
-			if max := int64(segs) + 3; syncs > max {
+			// segment they touch and share at most one segment; and every finished segment
+			// gets one for its seal: at most 2*segs+3 fsyncs.
+			if max := 2*int64(segs) + 3; syncs > max {
 				t.Fatalf("%d fsyncs for %d appends (allowed %d)", syncs, len(locs), max)
 			}
 			t.Logf("%d appends, %d fsyncs, %d segments", len(locs), syncs, segs)
@@ -560,6 +564,7 @@ func TestWALWriteErrors(t *testing.T) {
 				}
 			}
 			fs.set(func(fs *testFiles) { fs.writeErr, fs.syncErr = nil, nil })
+			waitFor(t, "failure reported", func() bool { return !w.isPoisoned() })
 			c := mustAppend(t, w, testBatch(2, 5000))
 			if c.Offset != good+entryHeaderSize {
 				t.Fatalf("append after recovery at %+v, want offset %d", c, good+entryHeaderSize)
@@ -637,22 +642,56 @@ func FuzzWALReplay(f *testing.F) {
 	f.Add(make([]byte, 100))
 	f.Add(append(append([]byte(nil), valid...), make([]byte, dioAlign-len(valid))...)) // padded
 	f.Add(make([]byte, dioAlign))
+	// A bad first entry with more than the torn-tail window of intact entries after it.
+	var long []byte
+	for i := range 40 {
+		b := testBatch(i, 500)
+		var h [entryHeaderSize]byte
+		putEntryHeader(h[:], b)
+		long = append(append(long, h[:]...), b.Data...)
+	}
+	long[70] ^= 1
+	f.Add(long)
+	sealed := append(append([]byte(nil), valid...), sealEntry(int64(len(valid)))...)
+	f.Add(sealed)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// The decoder on its own (fast, no files): every entry it yields checks.
 		var b Batch
 		var buf []byte
 		end := int64(0)
-		good, bad, err := scanSegment(bytes.NewReader(data), int64(len(data)), 1, &b, &buf, func(b *Batch, loc Location) error {
+		sc, err := scanSegment(bytes.NewReader(data), int64(len(data)), 1, true, &b, &buf, func(b *Batch, loc Location) error {
 			checkFuzzEntry(t, data, b, loc, end)
 			end = loc.Offset + int64(loc.Size)
 			return nil
 		})
+		good, bad := sc.good, sc.bad
+		if sc.sealed {
+			end += entryHeaderSize // the seal is no batch
+		}
 		// A clean end is the end of the data, or a direct write's zero padding up to the
 		// block boundary the data ends on.
 		n := int64(len(data))
 		cleanEnd := good == n || n%dioAlign == 0 && alignUp64(good) == n && allZero(data[good:])
 		if err != nil || good != end || (bad == nil) != cleanEnd {
 			t.Fatalf("scan: good %d, last entry end %d, len %d, bad %v, err %v", good, end, len(data), bad, err)
+		}
+		// The recovery rules, decided without files: a bad entry in the last segment is cut
+		// only within the in-flight window or with nothing intact after it; never after a
+		// clean shutdown; in an earlier segment never.
+		const group = 4096
+		jw := &fileWAL{opts: (&WALOptions{Dir: "x", MaxGroupBytes: group}).withDefaults(), dir: "x"}
+		window := int64(group) + max(int64(group), sc.badLen+entryHeaderSize) + dioAlign
+		intactAfter, _ := hasIntactEntry(bytes.NewReader(data), good+1, n)
+		jerr := jw.judgeSegment(bytes.NewReader(data), 1, n, true, sc, false, cleanMarker{})
+		if wantCorrupt := bad != nil && n-good > window && intactAfter; (jerr != nil) != wantCorrupt {
+			t.Fatalf("last segment: bad %v at %d of %d, intact after %v: judged %v", bad, good, n, intactAfter, jerr)
+		}
+		if jerr := jw.judgeSegment(bytes.NewReader(data), 1, n, true, sc, true, cleanMarker{Seg: 1, Size: good}); (jerr != nil) != (bad != nil) {
+			t.Fatalf("after a clean shutdown: bad %v, judged %v", bad, jerr)
+		}
+		sc2, _ := scanSegment(bytes.NewReader(data), n, 1, false, &b, &buf, nil)
+		if jerr := jw.judgeSegment(bytes.NewReader(data), 1, n, false, sc2, false, cleanMarker{}); (jerr != nil) != (sc2.bad != nil || !sc2.sealed) {
+			t.Fatalf("earlier segment: bad %v sealed %v, judged %v", sc2.bad, sc2.sealed, jerr)
 		}
 		if fuzzing() {
 			return // the file path below crawls under the fuzzer; the seeds run it in go test
@@ -664,7 +703,8 @@ func FuzzWALReplay(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		w, _ := openTestWAL(t, WALOptions{Dir: dir}, nil)
+		// Small commit groups: the torn-tail window is 12 KiB (more for a large torn entry).
+		w, _ := openTestWAL(t, WALOptions{Dir: dir, MaxGroupBytes: group}, nil)
 		defer w.Close()
 		end2 := int64(0)
 		err = w.Replay(func(b *Batch, loc Location) error {
@@ -672,6 +712,20 @@ func FuzzWALReplay(f *testing.F) {
 			end2 = loc.Offset + int64(loc.Size)
 			return nil
 		})
+		if sc.sealed {
+			end2 += entryHeaderSize
+		}
+		// The rule: bytes after a bad entry are cut only if they fit in the window or hold
+		// no intact entry; otherwise replay refuses and changes nothing.
+		if bad != nil && n-good > window && intactAfter {
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("at byte %d", good)) {
+				t.Fatalf("replay of corruption %d bytes before the end: %v, want ErrCorrupt at byte %d", n-good, err, good)
+			}
+			if fileSize(t, path) != n {
+				t.Fatal("segment changed after a refused replay")
+			}
+			return
+		}
 		if err != nil {
 			t.Fatalf("replay of a small single segment failed: %v", err)
 		}

@@ -232,7 +232,7 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 		t = &txnState{id: id, pid: pid, epoch: 0, lastEpoch: -1, timeout: timeout, state: Empty, updated: c.cfg.Now()}
 		if err := c.persistLocked(t); err != nil {
 			c.mu.Unlock()
-			fail(kerr.KafkaStorageError)
+			fail(errLogWrite)
 			return
 		}
 		c.txns[id] = t
@@ -273,7 +273,7 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 		t.updated = c.cfg.Now()
 		if err := c.persistLocked(t); err != nil {
 			c.mu.Unlock()
-			fail(kerr.KafkaStorageError)
+			fail(errLogWrite)
 			return
 		}
 		t.waiters = append(t.waiters, func(e *kerr.Error) {
@@ -290,7 +290,7 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 			pid, epoch := t.pid, t.epoch
 			c.mu.Unlock()
 			if err != nil {
-				fail(kerr.KafkaStorageError)
+				fail(errLogWrite)
 				return
 			}
 			respond(pid, epoch, nil)
@@ -305,7 +305,7 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 	t.updated = c.cfg.Now()
 	if err := c.persistLocked(t); err != nil {
 		c.mu.Unlock()
-		fail(kerr.KafkaStorageError)
+		fail(errLogWrite)
 		return
 	}
 	pid, epoch := t.pid, t.epoch
@@ -392,7 +392,7 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []T
 	t.parts = newParts
 	if err := c.persistLocked(t); err != nil {
 		t.state, t.start, t.parts, t.groups, t.offsets = prev.state, prev.start, prevParts, prev.groups, prev.offsets
-		return kerr.KafkaStorageError
+		return errLogWrite
 	}
 	return nil
 }
@@ -438,7 +438,7 @@ func (c *Coordinator) AddGroup(id string, pid int64, epoch int16, group string) 
 	t.groups = groups
 	if err := c.persistLocked(t); err != nil {
 		t.state, t.start, t.parts, t.groups, t.offsets = prev.state, prev.start, prev.parts, prev.groups, prev.offsets
-		return kerr.KafkaStorageError
+		return errLogWrite
 	}
 	return nil
 }
@@ -522,7 +522,7 @@ func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit, tv2 bool
 		t.state = CompleteAbort
 		t.updated = c.cfg.Now()
 		if err := c.persistLocked(t); err != nil {
-			fail(kerr.KafkaStorageError)
+			fail(errLogWrite)
 			return
 		}
 		p, e := t.pid, t.epoch
@@ -553,7 +553,7 @@ func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit, tv2 bool
 	t.updated = c.cfg.Now()
 	if err := c.persistLocked(t); err != nil {
 		t.state, t.epoch, t.lastEpoch = Ongoing, prevEpoch, prevLast
-		fail(kerr.KafkaStorageError)
+		fail(errLogWrite)
 		return
 	}
 	if !commit {
@@ -797,3 +797,9 @@ func (c *Coordinator) PendingOffset(group string, tp TP) bool {
 	}
 	return false
 }
+
+// errLogWrite is the answer when txns.log cannot be written. Kafka's transaction state
+// manager maps a failed append's KAFKA_STORAGE_ERROR to NOT_COORDINATOR (and timeouts or
+// missing replicas to COORDINATOR_NOT_AVAILABLE): clients then look the coordinator up
+// again and retry, where KAFKA_STORAGE_ERROR would be fatal to a transactional producer.
+var errLogWrite = kerr.NotCoordinator

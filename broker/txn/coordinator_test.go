@@ -102,12 +102,16 @@ func (h *harness) open() {
 type sliceLog struct {
 	mu   sync.Mutex
 	recs [][]byte
+	fail error // appends fail with it (a full disk)
 }
 
 func (l *sliceLog) Append(rec []byte) error { return l.AppendBatch([][]byte{rec}) }
 func (l *sliceLog) AppendBatch(recs [][]byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.fail != nil {
+		return l.fail
+	}
 	for _, r := range recs {
 		l.recs = append(l.recs, append([]byte(nil), r...))
 	}
@@ -447,4 +451,20 @@ func TestTV2TimeoutAbortIsAbortable(t *testing.T) {
 		t.Fatalf("epoch %d, want %d", next, epoch+1)
 	}
 	wantErr(t, "new transaction", h.c.ImplicitAdd(pid, next, TP{"t", 0}), nil)
+}
+
+// A txns.log append that fails answers NOT_COORDINATOR, as Kafka's transaction state manager
+// maps a storage error, so that clients look the coordinator up again and retry (finding 6 of
+// issue 18; KAFKA_STORAGE_ERROR is fatal to a transactional producer).
+func TestLogFailureAnswersNotCoordinator(t *testing.T) {
+	h := newHarness(t)
+	pid, epoch, err := h.init("a", -1, -1)
+	wantErr(t, "init", err, nil)
+	h.log.mu.Lock()
+	h.log.fail = errors.New("disk full")
+	h.log.mu.Unlock()
+	_, _, err = h.init("b", -1, -1)
+	wantErr(t, "init of a new id on a failing log", err, kerr.NotCoordinator)
+	_, _, err = h.init("a", pid, epoch)
+	wantErr(t, "init bump on a failing log", err, kerr.NotCoordinator)
 }

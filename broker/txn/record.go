@@ -163,3 +163,15 @@ func (c *Coordinator) MaxProducerID() int64 {
 	}
 	return max
 }
+
+// ProducerEpoch returns the transactional ID and epoch the log holds for producer ID pid (the
+// broker cross-checks them against the epochs its partitions saw in the WAL).
+func (c *Coordinator) ProducerEpoch(pid int64) (id string, epoch int16, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.pids[pid]
+	if t == nil {
+		return "", 0, false
+	}
+	return t.id, t.epoch, true
+}

@@ -38,6 +38,7 @@ type options struct {
 	walSegmentBytes   int64
 	walGroupBytes     int
 	maxFrameBytes     int
+	recoverDamaged    bool
 
 	s3Bucket, s3Endpoint, s3Region, s3Prefix string
 	s3FlushInterval                          time.Duration
@@ -59,6 +60,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Int64Var(&o.walSegmentBytes, "wal-segment-bytes", 256<<20, "size at which the write-ahead log starts a new segment file")
 	fs.IntVar(&o.walGroupBytes, "wal-group-commit-bytes", storage.DefaultMaxGroupBytes, "most bytes written and fsynced together by one group commit")
 	fs.IntVar(&o.maxFrameBytes, "max-frame-bytes", 100<<20, "largest request frame accepted; larger frames close the connection")
+	fs.BoolVar(&o.recoverDamaged, "recover-damaged", false, "start even if recovery finds damaged data: move it into <data-dir>/damaged/ and log at ERROR what was moved (data loss you choose knowingly)")
 	fs.StringVar(&o.s3Bucket, "s3-bucket", "", "S3 bucket for the storage tier (not implemented yet)")
 	fs.StringVar(&o.s3Endpoint, "s3-endpoint", "", "S3 endpoint URL (not implemented yet)")
 	fs.StringVar(&o.s3Region, "s3-region", "", "S3 region (not implemented yet)")
@@ -273,20 +275,26 @@ func run(o *options) int {
 		WALSegmentBytes:   o.walSegmentBytes,
 		WALMaxGroupBytes:  o.walGroupBytes,
 		MaxFrameBytes:     int32(o.maxFrameBytes),
+		RecoverDamaged:    o.recoverDamaged,
 		Logger:            log,
 	})
 	if err != nil {
 		l.Close()
+		if errors.Is(err, storage.ErrCorrupt) {
+			log.Error("refusing to start: damaged data (restore the file, or start with --recover-damaged to move the damage aside and lose it knowingly)", "err", err)
+			return 1
+		}
 		log.Error("starting broker", "err", err)
 		return 1
 	}
+	// Before the "serving" line: a SIGTERM right after it must shut down cleanly.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- b.Serve(l) }()
 	ready.Store(true)
 	log.Info("klite serving", "listen", l.Addr().String(), "advertised", adv, "data_dir", o.dataDir, "cluster_id", b.ClusterID())
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	code := 0
 	select {
 	case s := <-sig:

@@ -1,0 +1,351 @@
+package storage
+
+// WAL recovery: reading the segments back at start-up and deciding, entry by entry, what is
+// intact, what is a torn tail and what is corruption (the general rules: recovery.go).
+//
+// A rotated segment is sealed: after its last entry the writer appends (and fsyncs) a seal,
+// an entry header with flags 1 and no batch bytes whose base-offset field holds the seal's
+// own byte position, before the next segment is created:
+//
+//	+--------+--------+-----+--------------------------+----------------+
+//	| entry  | entry  | ... | seal (56 B, flags 1, n=0) | zeros (direct) |
+//	+--------+--------+-----+--------------------------+----------------+
+//
+// Replay rules, per segment:
+//   - segment numbers must be consecutive (only a prefix is ever removed).
+//   - a segment before the last must end with its seal (then at most the zero padding of a
+//     direct write); a bad entry, zeros, or a missing seal there is corruption.
+//   - the last segment may end in zero padding; a bad entry there is a torn tail if it
+//     starts within maxTornBytes of the end (or nothing intact follows it), unless the WAL
+//     was shut down cleanly (the marker <Dir>/wal/clean, recovery.go): then the segment
+//     must end exactly where the marker says, and any bad entry is corruption.
+//   - a last segment that is sealed (a crash between the seal and the next segment's
+//     creation) is left as it is; writing continues in a new segment.
+//
+// Corruption is reported as a *CorruptError naming the segment file and byte; nothing is
+// truncated. With WALOptions.RecoverDamaged the bytes from the damage to the end of that
+// segment are moved into <Dir>/damaged/wal/ (an earlier segment is then sealed again) and
+// replay goes on, logging at ERROR what was moved.
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// entryFlagSeal marks a segment's seal entry.
+const entryFlagSeal = 1
+
+// sealEntry returns the seal entry for a segment whose entries end at pos.
+func sealEntry(pos int64) []byte {
+	h := make([]byte, entryHeaderSize)
+	binary.BigEndian.PutUint16(h[4:], entryMagic)
+	h[6] = entryVersion
+	h[7] = entryFlagSeal
+	binary.BigEndian.PutUint32(h[28:], ^uint32(0)) // partition -1
+	binary.BigEndian.PutUint64(h[32:], uint64(pos))
+	binary.BigEndian.PutUint32(h[0:], crc32.Update(0, castagnoli, h[4:]))
+	return h
+}
+
+// isSeal reports whether the verified header h is a seal written at pos.
+func isSeal(h []byte, pos int64) bool {
+	return h[7] == entryFlagSeal && int64(binary.BigEndian.Uint64(h[32:])) == pos
+}
+
+func (w *fileWAL) cleanPath() string { return filepath.Join(w.dir, "clean") }
+
+func (w *fileWAL) damagedDir() string {
+	if w.opts.DamagedDir != "" {
+		return w.opts.DamagedDir
+	}
+	return filepath.Join(filepath.Dir(w.dir), DamagedDirName, "wal")
+}
+
+// segScan is what scanning one segment found.
+type segScan struct {
+	good   int64 // end of the last intact entry (the seal included)
+	bad    error // why scanning stopped before the end; nil if it reached it
+	sealed bool  // the segment ends with its seal
+	badLen int64 // the bad entry's declared length when its header was readable, else 0
+}
+
+// setupTail prepares the writer to continue the last segment (creating segment 1 in an
+// empty WAL). If fn is nil only the last segment is scanned (for Append before Replay).
+// Called with w.mu held.
+func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
+	w.segMu.RLock()
+	nums := sortedSegs(w.segs)
+	handles := make(map[uint64]*os.File, len(nums))
+	for _, n := range nums {
+		handles[n] = w.segs[n]
+	}
+	w.segMu.RUnlock()
+	if len(nums) == 0 {
+		if err := w.startSegment(1); err != nil {
+			return err
+		}
+		return removeCleanMarker(w.files, w.cleanPath())
+	}
+	if missing, ok := checkSegmentSequence(nums); !ok {
+		cerr := &CorruptError{Path: w.segPath(missing), Reason: fmt.Sprintf(
+			"WAL segment %d is missing although segments before and after it exist", missing)}
+		if !w.opts.RecoverDamaged {
+			return cerr
+		}
+		w.log.Error("RECOVERY: starting without a missing WAL segment; its batches are lost", "file", cerr.Path, "reason", cerr.Reason)
+	}
+	marker, clean, err := readCleanMarker(w.log, w.cleanPath())
+	if err != nil {
+		return err
+	}
+	if fn == nil {
+		nums = nums[len(nums)-1:]
+	}
+	var b Batch
+	var buf []byte
+	for i, n := range nums {
+		last := i == len(nums)-1
+		rf := handles[n]
+		st, err := rf.Stat()
+		if err != nil {
+			return err
+		}
+		size := st.Size()
+		sc, err := scanSegment(rf, size, n, last, &b, &buf, fn)
+		if err != nil {
+			return err
+		}
+		cerr := w.judgeSegment(rf, n, size, last, sc, clean, marker)
+		if cerr != nil {
+			var ce *CorruptError
+			if !errors.As(cerr, &ce) || !w.opts.RecoverDamaged {
+				return cerr
+			}
+			if err := w.moveDamagedAside(n, last, ce); err != nil {
+				return err
+			}
+			sc.good, sc.bad = ce.Offset, nil
+			if !last {
+				continue
+			}
+			return w.openTail(n, sc.good, false)
+		}
+		if !last {
+			continue
+		}
+		if sc.sealed {
+			// Sealed before a crash kept the next segment from being created.
+			if err := w.startSegment(n + 1); err != nil {
+				return err
+			}
+		} else {
+			if sc.bad != nil {
+				w.log.Warn("storage: truncating torn WAL tail", "segment", n, "path", w.segPath(n),
+					"at", sc.good, "dropped_bytes", size-sc.good, "reason", sc.bad.Error())
+			}
+			// good < size: a torn tail, or the zero padding of a direct write, cut off
+			// before writing on.
+			if err := w.openTail(n, sc.good, sc.good < size); err != nil {
+				return err
+			}
+		}
+	}
+	return removeCleanMarker(w.files, w.cleanPath())
+}
+
+// judgeSegment applies the recovery rules to what scanning segment n found; it returns a
+// *CorruptError (or an I/O error), or nil if the segment is intact or ends in a torn tail.
+func (w *fileWAL) judgeSegment(rf io.ReaderAt, n uint64, size int64, last bool, sc segScan, clean bool, marker cleanMarker) error {
+	corrupt := func(at int64, reason string) error {
+		return &CorruptError{Path: w.segPath(n), Offset: at, Size: size, Reason: fmt.Sprintf("segment %d: %s", n, reason)}
+	}
+	if !last {
+		switch {
+		case sc.bad != nil:
+			return corrupt(sc.good, sc.bad.Error()+"; later segments exist, so this is not a torn tail")
+		case !sc.sealed:
+			return corrupt(sc.good, "the segment ends without its seal; later segments exist, so entries are missing")
+		}
+		return nil
+	}
+	cleanHere := clean && marker.Seg == n
+	if clean && marker.Seg != n {
+		return corrupt(sc.good, fmt.Sprintf("the WAL was shut down cleanly with segment %d last", marker.Seg))
+	}
+	if sc.bad != nil {
+		torn, why, err := tornTailPossible(sc.good, size, w.maxTornBytes(sc.badLen+entryHeaderSize), cleanHere, func(from int64) (bool, error) {
+			return hasIntactEntry(rf, from, size)
+		})
+		if err != nil {
+			return err
+		}
+		if !torn {
+			return corrupt(sc.good, sc.bad.Error()+"; "+why)
+		}
+		return nil
+	}
+	if cleanHere && sc.good != marker.Size {
+		return corrupt(min(sc.good, marker.Size), fmt.Sprintf("the WAL was shut down cleanly with this segment ending at byte %d, but its entries end at %d", marker.Size, sc.good))
+	}
+	return nil
+}
+
+// moveDamagedAside moves bytes [cerr.Offset, end) of segment n into the damaged directory
+// (RecoverDamaged) and, for a segment before the last, seals it again.
+func (w *fileWAL) moveDamagedAside(n uint64, last bool, cerr *CorruptError) error {
+	if cerr.Offset >= cerr.Size {
+		w.log.Error("RECOVERY: going on past damaged WAL data; nothing to move", "file", cerr.Path, "reason", cerr.Reason)
+	} else {
+		dst, moved, err := moveTailAside(w.segPath(n), cerr.Offset, w.damagedDir())
+		if err != nil {
+			return fmt.Errorf("%w; moving the damaged bytes aside failed: %v", cerr, err)
+		}
+		logMovedAside(w.log, "WAL entries", cerr, dst, moved)
+	}
+	if last {
+		return nil
+	}
+	f, err := os.OpenFile(w.segPath(n), os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(sealEntry(cerr.Offset), cerr.Offset); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// startSegment creates segment n and makes it the one written. Called with w.mu held.
+func (w *fileWAL) startSegment(n uint64) error {
+	f, rf, err := w.createSeg(n)
+	if err != nil {
+		return fmt.Errorf("storage: creating WAL segment %d: %w", n, err)
+	}
+	w.segMu.Lock()
+	w.segs[n] = rf
+	w.cur = n
+	w.segMu.Unlock()
+	w.curFile, w.curSize = f, 0
+	w.syncedSize = 0
+	w.tail = w.tail[:0]
+	w.predEnd = 0
+	return nil
+}
+
+// scanSegment reads the entries of segment n (size bytes) in order and calls fn for every
+// intact batch entry. It stops at a seal (after which only zero padding may follow), at the
+// zero padding of a direct write (last segment only: an earlier one must end with its seal)
+// or at a bad entry; err is an I/O error or fn's error.
+func scanSegment(r io.ReaderAt, size int64, n uint64, last bool, b *Batch, buf *[]byte, fn func(*Batch, Location) error) (sc segScan, err error) {
+	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<20)
+	var h [entryHeaderSize]byte
+	paddingAt := func(good int64) (bool, error) {
+		if size%dioAlign != 0 || alignUp64(good) != size {
+			return false, nil
+		}
+		rest, err := br.Peek(int(size - good))
+		if err != nil {
+			return false, err
+		}
+		return allZero(rest), nil
+	}
+	for sc.good < size {
+		if last || sc.sealed {
+			// The zero padding after the last entry of a direct write (up to the block
+			// boundary the file ends on) ends the segment.
+			pad, err := paddingAt(sc.good)
+			if err != nil {
+				return sc, err
+			}
+			if pad {
+				return sc, nil
+			}
+		}
+		if sc.sealed {
+			sc.bad = errors.New("data after the segment's seal")
+			return sc, nil
+		}
+		if size-sc.good < entryHeaderSize {
+			sc.bad = fmt.Errorf("%d trailing bytes, shorter than an entry header", size-sc.good)
+			return sc, nil
+		}
+		if _, err := io.ReadFull(br, h[:]); err != nil {
+			return sc, err
+		}
+		l, ok := parseEntryHeader(h[:])
+		if !ok {
+			sc.bad = errors.New("bad entry header")
+			return sc, nil
+		}
+		if int64(l) > size-sc.good-entryHeaderSize {
+			sc.bad = fmt.Errorf("entry length %d runs past the end of the segment", l)
+			return sc, nil
+		}
+		*buf = growBuf(*buf, l)
+		if _, err := io.ReadFull(br, *buf); err != nil {
+			return sc, err
+		}
+		if !checkEntry(h[:], *buf) {
+			// A large entry torn while being written: the writer had all of it in flight.
+			sc.badLen = int64(l)
+			sc.bad = errors.New("CRC mismatch")
+			return sc, nil
+		}
+		if h[7] == entryFlagSeal {
+			if !isSeal(h[:], sc.good) {
+				sc.bad = errors.New("seal entry out of place")
+				return sc, nil
+			}
+			sc.sealed = true
+			sc.good += entryHeaderSize
+			continue
+		}
+		loc := Location{Segment: n, Offset: sc.good + entryHeaderSize, Size: int32(l)}
+		sc.good += entryHeaderSize + int64(l)
+		if fn != nil {
+			decodeEntryHeader(h[:], b)
+			b.Data = *buf
+			if err := fn(b, loc); err != nil {
+				return sc, err
+			}
+		}
+	}
+	return sc, nil
+}
+
+// hasIntactEntry reports whether an entry with a valid header and CRC starts anywhere in
+// [from, size).
+func hasIntactEntry(r io.ReaderAt, from, size int64) (bool, error) {
+	const window = 4 << 20
+	buf := make([]byte, window+entryHeaderSize)
+	var payload []byte
+	for pos := from; pos+entryHeaderSize <= size; pos += window {
+		n, err := r.ReadAt(buf[:min(int64(len(buf)), size-pos)], pos)
+		if err != nil && err != io.EOF {
+			return false, err
+		}
+		for i := 0; i+entryHeaderSize <= n && i < window; i++ {
+			h := buf[i : i+entryHeaderSize]
+			l, ok := parseEntryHeader(h)
+			at := pos + int64(i)
+			if !ok || int64(l) > size-at-entryHeaderSize {
+				continue
+			}
+			payload = growBuf(payload, l)
+			if _, err := r.ReadAt(payload, at+entryHeaderSize); err != nil && err != io.EOF {
+				return false, err
+			}
+			if checkEntry(h, payload) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
