@@ -320,7 +320,7 @@ func (l *Log) cleanGroup(p *cleanPlan, group []*segment, keys map[[16]byte]int64
 	for q := 0; q+openEntryLen <= len(openB); q += openEntryLen {
 		open = append(open, openTxn{int64(be64(openB[q:])), int64(be64(openB[q+8:]))})
 	}
-	data := out.finish(last.next, p.now, open)
+	data := out.finish(last.next, max(p.now, 1), open) // 0 means never cleaned
 	if err := throttle(l.opts.CleanerLimit, int64(len(data))); err != nil {
 		return 0, err
 	}

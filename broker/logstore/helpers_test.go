@@ -124,6 +124,9 @@ func readAll(t testing.TB, l *Log) []kv {
 				t.Fatal(err)
 			}
 			for _, r := range recs {
+				if h.Base+int64(r.offsetDelta) < l.LogStartOffset() {
+					continue // a consumer skips them too: Read returns whole batches
+				}
 				v := "<nil>"
 				if !r.tombstone {
 					v = string(recordValue(t, r.raw))
