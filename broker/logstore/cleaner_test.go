@@ -213,7 +213,7 @@ func TestCleanTransactions(t *testing.T) {
 	if err := l.Seal(); err != nil {
 		t.Fatal(err)
 	}
-	app(r("d", "open"), batchOpts{pid: 9, txn: true})          // still open: uncleanable
+	app(r("d", "open"), batchOpts{pid: 9, txn: true}) // still open: uncleanable
 	app(r("a", "a-late"), batchOpts{})
 	if err := l.Seal(); err != nil {
 		t.Fatal(err)
