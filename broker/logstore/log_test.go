@@ -3,12 +3,13 @@ package logstore
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"testing"
 )
 
 func smallOpts(c *clock) Options {
-	return Options{MaxActiveBytes: 2000, Now: c.now}
+	return Options{MaxActiveBytes: 2000, Now: c.now, Logger: slog.New(slog.DiscardHandler)}
 }
 
 func smallConfig() Config {
