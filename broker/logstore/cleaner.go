@@ -157,7 +157,7 @@ func (l *Log) Clean() (CleanStats, error) {
 		// Whole segments only, as Kafka: the map may overshoot by one segment's keys.
 		s := p.segs[mapEnd]
 		var rerr error
-		err := l.scan(s, 0, l.opts.CleanerLimit, func(b []byte, h *batchInfo) bool {
+		err := l.scan(s, 0, readWindow, l.opts.CleanerLimit, func(b []byte, h *batchInfo) bool {
 			if h.control() || h.transactional() && isAborted(h) {
 				return true
 			}
@@ -260,7 +260,7 @@ func (l *Log) cleanGroup(p *cleanPlan, group []*segment, keys map[[16]byte]int64
 		// delete.retention.ms ago.
 		pastHorizon := s.cleaned != 0 && p.now-s.cleaned >= p.cfg.DeleteRetentionMs
 		var ferr error
-		err = l.scan(s, 0, l.opts.CleanerLimit, func(b []byte, h *batchInfo) bool {
+		err = l.scan(s, 0, readWindow, l.opts.CleanerLimit, func(b []byte, h *batchInfo) bool {
 			if h.control() {
 				if txnHasData[h.ProducerID] || !pastHorizon {
 					out.add(b, h)

@@ -108,7 +108,7 @@ func seek(idx []byte, target int64, strict bool) int64 {
 
 // scan calls fn for each whole batch of s from data position pos until fn returns false,
 // reading the Store a window at a time.
-func (l *Log) scan(s *segment, pos int64, lim *rate.Limiter, fn func(b []byte, h *batchInfo) bool) error {
+func (l *Log) scan(s *segment, pos, window int64, lim *rate.Limiter, fn func(b []byte, h *batchInfo) bool) error {
 	var buf []byte
 	bufPos := pos
 	for pos < s.dataLen {
@@ -118,7 +118,7 @@ func (l *Log) scan(s *segment, pos int64, lim *rate.Limiter, fn func(b []byte, h
 			need = 12 + int64(int32(binary.BigEndian.Uint32(buf[rel+8:])))
 		}
 		if int64(len(buf))-rel < need {
-			n := min(max(need, readWindow), s.dataLen-pos)
+			n := min(max(need, window), s.dataLen-pos)
 			if err := throttle(lim, n); err != nil {
 				return err
 			}
@@ -160,8 +160,11 @@ func (l *Log) readSegment(s *segment, offset int64, maxBytes int) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	var out []byte
-	err = l.scan(s, seek(idx, offset, false), nil, func(b []byte, h *batchInfo) bool {
+	out := make([]byte, 0, min(int64(maxBytes), s.dataLen)+batchHeaderLen)
+	// One read usually covers it: the bytes before offset's batch since the index entry,
+	// then maxBytes.
+	window := int64(maxBytes) + int64(max(l.cfg.IndexIntervalBytes, 0)) + batchHeaderLen
+	err = l.scan(s, seek(idx, offset, false), min(window, 16<<20), nil, func(b []byte, h *batchInfo) bool {
 		if h.Last < offset {
 			return true
 		}
@@ -171,6 +174,9 @@ func (l *Log) readSegment(s *segment, offset int64, maxBytes int) ([]byte, error
 		out = append(out, b...)
 		return len(out) < maxBytes
 	})
+	if len(out) == 0 {
+		return nil, err
+	}
 	return out, err
 }
 
@@ -213,7 +219,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, recordTS int64, ok bool, err
 		if serr != nil {
 			return 0, 0, false, serr
 		}
-		if serr := l.scan(s, seek(idx, ts, true), nil, func(b []byte, h *batchInfo) bool { return !match(b, h) }); serr != nil {
+		if serr := l.scan(s, seek(idx, ts, true), readWindow, nil, func(b []byte, h *batchInfo) bool { return !match(b, h) }); serr != nil {
 			return 0, 0, false, serr
 		}
 		if ok || err != nil {
