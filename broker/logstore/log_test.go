@@ -211,6 +211,16 @@ func TestLogOffsetForTimestamp(t *testing.T) {
 				}
 			}
 			check(l)
+			// MAX_TIMESTAMP: the first record holding the largest timestamp.
+			maxOff, maxTS := int64(-1), int64(-1)
+			for i, ts := range tss {
+				if ts > maxTS {
+					maxOff, maxTS = all[i].off, ts
+				}
+			}
+			if off, ts, ok, err := l.MaxTimestamp(); !ok || err != nil || off != maxOff || ts != maxTS {
+				t.Fatalf("MaxTimestamp = %d, %d, %v, %v; want %d, %d", off, ts, ok, err, maxOff, maxTS)
+			}
 			if err := l.Seal(); err != nil {
 				t.Fatal(err)
 			}
@@ -219,6 +229,9 @@ func TestLogOffsetForTimestamp(t *testing.T) {
 				t.Fatal(err)
 			}
 			check(l2)
+			if off, ts, ok, err := l2.MaxTimestamp(); !ok || err != nil || off != maxOff || ts != maxTS {
+				t.Fatalf("after reopen MaxTimestamp = %d, %d, %v, %v; want %d, %d", off, ts, ok, err, maxOff, maxTS)
+			}
 		})
 	}
 }

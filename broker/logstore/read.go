@@ -289,3 +289,26 @@ func (l *Log) AbortedTxns(from, upto int64) ([]AbortedTxn, error) {
 	}
 	return out, nil
 }
+
+// MaxTimestamp returns the first record holding the largest timestamp at or after the log
+// start (ListOffsets MAX_TIMESTAMP): the segment summaries give the largest timestamp, the
+// time index finds its batch.
+func (l *Log) MaxTimestamp() (offset, ts int64, ok bool, err error) {
+	l.mu.Lock()
+	maxTS := int64(-1)
+	for _, s := range l.segs {
+		if s.next > l.ckpt.logStart {
+			maxTS = max(maxTS, s.maxTS)
+		}
+	}
+	for _, b := range []*segBuilder{l.sealing, l.active} {
+		if b != nil {
+			maxTS = max(maxTS, b.maxTS)
+		}
+	}
+	l.mu.Unlock()
+	if maxTS < 0 {
+		return 0, 0, false, nil
+	}
+	return l.OffsetForTimestamp(maxTS)
+}
