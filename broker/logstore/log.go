@@ -264,7 +264,7 @@ func (l *Log) Append(b []byte) error {
 		l.mu.Unlock()
 		return nil
 	}
-	if h.Base < l.next {
+	if h.Base < l.next && !l.emptyLocked() {
 		l.mu.Unlock()
 		return fmt.Errorf("logstore: batch %d..%d overlaps the log end %d", h.Base, h.Last, l.next)
 	}
@@ -279,16 +279,23 @@ func (l *Log) Append(b []byte) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if h.Base < l.next { // a concurrent Append won
+	if h.Base < l.next && !l.emptyLocked() { // a concurrent Append won
 		return fmt.Errorf("logstore: batch %d..%d overlaps the log end %d", h.Base, h.Last, l.next)
 	}
 	if l.active == nil {
-		l.active = newSegBuilder(l.next, l.cfg.IndexIntervalBytes, l.cfg.Compact, now)
+		// An empty log whose start DeleteRecords moved into a batch replays that whole
+		// batch: the segment starts at the batch, below the log start.
+		l.active = newSegBuilder(min(l.next, h.Base), l.cfg.IndexIntervalBytes, l.cfg.Compact, now)
 	}
 	l.trackTxn(b, &h, l.active)
 	l.active.add(b, &h)
 	l.next = h.Last + 1
 	return nil
+}
+
+// emptyLocked reports that the log holds nothing: no sealed segment, no tail.
+func (l *Log) emptyLocked() bool {
+	return len(l.segs) == 0 && l.active == nil && l.sealing == nil
 }
 
 // trackTxn keeps the open-transaction table and records aborted transactions in the

@@ -139,3 +139,36 @@ func TestDeleteRecordsBefore(t *testing.T) {
 		})
 	}
 }
+
+// DeleteRecords into a batch of the unsealed tail, then a crash: the WAL replays that whole
+// batch into a log that starts inside it.
+func TestDeleteRecordsInsideTheTailThenReplay(t *testing.T) {
+	c := &clock{}
+	st := NewMemStore()
+	l, err := Open(st, "p/", smallConfig(), smallOpts(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := appendRecs(t, l, 60, 0)
+	batches := batchesOf(t, l, 0)
+	cut := l.NextOffset() - 2 // inside the last batch of 3 records
+	if err := l.DeleteRecordsBefore(cut); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := Open(st, "p/", smallConfig(), smallOpts(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range batches {
+		if err := l2.Append(b); err != nil {
+			t.Fatalf("replay: %v", err)
+		}
+	}
+	if got := readAll(t, l2); !reflect.DeepEqual(got, offsetsFrom(want, cut)) {
+		t.Fatalf("after replay: %v, want %v", got, offsetsFrom(want, cut))
+	}
+	if err := l2.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	checkObjects(t, st)
+}

@@ -159,7 +159,7 @@ func (d *DirStore) Put(name string, data []byte) error {
 	}
 	p := d.path(name)
 	parent := filepath.Dir(p)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	if err := d.mkdirs(parent); err != nil {
 		return err
 	}
 	tmp := p + tmpSuffix
@@ -179,6 +179,24 @@ func (d *DirStore) Put(name string, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
+		return err
+	}
+	return syncDir(parent)
+}
+
+// mkdirs creates dir and its missing parents under d.dir, fsyncing each new directory's
+// parent so the new entries survive a crash.
+func (d *DirStore) mkdirs(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if dir != d.dir && parent != dir {
+		if err := d.mkdirs(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
 	return syncDir(parent)
