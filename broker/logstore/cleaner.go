@@ -36,6 +36,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"slices"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -374,7 +375,7 @@ func filterBatch(b []byte, h *batchInfo, keep func(r *record, off int64) bool) (
 	payload := bytes.Join(kept, nil)
 	attrs := h.Attributes
 	if c := h.codec(); c != 0 {
-		comp, err := kgo.DefaultCompressor(codecOf(c))
+		comp, err := compressorFor(c)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -394,6 +395,22 @@ func filterBatch(b []byte, h *batchInfo, keep func(r *record, off int64) bool) (
 	binary.BigEndian.PutUint32(nb[57:], uint32(len(kept)))
 	binary.BigEndian.PutUint32(nb[17:], crc32.Checksum(nb[21:], crc32c))
 	return nb, removed, nil
+}
+
+var compressors sync.Map // codec -> kgo.Compressor (pooled encoders inside: safe to share)
+
+// compressorFor returns a shared compressor for codec c: building one per batch would
+// allocate a new encoder (megabytes for zstd) each time.
+func compressorFor(c int8) (kgo.Compressor, error) {
+	if v, ok := compressors.Load(c); ok {
+		return v.(kgo.Compressor), nil
+	}
+	comp, err := kgo.DefaultCompressor(codecOf(c))
+	if err != nil {
+		return nil, err
+	}
+	v, _ := compressors.LoadOrStore(c, comp)
+	return v.(kgo.Compressor), nil
 }
 
 func codecOf(c int8) kgo.CompressionCodec {

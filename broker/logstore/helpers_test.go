@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -64,7 +63,7 @@ func mkBatch(t testing.TB, base int64, recs []rec, o batchOpts) []byte {
 		attrs |= 0x20
 	}
 	if o.codec != 0 {
-		comp, err := kgo.DefaultCompressor(codecOf(o.codec))
+		comp, err := compressorFor(o.codec)
 		if err != nil {
 			t.Fatal(err)
 		}

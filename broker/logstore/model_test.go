@@ -17,9 +17,9 @@ import (
 //   - with compaction, the latest record of every key (committed or not transactional) at
 //     or after the log start is there.
 //
-// 1000 seeds of 300 steps passed when this was written; the unit run keeps 40 of 150.
+// 1000 seeds of 300 steps passed when this was written; the unit run keeps 25 of 120.
 func TestLogRandomOperations(t *testing.T) {
-	for seed := int64(1); seed <= 40; seed++ {
+	for seed := int64(1); seed <= 25; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed) })
 	}
 }
@@ -111,7 +111,7 @@ func runModel(t *testing.T, seed int64) {
 			recs = append(recs, r)
 			kvs = append(kvs, kv{next + int64(j), k, v, false})
 		}
-		o := batchOpts{codec: int8(rng.Intn(5))}
+		o := batchOpts{codec: []int8{0, 1, 2, 4}[rng.Intn(4)]} // lz4 (3) allocates 4 MiB per batch under -race; the cleaner tests cover it
 		if txn {
 			o.pid, o.txn = 42, true
 			openTxn = true
@@ -179,7 +179,7 @@ func runModel(t *testing.T, seed int64) {
 			}
 		}
 	}
-	for step := 0; step < 150; step++ {
+	for step := 0; step < 120; step++ {
 		switch op := rng.Intn(20); {
 		case op < 9:
 			ops = append(ops, "append")
