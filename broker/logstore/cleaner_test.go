@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+
+	"golang.org/x/time/rate"
 )
 
 func compactConfig() Config {
@@ -278,4 +280,29 @@ func valueIfData(r kv) string {
 		return ""
 	}
 	return r.value
+}
+
+// The cleaner draws every byte it reads and writes from Options.CleanerLimit.
+func TestCleanIsRateLimited(t *testing.T) {
+	c := &clock{}
+	opts := smallOpts(c)
+	// One byte per second with a huge burst: the tokens taken are what the cleaner asked
+	// for, without waiting.
+	opts.CleanerLimit = rate.NewLimiter(1, 1<<40)
+	l, err := Open(NewMemStore(), "p/", compactConfig(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendKeyed(t, l, 40, 0, nil)
+	if err := l.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Clean()
+	if err != nil || s.NothingToDo {
+		t.Fatalf("Clean = %+v, %v", s, err)
+	}
+	taken := float64(1<<40) - opts.CleanerLimit.Tokens()
+	if want := float64(s.BytesRead + s.BytesWritten); taken < want-1 || s.BytesWritten == 0 {
+		t.Fatalf("limiter gave %.0f bytes; the cleaner read %d and wrote %d", taken, s.BytesRead, s.BytesWritten)
+	}
 }
