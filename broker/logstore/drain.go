@@ -70,7 +70,9 @@ func (d *Drain) openLocked(key string) (*drained, error) {
 	return dl, nil
 }
 
-// Add appends one batch (offsets assigned) that the WAL holds in segment walSeg.
+// Add appends one batch (offsets assigned) that the WAL holds in segment walSeg. After a
+// failure (the store refusing a seal) the partition takes nothing but that same batch
+// again: the caller retries it (it is still in the WAL), so the log never has a hole.
 func (d *Drain) Add(key string, batch []byte, walSeg uint64) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()

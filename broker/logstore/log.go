@@ -252,7 +252,7 @@ func (l *Log) Segments() []SegmentInfo {
 }
 
 // Append adds one batch whose base offset is assigned. A batch wholly below NextOffset is
-// ignored (a replay of what the log already holds); one straddling it is an error. The
+// ignored (a replay of what the log already holds); any other must start at NextOffset. The
 // active segment is sealed first when the batch would overflow it or it is segment.ms old.
 func (l *Log) Append(b []byte) error {
 	h, err := parseBatch(b)
@@ -264,9 +264,9 @@ func (l *Log) Append(b []byte) error {
 		l.mu.Unlock()
 		return nil
 	}
-	if h.Base < l.next && !l.emptyLocked() {
+	if err := l.checkNextLocked(&h); err != nil {
 		l.mu.Unlock()
-		return fmt.Errorf("logstore: batch %d..%d overlaps the log end %d", h.Base, h.Last, l.next)
+		return err
 	}
 	now := l.opts.Now()
 	roll := l.active != nil && (int64(len(l.active.data)+h.Size) > min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes) ||
@@ -279,8 +279,8 @@ func (l *Log) Append(b []byte) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if h.Base < l.next && !l.emptyLocked() { // a concurrent Append won
-		return fmt.Errorf("logstore: batch %d..%d overlaps the log end %d", h.Base, h.Last, l.next)
+	if err := l.checkNextLocked(&h); err != nil { // a concurrent Append won
+		return err
 	}
 	if l.active == nil {
 		// An empty log whose start DeleteRecords moved into a batch replays that whole
@@ -291,6 +291,17 @@ func (l *Log) Append(b []byte) error {
 	l.active.add(b, &h)
 	l.next = h.Last + 1
 	return nil
+}
+
+// checkNextLocked refuses a batch that does not start at the log end: a gap would be data
+// the log lost (say, an Append that failed while sealing) and the WAL checkpoint would then
+// pass it. An empty log takes a batch that holds its next offset (replay after DeleteRecords
+// moved the start into a batch).
+func (l *Log) checkNextLocked(h *batchInfo) error {
+	if h.Base == l.next || l.emptyLocked() && h.Base <= l.next {
+		return nil
+	}
+	return fmt.Errorf("logstore: batch %d..%d does not start at the log end %d", h.Base, h.Last, l.next)
 }
 
 // emptyLocked reports that the log holds nothing: no sealed segment, no tail.

@@ -140,6 +140,9 @@ func TestLogAppendRejectsOverlapAndBadBatches(t *testing.T) {
 	if err := l.Append(mkBatch(t, 1, []rec{{key: []byte("a"), value: []byte("1")}, {value: []byte("x")}}, batchOpts{})); err == nil {
 		t.Error("a batch straddling the log end was accepted")
 	}
+	if err := l.Append(mkBatch(t, 3, []rec{{key: []byte("a"), value: []byte("1")}}, batchOpts{})); err == nil {
+		t.Error("a batch leaving a gap after the log end was accepted")
+	}
 	for _, bad := range [][]byte{nil, b[:30], b[:len(b)-1]} {
 		if err := l.Append(bad); err == nil {
 			t.Errorf("a %d-byte batch was accepted", len(bad))
