@@ -104,3 +104,39 @@ func TestDrainTailBudget(t *testing.T) {
 		t.Fatalf("tails %d bytes after a budget of %d (were %d): want the largest sealed, the smallest kept", n, total/2, total)
 	}
 }
+
+// A batch whose Add fails (the seal it triggers cannot be written) is not skipped: later
+// batches are refused until it is added again.
+func TestDrainFailedAddIsRetriedNotSkipped(t *testing.T) {
+	c := &clock{}
+	fs := &faultStore{Store: NewMemStore(), limit: 0}
+	d := NewDrain(fs, func(string) Config { return smallConfig() }, smallOpts(c))
+	key := PartitionKey([16]byte{3}, 0)
+	var batches [][]byte
+	failed := -1
+	for i := 0; i < 40 && failed < 0; i++ {
+		b := mkBatch(t, int64(i), []rec{{key: []byte("k"), value: make([]byte, 100)}}, batchOpts{})
+		batches = append(batches, b)
+		if err := d.Add(key, b, 1); err != nil {
+			failed = i
+		}
+	}
+	if failed < 0 {
+		t.Fatal("no Add failed")
+	}
+	later := mkBatch(t, int64(failed+1), []rec{{key: []byte("k"), value: []byte("x")}}, batchOpts{})
+	fs.limit = 100
+	if err := d.Add(key, later, 1); err == nil {
+		t.Fatal("a batch after the failed one was accepted")
+	}
+	if err := d.Add(key, batches[failed], 1); err != nil {
+		t.Fatalf("retrying the failed batch: %v", err)
+	}
+	if err := d.Add(key, later, 1); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := d.Log(key)
+	if got := readAll(t, l); len(got) != failed+2 {
+		t.Fatalf("%d records, want %d", len(got), failed+2)
+	}
+}
