@@ -3,8 +3,10 @@ package logstore
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -84,6 +86,40 @@ func testStore(t *testing.T, st Store) {
 		if err := st.Put(bad, data); err == nil {
 			t.Errorf("Put(%q) succeeded", bad)
 		}
+	}
+	// Concurrent replaces and reads: a reader sees one whole version, never a mix.
+	old, neu := bytes.Repeat([]byte("a"), 10000), bytes.Repeat([]byte("b"), 20000)
+	if err := st.Put("c/x", old); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 25; i++ {
+				if g == 0 {
+					v := old
+					if i%2 == 0 {
+						v = neu
+					}
+					if err := st.Put("c/x", v); err != nil {
+						errs <- err
+					}
+					continue
+				}
+				got, err := st.Get("c/x", 0, -1)
+				if err != nil || !bytes.Equal(got, old) && !bytes.Equal(got, neu) {
+					errs <- fmt.Errorf("concurrent Get: %d bytes, %v", len(got), err)
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 	// Get returns a copy: changing it does not change the object.
 	got, _ := st.Get("q/a", 0, -1)
