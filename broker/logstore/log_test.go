@@ -303,6 +303,46 @@ func TestLogAbortedTxns(t *testing.T) {
 	}
 }
 
+// Transactions in later segments, with no transaction open at the end of the first ones,
+// are still found for a range that reaches them.
+func TestLogAbortedTxnsAcrossClosedSegments(t *testing.T) {
+	c := &clock{}
+	l, err := Open(NewMemStore(), "p/", smallConfig(), smallOpts(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := []rec{{key: []byte("k"), value: make([]byte, 300), ts: 1}}
+	app := func(o batchOpts) int64 {
+		base := l.NextOffset()
+		if err := l.Append(mkBatch(t, base, r, o)); err != nil {
+			t.Fatal(err)
+		}
+		return base
+	}
+	var want []AbortedTxn
+	for i := 0; i < 4; i++ {
+		first := app(batchOpts{pid: int64(i + 1), txn: true})
+		want = append(want, AbortedTxn{int64(i + 1), first, app(batchOpts{pid: int64(i + 1), txn: true, control: 1})})
+		for j := 0; j < 8; j++ {
+			app(batchOpts{})
+		}
+	}
+	if err := l.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(l.Segments()); n < 4 {
+		t.Fatalf("%d segments", n)
+	}
+	got, err := l.AbortedTxns(0, l.NextOffset())
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("AbortedTxns = %v, %v; want %v", got, err, want)
+	}
+	got, _ = l.AbortedTxns(want[1].LastOffset, want[2].FirstOffset+1)
+	if !reflect.DeepEqual(got, want[1:3]) {
+		t.Fatalf("AbortedTxns(%d, %d) = %v, want %v", want[1].LastOffset, want[2].FirstOffset+1, got, want[1:3])
+	}
+}
+
 func TestLogSealFailureKeepsTheTail(t *testing.T) {
 	mem := NewMemStore()
 	fs := &faultStore{Store: mem, limit: 0}

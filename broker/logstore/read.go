@@ -244,8 +244,10 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, recordTS int64, ok bool, err
 
 // AbortedTxns returns the aborted transactions overlapping [from, upto) (FetchResponse's
 // AbortedTransactions for read_committed). It reads the aborted and open sections of the
-// segments from the one holding from, and stops after a segment with no transaction that
-// started below upto still open at its end.
+// segments from the one holding from, and stops after the first segment reaching upto with
+// no transaction that started below upto still open at its end. A transaction that began
+// below the log start may be reported from a later first offset (after a reopen the log
+// knows it from its first record still held): no record before that is ever served.
 func (l *Log) AbortedTxns(from, upto int64) ([]AbortedTxn, error) {
 	l.mu.Lock()
 	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].next > from })
@@ -270,7 +272,9 @@ func (l *Log) AbortedTxns(from, upto int64) ([]AbortedTxn, error) {
 		if err != nil {
 			return nil, err
 		}
-		more := false
+		// Transactions overlapping [from, upto) start below upto: past upto, only those
+		// still open can end further on.
+		more := s.next < upto
 		for p := 0; p+openEntryLen <= len(op); p += openEntryLen {
 			more = more || int64(be64(op[p+8:])) < upto
 		}
