@@ -46,7 +46,7 @@ func runModel(t *testing.T, seed int64) {
 	all := map[kv]bool{} // every record appended
 	latest := map[string]kv{}
 	pending := map[int64]bool{} // offsets of records in the open transaction
-	txnFirst := int64(-1)        // first offset of the open transaction
+	txnFirst := int64(-1)       // first offset of the open transaction
 	var abortedTxns []AbortedTxn
 	openTxn := false
 	next := int64(0)
