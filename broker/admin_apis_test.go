@@ -148,13 +148,13 @@ func TestAlterTopicConfigsIncremental(t *testing.T) {
 
 	// Effective at once: a 3000-byte record is too large, and timestamps are the broker's.
 	cl := tb.client(t, kgo.ProducerBatchCompression(kgo.NoCompression()))
-	big := &kgo.Record{Topic: "ac", Value: bytes.Repeat([]byte("x"), 3000)}
+	big := &kgo.Record{Topic: "ac", Key: []byte("k"), Value: bytes.Repeat([]byte("x"), 3000)} // keyed: the topic is compacted
 	if err := cl.ProduceSync(ctxT(t, 10*time.Second), big).FirstErr(); !errors.Is(err, kerr.MessageTooLarge) {
 		t.Fatalf("3000-byte record with max.message.bytes=2000: %v", err)
 	}
 	old := time.UnixMilli(1_600_000_000_000)
 	before := time.Now().Add(-time.Second)
-	if err := cl.ProduceSync(ctxT(t, 10*time.Second), &kgo.Record{Topic: "ac", Value: []byte("v"), Timestamp: old}).FirstErr(); err != nil {
+	if err := cl.ProduceSync(ctxT(t, 10*time.Second), &kgo.Record{Topic: "ac", Key: []byte("k"), Value: []byte("v"), Timestamp: old}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	got := consumeN(t, tb, "ac", 1)

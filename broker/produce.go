@@ -127,6 +127,11 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 					continue
 				}
 			}
+			if recErrs, berr := t.keylessRecordErrors(rt.Topic, rp.Partition, rp.Records, &h); berr != nil {
+				sp.ErrorRecords = recErrs
+				fail(berr.err, berr.msg)
+				continue
+			}
 			if e := b.txnImplicitAdd(req.Version, rt.Topic, rp.Partition, &h); e != nil { // TV2
 				fail(e, "")
 				continue

@@ -1,0 +1,226 @@
+package logstore
+
+// Drain moves record batches from the WAL into partition Logs and says how much of the WAL
+// they no longer need. The broker feeds it every batch the WAL acknowledges (and, at
+// start-up, every batch the WAL replays: a Log ignores what it already holds, so replaying
+// from the first WAL segment still present is harmless). Each partition's unsealed tail
+// pins the WAL segment of its first batch; Checkpoint is the smallest pinned segment, and
+// every WAL segment numbered below it lives in sealed segment objects and may be deleted
+// (storage.WAL.RemoveSegmentsBefore). Sealing the tails that pin the oldest WAL segments
+// (SealPinning) or the largest ones (EnforceTailBudget) moves the checkpoint on when
+// segment.bytes and segment.ms alone would hold the WAL for too long or use too much memory.
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Drain routes batches to per-partition Logs in one Store.
+type Drain struct {
+	st     Store
+	opts   Options
+	cfgFor func(key string) Config
+
+	mu      sync.Mutex
+	logs    map[string]*drained
+	lastSeg uint64 // highest WAL segment seen
+}
+
+type drained struct {
+	log    *Log
+	pinSeg uint64 // WAL segment of the first unsealed batch
+	pinOff int64  // its base offset; -1: nothing unsealed
+}
+
+// NewDrain returns a Drain over st; cfgFor gives a partition's topic configuration.
+func NewDrain(st Store, cfgFor func(key string) Config, opts Options) *Drain {
+	opts.defaults()
+	return &Drain{st: st, opts: opts, cfgFor: cfgFor, logs: map[string]*drained{}}
+}
+
+// PartitionKey is the Store prefix of a partition's objects: the topic ID in hex and the
+// partition number.
+func PartitionKey(topicID [16]byte, partition int32) string {
+	return fmt.Sprintf("%x/%d/", topicID, partition)
+}
+
+// Log returns (opening if needed) the partition's Log.
+func (d *Drain) Log(key string) (*Log, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dl, err := d.openLocked(key)
+	if err != nil {
+		return nil, err
+	}
+	return dl.log, nil
+}
+
+func (d *Drain) openLocked(key string) (*drained, error) {
+	if dl := d.logs[key]; dl != nil {
+		return dl, nil
+	}
+	l, err := Open(d.st, key, d.cfgFor(key), d.opts)
+	if err != nil {
+		return nil, err
+	}
+	dl := &drained{log: l, pinOff: -1}
+	d.logs[key] = dl
+	return dl, nil
+}
+
+// Add appends one batch (offsets assigned) that the WAL holds in segment walSeg. After a
+// failure (the store refusing a seal) the partition takes nothing but that same batch
+// again: the caller retries it (it is still in the WAL), so the log never has a hole.
+func (d *Drain) Add(key string, batch []byte, walSeg uint64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.lastSeg = max(d.lastSeg, walSeg)
+	dl, err := d.openLocked(key)
+	if err != nil {
+		return err
+	}
+	if err := dl.log.Append(batch); err != nil {
+		return err
+	}
+	h, _ := parseBatch(batch) // Append checked it
+	durable := dl.log.DurableOffset()
+	switch {
+	case h.Last < durable: // a replayed batch already sealed
+	case dl.pinOff < 0 || durable > dl.pinOff:
+		// Nothing was unsealed, or Append rolled: the tail starts with this batch.
+		dl.pinSeg, dl.pinOff = walSeg, h.Base
+	}
+	return nil
+}
+
+// Checkpoint returns the WAL segment below which every segment may be deleted.
+func (d *Drain) Checkpoint() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cp := d.lastSeg
+	for _, dl := range d.logs {
+		if dl.pinOff >= 0 && dl.log.DurableOffset() <= dl.pinOff {
+			cp = min(cp, dl.pinSeg)
+		}
+	}
+	return cp
+}
+
+// SealPinning seals every partition whose tail pins a WAL segment below seg.
+func (d *Drain) SealPinning(seg uint64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	for _, dl := range d.logs {
+		if dl.pinOff >= 0 && dl.pinSeg < seg {
+			errs = append(errs, d.sealLocked(dl))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Drain) sealLocked(dl *drained) error {
+	if err := dl.log.Seal(); err != nil {
+		return err
+	}
+	dl.pinOff = -1
+	return nil
+}
+
+// TailBytes is the memory held by all partitions' unsealed tails.
+func (d *Drain) TailBytes() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var n int64
+	for _, dl := range d.logs {
+		n += dl.log.tailBytes()
+	}
+	return n
+}
+
+// EnforceTailBudget seals the largest tails until all of them together fit in budget.
+func (d *Drain) EnforceTailBudget(budget int64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	type tail struct {
+		dl *drained
+		n  int64
+	}
+	var tails []tail
+	var total int64
+	for _, dl := range d.logs {
+		if n := dl.log.tailBytes(); n > 0 {
+			tails = append(tails, tail{dl, n})
+			total += n
+		}
+	}
+	sort.Slice(tails, func(i, j int) bool { return tails[i].n > tails[j].n })
+	for _, t := range tails {
+		if total <= budget {
+			break
+		}
+		if err := d.sealLocked(t.dl); err != nil {
+			return err
+		}
+		total -= t.n
+	}
+	return nil
+}
+
+// Remove deletes a partition's objects (DeleteTopics); its tail no longer pins the WAL.
+func (d *Drain) Remove(key string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dl, err := d.openLocked(key)
+	if err != nil {
+		return err
+	}
+	delete(d.logs, key)
+	return dl.log.Remove()
+}
+
+// SetConfig applies a topic configuration change to an open partition.
+func (d *Drain) SetConfig(key string, cfg Config) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if dl := d.logs[key]; dl != nil {
+		dl.log.SetConfig(cfg)
+	}
+}
+
+// Jobs runs retention and then compaction once over every open partition (the broker calls
+// it every retention check interval / cleaner backoff). Errors are joined, not fatal:
+// one partition's failure does not stop the others.
+func (d *Drain) Jobs() (deleted int, cleaned int, err error) {
+	d.mu.Lock()
+	logs := make([]*Log, 0, len(d.logs))
+	for _, dl := range d.logs {
+		logs = append(logs, dl.log)
+	}
+	d.mu.Unlock()
+	var errs []error
+	for _, l := range logs {
+		n, err := l.EnforceRetention()
+		deleted += n
+		errs = append(errs, err)
+		st, err := l.Clean()
+		cleaned += st.Segments
+		errs = append(errs, err)
+	}
+	return deleted, cleaned, errors.Join(errs...)
+}
+
+// tailBytes is the size of the in-memory tail.
+func (l *Log) tailBytes() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var n int64
+	for _, b := range []*segBuilder{l.sealing, l.active} {
+		if b != nil {
+			n += int64(len(b.data))
+		}
+	}
+	return n
+}

@@ -1,0 +1,142 @@
+package logstore
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+)
+
+// walEntry is one batch as a simulated WAL holds it.
+type walEntry struct {
+	key   string
+	batch []byte
+	seg   uint64
+}
+
+// TestDrainCheckpointLosesNothing: three partitions of different rates are drained from a
+// simulated WAL (a new segment every 7 batches); whenever the checkpoint moves, the WAL
+// segments below it are dropped. A broker restarted at any point replays what is left of
+// the WAL into a new Drain, and every partition must read back exactly what was produced.
+func TestDrainCheckpointLosesNothing(t *testing.T) {
+	c := &clock{}
+	st := NewMemStore()
+	cfgFor := func(string) Config { return smallConfig() }
+	opts := smallOpts(c)
+	keys := []string{PartitionKey([16]byte{1}, 0), PartitionKey([16]byte{1}, 1), PartitionKey([16]byte{2}, 0)}
+	want := map[string][]kv{}
+	next := map[string]int64{}
+	var wal []walEntry
+	d := NewDrain(st, cfgFor, opts)
+	dropped := uint64(0)
+	for i := 0; i < 300; i++ {
+		// Partition 0 gets most traffic, partition 2 a batch now and then.
+		key := keys[0]
+		switch {
+		case i%10 == 3:
+			key = keys[1]
+		case i%50 == 7:
+			key = keys[2]
+		}
+		base := next[key]
+		v := fmt.Sprintf("%s-%d", key, base)
+		b := mkBatch(t, base, []rec{{key: []byte("k"), value: []byte(v)}}, batchOpts{})
+		next[key] = base + 1
+		want[key] = append(want[key], kv{base, "k", v, false})
+		e := walEntry{key, b, uint64(i/7 + 1)}
+		wal = append(wal, e)
+		if err := d.Add(e.key, e.batch, e.seg); err != nil {
+			t.Fatal(err)
+		}
+		if i%40 == 39 { // the broker's periodic pass: let go of all but the last 3 segments
+			if err := d.SealPinning(e.seg - 3); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cp := d.Checkpoint()
+		if cp < dropped {
+			t.Fatalf("checkpoint went back from %d to %d", dropped, cp)
+		}
+		for len(wal) > 0 && wal[0].seg < cp {
+			wal = wal[1:]
+		}
+		dropped = cp
+		if i%23 == 0 || i == 299 {
+			// Restart: a new Drain over the same store, fed what the WAL still holds.
+			d2 := NewDrain(st, cfgFor, opts)
+			for _, e := range wal {
+				if err := d2.Add(e.key, e.batch, e.seg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, k := range keys {
+				l, err := d2.Log(k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := readAll(t, l); len(want[k]) > 0 && !reflect.DeepEqual(got, want[k]) {
+					t.Fatalf("batch %d: partition %s after restart: %d records, want %d", i, k, len(got), len(want[k]))
+				}
+			}
+		}
+	}
+	if dropped < 30 {
+		t.Fatalf("checkpoint only reached WAL segment %d of %d", dropped, 300/7)
+	}
+}
+
+func TestDrainTailBudget(t *testing.T) {
+	c := &clock{}
+	d := NewDrain(NewMemStore(), func(string) Config { return smallConfig() }, Options{Now: c.now})
+	for p := int32(0); p < 4; p++ {
+		key := PartitionKey([16]byte{9}, p)
+		for i := 0; i < int(p+1)*5; i++ {
+			b := mkBatch(t, int64(i), []rec{{key: []byte("k"), value: make([]byte, 100)}}, batchOpts{})
+			if err := d.Add(key, b, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	total := d.TailBytes()
+	if err := d.EnforceTailBudget(total / 2); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.TailBytes(); n > total/2 || n == 0 {
+		t.Fatalf("tails %d bytes after a budget of %d (were %d): want the largest sealed, the smallest kept", n, total/2, total)
+	}
+}
+
+// A batch whose Add fails (the seal it triggers cannot be written) is not skipped: later
+// batches are refused until it is added again.
+func TestDrainFailedAddIsRetriedNotSkipped(t *testing.T) {
+	c := &clock{}
+	fs := &faultStore{Store: NewMemStore(), limit: 0}
+	d := NewDrain(fs, func(string) Config { return smallConfig() }, smallOpts(c))
+	key := PartitionKey([16]byte{3}, 0)
+	var batches [][]byte
+	failed := -1
+	for i := 0; i < 40 && failed < 0; i++ {
+		b := mkBatch(t, int64(i), []rec{{key: []byte("k"), value: make([]byte, 100)}}, batchOpts{})
+		batches = append(batches, b)
+		if err := d.Add(key, b, 1); err != nil {
+			failed = i
+		}
+	}
+	if failed < 0 {
+		t.Fatal("no Add failed")
+	}
+	later := mkBatch(t, int64(failed+1), []rec{{key: []byte("k"), value: []byte("x")}}, batchOpts{})
+	fs.limit = 100
+	if err := d.Add(key, later, 1); err == nil {
+		t.Fatal("a batch after the failed one was accepted")
+	}
+	if err := d.Add(key, batches[failed], 1); err != nil {
+		t.Fatalf("retrying the failed batch: %v", err)
+	}
+	if err := d.Add(key, later, 1); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := d.Log(key)
+	if got := readAll(t, l); len(got) != failed+2 {
+		t.Fatalf("%d records, want %d", len(got), failed+2)
+	}
+}

@@ -1,0 +1,465 @@
+package logstore
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// ErrOffsetOutOfRange is returned by Read for an offset below the log start offset.
+var ErrOffsetOutOfRange = errors.New("logstore: offset out of range")
+
+// Config is a partition's topic configuration, with Kafka's names and meanings.
+type Config struct {
+	SegmentBytes           int64   // segment.bytes: roll the active segment at this size
+	SegmentMs              int64   // segment.ms: roll it when its first batch is this old
+	RetentionMs            int64   // retention.ms (< 0: no limit)
+	RetentionBytes         int64   // retention.bytes (< 0: no limit)
+	Delete, Compact        bool    // cleanup.policy contains delete / compact
+	DeleteRetentionMs      int64   // delete.retention.ms: how long tombstones outlive cleaning
+	MinCompactionLagMs     int64   // min.compaction.lag.ms
+	MaxCompactionLagMs     int64   // max.compaction.lag.ms
+	MinCleanableDirtyRatio float64 // min.cleanable.dirty.ratio
+	IndexIntervalBytes     int     // index.interval.bytes
+}
+
+// DefaultConfig returns Kafka 4.0's defaults.
+func DefaultConfig() Config {
+	return Config{
+		SegmentBytes: 1 << 30, SegmentMs: 7 * 24 * 3600 * 1000, RetentionMs: 7 * 24 * 3600 * 1000,
+		RetentionBytes: -1, Delete: true, DeleteRetentionMs: 24 * 3600 * 1000,
+		MaxCompactionLagMs: math.MaxInt64, MinCleanableDirtyRatio: 0.5, IndexIntervalBytes: 4096,
+	}
+}
+
+// Options are the broker-wide settings of a Log.
+type Options struct {
+	// MaxActiveBytes bounds the active segment held in memory (the hot tail): it is sealed
+	// at min(segment.bytes, MaxActiveBytes). Default 16 MiB.
+	MaxActiveBytes int64
+	// Now returns the wall clock in milliseconds (a fake clock in tests).
+	Now func() int64
+	// CleanerLimit, when set, rate-limits the cleaner's reads and writes (bytes/s).
+	CleanerLimit *rate.Limiter
+	// DedupeEntries bounds the cleaner's key map (Kafka's log.cleaner.dedupe.buffer.size).
+	// Default 1 << 20.
+	DedupeEntries int
+	Logger        *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.MaxActiveBytes <= 0 {
+		o.MaxActiveBytes = 16 << 20
+	}
+	if o.Now == nil {
+		o.Now = func() int64 { return time.Now().UnixMilli() }
+	}
+	if o.DedupeEntries <= 0 {
+		o.DedupeEntries = 1 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Log is one partition's history: sealed segments in the Store (each summarized by a
+// fixed-size struct in memory) and the active segment in memory. The active segment is not
+// durable here: the WAL holds it until it is sealed, and DurableOffset tells the WAL how far
+// it may be deleted; after a crash the caller appends again from DurableOffset.
+type Log struct {
+	st     Store
+	prefix string
+	opts   Options
+
+	jobMu  sync.Mutex // serializes jobs that delete or replace segments (retention, cleaner)
+	sealMu sync.Mutex // one Seal at a time
+
+	mu      sync.Mutex
+	cfg     Config
+	segs    []*segment      // sealed, by base offset; contiguous ranges
+	sealing *segBuilder     // being written by Seal (readable meanwhile)
+	active  *segBuilder     // nil when empty
+	open    map[int64]int64 // producer ID -> first offset of its open transaction
+	next    int64
+	ckpt    checkpoint
+}
+
+// Open loads a partition's log from st, reading each segment's trailer only. Leftovers of
+// an interrupted job are removed: segments wholly below the checkpointed log start offset
+// (retention) and segments covered by a newer generation (the cleaner's swap).
+func Open(st Store, prefix string, cfg Config, opts Options) (*Log, error) {
+	opts.defaults()
+	l := &Log{st: st, prefix: prefix, opts: opts, cfg: cfg, open: map[int64]int64{}}
+	objs, err := st.List(prefix)
+	if err != nil {
+		return nil, err
+	}
+	var found []*segment
+	for _, o := range objs {
+		if o.Name == prefix+checkpointName {
+			b, err := st.Get(o.Name, 0, -1)
+			if err != nil {
+				return nil, err
+			}
+			if l.ckpt, err = decodeCheckpoint(b); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		base, gen, ok := parseSegName(prefix, o.Name)
+		if !ok {
+			continue
+		}
+		if o.Size < trailerLen {
+			return nil, fmt.Errorf("logstore: segment %s: %d bytes", o.Name, o.Size)
+		}
+		t, err := st.Get(o.Name, o.Size-trailerLen, trailerLen)
+		if err != nil {
+			return nil, err
+		}
+		s, err := decodeTrailer(t, o.Size)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", o.Name, err)
+		}
+		if s.base != base {
+			return nil, fmt.Errorf("logstore: segment %s: trailer says base %d", o.Name, s.base)
+		}
+		s.name, s.gen = o.Name, gen
+		found = append(found, &s)
+	}
+	sort.Slice(found, func(i, j int) bool {
+		if found[i].base != found[j].base {
+			return found[i].base < found[j].base
+		}
+		return found[i].gen < found[j].gen
+	})
+	var stale []string
+	for _, s := range found {
+		if s.next <= l.ckpt.logStart && s.next > s.base {
+			stale = append(stale, s.name) // retention deleted it after the checkpoint
+			continue
+		}
+		if n := len(l.segs); n > 0 && s.base < l.segs[n-1].next {
+			last := l.segs[n-1]
+			switch {
+			case s.base == last.base && s.gen > last.gen && s.next >= last.next:
+				stale = append(stale, last.name) // the cleaner's output replaced last
+				l.segs[n-1] = s
+			case s.next <= last.next:
+				stale = append(stale, s.name) // a segment the cleaner's output covers
+			default:
+				return nil, fmt.Errorf("logstore: segments %s and %s overlap", last.name, s.name)
+			}
+			continue
+		}
+		l.segs = append(l.segs, s)
+	}
+	for _, name := range stale {
+		opts.Logger.Info("logstore: removing segment left by an interrupted job", "segment", name)
+		if err := st.Delete(name); err != nil {
+			return nil, err
+		}
+	}
+	l.next = l.ckpt.logStart
+	if n := len(l.segs); n > 0 {
+		l.next = max(l.next, l.segs[n-1].next)
+		last := l.segs[n-1]
+		if last.nOpen > 0 {
+			b, err := st.Get(last.name, last.size-trailerLen-int64(last.nOpen)*openEntryLen, int64(last.nOpen)*openEntryLen)
+			if err != nil {
+				return nil, err
+			}
+			for i := 0; i+openEntryLen <= len(b); i += openEntryLen {
+				l.open[int64(be64(b[i:]))] = int64(be64(b[i+8:]))
+			}
+		}
+	}
+	return l, nil
+}
+
+// SetConfig changes the topic configuration (AlterConfigs).
+func (l *Log) SetConfig(cfg Config) {
+	l.mu.Lock()
+	l.cfg = cfg
+	l.mu.Unlock()
+}
+
+// NextOffset is one past the last offset appended.
+func (l *Log) NextOffset() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.next
+}
+
+// LogStartOffset is the first offset still readable (durable).
+func (l *Log) LogStartOffset() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ckpt.logStart
+}
+
+// DurableOffset is one past the last offset in sealed segments: everything below it is
+// in the Store, so the WAL may drop it; after a crash, appends resume from here.
+func (l *Log) DurableOffset() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := len(l.segs); n > 0 {
+		return max(l.segs[n-1].next, l.ckpt.logStart)
+	}
+	return l.ckpt.logStart
+}
+
+// Size is the bytes held: sealed segment objects plus the in-memory tail.
+func (l *Log) Size() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var n int64
+	for _, s := range l.segs {
+		n += s.size
+	}
+	for _, b := range []*segBuilder{l.sealing, l.active} {
+		if b != nil {
+			n += int64(len(b.data))
+		}
+	}
+	return n
+}
+
+// SegmentInfo describes one sealed segment (DescribeLogDirs, tests).
+type SegmentInfo struct {
+	Name       string
+	Base, Next int64
+	Size       int64
+	Cleaned    bool
+}
+
+// Segments lists the sealed segments.
+func (l *Log) Segments() []SegmentInfo {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]SegmentInfo, len(l.segs))
+	for i, s := range l.segs {
+		out[i] = SegmentInfo{s.name, s.base, s.next, s.size, s.cleaned != 0}
+	}
+	return out
+}
+
+// Append adds one batch whose base offset is assigned. A batch wholly below NextOffset is
+// ignored (a replay of what the log already holds); any other must start at NextOffset. The
+// active segment is sealed first when the batch would overflow it or it is segment.ms old.
+func (l *Log) Append(b []byte) error {
+	h, err := parseBatch(b)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	if h.Last < l.next {
+		l.mu.Unlock()
+		return nil
+	}
+	if err := l.checkNextLocked(&h); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	now := l.opts.Now()
+	roll := l.active != nil && (int64(len(l.active.data)+h.Size) > min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes) ||
+		now-l.active.created >= l.cfg.SegmentMs)
+	l.mu.Unlock()
+	if roll {
+		if err := l.Seal(); err != nil {
+			return err
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.checkNextLocked(&h); err != nil { // a concurrent Append won
+		return err
+	}
+	if l.active == nil {
+		// An empty log whose start DeleteRecords moved into a batch replays that whole
+		// batch: the segment starts at the batch, below the log start.
+		l.active = newSegBuilder(min(l.next, h.Base), l.cfg.IndexIntervalBytes, l.cfg.Compact, now)
+	}
+	l.trackTxn(b, &h, l.active)
+	l.active.add(b, &h)
+	l.next = h.Last + 1
+	return nil
+}
+
+// checkNextLocked refuses a batch that does not start at the log end: a gap would be data
+// the log lost (say, an Append that failed while sealing) and the WAL checkpoint would then
+// pass it. An empty log takes a batch that holds its next offset (replay after DeleteRecords
+// moved the start into a batch).
+func (l *Log) checkNextLocked(h *batchInfo) error {
+	if h.Base == l.next || l.emptyLocked() && h.Base <= l.next {
+		return nil
+	}
+	return fmt.Errorf("logstore: batch %d..%d does not start at the log end %d", h.Base, h.Last, l.next)
+}
+
+// emptyLocked reports that the log holds nothing: no sealed segment, no tail.
+func (l *Log) emptyLocked() bool {
+	return len(l.segs) == 0 && l.active == nil && l.sealing == nil
+}
+
+// trackTxn keeps the open-transaction table and records aborted transactions in the
+// segment holding their ABORT marker (Kafka's .txnindex).
+func (l *Log) trackTxn(b []byte, h *batchInfo, seg *segBuilder) {
+	if !h.transactional() {
+		return
+	}
+	if !h.control() {
+		if _, ok := l.open[h.ProducerID]; !ok {
+			l.open[h.ProducerID] = h.Base
+		}
+		return
+	}
+	first, ok := l.open[h.ProducerID]
+	if !ok {
+		return
+	}
+	delete(l.open, h.ProducerID)
+	if controlType(b, h) == 0 {
+		seg.aborted = append(seg.aborted, AbortedTxn{h.ProducerID, first, h.Last})
+	}
+}
+
+func (l *Log) openList() []openTxn {
+	out := make([]openTxn, 0, len(l.open))
+	for pid, first := range l.open {
+		out = append(out, openTxn{pid, first})
+	}
+	slices.SortFunc(out, func(a, b openTxn) int { return int(sign(a.pid - b.pid)) })
+	return out
+}
+
+func sign(v int64) int64 { return min(max(v, -1), 1) }
+
+// Seal writes the active segment to the Store as a sealed segment. The drain calls it to
+// let the WAL go; Append calls it to roll.
+func (l *Log) Seal() error {
+	l.sealMu.Lock()
+	defer l.sealMu.Unlock()
+	l.mu.Lock()
+	a := l.active
+	if a == nil {
+		l.mu.Unlock()
+		return nil
+	}
+	l.active, l.sealing = nil, a
+	data := a.finish(a.next, 0, l.openList())
+	l.mu.Unlock()
+	name := segName(l.prefix, a.base, 0)
+	err := l.st.Put(name, data)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sealing = nil
+	if err != nil {
+		// Put the batches back in front of whatever was appended meanwhile.
+		if l.active != nil {
+			for _, b := range l.active.batchesFrom(0) {
+				h, _ := parseBatch(b)
+				a.add(b, &h)
+			}
+			a.aborted = append(a.aborted, l.active.aborted...)
+		}
+		l.active = a
+		return fmt.Errorf("logstore: sealing %s: %w", name, err)
+	}
+	s, err := decodeTrailer(data[len(data)-trailerLen:], int64(len(data)))
+	if err != nil {
+		return err // not reachable: finish wrote it
+	}
+	s.name = name
+	l.segs = append(l.segs, &s)
+	return nil
+}
+
+// batchesFrom returns the builder's batches starting at data position pos.
+func (s *segBuilder) batchesFrom(pos int64) [][]byte {
+	var out [][]byte
+	for pos < int64(len(s.data)) {
+		h, err := parseBatch(s.data[pos:])
+		if err != nil {
+			break
+		}
+		out = append(out, s.data[pos:pos+int64(h.Size)])
+		pos += int64(h.Size)
+	}
+	return out
+}
+
+// DeleteRecordsBefore advances the log start offset to off (at most NextOffset) durably,
+// then deletes the segments wholly below it unless a job is running (retention will).
+func (l *Log) DeleteRecordsBefore(off int64) error {
+	l.mu.Lock()
+	if off > l.next {
+		l.mu.Unlock()
+		return fmt.Errorf("%w: %d is past the log end %d", ErrOffsetOutOfRange, off, l.next)
+	}
+	if off <= l.ckpt.logStart {
+		l.mu.Unlock()
+		return nil
+	}
+	c := l.ckpt
+	c.logStart = off
+	err := l.st.Put(l.prefix+checkpointName, c.encode())
+	if err == nil {
+		l.ckpt = c
+	}
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if l.jobMu.TryLock() {
+		defer l.jobMu.Unlock()
+		_, err = l.deletePrefix(0)
+	}
+	return err
+}
+
+// deletePrefix removes the first n sealed segments plus any wholly below the log start
+// offset; the checkpoint must already cover them. Called with jobMu held.
+func (l *Log) deletePrefix(n int) (int, error) {
+	l.mu.Lock()
+	for n < len(l.segs) && l.segs[n].next <= l.ckpt.logStart {
+		n++
+	}
+	gone := slices.Clone(l.segs[:n])
+	l.segs = slices.Delete(l.segs, 0, n)
+	l.mu.Unlock()
+	for _, s := range gone {
+		if err := l.st.Delete(s.name); err != nil {
+			return 0, err
+		}
+	}
+	return len(gone), nil
+}
+
+// Remove deletes every object of the log (DeleteTopics). The Log must not be used after.
+func (l *Log) Remove() error {
+	l.jobMu.Lock()
+	defer l.jobMu.Unlock()
+	l.mu.Lock()
+	segs := l.segs
+	l.segs, l.active = nil, nil
+	l.mu.Unlock()
+	for _, s := range segs {
+		if err := l.st.Delete(s.name); err != nil {
+			return err
+		}
+	}
+	return l.st.Delete(l.prefix + checkpointName)
+}
+
+func be64(b []byte) uint64 {
+	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
+		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+}

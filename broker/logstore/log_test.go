@@ -1,0 +1,368 @@
+package logstore
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"testing"
+)
+
+func smallOpts(c *clock) Options {
+	return Options{MaxActiveBytes: 2000, Now: c.now, Logger: slog.New(slog.DiscardHandler)}
+}
+
+func smallConfig() Config {
+	cfg := DefaultConfig()
+	cfg.IndexIntervalBytes = 256
+	return cfg
+}
+
+// appendRecs appends n batches of 3 keyed records at timestamps from ts0, returning what
+// readAll should see.
+func appendRecs(t *testing.T, l *Log, n int, ts0 int64) []kv {
+	t.Helper()
+	var want []kv
+	for i := 0; i < n; i++ {
+		base := l.NextOffset()
+		var recs []rec
+		for j := 0; j < 3; j++ {
+			k, v := fmt.Sprintf("k%d", (i*3+j)%17), fmt.Sprintf("v%d-%d", base, j)
+			recs = append(recs, rec{key: []byte(k), value: []byte(v), ts: ts0 + int64(i)})
+			want = append(want, kv{base + int64(j), k, v, false})
+		}
+		if err := l.Append(mkBatch(t, base, recs, batchOpts{})); err != nil {
+			t.Fatalf("Append at %d: %v", base, err)
+		}
+	}
+	return want
+}
+
+func checkObjects(t *testing.T, st Store) {
+	t.Helper()
+	objs, err := st.List("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if _, _, ok := parseSegName("p/", o.Name); !ok {
+			continue
+		}
+		b, err := st.Get(o.Name, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := decodeSegment(o.Name, b); err != nil {
+			t.Errorf("segment does not decode: %v", err)
+		}
+	}
+}
+
+func TestLogAppendReadSealReopen(t *testing.T) {
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			c := &clock{}
+			l, err := Open(st, "p/", smallConfig(), smallOpts(c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := appendRecs(t, l, 120, 1000)
+			if got := readAll(t, l); !reflect.DeepEqual(got, want) {
+				t.Fatalf("readAll = %d records, want %d", len(got), len(want))
+			}
+			if n := len(l.Segments()); n < 5 {
+				t.Fatalf("%d sealed segments, want several (MaxActiveBytes 2000)", n)
+			}
+			// Every offset reads back the batch holding it, first.
+			for off := int64(0); off < l.NextOffset(); off += 7 {
+				b, err := l.Read(off, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				h, err := parseBatch(b)
+				if err != nil || h.Base > off || h.Last < off || h.Size != len(b) {
+					t.Fatalf("Read(%d, 1) = batch %d..%d (%d of %d bytes), %v", off, h.Base, h.Last, h.Size, len(b), err)
+				}
+			}
+			if b, err := l.Read(l.NextOffset(), 100); err != nil || len(b) != 0 {
+				t.Errorf("Read at the log end = %d bytes, %v", len(b), err)
+			}
+			checkObjects(t, st)
+
+			durable := l.DurableOffset()
+			if durable == l.NextOffset() || durable == 0 {
+				t.Fatalf("durable %d, next %d: want a tail in memory", durable, l.NextOffset())
+			}
+			l2, err := Open(st, "p/", smallConfig(), smallOpts(c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l2.NextOffset() != durable || l2.DurableOffset() != durable {
+				t.Fatalf("after reopen next %d durable %d, want %d", l2.NextOffset(), l2.DurableOffset(), durable)
+			}
+			// The WAL replays from the durable offset: batches below are ignored.
+			for _, b := range batchesOf(t, l, 0) {
+				if err := l2.Append(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := readAll(t, l2); !reflect.DeepEqual(got, want) {
+				t.Fatalf("after reopen and replay: %d records, want %d", len(got), len(want))
+			}
+		})
+	}
+}
+
+// batchesOf returns every batch of l from offset from, one slice each.
+func batchesOf(t *testing.T, l *Log, from int64) [][]byte {
+	var out [][]byte
+	for off := from; off < l.NextOffset(); {
+		b, err := l.Read(off, 1)
+		if err != nil || len(b) == 0 {
+			t.Fatalf("Read(%d): %d bytes, %v", off, len(b), err)
+		}
+		h, _ := parseBatch(b)
+		out = append(out, b[:h.Size])
+		off = h.Last + 1
+	}
+	return out
+}
+
+func TestLogAppendRejectsOverlapAndBadBatches(t *testing.T) {
+	l, err := Open(NewMemStore(), "p/", smallConfig(), smallOpts(&clock{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := mkBatch(t, 0, []rec{{key: []byte("a"), value: []byte("1")}, {key: []byte("b"), value: []byte("2")}}, batchOpts{})
+	if err := l.Append(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(mkBatch(t, 1, []rec{{key: []byte("a"), value: []byte("1")}, {value: []byte("x")}}, batchOpts{})); err == nil {
+		t.Error("a batch straddling the log end was accepted")
+	}
+	if err := l.Append(mkBatch(t, 3, []rec{{key: []byte("a"), value: []byte("1")}}, batchOpts{})); err == nil {
+		t.Error("a batch leaving a gap after the log end was accepted")
+	}
+	for _, bad := range [][]byte{nil, b[:30], b[:len(b)-1]} {
+		if err := l.Append(bad); err == nil {
+			t.Errorf("a %d-byte batch was accepted", len(bad))
+		}
+	}
+	if l.NextOffset() != 2 {
+		t.Errorf("next = %d, want 2", l.NextOffset())
+	}
+}
+
+func TestLogSegmentMsRoll(t *testing.T) {
+	c := &clock{}
+	cfg := smallConfig()
+	cfg.SegmentMs = 1000
+	st := NewMemStore()
+	l, err := Open(st, "p/", cfg, Options{Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendRecs(t, l, 3, 0)
+	if n := len(l.Segments()); n != 0 {
+		t.Fatalf("%d segments before segment.ms", n)
+	}
+	c.advance(1000)
+	appendRecs(t, l, 1, 0)
+	if s := l.Segments(); len(s) != 1 || s[0].Base != 0 || s[0].Next != 9 {
+		t.Fatalf("segments after segment.ms: %+v, want one 0..9", s)
+	}
+}
+
+func TestLogOffsetForTimestamp(t *testing.T) {
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			c := &clock{}
+			l, err := Open(st, "p/", smallConfig(), smallOpts(c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Timestamps go up and down; record-level lookups must find the first offset
+			// with a timestamp at or after the target.
+			var all []kv
+			var tss []int64
+			for i := 0; i < 150; i++ {
+				base := l.NextOffset()
+				var recs []rec
+				for j := 0; j < 2; j++ {
+					ts := int64(1000 + (i*37+j*11)%400 + i*3)
+					recs = append(recs, rec{key: []byte("k"), value: []byte("v"), ts: ts})
+					tss = append(tss, ts)
+					all = append(all, kv{off: base + int64(j)})
+				}
+				if err := l.Append(mkBatch(t, base, recs, batchOpts{codec: int8(i % 2 * 4)})); err != nil {
+					t.Fatal(err)
+				}
+			}
+			check := func(l *Log) {
+				for target := int64(900); target < 1900; target += 13 {
+					wantOff, found := int64(-1), false
+					for i, ts := range tss {
+						if ts >= target && all[i].off >= l.LogStartOffset() {
+							wantOff, found = all[i].off, true
+							break
+						}
+					}
+					off, ts, ok, err := l.OffsetForTimestamp(target)
+					if err != nil || ok != found || ok && (off != wantOff || ts < target || ts != tss[off]) {
+						t.Fatalf("OffsetForTimestamp(%d) = %d, %d, %v, %v; want %d, %v", target, off, ts, ok, err, wantOff, found)
+					}
+				}
+			}
+			check(l)
+			// MAX_TIMESTAMP: the first record holding the largest timestamp.
+			maxOff, maxTS := int64(-1), int64(-1)
+			for i, ts := range tss {
+				if ts > maxTS {
+					maxOff, maxTS = all[i].off, ts
+				}
+			}
+			if off, ts, ok, err := l.MaxTimestamp(); !ok || err != nil || off != maxOff || ts != maxTS {
+				t.Fatalf("MaxTimestamp = %d, %d, %v, %v; want %d, %d", off, ts, ok, err, maxOff, maxTS)
+			}
+			if err := l.Seal(); err != nil {
+				t.Fatal(err)
+			}
+			l2, err := Open(st, "p/", smallConfig(), smallOpts(c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(l2)
+			if off, ts, ok, err := l2.MaxTimestamp(); !ok || err != nil || off != maxOff || ts != maxTS {
+				t.Fatalf("after reopen MaxTimestamp = %d, %d, %v, %v; want %d, %d", off, ts, ok, err, maxOff, maxTS)
+			}
+		})
+	}
+}
+
+func TestLogAbortedTxns(t *testing.T) {
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			c := &clock{}
+			l, err := Open(st, "p/", smallConfig(), smallOpts(c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := []rec{{key: []byte("k"), value: make([]byte, 300), ts: 1}}
+			app := func(o batchOpts) int64 {
+				base := l.NextOffset()
+				if err := l.Append(mkBatch(t, base, r, o)); err != nil {
+					t.Fatal(err)
+				}
+				return base
+			}
+			first7 := app(batchOpts{pid: 7, txn: true})
+			first8 := app(batchOpts{pid: 8, txn: true})
+			for i := 0; i < 10; i++ { // several segments between start and markers
+				app(batchOpts{pid: 7, txn: true})
+				app(batchOpts{})
+			}
+			// Seal with pid 7 and 8 still open, then reopen: the open table is restored.
+			if err := l.Seal(); err != nil {
+				t.Fatal(err)
+			}
+			l, err = Open(st, "p/", smallConfig(), smallOpts(c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			abort7 := app(batchOpts{pid: 7, txn: true, control: 1})
+			commit8 := app(batchOpts{pid: 8, txn: true, control: 2})
+			first9 := app(batchOpts{pid: 9, txn: true})
+			abort9 := app(batchOpts{pid: 9, txn: true, control: 1})
+			_ = commit8
+			_ = first8
+			want := []AbortedTxn{{7, first7, abort7}, {9, first9, abort9}}
+			check := func(l *Log) {
+				got, err := l.AbortedTxns(0, l.NextOffset())
+				if err != nil || !reflect.DeepEqual(got, want) {
+					t.Fatalf("AbortedTxns = %v, %v; want %v", got, err, want)
+				}
+				got, _ = l.AbortedTxns(abort7+1, l.NextOffset())
+				if !reflect.DeepEqual(got, want[1:]) {
+					t.Fatalf("AbortedTxns from %d = %v, want %v", abort7+1, got, want[1:])
+				}
+				got, _ = l.AbortedTxns(0, first7+1)
+				if !reflect.DeepEqual(got, want[:1]) {
+					t.Fatalf("AbortedTxns up to %d = %v, want %v", first7+1, got, want[:1])
+				}
+			}
+			check(l)
+			if err := l.Seal(); err != nil {
+				t.Fatal(err)
+			}
+			l, err = Open(st, "p/", smallConfig(), smallOpts(c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(l)
+		})
+	}
+}
+
+// Transactions in later segments, with no transaction open at the end of the first ones,
+// are still found for a range that reaches them.
+func TestLogAbortedTxnsAcrossClosedSegments(t *testing.T) {
+	c := &clock{}
+	l, err := Open(NewMemStore(), "p/", smallConfig(), smallOpts(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := []rec{{key: []byte("k"), value: make([]byte, 300), ts: 1}}
+	app := func(o batchOpts) int64 {
+		base := l.NextOffset()
+		if err := l.Append(mkBatch(t, base, r, o)); err != nil {
+			t.Fatal(err)
+		}
+		return base
+	}
+	var want []AbortedTxn
+	for i := 0; i < 4; i++ {
+		first := app(batchOpts{pid: int64(i + 1), txn: true})
+		want = append(want, AbortedTxn{int64(i + 1), first, app(batchOpts{pid: int64(i + 1), txn: true, control: 1})})
+		for j := 0; j < 8; j++ {
+			app(batchOpts{})
+		}
+	}
+	if err := l.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(l.Segments()); n < 4 {
+		t.Fatalf("%d segments", n)
+	}
+	got, err := l.AbortedTxns(0, l.NextOffset())
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("AbortedTxns = %v, %v; want %v", got, err, want)
+	}
+	got, _ = l.AbortedTxns(want[1].LastOffset, want[2].FirstOffset+1)
+	if !reflect.DeepEqual(got, want[1:3]) {
+		t.Fatalf("AbortedTxns(%d, %d) = %v, want %v", want[1].LastOffset, want[2].FirstOffset+1, got, want[1:3])
+	}
+}
+
+func TestLogSealFailureKeepsTheTail(t *testing.T) {
+	mem := NewMemStore()
+	fs := &faultStore{Store: mem, limit: 0}
+	l, err := Open(fs, "p/", smallConfig(), smallOpts(&clock{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := appendRecs(t, l, 3, 0)
+	if err := l.Seal(); !errors.Is(err, errInjected) {
+		t.Fatalf("Seal = %v, want the injected error", err)
+	}
+	want = append(want, appendRecs(t, l, 2, 0)...)
+	if got := readAll(t, l); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after a failed seal: %v, want %v", got, want)
+	}
+	fs.limit = 100
+	if err := l.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, l); !reflect.DeepEqual(got, want) || l.DurableOffset() != l.NextOffset() {
+		t.Fatalf("after sealing: %v (durable %d), want %v", got, l.DurableOffset(), want)
+	}
+}

@@ -1,0 +1,318 @@
+package logstore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"golang.org/x/time/rate"
+	"sort"
+)
+
+// readWindow is how much a scan reads from the Store at a time.
+const readWindow = 64 << 10
+
+// Read returns whole batches starting with the one holding offset (or the first after it,
+// compaction leaves gaps): at least one batch, then more while the total stays within
+// maxBytes. Empty at or past the log end; ErrOffsetOutOfRange below the log start.
+func (l *Log) Read(offset int64, maxBytes int) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		out, err := l.read(offset, maxBytes)
+		// A job may delete or replace a segment between the lookup and the read: look again.
+		if errors.Is(err, ErrNotFound) && attempt < 3 {
+			continue
+		}
+		return out, err
+	}
+}
+
+func (l *Log) read(offset int64, maxBytes int) ([]byte, error) {
+	l.mu.Lock()
+	if offset < l.ckpt.logStart {
+		l.mu.Unlock()
+		return nil, fmt.Errorf("%w: %d is below the log start %d", ErrOffsetOutOfRange, offset, l.ckpt.logStart)
+	}
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].next > offset })
+	segs := l.segs[i:len(l.segs):len(l.segs)]
+	tail := []*segBuilder{l.sealing, l.active} // captured with segs: nothing falls between
+	l.mu.Unlock()
+	for _, s := range segs {
+		out, err := l.readSegment(s, offset, maxBytes)
+		if err != nil || len(out) > 0 {
+			return out, err
+		}
+	}
+	// The tail in memory.
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, b := range tail {
+		if b == nil || b.next <= offset {
+			continue
+		}
+		i := sort.Search(len(b.off), func(i int) bool { return b.off[i].key > offset })
+		pos := int64(0)
+		if i > 0 {
+			pos = int64(b.off[i-1].pos)
+		}
+		var out []byte
+		for _, bt := range b.batchesFrom(pos) {
+			h, _ := parseBatch(bt)
+			if h.Last < offset {
+				continue
+			}
+			if len(out) > 0 && len(out)+h.Size > maxBytes {
+				break
+			}
+			out = append(out, bt...)
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+	}
+	return nil, nil
+}
+
+// section reads one of a segment's index sections (0 offset, 1 time, 2 aborted, 3 open).
+func (l *Log) section(s *segment, which int) ([]byte, error) {
+	lens := [4]int64{int64(s.nOff) * offEntryLen, int64(s.nTime) * timeEntryLen, int64(s.nAb) * abEntryLen, int64(s.nOpen) * openEntryLen}
+	pos := s.dataLen
+	for i := 0; i < which; i++ {
+		pos += lens[i]
+	}
+	if lens[which] == 0 {
+		return nil, nil
+	}
+	b, err := l.st.Get(s.name, pos, lens[which])
+	if err == nil && int64(len(b)) != lens[which] {
+		err = fmt.Errorf("logstore: segment %s: short index read", s.name)
+	}
+	return b, err
+}
+
+// seek returns the data position to scan from: the last index entry with key <= target
+// (offset index) or < target (time index), whose entries are 12 bytes {key, pos}.
+func seek(idx []byte, target int64, strict bool) int64 {
+	n := len(idx) / 12
+	i := sort.Search(n, func(i int) bool {
+		k := int64(binary.BigEndian.Uint64(idx[i*12:]))
+		if strict {
+			return k >= target
+		}
+		return k > target
+	})
+	if i == 0 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint32(idx[(i-1)*12+8:]))
+}
+
+// scan calls fn for each whole batch of s from data position pos until fn returns false,
+// reading the Store a window at a time.
+func (l *Log) scan(s *segment, pos, window int64, lim *rate.Limiter, fn func(b []byte, h *batchInfo) bool) error {
+	var buf []byte
+	bufPos := pos
+	for pos < s.dataLen {
+		rel := pos - bufPos
+		need := int64(batchHeaderLen)
+		if int64(len(buf))-rel >= 12 {
+			need = 12 + int64(int32(binary.BigEndian.Uint32(buf[rel+8:])))
+		}
+		if int64(len(buf))-rel < need {
+			n := min(max(need, window), s.dataLen-pos)
+			if err := throttle(lim, n); err != nil {
+				return err
+			}
+			b, err := l.st.Get(s.name, pos, n)
+			if err != nil {
+				return err
+			}
+			if int64(len(b)) < min(need, s.dataLen-pos) {
+				return fmt.Errorf("logstore: segment %s: short read at %d", s.name, pos)
+			}
+			buf, bufPos, rel = b, pos, 0
+		}
+		h, err := parseBatch(buf[rel:])
+		if err != nil {
+			return fmt.Errorf("logstore: segment %s at %d: %w", s.name, pos, err)
+		}
+		if !fn(buf[rel:rel+int64(h.Size)], &h) {
+			return nil
+		}
+		pos += int64(h.Size)
+	}
+	return nil
+}
+
+// throttle waits for n bytes of the cleaner's rate (no limiter: no wait).
+func throttle(lim *rate.Limiter, n int64) error {
+	for lim != nil && lim.Burst() > 0 && n > 0 {
+		step := min(n, int64(lim.Burst()))
+		if err := lim.WaitN(context.Background(), int(step)); err != nil {
+			return err
+		}
+		n -= step
+	}
+	return nil
+}
+
+func (l *Log) readSegment(s *segment, offset int64, maxBytes int) ([]byte, error) {
+	idx, err := l.section(s, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, min(int64(maxBytes), s.dataLen)+batchHeaderLen)
+	// One read usually covers it: the bytes before offset's batch since the index entry,
+	// then maxBytes.
+	window := int64(maxBytes) + int64(max(l.cfg.IndexIntervalBytes, 0)) + batchHeaderLen
+	err = l.scan(s, seek(idx, offset, false), min(window, 16<<20), nil, func(b []byte, h *batchInfo) bool {
+		if h.Last < offset {
+			return true
+		}
+		if len(out) > 0 && len(out)+h.Size > maxBytes {
+			return false
+		}
+		out = append(out, b...)
+		return len(out) < maxBytes
+	})
+	if len(out) == 0 {
+		return nil, err
+	}
+	return out, err
+}
+
+// OffsetForTimestamp returns the first offset at or after the log start whose record
+// timestamp is >= ts, and that timestamp (ListOffsets by timestamp); ok is false when no
+// record is that late.
+func (l *Log) OffsetForTimestamp(ts int64) (offset, recordTS int64, ok bool, err error) {
+	l.mu.Lock()
+	start := l.ckpt.logStart
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].next > start })
+	segs := l.segs[i:len(l.segs):len(l.segs)]
+	tail := []*segBuilder{l.sealing, l.active}
+	l.mu.Unlock()
+	match := func(b []byte, h *batchInfo) bool {
+		if h.Last < start || h.MaxTimestamp < ts || h.control() {
+			return false
+		}
+		recs, rerr := records(b, h)
+		if rerr != nil {
+			err = rerr
+			return true
+		}
+		for _, r := range recs {
+			o, t := h.Base+int64(r.offsetDelta), h.FirstTimestamp+r.tsDelta
+			if h.Attributes&attrLogAppendTime != 0 {
+				t = h.MaxTimestamp
+			}
+			if o >= start && t >= ts {
+				offset, recordTS, ok = o, t, true
+				return true
+			}
+		}
+		return false
+	}
+	for _, s := range segs {
+		if s.maxTS < ts {
+			continue
+		}
+		idx, serr := l.section(s, 1)
+		if serr != nil {
+			return 0, 0, false, serr
+		}
+		if serr := l.scan(s, seek(idx, ts, true), readWindow, nil, func(b []byte, h *batchInfo) bool { return !match(b, h) }); serr != nil {
+			return 0, 0, false, serr
+		}
+		if ok || err != nil {
+			return offset, recordTS, ok, err
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, b := range tail {
+		if b == nil || b.maxTS < ts {
+			continue
+		}
+		for _, bt := range b.batchesFrom(0) {
+			h, _ := parseBatch(bt)
+			if match(bt, &h) {
+				return offset, recordTS, ok, err
+			}
+		}
+	}
+	return 0, 0, false, err
+}
+
+// AbortedTxns returns the aborted transactions overlapping [from, upto) (FetchResponse's
+// AbortedTransactions for read_committed). It reads the aborted and open sections of the
+// segments from the one holding from, and stops after the first segment reaching upto with
+// no transaction that started below upto still open at its end. A transaction that began
+// below the log start may be reported from a later first offset (after a reopen the log
+// knows it from its first record still held): no record before that is ever served.
+func (l *Log) AbortedTxns(from, upto int64) ([]AbortedTxn, error) {
+	l.mu.Lock()
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].next > from })
+	segs := l.segs[i:len(l.segs):len(l.segs)]
+	tail := []*segBuilder{l.sealing, l.active}
+	l.mu.Unlock()
+	var out []AbortedTxn
+	add := func(a AbortedTxn) {
+		if a.LastOffset >= from && a.FirstOffset < upto {
+			out = append(out, a)
+		}
+	}
+	for _, s := range segs {
+		ab, err := l.section(s, 2)
+		if err != nil {
+			return nil, err
+		}
+		for p := 0; p+abEntryLen <= len(ab); p += abEntryLen {
+			add(AbortedTxn{int64(be64(ab[p:])), int64(be64(ab[p+8:])), int64(be64(ab[p+16:]))})
+		}
+		op, err := l.section(s, 3)
+		if err != nil {
+			return nil, err
+		}
+		// Transactions overlapping [from, upto) start below upto: past upto, only those
+		// still open can end further on.
+		more := s.next < upto
+		for p := 0; p+openEntryLen <= len(op); p += openEntryLen {
+			more = more || int64(be64(op[p+8:])) < upto
+		}
+		if !more {
+			return out, nil
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, b := range tail {
+		if b != nil {
+			for _, a := range b.aborted {
+				add(a)
+			}
+		}
+	}
+	return out, nil
+}
+
+// MaxTimestamp returns the first record holding the largest timestamp at or after the log
+// start (ListOffsets MAX_TIMESTAMP): the segment summaries give the largest timestamp, the
+// time index finds its batch.
+func (l *Log) MaxTimestamp() (offset, ts int64, ok bool, err error) {
+	l.mu.Lock()
+	maxTS := int64(-1)
+	for _, s := range l.segs {
+		if s.next > l.ckpt.logStart {
+			maxTS = max(maxTS, s.maxTS)
+		}
+	}
+	for _, b := range []*segBuilder{l.sealing, l.active} {
+		if b != nil {
+			maxTS = max(maxTS, b.maxTS)
+		}
+	}
+	l.mu.Unlock()
+	if maxTS < 0 {
+		return 0, 0, false, nil
+	}
+	return l.OffsetForTimestamp(maxTS)
+}
