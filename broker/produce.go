@@ -3,18 +3,17 @@
 // Versions 0-2 stay advertised because Kafka 4.0 does the same (old librdkafka releases
 // probe them to enable compression); their v0/v1 message sets are refused with
 // UNSUPPORTED_FOR_MESSAGE_FORMAT. Each partition's records must be exactly one RecordBatch:
-// CRC-32C checked (CORRUPT_MESSAGE), header and, for uncompressed batches, every record
-// validated (INVALID_RECORD), size checked against max.message.bytes (MESSAGE_TOO_LARGE).
-// Compressed batches are stored exactly as received (not recompressed); klite does not
-// decompress them to validate each record (Kafka does). LogAppendTime topics get the
-// broker's time in the batch header (CRC recomputed) and in the response. acks=1 and
+// CRC-32C checked (CORRUPT_MESSAGE), header and every record validated (INVALID_RECORD),
+// compressed payloads decompressed once as a stream to do so (a payload the codec cannot
+// decode: UNKNOWN_SERVER_ERROR, as Kafka), size checked against max.message.bytes
+// (MESSAGE_TOO_LARGE). Batches are stored exactly as received (not recompressed).
+// LogAppendTime topics get the broker's time in the batch header (CRC recomputed) and in the response. acks=1 and
 // acks=-1 are answered once the batch is fsynced (one broker: both mean "durable here");
 // acks=0 gets no response, and its connection is closed when a partition fails validation
 // (as Kafka does). Idempotent producers are deduplicated per partition over their last 5
 // batches; see producers.go. CreateTime timestamps outside message.timestamp.before.max.ms /
-// after.max.ms (default: more than an hour ahead) get INVALID_TIMESTAMP; for compressed
-// batches the earliest timestamp is taken from the header's first timestamp. A failed WAL
-// write gives KAFKA_STORAGE_ERROR.
+// after.max.ms (default: more than an hour ahead) get INVALID_TIMESTAMP with one error per
+// record at fault. A failed WAL write gives KAFKA_STORAGE_ERROR.
 package broker
 
 import (
@@ -116,16 +115,15 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 				fail(kerr.InvalidRecord, "produce request has no record batch")
 				continue
 			}
-			h, berr := validateProduceBatch(rp.Records, t.maxMessageBytes())
+			var ts *timestampLimits
+			if !t.logAppendTime() {
+				ts = &timestampLimits{b.now().UnixMilli(), t.int64Config("message.timestamp.before.max.ms"), t.int64Config("message.timestamp.after.max.ms")}
+			}
+			h, berr := validateProduceBatch(rp.Records, t.maxMessageBytes(), ts)
 			if berr != nil {
+				sp.ErrorRecords = berr.records
 				fail(berr.err, berr.msg)
 				continue
-			}
-			if !t.logAppendTime() {
-				if berr := checkTimestamps(rp.Records, &h, b.now().UnixMilli(), t.int64Config("message.timestamp.before.max.ms"), t.int64Config("message.timestamp.after.max.ms")); berr != nil {
-					fail(berr.err, berr.msg)
-					continue
-				}
 			}
 			if e := b.txnImplicitAdd(req.Version, rt.Topic, rp.Partition, &h); e != nil { // TV2
 				fail(e, "")
