@@ -13,7 +13,9 @@
 // (as Kafka does). Idempotent producers are deduplicated per partition over their last 5
 // batches; see producers.go. CreateTime timestamps outside message.timestamp.before.max.ms /
 // after.max.ms (default: more than an hour ahead) get INVALID_TIMESTAMP with one error per
-// record at fault. A failed WAL write gives KAFKA_STORAGE_ERROR.
+// record at fault. A failed WAL write gives KAFKA_STORAGE_ERROR. A partition listed twice
+// (in one topic entry or in two entries of the same topic) is written once, with the last
+// batch given, and answered once, as Kafka does.
 package broker
 
 import (
@@ -46,6 +48,7 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 		return
 	}
 
+	req.Topics = mergeDuplicatePartitions(req.Topics)
 	// Lay out the whole response first; each partition fills its own slot.
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	var pending atomic.Int64
@@ -144,4 +147,81 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 			})
 		}
 	}
+}
+
+// mergeDuplicatePartitions folds a topic or partition listed more than once into one entry,
+// as Kafka does (it keys a request's batches by partition, so the last batch given for a
+// partition is the one appended and the partition is answered once). Topics keep the order
+// of their first appearance. The common case, no repeats, returns topics unchanged.
+func mergeDuplicatePartitions(topics []kmsg.ProduceRequestTopic) []kmsg.ProduceRequestTopic {
+	type tp struct {
+		t string
+		p int32
+	}
+	n := 0
+	for _, t := range topics {
+		n += len(t.Partitions)
+	}
+	if !hasDuplicatePartitions(topics, n) {
+		return topics
+	}
+	seenTopic := make(map[string]int, len(topics))
+	var out []kmsg.ProduceRequestTopic
+	at := make(map[tp]int, n) // partition -> index in its merged topic
+	for _, t := range topics {
+		ti, ok := seenTopic[t.Topic]
+		if !ok {
+			ti = len(out)
+			seenTopic[t.Topic] = ti
+			mt := t
+			mt.Partitions = nil
+			out = append(out, mt)
+		}
+		for _, p := range t.Partitions {
+			if pi, ok := at[tp{t.Topic, p.Partition}]; ok {
+				out[ti].Partitions[pi] = p // the last batch given wins
+				continue
+			}
+			at[tp{t.Topic, p.Partition}] = len(out[ti].Partitions)
+			out[ti].Partitions = append(out[ti].Partitions, p)
+		}
+	}
+	return out
+}
+
+// hasDuplicatePartitions reports whether a topic name or a topic's partition repeats; small
+// requests (the usual ones) are checked without allocating.
+func hasDuplicatePartitions(topics []kmsg.ProduceRequestTopic, n int) bool {
+	if n <= 32 && len(topics) <= 32 {
+		for i, t := range topics {
+			for _, u := range topics[i+1:] {
+				if u.Topic == t.Topic {
+					return true
+				}
+			}
+			for j, p := range t.Partitions {
+				for _, q := range t.Partitions[j+1:] {
+					if q.Partition == p.Partition {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	}
+	seenTopic := make(map[string]struct{}, len(topics))
+	for _, t := range topics {
+		if _, ok := seenTopic[t.Topic]; ok {
+			return true
+		}
+		seenTopic[t.Topic] = struct{}{}
+		seen := make(map[int32]struct{}, len(t.Partitions))
+		for _, p := range t.Partitions {
+			if _, ok := seen[p.Partition]; ok {
+				return true
+			}
+			seen[p.Partition] = struct{}{}
+		}
+	}
+	return false
 }
