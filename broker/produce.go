@@ -15,7 +15,10 @@
 // after.max.ms (default: more than an hour ahead) get INVALID_TIMESTAMP with one error per
 // record at fault. A failed WAL write gives KAFKA_STORAGE_ERROR. A partition listed twice
 // (in one topic entry or in two entries of the same topic) is written once, with the last
-// batch given, and answered once, as Kafka does.
+// batch given, and answered once, as Kafka does. Transactional batches in a request without
+// a transactional ID fail the whole request with TRANSACTIONAL_ID_AUTHORIZATION_FAILED (with
+// acks=0 the connection is closed); a batch whose producer ID is not the one the request's
+// transactional ID holds gets INVALID_PRODUCER_ID_MAPPING (Kafka's transaction verification).
 package broker
 
 import (
@@ -32,22 +35,35 @@ func init() { register(0, 0, 12, handleProduce) }
 func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
+	// Whole-request refusals answer every partition with the same code.
+	answerAll := func(e *kerr.Error) {
 		for _, rt := range req.Topics {
 			st := kmsg.NewProduceResponseTopic()
 			st.Topic = rt.Topic
 			for _, rp := range rt.Partitions {
 				sp := kmsg.NewProduceResponseTopicPartition()
 				sp.Partition = rp.Partition
-				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
+				sp.ErrorCode = e.Code
 				st.Partitions = append(st.Partitions, sp)
 			}
 			resp.Topics = append(resp.Topics, st)
 		}
 		respond(resp)
+	}
+	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
+		answerAll(kerr.InvalidRequiredAcks)
 		return
 	}
-
+	// Transactional batches need the transactional ID they are written under (Kafka checks
+	// it is present and authorized before anything else).
+	if req.TransactionID == nil && hasTransactionalBatch(req.Topics) {
+		if req.Acks == 0 {
+			respond(server.CloseConnection)
+			return
+		}
+		answerAll(kerr.TransactionalIDAuthorizationFailed)
+		return
+	}
 	req.Topics = mergeDuplicatePartitions(req.Topics)
 	// Lay out the whole response first; each partition fills its own slot.
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
@@ -126,6 +142,10 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 			if berr != nil {
 				sp.ErrorRecords = berr.records
 				fail(berr.err, berr.msg)
+				continue
+			}
+			if e := b.txnOwnerCheck(req.TransactionID, &h); e != nil {
+				fail(e, "")
 				continue
 			}
 			if e := b.txnImplicitAdd(req.Version, rt.Topic, rp.Partition, &h); e != nil { // TV2
@@ -221,6 +241,19 @@ func hasDuplicatePartitions(topics []kmsg.ProduceRequestTopic, n int) bool {
 				return true
 			}
 			seen[p.Partition] = struct{}{}
+		}
+	}
+	return false
+}
+
+// hasTransactionalBatch reports whether any partition's records start with a RecordBatch v2
+// whose transactional bit is set.
+func hasTransactionalBatch(topics []kmsg.ProduceRequestTopic) bool {
+	for _, t := range topics {
+		for _, p := range t.Partitions {
+			if len(p.Records) >= batchHeaderLen && p.Records[16] == 2 && p.Records[22]&attrTransactional != 0 {
+				return true
+			}
 		}
 	}
 	return false
