@@ -84,59 +84,105 @@ func parseBatchHeader(b []byte) (batchHeader, bool) {
 }
 
 // batchError is a produce validation failure: a Kafka error code, a message for the
-// response's ErrorMessage field and, for per-record failures, the records at fault.
+// response's ErrorMessage field and, for per-record failures, the records at fault. logStart
+// marks failures Kafka raises inside the log (it then answers the partition's real log start
+// offset; -1 otherwise).
 type batchError struct {
-	err     *kerr.Error
-	msg     string
-	records []kmsg.ProduceResponseTopicPartitionErrorRecord
+	err      *kerr.Error
+	msg      string
+	records  []kmsg.ProduceResponseTopicPartitionErrorRecord
+	logStart bool
 }
 
 // timestampLimits are a CreateTime topic's message.timestamp.before.max.ms and
 // after.max.ms, checked against now (milliseconds).
 type timestampLimits struct{ now, before, after int64 }
 
-// validateProduceBatch checks the records of one partition in a produce request, the way
-// Kafka's LogValidator does for message format v2: the header, then every record, after
-// decompressing the payload when it is compressed (batch_records.go). ts is nil for
-// LogAppendTime topics, whose record timestamps are not checked.
-func validateProduceBatch(records []byte, maxMessageBytes int32, ts *timestampLimits) (batchHeader, *batchError) {
-	// v0/v1 message sets have the magic byte at the same position (offset 16).
-	if len(records) >= 17 && records[16] < 2 {
-		return batchHeader{}, &batchError{err: kerr.UnsupportedForMessageFormat, msg: "klite only accepts message format v2 (RecordBatch)"}
+// validateProduceBatch checks the records of one partition in a Produce request of the given
+// version, the way Kafka 4.0 does for message format v2, in its order: how its batch reader
+// frames the bytes (KafkaApis: one batch, magic 2), then the log's checks (base offset 0, size,
+// CRC, codec), then LogValidator's: the header, then every record, after decompressing the
+// payload when it is compressed (batch_records.go). ts is nil for LogAppendTime topics,
+// whose record timestamps are not checked. Bytes after the batch too few to frame another
+// (a partial second batch) are ignored, as Kafka trims them: the caller stores
+// records[:h.Length+12].
+func validateProduceBatch(records []byte, version int16, maxMessageBytes int32, ts *timestampLimits) (batchHeader, *batchError) {
+	var h batchHeader
+	noBatch := &batchError{err: kerr.InvalidRecord, msg: "produce requests must have at least one record batch per partition"}
+	// Kafka's batch reader: a length under the smallest (v0) record overhead or a magic
+	// above 2 is CORRUPT_MESSAGE; a batch cut short is no batch at all.
+	frame := func(b []byte) (size int64, ok bool, berr *batchError) {
+		if len(b) < 12 {
+			return 0, false, nil
+		}
+		l := int32(binary.BigEndian.Uint32(b[8:]))
+		if l < 14 {
+			return 0, false, &batchError{err: kerr.CorruptMessage, msg: fmt.Sprintf("Record size %d is less than the minimum record overhead (14)", l)}
+		}
+		if len(b) < 17 {
+			return 0, false, nil
+		}
+		if m := int8(b[16]); m < 0 || m > 2 {
+			return 0, false, &batchError{err: kerr.CorruptMessage, msg: fmt.Sprintf("Invalid magic found in record: %d", m)}
+		}
+		if int64(len(b)) < int64(l)+12 {
+			return 0, false, nil
+		}
+		return int64(l) + 12, true, nil
 	}
-	h, ok := parseBatchHeader(records)
+	size, ok, berr := frame(records)
+	if berr != nil {
+		return h, berr
+	}
 	if !ok {
-		return h, &batchError{err: kerr.CorruptMessage, msg: "record batch shorter than its header"}
+		return h, noBatch
 	}
-	if h.Magic != 2 {
-		return h, &batchError{err: kerr.UnsupportedForMessageFormat, msg: "unknown record batch magic"}
+	if records[16] != 2 {
+		if version < 3 {
+			return h, &batchError{err: kerr.UnsupportedForMessageFormat, msg: "klite only accepts message format v2 (RecordBatch)"}
+		}
+		return h, &batchError{err: kerr.InvalidRecord, msg: fmt.Sprintf("Produce requests with version %d are only allowed to contain record batches with magic version 2", version)}
 	}
-	if int64(h.Length)+12 > int64(len(records)) || h.Length < batchHeaderLen-12 {
-		return h, &batchError{err: kerr.CorruptMessage, msg: "record batch length does not match the data"}
+	if _, more, berr := frame(records[size:]); berr != nil {
+		return h, berr
+	} else if more && version >= 3 {
+		return h, &batchError{err: kerr.InvalidRecord, msg: fmt.Sprintf("Produce requests with version %d are only allowed to contain exactly one record batch", version)}
+	} else if more {
+		return h, &batchError{err: kerr.InvalidRecord, msg: "klite accepts exactly one record batch per partition"}
 	}
-	if int64(h.Length)+12 < int64(len(records)) {
-		return h, &batchError{err: kerr.InvalidRecord, msg: "produce requests must contain exactly one record batch per partition"}
+	h, _ = parseBatchHeader(records) // at least 17 bytes; the rest is checked below
+	batch := records[:size]
+	if c := h.codec(); c == 4 && version < 7 && len(batch) >= 23 {
+		return h, &batchError{err: kerr.UnsupportedCompressionType, msg: "Produce requests with version " + fmt.Sprint(version) + " are not allowed to use ZStandard compression"}
 	}
-	if len(records) > int(maxMessageBytes) {
+	// The log's checks (UnifiedLog.analyzeAndValidateRecords).
+	if base := int64(binary.BigEndian.Uint64(batch)); base != 0 {
+		return h, &batchError{err: kerr.InvalidRecord, msg: fmt.Sprintf("The baseOffset of the record batch in the append should be 0, but it is %d", base), logStart: true}
+	}
+	if len(batch) > int(maxMessageBytes) {
 		return h, &batchError{err: kerr.MessageTooLarge, msg: "record batch is larger than max.message.bytes"}
 	}
-	if crc32.Checksum(records[21:], crc32c) != h.CRC {
+	if len(batch) < batchHeaderLen {
+		return h, &batchError{err: kerr.CorruptMessage, msg: fmt.Sprintf("Record batch is corrupt (the size %d is smaller than the minimum allowed overhead 61)", len(batch))}
+	}
+	if crc32.Checksum(batch[21:], crc32c) != h.CRC {
 		return h, &batchError{err: kerr.CorruptMessage, msg: "record batch CRC-32C mismatch"}
 	}
-	if h.codec() > 4 {
-		return h, &batchError{err: kerr.CorruptMessage, msg: "unknown compression codec"}
+	if h.codec() > 4 { // Java's CompressionType.forId throws IllegalArgumentException
+		return h, &batchError{err: kerr.UnknownServerError, msg: fmt.Sprintf("Unknown compression type id: %d", h.codec()), logStart: true}
 	}
+	// LogValidator.
 	if h.LastOffsetDelta < 0 || h.NumRecords <= 0 || int64(h.LastOffsetDelta)+1 != int64(h.NumRecords) {
-		return h, &batchError{err: kerr.InvalidRecord, msg: "inconsistent batch offset range and record count"}
+		return h, &batchError{err: kerr.InvalidRecord, msg: "inconsistent batch offset range and record count", logStart: true}
 	}
 	if h.control() {
-		return h, &batchError{err: kerr.InvalidRecord, msg: "clients are not allowed to write control records"}
+		return h, &batchError{err: kerr.InvalidRecord, msg: "clients are not allowed to write control records", logStart: true}
 	}
 	if h.hasProducerID() && h.BaseSequence < 0 {
-		return h, &batchError{err: kerr.InvalidRecord, msg: "invalid sequence number"}
+		return h, &batchError{err: kerr.InvalidRecord, msg: "invalid sequence number", logStart: true}
 	}
 	var recErrs []kmsg.ProduceResponseTopicPartitionErrorRecord
-	berr := walkRecords(records[batchHeaderLen:], h.codec(), h.NumRecords, func(i, offsetDelta int32, tsDelta int64) *batchError {
+	berr = walkRecords(batch[batchHeaderLen:], h.codec(), h.NumRecords, func(i, offsetDelta int32, tsDelta int64) *batchError {
 		// Kafka rewrites a compressed batch whose inner offsets are not 0..n-1; klite stores
 		// batches as produced, so it refuses them (compressed or not).
 		if offsetDelta != i {
@@ -165,10 +211,11 @@ func validateProduceBatch(records []byte, maxMessageBytes int32, ts *timestampLi
 		return nil
 	})
 	if berr != nil {
+		berr.logStart = true
 		return h, berr
 	}
 	if len(recErrs) > 0 {
-		return h, &batchError{err: kerr.InvalidTimestamp, msg: "One or more records have been rejected due to invalid timestamp", records: recErrs}
+		return h, &batchError{err: kerr.InvalidTimestamp, msg: "One or more records have been rejected due to invalid timestamp", records: recErrs, logStart: true}
 	}
 	return h, nil
 }

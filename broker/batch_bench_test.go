@@ -32,7 +32,7 @@ func BenchmarkValidateProduceBatch(b *testing.B) {
 			b.SetBytes(int64(len(recs)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, berr := validateProduceBatch(batch, 1<<30, ts); berr != nil {
+				if _, berr := validateProduceBatch(batch, 12, 1<<30, ts); berr != nil {
 					b.Fatal(berr.msg)
 				}
 			}

@@ -6,7 +6,9 @@
 // CRC-32C checked (CORRUPT_MESSAGE), header and every record validated (INVALID_RECORD),
 // compressed payloads decompressed once as a stream to do so (a payload the codec cannot
 // decode: UNKNOWN_SERVER_ERROR, as Kafka), size checked against max.message.bytes
-// (MESSAGE_TOO_LARGE). Batches are stored exactly as received (not recompressed).
+// (MESSAGE_TOO_LARGE); the codes and their order follow Kafka 4.0 (batch.go), and failures
+// Kafka raises inside its log carry the real LogStartOffset. Batches are stored exactly as
+// received (not recompressed).
 // LogAppendTime topics get the broker's time in the batch header (CRC recomputed) and in the response. acks=1 and
 // acks=-1 are answered once the batch is fsynced (one broker: both mean "durable here");
 // acks=0 gets no response, and its connection is closed when a partition fails validation
@@ -43,6 +45,7 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 			for _, rp := range rt.Partitions {
 				sp := kmsg.NewProduceResponseTopicPartition()
 				sp.Partition = rp.Partition
+				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
 				sp.ErrorCode = e.Code
 				st.Partitions = append(st.Partitions, sp)
 			}
@@ -130,20 +133,20 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 				fail(kerr.UnknownTopicOrPartition, "")
 				continue
 			}
-			if len(rp.Records) == 0 {
-				fail(kerr.InvalidRecord, "produce request has no record batch")
-				continue
-			}
 			var ts *timestampLimits
 			if !t.logAppendTime() {
 				ts = &timestampLimits{b.now().UnixMilli(), t.int64Config("message.timestamp.before.max.ms"), t.int64Config("message.timestamp.after.max.ms")}
 			}
-			h, berr := validateProduceBatch(rp.Records, t.maxMessageBytes(), ts)
+			h, berr := validateProduceBatch(rp.Records, req.Version, t.maxMessageBytes(), ts)
 			if berr != nil {
 				sp.ErrorRecords = berr.records
+				if berr.logStart {
+					sp.LogStartOffset = p.logStartOffset()
+				}
 				fail(berr.err, berr.msg)
 				continue
 			}
+			records := rp.Records[:int(h.Length)+12] // bytes after it (no whole batch): dropped
 			if e := b.txnOwnerCheck(req.TransactionID, &h); e != nil {
 				fail(e, "")
 				continue
@@ -152,7 +155,7 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 				fail(e, "")
 				continue
 			}
-			p.append(b, rp.Records, &h, func(r appendResult) {
+			p.append(b, records, &h, func(r appendResult) {
 				if r.err != nil {
 					sp.ErrorCode = r.err.Code
 					if r.msg != "" {
@@ -257,4 +260,12 @@ func hasTransactionalBatch(topics []kmsg.ProduceRequestTopic) bool {
 		}
 	}
 	return false
+}
+
+// logStartOffset is the partition's log start offset, which Kafka reports on produce
+// failures raised inside the log.
+func (p *partition) logStartOffset() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logStart
 }
