@@ -46,7 +46,8 @@ func txnRawBatch(pid int64, epoch int16, seq int32) []byte {
 // TestTxnProduceChecksTransactionalID: transactional batches must be sent under the
 // transactional ID holding their producer ID, as Kafka 4.0 checks: without a transactional
 // ID the request fails with TRANSACTIONAL_ID_AUTHORIZATION_FAILED (also with no producer ID),
-// under another or an unknown transactional ID with INVALID_PRODUCER_ID_MAPPING. Nothing
+// under another or an unknown transactional ID with INVALID_PRODUCER_ID_MAPPING, with an epoch
+// ahead of the producer's with INVALID_PRODUCER_EPOCH. Nothing
 // refused is stored or joins the owner's transaction.
 func TestTxnProduceChecksTransactionalID(t *testing.T) {
 	tb := startBroker(t, t.TempDir())
@@ -86,6 +87,8 @@ func TestTxnProduceChecksTransactionalID(t *testing.T) {
 		{"transactional bit without producer ID or transactional ID", "", txnRawBatch(-1, -1, -1), kerr.TransactionalIDAuthorizationFailed},
 		{"another producer's transactional ID", "tx-b", txnRawBatch(pidA, epA, 0), kerr.InvalidProducerIDMapping},
 		{"unknown transactional ID", "tx-nope", txnRawBatch(pidA, epA, 0), kerr.InvalidProducerIDMapping},
+		// Kafka's verification fences any other epoch, answered INVALID_PRODUCER_EPOCH on Produce.
+		{"epoch ahead of the producer's", "tx-a", txnRawBatch(pidA, epA+1, 0), kerr.InvalidProducerEpoch},
 	}
 	for _, c := range cases {
 		if r := rawProduceTxn(t, cl, c.txnID, "txchk", c.batch); r.ErrorCode != c.want.Code {
