@@ -52,8 +52,7 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 	}
 	if total > maxNewPartitions {
 		for _, rt := range req.Topics {
-			st := kmsg.NewCreateTopicsResponseTopic()
-			st.Topic = rt.Topic
+			st := newCreateTopicsRow(rt.Topic)
 			st.ErrorCode = kerr.PolicyViolation.Code
 			st.ErrorMessage = kmsg.StringPtr("Excessively large number of partitions per request.")
 			resp.Topics = append(resp.Topics, st)
@@ -65,8 +64,7 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		if seen[rt.Topic] > 1 {
 			continue // answered once below
 		}
-		st := kmsg.NewCreateTopicsResponseTopic()
-		st.Topic = rt.Topic
+		st := newCreateTopicsRow(rt.Topic)
 		fail := func(e *kerr.Error, msg string) {
 			st.ErrorCode = e.Code
 			if msg != "" {
@@ -128,11 +126,19 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		resp.Topics = append(resp.Topics, st)
 	}
 	for _, name := range dups {
-		st := kmsg.NewCreateTopicsResponseTopic()
-		st.Topic = name
+		st := newCreateTopicsRow(name)
 		st.ErrorCode = kerr.InvalidRequest.Code
 		st.ErrorMessage = kmsg.StringPtr("Duplicate topic name.")
 		resp.Topics = append(resp.Topics, st)
 	}
 	respond(resp)
+}
+
+// newCreateTopicsRow is an answer row with Kafka's defaults: an empty (not null) config list,
+// which error rows keep.
+func newCreateTopicsRow(name string) kmsg.CreateTopicsResponseTopic {
+	st := kmsg.NewCreateTopicsResponseTopic()
+	st.Topic = name
+	st.Configs = []kmsg.CreateTopicsResponseTopicConfig{}
+	return st
 }

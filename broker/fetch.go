@@ -179,7 +179,11 @@ func (b *Broker) fetchResponse(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 			// Empty, not null, as Kafka sends it: some clients (kafka-python) fail on null.
 			sp.RecordBatches = []byte{}
 			p, kerrv := b.fetchPartition(req, rt, rp.Partition)
-			if kerrv == nil {
+			if kerrv != nil {
+				// Kafka answers unknown topics and partitions before reading, with an
+				// empty (not null) aborted transaction list; read errors below carry null.
+				sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			} else {
 				kerrv = fetchReadCheck(req, &rp)
 			}
 			if kerrv != nil {
@@ -246,6 +250,10 @@ func (b *Broker) fetchResponse(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 					budget = max(0, budget-int64(n)) // as Kafka: MaxBytes 0 leaves 0, not less
 					minOne = false
 				}
+			}
+			if req.IsolationLevel == 1 && sp.AbortedTransactions == nil {
+				// read_committed reads always carry a list (Kafka: null only for read_uncommitted)
+				sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

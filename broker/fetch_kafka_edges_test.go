@@ -90,3 +90,49 @@ func TestFetchKafkaEdgeCases(t *testing.T) {
 		}
 	}
 }
+
+// TestNullVersusEmptyArrays: where Kafka 4.0 sends an empty list and where null. Fetch:
+// unknown partitions (answered before reading) carry an empty aborted transaction list,
+// read_committed reads a list, read_uncommitted reads and read errors null. CreateTopics:
+// error rows carry an empty config list.
+func TestNullVersusEmptyArrays(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	createTopic(t, tb.admin(t), "ne", 1, nil)
+	cl := tb.client(t)
+	if r := rawProduce(t, cl, "ne", rawBatch(-1, -1, -1, 1, time.Now().UnixMilli(), 0)); r.ErrorCode != 0 {
+		t.Fatal(r.ErrorCode)
+	}
+	fetchOne := func(partition int32, offset int64, isolation int8) kmsg.FetchResponseTopicPartition {
+		t.Helper()
+		req := tb.fetchReq("ne", offset, 0, 0, 1<<20, 1<<20)
+		req.IsolationLevel = isolation
+		req.Topics[0].Partitions[0].Partition = partition
+		resp, err := req.RequestWith(ctxT(t, 10*time.Second), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0]
+	}
+	for _, c := range []struct {
+		what      string
+		partition int32
+		offset    int64
+		isolation int8
+		wantNull  bool
+	}{
+		{"read_uncommitted read", 0, 0, 0, true},
+		{"read_committed read", 0, 0, 1, false},
+		{"read_committed at the end", 0, 1, 1, false},
+		{"unknown partition", 5, 0, 0, false},
+		{"offset out of range", 0, 9, 1, true},
+	} {
+		p := fetchOne(c.partition, c.offset, c.isolation)
+		if (p.AbortedTransactions == nil) != c.wantNull {
+			t.Errorf("%s (error %d): aborted transactions null=%v, want null=%v", c.what, p.ErrorCode, p.AbortedTransactions == nil, c.wantNull)
+		}
+	}
+	resp := createTopicsRaw(t, cl, creatable("ne", 1))
+	if st := resp.Topics[0]; st.ErrorCode != kerr.TopicAlreadyExists.Code || st.Configs == nil {
+		t.Errorf("CreateTopics error row: error %d, configs null=%v, want an empty list", st.ErrorCode, st.Configs == nil)
+	}
+}
