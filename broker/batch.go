@@ -94,16 +94,19 @@ type batchError struct {
 	logStart bool
 }
 
-// timestampLimits are a CreateTime topic's message.timestamp.before.max.ms and
-// after.max.ms, checked against now (milliseconds).
-type timestampLimits struct{ now, before, after int64 }
+// timestampLimits are a topic's timestamp rules: message.timestamp.before.max.ms and
+// after.max.ms checked against now (milliseconds) on CreateTime topics; logAppendTime marks a
+// LogAppendTime topic, whose record timestamps are not checked.
+type timestampLimits struct {
+	now, before, after int64
+	logAppendTime      bool
+}
 
 // validateProduceBatch checks the records of one partition in a Produce request of the given
 // version, the way Kafka 4.0 does for message format v2, in its order: how its batch reader
 // frames the bytes (KafkaApis: one batch, magic 2), then the log's checks (base offset 0, size,
 // CRC, codec), then LogValidator's: the header, then every record, after decompressing the
-// payload when it is compressed (batch_records.go). ts is nil for LogAppendTime topics,
-// whose record timestamps are not checked. Bytes after the batch too few to frame another
+// payload when it is compressed (batch_records.go). Bytes after the batch too few to frame another
 // (a partial second batch) are ignored, as Kafka trims them: the caller stores
 // records[:h.Length+12].
 func validateProduceBatch(records []byte, version int16, maxMessageBytes int32, ts *timestampLimits) (batchHeader, *batchError) {
@@ -188,15 +191,15 @@ func validateProduceBatch(records []byte, version int16, maxMessageBytes int32, 
 		if offsetDelta != i {
 			return &batchError{err: kerr.InvalidRecord, msg: "record has an invalid offset delta"}
 		}
-		if ts == nil {
-			return nil
-		}
 		t := h.FirstTimestamp + tsDelta
 		if h.logAppendTime() {
 			t = h.MaxTimestamp // what Kafka's record.timestamp() reads for such a batch
 		}
+		// Kafka's LogValidator.validateTimestamp: a CreateTime topic checks the range (-1, "no
+		// timestamp", is exempt); otherwise a batch claiming LogAppendTime is refused (the
+		// broker sets that type, not the producer), on either kind of topic.
 		var msg string
-		if t != -1 { // -1: no timestamp
+		if !ts.logAppendTime && t != -1 {
 			if diff := ts.now - t; diff > ts.before || -diff > ts.after {
 				msg = fmt.Sprintf("Timestamp %d of message with offset %d is out of range. The timestamp should be within [%d, %d]", t, offsetDelta, ts.now-ts.before, ts.now+ts.after)
 			}

@@ -133,11 +133,11 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 				fail(kerr.UnknownTopicOrPartition, "")
 				continue
 			}
-			var ts *timestampLimits
-			if !t.logAppendTime() {
-				ts = &timestampLimits{b.now().UnixMilli(), t.int64Config("message.timestamp.before.max.ms"), t.int64Config("message.timestamp.after.max.ms")}
+			ts := timestampLimits{logAppendTime: t.logAppendTime()}
+			if !ts.logAppendTime {
+				ts.now, ts.before, ts.after = b.now().UnixMilli(), t.int64Config("message.timestamp.before.max.ms"), t.int64Config("message.timestamp.after.max.ms")
 			}
-			h, berr := validateProduceBatch(rp.Records, req.Version, t.maxMessageBytes(), ts)
+			h, berr := validateProduceBatch(rp.Records, req.Version, t.maxMessageBytes(), &ts)
 			if berr != nil {
 				sp.ErrorRecords = berr.records
 				if berr.logStart {

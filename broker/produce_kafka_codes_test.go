@@ -74,6 +74,18 @@ func TestProduceKafkaErrorCodes(t *testing.T) {
 		t.Fatalf("consumed %d records after the trimmed batch", len(got))
 	}
 
+	// A batch claiming LogAppendTime (the broker's to set) is INVALID_TIMESTAMP on a
+	// LogAppendTime topic, with an error per record.
+	lat := "LogAppendTime"
+	createTopic(t, tb.admin(t), "codes-lat", 1, map[string]*string{"message.timestamp.type": &lat})
+	latBatch := edit(func(b []byte) []byte { b[22] |= attrLogAppendTime; return b })
+	if r := rawProduce(t, cl, "codes-lat", latBatch); r.ErrorCode != kerr.InvalidTimestamp.Code || len(r.ErrorRecords) != 2 {
+		t.Errorf("LogAppendTime bit from the producer: error %v, %d record errors", kerr.ErrorForCode(r.ErrorCode), len(r.ErrorRecords))
+	}
+	if r := rawProduce(t, cl, "codes-lat", good); r.ErrorCode != 0 {
+		t.Errorf("CreateTime batch to a LogAppendTime topic: error %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+
 	// zstd needs Produce v7+.
 	v := kversion.Stable()
 	v.SetMaxKeyVersion(int16(kmsg.Produce), 6)
