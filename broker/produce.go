@@ -21,6 +21,10 @@
 // a transactional ID fail the whole request with TRANSACTIONAL_ID_AUTHORIZATION_FAILED (with
 // acks=0 the connection is closed); a batch whose producer ID is not the one the request's
 // transactional ID holds gets INVALID_PRODUCER_ID_MAPPING (Kafka's transaction verification).
+// Differences from Kafka: records whose offset deltas are not 0..n-1 are refused
+// (INVALID_RECORD; Kafka recompresses such a compressed batch, klite stores batches as sent);
+// v0/v1 message sets on Produce v0-2 are refused rather than converted; the decompressing
+// validator bounds a zstd window at 32 MiB and a snappy block at 64 MiB.
 package broker
 
 import (
