@@ -57,10 +57,6 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 		}
 		respond(resp)
 	}
-	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
-		answerAll(kerr.InvalidRequiredAcks)
-		return
-	}
 	// Transactional batches need the transactional ID they are written under (Kafka checks
 	// it is present and authorized before anything else).
 	if req.TransactionID == nil && hasTransactionalBatch(req.Topics) {
@@ -69,6 +65,10 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 			return
 		}
 		answerAll(kerr.TransactionalIDAuthorizationFailed)
+		return
+	}
+	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
+		answerAll(kerr.InvalidRequiredAcks)
 		return
 	}
 	req.Topics = mergeDuplicatePartitions(req.Topics)
