@@ -20,7 +20,9 @@ package broker
 // declared length, nothing after the last one. Compressed payloads are decompressed as a
 // stream through a pooled decoder and a pooled 32 KiB buffer, skipping keys, values and
 // headers as Kafka's skipKeyValueIterator does: nothing decompressed is kept, and the batch is
-// stored exactly as produced.
+// stored exactly as produced. zstd payloads of up to 8 MiB decompressed are decoded in one
+// call into a pooled scratch buffer instead (about 1.5x faster than zstd's stream decoder);
+// larger ones, and any that fail that way, take the stream path, which classifies errors.
 //
 // Errors follow Kafka 4.0: broken framing or a payload that ends early is INVALID_RECORD
 // (InvalidRecordException); a payload the codec cannot decode at all is UNKNOWN_SERVER_ERROR
@@ -66,6 +68,13 @@ func walkRecords(payload []byte, codec int8, n int32, visit recordVisitor) *batc
 	if codec == 0 {
 		src := sliceSource{b: payload}
 		return walkSource(&src, n, visit)
+	}
+	if codec == 4 {
+		if out, release, ok := zstdDecodeSmall(payload); ok {
+			defer release()
+			src := sliceSource{b: out}
+			return walkSource(&src, n, visit)
+		}
 	}
 	br := bufReaders.Get().(*bufio.Reader)
 	defer func() { br.Reset(nil); bufReaders.Put(br) }()
@@ -315,6 +324,45 @@ var (
 	}}
 	snappyDecs = sync.Pool{New: func() any { return new(snappyReader) }}
 )
+
+// zstdInMemoryMax bounds what zstdDecodeSmall decodes into memory.
+const zstdInMemoryMax = 8 << 20
+
+var (
+	zstdAllDecs = sync.Pool{New: func() any {
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxWindow(zstdMaxWindow), zstd.WithDecoderMaxMemory(zstdInMemoryMax))
+		if err != nil {
+			panic(err) // only for invalid options
+		}
+		return d
+	}}
+	scratchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
+)
+
+// zstdDecodeSmall decodes a zstd payload of at most zstdInMemoryMax bytes into a pooled
+// buffer; release returns the buffer. ok is false when the payload is larger or does not
+// decode (the caller then streams it).
+func zstdDecodeSmall(payload []byte) (out []byte, release func(), ok bool) {
+	var hdr zstd.Header
+	if err := hdr.Decode(payload); err != nil || (hdr.HasFCS && hdr.FrameContentSize > zstdInMemoryMax) {
+		return nil, nil, false
+	}
+	d := zstdAllDecs.Get().(*zstd.Decoder)
+	bp := scratchBufs.Get().(*[]byte)
+	out, err := d.DecodeAll(payload, (*bp)[:0])
+	zstdAllDecs.Put(d)
+	if err != nil {
+		scratchBufs.Put(bp)
+		return nil, nil, false
+	}
+	return out, func() {
+		if cap(out) <= zstdInMemoryMax+64<<10 { // keep the grown buffer, but never a huge one
+			*bp = out[:0]
+		}
+		scratchBufs.Put(bp)
+	}, true
+}
 
 // decompressReader returns a stream of the decompressed payload and a function that returns
 // the decoder to its pool.
