@@ -80,6 +80,7 @@ fuzz:
 	$(GO) test -run=NONE -fuzz='^FuzzSegmentIndex$$' -fuzztime=$(FUZZTIME) ./broker/logstore/
 	$(GO) test -run=NONE -fuzz='^FuzzCheckpoint$$' -fuzztime=$(FUZZTIME) ./broker/logstore/
 	$(GO) test -run=NONE -fuzz='^FuzzRecords$$' -fuzztime=$(FUZZTIME) ./broker/logstore/
+	$(GO) test -run=NONE -fuzz=FuzzRecordPayload -fuzztime=$(FUZZTIME) ./broker/
 
 test: vet unit integration conformance
 

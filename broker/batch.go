@@ -21,6 +21,7 @@ package broker
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -82,81 +83,144 @@ func parseBatchHeader(b []byte) (batchHeader, bool) {
 	return h, true
 }
 
-// batchError is a produce validation failure: a Kafka error code and a message for the
-// response's ErrorMessage field.
+// batchError is a produce validation failure: a Kafka error code, a message for the
+// response's ErrorMessage field and, for per-record failures, the records at fault. logStart
+// marks failures Kafka raises inside the log (it then answers the partition's real log start
+// offset; -1 otherwise).
 type batchError struct {
-	err *kerr.Error
-	msg string
+	err      *kerr.Error
+	msg      string
+	records  []kmsg.ProduceResponseTopicPartitionErrorRecord
+	logStart bool
 }
 
-// validateProduceBatch checks the records of one partition in a produce request, the way
-// Kafka's LogValidator does for message format v2. Compressed batches are not decompressed:
-// their record count, offsets and timestamps come from the header (a difference from Kafka,
-// which decompresses to validate each record).
-func validateProduceBatch(records []byte, maxMessageBytes int32) (batchHeader, *batchError) {
-	// v0/v1 message sets have the magic byte at the same position (offset 16).
-	if len(records) >= 17 && records[16] < 2 {
-		return batchHeader{}, &batchError{kerr.UnsupportedForMessageFormat, "klite only accepts message format v2 (RecordBatch)"}
+// timestampLimits are a topic's timestamp rules: message.timestamp.before.max.ms and
+// after.max.ms checked against now (milliseconds) on CreateTime topics; logAppendTime marks a
+// LogAppendTime topic, whose record timestamps are not checked.
+type timestampLimits struct {
+	now, before, after int64
+	logAppendTime      bool
+}
+
+// validateProduceBatch checks the records of one partition in a Produce request of the given
+// version, the way Kafka 4.0 does for message format v2, in its order: how its batch reader
+// frames the bytes (KafkaApis: one batch, magic 2), then the log's checks (base offset 0, size,
+// CRC, codec), then LogValidator's: the header, then every record, after decompressing the
+// payload when it is compressed (batch_records.go). Bytes after the batch too few to frame another
+// (a partial second batch) are ignored, as Kafka trims them: the caller stores
+// records[:h.Length+12].
+func validateProduceBatch(records []byte, version int16, maxMessageBytes int32, ts *timestampLimits) (batchHeader, *batchError) {
+	var h batchHeader
+	noBatch := &batchError{err: kerr.InvalidRecord, msg: "produce requests must have at least one record batch per partition"}
+	// Kafka's batch reader: a length under the smallest (v0) record overhead or a magic
+	// above 2 is CORRUPT_MESSAGE; a batch cut short is no batch at all.
+	frame := func(b []byte) (size int64, ok bool, berr *batchError) {
+		if len(b) < 12 {
+			return 0, false, nil
+		}
+		l := int32(binary.BigEndian.Uint32(b[8:]))
+		if l < 14 {
+			return 0, false, &batchError{err: kerr.CorruptMessage, msg: fmt.Sprintf("Record size %d is less than the minimum record overhead (14)", l)}
+		}
+		if len(b) < 17 {
+			return 0, false, nil
+		}
+		if m := int8(b[16]); m < 0 || m > 2 {
+			return 0, false, &batchError{err: kerr.CorruptMessage, msg: fmt.Sprintf("Invalid magic found in record: %d", m)}
+		}
+		if int64(len(b)) < int64(l)+12 {
+			return 0, false, nil
+		}
+		return int64(l) + 12, true, nil
 	}
-	h, ok := parseBatchHeader(records)
+	size, ok, berr := frame(records)
+	if berr != nil {
+		return h, berr
+	}
 	if !ok {
-		return h, &batchError{kerr.CorruptMessage, "record batch shorter than its header"}
+		return h, noBatch
 	}
-	if h.Magic != 2 {
-		return h, &batchError{kerr.UnsupportedForMessageFormat, "unknown record batch magic"}
+	if records[16] != 2 {
+		if version < 3 {
+			return h, &batchError{err: kerr.UnsupportedForMessageFormat, msg: "klite only accepts message format v2 (RecordBatch)"}
+		}
+		return h, &batchError{err: kerr.InvalidRecord, msg: fmt.Sprintf("Produce requests with version %d are only allowed to contain record batches with magic version 2", version)}
 	}
-	if int64(h.Length)+12 > int64(len(records)) || h.Length < batchHeaderLen-12 {
-		return h, &batchError{kerr.CorruptMessage, "record batch length does not match the data"}
+	if _, more, berr := frame(records[size:]); berr != nil {
+		return h, berr
+	} else if more && version >= 3 {
+		return h, &batchError{err: kerr.InvalidRecord, msg: fmt.Sprintf("Produce requests with version %d are only allowed to contain exactly one record batch", version)}
+	} else if more {
+		return h, &batchError{err: kerr.InvalidRecord, msg: "klite accepts exactly one record batch per partition"}
 	}
-	if int64(h.Length)+12 < int64(len(records)) {
-		return h, &batchError{kerr.InvalidRecord, "produce requests must contain exactly one record batch per partition"}
+	h, _ = parseBatchHeader(records) // at least 17 bytes; the rest is checked below
+	batch := records[:size]
+	if c := h.codec(); c == 4 && version < 7 && len(batch) >= 23 {
+		return h, &batchError{err: kerr.UnsupportedCompressionType, msg: "Produce requests with version " + fmt.Sprint(version) + " are not allowed to use ZStandard compression"}
 	}
-	if len(records) > int(maxMessageBytes) {
-		return h, &batchError{kerr.MessageTooLarge, "record batch is larger than max.message.bytes"}
+	// The log's checks (UnifiedLog.analyzeAndValidateRecords).
+	if base := int64(binary.BigEndian.Uint64(batch)); base != 0 {
+		return h, &batchError{err: kerr.InvalidRecord, msg: fmt.Sprintf("The baseOffset of the record batch in the append should be 0, but it is %d", base), logStart: true}
 	}
-	if crc32.Checksum(records[21:], crc32c) != h.CRC {
-		return h, &batchError{kerr.CorruptMessage, "record batch CRC-32C mismatch"}
+	if len(batch) > int(maxMessageBytes) {
+		return h, &batchError{err: kerr.MessageTooLarge, msg: "record batch is larger than max.message.bytes"}
 	}
-	if h.codec() > 4 {
-		return h, &batchError{kerr.CorruptMessage, "unknown compression codec"}
+	if len(batch) < batchHeaderLen {
+		return h, &batchError{err: kerr.CorruptMessage, msg: fmt.Sprintf("Record batch is corrupt (the size %d is smaller than the minimum allowed overhead 61)", len(batch))}
 	}
+	if crc32.Checksum(batch[21:], crc32c) != h.CRC {
+		return h, &batchError{err: kerr.CorruptMessage, msg: "record batch CRC-32C mismatch"}
+	}
+	if h.codec() > 4 { // Java's CompressionType.forId throws IllegalArgumentException
+		return h, &batchError{err: kerr.UnknownServerError, msg: fmt.Sprintf("Unknown compression type id: %d", h.codec()), logStart: true}
+	}
+	// LogValidator.
 	if h.LastOffsetDelta < 0 || h.NumRecords <= 0 || int64(h.LastOffsetDelta)+1 != int64(h.NumRecords) {
-		return h, &batchError{kerr.InvalidRecord, "inconsistent batch offset range and record count"}
+		return h, &batchError{err: kerr.InvalidRecord, msg: "inconsistent batch offset range and record count", logStart: true}
 	}
 	if h.control() {
-		return h, &batchError{kerr.InvalidRecord, "clients are not allowed to write control records"}
+		return h, &batchError{err: kerr.InvalidRecord, msg: "clients are not allowed to write control records", logStart: true}
 	}
 	if h.hasProducerID() && h.BaseSequence < 0 {
-		return h, &batchError{kerr.InvalidRecord, "invalid sequence number"}
+		return h, &batchError{err: kerr.InvalidRecord, msg: "invalid sequence number", logStart: true}
 	}
-	if h.codec() == 0 {
-		if err := checkRecords(records[batchHeaderLen:], h.NumRecords); err != nil {
-			return h, &batchError{kerr.InvalidRecord, err.Error()}
+	var recErrs []kmsg.ProduceResponseTopicPartitionErrorRecord
+	berr = walkRecords(batch[batchHeaderLen:], h.codec(), h.NumRecords, func(i, offsetDelta int32, tsDelta int64) *batchError {
+		// Kafka rewrites a compressed batch whose inner offsets are not 0..n-1; klite stores
+		// batches as produced, so it refuses them (compressed or not).
+		if offsetDelta != i {
+			return &batchError{err: kerr.InvalidRecord, msg: "record has an invalid offset delta"}
 		}
+		t := h.FirstTimestamp + tsDelta
+		if h.logAppendTime() {
+			t = h.MaxTimestamp // what Kafka's record.timestamp() reads for such a batch
+		}
+		// Kafka's LogValidator.validateTimestamp: a CreateTime topic checks the range (-1, "no
+		// timestamp", is exempt); otherwise a batch claiming LogAppendTime is refused (the
+		// broker sets that type, not the producer), on either kind of topic.
+		var msg string
+		if !ts.logAppendTime && t != -1 {
+			if diff := ts.now - t; diff > ts.before || -diff > ts.after {
+				msg = fmt.Sprintf("Timestamp %d of message with offset %d is out of range. The timestamp should be within [%d, %d]", t, offsetDelta, ts.now-ts.before, ts.now+ts.after)
+			}
+		} else if h.logAppendTime() {
+			msg = "Invalid timestamp type in message. Producer should not set timestamp type to LogAppendTime."
+		}
+		if msg != "" {
+			e := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+			e.RelativeOffset, e.ErrorMessage = i, kmsg.StringPtr(msg)
+			recErrs = append(recErrs, e)
+		}
+		return nil
+	})
+	if berr != nil {
+		berr.logStart = true
+		return h, berr
+	}
+	if len(recErrs) > 0 {
+		return h, &batchError{err: kerr.InvalidTimestamp, msg: "One or more records have been rejected due to invalid timestamp", records: recErrs, logStart: true}
 	}
 	return h, nil
-}
-
-// checkRecords decodes n uncompressed records and checks their offset deltas are 0..n-1.
-func checkRecords(b []byte, n int32) error {
-	for i := int32(0); i < n; i++ {
-		l, sz := binary.Varint(b)
-		if sz <= 0 || l < 0 || int64(len(b)-sz) < l {
-			return errors.New("record is truncated")
-		}
-		var r kmsg.Record
-		if err := r.ReadFrom(b[:sz+int(l)]); err != nil {
-			return errors.New("record cannot be decoded")
-		}
-		if r.OffsetDelta != i {
-			return errors.New("record has an invalid offset delta")
-		}
-		b = b[sz+int(l):]
-	}
-	if len(b) != 0 {
-		return errors.New("record count does not match the records")
-	}
-	return nil
 }
 
 // stampBatch sets the broker-assigned base offset and, for LogAppendTime topics, the log
@@ -220,33 +284,3 @@ func recordTimestamps(batch []byte, baseOffset int64) ([][2]int64, error) {
 }
 
 func crc32Checksum(b []byte) uint32 { return crc32.Checksum(b, crc32c) }
-
-// checkTimestamps applies message.timestamp.before.max.ms and after.max.ms to a CreateTime
-// batch, as Kafka does per record (-1, "no timestamp", is exempt). The batch's max timestamp
-// decides the upper bound exactly; the lower bound looks at each record when uncompressed.
-func checkTimestamps(batch []byte, h *batchHeader, now, before, after int64) *batchError {
-	tooNew := func(ts int64) bool { return ts >= 0 && after < now && ts > now+after }
-	tooOld := func(ts int64) bool { return ts >= 0 && before < now && ts < now-before }
-	if tooNew(h.MaxTimestamp) {
-		return &batchError{kerr.InvalidTimestamp, "record timestamp is later than message.timestamp.after.max.ms allows"}
-	}
-	if before >= now {
-		return nil
-	}
-	if h.codec() != 0 {
-		if tooOld(h.FirstTimestamp) {
-			return &batchError{kerr.InvalidTimestamp, "record timestamp is earlier than message.timestamp.before.max.ms allows"}
-		}
-		return nil
-	}
-	recs, err := recordTimestamps(batch, 0)
-	if err != nil {
-		return &batchError{kerr.InvalidRecord, err.Error()}
-	}
-	for _, r := range recs {
-		if tooOld(r[1]) {
-			return &batchError{kerr.InvalidTimestamp, "record timestamp is earlier than message.timestamp.before.max.ms allows"}
-		}
-	}
-	return nil
-}

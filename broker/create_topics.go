@@ -6,10 +6,19 @@
 // only this broker. Configs are validated as Kafka validates them (unknown names, types,
 // ranges: INVALID_CONFIG) and stored as given; the v5+ response lists every topic config
 // with its source, as DescribeConfigs does.
+//
+// As Kafka 4.0 (ControllerApis, ReplicationControlManager): a name listed more than once is
+// left out and answered once, INVALID_REQUEST "Duplicate topic name.", after the other
+// topics; if the remaining topics add up to more than 10000 partitions (NumPartitions, the
+// default for -1, or the assignment count) the whole request fails with POLICY_VIOLATION on
+// every requested row and nothing is created; a config with a null value is INVALID_CONFIG; a
+// name equal to an existing topic's once '.' and '_' are treated alike is
+// INVALID_TOPIC_EXCEPTION (their metric names would collide).
 package broker
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -21,22 +30,47 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 	req := kreq.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	seen := map[string]int{}
+	var dups []string
+	var total int64 // Kafka sums in an int that can wrap; klite does not let it
 	for _, rt := range req.Topics {
-		seen[rt.Topic]++
+		if seen[rt.Topic]++; seen[rt.Topic] == 2 {
+			dups = append(dups, rt.Topic)
+		}
 	}
 	for _, rt := range req.Topics {
-		st := kmsg.NewCreateTopicsResponseTopic()
-		st.Topic = rt.Topic
+		if seen[rt.Topic] > 1 {
+			continue
+		}
+		switch {
+		case len(rt.ReplicaAssignment) > 0:
+			total += int64(len(rt.ReplicaAssignment))
+		case rt.NumPartitions == -1:
+			total += int64(b.cfg.DefaultPartitions)
+		case rt.NumPartitions > 0:
+			total += int64(rt.NumPartitions)
+		}
+	}
+	if total > maxNewPartitions {
+		for _, rt := range req.Topics {
+			st := newCreateTopicsRow(rt.Topic)
+			st.ErrorCode = kerr.PolicyViolation.Code
+			st.ErrorMessage = kmsg.StringPtr("Excessively large number of partitions per request.")
+			resp.Topics = append(resp.Topics, st)
+		}
+		respond(resp)
+		return
+	}
+	for _, rt := range req.Topics {
+		if seen[rt.Topic] > 1 {
+			continue // answered once below
+		}
+		st := newCreateTopicsRow(rt.Topic)
 		fail := func(e *kerr.Error, msg string) {
 			st.ErrorCode = e.Code
 			if msg != "" {
 				st.ErrorMessage = kmsg.StringPtr(msg)
 			}
 			resp.Topics = append(resp.Topics, st)
-		}
-		if seen[rt.Topic] > 1 {
-			fail(kerr.InvalidRequest, "create topics request contains duplicate topic "+rt.Topic)
-			continue
 		}
 		partitions := rt.NumPartitions
 		if len(rt.ReplicaAssignment) > 0 {
@@ -64,10 +98,17 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 			continue
 		}
 		configs := map[string]string{}
+		var nullConfigs []string
 		for _, c := range rt.Configs {
-			if c.Value != nil {
+			if c.Value == nil {
+				nullConfigs = append(nullConfigs, c.Name)
+			} else {
 				configs[c.Name] = *c.Value
 			}
+		}
+		if len(nullConfigs) > 0 {
+			fail(kerr.InvalidConfig, "Null value not supported for topic configs: "+strings.Join(nullConfigs, ","))
+			continue
 		}
 		t, kerrv, msg := b.createTopic(rt.Topic, partitions, configs, req.ValidateOnly)
 		if kerrv != nil {
@@ -84,5 +125,20 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	for _, name := range dups {
+		st := newCreateTopicsRow(name)
+		st.ErrorCode = kerr.InvalidRequest.Code
+		st.ErrorMessage = kmsg.StringPtr("Duplicate topic name.")
+		resp.Topics = append(resp.Topics, st)
+	}
 	respond(resp)
+}
+
+// newCreateTopicsRow is an answer row with Kafka's defaults: an empty (not null) config list,
+// which error rows keep.
+func newCreateTopicsRow(name string) kmsg.CreateTopicsResponseTopic {
+	st := kmsg.NewCreateTopicsResponseTopic()
+	st.Topic = name
+	st.Configs = []kmsg.CreateTopicsResponseTopicConfig{}
+	return st
 }

@@ -10,6 +10,14 @@
 // the partitions of its session first, and its answer trimmed to what changed. READ_COMMITTED
 // returns data only below the last stable offset and lists the aborted transactions in the
 // returned range (txn_partition.go).
+//
+// As Kafka 4.0: MaxBytes 0 returns only the first batch; a negative MaxBytes or
+// PartitionMaxBytes fails each partition that has data to read (UNKNOWN_SERVER_ERROR, Kafka's
+// log read refuses a negative size); an isolation level other than 0 or 1 fails the request
+// (UNKNOWN_SERVER_ERROR, top level from v7); a CurrentLeaderEpoch above klite's (always 0) is
+// UNKNOWN_LEADER_EPOCH and one below -1 FENCED_LEADER_EPOCH; a fetch from a replica
+// (ReplicaID >= 0) is refused since klite has no followers (NOT_LEADER_OR_FOLLOWER, or
+// UNKNOWN_LEADER_EPOCH when it carries a leader epoch). Failed partitions report -1 offsets.
 package broker
 
 import (
@@ -26,6 +34,28 @@ func init() { register(1, 4, 17, handleFetch) }
 const maxFetchWait = 60 * time.Second
 
 func handleFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
+	if r := kreq.(*kmsg.FetchRequest); r.IsolationLevel != 0 && r.IsolationLevel != 1 {
+		// Java's IsolationLevel.forId throws: the request fails as a whole.
+		resp := kreq.ResponseKind().(*kmsg.FetchResponse)
+		if r.Version >= 7 {
+			resp.ErrorCode, resp.SessionID = kerr.UnknownServerError.Code, r.SessionID
+		} else {
+			for _, rt := range r.Topics {
+				st := kmsg.NewFetchResponseTopic()
+				st.Topic, st.TopicID = rt.Topic, rt.TopicID
+				for _, rp := range rt.Partitions {
+					sp := kmsg.NewFetchResponseTopicPartition()
+					sp.Partition, sp.ErrorCode = rp.Partition, kerr.UnknownServerError.Code
+					sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+					sp.RecordBatches = []byte{}
+					st.Partitions = append(st.Partitions, sp)
+				}
+				resp.Topics = append(resp.Topics, st)
+			}
+		}
+		respond(resp)
+		return
+	}
 	sf, errCode := b.resolveFetchSession(kreq.(*kmsg.FetchRequest))
 	if errCode != 0 {
 		resp := kreq.ResponseKind().(*kmsg.FetchResponse)
@@ -81,6 +111,29 @@ func (b *Broker) fetchPartition(req *kmsg.FetchRequest, rt *kmsg.FetchRequestTop
 	return nil, kerr.UnknownTopicOrPartition
 }
 
+// fetchReadCheck is what Kafka's Partition.fetchRecords refuses before reading: a leader
+// epoch other than klite's (0), or a fetch from a replica (klite has none).
+func fetchReadCheck(req *kmsg.FetchRequest, rp *kmsg.FetchRequestTopicPartition) *kerr.Error {
+	switch e := rp.CurrentLeaderEpoch; {
+	case e == -1 || e == 0:
+	case e > 0:
+		return kerr.UnknownLeaderEpoch
+	default:
+		return kerr.FencedLeaderEpoch
+	}
+	replica := req.ReplicaID
+	if req.Version >= 15 {
+		replica = req.ReplicaState.ID
+	}
+	if replica >= 0 {
+		if rp.CurrentLeaderEpoch != -1 {
+			return kerr.UnknownLeaderEpoch
+		}
+		return kerr.NotLeaderForPartition
+	}
+	return nil
+}
+
 // fetchAvailable counts the bytes a fetch could return now (up to MinBytes); stop is set when
 // some partition has an error, which Kafka answers at once.
 func (b *Broker) fetchAvailable(req *kmsg.FetchRequest) (avail int64, stop bool) {
@@ -88,7 +141,7 @@ func (b *Broker) fetchAvailable(req *kmsg.FetchRequest) (avail int64, stop bool)
 		rt := &req.Topics[i]
 		for _, rp := range rt.Partitions {
 			p, err := b.fetchPartition(req, rt, rp.Partition)
-			if err != nil {
+			if err != nil || fetchReadCheck(req, &rp) != nil || req.MaxBytes < 0 || rp.PartitionMaxBytes < 0 {
 				return avail, true
 			}
 			logStart, hwm := p.offsets()
@@ -112,10 +165,7 @@ func (b *Broker) fetchAvailable(req *kmsg.FetchRequest) (avail int64, stop bool)
 // fetchResponse builds the response from what is durable now.
 func (b *Broker) fetchResponse(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	budget := int64(req.MaxBytes)
-	if budget <= 0 {
-		budget = 1<<31 - 1
-	}
+	budget := int64(req.MaxBytes) // 0: only the first batch (minOne); < 0: refused per partition
 	minOne := true
 	var buf []byte
 	for i := range req.Topics {
@@ -129,6 +179,13 @@ func (b *Broker) fetchResponse(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 			// Empty, not null, as Kafka sends it: some clients (kafka-python) fail on null.
 			sp.RecordBatches = []byte{}
 			p, kerrv := b.fetchPartition(req, rt, rp.Partition)
+			if kerrv != nil {
+				// Kafka answers unknown topics and partitions before reading, with an
+				// empty (not null) aborted transaction list; read errors below carry null.
+				sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			} else {
+				kerrv = fetchReadCheck(req, &rp)
+			}
 			if kerrv != nil {
 				sp.ErrorCode = kerrv.Code
 				st.Partitions = append(st.Partitions, sp)
@@ -148,8 +205,15 @@ func (b *Broker) fetchResponse(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
+			limit := min(int64(rp.PartitionMaxBytes), budget)
+			if rp.FetchOffset < upper && limit < 0 {
+				// Kafka's log read refuses a negative size ("Invalid max size").
+				sp.ErrorCode = kerr.UnknownServerError.Code
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			if rp.FetchOffset < hwm && (budget > 0 || minOne) {
-				limit := min(int64(rp.PartitionMaxBytes), budget)
 				metas := p.batchesFrom(rp.FetchOffset, limit, minOne)
 				start := len(buf)
 				var need int
@@ -183,9 +247,13 @@ func (b *Broker) fetchResponse(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 				}
 				if n := len(buf) - start; n > 0 {
 					sp.RecordBatches = buf[start:len(buf):len(buf)]
-					budget -= int64(n)
+					budget = max(0, budget-int64(n)) // as Kafka: MaxBytes 0 leaves 0, not less
 					minOne = false
 				}
+			}
+			if req.IsolationLevel == 1 && sp.AbortedTransactions == nil {
+				// read_committed reads always carry a list (Kafka: null only for read_uncommitted)
+				sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

@@ -7,6 +7,7 @@ package broker
 
 import (
 	"github.com/klite/klite/broker/group"
+	"github.com/klite/klite/broker/server"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -20,5 +21,28 @@ func groupClient(rc *ReqCtx) group.Client {
 
 func handleJoinGroup(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.JoinGroupRequest)
+	strs := []string{req.Group, req.MemberID, req.ProtocolType}
+	if req.InstanceID != nil {
+		strs = append(strs, *req.InstanceID)
+	}
+	for _, p := range req.Protocols {
+		strs = append(strs, p.Name)
+	}
+	if overlongString(strs...) {
+		respond(server.CloseConnection)
+		return
+	}
 	b.groups.JoinGroup(groupClient(rc), req, func(r *kmsg.JoinGroupResponse) { respond(r) })
+}
+
+// overlongString reports a string longer than 32767 bytes. Kafka's generated request readers
+// refuse such a string (only a flexible version's compact string can carry one) and the
+// broker closes the connection, so a group can never be named or joined with one.
+func overlongString(ss ...string) bool {
+	for _, s := range ss {
+		if len(s) > 0x7fff {
+			return true
+		}
+	}
+	return false
 }

@@ -6,8 +6,10 @@
 // A timestamp >= 0 gives the first record whose timestamp is >= it, exactly: the batch index
 // finds the first batch whose max timestamp is >= the target, then that batch is read from
 // the WAL (decompressed if needed) to find the record. No match gives offset -1, timestamp -1.
-// Differences from Kafka: -5 (earliest pending upload, tiered storage) is answered with
-// offset -1 and timestamp -1.
+// -5 (latest tiered, v9+) is answered with offset -1 and timestamp -1 (no tiered storage),
+// as Kafka does without remote storage. As Kafka 4.0 (ReplicaManager.fetchOffset): a special
+// timestamp below the version that defines it, or any other negative timestamp, is
+// UNSUPPORTED_VERSION, and a partition listed twice is answered once, INVALID_REQUEST.
 package broker
 
 import (
@@ -20,6 +22,17 @@ func init() { register(2, 1, 10, handleListOffsets) }
 func handleListOffsets(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.ListOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	type tp struct {
+		t string
+		p int32
+	}
+	count := map[tp]int{}
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			count[tp{rt.Topic, rp.Partition}]++
+		}
+	}
+	answered := map[tp]bool{}
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
@@ -27,6 +40,20 @@ func handleListOffsets(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(km
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
+			if k := (tp{rt.Topic, rp.Partition}); count[k] > 1 {
+				if answered[k] {
+					continue
+				}
+				answered[k] = true
+				sp.ErrorCode = kerr.InvalidRequest.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			if !listOffsetsTimestampSupported(rp.Timestamp, req.Version) {
+				sp.ErrorCode = kerr.UnsupportedVersion.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			p, kerrv := b.partition(rt.Topic, rp.Partition)
 			if kerrv != nil {
 				sp.ErrorCode = kerrv.Code
@@ -52,6 +79,18 @@ func handleListOffsets(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(km
 	}
 	respond(resp)
 }
+
+// listOffsetsTimestampSupported: the special (negative) timestamps and the first ListOffsets
+// version defining each; any other negative timestamp is unsupported.
+func listOffsetsTimestampSupported(ts int64, version int16) bool {
+	if ts >= 0 {
+		return true
+	}
+	minVersion, ok := specialTimestampVersions[ts]
+	return ok && version >= minVersion
+}
+
+var specialTimestampVersions = map[int64]int16{-1: 1, -2: 1, -3: 7, -4: 8, -5: 9}
 
 // listOffset resolves one ListOffsets query to (offset, timestamp); offset -1 is "none".
 func (b *Broker) listOffset(p *partition, ts int64) (int64, int64, *kerr.Error) {

@@ -6,7 +6,7 @@
 // --default-partitions partitions; otherwise they get UNKNOWN_TOPIC_OR_PARTITION (or
 // UNKNOWN_TOPIC_ID when named by ID). Differences from Kafka: an auto-created topic is
 // returned ready in the same response instead of LEADER_NOT_AVAILABLE; authorized
-// operations are not computed (reported as unknown).
+// operations are not computed (reported as unknown). A topic named twice is answered once.
 package broker
 
 import (
@@ -44,7 +44,21 @@ func handleMetadata(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.
 		return
 	}
 	autoCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	// Kafka answers the set of names and IDs asked for: a topic listed twice is answered once.
+	seenName := map[string]bool{}
+	seenID := map[[16]byte]bool{}
 	for _, rt := range req.Topics {
+		if rt.Topic != nil {
+			if seenName[*rt.Topic] {
+				continue
+			}
+			seenName[*rt.Topic] = true
+		} else {
+			if seenID[rt.TopicID] {
+				continue
+			}
+			seenID[rt.TopicID] = true
+		}
 		if rt.Topic == nil {
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.TopicID = rt.TopicID

@@ -36,7 +36,7 @@ func (t *topic) keylessRecordErrors(topic string, partition int32, batch []byte,
 	if c := h.codec(); c != 0 {
 		var err error
 		if raw, err = decompressor.Decompress(raw, kgo.CompressionCodecType(c)); err != nil {
-			return nil, &batchError{kerr.CorruptMessage, "cannot decompress the record batch"}
+			return nil, &batchError{err: kerr.CorruptMessage, msg: "cannot decompress the record batch"}
 		}
 	}
 	var errs []kmsg.ProduceResponseTopicPartitionErrorRecord
@@ -44,11 +44,11 @@ func (t *topic) keylessRecordErrors(topic string, partition int32, batch []byte,
 	for i := int32(0); len(raw) > 0 && i < h.NumRecords; i++ {
 		l, sz := binary.Varint(raw)
 		if sz <= 0 || l < 0 || int64(len(raw)-sz) < l {
-			return nil, &batchError{kerr.CorruptMessage, "truncated record"}
+			return nil, &batchError{err: kerr.CorruptMessage, msg: "truncated record"}
 		}
 		var r kmsg.Record
 		if err := r.ReadFrom(raw[:sz+int(l)]); err != nil {
-			return nil, &batchError{kerr.CorruptMessage, "malformed record"}
+			return nil, &batchError{err: kerr.CorruptMessage, msg: "malformed record"}
 		}
 		raw = raw[sz+int(l):]
 		if r.Key != nil {
@@ -63,6 +63,6 @@ func (t *topic) keylessRecordErrors(topic string, partition int32, batch []byte,
 	if len(errs) == 0 {
 		return nil, nil
 	}
-	return errs, &batchError{kerr.InvalidRecord, fmt.Sprintf("One or more records have been rejected due to %d record errors in total, and only showing the first three errors at most: [%s]",
+	return errs, &batchError{err: kerr.InvalidRecord, msg: fmt.Sprintf("One or more records have been rejected due to %d record errors in total, and only showing the first three errors at most: [%s]",
 		len(errs), strings.Join(shown, ", "))}
 }

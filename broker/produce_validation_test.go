@@ -44,13 +44,13 @@ func TestProduceValidation(t *testing.T) {
 		want  *kerr.Error
 	}{
 		{"bad crc", "val", badCRC, kerr.CorruptMessage},
-		{"magic 1", "val", magic1, kerr.UnsupportedForMessageFormat},
+		{"magic 1", "val", magic1, kerr.InvalidRecord}, // Produce v3+: "only allowed to contain magic 2"
 		{"count mismatch", "val", badCount, kerr.InvalidRecord},
 		{"control batch", "val", control, kerr.InvalidRecord},
 		{"bad offset delta", "val", badDelta, kerr.InvalidRecord},
 		{"too large", "val", big, kerr.MessageTooLarge},
 		{"two batches", "val", twoBatches, kerr.InvalidRecord},
-		{"truncated", "val", truncated, kerr.CorruptMessage},
+		{"truncated", "val", truncated, kerr.InvalidRecord}, // Kafka's reader frames no batch at all
 		{"unknown topic", "nope", good, kerr.UnknownTopicOrPartition},
 	}
 	for _, c := range cases {

@@ -6,6 +6,7 @@
 package broker
 
 import (
+	"github.com/klite/klite/broker/server"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -14,6 +15,19 @@ func init() { register(14, 0, 5, groupOrdered(handleSyncGroup)) }
 
 func handleSyncGroup(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.SyncGroupRequest)
+	strs := []string{req.Group, req.MemberID}
+	for _, p := range []*string{req.InstanceID, req.ProtocolType, req.Protocol} {
+		if p != nil {
+			strs = append(strs, *p)
+		}
+	}
+	for _, a := range req.GroupAssignment {
+		strs = append(strs, a.MemberID)
+	}
+	if overlongString(strs...) { // Kafka's reader refuses the request (join_group.go)
+		respond(server.CloseConnection)
+		return
+	}
 	if req.Version >= 5 && (req.ProtocolType == nil || req.Protocol == nil) {
 		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
 		resp.ErrorCode = kerr.InconsistentGroupProtocol.Code

@@ -196,6 +196,9 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	if _, exists := b.topics[name]; exists {
 		return nil, kerr.TopicAlreadyExists, "topic '" + name + "' already exists"
 	}
+	if other := b.collidingTopicLocked(name); other != "" {
+		return nil, kerr.InvalidTopicException, "Topic '" + name + "' collides with existing topic: " + other
+	}
 	id := newUUID()
 	t := &topic{name: name, id: id}
 	t.setConfigs(configs)
@@ -211,6 +214,22 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	t = b.addTopicLocked(name, id, partitions, configs)
 	b.log.Info("topic created", "topic", name, "partitions", partitions)
 	return t, nil, ""
+}
+
+// collidingTopicLocked returns an existing topic whose name equals name once '.' and '_' are
+// treated alike (Kafka refuses such a topic: their metric names would be the same), or "".
+func (b *Broker) collidingTopicLocked(name string) string {
+	if !strings.ContainsAny(name, "._") {
+		return ""
+	}
+	norm := strings.ReplaceAll(name, ".", "_")
+	var found string
+	for other := range b.topics {
+		if other != name && strings.ReplaceAll(other, ".", "_") == norm && (found == "" || other < found) {
+			found = other
+		}
+	}
+	return found
 }
 
 // deleteTopic removes a topic; its data stays in the WAL until retention removes the segments

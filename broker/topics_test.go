@@ -64,9 +64,9 @@ func TestCreateTopicsValidation(t *testing.T) {
 			t.Errorf("create %q: id %x partitions %d", c.rt.Topic, st.TopicID, st.NumPartitions)
 		}
 	}
-	// Duplicates in one request are both refused.
+	// A name listed twice is refused, and answered once (as Kafka).
 	resp := create(false, topic("dup", 1, 1), topic("dup", 1, 1))
-	if resp.Topics[0].ErrorCode != kerr.InvalidRequest.Code || resp.Topics[1].ErrorCode != kerr.InvalidRequest.Code {
+	if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != kerr.InvalidRequest.Code {
 		t.Errorf("duplicate names: %+v", resp.Topics)
 	}
 	// Validate only creates nothing.
@@ -138,7 +138,11 @@ func TestMetadataAutoCreateAndDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dresp.Topics[0].ErrorCode != 0 || dresp.Topics[1].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+	codes := map[string]int16{} // Kafka shuffles the rows: look them up by name
+	for _, st := range dresp.Topics {
+		codes[*st.Topic] = st.ErrorCode
+	}
+	if len(dresp.Topics) != 2 || codes["auto"] != 0 || codes["missing"] != kerr.UnknownTopicOrPartition.Code {
 		t.Fatalf("delete: %+v", dresp.Topics)
 	}
 	r = meta(true, "auto")

@@ -157,6 +157,19 @@ func (b *Broker) txnImplicitAdd(version int16, topic string, partition int32, h 
 	return e
 }
 
+// txnOwnerCheck refuses a transactional batch written under a transactional ID that does not
+// hold its producer ID (unknown ID, or another producer's), as Kafka's transaction
+// verification does: INVALID_PRODUCER_ID_MAPPING.
+func (b *Broker) txnOwnerCheck(transactionalID *string, h *batchHeader) *kerr.Error {
+	if transactionalID == nil || !h.transactional() || !h.hasProducerID() || b.txns == nil {
+		return nil
+	}
+	if info, ok := b.txns.Describe(*transactionalID); !ok || info.PID != h.ProducerID {
+		return kerr.InvalidProducerIDMapping
+	}
+	return nil
+}
+
 // markUnstableOffsets answers UNSTABLE_OFFSET_COMMIT (offset -1) for partitions whose group
 // has an offset staged by a transaction still in progress, as Kafka does for OffsetFetch with
 // RequireStable (v7+): a consumer taking over the partition waits for the transaction

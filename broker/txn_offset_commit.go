@@ -66,7 +66,7 @@ func stageTxnOffsets(b *Broker, req *kmsg.TxnOffsetCommitRequest, respond func(k
 		if req.Version >= 5 {
 			if e := b.txns.ImplicitAddGroup(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group); e != nil {
 				for tp := range staged {
-					codes[tp] = e.Code
+					codes[tp] = verifiedCode(e)
 				}
 				staged = nil
 			}
@@ -75,7 +75,7 @@ func stageTxnOffsets(b *Broker, req *kmsg.TxnOffsetCommitRequest, respond func(k
 	if groupErr == nil && len(staged) > 0 {
 		if e := b.txns.StageOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, staged); e != nil {
 			for tp := range staged {
-				codes[tp] = fencedCode(e, req.Version, 3)
+				codes[tp] = verifiedCode(e)
 			}
 		}
 	}
@@ -90,4 +90,14 @@ func stageTxnOffsets(b *Broker, req *kmsg.TxnOffsetCommitRequest, respond func(k
 		resp.Topics = append(resp.Topics, rt)
 	}
 	respond(resp)
+}
+
+// verifiedCode is the code of a failed transaction check on TxnOffsetCommit. Kafka 4.0 checks
+// the producer through its transaction verification, which answers a wrong epoch (older or
+// newer) INVALID_PRODUCER_EPOCH, never PRODUCER_FENCED, whatever the request version.
+func verifiedCode(e *kerr.Error) int16 {
+	if e == kerr.ProducerFenced {
+		return kerr.InvalidProducerEpoch.Code
+	}
+	return e.Code
 }

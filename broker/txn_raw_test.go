@@ -76,7 +76,8 @@ func TestTxnOffsetCommitRaw(t *testing.T) {
 	if code := txnOffsetCommit(t, cl, "raw-1", pid, epoch, "rg", 5, "m", "raw", 3); code != kerr.IllegalGeneration.Code {
 		t.Fatalf("unknown group with a generation: %v", kerr.ErrorForCode(code))
 	}
-	if code := txnOffsetCommit(t, cl, "raw-1", pid, epoch+1, "rg", -1, "", "raw", 3); code != kerr.ProducerFenced.Code {
+	// Kafka's transaction verification answers any other epoch INVALID_PRODUCER_EPOCH.
+	if code := txnOffsetCommit(t, cl, "raw-1", pid, epoch+1, "rg", -1, "", "raw", 3); code != kerr.InvalidProducerEpoch.Code {
 		t.Fatalf("wrong epoch: %v", kerr.ErrorForCode(code))
 	}
 	if code := txnOffsetCommit(t, cl, "raw-1", pid, epoch, "rg", -1, "", "nope", 3); code != kerr.UnknownTopicOrPartition.Code {

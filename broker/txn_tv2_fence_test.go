@@ -41,11 +41,11 @@ func TestTxnProduceV12FencedEpoch(t *testing.T) {
 	if pid2 != pid || cur <= old {
 		t.Fatalf("second init: pid %d epoch %d, want pid %d and an epoch above %d", pid2, cur, pid, old)
 	}
-	got := rawProduce(t, cl, "tv2fence", txnBatch(pid, old))
+	got := rawProduceTxn(t, cl, "tv2fence-id", "tv2fence", txnBatch(pid, old))
 	if got.ErrorCode != kerr.InvalidProducerEpoch.Code {
 		t.Fatalf("fenced epoch: error %v, want INVALID_PRODUCER_EPOCH", kerr.ErrorForCode(got.ErrorCode))
 	}
-	got = rawProduce(t, cl, "tv2fence", txnBatch(pid, cur))
+	got = rawProduceTxn(t, cl, "tv2fence-id", "tv2fence", txnBatch(pid, cur))
 	if got.ErrorCode != 0 || got.BaseOffset != 0 {
 		t.Fatalf("current epoch: error %v offset %d, want success at offset 0", kerr.ErrorForCode(got.ErrorCode), got.BaseOffset)
 	}

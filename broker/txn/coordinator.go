@@ -718,8 +718,8 @@ func (c *Coordinator) ProduceCheck(pid int64, epoch int16, tp TP) *kerr.Error {
 		return kerr.InvalidProducerIDMapping
 	case epoch < t.epoch:
 		return kerr.InvalidProducerEpoch
-	case epoch > t.epoch:
-		return kerr.InvalidTxnState
+	case epoch > t.epoch: // Kafka's verification: any other epoch is fenced (answered as below)
+		return kerr.InvalidProducerEpoch
 	case t.state != Ongoing || !t.parts[tp]:
 		return kerr.InvalidTxnState
 	}

@@ -7,7 +7,8 @@
 //   - produce throughput: acks=all, 1 KiB records, 6 partitions, for a fixed time, twice: with
 //     franz-go producers (what a client application sees; on 2 cores the producers' own CPU
 //     is most of the load) and with a lean generator sending pre-encoded Produce requests
-//     (what the broker can take; see raw.go);
+//     (what the broker can take; see raw.go), then again with lz4 and zstd batches (--raw-codecs),
+//     which the broker decompresses to validate;
 //   - end-to-end latency p50/p99 at a fixed 20,000 records/s (produce acks=all -> consume).
 //
 // With --addr it benchmarks an already running broker (no start-up or RSS figures), which is
@@ -50,6 +51,7 @@ type options struct {
 	rawConns      int
 	rawInFlight   int
 	rawBatchBytes int
+	rawCodecs     string
 }
 
 func main() {
@@ -67,6 +69,7 @@ func main() {
 	flag.IntVar(&o.rawConns, "raw-conns", 4, "connections of the lean (pre-encoded) load generator; 0 skips that phase")
 	flag.IntVar(&o.rawInFlight, "raw-in-flight", 8, "requests in flight per connection of the lean load generator")
 	flag.IntVar(&o.rawBatchBytes, "raw-batch-bytes", 128<<10, "record bytes per partition batch of the lean load generator")
+	flag.StringVar(&o.rawCodecs, "raw-codecs", "lz4,zstd", "compression codecs (gzip, snappy, lz4, zstd) each given a lean-generator phase after the uncompressed one; empty skips them")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "klite-bench:", err)
@@ -171,13 +174,25 @@ func run(o options) error {
 			fmt.Sprintf("%d franz-go producers, default settings (<= 5 requests in flight each)", o.producers))...)
 	}
 	if o.rawConns > 0 {
-		recs, bytes, el, err := rawThroughput(ctx, addr, rawTopic, o)
-		if err != nil {
-			return fmt.Errorf("lean throughput: %w", err)
+		codecs := []string{"none"}
+		for _, c := range strings.Split(o.rawCodecs, ",") {
+			if c = strings.TrimSpace(c); c != "" {
+				codecs = append(codecs, c)
+			}
 		}
-		rows = append(rows, tputRows("produce acks=all 1 KiB x6, lean generator", recs, bytes, el, disk,
-			fmt.Sprintf("%d connections x %d in flight, pre-encoded %d KiB batches x %d partitions",
-				o.rawConns, o.rawInFlight, o.rawBatchBytes>>10, o.partitions))...)
+		for _, codec := range codecs {
+			recs, bytes, batchBytes, el, err := rawThroughput(ctx, addr, rawTopic, o, codec)
+			if err != nil {
+				return fmt.Errorf("lean throughput (%s): %w", codec, err)
+			}
+			name := "produce acks=all 1 KiB x6, lean generator"
+			if codec != "none" {
+				name += ", " + codec
+			}
+			rows = append(rows, tputRows(name, recs, bytes, el, disk,
+				fmt.Sprintf("%d connections x %d in flight, pre-encoded %d KiB batches (%s: %d KiB sent) x %d partitions; MB/s of uncompressed records",
+					o.rawConns, o.rawInFlight, o.rawBatchBytes>>10, codec, batchBytes>>10, o.partitions))...)
+		}
 	}
 	if proc != nil {
 		_, peak := proc.rss()
