@@ -38,6 +38,8 @@ type options struct {
 	walSegmentBytes   int64
 	walGroupBytes     int
 	maxFrameBytes     int
+	maxReqMemory      int64
+	maxRespMemory     int64
 
 	s3Bucket, s3Endpoint, s3Region, s3Prefix string
 	s3FlushInterval                          time.Duration
@@ -59,6 +61,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Int64Var(&o.walSegmentBytes, "wal-segment-bytes", 256<<20, "size at which the write-ahead log starts a new segment file")
 	fs.IntVar(&o.walGroupBytes, "wal-group-commit-bytes", storage.DefaultMaxGroupBytes, "most bytes written and fsynced together by one group commit")
 	fs.IntVar(&o.maxFrameBytes, "max-frame-bytes", 100<<20, "largest request frame accepted; larger frames close the connection")
+	fs.Int64Var(&o.maxReqMemory, "max-request-memory-bytes", 1<<30, "bytes of requests read but not yet answered, across all connections; reading waits above it (0: unbounded)")
+	fs.Int64Var(&o.maxRespMemory, "max-response-memory-bytes", 1<<30, "bytes of responses waiting to be written, across all connections; connections stop reading above it (0: unbounded)")
 	fs.StringVar(&o.s3Bucket, "s3-bucket", "", "S3 bucket for the storage tier (not implemented yet)")
 	fs.StringVar(&o.s3Endpoint, "s3-endpoint", "", "S3 endpoint URL (not implemented yet)")
 	fs.StringVar(&o.s3Region, "s3-region", "", "S3 region (not implemented yet)")
@@ -157,6 +161,9 @@ func (o *options) validate() error {
 	}
 	if o.maxFrameBytes < 1<<10 || o.maxFrameBytes > 1<<30 {
 		return fmt.Errorf("invalid --max-frame-bytes %d: want 1024..1073741824", o.maxFrameBytes)
+	}
+	if o.maxReqMemory < 0 || o.maxRespMemory < 0 {
+		return fmt.Errorf("invalid memory budget (--max-request-memory-bytes %d, --max-response-memory-bytes %d): want 0 (unbounded) or more", o.maxReqMemory, o.maxRespMemory)
 	}
 	if o.s3FlushInterval <= 0 {
 		return fmt.Errorf("invalid --s3-flush-interval %s: must be positive", o.s3FlushInterval)
@@ -265,15 +272,17 @@ func run(o *options) int {
 	}
 	adv := advertised(o, l.Addr())
 	b, err := broker.Open(broker.Config{
-		DataDir:           o.dataDir,
-		ClusterID:         o.clusterID,
-		AdvertisedAddr:    adv,
-		DefaultPartitions: int32(o.defaultPartitions),
-		AutoCreateTopics:  o.autoCreateTopics,
-		WALSegmentBytes:   o.walSegmentBytes,
-		WALMaxGroupBytes:  o.walGroupBytes,
-		MaxFrameBytes:     int32(o.maxFrameBytes),
-		Logger:            log,
+		DataDir:                o.dataDir,
+		ClusterID:              o.clusterID,
+		AdvertisedAddr:         adv,
+		DefaultPartitions:      int32(o.defaultPartitions),
+		AutoCreateTopics:       o.autoCreateTopics,
+		WALSegmentBytes:        o.walSegmentBytes,
+		WALMaxGroupBytes:       o.walGroupBytes,
+		MaxFrameBytes:          int32(o.maxFrameBytes),
+		MaxRequestMemoryBytes:  unboundedIfZero(o.maxReqMemory),
+		MaxResponseMemoryBytes: unboundedIfZero(o.maxRespMemory),
+		Logger:                 log,
 	})
 	if err != nil {
 		l.Close()
@@ -312,4 +321,12 @@ func run(o *options) int {
 	}
 	log.Info("stopped")
 	return code
+}
+
+// unboundedIfZero maps a budget flag's 0 (unbounded) to the broker's negative.
+func unboundedIfZero(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
