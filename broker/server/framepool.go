@@ -65,10 +65,11 @@ const firstGrowStep = 64 << 10
 //     budget first (waiting while the budget is exhausted, as Kafka's queued.max.request.bytes
 //     does). One allocation and no copy keeps the produce path lean.
 //   - A larger frame starts with firstGrowStep bytes and doubles as bytes arrive, so a client
-//     announcing 100 MB and stalling holds at most about twice what it sent, never what it
-//     announced. Only the first step waits for the budget; the growth is taken without
-//     waiting, since waiting with a frame half read could deadlock every connection, and it
-//     is backed by bytes the client really sent.
+//     announcing 100 MB and stalling holds at most about twice what it sent (exactly what
+//     it sent when it stalls at a step: the buffer grows only once more bytes are there),
+//     never what it announced. Only the first step waits for the budget; the growth is
+//     taken without waiting, since waiting with a frame half read could deadlock every
+//     connection, and it is backed by bytes the client really sent.
 //
 // charged is what the frame took from b; the caller releases it once the request is
 // answered (also on error: charged is then what is still taken). pooled is the pool buffer
@@ -117,6 +118,12 @@ func readFrame(r io.Reader, max int32, b *budget, stop1, stop2 <-chan struct{}) 
 		}
 		if got == int(n) {
 			return frame, nil, charged, nil
+		}
+		// Grow only once more bytes have arrived: a client that stalls holds what it sent.
+		if p, ok := r.(interface{ Peek(int) ([]byte, error) }); ok {
+			if _, err := p.Peek(1); err != nil {
+				return nil, nil, charged, err
+			}
 		}
 		grown := min(int(n), 2*len(frame))
 		b.force(int64(grown - len(frame)))

@@ -267,3 +267,24 @@ func TestApiVersionsAboveMaxWithUndecodableBody(t *testing.T) {
 		t.Fatalf("correlation ID %d, want 9", got[0])
 	}
 }
+
+// A half-frame stalling exactly at a growth step (64 KiB sent) holds 64 KiB: the buffer
+// grows only when more bytes arrive.
+func TestStalledFrameAtStepDoesNotGrow(t *testing.T) {
+	s, addr := startServerWith(t, Config{}, bigDispatcher{})
+	c := dial(t, addr)
+	half := append(binary.BigEndian.AppendUint32(nil, 100_000_000), make([]byte, 64<<10)...)
+	if _, err := c.Write(half); err != nil {
+		t.Fatal(err)
+	}
+	// Send one more byte on a second connection stalled the same way, so the test knows the
+	// first one's 64 KiB were consumed when the second one has grown.
+	c2 := dial(t, addr)
+	if _, err := c2.Write(append(half, 1)); err != nil {
+		t.Fatal(err)
+	}
+	await(t, "both half-frames read", func() bool { return s.Stats().RequestBytes >= 64<<10+128<<10 })
+	if got := s.Stats().RequestBytes; got != 64<<10+128<<10 {
+		t.Fatalf("held %d bytes, want %d (64 KiB + 128 KiB)", got, 64<<10+128<<10)
+	}
+}

@@ -8,7 +8,9 @@
 //     franz-go producers (what a client application sees; on 2 cores the producers' own CPU
 //     is most of the load) and with a lean generator sending pre-encoded Produce requests
 //     (what the broker can take; see raw.go);
-//   - end-to-end latency p50/p99 at a fixed 20,000 records/s (produce acks=all -> consume).
+//   - end-to-end latency p50/p99 at a fixed 20,000 records/s (produce acks=all -> consume);
+//   - memory per connection: RSS with 250 connections stalled in 100 MB requests and with
+//     2,000 idle-then-active connections (see connmem.go).
 //
 // With --addr it benchmarks an already running broker (no start-up or RSS figures), which is
 // how the same run can be made against Apache Kafka.
@@ -50,6 +52,9 @@ type options struct {
 	rawConns      int
 	rawInFlight   int
 	rawBatchBytes int
+
+	stalledFrames int
+	idleConns     int
 }
 
 func main() {
@@ -67,6 +72,8 @@ func main() {
 	flag.IntVar(&o.rawConns, "raw-conns", 4, "connections of the lean (pre-encoded) load generator; 0 skips that phase")
 	flag.IntVar(&o.rawInFlight, "raw-in-flight", 8, "requests in flight per connection of the lean load generator")
 	flag.IntVar(&o.rawBatchBytes, "raw-batch-bytes", 128<<10, "record bytes per partition batch of the lean load generator")
+	flag.IntVar(&o.stalledFrames, "stalled-frames", 250, "connections stalling in a 100 MB request in the connection-memory phase (0 skips the phase)")
+	flag.IntVar(&o.idleConns, "idle-conns", 2000, "idle-then-active connections in the connection-memory phase")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "klite-bench:", err)
@@ -194,6 +201,13 @@ func run(o options) error {
 		time.Sleep(3 * time.Second)
 		cur, _ := proc.rss()
 		rows = append(rows, row{"RSS 3 s after the last load", fmt.Sprintf("%.1f MB", float64(cur)/1e6), ""})
+	}
+	if proc != nil && o.stalledFrames > 0 {
+		cm, err := connMemRows(proc, o.stalledFrames, o.idleConns)
+		if err != nil {
+			return fmt.Errorf("connection memory: %w", err)
+		}
+		rows = append(rows, cm...)
 	}
 
 	printTable(rows)
