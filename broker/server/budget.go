@@ -21,8 +21,10 @@ type budget struct {
 	mu    sync.Mutex
 	used  int64
 	peak  int64
-	waits int64         // acquire calls that had to wait
-	wake  chan struct{} // closed at the next release; nil while nobody waits
+	waits int64 // acquire calls that had to wait
+	// roomWaits counts waitRoom calls that had to wait (readers stopped by back-pressure).
+	roomWaits int64
+	wake      chan struct{} // closed at the next release; nil while nobody waits
 }
 
 // newBudget returns a budget of limit bytes; limit <= 0 means unbounded (still counted).
@@ -36,7 +38,12 @@ func newBudget(limit int64) *budget {
 // fits reports whether n more bytes may be taken now; the caller holds mu.
 func (b *budget) fits(n int64) bool { return b.used == 0 || b.used+n <= b.limit }
 
-func (b *budget) takeLocked(n int64) {
+// takeLocked takes n bytes; owner, if not nil, counts what one taker holds (under mu, so a
+// waitRoom condition may read it).
+func (b *budget) takeLocked(n int64, owner *int64) {
+	if owner != nil {
+		*owner += n
+	}
 	b.used += n
 	if b.used > b.peak {
 		b.peak = b.used
@@ -44,11 +51,11 @@ func (b *budget) takeLocked(n int64) {
 }
 
 // tryAcquire takes n bytes if they fit.
-func (b *budget) tryAcquire(n int64) bool {
+func (b *budget) tryAcquire(n int64, owner *int64) bool {
 	b.mu.Lock()
 	ok := b.fits(n)
 	if ok {
-		b.takeLocked(n)
+		b.takeLocked(n, owner)
 	}
 	b.mu.Unlock()
 	return ok
@@ -56,11 +63,11 @@ func (b *budget) tryAcquire(n int64) bool {
 
 // acquire waits until n bytes fit and takes them. It gives up (false, nothing taken) when
 // either stop channel closes.
-func (b *budget) acquire(n int64, stop1, stop2 <-chan struct{}) bool {
+func (b *budget) acquire(n int64, owner *int64, stop1, stop2 <-chan struct{}) bool {
 	for first := true; ; first = false {
 		b.mu.Lock()
 		if b.fits(n) {
-			b.takeLocked(n)
+			b.takeLocked(n, owner)
 			b.mu.Unlock()
 			return true
 		}
@@ -84,33 +91,45 @@ func (b *budget) acquire(n int64, stop1, stop2 <-chan struct{}) bool {
 // waiting for the rest), and what it takes is what the client has really sent.
 func (b *budget) force(n int64) {
 	b.mu.Lock()
-	b.takeLocked(n)
+	b.takeLocked(n, nil)
 	b.mu.Unlock()
 }
 
 // release gives n bytes back and wakes waiters.
-func (b *budget) release(n int64) {
+func (b *budget) release(n int64, owner *int64) {
 	if n == 0 {
 		return
 	}
 	b.mu.Lock()
+	b.releaseLocked(n, owner)
+	b.mu.Unlock()
+}
+
+// releaseLocked is release with mu held; it wakes waiters even when n is 0 (the caller may
+// have changed what they wait for).
+func (b *budget) releaseLocked(n int64, owner *int64) {
+	if owner != nil {
+		*owner -= n
+	}
 	b.used -= n
 	if b.used < 0 {
 		panic("server: budget released more than taken")
 	}
 	b.notifyLocked()
-	b.mu.Unlock()
 }
 
 // waitRoom waits while the budget is exhausted (used >= limit) and cond reports true. cond is
 // evaluated under the budget's lock, so a state change followed by notify cannot be missed.
 // It returns false when a stop channel closes.
 func (b *budget) waitRoom(cond func() bool, stop1, stop2 <-chan struct{}) bool {
-	for {
+	for first := true; ; first = false {
 		b.mu.Lock()
 		if b.used < b.limit && !cond() {
 			b.mu.Unlock()
 			return true
+		}
+		if first {
+			b.roomWaits++
 		}
 		w := b.waitChanLocked()
 		b.mu.Unlock()

@@ -84,7 +84,7 @@ func readFrame(r io.Reader, max int32, b *budget, stop1, stop2 <-chan struct{}) 
 		return nil, nil, 0, fmt.Errorf("%w: %d", ErrFrameSize, n)
 	}
 	if n <= maxPooledFrame {
-		if !b.acquire(int64(n), stop1, stop2) {
+		if !b.acquire(int64(n), nil, stop1, stop2) {
 			return nil, nil, 0, errStopped
 		}
 		charged = int64(n)
@@ -104,7 +104,7 @@ func readFrame(r io.Reader, max int32, b *budget, stop1, stop2 <-chan struct{}) 
 		}
 		return frame, pooled, charged, nil
 	}
-	if !b.acquire(firstGrowStep, stop1, stop2) {
+	if !b.acquire(firstGrowStep, nil, stop1, stop2) {
 		return nil, nil, 0, errStopped
 	}
 	charged = firstGrowStep

@@ -288,3 +288,85 @@ func TestStalledFrameAtStepDoesNotGrow(t *testing.T) {
 		t.Fatalf("held %d bytes, want %d (64 KiB + 128 KiB)", got, 64<<10+128<<10)
 	}
 }
+
+// pipeListener hands out one end of an in-memory pipe: nothing is buffered in a kernel, so
+// a client that does not read blocks the server's writes at once.
+type pipeListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+func (l *pipeListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
+func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+// countingDispatcher is bigDispatcher counting the requests it was given.
+type countingDispatcher struct {
+	bigDispatcher
+	mu sync.Mutex
+	n  int
+}
+
+func (d *countingDispatcher) Dispatch(c *Conn, h *Header, req kmsg.Request, respond func(kmsg.Response)) {
+	d.mu.Lock()
+	d.n++
+	d.mu.Unlock()
+	d.bigDispatcher.Dispatch(c, h, req, respond)
+}
+
+// A client that pipelines many requests with big answers and reads none: once more than
+// connDoneAnswers answers (or connHoldBytes bytes) wait to be written, its connection reads
+// no further request, so the broker does not build answers for all of them.
+func TestUnreadAnswersStopTheConnectionsReader(t *testing.T) {
+	d := &countingDispatcher{}
+	l := &pipeListener{conns: make(chan net.Conn, 1), done: make(chan struct{})}
+	s := New(Config{}, d)
+	go s.Serve(l)
+	client, server := net.Pipe()
+	l.conns <- server
+	t.Cleanup(func() {
+		client.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	const n = 2000
+	var reqs []byte
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("t"))
+	for j := 0; j < n; j++ {
+		req := kmsg.NewPtrMetadataRequest()
+		req.Version = 12
+		reqs = append(reqs, f.AppendRequest(nil, req, int32(j))...)
+	}
+	go client.Write(reqs) // blocks once the server stops reading; ends when client closes
+	roomWaits := func() int64 {
+		s.resps.mu.Lock()
+		defer s.resps.mu.Unlock()
+		return s.resps.roomWaits
+	}
+	// The writer blocks writing the first answer (nobody reads the pipe) and holds its
+	// bytes; the reader then stops for good.
+	await(t, "the reader to stop", func() bool { return roomWaits() == 1 })
+	d.mu.Lock()
+	got := d.n
+	d.mu.Unlock()
+	if got < 1 || got > connDoneAnswers+1 {
+		t.Fatalf("%d requests dispatched while no answer could be written, want 1..%d", got, connDoneAnswers+1)
+	}
+	// The writer holds the first answer, blocked writing it; the reader is still stopped.
+	await(t, "the first answer held", func() bool { return s.Stats().ResponseBytes >= bigResponseBytes })
+	d.mu.Lock()
+	again := d.n
+	d.mu.Unlock()
+	if again != got || roomWaits() != 1 {
+		t.Fatalf("dispatched %d then %d, reader stops %d: the reader went on", got, again, roomWaits())
+	}
+}

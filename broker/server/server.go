@@ -74,6 +74,16 @@ type Conn struct {
 	// respWaiting is set (under the response budget's lock) while the writer waits for
 	// response budget; the reader reads no new request meanwhile.
 	respWaiting bool
+	// respHeld is what the writer holds of the response budget (under its lock): encoded
+	// responses not yet written. Above connHoldBytes the client is not keeping up and the
+	// reader reads no new request, so a client that pipelines requests and does not read
+	// cannot make the broker build answer after answer for it.
+	respHeld int64
+	// respDone counts answers given (respond called) and not yet written, under the
+	// response budget's lock. Above connDoneAnswers the reader stops too: an answer's
+	// bytes are known only once the writer encodes it, which may be after the reader has
+	// dispatched many more requests.
+	respDone int
 	// broken is closed by the writer when the connection can no longer be written, so a
 	// reader waiting for budget stops.
 	broken chan struct{}
@@ -275,7 +285,7 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 	// while the connection is idle (connReader).
 	rd := newConnReader(c.nc)
 	defer rd.release()
-	waiting := func() bool { return c.respWaiting }
+	waiting := func() bool { return c.respWaiting || c.respHeld > connHoldBytes || c.respDone > connDoneAnswers }
 	for {
 		select {
 		case <-s.stop:
@@ -283,7 +293,8 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 		default:
 		}
 		// Back-pressure from responses: no new request while this connection's writer waits
-		// for response budget, or while the budget is exhausted.
+		// for response budget or is behind (more than connHoldBytes or connDoneAnswers
+		// answers not yet written), or while the budget is exhausted.
 		if !s.resps.waitRoom(waiting, s.stop, c.broken) {
 			return nil
 		}
@@ -293,7 +304,7 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 		}
 		frame, pooled, charged, err := readFrame(r, s.cfg.MaxFrameBytes, s.reqs, s.stop, c.broken)
 		if err != nil {
-			s.reqs.release(charged)
+			s.reqs.release(charged, nil)
 			return err
 		}
 		h, req, err := ParseRequest(frame)
@@ -302,17 +313,17 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 			// An ApiVersions request above the versions the broker speaks is answered
 			// UNSUPPORTED_VERSION whatever its body (KIP-511); anything else undecodable
 			// closes the connection.
-			s.reqs.release(charged)
+			s.reqs.release(charged, nil)
 			return err
 		}
 		if !ok {
-			s.reqs.release(charged)
+			s.reqs.release(charged, nil)
 			return ErrUnknownAPIKey
 		}
 		sl := &slot{key: h.Key, corr: h.CorrelationID, version: h.Version, setVer: true, done: make(chan struct{})}
 		if h.Version < min || h.Version > max || req == nil {
 			if h.Key != 18 {
-				s.reqs.release(charged)
+				s.reqs.release(charged, nil)
 				return errors.New("unsupported version " + kmsg.NameForKey(h.Key))
 			}
 			r := kmsg.NewPtrApiVersionsRequest()
@@ -329,10 +340,15 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 			if !once.CompareAndSwap(false, true) {
 				panic("server: respond called twice")
 			}
+			if _, ok := resp.(closeConn); resp != nil && !ok {
+				s.resps.mu.Lock()
+				c.respDone++
+				s.resps.mu.Unlock()
+			}
 			sl.resp = resp
 			close(sl.done)
 			putFrame(pooled) // a Produce request is done with its frame once answered
-			s.reqs.release(charged)
+			s.reqs.release(charged, nil)
 		})
 	}
 }
@@ -342,6 +358,15 @@ const readBufferSize = 32 << 10
 
 // maxWriteBatch bounds the bytes of responses gathered into one write.
 const maxWriteBatch = 1 << 20
+
+// connHoldBytes is how much of a connection's answers may wait to be written before its
+// reader stops (acks of pipelined produce requests stay far below it).
+const connHoldBytes = 1 << 20
+
+// connDoneAnswers is how many answers of a connection may wait to be written before its
+// reader stops (Kafka reads one request per connection at a time; a few let pipelined
+// requests answered together be written together).
+const connDoneAnswers = 4
 
 // writeChunk is the most written by one write call: the budget gets written bytes back as
 // the client takes them, not only once a large response is entirely written.
@@ -364,6 +389,7 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 	var bufp *[]byte
 	var buf []byte
 	var charged int64 // bytes of buf taken from the response budget
+	doneInBuf := 0    // answers in buf, counted in c.respDone until written
 	broken := false
 	markBroken := func() {
 		if !broken {
@@ -379,12 +405,12 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 				markBroken()
 				break
 			}
-			s.resps.release(int64(end - off))
+			s.resps.release(int64(end-off), &c.respHeld)
 			charged -= int64(end - off)
 			off = end
 		}
-		s.resps.release(charged)
-		charged = 0
+		s.settle(c, charged, doneInBuf)
+		charged, doneInBuf = 0, 0
 		buf = buf[:0]
 	}
 	// idle writes what is gathered and gives the buffer back before the loop blocks.
@@ -429,12 +455,16 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 				markBroken()
 			}
 		}
-		if sl.resp == nil || broken {
+		if sl.resp == nil {
 			continue
 		}
 		if _, ok := sl.resp.(closeConn); ok {
 			flush()
 			markBroken()
+			continue
+		}
+		if broken {
+			s.settle(c, 0, 1) // never to be written
 			continue
 		}
 		if sl.setVer {
@@ -447,7 +477,7 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 		start := len(buf)
 		buf = AppendResponse(buf, sl.key, sl.corr, sl.resp)
 		m := int64(len(buf) - start)
-		if !s.resps.tryAcquire(m) {
+		if !s.resps.tryAcquire(m, &c.respHeld) {
 			buf = buf[:start]
 			flush()
 			if !s.waitResponseBudget(c, m) {
@@ -457,10 +487,20 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 			buf = AppendResponse(buf, sl.key, sl.corr, sl.resp)
 		}
 		charged += m
+		doneInBuf++
 		if len(buf) >= maxWriteBatch {
 			flush()
 		}
 	}
+}
+
+// settle gives back the response budget still held for c's written (or dropped) bytes and
+// counts done answers as written, waking c's reader if it waits for that.
+func (s *Server) settle(c *Conn, bytes int64, done int) {
+	s.resps.mu.Lock()
+	c.respDone -= done
+	s.resps.releaseLocked(bytes, &c.respHeld)
+	s.resps.mu.Unlock()
 }
 
 // waitResponseBudget takes m bytes of response budget for c's writer, stopping c's reader
@@ -469,7 +509,7 @@ func (s *Server) waitResponseBudget(c *Conn, m int64) bool {
 	s.resps.mu.Lock()
 	c.respWaiting = true
 	s.resps.mu.Unlock()
-	ok := s.resps.acquire(m, s.force, nil)
+	ok := s.resps.acquire(m, &c.respHeld, s.force, nil)
 	s.resps.mu.Lock()
 	c.respWaiting = false
 	s.resps.notifyLocked()
