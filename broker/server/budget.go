@@ -8,9 +8,9 @@ import (
 // budget bounds bytes held across all connections: request frames read but not yet answered
 // (Server.reqs) and encoded responses not yet written (Server.resps). A connection that
 // cannot take what it needs stops reading until other connections release bytes; nothing is
-// dropped or reordered. A taker that finds the budget empty always gets what it asks for,
-// so one request or response larger than the whole budget still goes through (alone) and
-// no size can deadlock.
+// dropped or reordered. A taker that holds all the bytes taken (or none, with nothing taken)
+// always gets what it asks for, so one request or response larger than the whole budget
+// still goes through (alone) and no size can deadlock.
 //
 // Waiters are woken all at once on every release and each re-checks: a small need that fits
 // goes ahead of a large one that does not (no FIFO), so a well-behaved client with small
@@ -35,8 +35,9 @@ func newBudget(limit int64) *budget {
 	return &budget{limit: limit}
 }
 
-// fits reports whether n more bytes may be taken now; the caller holds mu.
-func (b *budget) fits(n int64) bool { return b.used == 0 || b.used+n <= b.limit }
+// fits reports whether n more bytes may be taken now by a taker already holding own bytes:
+// if they fit, or if nobody else holds any. The caller holds mu.
+func (b *budget) fits(n, own int64) bool { return b.used == own || b.used+n <= b.limit }
 
 // takeLocked takes n bytes; owner, if not nil, counts what one taker holds (under mu, so a
 // waitRoom condition may read it).
@@ -53,7 +54,7 @@ func (b *budget) takeLocked(n int64, owner *int64) {
 // tryAcquire takes n bytes if they fit.
 func (b *budget) tryAcquire(n int64, owner *int64) bool {
 	b.mu.Lock()
-	ok := b.fits(n)
+	ok := b.fits(n, 0)
 	if ok {
 		b.takeLocked(n, owner)
 	}
@@ -61,12 +62,12 @@ func (b *budget) tryAcquire(n int64, owner *int64) bool {
 	return ok
 }
 
-// acquire waits until n bytes fit and takes them. It gives up (false, nothing taken) when
-// either stop channel closes.
-func (b *budget) acquire(n int64, owner *int64, stop1, stop2 <-chan struct{}) bool {
+// acquire waits until n more bytes fit for a taker already holding own bytes and takes them.
+// It gives up (false, nothing taken) when either stop channel closes.
+func (b *budget) acquire(n, own int64, owner *int64, stop1, stop2 <-chan struct{}) bool {
 	for first := true; ; first = false {
 		b.mu.Lock()
-		if b.fits(n) {
+		if b.fits(n, own) {
 			b.takeLocked(n, owner)
 			b.mu.Unlock()
 			return true
@@ -84,15 +85,6 @@ func (b *budget) acquire(n int64, owner *int64, stop1, stop2 <-chan struct{}) bo
 			return false
 		}
 	}
-}
-
-// force takes n bytes whether or not they fit. Used for the growth of a frame whose reading
-// has started: waiting there could deadlock (every connection holding part of a frame,
-// waiting for the rest), and what it takes is what the client has really sent.
-func (b *budget) force(n int64) {
-	b.mu.Lock()
-	b.takeLocked(n, nil)
-	b.mu.Unlock()
 }
 
 // release gives n bytes back and wakes waiters.

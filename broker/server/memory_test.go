@@ -176,13 +176,15 @@ func TestStalledHugeFramesHoldWhatWasSent(t *testing.T) {
 	await(t, "the request budget to be free", func() bool { return s.Stats().RequestBytes == 0 })
 }
 
-// When the request budget is exhausted by stalled frames, a new frame waits (it is not read)
-// until budget is released; then it is answered.
+// When the request budget is exhausted by a stalled frame, a new frame waits (it is not
+// read) until budget is released; then it is answered.
 func TestRequestBudgetBackPressure(t *testing.T) {
 	s, addr := startServerWith(t, Config{MaxRequestMemoryBytes: 256 << 10}, bigDispatcher{})
 	staller := dial(t, addr)
-	// 300 KiB announced (pooled range: taken at once) exhausts the budget by itself.
-	if _, err := staller.Write(binary.BigEndian.AppendUint32(nil, 300<<10)); err != nil {
+	// 300 KiB announced, 64 KiB + 1 sent: the frame takes its whole buffer (alone: larger
+	// than the budget) and stalls.
+	half := append(binary.BigEndian.AppendUint32(nil, 300<<10), make([]byte, 64<<10+1)...)
+	if _, err := staller.Write(half); err != nil {
 		t.Fatal(err)
 	}
 	await(t, "the stalled frame's bytes taken", func() bool { return s.Stats().RequestBytes == 300<<10 })
@@ -199,6 +201,33 @@ func TestRequestBudgetBackPressure(t *testing.T) {
 	}
 	if st := s.Stats(); st.RequestBytesPeak != 300<<10 {
 		t.Fatalf("peak %d, want the stalled frame alone (%d)", st.RequestBytesPeak, 300<<10)
+	}
+}
+
+// Connections that announce 16 MiB frames (the pooled range) and send nothing more hold
+// 64 KiB each, not 16 MiB, so a handful of them cannot exhaust the request budget and stop
+// everyone else's reading.
+func TestStalledFramesDoNotExhaustRequestBudget(t *testing.T) {
+	s, addr := startServerWith(t, Config{MaxRequestMemoryBytes: 2 << 20}, bigDispatcher{})
+	const n = 20
+	for i := 0; i < n; i++ {
+		c := dial(t, addr)
+		if _, err := c.Write(binary.BigEndian.AppendUint32(nil, maxPooledFrame)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	await(t, "all frames started", func() bool { return s.Stats().RequestBytes == n*firstStep })
+	good := dial(t, addr)
+	good.SetDeadline(time.Now().Add(20 * time.Second))
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("t"))
+	if _, err := good.Write(f.AppendRequest(nil, kmsg.NewPtrApiVersionsRequest(), 7)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readCorrelationIDs(t, bufio.NewReader(good), 1); got[0] != 7 {
+		t.Fatalf("correlation ID %d", got[0])
+	}
+	if st := s.Stats(); st.RequestWaits != 0 || st.RequestBytesPeak > n*firstStep+1024 {
+		t.Fatalf("waits %d, peak %d: stalled frames took more than their first step", st.RequestWaits, st.RequestBytesPeak)
 	}
 }
 

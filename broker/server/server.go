@@ -509,7 +509,7 @@ func (s *Server) waitResponseBudget(c *Conn, m int64) bool {
 	s.resps.mu.Lock()
 	c.respWaiting = true
 	s.resps.mu.Unlock()
-	ok := s.resps.acquire(m, &c.respHeld, s.force, nil)
+	ok := s.resps.acquire(m, 0, &c.respHeld, s.force, nil) // flushed: holds nothing
 	s.resps.mu.Lock()
 	c.respWaiting = false
 	s.resps.notifyLocked()
