@@ -453,6 +453,7 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 			case <-sl.done:
 			case <-s.force:
 				markBroken()
+				continue // the answer may never come: sl.resp is not ours to read
 			}
 		}
 		if sl.resp == nil {
@@ -480,9 +481,17 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 		if !s.resps.tryAcquire(m, &c.respHeld) {
 			buf = buf[:start]
 			flush()
+			if cap(buf) > maxWriteBatch {
+				bufp, buf = nil, nil // grown by this answer: not kept while waiting
+			}
 			if !s.waitResponseBudget(c, m) {
 				markBroken()
+				s.settle(c, 0, 1)
 				continue
+			}
+			if bufp == nil {
+				bufp = writeBufPool.Get().(*[]byte)
+				buf = (*bufp)[:0]
 			}
 			buf = AppendResponse(buf, sl.key, sl.corr, sl.resp)
 		}
