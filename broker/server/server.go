@@ -364,9 +364,10 @@ const maxWriteBatch = 1 << 20
 const connHoldBytes = 1 << 20
 
 // connDoneAnswers is how many answers of a connection may wait to be written before its
-// reader stops (Kafka reads one request per connection at a time; a few let pipelined
-// requests answered together be written together).
-const connDoneAnswers = 4
+// reader stops. Kafka reads one request per connection at a time; klite reads ahead so
+// pipelined produce requests share a group commit, and their answers, which complete
+// together, must not stop the reader (producers keep 5 to 8 requests in flight).
+const connDoneAnswers = 16
 
 // writeChunk is the most written by one write call: the budget gets written bytes back as
 // the client takes them, not only once a large response is entirely written.

@@ -169,15 +169,27 @@ func run(o options) error {
 		return err
 	}
 
+	// The broker's CPU time per GB produced: on a shared machine throughput swings with the
+	// neighbours' load, the work per byte much less.
+	cpuRow := func(name string, cpu0 time.Duration, bytes int64) {
+		if proc != nil && cpu0 >= 0 && bytes > 0 {
+			if cpu1 := proc.cpu(); cpu1 >= 0 {
+				rows = append(rows, row{name + ", broker CPU per GB", fmt.Sprintf("%.2f s", (cpu1-cpu0).Seconds()/(float64(bytes)/1e9)), "user+system time of the klite process"})
+			}
+		}
+	}
 	if o.producers > 0 {
+		cpu0 := proc.cpu()
 		recs, bytes, el, err := throughput(ctx, addr, tputTopic, o)
 		if err != nil {
 			return fmt.Errorf("throughput: %w", err)
 		}
 		rows = append(rows, tputRows("produce acks=all 1 KiB x6 partitions", recs, bytes, el, disk,
 			fmt.Sprintf("%d franz-go producers, default settings (<= 5 requests in flight each)", o.producers))...)
+		cpuRow("produce acks=all 1 KiB x6 partitions", cpu0, bytes)
 	}
 	if o.rawConns > 0 {
+		cpu0 := proc.cpu()
 		recs, bytes, el, err := rawThroughput(ctx, addr, rawTopic, o)
 		if err != nil {
 			return fmt.Errorf("lean throughput: %w", err)
@@ -185,6 +197,7 @@ func run(o options) error {
 		rows = append(rows, tputRows("produce acks=all 1 KiB x6, lean generator", recs, bytes, el, disk,
 			fmt.Sprintf("%d connections x %d in flight, pre-encoded %d KiB batches x %d partitions",
 				o.rawConns, o.rawInFlight, o.rawBatchBytes>>10, o.partitions))...)
+		cpuRow("produce acks=all 1 KiB x6, lean generator", cpu0, bytes)
 	}
 	if proc != nil {
 		_, peak := proc.rss()
@@ -518,6 +531,29 @@ func (p *brokerProc) stop() {
 		_ = p.cmd.Process.Kill()
 		<-done
 	}
+}
+
+// cpu returns the user+system CPU time the process has used, from /proc (-1 if unknown, or
+// for a nil process).
+func (p *brokerProc) cpu() time.Duration {
+	if p == nil {
+		return -1
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return -1
+	}
+	// Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b)[i+1:])
+	if i < 0 || len(f) < 13 {
+		return -1
+	}
+	var ut, st int64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	const clkTck = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / clkTck
 }
 
 // rss returns the current and peak resident set size in bytes, from /proc.
