@@ -44,7 +44,12 @@ type Config struct {
 	WALMaxGroupBytes int
 	// MaxFrameBytes caps a request frame (default 100 MiB).
 	MaxFrameBytes int32
-	Logger        *slog.Logger
+	// MaxRequestMemoryBytes and MaxResponseMemoryBytes bound the request frames read but not
+	// yet answered and the encoded responses not yet written, across all connections
+	// (server defaults when 0; negative: unbounded).
+	MaxRequestMemoryBytes  int64
+	MaxResponseMemoryBytes int64
+	Logger                 *slog.Logger
 	// Now is the clock (default time.Now); tests inject their own.
 	Now func() time.Time
 
@@ -378,7 +383,12 @@ func (b *Broker) Serve(l net.Listener) error {
 		return server.ErrServerClosed
 	}
 	if b.srv == nil {
-		b.srv = server.New(server.Config{MaxFrameBytes: b.cfg.MaxFrameBytes, Logger: b.log}, b)
+		b.srv = server.New(server.Config{
+			MaxFrameBytes:          b.cfg.MaxFrameBytes,
+			MaxRequestMemoryBytes:  b.cfg.MaxRequestMemoryBytes,
+			MaxResponseMemoryBytes: b.cfg.MaxResponseMemoryBytes,
+			Logger:                 b.log,
+		}, b)
 	}
 	srv := b.srv
 	b.srvMu.Unlock()

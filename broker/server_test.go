@@ -171,6 +171,28 @@ func TestApiVersions(t *testing.T) {
 	}
 }
 
+// ApiVersions v5 (above the broker's v4, known to kmsg) is answered UNSUPPORTED_VERSION in v0
+// whatever its body, as Kafka does, instead of closing the connection when the body does not
+// decode at v5 (issue 19).
+func TestApiVersionsV5WithBodyUnsupported(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	conn := dialRaw(t, tb.addr)
+	for i, body := range [][]byte{
+		{4, 'r', 'a', 'w', 2, '1', 0},  // a v3-style body: decodes at v5
+		{0x7f, 'a'},                    // a compact string running past the frame
+		{0xff, 0xff, 0xff, 0xff, 0xff}, // an invalid varint
+	} {
+		corr := int32(20 + i)
+		f := []byte{0, 18, 0, 5, 0, 0, 0, byte(corr), 0, 3, 'r', 'a', 'w', 0}
+		f = append(f, body...)
+		conn.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(f))), f...))
+		v0 := kmsg.NewPtrApiVersionsResponse()
+		if got := readResponse(t, conn, v0, false); got != corr || v0.ErrorCode != kerr.UnsupportedVersion.Code {
+			t.Fatalf("ApiVersions v5 body %x: corr %d error %d, want %d UNSUPPORTED_VERSION", body, got, v0.ErrorCode, corr)
+		}
+	}
+}
+
 // TestPipelinedResponsesInOrder: a long-polling fetch followed by quick requests on the same
 // connection; responses come back in request order.
 func TestPipelinedResponsesInOrder(t *testing.T) {

@@ -31,6 +31,8 @@ var (
 	ErrFrameSize     = errors.New("frame size out of range")
 	ErrShortHeader   = errors.New("truncated request header")
 	ErrUnknownAPIKey = errors.New("unknown API key")
+	// errBody wraps a body that does not decode (the header did).
+	errBody = errors.New("decoding")
 )
 
 // Header is the decoded request header.
@@ -72,11 +74,11 @@ func ParseRequest(frame []byte) (Header, kmsg.Request, error) {
 			return h, nil, ErrShortHeader
 		}
 		if err := checkBodyTags(req, rd.Src); err != nil {
-			return h, nil, fmt.Errorf("decoding %s v%d: %w", kmsg.NameForKey(h.Key), h.Version, err)
+			return h, nil, fmt.Errorf("%w %s v%d: %w", errBody, kmsg.NameForKey(h.Key), h.Version, err)
 		}
 	}
 	if err := req.ReadFrom(rd.Src); err != nil {
-		return h, nil, fmt.Errorf("decoding %s v%d: %w", kmsg.NameForKey(h.Key), h.Version, err)
+		return h, nil, fmt.Errorf("%w %s v%d: %w", errBody, kmsg.NameForKey(h.Key), h.Version, err)
 	}
 	return h, req, nil
 }

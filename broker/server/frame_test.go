@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -14,12 +15,12 @@ func TestReadFrameLimits(t *testing.T) {
 	for _, n := range []int32{0, -1, -2147483648, 101} {
 		var b [4]byte
 		binary.BigEndian.PutUint32(b[:], uint32(n))
-		if _, _, err := readPooledFrame(bytes.NewReader(b[:]), 100); !errors.Is(err, ErrFrameSize) {
+		if _, _, err := readTestFrame(bytes.NewReader(b[:]), 100); !errors.Is(err, ErrFrameSize) {
 			t.Errorf("size %d: err %v, want ErrFrameSize", n, err)
 		}
 	}
 	in := append(binary.BigEndian.AppendUint32(nil, 3), 'a', 'b', 'c')
-	got, pooled, err := readPooledFrame(bytes.NewReader(in), 100)
+	got, pooled, err := readTestFrame(bytes.NewReader(in), 100)
 	if err != nil || string(got) != "abc" || pooled != nil {
 		t.Fatalf("readPooledFrame = %q, %v (pooled %v)", got, err, pooled != nil)
 	}
@@ -47,7 +48,7 @@ func TestFramePoolClasses(t *testing.T) {
 	}
 	body := bytes.Repeat([]byte{7}, 300<<10)
 	in := append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
-	got, pooled, err := readPooledFrame(bytes.NewReader(in), 1<<30)
+	got, pooled, err := readTestFrame(bytes.NewReader(in), 1<<30)
 	if err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("readPooledFrame: %v", err)
 	}
@@ -84,7 +85,7 @@ func FuzzReadRequest(f *testing.F) {
 	f.Add([]byte{0x7f, 0xff, 0xff, 0xff})
 	f.Add([]byte{0, 0, 0, 8, 0, 18, 0, 99, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		frame, _, err := readPooledFrame(bytes.NewReader(data), 1<<16)
+		frame, _, err := readTestFrame(bytes.NewReader(data), 1<<16)
 		if err != nil {
 			return
 		}
@@ -129,4 +130,39 @@ func FuzzReadRequest(f *testing.F) {
 			t.Fatalf("re-encoded request does not decode the same: %v %+v vs %+v", err, h2, h)
 		}
 	})
+}
+
+// readTestFrame reads a frame with an unbounded request budget.
+func readTestFrame(r io.Reader, max int32) ([]byte, *[]byte, error) {
+	b := newBudget(0)
+	frame, pooled, charged, err := readFrame(r, max, b, nil, nil)
+	if used, _, _ := b.stats(); used != charged {
+		panic("readFrame: charged differs from what the budget holds")
+	}
+	return frame, pooled, err
+}
+
+// A frame above the pooled range is read into a buffer that doubles as bytes arrive, and
+// ends up whole and exact; the budget holds its final buffer (the frame's size, capped at
+// doubling from 64 KiB: never more than twice the bytes read).
+func TestReadFrameGrowsLargeFrames(t *testing.T) {
+	body := make([]byte, maxPooledFrame+12345)
+	for i := range body {
+		body[i] = byte(i * 7)
+	}
+	in := append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
+	b := newBudget(0)
+	got, pooled, charged, err := readFrame(bytes.NewReader(in), 1<<30, b, nil, nil)
+	if err != nil || pooled != nil || !bytes.Equal(got, body) {
+		t.Fatalf("readFrame: err %v, pooled %v, equal %v", err, pooled != nil, bytes.Equal(got, body))
+	}
+	if used, _, _ := b.stats(); charged != int64(len(body)) || used != charged {
+		t.Fatalf("charged %d, budget holds %d, want %d", charged, used, len(body))
+	}
+	// Truncated after 100 KiB: the buffer held is 128 KiB, not the announced size.
+	b = newBudget(0)
+	_, _, charged, err = readFrame(bytes.NewReader(in[:4+100<<10]), 1<<30, b, nil, nil)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || charged != 128<<10 {
+		t.Fatalf("truncated frame: err %v, charged %d, want 128 KiB", err, charged)
+	}
 }

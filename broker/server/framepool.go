@@ -1,9 +1,6 @@
 package server
 
 import (
-	"encoding/binary"
-	"fmt"
-	"io"
 	"slices"
 	"sync"
 )
@@ -48,35 +45,6 @@ func frameClass(n int) int {
 	return i
 }
 
-// readPooledFrame reads one size-prefixed frame from r. A size outside [1, max] is an error;
-// the body is read only after the size is checked, so a hostile size allocates nothing. A
-// body in the pooled size range is read into a pooled buffer, returned as pooled (nil
-// otherwise) for putFrame once nothing uses the frame.
-func readPooledFrame(r io.Reader, max int32) (frame []byte, pooled *[]byte, err error) {
-	var sz [4]byte
-	if _, err := io.ReadFull(r, sz[:]); err != nil {
-		return nil, nil, err
-	}
-	n := int32(binary.BigEndian.Uint32(sz[:]))
-	if n <= 0 || n > max {
-		return nil, nil, fmt.Errorf("%w: %d", ErrFrameSize, n)
-	}
-	if c := frameClass(int(n)); c >= 0 {
-		pooled, _ = framePools[c].Get().(*[]byte)
-		if pooled == nil {
-			b := make([]byte, frameClassSizes[c])
-			pooled = &b
-		}
-		frame = (*pooled)[:n]
-	} else {
-		frame = make([]byte, n)
-	}
-	if _, err := io.ReadFull(r, frame); err != nil {
-		return nil, nil, err
-	}
-	return frame, pooled, nil
-}
-
 // putFrame hands a buffer from readPooledFrame back for reuse.
 func putFrame(b *[]byte) {
 	if b == nil {
@@ -85,4 +53,19 @@ func putFrame(b *[]byte) {
 	if c := frameClass(cap(*b)); c >= 0 && frameClassSizes[c] == cap(*b) {
 		framePools[c].Put(b)
 	}
+}
+
+// getFrame returns a buffer of n bytes, from the pool when n is in its range (pooled is then
+// what putFrame takes back).
+func getFrame(n int) (frame []byte, pooled *[]byte) {
+	c := frameClass(n)
+	if c < 0 {
+		return make([]byte, n), nil
+	}
+	pooled, _ = framePools[c].Get().(*[]byte)
+	if pooled == nil {
+		b := make([]byte, frameClassSizes[c])
+		pooled = &b
+	}
+	return (*pooled)[:n], pooled
 }

@@ -4,7 +4,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -43,8 +42,24 @@ type Config struct {
 	// MaxInFlight bounds the requests per connection read but not yet answered; reading
 	// pauses while it is reached (default 128).
 	MaxInFlight int
-	Logger      *slog.Logger
+	// MaxRequestMemoryBytes bounds the bytes of request frames read but not yet answered,
+	// across all connections; a connection waits before reading a frame that does not fit
+	// (default DefaultMaxRequestMemoryBytes; negative: unbounded).
+	MaxRequestMemoryBytes int64
+	// MaxResponseMemoryBytes bounds the bytes of encoded responses not yet written, across
+	// all connections; a connection whose response does not fit stops reading requests
+	// until written bytes make room (default DefaultMaxResponseMemoryBytes; negative:
+	// unbounded).
+	MaxResponseMemoryBytes int64
+	Logger                 *slog.Logger
 }
+
+// Default memory budgets: a small share of a 24 GiB machine each, far above what normal
+// traffic holds (a producer pipelining five 16 MiB requests holds 80 MiB).
+const (
+	DefaultMaxRequestMemoryBytes  = 1 << 30
+	DefaultMaxResponseMemoryBytes = 1 << 30
+)
 
 // Conn is one client connection. Auth holds per-connection authentication state (SASL).
 type Conn struct {
@@ -55,6 +70,23 @@ type Conn struct {
 	Principal string
 	// Auth is free for the Dispatcher's per-connection SASL state machine.
 	Auth any
+
+	// respWaiting is set (under the response budget's lock) while the writer waits for
+	// response budget; the reader reads no new request meanwhile.
+	respWaiting bool
+	// respHeld is what the writer holds of the response budget (under its lock): encoded
+	// responses not yet written. Above connHoldBytes the client is not keeping up and the
+	// reader reads no new request, so a client that pipelines requests and does not read
+	// cannot make the broker build answer after answer for it.
+	respHeld int64
+	// respDone counts answers given (respond called) and not yet written, under the
+	// response budget's lock. Above connDoneAnswers the reader stops too: an answer's
+	// bytes are known only once the writer encodes it, which may be after the reader has
+	// dispatched many more requests.
+	respDone int
+	// broken is closed by the writer when the connection can no longer be written, so a
+	// reader waiting for budget stops.
+	broken chan struct{}
 }
 
 // RemoteHost is the client's IP (or the whole address if it has no port).
@@ -81,6 +113,9 @@ type Server struct {
 	conns     map[*Conn]struct{}
 	closing   bool
 	force     chan struct{}  // closed when Shutdown gives up waiting for in-flight requests
+	stop      chan struct{}  // closed when Shutdown starts: readers waiting for budget stop
+	reqs      *budget        // request frames read, not yet answered
+	resps     *budget        // encoded responses not yet written
 	wg        sync.WaitGroup // connections and accept loops
 }
 
@@ -95,7 +130,36 @@ func New(cfg Config, d Dispatcher) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, d: d, log: cfg.Logger, listeners: map[net.Listener]struct{}{}, conns: map[*Conn]struct{}{}, force: make(chan struct{})}
+	if cfg.MaxRequestMemoryBytes == 0 {
+		cfg.MaxRequestMemoryBytes = DefaultMaxRequestMemoryBytes
+	}
+	if cfg.MaxResponseMemoryBytes == 0 {
+		cfg.MaxResponseMemoryBytes = DefaultMaxResponseMemoryBytes
+	}
+	return &Server{
+		cfg: cfg, d: d, log: cfg.Logger, listeners: map[net.Listener]struct{}{}, conns: map[*Conn]struct{}{},
+		force: make(chan struct{}), stop: make(chan struct{}),
+		reqs: newBudget(cfg.MaxRequestMemoryBytes), resps: newBudget(cfg.MaxResponseMemoryBytes),
+	}
+}
+
+// Stats is a snapshot of the server's memory accounting.
+type Stats struct {
+	// RequestBytes are the bytes of request frames read (or being read) and not yet
+	// answered; RequestBytesPeak is the most ever held; RequestWaits counts frames that
+	// waited for the budget.
+	RequestBytes, RequestBytesPeak, RequestWaits int64
+	// ResponseBytes are the bytes of encoded responses not yet written; ResponseBytesPeak is
+	// the most ever held; ResponseWaits counts responses that waited for the budget.
+	ResponseBytes, ResponseBytesPeak, ResponseWaits int64
+}
+
+// Stats reports the memory accounting.
+func (s *Server) Stats() Stats {
+	var st Stats
+	st.RequestBytes, st.RequestBytesPeak, st.RequestWaits = s.reqs.stats()
+	st.ResponseBytes, st.ResponseBytesPeak, st.ResponseWaits = s.resps.stats()
+	return st
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -132,7 +196,7 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		backoff = 0
-		c := &Conn{ID: s.next.Add(1), Remote: nc.RemoteAddr(), nc: nc, Principal: "User:ANONYMOUS"}
+		c := &Conn{ID: s.next.Add(1), Remote: nc.RemoteAddr(), nc: nc, Principal: "User:ANONYMOUS", broken: make(chan struct{})}
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
@@ -150,6 +214,9 @@ func (s *Server) Serve(l net.Listener) error {
 // read has been answered (or ctx ends), then closes all connections.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closing {
+		close(s.stop)
+	}
 	s.closing = true
 	for l := range s.listeners {
 		l.Close()
@@ -192,7 +259,7 @@ func (s *Server) serveConn(c *Conn) {
 	go s.writeLoop(c, queue, writerDone)
 	err := s.readLoop(c, queue)
 	close(queue)
-	if err != nil && !errors.Is(err, io.EOF) && !isClosedOrTimeout(err) {
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, errStopped) && !isClosedOrTimeout(err) {
 		s.log.Warn("closing connection", "conn", c.ID, "remote", c.Remote.String(), "err", err)
 		// A malformed request: answer nothing further, close now.
 		c.nc.Close()
@@ -214,31 +281,49 @@ func isClosedOrTimeout(err error) bool {
 
 func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 	// Buffered: a small request costs one read syscall instead of two (size, then body), and
-	// several pipelined requests often arrive in one read. Frames larger than the buffer are
-	// read straight into their own slice.
-	br := bufio.NewReaderSize(c.nc, readBufferSize)
+	// several pipelined requests often arrive in one read. The buffer goes back to a pool
+	// while the connection is idle (connReader).
+	rd := newConnReader(c.nc)
+	defer rd.release()
+	waiting := func() bool { return c.respWaiting || c.respHeld > connHoldBytes || c.respDone > connDoneAnswers }
 	for {
-		s.mu.Lock()
-		closing := s.closing
-		s.mu.Unlock()
-		if closing {
+		select {
+		case <-s.stop:
+			return nil
+		default:
+		}
+		// Back-pressure from responses: no new request while this connection's writer waits
+		// for response budget or is behind (more than connHoldBytes or connDoneAnswers
+		// answers not yet written), or while the budget is exhausted.
+		if !s.resps.waitRoom(waiting, s.stop, c.broken) {
 			return nil
 		}
-		frame, pooled, err := readPooledFrame(br, s.cfg.MaxFrameBytes)
+		r, err := rd.next()
 		if err != nil {
+			return err
+		}
+		frame, pooled, charged, err := readFrame(r, s.cfg.MaxFrameBytes, s.reqs, s.stop, c.broken)
+		if err != nil {
+			s.reqs.release(charged, nil)
 			return err
 		}
 		h, req, err := ParseRequest(frame)
-		if err != nil {
+		min, max, ok := s.d.Versions(h.Key)
+		if err != nil && !(errors.Is(err, errBody) && h.Key == 18 && ok && h.Version > max) {
+			// An ApiVersions request above the versions the broker speaks is answered
+			// UNSUPPORTED_VERSION whatever its body (KIP-511); anything else undecodable
+			// closes the connection.
+			s.reqs.release(charged, nil)
 			return err
 		}
-		min, max, ok := s.d.Versions(h.Key)
 		if !ok {
+			s.reqs.release(charged, nil)
 			return ErrUnknownAPIKey
 		}
 		sl := &slot{key: h.Key, corr: h.CorrelationID, version: h.Version, setVer: true, done: make(chan struct{})}
 		if h.Version < min || h.Version > max || req == nil {
 			if h.Key != 18 {
+				s.reqs.release(charged, nil)
 				return errors.New("unsupported version " + kmsg.NameForKey(h.Key))
 			}
 			r := kmsg.NewPtrApiVersionsRequest()
@@ -255,9 +340,15 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 			if !once.CompareAndSwap(false, true) {
 				panic("server: respond called twice")
 			}
+			if _, ok := resp.(closeConn); resp != nil && !ok {
+				s.resps.mu.Lock()
+				c.respDone++
+				s.resps.mu.Unlock()
+			}
 			sl.resp = resp
 			close(sl.done)
 			putFrame(pooled) // a Produce request is done with its frame once answered
+			s.reqs.release(charged, nil)
 		})
 	}
 }
@@ -268,26 +359,73 @@ const readBufferSize = 32 << 10
 // maxWriteBatch bounds the bytes of responses gathered into one write.
 const maxWriteBatch = 1 << 20
 
+// connHoldBytes is how much of a connection's answers may wait to be written before its
+// reader stops (acks of pipelined produce requests stay far below it).
+const connHoldBytes = 1 << 20
+
+// connDoneAnswers is how many answers of a connection may wait to be written before its
+// reader stops. Kafka reads one request per connection at a time; klite reads ahead so
+// pipelined produce requests share a group commit, and their answers, which complete
+// together, must not stop the reader (producers keep 5 to 8 requests in flight).
+const connDoneAnswers = 16
+
+// writeChunk is the most written by one write call: the budget gets written bytes back as
+// the client takes them, not only once a large response is entirely written.
+const writeChunk = 1 << 20
+
+// writeBufPool holds the write buffers of connections that have nothing to write, so an idle
+// connection keeps none.
+var writeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
 // writeLoop writes responses in request order. Responses that are already complete when the
 // previous one is written are gathered into one write (pipelined produce and fetch requests
 // often complete together after one fsync), so a burst costs one syscall, not one each;
 // the loop writes what it has before it waits for a response that is not ready yet.
+//
+// Every encoded response takes its bytes from the response budget until they are written.
+// One that does not fit is dropped again (its bytes are not held while waiting), the
+// connection's reader stops, and once the budget has room the response is encoded anew.
 func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 	defer close(done)
+	var bufp *[]byte
 	var buf []byte
+	var charged int64 // bytes of buf taken from the response budget
+	doneInBuf := 0    // answers in buf, counted in c.respDone until written
 	broken := false
-	flush := func() {
-		if len(buf) > 0 && !broken {
-			if _, err := c.nc.Write(buf); err != nil {
-				broken = true
-				c.nc.Close() // the reader notices and stops
-			}
-		}
-		buf = buf[:0]
-		if cap(buf) > 4*maxWriteBatch {
-			buf = nil
+	markBroken := func() {
+		if !broken {
+			broken = true
+			c.nc.Close() // the reader notices and stops
+			close(c.broken)
 		}
 	}
+	flush := func() {
+		for off := 0; off < len(buf) && !broken; {
+			end := min(off+writeChunk, len(buf))
+			if _, err := c.nc.Write(buf[off:end]); err != nil {
+				markBroken()
+				break
+			}
+			s.resps.release(int64(end-off), &c.respHeld)
+			charged -= int64(end - off)
+			off = end
+		}
+		s.settle(c, charged, doneInBuf)
+		charged, doneInBuf = 0, 0
+		buf = buf[:0]
+	}
+	// idle writes what is gathered and gives the buffer back before the loop blocks.
+	idle := func() {
+		flush()
+		if bufp != nil {
+			if cap(buf) <= 4*maxWriteBatch {
+				*bufp = buf
+				writeBufPool.Put(bufp)
+			}
+			bufp, buf = nil, nil
+		}
+	}
+	defer idle()
 	var held *slot // taken from the queue while gathering, not handled yet
 	for {
 		sl := held
@@ -296,12 +434,11 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 			select {
 			case n, ok := <-queue:
 				if !ok {
-					flush()
 					return
 				}
 				sl = n
 			default:
-				flush() // about to block: send what is gathered
+				idle() // about to block: send what is gathered
 				n, ok := <-queue
 				if !ok {
 					return
@@ -312,28 +449,80 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 		select {
 		case <-sl.done:
 		default:
-			flush() // about to wait for this response: send what is gathered
+			idle() // about to wait for this response: send what is gathered
 			select {
 			case <-sl.done:
 			case <-s.force:
-				broken = true
+				markBroken()
+				continue // the answer may never come: sl.resp is not ours to read
 			}
 		}
-		if sl.resp == nil || broken {
+		if sl.resp == nil {
 			continue
 		}
 		if _, ok := sl.resp.(closeConn); ok {
 			flush()
-			broken = true
-			c.nc.Close()
+			markBroken()
+			continue
+		}
+		if broken {
+			s.settle(c, 0, 1) // never to be written
 			continue
 		}
 		if sl.setVer {
 			sl.resp.SetVersion(sl.version)
 		}
+		if bufp == nil {
+			bufp = writeBufPool.Get().(*[]byte)
+			buf = (*bufp)[:0]
+		}
+		start := len(buf)
 		buf = AppendResponse(buf, sl.key, sl.corr, sl.resp)
+		m := int64(len(buf) - start)
+		if !s.resps.tryAcquire(m, &c.respHeld) {
+			buf = buf[:start]
+			flush()
+			if cap(buf) > maxWriteBatch {
+				bufp, buf = nil, nil // grown by this answer: not kept while waiting
+			}
+			if !s.waitResponseBudget(c, m) {
+				markBroken()
+				s.settle(c, 0, 1)
+				continue
+			}
+			if bufp == nil {
+				bufp = writeBufPool.Get().(*[]byte)
+				buf = (*bufp)[:0]
+			}
+			buf = AppendResponse(buf, sl.key, sl.corr, sl.resp)
+		}
+		charged += m
+		doneInBuf++
 		if len(buf) >= maxWriteBatch {
 			flush()
 		}
 	}
+}
+
+// settle gives back the response budget still held for c's written (or dropped) bytes and
+// counts done answers as written, waking c's reader if it waits for that.
+func (s *Server) settle(c *Conn, bytes int64, done int) {
+	s.resps.mu.Lock()
+	c.respDone -= done
+	s.resps.releaseLocked(bytes, &c.respHeld)
+	s.resps.mu.Unlock()
+}
+
+// waitResponseBudget takes m bytes of response budget for c's writer, stopping c's reader
+// while it waits. It returns false if Shutdown gave up first.
+func (s *Server) waitResponseBudget(c *Conn, m int64) bool {
+	s.resps.mu.Lock()
+	c.respWaiting = true
+	s.resps.mu.Unlock()
+	ok := s.resps.acquire(m, 0, &c.respHeld, s.force, nil) // flushed: holds nothing
+	s.resps.mu.Lock()
+	c.respWaiting = false
+	s.resps.notifyLocked()
+	s.resps.mu.Unlock()
+	return ok
 }

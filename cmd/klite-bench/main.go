@@ -9,7 +9,9 @@
 //     is most of the load) and with a lean generator sending pre-encoded Produce requests
 //     (what the broker can take; see raw.go), then again with lz4 and zstd batches (--raw-codecs),
 //     which the broker decompresses to validate;
-//   - end-to-end latency p50/p99 at a fixed 20,000 records/s (produce acks=all -> consume).
+//   - end-to-end latency p50/p99 at a fixed 20,000 records/s (produce acks=all -> consume);
+//   - memory per connection: RSS with 250 connections stalled in 100 MB requests and with
+//     2,000 idle-then-active connections (see connmem.go).
 //
 // With --addr it benchmarks an already running broker (no start-up or RSS figures), which is
 // how the same run can be made against Apache Kafka.
@@ -52,6 +54,9 @@ type options struct {
 	rawInFlight   int
 	rawBatchBytes int
 	rawCodecs     string
+
+	stalledFrames int
+	idleConns     int
 }
 
 func main() {
@@ -70,6 +75,8 @@ func main() {
 	flag.IntVar(&o.rawInFlight, "raw-in-flight", 8, "requests in flight per connection of the lean load generator")
 	flag.IntVar(&o.rawBatchBytes, "raw-batch-bytes", 128<<10, "record bytes per partition batch of the lean load generator")
 	flag.StringVar(&o.rawCodecs, "raw-codecs", "lz4,zstd", "compression codecs (gzip, snappy, lz4, zstd) each given a lean-generator phase after the uncompressed one; empty skips them")
+	flag.IntVar(&o.stalledFrames, "stalled-frames", 250, "connections stalling in a 100 MB request in the connection-memory phase (0 skips the phase)")
+	flag.IntVar(&o.idleConns, "idle-conns", 2000, "idle-then-active connections in the connection-memory phase")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "klite-bench:", err)
@@ -165,13 +172,24 @@ func run(o options) error {
 		return err
 	}
 
+	// The broker's CPU time per GB produced: on a shared machine throughput swings with the
+	// neighbours' load, the work per byte much less.
+	cpuRow := func(name string, cpu0 time.Duration, bytes int64) {
+		if proc != nil && cpu0 >= 0 && bytes > 0 {
+			if cpu1 := proc.cpu(); cpu1 >= 0 {
+				rows = append(rows, row{name + ", broker CPU per GB", fmt.Sprintf("%.2f s", (cpu1-cpu0).Seconds()/(float64(bytes)/1e9)), "user+system time of the klite process"})
+			}
+		}
+	}
 	if o.producers > 0 {
+		cpu0 := proc.cpu()
 		recs, bytes, el, err := throughput(ctx, addr, tputTopic, o)
 		if err != nil {
 			return fmt.Errorf("throughput: %w", err)
 		}
 		rows = append(rows, tputRows("produce acks=all 1 KiB x6 partitions", recs, bytes, el, disk,
 			fmt.Sprintf("%d franz-go producers, default settings (<= 5 requests in flight each)", o.producers))...)
+		cpuRow("produce acks=all 1 KiB x6 partitions", cpu0, bytes)
 	}
 	if o.rawConns > 0 {
 		codecs := []string{"none"}
@@ -181,6 +199,7 @@ func run(o options) error {
 			}
 		}
 		for _, codec := range codecs {
+			cpu0 := proc.cpu()
 			recs, bytes, batchBytes, el, err := rawThroughput(ctx, addr, rawTopic, o, codec)
 			if err != nil {
 				return fmt.Errorf("lean throughput (%s): %w", codec, err)
@@ -192,6 +211,7 @@ func run(o options) error {
 			rows = append(rows, tputRows(name, recs, bytes, el, disk,
 				fmt.Sprintf("%d connections x %d in flight, pre-encoded %d KiB batches (%s: %d KiB sent) x %d partitions; MB/s of uncompressed records",
 					o.rawConns, o.rawInFlight, o.rawBatchBytes>>10, codec, batchBytes>>10, o.partitions))...)
+			cpuRow(name, cpu0, bytes)
 		}
 	}
 	if proc != nil {
@@ -209,6 +229,13 @@ func run(o options) error {
 		time.Sleep(3 * time.Second)
 		cur, _ := proc.rss()
 		rows = append(rows, row{"RSS 3 s after the last load", fmt.Sprintf("%.1f MB", float64(cur)/1e6), ""})
+	}
+	if proc != nil && o.stalledFrames > 0 {
+		cm, err := connMemRows(proc, o.stalledFrames, o.idleConns)
+		if err != nil {
+			return fmt.Errorf("connection memory: %w", err)
+		}
+		rows = append(rows, cm...)
 	}
 
 	printTable(rows)
@@ -519,6 +546,29 @@ func (p *brokerProc) stop() {
 		_ = p.cmd.Process.Kill()
 		<-done
 	}
+}
+
+// cpu returns the user+system CPU time the process has used, from /proc (-1 if unknown, or
+// for a nil process).
+func (p *brokerProc) cpu() time.Duration {
+	if p == nil {
+		return -1
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return -1
+	}
+	// Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b)[i+1:])
+	if i < 0 || len(f) < 13 {
+		return -1
+	}
+	var ut, st int64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	const clkTck = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / clkTck
 }
 
 // rss returns the current and peak resident set size in bytes, from /proc.

@@ -39,6 +39,8 @@ type options struct {
 	walGroupBytes     int
 	maxFrameBytes     int
 	recoverDamaged    bool
+	maxReqMemory      int64
+	maxRespMemory     int64
 
 	s3Bucket, s3Endpoint, s3Region, s3Prefix string
 	s3FlushInterval                          time.Duration
@@ -61,6 +63,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&o.walGroupBytes, "wal-group-commit-bytes", storage.DefaultMaxGroupBytes, "most bytes written and fsynced together by one group commit")
 	fs.IntVar(&o.maxFrameBytes, "max-frame-bytes", 100<<20, "largest request frame accepted; larger frames close the connection")
 	fs.BoolVar(&o.recoverDamaged, "recover-damaged", false, "start even if recovery finds damaged data: move it into <data-dir>/damaged/ and log at ERROR what was moved (data loss you choose knowingly)")
+	fs.Int64Var(&o.maxReqMemory, "max-request-memory-bytes", 1<<30, "bytes of requests read but not yet answered, across all connections; reading waits above it (0: unbounded)")
+	fs.Int64Var(&o.maxRespMemory, "max-response-memory-bytes", 1<<30, "bytes of responses waiting to be written, across all connections; connections stop reading above it (0: unbounded)")
 	fs.StringVar(&o.s3Bucket, "s3-bucket", "", "S3 bucket for the storage tier (not implemented yet)")
 	fs.StringVar(&o.s3Endpoint, "s3-endpoint", "", "S3 endpoint URL (not implemented yet)")
 	fs.StringVar(&o.s3Region, "s3-region", "", "S3 region (not implemented yet)")
@@ -159,6 +163,9 @@ func (o *options) validate() error {
 	}
 	if o.maxFrameBytes < 1<<10 || o.maxFrameBytes > 1<<30 {
 		return fmt.Errorf("invalid --max-frame-bytes %d: want 1024..1073741824", o.maxFrameBytes)
+	}
+	if o.maxReqMemory < 0 || o.maxRespMemory < 0 {
+		return fmt.Errorf("invalid memory budget (--max-request-memory-bytes %d, --max-response-memory-bytes %d): want 0 (unbounded) or more", o.maxReqMemory, o.maxRespMemory)
 	}
 	if o.s3FlushInterval <= 0 {
 		return fmt.Errorf("invalid --s3-flush-interval %s: must be positive", o.s3FlushInterval)
@@ -267,16 +274,18 @@ func run(o *options) int {
 	}
 	adv := advertised(o, l.Addr())
 	b, err := broker.Open(broker.Config{
-		DataDir:           o.dataDir,
-		ClusterID:         o.clusterID,
-		AdvertisedAddr:    adv,
-		DefaultPartitions: int32(o.defaultPartitions),
-		AutoCreateTopics:  o.autoCreateTopics,
-		WALSegmentBytes:   o.walSegmentBytes,
-		WALMaxGroupBytes:  o.walGroupBytes,
-		MaxFrameBytes:     int32(o.maxFrameBytes),
-		RecoverDamaged:    o.recoverDamaged,
-		Logger:            log,
+		DataDir:                o.dataDir,
+		ClusterID:              o.clusterID,
+		AdvertisedAddr:         adv,
+		DefaultPartitions:      int32(o.defaultPartitions),
+		AutoCreateTopics:       o.autoCreateTopics,
+		WALSegmentBytes:        o.walSegmentBytes,
+		WALMaxGroupBytes:       o.walGroupBytes,
+		MaxFrameBytes:          int32(o.maxFrameBytes),
+		MaxRequestMemoryBytes:  unboundedIfZero(o.maxReqMemory),
+		MaxResponseMemoryBytes: unboundedIfZero(o.maxRespMemory),
+		RecoverDamaged:         o.recoverDamaged,
+		Logger:                 log,
 	})
 	if err != nil {
 		l.Close()
@@ -320,4 +329,12 @@ func run(o *options) int {
 	}
 	log.Info("stopped")
 	return code
+}
+
+// unboundedIfZero maps a budget flag's 0 (unbounded) to the broker's negative.
+func unboundedIfZero(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
