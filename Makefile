@@ -74,6 +74,7 @@ fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzMetaReplay -fuzztime=$(FUZZTIME) ./broker/storage/
 	$(GO) test -run=NONE -fuzz=FuzzApplyRecord -fuzztime=$(FUZZTIME) ./broker/group/
 	$(GO) test -run=NONE -fuzz=FuzzBatch -fuzztime=$(FUZZTIME) ./broker/
+	$(GO) test -run=NONE -fuzz=FuzzSASLTokens -fuzztime=$(FUZZTIME) ./broker/
 
 test: vet unit integration conformance
 

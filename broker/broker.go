@@ -51,6 +51,9 @@ type Config struct {
 	// timeout bounds, offset retention; its log defaults to DataDir/meta/groups.log).
 	Groups group.Config
 
+	// SASL turns on authentication (sasl.go).
+	SASL SASLConfig
+
 	// WAL and Meta replace the file stores (in-memory twins in unit tests).
 	WAL  storage.WAL
 	Meta storage.MetaLog
@@ -97,6 +100,11 @@ type Broker struct {
 
 	// admin holds dynamic broker configs and DeleteRecords log starts (configs.go).
 	admin adminState
+
+	// scram holds SCRAM credentials (scram.go), guarded by mu.
+	scram map[scramKey]scramCred
+	// saslSecret salts the decoy credentials of unknown users (sasl.go).
+	saslSecret [32]byte
 }
 
 // Open loads state from cfg.DataDir (replaying the metadata log and the WAL) and returns a
@@ -122,6 +130,7 @@ func Open(cfg Config) (*Broker, error) {
 		nodeID:     cfg.NodeID,
 		topics:     map[string]*topic{},
 		topicsByID: map[[16]byte]*topic{},
+		scram:      map[scramKey]scramCred{},
 		notifyCh:   make(chan struct{}),
 		done:       make(chan struct{}),
 	}
@@ -130,6 +139,9 @@ func Open(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.advHost, b.advPort = host, port
+	if err := b.initSASL(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -152,6 +164,11 @@ func Open(cfg Config) (*Broker, error) {
 		b.wal.Close()
 		b.meta.Close()
 		return nil, err
+	}
+	if err := b.bootstrapScram(); err != nil {
+		b.wal.Close()
+		b.meta.Close()
+		return nil, fmt.Errorf("bootstrap SASL user: %w", err)
 	}
 
 	// Consumer groups: the coordinator keeps offsets and group metadata
@@ -294,9 +311,13 @@ func (b *Broker) Versions(key int16) (int16, int16, bool) {
 // Dispatch implements server.Dispatcher.
 func (b *Broker) Dispatch(c *server.Conn, h *server.Header, req kmsg.Request, respond func(kmsg.Response)) {
 	spec := handlers[h.Key]
-	rc := &ReqCtx{Version: h.Version, ConnID: c.ID, ClientHost: c.RemoteHost(), Principal: c.Principal}
+	rc := &ReqCtx{Version: h.Version, ConnID: c.ID, ClientHost: c.RemoteHost(), Principal: c.Principal, conn: c}
 	if h.ClientID != nil {
 		rc.ClientID = *h.ClientID
+	}
+	if !b.saslAdmits(c, h.Key) {
+		respond(server.CloseConnection) // not authenticated (sasl.go)
+		return
 	}
 	// A handler bug must not take the broker down: log it and close that connection.
 	var responded atomic.Bool

@@ -6,6 +6,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -36,6 +37,12 @@ var CloseConnection kmsg.Response = closeConn{}
 
 type closeConn struct{ kmsg.Response }
 
+// CloseAfter wraps a response that is written and then closes the connection (a failed SASL
+// authentication answers the client before Kafka drops it).
+func CloseAfter(resp kmsg.Response) kmsg.Response { return closeAfter{resp} }
+
+type closeAfter struct{ kmsg.Response }
+
 // Config configures a Server.
 type Config struct {
 	// MaxFrameBytes caps a request frame (default DefaultMaxFrameBytes).
@@ -55,6 +62,22 @@ type Conn struct {
 	Principal string
 	// Auth is free for the Dispatcher's per-connection SASL state machine.
 	Auth any
+	// rawToken, when set, handles the next frame as a bare SASL token (see ExpectRawToken).
+	rawToken func(token []byte) (resp []byte, ok bool)
+}
+
+// ExpectRawToken makes the next frame on c a bare SASL token rather than a Kafka request:
+// after SaslHandshake v0 the client sends size-prefixed tokens without request headers, and
+// the server answers each with a size-prefixed token (Kafka's pre-KIP-152 framing). fn
+// returns the answer, or ok false to close the connection; it may call ExpectRawToken again
+// for the next token. Call it from Dispatch before responding, so it is in place when the
+// next frame is read (Dispatch runs on the connection's reading goroutine).
+func (c *Conn) ExpectRawToken(fn func(token []byte) (resp []byte, ok bool)) { c.rawToken = fn }
+
+// rawFrame is a response written as-is behind a size prefix (a bare SASL token).
+type rawFrame struct {
+	kmsg.Response
+	b []byte
 }
 
 // RemoteHost is the client's IP (or the whole address if it has no port).
@@ -228,6 +251,17 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 		if err != nil {
 			return err
 		}
+		if fn := c.rawToken; fn != nil {
+			c.rawToken = nil
+			resp, ok := fn(frame)
+			if !ok {
+				return errRawToken
+			}
+			sl := &slot{done: make(chan struct{}), resp: rawFrame{b: resp}}
+			close(sl.done)
+			queue <- sl
+			continue
+		}
 		h, req, err := ParseRequest(frame)
 		if err != nil {
 			return err
@@ -261,6 +295,9 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 		})
 	}
 }
+
+// errRawToken closes a connection whose bare SASL token was refused.
+var errRawToken = errors.New("SASL token refused")
 
 // readBufferSize is the per-connection read buffer.
 const readBufferSize = 32 << 10
@@ -328,10 +365,25 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 			c.nc.Close()
 			continue
 		}
+		last := false
+		if ca, ok := sl.resp.(closeAfter); ok {
+			sl.resp, last = ca.Response, true
+		}
+		if r, ok := sl.resp.(rawFrame); ok {
+			buf = binary.BigEndian.AppendUint32(buf, uint32(len(r.b)))
+			buf = append(buf, r.b...)
+			continue
+		}
 		if sl.setVer {
 			sl.resp.SetVersion(sl.version)
 		}
 		buf = AppendResponse(buf, sl.key, sl.corr, sl.resp)
+		if last {
+			flush()
+			broken = true
+			c.nc.Close()
+			continue
+		}
 		if len(buf) >= maxWriteBatch {
 			flush()
 		}

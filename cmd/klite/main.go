@@ -16,6 +16,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -44,6 +45,7 @@ type options struct {
 
 	saslEnabled                           bool
 	saslMechanism, saslUser, saslPassword string
+	saslMaxReauthMs                       int64
 }
 
 func newFlagSet(o *options) *flag.FlagSet {
@@ -64,10 +66,11 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.s3Region, "s3-region", "", "S3 region (not implemented yet)")
 	fs.StringVar(&o.s3Prefix, "s3-prefix", "", "key prefix inside the S3 bucket (not implemented yet)")
 	fs.DurationVar(&o.s3FlushInterval, "s3-flush-interval", 10*time.Second, "how often the WAL is flushed to S3 (not implemented yet)")
-	fs.BoolVar(&o.saslEnabled, "sasl-enabled", false, "require SASL authentication (not implemented yet)")
-	fs.StringVar(&o.saslMechanism, "sasl-mechanism", "PLAIN", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (not implemented yet)")
-	fs.StringVar(&o.saslUser, "sasl-user", "", "initial SASL user (not implemented yet)")
-	fs.StringVar(&o.saslPassword, "sasl-password", "", "initial SASL user's password (not implemented yet)")
+	fs.BoolVar(&o.saslEnabled, "sasl-enabled", false, "require SASL authentication on every connection")
+	fs.StringVar(&o.saslMechanism, "sasl-mechanism", "PLAIN", "enabled SASL mechanisms, one or a comma list of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512")
+	fs.StringVar(&o.saslUser, "sasl-user", "", "bootstrap SASL user (PLAIN, and SCRAM credentials for every enabled SCRAM mechanism)")
+	fs.StringVar(&o.saslPassword, "sasl-password", "", "bootstrap SASL user's password")
+	fs.Int64Var(&o.saslMaxReauthMs, "sasl-max-reauth-ms", 0, "SASL session lifetime before the client must re-authenticate (Kafka's connections.max.reauth.ms; 0: never)")
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	return fs
@@ -161,15 +164,33 @@ func (o *options) validate() error {
 	if o.s3FlushInterval <= 0 {
 		return fmt.Errorf("invalid --s3-flush-interval %s: must be positive", o.s3FlushInterval)
 	}
-	switch o.saslMechanism {
-	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
-	default:
-		return fmt.Errorf("invalid --sasl-mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", o.saslMechanism)
+	if _, err := o.saslMechanisms(); err != nil {
+		return err
 	}
 	if o.saslEnabled && (o.saslUser == "" || o.saslPassword == "") {
-		return errors.New("--sasl-enabled needs --sasl-user and --sasl-password")
+		return errors.New("--sasl-enabled needs a bootstrap user: set --sasl-user and --sasl-password (or KLITE_SASL_USER and KLITE_SASL_PASSWORD)")
+	}
+	if o.saslMaxReauthMs < 0 {
+		return fmt.Errorf("invalid --sasl-max-reauth-ms %d: must not be negative", o.saslMaxReauthMs)
 	}
 	return nil
+}
+
+// saslMechanisms splits --sasl-mechanism into its distinct, valid names.
+func (o *options) saslMechanisms() ([]string, error) {
+	var out []string
+	for _, m := range strings.Split(o.saslMechanism, ",") {
+		m = strings.ToUpper(strings.TrimSpace(m))
+		switch m {
+		case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		default:
+			return nil, fmt.Errorf("invalid --sasl-mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, or a comma list of them", o.saslMechanism)
+		}
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -228,9 +249,6 @@ func run(o *options) int {
 	if o.s3Bucket != "" || o.s3Endpoint != "" {
 		log.Warn("S3 storage tier is not implemented yet; --s3-* flags are ignored and data stays on local disk")
 	}
-	if o.saslEnabled {
-		log.Warn("SASL is not implemented yet; --sasl-* flags are ignored and clients connect without authentication")
-	}
 
 	var ready atomic.Bool
 	if o.healthAddr != "" {
@@ -264,6 +282,7 @@ func run(o *options) int {
 		return 1
 	}
 	adv := advertised(o, l.Addr())
+	mechs, _ := o.saslMechanisms() // validated in parse
 	b, err := broker.Open(broker.Config{
 		DataDir:           o.dataDir,
 		ClusterID:         o.clusterID,
@@ -274,6 +293,13 @@ func run(o *options) int {
 		WALMaxGroupBytes:  o.walGroupBytes,
 		MaxFrameBytes:     int32(o.maxFrameBytes),
 		Logger:            log,
+		SASL: broker.SASLConfig{
+			Enabled:    o.saslEnabled,
+			Mechanisms: mechs,
+			User:       o.saslUser,
+			Password:   o.saslPassword,
+			MaxReauth:  time.Duration(o.saslMaxReauthMs) * time.Millisecond,
+		},
 	})
 	if err != nil {
 		l.Close()
