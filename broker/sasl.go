@@ -71,6 +71,18 @@ type saslConn struct {
 	expiry        time.Time // zero: the session never expires
 	conv          *scram.ServerConversation
 	inProgress    bool // handshake answered, authentication not finished
+	failed        bool // refused: the connection closes shortly, nothing more is served
+}
+
+// saslFailDelay is how long a refused connection stays open after its answer (Kafka's
+// connection.failed.authentication.delay.ms default), so clients read the error before the
+// close.
+const saslFailDelay = 100 * time.Millisecond
+
+// refuse answers resp and closes the connection saslFailDelay later; nothing is served meanwhile.
+func refuse(st *saslConn, resp kmsg.Response, respond func(kmsg.Response)) {
+	st.failed = true
+	respond(server.CloseAfter(resp, saslFailDelay))
 }
 
 // errSASLFailed is any credential failure; its text is never sent.
@@ -109,6 +121,9 @@ func (b *Broker) saslAdmits(c *server.Conn, key int16) bool {
 		return true
 	}
 	st := saslState(c)
+	if st.failed {
+		return false
+	}
 	switch key {
 	case 17, 36:
 		return true // the handlers check the state
@@ -146,14 +161,14 @@ func handleSaslHandshake(b *Broker, rc *ReqCtx, req kmsg.Request, respond func(k
 		}
 		if r.Mechanism != st.mech {
 			resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
-			respond(server.CloseAfter(resp))
+			refuse(st, resp, respond)
 			return
 		}
 		st.reauth = true
 	}
 	if !slices.Contains(b.cfg.SASL.Mechanisms, r.Mechanism) {
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
-		respond(server.CloseAfter(resp))
+		refuse(st, resp, respond)
 		return
 	}
 	st.mech = r.Mechanism
@@ -220,7 +235,7 @@ func handleSaslAuthenticate(b *Broker, rc *ReqCtx, req kmsg.Request, respond fun
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
 		msg := saslFailureMessage(st)
 		resp.ErrorMessage = &msg
-		respond(server.CloseAfter(resp))
+		refuse(st, resp, respond)
 		return
 	}
 	resp.SASLAuthBytes = out

@@ -311,6 +311,11 @@ func TestSASLHandshakeStates(t *testing.T) {
 			*resp.ErrorMessage != "Authentication failed during authentication due to invalid credentials with SASL mechanism PLAIN" {
 			t.Fatalf("auth: %v %v", kerr.ErrorForCode(resp.ErrorCode), resp.ErrorMessage)
 		}
+		// The connection stays open briefly (so the client reads the answer) but serves nothing:
+		// not even a second attempt with the right password.
+		req := kmsg.NewPtrSASLAuthenticateRequest()
+		req.Version, req.SASLAuthBytes = 2, []byte("\x00admin\x00admin-secret")
+		c.send(req)
 		c.expectClosed("after failed authentication")
 	})
 	t.Run("v0 handshake then bare tokens", func(t *testing.T) {

@@ -37,11 +37,18 @@ var CloseConnection kmsg.Response = closeConn{}
 
 type closeConn struct{ kmsg.Response }
 
-// CloseAfter wraps a response that is written and then closes the connection (a failed SASL
-// authentication answers the client before Kafka drops it).
-func CloseAfter(resp kmsg.Response) kmsg.Response { return closeAfter{resp} }
+// CloseAfter wraps a response that is written and then, delay later, closes the connection (a
+// failed SASL authentication is answered and dropped; Kafka waits
+// connection.failed.authentication.delay.ms, so the client reads the answer before it sees the
+// close). The Dispatcher must refuse anything the client sends meanwhile.
+func CloseAfter(resp kmsg.Response, delay time.Duration) kmsg.Response {
+	return closeAfter{resp, delay}
+}
 
-type closeAfter struct{ kmsg.Response }
+type closeAfter struct {
+	kmsg.Response
+	delay time.Duration
+}
 
 // Config configures a Server.
 type Config struct {
@@ -365,9 +372,9 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 			c.nc.Close()
 			continue
 		}
-		last := false
+		last, delay := false, time.Duration(0)
 		if ca, ok := sl.resp.(closeAfter); ok {
-			sl.resp, last = ca.Response, true
+			sl.resp, last, delay = ca.Response, true, ca.delay
 		}
 		if r, ok := sl.resp.(rawFrame); ok {
 			buf = binary.BigEndian.AppendUint32(buf, uint32(len(r.b)))
@@ -381,7 +388,11 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 		if last {
 			flush()
 			broken = true
-			c.nc.Close()
+			if delay <= 0 {
+				c.nc.Close()
+			} else {
+				time.AfterFunc(delay, func() { c.nc.Close() })
+			}
 			continue
 		}
 		if len(buf) >= maxWriteBatch {
