@@ -78,6 +78,14 @@ func (r *Runner) RunCell(ctx context.Context, spec *Spec, client Manifest, targe
 		res.Status, res.Message = StatusFail, msg
 		return res
 	}
+	if spec.Security == "sasl" {
+		st, err := target.SASLVariant(cctx)
+		if err != nil {
+			res.Status, res.Message = StatusFail, "SASL target: "+err.Error()
+			return res
+		}
+		c.target = st
+	}
 	err := c.run(cctx)
 	if err != nil {
 		res.Stderr = c.stderrTails() // before the drivers go back to the pool
@@ -141,8 +149,11 @@ func (c *cell) run(ctx context.Context) error {
 			if cid == "" {
 				cid = "klite-conformance-" + a.Name
 			}
-			ans, err := c.drivers[a.Name].Call("hello", map[string]any{
-				"bootstrap": c.target.Addr, "client_id": c.ctx.interp(cid)}, 90*time.Second)
+			hello := map[string]any{"bootstrap": c.target.Addr, "client_id": c.ctx.interp(cid)}
+			if s := a.SASL; s != nil {
+				hello["sasl"] = map[string]any{"mechanism": s.Mechanism, "user": c.ctx.interp(s.User), "password": c.ctx.interp(s.Password)}
+			}
+			ans, err := c.drivers[a.Name].Call("hello", hello, 90*time.Second)
 			if err == nil && ans["ok"] != true {
 				err = fmt.Errorf("hello failed: %v %v", ans["error"], ans["message"])
 			}
@@ -156,6 +167,11 @@ func (c *cell) run(ctx context.Context) error {
 	for i, err := range errs {
 		if err != nil {
 			return fmt.Errorf("actor %s: %v", c.spec.Actors[i].Name, err)
+		}
+	}
+	if len(c.spec.ScramUsers) > 0 {
+		if err := c.target.CreateScramUsers(ctx, c.spec.ScramUsers, c.ctx.interp); err != nil {
+			return err
 		}
 	}
 	if len(c.spec.Topics) > 0 {
@@ -316,7 +332,7 @@ func (c *cell) call(ctx context.Context, s *Step) outcome {
 		}
 	}
 	pm := pat.(map[string]any)
-	if _, ok := pm["ok"]; !ok {
+	if _, ok := pm["ok"]; !ok && !isDirective(pm) { // a top-level $oneOf names ok in each choice
 		if _, hasErr := pm["error"]; hasErr {
 			pm["ok"] = false
 		} else {

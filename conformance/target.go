@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 )
 
 // Target is a broker the scenarios run against.
@@ -32,7 +34,20 @@ type Target struct {
 	admin   *kadm.Client
 	kcl     *kgo.Client
 	ownDir  bool
+
+	root     string
+	saslAddr string    // kafka: its SASL_PLAINTEXT listener (run-kafka.sh)
+	saslOpts []kgo.Opt // the harness's own clients authenticate on a SASL target
+	shared   bool      // a view of another target's process: Stop leaves the process alone
+	saslMu   sync.Mutex
+	sasl     *Target // the SASL variant, started on first use
 }
+
+// SASL credentials of the bootstrap user on SASL targets (run-kafka.sh has the same).
+const (
+	SASLAdminUser     = "admin"
+	SASLAdminPassword = "admin-secret"
+)
 
 // APIVersion is one line of an ApiVersions answer.
 type APIVersion struct {
@@ -47,7 +62,47 @@ var TargetNames = []string{"klite", "kafka"}
 
 // StartTarget starts a target (or attaches to an external address when addr is set).
 func StartTarget(ctx context.Context, root, name, addr string) (*Target, error) {
-	t := &Target{Name: name, log: &tailBuffer{max: 16 << 10}}
+	return startTarget(ctx, root, name, addr, false)
+}
+
+// SASLVariant returns the target for `security: sasl` scenarios, starting it on first use, so
+// the plaintext matrix never pays for it: for kafka, the SASL_PLAINTEXT listener of the same
+// process; for klite, a second klite with --sasl-enabled (PLAIN and both SCRAMs).
+func (t *Target) SASLVariant(ctx context.Context) (*Target, error) {
+	t.saslMu.Lock()
+	defer t.saslMu.Unlock()
+	if t.sasl != nil {
+		return t.sasl, nil
+	}
+	var v *Target
+	switch {
+	case t.Name == "kafka" && t.saslAddr != "":
+		v = &Target{Name: t.Name, Addr: t.saslAddr, Version: t.Version, APIs: t.APIs, cmd: t.cmd, done: t.done, log: t.log, shared: true}
+		v.saslOpts = saslAdminOpts()
+		if err := v.connectAdmin(); err != nil {
+			return nil, err
+		}
+	case t.Name == "klite" && t.cmd != nil:
+		var err error
+		if v, err = startTarget(ctx, t.root, t.Name, "", true); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%s target at %s: SASL scenarios need a target the harness starts", t.Name, t.Addr)
+	}
+	t.sasl = v
+	return v, nil
+}
+
+func saslAdminOpts() []kgo.Opt {
+	return []kgo.Opt{kgo.SASL(plain.Auth{User: SASLAdminUser, Pass: SASLAdminPassword}.AsMechanism())}
+}
+
+func startTarget(ctx context.Context, root, name, addr string, sasl bool) (*Target, error) {
+	t := &Target{Name: name, log: &tailBuffer{max: 16 << 10}, root: root}
+	if sasl {
+		t.saslOpts = saslAdminOpts()
+	}
 	if addr != "" {
 		t.Addr = addr
 		t.Version = name + " (external at " + addr + ")"
@@ -72,6 +127,10 @@ func StartTarget(ctx context.Context, root, name, addr string) (*Target, error) 
 		}
 		t.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 		args = []string{bin, "--listen", t.Addr, "--data-dir", filepath.Join(dir, "data")}
+		if sasl {
+			args = append(args, "--sasl-enabled", "--sasl-mechanism", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+				"--sasl-user", SASLAdminUser, "--sasl-password", SASLAdminPassword)
+		}
 		t.Version = "klite " + gitDescribe(root)
 		wait = 20 * time.Second
 	case "kafka":
@@ -82,11 +141,12 @@ func StartTarget(ctx context.Context, root, name, addr string) (*Target, error) 
 		if len(jars) == 0 {
 			return nil, fmt.Errorf("kafka target: Kafka jars missing in .cache/kafka/libs; run `make kafka-jars` (needs Maven: apt-get install maven)")
 		}
-		port, err := freePorts(2)
+		port, err := freePorts(3)
 		if err != nil {
 			return nil, err
 		}
 		t.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+		t.saslAddr = fmt.Sprintf("127.0.0.1:%d", port+2)
 		args = []string{"bash", filepath.Join(root, "conformance", "kafka", "run-kafka.sh"), fmt.Sprint(port), dir}
 		t.Version = "Apache Kafka " + strings.TrimSuffix(strings.TrimPrefix(filepath.Base(jars[0]), "kafka_2.13-"), ".jar")
 		wait = 120 * time.Second
@@ -168,7 +228,7 @@ func (t *Target) fetchAPIVersions(ctx context.Context) error {
 }
 
 func (t *Target) connectAdmin() error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(t.Addr), kgo.ClientID("klite-conformance-setup"))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(t.Addr), kgo.ClientID("klite-conformance-setup")}, t.saslOpts...)...)
 	if err != nil {
 		return err
 	}
@@ -259,8 +319,16 @@ func (t *Target) Exited() (string, bool) {
 
 // Stop stops a started target and removes its data.
 func (t *Target) Stop() {
+	t.saslMu.Lock()
+	if t.sasl != nil {
+		t.sasl.Stop()
+	}
+	t.saslMu.Unlock()
 	if t.kcl != nil {
 		t.kcl.Close()
+	}
+	if t.shared {
+		return
 	}
 	if t.cmd != nil && t.cmd.Process != nil {
 		syscall.Kill(-t.cmd.Process.Pid, syscall.SIGTERM)
@@ -311,4 +379,68 @@ func gitDescribe(root string) string {
 		return "(dev build)"
 	}
 	return "dev build " + strings.TrimSpace(string(out))
+}
+
+// CreateScramUsers creates a cell's SCRAM users through the admin API (one request per
+// mechanism: Kafka refuses a user twice in one request), deletes those marked deleted, and
+// waits until DescribeUserScramCredentials shows the result.
+func (t *Target) CreateScramUsers(ctx context.Context, users []ScramUserSpec, interp func(string) string) error {
+	for _, u := range users {
+		name := interp(u.User)
+		for _, m := range u.Mechanisms {
+			up := kadm.UpsertSCRAM{User: name, Mechanism: scramMech(m), Iterations: 4096, Password: interp(u.Password)}
+			res, err := t.admin.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{up})
+			if err == nil {
+				err = res.Error()
+			}
+			if err != nil {
+				return fmt.Errorf("setup: scram user %s (%s): %v", name, m, err)
+			}
+		}
+		if !u.Deleted {
+			continue
+		}
+		for _, m := range u.Mechanisms {
+			res, err := t.admin.AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: name, Mechanism: scramMech(m)}}, nil)
+			if err == nil {
+				err = res.Error()
+			}
+			if err != nil {
+				return fmt.Errorf("setup: deleting scram user %s (%s): %v", name, m, err)
+			}
+		}
+	}
+	// Kafka applies the change through its metadata log: wait until it is visible.
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		ready := true
+		for _, u := range users {
+			name := interp(u.User)
+			d, err := t.admin.DescribeUserSCRAMs(ctx, name)
+			got := 0
+			if err == nil && d[name].Err == nil {
+				got = len(d[name].CredInfos)
+			}
+			if want := len(u.Mechanisms); u.Deleted && got != 0 || !u.Deleted && got != want {
+				ready = false
+			}
+		}
+		if ready {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("setup: scram users not visible after 15s")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func scramMech(m string) kadm.ScramMechanism {
+	if m == "SCRAM-SHA-512" {
+		return kadm.ScramSha512
+	}
+	return kadm.ScramSha256
 }
