@@ -311,13 +311,13 @@ func (b *Broker) Versions(key int16) (int16, int16, bool) {
 // Dispatch implements server.Dispatcher.
 func (b *Broker) Dispatch(c *server.Conn, h *server.Header, req kmsg.Request, respond func(kmsg.Response)) {
 	spec := handlers[h.Key]
-	rc := &ReqCtx{Version: h.Version, ConnID: c.ID, ClientHost: c.RemoteHost(), Principal: c.Principal, conn: c}
-	if h.ClientID != nil {
-		rc.ClientID = *h.ClientID
-	}
 	if !b.saslAdmits(c, h.Key) {
 		respond(server.CloseConnection) // not authenticated (sasl.go)
 		return
+	}
+	rc := &ReqCtx{Version: h.Version, ConnID: c.ID, ClientHost: c.RemoteHost(), Principal: c.Principal, conn: c}
+	if h.ClientID != nil {
+		rc.ClientID = *h.ClientID
 	}
 	// A handler bug must not take the broker down: log it and close that connection.
 	var responded atomic.Bool

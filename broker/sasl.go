@@ -29,6 +29,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -105,22 +106,36 @@ func (b *Broker) initSASL() error {
 	return nil
 }
 
+// saslState returns c's authentication state, created at its first request. A TLS client
+// certificate sets the principal then (Kafka's default principal builder: "User:" and the
+// subject's distinguished name); SASL, when on, replaces it with the SASL user.
 func saslState(c *server.Conn) *saslConn {
 	st, _ := c.Auth.(*saslConn)
 	if st == nil {
 		st = &saslConn{}
 		c.Auth = st
+		if p := tlsPrincipal(c.TLS()); p != "" {
+			c.Principal = p
+		}
 	}
 	return st
+}
+
+// tlsPrincipal is the principal of a verified client certificate, or "" without one.
+func tlsPrincipal(cs *tls.ConnectionState) string {
+	if cs == nil || len(cs.PeerCertificates) == 0 {
+		return ""
+	}
+	return "User:" + cs.PeerCertificates[0].Subject.String()
 }
 
 // saslAdmits is the gate in front of every handler: with SASL on, only an authenticated,
 // unexpired connection reaches anything but the SASL and ApiVersions handlers.
 func (b *Broker) saslAdmits(c *server.Conn, key int16) bool {
+	st := saslState(c)
 	if !b.cfg.SASL.Enabled {
 		return true
 	}
-	st := saslState(c)
 	if st.failed {
 		return false
 	}

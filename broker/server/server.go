@@ -6,6 +6,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -71,6 +72,20 @@ type Conn struct {
 	Auth any
 	// rawToken, when set, handles the next frame as a bare SASL token (see ExpectRawToken).
 	rawToken func(token []byte) (resp []byte, ok bool)
+}
+
+// TLS returns the connection's TLS state once its handshake is done (always so by the time
+// a request has been read), or nil for a plaintext connection.
+func (c *Conn) TLS() *tls.ConnectionState {
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	st := tc.ConnectionState()
+	if !st.HandshakeComplete {
+		return nil
+	}
+	return &st
 }
 
 // ExpectRawToken makes the next frame on c a bare SASL token rather than a Kafka request:

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -46,6 +47,8 @@ type options struct {
 	saslEnabled                           bool
 	saslMechanism, saslUser, saslPassword string
 	saslMaxReauthMs                       int64
+
+	tlsCert, tlsKey, tlsClientCA string
 }
 
 func newFlagSet(o *options) *flag.FlagSet {
@@ -71,6 +74,9 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.saslUser, "sasl-user", "", "bootstrap SASL user (PLAIN, and SCRAM credentials for every enabled SCRAM mechanism)")
 	fs.StringVar(&o.saslPassword, "sasl-password", "", "bootstrap SASL user's password")
 	fs.Int64Var(&o.saslMaxReauthMs, "sasl-max-reauth-ms", 0, "SASL session lifetime before the client must re-authenticate (Kafka's connections.max.reauth.ms; 0: never)")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) that makes --listen a TLS listener; reloaded on SIGHUP")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "PEM CA bundle: require client certificates signed by it (mTLS; the subject is the principal)")
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	return fs
@@ -169,6 +175,9 @@ func (o *options) validate() error {
 	}
 	if o.saslEnabled && (o.saslUser == "" || o.saslPassword == "") {
 		return errors.New("--sasl-enabled needs a bootstrap user: set --sasl-user and --sasl-password (or KLITE_SASL_USER and KLITE_SASL_PASSWORD)")
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") || o.tlsClientCA != "" && o.tlsCert == "" {
+		return errors.New("--tls-cert and --tls-key go together, and --tls-client-ca needs them")
 	}
 	if o.saslMaxReauthMs < 0 {
 		return fmt.Errorf("invalid --sasl-max-reauth-ms %d: must not be negative", o.saslMaxReauthMs)
@@ -281,6 +290,15 @@ func run(o *options) int {
 		log.Error("listen", "addr", o.listen, "err", err)
 		return 1
 	}
+	tcfg, certs, err := tlsConfig(o)
+	if err != nil {
+		l.Close()
+		log.Error("TLS", "err", err)
+		return 1
+	}
+	if tcfg != nil {
+		l = tls.NewListener(l, tcfg)
+	}
 	adv := advertised(o, l.Addr())
 	mechs, _ := o.saslMechanisms() // validated in parse
 	b, err := broker.Open(broker.Config{
@@ -309,17 +327,29 @@ func run(o *options) int {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- b.Serve(l) }()
 	ready.Store(true)
-	log.Info("klite serving", "listen", l.Addr().String(), "advertised", adv, "data_dir", o.dataDir, "cluster_id", b.ClusterID())
+	log.Info("klite serving", "listen", l.Addr().String(), "advertised", adv, "data_dir", o.dataDir, "cluster_id", b.ClusterID(),
+		"tls", tcfg != nil, "mtls", o.tlsClientCA != "", "sasl", o.saslEnabled)
 
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	code := 0
-	select {
-	case s := <-sig:
-		log.Info("shutting down", "signal", s.String())
-	case err := <-serveErr:
-		log.Error("serving stopped", "err", err)
-		code = 1
+wait:
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				if certs != nil {
+					certs.reload(log)
+				}
+				continue
+			}
+			log.Info("shutting down", "signal", s.String())
+			break wait
+		case err := <-serveErr:
+			log.Error("serving stopped", "err", err)
+			code = 1
+			break wait
+		}
 	}
 	ready.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
