@@ -75,6 +75,11 @@ func TestParseBad(t *testing.T) {
 		{"same actor twice in parallel", "name: x\nactors: [p]\nsteps:\n  - parallel:\n      - {actor: p, op: produce}\n      - {actor: p, op: consume}\n", 6, "appears twice"},
 		{"bytes needs int", "name: x\nactors: [p]\nsteps:\n  - actor: p\n    op: produce\n    args:\n      value: {$bytes: lots}\n", 7, "positive integer"},
 		{"duplicate actor", "name: x\nactors: [p, p]\nsteps:\n  - {actor: p, op: produce}\n", 2, `actor "p" declared twice`},
+		{"sasl actor without security", "name: x\nactors:\n  - {name: p, sasl: {mechanism: PLAIN, user: a, password: b}}\nsteps:\n  - {actor: p, op: produce}\n", 3, "go with `security: sasl`"},
+		{"sasl scenario actor without sasl", "name: x\nsecurity: sasl\nactors: [p]\nsteps:\n  - {actor: p, op: produce}\n", 3, "on every actor"},
+		{"bad mechanism", "name: x\nsecurity: sasl\nactors:\n  - {name: p, sasl: {mechanism: GSSAPI, user: a, password: b}}\nsteps:\n  - {actor: p, op: produce}\n", 4, `sasl mechanism "GSSAPI"`},
+		{"scram users without sasl", "name: x\nscram_users: []\nactors: [p]\nsteps:\n  - {actor: p, op: produce}\n", 2, "needs `security: sasl`"},
+		{"scram user mechanism", "name: x\nsecurity: sasl\nscram_users:\n  - {user: u, password: p, mechanisms: [PLAIN]}\nactors:\n  - {name: p, sasl: {mechanism: PLAIN, user: a, password: b}}\nsteps:\n  - {actor: p, op: produce}\n", 4, `scram mechanism "PLAIN"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
