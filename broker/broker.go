@@ -105,6 +105,8 @@ type Broker struct {
 	scram map[scramKey]scramCred
 	// saslSecret salts the decoy credentials of unknown users (sasl.go).
 	saslSecret [32]byte
+	// saslReauths counts completed re-authentications (KIP-368).
+	saslReauths atomic.Int64
 }
 
 // Open loads state from cfg.DataDir (replaying the metadata log and the WAL) and returns a

@@ -307,6 +307,9 @@ func (b *Broker) saslStep(st *saslConn, tok []byte) (out []byte, done bool, err 
 // saslComplete marks st authenticated and returns the session lifetime in milliseconds
 // (0 when sessions do not expire).
 func (b *Broker) saslComplete(c *server.Conn, st *saslConn) int64 {
+	if st.reauth {
+		b.saslReauths.Add(1)
+	}
 	st.authenticated, st.inProgress, st.reauth, st.conv = true, false, false, nil
 	c.Principal = st.principal
 	st.expiry = time.Time{}

@@ -416,3 +416,25 @@ func TestSASLReauthentication(t *testing.T) {
 	expired.send(req)
 	expired.expectClosed("request on an expired session")
 }
+
+// TestSASLClientReauthenticates: franz-go, told a short session lifetime, re-authenticates
+// (KIP-368) on its own and keeps producing on the same broker without a failure.
+func TestSASLClientReauthenticates(t *testing.T) {
+	for _, mech := range []string{mechPlain, mechScramSHA512} {
+		t.Run(mech, func(t *testing.T) {
+			tb := startBroker(t, t.TempDir(), saslOn(mech), func(c *Config) { c.SASL.MaxReauth = 1200 * time.Millisecond })
+			cl := tb.client(t, kgo.SASL(mechanism(mech, "admin", "admin-secret")), kgo.AllowAutoTopicCreation())
+			deadline := time.Now().Add(20 * time.Second)
+			n := 0
+			for tb.saslReauths.Load() < 2 {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d re-authentications after %d produces in 20s", tb.saslReauths.Load(), n)
+				}
+				if err := produceOne(t, cl, "reauth"); err != nil {
+					t.Fatalf("produce %d: %v", n, err)
+				}
+				n++
+			}
+		})
+	}
+}
