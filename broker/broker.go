@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/klite/klite/broker/acl"
 	"github.com/klite/klite/broker/group"
 	"github.com/klite/klite/broker/server"
 	"github.com/klite/klite/broker/storage"
@@ -53,6 +54,8 @@ type Config struct {
 
 	// SASL turns on authentication (sasl.go).
 	SASL SASLConfig
+	// ACL turns on authorization (authorize.go).
+	ACL ACLConfig
 
 	// WAL and Meta replace the file stores (in-memory twins in unit tests).
 	WAL  storage.WAL
@@ -107,6 +110,11 @@ type Broker struct {
 	saslSecret [32]byte
 	// saslReauths counts completed re-authentications (KIP-368).
 	saslReauths atomic.Int64
+
+	// acls holds the ACL bindings (acls.go); authz is acls with --acl-enabled, else nil.
+	acls  *acl.Authorizer
+	authz *acl.Authorizer
+	aclMu sync.Mutex // serialises ACL changes with their metadata log records
 }
 
 // Open loads state from cfg.DataDir (replaying the metadata log and the WAL) and returns a
@@ -141,6 +149,7 @@ func Open(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.advHost, b.advPort = host, port
+	b.initACL()
 	if err := b.initSASL(); err != nil {
 		return nil, err
 	}

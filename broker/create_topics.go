@@ -24,6 +24,7 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
 	}
+	clusterCreate := b.allowedCluster(rc, kmsg.ACLOperationCreate)
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
@@ -36,6 +37,10 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		}
 		if seen[rt.Topic] > 1 {
 			fail(kerr.InvalidRequest, "create topics request contains duplicate topic "+rt.Topic)
+			continue
+		}
+		if !clusterCreate && !b.allowedTopic(rc, kmsg.ACLOperationCreate, rt.Topic) {
+			fail(kerr.TopicAuthorizationFailed, "Authorization failed.") // ACLs, as Kafka
 			continue
 		}
 		partitions := rt.NumPartitions
@@ -77,6 +82,12 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		st.TopicID = t.id
 		st.NumPartitions = int32(len(t.partitions()))
 		st.ReplicationFactor = 1
+		if !b.allowedTopic(rc, kmsg.ACLOperationDescribeConfigs, t.name) {
+			st.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code // ACLs, as Kafka
+			st.NumPartitions, st.ReplicationFactor = -1, -1
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		for _, c := range b.topicConfigResources(t.configs(), nil, false) { // as DescribeConfigs
 			rc := kmsg.NewCreateTopicsResponseTopicConfig()
 			rc.Name, rc.Value, rc.Source, rc.ReadOnly, rc.IsSensitive = c.Name, c.Value, int8(c.Source), c.ReadOnly, c.IsSensitive

@@ -36,11 +36,15 @@ func handleDeleteTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		st.Topic, st.TopicID = tg.name, tg.id
 		var t *topic
 		if tg.name != nil {
-			if t = b.topic(*tg.name); t == nil {
+			if !b.allowedTopic(rc, kmsg.ACLOperationDelete, *tg.name) {
+				st.ErrorCode = kerr.TopicAuthorizationFailed.Code // ACLs: before existence, as Kafka
+			} else if t = b.topic(*tg.name); t == nil {
 				st.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			}
 		} else if t = b.topicByID(tg.id); t == nil {
 			st.ErrorCode = kerr.UnknownTopicID.Code
+		} else if !b.allowedTopic(rc, kmsg.ACLOperationDelete, t.name) {
+			st.ErrorCode, t = kerr.TopicAuthorizationFailed.Code, nil
 		}
 		if t != nil {
 			st.Topic, st.TopicID = kmsg.StringPtr(t.name), t.id

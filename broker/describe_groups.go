@@ -2,17 +2,17 @@
 //
 // Members' metadata and assignments are shown only for Stable groups (as Kafka). An unknown
 // group is reported in state Dead, with GROUP_ID_NOT_FOUND from v6 (KIP-1043) and no error
-// before. Authorized operations (v3+, when asked) are those Kafka reports without ACLs:
-// READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
+// before. Authorized operations (v3+, when asked): without ACLs those Kafka reports then
+// (READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS), with ACLs the principal's. A group
+// the principal may not DESCRIBE gets GROUP_AUTHORIZATION_FAILED and nothing else.
 package broker
 
-import "github.com/twmb/franz-go/pkg/kmsg"
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
 
 func init() { register(15, 0, 6, groupOrdered(handleDescribeGroups)) }
-
-// groupAuthorizedOps is the bit set of READ(3), DELETE(6), DESCRIBE(8), DESCRIBE_CONFIGS(10)
-// and ALTER_CONFIGS(11).
-const groupAuthorizedOps = 1<<3 | 1<<6 | 1<<8 | 1<<10 | 1<<11
 
 func handleDescribeGroups(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.DescribeGroupsRequest)
@@ -25,8 +25,13 @@ func handleDescribeGroups(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func
 				g.ErrorCode, g.ErrorMessage = 0, nil
 			}
 			g.AuthorizedOperations = -2147483648
+			if !b.allowedGroup(rc, kmsg.ACLOperationDescribe, g.Group) { // ACLs, as Kafka
+				*g = kmsg.NewDescribeGroupsResponseGroup()
+				g.Group, g.ErrorCode = req.Groups[i], kerr.GroupAuthorizationFailed.Code
+				continue
+			}
 			if req.IncludeAuthorizedOperations && !dead && g.ErrorCode == 0 {
-				g.AuthorizedOperations = groupAuthorizedOps
+				g.AuthorizedOperations = b.authorizedOps(rc, kmsg.ACLResourceTypeGroup, g.Group)
 			}
 		}
 		resp.Groups = gs

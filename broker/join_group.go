@@ -7,6 +7,7 @@ package broker
 
 import (
 	"github.com/klite/klite/broker/group"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -20,5 +21,11 @@ func groupClient(rc *ReqCtx) group.Client {
 
 func handleJoinGroup(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.JoinGroupRequest)
+	if !b.allowedGroup(rc, kmsg.ACLOperationRead, req.Group) { // ACLs, as Kafka
+		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode, resp.Generation, resp.Protocol = kerr.GroupAuthorizationFailed.Code, -1, kmsg.StringPtr("")
+		respond(resp)
+		return
+	}
 	b.groups.JoinGroup(groupClient(rc), req, func(r *kmsg.JoinGroupResponse) { respond(r) })
 }

@@ -28,6 +28,9 @@ func handleListOffsets(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(km
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
 			p, kerrv := b.partition(rt.Topic, rp.Partition)
+			if !b.allowedTopic(rc, kmsg.ACLOperationDescribe, rt.Topic) {
+				kerrv = kerr.TopicAuthorizationFailed // ACLs: DESCRIBE, as Kafka
+			}
 			if kerrv != nil {
 				sp.ErrorCode = kerrv.Code
 				st.Partitions = append(st.Partitions, sp)

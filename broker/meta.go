@@ -10,6 +10,9 @@ package broker
 //	{"type":"broker_configs","name":"","configs":{...}}  dynamic broker configs (configs.go)
 //	{"type":"scram","name":"alice","mechanism":"SCRAM-SHA-256",...}  SCRAM credential (scram.go)
 //	{"type":"delete_scram","name":"alice","mechanism":"SCRAM-SHA-256"}
+//	{"type":"acl","acl":{"resource_type":"TOPIC","resource_name":"t","pattern_type":"LITERAL",
+//	  "principal":"User:alice","host":"*","operation":"READ","permission":"ALLOW"}}  (acls.go)
+//	{"type":"delete_acl","acl":{...}}
 //
 // Replaying them in order rebuilds topics, configs, the cluster ID and the producer ID
 // allocator; offsets and producer sequence state come from the WAL. JSON keeps the log
@@ -21,6 +24,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+
+	"github.com/klite/klite/broker/acl"
 )
 
 type metaRecord struct {
@@ -39,6 +44,8 @@ type metaRecord struct {
 	Iterations int    `json:"iterations,omitempty"`
 	StoredKey  []byte `json:"stored_key,omitempty"`
 	ServerKey  []byte `json:"server_key,omitempty"`
+	// ACL binding (acls.go).
+	ACL *acl.Binding `json:"acl,omitempty"`
 }
 
 // pidBlockSize is how many producer IDs one pid_block record reserves.
@@ -92,6 +99,8 @@ func (b *Broker) replayMeta() error {
 			return b.replayAdminMeta(r)
 		case "scram", "delete_scram":
 			return b.replayScramMeta(r)
+		case "acl", "delete_acl":
+			return b.replayACLMeta(r)
 		}
 		return nil
 	})
@@ -107,6 +116,9 @@ func (b *Broker) metaSnapshotLocked() [][]byte {
 		recs = append(recs, encodeMeta(r))
 	}
 	for _, r := range b.scramSnapshotLocked() {
+		recs = append(recs, encodeMeta(r))
+	}
+	for _, r := range b.aclSnapshotLocked() {
 		recs = append(recs, encodeMeta(r))
 	}
 	recs = append(recs, encodeMeta(metaRecord{Type: "pid_block", End: b.pidBlockEnd}))

@@ -31,14 +31,28 @@ func init() { register(0, 0, 12, handleProduce) }
 func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
+	// ACLs (authorize.go), as Kafka: a transactional request needs WRITE on its transactional
+	// ID (else every partition gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED), each topic WRITE
+	// (TOPIC_AUTHORIZATION_FAILED for its partitions, checked before the topic's existence).
+	var whole *kerr.Error
+	switch {
+	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+		whole = kerr.InvalidRequiredAcks
+	case req.TransactionID != nil && !b.allowedTxnID(rc, kmsg.ACLOperationWrite, *req.TransactionID):
+		whole = kerr.TransactionalIDAuthorizationFailed
+	}
+	if whole != nil {
+		if req.Acks == 0 {
+			respond(server.CloseConnection)
+			return
+		}
 		for _, rt := range req.Topics {
 			st := kmsg.NewProduceResponseTopic()
 			st.Topic = rt.Topic
 			for _, rp := range rt.Partitions {
 				sp := kmsg.NewProduceResponseTopicPartition()
 				sp.Partition = rp.Partition
-				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
+				sp.ErrorCode = whole.Code
 				st.Partitions = append(st.Partitions, sp)
 			}
 			resp.Topics = append(resp.Topics, st)
@@ -103,6 +117,10 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 					sp.ErrorMessage = kmsg.StringPtr(msg)
 				}
 				finish()
+			}
+			if !b.allowedTopic(rc, kmsg.ACLOperationWrite, rt.Topic) {
+				fail(kerr.TopicAuthorizationFailed, "")
+				continue
 			}
 			var p *partition
 			if t != nil {

@@ -23,6 +23,11 @@ func init() {
 func handleDescribeUserScramCredentials(b *Broker, rc *ReqCtx, req kmsg.Request, respond func(kmsg.Response)) {
 	r := req.(*kmsg.DescribeUserSCRAMCredentialsRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
+	if !b.allowedCluster(rc, kmsg.ACLOperationDescribe) { // ACLs, as Kafka
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		respond(resp)
+		return
+	}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	dup := map[string]bool{} // user -> named more than once
@@ -74,6 +79,25 @@ type scramAltError struct {
 func handleAlterUserScramCredentials(b *Broker, rc *ReqCtx, req kmsg.Request, respond func(kmsg.Response)) {
 	r := req.(*kmsg.AlterUserSCRAMCredentialsRequest)
 	resp := r.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
+	if !b.allowedCluster(rc, kmsg.ACLOperationAlter) { // ACLs, as Kafka: every user named fails
+		seen := map[string]bool{}
+		add := func(u string) {
+			if !seen[u] {
+				seen[u] = true
+				res := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
+				res.User, res.ErrorCode = u, kerr.ClusterAuthorizationFailed.Code
+				resp.Results = append(resp.Results, res)
+			}
+		}
+		for _, d := range r.Deletions {
+			add(d.Name)
+		}
+		for _, u := range r.Upsertions {
+			add(u.Name)
+		}
+		respond(resp)
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 

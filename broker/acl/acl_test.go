@@ -154,7 +154,7 @@ func TestAuthorizedOperationsAndSuperUsers(t *testing.T) {
 		t.Fatalf("ops %b, want %b", got, want)
 	}
 	var off *Authorizer
-	if got := off.AuthorizedOperations("User:a", "h", groupT, "g"); got != want|1<<kmsg.ACLOperationDelete {
+	if got := off.AuthorizedOperations("User:a", "h", groupT, "g"); got != want|1<<kmsg.ACLOperationDelete|1<<kmsg.ACLOperationDescribeConfigs|1<<kmsg.ACLOperationAlterConfigs {
 		t.Fatalf("no authorizer: ops %b", got)
 	}
 	su, err := ParseSuperUsers(" User:admin ;User:ops;")

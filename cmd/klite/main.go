@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/klite/klite/broker"
+	"github.com/klite/klite/broker/acl"
 	"github.com/klite/klite/broker/storage"
 )
 
@@ -49,6 +50,9 @@ type options struct {
 	saslMaxReauthMs                       int64
 
 	tlsCert, tlsKey, tlsClientCA string
+
+	aclEnabled bool
+	superUsers string
 }
 
 func newFlagSet(o *options) *flag.FlagSet {
@@ -77,6 +81,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) that makes --listen a TLS listener; reloaded on SIGHUP")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "PEM CA bundle: require client certificates signed by it (mTLS; the subject is the principal)")
+	fs.BoolVar(&o.aclEnabled, "acl-enabled", false, "enforce ACLs (CreateAcls/DescribeAcls/DeleteAcls; no ACL found means denied)")
+	fs.StringVar(&o.superUsers, "super-users", "", "principals allowed everything, semicolon separated (\"User:admin;User:ops\")")
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	return fs
@@ -178,6 +184,9 @@ func (o *options) validate() error {
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") || o.tlsClientCA != "" && o.tlsCert == "" {
 		return errors.New("--tls-cert and --tls-key go together, and --tls-client-ca needs them")
+	}
+	if _, err := acl.ParseSuperUsers(o.superUsers); err != nil {
+		return fmt.Errorf("invalid --super-users: %w", err)
 	}
 	if o.saslMaxReauthMs < 0 {
 		return fmt.Errorf("invalid --sasl-max-reauth-ms %d: must not be negative", o.saslMaxReauthMs)
@@ -301,6 +310,7 @@ func run(o *options) int {
 	}
 	adv := advertised(o, l.Addr())
 	mechs, _ := o.saslMechanisms() // validated in parse
+	superUsers, _ := acl.ParseSuperUsers(o.superUsers)
 	b, err := broker.Open(broker.Config{
 		DataDir:           o.dataDir,
 		ClusterID:         o.clusterID,
@@ -318,6 +328,7 @@ func run(o *options) int {
 			Password:   o.saslPassword,
 			MaxReauth:  time.Duration(o.saslMaxReauthMs) * time.Millisecond,
 		},
+		ACL: broker.ACLConfig{Enabled: o.aclEnabled, SuperUsers: superUsers},
 	})
 	if err != nil {
 		l.Close()
