@@ -93,3 +93,13 @@ func TestParseSASLMechanisms(t *testing.T) {
 		}
 	}
 }
+
+func TestParseACLFlags(t *testing.T) {
+	o, err := parse([]string{"--acl-enabled"}, env(map[string]string{"KLITE_SUPER_USERS": "User:admin; User:ops"}))
+	if err != nil || !o.aclEnabled || o.superUsers != "User:admin; User:ops" {
+		t.Fatalf("%+v %v", o, err)
+	}
+	if _, err := parse([]string{"--super-users", "admin"}, env(nil)); err == nil || !strings.Contains(err.Error(), "--super-users") {
+		t.Fatalf("--super-users admin: %v", err)
+	}
+}
