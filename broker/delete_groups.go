@@ -14,7 +14,7 @@ func init() { register(42, 0, 2, groupOrdered(handleDeleteGroups)) }
 func handleDeleteGroups(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.DeleteGroupsRequest)
 	// ACLs, as Kafka: groups the principal may not DELETE get GROUP_AUTHORIZATION_FAILED
-	// (listed first) and are left alone.
+	// (listed after the others) and are left alone.
 	var denied []kmsg.DeleteGroupsResponseGroup
 	allowed := make([]string, 0, len(req.Groups))
 	for _, g := range req.Groups {
@@ -28,7 +28,7 @@ func handleDeleteGroups(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 	}
 	b.groups.DeleteGroups(allowed, func(gs []kmsg.DeleteGroupsResponseGroup) {
 		resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
-		resp.Groups = append(denied, gs...)
+		resp.Groups = append(gs, denied...)
 		respond(resp)
 	})
 }

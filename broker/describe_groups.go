@@ -16,7 +16,20 @@ func init() { register(15, 0, 6, groupOrdered(handleDescribeGroups)) }
 
 func handleDescribeGroups(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.DescribeGroupsRequest)
-	b.groups.DescribeGroups(req.Groups, func(gs []kmsg.DescribeGroupsResponseGroup) {
+	// ACLs, as Kafka: groups the principal may not DESCRIBE come first, with
+	// GROUP_AUTHORIZATION_FAILED and nothing else; the coordinator describes the others.
+	var denied []kmsg.DescribeGroupsResponseGroup
+	allowed := make([]string, 0, len(req.Groups))
+	for _, g := range req.Groups {
+		if b.allowedGroup(rc, kmsg.ACLOperationDescribe, g) {
+			allowed = append(allowed, g)
+			continue
+		}
+		d := kmsg.NewDescribeGroupsResponseGroup()
+		d.Group, d.ErrorCode = g, kerr.GroupAuthorizationFailed.Code
+		denied = append(denied, d)
+	}
+	b.groups.DescribeGroups(allowed, func(gs []kmsg.DescribeGroupsResponseGroup) {
 		resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 		for i := range gs {
 			g := &gs[i]
@@ -25,16 +38,11 @@ func handleDescribeGroups(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func
 				g.ErrorCode, g.ErrorMessage = 0, nil
 			}
 			g.AuthorizedOperations = -2147483648
-			if !b.allowedGroup(rc, kmsg.ACLOperationDescribe, g.Group) { // ACLs, as Kafka
-				*g = kmsg.NewDescribeGroupsResponseGroup()
-				g.Group, g.ErrorCode = req.Groups[i], kerr.GroupAuthorizationFailed.Code
-				continue
-			}
 			if req.IncludeAuthorizedOperations && !dead && g.ErrorCode == 0 {
 				g.AuthorizedOperations = b.authorizedOps(rc, kmsg.ACLResourceTypeGroup, g.Group)
 			}
 		}
-		resp.Groups = gs
+		resp.Groups = append(denied, gs...)
 		respond(resp)
 	})
 }

@@ -42,9 +42,11 @@ func handleMetadata(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.
 		}
 		return mt
 	}
-	denied := func(mt kmsg.MetadataResponseTopic) kmsg.MetadataResponseTopic {
+	// As Kafka, topics denied CREATE and then those denied DESCRIBE follow the others.
+	var createDenied, describeDenied []kmsg.MetadataResponseTopic
+	denied := func(list *[]kmsg.MetadataResponseTopic, mt kmsg.MetadataResponseTopic) {
 		mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
-		return mt
+		*list = append(*list, mt)
 	}
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
@@ -76,7 +78,7 @@ func handleMetadata(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.
 				continue
 			}
 			if !b.allowedTopic(rc, kmsg.ACLOperationDescribe, t.name) {
-				resp.Topics = append(resp.Topics, denied(mt))
+				denied(&describeDenied, mt)
 				continue
 			}
 			resp.Topics = append(resp.Topics, topicResp(t))
@@ -86,14 +88,14 @@ func handleMetadata(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.
 		if !b.allowedTopic(rc, kmsg.ACLOperationDescribe, name) {
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.Topic = kmsg.StringPtr(name)
-			resp.Topics = append(resp.Topics, denied(mt))
+			denied(&describeDenied, mt)
 			continue
 		}
 		t := b.topic(name)
 		if t == nil && autoCreate && !b.allowedCluster(rc, kmsg.ACLOperationCreate) && !b.allowedTopic(rc, kmsg.ACLOperationCreate, name) {
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.Topic = kmsg.StringPtr(name)
-			resp.Topics = append(resp.Topics, denied(mt))
+			denied(&createDenied, mt)
 			continue
 		}
 		if t == nil && autoCreate {
@@ -122,6 +124,7 @@ func handleMetadata(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.
 		}
 		resp.Topics = append(resp.Topics, topicResp(t))
 	}
+	resp.Topics = append(append(resp.Topics, createDenied...), describeDenied...)
 	respond(resp)
 }
 

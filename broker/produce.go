@@ -31,14 +31,14 @@ func init() { register(0, 0, 12, handleProduce) }
 func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	// ACLs (authorize.go), as Kafka: a transactional request needs WRITE on its transactional
-	// ID (else every partition gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED), each topic WRITE
-	// (TOPIC_AUTHORIZATION_FAILED for its partitions, checked before the topic's existence).
+	// ACLs (authorize.go), as Kafka: a request with transactional batches needs WRITE on its
+	// transactional ID (else every partition gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED), each
+	// topic WRITE (TOPIC_AUTHORIZATION_FAILED for its partitions, before the topic's existence).
 	var whole *kerr.Error
 	switch {
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 		whole = kerr.InvalidRequiredAcks
-	case req.TransactionID != nil && !b.allowedTxnID(rc, kmsg.ACLOperationWrite, *req.TransactionID):
+	case b.authz != nil && hasTransactionalBatch(req) && (req.TransactionID == nil || !b.allowedTxnID(rc, kmsg.ACLOperationWrite, *req.TransactionID)):
 		whole = kerr.TransactionalIDAuthorizationFailed
 	}
 	if whole != nil {
@@ -164,4 +164,17 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 			})
 		}
 	}
+}
+
+// hasTransactionalBatch reports whether some partition's first batch has the transactional
+// attribute (bit 4 of the attributes at byte 21 of a v2 RecordBatch).
+func hasTransactionalBatch(req *kmsg.ProduceRequest) bool {
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			if len(rp.Records) > 22 && rp.Records[22]&0x10 != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
