@@ -42,6 +42,18 @@ func (f *stepFailure) Error() string { return f.msg }
 
 // RunCell runs one scenario for one client against one target.
 func (r *Runner) RunCell(ctx context.Context, spec *Spec, client Manifest, target *Target) *CellResult {
+	// A SASL or ACL variant of the target starts on first use, outside the cell's budget (a
+	// second Kafka takes a while to start).
+	cellTarget, variantErr := target, error(nil)
+	if spec.Security == "sasl" {
+		variant := target.SASLVariant
+		if len(spec.ACLs) > 0 {
+			variant = target.ACLVariant
+		}
+		vctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		cellTarget, variantErr = variant(vctx)
+		cancel()
+	}
 	start := time.Now()
 	res := &CellResult{Scenario: spec.Name, Client: client.Name, Target: target.Name, Started: start.UTC(),
 		SpecDigest: spec.Digest}
@@ -78,14 +90,11 @@ func (r *Runner) RunCell(ctx context.Context, spec *Spec, client Manifest, targe
 		res.Status, res.Message = StatusFail, msg
 		return res
 	}
-	if spec.Security == "sasl" {
-		st, err := target.SASLVariant(cctx)
-		if err != nil {
-			res.Status, res.Message = StatusFail, "SASL target: "+err.Error()
-			return res
-		}
-		c.target = st
+	if variantErr != nil {
+		res.Status, res.Message = StatusFail, "SASL target: "+variantErr.Error()
+		return res
 	}
+	c.target = cellTarget
 	err := c.run(cctx)
 	if err != nil {
 		res.Stderr = c.stderrTails() // before the drivers go back to the pool
@@ -176,6 +185,11 @@ func (c *cell) run(ctx context.Context) error {
 	}
 	if len(c.spec.Topics) > 0 {
 		if err := c.target.CreateTopics(ctx, c.spec.Topics, c.ctx.names); err != nil {
+			return err
+		}
+	}
+	if len(c.spec.ACLs) > 0 {
+		if err := c.target.CreateACLs(ctx, c.spec.ACLs, c.ctx.interp); err != nil {
 			return err
 		}
 	}

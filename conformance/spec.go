@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"gopkg.in/yaml.v3"
 )
 
@@ -35,6 +37,22 @@ type Spec struct {
 	// ScramUsers are created by the harness's admin client (AlterUserScramCredentials)
 	// before the steps.
 	ScramUsers []ScramUserSpec
+	// ACLs, with security: sasl, run the cell on the target's ACL variant (an authorizer with
+	// the admin as super user and no ACL meaning denied) and are created by the harness's
+	// admin (CreateAcls) after the topics, before the steps.
+	ACLs []ACLSpec
+}
+
+// ACLSpec is an ACL binding the harness creates; Name and Principal are templates.
+type ACLSpec struct {
+	Resource   kmsg.ACLResourceType
+	Name       string
+	Pattern    kmsg.ACLResourcePatternType
+	Principal  string
+	Host       string
+	Operation  kmsg.ACLOperation
+	Permission kmsg.ACLPermissionType
+	Line       int
 }
 
 // ScramUserSpec is a SCRAM user the harness creates; strings are templates (${name}).
@@ -189,7 +207,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 	sum := sha256.Sum256(data)
 	s := &Spec{File: file, TimeoutMs: 60000, Digest: hex.EncodeToString(sum[:6])}
 	fields, err := l.fields(root, "name", "description", "timeout_ms", "topics", "names", "actors", "steps",
-		"security", "scram_users")
+		"security", "scram_users", "acls")
 	if err != nil {
 		return nil, err
 	}
@@ -433,6 +451,9 @@ func (l *loader) security(s *Spec, root *yaml.Node, fields map[string]*yaml.Node
 		if (a.SASL != nil) != (s.Security == "sasl") {
 			return &LoadError{File: l.file, Line: a.Line, Reason: fmt.Sprintf("actor %q: sasl settings go with `security: sasl`, on every actor", a.Name)}
 		}
+	}
+	if err := l.acls(s, fields); err != nil {
+		return err
 	}
 	n, ok := fields["scram_users"]
 	if !ok {
@@ -810,6 +831,62 @@ func (l *loader) directive(k, v *yaml.Node, expect bool, keys int) error {
 		if v.Tag != "!!bool" {
 			return l.errf(v, "%s takes true", d)
 		}
+	}
+	return nil
+}
+
+// acls reads `acls`: {resource, name, pattern (literal), principal, host (*), operation,
+// permission (allow)}, enum names as Kafka's (topic, group, cluster, transactional_id; read,
+// write, describe, ...), parsed by kmsg.
+func (l *loader) acls(s *Spec, fields map[string]*yaml.Node) error {
+	n, ok := fields["acls"]
+	if !ok {
+		return nil
+	}
+	if s.Security != "sasl" {
+		return l.errf(n, "acls needs `security: sasl`")
+	}
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		return l.errf(n, "acls must be a non-empty list")
+	}
+	for _, c := range n.Content {
+		f, err := l.fields(c, "resource", "name", "pattern", "principal", "host", "operation", "permission")
+		if err != nil {
+			return err
+		}
+		get := func(k, def string) (string, error) {
+			v, ok := f[k]
+			if !ok {
+				if def == "" {
+					return "", l.errf(c, "an acl needs %s", k)
+				}
+				return def, nil
+			}
+			return l.str(v)
+		}
+		a := ACLSpec{Line: c.Line}
+		var vals [7]string
+		for i, k := range []string{"resource", "name", "pattern", "principal", "host", "operation", "permission"} {
+			def := map[string]string{"pattern": "literal", "host": "*", "permission": "allow"}[k]
+			if vals[i], err = get(k, def); err != nil {
+				return err
+			}
+		}
+		a.Name, a.Principal, a.Host = vals[1], vals[3], vals[4]
+		var errs []error
+		var e error
+		a.Resource, e = kmsg.ParseACLResourceType(vals[0])
+		errs = append(errs, e)
+		a.Pattern, e = kmsg.ParseACLResourcePatternType(vals[2])
+		errs = append(errs, e)
+		a.Operation, e = kmsg.ParseACLOperation(vals[5])
+		errs = append(errs, e)
+		a.Permission, e = kmsg.ParseACLPermissionType(vals[6])
+		errs = append(errs, e)
+		if err := errors.Join(errs...); err != nil {
+			return l.errf(c, "acl: %v", err)
+		}
+		s.ACLs = append(s.ACLs, a)
 	}
 	return nil
 }

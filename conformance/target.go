@@ -41,6 +41,7 @@ type Target struct {
 	shared   bool      // a view of another target's process: Stop leaves the process alone
 	saslMu   sync.Mutex
 	sasl     *Target // the SASL variant, started on first use
+	acl      *Target // the SASL variant with ACLs enforced, started on first use
 }
 
 // SASL credentials of the bootstrap user on SASL targets (run-kafka.sh has the same).
@@ -62,7 +63,7 @@ var TargetNames = []string{"klite", "kafka"}
 
 // StartTarget starts a target (or attaches to an external address when addr is set).
 func StartTarget(ctx context.Context, root, name, addr string) (*Target, error) {
-	return startTarget(ctx, root, name, addr, false)
+	return startTarget(ctx, root, name, addr, "")
 }
 
 // SASLVariant returns the target for `security: sasl` scenarios, starting it on first use, so
@@ -84,7 +85,7 @@ func (t *Target) SASLVariant(ctx context.Context) (*Target, error) {
 		}
 	case t.Name == "klite" && t.cmd != nil:
 		var err error
-		if v, err = startTarget(ctx, t.root, t.Name, "", true); err != nil {
+		if v, err = startTarget(ctx, t.root, t.Name, "", "sasl"); err != nil {
 			return nil, err
 		}
 	default:
@@ -94,13 +95,35 @@ func (t *Target) SASLVariant(ctx context.Context) (*Target, error) {
 	return v, nil
 }
 
+// ACLVariant returns the target for scenarios with `acls`, starting it on first use: a SASL
+// target that enforces ACLs, with the harness's admin as super user and no ACL meaning denied.
+// For kafka a second process with StandardAuthorizer (run-kafka.sh, KAFKA_ACL=1), reached on
+// its SASL listener; for klite a klite with --sasl-enabled --acl-enabled --super-users User:admin.
+func (t *Target) ACLVariant(ctx context.Context) (*Target, error) {
+	t.saslMu.Lock()
+	defer t.saslMu.Unlock()
+	if t.acl != nil {
+		return t.acl, nil
+	}
+	if t.cmd == nil {
+		return nil, fmt.Errorf("%s target at %s: ACL scenarios need a target the harness starts", t.Name, t.Addr)
+	}
+	v, err := startTarget(ctx, t.root, t.Name, "", "acl")
+	if err != nil {
+		return nil, err
+	}
+	t.acl = v
+	return v, nil
+}
+
 func saslAdminOpts() []kgo.Opt {
 	return []kgo.Opt{kgo.SASL(plain.Auth{User: SASLAdminUser, Pass: SASLAdminPassword}.AsMechanism())}
 }
 
-func startTarget(ctx context.Context, root, name, addr string, sasl bool) (*Target, error) {
+// startTarget starts a target; mode is "" (plaintext), "sasl" or "acl" (SASL with ACLs).
+func startTarget(ctx context.Context, root, name, addr string, mode string) (*Target, error) {
 	t := &Target{Name: name, log: &tailBuffer{max: 16 << 10}, root: root}
-	if sasl {
+	if mode != "" && name == "klite" {
 		t.saslOpts = saslAdminOpts()
 	}
 	if addr != "" {
@@ -127,9 +150,12 @@ func startTarget(ctx context.Context, root, name, addr string, sasl bool) (*Targ
 		}
 		t.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 		args = []string{bin, "--listen", t.Addr, "--data-dir", filepath.Join(dir, "data")}
-		if sasl {
+		if mode != "" {
 			args = append(args, "--sasl-enabled", "--sasl-mechanism", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
 				"--sasl-user", SASLAdminUser, "--sasl-password", SASLAdminPassword)
+		}
+		if mode == "acl" {
+			args = append(args, "--acl-enabled", "--super-users", "User:"+SASLAdminUser)
 		}
 		t.Version = "klite " + gitDescribe(root)
 		wait = 20 * time.Second
@@ -155,6 +181,9 @@ func startTarget(ctx context.Context, root, name, addr string, sasl bool) (*Targ
 	}
 	t.cmd = exec.Command(args[0], args[1:]...)
 	t.cmd.Dir = root
+	if mode == "acl" && name == "kafka" {
+		t.cmd.Env = append(os.Environ(), "KAFKA_ACL=1")
+	}
 	t.cmd.Stdout, t.cmd.Stderr = t.log, t.log
 	t.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := t.cmd.Start(); err != nil {
@@ -165,6 +194,14 @@ func startTarget(ctx context.Context, root, name, addr string, sasl bool) (*Targ
 	if err := t.await(ctx, wait); err != nil {
 		t.Stop()
 		return nil, err
+	}
+	if mode == "acl" && name == "kafka" { // clients and the harness use the SASL listener
+		t.kcl.Close()
+		t.Addr, t.saslOpts = t.saslAddr, saslAdminOpts()
+		if err := t.connectAdmin(); err != nil {
+			t.Stop()
+			return nil, err
+		}
 	}
 	return t, nil
 }
@@ -323,6 +360,9 @@ func (t *Target) Stop() {
 	if t.sasl != nil {
 		t.sasl.Stop()
 	}
+	if t.acl != nil {
+		t.acl.Stop()
+	}
 	t.saslMu.Unlock()
 	if t.kcl != nil {
 		t.kcl.Close()
@@ -443,4 +483,48 @@ func scramMech(m string) kadm.ScramMechanism {
 		return kadm.ScramSha512
 	}
 	return kadm.ScramSha256
+}
+
+// CreateACLs creates a cell's ACL bindings as the super user and waits until DescribeAcls
+// shows them all (Kafka applies them through its metadata log).
+func (t *Target) CreateACLs(ctx context.Context, acls []ACLSpec, interp func(string) string) error {
+	req := kmsg.NewPtrCreateACLsRequest()
+	for _, a := range acls {
+		c := kmsg.NewCreateACLsRequestCreation()
+		c.ResourceType, c.ResourceName, c.ResourcePatternType = a.Resource, interp(a.Name), a.Pattern
+		c.Principal, c.Host, c.Operation, c.PermissionType = interp(a.Principal), a.Host, a.Operation, a.Permission
+		req.Creations = append(req.Creations, c)
+	}
+	resp, err := req.RequestWith(ctx, t.kcl)
+	if err != nil {
+		return fmt.Errorf("setup: CreateAcls: %v", err)
+	}
+	for i, r := range resp.Results {
+		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+			return fmt.Errorf("setup: acl at line %d: %v", acls[i].Line, err)
+		}
+	}
+	d := kmsg.NewPtrDescribeACLsRequest()
+	d.ResourceType, d.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
+	d.Operation, d.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		dr, err := d.RequestWith(ctx, t.kcl)
+		if err == nil && dr.ErrorCode == 0 {
+			n := 0
+			for _, r := range dr.Resources {
+				n += len(r.ACLs)
+			}
+			if n >= len(acls) {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("setup: ACLs not visible after 15s (%v)", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

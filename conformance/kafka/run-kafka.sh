@@ -6,6 +6,9 @@
 # at format time) on PORT+2 for the scenarios with `security: sasl`. The jars come from
 # `make kafka-jars` (.cache/kafka/libs). Used by the conformance harness's kafka target and
 # handy by hand: `bash conformance/kafka/run-kafka.sh 19092 /tmp/kafka-dev`.
+# With KAFKA_ACL=1 the broker runs StandardAuthorizer with allow.everyone.if.no.acl.found=false
+# and super users admin (the harness) and ANONYMOUS (the PLAINTEXT listener, which the broker
+# and its controller use between themselves); clients use the SASL listener.
 set -euo pipefail
 port=${1:?usage: run-kafka.sh PORT DATA_DIR}
 dir=${2:?usage: run-kafka.sh PORT DATA_DIR}
@@ -52,6 +55,13 @@ auto.create.topics.enable=true
 broker.session.timeout.ms=60000
 broker.heartbeat.interval.ms=2000
 PROPS
+if [[ ${KAFKA_ACL:-} == 1 ]]; then
+  cat >>"$dir/server.properties" <<PROPS
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:admin;User:ANONYMOUS
+PROPS
+fi
 cp=$(printf '%s:' "$libs"/*.jar)
 jvm=(-Xms256m -Xmx1g -XX:+UseG1GC -XX:TieredStopAtLevel=1 -Xshare:auto
   -Dlog4j2.configurationFile="$here/log4j2.yaml" -Djava.awt.headless=true)
