@@ -162,6 +162,20 @@ func TestACLAdmin(t *testing.T) {
 	if !errors.Is(dt["orders"].Err, kerr.TopicAuthorizationFailed) {
 		t.Fatalf("delete orders: %v", dt["orders"].Err)
 	}
+	// A topic alice may DESCRIBE but that does not exist is unknown; one she may not is denied.
+	dtr := kmsg.NewPtrDeleteTopicsRequest()
+	dtr.TopicNames = []string{"alice-ghost", "ghost"}
+	for _, n := range dtr.TopicNames {
+		dtt := kmsg.NewDeleteTopicsRequestTopic()
+		dtt.Topic = kmsg.StringPtr(n)
+		dtr.Topics = append(dtr.Topics, dtt)
+	}
+	dtrr, err := dtr.RequestWith(ctx, direct(tb.as(t, "alice")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code(t, dtrr.Topics[0].ErrorCode, kerr.UnknownTopicOrPartition, "delete alice-ghost")
+	code(t, dtrr.Topics[1].ErrorCode, kerr.TopicAuthorizationFailed, "delete ghost")
 	dc := kmsg.NewPtrDescribeConfigsRequest()
 	for _, name := range []string{"orders", "alice-t"} {
 		r := kmsg.NewDescribeConfigsRequestResource()

@@ -25,6 +25,7 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		seen[rt.Topic]++
 	}
 	clusterCreate := b.allowedCluster(rc, kmsg.ACLOperationCreate)
+	var denied []kmsg.CreateTopicsResponseTopic
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
@@ -40,7 +41,10 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 			continue
 		}
 		if !clusterCreate && !b.allowedTopic(rc, kmsg.ACLOperationCreate, rt.Topic) {
-			fail(kerr.TopicAuthorizationFailed, "Authorization failed.") // ACLs, as Kafka
+			// ACLs, as Kafka's controller: CREATE on the cluster or the topic; refused
+			// topics are answered after the others.
+			st.ErrorCode, st.ErrorMessage = kerr.TopicAuthorizationFailed.Code, kmsg.StringPtr("Authorization failed.")
+			denied = append(denied, st)
 			continue
 		}
 		partitions := rt.NumPartitions
@@ -95,5 +99,6 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	resp.Topics = append(resp.Topics, denied...)
 	respond(resp)
 }

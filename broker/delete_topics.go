@@ -31,19 +31,30 @@ func handleDeleteTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		}
 	}
 	deleted := false
+	clusterDelete := b.allowedCluster(rc, kmsg.ACLOperationDelete)
 	for _, tg := range targets {
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic, st.TopicID = tg.name, tg.id
+		// ACLs, as Kafka's controller: DELETE on the cluster or the topic; a topic the
+		// principal may not DESCRIBE is refused before its existence is revealed, and one
+		// named by ID keeps its name out of the answer.
 		var t *topic
 		if tg.name != nil {
-			if !b.allowedTopic(rc, kmsg.ACLOperationDelete, *tg.name) {
-				st.ErrorCode = kerr.TopicAuthorizationFailed.Code // ACLs: before existence, as Kafka
+			if !clusterDelete && !b.allowedTopic(rc, kmsg.ACLOperationDescribe, *tg.name) {
+				st.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			} else if t = b.topic(*tg.name); t == nil {
 				st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else if !clusterDelete && !b.allowedTopic(rc, kmsg.ACLOperationDelete, t.name) {
+				st.ErrorCode, t = kerr.TopicAuthorizationFailed.Code, nil
 			}
 		} else if t = b.topicByID(tg.id); t == nil {
 			st.ErrorCode = kerr.UnknownTopicID.Code
-		} else if !b.allowedTopic(rc, kmsg.ACLOperationDelete, t.name) {
+		} else if !clusterDelete && !b.allowedTopic(rc, kmsg.ACLOperationDelete, t.name) {
+			if !b.allowedTopic(rc, kmsg.ACLOperationDescribe, t.name) {
+				st.Topic = nil
+			} else {
+				st.Topic = kmsg.StringPtr(t.name)
+			}
 			st.ErrorCode, t = kerr.TopicAuthorizationFailed.Code, nil
 		}
 		if t != nil {
