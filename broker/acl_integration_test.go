@@ -226,6 +226,19 @@ func TestACLAdmin(t *testing.T) {
 	if !tb2.authz.Authorize("User:alice", "127.0.0.1", kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, "alice-t") {
 		t.Fatal("alice lost DESCRIBE on alice-t across the restart")
 	}
+	// Compaction rewrites the metadata log as a snapshot: the bindings survive it, the deleted
+	// one stays deleted.
+	tb2.mu.Lock()
+	err = tb2.meta.Compact(tb2.metaSnapshotLocked())
+	tb2.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb2.Close()
+	tb3 := startBroker(t, dir, aclOn)
+	if got := tb3.acls.All(); len(got) != len(want) || got[0] != want[0] || got[3] != want[3] {
+		t.Fatalf("after compaction and restart %v, want %v", got, want)
+	}
 }
 
 // TestACLProduce: WRITE on a topic lets alice produce (idempotently, so InitProducerId is
