@@ -45,10 +45,13 @@ func (r *Runner) RunCell(ctx context.Context, spec *Spec, client Manifest, targe
 	// A SASL or ACL variant of the target starts on first use, outside the cell's budget (a
 	// second Kafka takes a while to start).
 	cellTarget, variantErr := target, error(nil)
-	if spec.Security == "sasl" {
+	if spec.Security != "" {
 		variant := target.SASLVariant
-		if len(spec.ACLs) > 0 {
+		switch {
+		case len(spec.ACLs) > 0:
 			variant = target.ACLVariant
+		case spec.Security != "sasl":
+			variant = func(ctx context.Context) (*Target, error) { return target.TLSVariant(ctx, spec.Security) }
 		}
 		vctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 		cellTarget, variantErr = variant(vctx)
@@ -161,6 +164,13 @@ func (c *cell) run(ctx context.Context) error {
 			hello := map[string]any{"bootstrap": c.target.Addr, "client_id": c.ctx.interp(cid)}
 			if s := a.SASL; s != nil {
 				hello["sasl"] = map[string]any{"mechanism": s.Mechanism, "user": c.ctx.interp(s.User), "password": c.ctx.interp(s.Password)}
+			}
+			if tf := c.target.TLS; tf != nil {
+				tlsArgs := map[string]any{"ca_file": tf.CA}
+				if c.spec.Security == "mtls" {
+					tlsArgs["cert_file"], tlsArgs["key_file"] = tf.ClientCert, tf.ClientKey
+				}
+				hello["tls"] = tlsArgs
 			}
 			ans, err := c.drivers[a.Name].Call("hello", hello, 90*time.Second)
 			if err == nil && ans["ok"] != true {

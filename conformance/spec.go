@@ -31,7 +31,8 @@ type Spec struct {
 	Names       []string // unique names other than topics (groups, transactional ids)
 	Actors      []ActorSpec
 	Steps       []*Step
-	// Security is the listener the cell needs: "" (plaintext) or "sasl" (a SASL_PLAINTEXT
+	// Security is the listener the cell needs: "" (plaintext), "tls" (SSL), "mtls" (SSL with
+	// client certificates), "sasl-ssl" (SASL_SSL) or "sasl" (a SASL_PLAINTEXT
 	// listener with PLAIN and SCRAM and the bootstrap user admin / admin-secret; target.go).
 	Security string
 	// ScramUsers are created by the harness's admin client (AlterUserScramCredentials)
@@ -440,15 +441,16 @@ func (l *loader) security(s *Spec, root *yaml.Node, fields map[string]*yaml.Node
 		if err != nil {
 			return err
 		}
-		if v != "sasl" && v != "plaintext" {
-			return l.errf(n, "security %q: want plaintext or sasl", v)
-		}
-		if v == "sasl" {
+		switch v {
+		case "plaintext":
+		case "sasl", "tls", "mtls", "sasl-ssl":
 			s.Security = v
+		default:
+			return l.errf(n, "security %q: want plaintext, sasl, tls, mtls or sasl-ssl", v)
 		}
 	}
 	for _, a := range s.Actors {
-		if (a.SASL != nil) != (s.Security == "sasl") {
+		if (a.SASL != nil) != s.NeedsSASL() {
 			return &LoadError{File: l.file, Line: a.Line, Reason: fmt.Sprintf("actor %q: sasl settings go with `security: sasl`, on every actor", a.Name)}
 		}
 	}
@@ -459,8 +461,8 @@ func (l *loader) security(s *Spec, root *yaml.Node, fields map[string]*yaml.Node
 	if !ok {
 		return nil
 	}
-	if s.Security != "sasl" {
-		return l.errf(n, "scram_users needs `security: sasl`")
+	if !s.NeedsSASL() {
+		return l.errf(n, "scram_users needs `security: sasl` or `sasl-ssl`")
 	}
 	if n.Kind != yaml.SequenceNode {
 		return l.errf(n, "scram_users must be a list")
@@ -890,3 +892,6 @@ func (l *loader) acls(s *Spec, fields map[string]*yaml.Node) error {
 	}
 	return nil
 }
+
+// NeedsSASL reports whether the cell's actors authenticate with SASL.
+func (s *Spec) NeedsSASL() bool { return s.Security == "sasl" || s.Security == "sasl-ssl" }

@@ -42,6 +42,13 @@ type Target struct {
 	saslMu   sync.Mutex
 	sasl     *Target // the SASL variant, started on first use
 	acl      *Target // the SASL variant with ACLs enforced, started on first use
+
+	// TLS: the PEM files of a TLS target (tls.go); connOpts dial it; tlsVariants by kind.
+	TLS         *TLSFiles
+	connOpts    []kgo.Opt
+	tlsVariants map[string]*Target
+	tlsKafka    *Target           // kafka: the process with the TLS listeners
+	tlsAddrs    map[string]string // kafka: its listener per kind
 }
 
 // SASL credentials of the bootstrap user on SASL targets (run-kafka.sh has the same).
@@ -120,10 +127,12 @@ func saslAdminOpts() []kgo.Opt {
 	return []kgo.Opt{kgo.SASL(plain.Auth{User: SASLAdminUser, Pass: SASLAdminPassword}.AsMechanism())}
 }
 
-// startTarget starts a target; mode is "" (plaintext), "sasl" or "acl" (SASL with ACLs).
+// startTarget starts a target; mode is "" (plaintext), "sasl", "acl" (SASL with ACLs), or a TLS
+// kind: "tls", "mtls", "sasl-ssl" (klite; kafka takes "tls" and serves every kind).
 func startTarget(ctx context.Context, root, name, addr string, mode string) (*Target, error) {
 	t := &Target{Name: name, log: &tailBuffer{max: 16 << 10}, root: root}
-	if mode != "" && name == "klite" {
+	tlsMode := mode == "tls" || mode == "mtls" || mode == "sasl-ssl"
+	if (mode == "sasl" || mode == "acl" || mode == "sasl-ssl") && name == "klite" {
 		t.saslOpts = saslAdminOpts()
 	}
 	if addr != "" {
@@ -136,6 +145,16 @@ func startTarget(ctx context.Context, root, name, addr string, mode string) (*Ta
 		return nil, err
 	}
 	t.dir, t.ownDir = dir, true
+	if tlsMode {
+		if t.TLS, err = writeTLSFiles(dir); err != nil {
+			return nil, err
+		}
+		if name == "klite" {
+			if err := t.setTLSOpts(mode); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var args []string
 	var wait time.Duration
 	switch name {
@@ -150,9 +169,15 @@ func startTarget(ctx context.Context, root, name, addr string, mode string) (*Ta
 		}
 		t.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 		args = []string{bin, "--listen", t.Addr, "--data-dir", filepath.Join(dir, "data")}
-		if mode != "" {
+		if mode == "sasl" || mode == "acl" || mode == "sasl-ssl" {
 			args = append(args, "--sasl-enabled", "--sasl-mechanism", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
 				"--sasl-user", SASLAdminUser, "--sasl-password", SASLAdminPassword)
+		}
+		if tlsMode {
+			args = append(args, "--tls-cert", t.TLS.ServerCert, "--tls-key", t.TLS.ServerKey)
+		}
+		if mode == "mtls" {
+			args = append(args, "--tls-client-ca", t.TLS.CA)
 		}
 		if mode == "acl" {
 			args = append(args, "--acl-enabled", "--super-users", "User:"+SASLAdminUser)
@@ -167,10 +192,12 @@ func startTarget(ctx context.Context, root, name, addr string, mode string) (*Ta
 		if len(jars) == 0 {
 			return nil, fmt.Errorf("kafka target: Kafka jars missing in .cache/kafka/libs; run `make kafka-jars` (needs Maven: apt-get install maven)")
 		}
-		port, err := freePorts(3)
+		port, err := freePorts(6)
 		if err != nil {
 			return nil, err
 		}
+		t.tlsAddrs = map[string]string{"tls": fmt.Sprintf("127.0.0.1:%d", port+3),
+			"sasl-ssl": fmt.Sprintf("127.0.0.1:%d", port+4), "mtls": fmt.Sprintf("127.0.0.1:%d", port+5)}
 		t.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 		t.saslAddr = fmt.Sprintf("127.0.0.1:%d", port+2)
 		args = []string{"bash", filepath.Join(root, "conformance", "kafka", "run-kafka.sh"), fmt.Sprint(port), dir}
@@ -183,6 +210,9 @@ func startTarget(ctx context.Context, root, name, addr string, mode string) (*Ta
 	t.cmd.Dir = root
 	if mode == "acl" && name == "kafka" {
 		t.cmd.Env = append(os.Environ(), "KAFKA_ACL=1")
+	}
+	if tlsMode && name == "kafka" {
+		t.cmd.Env = append(os.Environ(), "KAFKA_TLS_DIR="+dir)
 	}
 	t.cmd.Stdout, t.cmd.Stderr = t.log, t.log
 	t.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -240,7 +270,7 @@ func (t *Target) fetchAPIVersions(ctx context.Context) error {
 		return err
 	}
 	conn.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(t.Addr), kgo.RequestRetries(0))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(t.Addr), kgo.RequestRetries(0)}, t.connOpts...)...)
 	if err != nil {
 		return err
 	}
@@ -265,7 +295,8 @@ func (t *Target) fetchAPIVersions(ctx context.Context) error {
 }
 
 func (t *Target) connectAdmin() error {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(t.Addr), kgo.ClientID("klite-conformance-setup")}, t.saslOpts...)...)
+	opts := append([]kgo.Opt{kgo.SeedBrokers(t.Addr), kgo.ClientID("klite-conformance-setup")}, t.connOpts...)
+	cl, err := kgo.NewClient(append(opts, t.saslOpts...)...)
 	if err != nil {
 		return err
 	}
@@ -362,6 +393,12 @@ func (t *Target) Stop() {
 	}
 	if t.acl != nil {
 		t.acl.Stop()
+	}
+	for _, v := range t.tlsVariants {
+		v.Stop()
+	}
+	if t.tlsKafka != nil {
+		t.tlsKafka.Stop()
 	}
 	t.saslMu.Unlock()
 	if t.kcl != nil {

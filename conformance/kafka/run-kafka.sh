@@ -55,6 +55,24 @@ auto.create.topics.enable=true
 broker.session.timeout.ms=60000
 broker.heartbeat.interval.ms=2000
 PROPS
+if [[ -n ${KAFKA_TLS_DIR:-} ]]; then
+  # TLS scenarios (conformance/tls.go made the PEM files): SSL on PORT+3, SASL_SSL on PORT+4,
+  # SSL requiring a client certificate (listener MTLS) on PORT+5.
+  t=$KAFKA_TLS_DIR
+  sed -i -e "s#^listeners=.*#&,SSL://127.0.0.1:$((port + 3)),SASL_SSL://127.0.0.1:$((port + 4)),MTLS://127.0.0.1:$((port + 5))#" \
+    -e "s#^advertised.listeners=.*#&,SSL://127.0.0.1:$((port + 3)),SASL_SSL://127.0.0.1:$((port + 4)),MTLS://127.0.0.1:$((port + 5))#" \
+    -e "s#^listener.security.protocol.map=.*#&,SSL:SSL,SASL_SSL:SASL_SSL,MTLS:SSL#" "$dir/server.properties"
+  cat >>"$dir/server.properties" <<PROPS
+ssl.keystore.type=PEM
+ssl.keystore.location=$t/server.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$t/ca.pem
+listener.name.mtls.ssl.client.auth=required
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+PROPS
+fi
 if [[ ${KAFKA_ACL:-} == 1 ]]; then
   cat >>"$dir/server.properties" <<PROPS
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
