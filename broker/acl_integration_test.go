@@ -194,6 +194,22 @@ func TestACLAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	code(t, dcr.Resources[0].ErrorCode, kerr.ClusterAuthorizationFailed, "bob describe broker configs")
+	// Altering needs ALTER_CONFIGS: alice has it (ALL) on alice-t only.
+	ia := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	for _, name := range []string{"orders", "alice-t"} {
+		r := kmsg.NewIncrementalAlterConfigsRequestResource()
+		r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeTopic, name
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Value = "retention.ms", kmsg.StringPtr("60000")
+		r.Configs = append(r.Configs, c)
+		ia.Resources = append(ia.Resources, r)
+	}
+	iar, err := ia.RequestWith(ctx, direct(tb.as(t, "alice")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code(t, iar.Resources[0].ErrorCode, kerr.TopicAuthorizationFailed, "alter orders' configs")
+	code(t, iar.Resources[1].ErrorCode, nil, "alter alice-t's configs")
 
 	// DeleteAcls removes what its filter matches; bindings are durable across a restart.
 	del := kmsg.NewPtrDeleteACLsRequest()
