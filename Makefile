@@ -75,6 +75,8 @@ fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzApplyRecord -fuzztime=$(FUZZTIME) ./broker/group/
 	$(GO) test -run=NONE -fuzz=FuzzBatch -fuzztime=$(FUZZTIME) ./broker/
 	$(GO) test -run=NONE -fuzz=FuzzSASLTokens -fuzztime=$(FUZZTIME) ./broker/
+	$(GO) test -run=NONE -fuzz=FuzzACLMetaRecord -fuzztime=$(FUZZTIME) ./broker/
+	$(GO) test -run=NONE -fuzz=FuzzAuthorize -fuzztime=$(FUZZTIME) ./broker/acl/
 
 test: vet unit integration conformance
 

@@ -12,6 +12,8 @@ package broker
 // with Kafka's message, a filter with an UNKNOWN element INVALID_REQUEST.
 
 import (
+	"fmt"
+
 	"github.com/klite/klite/broker/acl"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -170,6 +172,10 @@ func (b *Broker) applyACLs(typ string, bs []acl.Binding) {
 // off (into an authorizer that is then dropped), so turning --acl-enabled on later finds them.
 func (b *Broker) replayACLMeta(r metaRecord) error {
 	if r.ACL == nil {
+		return nil
+	}
+	if err := r.ACL.Validate(); err != nil { // never written by klite; skip rather than fail to start
+		b.log.Warn("metadata log: ignoring an invalid ACL binding", "binding", fmt.Sprintf("%+v", *r.ACL), "err", err)
 		return nil
 	}
 	b.applyACLs(r.Type, []acl.Binding{*r.ACL})

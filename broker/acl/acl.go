@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -85,6 +86,10 @@ func (b Binding) Validate() error {
 	}
 	if b.Host == "" {
 		return errors.New("Invalid empty host")
+	}
+	// Bindings are stored as JSON, which cannot carry invalid UTF-8 unchanged.
+	if !utf8.ValidString(b.ResourceName) || !utf8.ValidString(b.Principal) || !utf8.ValidString(b.Host) {
+		return errors.New("Invalid UTF-8 in the ACL binding")
 	}
 	return nil
 }

@@ -137,6 +137,7 @@ func TestValidate(t *testing.T) {
 		"bad principal":   func(b *Binding) { b.Principal = "alice" },
 		"empty host":      func(b *Binding) { b.Host = "" },
 		"unknown op code": func(b *Binding) { b.Operation = 99 },
+		"invalid UTF-8":   func(b *Binding) { b.ResourceName = "t\xff" },
 	} {
 		b := ok
 		mod(&b)
