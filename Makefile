@@ -81,6 +81,9 @@ fuzz:
 	$(GO) test -run=NONE -fuzz='^FuzzCheckpoint$$' -fuzztime=$(FUZZTIME) ./broker/logstore/
 	$(GO) test -run=NONE -fuzz='^FuzzRecords$$' -fuzztime=$(FUZZTIME) ./broker/logstore/
 	$(GO) test -run=NONE -fuzz=FuzzRecordPayload -fuzztime=$(FUZZTIME) ./broker/
+	$(GO) test -run=NONE -fuzz=FuzzSASLTokens -fuzztime=$(FUZZTIME) ./broker/
+	$(GO) test -run=NONE -fuzz=FuzzACLMetaRecord -fuzztime=$(FUZZTIME) ./broker/
+	$(GO) test -run=NONE -fuzz=FuzzAuthorize -fuzztime=$(FUZZTIME) ./broker/acl/
 
 test: vet unit integration conformance
 

@@ -8,6 +8,7 @@
 package broker
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -16,6 +17,16 @@ func init() { register(25, 0, 4, handleAddOffsetsToTxn) }
 func handleAddOffsetsToTxn(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.AddOffsetsToTxnRequest)
 	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
+	switch { // ACLs, as Kafka
+	case !b.allowedTxnID(rc, kmsg.ACLOperationWrite, req.TransactionalID):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+	case !b.allowedGroup(rc, kmsg.ACLOperationRead, req.Group):
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+	}
+	if resp.ErrorCode != 0 {
+		respond(resp)
+		return
+	}
 	if e := b.txns.AddGroup(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group); e != nil {
 		resp.ErrorCode = fencedCode(e, req.Version, 2)
 	}

@@ -30,7 +30,10 @@ func handleAddPartitionsToTxn(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond 
 		for _, t := range req.Topics {
 			tps = append(tps, txnTopicParts{t.Topic, t.Partitions})
 		}
-		codes := b.addPartitionsToTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, false, tps, req.Version)
+		codes := b.authorizeAddPartitions(rc, req.TransactionalID, tps)
+		if codes == nil {
+			codes = b.addPartitionsToTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, false, tps, req.Version)
+		}
 		for _, t := range tps {
 			rt := kmsg.NewAddPartitionsToTxnResponseTopic()
 			rt.Topic = t.topic
@@ -41,6 +44,11 @@ func handleAddPartitionsToTxn(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond 
 			}
 			resp.Topics = append(resp.Topics, rt)
 		}
+		respond(resp)
+		return
+	}
+	if !b.allowedCluster(rc, kmsg.ACLOperationClusterAction) { // v4+ is broker-to-broker, as Kafka
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		respond(resp)
 		return
 	}
@@ -113,5 +121,39 @@ func (b *Broker) addPartitionsToTxn(id string, pid int64, epoch int16, verifyOnl
 		return codes
 	}
 	setAll(0)
+	return codes
+}
+
+// authorizeAddPartitions applies ACLs to a client's (v0-3) request as Kafka: without WRITE on
+// the transactional ID every partition gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED; without
+// WRITE on some topic its partitions get TOPIC_AUTHORIZATION_FAILED and the others
+// OPERATION_NOT_ATTEMPTED. nil means authorized.
+func (b *Broker) authorizeAddPartitions(rc *ReqCtx, id string, tps []txnTopicParts) map[txn.TP]int16 {
+	if b.authz == nil {
+		return nil
+	}
+	txnOK := b.allowedTxnID(rc, kmsg.ACLOperationWrite, id)
+	denied := map[string]bool{}
+	for _, t := range tps {
+		if !b.allowedTopic(rc, kmsg.ACLOperationWrite, t.topic) {
+			denied[t.topic] = true
+		}
+	}
+	if txnOK && len(denied) == 0 {
+		return nil
+	}
+	codes := map[txn.TP]int16{}
+	for _, t := range tps {
+		for _, p := range t.parts {
+			switch {
+			case !txnOK:
+				codes[txnTP(t.topic, p)] = kerr.TransactionalIDAuthorizationFailed.Code
+			case denied[t.topic]:
+				codes[txnTP(t.topic, p)] = kerr.TopicAuthorizationFailed.Code
+			default:
+				codes[txnTP(t.topic, p)] = kerr.OperationNotAttempted.Code
+			}
+		}
+	}
 	return codes
 }

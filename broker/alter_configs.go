@@ -36,6 +36,8 @@ func handleAlterConfigs(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		var msg string
 		if seen[[2]string{rr.ResourceType.String(), rr.ResourceName}] > 1 {
 			e, msg = kerr.InvalidRequest, "Each resource must appear at most once."
+		} else if ae, amsg := b.configAuthError(rc, kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName); ae != nil {
+			e, msg = ae, amsg // ACLs, as Kafka's controller
 		} else {
 			e, msg = b.alterConfigResource(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(cur map[string]string, typeOf func(string) int8) (map[string]string, *kerr.Error, string) {
 				next := map[string]string{}

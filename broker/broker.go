@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/klite/klite/broker/acl"
 	"github.com/klite/klite/broker/group"
 	"github.com/klite/klite/broker/server"
 	"github.com/klite/klite/broker/storage"
@@ -61,6 +62,10 @@ type Config struct {
 	// recovery.go): damaged bytes are moved into DataDir/damaged/ and everything moved or
 	// skipped is logged at ERROR. Without it such a start fails, naming file and byte.
 	RecoverDamaged bool
+	// SASL turns on authentication (sasl.go).
+	SASL SASLConfig
+	// ACL turns on authorization (authorize.go).
+	ACL ACLConfig
 
 	// WAL and Meta replace the file stores (in-memory twins in unit tests).
 	WAL  storage.WAL
@@ -118,6 +123,18 @@ type Broker struct {
 
 	// admin holds dynamic broker configs and DeleteRecords log starts (configs.go).
 	admin adminState
+
+	// scram holds SCRAM credentials (scram.go), guarded by mu.
+	scram map[scramKey]scramCred
+	// saslSecret salts the decoy credentials of unknown users (sasl.go).
+	saslSecret [32]byte
+	// saslReauths counts completed re-authentications (KIP-368).
+	saslReauths atomic.Int64
+
+	// acls holds the ACL bindings (acls.go); authz is acls with --acl-enabled, else nil.
+	acls  *acl.Authorizer
+	authz *acl.Authorizer
+	aclMu sync.Mutex // serialises ACL changes with their metadata log records
 }
 
 // Open loads state from cfg.DataDir (replaying the metadata log and the WAL) and returns a
@@ -144,6 +161,7 @@ func Open(cfg Config) (*Broker, error) {
 		topics:     map[string]*topic{},
 		topicsByID: map[[16]byte]*topic{},
 		deletedIDs: map[[16]byte]bool{},
+		scram:      map[scramKey]scramCred{},
 		notifyCh:   make(chan struct{}),
 		done:       make(chan struct{}),
 	}
@@ -152,6 +170,10 @@ func Open(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.advHost, b.advPort = host, port
+	b.initACL()
+	if err := b.initSASL(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -174,6 +196,11 @@ func Open(cfg Config) (*Broker, error) {
 		b.wal.Close()
 		b.meta.Close()
 		return nil, err
+	}
+	if err := b.bootstrapScram(); err != nil {
+		b.wal.Close()
+		b.meta.Close()
+		return nil, fmt.Errorf("bootstrap SASL user: %w", err)
 	}
 
 	// Consumer groups: the coordinator keeps offsets and group metadata
@@ -429,7 +456,11 @@ func (b *Broker) Versions(key int16) (int16, int16, bool) {
 // Dispatch implements server.Dispatcher.
 func (b *Broker) Dispatch(c *server.Conn, h *server.Header, req kmsg.Request, respond func(kmsg.Response)) {
 	spec := handlers[h.Key]
-	rc := &ReqCtx{Version: h.Version, ConnID: c.ID, ClientHost: c.RemoteHost(), Principal: c.Principal}
+	if !b.saslAdmits(c, h.Key) {
+		respond(server.CloseConnection) // not authenticated (sasl.go)
+		return
+	}
+	rc := &ReqCtx{Version: h.Version, ConnID: c.ID, ClientHost: c.RemoteHost(), Principal: c.Principal, conn: c}
 	if h.ClientID != nil {
 		rc.ClientID = *h.ClientID
 	}

@@ -47,7 +47,10 @@ func handleCreatePartitions(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fu
 		}
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
-		if e, msg := b.createPartitions(rt, req.ValidateOnly); e != nil {
+		if !b.allowedTopic(rc, kmsg.ACLOperationAlter, rt.Topic) { // ACLs, as Kafka
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			st.ErrorMessage = kmsg.StringPtr("The topic authorization is failed.")
+		} else if e, msg := b.createPartitions(rt, req.ValidateOnly); e != nil {
 			st.ErrorCode = e.Code
 			if msg != "" {
 				st.ErrorMessage = kmsg.StringPtr(msg)

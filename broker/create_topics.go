@@ -60,11 +60,20 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		respond(resp)
 		return
 	}
+	clusterCreate := b.allowedCluster(rc, kmsg.ACLOperationCreate)
+	var denied []kmsg.CreateTopicsResponseTopic
 	for _, rt := range req.Topics {
 		if seen[rt.Topic] > 1 {
 			continue // answered once below
 		}
 		st := newCreateTopicsRow(rt.Topic)
+		if !clusterCreate && !b.allowedTopic(rc, kmsg.ACLOperationCreate, rt.Topic) {
+			// ACLs, as Kafka's controller: CREATE on the cluster or the topic; refused
+			// topics are answered last, after the duplicates.
+			st.ErrorCode, st.ErrorMessage = kerr.TopicAuthorizationFailed.Code, kmsg.StringPtr("Authorization failed.")
+			denied = append(denied, st)
+			continue
+		}
 		fail := func(e *kerr.Error, msg string) {
 			st.ErrorCode = e.Code
 			if msg != "" {
@@ -118,6 +127,12 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		st.TopicID = t.id
 		st.NumPartitions = int32(len(t.partitions()))
 		st.ReplicationFactor = 1
+		if !b.allowedTopic(rc, kmsg.ACLOperationDescribeConfigs, t.name) {
+			st.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code // ACLs, as Kafka
+			st.NumPartitions, st.ReplicationFactor = -1, -1
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		for _, c := range b.topicConfigResources(t.configs(), nil, false) { // as DescribeConfigs
 			rc := kmsg.NewCreateTopicsResponseTopicConfig()
 			rc.Name, rc.Value, rc.Source, rc.ReadOnly, rc.IsSensitive = c.Name, c.Value, int8(c.Source), c.ReadOnly, c.IsSensitive
@@ -131,6 +146,7 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		st.ErrorMessage = kmsg.StringPtr("Duplicate topic name.")
 		resp.Topics = append(resp.Topics, st)
 	}
+	resp.Topics = append(resp.Topics, denied...)
 	respond(resp)
 }
 

@@ -4,15 +4,31 @@
 // members, GROUP_ID_NOT_FOUND for unknown ones, as Kafka.
 package broker
 
-import "github.com/twmb/franz-go/pkg/kmsg"
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
 
 func init() { register(42, 0, 2, groupOrdered(handleDeleteGroups)) }
 
 func handleDeleteGroups(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.DeleteGroupsRequest)
-	b.groups.DeleteGroups(req.Groups, func(gs []kmsg.DeleteGroupsResponseGroup) {
+	// ACLs, as Kafka: groups the principal may not DELETE get GROUP_AUTHORIZATION_FAILED
+	// (listed after the others) and are left alone.
+	var denied []kmsg.DeleteGroupsResponseGroup
+	allowed := make([]string, 0, len(req.Groups))
+	for _, g := range req.Groups {
+		if b.allowedGroup(rc, kmsg.ACLOperationDelete, g) {
+			allowed = append(allowed, g)
+			continue
+		}
+		d := kmsg.NewDeleteGroupsResponseGroup()
+		d.Group, d.ErrorCode = g, kerr.GroupAuthorizationFailed.Code
+		denied = append(denied, d)
+	}
+	b.groups.DeleteGroups(allowed, func(gs []kmsg.DeleteGroupsResponseGroup) {
 		resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
-		resp.Groups = gs
+		resp.Groups = append(gs, denied...)
 		respond(resp)
 	})
 }

@@ -36,6 +36,9 @@ func handleDeleteRecords(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
 			p, kerrv := b.partition(rt.Topic, rp.Partition)
+			if !b.allowedTopic(rc, kmsg.ACLOperationDelete, rt.Topic) {
+				kerrv = kerr.TopicAuthorizationFailed // ACLs, as Kafka
+			}
 			if kerrv == nil {
 				sp.LowWatermark, kerrv = b.deleteRecords(p, rp.Offset)
 			}

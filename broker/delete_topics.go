@@ -75,7 +75,12 @@ func handleDeleteTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		}
 	}
 
-	// Resolve to topics; a topic reached both by ID and by name is refused.
+	// Resolve to topics; a topic reached both by ID and by name is refused. ACLs, as Kafka's
+	// controller: DELETE on the cluster or the topic; a topic the principal may not DESCRIBE
+	// is refused before its existence is revealed, and one named by ID keeps its name out of
+	// the answer.
+	clusterDelete := b.allowedCluster(rc, kmsg.ACLOperationDelete)
+	mayDelete := func(t *topic) bool { return clusterDelete || b.allowedTopic(rc, kmsg.ACLOperationDelete, t.name) }
 	var targets []*topic
 	byID := map[[16]byte]int{} // topic ID -> index in targets
 	for _, id := range ids {
@@ -87,6 +92,14 @@ func handleDeleteTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 			add(nil, id, kerr.UnknownTopicID, "")
 			continue
 		}
+		if !mayDelete(t) {
+			var name *string
+			if b.allowedTopic(rc, kmsg.ACLOperationDescribe, t.name) {
+				name = kmsg.StringPtr(t.name)
+			}
+			add(name, id, kerr.TopicAuthorizationFailed, "")
+			continue
+		}
 		byID[t.id] = len(targets)
 		targets = append(targets, t)
 	}
@@ -94,9 +107,17 @@ func handleDeleteTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		if nameCount[n] > 1 {
 			continue
 		}
+		if !clusterDelete && !b.allowedTopic(rc, kmsg.ACLOperationDescribe, n) {
+			add(kmsg.StringPtr(n), [16]byte{}, kerr.TopicAuthorizationFailed, "")
+			continue
+		}
 		t := b.topic(n)
 		if t == nil {
 			add(kmsg.StringPtr(n), [16]byte{}, kerr.UnknownTopicOrPartition, "")
+			continue
+		}
+		if !mayDelete(t) {
+			add(kmsg.StringPtr(n), [16]byte{}, kerr.TopicAuthorizationFailed, "")
 			continue
 		}
 		if i, ok := byID[t.id]; ok || idCount[t.id] > 1 {

@@ -7,15 +7,12 @@
 package broker
 
 import (
+	"github.com/klite/klite/broker/acl"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func init() { register(60, 0, 2, handleDescribeCluster) }
-
-// allClusterOps is the bit set of cluster ACL operations Kafka reports without an authorizer:
-// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
-const allClusterOps = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
 
 func handleDescribeCluster(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.DescribeClusterRequest)
@@ -33,8 +30,11 @@ func handleDescribeCluster(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fun
 	br.NodeID, br.Host, br.Port = b.nodeID, b.advHost, b.advPort
 	resp.Brokers = append(resp.Brokers, br)
 	resp.ClusterAuthorizedOperations = -2147483648
-	if req.IncludeClusterAuthorizedOperations {
-		resp.ClusterAuthorizedOperations = allClusterOps
+	if req.IncludeClusterAuthorizedOperations { // as Kafka: 0 without DESCRIBE on the cluster
+		resp.ClusterAuthorizedOperations = 0
+		if b.allowedCluster(rc, kmsg.ACLOperationDescribe) {
+			resp.ClusterAuthorizedOperations = b.authorizedOps(rc, kmsg.ACLResourceTypeCluster, acl.ClusterName)
+		}
 	}
 	respond(resp)
 }

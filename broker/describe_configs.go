@@ -31,6 +31,11 @@ func handleDescribeConfigs(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fun
 			sr.ErrorMessage = kmsg.StringPtr(msg)
 			sr.Configs = []kmsg.DescribeConfigsResponseResourceConfig{}
 		}
+		if e, msg := b.configAuthError(rc, kmsg.ACLOperationDescribeConfigs, rr.ResourceType, rr.ResourceName); e != nil {
+			fail(e, msg) // ACLs, as Kafka
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
 			if rr.ResourceName == "" {

@@ -2,21 +2,34 @@
 //
 // Members' metadata and assignments are shown only for Stable groups (as Kafka). An unknown
 // group is reported in state Dead, with GROUP_ID_NOT_FOUND from v6 (KIP-1043) and no error
-// before. Authorized operations (v3+, when asked) are those Kafka reports without ACLs:
-// READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
+// before. Authorized operations (v3+, when asked): without ACLs those Kafka reports then
+// (READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS), with ACLs the principal's. A group
+// the principal may not DESCRIBE gets GROUP_AUTHORIZATION_FAILED and nothing else.
 package broker
 
-import "github.com/twmb/franz-go/pkg/kmsg"
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
 
 func init() { register(15, 0, 6, groupOrdered(handleDescribeGroups)) }
 
-// groupAuthorizedOps is the bit set of READ(3), DELETE(6), DESCRIBE(8), DESCRIBE_CONFIGS(10)
-// and ALTER_CONFIGS(11).
-const groupAuthorizedOps = 1<<3 | 1<<6 | 1<<8 | 1<<10 | 1<<11
-
 func handleDescribeGroups(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.DescribeGroupsRequest)
-	b.groups.DescribeGroups(req.Groups, func(gs []kmsg.DescribeGroupsResponseGroup) {
+	// ACLs, as Kafka: groups the principal may not DESCRIBE come first, with
+	// GROUP_AUTHORIZATION_FAILED and nothing else; the coordinator describes the others.
+	var denied []kmsg.DescribeGroupsResponseGroup
+	allowed := make([]string, 0, len(req.Groups))
+	for _, g := range req.Groups {
+		if b.allowedGroup(rc, kmsg.ACLOperationDescribe, g) {
+			allowed = append(allowed, g)
+			continue
+		}
+		d := kmsg.NewDescribeGroupsResponseGroup()
+		d.Group, d.ErrorCode = g, kerr.GroupAuthorizationFailed.Code
+		denied = append(denied, d)
+	}
+	b.groups.DescribeGroups(allowed, func(gs []kmsg.DescribeGroupsResponseGroup) {
 		resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 		for i := range gs {
 			g := &gs[i]
@@ -26,10 +39,10 @@ func handleDescribeGroups(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func
 			}
 			g.AuthorizedOperations = -2147483648
 			if req.IncludeAuthorizedOperations && !dead && g.ErrorCode == 0 {
-				g.AuthorizedOperations = groupAuthorizedOps
+				g.AuthorizedOperations = b.authorizedOps(rc, kmsg.ACLResourceTypeGroup, g.Group)
 			}
 		}
-		resp.Groups = gs
+		resp.Groups = append(denied, gs...)
 		respond(resp)
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"syscall"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -22,6 +23,11 @@ func init() { register(35, 1, 4, handleDescribeLogDirs) }
 func handleDescribeLogDirs(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.DescribeLogDirsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	if !b.allowedCluster(rc, kmsg.ACLOperationDescribe) { // ACLs, as Kafka
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		respond(resp)
+		return
+	}
 	dir := kmsg.NewDescribeLogDirsResponseDir()
 	dir.Dir = absDir(b.dataDir)
 	dir.TotalBytes, dir.UsableBytes = -1, -1

@@ -10,6 +10,7 @@ package broker
 import (
 	"sort"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -25,6 +26,9 @@ func handleDescribeProducers(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond f
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = idx
 			p, e := b.partition(rt.Topic, idx)
+			if !b.allowedTopic(rc, kmsg.ACLOperationRead, rt.Topic) {
+				e = kerr.TopicAuthorizationFailed // ACLs, as Kafka
+			}
 			if e != nil {
 				sp.ErrorCode = e.Code
 			} else {

@@ -21,6 +21,11 @@ func handleDescribeTransactions(b *Broker, rc *ReqCtx, kreq kmsg.Request, respon
 		st := kmsg.NewDescribeTransactionsResponseTransactionState()
 		st.TransactionalID = id
 		st.StartTimestamp, st.ProducerID, st.ProducerEpoch = -1, -1, -1
+		if !b.allowedTxnID(rc, kmsg.ACLOperationDescribe, id) { // ACLs, as Kafka
+			st.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			resp.TransactionStates = append(resp.TransactionStates, st)
+			continue
+		}
 		info, ok := b.txns.Describe(id)
 		if !ok {
 			st.ErrorCode = kerr.TransactionalIDNotFound.Code

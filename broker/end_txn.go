@@ -20,6 +20,13 @@ func init() { register(26, 0, 5, handleEndTxn) }
 func handleEndTxn(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.EndTxnRequest)
 	tv2 := req.Version >= 5
+	if !b.allowedTxnID(rc, kmsg.ACLOperationWrite, req.TransactionalID) { // ACLs, as Kafka
+		resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+		resp.ProducerID, resp.ProducerEpoch = -1, -1
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		respond(resp)
+		return
+	}
 	b.txns.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, tv2, func(pid int64, epoch int16, e *kerr.Error) {
 		resp := req.ResponseKind().(*kmsg.EndTxnResponse)
 		resp.ProducerID, resp.ProducerEpoch = -1, -1

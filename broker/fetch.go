@@ -64,14 +64,14 @@ func handleFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Res
 		return
 	}
 	req := sf.req
-	answer := func() { respond(sf.finish(b.fetchResponse(req))) }
+	answer := func() { respond(sf.finish(b.fetchResponse(rc, req))) }
 	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	if wait <= 0 || req.MinBytes <= 0 {
 		answer()
 		return
 	}
 	changed := b.dataChanged()
-	if avail, stop := b.fetchAvailable(req); stop || avail >= int64(req.MinBytes) {
+	if avail, stop := b.fetchAvailable(rc, req); stop || avail >= int64(req.MinBytes) {
 		answer()
 		return
 	}
@@ -82,7 +82,7 @@ func handleFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Res
 			select {
 			case <-changed:
 				changed = b.dataChanged()
-				if avail, stop := b.fetchAvailable(req); !stop && avail < int64(req.MinBytes) {
+				if avail, stop := b.fetchAvailable(rc, req); !stop && avail < int64(req.MinBytes) {
 					continue
 				}
 			case <-timer.C:
@@ -95,7 +95,7 @@ func handleFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Res
 }
 
 // fetchPartition resolves a requested partition; on failure it returns the error to report.
-func (b *Broker) fetchPartition(req *kmsg.FetchRequest, rt *kmsg.FetchRequestTopic, idx int32) (*partition, *kerr.Error) {
+func (b *Broker) fetchPartition(rc *ReqCtx, req *kmsg.FetchRequest, rt *kmsg.FetchRequestTopic, idx int32) (*partition, *kerr.Error) {
 	var t *topic
 	if req.Version >= 13 {
 		t = b.topicByID(rt.TopicID)
@@ -103,7 +103,13 @@ func (b *Broker) fetchPartition(req *kmsg.FetchRequest, rt *kmsg.FetchRequestTop
 			return nil, kerr.UnknownTopicID
 		}
 	} else if t = b.topic(rt.Topic); t == nil {
+		if !b.allowedTopic(rc, kmsg.ACLOperationRead, rt.Topic) {
+			return nil, kerr.TopicAuthorizationFailed // Kafka checks READ before existence
+		}
 		return nil, kerr.UnknownTopicOrPartition
+	}
+	if !b.allowedTopic(rc, kmsg.ACLOperationRead, t.name) {
+		return nil, kerr.TopicAuthorizationFailed
 	}
 	if p := t.partition(idx); p != nil {
 		return p, nil
@@ -136,11 +142,11 @@ func fetchReadCheck(req *kmsg.FetchRequest, rp *kmsg.FetchRequestTopicPartition)
 
 // fetchAvailable counts the bytes a fetch could return now (up to MinBytes); stop is set when
 // some partition has an error, which Kafka answers at once.
-func (b *Broker) fetchAvailable(req *kmsg.FetchRequest) (avail int64, stop bool) {
+func (b *Broker) fetchAvailable(rc *ReqCtx, req *kmsg.FetchRequest) (avail int64, stop bool) {
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		for _, rp := range rt.Partitions {
-			p, err := b.fetchPartition(req, rt, rp.Partition)
+			p, err := b.fetchPartition(rc, req, rt, rp.Partition)
 			if err != nil || fetchReadCheck(req, &rp) != nil || req.MaxBytes < 0 || rp.PartitionMaxBytes < 0 {
 				return avail, true
 			}
@@ -163,7 +169,7 @@ func (b *Broker) fetchAvailable(req *kmsg.FetchRequest) (avail int64, stop bool)
 }
 
 // fetchResponse builds the response from what is durable now.
-func (b *Broker) fetchResponse(req *kmsg.FetchRequest) *kmsg.FetchResponse {
+func (b *Broker) fetchResponse(rc *ReqCtx, req *kmsg.FetchRequest) *kmsg.FetchResponse {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	budget := int64(req.MaxBytes) // 0: only the first batch (minOne); < 0: refused per partition
 	minOne := true
@@ -178,7 +184,7 @@ func (b *Broker) fetchResponse(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			// Empty, not null, as Kafka sends it: some clients (kafka-python) fail on null.
 			sp.RecordBatches = []byte{}
-			p, kerrv := b.fetchPartition(req, rt, rp.Partition)
+			p, kerrv := b.fetchPartition(rc, req, rt, rp.Partition)
 			if kerrv != nil {
 				// Kafka answers unknown topics and partitions before reading, with an
 				// empty (not null) aborted transaction list; read errors below carry null.

@@ -20,19 +20,26 @@ func handleFindCoordinator(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fun
 	if req.CoordinatorType != 0 && req.CoordinatorType != 1 {
 		code = kerr.InvalidRequest.Code
 	}
-	fill := func(nodeID *int32, host *string, port *int32, errCode *int16) {
+	// ACLs: DESCRIBE on the group or transactional ID, as Kafka.
+	fill := func(key string, nodeID *int32, host *string, port *int32, errCode *int16) {
 		*errCode = code
-		if code != 0 {
+		if code == 0 && req.CoordinatorType == 0 && !b.allowedGroup(rc, kmsg.ACLOperationDescribe, key) {
+			*errCode = kerr.GroupAuthorizationFailed.Code
+		}
+		if code == 0 && req.CoordinatorType == 1 && !b.allowedTxnID(rc, kmsg.ACLOperationDescribe, key) {
+			*errCode = kerr.TransactionalIDAuthorizationFailed.Code
+		}
+		if *errCode != 0 {
 			*nodeID, *host, *port = -1, "", -1
 			return
 		}
 		*nodeID, *host, *port = b.nodeID, b.advHost, b.advPort
 	}
 	if req.Version < 4 {
-		fill(&resp.NodeID, &resp.Host, &resp.Port, &resp.ErrorCode)
+		fill(req.CoordinatorKey, &resp.NodeID, &resp.Host, &resp.Port, &resp.ErrorCode)
 		if req.Version >= 1 {
 			msg := "NONE"
-			if code != 0 {
+			if resp.ErrorCode != 0 {
 				msg = ""
 			}
 			resp.ErrorMessage = &msg
@@ -43,7 +50,7 @@ func handleFindCoordinator(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fun
 	for _, key := range req.CoordinatorKeys {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key = key
-		fill(&c.NodeID, &c.Host, &c.Port, &c.ErrorCode)
+		fill(key, &c.NodeID, &c.Host, &c.Port, &c.ErrorCode)
 		msg := ""
 		c.ErrorMessage = &msg
 		resp.Coordinators = append(resp.Coordinators, c)

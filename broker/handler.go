@@ -3,6 +3,7 @@ package broker
 import (
 	"sort"
 
+	"github.com/klite/klite/broker/server"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -14,6 +15,7 @@ type ReqCtx struct {
 	Version    int16
 	ConnID     uint64
 	Principal  string // "User:ANONYMOUS" until SASL authenticates the connection
+	conn       *server.Conn
 }
 
 // HandlerFunc answers one request. It calls respond exactly once, either before returning or

@@ -36,6 +36,8 @@ func handleIncrementalAlterConfigs(b *Broker, rc *ReqCtx, kreq kmsg.Request, res
 		switch {
 		case seen[[2]string{rr.ResourceType.String(), rr.ResourceName}] > 1:
 			e, msg = kerr.InvalidRequest, "Each resource must appear at most once."
+		case b.authz != nil && !b.allowedConfigAlter(rc, rr.ResourceType, rr.ResourceName):
+			e, msg = b.configAuthError(rc, kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName) // ACLs, as Kafka
 		case rr.ResourceType == kmsg.ConfigResourceTypeBrokerLogger:
 			e, msg = b.alterLoggers(rr)
 		default:

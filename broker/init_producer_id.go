@@ -18,6 +18,18 @@ func handleInitProducerID(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func
 	req := kreq.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	// ACLs, as Kafka: WRITE on the transactional ID; an idempotent producer needs
+	// IDEMPOTENT_WRITE on the cluster or WRITE on some topic.
+	if req.TransactionalID != nil && !b.allowedTxnID(rc, kmsg.ACLOperationWrite, *req.TransactionalID) {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		respond(resp)
+		return
+	}
+	if req.TransactionalID == nil && !b.allowedCluster(rc, kmsg.ACLOperationIdempotentWrite) && !b.allowedAny(rc, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		respond(resp)
+		return
+	}
 	if req.TransactionalID != nil {
 		handleTxnInitProducerID(b, rc, req, resp, respond) // txn_init_producer_id.go
 		return

@@ -8,6 +8,7 @@ package broker
 import (
 	"github.com/klite/klite/broker/group"
 	"github.com/klite/klite/broker/server"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -30,6 +31,12 @@ func handleJoinGroup(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg
 	}
 	if overlongString(strs...) {
 		respond(server.CloseConnection)
+		return
+	}
+	if !b.allowedGroup(rc, kmsg.ACLOperationRead, req.Group) { // ACLs, as Kafka
+		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode, resp.Generation, resp.Protocol = kerr.GroupAuthorizationFailed.Code, -1, kmsg.StringPtr("")
+		respond(resp)
 		return
 	}
 	b.groups.JoinGroup(groupClient(rc), req, func(r *kmsg.JoinGroupResponse) { respond(r) })

@@ -18,6 +18,16 @@ func handleListGroups(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kms
 		if err != nil {
 			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		}
+		// ACLs, as Kafka: DESCRIBE on the cluster lists every group, else those it may DESCRIBE.
+		if !b.allowedCluster(rc, kmsg.ACLOperationDescribe) {
+			kept := gs[:0]
+			for _, g := range gs {
+				if b.allowedGroup(rc, kmsg.ACLOperationDescribe, g.Group) {
+					kept = append(kept, g)
+				}
+			}
+			gs = kept
+		}
 		resp.Groups = gs
 		respond(resp)
 	})

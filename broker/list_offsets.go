@@ -55,6 +55,9 @@ func handleListOffsets(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(km
 				continue
 			}
 			p, kerrv := b.partition(rt.Topic, rp.Partition)
+			if !b.allowedTopic(rc, kmsg.ACLOperationDescribe, rt.Topic) {
+				kerrv = kerr.TopicAuthorizationFailed // ACLs: DESCRIBE, as Kafka
+			}
 			if kerrv != nil {
 				sp.ErrorCode = kerrv.Code
 				st.Partitions = append(st.Partitions, sp)

@@ -40,6 +40,9 @@ func handleListTransactions(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fu
 		if len(pids) > 0 && !pids[info.PID] {
 			continue
 		}
+		if !b.allowedTxnID(rc, kmsg.ACLOperationDescribe, info.ID) { // ACLs: hidden, as Kafka
+			continue
+		}
 		if req.Version >= 1 && req.DurationFilterMillis >= 0 {
 			if info.Start.IsZero() || now.Sub(info.Start).Milliseconds() < req.DurationFilterMillis {
 				continue

@@ -8,6 +8,11 @@ package broker
 //	{"type":"pid_block","end":2000}  producer IDs below end may have been handed out
 //	{"type":"log_start","id":"<hex>","partition":0,"offset":4}  DeleteRecords (delete_records.go)
 //	{"type":"broker_configs","name":"","configs":{...}}  dynamic broker configs (configs.go)
+//	{"type":"scram","name":"alice","mechanism":"SCRAM-SHA-256",...}  SCRAM credential (scram.go)
+//	{"type":"delete_scram","name":"alice","mechanism":"SCRAM-SHA-256"}
+//	{"type":"acl","acl":{"resource_type":"TOPIC","resource_name":"t","pattern_type":"LITERAL",
+//	  "principal":"User:alice","host":"*","operation":"READ","permission":"ALLOW"}}  (acls.go)
+//	{"type":"delete_acl","acl":{...}}
 //
 // Replaying them in order rebuilds topics, configs, the cluster ID and the producer ID
 // allocator; offsets and producer sequence state come from the WAL. JSON keeps the log
@@ -19,6 +24,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+
+	"github.com/klite/klite/broker/acl"
 )
 
 type metaRecord struct {
@@ -31,6 +38,14 @@ type metaRecord struct {
 	End        int64             `json:"end,omitempty"`
 	Partition  int32             `json:"partition,omitempty"`
 	Offset     int64             `json:"offset,omitempty"`
+	// SCRAM credentials (scram.go); byte fields are base64 in JSON.
+	Mechanism  string `json:"mechanism,omitempty"`
+	Salt       []byte `json:"salt,omitempty"`
+	Iterations int    `json:"iterations,omitempty"`
+	StoredKey  []byte `json:"stored_key,omitempty"`
+	ServerKey  []byte `json:"server_key,omitempty"`
+	// ACL binding (acls.go).
+	ACL *acl.Binding `json:"acl,omitempty"`
 }
 
 // pidBlockSize is how many producer IDs one pid_block record reserves.
@@ -83,6 +98,10 @@ func (b *Broker) replayMeta() error {
 			b.nextPID = b.pidBlockEnd
 		case "log_start", "broker_configs":
 			return b.replayAdminMeta(r)
+		case "scram", "delete_scram":
+			return b.replayScramMeta(r)
+		case "acl", "delete_acl":
+			return b.replayACLMeta(r)
 		}
 		return nil
 	})
@@ -101,6 +120,12 @@ func (b *Broker) metaSnapshotLocked() [][]byte {
 		recs = append(recs, encodeMeta(t.record()))
 	}
 	for _, r := range b.adminSnapshotLocked() {
+		recs = append(recs, encodeMeta(r))
+	}
+	for _, r := range b.scramSnapshotLocked() {
+		recs = append(recs, encodeMeta(r))
+	}
+	for _, r := range b.aclSnapshotLocked() {
 		recs = append(recs, encodeMeta(r))
 	}
 	recs = append(recs, encodeMeta(metaRecord{Type: "pid_block", End: b.pidBlockEnd}))

@@ -4,14 +4,19 @@
 // and it reports itself as the controller. Unknown topics are created when
 // --auto-create-topics is on and the request allows it (v4+ AllowAutoTopicCreation), with
 // --default-partitions partitions; otherwise they get UNKNOWN_TOPIC_OR_PARTITION (or
-// UNKNOWN_TOPIC_ID when named by ID). Differences from Kafka: an auto-created topic is
-// returned ready in the same response instead of LEADER_NOT_AVAILABLE; authorized
-// operations are not computed (reported as unknown). A topic named twice is answered once.
+// UNKNOWN_TOPIC_ID when named by ID). With ACLs, as Kafka: the all-topics form hides topics
+// the principal may not DESCRIBE; a named topic it may not DESCRIBE gets
+// TOPIC_AUTHORIZATION_FAILED whether or not it exists; auto-creation needs CREATE on the
+// cluster or the topic (TOPIC_AUTHORIZATION_FAILED otherwise). Authorized operations (topic
+// v8+, cluster v8-10) are filled when asked: every supported operation without ACLs.
+// Difference from Kafka: an auto-created topic is returned ready in the same response instead
+// of LEADER_NOT_AVAILABLE. A topic named twice is answered once.
 package broker
 
 import (
 	"sort"
 
+	"github.com/klite/klite/broker/acl"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -27,6 +32,22 @@ func handleMetadata(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.
 	cid := b.clusterID
 	resp.ClusterID = &cid
 	resp.ControllerID = b.nodeID
+	if req.IncludeClusterAuthorizedOperations && req.Version >= 8 && req.Version <= 10 {
+		resp.AuthorizedOperations = b.authorizedOps(rc, kmsg.ACLResourceTypeCluster, acl.ClusterName)
+	}
+	topicResp := func(t *topic) kmsg.MetadataResponseTopic {
+		mt := b.metadataTopic(t)
+		if req.IncludeTopicAuthorizedOperations && req.Version >= 8 {
+			mt.AuthorizedOperations = b.authorizedOps(rc, kmsg.ACLResourceTypeTopic, t.name)
+		}
+		return mt
+	}
+	// As Kafka, topics denied CREATE and then those denied DESCRIBE follow the others.
+	var createDenied, describeDenied []kmsg.MetadataResponseTopic
+	denied := func(list *[]kmsg.MetadataResponseTopic, mt kmsg.MetadataResponseTopic) {
+		mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+		*list = append(*list, mt)
+	}
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
@@ -38,7 +59,9 @@ func handleMetadata(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.
 		b.mu.RUnlock()
 		sort.Slice(ts, func(i, j int) bool { return ts[i].name < ts[j].name })
 		for _, t := range ts {
-			resp.Topics = append(resp.Topics, b.metadataTopic(t))
+			if b.allowedTopic(rc, kmsg.ACLOperationDescribe, t.name) {
+				resp.Topics = append(resp.Topics, topicResp(t))
+			}
 		}
 		respond(resp)
 		return
@@ -68,11 +91,27 @@ func handleMetadata(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.
 				resp.Topics = append(resp.Topics, mt)
 				continue
 			}
-			resp.Topics = append(resp.Topics, b.metadataTopic(t))
+			if !b.allowedTopic(rc, kmsg.ACLOperationDescribe, t.name) {
+				denied(&describeDenied, mt)
+				continue
+			}
+			resp.Topics = append(resp.Topics, topicResp(t))
 			continue
 		}
 		name := *rt.Topic
+		if !b.allowedTopic(rc, kmsg.ACLOperationDescribe, name) {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = kmsg.StringPtr(name)
+			denied(&describeDenied, mt)
+			continue
+		}
 		t := b.topic(name)
+		if t == nil && autoCreate && !b.allowedCluster(rc, kmsg.ACLOperationCreate) && !b.allowedTopic(rc, kmsg.ACLOperationCreate, name) {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = kmsg.StringPtr(name)
+			denied(&createDenied, mt)
+			continue
+		}
 		if t == nil && autoCreate {
 			var kerrv *kerr.Error
 			t, kerrv, _ = b.createTopic(name, -1, nil, false)
@@ -97,8 +136,9 @@ func handleMetadata(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, b.metadataTopic(t))
+		resp.Topics = append(resp.Topics, topicResp(t))
 	}
+	resp.Topics = append(append(resp.Topics, createDenied...), describeDenied...)
 	respond(resp)
 }
 

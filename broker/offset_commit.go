@@ -19,17 +19,30 @@ func handleOffsetCommit(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 	// known is the request with only existing partitions; unknown remembers the others.
 	known := *req
 	known.Topics = nil
-	unknown := map[string]map[int32]bool{}
+	// ACLs, as Kafka: without READ on the group every partition gets GROUP_AUTHORIZATION_FAILED;
+	// without READ on a topic its partitions get TOPIC_AUTHORIZATION_FAILED.
+	groupOK := b.allowedGroup(rc, kmsg.ACLOperationRead, req.Group)
+	unknown := map[string]map[int32]int16{}
 	for _, t := range req.Topics {
 		n, ok := b.topicPartitions(t.Topic)
 		kt := t
 		kt.Partitions = nil
+		topicOK := b.allowedTopic(rc, kmsg.ACLOperationRead, t.Topic)
 		for _, p := range t.Partitions {
-			if !ok || p.Partition < 0 || p.Partition >= n {
+			code := int16(0)
+			switch {
+			case !groupOK:
+				code = kerr.GroupAuthorizationFailed.Code
+			case !topicOK:
+				code = kerr.TopicAuthorizationFailed.Code
+			case !ok || p.Partition < 0 || p.Partition >= n:
+				code = kerr.UnknownTopicOrPartition.Code
+			}
+			if code != 0 {
 				if unknown[t.Topic] == nil {
-					unknown[t.Topic] = map[int32]bool{}
+					unknown[t.Topic] = map[int32]int16{}
 				}
-				unknown[t.Topic][p.Partition] = true
+				unknown[t.Topic][p.Partition] = code
 				continue
 			}
 			kt.Partitions = append(kt.Partitions, p)
@@ -69,14 +82,14 @@ func handleOffsetCommit(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		}
 		for _, t := range req.Topics {
 			for _, p := range t.Partitions {
-				if unknown[t.Topic][p.Partition] {
-					add(t.Topic, p.Partition, kerr.UnknownTopicOrPartition.Code)
+				if code := unknown[t.Topic][p.Partition]; code != 0 {
+					add(t.Topic, p.Partition, code)
 				}
 			}
 		}
 		for _, t := range req.Topics {
 			for _, p := range t.Partitions {
-				if !unknown[t.Topic][p.Partition] {
+				if unknown[t.Topic][p.Partition] == 0 {
 					add(t.Topic, p.Partition, codes[t.Topic][p.Partition])
 				}
 			}

@@ -15,6 +15,12 @@ func init() { register(47, 0, 0, groupOrdered(handleOffsetDelete)) }
 
 func handleOffsetDelete(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.OffsetDeleteRequest)
+	if !b.allowedGroup(rc, kmsg.ACLOperationDelete, req.Group) { // ACLs, as Kafka
+		resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		respond(resp)
+		return
+	}
 	known := *req
 	known.Topics = nil
 	var unknown []kmsg.OffsetDeleteResponseTopic
@@ -24,10 +30,14 @@ func handleOffsetDelete(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		kt.Partitions = nil
 		ut := kmsg.NewOffsetDeleteResponseTopic()
 		ut.Topic = t.Topic
+		topicOK := b.allowedTopic(rc, kmsg.ACLOperationRead, t.Topic)
 		for _, p := range t.Partitions {
-			if !ok || p.Partition < 0 || p.Partition >= n {
+			if !topicOK || !ok || p.Partition < 0 || p.Partition >= n {
 				up := kmsg.NewOffsetDeleteResponseTopicPartition()
 				up.Partition, up.ErrorCode = p.Partition, kerr.UnknownTopicOrPartition.Code
+				if !topicOK {
+					up.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				}
 				ut.Partitions = append(ut.Partitions, up)
 				continue
 			}

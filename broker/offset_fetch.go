@@ -6,7 +6,10 @@
 // offset staged by an unfinished transaction gets UNSTABLE_OFFSET_COMMIT (txn_glue.go).
 package broker
 
-import "github.com/twmb/franz-go/pkg/kmsg"
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
 
 func init() { register(9, 1, 9, groupOrdered(handleOffsetFetch)) }
 
@@ -28,6 +31,7 @@ func handleOffsetFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(km
 		if req.RequireStable { // pending transactional offsets (txn_glue.go)
 			b.markUnstableOffsets(out)
 		}
+		b.authorizeOffsetFetch(rc, groups, out)
 		resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 		if req.Version >= 8 {
 			resp.Groups = out
@@ -51,4 +55,37 @@ func handleOffsetFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(km
 		}
 		respond(resp)
 	})
+}
+
+// authorizeOffsetFetch applies ACLs as Kafka: a group the principal may not DESCRIBE gets
+// GROUP_AUTHORIZATION_FAILED and nothing else; a named topic it may not DESCRIBE gets
+// TOPIC_AUTHORIZATION_FAILED per partition; unauthorized topics are left out of "all offsets".
+func (b *Broker) authorizeOffsetFetch(rc *ReqCtx, groups []kmsg.OffsetFetchRequestGroup, out []kmsg.OffsetFetchResponseGroup) {
+	if b.authz == nil {
+		return
+	}
+	for i := range out {
+		g := &out[i]
+		if !b.allowedGroup(rc, kmsg.ACLOperationDescribe, g.Group) {
+			g.ErrorCode, g.Topics = kerr.GroupAuthorizationFailed.Code, nil
+			continue
+		}
+		all := i < len(groups) && groups[i].Topics == nil
+		kept := g.Topics[:0]
+		for _, t := range g.Topics {
+			if b.allowedTopic(rc, kmsg.ACLOperationDescribe, t.Topic) {
+				kept = append(kept, t)
+				continue
+			}
+			if all {
+				continue
+			}
+			for j := range t.Partitions {
+				p := &t.Partitions[j]
+				p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode = -1, -1, kmsg.StringPtr(""), kerr.TopicAuthorizationFailed.Code
+			}
+			kept = append(kept, t)
+		}
+		g.Topics = kept
+	}
 }

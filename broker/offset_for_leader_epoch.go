@@ -28,6 +28,9 @@ func handleOffsetForLeaderEpoch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respon
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
 			p, kerrv := b.partition(rt.Topic, rp.Partition)
+			if !b.allowedTopic(rc, kmsg.ACLOperationDescribe, rt.Topic) {
+				kerrv = kerr.TopicAuthorizationFailed // ACLs, as Kafka
+			}
 			switch {
 			case kerrv != nil:
 				sp.ErrorCode = kerrv.Code

@@ -58,8 +58,10 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 		respond(resp)
 	}
 	// Transactional batches need the transactional ID they are written under (Kafka checks
-	// it is present and authorized before anything else).
-	if req.TransactionID == nil && hasTransactionalBatch(req.Topics) {
+	// it is present and, with ACLs (authorize.go), that the principal may WRITE it, before
+	// anything else).
+	if hasTransactionalBatch(req.Topics) && (req.TransactionID == nil ||
+		b.authz != nil && !b.allowedTxnID(rc, kmsg.ACLOperationWrite, *req.TransactionID)) {
 		if req.Acks == 0 {
 			respond(server.CloseConnection)
 			return
@@ -128,6 +130,10 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 					sp.ErrorMessage = kmsg.StringPtr(msg)
 				}
 				finish()
+			}
+			if !b.allowedTopic(rc, kmsg.ACLOperationWrite, rt.Topic) { // before the topic's existence
+				fail(kerr.TopicAuthorizationFailed, "")
+				continue
 			}
 			var p *partition
 			if t != nil {

@@ -34,5 +34,11 @@ func handleSyncGroup(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg
 		respond(resp)
 		return
 	}
+	if !b.allowedGroup(rc, kmsg.ACLOperationRead, req.Group) { // ACLs, as Kafka
+		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		respond(resp)
+		return
+	}
 	b.groups.SyncGroup(groupClient(rc), req, func(r *kmsg.SyncGroupResponse) { respond(r) })
 }

@@ -22,23 +22,42 @@ const maxTxnOffsetMetadata = 4096
 
 func handleTxnOffsetCommit(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.TxnOffsetCommitRequest)
-	if req.Version < 3 {
-		stageTxnOffsets(b, req, respond, nil)
+	// ACLs, as Kafka: WRITE on the transactional ID, then READ on the group, fail every
+	// partition; READ on a topic fails its partitions (topicDenied, in stageTxnOffsets).
+	var authErr *kerr.Error
+	switch {
+	case !b.allowedTxnID(rc, kmsg.ACLOperationWrite, req.TransactionalID):
+		authErr = kerr.TransactionalIDAuthorizationFailed
+	case !b.allowedGroup(rc, kmsg.ACLOperationRead, req.Group):
+		authErr = kerr.GroupAuthorizationFailed
+	}
+	topicDenied := func(topic string) bool { return !b.allowedTopic(rc, kmsg.ACLOperationRead, topic) }
+	if req.Version < 3 || authErr != nil {
+		stageTxnOffsets(b, req, respond, nil, authErr, topicDenied)
 		return
 	}
 	b.groups.ValidateTxnCommit(req.Group, req.MemberID, req.InstanceID, req.Generation, func(e *kerr.Error) {
-		stageTxnOffsets(b, req, respond, e)
+		stageTxnOffsets(b, req, respond, e, nil, topicDenied)
 	})
 }
 
-// stageTxnOffsets answers the request; groupErr (from the group check) fails every partition.
-func stageTxnOffsets(b *Broker, req *kmsg.TxnOffsetCommitRequest, respond func(kmsg.Response), groupErr *kerr.Error) {
+// stageTxnOffsets answers the request; groupErr (from the group check) fails every partition
+// that exists, authErr (ACLs) every partition.
+func stageTxnOffsets(b *Broker, req *kmsg.TxnOffsetCommitRequest, respond func(kmsg.Response), groupErr, authErr *kerr.Error, topicDenied func(string) bool) {
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	codes := map[txn.TP]int16{}
 	staged := map[txn.TP]txn.Offset{}
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
 			tp := txnTP(t.Topic, p.Partition)
+			if authErr != nil {
+				codes[tp] = authErr.Code
+				continue
+			}
+			if topicDenied(t.Topic) {
+				codes[tp] = kerr.TopicAuthorizationFailed.Code
+				continue
+			}
 			if _, e := b.partition(t.Topic, p.Partition); e != nil {
 				codes[tp] = e.Code
 				continue

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"gopkg.in/yaml.v3"
 )
 
@@ -29,6 +31,42 @@ type Spec struct {
 	Names       []string // unique names other than topics (groups, transactional ids)
 	Actors      []ActorSpec
 	Steps       []*Step
+	// Security is the listener the cell needs: "" (plaintext), "tls" (SSL), "mtls" (SSL with
+	// client certificates), "sasl-ssl" (SASL_SSL) or "sasl" (a SASL_PLAINTEXT
+	// listener with PLAIN and SCRAM and the bootstrap user admin / admin-secret; target.go).
+	Security string
+	// ScramUsers are created by the harness's admin client (AlterUserScramCredentials)
+	// before the steps.
+	ScramUsers []ScramUserSpec
+	// ACLs, with security: sasl, run the cell on the target's ACL variant (an authorizer with
+	// the admin as super user and no ACL meaning denied) and are created by the harness's
+	// admin (CreateAcls) after the topics, before the steps.
+	ACLs []ACLSpec
+}
+
+// ACLSpec is an ACL binding the harness creates; Name and Principal are templates.
+type ACLSpec struct {
+	Resource   kmsg.ACLResourceType
+	Name       string
+	Pattern    kmsg.ACLResourcePatternType
+	Principal  string
+	Host       string
+	Operation  kmsg.ACLOperation
+	Permission kmsg.ACLPermissionType
+	Line       int
+}
+
+// ScramUserSpec is a SCRAM user the harness creates; strings are templates (${name}).
+type ScramUserSpec struct {
+	User, Password string
+	Mechanisms     []string // SCRAM-SHA-256, SCRAM-SHA-512
+	Deleted        bool     // created, then deleted again before the steps
+	Line           int
+}
+
+// SASLSpec is an actor's SASL settings, passed to its driver's hello; strings are templates.
+type SASLSpec struct {
+	Mechanism, User, Password string
 }
 
 // TopicSpec is a topic the harness creates (with its own admin client) before the steps run.
@@ -43,6 +81,7 @@ type TopicSpec struct {
 type ActorSpec struct {
 	Name     string
 	ClientID string
+	SASL     *SASLSpec
 	Line     int
 }
 
@@ -168,7 +207,8 @@ func Parse(file string, data []byte) (*Spec, error) {
 	}
 	sum := sha256.Sum256(data)
 	s := &Spec{File: file, TimeoutMs: 60000, Digest: hex.EncodeToString(sum[:6])}
-	fields, err := l.fields(root, "name", "description", "timeout_ms", "topics", "names", "actors", "steps")
+	fields, err := l.fields(root, "name", "description", "timeout_ms", "topics", "names", "actors", "steps",
+		"security", "scram_users", "acls")
 	if err != nil {
 		return nil, err
 	}
@@ -218,6 +258,9 @@ func Parse(file string, data []byte) (*Spec, error) {
 		return nil, l.errf(root, "missing actors")
 	}
 	if err := l.actors(s, an); err != nil {
+		return nil, err
+	}
+	if err := l.security(s, root, fields); err != nil {
 		return nil, err
 	}
 	sn, ok := fields["steps"]
@@ -338,7 +381,7 @@ func (l *loader) actors(s *Spec, n *yaml.Node) error {
 			a.Name, err = l.ident(c)
 		} else {
 			var f map[string]*yaml.Node
-			if f, err = l.fields(c, "name", "client_id"); err != nil {
+			if f, err = l.fields(c, "name", "client_id", "sasl"); err != nil {
 				return err
 			}
 			nn, ok := f["name"]
@@ -350,6 +393,9 @@ func (l *loader) actors(s *Spec, n *yaml.Node) error {
 					a.ClientID, err = l.str(cn)
 				}
 			}
+			if sn, ok := f["sasl"]; ok && err == nil {
+				a.SASL, err = l.sasl(sn)
+			}
 		}
 		if err != nil {
 			return err
@@ -359,6 +405,105 @@ func (l *loader) actors(s *Spec, n *yaml.Node) error {
 		}
 		l.acts[a.Name] = true
 		s.Actors = append(s.Actors, a)
+	}
+	return nil
+}
+
+// sasl reads an actor's {mechanism, user, password}.
+func (l *loader) sasl(n *yaml.Node) (*SASLSpec, error) {
+	f, err := l.fields(n, "mechanism", "user", "password")
+	if err != nil {
+		return nil, err
+	}
+	out := &SASLSpec{}
+	for k, dst := range map[string]*string{"mechanism": &out.Mechanism, "user": &out.User, "password": &out.Password} {
+		v, ok := f[k]
+		if !ok {
+			return nil, l.errf(n, "sasl needs %s", k)
+		}
+		if *dst, err = l.str(v); err != nil {
+			return nil, err
+		}
+	}
+	switch out.Mechanism {
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	default:
+		return nil, l.errf(f["mechanism"], "sasl mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", out.Mechanism)
+	}
+	return out, nil
+}
+
+// security reads `security` and `scram_users`: a SASL scenario's actors all authenticate, and
+// only a SASL scenario may use SASL.
+func (l *loader) security(s *Spec, root *yaml.Node, fields map[string]*yaml.Node) error {
+	if n, ok := fields["security"]; ok {
+		v, err := l.str(n)
+		if err != nil {
+			return err
+		}
+		switch v {
+		case "plaintext":
+		case "sasl", "tls", "mtls", "sasl-ssl":
+			s.Security = v
+		default:
+			return l.errf(n, "security %q: want plaintext, sasl, tls, mtls or sasl-ssl", v)
+		}
+	}
+	for _, a := range s.Actors {
+		if (a.SASL != nil) != s.NeedsSASL() {
+			return &LoadError{File: l.file, Line: a.Line, Reason: fmt.Sprintf("actor %q: sasl settings go with `security: sasl`, on every actor", a.Name)}
+		}
+	}
+	if err := l.acls(s, fields); err != nil {
+		return err
+	}
+	n, ok := fields["scram_users"]
+	if !ok {
+		return nil
+	}
+	if !s.NeedsSASL() {
+		return l.errf(n, "scram_users needs `security: sasl` or `sasl-ssl`")
+	}
+	if n.Kind != yaml.SequenceNode {
+		return l.errf(n, "scram_users must be a list")
+	}
+	for _, c := range n.Content {
+		f, err := l.fields(c, "user", "password", "mechanisms", "deleted")
+		if err != nil {
+			return err
+		}
+		u := ScramUserSpec{Line: c.Line}
+		un, ok1 := f["user"]
+		pn, ok2 := f["password"]
+		mn, ok3 := f["mechanisms"]
+		if !ok1 || !ok2 || !ok3 {
+			return l.errf(c, "a scram user needs user, password and mechanisms")
+		}
+		if u.User, err = l.str(un); err != nil {
+			return err
+		}
+		if u.Password, err = l.str(pn); err != nil {
+			return err
+		}
+		if mn.Kind != yaml.SequenceNode || len(mn.Content) == 0 {
+			return l.errf(mn, "mechanisms must be a non-empty list")
+		}
+		for _, m := range mn.Content {
+			v, err := l.str(m)
+			if err != nil {
+				return err
+			}
+			if v != "SCRAM-SHA-256" && v != "SCRAM-SHA-512" {
+				return l.errf(m, "scram mechanism %q: want SCRAM-SHA-256 or SCRAM-SHA-512", v)
+			}
+			u.Mechanisms = append(u.Mechanisms, v)
+		}
+		if dn, ok := f["deleted"]; ok {
+			if err := dn.Decode(&u.Deleted); err != nil {
+				return l.errf(dn, "deleted must be a boolean")
+			}
+		}
+		s.ScramUsers = append(s.ScramUsers, u)
 	}
 	return nil
 }
@@ -691,3 +836,62 @@ func (l *loader) directive(k, v *yaml.Node, expect bool, keys int) error {
 	}
 	return nil
 }
+
+// acls reads `acls`: {resource, name, pattern (literal), principal, host (*), operation,
+// permission (allow)}, enum names as Kafka's (topic, group, cluster, transactional_id; read,
+// write, describe, ...), parsed by kmsg.
+func (l *loader) acls(s *Spec, fields map[string]*yaml.Node) error {
+	n, ok := fields["acls"]
+	if !ok {
+		return nil
+	}
+	if s.Security != "sasl" {
+		return l.errf(n, "acls needs `security: sasl`")
+	}
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		return l.errf(n, "acls must be a non-empty list")
+	}
+	for _, c := range n.Content {
+		f, err := l.fields(c, "resource", "name", "pattern", "principal", "host", "operation", "permission")
+		if err != nil {
+			return err
+		}
+		get := func(k, def string) (string, error) {
+			v, ok := f[k]
+			if !ok {
+				if def == "" {
+					return "", l.errf(c, "an acl needs %s", k)
+				}
+				return def, nil
+			}
+			return l.str(v)
+		}
+		a := ACLSpec{Line: c.Line}
+		var vals [7]string
+		for i, k := range []string{"resource", "name", "pattern", "principal", "host", "operation", "permission"} {
+			def := map[string]string{"pattern": "literal", "host": "*", "permission": "allow"}[k]
+			if vals[i], err = get(k, def); err != nil {
+				return err
+			}
+		}
+		a.Name, a.Principal, a.Host = vals[1], vals[3], vals[4]
+		var errs []error
+		var e error
+		a.Resource, e = kmsg.ParseACLResourceType(vals[0])
+		errs = append(errs, e)
+		a.Pattern, e = kmsg.ParseACLResourcePatternType(vals[2])
+		errs = append(errs, e)
+		a.Operation, e = kmsg.ParseACLOperation(vals[5])
+		errs = append(errs, e)
+		a.Permission, e = kmsg.ParseACLPermissionType(vals[6])
+		errs = append(errs, e)
+		if err := errors.Join(errs...); err != nil {
+			return l.errf(c, "acl: %v", err)
+		}
+		s.ACLs = append(s.ACLs, a)
+	}
+	return nil
+}
+
+// NeedsSASL reports whether the cell's actors authenticate with SASL.
+func (s *Spec) NeedsSASL() bool { return s.Security == "sasl" || s.Security == "sasl-ssl" }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const goodSpec = `name: demo
@@ -75,6 +77,14 @@ func TestParseBad(t *testing.T) {
 		{"same actor twice in parallel", "name: x\nactors: [p]\nsteps:\n  - parallel:\n      - {actor: p, op: produce}\n      - {actor: p, op: consume}\n", 6, "appears twice"},
 		{"bytes needs int", "name: x\nactors: [p]\nsteps:\n  - actor: p\n    op: produce\n    args:\n      value: {$bytes: lots}\n", 7, "positive integer"},
 		{"duplicate actor", "name: x\nactors: [p, p]\nsteps:\n  - {actor: p, op: produce}\n", 2, `actor "p" declared twice`},
+		{"sasl actor without security", "name: x\nactors:\n  - {name: p, sasl: {mechanism: PLAIN, user: a, password: b}}\nsteps:\n  - {actor: p, op: produce}\n", 3, "go with `security: sasl`"},
+		{"sasl scenario actor without sasl", "name: x\nsecurity: sasl\nactors: [p]\nsteps:\n  - {actor: p, op: produce}\n", 3, "on every actor"},
+		{"bad mechanism", "name: x\nsecurity: sasl\nactors:\n  - {name: p, sasl: {mechanism: GSSAPI, user: a, password: b}}\nsteps:\n  - {actor: p, op: produce}\n", 4, `sasl mechanism "GSSAPI"`},
+		{"scram users without sasl", "name: x\nscram_users: []\nactors: [p]\nsteps:\n  - {actor: p, op: produce}\n", 2, "needs `security: sasl`"},
+		{"scram user mechanism", "name: x\nsecurity: sasl\nscram_users:\n  - {user: u, password: p, mechanisms: [PLAIN]}\nactors:\n  - {name: p, sasl: {mechanism: PLAIN, user: a, password: b}}\nsteps:\n  - {actor: p, op: produce}\n", 4, `scram mechanism "PLAIN"`},
+		{"acls without sasl", "name: x\nacls: []\nactors: [p]\nsteps:\n  - {actor: p, op: produce}\n", 2, "acls needs `security: sasl`"},
+		{"acl operation", "name: x\nsecurity: sasl\nacls:\n  - {resource: topic, name: t, principal: \"User:a\", operation: fly}\nactors:\n  - {name: p, sasl: {mechanism: PLAIN, user: a, password: b}}\nsteps:\n  - {actor: p, op: produce}\n", 4, "ACLOperation"},
+		{"acl without principal", "name: x\nsecurity: sasl\nacls:\n  - {resource: topic, name: t, operation: read}\nactors:\n  - {name: p, sasl: {mechanism: PLAIN, user: a, password: b}}\nsteps:\n  - {actor: p, op: produce}\n", 4, "an acl needs principal"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -188,5 +198,27 @@ steps:
 	}
 	if a := s.Steps[2].Args.(map[string]any); a["assignor"] != "range" {
 		t.Fatalf("alias: %v", a)
+	}
+}
+
+func TestLoadACLs(t *testing.T) {
+	spec := "name: x\nsecurity: sasl\nacls:\n  - {resource: transactional_id, name: t, pattern: prefixed, principal: \"User:a\", operation: describe_configs, permission: deny}\n  - {resource: group, name: g, principal: \"User:*\", operation: read}\nactors:\n  - {name: p, sasl: {mechanism: PLAIN, user: a, password: b}}\nsteps:\n  - {actor: p, op: produce}\n"
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x.yaml")
+	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ACLSpec{
+		{Resource: kmsg.ACLResourceTypeTransactionalId, Name: "t", Pattern: kmsg.ACLResourcePatternTypePrefixed, Principal: "User:a", Host: "*",
+			Operation: kmsg.ACLOperationDescribeConfigs, Permission: kmsg.ACLPermissionTypeDeny, Line: 4},
+		{Resource: kmsg.ACLResourceTypeGroup, Name: "g", Pattern: kmsg.ACLResourcePatternTypeLiteral, Principal: "User:*", Host: "*",
+			Operation: kmsg.ACLOperationRead, Permission: kmsg.ACLPermissionTypeAllow, Line: 5},
+	}
+	if len(s.ACLs) != 2 || s.ACLs[0] != want[0] || s.ACLs[1] != want[1] {
+		t.Fatalf("acls %+v, want %+v", s.ACLs, want)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 )
 
 // Target is a broker the scenarios run against.
@@ -32,7 +34,28 @@ type Target struct {
 	admin   *kadm.Client
 	kcl     *kgo.Client
 	ownDir  bool
+
+	root     string
+	saslAddr string    // kafka: its SASL_PLAINTEXT listener (run-kafka.sh)
+	saslOpts []kgo.Opt // the harness's own clients authenticate on a SASL target
+	shared   bool      // a view of another target's process: Stop leaves the process alone
+	saslMu   sync.Mutex
+	sasl     *Target // the SASL variant, started on first use
+	acl      *Target // the SASL variant with ACLs enforced, started on first use
+
+	// TLS: the PEM files of a TLS target (tls.go); connOpts dial it; tlsVariants by kind.
+	TLS         *TLSFiles
+	connOpts    []kgo.Opt
+	tlsVariants map[string]*Target
+	tlsKafka    *Target           // kafka: the process with the TLS listeners
+	tlsAddrs    map[string]string // kafka: its listener per kind
 }
+
+// SASL credentials of the bootstrap user on SASL targets (run-kafka.sh has the same).
+const (
+	SASLAdminUser     = "admin"
+	SASLAdminPassword = "admin-secret"
+)
 
 // APIVersion is one line of an ApiVersions answer.
 type APIVersion struct {
@@ -47,7 +70,71 @@ var TargetNames = []string{"klite", "kafka"}
 
 // StartTarget starts a target (or attaches to an external address when addr is set).
 func StartTarget(ctx context.Context, root, name, addr string) (*Target, error) {
-	t := &Target{Name: name, log: &tailBuffer{max: 16 << 10}}
+	return startTarget(ctx, root, name, addr, "")
+}
+
+// SASLVariant returns the target for `security: sasl` scenarios, starting it on first use, so
+// the plaintext matrix never pays for it: for kafka, the SASL_PLAINTEXT listener of the same
+// process; for klite, a second klite with --sasl-enabled (PLAIN and both SCRAMs).
+func (t *Target) SASLVariant(ctx context.Context) (*Target, error) {
+	t.saslMu.Lock()
+	defer t.saslMu.Unlock()
+	if t.sasl != nil {
+		return t.sasl, nil
+	}
+	var v *Target
+	switch {
+	case t.Name == "kafka" && t.saslAddr != "":
+		v = &Target{Name: t.Name, Addr: t.saslAddr, Version: t.Version, APIs: t.APIs, cmd: t.cmd, done: t.done, log: t.log, shared: true}
+		v.saslOpts = saslAdminOpts()
+		if err := v.connectAdmin(); err != nil {
+			return nil, err
+		}
+	case t.Name == "klite" && t.cmd != nil:
+		var err error
+		if v, err = startTarget(ctx, t.root, t.Name, "", "sasl"); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%s target at %s: SASL scenarios need a target the harness starts", t.Name, t.Addr)
+	}
+	t.sasl = v
+	return v, nil
+}
+
+// ACLVariant returns the target for scenarios with `acls`, starting it on first use: a SASL
+// target that enforces ACLs, with the harness's admin as super user and no ACL meaning denied.
+// For kafka a second process with StandardAuthorizer (run-kafka.sh, KAFKA_ACL=1), reached on
+// its SASL listener; for klite a klite with --sasl-enabled --acl-enabled --super-users User:admin.
+func (t *Target) ACLVariant(ctx context.Context) (*Target, error) {
+	t.saslMu.Lock()
+	defer t.saslMu.Unlock()
+	if t.acl != nil {
+		return t.acl, nil
+	}
+	if t.cmd == nil {
+		return nil, fmt.Errorf("%s target at %s: ACL scenarios need a target the harness starts", t.Name, t.Addr)
+	}
+	v, err := startTarget(ctx, t.root, t.Name, "", "acl")
+	if err != nil {
+		return nil, err
+	}
+	t.acl = v
+	return v, nil
+}
+
+func saslAdminOpts() []kgo.Opt {
+	return []kgo.Opt{kgo.SASL(plain.Auth{User: SASLAdminUser, Pass: SASLAdminPassword}.AsMechanism())}
+}
+
+// startTarget starts a target; mode is "" (plaintext), "sasl", "acl" (SASL with ACLs), or a TLS
+// kind: "tls", "mtls", "sasl-ssl" (klite; kafka takes "tls" and serves every kind).
+func startTarget(ctx context.Context, root, name, addr string, mode string) (*Target, error) {
+	t := &Target{Name: name, log: &tailBuffer{max: 16 << 10}, root: root}
+	tlsMode := mode == "tls" || mode == "mtls" || mode == "sasl-ssl"
+	if (mode == "sasl" || mode == "acl" || mode == "sasl-ssl") && name == "klite" {
+		t.saslOpts = saslAdminOpts()
+	}
 	if addr != "" {
 		t.Addr = addr
 		t.Version = name + " (external at " + addr + ")"
@@ -58,6 +145,16 @@ func StartTarget(ctx context.Context, root, name, addr string) (*Target, error) 
 		return nil, err
 	}
 	t.dir, t.ownDir = dir, true
+	if tlsMode {
+		if t.TLS, err = writeTLSFiles(dir); err != nil {
+			return nil, err
+		}
+		if name == "klite" {
+			if err := t.setTLSOpts(mode); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var args []string
 	var wait time.Duration
 	switch name {
@@ -72,6 +169,19 @@ func StartTarget(ctx context.Context, root, name, addr string) (*Target, error) 
 		}
 		t.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 		args = []string{bin, "--listen", t.Addr, "--data-dir", filepath.Join(dir, "data")}
+		if mode == "sasl" || mode == "acl" || mode == "sasl-ssl" {
+			args = append(args, "--sasl-enabled", "--sasl-mechanism", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+				"--sasl-user", SASLAdminUser, "--sasl-password", SASLAdminPassword)
+		}
+		if tlsMode {
+			args = append(args, "--tls-cert", t.TLS.ServerCert, "--tls-key", t.TLS.ServerKey)
+		}
+		if mode == "mtls" {
+			args = append(args, "--tls-client-ca", t.TLS.CA)
+		}
+		if mode == "acl" {
+			args = append(args, "--acl-enabled", "--super-users", "User:"+SASLAdminUser)
+		}
 		t.Version = "klite " + gitDescribe(root)
 		wait = 20 * time.Second
 	case "kafka":
@@ -82,11 +192,14 @@ func StartTarget(ctx context.Context, root, name, addr string) (*Target, error) 
 		if len(jars) == 0 {
 			return nil, fmt.Errorf("kafka target: Kafka jars missing in .cache/kafka/libs; run `make kafka-jars` (needs Maven: apt-get install maven)")
 		}
-		port, err := freePorts(2)
+		port, err := freePorts(6)
 		if err != nil {
 			return nil, err
 		}
+		t.tlsAddrs = map[string]string{"tls": fmt.Sprintf("127.0.0.1:%d", port+3),
+			"sasl-ssl": fmt.Sprintf("127.0.0.1:%d", port+4), "mtls": fmt.Sprintf("127.0.0.1:%d", port+5)}
 		t.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+		t.saslAddr = fmt.Sprintf("127.0.0.1:%d", port+2)
 		args = []string{"bash", filepath.Join(root, "conformance", "kafka", "run-kafka.sh"), fmt.Sprint(port), dir}
 		t.Version = "Apache Kafka " + strings.TrimSuffix(strings.TrimPrefix(filepath.Base(jars[0]), "kafka_2.13-"), ".jar")
 		wait = 120 * time.Second
@@ -95,6 +208,12 @@ func StartTarget(ctx context.Context, root, name, addr string) (*Target, error) 
 	}
 	t.cmd = exec.Command(args[0], args[1:]...)
 	t.cmd.Dir = root
+	if mode == "acl" && name == "kafka" {
+		t.cmd.Env = append(os.Environ(), "KAFKA_ACL=1")
+	}
+	if tlsMode && name == "kafka" {
+		t.cmd.Env = append(os.Environ(), "KAFKA_TLS_DIR="+dir)
+	}
 	t.cmd.Stdout, t.cmd.Stderr = t.log, t.log
 	t.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := t.cmd.Start(); err != nil {
@@ -105,6 +224,14 @@ func StartTarget(ctx context.Context, root, name, addr string) (*Target, error) 
 	if err := t.await(ctx, wait); err != nil {
 		t.Stop()
 		return nil, err
+	}
+	if mode == "acl" && name == "kafka" { // clients and the harness use the SASL listener
+		t.kcl.Close()
+		t.Addr, t.saslOpts = t.saslAddr, saslAdminOpts()
+		if err := t.connectAdmin(); err != nil {
+			t.Stop()
+			return nil, err
+		}
 	}
 	return t, nil
 }
@@ -143,7 +270,7 @@ func (t *Target) fetchAPIVersions(ctx context.Context) error {
 		return err
 	}
 	conn.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(t.Addr), kgo.RequestRetries(0))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(t.Addr), kgo.RequestRetries(0)}, t.connOpts...)...)
 	if err != nil {
 		return err
 	}
@@ -168,7 +295,8 @@ func (t *Target) fetchAPIVersions(ctx context.Context) error {
 }
 
 func (t *Target) connectAdmin() error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(t.Addr), kgo.ClientID("klite-conformance-setup"))
+	opts := append([]kgo.Opt{kgo.SeedBrokers(t.Addr), kgo.ClientID("klite-conformance-setup")}, t.connOpts...)
+	cl, err := kgo.NewClient(append(opts, t.saslOpts...)...)
 	if err != nil {
 		return err
 	}
@@ -259,8 +387,25 @@ func (t *Target) Exited() (string, bool) {
 
 // Stop stops a started target and removes its data.
 func (t *Target) Stop() {
+	t.saslMu.Lock()
+	if t.sasl != nil {
+		t.sasl.Stop()
+	}
+	if t.acl != nil {
+		t.acl.Stop()
+	}
+	for _, v := range t.tlsVariants {
+		v.Stop()
+	}
+	if t.tlsKafka != nil {
+		t.tlsKafka.Stop()
+	}
+	t.saslMu.Unlock()
 	if t.kcl != nil {
 		t.kcl.Close()
+	}
+	if t.shared {
+		return
 	}
 	if t.cmd != nil && t.cmd.Process != nil {
 		syscall.Kill(-t.cmd.Process.Pid, syscall.SIGTERM)
@@ -311,4 +456,112 @@ func gitDescribe(root string) string {
 		return "(dev build)"
 	}
 	return "dev build " + strings.TrimSpace(string(out))
+}
+
+// CreateScramUsers creates a cell's SCRAM users through the admin API (one request per
+// mechanism: Kafka refuses a user twice in one request), deletes those marked deleted, and
+// waits until DescribeUserScramCredentials shows the result.
+func (t *Target) CreateScramUsers(ctx context.Context, users []ScramUserSpec, interp func(string) string) error {
+	for _, u := range users {
+		name := interp(u.User)
+		for _, m := range u.Mechanisms {
+			up := kadm.UpsertSCRAM{User: name, Mechanism: scramMech(m), Iterations: 4096, Password: interp(u.Password)}
+			res, err := t.admin.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{up})
+			if err == nil {
+				err = res.Error()
+			}
+			if err != nil {
+				return fmt.Errorf("setup: scram user %s (%s): %v", name, m, err)
+			}
+		}
+		if !u.Deleted {
+			continue
+		}
+		for _, m := range u.Mechanisms {
+			res, err := t.admin.AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: name, Mechanism: scramMech(m)}}, nil)
+			if err == nil {
+				err = res.Error()
+			}
+			if err != nil {
+				return fmt.Errorf("setup: deleting scram user %s (%s): %v", name, m, err)
+			}
+		}
+	}
+	// Kafka applies the change through its metadata log: wait until it is visible.
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		ready := true
+		for _, u := range users {
+			name := interp(u.User)
+			d, err := t.admin.DescribeUserSCRAMs(ctx, name)
+			got := 0
+			if err == nil && d[name].Err == nil {
+				got = len(d[name].CredInfos)
+			}
+			if want := len(u.Mechanisms); u.Deleted && got != 0 || !u.Deleted && got != want {
+				ready = false
+			}
+		}
+		if ready {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("setup: scram users not visible after 15s")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func scramMech(m string) kadm.ScramMechanism {
+	if m == "SCRAM-SHA-512" {
+		return kadm.ScramSha512
+	}
+	return kadm.ScramSha256
+}
+
+// CreateACLs creates a cell's ACL bindings as the super user and waits until DescribeAcls
+// shows them all (Kafka applies them through its metadata log).
+func (t *Target) CreateACLs(ctx context.Context, acls []ACLSpec, interp func(string) string) error {
+	req := kmsg.NewPtrCreateACLsRequest()
+	for _, a := range acls {
+		c := kmsg.NewCreateACLsRequestCreation()
+		c.ResourceType, c.ResourceName, c.ResourcePatternType = a.Resource, interp(a.Name), a.Pattern
+		c.Principal, c.Host, c.Operation, c.PermissionType = interp(a.Principal), a.Host, a.Operation, a.Permission
+		req.Creations = append(req.Creations, c)
+	}
+	resp, err := req.RequestWith(ctx, t.kcl)
+	if err != nil {
+		return fmt.Errorf("setup: CreateAcls: %v", err)
+	}
+	for i, r := range resp.Results {
+		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+			return fmt.Errorf("setup: acl at line %d: %v", acls[i].Line, err)
+		}
+	}
+	d := kmsg.NewPtrDescribeACLsRequest()
+	d.ResourceType, d.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
+	d.Operation, d.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		dr, err := d.RequestWith(ctx, t.kcl)
+		if err == nil && dr.ErrorCode == 0 {
+			n := 0
+			for _, r := range dr.Resources {
+				n += len(r.ACLs)
+			}
+			if n >= len(acls) {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("setup: ACLs not visible after 15s (%v)", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -5,6 +5,8 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -34,6 +36,19 @@ type Dispatcher interface {
 var CloseConnection kmsg.Response = closeConn{}
 
 type closeConn struct{ kmsg.Response }
+
+// CloseAfter wraps a response that is written and then, delay later, closes the connection (a
+// failed SASL authentication is answered and dropped; Kafka waits
+// connection.failed.authentication.delay.ms, so the client reads the answer before it sees the
+// close). The Dispatcher must refuse anything the client sends meanwhile.
+func CloseAfter(resp kmsg.Response, delay time.Duration) kmsg.Response {
+	return closeAfter{resp, delay}
+}
+
+type closeAfter struct {
+	kmsg.Response
+	delay time.Duration
+}
 
 // Config configures a Server.
 type Config struct {
@@ -87,6 +102,36 @@ type Conn struct {
 	// broken is closed by the writer when the connection can no longer be written, so a
 	// reader waiting for budget stops.
 	broken chan struct{}
+	// rawToken, when set, handles the next frame as a bare SASL token (see ExpectRawToken).
+	rawToken func(token []byte) (resp []byte, ok bool)
+}
+
+// TLS returns the connection's TLS state once its handshake is done (always so by the time
+// a request has been read), or nil for a plaintext connection.
+func (c *Conn) TLS() *tls.ConnectionState {
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	st := tc.ConnectionState()
+	if !st.HandshakeComplete {
+		return nil
+	}
+	return &st
+}
+
+// ExpectRawToken makes the next frame on c a bare SASL token rather than a Kafka request:
+// after SaslHandshake v0 the client sends size-prefixed tokens without request headers, and
+// the server answers each with a size-prefixed token (Kafka's pre-KIP-152 framing). fn
+// returns the answer, or ok false to close the connection; it may call ExpectRawToken again
+// for the next token. Call it from Dispatch before responding, so it is in place when the
+// next frame is read (Dispatch runs on the connection's reading goroutine).
+func (c *Conn) ExpectRawToken(fn func(token []byte) (resp []byte, ok bool)) { c.rawToken = fn }
+
+// rawFrame is a response written as-is behind a size prefix (a bare SASL token).
+type rawFrame struct {
+	kmsg.Response
+	b []byte
 }
 
 // RemoteHost is the client's IP (or the whole address if it has no port).
@@ -307,6 +352,22 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 			s.reqs.release(charged, nil)
 			return err
 		}
+		if fn := c.rawToken; fn != nil {
+			c.rawToken = nil
+			resp, ok := fn(frame)
+			putFrame(pooled)
+			s.reqs.release(charged, nil)
+			if !ok {
+				return errRawToken
+			}
+			s.resps.mu.Lock()
+			c.respDone++ // as respond does: the writer counts it written
+			s.resps.mu.Unlock()
+			sl := &slot{done: make(chan struct{}), resp: rawFrame{b: resp}}
+			close(sl.done)
+			queue <- sl
+			continue
+		}
 		h, req, err := ParseRequest(frame)
 		min, max, ok := s.d.Versions(h.Key)
 		if err != nil && !(errors.Is(err, errBody) && h.Key == 18 && ok && h.Version > max) {
@@ -352,6 +413,9 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 		})
 	}
 }
+
+// errRawToken closes a connection whose bare SASL token was refused.
+var errRawToken = errors.New("SASL token refused")
 
 // readBufferSize is the per-connection read buffer.
 const readBufferSize = 32 << 10
@@ -469,6 +533,10 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 			s.settle(c, 0, 1) // never to be written
 			continue
 		}
+		last, delay := false, time.Duration(0)
+		if ca, ok := sl.resp.(closeAfter); ok {
+			sl.resp, last, delay = ca.Response, true, ca.delay
+		}
 		if sl.setVer {
 			sl.resp.SetVersion(sl.version)
 		}
@@ -477,7 +545,7 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 			buf = (*bufp)[:0]
 		}
 		start := len(buf)
-		buf = AppendResponse(buf, sl.key, sl.corr, sl.resp)
+		buf = appendSlot(buf, sl)
 		m := int64(len(buf) - start)
 		if !s.resps.tryAcquire(m, &c.respHeld) {
 			buf = buf[:start]
@@ -494,14 +562,35 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 				bufp = writeBufPool.Get().(*[]byte)
 				buf = (*bufp)[:0]
 			}
-			buf = AppendResponse(buf, sl.key, sl.corr, sl.resp)
+			buf = appendSlot(buf, sl)
 		}
 		charged += m
 		doneInBuf++
+		if last {
+			flush()
+			if delay <= 0 {
+				markBroken()
+			} else if !broken {
+				// Nothing more is written or read; the client gets delay to read this answer.
+				broken = true
+				close(c.broken)
+				time.AfterFunc(delay, func() { c.nc.Close() })
+			}
+			continue
+		}
 		if len(buf) >= maxWriteBatch {
 			flush()
 		}
 	}
+}
+
+// appendSlot encodes a slot's answer: a Kafka response, or a bare SASL token behind its size.
+func appendSlot(buf []byte, sl *slot) []byte {
+	if r, ok := sl.resp.(rawFrame); ok {
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(r.b)))
+		return append(buf, r.b...)
+	}
+	return AppendResponse(buf, sl.key, sl.corr, sl.resp)
 }
 
 // settle gives back the response budget still held for c's written (or dropped) bytes and

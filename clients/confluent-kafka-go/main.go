@@ -81,6 +81,16 @@ func (d *driver) conf(extra kafka.ConfigMap) *kafka.ConfigMap {
 		m["sasl.username"] = s.User
 		m["sasl.password"] = s.Password
 	}
+	if t := d.hello.TLS; t != nil {
+		m["security.protocol"] = "SSL"
+		if d.hello.SASL != nil {
+			m["security.protocol"] = "SASL_SSL"
+		}
+		m["ssl.ca.location"] = t.CAFile
+		if t.CertFile != "" {
+			m["ssl.certificate.location"], m["ssl.key.location"] = t.CertFile, t.KeyFile
+		}
+	}
 	for k, v := range extra {
 		m[k] = v
 	}

@@ -213,6 +213,13 @@ class Driver(DriverBase):
             c["sasl.mechanisms"] = sasl["mechanism"]
             c["sasl.username"] = sasl["user"]
             c["sasl.password"] = sasl["password"]
+        tls = a.get("tls")
+        if tls:
+            c["security.protocol"] = "SASL_SSL" if sasl else "SSL"
+            c["ssl.ca.location"] = tls["ca_file"]
+            if tls.get("cert_file"):
+                c["ssl.certificate.location"] = tls["cert_file"]
+                c["ssl.key.location"] = tls["key_file"]
         self.base = c
         del AUTH_FAILED[:]
         return {

@@ -5,6 +5,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -238,6 +240,11 @@ type helloArgs struct {
 		User      string `json:"user"`
 		Password  string `json:"password"`
 	} `json:"sasl"`
+	TLS *struct {
+		CAFile   string `json:"ca_file"`
+		CertFile string `json:"cert_file"`
+		KeyFile  string `json:"key_file"`
+	} `json:"tls"`
 }
 
 func (d *driver) hello(a helloArgs) (map[string]any, error) {
@@ -256,7 +263,35 @@ func (d *driver) hello(a helloArgs) (map[string]any, error) {
 		}
 		d.base = append(d.base, kgo.SASL(m))
 	}
+	if a.TLS != nil {
+		cfg, err := tlsConfig(a.TLS.CAFile, a.TLS.CertFile, a.TLS.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		d.base = append(d.base, kgo.DialTLSConfig(cfg))
+	}
 	return map[string]any{"client": "franz-go", "library_version": libraryVersion()}, nil
 }
 
 func fmtErr(f string, a ...any) error { return &opErr{"CLIENT_ERROR", fmt.Sprintf(f, a...)} }
+
+// tlsConfig trusts the CA in caFile and, for mTLS, presents certFile/keyFile.
+func tlsConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmtErr("tls ca_file: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, fmtErr("tls ca_file %s: no certificate", caFile)
+	}
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmtErr("tls client certificate: %v", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}

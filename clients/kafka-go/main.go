@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,7 @@ const opTimeout = 30 * time.Second
 type driver struct {
 	hello  dp.Hello
 	mech   sasl.Mechanism
+	tls    *tls.Config // hello's tls, nil on plaintext
 	client *kafka.Client
 	tr     *kafka.Transport
 	group  *groupState
@@ -54,7 +56,7 @@ func (d *driver) clientID() string {
 }
 
 func (d *driver) dialer() *kafka.Dialer {
-	return &kafka.Dialer{ClientID: d.clientID(), Timeout: 10 * time.Second, DualStack: true, SASLMechanism: d.mech}
+	return &kafka.Dialer{ClientID: d.clientID(), Timeout: 10 * time.Second, DualStack: true, SASLMechanism: d.mech, TLS: d.tls}
 }
 
 // errName maps a kafka-go error to a Kafka error name.
@@ -113,7 +115,14 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 				return dp.Err("CLIENT_ERROR", err.Error())
 			}
 		}
-		d.tr = &kafka.Transport{ClientID: d.clientID(), SASL: d.mech, DialTimeout: 10 * time.Second}
+		d.tls = nil
+		if t := d.hello.TLS; t != nil {
+			var err error
+			if d.tls, err = t.Config(); err != nil {
+				return dp.Err("CLIENT_ERROR", err.Error())
+			}
+		}
+		d.tr = &kafka.Transport{ClientID: d.clientID(), SASL: d.mech, TLS: d.tls, DialTimeout: 10 * time.Second}
 		d.client = &kafka.Client{Addr: kafka.TCP(d.hello.Bootstrap), Transport: d.tr, Timeout: opTimeout}
 		return dp.OK(map[string]any{"client": "kafka-go", "library_version": libraryVersion()})
 	}
@@ -203,7 +212,7 @@ func (d *driver) subscribed() (string, bool) {
 // freshMetadata asks a new Transport: kafka-go's Client.Metadata answers from the cache of its
 // Transport (refreshed every 6 s), which would hide topics and partitions created just before.
 func (d *driver) freshMetadata(cx context.Context, topics []string) (*kafka.MetadataResponse, error) {
-	tr := &kafka.Transport{ClientID: d.clientID(), SASL: d.mech, DialTimeout: 10 * time.Second}
+	tr := &kafka.Transport{ClientID: d.clientID(), SASL: d.mech, TLS: d.tls, DialTimeout: 10 * time.Second}
 	defer tr.CloseIdleConnections()
 	cl := &kafka.Client{Addr: kafka.TCP(d.hello.Bootstrap), Transport: tr, Timeout: opTimeout}
 	if len(topics) == 0 {

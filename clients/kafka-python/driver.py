@@ -131,6 +131,13 @@ class Driver(DriverBase):
             c["sasl_mechanism"] = sasl["mechanism"]
             c["sasl_plain_username"] = sasl["user"]
             c["sasl_plain_password"] = sasl["password"]
+        tls = a.get("tls")
+        if tls:
+            c["security_protocol"] = "SASL_SSL" if sasl else "SSL"
+            c["ssl_cafile"] = tls["ca_file"]
+            if tls.get("cert_file"):
+                c["ssl_certfile"] = tls["cert_file"]
+                c["ssl_keyfile"] = tls["key_file"]
         self.base = c
         del AUTH_FAILED[:]
         return {"client": "kafka-python", "library_version": kafka.__version__}

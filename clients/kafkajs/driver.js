@@ -10,6 +10,7 @@
 
 const readline = require('readline')
 const crypto = require('crypto')
+const fs = require('fs')
 const {
   Kafka,
   logLevel,
@@ -258,6 +259,13 @@ class Driver {
     }
     if (a.sasl) {
       cfg.sasl = { mechanism: a.sasl.mechanism.toLowerCase(), username: a.sasl.user, password: a.sasl.password }
+    }
+    if (a.tls) {
+      cfg.ssl = { ca: [fs.readFileSync(a.tls.ca_file, 'utf8')] }
+      if (a.tls.cert_file) {
+        cfg.ssl.cert = fs.readFileSync(a.tls.cert_file, 'utf8')
+        cfg.ssl.key = fs.readFileSync(a.tls.key_file, 'utf8')
+      }
     }
     this.kafka = new Kafka(cfg)
     return { client: 'kafkajs', library_version: KAFKAJS_VERSION }

@@ -133,6 +133,11 @@ class Driver:
         if s:
             self.base += ["-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=" + s["mechanism"],
                           "-X", "sasl.username=" + s["user"], "-X", "sasl.password=" + s["password"]]
+        t = c.get("tls")
+        if t:
+            self.base += ["-X", "security.protocol=" + ("SASL_SSL" if s else "SSL"), "-X", "ssl.ca.location=" + t["ca_file"]]
+            if t.get("cert_file"):
+                self.base += ["-X", "ssl.certificate.location=" + t["cert_file"], "-X", "ssl.key.location=" + t["key_file"]]
         return ok(client="kcat", library_version=version)
 
     def metadata(self, c):

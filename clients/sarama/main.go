@@ -69,6 +69,13 @@ func (d *driver) baseConfig() *sarama.Config {
 			cfg.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{gen: scram.SHA512} }
 		}
 	}
+	if t := d.hello.TLS; t != nil {
+		tc, err := t.Config()
+		if err != nil {
+			slog.Error("tls settings", "err", err) // the connection then fails its handshake
+		}
+		cfg.Net.TLS.Enable, cfg.Net.TLS.Config = true, tc
+	}
 	return cfg
 }
 

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,6 +25,7 @@ import (
 	"time"
 
 	"github.com/klite/klite/broker"
+	"github.com/klite/klite/broker/acl"
 	"github.com/klite/klite/broker/storage"
 )
 
@@ -47,6 +50,12 @@ type options struct {
 
 	saslEnabled                           bool
 	saslMechanism, saslUser, saslPassword string
+	saslMaxReauthMs                       int64
+
+	tlsCert, tlsKey, tlsClientCA string
+
+	aclEnabled bool
+	superUsers string
 }
 
 func newFlagSet(o *options) *flag.FlagSet {
@@ -70,10 +79,16 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.s3Region, "s3-region", "", "S3 region (not implemented yet)")
 	fs.StringVar(&o.s3Prefix, "s3-prefix", "", "key prefix inside the S3 bucket (not implemented yet)")
 	fs.DurationVar(&o.s3FlushInterval, "s3-flush-interval", 10*time.Second, "how often the WAL is flushed to S3 (not implemented yet)")
-	fs.BoolVar(&o.saslEnabled, "sasl-enabled", false, "require SASL authentication (not implemented yet)")
-	fs.StringVar(&o.saslMechanism, "sasl-mechanism", "PLAIN", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (not implemented yet)")
-	fs.StringVar(&o.saslUser, "sasl-user", "", "initial SASL user (not implemented yet)")
-	fs.StringVar(&o.saslPassword, "sasl-password", "", "initial SASL user's password (not implemented yet)")
+	fs.BoolVar(&o.saslEnabled, "sasl-enabled", false, "require SASL authentication on every connection")
+	fs.StringVar(&o.saslMechanism, "sasl-mechanism", "PLAIN", "enabled SASL mechanisms, one or a comma list of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512")
+	fs.StringVar(&o.saslUser, "sasl-user", "", "bootstrap SASL user (PLAIN, and SCRAM credentials for every enabled SCRAM mechanism)")
+	fs.StringVar(&o.saslPassword, "sasl-password", "", "bootstrap SASL user's password")
+	fs.Int64Var(&o.saslMaxReauthMs, "sasl-max-reauth-ms", 0, "SASL session lifetime before the client must re-authenticate (Kafka's connections.max.reauth.ms; 0: never)")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) that makes --listen a TLS listener; reloaded on SIGHUP")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "PEM CA bundle: require client certificates signed by it (mTLS; the subject is the principal)")
+	fs.BoolVar(&o.aclEnabled, "acl-enabled", false, "enforce ACLs (CreateAcls/DescribeAcls/DeleteAcls; no ACL found means denied)")
+	fs.StringVar(&o.superUsers, "super-users", "", "principals allowed everything, semicolon separated (\"User:admin;User:ops\")")
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	return fs
@@ -170,15 +185,39 @@ func (o *options) validate() error {
 	if o.s3FlushInterval <= 0 {
 		return fmt.Errorf("invalid --s3-flush-interval %s: must be positive", o.s3FlushInterval)
 	}
-	switch o.saslMechanism {
-	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
-	default:
-		return fmt.Errorf("invalid --sasl-mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", o.saslMechanism)
+	if _, err := o.saslMechanisms(); err != nil {
+		return err
 	}
 	if o.saslEnabled && (o.saslUser == "" || o.saslPassword == "") {
-		return errors.New("--sasl-enabled needs --sasl-user and --sasl-password")
+		return errors.New("--sasl-enabled needs a bootstrap user: set --sasl-user and --sasl-password (or KLITE_SASL_USER and KLITE_SASL_PASSWORD)")
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") || o.tlsClientCA != "" && o.tlsCert == "" {
+		return errors.New("--tls-cert and --tls-key go together, and --tls-client-ca needs them")
+	}
+	if _, err := acl.ParseSuperUsers(o.superUsers); err != nil {
+		return fmt.Errorf("invalid --super-users: %w", err)
+	}
+	if o.saslMaxReauthMs < 0 {
+		return fmt.Errorf("invalid --sasl-max-reauth-ms %d: must not be negative", o.saslMaxReauthMs)
 	}
 	return nil
+}
+
+// saslMechanisms splits --sasl-mechanism into its distinct, valid names.
+func (o *options) saslMechanisms() ([]string, error) {
+	var out []string
+	for _, m := range strings.Split(o.saslMechanism, ",") {
+		m = strings.ToUpper(strings.TrimSpace(m))
+		switch m {
+		case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		default:
+			return nil, fmt.Errorf("invalid --sasl-mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, or a comma list of them", o.saslMechanism)
+		}
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -237,9 +276,6 @@ func run(o *options) int {
 	if o.s3Bucket != "" || o.s3Endpoint != "" {
 		log.Warn("S3 storage tier is not implemented yet; --s3-* flags are ignored and data stays on local disk")
 	}
-	if o.saslEnabled {
-		log.Warn("SASL is not implemented yet; --sasl-* flags are ignored and clients connect without authentication")
-	}
 
 	var ready atomic.Bool
 	if o.healthAddr != "" {
@@ -272,7 +308,18 @@ func run(o *options) int {
 		log.Error("listen", "addr", o.listen, "err", err)
 		return 1
 	}
+	tcfg, certs, err := tlsConfig(o)
+	if err != nil {
+		l.Close()
+		log.Error("TLS", "err", err)
+		return 1
+	}
+	if tcfg != nil {
+		l = tls.NewListener(l, tcfg)
+	}
 	adv := advertised(o, l.Addr())
+	mechs, _ := o.saslMechanisms() // validated in parse
+	superUsers, _ := acl.ParseSuperUsers(o.superUsers)
 	b, err := broker.Open(broker.Config{
 		DataDir:                o.dataDir,
 		ClusterID:              o.clusterID,
@@ -286,6 +333,14 @@ func run(o *options) int {
 		MaxResponseMemoryBytes: unboundedIfZero(o.maxRespMemory),
 		RecoverDamaged:         o.recoverDamaged,
 		Logger:                 log,
+		SASL: broker.SASLConfig{
+			Enabled:    o.saslEnabled,
+			Mechanisms: mechs,
+			User:       o.saslUser,
+			Password:   o.saslPassword,
+			MaxReauth:  time.Duration(o.saslMaxReauthMs) * time.Millisecond,
+		},
+		ACL: broker.ACLConfig{Enabled: o.aclEnabled, SuperUsers: superUsers},
 	})
 	if err != nil {
 		l.Close()
@@ -298,19 +353,31 @@ func run(o *options) int {
 	}
 	// Before the "serving" line: a SIGTERM right after it must shut down cleanly.
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- b.Serve(l) }()
 	ready.Store(true)
-	log.Info("klite serving", "listen", l.Addr().String(), "advertised", adv, "data_dir", o.dataDir, "cluster_id", b.ClusterID())
+	log.Info("klite serving", "listen", l.Addr().String(), "advertised", adv, "data_dir", o.dataDir, "cluster_id", b.ClusterID(),
+		"tls", tcfg != nil, "mtls", o.tlsClientCA != "", "sasl", o.saslEnabled)
 
 	code := 0
-	select {
-	case s := <-sig:
-		log.Info("shutting down", "signal", s.String())
-	case err := <-serveErr:
-		log.Error("serving stopped", "err", err)
-		code = 1
+wait:
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				if certs != nil {
+					certs.reload(log)
+				}
+				continue
+			}
+			log.Info("shutting down", "signal", s.String())
+			break wait
+		case err := <-serveErr:
+			log.Error("serving stopped", "err", err)
+			code = 1
+			break wait
+		}
 	}
 	ready.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)

@@ -76,3 +76,30 @@ func TestAdvertised(t *testing.T) {
 		t.Fatalf("advertised host %q does not resolve: %v", host, err)
 	}
 }
+
+func TestParseSASLMechanisms(t *testing.T) {
+	o, err := parse([]string{"--sasl-enabled", "--sasl-mechanism", "plain, SCRAM-SHA-256,SCRAM-SHA-512,PLAIN"},
+		env(map[string]string{"KLITE_SASL_USER": "admin", "KLITE_SASL_PASSWORD": "pw"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := o.saslMechanisms()
+	if strings.Join(m, ",") != "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" || o.saslUser != "admin" || o.saslPassword != "pw" {
+		t.Fatalf("mechanisms %v user %q", m, o.saslUser)
+	}
+	for _, args := range [][]string{{"--sasl-mechanism", "PLAIN,GSSAPI"}, {"--sasl-mechanism", ""}, {"--sasl-enabled", "--sasl-user", "a"}, {"--sasl-max-reauth-ms", "-1"}} {
+		if _, err := parse(args, env(nil)); err == nil || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: err %v, want a one-line error", args, err)
+		}
+	}
+}
+
+func TestParseACLFlags(t *testing.T) {
+	o, err := parse([]string{"--acl-enabled"}, env(map[string]string{"KLITE_SUPER_USERS": "User:admin; User:ops"}))
+	if err != nil || !o.aclEnabled || o.superUsers != "User:admin; User:ops" {
+		t.Fatalf("%+v %v", o, err)
+	}
+	if _, err := parse([]string{"--super-users", "admin"}, env(nil)); err == nil || !strings.Contains(err.Error(), "--super-users") {
+		t.Fatalf("--super-users admin: %v", err)
+	}
+}

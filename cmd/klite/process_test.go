@@ -51,7 +51,7 @@ func klite(t *testing.T) string {
 
 func TestBadFlagExitsWithOneLine(t *testing.T) {
 	bin := klite(t)
-	for _, args := range [][]string{{"--default-partitions=zero"}, {"--no-such-flag"}, {"--listen", "nope"}} {
+	for _, args := range [][]string{{"--default-partitions=zero"}, {"--no-such-flag"}, {"--listen", "nope"}, {"--sasl-enabled"}} {
 		cmd := exec.Command(bin, args...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Starts real Apache Kafka 4.0 as one KRaft broker+controller on loopback, in the foreground.
 #   run-kafka.sh PORT DATA_DIR
-# PORT is the client listener; the controller listens on PORT+1. The jars come from
+# PORT is the client listener; the controller listens on PORT+1, and a SASL_PLAINTEXT listener
+# (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; user admin / admin-secret, the SCRAM credentials made
+# at format time) on PORT+2 for the scenarios with `security: sasl`. The jars come from
 # `make kafka-jars` (.cache/kafka/libs). Used by the conformance harness's kafka target and
 # handy by hand: `bash conformance/kafka/run-kafka.sh 19092 /tmp/kafka-dev`.
+# With KAFKA_ACL=1 the broker runs StandardAuthorizer with allow.everyone.if.no.acl.found=false
+# and super users admin (the harness) and ANONYMOUS (the PLAINTEXT listener, which the broker
+# and its controller use between themselves); clients use the SASL listener.
 set -euo pipefail
 port=${1:?usage: run-kafka.sh PORT DATA_DIR}
 dir=${2:?usage: run-kafka.sh PORT DATA_DIR}
@@ -20,14 +25,19 @@ if [[ ! -f $libs/kafka_2.13-4.0.2.jar ]]; then
 fi
 mkdir -p "$dir/logs"
 cport=$((port + 1))
+sport=$((port + 2))
 cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport,SASL_PLAINTEXT://127.0.0.1:$sport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$sport
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/logs
 num.partitions=1
@@ -45,12 +55,39 @@ auto.create.topics.enable=true
 broker.session.timeout.ms=60000
 broker.heartbeat.interval.ms=2000
 PROPS
+if [[ -n ${KAFKA_TLS_DIR:-} ]]; then
+  # TLS scenarios (conformance/tls.go made the PEM files): SSL on PORT+3, SASL_SSL on PORT+4,
+  # SSL requiring a client certificate (listener MTLS) on PORT+5.
+  t=$KAFKA_TLS_DIR
+  sed -i -e "s#^listeners=.*#&,SSL://127.0.0.1:$((port + 3)),SASL_SSL://127.0.0.1:$((port + 4)),MTLS://127.0.0.1:$((port + 5))#" \
+    -e "s#^advertised.listeners=.*#&,SSL://127.0.0.1:$((port + 3)),SASL_SSL://127.0.0.1:$((port + 4)),MTLS://127.0.0.1:$((port + 5))#" \
+    -e "s#^listener.security.protocol.map=.*#&,SSL:SSL,SASL_SSL:SASL_SSL,MTLS:SSL#" "$dir/server.properties"
+  cat >>"$dir/server.properties" <<PROPS
+ssl.keystore.type=PEM
+ssl.keystore.location=$t/server.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$t/ca.pem
+listener.name.mtls.ssl.client.auth=required
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+PROPS
+fi
+if [[ ${KAFKA_ACL:-} == 1 ]]; then
+  cat >>"$dir/server.properties" <<PROPS
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:admin;User:ANONYMOUS
+PROPS
+fi
 cp=$(printf '%s:' "$libs"/*.jar)
 jvm=(-Xms256m -Xmx1g -XX:+UseG1GC -XX:TieredStopAtLevel=1 -Xshare:auto
   -Dlog4j2.configurationFile="$here/log4j2.yaml" -Djava.awt.headless=true)
 if [[ ! -f $dir/logs/meta.properties ]]; then
   java "${jvm[@]}" -cp "$cp" kafka.tools.StorageTool format \
-    -t "${KAFKA_CLUSTER_ID:-kliteconformance00000A}" -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
+    -t "${KAFKA_CLUSTER_ID:-kliteconformance00000A}" -c "$dir/server.properties" \
+    --add-scram 'SCRAM-SHA-256=[name=admin,password=admin-secret]' \
+    --add-scram 'SCRAM-SHA-512=[name=admin,password=admin-secret]' >"$dir/format.log" 2>&1 ||
     { cat "$dir/format.log" >&2; exit 1; }
 fi
 exec java "${jvm[@]}" -cp "$cp" kafka.Kafka "$dir/server.properties"

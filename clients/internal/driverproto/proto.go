@@ -5,6 +5,8 @@ package driverproto
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -134,11 +136,41 @@ type SASL struct {
 	Password  string `json:"password"`
 }
 
+// TLS is hello's optional tls object: PEM file paths; CertFile and KeyFile only for mTLS.
+type TLS struct {
+	CAFile   string `json:"ca_file"`
+	CertFile string `json:"cert_file"`
+	KeyFile  string `json:"key_file"`
+}
+
+// Config is a crypto/tls configuration that trusts the CA and presents the client
+// certificate when there is one.
+func (t *TLS) Config() (*tls.Config, error) {
+	ca, err := os.ReadFile(t.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, fmt.Errorf("tls ca_file %s: no certificate", t.CAFile)
+	}
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
 // Hello is hello's arguments.
 type Hello struct {
 	Bootstrap string `json:"bootstrap"`
 	ClientID  string `json:"client_id"`
 	SASL      *SASL  `json:"sasl"`
+	TLS       *TLS   `json:"tls"`
 }
 
 // CreateTopic is create_topic's arguments.

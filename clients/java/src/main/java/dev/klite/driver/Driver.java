@@ -572,6 +572,25 @@ public class Driver {
               + jaasQuote(sasl.path("password").asText())
               + "\";");
     }
+    JsonNode tls = c.get("tls");
+    if (tls != null && !tls.isNull()) {
+      common.put("security.protocol", sasl != null && !sasl.isNull() ? "SASL_SSL" : "SSL");
+      common.put("ssl.truststore.type", "PEM");
+      common.put("ssl.truststore.location", tls.path("ca_file").asText());
+      if (tls.hasNonNull("cert_file")) {
+        try {
+          common.put("ssl.keystore.type", "PEM");
+          common.put(
+              "ssl.keystore.certificate.chain",
+              java.nio.file.Files.readString(java.nio.file.Path.of(tls.path("cert_file").asText())));
+          common.put(
+              "ssl.keystore.key",
+              java.nio.file.Files.readString(java.nio.file.Path.of(tls.path("key_file").asText())));
+        } catch (java.io.IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      }
+    }
     res.put("client", clientName());
     res.put("library_version", libraryVersion());
   }
