@@ -6,6 +6,7 @@
 //	klite-conformance doc   [--results FILE] [--out COMPATIBILITY.md]
 //	klite-conformance check (validate scenarios/*.yaml and the known-gaps file)
 //	klite-conformance list  (scenarios and clients in the matrix)
+//	klite-conformance wire  [--case a,b*] [--kafka-addr host:port] [--klite-addr host:port] [--check]
 package main
 
 import (
@@ -34,6 +35,8 @@ commands:
   doc     write COMPATIBILITY.md from the results file
   check   validate every scenario spec and the known-gaps file
   list    list scenarios and clients
+  wire    wire-level differential: scenarios/wire/*.yaml sent over raw connections to klite
+          and Kafka, answers compared field by field; exits 1 on an undeclared difference
 
 run 'klite-conformance <command> -h' for the command's flags
 `
@@ -65,6 +68,8 @@ func main() {
 		code = cmdCheck(os.Args[2:])
 	case "list":
 		code = cmdList(os.Args[2:])
+	case "wire":
+		code = cmdWire(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
