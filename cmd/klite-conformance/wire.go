@@ -31,7 +31,7 @@ func cmdWire(args []string) int {
 	kliteAddr := fs.String("klite-addr", "", "use an already running klite at host:port")
 	timeout := fs.Duration("timeout", 15*time.Second, "per-request time-out")
 	jobs := fs.Int("jobs", 4, "variants run at once")
-	dump := fs.Bool("dump", false, "print both normalized answers of every differing step")
+	dump := fs.Bool("dump", false, "print both normalized answers of every compared step")
 	verbose := fs.Bool("v", false, "print every variant, not only differences")
 	check := fs.Bool("check", false, "only validate the case files and the known-differences file")
 	fs.Parse(args)

@@ -1,9 +1,11 @@
 package wire
 
 import (
+	"bytes"
 	"encoding"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
@@ -124,10 +126,9 @@ func fill(t reflect.Type, user any, path string) (any, error) {
 	case t.Kind() == reflect.Array && t.Elem().Kind() == reflect.Uint8:
 		// A UUID: an array of 16 numbers (as saved from a response) or a string of 32 hex digits.
 		if s, ok := user.(string); ok {
-			var id [16]byte
-			s = strings.ReplaceAll(s, "-", "")
-			if _, err := fmt.Sscanf(s, "%032x", &id); err != nil && s != "" {
-				return nil, fmt.Errorf("%s: bad UUID %q", path, s)
+			id, err := hex.DecodeString(strings.ReplaceAll(s, "-", ""))
+			if err != nil || len(id) != 16 {
+				return nil, fmt.Errorf("%s: bad UUID %q: want 32 hex digits", path, s)
 			}
 			b := make([]any, 16)
 			for i := range id {
@@ -152,7 +153,9 @@ func defaults(t reflect.Type) (map[string]any, error) {
 		return nil, err
 	}
 	var out map[string]any
-	return out, json.Unmarshal(raw, &out)
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // MaxInt64 defaults (Fetch's HighWatermark) do not survive a float64
+	return out, dec.Decode(&out)
 }
 
 func looseName(s string) string { return strings.ToLower(strings.ReplaceAll(s, "_", "")) }

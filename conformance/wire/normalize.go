@@ -138,7 +138,8 @@ func mask(v any, with string) any {
 		return out
 	case json.Number:
 		n, err := x.Int64()
-		if err != nil || n < 0 || n == 0 && with != "<node>" {
+		// 0 is "unset" for timestamps; node IDs and producer IDs start at 0
+		if err != nil || n < 0 || n == 0 && with == "<ts>" {
 			return v
 		}
 		return with

@@ -64,7 +64,9 @@ func (r *Runner) Run(ctx context.Context, cases []*Case) []*conformance.WireVari
 			continue
 		}
 		for _, v := range Versions(key, rg[0], rg[1]) {
-			jobs = append(jobs, job{c, v})
+			if v >= c.Steps[all].From {
+				jobs = append(jobs, job{c, v})
+			}
 		}
 	}
 	res := make([]*conformance.WireVariant, len(jobs))
@@ -196,10 +198,10 @@ func (r *Runner) variant(ctx context.Context, c *Case, version int16, kl, kf ran
 				st.Status = conformance.WireKnown
 			}
 		}
-		if len(diffs) > 0 && r.Dump && r.Logf != nil {
-			a, _ := json.MarshalIndent(kliteAns[i].tree, "    ", " ")
-			b, _ := json.MarshalIndent(kafkaAns[i].tree, "    ", " ")
-			r.Logf("%s v%d step %d klite:\n    %s\n  kafka:\n    %s", c.Name, version, i, a, b)
+		if r.Dump && r.Logf != nil {
+			a, _ := json.Marshal(kliteAns[i].tree)
+			b, _ := json.Marshal(kafkaAns[i].tree)
+			r.Logf("%s v%d step %d (%d differences)\n  klite: %s\n  kafka: %s", c.Name, version, i, len(diffs), a, b)
 		}
 		for _, d := range diffs {
 			res.Details = append(res.Details, fmt.Sprintf("step %d %s v%d: %s", i, kmsg.NameForKey(s.Key), v, d))
@@ -253,7 +255,7 @@ func (r *Runner) sequence(ctx context.Context, t *conformance.Target, c *Case, n
 			}
 		}
 		resp, err := conn.Do(req)
-		for attempt := 1; s.Until != nil && err == nil && attempt < 50 && !settled(resp, s.Until); attempt++ {
+		for attempt := 1; s.Until != nil && err == nil && attempt < 100 && !settled(resp, s.Until); attempt++ {
 			select {
 			case <-ctx.Done():
 				return nil, ctx.Err()
@@ -393,7 +395,33 @@ func awaitTopic(ctx context.Context, addr, topic string, timeout time.Duration) 
 			}
 		}
 		if ready {
-			return nil
+			// Kafka lists a leader before the partition's log exists on the broker (Produce
+			// then answers NOT_LEADER_OR_FOLLOWER): also wait for ListOffsets to succeed.
+			lo := kmsg.NewPtrListOffsetsRequest()
+			lo.SetVersion(7)
+			lt := kmsg.NewListOffsetsRequestTopic()
+			lt.Topic = topic
+			for _, p := range m.Topics[0].Partitions {
+				lp := kmsg.NewListOffsetsRequestTopicPartition()
+				lp.Partition, lp.Timestamp = p.Partition, -1
+				lt.Partitions = append(lt.Partitions, lp)
+			}
+			lo.Topics = append(lo.Topics, lt)
+			lresp, err := conn.Do(lo)
+			if err != nil {
+				return err
+			}
+			ok := true
+			for _, t := range lresp.(*kmsg.ListOffsetsResponse).Topics {
+				for _, p := range t.Partitions {
+					if p.ErrorCode != 0 {
+						ok = false
+					}
+				}
+			}
+			if ok {
+				return nil
+			}
 		}
 		last = fmt.Sprintf("%+v", m.Topics)
 		select {

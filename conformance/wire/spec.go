@@ -21,6 +21,7 @@
 //	        until: {path: Resources.0.Configs.0.Value, equals: "7200000"}   # repeat until settled
 //	      - api: Metadata
 //	        version: all                  # one variant per version klite advertises
+//	        from: 4                       # (optional) ... from this version on
 //	        request: {topics: [{topic: "{{topic:a}}"}]}
 //
 // `version: all` (at most one step per case) makes the case a family of variants, one per
@@ -60,11 +61,12 @@ type Step struct {
 	Compare    *bool             `yaml:"compare"`
 	AwaitTopic string            `yaml:"await_topic"`
 	Until      *Until            `yaml:"until"`
+	From       int16             `yaml:"from"` // with version all: the lowest version the case means
 
 	Key int16 `yaml:"-"`
 }
 
-// Until repeats a step (at most 50 times, 100 ms apart) until a path of the answer exists, or
+// Until repeats a step (at most 100 times, 100 ms apart) until a path of the answer exists, or
 // equals a value: Kafka applies metadata changes (configs, new partitions' logs) a moment after
 // it answers, and the comparison is of the settled state, not of that race.
 type Until struct {
@@ -76,7 +78,8 @@ type Until struct {
 func (s *Step) Compared() bool { return s.AwaitTopic == "" && (s.Compare == nil || *s.Compare) }
 
 type caseFile struct {
-	Cases []Case `yaml:"cases"`
+	Anchors any    `yaml:"anchors"` // YAML anchors shared by the file's cases; not read otherwise
+	Cases   []Case `yaml:"cases"`
 }
 
 var keyByName = func() map[string]int16 {
