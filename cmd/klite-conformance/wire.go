@@ -26,7 +26,6 @@ func cmdWire(args []string) int {
 	dir := fs.String("cases", "scenarios/wire", "directory of wire case files")
 	only := fs.String("case", "", "comma-separated case names or globs (default all)")
 	known := fs.String("known", "conformance/wire-known-diffs.yaml", "declared klite-vs-Kafka differences")
-	wres := fs.String("wire-results", "conformance/results/wire.json", "wire results file (merged into)")
 	kafkaAddr := fs.String("kafka-addr", "", "use an already running Kafka at host:port")
 	kliteAddr := fs.String("klite-addr", "", "use an already running klite at host:port")
 	timeout := fs.Duration("timeout", 15*time.Second, "per-request time-out")
@@ -134,7 +133,7 @@ func cmdWire(args []string) int {
 	}
 
 	// Merge into the results file: variants of the cases run now replace earlier ones.
-	prev, err := conformance.LoadWireResults(c.path(*wres))
+	prev, err := conformance.LoadWireResults(c.path(c.wire))
 	if err != nil || prev == nil {
 		prev = &conformance.WireResults{}
 	}
@@ -163,8 +162,8 @@ func cmdWire(args []string) int {
 	for name, t := range targets {
 		prev.Targets[name] = &conformance.TargetInfo{Version: t.Version, APIs: t.APIs, Seen: time.Now().UTC()}
 	}
-	if err := prev.Save(c.path(*wres)); err != nil {
-		logf("writing %s: %v", *wres, err)
+	if err := prev.Save(c.path(c.wire)); err != nil {
+		logf("writing %s: %v", c.wire, err)
 		return 2
 	}
 	apis := map[int16]bool{}
@@ -174,7 +173,7 @@ func cmdWire(args []string) int {
 	fmt.Fprintf(os.Stderr, "%d cases, %d variants over %d APIs in %s: %d match, %d differ, %d known difference, %d klite-only, %d error\nresults: %s\n",
 		len(cases), len(vars), len(apis), time.Since(start).Round(time.Second), count[conformance.WireMatch],
 		count[conformance.WireDiffer], count[conformance.WireKnown], count[conformance.WireKliteOnly],
-		count[conformance.WireError], *wres)
+		count[conformance.WireError], c.wire)
 	var missing []string
 	for _, a := range targets["klite"].APIs {
 		if !apis[a.Key] && len(want) == 0 {
