@@ -16,13 +16,22 @@ import (
 //
 //   - dropped: fields that legitimately differ between any two brokers (throttle time, cluster
 //     ID, error messages, host and port, kmsg's UnknownTags);
+//
 //   - masked: node IDs (klite is node 0, the reference Kafka node 1), topic IDs and producer IDs
 //     (random), timestamps set by the broker: a value that is "unset" (-1, 0 or the zero UUID)
 //     stays visible, anything else becomes "<node>", "<uuid>", "<pid>" or "<ts>";
+//
 //   - decoded: record batches (Fetch's Records bytes) become their header fields and record
 //     values, so a difference names the field;
+//
 //   - sorted: arrays of objects whose order Kafka does not define (topics, partitions, API keys,
 //     brokers, configs...) are sorted by their identifying field.
+//
+//   - kept to its own: an answer that lists the whole broker (ListGroups, ListTransactions,
+//     Metadata for all topics) keeps only the elements named by this case variant; elements
+//     named by other cases (running at the same time, or earlier on an external broker) are
+//     dropped. An element is another case's when one of its string fields starts with "wire-"
+//     and not with this variant's prefix (see Names.Own).
 //
 // A case may drop more paths with `ignore`.
 var (
@@ -65,9 +74,44 @@ func Tree(resp kmsg.Response) (any, error) {
 	return t, dec.Decode(&t)
 }
 
-// Normalize applies the declared normalization and the case's ignore paths to a tree.
-func Normalize(t any, ignore []string) any {
-	return norm(t, "", ignore)
+// Normalize applies the declared normalization and the case's ignore paths to a tree; own is
+// the variant's name prefix ("" keeps every element).
+func Normalize(t any, ignore []string, own string) any {
+	return norm(keepOwn(t, own), "", ignore)
+}
+
+func keepOwn(v any, own string) any {
+	if own == "" {
+		return v
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = keepOwn(e, own)
+		}
+		return out
+	case []any:
+		out := make([]any, 0, len(x))
+		for _, e := range x {
+			if m, ok := e.(map[string]any); ok && foreign(m, own) {
+				continue
+			}
+			out = append(out, keepOwn(e, own))
+		}
+		return out
+	default:
+		return v
+	}
+}
+
+func foreign(m map[string]any, own string) bool {
+	for _, e := range m {
+		if s, ok := e.(string); ok && strings.HasPrefix(s, "wire-") && !strings.HasPrefix(s, own) {
+			return true
+		}
+	}
+	return false
 }
 
 func norm(v any, p string, ignore []string) any {

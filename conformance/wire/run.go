@@ -27,6 +27,9 @@ type Runner struct {
 
 type ranges map[int16][2]int16
 
+// maxDetails bounds the differences kept per step in the results file.
+const maxDetails = 8
+
 func rangesOf(t *conformance.Target) ranges {
 	r := ranges{}
 	for _, a := range t.APIs {
@@ -203,7 +206,11 @@ func (r *Runner) variant(ctx context.Context, c *Case, version int16, kl, kf ran
 			b, _ := json.Marshal(kafkaAns[i].tree)
 			r.Logf("%s v%d step %d (%d differences)\n  klite: %s\n  kafka: %s", c.Name, version, i, len(diffs), a, b)
 		}
-		for _, d := range diffs {
+		for j, d := range diffs {
+			if j == maxDetails {
+				res.Details = append(res.Details, fmt.Sprintf("step %d: %d more differences (run with --dump)", i, len(diffs)-j))
+				break
+			}
 			res.Details = append(res.Details, fmt.Sprintf("step %d %s v%d: %s", i, kmsg.NameForKey(s.Key), v, d))
 		}
 		all = append(all, diffs...)
@@ -255,7 +262,7 @@ func (r *Runner) sequence(ctx context.Context, t *conformance.Target, c *Case, n
 			}
 		}
 		resp, err := conn.Do(req)
-		for attempt := 1; s.Until != nil && err == nil && attempt < 100 && !settled(resp, s.Until); attempt++ {
+		for attempt := 1; s.Until != nil && err == nil && attempt < 100 && !settled(resp, s.Until, names.Own()); attempt++ {
 			select {
 			case <-ctx.Done():
 				return nil, ctx.Err()
@@ -287,18 +294,18 @@ func (r *Runner) sequence(ctx context.Context, t *conformance.Target, c *Case, n
 			}
 			saved[name] = val
 		}
-		out[i] = answer{tree: Normalize(tree, c.Ignore)}
+		out[i] = answer{tree: Normalize(tree, c.Ignore, names.Own())}
 	}
 	return out, nil
 }
 
 // settled reports whether an answer meets a step's until condition.
-func settled(resp kmsg.Response, u *Until) bool {
+func settled(resp kmsg.Response, u *Until, own string) bool {
 	t, err := Tree(resp)
 	if err != nil {
 		return false
 	}
-	v, ok := lookup(t, u.Path)
+	v, ok := lookup(keepOwn(t, own), u.Path)
 	if !ok || v == nil {
 		return false
 	}

@@ -70,7 +70,7 @@ type Step struct {
 // equals a value: Kafka applies metadata changes (configs, new partitions' logs) a moment after
 // it answers, and the comparison is of the settled state, not of that race.
 type Until struct {
-	Path   string `yaml:"path"`   // "Resources.0.Configs.0.Value" (raw answer, before normalization)
+	Path   string `yaml:"path"`   // "Resources.0.Configs.0.Value" (answer keeping only the variant's own names, before the rest of the normalization)
 	Equals string `yaml:"equals"` // the value as text; empty: the path exists and is not null
 }
 
@@ -137,7 +137,7 @@ func LoadDir(dir string) ([]*Case, error) {
 	return out, nil
 }
 
-var caseNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+var caseNameRe = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 
 // Parse reads one case file and validates it: API names, versions, and that every request
 // builds with kmsg (templates filled with placeholders).
@@ -155,7 +155,7 @@ func Parse(raw []byte) ([]*Case, error) {
 	for i := range f.Cases {
 		c := &f.Cases[i]
 		if !caseNameRe.MatchString(c.Name) {
-			return nil, fmt.Errorf("case %d: name %q must be lower-case letters, digits and dashes", i, c.Name)
+			return nil, fmt.Errorf("case %d: name %q must be lower-case words joined by single dashes", i, c.Name)
 		}
 		if len(c.Steps) == 0 {
 			return nil, fmt.Errorf("case %s: no steps", c.Name)
@@ -210,13 +210,17 @@ type Names struct {
 	Variant   string // "v3" for a version variant, "" otherwise
 }
 
-func (n Names) name(kind, id string) string {
-	parts := []string{"wire", n.Run, n.Case}
+// Own is the prefix of every name of this case variant: "wire-<run>-<case>--[<variant>-]"
+// (case names have no double dash, so one case's prefix is never another's).
+func (n Names) Own() string {
+	p := "wire-" + n.Run + "-" + n.Case + "--"
 	if n.Variant != "" {
-		parts = append(parts, n.Variant)
+		p += n.Variant + "-"
 	}
-	return strings.Join(append(parts, kind, id), "-")
+	return p
 }
+
+func (n Names) name(kind, id string) string { return n.Own() + kind + "-" + id }
 
 var templRe = regexp.MustCompile(`\{\{([a-z]+):([A-Za-z0-9_]+)\}\}`)
 

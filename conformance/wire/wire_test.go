@@ -19,6 +19,7 @@ func TestParseValidates(t *testing.T) {
 		"two all steps":    "cases: [{name: a, steps: [{api: Metadata, version: all}, {api: Fetch, version: all}]}]",
 		"bad version":      "cases: [{name: a, steps: [{api: Metadata, version: newest}]}]",
 		"bad name":         "cases: [{name: A_B, steps: [{api: Metadata}]}]",
+		"double dash":      "cases: [{name: a--b, steps: [{api: Metadata}]}]",
 		"unknown key":      "cases: [{name: a, stepz: []}]",
 		"await with api":   "cases: [{name: a, steps: [{await_topic: t, api: Metadata}]}]",
 		"bytes not base64": "cases: [{name: a, steps: [{api: Produce, request: {topics: [{partitions: [{records: '!!'}]}]}}]}]",
@@ -59,7 +60,7 @@ func TestTemplateNamesAndSaved(t *testing.T) {
 		t.Fatal(err)
 	}
 	tp := out["topics"].([]any)[0].(map[string]any)
-	if tp["topic"] != "wire-r1-c-v3-topic-a.x" || out["group"] != "wire-r1-c-v3-group-g" {
+	if tp["topic"] != "wire-r1-c--v3-topic-a.x" || out["group"] != "wire-r1-c--v3-group-g" {
 		t.Fatalf("names: %v", out)
 	}
 	if id, _ := tp["topic_id"].([]any); len(id) != 2 {
@@ -183,7 +184,7 @@ func TestNormalize(t *testing.T) {
 			{"Topic": "b", "TopicID": [1,2,3], "Partitions": [{"Partition": 1, "Leader": 0, "Replicas": [0]}, {"Partition": 0, "Leader": -1, "Replicas": []}]},
 			{"Topic": "a", "TopicID": [0,0,0], "Partitions": [], "LogAppendTime": -1, "ProducerID": 0}
 		]}`)
-	got, _ := json.Marshal(Normalize(in, []string{"Topics.*.Partitions.*.Replicas"}))
+	got, _ := json.Marshal(Normalize(in, []string{"Topics.*.Partitions.*.Replicas"}, ""))
 	want := `{"Brokers":[{"NodeID":"\u003cnode\u003e"}],"ControllerID":"\u003cnode\u003e","Topics":[` +
 		`{"LogAppendTime":-1,"Partitions":[],"ProducerID":"\u003cpid\u003e","Topic":"a","TopicID":"\u003czero-uuid\u003e"},` +
 		`{"Partitions":[{"Leader":"\u003cnode\u003e","Partition":0},{"Leader":"\u003cnode\u003e","Partition":1}],"Topic":"b","TopicID":"\u003cuuid\u003e"}]}`
@@ -198,7 +199,7 @@ func TestDiff(t *testing.T) {
 	a := tree(t, `{"ErrorCode": 0, "Topics": [{"Topic": "a", "ErrorCode": 0}, {"Topic": "b.c", "ErrorCode": 0}], "List": [1, 2]}`)
 	b := tree(t, `{"ErrorCode": 0, "Topics": [{"Topic": "b.c", "ErrorCode": 3}, {"Topic": "z", "ErrorCode": 0}], "List": [1], "Extra": true}`)
 	var got []string
-	for _, d := range Diff(Normalize(a, nil), Normalize(b, nil)) {
+	for _, d := range Diff(Normalize(a, nil, ""), Normalize(b, nil, "")) {
 		got = append(got, d.String())
 	}
 	want := []string{
@@ -214,7 +215,7 @@ func TestDiff(t *testing.T) {
 	if GlobPath("Topics.{Topic=b_c}.Partitions.3.ErrorCode") != "Topics.*.Partitions.*.ErrorCode" {
 		t.Fatal(GlobPath("Topics.{Topic=b_c}.Partitions.3.ErrorCode"))
 	}
-	if d := Diff(Normalize(a, nil), Normalize(a, nil)); len(d) != 0 {
+	if d := Diff(Normalize(a, nil, ""), Normalize(a, nil, "")); len(d) != 0 {
 		t.Fatalf("equal trees differ: %v", d)
 	}
 }
@@ -282,5 +283,20 @@ func TestDecodeResponse(t *testing.T) {
 	}
 	if g := got.(*kmsg.ApiVersionsResponse); g.ErrorCode != 35 || len(g.ApiKeys) != 1 || g.ApiKeys[0].MaxVersion != 4 {
 		t.Fatalf("api versions: %+v", g)
+	}
+}
+
+func TestNormalizeKeepsOwnNames(t *testing.T) {
+	own := Names{Run: "r1", Case: "list-groups", Variant: "v2"}
+	other := Names{Run: "r1", Case: "list-groups-x"}
+	in := map[string]any{"Groups": []any{
+		map[string]any{"Group": own.name("group", "g")},
+		map[string]any{"Group": other.name("group", "g")},
+		map[string]any{"Group": "wire-old-run-c--group-g"},
+		map[string]any{"Group": "not-from-the-harness"},
+	}}
+	got := Normalize(in, nil, own.Own()).(map[string]any)["Groups"].([]any)
+	if len(got) != 2 || got[0].(map[string]any)["Group"] != "not-from-the-harness" || got[1].(map[string]any)["Group"] != "wire-r1-list-groups--v2-group-g" {
+		t.Fatalf("kept %v", got)
 	}
 }
