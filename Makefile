@@ -58,6 +58,7 @@ conformance: build kafka-jars
 # The wire-level differential: scenarios/wire/*.yaml sent over raw connections to klite (this
 # tree) and Kafka, answers compared field by field (conformance/wire); differences not declared
 # in conformance/wire-known-diffs.yaml fail. One case: make wire CASE=fetch (globs allowed).
+# Fuzz mode (on demand, not in make test): bin/klite-conformance wire --fuzz 500 --seed 1
 CASE ?=
 wire: build kafka-jars
 	$(BIN)/klite-conformance wire $(if $(CASE),--case '$(CASE)')
@@ -84,6 +85,8 @@ fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzApplyRecord -fuzztime=$(FUZZTIME) ./broker/group/
 	$(GO) test -run=NONE -fuzz=FuzzApplyRecord -fuzztime=$(FUZZTIME) ./broker/txn/
 	$(GO) test -run=NONE -fuzz=FuzzBatch -fuzztime=$(FUZZTIME) ./broker/
+	$(GO) test -run=NONE -fuzz=FuzzDecodeResponse -fuzztime=$(FUZZTIME) ./conformance/wire/
+	$(GO) test -run=NONE -fuzz=FuzzDecodeBatches -fuzztime=$(FUZZTIME) ./conformance/wire/
 
 test: vet unit integration wire conformance
 

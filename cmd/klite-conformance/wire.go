@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -32,6 +33,8 @@ func cmdWire(args []string) int {
 	jobs := fs.Int("jobs", 4, "variants run at once")
 	dump := fs.Bool("dump", false, "print both normalized answers of every compared step")
 	verbose := fs.Bool("v", false, "print every variant, not only differences")
+	fuzz := fs.Int("fuzz", 0, "fuzz mode: this many random valid requests (kmsg definitions) instead of the corpus")
+	seed := fs.Int64("seed", 1, "fuzz mode: random seed (same seed, same requests on both targets)")
 	check := fs.Bool("check", false, "only validate the case files and the known-differences file")
 	fs.Parse(args)
 
@@ -105,6 +108,9 @@ func cmdWire(args []string) int {
 	}
 	r := &wire.Runner{Klite: targets["klite"], Kafka: targets["kafka"], Known: kd, RunID: randID(),
 		Timeout: *timeout, Jobs: *jobs, Dump: *dump, Logf: logf}
+	if *fuzz > 0 {
+		return runFuzz(ctx, r, *fuzz, *seed, logf)
+	}
 	vars := r.Run(ctx, cases)
 
 	count := map[string]int{}
@@ -184,6 +190,43 @@ func cmdWire(args []string) int {
 		fmt.Fprintf(os.Stderr, "APIs klite advertises with no wire case: %s\n", strings.Join(missing, ", "))
 	}
 	if bad > 0 || ctx.Err() != nil {
+		return 1
+	}
+	return 0
+}
+
+// runFuzz sends random valid requests to both targets and prints each undeclared difference with
+// the request's fields (JSON, ready for a corpus case). Nothing is written to the results file.
+func runFuzz(ctx context.Context, r *wire.Runner, n int, seed int64, logf func(string, ...any)) int {
+	kl, kf := r.Ranges()
+	cases := wire.FuzzCases(seed, n, r.RunID, kl, kf)
+	byName := map[string]*wire.Case{}
+	for _, c := range cases {
+		byName[c.Name] = c
+	}
+	if w := r.Run(ctx, []*wire.Case{wire.FuzzWarmup()}); len(w) != 1 || w[0].Status == conformance.WireError {
+		logf("fuzz warm-up failed: %+v", w)
+		return 2
+	}
+	logf("fuzz: %d requests, seed %d", len(cases), seed)
+	vars := r.Run(ctx, cases)
+	count := map[string]int{}
+	perAPI := map[string]int{}
+	for _, v := range vars {
+		count[v.Status]++
+		if v.Status != conformance.WireDiffer && v.Status != conformance.WireError {
+			continue
+		}
+		c := byName[v.Case]
+		perAPI[kmsg.NameForKey(c.Steps[0].Key)]++
+		req, _ := json.Marshal(c.Steps[0].Request)
+		fmt.Fprintf(os.Stderr, "%s %s v%s (%s)\n    request: %s\n    %s\n", strings.ToUpper(v.Status), v.Case,
+			c.Steps[0].Version, c.Description, req, strings.Join(v.Details, "\n    "))
+	}
+	fmt.Fprintf(os.Stderr, "fuzz seed %d: %d requests: %d match, %d differ, %d known difference, %d error; differing by API: %v\n",
+		seed, len(vars), count[conformance.WireMatch], count[conformance.WireDiffer], count[conformance.WireKnown],
+		count[conformance.WireError], perAPI)
+	if count[conformance.WireDiffer]+count[conformance.WireError] > 0 || ctx.Err() != nil {
 		return 1
 	}
 	return 0

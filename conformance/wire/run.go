@@ -27,6 +27,11 @@ type Runner struct {
 
 type ranges map[int16][2]int16
 
+// Ranges are the targets' advertised versions (key -> [min, max]), for FuzzCases.
+func (r *Runner) Ranges() (klite, kafka map[int16][2]int16) {
+	return rangesOf(r.Klite), rangesOf(r.Kafka)
+}
+
 // maxDetails bounds the differences kept per step in the results file.
 const maxDetails = 8
 

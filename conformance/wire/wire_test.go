@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"hash/crc32"
 	"strings"
 	"testing"
@@ -298,5 +299,39 @@ func TestNormalizeKeepsOwnNames(t *testing.T) {
 	got := Normalize(in, nil, own.Own()).(map[string]any)["Groups"].([]any)
 	if len(got) != 2 || got[0].(map[string]any)["Group"] != "not-from-the-harness" || got[1].(map[string]any)["Group"] != "wire-r1-list-groups--v2-group-g" {
 		t.Fatalf("kept %v", got)
+	}
+}
+
+// TestFuzzCasesReproducible: one seed gives the same requests, every one builds, and only APIs
+// both targets advertise are drawn.
+func TestFuzzCasesReproducible(t *testing.T) {
+	kl := map[int16][2]int16{1: {4, 17}, 19: {2, 7}, 44: {0, 1}, 99: {0, 0}}
+	kf := map[int16][2]int16{1: {4, 17}, 19: {2, 7}, 44: {0, 1}}
+	a := FuzzCases(7, 60, "r", kl, kf)
+	b := FuzzCases(7, 60, "r", kl, kf)
+	if len(a) != 60 || len(b) != 60 {
+		t.Fatalf("%d / %d cases", len(a), len(b))
+	}
+	for i := range a {
+		ja, _ := json.Marshal(a[i].Steps[0].Request)
+		jb, _ := json.Marshal(b[i].Steps[0].Request)
+		if string(ja) != string(jb) || a[i].Steps[0].Version != b[i].Steps[0].Version {
+			t.Fatalf("case %d differs between runs of one seed", i)
+		}
+		s := a[i].Steps[0]
+		if s.Key != 1 && s.Key != 19 && s.Key != 44 {
+			t.Fatalf("drew API %d", s.Key)
+		}
+		var v int16
+		fmt.Sscan(s.Version, &v)
+		if _, err := BuildRequest(s.Key, v, s.Request); err != nil {
+			t.Fatalf("case %d (%s v%d) does not build: %v", i, a[i].Name, v, err)
+		}
+	}
+	c := FuzzCases(8, 60, "r", kl, kf)
+	ja, _ := json.Marshal(a[0].Steps[0].Request)
+	jc, _ := json.Marshal(c[0].Steps[0].Request)
+	if string(ja) == string(jc) && a[1].Steps[0].Version == c[1].Steps[0].Version {
+		t.Fatal("two seeds gave the same first requests")
 	}
 }
