@@ -86,7 +86,8 @@ func (k *KnownList) Match(caseName string, version int, diffs []Difference) (rea
 			if m, _ := path.Match(kd.Case, caseName); !m {
 				continue
 			}
-			if version >= 0 && (version < kd.lo || version > kd.hi) {
+			// a declaration for some versions never covers a case without version variants
+			if kd.Versions != "" && (version < 0 || version < kd.lo || version > kd.hi) {
 				continue
 			}
 			if len(kd.Paths) > 0 && !ignored(gp, kd.Paths) && !prefixed(gp, kd.Paths) {

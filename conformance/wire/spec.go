@@ -224,8 +224,8 @@ func (n Names) name(kind, id string) string { return n.Own() + kind + "-" + id }
 
 var templRe = regexp.MustCompile(`\{\{([a-z]+):([A-Za-z0-9_]+)\}\}`)
 
-// Template fills names ({{kind:id}} anywhere in a string) and saved values (a string that is
-// exactly "$name") in a request tree, returning a copy.
+// Template fills names ({{kind:id}} anywhere in a string; {{repeat:N}} is N "x"s) and saved
+// values (a string that is exactly "$name") in a request tree, returning a copy.
 func Template(v any, n Names, saved savedFunc) (map[string]any, error) {
 	out, err := templ(v, n, saved)
 	if err != nil || out == nil {
@@ -266,6 +266,10 @@ func templ(v any, n Names, saved savedFunc) (any, error) {
 		}
 		return templRe.ReplaceAllStringFunc(x, func(m string) string {
 			p := templRe.FindStringSubmatch(m)
+			if p[1] == "repeat" { // {{repeat:40000}}: that many "x", for over-long strings
+				k, _ := strconv.Atoi(p[2])
+				return strings.Repeat("x", min(k, 1<<20))
+			}
 			return n.name(p[1], p[2])
 		}), nil
 	default:

@@ -235,6 +235,9 @@ diffs:
 	if r, ok := k.Match("fetch-x", 5, ec); !ok || len(r) != 1 || r[0] != "r1" {
 		t.Fatalf("in range: %v %v", r, ok)
 	}
+	if _, ok := k.Match("fetch-x", -1, ec); ok {
+		t.Fatal("a version-scoped declaration matched a case without versions")
+	}
 	if _, ok := k.Match("fetch-x", 7, ec); ok {
 		t.Fatal("matched outside the declared versions")
 	}
