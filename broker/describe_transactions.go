@@ -2,7 +2,7 @@
 //
 // Describes transactional IDs from the transaction coordinator: state, producer ID and epoch,
 // timeout, start time of the open transaction (-1 if none) and its partitions. Unknown IDs
-// get TRANSACTIONAL_ID_NOT_FOUND, as in Kafka.
+// get TRANSACTIONAL_ID_NOT_FOUND with producer ID, epoch and start time 0, as in Kafka.
 package broker
 
 import (
@@ -20,7 +20,9 @@ func handleDescribeTransactions(b *Broker, rc *ReqCtx, kreq kmsg.Request, respon
 	for _, id := range req.TransactionalIDs {
 		st := kmsg.NewDescribeTransactionsResponseTransactionState()
 		st.TransactionalID = id
-		st.StartTimestamp, st.ProducerID, st.ProducerEpoch = -1, -1, -1
+		// Kafka 4.0 leaves the schema's zero defaults on error rows (the wire differential
+		// case describe-transactions compares them).
+		st.StartTimestamp, st.ProducerID, st.ProducerEpoch = 0, 0, 0
 		if !b.allowedTxnID(rc, kmsg.ACLOperationDescribe, id) { // ACLs, as Kafka
 			st.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 			resp.TransactionStates = append(resp.TransactionStates, st)
@@ -32,6 +34,7 @@ func handleDescribeTransactions(b *Broker, rc *ReqCtx, kreq kmsg.Request, respon
 			resp.TransactionStates = append(resp.TransactionStates, st)
 			continue
 		}
+		st.StartTimestamp = -1
 		st.State = info.State.String()
 		st.TimeoutMillis = int32(info.Timeout.Milliseconds())
 		if !info.Start.IsZero() {

@@ -35,7 +35,7 @@ func TestTxnAdminDescribeAndList(t *testing.T) {
 	if d := dt["adm-done"]; d.Err != nil || d.State != "CompleteCommit" || len(d.Topics) != 0 || d.StartTimestamp != -1 {
 		t.Fatalf("adm-done: %+v", d)
 	}
-	if n := dt["nope"]; n.Err != kerr.TransactionalIDNotFound {
+	if n := dt["nope"]; n.Err != kerr.TransactionalIDNotFound || n.ProducerID != 0 || n.ProducerEpoch != 0 || n.StartTimestamp != 0 {
 		t.Fatalf("nope: %+v", n)
 	}
 

@@ -188,6 +188,9 @@ func RenderDoc(r *Results, gaps *Gaps) string {
 		w("| %d | %s | %s | %s |\n", k, keys[int16(k)], kl, kf)
 	}
 	w("\n")
+	if r.Wire != nil {
+		renderWire(&b, r.Wire)
+	}
 	if gaps != nil && len(gaps.List) > 0 {
 		w("## Known gaps\n\n| scenario | client | target | reason |\n|---|---|---|---|\n")
 		for _, g := range gaps.List {

@@ -94,3 +94,37 @@ func TestResultsDiffsAndDoc(t *testing.T) {
 		t.Log(doc)
 	}
 }
+
+func TestRenderWireSection(t *testing.T) {
+	r := &Results{Targets: map[string]*TargetInfo{}, Wire: &WireResults{
+		Targets: map[string]*TargetInfo{
+			"klite": {APIs: []APIVersion{{Key: 1, Min: 4, Max: 17}, {Key: 3, Min: 0, Max: 13}, {Key: 18, Min: 0, Max: 4}}},
+			"kafka": {APIs: []APIVersion{{Key: 1, Min: 4, Max: 17}, {Key: 3, Min: 0, Max: 13}}},
+		},
+		Variants: []*WireVariant{
+			{Case: "fetch", File: "records.yaml", Key: 1, Version: 4, Status: WireMatch,
+				Steps: []WireStep{{Key: 0, Version: 12, Status: WireMatch}, {Key: 1, Version: 4, Status: WireMatch}}},
+			{Case: "fetch", File: "records.yaml", Key: 1, Version: 5, Status: WireKnown, Reasons: []string{"fixed on branch x"},
+				Steps: []WireStep{{Key: 0, Version: 12, Status: WireMatch}, {Key: 1, Version: 5, Status: WireKnown}}},
+			{Case: "md", File: "topics.yaml", Key: 3, Version: -1, Status: WireDiffer, Details: []string{"step 0 Metadata v13: Topics.0.ErrorCode: klite=0 kafka=3"},
+				Steps: []WireStep{{Key: 3, Version: 13, Status: WireDiffer}}},
+		}}}
+	doc := RenderDoc(r, nil)
+	for _, want := range []string{
+		"## Wire-level differential",
+		"3 case variants: 1 match, 1 differ only as declared, 1 differ, 0 klite-only, 0 error.",
+		"| 0 | Produce | - | - | 0 | 2 | 2 | 0 | 0 | [records.yaml](scenarios/wire/records.yaml) |",
+		"| 1 | Fetch | 4-17 | 4-17 | 2 | 2 | 1 | 1 | 0 | [records.yaml](scenarios/wire/records.yaml) |",
+		"| 3 | Metadata | 0-13 | 0-13 | 1 | 1 | 0 | 0 | **1** | [topics.yaml](scenarios/wire/topics.yaml) |",
+		"| 18 | ApiVersions (no case) | 0-4 | - | 0 | 0 | 0 | 0 | 0 |  |",
+		"- `md` (differ): step 0 Metadata v13: Topics.0.ErrorCode: klite=0 kafka=3",
+		"| fixed on branch x | fetch v5 |",
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("doc lacks %q", want)
+		}
+	}
+	if strings.Contains(RenderDoc(&Results{Targets: map[string]*TargetInfo{}}, nil), "Wire-level") {
+		t.Error("wire section without wire results")
+	}
+}

@@ -79,6 +79,9 @@ type Results struct {
 	Scenarios []ScenarioInfo         `json:"scenarios"`
 	Cells     []*CellResult          `json:"cells"`
 	Diffs     []*DiffResult          `json:"diffs"`
+	// Wire is the wire-level differential's results (conformance/results/wire.json), loaded
+	// beside this file by `doc`; nil when there are none.
+	Wire *WireResults `json:"-"`
 }
 
 // LoadResults reads a results file; a missing file is an empty result set.

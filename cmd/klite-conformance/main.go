@@ -6,6 +6,7 @@
 //	klite-conformance doc   [--results FILE] [--out COMPATIBILITY.md]
 //	klite-conformance check (validate scenarios/*.yaml and the known-gaps file)
 //	klite-conformance list  (scenarios and clients in the matrix)
+//	klite-conformance wire  [--case a,b*] [--kafka-addr host:port] [--klite-addr host:port] [--check]
 package main
 
 import (
@@ -32,14 +33,16 @@ commands:
   run     run the matrix (or a filtered part of it); results merge into --results;
           exits 1 on any unexpected failure or klite-vs-kafka difference
   doc     write COMPATIBILITY.md from the results file
-  check   validate every scenario spec and the known-gaps file
+  check   validate every scenario spec, the known-gaps file, the wire cases and known differences
   list    list scenarios and clients
+  wire    wire-level differential: scenarios/wire/*.yaml sent over raw connections to klite
+          and Kafka, answers compared field by field; exits 1 on an undeclared difference
 
 run 'klite-conformance <command> -h' for the command's flags
 `
 
 type common struct {
-	root, scenarios, results, gaps, out string
+	root, scenarios, results, gaps, out, wire string
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -48,6 +51,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.results, "results", "conformance/results/latest.json", "results file (merged into by run)")
 	fs.StringVar(&c.gaps, "gaps", "conformance/known-gaps.yaml", "known gaps file")
 	fs.StringVar(&c.out, "out", "COMPATIBILITY.md", "document written by doc (and by a full run)")
+	fs.StringVar(&c.wire, "wire-results", "conformance/results/wire.json", "wire differential results (written by wire, read by doc)")
 }
 
 func main() {
@@ -65,6 +69,8 @@ func main() {
 		code = cmdCheck(os.Args[2:])
 	case "list":
 		code = cmdList(os.Args[2:])
+	case "wire":
+		code = cmdWire(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
@@ -108,6 +114,9 @@ func cmdCheck(args []string) int {
 		return 1
 	}
 	fmt.Printf("%d scenarios OK\n", len(specs))
+	if code := cmdWire([]string{"--root", c.root, "--check"}); code != 0 {
+		return code
+	}
 	return 0
 }
 
@@ -180,6 +189,9 @@ func writeDoc(c *common) error {
 	}
 	r.ReapplyGaps(gaps)
 	r.ComputeDiffs(gaps)
+	if r.Wire, err = conformance.LoadWireResults(c.path(c.wire)); err != nil {
+		return err
+	}
 	return os.WriteFile(c.path(c.out), []byte(conformance.RenderDoc(r, gaps)), 0o644)
 }
 
