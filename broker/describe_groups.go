@@ -2,7 +2,8 @@
 //
 // Members' metadata and assignments are shown only for Stable groups (as Kafka). An unknown
 // group is reported in state Dead, with GROUP_ID_NOT_FOUND from v6 (KIP-1043) and no error
-// before. Authorized operations (v3+, when asked) are those Kafka reports without ACLs:
+// before; a KIP-848 consumer group likewise (Dead, "is not a classic group").
+// Authorized operations (v3+, when asked) are those Kafka reports without ACLs:
 // READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
 package broker
 

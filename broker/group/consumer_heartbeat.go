@@ -1,0 +1,516 @@
+package group
+
+// ConsumerGroupHeartbeat (KIP-848), following Kafka 4.0's GroupMetadataManager: validate,
+// join / leave / fence, update the member's subscription, bump the group epoch and compute a
+// new target assignment when what the assignor sees changed, reconcile the member, persist
+// the group, answer once durable.
+
+import (
+	"regexp"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Epochs with a meaning in requests (Kafka's ConsumerGroupHeartbeatRequest constants).
+const (
+	joinEpoch        = 0
+	leaveEpoch       = -1
+	leaveStaticEpoch = -2
+)
+
+// TopicInfo is what the coordinator needs to know of a topic.
+type TopicInfo struct {
+	ID         [16]byte
+	Partitions int32
+}
+
+func cghbError(err *kerr.Error, msg string) *kmsg.ConsumerGroupHeartbeatResponse {
+	r := kmsg.NewPtrConsumerGroupHeartbeatResponse()
+	r.ErrorCode = err.Code
+	if msg != "" {
+		r.ErrorMessage = &msg
+	}
+	return r
+}
+
+// ConsumerGroupHeartbeat handles ConsumerGroupHeartbeat (key 68).
+func (c *Coordinator) ConsumerGroupHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartbeatRequest, respond func(*kmsg.ConsumerGroupHeartbeatResponse)) {
+	if !c.post(func() {
+		c.consumerHeartbeat(cl, req, func(r *kmsg.ConsumerGroupHeartbeatResponse) {
+			c.log.Debug("consumer group heartbeat", "group", req.Group, "member", req.MemberID, "epoch", req.MemberEpoch, "err", r.ErrorCode, "answer_epoch", r.MemberEpoch)
+			c.reply(func() { respond(r) })
+		})
+	}) {
+		respond(cghbError(kerr.CoordinatorNotAvailable, ""))
+	}
+}
+
+// validateHeartbeat applies Kafka's request checks (INVALID_REQUEST with its messages).
+func validateHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest) string {
+	switch {
+	case req.Group == "":
+		return "GroupId can't be empty."
+	case req.InstanceID != nil && *req.InstanceID == "":
+		return "InstanceId can't be empty."
+	case req.RackID != nil && *req.RackID == "":
+		return "RackId can't be empty."
+	case req.Version >= 1 && req.MemberID == "":
+		return "MemberId can't be empty."
+	}
+	switch {
+	case req.MemberEpoch == joinEpoch:
+		switch {
+		case req.RebalanceTimeoutMillis == -1:
+			return "RebalanceTimeoutMs must be provided in first request."
+		case len(req.Topics) > 0 || req.Topics == nil:
+			return "TopicPartitions must be empty when (re-)joining."
+		case req.SubscribedTopicNames == nil && req.SubscribedTopicRegex == nil:
+			return "SubscribedTopicNames or SubscribedTopicRegex must be set in first request."
+		}
+	case req.MemberEpoch == leaveStaticEpoch:
+		if req.InstanceID == nil {
+			return "InstanceId can't be null."
+		}
+	case req.MemberEpoch < leaveStaticEpoch:
+		return "MemberEpoch is invalid."
+	}
+	if req.MemberEpoch != joinEpoch && req.MemberID == "" {
+		return "MemberId can't be empty."
+	}
+	return ""
+}
+
+func (c *Coordinator) consumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartbeatRequest, respond func(*kmsg.ConsumerGroupHeartbeatResponse)) {
+	if msg := validateHeartbeat(req); msg != "" {
+		respond(cghbError(kerr.InvalidRequest, msg))
+		return
+	}
+	if req.ServerAssignor != nil && !knownAssignor(*req.ServerAssignor) {
+		respond(cghbError(kerr.UnsupportedAssignor, "ServerAssignor "+*req.ServerAssignor+" is not supported. Supported assignors: uniform, range."))
+		return
+	}
+	var re *regexp.Regexp
+	if req.SubscribedTopicRegex != nil && *req.SubscribedTopicRegex != "" {
+		var err error
+		if re, err = regexp.Compile("^(?:" + *req.SubscribedTopicRegex + ")$"); err != nil {
+			respond(cghbError(kerr.InvalidRegularExpression, "SubscribedTopicRegex "+*req.SubscribedTopicRegex+" is not a valid regular expression: "+err.Error()))
+			return
+		}
+	}
+	g := c.groups[req.Group]
+	switch {
+	case g == nil && req.MemberEpoch != joinEpoch:
+		respond(cghbError(kerr.GroupIDNotFound, "Group "+req.Group+" not found."))
+		return
+	case g == nil:
+		g = newGroup(req.Group, c.clock.Now())
+		g.protocolType = "consumer"
+		g.cg = newCgroup()
+		c.groups[req.Group] = g
+	case g.cg == nil:
+		// A classic group: an empty one becomes a consumer group (keeping its offsets), as
+		// Kafka 4.0 converts it; one with members is not a consumer group.
+		if g.state != Empty || len(g.members) > 0 || len(g.pending) > 0 || req.MemberEpoch != joinEpoch {
+			respond(cghbError(kerr.GroupIDNotFound, "Group "+req.Group+" is not a consumer group."))
+			return
+		}
+		g.joinTimer.stop()
+		g.protocolType, g.protocol, g.leader = "consumer", "", ""
+		g.cg = newCgroup()
+		g.cg.epoch = g.generation
+		g.cg.assignEpoch = g.generation
+	}
+	cg := g.cg
+
+	if req.MemberEpoch == leaveEpoch || req.MemberEpoch == leaveStaticEpoch {
+		c.consumerLeave(g, req, respond)
+		return
+	}
+
+	m := cg.members[req.MemberID]
+	bump, replaced := false, false
+	var owned assignment // what the member reports owning; nil when not reported
+	if req.Topics != nil {
+		owned = c.ownedFromRequest(req.Topics)
+	}
+	if req.MemberEpoch == joinEpoch {
+		if req.InstanceID != nil {
+			if oldID, ok := cg.static[*req.InstanceID]; ok && oldID != req.MemberID {
+				old := cg.members[oldID]
+				if old.epoch != leaveStaticEpoch {
+					respond(cghbError(kerr.UnreleasedInstanceID, "Static member "+*req.InstanceID+" with member id "+oldID+" is still active."))
+					return
+				}
+				m = c.replaceStaticMember(g, old, req.MemberID)
+				replaced = true
+			}
+		}
+		switch {
+		case m == nil:
+			id := req.MemberID
+			if id == "" {
+				id = newUUID()
+			}
+			if c.cfg.MaxGroupSize > 0 && len(cg.members) >= c.cfg.MaxGroupSize {
+				respond(cghbError(kerr.GroupMaxSizeReached, "The consumer group has reached its maximum capacity of "+itoa(c.cfg.MaxGroupSize)+" members."))
+				return
+			}
+			c.memberSeq++
+			m = &cmember{id: id, seq: c.memberSeq, instanceID: req.InstanceID, clientID: cl.ID, host: cl.Host,
+				assigned: assignment{}, revoking: assignment{}}
+			cg.members[id] = m
+			if m.instanceID != nil {
+				cg.static[*m.instanceID] = id
+			}
+			bump = true
+		case !replaced && (m.epoch != 0 || !m.assigned.empty()):
+			// A member rejoining (it lost its state): it owns nothing now.
+			old, oldRev := m.assigned, m.revoking
+			m.assigned, m.revoking, m.epoch, m.prevEpoch, m.state = assignment{}, assignment{}, 0, 0, msStable
+			cg.setOwned(m, old, oldRev)
+		}
+	} else {
+		if m == nil {
+			respond(cghbError(kerr.UnknownMemberID, "Member "+req.MemberID+" is not a member of group "+req.Group+"."))
+			return
+		}
+		if req.InstanceID != nil && cg.static[*req.InstanceID] != m.id {
+			respond(cghbError(kerr.FencedInstanceID, ""))
+			return
+		}
+		if req.MemberEpoch > m.epoch {
+			respond(cghbError(kerr.FencedMemberEpoch, "The consumer group member has a greater member epoch ("+itoa(int(req.MemberEpoch))+") than the one known by the group coordinator ("+itoa(int(m.epoch))+"). The member must abandon all its partitions and rejoin."))
+			return
+		}
+		if req.MemberEpoch < m.epoch && !(req.MemberEpoch == m.prevEpoch && req.Topics != nil && subset(owned, m.assigned)) {
+			// A lagging member is tolerated only while what it owns is still its own.
+			respond(cghbError(kerr.FencedMemberEpoch, "The consumer group member has a smaller member epoch ("+itoa(int(req.MemberEpoch))+") than the one known by the group coordinator ("+itoa(int(m.epoch))+"). The member must abandon all its partitions and rejoin."))
+			return
+		}
+	}
+
+	// Update what the member told us; any change the assignor sees bumps the group epoch.
+	if req.RebalanceTimeoutMillis > 0 {
+		m.rebalance = time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond
+	}
+	if req.RackID != nil {
+		m.rackID = req.RackID
+	}
+	if req.ServerAssignor != nil && m.assignor != *req.ServerAssignor {
+		m.assignor = *req.ServerAssignor
+		bump = true
+	}
+	if req.SubscribedTopicRegex != nil {
+		if !equalNStr(m.regex, req.SubscribedTopicRegex) {
+			bump = true
+		}
+		m.regex = req.SubscribedTopicRegex
+		if *req.SubscribedTopicRegex == "" {
+			m.regex = nil
+		}
+	}
+	if req.SubscribedTopicNames != nil || re != nil {
+		subs := c.resolveSubscription(req.SubscribedTopicNames, re)
+		if !equalStrings(subs, m.subscribed) {
+			m.subscribed = subs
+			bump = true
+		}
+	} else if m.regex != nil {
+		// Regex subscriptions are resolved again on every heartbeat, so new topics join.
+		if r, err := regexp.Compile("^(?:" + *m.regex + ")$"); err == nil {
+			if subs := c.resolveSubscription(nil, r); !equalStrings(subs, m.subscribed) {
+				m.subscribed = subs
+				bump = true
+			}
+		}
+	}
+	if c.refreshPartitions(cg) {
+		bump = true
+	}
+	if bump {
+		c.bumpAndAssign(g)
+	}
+	before := m.assigned
+	c.reconcileMember(g, m, owned)
+	c.scheduleConsumerSession(g, m)
+
+	r := kmsg.NewPtrConsumerGroupHeartbeatResponse()
+	id := m.id
+	r.MemberID = &id
+	r.MemberEpoch = m.epoch
+	r.HeartbeatIntervalMillis = int32(c.cfg.HeartbeatInterval.Milliseconds())
+	// As Kafka: the assignment goes out on a full request (a join, or a client resending
+	// every field after an error) and whenever it changed.
+	full := req.MemberEpoch == joinEpoch || req.RebalanceTimeoutMillis != -1 &&
+		(req.SubscribedTopicNames != nil || req.SubscribedTopicRegex != nil) && req.Topics != nil
+	if full || !before.equal(m.assigned) {
+		r.Assignment = c.assignmentResponse(m.assigned)
+	}
+	c.persistConsumer(g, func(err error) {
+		if err != nil {
+			respond(cghbError(errLogWrite, ""))
+			return
+		}
+		respond(r)
+	})
+}
+
+// reconcileMember moves m toward its target and keeps its revocation timer: a member that
+// does not revoke within its rebalance timeout is removed, so its partitions can move.
+func (c *Coordinator) reconcileMember(g *group, m *cmember, owned assignment) {
+	cg := g.cg
+	if cg.reconcile(m, owned) {
+		c.log.Debug("consumer group member reconciled", "group", g.id, "member", m.id, "epoch", m.epoch, "state", m.state.String(), "assigned", m.assigned.count(), "revoking", m.revoking.count())
+	}
+	if m.state != msUnrevoked {
+		m.rb.stop()
+		m.rb = nil
+		return
+	}
+	if m.rb == nil {
+		epoch := m.epoch
+		m.rb = c.after(m.rebalance, func() {
+			if cg.members[m.id] != m || m.state != msUnrevoked || m.epoch != epoch {
+				return
+			}
+			c.log.Info("consumer group member did not revoke in time", "group", g.id, "member", m.id)
+			c.removeConsumerMember(g, m)
+		})
+	}
+}
+
+// replaceStaticMember hands a static member's place (assignment, epoch) to its new member ID
+// when it rejoins after a static leave (epoch -2).
+func (c *Coordinator) replaceStaticMember(g *group, old *cmember, newID string) *cmember {
+	cg := g.cg
+	if newID == "" {
+		newID = newUUID()
+	}
+	old.hb.stop()
+	old.rb.stop()
+	m := *old
+	m.id, m.hb, m.rb = newID, nil, nil
+	m.epoch = old.prevEpoch
+	delete(cg.members, old.id)
+	cg.members[newID] = &m
+	cg.static[*m.instanceID] = newID
+	if t, ok := cg.target[old.id]; ok {
+		delete(cg.target, old.id)
+		cg.target[newID] = t
+	}
+	cg.setOwned(&m, nil, nil)
+	return &m
+}
+
+func (c *Coordinator) consumerLeave(g *group, req *kmsg.ConsumerGroupHeartbeatRequest, respond func(*kmsg.ConsumerGroupHeartbeatResponse)) {
+	cg := g.cg
+	m := cg.members[req.MemberID]
+	if m == nil && req.InstanceID != nil {
+		m = cg.members[cg.static[*req.InstanceID]]
+		if m != nil && req.MemberID != "" && m.id != req.MemberID {
+			respond(cghbError(kerr.FencedInstanceID, ""))
+			return
+		}
+	}
+	if m == nil {
+		respond(cghbError(kerr.UnknownMemberID, "Member "+req.MemberID+" is not a member of group "+req.Group+"."))
+		return
+	}
+	r := kmsg.NewPtrConsumerGroupHeartbeatResponse()
+	id := req.MemberID
+	r.MemberID = &id
+	r.MemberEpoch = req.MemberEpoch
+	if req.MemberEpoch == leaveStaticEpoch {
+		// A static member leaving for a while keeps its assignment until its session ends
+		// or it comes back with a new member ID.
+		if m.epoch != leaveStaticEpoch {
+			m.prevEpoch = m.epoch
+		}
+		m.epoch = leaveStaticEpoch
+		c.scheduleConsumerSession(g, m)
+	} else {
+		c.removeConsumerMember(g, m)
+	}
+	c.persistConsumer(g, func(err error) {
+		if err != nil {
+			respond(cghbError(errLogWrite, ""))
+			return
+		}
+		respond(r)
+	})
+}
+
+// removeConsumerMember drops m, bumps the group epoch and recomputes the target.
+func (c *Coordinator) removeConsumerMember(g *group, m *cmember) {
+	g.cg.removeMember(m)
+	c.bumpAndAssign(g)
+	c.persistConsumer(g, nil)
+}
+
+func (c *Coordinator) scheduleConsumerSession(g *group, m *cmember) {
+	m.hb.stop()
+	m.hb = c.after(c.cfg.ConsumerSessionTimeout, func() {
+		if g.cg == nil || g.cg.members[m.id] != m {
+			return
+		}
+		c.log.Info("consumer group member session expired", "group", g.id, "member", m.id)
+		c.removeConsumerMember(g, m)
+	})
+}
+
+// bumpAndAssign starts a new group epoch and computes its target assignment.
+func (c *Coordinator) bumpAndAssign(g *group) {
+	cg := g.cg
+	c.refreshPartitions(cg)
+	cg.epoch++
+	spec := assignSpec{subscribed: map[string][]string{}, partitions: cg.partitions, previous: cg.target}
+	for _, m := range cg.ordered() {
+		spec.members = append(spec.members, m.id)
+		var subs []string
+		for _, t := range m.subscribed {
+			if cg.partitions[t] > 0 {
+				subs = append(subs, t)
+			}
+		}
+		spec.subscribed[m.id] = subs
+	}
+	sort.Strings(spec.members)
+	name := cg.assignorName(c.cfg.DefaultAssignor)
+	cg.target = runAssignor(name, spec)
+	cg.assignEpoch = cg.epoch
+	c.syncConsumerState(g)
+	c.log.Debug("consumer group target assignment", "group", g.id, "epoch", cg.epoch, "assignor", name, "members", len(cg.members))
+}
+
+// refreshPartitions reads the partition counts of the subscribed topics; true if they
+// changed since the last assignment.
+func (c *Coordinator) refreshPartitions(cg *cgroup) bool {
+	now := map[string]int32{}
+	for t := range cg.subscribedTopics() {
+		if info, ok := c.topicInfo(t); ok {
+			now[t] = info.Partitions
+		}
+	}
+	changed := len(now) != len(cg.partitions)
+	for t, n := range now {
+		if cg.partitions[t] != n {
+			changed = true
+		}
+	}
+	cg.partitions = now
+	return changed
+}
+
+// syncConsumerState keeps the classic fields that shared code reads (state for DeleteGroups
+// and offset retention, subscribed topics for OffsetDelete) in step with the consumer group.
+func (c *Coordinator) syncConsumerState(g *group) {
+	want := Stable
+	if len(g.cg.members) == 0 {
+		want = Empty
+	}
+	if g.state != want {
+		g.transition(want, c.clock.Now())
+	}
+	g.generation = g.cg.epoch
+	g.subscribed = g.cg.subscribedTopics()
+}
+
+func (c *Coordinator) persistConsumer(g *group, then func(error)) {
+	c.syncConsumerState(g)
+	c.persist(encodeConsumerGroup(g), then)
+}
+
+func (c *Coordinator) topicInfo(name string) (TopicInfo, bool) {
+	if c.cfg.TopicInfo == nil {
+		return TopicInfo{}, false
+	}
+	return c.cfg.TopicInfo(name)
+}
+
+func (c *Coordinator) resolveSubscription(names []string, re *regexp.Regexp) []string {
+	set := map[string]bool{}
+	for _, n := range names {
+		set[n] = true
+	}
+	if re != nil && c.cfg.TopicNames != nil {
+		for _, n := range c.cfg.TopicNames() {
+			if re.MatchString(n) {
+				set[n] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ownedFromRequest converts the partitions a member reports owning (by topic ID) to names;
+// topics the coordinator does not know are left out.
+func (c *Coordinator) ownedFromRequest(ts []kmsg.ConsumerGroupHeartbeatRequestTopic) assignment {
+	out := assignment{}
+	if len(ts) == 0 {
+		return out
+	}
+	names := map[[16]byte]string{}
+	if c.cfg.TopicNameByID != nil {
+		for _, t := range ts {
+			if n, ok := c.cfg.TopicNameByID(t.TopicID); ok {
+				names[t.TopicID] = n
+			}
+		}
+	}
+	for _, t := range ts {
+		n, ok := names[t.TopicID]
+		if !ok {
+			continue
+		}
+		for _, p := range t.Partitions {
+			out.add(n, p)
+		}
+	}
+	return out
+}
+
+func (c *Coordinator) assignmentResponse(a assignment) *kmsg.ConsumerGroupHeartbeatResponseAssignment {
+	r := kmsg.NewConsumerGroupHeartbeatResponseAssignment()
+	r.Topics = []kmsg.ConsumerGroupHeartbeatResponseAssignmentTopic{}
+	for _, t := range a.topics() {
+		info, ok := c.topicInfo(t)
+		if !ok {
+			continue
+		}
+		at := kmsg.NewConsumerGroupHeartbeatResponseAssignmentTopic()
+		at.TopicID = info.ID
+		at.Partitions = append([]int32(nil), a[t]...)
+		r.Topics = append(r.Topics, at)
+	}
+	return &r
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func equalNStr(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
