@@ -1,0 +1,105 @@
+package broker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// describeConsumerGroup sends ConsumerGroupDescribe (69) for one group.
+func describeConsumerGroup(t *testing.T, cl *kgo.Client, id string) kmsg.ConsumerGroupDescribeResponseGroup {
+	t.Helper()
+	req := kmsg.NewPtrConsumerGroupDescribeRequest()
+	req.Groups = []string{id}
+	resp, err := req.RequestWith(ctxT(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Groups[0]
+}
+
+// TestConsumerProtocolGroup runs two franz-go consumers with the KIP-848 protocol
+// (kgo.ServerSideBalancer): the first gets every partition, the second joins and the
+// partitions are split (revoked by the first before the second gets them), no record is
+// lost, the second leaves and the first takes everything back; offsets commit with member
+// epochs, and the group is listed and described as a "consumer" group, across a restart.
+func TestConsumerProtocolGroup(t *testing.T) {
+	dir := t.TempDir()
+	fast := func(c *Config) { c.Groups.HeartbeatInterval = 200 * time.Millisecond }
+	tb := startBroker(t, dir, fast)
+	const topic, grp, parts = "cp", "cpg", 4
+	createTopic(t, tb.admin(t), topic, parts, nil)
+	prod := tb.client(t)
+	produceValues(t, prod, topic, 0, 100)
+
+	a := newGroupConsumer(t, tb, grp, topic, kgo.RangeBalancer(), kgo.ServerSideBalancer())
+	pollUntil(t, 20*time.Second, "a to own every partition", func() bool { return a.ownedCount() == parts }, a)
+	admCl := tb.client(t)
+	d := describeConsumerGroup(t, admCl, grp)
+	if d.ErrorCode != 0 || len(d.Members) != 1 || d.AssignorName != "range" {
+		t.Fatalf("describe after a joined: err %d, %d members, assignor %q", d.ErrorCode, len(d.Members), d.AssignorName)
+	}
+
+	b := newGroupConsumer(t, tb, grp, topic, kgo.RangeBalancer(), kgo.ServerSideBalancer())
+	pollUntil(t, 30*time.Second, "partitions to be split", func() bool {
+		return a.ownedCount() == parts/2 && b.ownedCount() == parts/2
+	}, a, b)
+	a.mu.Lock()
+	for p := range a.owned {
+		if b.owned[p] {
+			t.Fatalf("partition %d owned by both members", p)
+		}
+	}
+	a.mu.Unlock()
+	produceValues(t, prod, topic, 100, 200)
+	pollUntil(t, 20*time.Second, "records 0-199", func() bool { return len(union(a, b)) == 200 }, a, b)
+
+	lreq := kmsg.NewPtrListGroupsRequest()
+	lreq.TypesFilter = []string{"consumer"}
+	lresp, err := lreq.RequestWith(ctxT(t, 10*time.Second), admCl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lresp.Groups) != 1 || lresp.Groups[0].Group != grp || lresp.Groups[0].GroupType != "consumer" || lresp.Groups[0].GroupState != "Stable" {
+		t.Fatalf("ListGroups type consumer: %+v", lresp.Groups)
+	}
+	d = describeConsumerGroup(t, admCl, grp)
+	if d.State != "Stable" || len(d.Members) != 2 || d.Epoch != d.AssignmentEpoch {
+		t.Fatalf("describe with two members: state %s, %d members, epoch %d/%d", d.State, len(d.Members), d.Epoch, d.AssignmentEpoch)
+	}
+
+	b.cl.Close() // leaves with epoch -1
+	produceValues(t, prod, topic, 200, 300)
+	pollUntil(t, 30*time.Second, "a to own every partition again", func() bool { return a.ownedCount() == parts }, a)
+	pollUntil(t, 20*time.Second, "records 0-299", func() bool { return len(union(a, b)) == 300 }, a)
+	if err := a.cl.CommitMarkedOffsets(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	a.cl.Close()
+
+	// Restart: the group and its offsets are still there.
+	tb.Close()
+	tb.abandoned = true
+	tb2 := startBroker(t, dir, fast)
+	adm := tb2.admin(t)
+	offs, err := adm.FetchOffsets(ctxT(t, 10*time.Second), grp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var committed int64
+	offs.Each(func(o kadm.OffsetResponse) { committed += o.At })
+	if committed != 300 {
+		t.Fatalf("committed %d after restart, want 300", committed)
+	}
+	d = describeConsumerGroup(t, tb2.client(t), grp)
+	if d.ErrorCode != 0 || d.State != "Empty" {
+		t.Fatalf("describe after restart: err %d state %s", d.ErrorCode, d.State)
+	}
+	// An empty consumer group can be deleted.
+	if _, err := adm.DeleteGroup(ctxT(t, 10*time.Second), grp); err != nil {
+		t.Fatal(err)
+	}
+}
