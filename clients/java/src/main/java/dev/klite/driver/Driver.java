@@ -477,6 +477,31 @@ public class Driver {
     if (c.hasNonNull("instance_id")) {
       p.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, c.get("instance_id").asText());
     }
+    String protocol = c.path("group_protocol").asText("classic");
+    if (protocol.equals("consumer")) {
+      // KIP-848: the broker assigns and sets the session time-out and heartbeat interval;
+      // the client refuses those settings with this protocol. Its rebalance time-out is
+      // max.poll.interval.ms, the assignor group.remote.assignor.
+      p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer");
+      if (c.hasNonNull("rebalance_timeout_ms")) {
+        p.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, c.get("rebalance_timeout_ms").asInt());
+      }
+      if (c.hasNonNull("assignor")) {
+        String a = c.get("assignor").asText();
+        if (!a.equals("uniform") && !a.equals("range")) {
+          throw new Unsupported("server assignor " + a);
+        }
+        p.put(ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG, a);
+      }
+      p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, bool(c, "auto_commit", false));
+      if (c.hasNonNull("from")) {
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, c.get("from").asText());
+      }
+      p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation(c));
+      return p;
+    } else if (!protocol.equals("classic")) {
+      throw new Unsupported("group protocol " + protocol);
+    }
     if (c.hasNonNull("session_timeout_ms")) {
       int st = c.get("session_timeout_ms").asInt();
       p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, st);
