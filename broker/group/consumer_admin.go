@@ -37,6 +37,13 @@ func (c *Coordinator) describeConsumer(id string) kmsg.ConsumerGroupDescribeResp
 		msg := "Group " + id + " not found."
 		d.ErrorMessage = &msg
 		return d
+	case g.cg == nil && g.state == Empty && len(g.members) == 0 && len(g.offsets) == 0 && g.generation == 0:
+		// Only MEMBER_ID_REQUIRED handed out: nothing is stored yet, and Kafka describes
+		// from what is stored.
+		d.ErrorCode = kerr.GroupIDNotFound.Code
+		msg := "Group " + id + " not found."
+		d.ErrorMessage = &msg
+		return d
 	case g.cg == nil:
 		d.ErrorCode = kerr.GroupIDNotFound.Code
 		msg := "Group " + id + " is not a consumer group."
@@ -62,6 +69,10 @@ func (c *Coordinator) describeConsumer(id string) kmsg.ConsumerGroupDescribeResp
 			dm.SubscribedTopics = append(dm.SubscribedTopics, m.subscribed...)
 		}
 		dm.SubscribedTopicRegex = m.regex
+		if m.regex == nil {
+			none := "" // Kafka 4.0 answers an empty string, not null
+			dm.SubscribedTopicRegex = &none
+		}
 		dm.Assignment = c.describeAssignment(m.assigned)
 		dm.TargetAssignment = c.describeAssignment(cg.target[m.id])
 		dm.MemberType = 1 // a consumer-protocol member

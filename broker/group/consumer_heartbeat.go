@@ -7,6 +7,7 @@ package group
 
 import (
 	"regexp"
+	"regexp/syntax"
 	"sort"
 	"strconv"
 	"time"
@@ -69,7 +70,7 @@ func validateHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest) string {
 		case len(req.Topics) > 0 || req.Topics == nil:
 			return "TopicPartitions must be empty when (re-)joining."
 		case req.SubscribedTopicNames == nil && req.SubscribedTopicRegex == nil:
-			return "SubscribedTopicNames or SubscribedTopicRegex must be set in first request."
+			return "Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when (re-)joining."
 		}
 	case req.MemberEpoch == leaveStaticEpoch:
 		if req.InstanceID == nil {
@@ -97,14 +98,18 @@ func (c *Coordinator) consumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 	if req.SubscribedTopicRegex != nil && *req.SubscribedTopicRegex != "" {
 		var err error
 		if re, err = regexp.Compile("^(?:" + *req.SubscribedTopicRegex + ")$"); err != nil {
-			respond(cghbError(kerr.InvalidRegularExpression, "SubscribedTopicRegex "+*req.SubscribedTopicRegex+" is not a valid regular expression: "+err.Error()))
+			why := err.Error()
+			if se, ok := err.(*syntax.Error); ok {
+				why = string(se.Code)
+			}
+			respond(cghbError(kerr.InvalidRegularExpression, "SubscribedTopicRegex `"+*req.SubscribedTopicRegex+"` is not a valid regular expression: "+why+"."))
 			return
 		}
 	}
 	g := c.groups[req.Group]
 	switch {
 	case g == nil && req.MemberEpoch != joinEpoch:
-		respond(cghbError(kerr.GroupIDNotFound, "Group "+req.Group+" not found."))
+		respond(cghbError(kerr.GroupIDNotFound, "Consumer group "+req.Group+" not found."))
 		return
 	case g == nil:
 		g = newGroup(req.Group, c.clock.Now())
@@ -113,12 +118,17 @@ func (c *Coordinator) consumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 		c.groups[req.Group] = g
 	case g.cg == nil:
 		// A classic group: an empty one becomes a consumer group (keeping its offsets), as
-		// Kafka 4.0 converts it; one with members is not a consumer group.
-		if g.state != Empty || len(g.members) > 0 || len(g.pending) > 0 || req.MemberEpoch != joinEpoch {
+		// Kafka 4.0 converts it, even with members still due back after MEMBER_ID_REQUIRED
+		// (they are forgotten); one with members is not a consumer group.
+		if g.state != Empty || len(g.members) > 0 || req.MemberEpoch != joinEpoch {
 			respond(cghbError(kerr.GroupIDNotFound, "Group "+req.Group+" is not a consumer group."))
 			return
 		}
 		g.joinTimer.stop()
+		for id, t := range g.pending {
+			t.stop()
+			delete(g.pending, id)
+		}
 		g.protocolType, g.protocol, g.leader = "consumer", "", ""
 		g.cg = newCgroup()
 		g.cg.epoch = g.generation
@@ -142,7 +152,7 @@ func (c *Coordinator) consumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 			if oldID, ok := cg.static[*req.InstanceID]; ok && oldID != req.MemberID {
 				old := cg.members[oldID]
 				if old.epoch != leaveStaticEpoch {
-					respond(cghbError(kerr.UnreleasedInstanceID, "Static member "+*req.InstanceID+" with member id "+oldID+" is still active."))
+					respond(cghbError(kerr.UnreleasedInstanceID, "Static member "+req.MemberID+" with instance id "+*req.InstanceID+" cannot join the group because the instance id is owned by "+oldID+" member."))
 					return
 				}
 				m = c.replaceStaticMember(g, old, req.MemberID)
@@ -178,9 +188,15 @@ func (c *Coordinator) consumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 			respond(cghbError(kerr.UnknownMemberID, "Member "+req.MemberID+" is not a member of group "+req.Group+"."))
 			return
 		}
-		if req.InstanceID != nil && cg.static[*req.InstanceID] != m.id {
-			respond(cghbError(kerr.FencedInstanceID, ""))
-			return
+		if req.InstanceID != nil {
+			switch cur, ok := cg.static[*req.InstanceID]; {
+			case !ok:
+				respond(cghbError(kerr.UnknownMemberID, "Instance id "+*req.InstanceID+" is unknown."))
+				return
+			case cur != m.id:
+				respond(cghbError(kerr.FencedInstanceID, "Static member "+m.id+" with instance id "+*req.InstanceID+" was replaced by member "+cur+"."))
+				return
+			}
 		}
 		if req.MemberEpoch > m.epoch {
 			respond(cghbError(kerr.FencedMemberEpoch, "The consumer group member has a greater member epoch ("+itoa(int(req.MemberEpoch))+") than the one known by the group coordinator ("+itoa(int(m.epoch))+"). The member must abandon all its partitions and rejoin."))
@@ -232,7 +248,10 @@ func (c *Coordinator) consumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 		bump = true
 	}
 	if bump {
-		c.bumpAndAssign(g)
+		cg.epoch++
+	}
+	if cg.epoch != cg.assignEpoch {
+		c.computeTarget(g)
 	}
 	before := m.assigned
 	c.reconcileMember(g, m, owned)
@@ -344,10 +363,12 @@ func (c *Coordinator) consumerLeave(g *group, req *kmsg.ConsumerGroupHeartbeatRe
 	})
 }
 
-// removeConsumerMember drops m, bumps the group epoch and recomputes the target.
+// removeConsumerMember drops m and bumps the group epoch. As in Kafka, the new target
+// assignment is computed by the next heartbeat of a remaining member (the group shows
+// Assigning until then).
 func (c *Coordinator) removeConsumerMember(g *group, m *cmember) {
 	g.cg.removeMember(m)
-	c.bumpAndAssign(g)
+	g.cg.epoch++
 	c.persistConsumer(g, nil)
 }
 
@@ -362,11 +383,10 @@ func (c *Coordinator) scheduleConsumerSession(g *group, m *cmember) {
 	})
 }
 
-// bumpAndAssign starts a new group epoch and computes its target assignment.
-func (c *Coordinator) bumpAndAssign(g *group) {
+// computeTarget computes the target assignment at the group epoch.
+func (c *Coordinator) computeTarget(g *group) {
 	cg := g.cg
 	c.refreshPartitions(cg)
-	cg.epoch++
 	spec := assignSpec{subscribed: map[string][]string{}, partitions: cg.partitions, previous: cg.target}
 	for _, m := range cg.ordered() {
 		spec.members = append(spec.members, m.id)
