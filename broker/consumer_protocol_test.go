@@ -103,3 +103,68 @@ func TestConsumerProtocolGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestConsumerProtocolCrash: a KIP-848 group's members, epochs, assignment and committed
+// offsets survive a crash (the broker abandoned without Close); a member heartbeating with
+// its epoch after the restart carries on without rejoining.
+func TestConsumerProtocolCrash(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBroker(t, dir)
+	createTopic(t, tb.admin(t), "cc", 3, nil)
+	cl := tb.client(t)
+	hb := func(cl *kgo.Client, epoch int32, mod func(*kmsg.ConsumerGroupHeartbeatRequest)) *kmsg.ConsumerGroupHeartbeatResponse {
+		t.Helper()
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Group, req.MemberID, req.MemberEpoch = "ccg", "member-one-0000000000", epoch
+		if mod != nil {
+			mod(req)
+		}
+		resp, err := req.RequestWith(ctxT(t, 10*time.Second), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorCode != 0 {
+			t.Fatalf("heartbeat epoch %d: error %d", epoch, resp.ErrorCode)
+		}
+		return resp
+	}
+	r := hb(cl, 0, func(req *kmsg.ConsumerGroupHeartbeatRequest) {
+		req.RebalanceTimeoutMillis = 30000
+		req.SubscribedTopicNames = []string{"cc"}
+		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	})
+	if r.MemberEpoch != 1 || r.Assignment == nil || len(r.Assignment.Topics) != 1 || len(r.Assignment.Topics[0].Partitions) != 3 {
+		t.Fatalf("join: epoch %d assignment %+v", r.MemberEpoch, r.Assignment)
+	}
+	oc := kmsg.NewPtrOffsetCommitRequest()
+	oc.Group, oc.MemberID, oc.Generation = "ccg", "member-one-0000000000", 1
+	ot := kmsg.NewOffsetCommitRequestTopic()
+	ot.Topic = "cc"
+	op := kmsg.NewOffsetCommitRequestTopicPartition()
+	op.Partition, op.Offset = 2, 77
+	ot.Partitions = append(ot.Partitions, op)
+	oc.Topics = append(oc.Topics, ot)
+	ocr, err := oc.RequestWith(ctxT(t, 10*time.Second), cl)
+	if err != nil || ocr.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("commit: %v %+v", err, ocr)
+	}
+
+	tb.abandon()
+	tb2 := startBroker(t, dir)
+	cl2 := tb2.client(t)
+	d := describeConsumerGroup(t, cl2, "ccg")
+	if d.ErrorCode != 0 || d.State != "Stable" || d.Epoch != 1 || len(d.Members) != 1 || d.Members[0].MemberEpoch != 1 ||
+		len(d.Members[0].Assignment.TopicPartitions) != 1 || len(d.Members[0].Assignment.TopicPartitions[0].Partitions) != 3 {
+		t.Fatalf("after the crash: %+v", d)
+	}
+	if r := hb(cl2, 1, nil); r.MemberEpoch != 1 {
+		t.Fatalf("heartbeat after the crash: epoch %d", r.MemberEpoch)
+	}
+	offs, err := kadm.NewClient(cl2).FetchOffsets(ctxT(t, 10*time.Second), "ccg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := offs.Lookup("cc", 2); !ok || o.At != 77 {
+		t.Fatalf("offset after the crash: %+v", o)
+	}
+}
