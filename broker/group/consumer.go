@@ -141,6 +141,7 @@ type cgroup struct {
 	target      map[string]assignment // member ID -> target assignment
 	ownerOf     map[tp]string         // partition -> member holding it (assigned or revoking)
 	partitions  map[string]int32      // partition counts of subscribed topics seen at the last bump
+	lastRec     []byte                // the group record last written (or replayed)
 }
 
 func newCgroup() *cgroup {

@@ -6,6 +6,7 @@ package group
 // the group, answer once durable.
 
 import (
+	"bytes"
 	"regexp"
 	"regexp/syntax"
 	"sort"
@@ -439,9 +440,28 @@ func (c *Coordinator) syncConsumerState(g *group) {
 	g.subscribed = g.cg.subscribedTopics()
 }
 
+// persistConsumer writes the group's record if it differs from the last one written, so
+// the heartbeats of a settled group cost no write; then runs once the record is durable (at
+// once when there is nothing to write: the reply still waits for the burst's flush).
 func (c *Coordinator) persistConsumer(g *group, then func(error)) {
 	c.syncConsumerState(g)
-	c.persist(encodeConsumerGroup(g), then)
+	rec := encodeConsumerGroup(g)
+	cg := g.cg
+	if bytes.Equal(rec, cg.lastRec) {
+		if then != nil {
+			then(nil)
+		}
+		return
+	}
+	cg.lastRec = rec
+	c.persist(rec, func(err error) {
+		if err != nil && bytes.Equal(cg.lastRec, rec) {
+			cg.lastRec = nil // not on disk: the next change must write it
+		}
+		if then != nil {
+			then(err)
+		}
+	})
 }
 
 func (c *Coordinator) topicInfo(name string) (TopicInfo, bool) {

@@ -166,6 +166,7 @@ func (c *Coordinator) applyConsumerGroup(id string, d *dec) error {
 	g.offsets = offsets
 	g.protocolType = "consumer"
 	g.cg = cg
+	cg.lastRec = encodeConsumerGroup(g)
 	g.generation = cg.epoch
 	if len(cg.members) > 0 {
 		g.state = Stable

@@ -115,3 +115,33 @@ func TestConsumerGroupAcrossTypes(t *testing.T) {
 		t.Fatalf("deleted group after restart: %+v", d)
 	}
 }
+
+// TestConsumerHeartbeatWritesOnlyChanges: a settled member's heartbeats write nothing to
+// groups.log; a change (a second member) does.
+func TestConsumerHeartbeatWritesOnlyChanges(t *testing.T) {
+	h := cgHarness(t)
+	r := h.cgJoin("cg", "m1")
+	if r.ErrorCode != 0 {
+		t.Fatalf("join: %+v", r)
+	}
+	size := h.log.Size()
+	for i := 0; i < 3; i++ {
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Version = 1
+		req.Group, req.MemberID, req.MemberEpoch = "cg", "m1", r.MemberEpoch
+		ch := make(chan *kmsg.ConsumerGroupHeartbeatResponse, 1)
+		h.c.ConsumerGroupHeartbeat(Client{Version: 1}, req, func(r *kmsg.ConsumerGroupHeartbeatResponse) { ch <- r })
+		if got := await(t, ch); got.ErrorCode != 0 || got.MemberEpoch != r.MemberEpoch {
+			t.Fatalf("heartbeat: %+v", got)
+		}
+	}
+	if h.log.Size() != size {
+		t.Fatalf("steady heartbeats wrote %d bytes", h.log.Size()-size)
+	}
+	if r := h.cgJoin("cg", "m2"); r.ErrorCode != 0 {
+		t.Fatalf("second join: %+v", r)
+	}
+	if h.log.Size() == size {
+		t.Fatal("a new member was not written")
+	}
+}
