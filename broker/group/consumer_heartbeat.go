@@ -222,13 +222,15 @@ func (c *Coordinator) consumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 		bump = true
 	}
 	if req.SubscribedTopicRegex != nil {
-		if !equalNStr(m.regex, req.SubscribedTopicRegex) {
+		// An empty regex means none (librdkafka sends "" on every heartbeat).
+		regex := req.SubscribedTopicRegex
+		if *regex == "" {
+			regex = nil
+		}
+		if !equalNStr(m.regex, regex) {
 			bump = true
 		}
-		m.regex = req.SubscribedTopicRegex
-		if *req.SubscribedTopicRegex == "" {
-			m.regex = nil
-		}
+		m.regex = regex
 	}
 	if req.SubscribedTopicNames != nil || re != nil {
 		subs := c.resolveSubscription(req.SubscribedTopicNames, re)
@@ -250,6 +252,8 @@ func (c *Coordinator) consumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 	}
 	if bump {
 		cg.epoch++
+		c.log.Debug("consumer group epoch bumped", "group", g.id, "member", m.id, "epoch", cg.epoch,
+			"subscribed", m.subscribed, "assignor", m.assignor, "partitions", cg.partitions)
 	}
 	if cg.epoch != cg.assignEpoch {
 		c.computeTarget(g)
