@@ -1,10 +1,13 @@
 package broker
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -166,5 +169,76 @@ func TestConsumerProtocolCrash(t *testing.T) {
 	}
 	if o, ok := offs.Lookup("cc", 2); !ok || o.At != 77 {
 		t.Fatalf("offset after the crash: %+v", o)
+	}
+}
+
+// TestGroupConfigResources: DescribeConfigs and IncrementalAlterConfigs on GROUP resources
+// answer as Kafka 4.0.2 does (names, order, sources, errors and messages as probed on it).
+func TestGroupConfigResources(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	cl := tb.client(t)
+	describe := func(name string) *kmsg.DescribeConfigsResponseResource {
+		t.Helper()
+		req := kmsg.NewPtrDescribeConfigsRequest()
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, name
+		req.Resources = append(req.Resources, rr)
+		resp, err := req.RequestWith(ctxT(t, 10*time.Second), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &resp.Resources[0]
+	}
+	alter := func(name, key, value string) (int16, string) {
+		t.Helper()
+		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, name
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Value = key, &value
+		rr.Configs = append(rr.Configs, c)
+		req.Resources = append(req.Resources, rr)
+		resp, err := req.RequestWith(ctxT(t, 10*time.Second), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := ""
+		if resp.Resources[0].ErrorMessage != nil {
+			msg = *resp.Resources[0].ErrorMessage
+		}
+		return resp.Resources[0].ErrorCode, msg
+	}
+	list := func(r *kmsg.DescribeConfigsResponseResource) string {
+		var s []string
+		for _, c := range r.Configs {
+			s = append(s, fmt.Sprintf("%s=%s/%d", c.Name, *c.Value, c.Source))
+		}
+		return strings.Join(s, " ")
+	}
+	want := "consumer.session.timeout.ms=45000/5 share.auto.offset.reset=latest/5 share.record.lock.duration.ms=30000/5 " +
+		"consumer.heartbeat.interval.ms=5000/5 share.session.timeout.ms=45000/5 share.heartbeat.interval.ms=5000/5"
+	if got := list(describe("any-group")); got != want {
+		t.Fatalf("defaults:\n got %s\nwant %s", got, want)
+	}
+	if r := describe(""); r.ErrorCode != kerr.InvalidRequest.Code || *r.ErrorMessage != "Group name must not be empty" {
+		t.Fatalf("empty name: %+v", r)
+	}
+	for _, c := range []struct {
+		name, key, value string
+		code             int16
+		msg              string
+	}{
+		{"g", "consumer.session.timeout.ms", "10", kerr.InvalidConfig.Code, "consumer.session.timeout.ms must be greater than or equal to group.consumer.min.session.timeout.ms"},
+		{"g", "consumer.heartbeat.interval.ms", "abc", kerr.InvalidConfig.Code, "Invalid value abc for configuration consumer.heartbeat.interval.ms: Not a number of type INT"},
+		{"g", "foo.bar", "1", kerr.InvalidConfig.Code, "Unknown group config name: foo.bar"},
+		{"", "consumer.session.timeout.ms", "50000", kerr.InvalidRequest.Code, "Default group resources are not allowed."},
+		{"g", "consumer.session.timeout.ms", "50000", 0, ""},
+	} {
+		if code, msg := alter(c.name, c.key, c.value); code != c.code || msg != c.msg {
+			t.Fatalf("set %s=%s on %q: %d %q, want %d %q", c.key, c.value, c.name, code, msg, c.code, c.msg)
+		}
+	}
+	if got := list(describe("g")); !strings.HasPrefix(got, "consumer.session.timeout.ms=50000/8 ") {
+		t.Fatalf("after set: %s", got)
 	}
 }

@@ -266,7 +266,7 @@ func (c *Coordinator) consumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 	id := m.id
 	r.MemberID = &id
 	r.MemberEpoch = m.epoch
-	r.HeartbeatIntervalMillis = int32(c.cfg.HeartbeatInterval.Milliseconds())
+	r.HeartbeatIntervalMillis = int32(c.heartbeatInterval(g).Milliseconds())
 	// As Kafka: the assignment goes out on a full request (a join, or a client resending
 	// every field after an error) and whenever it changed.
 	full := req.MemberEpoch == joinEpoch || req.RebalanceTimeoutMillis != -1 &&
@@ -379,7 +379,7 @@ func (c *Coordinator) removeConsumerMember(g *group, m *cmember) {
 
 func (c *Coordinator) scheduleConsumerSession(g *group, m *cmember) {
 	m.hb.stop()
-	m.hb = c.after(c.cfg.ConsumerSessionTimeout, func() {
+	m.hb = c.after(c.sessionTimeout(g), func() {
 		if g.cg == nil || g.cg.members[m.id] != m {
 			return
 		}

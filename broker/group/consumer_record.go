@@ -15,6 +15,9 @@ package group
 //	assignment: topic count, then per topic: name str, partition count, partitions
 //
 // Offsets of the group stay in their own records (types 1 and 2).
+//
+//	6 group config:   group str, count, then per config: name str, value str
+//	                  (the group's whole config set; an empty one removes it)
 
 import (
 	"fmt"
@@ -22,7 +25,43 @@ import (
 	"time"
 )
 
-const recConsumerGroup = 5
+const (
+	recConsumerGroup = 5
+	recGroupConfig   = 6
+)
+
+func encodeGroupConfig(group string, m map[string]string) []byte {
+	e := newEnc(recGroupConfig)
+	e.str(group)
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	e.int(int64(len(names)))
+	for _, k := range names {
+		e.str(k)
+		e.str(m[k])
+	}
+	return e.b
+}
+
+// applyGroupConfig replays a type 6 record (d is past the group ID).
+func (c *Coordinator) applyGroupConfig(id string, d *dec) error {
+	n := d.int()
+	if n < 0 || n > int64(len(d.b)) {
+		return fmt.Errorf("group record: bad config count %d", n)
+	}
+	m := map[string]string{}
+	for i := int64(0); i < n && d.err == nil; i++ {
+		k := d.str()
+		m[k] = d.str()
+	}
+	if d.err == nil {
+		c.setGroupConfigs(id, m)
+	}
+	return nil
+}
 
 func encodeAssignment(e *enc, a assignment) {
 	ts := a.topics()

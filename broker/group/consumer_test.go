@@ -2,6 +2,7 @@ package group
 
 import (
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -143,5 +144,44 @@ func TestConsumerHeartbeatWritesOnlyChanges(t *testing.T) {
 	}
 	if h.log.Size() == size {
 		t.Fatal("a new member was not written")
+	}
+}
+
+// TestGroupConfigs: consumer.session.timeout.ms and consumer.heartbeat.interval.ms set for a
+// group are validated, take effect on its members and survive a restart.
+func TestGroupConfigs(t *testing.T) {
+	h := cgHarness(t)
+	set := func(kv map[string]string) (*kerr.Error, string) {
+		return h.c.AlterGroupConfigs("cg", false, func(cur map[string]string) (map[string]string, *kerr.Error, string) {
+			for k, v := range kv {
+				cur[k] = v
+			}
+			return cur, nil, ""
+		})
+	}
+	if e, msg := set(map[string]string{"consumer.session.timeout.ms": "61000"}); e != kerr.InvalidConfig ||
+		msg != "consumer.session.timeout.ms must be less than or equal to group.consumer.max.session.timeout.ms" {
+		t.Fatalf("out of bounds: %v %q", e, msg)
+	}
+	if e, msg := set(map[string]string{"no.such": "1"}); e != kerr.InvalidConfig || msg != "Unknown group config name: no.such" {
+		t.Fatalf("unknown name: %v %q", e, msg)
+	}
+	if e, msg := set(map[string]string{"consumer.session.timeout.ms": "50000", "consumer.heartbeat.interval.ms": "6000"}); e != nil {
+		t.Fatalf("set: %v %q", e, msg)
+	}
+	h.restart()
+	if m, err := h.c.GroupConfigs("cg"); err != nil || m["consumer.session.timeout.ms"] != "50000" || len(m) != 2 {
+		t.Fatalf("configs after restart: %v %v", m, err)
+	}
+	if r := h.cgJoin("cg", "m1"); r.ErrorCode != 0 || r.HeartbeatIntervalMillis != 6000 {
+		t.Fatalf("join: %+v", r)
+	}
+	h.advance(46 * time.Second) // past the default 45 s, within the group's 50 s
+	if d := h.cgDescribe("cg"); len(d.Members) != 1 {
+		t.Fatalf("member expired before the group's session timeout: %+v", d)
+	}
+	h.advance(5 * time.Second)
+	if d := h.cgDescribe("cg"); len(d.Members) != 0 {
+		t.Fatalf("member still there after the group's session timeout: %+v", d)
 	}
 }

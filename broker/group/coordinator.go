@@ -124,6 +124,7 @@ type Coordinator struct {
 
 	// Loop-owned state below.
 	groups       map[string]*group
+	groupConfigs map[string]map[string]string // group ID -> configs set (group_config.go)
 	pendingRecs  [][]byte
 	onDurable    []func(err error) // run after pendingRecs are written (or failed)
 	replies      []func()          // responses held until the burst's records are durable
@@ -158,6 +159,8 @@ func New(cfg Config) (*Coordinator, error) {
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 		groups: map[string]*group{},
+
+		groupConfigs: map[string]map[string]string{},
 	}
 	if err := c.load(); err != nil {
 		meta.Close()

@@ -14,7 +14,7 @@ package group
 //	                   client id str, host str, session ms, rebalance ms, metadata bytes,
 //	                   assignment bytes
 //	  4 group delete:  group str
-//	  5 consumer group (KIP-848): see consumer_record.go
+//	  5 consumer group (KIP-848), 6 group config: see consumer_record.go
 //
 // Replaying the records in order rebuilds the groups; a group record replaces the group's
 // metadata (members of the last completed generation) and keeps its offsets. Compaction
@@ -214,6 +214,10 @@ func (c *Coordinator) applyRecord(rec []byte) error {
 		if err := c.applyConsumerGroup(id, d); err != nil {
 			return err
 		}
+	case recGroupConfig:
+		if err := c.applyGroupConfig(id, d); err != nil {
+			return err
+		}
 	case recGroup:
 		ptype, proto, gen, leader := d.str(), d.str(), d.i32(), d.str()
 		since := time.UnixMilli(d.int())
@@ -274,6 +278,14 @@ func (c *Coordinator) snapshot() [][]byte {
 	}
 	sort.Strings(ids)
 	var out [][]byte
+	cids := make([]string, 0, len(c.groupConfigs))
+	for id := range c.groupConfigs {
+		cids = append(cids, id)
+	}
+	sort.Strings(cids)
+	for _, id := range cids {
+		out = append(out, encodeGroupConfig(id, c.groupConfigs[id]))
+	}
 	for _, id := range ids {
 		g := c.groups[id]
 		switch {

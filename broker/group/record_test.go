@@ -46,6 +46,7 @@ func FuzzApplyRecord(f *testing.F) {
 	f.Add(encodeOffsetDelete("g", tp{"t", 1}))
 	f.Add(encodeGroupDelete("g"))
 	f.Add(encodeConsumerGroup(testConsumerGroup()))
+	f.Add(encodeGroupConfig("g", map[string]string{"consumer.session.timeout.ms": "50000"}))
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		c := &Coordinator{groups: map[string]*group{}}
 		_ = c.applyRecord(rec) // must not panic or allocate unboundedly
