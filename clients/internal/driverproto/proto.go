@@ -354,6 +354,7 @@ type GroupSubscribe struct {
 	AutoCommit         bool     `json:"auto_commit"`
 	From               string   `json:"from"`
 	Isolation          string   `json:"isolation"`
+	GroupProtocol      string   `json:"group_protocol"` // "" or "classic", or "consumer" (KIP-848)
 }
 
 // GroupPoll is group_poll's arguments.
