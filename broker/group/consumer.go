@@ -122,7 +122,8 @@ type cmember struct {
 	prevEpoch  int32
 	state      memberState
 	rebalance  time.Duration
-	subscribed []string // sorted topic names
+	subscribed []string // sorted topic names: names and the topics regex resolves to
+	names      []string // sorted topic names the member subscribed to by name
 	regex      *string
 	assignor   string // client's ServerAssignor, "" for the group default
 	assigned   assignment
@@ -142,6 +143,8 @@ type cgroup struct {
 	ownerOf     map[tp]string         // partition -> member holding it (assigned or revoking)
 	partitions  map[string]int32      // partition counts of subscribed topics seen at the last bump
 	lastRec     []byte                // the group record last written (or replayed)
+	regexes     map[string][]string   // subscription regex -> topics it resolved to
+	resolving   map[string]bool       // regexes whose resolution is queued
 }
 
 func newCgroup() *cgroup {
@@ -151,7 +154,18 @@ func newCgroup() *cgroup {
 		target:     map[string]assignment{},
 		ownerOf:    map[tp]string{},
 		partitions: map[string]int32{},
+		regexes:    map[string][]string{},
+		resolving:  map[string]bool{},
 	}
+}
+
+// memberSubs is m's subscription: its topic names and what its regex resolved to.
+func (cg *cgroup) memberSubs(m *cmember) []string {
+	subs := append([]string(nil), m.names...)
+	if m.regex != nil {
+		subs = append(subs, cg.regexes[*m.regex]...)
+	}
+	return sortedSet(subs)
 }
 
 func (cg *cgroup) ordered() []*cmember {

@@ -63,11 +63,8 @@ func (c *Coordinator) describeConsumer(id string) kmsg.ConsumerGroupDescribeResp
 		dm.MemberEpoch = m.epoch
 		dm.ClientID = m.clientID
 		dm.ClientHost = m.host
-		dm.SubscribedTopics = []string{}
-		if m.regex == nil {
-			// The resolved topics of a regex subscription are not shown as names.
-			dm.SubscribedTopics = append(dm.SubscribedTopics, m.subscribed...)
-		}
+		// The names subscribed to; the topics a regex resolved to are not shown.
+		dm.SubscribedTopics = append([]string{}, m.names...)
 		dm.SubscribedTopicRegex = m.regex
 		if m.regex == nil {
 			none := "" // Kafka 4.0 answers an empty string, not null

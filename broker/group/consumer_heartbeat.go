@@ -95,10 +95,8 @@ func (c *Coordinator) consumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 		respond(cghbError(kerr.UnsupportedAssignor, "ServerAssignor "+*req.ServerAssignor+" is not supported. Supported assignors: uniform, range."))
 		return
 	}
-	var re *regexp.Regexp
 	if req.SubscribedTopicRegex != nil && *req.SubscribedTopicRegex != "" {
-		var err error
-		if re, err = regexp.Compile("^(?:" + *req.SubscribedTopicRegex + ")$"); err != nil {
+		if _, err := regexp.Compile("^(?:" + *req.SubscribedTopicRegex + ")$"); err != nil {
 			why := err.Error()
 			if se, ok := err.(*syntax.Error); ok {
 				why = string(se.Code)
@@ -221,31 +219,33 @@ func (c *Coordinator) consumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 		m.assignor = *req.ServerAssignor
 		bump = true
 	}
+	if req.SubscribedTopicNames != nil {
+		m.names = sortedSet(req.SubscribedTopicNames)
+	}
 	if req.SubscribedTopicRegex != nil {
 		// An empty regex means none (librdkafka sends "" on every heartbeat).
 		regex := req.SubscribedTopicRegex
 		if *regex == "" {
 			regex = nil
 		}
-		if !equalNStr(m.regex, regex) {
-			bump = true
-		}
 		m.regex = regex
 	}
-	if req.SubscribedTopicNames != nil || re != nil {
-		subs := c.resolveSubscription(req.SubscribedTopicNames, re)
-		if !equalStrings(subs, m.subscribed) {
-			m.subscribed = subs
-			bump = true
-		}
-	} else if m.regex != nil {
-		// Regex subscriptions are resolved again on every heartbeat, so new topics join.
-		if r, err := regexp.Compile("^(?:" + *m.regex + ")$"); err == nil {
-			if subs := c.resolveSubscription(nil, r); !equalStrings(subs, m.subscribed) {
-				m.subscribed = subs
+	if m.regex != nil {
+		if _, ok := cg.regexes[*m.regex]; ok {
+			// Resolved before: refreshed on every heartbeat, so new topics join.
+			if c.applyRegex(g, *m.regex, c.resolveRegex(*m.regex)) {
 				bump = true
 			}
+		} else {
+			// A new regex is resolved after this heartbeat, as Kafka resolves it
+			// asynchronously: the member joins without its topics, and a later heartbeat
+			// gets them with the epoch the resolution bumps.
+			c.resolveRegexLater(g, *m.regex)
 		}
+	}
+	if subs := cg.memberSubs(m); !equalStrings(subs, m.subscribed) {
+		m.subscribed = subs
+		bump = true
 	}
 	if c.refreshPartitions(cg) {
 		bump = true
@@ -374,6 +374,7 @@ func (c *Coordinator) consumerLeave(g *group, req *kmsg.ConsumerGroupHeartbeatRe
 func (c *Coordinator) removeConsumerMember(g *group, m *cmember) {
 	g.cg.removeMember(m)
 	g.cg.epoch++
+	c.refreshPartitions(g.cg) // the partitions the new epoch's subscriptions see
 	c.persistConsumer(g, nil)
 }
 
@@ -392,6 +393,15 @@ func (c *Coordinator) scheduleConsumerSession(g *group, m *cmember) {
 func (c *Coordinator) computeTarget(g *group) {
 	cg := g.cg
 	c.refreshPartitions(cg)
+	for re := range cg.regexes {
+		used := false
+		for _, m := range cg.members {
+			used = used || m.regex != nil && *m.regex == re
+		}
+		if !used {
+			delete(cg.regexes, re)
+		}
+	}
 	spec := assignSpec{subscribed: map[string][]string{}, partitions: cg.partitions, previous: cg.target}
 	for _, m := range cg.ordered() {
 		spec.members = append(spec.members, m.id)
@@ -475,21 +485,68 @@ func (c *Coordinator) topicInfo(name string) (TopicInfo, bool) {
 	return c.cfg.TopicInfo(name)
 }
 
-func (c *Coordinator) resolveSubscription(names []string, re *regexp.Regexp) []string {
-	set := map[string]bool{}
-	for _, n := range names {
-		set[n] = true
+// resolveRegex lists the topics a (valid, already checked) regex matches in full.
+func (c *Coordinator) resolveRegex(regex string) []string {
+	re, err := regexp.Compile("^(?:" + regex + ")$")
+	if err != nil || c.cfg.TopicNames == nil {
+		return nil
 	}
-	if re != nil && c.cfg.TopicNames != nil {
-		for _, n := range c.cfg.TopicNames() {
-			if re.MatchString(n) {
-				set[n] = true
+	var out []string
+	for _, n := range c.cfg.TopicNames() {
+		if re.MatchString(n) {
+			out = append(out, n)
+		}
+	}
+	return sortedSet(out)
+}
+
+// applyRegex records a regex's resolved topics and updates the subscriptions of the members
+// using it; true if any changed.
+func (c *Coordinator) applyRegex(g *group, regex string, topics []string) bool {
+	cg := g.cg
+	cg.regexes[regex] = topics
+	changed := false
+	for _, m := range cg.members {
+		if m.regex != nil && *m.regex == regex {
+			if subs := cg.memberSubs(m); !equalStrings(subs, m.subscribed) {
+				m.subscribed = subs
+				changed = true
 			}
 		}
 	}
+	return changed
+}
+
+// resolveRegexLater resolves a new regex once the current burst is written, bumping the
+// group epoch if members' subscriptions change.
+func (c *Coordinator) resolveRegexLater(g *group, regex string) {
+	cg := g.cg
+	if cg.resolving[regex] {
+		return
+	}
+	cg.resolving[regex] = true
+	c.onDurable = append(c.onDurable, func(error) {
+		delete(cg.resolving, regex)
+		if c.groups[g.id] != g || g.cg != cg {
+			return
+		}
+		if c.applyRegex(g, regex, c.resolveRegex(regex)) {
+			cg.epoch++
+			c.refreshPartitions(cg)
+			c.log.Debug("consumer group regex resolved", "group", g.id, "regex", regex, "epoch", cg.epoch)
+			c.persistConsumer(g, nil)
+		}
+	})
+}
+
+func sortedSet(ss []string) []string {
+	set := map[string]bool{}
+	for _, s := range ss {
+		set[s] = true
+	}
 	out := make([]string, 0, len(set))
-	for n := range set {
-		out = append(out, n)
+	for s := range set {
+		out = append(out, s)
 	}
 	sort.Strings(out)
 	return out

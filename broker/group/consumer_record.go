@@ -10,7 +10,8 @@ package group
 //	                  member count, then per member:
 //	                    id str, instance nstr, rack nstr, client id str, host str,
 //	                    epoch, previous epoch, state, rebalance ms,
-//	                    subscribed count + str each, regex nstr, assignor str,
+//	                    subscribed count + str each, names count + str each,
+//	                    regex nstr, assignor str,
 //	                    assigned, revoking, target   (each: assignment, below)
 //	assignment: topic count, then per topic: name str, partition count, partitions
 //
@@ -132,6 +133,10 @@ func encodeConsumerGroup(g *group) []byte {
 		for _, t := range m.subscribed {
 			e.str(t)
 		}
+		e.int(int64(len(m.names)))
+		for _, t := range m.names {
+			e.str(t)
+		}
 		e.nstr(m.regex)
 		e.str(m.assignor)
 		encodeAssignment(e, m.assigned)
@@ -175,6 +180,14 @@ func (c *Coordinator) applyConsumerGroup(id string, d *dec) error {
 			m.subscribed = append(m.subscribed, d.str())
 		}
 		sort.Strings(m.subscribed)
+		k = d.int()
+		if k < 0 || k > int64(len(d.b)) {
+			return fmt.Errorf("group record: bad names count %d", k)
+		}
+		for j := int64(0); j < k && d.err == nil; j++ {
+			m.names = append(m.names, d.str())
+		}
+		sort.Strings(m.names)
 		m.regex = d.nstr()
 		m.assignor = d.str()
 		m.assigned = decodeAssignment(d)
@@ -191,6 +204,16 @@ func (c *Coordinator) applyConsumerGroup(id string, d *dec) error {
 			cg.static[*m.instanceID] = m.id
 		}
 		cg.setOwned(m, nil, nil)
+		if m.regex != nil {
+			// What the regex resolved to: the subscription beyond the names.
+			var topics []string
+			for _, t := range m.subscribed {
+				if !contains(m.names, t) {
+					topics = append(topics, t)
+				}
+			}
+			cg.regexes[*m.regex] = topics
+		}
 	}
 	if d.err != nil {
 		return nil // reported by the caller

@@ -61,7 +61,7 @@ func testConsumerGroup() *group {
 	g.cg.epoch, g.cg.assignEpoch = 5, 5
 	g.cg.partitions = map[string]int32{"t": 3, "u": 1}
 	m := &cmember{id: "m1", instanceID: &inst, rackID: &rack, clientID: "c", host: "/h", epoch: 4, prevEpoch: 3,
-		state: msUnrevoked, rebalance: time.Minute, subscribed: []string{"t", "u"}, regex: &re, assignor: "range",
+		state: msUnrevoked, rebalance: time.Minute, subscribed: []string{"t", "u"}, names: []string{"u"}, regex: &re, assignor: "range",
 		assigned: assignment{"t": {0, 1}}, revoking: assignment{"u": {0}}}
 	g.cg.members["m1"] = m
 	g.cg.static["i1"] = "m1"
@@ -88,7 +88,8 @@ func TestConsumerGroupRecordRoundTrip(t *testing.T) {
 		*m.regex != "t.*" || m.assignor != "range" || m.rebalance != time.Minute || !equalStrings(m.subscribed, []string{"t", "u"}) ||
 		!m.assigned.equal(assignment{"t": {0, 1}}) || !m.revoking.equal(assignment{"u": {0}}) ||
 		!g.cg.target["m1"].equal(assignment{"t": {0, 1, 2}}) || g.cg.static["i1"] != "m1" ||
-		g.cg.ownerOf[tp{"u", 0}] != "m1" || g.cg.partitions["t"] != 3 {
+		g.cg.ownerOf[tp{"u", 0}] != "m1" || g.cg.partitions["t"] != 3 ||
+		!equalStrings(m.names, []string{"u"}) || !equalStrings(g.cg.regexes["t.*"], []string{"t"}) {
 		t.Fatalf("replayed member %+v, group %+v", m, g.cg)
 	}
 	// A classic group record for the same ID replaces the consumer group (a conversion).
