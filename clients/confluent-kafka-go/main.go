@@ -727,7 +727,13 @@ func (d *driver) subscribeConsumerProtocol(a dp.GroupSubscribe, from string) dp.
 	if err != nil {
 		return d.errAnswer(err)
 	}
-	if err := c.SubscribeTopics(a.Topics, nil); err != nil {
+	topics := a.Topics
+	if a.TopicRegex != "" {
+		// librdkafka takes a regex subscription as a topic starting with ^; with this
+		// protocol it hands it to the broker.
+		topics = []string{"^" + a.TopicRegex}
+	}
+	if err := c.SubscribeTopics(topics, nil); err != nil {
 		c.Close()
 		return d.errAnswer(err)
 	}

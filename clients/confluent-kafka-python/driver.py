@@ -477,6 +477,10 @@ class Driver(DriverBase):
             c["max.poll.interval.ms"] = a["rebalance_timeout_ms"]
         if bool(a.get("auto_commit", False)):
             c["auto.commit.interval.ms"] = 1000
+        if a.get("topic_regex"):
+            # librdkafka takes a regex subscription as a topic starting with ^; with this
+            # protocol it hands it to the broker.
+            a = dict(a, topics=["^" + a["topic_regex"]])
         return self.join_group(Consumer(c), a)
 
     def commit_standalone(self, a):

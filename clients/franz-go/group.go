@@ -25,6 +25,7 @@ type subscribeArgs struct {
 	From                string   `json:"from"`
 	Isolation           string   `json:"isolation"`
 	GroupProtocol       string   `json:"group_protocol"`
+	TopicRegex          string   `json:"topic_regex"`
 }
 
 func balancer(name string) (kgo.GroupBalancer, error) {
@@ -89,6 +90,10 @@ func (d *driver) groupSubscribe(a subscribeArgs) (map[string]any, error) {
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { d.track(m, false) }))
 	if a.GroupProtocol == "consumer" {
 		opts = append(opts, kgo.ServerSideBalancer())
+	}
+	if a.TopicRegex != "" {
+		// With the consumer protocol kgo hands the regex to the broker to resolve.
+		opts = append(opts, kgo.ConsumeRegex(), kgo.ConsumeTopics(a.TopicRegex))
 	}
 	if a.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(a.InstanceID))

@@ -355,6 +355,7 @@ type GroupSubscribe struct {
 	From               string   `json:"from"`
 	Isolation          string   `json:"isolation"`
 	GroupProtocol      string   `json:"group_protocol"` // "" or "classic", or "consumer" (KIP-848)
+	TopicRegex         string   `json:"topic_regex"`    // subscribe by regex instead of Topics
 }
 
 // GroupPoll is group_poll's arguments.

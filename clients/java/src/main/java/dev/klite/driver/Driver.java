@@ -39,6 +39,7 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.consumer.SubscriptionPattern;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -806,8 +807,7 @@ public class Driver {
     Map<String, Object> p = groupProps(c);
     Consumer<byte[], byte[]> cons = newConsumer(p);
     groupId = c.path("group").asText();
-    cons.subscribe(
-        strings(c.get("topics")),
+    ConsumerRebalanceListener listener =
         new ConsumerRebalanceListener() {
           @Override
           public void onPartitionsRevoked(java.util.Collection<TopicPartition> tps) {
@@ -823,7 +823,18 @@ public class Driver {
           public void onPartitionsLost(java.util.Collection<TopicPartition> tps) {
             System.err.println("lost " + tps);
           }
-        });
+        };
+    if (c.hasNonNull("topic_regex")) {
+      String regex = c.get("topic_regex").asText();
+      if (c.path("group_protocol").asText("classic").equals("consumer")) {
+        // KIP-848: the broker resolves the regex (RE2J syntax).
+        cons.subscribe(new SubscriptionPattern(regex), listener);
+      } else {
+        cons.subscribe(java.util.regex.Pattern.compile(regex), listener);
+      }
+    } else {
+      cons.subscribe(strings(c.get("topics")), listener);
+    }
     group = cons;
     // This client joins inside poll: one non-blocking poll starts coordinator discovery.
     // Should it already return records, rewind so group_poll hands them out.
