@@ -9,7 +9,7 @@ import (
 )
 
 // cgHarness is a harness whose topics are fixed: "t" with 4 partitions.
-func cgHarness(t *testing.T) *harness {
+func cgHarness(t testing.TB) *harness {
 	return newHarness(t, Config{
 		TopicInfo: func(name string) (TopicInfo, bool) {
 			return TopicInfo{ID: topicID(name), Partitions: 4}, name == "t"
