@@ -16,6 +16,7 @@
 package broker
 
 import (
+	"github.com/klite/klite/broker/group"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -126,9 +127,33 @@ func (b *Broker) alterConfigResource(typ kmsg.ConfigResourceType, name string, v
 		}
 		b.log.Info("broker configs altered", "resource", name, "configs", next)
 		return nil, ""
+	case kmsg.ConfigResourceTypeGroupConfig:
+		if name == "" {
+			return kerr.InvalidRequest, "Default group resources are not allowed."
+		}
+		e, msg := b.groups.AlterGroupConfigs(name, validateOnly, func(cur map[string]string) (map[string]string, *kerr.Error, string) {
+			return change(cur, groupConfigType)
+		})
+		if e == nil && !validateOnly {
+			b.log.Info("group configs altered", "group", name)
+		}
+		return e, msg
 	case kmsg.ConfigResourceTypeBrokerLogger:
 		return kerr.InvalidRequest, "Unknown resource type 8"
 	default:
 		return kerr.InvalidRequest, "Unknown resource type " + typ.String()
 	}
+}
+
+// groupConfigType is a group config's type for the incremental operations.
+func groupConfigType(name string) int8 {
+	for _, d := range group.GroupConfigDefs {
+		if d.Name == name {
+			if d.Int {
+				return ctInt
+			}
+			return ctString
+		}
+	}
+	return 0
 }

@@ -209,6 +209,9 @@ func Open(cfg Config) (*Broker, error) {
 	if gcfg.Logger == nil {
 		gcfg.Logger = b.log
 	}
+	if gcfg.TopicInfo == nil {
+		b.groupTopics(&gcfg)
+	}
 	if gcfg.Log == nil && gcfg.Path == "" {
 		gcfg.Path = filepath.Join(cfg.DataDir, "meta", "groups.log")
 	}

@@ -7,17 +7,48 @@
 // through, in Kafka's order. BROKER resources are named by this broker's ID (every config klite reports: static
 // ones from its flags, dynamic ones set through the alter APIs, defaults) or "" (only the
 // dynamic cluster-wide defaults). ConfigNames filters; unknown names are left out.
-// BROKER_LOGGER for this broker answers an empty list.
+// BROKER_LOGGER for this broker answers an empty list. GROUP resources (KIP-848 group configs,
+// any group name, existing or not) list Kafka 4.0's six group configs in Kafka's order, set
+// ones with source GROUP_CONFIG; they live in the group coordinator (broker/group).
 // Differences from Kafka: Documentation is always null; the broker resource lists about fifty
 // configs (those klite has or interprets), not Kafka's ~290.
 package broker
 
 import (
+	"github.com/klite/klite/broker/group"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func init() { register(32, 1, 4, handleDescribeConfigs) }
+
+// groupConfigResources lists a GROUP resource's configs as Kafka 4.0 does: every group config
+// (in Kafka's order), the ones set for the group with source GROUP_CONFIG, the others with
+// their default; names filters.
+func groupConfigResources(set map[string]string, names []string, synonyms bool) []kmsg.DescribeConfigsResponseResourceConfig {
+	out := []kmsg.DescribeConfigsResponseResourceConfig{}
+	for _, d := range group.GroupConfigDefs {
+		if names != nil && !containsStr(names, d.Name) {
+			continue
+		}
+		c := kmsg.NewDescribeConfigsResponseResourceConfig()
+		c.Name, c.Value, c.Source = d.Name, kmsg.StringPtr(d.Default), kmsg.ConfigSourceDefaultConfig
+		if v, ok := set[d.Name]; ok {
+			c.Value, c.Source = kmsg.StringPtr(v), kmsg.ConfigSourceGroupConfig
+		}
+		c.ConfigType = kmsg.ConfigType(ctString)
+		if d.Int {
+			c.ConfigType = kmsg.ConfigType(ctInt)
+		}
+		if synonyms {
+			cs := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+			cs.Name, cs.Value, cs.Source = d.Name, c.Value, c.Source
+			c.ConfigSynonyms = []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{cs}
+		}
+		out = append(out, c)
+	}
+	return out
+}
 
 func handleDescribeConfigs(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.DescribeConfigsRequest)
@@ -59,6 +90,17 @@ func handleDescribeConfigs(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fun
 				fail(kerr.InvalidRequest, msg)
 				break
 			}
+		case kmsg.ConfigResourceTypeGroupConfig:
+			if rr.ResourceName == "" {
+				fail(kerr.InvalidRequest, "Group name must not be empty")
+				break
+			}
+			set, err := b.groups.GroupConfigs(rr.ResourceName)
+			if err != nil {
+				fail(kerr.CoordinatorNotAvailable, "")
+				break
+			}
+			sr.Configs = groupConfigResources(set, rr.ConfigNames, req.IncludeSynonyms)
 		default:
 			fail(kerr.InvalidRequest, "Unsupported resource type "+rr.ResourceType.String())
 		}

@@ -2,9 +2,10 @@
 //
 // Members' metadata and assignments are shown only for Stable groups (as Kafka). An unknown
 // group is reported in state Dead, with GROUP_ID_NOT_FOUND from v6 (KIP-1043) and no error
-// before. Authorized operations (v3+, when asked): without ACLs those Kafka reports then
-// (READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS), with ACLs the principal's. A group
-// the principal may not DESCRIBE gets GROUP_AUTHORIZATION_FAILED and nothing else.
+// before; a KIP-848 consumer group likewise (Dead, "is not a classic group"). Authorized
+// operations (v3+, when asked): without ACLs those Kafka reports then (READ, DELETE,
+// DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS), with ACLs the principal's. A group the principal
+// may not DESCRIBE gets GROUP_AUTHORIZATION_FAILED and nothing else.
 package broker
 
 import (

@@ -6,7 +6,10 @@
 // from the current value, or from the default when unset, SUBTRACT removes items). A config
 // named twice in one resource, or a resource named twice, is INVALID_REQUEST. The result is
 // validated, persisted and applied as AlterConfigs does (alter_configs.go), for TOPIC and
-// BROKER resources; ValidateOnly checks without changing anything.
+// BROKER resources; GROUP resources (KIP-848 group configs: consumer.session.timeout.ms and
+// consumer.heartbeat.interval.ms in effect for the group's next heartbeats, the share.*
+// configs stored only) are validated with Kafka 4.0's bounds and messages and kept in
+// groups.log; ValidateOnly checks without changing anything.
 // Differences from Kafka: as for AlterConfigs (broker configs other than topic defaults
 // change nothing in klite; it has no named loggers, so BROKER_LOGGER operations are
 // INVALID_CONFIG).

@@ -1,7 +1,7 @@
 // ListGroups (key 16), versions 0-5.
 //
 // Every group klite knows, including groups that only hold committed offsets. v4+ filter by
-// state (case-insensitive), v5+ by type: all klite groups are "classic" (no KIP-848 groups).
+// state (case-insensitive), v5+ by type: "classic" or "consumer" (KIP-848 groups).
 package broker
 
 import (

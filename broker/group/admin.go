@@ -8,8 +8,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// ListGroups lists groups, filtered by state names (case-insensitive) and group types;
-// every klite group is a "classic" group.
+// ListGroups lists groups, filtered by state names and group types ("classic" or
+// "consumer"), both case-insensitive.
 func (c *Coordinator) ListGroups(states, types []string, respond func([]kmsg.ListGroupsResponseGroup, error)) {
 	if !c.post(func() {
 		out := c.listGroups(states, types)
@@ -20,34 +20,28 @@ func (c *Coordinator) ListGroups(states, types []string, respond func([]kmsg.Lis
 }
 
 func (c *Coordinator) listGroups(states, types []string) []kmsg.ListGroupsResponseGroup {
-	if len(types) > 0 {
-		classic := false
-		for _, t := range types {
-			classic = classic || strings.EqualFold(t, "classic")
+	match := func(filter []string, v string) bool {
+		if len(filter) == 0 {
+			return true
 		}
-		if !classic {
-			return nil
-		}
-	}
-	var want map[State]bool
-	if len(states) > 0 {
-		want = map[State]bool{}
-		for _, s := range states {
-			if st, ok := parseState(s); ok {
-				want[st] = true
+		for _, f := range filter {
+			if strings.EqualFold(f, v) {
+				return true
 			}
 		}
+		return false
 	}
 	out := []kmsg.ListGroupsResponseGroup{}
 	for _, g := range c.groups {
-		if want != nil && !want[g.state] {
+		state, typ := g.stateName(), g.typeName()
+		if !match(states, state) || !match(types, typ) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
 		lg.Group = g.id
 		lg.ProtocolType = g.protocolType
-		lg.GroupState = g.state.String()
-		lg.GroupType = "classic"
+		lg.GroupState = state
+		lg.GroupType = typ
 		out = append(out, lg)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
@@ -82,6 +76,14 @@ func (c *Coordinator) describe(id string) kmsg.DescribeGroupsResponseGroup {
 		d.State = Dead.String()
 		d.ErrorCode = kerr.GroupIDNotFound.Code
 		msg := "Group " + id + " not found."
+		d.ErrorMessage = &msg
+		return d
+	}
+	if g.cg != nil {
+		// As Kafka 4.0: DescribeGroups only describes classic groups.
+		d.State = Dead.String()
+		d.ErrorCode = kerr.GroupIDNotFound.Code
+		msg := "Group " + id + " is not a classic group."
 		d.ErrorMessage = &msg
 		return d
 	}

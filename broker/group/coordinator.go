@@ -57,6 +57,19 @@ type Config struct {
 	// CompactBytes: the log is rewritten as a snapshot once it exceeds this size and twice
 	// the previous snapshot (default 16 MiB).
 	CompactBytes int64
+
+	// Consumer groups (KIP-848). ConsumerSessionTimeout is group.consumer.session.timeout.ms
+	// (default 45s), HeartbeatInterval group.consumer.heartbeat.interval.ms (default 5s),
+	// DefaultAssignor the first of group.consumer.assignors ("uniform").
+	ConsumerSessionTimeout time.Duration
+	HeartbeatInterval      time.Duration
+	DefaultAssignor        string
+	// TopicInfo, TopicNames and TopicNameByID look topics up for the server-side assignor
+	// (partition counts, IDs, regex subscriptions). They are called on the loop and must
+	// not call back into the coordinator. Without them no topic exists.
+	TopicInfo     func(name string) (TopicInfo, bool)
+	TopicNames    func() []string
+	TopicNameByID func(id [16]byte) (string, bool)
 }
 
 func (cfg *Config) defaults() {
@@ -84,6 +97,15 @@ func (cfg *Config) defaults() {
 	if cfg.CompactBytes <= 0 {
 		cfg.CompactBytes = 16 << 20
 	}
+	if cfg.ConsumerSessionTimeout <= 0 {
+		cfg.ConsumerSessionTimeout = 45 * time.Second
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 5 * time.Second
+	}
+	if cfg.DefaultAssignor == "" {
+		cfg.DefaultAssignor = assignorNames[0]
+	}
 }
 
 // ErrClosed is returned to callers whose request arrives after Close.
@@ -102,6 +124,7 @@ type Coordinator struct {
 
 	// Loop-owned state below.
 	groups       map[string]*group
+	groupConfigs map[string]map[string]string // group ID -> configs set (group_config.go)
 	pendingRecs  [][]byte
 	onDurable    []func(err error) // run after pendingRecs are written (or failed)
 	replies      []func()          // responses held until the burst's records are durable
@@ -136,6 +159,8 @@ func New(cfg Config) (*Coordinator, error) {
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 		groups: map[string]*group{},
+
+		groupConfigs: map[string]map[string]string{},
 	}
 	if err := c.load(); err != nil {
 		meta.Close()
@@ -146,6 +171,11 @@ func New(cfg Config) (*Coordinator, error) {
 		for _, g := range c.groups {
 			for _, m := range g.members {
 				c.scheduleHeartbeat(g, m) // members of a reloaded group get a fresh session
+			}
+			if g.cg != nil {
+				for _, m := range g.cg.members {
+					c.scheduleConsumerSession(g, m)
+				}
 			}
 		}
 		c.scheduleRetention()

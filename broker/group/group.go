@@ -2,7 +2,6 @@ package group
 
 import (
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -22,16 +21,6 @@ const (
 var stateNames = [...]string{"Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead"}
 
 func (s State) String() string { return stateNames[s] }
-
-// parseState matches a ListGroups states filter entry (case-insensitive, as Kafka).
-func parseState(s string) (State, bool) {
-	for i, n := range stateNames {
-		if strings.EqualFold(n, s) {
-			return State(i), true
-		}
-	}
-	return 0, false
-}
 
 type protocol struct {
 	name     string
@@ -126,6 +115,19 @@ type group struct {
 	subscribed map[string]bool
 
 	offsets map[tp]offset
+
+	// cg is set for a KIP-848 consumer group (group type "consumer"), nil for classic
+	// groups. A consumer group keeps state Empty or Stable here (for the shared offset and
+	// deletion rules) and its real state in cg.
+	cg *cgroup
+}
+
+// typeName is the group type as ListGroups shows it.
+func (g *group) typeName() string {
+	if g.cg != nil {
+		return "consumer"
+	}
+	return "classic"
 }
 
 func newGroup(id string, now time.Time) *group {

@@ -12,14 +12,14 @@ import (
 )
 
 type harness struct {
-	t   *testing.T
+	t   testing.TB
 	c   *Coordinator
 	clk *fakeClock
 	log *storage.MemMetaLog
 	cfg Config
 }
 
-func newHarness(t *testing.T, cfg Config) *harness {
+func newHarness(t testing.TB, cfg Config) *harness {
 	t.Helper()
 	h := &harness{t: t, clk: newFakeClock(), log: storage.NewMemMetaLog()}
 	if cfg.Log == nil {
@@ -61,7 +61,7 @@ func (h *harness) advance(d time.Duration) {
 }
 
 // await returns the value sent on ch, failing after a few seconds.
-func await[T any](t *testing.T, ch <-chan T) T {
+func await[T any](t testing.TB, ch <-chan T) T {
 	t.Helper()
 	select {
 	case v := <-ch:
@@ -91,7 +91,7 @@ func errName(code int16) string {
 	return kerr.ErrorForCode(code).(*kerr.Error).Message
 }
 
-func wantErr(t *testing.T, what string, got int16, want *kerr.Error) {
+func wantErr(t testing.TB, what string, got int16, want *kerr.Error) {
 	t.Helper()
 	wantCode := int16(0)
 	if want != nil {

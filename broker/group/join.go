@@ -61,6 +61,19 @@ func (c *Coordinator) join(cl Client, req *kmsg.JoinGroupRequest, respond func(*
 		return
 	}
 	g := c.groups[req.Group]
+	if g != nil && g.cg != nil {
+		if len(g.cg.members) > 0 {
+			// Kafka 4.0 would take the member into the consumer group as a classic member
+			// (online upgrade), which klite does not do yet.
+			fail(kerr.InconsistentGroupProtocol)
+			return
+		}
+		// As Kafka: an empty consumer group becomes a classic group, keeping its offsets.
+		offsets := g.offsets
+		g = newGroup(req.Group, c.clock.Now())
+		g.offsets = offsets
+		c.groups[req.Group] = g
+	}
 	if g == nil {
 		if req.MemberID != "" {
 			fail(kerr.UnknownMemberID)

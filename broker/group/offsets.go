@@ -51,7 +51,11 @@ func (c *Coordinator) commit(cl Client, req *kmsg.OffsetCommitRequest, respond f
 			return
 		}
 	}
-	if err := g.validateCommit(req.MemberID, req.InstanceID, req.Generation); err != nil {
+	validate := func() *kerr.Error { return g.validateCommit(req.MemberID, req.InstanceID, req.Generation) }
+	if g.cg != nil {
+		validate = func() *kerr.Error { return g.validateConsumerCommit(cl.Version, req.MemberID, req.Generation) }
+	}
+	if err := validate(); err != nil {
 		fail(err)
 		return
 	}
@@ -161,6 +165,10 @@ func (c *Coordinator) fetchGroup(rg kmsg.OffsetFetchRequestGroup) kmsg.OffsetFet
 	g := c.groups[rg.Group]
 	out := kmsg.NewOffsetFetchResponseGroup()
 	out.Group = rg.Group
+	if err := g.validateConsumerFetch(rg.MemberID, rg.MemberEpoch); err != nil {
+		out.ErrorCode = err.Code
+		return out
+	}
 	part := func(k tp) kmsg.OffsetFetchResponseGroupTopicPartition {
 		p := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 		p.Partition = k.partition

@@ -14,6 +14,7 @@ package group
 //	                   client id str, host str, session ms, rebalance ms, metadata bytes,
 //	                   assignment bytes
 //	  4 group delete:  group str
+//	  5 consumer group (KIP-848), 6 group config: see consumer_record.go
 //
 // Replaying the records in order rebuilds the groups; a group record replaces the group's
 // metadata (members of the last completed generation) and keeps its offsets. Compaction
@@ -209,6 +210,14 @@ func (c *Coordinator) applyRecord(rec []byte) error {
 		if d.err == nil {
 			delete(c.groups, id)
 		}
+	case recConsumerGroup:
+		if err := c.applyConsumerGroup(id, d); err != nil {
+			return err
+		}
+	case recGroupConfig:
+		if err := c.applyGroupConfig(id, d); err != nil {
+			return err
+		}
 	case recGroup:
 		ptype, proto, gen, leader := d.str(), d.str(), d.i32(), d.str()
 		since := time.UnixMilli(d.int())
@@ -269,9 +278,20 @@ func (c *Coordinator) snapshot() [][]byte {
 	}
 	sort.Strings(ids)
 	var out [][]byte
+	cids := make([]string, 0, len(c.groupConfigs))
+	for id := range c.groupConfigs {
+		cids = append(cids, id)
+	}
+	sort.Strings(cids)
+	for _, id := range cids {
+		out = append(out, encodeGroupConfig(id, c.groupConfigs[id]))
+	}
 	for _, id := range ids {
 		g := c.groups[id]
-		if g.protocolType != "" || g.generation > 0 || len(g.members) > 0 {
+		switch {
+		case g.cg != nil:
+			out = append(out, encodeConsumerGroup(g))
+		case g.protocolType != "" || g.generation > 0 || len(g.members) > 0:
 			out = append(out, encodeGroup(g))
 		}
 		for k, o := range g.offsets {

@@ -45,8 +45,60 @@ func FuzzApplyRecord(f *testing.F) {
 	f.Add(encodeOffset("g", tp{"t", 1}, offset{offset: 5, metadata: "m"}))
 	f.Add(encodeOffsetDelete("g", tp{"t", 1}))
 	f.Add(encodeGroupDelete("g"))
+	f.Add(encodeConsumerGroup(testConsumerGroup()))
+	f.Add(encodeGroupConfig("g", map[string]string{"consumer.session.timeout.ms": "50000"}))
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		c := &Coordinator{groups: map[string]*group{}}
 		_ = c.applyRecord(rec) // must not panic or allocate unboundedly
 	})
+}
+
+func testConsumerGroup() *group {
+	g := newGroup("cg", time.UnixMilli(99))
+	g.protocolType, g.state = "consumer", Stable
+	g.cg = newCgroup()
+	inst, rack, re := "i1", "r1", "t.*"
+	g.cg.epoch, g.cg.assignEpoch = 5, 5
+	g.cg.partitions = map[string]int32{"t": 3, "u": 1}
+	m := &cmember{id: "m1", instanceID: &inst, rackID: &rack, clientID: "c", host: "/h", epoch: 4, prevEpoch: 3,
+		state: msUnrevoked, rebalance: time.Minute, subscribed: []string{"t", "u"}, names: []string{"u"}, regex: &re, assignor: "range",
+		assigned: assignment{"t": {0, 1}}, revoking: assignment{"u": {0}}}
+	g.cg.members["m1"] = m
+	g.cg.static["i1"] = "m1"
+	g.cg.target["m1"] = assignment{"t": {0, 1, 2}}
+	return g
+}
+
+func TestConsumerGroupRecordRoundTrip(t *testing.T) {
+	c := &Coordinator{groups: map[string]*group{}}
+	for _, r := range [][]byte{
+		encodeOffset("cg", tp{"t", 0}, offset{offset: 7, leaderEpoch: -1}),
+		encodeConsumerGroup(testConsumerGroup()),
+	} {
+		if err := c.applyRecord(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := c.groups["cg"]
+	if g == nil || g.cg == nil || g.state != Stable || g.generation != 5 || g.offsets[tp{"t", 0}].offset != 7 {
+		t.Fatalf("replayed group %+v", g)
+	}
+	m := g.cg.members["m1"]
+	if m == nil || m.epoch != 4 || m.prevEpoch != 3 || m.state != msUnrevoked || *m.instanceID != "i1" || *m.rackID != "r1" ||
+		*m.regex != "t.*" || m.assignor != "range" || m.rebalance != time.Minute || !equalStrings(m.subscribed, []string{"t", "u"}) ||
+		!m.assigned.equal(assignment{"t": {0, 1}}) || !m.revoking.equal(assignment{"u": {0}}) ||
+		!g.cg.target["m1"].equal(assignment{"t": {0, 1, 2}}) || g.cg.static["i1"] != "m1" ||
+		g.cg.ownerOf[tp{"u", 0}] != "m1" || g.cg.partitions["t"] != 3 ||
+		!equalStrings(m.names, []string{"u"}) || !equalStrings(g.cg.regexes["t.*"], []string{"t"}) {
+		t.Fatalf("replayed member %+v, group %+v", m, g.cg)
+	}
+	// A classic group record for the same ID replaces the consumer group (a conversion).
+	cl := newGroup("cg", time.UnixMilli(100))
+	cl.protocolType = "consumer"
+	if err := c.applyRecord(encodeGroup(cl)); err != nil {
+		t.Fatal(err)
+	}
+	if c.groups["cg"].cg != nil || c.groups["cg"].offsets[tp{"t", 0}].offset != 7 {
+		t.Fatal("classic record did not replace the consumer group, or lost its offsets")
+	}
 }

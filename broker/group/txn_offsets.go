@@ -65,6 +65,16 @@ func (c *Coordinator) ValidateTxnCommit(groupID, memberID string, instanceID *st
 			}
 		case g.state == Dead:
 			err = kerr.CoordinatorNotAvailable
+		case g.cg != nil:
+			// KIP-848 groups: the generation is the member epoch; a mismatch in a
+			// transaction is ILLEGAL_GENERATION (Kafka 4.0, ConsumerGroup.validateOffsetCommit).
+			if generation >= 0 || memberID != "" {
+				if m := g.cg.members[memberID]; m == nil {
+					err = kerr.UnknownMemberID
+				} else if generation != m.epoch {
+					err = kerr.IllegalGeneration
+				}
+			}
 		case generation < 0 && g.state == Empty:
 		case generation >= 0 || memberID != "" || instanceID != nil:
 			if _, e := g.validateMember(memberID, instanceID); e != nil {

@@ -438,6 +438,11 @@ class Driver(DriverBase):
     # ---- groups ------------------------------------------------------------------------------
 
     def op_group_subscribe(self, a):
+        protocol = a.get("group_protocol") or "classic"
+        if protocol == "consumer":
+            return self.subscribe_consumer_protocol(a)
+        if protocol != "classic":
+            raise Unsupported("group protocol %s" % protocol)
         assignor = a.get("assignor") or "range"
         strategies = {"range": "range", "roundrobin": "roundrobin",
                       "cooperative-sticky": "cooperative-sticky"}
@@ -460,6 +465,29 @@ class Driver(DriverBase):
                                             c.get("session.timeout.ms", 45000))
         if bool(a.get("auto_commit", False)):
             c["auto.commit.interval.ms"] = 1000
+        return self.join_group(Consumer(c), a)
+
+    def subscribe_consumer_protocol(self, a):
+        """KIP-848: the broker assigns (group.remote.assignor) and sets the session time-out and
+        heartbeat interval, which librdkafka refuses to configure with this protocol."""
+        assignor = a.get("assignor") or "uniform"
+        if assignor not in ("uniform", "range"):
+            raise Unsupported("server assignor %s" % assignor)
+        self.close_group()
+        c = self.consumer_conf(a, a["group"], auto_commit=bool(a.get("auto_commit", False)),
+                               reset=a.get("from") or "earliest")
+        c["group.protocol"] = "consumer"
+        c["group.remote.assignor"] = assignor
+        if a.get("instance_id"):
+            c["group.instance.id"] = a["instance_id"]
+        if a.get("rebalance_timeout_ms") is not None:
+            c["max.poll.interval.ms"] = a["rebalance_timeout_ms"]
+        if bool(a.get("auto_commit", False)):
+            c["auto.commit.interval.ms"] = 1000
+        if a.get("topic_regex"):
+            # librdkafka takes a regex subscription as a topic starting with ^; with this
+            # protocol it hands it to the broker.
+            a = dict(a, topics=["^" + a["topic_regex"]])
         return self.join_group(Consumer(c), a)
 
     def commit_standalone(self, a):
@@ -597,6 +625,30 @@ class Driver(DriverBase):
             out.append({"group": g, "state": group_state(d.state),
                         "protocol_type": protocol_type_of(d.is_simple_consumer_group),
                         "protocol": d.partition_assignor, "members": members, "error": None})
+        return {"groups": out}
+
+    def admin_describe_consumer_groups(self, a):
+        futs = self.get_admin().describe_consumer_groups(list(a["groups"]),
+                                                         request_timeout=DEFAULT_TIMEOUT_S)
+        out = []
+        for g in sorted(set(a["groups"])):
+            try:
+                d = fut_result(futs[g], handle=self.admin)
+            except KafkaException as e:
+                out.append({"group": g, "error": err_name(e.args[0])})
+                continue
+            members = []
+            for m in d.members:
+                tps = m.assignment.topic_partitions if m.assignment else []
+                members.append({
+                    "member_id": m.member_id, "instance_id": m.group_instance_id,
+                    "assignment": sorted([{"topic": t.topic, "partition": t.partition}
+                                          for t in tps],
+                                         key=lambda x: (x["topic"], x["partition"])),
+                })
+            members.sort(key=lambda m: (m["instance_id"] or "", m["member_id"]))
+            out.append({"group": g, "state": group_state(d.state),
+                        "assignor": d.partition_assignor, "members": members, "error": None})
         return {"groups": out}
 
     def admin_delete_groups(self, a):

@@ -71,6 +71,37 @@ func (d *driver) admin(a adminArgs) (map[string]any, error) {
 				"protocol": g.Protocol, "members": members, "error": nameOf(g.Err)})
 		}
 		return map[string]any{"groups": out}, nil
+	case "describe_consumer_groups":
+		gs, err := adm.DescribeConsumerGroups(c, a.Groups...)
+		if err != nil {
+			return nil, err
+		}
+		out := []any{}
+		for _, id := range a.Groups {
+			g, ok := gs[id]
+			if !ok {
+				continue
+			}
+			members := []any{}
+			for _, m := range g.Members {
+				assigned := []any{}
+				for _, tp := range m.Assignment.Sorted() {
+					for _, p := range tp.Partitions {
+						assigned = append(assigned, map[string]any{"topic": tp.Topic, "partition": p})
+					}
+				}
+				var inst any
+				if m.InstanceID != nil {
+					inst = *m.InstanceID
+				}
+				members = append(members, map[string]any{"member_id": m.MemberID, "instance_id": inst,
+					"member_epoch": m.MemberEpoch, "assignment": assigned})
+			}
+			out = append(out, map[string]any{"group": g.Group, "state": g.State, "epoch": g.Epoch,
+				"assignment_epoch": g.AssignmentEpoch, "assignor": g.AssignorName, "members": members,
+				"error": nameOf(g.Err)})
+		}
+		return map[string]any{"groups": out}, nil
 	case "delete_groups":
 		rs, err := adm.DeleteGroups(c, a.Groups...)
 		if err != nil {

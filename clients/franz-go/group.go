@@ -24,6 +24,8 @@ type subscribeArgs struct {
 	AutoCommit          bool     `json:"auto_commit"`
 	From                string   `json:"from"`
 	Isolation           string   `json:"isolation"`
+	GroupProtocol       string   `json:"group_protocol"`
+	TopicRegex          string   `json:"topic_regex"`
 }
 
 func balancer(name string) (kgo.GroupBalancer, error) {
@@ -40,12 +42,33 @@ func balancer(name string) (kgo.GroupBalancer, error) {
 	return nil, &unsupported{"assignor " + name}
 }
 
+// serverAssignor picks the balancer whose KIP-848 server-side assignor kgo asks for:
+// kgo.ServerSideBalancer sends "uniform" for the sticky balancer and "range" for range.
+func serverAssignor(name string) (kgo.GroupBalancer, error) {
+	switch name {
+	case "", "uniform":
+		return kgo.StickyBalancer(), nil
+	case "range":
+		return kgo.RangeBalancer(), nil
+	}
+	return nil, &unsupported{"server assignor " + name}
+}
+
 func (d *driver) groupSubscribe(a subscribeArgs) (map[string]any, error) {
 	if d.group != nil {
 		d.group.Close()
 		d.group = nil
 	}
-	bal, err := balancer(a.Assignor)
+	var bal kgo.GroupBalancer
+	var err error
+	switch a.GroupProtocol {
+	case "", "classic":
+		bal, err = balancer(a.Assignor)
+	case "consumer":
+		bal, err = serverAssignor(a.Assignor)
+	default:
+		err = &unsupported{"group protocol " + a.GroupProtocol}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -65,6 +88,13 @@ func (d *driver) groupSubscribe(a subscribeArgs) (map[string]any, error) {
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { d.track(m, true) }),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { d.track(m, false) }),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { d.track(m, false) }))
+	if a.GroupProtocol == "consumer" {
+		opts = append(opts, kgo.ServerSideBalancer())
+	}
+	if a.TopicRegex != "" {
+		// With the consumer protocol kgo hands the regex to the broker to resolve.
+		opts = append(opts, kgo.ConsumeRegex(), kgo.ConsumeTopics(a.TopicRegex))
+	}
 	if a.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(a.InstanceID))
 	}

@@ -545,6 +545,9 @@ type groupState struct {
 }
 
 func (d *driver) groupSubscribe(a dp.GroupSubscribe) dp.Answer {
+	if a.GroupProtocol != "" && a.GroupProtocol != "classic" {
+		return dp.Unsupported("kafka-go has only the classic group protocol")
+	}
 	if d.group != nil {
 		d.group.close()
 		d.group = nil

@@ -310,6 +310,8 @@ class Driver(DriverBase):
     # ---- groups ------------------------------------------------------------------------------
 
     def op_group_subscribe(self, a):
+        if (a.get("group_protocol") or "classic") != "classic":
+            raise Unsupported("kafka-python has only the classic group protocol")
         assignor = a.get("assignor") or "range"
         if assignor not in ASSIGNORS:
             raise Unsupported("kafka-python has no %s assignor" % assignor)

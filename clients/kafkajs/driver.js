@@ -541,6 +541,9 @@ class Driver {
   // ---- groups ----------------------------------------------------------------------------------
 
   async op_group_subscribe(a) {
+    if ((a.group_protocol || 'classic') !== 'classic') {
+      throw new Unsupported('kafkajs has only the classic group protocol')
+    }
     const assignor = a.assignor || 'range'
     if (assignor !== 'roundrobin') {
       throw new Unsupported(`kafkajs ships only the roundrobin assignor (no ${assignor})`)

@@ -384,6 +384,8 @@ class Driver:
 
     # ---- groups: one long-running `kcat -G` ----
     def group_subscribe(self, c):
+        if (c.get("group_protocol") or "classic") != "classic":
+            return unsupported("kcat has no admin operations to describe a consumer-protocol group")
         self.group_leave({})
         assignor = c.get("assignor") or "range"
         if assignor not in ("range", "roundrobin", "cooperative-sticky"):

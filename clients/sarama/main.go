@@ -730,6 +730,9 @@ func (gs *groupState) close() error {
 }
 
 func (d *driver) groupSubscribe(a dp.GroupSubscribe) dp.Answer {
+	if a.GroupProtocol != "" && a.GroupProtocol != "classic" {
+		return dp.Unsupported("sarama has only the classic group protocol")
+	}
 	if d.group != nil {
 		d.group.close()
 		d.group = nil

@@ -386,6 +386,8 @@ type GroupSubscribe struct {
 	AutoCommit         bool     `json:"auto_commit"`
 	From               string   `json:"from"`
 	Isolation          string   `json:"isolation"`
+	GroupProtocol      string   `json:"group_protocol"` // "" or "classic", or "consumer" (KIP-848)
+	TopicRegex         string   `json:"topic_regex"`    // subscribe by regex instead of Topics
 }
 
 // GroupPoll is group_poll's arguments.

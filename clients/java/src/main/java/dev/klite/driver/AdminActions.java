@@ -41,6 +41,8 @@ final class AdminActions {
     switch (action) {
       case "list_groups" -> listGroups(admin, res);
       case "describe_groups" -> describeGroups(admin, strings(c.get("groups")), res);
+      case "describe_consumer_groups" ->
+          describeConsumerGroups(admin, strings(c.get("groups")), res);
       case "delete_groups" -> deleteGroups(admin, strings(c.get("groups")), res);
       case "offset_delete" -> offsetDelete(admin, c, res);
       case "delete_records" -> deleteRecords(admin, c, res);
@@ -94,6 +96,39 @@ final class AdminActions {
           mo.put("member_id", m.consumerId());
           mo.put("instance_id", m.groupInstanceId().orElse(null));
           mo.put("client_id", m.clientId());
+          mo.set("assignment", assignmentJson(m.assignment().topicPartitions()));
+        }
+        o.putNull("error");
+      } catch (Exception e) {
+        o.put("error", errorName(e));
+      }
+    }
+  }
+
+  /** KIP-848 view (ConsumerGroupDescribe); members sorted by instance id, then member id. */
+  private static void describeConsumerGroups(Admin admin, List<String> groups, ObjectNode res)
+      throws Exception {
+    DescribeConsumerGroupsResult r = admin.describeConsumerGroups(groups);
+    ArrayNode out = res.putArray("groups");
+    for (String g : groups.stream().sorted().distinct().toList()) {
+      ObjectNode o = out.addObject();
+      o.put("group", g);
+      try {
+        ConsumerGroupDescription d = get(r.describedGroups().get(g));
+        o.put("state", d.groupState() == null ? null : d.groupState().toString());
+        o.put("epoch", d.groupEpoch().orElse(-1));
+        o.put("assignment_epoch", d.targetAssignmentEpoch().orElse(-1));
+        o.put("assignor", d.partitionAssignor());
+        List<MemberDescription> ms = new ArrayList<>(d.members());
+        ms.sort(
+            Comparator.comparing((MemberDescription m) -> m.groupInstanceId().orElse(""))
+                .thenComparing(MemberDescription::consumerId));
+        ArrayNode ma = o.putArray("members");
+        for (MemberDescription m : ms) {
+          ObjectNode mo = ma.addObject();
+          mo.put("member_id", m.consumerId());
+          mo.put("instance_id", m.groupInstanceId().orElse(null));
+          mo.put("member_epoch", m.memberEpoch().orElse(-1));
           mo.set("assignment", assignmentJson(m.assignment().topicPartitions()));
         }
         o.putNull("error");

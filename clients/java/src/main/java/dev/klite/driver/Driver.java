@@ -39,6 +39,7 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.consumer.SubscriptionPattern;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -477,6 +478,31 @@ public class Driver {
     if (c.hasNonNull("instance_id")) {
       p.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, c.get("instance_id").asText());
     }
+    String protocol = c.path("group_protocol").asText("classic");
+    if (protocol.equals("consumer")) {
+      // KIP-848: the broker assigns and sets the session time-out and heartbeat interval;
+      // the client refuses those settings with this protocol. Its rebalance time-out is
+      // max.poll.interval.ms, the assignor group.remote.assignor.
+      p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer");
+      if (c.hasNonNull("rebalance_timeout_ms")) {
+        p.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, c.get("rebalance_timeout_ms").asInt());
+      }
+      if (c.hasNonNull("assignor")) {
+        String a = c.get("assignor").asText();
+        if (!a.equals("uniform") && !a.equals("range")) {
+          throw new Unsupported("server assignor " + a);
+        }
+        p.put(ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG, a);
+      }
+      p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, bool(c, "auto_commit", false));
+      if (c.hasNonNull("from")) {
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, c.get("from").asText());
+      }
+      p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation(c));
+      return p;
+    } else if (!protocol.equals("classic")) {
+      throw new Unsupported("group protocol " + protocol);
+    }
     if (c.hasNonNull("session_timeout_ms")) {
       int st = c.get("session_timeout_ms").asInt();
       p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, st);
@@ -800,8 +826,7 @@ public class Driver {
     Map<String, Object> p = groupProps(c);
     Consumer<byte[], byte[]> cons = newConsumer(p);
     groupId = c.path("group").asText();
-    cons.subscribe(
-        strings(c.get("topics")),
+    ConsumerRebalanceListener listener =
         new ConsumerRebalanceListener() {
           @Override
           public void onPartitionsRevoked(java.util.Collection<TopicPartition> tps) {
@@ -817,7 +842,18 @@ public class Driver {
           public void onPartitionsLost(java.util.Collection<TopicPartition> tps) {
             System.err.println("lost " + tps);
           }
-        });
+        };
+    if (c.hasNonNull("topic_regex")) {
+      String regex = c.get("topic_regex").asText();
+      if (c.path("group_protocol").asText("classic").equals("consumer")) {
+        // KIP-848: the broker resolves the regex (RE2J syntax).
+        cons.subscribe(new SubscriptionPattern(regex), listener);
+      } else {
+        cons.subscribe(java.util.regex.Pattern.compile(regex), listener);
+      }
+    } else {
+      cons.subscribe(strings(c.get("topics")), listener);
+    }
     group = cons;
     // This client joins inside poll: one non-blocking poll starts coordinator discovery.
     // Should it already return records, rewind so group_poll hands them out.
