@@ -425,6 +425,11 @@ public class SpringDriver extends Driver {
 
   @Override
   protected void groupSubscribe(JsonNode c, ObjectNode res) throws Exception {
+    if (c.hasNonNull("topic_regex")) {
+      // A listener container takes topic names or a java.util.regex.Pattern resolved by the
+      // client; it has no broker-side (KIP-848) SubscriptionPattern.
+      throw new Unsupported("topic_regex: Spring's listener container has no broker-side pattern subscription");
+    }
     stopContainer();
     Map<String, Object> props = groupProps(c);
     boolean autoCommit = bool(c, "auto_commit", false);
