@@ -110,7 +110,8 @@ func run(ctx context.Context, target, bin, root string, works, faults []string, 
 }
 
 func report(r chaos.Result) chaos.Result {
-	fmt.Printf("%s/%s: %d cycles, %d acknowledged, %d anomalies, %v\n", r.Workload, r.Fault, r.Cycles,
-		r.Report.Acked, len(r.Report.Anomalies), r.Took.Round(time.Second))
+	fmt.Printf("%s/%s: %d cycles, %d acknowledged, %d read, %d group commits, %d group fetches, %d anomalies, %v\n",
+		r.Workload, r.Fault, r.Cycles, r.Report.Acked, r.Report.Read, r.Report.GroupCommits, r.Report.GroupFetches,
+		len(r.Report.Anomalies), r.Took.Round(time.Second))
 	return r
 }

@@ -32,6 +32,8 @@ type Anomaly struct {
 // Report is Check's result.
 type Report struct {
 	Ops, Acked, Read int
+	// GroupCommits and GroupFetches count acknowledged and read-back group offsets.
+	GroupCommits, GroupFetches int
 	Lost, Duplicated int
 	Anomalies        []Anomaly
 	// AllowedDuplicates counts duplicates a non-idempotent producer may make (not anomalies).
@@ -223,11 +225,13 @@ func Check(h *History, opt Options) Report {
 		k := gp{c.Group, c.Partition}
 		m, ok := maxAcked[k]
 		if c.Fetched {
+			r.GroupFetches++
 			if ok && c.Offset < m {
 				add(OffsetBackwards, "group %s partition %d: offset %d read back after %d was acknowledged", c.Group, c.Partition, c.Offset, m)
 			}
 			continue
 		}
+		r.GroupCommits++
 		if !ok || c.Offset > m {
 			maxAcked[k] = c.Offset
 		}

@@ -169,6 +169,9 @@ func TestOffsetBackwards(t *testing.T) {
 	h.AddCommit(OffsetCommit{Group: "g", Partition: 0, Offset: 5, Fetched: true})
 	r := Check(h, Options{})
 	only(t, r, OffsetBackwards, 1)
+	if r.GroupCommits != 2 || r.GroupFetches != 3 {
+		t.Fatalf("%+v", r)
+	}
 	if !strings.Contains(r.Anomalies[0].Detail, "offset 5 read back after 9") {
 		t.Fatalf("%+v", r.Anomalies)
 	}

@@ -78,8 +78,8 @@ func Run(ctx context.Context, c Config) Result {
 	p := &producer{addr: c.Addr, topic: topic, partitions: c.Partitions, prefix: fmt.Sprintf("%s-%d", c.Workload, c.Seed), h: h,
 		rng: rand.New(rand.NewSource(c.Seed + 1))}
 	switch c.Workload {
-	case Plain, Idempotent:
-		goRun(func() error { return p.runPlain(stop, c.Workload == Idempotent) })
+	case Plain, Idempotent, Group:
+		goRun(func() error { return p.runPlain(stop, c.Workload != Plain) })
 	case Transactional:
 		goRun(func() error { return p.runTxn(stop) })
 	default:
@@ -90,6 +90,9 @@ func Run(ctx context.Context, c Config) Result {
 	goRun(func() error { return consume(c.Addr, topic, c.Partitions, false, 1, h, stop, nil) })
 	if c.Workload == Transactional {
 		goRun(func() error { return consume(c.Addr, topic, c.Partitions, true, 2, h, stop, nil) })
+	}
+	if c.Workload == Group {
+		goRun(func() error { return consumeGroup(c.Addr, topic, topic+"-g", 100, h, stop) })
 	}
 
 	for res.Cycles < c.Cycles && ctx.Err() == nil {

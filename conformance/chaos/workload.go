@@ -20,7 +20,7 @@ const (
 )
 
 // Workloads lists the workloads in table order.
-var Workloads = []string{Plain, Idempotent, Transactional}
+var Workloads = []string{Plain, Idempotent, Transactional, Group}
 
 // clientOpts are the time-outs every client uses: short, so a SIGSTOP pause of a few seconds
 // outlasts them and the clients must retry and reconnect.

@@ -1,0 +1,65 @@
+//go:build integration
+
+package main
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klite/klite/conformance/chaos"
+)
+
+func kliteBin(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "klite")
+	if out, err := exec.Command("go", "build", "-o", bin, "../klite").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestChaosShort is the short chaos run of `make test`: 5 SIGKILL cycles of every workload and
+// one SIGSTOP pause (longer than the clients' time-outs) of the idempotent one, each on a fresh
+// broker; the checker must find nothing lost, duplicated (idempotent, transactional), aborted-
+// visible or otherwise wrong. Every run is bounded by its Deadline.
+func TestChaosShort(t *testing.T) {
+	bin := kliteBin(t)
+	var results []chaos.Result
+	runs := []struct{ workload, fault string }{
+		{chaos.Plain, chaos.SIGKILL}, {chaos.Idempotent, chaos.SIGKILL}, {chaos.Transactional, chaos.SIGKILL},
+		{chaos.Idempotent, chaos.SIGSTOP},
+	}
+	for i, r := range runs {
+		b, err := chaos.StartBroker(bin, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cycles := 5
+		if r.fault == chaos.SIGSTOP {
+			cycles = 1
+		}
+		res := chaos.Run(context.Background(), chaos.Config{
+			Workload: r.workload, Fault: r.fault, Addr: b.Addr, Broker: b, Cycles: cycles,
+			MinGap: 200 * time.Millisecond, MaxGap: 800 * time.Millisecond, Pause: 3 * time.Second,
+			Seed: int64(i + 1), Deadline: 2 * time.Minute,
+		})
+		b.Stop()
+		results = append(results, res)
+		if res.Err != nil {
+			t.Errorf("%s/%s: %v", r.workload, r.fault, res.Err)
+		}
+		if res.Cycles != cycles || res.Report.Acked == 0 {
+			t.Errorf("%s/%s: %d cycles, %d acknowledged", r.workload, r.fault, res.Cycles, res.Report.Acked)
+		}
+		for _, a := range res.Report.Anomalies {
+			t.Errorf("%s/%s: %s: %s", r.workload, r.fault, a.Kind, a.Detail)
+		}
+	}
+	var sb strings.Builder
+	chaos.PrintTable(&sb, "klite", results)
+	t.Log("\n" + sb.String())
+}
