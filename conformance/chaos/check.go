@@ -34,8 +34,8 @@ type Report struct {
 	Ops, Acked, Read int
 	// GroupCommits and GroupFetches count acknowledged and read-back group offsets.
 	GroupCommits, GroupFetches int
-	Lost, Duplicated int
-	Anomalies        []Anomaly
+	Lost, Duplicated           int
+	Anomalies                  []Anomaly
 	// AllowedDuplicates counts duplicates a non-idempotent producer may make (not anomalies).
 	AllowedDuplicates int
 }
