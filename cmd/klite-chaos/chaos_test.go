@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -31,7 +32,7 @@ func TestChaosShort(t *testing.T) {
 	var results []chaos.Result
 	runs := []struct{ workload, fault string }{
 		{chaos.Plain, chaos.SIGKILL}, {chaos.Idempotent, chaos.SIGKILL}, {chaos.Transactional, chaos.SIGKILL},
-		{chaos.Idempotent, chaos.SIGSTOP},
+		{chaos.Group, chaos.SIGKILL}, {chaos.Idempotent, chaos.SIGSTOP},
 	}
 	for i, r := range runs {
 		b, err := chaos.StartBroker(bin, t.TempDir())
@@ -62,4 +63,36 @@ func TestChaosShort(t *testing.T) {
 	var sb strings.Builder
 	chaos.PrintTable(&sb, "klite", results)
 	t.Log("\n" + sb.String())
+}
+
+// TestChaosSeesDataLoss proves the whole pipeline (workload, fault, final reads, checker) sees
+// loss: each "fault" kills klite and deletes its data directory before the restart, so
+// acknowledged records vanish and the run must report them lost.
+func TestChaosSeesDataLoss(t *testing.T) {
+	bin := kliteBin(t)
+	dir := t.TempDir()
+	b, err := chaos.StartBroker(bin, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop()
+	res := chaos.Run(context.Background(), chaos.Config{
+		Workload: chaos.Idempotent, Fault: "wipe", Addr: b.Addr, Broker: b, Cycles: 1,
+		MinGap: time.Second, MaxGap: time.Second, Seed: 1, Deadline: time.Minute, DrainTimeout: 5 * time.Second,
+		Inject: func() error {
+			b.Kill()
+			if err := os.RemoveAll(dir); err != nil {
+				return err
+			}
+			return b.Start()
+		},
+	})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if res.Report.Lost == 0 || res.Report.Count(chaos.Lost) != res.Report.Lost {
+		t.Log(b.Tail(30), res.Report.Read)
+		t.Fatalf("wiped data but the checker reports %d lost of %d acknowledged: %+v", res.Report.Lost, res.Report.Acked, res.Report.Anomalies)
+	}
+	t.Logf("%d of %d acknowledged reported lost, %d anomalies in all", res.Report.Lost, res.Report.Acked, len(res.Report.Anomalies))
 }

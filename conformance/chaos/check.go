@@ -126,7 +126,18 @@ func Check(h *History, opt Options) Report {
 		}
 	}
 
-	// Lost: acknowledged, and (in a transaction) committed, yet never read by anyone.
+	// Lost: acknowledged, and (in a transaction) committed, yet never read by anyone or, when
+	// there are final reads, missing from them.
+	final := map[string]bool{}
+	hasFinal := false
+	for _, p := range h.Polls {
+		if p.Final {
+			hasFinal = true
+			for _, rd := range p.Reads {
+				final[rd.Value] = true
+			}
+		}
+	}
 	for _, w := range h.Writes {
 		if !w.Acked {
 			continue
@@ -134,9 +145,13 @@ func Check(h *History, opt Options) Report {
 		if oc, _ := outcome(w.Value); oc != NoTxn && oc != Committed {
 			continue
 		}
-		if len(offsetsOf[w.Value]) == 0 {
+		switch {
+		case len(offsetsOf[w.Value]) == 0:
 			r.Lost++
 			add(Lost, "%q acknowledged at partition %d offset %d, never read", w.Value, w.Partition, w.Offset)
+		case hasFinal && !final[w.Value]:
+			r.Lost++
+			add(Lost, "%q acknowledged at partition %d offset %d, read, then gone from the final reads", w.Value, w.Partition, w.Offset)
 		}
 	}
 	// Duplicates: one value at several offsets.

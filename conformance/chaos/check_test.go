@@ -48,6 +48,26 @@ func TestLost(t *testing.T) {
 	}
 }
 
+func TestLostAfterRead(t *testing.T) {
+	h := NewHistory()
+	acked(h, "a", 0, 0, 0)
+	acked(h, "b", 0, 1, 0)
+	poll(h, 1, false, time.Now(), Read{0, 0, "a"}, Read{0, 1, "b"})
+	h.AddPoll(Poll{Session: 2, Final: true, At: time.Now(), Reads: []Read{{0, 0, "a"}}})
+	r := Check(h, Options{})
+	only(t, r, Lost, 1)
+	if !strings.Contains(r.Anomalies[0].Detail, `"b" acknowledged at partition 0 offset 1, read, then gone`) {
+		t.Fatalf("%+v", r.Anomalies)
+	}
+	// Final reads that found nothing at all: both are lost.
+	h = NewHistory()
+	acked(h, "a", 0, 0, 0)
+	acked(h, "b", 0, 1, 0)
+	poll(h, 1, false, time.Now(), Read{0, 0, "a"}, Read{0, 1, "b"})
+	h.AddPoll(Poll{Session: 2, Final: true, At: time.Now()})
+	only(t, Check(h, Options{}), Lost, 2)
+}
+
 func TestAbortedTxnNotLost(t *testing.T) {
 	h := NewHistory()
 	acked(h, "a", 0, 0, 1)

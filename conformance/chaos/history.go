@@ -58,6 +58,9 @@ type Poll struct {
 	ReadCommitted bool
 	At            time.Time // when the poll returned
 	Reads         []Read
+	// Final marks the reads from the start after the last fault: when a history has them,
+	// an acknowledged value they miss is lost even if a live consumer saw it before a fault.
+	Final bool
 }
 
 // OffsetCommit is a consumer group offset, acknowledged by a commit or read back by a fetch.
@@ -100,10 +103,11 @@ func (h *History) SetTxn(t Txn) {
 	h.mu.Unlock()
 }
 
-// AddPoll records one poll (polls with no record are counted as operations only).
+// AddPoll records one poll (polls with no record are counted as operations only, except
+// final ones: that final reads happened, even empty, is what makes a missing value lost).
 func (h *History) AddPoll(p Poll) {
 	h.mu.Lock()
-	if len(p.Reads) > 0 {
+	if len(p.Reads) > 0 || p.Final {
 		h.Polls = append(h.Polls, p)
 	}
 	h.Ops++

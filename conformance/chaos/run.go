@@ -33,6 +33,11 @@ type Config struct {
 	Seed       int64
 	// Deadline bounds the whole run, drain included.
 	Deadline time.Duration
+	// DrainTimeout bounds the final reads (default 30 s): whatever is missing then is lost.
+	DrainTimeout time.Duration
+	// Inject, when set, is the fault applied each cycle instead of Fault's (tests use it to
+	// break a broker on purpose and see the checker notice).
+	Inject func() error
 }
 
 // Result is one line of the summary table.
@@ -53,6 +58,9 @@ func Run(ctx context.Context, c Config) Result {
 	}
 	if c.Deadline == 0 {
 		c.Deadline = 10 * time.Minute
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 30 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.Deadline)
 	defer cancel()
@@ -139,7 +147,7 @@ func Run(ctx context.Context, c Config) Result {
 	drain := func(rc bool, session int) {
 		want := expected(h)
 		dstop := make(chan struct{})
-		timer := time.AfterFunc(30*time.Second, func() { close(dstop) })
+		timer := time.AfterFunc(c.DrainTimeout, func() { close(dstop) })
 		defer timer.Stop()
 		seen := map[string]bool{}
 		mark := len(h.Polls)
@@ -191,6 +199,9 @@ func expected(h *History) map[string]bool {
 }
 
 func applyFault(c Config) error {
+	if c.Inject != nil {
+		return c.Inject()
+	}
 	switch c.Fault {
 	case NoFault:
 		return nil

@@ -157,6 +157,7 @@ func (p *producer) runTxn(stop <-chan struct{}) error {
 // consume reads every partition from the start as one session until stop, recording polls.
 // It returns the next offset per partition it reached.
 func consume(addr, topic string, partitions int32, rc bool, session int, h *History, stop <-chan struct{}, done func(map[int32]int64) bool) error {
+	final := done != nil // the final reads are the ones that stop by themselves
 	offs := map[int32]kgo.Offset{}
 	for p := int32(0); p < partitions; p++ {
 		offs[p] = kgo.NewOffset().AtStart()
@@ -186,7 +187,7 @@ func consume(addr, topic string, partitions int32, rc bool, session int, h *Hist
 			reads = append(reads, Read{Partition: r.Partition, Offset: r.Offset, Value: string(r.Value)})
 			next[r.Partition] = r.Offset + 1
 		})
-		h.AddPoll(Poll{Session: session, ReadCommitted: rc, At: time.Now(), Reads: reads})
+		h.AddPoll(Poll{Session: session, ReadCommitted: rc, At: time.Now(), Reads: reads, Final: final})
 		if done != nil && done(next) {
 			return nil
 		}
