@@ -31,11 +31,12 @@ func main() {
 		bin      = flag.String("bin", "bin/klite", "klite binary")
 		root     = flag.String("root", ".", "repository root (for the Kafka jars)")
 		seed     = flag.Int64("seed", time.Now().UnixNano(), "random seed")
+		kargs    = flag.String("klite-args", "", "more klite flags, space-separated (e.g. \"--wal-segment-bytes 1048576\" to rotate segments often)")
 	)
 	flag.Parse()
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	ok, err := run(ctx, *target, *bin, *root, split(*works), split(*faults), chaos.Config{
+	ok, err := run(ctx, *target, *bin, *root, split(*works), split(*faults), strings.Fields(*kargs), chaos.Config{
 		Cycles: *cycles, MinGap: *minGap, MaxGap: *maxGap, Pause: *pause, Seed: *seed, Deadline: *duration,
 	})
 	if err != nil {
@@ -57,7 +58,7 @@ func split(s string) []string {
 	return out
 }
 
-func run(ctx context.Context, target, bin, root string, works, faults []string, base chaos.Config) (bool, error) {
+func run(ctx context.Context, target, bin, root string, works, faults, kargs []string, base chaos.Config) (bool, error) {
 	var results []chaos.Result
 	fmt.Printf("seed %d\n", base.Seed)
 	switch target {
@@ -84,7 +85,7 @@ func run(ctx context.Context, target, bin, root string, works, faults []string, 
 				if err != nil {
 					return false, err
 				}
-				b, err := chaos.StartBroker(bin, dir)
+				b, err := chaos.StartBroker(bin, dir, kargs...)
 				if err != nil {
 					os.RemoveAll(dir)
 					return false, err
