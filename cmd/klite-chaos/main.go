@@ -31,13 +31,14 @@ func main() {
 		bin      = flag.String("bin", "bin/klite", "klite binary")
 		root     = flag.String("root", ".", "repository root (for the Kafka jars)")
 		seed     = flag.Int64("seed", time.Now().UnixNano(), "random seed")
+		valBytes = flag.Int("value-bytes", 0, "padding bytes after each unique value")
 		kargs    = flag.String("klite-args", "", "more klite flags, space-separated (e.g. \"--wal-segment-bytes 1048576\" to rotate segments often)")
 	)
 	flag.Parse()
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	ok, err := run(ctx, *target, *bin, *root, split(*works), split(*faults), strings.Fields(*kargs), chaos.Config{
-		Cycles: *cycles, MinGap: *minGap, MaxGap: *maxGap, Pause: *pause, Seed: *seed, Deadline: *duration,
+		Cycles: *cycles, MinGap: *minGap, MaxGap: *maxGap, Pause: *pause, Seed: *seed, ValueBytes: *valBytes, Deadline: *duration,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "klite-chaos:", err)

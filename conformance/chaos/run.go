@@ -30,6 +30,8 @@ type Config struct {
 	// Pause is how long SIGSTOP freezes the broker.
 	Pause      time.Duration
 	Partitions int32
+	// ValueBytes pads each value (to fill WAL segments faster).
+	ValueBytes int
 	Seed       int64
 	// Deadline bounds the whole run, drain included.
 	Deadline time.Duration
@@ -84,7 +86,7 @@ func Run(ctx context.Context, c Config) Result {
 		}()
 	}
 	p := &producer{addr: c.Addr, topic: topic, partitions: c.Partitions, prefix: fmt.Sprintf("%s-%d", c.Workload, c.Seed), h: h,
-		rng: rand.New(rand.NewSource(c.Seed + 1))}
+		rng: rand.New(rand.NewSource(c.Seed + 1)), pad: c.ValueBytes}
 	switch c.Workload {
 	case Plain, Idempotent, Group:
 		goRun(func() error { return p.runPlain(stop, c.Workload != Plain) })

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +43,29 @@ type producer struct {
 	h           *History
 	rng         *rand.Rand
 	n           int
+	pad         int // bytes of padding after each value
+}
+
+// payload is the record value: the unique value, then '|' and pad bytes when padding.
+func (p *producer) payload(v string) []byte {
+	if p.pad == 0 {
+		return []byte(v)
+	}
+	b := make([]byte, len(v)+1+p.pad)
+	copy(b, v)
+	b[len(v)] = '|'
+	for i := len(v) + 1; i < len(b); i++ {
+		b[i] = 'x'
+	}
+	return b
+}
+
+// valueOf is the unique value of a record (its padding dropped).
+func valueOf(b []byte) string {
+	if i := bytes.IndexByte(b, '|'); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
 }
 
 func (p *producer) value() (string, int32) {
@@ -72,7 +96,7 @@ func (p *producer) runPlain(stop <-chan struct{}, idempotent bool) error {
 		}
 		v, part := p.value()
 		wg.Add(1)
-		cl.Produce(context.Background(), &kgo.Record{Topic: p.topic, Partition: part, Value: []byte(v)}, func(r *kgo.Record, err error) {
+		cl.Produce(context.Background(), &kgo.Record{Topic: p.topic, Partition: part, Value: p.payload(v)}, func(r *kgo.Record, err error) {
 			defer func() { <-sem; wg.Done() }()
 			p.h.AddWrite(Write{Value: v, Partition: part, Acked: err == nil, Offset: r.Offset})
 		})
@@ -117,7 +141,7 @@ func (p *producer) runTxn(stop <-chan struct{}) error {
 		for i := 0; i < n; i++ {
 			v, part := p.value()
 			wg.Add(1)
-			cl.Produce(ctx, &kgo.Record{Topic: p.topic, Partition: part, Value: []byte(v)}, func(r *kgo.Record, err error) {
+			cl.Produce(ctx, &kgo.Record{Topic: p.topic, Partition: part, Value: p.payload(v)}, func(r *kgo.Record, err error) {
 				defer wg.Done()
 				if err != nil {
 					failed.Store(true)
@@ -184,7 +208,7 @@ func consume(addr, topic string, partitions int32, rc bool, session int, h *Hist
 		cancel()
 		var reads []Read
 		fs.EachRecord(func(r *kgo.Record) {
-			reads = append(reads, Read{Partition: r.Partition, Offset: r.Offset, Value: string(r.Value)})
+			reads = append(reads, Read{Partition: r.Partition, Offset: r.Offset, Value: valueOf(r.Value)})
 			next[r.Partition] = r.Offset + 1
 		})
 		h.AddPoll(Poll{Session: session, ReadCommitted: rc, At: time.Now(), Reads: reads, Final: final})

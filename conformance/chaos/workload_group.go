@@ -44,7 +44,7 @@ func consumeGroup(addr, topic, group string, firstSession int, h *History, stop 
 		var reads []Read
 		commit := map[string]map[int32]kgo.EpochOffset{}
 		fs.EachRecord(func(r *kgo.Record) {
-			reads = append(reads, Read{Partition: r.Partition, Offset: r.Offset, Value: string(r.Value)})
+			reads = append(reads, Read{Partition: r.Partition, Offset: r.Offset, Value: valueOf(r.Value)})
 			if commit[topic] == nil {
 				commit[topic] = map[int32]kgo.EpochOffset{}
 			}
