@@ -45,7 +45,7 @@ func TestChaosShort(t *testing.T) {
 		}
 		res := chaos.Run(context.Background(), chaos.Config{
 			Workload: r.workload, Fault: r.fault, Addr: b.Addr, Broker: b, Cycles: cycles,
-			MinGap: 200 * time.Millisecond, MaxGap: 800 * time.Millisecond, Pause: 3 * time.Second,
+			MinGap: 200 * time.Millisecond, MaxGap: 800 * time.Millisecond, Pause: 4 * time.Second,
 			Seed: int64(i + 1), Deadline: 2 * time.Minute,
 		})
 		b.Stop()

@@ -24,7 +24,7 @@ func main() {
 		duration = flag.Duration("duration", 5*time.Minute, "upper bound of each workload's run (faults stop early when reached)")
 		minGap   = flag.Duration("min-gap", 200*time.Millisecond, "shortest time between two faults")
 		maxGap   = flag.Duration("max-gap", 1200*time.Millisecond, "longest time between two faults")
-		pause    = flag.Duration("pause", 4*time.Second, "SIGSTOP length (longer than the clients' 2s request time-out overhead)")
+		pause    = flag.Duration("pause", 4*time.Second, "SIGSTOP length (longer than the clients' 3 s produce and 2.5 s fetch time-outs)")
 		faults   = flag.String("faults", "sigkill,sigstop", "comma-separated faults: sigkill, sigstop, none")
 		works    = flag.String("workloads", strings.Join(chaos.Workloads, ","), "comma-separated workloads")
 		target   = flag.String("target", "klite", "klite (faults applied) or kafka (baseline, no faults)")

@@ -23,12 +23,15 @@ const (
 // Workloads lists the workloads in table order.
 var Workloads = []string{Plain, Idempotent, Transactional, Group}
 
-// clientOpts are the time-outs every client uses: short, so a SIGSTOP pause of a few seconds
-// outlasts them and the clients must retry and reconnect.
+// clientOpts are the time-outs every client uses: short, so a SIGSTOP pause of more than 3 s
+// outlasts them (a produce request waits its 1 s time-out plus the 2 s overhead, a fetch its
+// 0.5 s max wait plus the overhead) and the clients must retry on new connections while the
+// frozen broker still holds the old requests.
 func clientOpts(addr string) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.SeedBrokers(addr),
 		kgo.RequestTimeoutOverhead(2 * time.Second),
+		kgo.ProduceRequestTimeout(time.Second),
 		kgo.ConnIdleTimeout(5 * time.Second),
 		kgo.RetryTimeout(10 * time.Second),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
