@@ -23,8 +23,9 @@ func kliteBin(t *testing.T) string {
 	return bin
 }
 
-// TestChaosShort is the short chaos run of `make test`: 5 SIGKILL cycles of every workload and
-// one SIGSTOP pause (longer than the clients' time-outs) of the idempotent one, each on a fresh
+// TestChaosShort is the short chaos run of `make test`: 5 SIGKILL cycles of every workload, one
+// SIGSTOP pause (longer than the clients' time-outs) of the idempotent one and 3 kills with a
+// second kill during the restart's recovery of the transactional one, each on a fresh
 // broker; the checker must find nothing lost, duplicated (idempotent, transactional), aborted-
 // visible or otherwise wrong. Every run is bounded by its Deadline.
 func TestChaosShort(t *testing.T) {
@@ -32,7 +33,7 @@ func TestChaosShort(t *testing.T) {
 	var results []chaos.Result
 	runs := []struct{ workload, fault string }{
 		{chaos.Plain, chaos.SIGKILL}, {chaos.Idempotent, chaos.SIGKILL}, {chaos.Transactional, chaos.SIGKILL},
-		{chaos.Group, chaos.SIGKILL}, {chaos.Idempotent, chaos.SIGSTOP},
+		{chaos.Group, chaos.SIGKILL}, {chaos.Idempotent, chaos.SIGSTOP}, {chaos.Transactional, chaos.RecoveryKill},
 	}
 	for i, r := range runs {
 		b, err := chaos.StartBroker(bin, t.TempDir())
@@ -40,8 +41,11 @@ func TestChaosShort(t *testing.T) {
 			t.Fatal(err)
 		}
 		cycles := 5
-		if r.fault == chaos.SIGSTOP {
+		switch r.fault {
+		case chaos.SIGSTOP:
 			cycles = 1
+		case chaos.RecoveryKill:
+			cycles = 3
 		}
 		res := chaos.Run(context.Background(), chaos.Config{
 			Workload: r.workload, Fault: r.fault, Addr: b.Addr, Broker: b, Cycles: cycles,

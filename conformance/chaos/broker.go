@@ -44,17 +44,46 @@ func StartBroker(bin, dir string, extra ...string) (*Broker, error) {
 
 // Start (re)starts the process and waits until it logs that it serves.
 func (b *Broker) Start() error {
+	serving, exited, err := b.spawn()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-serving:
+		return nil
+	case err := <-exited:
+		exited <- err
+		return fmt.Errorf("klite exited at start (start %d): %v\n%s", b.Starts, err, b.Tail(40))
+	case <-time.After(b.StartTimeout):
+		b.Kill()
+		return fmt.Errorf("klite did not serve within %v (start %d)\n%s", b.StartTimeout, b.Starts, b.Tail(40))
+	}
+}
+
+// KillEarly starts the process and kills it after d, before or during its recovery (or just
+// after it began serving, if it was faster), and waits for it to be gone.
+func (b *Broker) KillEarly(d time.Duration) error {
+	if _, _, err := b.spawn(); err != nil {
+		return err
+	}
+	time.Sleep(d)
+	b.Kill()
+	return nil
+}
+
+// spawn starts the process; serving is signalled once it logs that it serves.
+func (b *Broker) spawn() (serving <-chan struct{}, exited chan error, err error) {
 	args := append([]string{"--listen", b.Addr, "--data-dir", b.Dir}, b.Extra...)
 	cmd := exec.Command(b.Bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %v", b.Bin, err)
+		return nil, nil, fmt.Errorf("start %s: %v", b.Bin, err)
 	}
 	b.cmd, b.exited = cmd, make(chan error, 1)
 	b.Starts++
-	serving := make(chan struct{}, 1)
+	srv := make(chan struct{}, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -68,25 +97,16 @@ func (b *Broker) Start() error {
 			b.mu.Unlock()
 			if servingRE.MatchString(line) {
 				select {
-				case serving <- struct{}{}:
+				case srv <- struct{}{}:
 				default:
 				}
 			}
 		}
 		io.Copy(io.Discard, pr)
 	}()
-	exited := b.exited
+	exited = b.exited
 	go func() { exited <- cmd.Wait(); pw.Close() }()
-	select {
-	case <-serving:
-		return nil
-	case err := <-exited:
-		exited <- err
-		return fmt.Errorf("klite exited at start (start %d): %v\n%s", b.Starts, err, b.Tail(40))
-	case <-time.After(b.StartTimeout):
-		b.Kill()
-		return fmt.Errorf("klite did not serve within %v (start %d)\n%s", b.StartTimeout, b.Starts, b.Tail(40))
-	}
+	return srv, exited, nil
 }
 
 // Tail returns the last n lines the process printed.

@@ -17,6 +17,9 @@ const (
 	NoFault = "none"    // baseline
 	SIGKILL = "sigkill" // kill -9 at a random moment, restart on the same data and address
 	SIGSTOP = "sigstop" // freeze longer than the clients' time-outs, then continue
+	// RecoveryKill is SIGKILL, then a restart killed again within 100 ms (mid-recovery),
+	// then a restart that is let to serve: recovery must survive being interrupted.
+	RecoveryKill = "recovery-kill"
 )
 
 // Config is one run: a workload under a fault for some cycles.
@@ -209,6 +212,12 @@ func applyFault(c Config) error {
 		return nil
 	case SIGKILL:
 		c.Broker.Kill()
+		return c.Broker.Start()
+	case RecoveryKill:
+		c.Broker.Kill()
+		if err := c.Broker.KillEarly(time.Duration(rand.Int63n(int64(100 * time.Millisecond)))); err != nil {
+			return err
+		}
 		return c.Broker.Start()
 	case SIGSTOP:
 		if err, dead := c.Broker.Exited(); dead {
