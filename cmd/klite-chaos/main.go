@@ -25,7 +25,7 @@ func main() {
 		minGap   = flag.Duration("min-gap", 200*time.Millisecond, "shortest time between two faults")
 		maxGap   = flag.Duration("max-gap", 1200*time.Millisecond, "longest time between two faults")
 		pause    = flag.Duration("pause", 4*time.Second, "SIGSTOP length (longer than the clients' 3 s produce and 2.5 s fetch time-outs)")
-		faults   = flag.String("faults", "sigkill,sigstop", "comma-separated faults: sigkill, sigstop, recovery-kill (only with --target klite)")
+		faults   = flag.String("faults", "sigkill,sigstop,recovery-kill", "comma-separated faults: sigkill, sigstop, recovery-kill (only with --target klite)")
 		works    = flag.String("workloads", strings.Join(chaos.Workloads, ","), "comma-separated workloads")
 		target   = flag.String("target", "klite", "klite (faults applied) or kafka (baseline, no faults)")
 		bin      = flag.String("bin", "bin/klite", "klite binary")
