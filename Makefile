@@ -70,7 +70,7 @@ bench: build
 # Jepsen-style workloads against bin/klite under SIGKILL and SIGSTOP, then the same workloads
 # against Apache Kafka 4.0 without faults (the checker's baseline); a summary table each.
 # Bounded by default (a few minutes); longer: make chaos ARGS='--cycles 100 --duration 20m'.
-CHAOS_ARGS ?= --cycles 10 --duration 3m
+CHAOS_ARGS ?= --cycles 5 --duration 3m
 chaos: build kafka-jars
 	$(BIN)/klite-chaos --target klite $(CHAOS_ARGS) $(ARGS)
 	$(BIN)/klite-chaos --target kafka $(CHAOS_ARGS) $(ARGS)
