@@ -126,6 +126,11 @@ func Run(ctx context.Context, c Config) Result {
 		}
 		res.Cycles++
 	}
+	if c.Broker != nil && c.Inject == nil && res.Err == nil {
+		if err, dead := c.Broker.Exited(); dead {
+			res.Err = fmt.Errorf("klite exited on its own: %v\n%s", err, c.Broker.Tail(40))
+		}
+	}
 	// Let the clients catch up after the last fault, then stop them (bounded: a producer
 	// stuck in a retry loop ends with its delivery time-out).
 	time.Sleep(500 * time.Millisecond)
@@ -207,6 +212,13 @@ func applyFault(c Config) error {
 	if c.Inject != nil {
 		return c.Inject()
 	}
+	if c.Broker != nil {
+		// A broker that died on its own (a panic, a fatal storage error) must not be
+		// hidden by the next kill and restart.
+		if err, dead := c.Broker.Exited(); dead {
+			return fmt.Errorf("klite exited on its own: %v\n%s", err, c.Broker.Tail(40))
+		}
+	}
 	switch c.Fault {
 	case NoFault:
 		return nil
@@ -220,9 +232,6 @@ func applyFault(c Config) error {
 		}
 		return c.Broker.Start()
 	case SIGSTOP:
-		if err, dead := c.Broker.Exited(); dead {
-			return fmt.Errorf("klite exited: %v\n%s", err, c.Broker.Tail(40))
-		}
 		return c.Broker.Pause(c.Pause)
 	}
 	return fmt.Errorf("unknown fault %q", c.Fault)
