@@ -18,7 +18,7 @@ SCENARIO ?=
 CLIENT   ?=
 TARGET   ?=
 
-.PHONY: all build run test unit integration conformance wire conformance-docker compat-doc bench kafka-jars drivers \
+.PHONY: all build run test unit integration conformance wire conformance-docker compat-doc bench chaos kafka-jars drivers \
         fuzz vet clean
 
 all: build
@@ -27,6 +27,7 @@ build:
 	$(GO) build -o $(BIN)/klite ./cmd/klite
 	$(GO) build -o $(BIN)/klite-conformance ./cmd/klite-conformance
 	$(GO) build -o $(BIN)/klite-bench ./cmd/klite-bench
+	$(GO) build -o $(BIN)/klite-chaos ./cmd/klite-chaos
 
 run: build
 	$(BIN)/klite $(ARGS)
@@ -74,6 +75,14 @@ compat-doc: build
 
 bench: build
 	$(BIN)/klite-bench $(ARGS)
+
+# Jepsen-style workloads against bin/klite under SIGKILL and SIGSTOP, then the same workloads
+# against Apache Kafka 4.0 without faults (the checker's baseline); a summary table each.
+# Bounded by default (a few minutes); longer: make chaos ARGS='--cycles 100 --duration 20m'.
+CHAOS_ARGS ?= --cycles 5 --duration 3m
+chaos: build kafka-jars
+	$(BIN)/klite-chaos --target klite $(CHAOS_ARGS) $(ARGS)
+	$(BIN)/klite-chaos --target kafka $(CHAOS_ARGS) $(ARGS)
 
 # Each fuzz target for a decoder of bytes from the network or the disk, FUZZTIME each.
 FUZZTIME ?= 30s

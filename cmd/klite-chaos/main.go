@@ -1,0 +1,119 @@
+// Command klite-chaos runs the Jepsen-style workloads of conformance/chaos against the real
+// klite binary under faults (SIGKILL, SIGSTOP), or against Apache Kafka 4.0 without faults as
+// a baseline for the checker, and prints a summary table. It exits 1 when any promise broke.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/klite/klite/conformance"
+	"github.com/klite/klite/conformance/chaos"
+)
+
+func main() {
+	var (
+		cycles   = flag.Int("cycles", 10, "faults per workload and fault kind")
+		duration = flag.Duration("duration", 5*time.Minute, "upper bound of each workload's run (faults stop early when reached)")
+		minGap   = flag.Duration("min-gap", 200*time.Millisecond, "shortest time between two faults")
+		maxGap   = flag.Duration("max-gap", 1200*time.Millisecond, "longest time between two faults")
+		pause    = flag.Duration("pause", 4*time.Second, "SIGSTOP length (longer than the clients' 3 s produce and 2.5 s fetch time-outs)")
+		faults   = flag.String("faults", "sigkill,sigstop,recovery-kill", "comma-separated faults: sigkill, sigstop, recovery-kill (only with --target klite)")
+		works    = flag.String("workloads", strings.Join(chaos.Workloads, ","), "comma-separated workloads")
+		target   = flag.String("target", "klite", "klite (faults applied) or kafka (baseline, no faults)")
+		bin      = flag.String("bin", "bin/klite", "klite binary")
+		root     = flag.String("root", ".", "repository root (for the Kafka jars)")
+		seed     = flag.Int64("seed", time.Now().UnixNano(), "random seed")
+		valBytes = flag.Int("value-bytes", 0, "padding bytes after each unique value")
+		kargs    = flag.String("klite-args", "", "more klite flags, space-separated (e.g. \"--wal-segment-bytes 1048576\" to rotate segments often)")
+	)
+	flag.Parse()
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	ok, err := run(ctx, *target, *bin, *root, split(*works), split(*faults), strings.Fields(*kargs), chaos.Config{
+		Cycles: *cycles, MinGap: *minGap, MaxGap: *maxGap, Pause: *pause, Seed: *seed, ValueBytes: *valBytes, Deadline: *duration,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "klite-chaos:", err)
+		os.Exit(2)
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+func split(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func run(ctx context.Context, target, bin, root string, works, faults, kargs []string, base chaos.Config) (bool, error) {
+	var results []chaos.Result
+	fmt.Printf("seed %d\n", base.Seed)
+	switch target {
+	case "kafka":
+		abs, err := filepath.Abs(root)
+		if err != nil {
+			return false, err
+		}
+		t, err := conformance.StartTarget(ctx, abs, "kafka", "")
+		if err != nil {
+			return false, err
+		}
+		defer t.Stop()
+		for _, w := range works {
+			c := base
+			c.Workload, c.Fault, c.Addr = w, chaos.NoFault, t.Addr
+			results = append(results, report(chaos.Run(ctx, c)))
+		}
+	case "klite":
+		for _, f := range faults {
+			for _, w := range works {
+				// A fresh broker and data directory per run: one run's damage cannot hide in another's.
+				dir, err := os.MkdirTemp("", "klite-chaos-")
+				if err != nil {
+					return false, err
+				}
+				b, err := chaos.StartBroker(bin, dir, kargs...)
+				if err != nil {
+					os.RemoveAll(dir)
+					return false, err
+				}
+				c := base
+				c.Workload, c.Fault, c.Addr, c.Broker = w, f, b.Addr, b
+				results = append(results, report(chaos.Run(ctx, c)))
+				b.Stop()
+				os.RemoveAll(dir)
+			}
+		}
+	default:
+		return false, fmt.Errorf("unknown target %q (klite or kafka)", target)
+	}
+	fmt.Println()
+	chaos.PrintTable(os.Stdout, target, results)
+	for _, r := range results {
+		if r.Err != nil || !r.Report.OK() {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func report(r chaos.Result) chaos.Result {
+	fmt.Printf("%s/%s: %d cycles, %d acknowledged, %d read, %d group commits, %d group fetches, %d anomalies, %v\n",
+		r.Workload, r.Fault, r.Cycles, r.Report.Acked, r.Report.Read, r.Report.GroupCommits, r.Report.GroupFetches,
+		len(r.Report.Anomalies), r.Took.Round(time.Second))
+	return r
+}

@@ -1,0 +1,167 @@
+package chaos
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Broker is a klite process the faults are applied to. It keeps its address and data
+// directory across restarts, so clients reconnect to the same place.
+type Broker struct {
+	Bin, Dir, Addr string
+	Extra          []string // more flags
+	// StartTimeout bounds each start (recovery included).
+	StartTimeout time.Duration
+
+	cmd    *exec.Cmd
+	exited chan error
+	mu     sync.Mutex
+	tail   []string
+	Starts int
+}
+
+var servingRE = regexp.MustCompile(`msg="klite serving" listen=(\S+)`)
+
+// StartBroker starts bin on a free loopback port with dir as its data directory.
+func StartBroker(bin, dir string, extra ...string) (*Broker, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	b := &Broker{Bin: bin, Dir: dir, Addr: addr, Extra: extra, StartTimeout: 60 * time.Second}
+	return b, b.Start()
+}
+
+// Start (re)starts the process and waits until it logs that it serves.
+func (b *Broker) Start() error {
+	serving, exited, err := b.spawn()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-serving:
+		return nil
+	case err := <-exited:
+		exited <- err
+		return fmt.Errorf("klite exited at start (start %d): %v\n%s", b.Starts, err, b.Tail(40))
+	case <-time.After(b.StartTimeout):
+		b.Kill()
+		return fmt.Errorf("klite did not serve within %v (start %d)\n%s", b.StartTimeout, b.Starts, b.Tail(40))
+	}
+}
+
+// KillEarly starts the process and kills it after d, before or during its recovery (or just
+// after it began serving, if it was faster), and waits for it to be gone.
+func (b *Broker) KillEarly(d time.Duration) error {
+	if _, _, err := b.spawn(); err != nil {
+		return err
+	}
+	time.Sleep(d)
+	b.Kill()
+	return nil
+}
+
+// spawn starts the process; serving is signalled once it logs that it serves.
+func (b *Broker) spawn() (serving <-chan struct{}, exited chan error, err error) {
+	args := append([]string{"--listen", b.Addr, "--data-dir", b.Dir}, b.Extra...)
+	cmd := exec.Command(b.Bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start %s: %v", b.Bin, err)
+	}
+	b.cmd, b.exited = cmd, make(chan error, 1)
+	b.Starts++
+	srv := make(chan struct{}, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			b.mu.Lock()
+			b.tail = append(b.tail, line)
+			if len(b.tail) > 200 {
+				b.tail = b.tail[len(b.tail)-200:]
+			}
+			b.mu.Unlock()
+			if servingRE.MatchString(line) {
+				select {
+				case srv <- struct{}{}:
+				default:
+				}
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	exited = b.exited
+	go func() { exited <- cmd.Wait(); pw.Close() }()
+	return srv, exited, nil
+}
+
+// Tail returns the last n lines the process printed.
+func (b *Broker) Tail(n int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.tail
+	if len(t) > n {
+		t = t[len(t)-n:]
+	}
+	return strings.Join(t, "\n")
+}
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (b *Broker) Kill() {
+	if b.cmd == nil {
+		return
+	}
+	b.cmd.Process.Signal(syscall.SIGCONT) // a stopped process dies only once continued on some kernels
+	b.cmd.Process.Signal(syscall.SIGKILL)
+	err := <-b.exited
+	b.exited <- err
+}
+
+// Pause stops the process (SIGSTOP) for d, then continues it.
+func (b *Broker) Pause(d time.Duration) error {
+	if err := b.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	time.Sleep(d)
+	return b.cmd.Process.Signal(syscall.SIGCONT)
+}
+
+// Exited reports whether the process died on its own.
+func (b *Broker) Exited() (error, bool) {
+	select {
+	case err := <-b.exited:
+		b.exited <- err
+		return err, true
+	default:
+		return nil, false
+	}
+}
+
+// Stop ends the process gracefully (SIGTERM), killing it after 15 s.
+func (b *Broker) Stop() {
+	if b.cmd == nil {
+		return
+	}
+	b.cmd.Process.Signal(syscall.SIGCONT)
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-b.exited:
+		b.exited <- err
+	case <-time.After(15 * time.Second):
+		b.Kill()
+	}
+}

@@ -1,0 +1,260 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Fault names.
+const (
+	NoFault = "none"    // baseline
+	SIGKILL = "sigkill" // kill -9 at a random moment, restart on the same data and address
+	SIGSTOP = "sigstop" // freeze longer than the clients' time-outs, then continue
+	// RecoveryKill is SIGKILL, then a restart killed again within 100 ms (mid-recovery),
+	// then a restart that is let to serve: recovery must survive being interrupted.
+	RecoveryKill = "recovery-kill"
+)
+
+// Config is one run: a workload under a fault for some cycles.
+type Config struct {
+	Workload, Fault string
+	Addr            string  // the broker's address
+	Broker          *Broker // the process faults apply to (nil: no faults possible)
+	Cycles          int     // faults to apply (with NoFault: periods of the same length)
+	// MinGap and MaxGap bound the random time between faults.
+	MinGap, MaxGap time.Duration
+	// Pause is how long SIGSTOP freezes the broker.
+	Pause      time.Duration
+	Partitions int32
+	// ValueBytes pads each value (to fill WAL segments faster).
+	ValueBytes int
+	Seed       int64
+	// Deadline bounds the whole run, drain included.
+	Deadline time.Duration
+	// DrainTimeout bounds the final reads (default 30 s): whatever is missing then is lost.
+	DrainTimeout time.Duration
+	// Inject, when set, is the fault applied each cycle instead of Fault's (tests use it to
+	// break a broker on purpose and see the checker notice).
+	Inject func() error
+}
+
+// Result is one line of the summary table.
+type Result struct {
+	Workload, Fault string
+	Cycles          int
+	Report          Report
+	Err             error
+	Took            time.Duration
+}
+
+// Run runs one workload under one fault and checks its history.
+func Run(ctx context.Context, c Config) Result {
+	start := time.Now()
+	res := Result{Workload: c.Workload, Fault: c.Fault}
+	if c.Partitions == 0 {
+		c.Partitions = 3
+	}
+	if c.Deadline == 0 {
+		c.Deadline = 10 * time.Minute
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.Deadline)
+	defer cancel()
+	h := NewHistory()
+	topic := fmt.Sprintf("chaos-%s-%s-%d", c.Workload, c.Fault, time.Now().UnixNano())
+	if err := createTopic(ctx, c.Addr, topic, c.Partitions); err != nil {
+		res.Err = err
+		return res
+	}
+	rng := rand.New(rand.NewSource(c.Seed))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	goRun := func(f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	p := &producer{addr: c.Addr, topic: topic, partitions: c.Partitions, prefix: fmt.Sprintf("%s-%d", c.Workload, c.Seed), h: h,
+		rng: rand.New(rand.NewSource(c.Seed + 1)), pad: c.ValueBytes}
+	switch c.Workload {
+	case Plain, Idempotent, Group:
+		goRun(func() error { return p.runPlain(stop, c.Workload != Plain) })
+	case Transactional:
+		goRun(func() error { return p.runTxn(stop) })
+	default:
+		res.Err = fmt.Errorf("unknown workload %q", c.Workload)
+		return res
+	}
+	// Live consumers, one session each for the whole run, across the faults.
+	goRun(func() error { return consume(c.Addr, topic, c.Partitions, false, 1, h, stop, nil) })
+	if c.Workload == Transactional {
+		goRun(func() error { return consume(c.Addr, topic, c.Partitions, true, 2, h, stop, nil) })
+	}
+	if c.Workload == Group {
+		goRun(func() error { return consumeGroup(c.Addr, topic, topic+"-g", 100, h, stop) })
+	}
+
+	for res.Cycles < c.Cycles && ctx.Err() == nil {
+		gap := c.MinGap
+		if c.MaxGap > c.MinGap {
+			gap += time.Duration(rng.Int63n(int64(c.MaxGap - c.MinGap)))
+		}
+		select {
+		case <-time.After(gap):
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if err := applyFault(c); err != nil {
+			res.Err = err
+			break
+		}
+		res.Cycles++
+	}
+	if c.Broker != nil && c.Inject == nil && res.Err == nil {
+		if err, dead := c.Broker.Exited(); dead {
+			res.Err = fmt.Errorf("klite exited on its own: %v\n%s", err, c.Broker.Tail(40))
+		}
+	}
+	// Let the clients catch up after the last fault, then stop them (bounded: a producer
+	// stuck in a retry loop ends with its delivery time-out).
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(45 * time.Second):
+		if res.Err == nil {
+			res.Err = fmt.Errorf("clients did not stop within 45s")
+		}
+	}
+	select {
+	case err := <-errs:
+		if res.Err == nil {
+			res.Err = err
+		}
+	default:
+	}
+
+	// Final reads: fresh sessions from the start until every acknowledged (committed) value
+	// is seen, bounded in time (what is still missing then is lost).
+	drain := func(rc bool, session int) {
+		want := expected(h)
+		dstop := make(chan struct{})
+		timer := time.AfterFunc(c.DrainTimeout, func() { close(dstop) })
+		defer timer.Stop()
+		seen := map[string]bool{}
+		mark := len(h.Polls)
+		consume(c.Addr, topic, c.Partitions, rc, session, h, dstop, func(map[int32]int64) bool {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			for _, p := range h.Polls[mark:] {
+				if p.Session == session {
+					for _, r := range p.Reads {
+						seen[r.Value] = true
+					}
+				}
+			}
+			mark = len(h.Polls)
+			for v := range want {
+				if !seen[v] {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	drain(false, 3)
+	if c.Workload == Transactional {
+		drain(true, 4)
+	}
+	res.Report = Check(h, Options{AllowDuplicates: c.Workload == Plain})
+	res.Took = time.Since(start)
+	return res
+}
+
+// expected returns the values every complete read must contain.
+func expected(h *History) map[string]bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	want := map[string]bool{}
+	for _, w := range h.Writes {
+		if !w.Acked {
+			continue
+		}
+		if w.Txn != 0 {
+			if t := h.Txns[w.Txn]; t == nil || t.Outcome != Committed {
+				continue
+			}
+		}
+		want[w.Value] = true
+	}
+	return want
+}
+
+func applyFault(c Config) error {
+	if c.Inject != nil {
+		return c.Inject()
+	}
+	if c.Broker != nil {
+		// A broker that died on its own (a panic, a fatal storage error) must not be
+		// hidden by the next kill and restart.
+		if err, dead := c.Broker.Exited(); dead {
+			return fmt.Errorf("klite exited on its own: %v\n%s", err, c.Broker.Tail(40))
+		}
+	}
+	switch c.Fault {
+	case NoFault:
+		return nil
+	case SIGKILL:
+		c.Broker.Kill()
+		return c.Broker.Start()
+	case RecoveryKill:
+		c.Broker.Kill()
+		if err := c.Broker.KillEarly(time.Duration(rand.Int63n(int64(100 * time.Millisecond)))); err != nil {
+			return err
+		}
+		return c.Broker.Start()
+	case SIGSTOP:
+		return c.Broker.Pause(c.Pause)
+	}
+	return fmt.Errorf("unknown fault %q", c.Fault)
+}
+
+func createTopic(ctx context.Context, addr, topic string, partitions int32) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	var last error
+	for i := 0; i < 40 && ctx.Err() == nil; i++ {
+		resp, err := adm.CreateTopic(ctx, partitions, 1, nil, topic)
+		if err == nil && (resp.Err == nil || i > 0 && resp.Err == kerr.TopicAlreadyExists) {
+			return nil
+		}
+		last = err
+		if err == nil {
+			last = resp.Err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return fmt.Errorf("create topic %s: %v", topic, last)
+}
