@@ -175,6 +175,12 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 	// has been judged (not after an Append before Replay, which scans only the last).
 	legacy := !hasFormat
 	writeFormat := legacy && (fn != nil || len(nums) == 1)
+	// Legacy segments to seal, once every segment was judged: a refused start changes nothing.
+	type unsealed struct {
+		n         uint64
+		end, size int64
+	}
+	var upgrades []unsealed
 	if fn == nil {
 		nums = nums[len(nums)-1:]
 	}
@@ -193,11 +199,7 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 			return err
 		}
 		if !last && legacy && sc.bad == nil && !sc.sealed {
-			w.log.Warn("storage: upgrading a WAL segment written before segments were sealed: cutting its padding and sealing it",
-				"segment", n, "path", w.segPath(n), "at", sc.good, "padding_bytes", size-sc.good)
-			if err := w.sealSegment(n, sc.good); err != nil {
-				return fmt.Errorf("storage: sealing WAL segment %d: %w", n, err)
-			}
+			upgrades = append(upgrades, unsealed{n, sc.good, size})
 			continue
 		}
 		cerr := w.judgeSegment(rf, n, size, last, sc, clean, marker)
@@ -236,6 +238,13 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 			if err := w.openTail(n, sc.good, sc.good < size); err != nil {
 				return err
 			}
+		}
+	}
+	for _, u := range upgrades {
+		w.log.Warn("storage: upgrading a WAL segment written before segments were sealed: cutting its padding and sealing it",
+			"segment", u.n, "path", w.segPath(u.n), "at", u.end, "padding_bytes", u.size-u.end)
+		if err := w.sealSegment(u.n, u.end); err != nil {
+			return fmt.Errorf("storage: sealing WAL segment %d: %w", u.n, err)
 		}
 	}
 	if writeFormat {

@@ -284,22 +284,33 @@ func TestWALLegacyDamagedSegmentRefused(t *testing.T) {
 	dir := t.TempDir()
 	const size = 300
 	locs := writeLegacyWAL(t, dir, 30, size)
-	victim := locs[0] // segment 1's first batch: intact entries follow it
-	data, _ := os.ReadFile(segPath(dir, 1))
+	var victim Location // segment 2's first batch: intact entries follow it
+	for _, l := range locs {
+		if l.Segment == 2 {
+			victim = l
+			break
+		}
+	}
+	data, _ := os.ReadFile(segPath(dir, 2))
 	data[victim.Offset+size/2] ^= 0xff
-	os.WriteFile(segPath(dir, 1), data, 0o644)
+	os.WriteFile(segPath(dir, 2), data, 0o644)
+	seg1, _ := os.ReadFile(segPath(dir, 1))
 	w, _ := openTestWAL(t, WALOptions{Dir: dir, SegmentBytes: 4096}, nil)
 	_, err := tryReplay(w)
 	w.Close()
 	var ce *CorruptError
-	if !errors.As(err, &ce) || ce.Path != segPath(dir, 1) || ce.Offset != victim.Offset-entryHeaderSize || !strings.Contains(err.Error(), "CRC mismatch") {
-		t.Fatalf("replay: %v, want a CorruptError for segment 1 at byte %d", err, victim.Offset-entryHeaderSize)
+	if !errors.As(err, &ce) || ce.Path != segPath(dir, 2) || ce.Offset != victim.Offset-entryHeaderSize || !strings.Contains(err.Error(), "CRC mismatch") {
+		t.Fatalf("replay: %v, want a CorruptError for segment 2 at byte %d", err, victim.Offset-entryHeaderSize)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "wal", "FORMAT")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a refused legacy WAL got the format marker: %v", err)
 	}
-	if after, _ := os.ReadFile(segPath(dir, 1)); !bytes.Equal(after, data) {
+	// A refused start changes nothing: not the damaged segment, nor the intact one before it.
+	if after, _ := os.ReadFile(segPath(dir, 2)); !bytes.Equal(after, data) {
 		t.Fatal("the refused segment was changed")
+	}
+	if after, _ := os.ReadFile(segPath(dir, 1)); !bytes.Equal(after, seg1) {
+		t.Fatal("segment 1 was sealed although the start was refused")
 	}
 }
 
