@@ -22,6 +22,14 @@ package storage
 //   - a last segment that is sealed (a crash between the seal and the next segment's
 //     creation) is left as it is; writing continues in a new segment.
 //
+// The WAL directory holds a format marker, <Dir>/wal/FORMAT, one line (walFormatLine), written
+// (via a temporary file, renamed, directory fsynced) whenever this build opens a WAL. Segments
+// without the marker are a legacy WAL, written before seals existed: there a rotated segment
+// whose entries are all intact but which ends without its seal (nothing after its last entry
+// but the zero padding of a direct write) is upgraded, logged at WARN: the padding is cut and
+// the seal written. Any other damage in a legacy WAL is judged as above, and once the open
+// succeeded the marker is written, so the next start applies the rules above in full.
+//
 // Corruption is reported as a *CorruptError naming the segment file and byte; nothing is
 // truncated. With WALOptions.RecoverDamaged the bytes from the damage to the end of that
 // segment are moved into <Dir>/damaged/wal/ (an earlier segment is then sealed again) and
@@ -60,6 +68,56 @@ func isSeal(h []byte, pos int64) bool {
 
 func (w *fileWAL) cleanPath() string { return filepath.Join(w.dir, "clean") }
 
+// walFormatLine is the content of the WAL's format marker: version 2 seals rotated segments
+// (version 1, without a marker, did not).
+const walFormatLine = "klite-wal 2\n"
+
+func (w *fileWAL) formatPath() string { return filepath.Join(w.dir, "FORMAT") }
+
+// readFormatMarker reports whether the WAL's format marker is present; a marker of another
+// version is an error (a WAL this build cannot read).
+func (w *fileWAL) readFormatMarker() (bool, error) {
+	b, err := os.ReadFile(w.formatPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if string(b) != walFormatLine {
+		return false, fmt.Errorf("storage: %s holds %q, not %q: a WAL format this build cannot read", w.formatPath(), b, walFormatLine)
+	}
+	return true, nil
+}
+
+// writeFormatMarker durably writes the format marker (whole or not at all: it is renamed
+// into place). It goes straight to the OS, like the seals written at start-up: the file
+// layer's fault injection is for the log's own writes.
+func (w *fileWAL) writeFormatMarker() error {
+	tmp := w.formatPath() + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt([]byte(walFormatLine), 0)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, w.formatPath())
+	}
+	if err == nil {
+		err = osFiles{}.SyncDir(w.dir)
+	}
+	if err != nil {
+		return fmt.Errorf("storage: writing the WAL format marker: %w", err)
+	}
+	return nil
+}
+
 func (w *fileWAL) damagedDir() string {
 	if w.opts.DamagedDir != "" {
 		return w.opts.DamagedDir
@@ -86,7 +144,16 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 		handles[n] = w.segs[n]
 	}
 	w.segMu.RUnlock()
+	hasFormat, err := w.readFormatMarker()
+	if err != nil {
+		return err
+	}
 	if len(nums) == 0 {
+		if !hasFormat {
+			if err := w.writeFormatMarker(); err != nil {
+				return err
+			}
+		}
 		if err := w.startSegment(1); err != nil {
 			return err
 		}
@@ -104,6 +171,16 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 	if err != nil {
 		return err
 	}
+	// Segments without the marker are a legacy WAL; it gets the marker once every segment
+	// has been judged (not after an Append before Replay, which scans only the last).
+	legacy := !hasFormat
+	writeFormat := legacy && (fn != nil || len(nums) == 1)
+	// Legacy segments to seal, once every segment was judged: a refused start changes nothing.
+	type unsealed struct {
+		n         uint64
+		end, size int64
+	}
+	var upgrades []unsealed
 	if fn == nil {
 		nums = nums[len(nums)-1:]
 	}
@@ -117,9 +194,13 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 			return err
 		}
 		size := st.Size()
-		sc, err := scanSegment(rf, size, n, last, &b, &buf, fn)
+		sc, err := scanSegment(rf, size, n, last || legacy, &b, &buf, fn)
 		if err != nil {
 			return err
+		}
+		if !last && legacy && sc.bad == nil && !sc.sealed {
+			upgrades = append(upgrades, unsealed{n, sc.good, size})
+			continue
 		}
 		cerr := w.judgeSegment(rf, n, size, last, sc, clean, marker)
 		if cerr != nil {
@@ -134,7 +215,10 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 			if !last {
 				continue
 			}
-			return w.openTail(n, sc.good, false)
+			if err := w.openTail(n, sc.good, false); err != nil {
+				return err
+			}
+			break
 		}
 		if !last {
 			continue
@@ -154,6 +238,18 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 			if err := w.openTail(n, sc.good, sc.good < size); err != nil {
 				return err
 			}
+		}
+	}
+	for _, u := range upgrades {
+		w.log.Warn("storage: upgrading a WAL segment written before segments were sealed: cutting its padding and sealing it",
+			"segment", u.n, "path", w.segPath(u.n), "at", u.end, "padding_bytes", u.size-u.end)
+		if err := w.sealSegment(u.n, u.end); err != nil {
+			return fmt.Errorf("storage: sealing WAL segment %d: %w", u.n, err)
+		}
+	}
+	if writeFormat {
+		if err := w.writeFormatMarker(); err != nil {
+			return err
 		}
 	}
 	return removeCleanMarker(w.files, w.cleanPath())
@@ -211,12 +307,20 @@ func (w *fileWAL) moveDamagedAside(n uint64, last bool, cerr *CorruptError) erro
 	if last {
 		return nil
 	}
+	return w.sealSegment(n, cerr.Offset)
+}
+
+// sealSegment cuts segment n at pos (where its intact entries end) and seals it there.
+func (w *fileWAL) sealSegment(n uint64, pos int64) error {
 	f, err := os.OpenFile(w.segPath(n), os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if _, err := f.WriteAt(sealEntry(cerr.Offset), cerr.Offset); err != nil {
+	if err := f.Truncate(pos); err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(sealEntry(pos), pos); err != nil {
 		return err
 	}
 	return f.Sync()
@@ -241,9 +345,9 @@ func (w *fileWAL) startSegment(n uint64) error {
 
 // scanSegment reads the entries of segment n (size bytes) in order and calls fn for every
 // intact batch entry. It stops at a seal (after which only zero padding may follow), at the
-// zero padding of a direct write (last segment only: an earlier one must end with its seal)
-// or at a bad entry; err is an I/O error or fn's error.
-func scanSegment(r io.ReaderAt, size int64, n uint64, last bool, b *Batch, buf *[]byte, fn func(*Batch, Location) error) (sc segScan, err error) {
+// zero padding of a direct write (only if padOK: the last segment, or any of a legacy WAL; an
+// earlier one must end with its seal) or at a bad entry; err is an I/O error or fn's error.
+func scanSegment(r io.ReaderAt, size int64, n uint64, padOK bool, b *Batch, buf *[]byte, fn func(*Batch, Location) error) (sc segScan, err error) {
 	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<20)
 	var h [entryHeaderSize]byte
 	paddingAt := func(good int64) (bool, error) {
@@ -257,7 +361,7 @@ func scanSegment(r io.ReaderAt, size int64, n uint64, last bool, b *Batch, buf *
 		return allZero(rest), nil
 	}
 	for sc.good < size {
-		if last || sc.sealed {
+		if padOK || sc.sealed {
 			// The zero padding after the last entry of a direct write (up to the block
 			// boundary the file ends on) ends the segment.
 			pad, err := paddingAt(sc.good)

@@ -204,34 +204,114 @@ func TestWALAppendBehindUnreportedFailureFails(t *testing.T) {
 	}
 }
 
-// A WAL written before segments were sealed is refused; one RecoverDamaged start seals its
-// old segments (every batch kept) and the next start needs no flag.
+// writeLegacyWAL writes entries and turns the WAL into one written before segments were
+// sealed: no format marker, and every rotated segment ends after its last entry (odd
+// segments) or in the zero padding of a direct write (even ones) instead of its seal.
+func writeLegacyWAL(t *testing.T, dir string, n, size int) []Location {
+	t.Helper()
+	locs := writeEntries(t, dir, n, size, 4096)
+	if err := os.Remove(filepath.Join(dir, "wal", "FORMAT")); err != nil {
+		t.Fatalf("the WAL has no format marker: %v", err)
+	}
+	last := locs[len(locs)-1].Segment
+	for seg := uint64(1); seg < last; seg++ {
+		var end int64
+		for _, l := range locs {
+			if l.Segment == seg {
+				end = l.Offset + int64(size)
+			}
+		}
+		os.Truncate(segPath(dir, seg), end) // the seal goes
+		if seg%2 == 0 && end%dioAlign != 0 {
+			os.Truncate(segPath(dir, seg), alignUp64(end)) // zeros up to the block
+		}
+	}
+	return locs
+}
+
+// A WAL written before segments were sealed (no format marker) is upgraded without a flag:
+// its rotated segments, intact but unsealed, are sealed with a WARN each and every batch
+// replays; the marker is written, so the next start refuses an unsealed rotated segment.
 func TestWALUnsealedOldSegmentsUpgrade(t *testing.T) {
 	dir := t.TempDir()
 	const size = 300
-	locs := writeEntries(t, dir, 30, size, 4096)
+	locs := writeLegacyWAL(t, dir, 30, size)
 	last := locs[len(locs)-1].Segment
-	for n := uint64(1); n < last; n++ { // strip the seals: the old format
-		var end int64
-		for _, l := range locs {
-			if l.Segment == n {
-				end = l.Offset + size
-			}
-		}
-		os.Truncate(segPath(dir, n), end)
+	w, lb := openTestWAL(t, WALOptions{Dir: dir, SegmentBytes: 4096}, nil)
+	checkReplay(t, replayAll(t, w), locs, size)
+	l, err := appendWait(t, w, testBatch(len(locs), size))
+	if err != nil {
+		t.Fatal(err)
 	}
+	w.Close()
+	logs := lb.String()
+	if strings.Contains(logs, "level=ERROR") || strings.Count(logs, "level=WARN msg=\"storage: upgrading a WAL segment") != int(last-1) {
+		t.Fatalf("want one WARN per upgraded segment (%d) and no ERROR:\n%s", last-1, logs)
+	}
+	if !strings.Contains(logs, "padding_bytes=") || !strings.Contains(logs, "path="+segPath(dir, 1)) {
+		t.Fatalf("upgrade not logged with path and padding: %s", logs)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "wal", "FORMAT")); err != nil || string(b) != walFormatLine {
+		t.Fatalf("format marker after the upgrade: %q, %v", b, err)
+	}
+	if moved, _ := filepath.Glob(filepath.Join(dir, DamagedDirName, "*", "*")); len(moved) != 0 {
+		t.Fatalf("an upgrade moved files aside: %v", moved)
+	}
+	w, _ = openTestWAL(t, WALOptions{Dir: dir, SegmentBytes: 4096}, nil)
+	checkReplay(t, replayAll(t, w), append(locs, l), size)
+	w.Close()
+
+	// From now on the strict rules apply: an unsealed rotated segment is corruption.
+	var end1 int64
+	for _, l := range locs {
+		if l.Segment == 1 {
+			end1 = l.Offset + size
+		}
+	}
+	os.Truncate(segPath(dir, 1), end1)
+	w, _ = openTestWAL(t, WALOptions{Dir: dir, SegmentBytes: 4096}, nil)
+	defer w.Close()
+	_, err = tryReplay(w)
+	var ce *CorruptError
+	if !errors.As(err, &ce) || ce.Path != segPath(dir, 1) || !strings.Contains(err.Error(), "without its seal") {
+		t.Fatalf("replay of an unsealed segment after the upgrade: %v, want a CorruptError for segment 1", err)
+	}
+}
+
+// Only intact unsealed segments are upgraded: a bad entry in a rotated segment of a legacy
+// WAL is refused as before, and the WAL stays legacy (no marker) for the next attempt.
+func TestWALLegacyDamagedSegmentRefused(t *testing.T) {
+	dir := t.TempDir()
+	const size = 300
+	locs := writeLegacyWAL(t, dir, 30, size)
+	var victim Location // segment 2's first batch: intact entries follow it
+	for _, l := range locs {
+		if l.Segment == 2 {
+			victim = l
+			break
+		}
+	}
+	data, _ := os.ReadFile(segPath(dir, 2))
+	data[victim.Offset+size/2] ^= 0xff
+	os.WriteFile(segPath(dir, 2), data, 0o644)
+	seg1, _ := os.ReadFile(segPath(dir, 1))
 	w, _ := openTestWAL(t, WALOptions{Dir: dir, SegmentBytes: 4096}, nil)
 	_, err := tryReplay(w)
 	w.Close()
-	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "without its seal") {
-		t.Fatalf("replay of unsealed segments: %v", err)
+	var ce *CorruptError
+	if !errors.As(err, &ce) || ce.Path != segPath(dir, 2) || ce.Offset != victim.Offset-entryHeaderSize || !strings.Contains(err.Error(), "CRC mismatch") {
+		t.Fatalf("replay: %v, want a CorruptError for segment 2 at byte %d", err, victim.Offset-entryHeaderSize)
 	}
-	w, _ = openTestWAL(t, WALOptions{Dir: dir, SegmentBytes: 4096, RecoverDamaged: true}, nil)
-	checkReplay(t, replayAll(t, w), locs, size)
-	w.Close()
-	w, _ = openTestWAL(t, WALOptions{Dir: dir, SegmentBytes: 4096}, nil)
-	defer w.Close()
-	checkReplay(t, replayAll(t, w), locs, size)
+	if _, err := os.Stat(filepath.Join(dir, "wal", "FORMAT")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused legacy WAL got the format marker: %v", err)
+	}
+	// A refused start changes nothing: not the damaged segment, nor the intact one before it.
+	if after, _ := os.ReadFile(segPath(dir, 2)); !bytes.Equal(after, data) {
+		t.Fatal("the refused segment was changed")
+	}
+	if after, _ := os.ReadFile(segPath(dir, 1)); !bytes.Equal(after, seg1) {
+		t.Fatal("segment 1 was sealed although the start was refused")
+	}
 }
 
 // The clean-shutdown marker is read from disk: anything but an intact marker is "no marker",

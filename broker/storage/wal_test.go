@@ -317,7 +317,9 @@ func TestWALSegmentFilesAndRemoval(t *testing.T) {
 		ents, _ := os.ReadDir(filepath.Join(dir, "wal"))
 		var out []string
 		for _, e := range ents {
-			out = append(out, e.Name())
+			if strings.HasSuffix(e.Name(), ".wal") { // not the FORMAT marker
+				out = append(out, e.Name())
+			}
 		}
 		return out
 	}
