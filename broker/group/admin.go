@@ -51,18 +51,26 @@ func (c *Coordinator) listGroups(states, types []string) []kmsg.ListGroupsRespon
 // DescribeGroups describes groups. An unknown group comes back in state Dead with
 // GROUP_ID_NOT_FOUND in ErrorCode; the handler clears it for versions before 6, as Kafka does.
 func (c *Coordinator) DescribeGroups(ids []string, respond func([]kmsg.DescribeGroupsResponseGroup)) {
+	eachGroup(c, ids, c.describe, func(id string) kmsg.DescribeGroupsResponseGroup {
+		d := kmsg.NewDescribeGroupsResponseGroup()
+		d.Group, d.ErrorCode = id, kerr.CoordinatorNotAvailable.Code
+		return d
+	}, respond)
+}
+
+// eachGroup answers a request about several groups: one(in) for each on the coordinator's
+// loop, or unavailable(in) for each if the coordinator has stopped.
+func eachGroup[In, Out any](c *Coordinator, in []In, one, unavailable func(In) Out, respond func([]Out)) {
 	if !c.post(func() {
-		out := make([]kmsg.DescribeGroupsResponseGroup, 0, len(ids))
-		for _, id := range ids {
-			out = append(out, c.describe(id))
+		out := make([]Out, 0, len(in))
+		for _, x := range in {
+			out = append(out, one(x))
 		}
 		c.reply(func() { respond(out) })
 	}) {
-		out := make([]kmsg.DescribeGroupsResponseGroup, len(ids))
-		for i, id := range ids {
-			out[i] = kmsg.NewDescribeGroupsResponseGroup()
-			out[i].Group = id
-			out[i].ErrorCode = kerr.CoordinatorNotAvailable.Code
+		out := make([]Out, 0, len(in))
+		for _, x := range in {
+			out = append(out, unavailable(x))
 		}
 		respond(out)
 	}
@@ -114,32 +122,25 @@ func (c *Coordinator) describe(id string) kmsg.DescribeGroupsResponseGroup {
 
 // DeleteGroups deletes Empty groups and their offsets.
 func (c *Coordinator) DeleteGroups(ids []string, respond func([]kmsg.DeleteGroupsResponseGroup)) {
-	if !c.post(func() {
-		out := make([]kmsg.DeleteGroupsResponseGroup, 0, len(ids))
-		for _, id := range ids {
-			dg := kmsg.NewDeleteGroupsResponseGroup()
-			dg.Group = id
-			g := c.groups[id]
-			switch {
-			case g == nil || g.state == Dead:
-				dg.ErrorCode = kerr.GroupIDNotFound.Code
-			case g.state != Empty:
-				dg.ErrorCode = kerr.NonEmptyGroup.Code
-			default:
-				c.deleteGroup(g)
-			}
-			out = append(out, dg)
+	answer := func(id string, e *kerr.Error) kmsg.DeleteGroupsResponseGroup {
+		dg := kmsg.NewDeleteGroupsResponseGroup()
+		dg.Group = id
+		if e != nil {
+			dg.ErrorCode = e.Code
 		}
-		c.reply(func() { respond(out) })
-	}) {
-		out := make([]kmsg.DeleteGroupsResponseGroup, len(ids))
-		for i, id := range ids {
-			out[i] = kmsg.NewDeleteGroupsResponseGroup()
-			out[i].Group = id
-			out[i].ErrorCode = kerr.CoordinatorNotAvailable.Code
-		}
-		respond(out)
+		return dg
 	}
+	eachGroup(c, ids, func(id string) kmsg.DeleteGroupsResponseGroup {
+		g := c.groups[id]
+		switch {
+		case g == nil || g.state == Dead:
+			return answer(id, kerr.GroupIDNotFound)
+		case g.state != Empty:
+			return answer(id, kerr.NonEmptyGroup)
+		}
+		c.deleteGroup(g)
+		return answer(id, nil)
+	}, func(id string) kmsg.DeleteGroupsResponseGroup { return answer(id, kerr.CoordinatorNotAvailable) }, respond)
 }
 
 func (c *Coordinator) deleteGroup(g *group) {

@@ -10,21 +10,11 @@ import (
 
 // ConsumerGroupDescribe describes consumer groups.
 func (c *Coordinator) ConsumerGroupDescribe(ids []string, respond func([]kmsg.ConsumerGroupDescribeResponseGroup)) {
-	if !c.post(func() {
-		out := make([]kmsg.ConsumerGroupDescribeResponseGroup, 0, len(ids))
-		for _, id := range ids {
-			out = append(out, c.describeConsumer(id))
-		}
-		c.reply(func() { respond(out) })
-	}) {
-		out := make([]kmsg.ConsumerGroupDescribeResponseGroup, len(ids))
-		for i, id := range ids {
-			out[i] = kmsg.NewConsumerGroupDescribeResponseGroup()
-			out[i].Group = id
-			out[i].ErrorCode = kerr.CoordinatorNotAvailable.Code
-		}
-		respond(out)
-	}
+	eachGroup(c, ids, c.describeConsumer, func(id string) kmsg.ConsumerGroupDescribeResponseGroup {
+		d := kmsg.NewConsumerGroupDescribeResponseGroup()
+		d.Group, d.ErrorCode = id, kerr.CoordinatorNotAvailable.Code
+		return d
+	}, respond)
 }
 
 func (c *Coordinator) describeConsumer(id string) kmsg.ConsumerGroupDescribeResponseGroup {

@@ -144,21 +144,11 @@ func (g *group) validateCommit(memberID string, instanceID *string, generation i
 // FetchOffsets answers OffsetFetch for several groups (one for v0-v7). A group's nil Topics
 // means all of its committed offsets. Unknown groups and partitions get offset -1, no error.
 func (c *Coordinator) FetchOffsets(groups []kmsg.OffsetFetchRequestGroup, respond func([]kmsg.OffsetFetchResponseGroup)) {
-	if !c.post(func() {
-		out := make([]kmsg.OffsetFetchResponseGroup, 0, len(groups))
-		for _, rg := range groups {
-			out = append(out, c.fetchGroup(rg))
-		}
-		c.reply(func() { respond(out) })
-	}) {
-		out := make([]kmsg.OffsetFetchResponseGroup, len(groups))
-		for i, rg := range groups {
-			out[i] = kmsg.NewOffsetFetchResponseGroup()
-			out[i].Group = rg.Group
-			out[i].ErrorCode = kerr.CoordinatorNotAvailable.Code
-		}
-		respond(out)
-	}
+	eachGroup(c, groups, c.fetchGroup, func(rg kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
+		g := kmsg.NewOffsetFetchResponseGroup()
+		g.Group, g.ErrorCode = rg.Group, kerr.CoordinatorNotAvailable.Code
+		return g
+	}, respond)
 }
 
 func (c *Coordinator) fetchGroup(rg kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {

@@ -65,15 +65,27 @@ func (b *budget) tryAcquire(n int64, owner *int64) bool {
 // acquire waits until n more bytes fit for a taker already holding own bytes and takes them.
 // It gives up (false, nothing taken) when either stop channel closes.
 func (b *budget) acquire(n, own int64, owner *int64, stop1, stop2 <-chan struct{}) bool {
+	return b.waitUntil(func() bool {
+		if !b.fits(n, own) {
+			return false
+		}
+		b.takeLocked(n, owner)
+		return true
+	}, &b.waits, stop1, stop2)
+}
+
+// waitUntil calls done under the lock until it reports true, waiting for a notify between
+// calls; waited is counted once if it had to wait. It returns false when a stop channel
+// closes first.
+func (b *budget) waitUntil(done func() bool, waited *int64, stop1, stop2 <-chan struct{}) bool {
 	for first := true; ; first = false {
 		b.mu.Lock()
-		if b.fits(n, own) {
-			b.takeLocked(n, owner)
+		if done() {
 			b.mu.Unlock()
 			return true
 		}
 		if first {
-			b.waits++
+			*waited++
 		}
 		w := b.waitChanLocked()
 		b.mu.Unlock()
@@ -114,25 +126,7 @@ func (b *budget) releaseLocked(n int64, owner *int64) {
 // evaluated under the budget's lock, so a state change followed by notify cannot be missed.
 // It returns false when a stop channel closes.
 func (b *budget) waitRoom(cond func() bool, stop1, stop2 <-chan struct{}) bool {
-	for first := true; ; first = false {
-		b.mu.Lock()
-		if b.used < b.limit && !cond() {
-			b.mu.Unlock()
-			return true
-		}
-		if first {
-			b.roomWaits++
-		}
-		w := b.waitChanLocked()
-		b.mu.Unlock()
-		select {
-		case <-w:
-		case <-stop1:
-			return false
-		case <-stop2:
-			return false
-		}
-	}
+	return b.waitUntil(func() bool { return b.used < b.limit && !cond() }, &b.roomWaits, stop1, stop2)
 }
 
 // notify wakes the waiters so they re-check (after a state change outside the budget).
