@@ -460,6 +460,15 @@ func cmdRun(args []string) int {
 		len(ran), time.Since(start).Round(time.Second), count[conformance.StatusPass], count[conformance.StatusFail],
 		count[conformance.StatusNA], count[conformance.StatusKnownGap], diffCount[conformance.DiffMatch],
 		diffCount[conformance.DiffDiffer], diffCount[conformance.DiffKnownGap], diffCount[conformance.DiffNone])
+	// Repeat the failures last, where a log's tail shows them.
+	for _, r := range ran {
+		if r.Status == conformance.StatusFail {
+			fmt.Fprintf(os.Stderr, "FAILED %s / %s / %s: %s\n", r.Scenario, r.Client, r.Target, clip(r.Message, 600))
+			if r.Stderr != "" {
+				fmt.Fprintf(os.Stderr, "  stderr tail: %s\n", clipTail(r.Stderr, 800))
+			}
+		}
+	}
 	fmt.Fprintf(os.Stderr, "results: %s\n", c.results)
 	if *doc && !filtered {
 		if err := writeDoc(&c); err != nil {
@@ -523,4 +532,20 @@ func selectNamed[T any](items []T, want []string, name func(T) string) (sel []T,
 		}
 	}
 	return sel, ""
+}
+
+// clip shortens s to at most n bytes, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + " [...]"
+}
+
+// clipTail keeps the last n bytes of s, on one line.
+func clipTail(s string, n int) string {
+	if len(s) > n {
+		s = "[...] " + s[len(s)-n:]
+	}
+	return strings.ReplaceAll(strings.TrimSpace(s), "\n", " | ")
 }
