@@ -359,10 +359,18 @@ func (t *Target) CreateTopics(ctx context.Context, topics []TopicSpec, unique ma
 			}
 		}
 		if ready {
+			// Kafka publishes a new partition's leader in Metadata before its replica manager
+			// leads it (produce then gets NOT_LEADER_OR_FOLLOWER, and a client that resends a
+			// whole multi-partition request duplicates the records that did land): ListOffsets
+			// is answered by the replica manager, so wait until it answers every partition.
+			err = partitionsLed(ctx, t.admin, names, topics, unique)
+			ready = err == nil
+		}
+		if ready {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("setup: topics %v not ready after 15s (metadata error: %v)", names, err)
+			return fmt.Errorf("setup: topics %v not ready after 15s (last error: %v)", names, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -370,6 +378,27 @@ func (t *Target) CreateTopics(ctx context.Context, topics []TopicSpec, unique ma
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// partitionsLed checks that ListOffsets answers every partition of the topics without error.
+func partitionsLed(ctx context.Context, adm *kadm.Client, names []string, topics []TopicSpec, unique map[string]string) error {
+	offs, err := adm.ListEndOffsets(ctx, names...)
+	if err != nil {
+		return err
+	}
+	for _, ts := range topics {
+		name := unique[ts.Name]
+		for p := int32(0); p < int32(ts.Partitions); p++ {
+			o, ok := offs.Lookup(name, p)
+			if !ok {
+				return fmt.Errorf("ListOffsets: no answer for %s/%d", name, p)
+			}
+			if o.Err != nil {
+				return fmt.Errorf("ListOffsets %s/%d: %v", name, p, o.Err)
+			}
+		}
+	}
+	return nil
 }
 
 // Exited reports whether a target this run started has died, with the tail of its output.
