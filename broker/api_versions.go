@@ -4,8 +4,7 @@
 // implements. A request at an unsupported version is answered in v0 with UNSUPPORTED_VERSION
 // and, as Kafka does (KIP-511), only the ApiVersions entry in the key list, so the client can
 // retry with a version both sides speak.
-// Feature flags: transaction.version (2, txn_glue.go) and group.version (1, KIP-848 consumer
-// groups) are reported; Kafka also reports metadata.version.
+// Feature levels (v3+) come from features.go.
 package broker
 
 import (
@@ -35,7 +34,6 @@ func handleApiVersions(b *Broker, rc *ReqCtx, req kmsg.Request, respond func(kms
 		k.ApiKey, k.MinVersion, k.MaxVersion = h.key, h.min, h.max
 		resp.ApiKeys = append(resp.ApiKeys, k)
 	}
-	addTxnFeatures(resp)   // transaction.version (txn_glue.go)
-	addGroupFeatures(resp) // group.version (consumer_group_heartbeat.go)
+	addFeatures(resp) // features.go
 	respond(resp)
 }

@@ -57,23 +57,6 @@ func handleConsumerGroupDescribe(b *Broker, rc *ReqCtx, kreq kmsg.Request, respo
 	})
 }
 
-// addGroupFeatures reports group.version 1 (the KIP-848 consumer group protocol) in
-// ApiVersions v3+, supported and finalized, as a Kafka 4.0 cluster does.
-func addGroupFeatures(resp *kmsg.ApiVersionsResponse) {
-	if resp.Version < 3 || resp.ErrorCode != 0 {
-		return
-	}
-	sf := kmsg.NewApiVersionsResponseSupportedFeature()
-	sf.Name, sf.MinVersion, sf.MaxVersion = "group.version", 0, 1
-	resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
-	ff := kmsg.NewApiVersionsResponseFinalizedFeature()
-	ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = "group.version", 1, 1
-	resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)
-	if resp.FinalizedFeaturesEpoch < 0 {
-		resp.FinalizedFeaturesEpoch = 1
-	}
-}
-
 // groupTopics gives the group coordinator read access to topic metadata (for the
 // server-side assignors of consumer groups).
 func (b *Broker) groupTopics(cfg *group.Config) {

@@ -123,25 +123,6 @@ func (b *Broker) openTxns() error {
 	return nil
 }
 
-// addTxnFeatures reports transaction.version 2 (KIP-890 part 2) as supported and finalized in
-// ApiVersions v3+, as Kafka 4.0 does, so clients that support it (franz-go, the Java client)
-// use the TV2 protocol: implicit partition adds on Produce v12+, TxnOffsetCommit v5, EndTxn v5
-// with an epoch bump per transaction. Older clients keep using TV1; both are served.
-func addTxnFeatures(resp *kmsg.ApiVersionsResponse) {
-	if resp.Version < 3 || resp.ErrorCode != 0 {
-		return
-	}
-	sf := kmsg.NewApiVersionsResponseSupportedFeature()
-	sf.Name, sf.MinVersion, sf.MaxVersion = "transaction.version", 0, 2
-	resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
-	ff := kmsg.NewApiVersionsResponseFinalizedFeature()
-	ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = "transaction.version", 2, 2
-	resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)
-	if resp.FinalizedFeaturesEpoch < 0 {
-		resp.FinalizedFeaturesEpoch = 1
-	}
-}
-
 // txnImplicitAdd adds the partition of a transactional batch in a Produce v12+ request to the
 // producer's transaction (TV2 clients send no AddPartitionsToTxn). A fenced epoch is answered
 // INVALID_PRODUCER_EPOCH, never PRODUCER_FENCED, as Kafka's partition leader converts the

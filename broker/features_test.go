@@ -1,0 +1,55 @@
+package broker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func TestFeatureLevels(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	cl := tb.client(t)
+	ctx := ctxT(t, 10*time.Second)
+
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.Version = 4
+	avr, err := av.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fin := map[string]int16{}
+	for _, f := range avr.FinalizedFeatures {
+		fin[f.Name] = f.MaxVersionLevel
+	}
+	if len(fin) != 3 || fin["metadata.version"] != 25 || fin["transaction.version"] != 2 || fin["group.version"] != 1 {
+		t.Fatalf("finalized features %v, want Kafka 4.0's metadata.version 25, transaction.version 2, group.version 1", fin)
+	}
+	if len(avr.SupportedFeatures) != 5 {
+		t.Fatalf("v4 supported features %+v, want 5", avr.SupportedFeatures)
+	}
+
+	update := func(v int16, feature string, level int16) *kmsg.UpdateFeaturesResponse {
+		t.Helper()
+		req := kmsg.NewPtrUpdateFeaturesRequest()
+		req.Version = v
+		u := kmsg.NewUpdateFeaturesRequestFeatureUpdate()
+		u.Feature, u.MaxVersionLevel, u.UpgradeType = feature, level, 1
+		req.FeatureUpdates = append(req.FeatureUpdates, u)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if r := update(2, "transaction.version", 2); r.ErrorCode != 0 {
+		t.Fatalf("keeping a level: %+v", r)
+	}
+	if r := update(2, "transaction.version", 1); r.ErrorCode != kerr.InvalidUpdateVersion.Code {
+		t.Fatalf("changing a level, v2: %+v", r)
+	}
+	if r := update(1, "no.such", 1); r.ErrorCode != 0 || len(r.Results) != 1 || r.Results[0].ErrorCode != kerr.InvalidUpdateVersion.Code {
+		t.Fatalf("unknown feature, v1: %+v", r)
+	}
+}
