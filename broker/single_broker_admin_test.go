@@ -69,4 +69,19 @@ func TestSingleBrokerAdminAPIs(t *testing.T) {
 	if err != nil || cr.ErrorCode != 0 || len(cr.ConfigResources) != 0 {
 		t.Fatalf("list config resources: %+v %v", cr, err)
 	}
+
+	rd := kmsg.NewPtrAlterReplicaLogDirsRequest()
+	for _, dir := range []string{absDir(tb.dir), "/nonexistent"} {
+		d := kmsg.NewAlterReplicaLogDirsRequestDir()
+		d.Dir = dir
+		dt := kmsg.NewAlterReplicaLogDirsRequestDirTopic()
+		dt.Topic, dt.Partitions = "sba", []int32{0}
+		d.Topics = append(d.Topics, dt)
+		rd.Dirs = append(rd.Dirs, d)
+	}
+	rdr, err := rd.RequestWith(ctx, cl)
+	if err != nil || len(rdr.Topics) != 1 || len(rdr.Topics[0].Partitions) != 2 ||
+		rdr.Topics[0].Partitions[0].ErrorCode != 0 || rdr.Topics[0].Partitions[1].ErrorCode != kerr.LogDirNotFound.Code {
+		t.Fatalf("alter replica log dirs: %+v %v", rdr, err)
+	}
 }
