@@ -160,7 +160,7 @@ func RenderDoc(r *Results, gaps *Gaps) string {
 	w("\n")
 
 	w("## API versions advertised\n\nRead from each target's live ApiVersions answer during the last run.\n\n")
-	w("| key | API | klite | Kafka |\n|---|---|---|---|\n")
+	w("| key | API | klite | Kafka | why klite leaves it out |\n|---|---|---|---|---|\n")
 	keys := map[int16]string{}
 	ranges := map[string]map[int16]string{}
 	for _, t := range TargetNames {
@@ -185,7 +185,11 @@ func RenderDoc(r *Results, gaps *Gaps) string {
 		if kf == "" {
 			kf = "-"
 		}
-		w("| %d | %s | %s | %s |\n", k, keys[int16(k)], kl, kf)
+		why := ""
+		if kl == "-" {
+			why = omittedAPIs[int16(k)]
+		}
+		w("| %d | %s | %s | %s | %s |\n", k, keys[int16(k)], kl, kf, why)
 	}
 	w("\n")
 	if r.Wire != nil {
@@ -258,4 +262,19 @@ func clipDoc(s string) string {
 		return s[:400] + "..."
 	}
 	return s
+}
+
+// omittedAPIs says why klite does not advertise an API Kafka 4.0 does (COMPATIBILITY.md).
+var omittedAPIs = map[int16]string{
+	27: "inter-broker: transaction markers are written by klite's own coordinator",
+	38: "delegation tokens are not supported (the product's documented exclusion)",
+	39: "delegation tokens are not supported (the product's documented exclusion)",
+	40: "delegation tokens are not supported (the product's documented exclusion)",
+	41: "delegation tokens are not supported (the product's documented exclusion)",
+	48: "client quotas: the operations issue (17) adds them",
+	49: "client quotas: the operations issue (17) adds them",
+	55: "KRaft quorum: klite has no controller quorum",
+	64: "KRaft: there are no other brokers to unregister",
+	80: "KRaft quorum: klite has no controller quorum",
+	81: "KRaft quorum: klite has no controller quorum",
 }
