@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -35,6 +36,7 @@ type options struct {
 	dataDir           string
 	clusterID         string
 	defaultPartitions int
+	nodeID            int
 	autoCreateTopics  bool
 	logLevel          string
 	healthAddr        string
@@ -64,6 +66,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.advertisedAddr, "advertised-addr", "", "host[:port] clients are told to connect to (default: derived from --listen; this machine's hostname, or 127.0.0.1, when the listen host is empty or 0.0.0.0)")
 	fs.StringVar(&o.dataDir, "data-dir", "./klite-data", "directory for the write-ahead log and metadata")
 	fs.StringVar(&o.clusterID, "cluster-id", "", "cluster ID to use on first start (default: generated once and persisted)")
+	fs.IntVar(&o.nodeID, "node-id", 0, "this broker's node ID in Metadata, FindCoordinator and DescribeCluster (Kafka's node.id)")
 	fs.IntVar(&o.defaultPartitions, "default-partitions", 1, "partitions of auto-created topics and of CreateTopics with -1")
 	fs.BoolVar(&o.autoCreateTopics, "auto-create-topics", true, "create unknown topics when clients ask for their metadata")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -158,6 +161,9 @@ func (o *options) validate() error {
 	}
 	if o.dataDir == "" {
 		return errors.New("invalid --data-dir: must not be empty")
+	}
+	if o.nodeID < 0 || o.nodeID > math.MaxInt32 {
+		return fmt.Errorf("invalid --node-id %d: want 0..%d", o.nodeID, math.MaxInt32)
 	}
 	if o.defaultPartitions < 1 || o.defaultPartitions > 100000 {
 		return fmt.Errorf("invalid --default-partitions %d: want 1..100000", o.defaultPartitions)
@@ -325,6 +331,7 @@ func run(o *options) int {
 		ClusterID:              o.clusterID,
 		AdvertisedAddr:         adv,
 		DefaultPartitions:      int32(o.defaultPartitions),
+		NodeID:                 int32(o.nodeID),
 		AutoCreateTopics:       o.autoCreateTopics,
 		WALSegmentBytes:        o.walSegmentBytes,
 		WALMaxGroupBytes:       o.walGroupBytes,

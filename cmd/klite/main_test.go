@@ -17,12 +17,12 @@ func TestParseDefaultsEnvAndFlags(t *testing.T) {
 		t.Fatalf("defaults: %+v", o)
 	}
 	o, err = parse([]string{"--default-partitions", "4"}, env(map[string]string{
-		"KLITE_DEFAULT_PARTITIONS": "9", "KLITE_DATA_DIR": "/tmp/x", "KLITE_AUTO_CREATE_TOPICS": "false", "KLITE_WAL_SEGMENT_BYTES": "2097152",
+		"KLITE_DEFAULT_PARTITIONS": "9", "KLITE_NODE_ID": "1", "KLITE_DATA_DIR": "/tmp/x", "KLITE_AUTO_CREATE_TOPICS": "false", "KLITE_WAL_SEGMENT_BYTES": "2097152",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.defaultPartitions != 4 || o.dataDir != "/tmp/x" || o.autoCreateTopics || o.walSegmentBytes != 2097152 {
+	if o.defaultPartitions != 4 || o.nodeID != 1 || o.dataDir != "/tmp/x" || o.autoCreateTopics || o.walSegmentBytes != 2097152 {
 		t.Fatalf("flag over env, env over default: %+v", o)
 	}
 }
@@ -31,6 +31,7 @@ func TestParseRejectsBadValues(t *testing.T) {
 	bad := [][]string{
 		{"--listen", "nope"},
 		{"--default-partitions", "0"},
+		{"--node-id", "-1"},
 		{"--default-partitions", "x"},
 		{"--log-level", "loud"},
 		{"--max-frame-bytes", "10"},
