@@ -18,7 +18,7 @@ SCENARIO ?=
 CLIENT   ?=
 TARGET   ?=
 
-.PHONY: all build run test unit integration conformance wire conformance-docker compat-doc bench chaos kafka-jars drivers \
+.PHONY: all build run test unit integration conformance wire tools conformance-docker compat-doc bench chaos kafka-jars drivers \
         fuzz vet clean
 
 all: build
@@ -65,6 +65,11 @@ wire: build kafka-jars
 	$(BIN)/klite-conformance wire $(if $(CASE),--case '$(CASE)')
 	$(BIN)/klite-conformance doc
 
+# Kafka's own command-line tools (scenarios/tools/) against klite and Kafka, output compared.
+tools: build kafka-jars
+	$(BIN)/klite-conformance tools $(if $(CASE),--case '$(CASE)')
+	$(BIN)/klite-conformance doc
+
 # The same matrix against klite in a container (docker/klite.Dockerfile, via ory/dockertest);
 # skips with a clear message where no Docker engine answers.
 conformance-docker: build
@@ -105,7 +110,7 @@ fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzDecodeResponse -fuzztime=$(FUZZTIME) ./conformance/wire/
 	$(GO) test -run=NONE -fuzz=FuzzDecodeBatches -fuzztime=$(FUZZTIME) ./conformance/wire/
 
-test: vet unit integration wire conformance
+test: vet unit integration wire tools conformance
 
 clean:
 	rm -rf $(BIN)

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -161,17 +162,19 @@ func (b *Broker) topicPartitions(name string) (int32, bool) {
 
 // validTopicName applies Kafka's topic name rules.
 func validTopicName(name string) (string, bool) {
+	// Kafka's messages (org.apache.kafka.common.internals.Topic.validate, as its controller
+	// words them), so tools print the same text.
 	switch {
 	case name == "":
-		return "topic name is empty", false
+		return "Topic name is invalid: the empty string is not allowed", false
 	case name == "." || name == "..":
-		return "topic name cannot be \".\" or \"..\"", false
+		return "Topic name is invalid: '" + name + "' is not allowed", false
 	case len(name) > maxTopicNameLen:
-		return "topic name is longer than 249 characters", false
+		return fmt.Sprintf("Topic name is invalid: the length of '%s' is longer than the max allowed length %d", name, maxTopicNameLen), false
 	}
 	for _, c := range name {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return "topic name contains characters other than ASCII alphanumerics, '.', '_' and '-'", false
+			return "Topic name is invalid: '" + name + "' contains one or more characters other than ASCII alphanumerics, '.', '_' and '-'", false
 		}
 	}
 	return "", true
@@ -194,7 +197,7 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if _, exists := b.topics[name]; exists {
-		return nil, kerr.TopicAlreadyExists, "topic '" + name + "' already exists"
+		return nil, kerr.TopicAlreadyExists, "Topic '" + name + "' already exists."
 	}
 	if other := b.collidingTopicLocked(name); other != "" {
 		return nil, kerr.InvalidTopicException, "Topic '" + name + "' collides with existing topic: " + other

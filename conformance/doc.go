@@ -195,6 +195,9 @@ func RenderDoc(r *Results, gaps *Gaps) string {
 	if r.Wire != nil {
 		renderWire(&b, r.Wire)
 	}
+	if r.KafkaTools != nil {
+		renderTools(&b, r.KafkaTools)
+	}
 	if gaps != nil && len(gaps.List) > 0 {
 		w("## Known gaps\n\n| scenario | client | target | reason |\n|---|---|---|---|\n")
 		for _, g := range gaps.List {

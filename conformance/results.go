@@ -82,6 +82,9 @@ type Results struct {
 	// Wire is the wire-level differential's results (conformance/results/wire.json), loaded
 	// beside this file by `doc`; nil when there are none.
 	Wire *WireResults `json:"-"`
+	// KafkaTools is the Kafka-tools differential's results (conformance/results/tools.json),
+	// loaded beside this file by `doc`; nil when there are none.
+	KafkaTools *ToolsResults `json:"-"`
 }
 
 // LoadResults reads a results file; a missing file is an empty result set.

@@ -168,7 +168,9 @@ func startTarget(ctx context.Context, root, name, addr string, mode string) (*Ta
 			return nil, err
 		}
 		t.Addr = fmt.Sprintf("127.0.0.1:%d", port)
-		args = []string{bin, "--listen", t.Addr, "--data-dir", filepath.Join(dir, "data")}
+		// Node 1, as the Kafka target (run-kafka.sh), so node IDs in answers and tool output
+		// compare as they are.
+		args = []string{bin, "--listen", t.Addr, "--data-dir", filepath.Join(dir, "data"), "--node-id", "1"}
 		if mode == "sasl" || mode == "acl" || mode == "sasl-ssl" {
 			args = append(args, "--sasl-enabled", "--sasl-mechanism", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
 				"--sasl-user", SASLAdminUser, "--sasl-password", SASLAdminPassword)

@@ -37,6 +37,8 @@ commands:
   list    list scenarios and clients
   wire    wire-level differential: scenarios/wire/*.yaml sent over raw connections to klite
           and Kafka, answers compared field by field; exits 1 on an undeclared difference
+  tools   Kafka's own command-line tools (scenarios/tools/*.yaml) run against klite and Kafka,
+          normalized output compared line by line; exits 1 on an undeclared difference
 
 run 'klite-conformance <command> -h' for the command's flags
 `
@@ -71,6 +73,8 @@ func main() {
 		code = cmdList(os.Args[2:])
 	case "wire":
 		code = cmdWire(os.Args[2:])
+	case "tools":
+		code = cmdTools(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
@@ -115,6 +119,9 @@ func cmdCheck(args []string) int {
 	}
 	fmt.Printf("%d scenarios OK\n", len(specs))
 	if code := cmdWire([]string{"--root", c.root, "--check"}); code != 0 {
+		return code
+	}
+	if code := cmdTools([]string{"--root", c.root, "--check"}); code != 0 {
 		return code
 	}
 	return 0
@@ -190,6 +197,9 @@ func writeDoc(c *common) error {
 	r.ReapplyGaps(gaps)
 	r.ComputeDiffs(gaps)
 	if r.Wire, err = conformance.LoadWireResults(c.path(c.wire)); err != nil {
+		return err
+	}
+	if r.KafkaTools, err = conformance.LoadToolsResults(c.path("conformance/results/tools.json")); err != nil {
 		return err
 	}
 	return os.WriteFile(c.path(c.out), []byte(conformance.RenderDoc(r, gaps)), 0o644)

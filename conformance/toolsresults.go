@@ -1,0 +1,66 @@
+package conformance
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Kafka-tools case statuses (conformance/kafkatools).
+const (
+	ToolsMatch  = "match"
+	ToolsDiffer = "differ"
+	ToolsKnown  = "known-diff" // differs, every differing step declared in tools-known-diffs.yaml
+	ToolsError  = "error"      // a setup step failed or a tool could not run
+)
+
+// ToolsResults is conformance/results/tools.json, written by `klite-conformance tools`.
+type ToolsResults struct {
+	Updated time.Time              `json:"updated"`
+	Targets map[string]*TargetInfo `json:"targets"`
+	Cases   []*ToolsCase           `json:"cases"`
+}
+
+// ToolsCase is one case's outcome.
+type ToolsCase struct {
+	Case        string   `json:"case"`
+	File        string   `json:"file"`
+	Description string   `json:"description,omitempty"`
+	Tools       []string `json:"tools"`    // the tools the case's compared steps run
+	Compared    int      `json:"compared"` // compared steps
+	Status      string   `json:"status"`
+	Details     []string `json:"details,omitempty"`
+	Reasons     []string `json:"reasons,omitempty"`
+}
+
+// LoadToolsResults reads tools.json; a missing file is nil, nil.
+func LoadToolsResults(path string) (*ToolsResults, error) {
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	r := &ToolsResults{}
+	if err := json.Unmarshal(data, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Save writes the results (indented, stable).
+func (r *ToolsResults) Save(path string) error {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
