@@ -399,3 +399,67 @@ func TestUnreadAnswersStopTheConnectionsReader(t *testing.T) {
 		t.Fatalf("dispatched %d then %d, reader stops %d: the reader went on", got, again, roomWaits())
 	}
 }
+
+// A client that sends requests and reads none of the answers: once the writer is stuck in a
+// write, the reader reads at most one more request, so the answers built and not yet encoded
+// (which the response budget does not count) stay at one or two, not connDoneAnswers.
+func TestStuckWriterStopsReaderAtOnce(t *testing.T) {
+	d := &countingDispatcher{}
+	l := &pipeListener{conns: make(chan net.Conn, 1), done: make(chan struct{})}
+	s := New(Config{WriteTimeout: -1}, d)
+	go s.Serve(l)
+	client, server := net.Pipe()
+	l.conns <- server
+	t.Cleanup(func() {
+		client.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	var reqs []byte
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("t"))
+	for j := 0; j < 200; j++ {
+		req := kmsg.NewPtrMetadataRequest()
+		req.Version = 12
+		reqs = append(reqs, f.AppendRequest(nil, req, int32(j))...)
+	}
+	go client.Write(reqs)
+	await(t, "the first answer held by a stuck write", func() bool { return s.Stats().ResponseBytes >= bigResponseBytes })
+	roomWaits := func() int64 {
+		s.resps.mu.Lock()
+		defer s.resps.mu.Unlock()
+		return s.resps.roomWaits
+	}
+	await(t, "the reader to stop", func() bool { return roomWaits() >= 1 })
+	d.mu.Lock()
+	got := d.n
+	d.mu.Unlock()
+	if got > 2 {
+		t.Fatalf("%d requests dispatched while the first answer could not be written, want at most 2", got)
+	}
+}
+
+// A peer that stops reading is closed after WriteTimeout, and its response budget comes back.
+func TestWriteTimeoutClosesStalledPeer(t *testing.T) {
+	s, addr := startServerWith(t, Config{WriteTimeout: 300 * time.Millisecond}, bigDispatcher{})
+	c := dial(t, addr)
+	c.SetReadBuffer(4096)
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("t"))
+	var reqs []byte
+	for j := 0; j < 8; j++ { // 17 MB of answers: more than the kernel buffers absorb
+		req := kmsg.NewPtrMetadataRequest()
+		req.Version = 12
+		reqs = append(reqs, f.AppendRequest(nil, req, int32(j))...)
+	}
+	if _, err := c.Write(reqs); err != nil {
+		t.Fatal(err)
+	}
+	await(t, "the stalled connection closed", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.conns) == 0
+	})
+	if st := s.Stats(); st.ResponseBytes != 0 {
+		t.Fatalf("%d response bytes still held after the close", st.ResponseBytes)
+	}
+}

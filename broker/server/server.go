@@ -66,8 +66,18 @@ type Config struct {
 	// until written bytes make room (default DefaultMaxResponseMemoryBytes; negative:
 	// unbounded).
 	MaxResponseMemoryBytes int64
-	Logger                 *slog.Logger
+	// WriteTimeout closes a connection whose peer takes no bytes of a response for this
+	// long (a client that stopped reading holds its answers and their budget until then;
+	// Kafka closes such connections after connections.max.idle.ms). Default
+	// DefaultWriteTimeout; negative: never.
+	WriteTimeout time.Duration
+	Logger       *slog.Logger
 }
+
+// DefaultWriteTimeout is Config.WriteTimeout's default: far longer than any client waits
+// between two reads, far shorter than Kafka's 10-minute idle close, so a stalled peer gives
+// its memory back within a minute.
+const DefaultWriteTimeout = 60 * time.Second
 
 // Default memory budgets: a small share of a 24 GiB machine each, far above what normal
 // traffic holds (a producer pipelining five 16 MiB requests holds 80 MiB).
@@ -99,6 +109,11 @@ type Conn struct {
 	// bytes are known only once the writer encodes it, which may be after the reader has
 	// dispatched many more requests.
 	respDone int
+	// respWriting is set (under the response budget's lock) while the writer is in a write
+	// call: while it is, the reader reads no request beyond one queued behind the write, so
+	// a peer that stops reading holds at most one answer built and not encoded (answers are
+	// accounted in the budget only once encoded) besides those dispatched before the stall.
+	respWriting bool
 	// broken is closed by the writer when the connection can no longer be written, so a
 	// reader waiting for budget stops.
 	broken chan struct{}
@@ -180,6 +195,9 @@ func New(cfg Config, d Dispatcher) *Server {
 	}
 	if cfg.MaxResponseMemoryBytes == 0 {
 		cfg.MaxResponseMemoryBytes = DefaultMaxResponseMemoryBytes
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
 	}
 	return &Server{
 		cfg: cfg, d: d, log: cfg.Logger, listeners: map[net.Listener]struct{}{}, conns: map[*Conn]struct{}{},
@@ -330,7 +348,10 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 	// while the connection is idle (connReader).
 	rd := newConnReader(c.nc)
 	defer rd.release()
-	waiting := func() bool { return c.respWaiting || c.respHeld > connHoldBytes || c.respDone > connDoneAnswers }
+	waiting := func() bool {
+		return c.respWaiting || c.respHeld > connHoldBytes || c.respDone > connDoneAnswers ||
+			(c.respWriting && len(queue) > 0)
+	}
 	for {
 		select {
 		case <-s.stop:
@@ -428,10 +449,14 @@ const maxWriteBatch = 1 << 20
 const connHoldBytes = 1 << 20
 
 // connDoneAnswers is how many answers of a connection may wait to be written before its
-// reader stops. Kafka reads one request per connection at a time; klite reads ahead so
-// pipelined produce requests share a group commit, and their answers, which complete
-// together, must not stop the reader (producers keep 5 to 8 requests in flight).
-const connDoneAnswers = 16
+// reader stops. An answer is accounted in the response budget only once the writer encodes
+// it, so answers built and not yet encoded must stay few per connection: a client that
+// pipelines requests and reads nothing gets at most this many plus one built for it. Kafka
+// reads one request per connection at a time; klite reads ahead so pipelined produce
+// requests share a group commit (only answers already given count, not requests waiting
+// for their fsync), and answers that complete together stop the reader only until the
+// writer has written them, a few microseconds.
+const connDoneAnswers = 1
 
 // writeChunk is the most written by one write call: the budget gets written bytes back as
 // the client takes them, not only once a large response is entirely written.
@@ -464,9 +489,21 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 		}
 	}
 	flush := func() {
+		if len(buf) > 0 && !broken {
+			s.setWriting(c)
+		}
 		for off := 0; off < len(buf) && !broken; {
 			end := min(off+writeChunk, len(buf))
+			if s.cfg.WriteTimeout > 0 {
+				// Per chunk: a slow reader that keeps taking bytes is served; one that
+				// takes nothing for WriteTimeout is closed.
+				c.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			}
 			if _, err := c.nc.Write(buf[off:end]); err != nil {
+				if isClosedOrTimeout(err) && !errors.Is(err, net.ErrClosed) {
+					s.log.Warn("closing connection: peer read nothing for the write timeout",
+						"conn", c.ID, "remote", c.Remote.String(), "timeout", s.cfg.WriteTimeout)
+				}
 				markBroken()
 				break
 			}
@@ -593,11 +630,19 @@ func appendSlot(buf []byte, sl *slot) []byte {
 	return AppendResponse(buf, sl.key, sl.corr, sl.resp)
 }
 
+// setWriting marks c's writer as in a write call (settle clears it and wakes the reader).
+func (s *Server) setWriting(c *Conn) {
+	s.resps.mu.Lock()
+	c.respWriting = true
+	s.resps.mu.Unlock()
+}
+
 // settle gives back the response budget still held for c's written (or dropped) bytes and
 // counts done answers as written, waking c's reader if it waits for that.
 func (s *Server) settle(c *Conn, bytes int64, done int) {
 	s.resps.mu.Lock()
 	c.respDone -= done
+	c.respWriting = false
 	s.resps.releaseLocked(bytes, &c.respHeld)
 	s.resps.mu.Unlock()
 }
