@@ -120,6 +120,8 @@ type Broker struct {
 	// replayedTxnEpochs: the highest epoch of each transactional producer in the WAL and
 	// where it was seen, checked against txns.log once that is loaded (load only).
 	replayedTxnEpochs map[int64]replayedEpoch
+	// createdLogs are the coordinator logs meta.log records as created (meta_logs.go).
+	createdLogs map[string]bool
 
 	// admin holds dynamic broker configs and DeleteRecords log starts (configs.go).
 	admin adminState
@@ -221,7 +223,19 @@ func Open(cfg Config) (*Broker, error) {
 			b.meta.Close()
 			return nil, fmt.Errorf("group log dir: %w", err)
 		}
-		if gcfg.Log, err = storage.OpenMetaLogWith(gcfg.Path, b.metaOptions("groups")); err != nil {
+		var l storage.MetaLog
+		note, err := b.checkCoordinatorLog("groups", gcfg.Path)
+		if err == nil {
+			l, err = storage.OpenMetaLogWith(gcfg.Path, b.metaOptions("groups"))
+		}
+		if err == nil && note {
+			if err = b.noteCoordinatorLog("groups"); err != nil {
+				l.Close()
+			}
+		}
+		if err == nil {
+			gcfg.Log = l
+		} else {
 			b.wal.Close()
 			b.meta.Close()
 			return nil, fmt.Errorf("opening group log: %w", err)
