@@ -225,8 +225,9 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 	if t == nil {
 		pid, err := c.fx.AllocateProducerID()
 		if err != nil {
+			// As Kafka's producer ID manager without a block: retriable.
 			c.mu.Unlock()
-			fail(kerr.KafkaStorageError)
+			fail(kerr.CoordinatorLoadInProgress)
 			return
 		}
 		t = &txnState{id: id, pid: pid, epoch: 0, lastEpoch: -1, timeout: timeout, state: Empty, updated: c.cfg.Now()}
