@@ -400,9 +400,9 @@ func TestUnreadAnswersStopTheConnectionsReader(t *testing.T) {
 	}
 }
 
-// A client that sends requests and reads none of the answers: once the writer is stuck in a
-// write, the reader reads at most one more request, so the answers built and not yet encoded
-// (which the response budget does not count) stay at one or two, not connDoneAnswers.
+// A client that sends requests and reads none of the answers: while its first answer waits
+// to be written the reader reads no further request (as Kafka mutes the connection), so one
+// answer is built for it, not one per pipelined request.
 func TestStuckWriterStopsReaderAtOnce(t *testing.T) {
 	d := &countingDispatcher{}
 	l := &pipeListener{conns: make(chan net.Conn, 1), done: make(chan struct{})}
@@ -434,8 +434,8 @@ func TestStuckWriterStopsReaderAtOnce(t *testing.T) {
 	d.mu.Lock()
 	got := d.n
 	d.mu.Unlock()
-	if got > 2 {
-		t.Fatalf("%d requests dispatched while the first answer could not be written, want at most 2", got)
+	if got != 1 {
+		t.Fatalf("%d requests dispatched while the first answer could not be written, want 1", got)
 	}
 }
 
@@ -461,5 +461,57 @@ func TestWriteTimeoutClosesStalledPeer(t *testing.T) {
 	})
 	if st := s.Stats(); st.ResponseBytes != 0 {
 		t.Fatalf("%d response bytes still held after the close", st.ResponseBytes)
+	}
+}
+
+// sizedDispatcher is bigDispatcher telling the server, before it builds a Metadata answer,
+// how much memory the answer will hold.
+type sizedDispatcher struct{ bigDispatcher }
+
+func (d *sizedDispatcher) ResponseEstimate(h *Header, req kmsg.Request) int64 {
+	if h.Key == 3 {
+		return bigResponseBytes
+	}
+	return 0
+}
+
+// Many connections ask for big Metadata answers and never read. Answers built and not yet
+// encoded hold build budget, answers encoded hold response budget: neither exceeds its
+// limit however many connections ask, so built answers waiting for the response budget
+// cannot pile up one per connection.
+func TestBuildBudgetBoundsBuiltAnswers(t *testing.T) {
+	const limit = 5<<20 + 12345 // two estimates
+	d := &sizedDispatcher{}
+	s, addr := startServerWith(t, Config{MaxResponseMemoryBytes: limit}, d)
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("t"))
+	const conns, perConn = 30, 4
+	for i := 0; i < conns; i++ {
+		c := dial(t, addr)
+		c.SetReadBuffer(4096)
+		var reqs []byte
+		for j := 0; j < perConn; j++ {
+			req := kmsg.NewPtrMetadataRequest()
+			req.Version = 12
+			reqs = append(reqs, f.AppendRequest(nil, req, int32(j))...)
+		}
+		if _, err := c.Write(reqs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	await(t, "a request waiting for build budget", func() bool { return s.Stats().BuildWaits > 0 })
+	good := dial(t, addr)
+	good.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := good.Write(f.AppendRequest(nil, kmsg.NewPtrApiVersionsRequest(), 7)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readCorrelationIDs(t, bufio.NewReader(good), 1); got[0] != 7 {
+		t.Fatalf("correlation ID %d", got[0])
+	}
+	st := s.Stats()
+	if st.BuildBytesPeak > limit || st.BuildBytesPeak < bigResponseBytes {
+		t.Fatalf("build budget peak %d, want %d..%d", st.BuildBytesPeak, bigResponseBytes, limit)
+	}
+	if st.ResponseBytesPeak > limit {
+		t.Fatalf("response budget peak %d over %d", st.ResponseBytesPeak, limit)
 	}
 }

@@ -30,6 +30,18 @@ type Dispatcher interface {
 	Dispatch(c *Conn, h *Header, req kmsg.Request, respond func(kmsg.Response))
 }
 
+// ResponseSizer is implemented by a Dispatcher that can bound the memory of a request's
+// answer before building it (Metadata: from the topics it will list). The server reserves
+// that much of the build budget (Config.MaxResponseMemoryBytes, counted apart from encoded
+// bytes) before dispatching and gives it back once the answer is encoded, so answers built
+// and waiting for the response budget cannot together exceed it: without it, 2,000
+// connections each asking for a 3 MB Metadata answer held 2,000 built answers at once.
+type ResponseSizer interface {
+	// ResponseEstimate returns the memory the answer to req will hold once built, or 0 if
+	// it is small or cannot be told in advance.
+	ResponseEstimate(h *Header, req kmsg.Request) int64
+}
+
 // CloseConnection is a response value that sends nothing and closes the connection once the
 // responses to earlier requests are written (Kafka does this for a failed acks=0 produce, so
 // the client notices).
@@ -64,7 +76,8 @@ type Config struct {
 	// MaxResponseMemoryBytes bounds the bytes of encoded responses not yet written, across
 	// all connections; a connection whose response does not fit stops reading requests
 	// until written bytes make room (default DefaultMaxResponseMemoryBytes; negative:
-	// unbounded).
+	// unbounded). It bounds as much again the estimated memory of answers being built or
+	// built and not yet encoded (see ResponseSizer).
 	MaxResponseMemoryBytes int64
 	// WriteTimeout closes a connection whose peer takes no bytes of a response for this
 	// long (a client that stopped reading holds its answers and their budget until then;
@@ -114,6 +127,9 @@ type Conn struct {
 	// a peer that stops reading holds at most one answer built and not encoded (answers are
 	// accounted in the budget only once encoded) besides those dispatched before the stall.
 	respWriting bool
+	// buildHeld is what c holds of the build budget (under its lock): estimates of answers
+	// dispatched and not yet encoded.
+	buildHeld int64
 	// broken is closed by the writer when the connection can no longer be written, so a
 	// reader waiting for budget stops.
 	broken chan struct{}
@@ -176,6 +192,7 @@ type Server struct {
 	stop      chan struct{}  // closed when Shutdown starts: readers waiting for budget stop
 	reqs      *budget        // request frames read, not yet answered
 	resps     *budget        // encoded responses not yet written
+	builds    *budget        // estimated answers dispatched, not yet encoded (ResponseSizer)
 	wg        sync.WaitGroup // connections and accept loops
 }
 
@@ -203,6 +220,7 @@ func New(cfg Config, d Dispatcher) *Server {
 		cfg: cfg, d: d, log: cfg.Logger, listeners: map[net.Listener]struct{}{}, conns: map[*Conn]struct{}{},
 		force: make(chan struct{}), stop: make(chan struct{}),
 		reqs: newBudget(cfg.MaxRequestMemoryBytes), resps: newBudget(cfg.MaxResponseMemoryBytes),
+		builds: newBudget(cfg.MaxResponseMemoryBytes),
 	}
 }
 
@@ -215,6 +233,10 @@ type Stats struct {
 	// ResponseBytes are the bytes of encoded responses not yet written; ResponseBytesPeak is
 	// the most ever held; ResponseWaits counts responses that waited for the budget.
 	ResponseBytes, ResponseBytesPeak, ResponseWaits int64
+	// BuildBytes are the estimated bytes of answers dispatched and not yet encoded
+	// (ResponseSizer); BuildBytesPeak the most ever held; BuildWaits counts requests that
+	// waited for the build budget before being dispatched.
+	BuildBytes, BuildBytesPeak, BuildWaits int64
 }
 
 // Stats reports the memory accounting.
@@ -222,6 +244,7 @@ func (s *Server) Stats() Stats {
 	var st Stats
 	st.RequestBytes, st.RequestBytesPeak, st.RequestWaits = s.reqs.stats()
 	st.ResponseBytes, st.ResponseBytesPeak, st.ResponseWaits = s.resps.stats()
+	st.BuildBytes, st.BuildBytesPeak, st.BuildWaits = s.builds.stats()
 	return st
 }
 
@@ -313,6 +336,9 @@ type slot struct {
 	setVer  bool
 	done    chan struct{}
 	resp    kmsg.Response
+	// reserved is the build budget taken for this answer (ResponseSizer), given back
+	// once it is encoded or dropped.
+	reserved int64
 }
 
 func (s *Server) serveConn(c *Conn) {
@@ -416,6 +442,15 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 		if h.Key != 0 {
 			pooled = nil // the request may keep slices of its frame (see framepool.go)
 		}
+		if sizer, ok := s.d.(ResponseSizer); ok && sl.setVer {
+			if est := sizer.ResponseEstimate(&h, req); est > 0 {
+				if !s.builds.acquireOwned(est, &c.buildHeld, s.stop, c.broken) {
+					s.reqs.release(charged, nil)
+					return nil
+				}
+				sl.reserved = est
+			}
+		}
 		queue <- sl // blocks while MaxInFlight requests are unanswered
 		var once atomic.Bool
 		s.d.Dispatch(c, &h, req, func(resp kmsg.Response) {
@@ -449,14 +484,15 @@ const maxWriteBatch = 1 << 20
 const connHoldBytes = 1 << 20
 
 // connDoneAnswers is how many answers of a connection may wait to be written before its
-// reader stops. An answer is accounted in the response budget only once the writer encodes
-// it, so answers built and not yet encoded must stay few per connection: a client that
-// pipelines requests and reads nothing gets at most this many plus one built for it. Kafka
-// reads one request per connection at a time; klite reads ahead so pipelined produce
-// requests share a group commit (only answers already given count, not requests waiting
-// for their fsync), and answers that complete together stop the reader only until the
-// writer has written them, a few microseconds.
-const connDoneAnswers = 1
+// reader stops: none. As Kafka (which mutes a connection until its answer is sent), a
+// connection reads no further request while an answer of its waits to be written, so a
+// client that pipelines requests and reads nothing gets one answer built for it, not one per
+// request; answers are accounted in the response budget only once encoded, and the build
+// budget (ResponseSizer) bounds those built across connections. klite still reads ahead
+// while requests wait for their fsync (only answers already given count), so pipelined
+// produce requests share a group commit; answers that complete together stop the reader
+// only until the writer has written them.
+const connDoneAnswers = 0
 
 // writeChunk is the most written by one write call: the budget gets written bytes back as
 // the client takes them, not only once a large response is entirely written.
@@ -554,19 +590,23 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 			select {
 			case <-sl.done:
 			case <-s.force:
+				s.unreserve(c, sl)
 				markBroken()
 				continue // the answer may never come: sl.resp is not ours to read
 			}
 		}
 		if sl.resp == nil {
+			s.unreserve(c, sl)
 			continue
 		}
 		if _, ok := sl.resp.(closeConn); ok {
+			s.unreserve(c, sl)
 			flush()
 			markBroken()
 			continue
 		}
 		if broken {
+			s.unreserve(c, sl)
 			s.settle(c, 0, 1) // never to be written
 			continue
 		}
@@ -591,6 +631,7 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 				bufp, buf = nil, nil // grown by this answer: not kept while waiting
 			}
 			if !s.waitResponseBudget(c, m) {
+				s.unreserve(c, sl)
 				markBroken()
 				s.settle(c, 0, 1)
 				continue
@@ -601,6 +642,10 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 			}
 			buf = appendSlot(buf, sl)
 		}
+		// Encoded and accounted in the response budget: the built answer is no longer
+		// needed (nothing keeps it alive through a long write) nor its estimate.
+		sl.resp = nil
+		s.unreserve(c, sl)
 		charged += m
 		doneInBuf++
 		if last {
@@ -628,6 +673,14 @@ func appendSlot(buf []byte, sl *slot) []byte {
 		return append(buf, r.b...)
 	}
 	return AppendResponse(buf, sl.key, sl.corr, sl.resp)
+}
+
+// unreserve gives back the build budget taken for sl's answer.
+func (s *Server) unreserve(c *Conn, sl *slot) {
+	if sl.reserved > 0 {
+		s.builds.release(sl.reserved, &c.buildHeld)
+		sl.reserved = 0
+	}
 }
 
 // setWriting marks c's writer as in a write call (settle clears it and wakes the reader).
