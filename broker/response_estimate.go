@@ -3,8 +3,9 @@ package broker
 // Response memory estimates (server.ResponseSizer): the server reserves this much of its
 // build budget before dispatching a request and gives it back once the answer is encoded, so
 // answers built and waiting for the response budget are bounded across connections. Only
-// Metadata is estimated: its answer grows with the cluster (100,000 partitions make a 3 MB
-// answer and a 13 MB built response) and is cheap to size from the topic table. Fetch answers
+// Metadata is estimated: its answer grows with the cluster (measured: 10,000 partitions make a
+// 260 KB answer whose built structs hold 1.0 MB, 4.3 MB allocated while building) and is
+// cheap to size from the topic table. Fetch answers
 // are bounded by each request's own max bytes and one answer per connection.
 
 import (
@@ -12,9 +13,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Memory of a built Metadata answer (kmsg structs, measured against kmsg v1.x layouts):
-// per topic its struct, name and slice headers; per partition its struct and the replica and
-// ISR slices of one broker.
+// Memory of a built Metadata answer (kmsg structs; TestMetadataResponseEstimate checks it
+// against what a built answer holds): per topic its struct, name and slice headers; per
+// partition its struct and the replica and ISR slices of one broker.
 const (
 	metaTopicBytes     = 160
 	metaPartitionBytes = 128
