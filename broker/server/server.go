@@ -494,8 +494,8 @@ const connHoldBytes = 1 << 20
 // only until the writer has written them.
 const connDoneAnswers = 0
 
-// writeChunk is the most written by one write call: the budget gets written bytes back as
-// the client takes them, not only once a large response is entirely written.
+// writeChunk is the most written by one write call: the write deadline (WriteTimeout) applies
+// per chunk, so a slow reader that keeps taking bytes is served.
 const writeChunk = 1 << 20
 
 // writeBufPool holds the write buffers of connections that have nothing to write, so an idle
@@ -543,10 +543,10 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 				markBroken()
 				break
 			}
-			s.resps.release(int64(end-off), &c.respHeld)
-			charged -= int64(end - off)
 			off = end
 		}
+		// The budget gets the bytes back once the whole buffer is written: the buffer
+		// stays allocated until then, however much of it the peer has taken.
 		s.settle(c, charged, doneInBuf)
 		charged, doneInBuf = 0, 0
 		buf = buf[:0]
