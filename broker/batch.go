@@ -100,6 +100,12 @@ type batchError struct {
 type timestampLimits struct {
 	now, before, after int64
 	logAppendTime      bool
+	// compacted: the topic's cleanup.policy includes compact. The same pass over the
+	// records then lists those without a key in keyless (record indexes), for the caller
+	// to refuse after its transactional checks (produce_compacted.go).
+	compacted      bool
+	keylessMessage string // the per-record error message for a keyless record
+	keyless        []int32
 }
 
 // validateProduceBatch checks the records of one partition in a Produce request of the given
@@ -185,11 +191,20 @@ func validateProduceBatch(records []byte, version int16, maxMessageBytes int32, 
 		return h, &batchError{err: kerr.InvalidRecord, msg: "invalid sequence number", logStart: true}
 	}
 	var recErrs []kmsg.ProduceResponseTopicPartitionErrorRecord
-	berr = walkRecords(batch[batchHeaderLen:], h.codec(), h.NumRecords, func(i, offsetDelta int32, tsDelta int64) *batchError {
+	timestampErrs := false
+	ts.keyless = ts.keyless[:0]
+	berr = walkRecords(batch[batchHeaderLen:], h.codec(), h.NumRecords, func(i, offsetDelta int32, tsDelta int64, keyNull bool) *batchError {
 		// Kafka rewrites a compressed batch whose inner offsets are not 0..n-1; klite stores
 		// batches as produced, so it refuses them (compressed or not).
 		if offsetDelta != i {
 			return &batchError{err: kerr.InvalidRecord, msg: "record has an invalid offset delta"}
+		}
+		if ts.compacted && keyNull {
+			// LogValidator.validateRecord: the key error is the record's error, its
+			// timestamp is not checked.
+			ts.keyless = append(ts.keyless, i)
+			recErrs = append(recErrs, kmsg.ProduceResponseTopicPartitionErrorRecord{RelativeOffset: i})
+			return nil
 		}
 		t := h.FirstTimestamp + tsDelta
 		if h.logAppendTime() {
@@ -210,6 +225,7 @@ func validateProduceBatch(records []byte, version int16, maxMessageBytes int32, 
 			e := kmsg.NewProduceResponseTopicPartitionErrorRecord()
 			e.RelativeOffset, e.ErrorMessage = i, kmsg.StringPtr(msg)
 			recErrs = append(recErrs, e)
+			timestampErrs = true
 		}
 		return nil
 	})
@@ -217,7 +233,15 @@ func validateProduceBatch(records []byte, version int16, maxMessageBytes int32, 
 		berr.logStart = true
 		return h, berr
 	}
-	if len(recErrs) > 0 {
+	if timestampErrs {
+		// Kafka answers INVALID_TIMESTAMP when any record's error is one, listing every
+		// record error (keyless records' too).
+		for j := range recErrs {
+			if recErrs[j].ErrorMessage == nil {
+				recErrs[j].ErrorMessage = kmsg.StringPtr(ts.keylessMessage)
+			}
+		}
+		ts.keyless = ts.keyless[:0]
 		return h, &batchError{err: kerr.InvalidTimestamp, msg: "One or more records have been rejected due to invalid timestamp", records: recErrs, logStart: true}
 	}
 	return h, nil

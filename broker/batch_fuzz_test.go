@@ -59,7 +59,7 @@ func FuzzRecordPayload(f *testing.F) {
 			n = -n
 		}
 		var seen int32
-		berr := walkRecords(payload, int8(codec%5), n, func(i, _ int32, _ int64) *batchError {
+		berr := walkRecords(payload, int8(codec%5), n, func(i, _ int32, _ int64, _ bool) *batchError {
 			if i != seen {
 				t.Fatalf("visited record %d, want %d", i, seen)
 			}

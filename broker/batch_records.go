@@ -52,19 +52,26 @@ const zstdMaxWindow = 32 << 20
 // blocks; a raw, unframed payload is one block holding the whole batch).
 const snappyMaxBlock = 64 << 20
 
-// recordVisitor is called for each record with its index, offset delta and timestamp delta.
-type recordVisitor func(i, offsetDelta int32, timestampDelta int64) *batchError
+// recordVisitor is called for each record with its index, offset delta, timestamp delta and
+// whether its key is null (a compacted topic refuses those: produce_compacted.go).
+type recordVisitor func(i, offsetDelta int32, timestampDelta int64, keyNull bool) *batchError
 
 // errDecode marks a codec failure (as opposed to broken record framing).
 type errDecode struct{ err error }
 
 func (e errDecode) Error() string { return e.err.Error() }
 
+// testHookDecompress, when set by a test, is called for every payload decompressed.
+var testHookDecompress func()
+
 var errInvalidFraming = errors.New("invalid framing")
 
 // walkRecords walks the n records of a batch's payload (compressed with codec) and calls
 // visit for each.
 func walkRecords(payload []byte, codec int8, n int32, visit recordVisitor) *batchError {
+	if codec != 0 && testHookDecompress != nil {
+		testHookDecompress()
+	}
 	if codec == 0 {
 		src := sliceSource{b: payload}
 		return walkSource(&src, n, visit)
@@ -201,26 +208,26 @@ func readUvarint(r io.ByteReader, maxBytes int) (uint64, error) {
 	return 0, errInvalidFraming
 }
 
-// bytesField skips a length-prefixed field; nullable allows length -1.
-func (r *recReader) bytesField(nullable bool) error {
+// bytesField skips a length-prefixed field; nullable allows length -1 (null reports it).
+func (r *recReader) bytesField(nullable bool) (null bool, err error) {
 	l, err := r.varint()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if l < 0 {
 		if l == -1 && nullable {
-			return nil
+			return true, nil
 		}
-		return errInvalidFraming
+		return false, errInvalidFraming
 	}
 	if int64(l) > r.left {
-		return errInvalidFraming
+		return false, errInvalidFraming
 	}
 	if err := r.src.skip(int(l)); err != nil {
-		return err
+		return false, err
 	}
 	r.left -= int64(l)
-	return nil
+	return false, nil
 }
 
 func walkSource(src byteSource, n int32, visit recordVisitor) *batchError {
@@ -257,10 +264,11 @@ func walkSource(src byteSource, n int32, visit recordVisitor) *batchError {
 		if err != nil {
 			return fail(i, err)
 		}
-		if err := r.bytesField(true); err != nil { // key
+		keyNull, err := r.bytesField(true) // key
+		if err != nil {
 			return fail(i, err)
 		}
-		if err := r.bytesField(true); err != nil { // value
+		if _, err := r.bytesField(true); err != nil { // value
 			return fail(i, err)
 		}
 		headers, err := r.varint()
@@ -271,17 +279,17 @@ func walkSource(src byteSource, n int32, visit recordVisitor) *batchError {
 			return &batchError{err: kerr.InvalidRecord, msg: fmt.Sprintf("Found invalid number of record headers %d", headers)}
 		}
 		for h := int32(0); h < headers; h++ {
-			if err := r.bytesField(false); err != nil {
+			if _, err := r.bytesField(false); err != nil {
 				return fail(i, err)
 			}
-			if err := r.bytesField(true); err != nil {
+			if _, err := r.bytesField(true); err != nil {
 				return fail(i, err)
 			}
 		}
 		if r.left != 0 {
 			return &batchError{err: kerr.InvalidRecord, msg: fmt.Sprintf("Invalid record size: expected to read %d bytes in record payload, but instead read %d", length, int64(length)-r.left)}
 		}
-		if berr := visit(i, offDelta, tsDelta); berr != nil {
+		if berr := visit(i, offDelta, tsDelta, keyNull); berr != nil {
 			return berr
 		}
 	}

@@ -70,6 +70,9 @@ type Config struct {
 	// WAL and Meta replace the file stores (in-memory twins in unit tests).
 	WAL  storage.WAL
 	Meta storage.MetaLog
+	// StorageFaults injects write and fsync errors below the files of the WAL, meta.log,
+	// groups.log and txns.log (disk-full tests).
+	StorageFaults *storage.Faults
 }
 
 // Broker is one klite broker.
@@ -120,6 +123,8 @@ type Broker struct {
 	// replayedTxnEpochs: the highest epoch of each transactional producer in the WAL and
 	// where it was seen, checked against txns.log once that is loaded (load only).
 	replayedTxnEpochs map[int64]replayedEpoch
+	// createdLogs are the coordinator logs meta.log records as created (meta_logs.go).
+	createdLogs map[string]bool
 
 	// admin holds dynamic broker configs and DeleteRecords log starts (configs.go).
 	admin adminState
@@ -186,7 +191,7 @@ func Open(cfg Config) (*Broker, error) {
 	b.wal = cfg.WAL
 	if b.wal == nil {
 		b.wal, err = storage.OpenWAL(storage.WALOptions{Dir: cfg.DataDir, SegmentBytes: cfg.WALSegmentBytes, MaxGroupBytes: cfg.WALMaxGroupBytes,
-			Logger: b.log, OnIdle: releaseMemory, RecoverDamaged: cfg.RecoverDamaged})
+			Logger: b.log, OnIdle: releaseMemory, RecoverDamaged: cfg.RecoverDamaged, Faults: cfg.StorageFaults})
 		if err != nil {
 			b.meta.Close()
 			return nil, fmt.Errorf("opening WAL: %w", err)
@@ -221,7 +226,19 @@ func Open(cfg Config) (*Broker, error) {
 			b.meta.Close()
 			return nil, fmt.Errorf("group log dir: %w", err)
 		}
-		if gcfg.Log, err = storage.OpenMetaLogWith(gcfg.Path, b.metaOptions("groups")); err != nil {
+		var l storage.MetaLog
+		note, err := b.checkCoordinatorLog("groups", gcfg.Path)
+		if err == nil {
+			l, err = storage.OpenMetaLogWith(gcfg.Path, b.metaOptions("groups"))
+		}
+		if err == nil && note {
+			if err = b.noteCoordinatorLog("groups"); err != nil {
+				l.Close()
+			}
+		}
+		if err == nil {
+			gcfg.Log = l
+		} else {
 			b.wal.Close()
 			b.meta.Close()
 			return nil, fmt.Errorf("opening group log: %w", err)
@@ -380,7 +397,8 @@ func (b *Broker) replayCorruption(loc storage.Location, why string) error {
 // metaOptions configures one of the broker's metadata-style logs (meta.log, groups.log,
 // txns.log); damaged bytes go to DataDir/damaged/<sub>.
 func (b *Broker) metaOptions(sub string) storage.MetaOptions {
-	return storage.MetaOptions{RecoverDamaged: b.cfg.RecoverDamaged, DamagedDir: filepath.Join(b.dataDir, storage.DamagedDirName, sub), Logger: b.log}
+	return storage.MetaOptions{RecoverDamaged: b.cfg.RecoverDamaged, DamagedDir: filepath.Join(b.dataDir, storage.DamagedDirName, sub), Logger: b.log,
+		Faults: b.cfg.StorageFaults}
 }
 
 func splitAdvertised(addr string) (string, int32, error) {

@@ -7,7 +7,8 @@
 // only this broker, once (else INVALID_REPLICA_ASSIGNMENT). ValidateOnly checks without
 // changing anything. TimeoutMillis is not needed (nothing to wait for).
 // Differences from Kafka: adding more than 10000 partitions in one request is
-// INVALID_PARTITIONS (Kafka fails such a request with UNKNOWN_SERVER_ERROR).
+// INVALID_PARTITIONS (Kafka fails such a request with UNKNOWN_SERVER_ERROR), and so is growing
+// a topic past maxTopicPartitions (Kafka has no such cap).
 package broker
 
 import (
@@ -22,6 +23,10 @@ func init() { register(37, 0, 3, handleCreatePartitions) }
 // maxNewPartitions caps the partitions one request may add (Kafka's controller refuses
 // operations of more than 10000 records).
 const maxNewPartitions = 10000
+
+// maxTopicPartitions caps the partitions of one topic (Kafka has no such cap; its controller
+// would struggle far below it). It bounds what a metadata record may make replay allocate.
+const maxTopicPartitions = 200_000
 
 func handleCreatePartitions(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.CreatePartitionsRequest)
@@ -74,6 +79,8 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 		return kerr.InvalidPartitions, fmt.Sprintf("The topic %s currently has %d partition(s); %d would not be an increase.", rt.Topic, cur, rt.Count)
 	case rt.Count-cur > maxNewPartitions:
 		return kerr.InvalidPartitions, fmt.Sprintf("Unable to add %d partitions in one request (at most %d).", rt.Count-cur, maxNewPartitions)
+	case rt.Count > maxTopicPartitions:
+		return kerr.InvalidPartitions, fmt.Sprintf("A topic may have at most %d partitions.", maxTopicPartitions)
 	}
 	if rt.Assignment != nil {
 		add := rt.Count - cur

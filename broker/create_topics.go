@@ -13,7 +13,9 @@
 // default for -1, or the assignment count) the whole request fails with POLICY_VIOLATION on
 // every requested row and nothing is created; a config with a null value is INVALID_CONFIG; a
 // name equal to an existing topic's once '.' and '_' are treated alike is
-// INVALID_TOPIC_EXCEPTION (their metric names would collide).
+// INVALID_TOPIC_EXCEPTION (their metric names would collide). Kafka checks that against the
+// topics existing before the request only, so `a.b` and `a_b` in one request are both
+// created (ReplicationControlManager.validateNewTopicNames).
 package broker
 
 import (
@@ -60,6 +62,16 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		respond(resp)
 		return
 	}
+	collisions := map[string]string{}
+	b.mu.Lock()
+	for _, rt := range req.Topics {
+		if _, exists := b.topics[rt.Topic]; !exists && seen[rt.Topic] == 1 {
+			if other := b.collidingTopicLocked(rt.Topic); other != "" {
+				collisions[rt.Topic] = other
+			}
+		}
+	}
+	b.mu.Unlock()
 	clusterCreate := b.allowedCluster(rc, kmsg.ACLOperationCreate)
 	var denied []kmsg.CreateTopicsResponseTopic
 	for _, rt := range req.Topics {
@@ -80,6 +92,12 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 				st.ErrorMessage = kmsg.StringPtr(msg)
 			}
 			resp.Topics = append(resp.Topics, st)
+		}
+		if _, ok := validTopicName(rt.Topic); ok {
+			if other, ok := collisions[rt.Topic]; ok { // a name error, before the others
+				fail(kerr.InvalidTopicException, collisionMessage(rt.Topic, other))
+				continue
+			}
 		}
 		partitions := rt.NumPartitions
 		if len(rt.ReplicaAssignment) > 0 {
@@ -119,7 +137,7 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 			fail(kerr.InvalidConfig, "Null value not supported for topic configs: "+strings.Join(nullConfigs, ","))
 			continue
 		}
-		t, kerrv, msg := b.createTopic(rt.Topic, partitions, configs, req.ValidateOnly)
+		t, kerrv, msg := b.createTopic(rt.Topic, partitions, configs, req.ValidateOnly, false)
 		if kerrv != nil {
 			fail(kerrv, msg)
 			continue

@@ -116,6 +116,22 @@ func TestCreateTopicsKafkaRules(t *testing.T) {
 	if st := resp.Topics[0]; st.ErrorCode != kerr.InvalidTopicException.Code || st.ErrorMessage == nil || *st.ErrorMessage != "Topic 'a_b' collides with existing topic: a.b" || tb.topic("a_b") != nil {
 		t.Errorf("a_b after a.b: error %d %v", st.ErrorCode, st.ErrorMessage)
 	}
+	// In one request, Kafka checks collisions against the topics existing before it only:
+	// x.y and x_y are both created (the differential case create-topics-colliding-in-one-request);
+	// a third colliding with an existing topic is still refused.
+	resp = createTopicsRaw(t, cl, creatable("x.y", 1), creatable("x_y", 1), creatable("a.b.", 1), creatable("a_b", 1))
+	for _, st := range resp.Topics {
+		want := int16(0)
+		if st.Topic == "a_b" {
+			want = kerr.InvalidTopicException.Code
+		}
+		if st.ErrorCode != want {
+			t.Errorf("one request with x.y, x_y, a.b., a_b: %s: error %d %v, want %d", st.Topic, st.ErrorCode, st.ErrorMessage, want)
+		}
+	}
+	if tb.topic("x.y") == nil || tb.topic("x_y") == nil {
+		t.Errorf("x.y and x_y in one request: not both created")
+	}
 }
 
 // TestMetadataDuplicateTopics: a topic asked for twice (by name or by ID) is answered once.

@@ -36,8 +36,10 @@ func handleInitProducerID(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func
 	}
 	pid, err := b.allocateProducerID()
 	if err != nil {
+		// Kafka's producer ID manager answers COORDINATOR_LOAD_IN_PROGRESS while it has no
+		// block (clients retry it; KAFKA_STORAGE_ERROR is fatal to some).
 		b.log.Error("persisting producer ID block failed", "err", err)
-		resp.ErrorCode = kerr.KafkaStorageError.Code
+		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
 		respond(resp)
 		return
 	}

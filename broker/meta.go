@@ -13,6 +13,7 @@ package broker
 //	{"type":"acl","acl":{"resource_type":"TOPIC","resource_name":"t","pattern_type":"LITERAL",
 //	  "principal":"User:alice","host":"*","operation":"READ","permission":"ALLOW"}}  (acls.go)
 //	{"type":"delete_acl","acl":{...}}
+//	{"type":"log","name":"groups"}  the coordinator log meta/groups.log (or txns) was created (meta_logs.go)
 //
 // Replaying them in order rebuilds topics, configs, the cluster ID and the producer ID
 // allocator; offsets and producer sequence state come from the WAL. JSON keeps the log
@@ -24,8 +25,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 
 	"github.com/klite/klite/broker/acl"
+	"github.com/klite/klite/broker/storage"
 )
 
 type metaRecord struct {
@@ -77,6 +80,12 @@ func (b *Broker) replayMeta() error {
 			if err != nil {
 				return err
 			}
+			if r.Partitions < 0 || r.Partitions > maxTopicPartitions {
+				// Never written by klite (CreateTopics and CreatePartitions stay under the
+				// cap): damage, refused before it allocates a partition table that large.
+				return fmt.Errorf("%w: %s: the record of topic %q (ID %s) has %d partitions; a topic has at most %d",
+					storage.ErrCorrupt, filepath.Join(b.dataDir, "meta.log"), r.Name, r.ID, r.Partitions, maxTopicPartitions)
+			}
 			if t := b.topicsByID[id]; t != nil {
 				t.setConfigs(r.Configs)
 				t.growPartitionsLocked(r.Partitions)
@@ -102,6 +111,11 @@ func (b *Broker) replayMeta() error {
 			return b.replayScramMeta(r)
 		case "acl", "delete_acl":
 			return b.replayACLMeta(r)
+		case "log":
+			if b.createdLogs == nil {
+				b.createdLogs = map[string]bool{}
+			}
+			b.createdLogs[r.Name] = true
 		}
 		return nil
 	})
@@ -127,6 +141,9 @@ func (b *Broker) metaSnapshotLocked() [][]byte {
 	}
 	for _, r := range b.aclSnapshotLocked() {
 		recs = append(recs, encodeMeta(r))
+	}
+	for name := range b.createdLogs {
+		recs = append(recs, encodeMeta(metaRecord{Type: "log", Name: name}))
 	}
 	recs = append(recs, encodeMeta(metaRecord{Type: "pid_block", End: b.pidBlockEnd}))
 	return recs

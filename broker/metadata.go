@@ -114,7 +114,7 @@ func handleMetadata(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.
 		}
 		if t == nil && autoCreate {
 			var kerrv *kerr.Error
-			t, kerrv, _ = b.createTopic(name, -1, nil, false)
+			t, kerrv, _ = b.createTopic(name, -1, nil, false, true)
 			if kerrv == kerr.TopicAlreadyExists {
 				t, kerrv = b.topic(name), nil
 			}
@@ -146,14 +146,21 @@ func (b *Broker) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = kmsg.StringPtr(t.name)
 	mt.TopicID = t.id
-	for i := range t.partitions() {
-		mp := kmsg.NewMetadataResponseTopicPartition()
+	// Sized once, and one replica list shared by every partition (encoding only reads it):
+	// a topic of many partitions is built with no allocation per partition, and the built
+	// answer, held until it is encoded, is what the server's build budget reserved
+	// (response_estimate.go).
+	parts := t.partitions()
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, len(parts))
+	one := []int32{b.nodeID}
+	for i := range parts {
+		mp := &mt.Partitions[i]
+		mp.Default()
 		mp.Partition = int32(i)
 		mp.Leader = b.nodeID
 		mp.LeaderEpoch = 0
-		mp.Replicas = []int32{b.nodeID}
-		mp.ISR = []int32{b.nodeID}
-		mt.Partitions = append(mt.Partitions, mp)
+		mp.Replicas = one
+		mp.ISR = one
 	}
 	return mt
 }

@@ -144,6 +144,9 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 				continue
 			}
 			ts := timestampLimits{logAppendTime: t.logAppendTime()}
+			if t.compacted() {
+				ts.compacted, ts.keylessMessage = true, keylessMessage(rt.Topic, rp.Partition)
+			}
 			if !ts.logAppendTime {
 				ts.now, ts.before, ts.after = b.now().UnixMilli(), t.int64Config("message.timestamp.before.max.ms"), t.int64Config("message.timestamp.after.max.ms")
 			}
@@ -161,7 +164,7 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 				fail(e, "")
 				continue
 			}
-			if recErrs, berr := t.keylessRecordErrors(rt.Topic, rp.Partition, rp.Records, &h); berr != nil {
+			if recErrs, berr := keylessRecordErrors(ts.keyless, ts.keylessMessage); berr != nil {
 				sp.ErrorRecords = recErrs
 				fail(berr.err, berr.msg)
 				continue

@@ -2,16 +2,15 @@ package broker
 
 // A compacted topic (cleanup.policy containing "compact") refuses records without a key,
 // as Kafka's LogValidator.validateKey: the partition gets INVALID_RECORD, one record error
-// per keyless record (its index in the batch), and Kafka's summary message. Compressed
-// batches are decompressed for the check, as Kafka does.
+// per keyless record (its index in the batch), and Kafka's summary message. The keys are
+// seen by the one validation pass over the records (validateProduceBatch, which decompresses
+// a compressed batch once); this file turns what it found into the answer.
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -26,42 +25,25 @@ func (t *topic) compacted() bool {
 	return false
 }
 
-// keylessRecordErrors returns the per-record errors and the partition error for the
-// keyless records of a batch produced to a compacted topic; nil, nil when there are none.
-func (t *topic) keylessRecordErrors(topic string, partition int32, batch []byte, h *batchHeader) ([]kmsg.ProduceResponseTopicPartitionErrorRecord, *batchError) {
-	if !t.compacted() || h.control() {
+// keylessMessage is Kafka's per-record error for a keyless record of a compacted topic.
+func keylessMessage(topic string, partition int32) string {
+	return fmt.Sprintf("Compacted topic cannot accept message without key in topic partition %s-%d", topic, partition)
+}
+
+// keylessRecordErrors returns the per-record errors and the partition error for the keyless
+// records (indexes in the batch) of a batch produced to a compacted topic; nil, nil when
+// there are none.
+func keylessRecordErrors(keyless []int32, msg string) ([]kmsg.ProduceResponseTopicPartitionErrorRecord, *batchError) {
+	if len(keyless) == 0 {
 		return nil, nil
 	}
-	raw := batch[batchHeaderLen:]
-	if c := h.codec(); c != 0 {
-		var err error
-		if raw, err = decompressor.Decompress(raw, kgo.CompressionCodecType(c)); err != nil {
-			return nil, &batchError{err: kerr.CorruptMessage, msg: "cannot decompress the record batch"}
-		}
-	}
-	var errs []kmsg.ProduceResponseTopicPartitionErrorRecord
+	errs := make([]kmsg.ProduceResponseTopicPartitionErrorRecord, 0, len(keyless))
 	var shown []string
-	for i := int32(0); len(raw) > 0 && i < h.NumRecords; i++ {
-		l, sz := binary.Varint(raw)
-		if sz <= 0 || l < 0 || int64(len(raw)-sz) < l {
-			return nil, &batchError{err: kerr.CorruptMessage, msg: "truncated record"}
-		}
-		var r kmsg.Record
-		if err := r.ReadFrom(raw[:sz+int(l)]); err != nil {
-			return nil, &batchError{err: kerr.CorruptMessage, msg: "malformed record"}
-		}
-		raw = raw[sz+int(l):]
-		if r.Key != nil {
-			continue
-		}
-		msg := fmt.Sprintf("Compacted topic cannot accept message without key in topic partition %s-%d", topic, partition)
+	for _, i := range keyless {
 		errs = append(errs, kmsg.ProduceResponseTopicPartitionErrorRecord{RelativeOffset: i, ErrorMessage: kmsg.StringPtr(msg)})
 		if len(shown) < 3 {
 			shown = append(shown, fmt.Sprintf("RecordError(batchIndex=%d, message='%s')", i, msg))
 		}
-	}
-	if len(errs) == 0 {
-		return nil, nil
 	}
 	return errs, &batchError{err: kerr.InvalidRecord, msg: fmt.Sprintf("One or more records have been rejected due to %d record errors in total, and only showing the first three errors at most: [%s]",
 		len(errs), strings.Join(shown, ", "))}

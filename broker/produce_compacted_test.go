@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,4 +75,63 @@ func rawBatchKeys(t *testing.T, keys [][]byte) []byte {
 	binary.BigEndian.PutUint32(b[8:], uint32(batchHeaderLen-12+len(recs)))
 	binary.BigEndian.PutUint32(b[17:], crc32Of(b))
 	return b
+}
+
+// A compressed batch produced to a compacted topic is decompressed once: the keys are checked
+// in the same pass as the record framing and timestamps.
+func TestCompactedCompressedBatchDecompressedOnce(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	compact := "compact"
+	createTopic(t, tb.admin(t), "cmp1", 1, map[string]*string{"cleanup.policy": &compact})
+	var n atomic.Int64
+	testHookDecompress = func() { n.Add(1) }
+	defer func() { testHookDecompress = nil }()
+	zcl := tb.client(t, kgo.ProducerBatchCompression(kgo.GzipCompression()), kgo.RecordRetries(0))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := zcl.ProduceSync(ctx, &kgo.Record{Topic: "cmp1", Key: []byte("k"), Value: []byte(strings.Repeat("v", 4096))}).FirstErr(); err != nil {
+		t.Fatalf("keyed record: %v", err)
+	}
+	if got := n.Load(); got != 1 {
+		t.Fatalf("the batch was decompressed %d times, want once", got)
+	}
+	err := zcl.ProduceSync(ctx, &kgo.Record{Topic: "cmp1", Value: []byte(strings.Repeat("v", 4096))}).FirstErr()
+	if !errors.Is(err, kerr.InvalidRecord) {
+		t.Fatalf("keyless record: %v, want INVALID_RECORD", err)
+	}
+	if got := n.Load(); got != 2 {
+		t.Fatalf("after a keyless batch: %d decompressions, want 2", got)
+	}
+}
+
+// A batch with a keyless record and a record out of the timestamp range: Kafka's
+// LogValidator gives each its own record error and, since one is a timestamp error, answers
+// INVALID_TIMESTAMP listing both.
+func TestCompactedKeylessAndTimestampErrorsTogether(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	compact, before := "compact", "60000"
+	createTopic(t, tb.admin(t), "cmp2", 1, map[string]*string{"cleanup.policy": &compact, "message.timestamp.before.max.ms": &before})
+	now := time.Now().UnixMilli()
+	b := rawBatch(-1, -1, -1, 2, now, 0)
+	var recs []byte
+	for _, r := range []kmsg.Record{
+		{OffsetDelta: 0, Value: []byte("no key")},
+		{OffsetDelta: 1, Key: []byte("k"), TimestampDelta64: -3_600_000, Value: []byte("old")},
+	} {
+		r.Length = int32(len(r.AppendTo(nil)) - 1)
+		recs = r.AppendTo(recs)
+	}
+	b = append(b[:batchHeaderLen], recs...)
+	binary.BigEndian.PutUint32(b[8:], uint32(batchHeaderLen-12+len(recs)))
+	binary.BigEndian.PutUint32(b[17:], crc32Of(b))
+	r := rawProduce(t, tb.client(t), "cmp2", b)
+	if r.ErrorCode != kerr.InvalidTimestamp.Code {
+		t.Fatalf("error %d, want INVALID_TIMESTAMP", r.ErrorCode)
+	}
+	if len(r.ErrorRecords) != 2 || r.ErrorRecords[0].RelativeOffset != 0 || r.ErrorRecords[1].RelativeOffset != 1 {
+		t.Fatalf("record errors %+v, want records 0 (no key) and 1 (timestamp)", r.ErrorRecords)
+	}
+	if m := r.ErrorRecords[0].ErrorMessage; m == nil || !strings.HasPrefix(*m, "Compacted topic cannot accept message without key") {
+		t.Fatalf("record 0 error %v", m)
+	}
 }

@@ -226,3 +226,69 @@ func TestGiveBackForgetsAfterLaterSuccess(t *testing.T) {
 		t.Fatalf("next %d, want 30 (10..19 lie below a stored batch)", p.next)
 	}
 }
+
+// Issue 18: a groups.log (or txns.log) deleted outright started an empty coordinator, with
+// every committed offset gone and nothing said. meta.log records that the broker created
+// them; a recorded log that is missing refuses the start, naming it, unless RecoverDamaged.
+func TestStartRefusesMissingCoordinatorLog(t *testing.T) {
+	for _, name := range []string{"groups.log", "txns.log"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			fillBroker(t, dir, 1)
+			path := filepath.Join(dir, "meta", name)
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			err := openErr(t, dir)
+			var ce *storage.CorruptError
+			if !errors.As(err, &ce) || ce.Path != path {
+				t.Fatalf("open without %s: %v, want a CorruptError naming it", name, err)
+			}
+			var logs bytes.Buffer
+			tb := startBroker(t, dir, func(c *Config) {
+				c.RecoverDamaged = true
+				c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			})
+			if !strings.Contains(logs.String(), "RECOVERY: a coordinator log is missing") {
+				t.Fatalf("recovery not logged:\n%s", logs.String())
+			}
+			// The records survive meta.log compaction.
+			tb.mu.Lock()
+			snap := tb.metaSnapshotLocked()
+			tb.mu.Unlock()
+			tb.Close()
+			if !bytes.Contains(bytes.Join(snap, nil), []byte(`{"type":"log","name":"groups"}`)) || !bytes.Contains(bytes.Join(snap, nil), []byte(`{"type":"log","name":"txns"}`)) {
+				t.Fatalf("metadata snapshot lacks the coordinator log records: %s", bytes.Join(snap, []byte("\n")))
+			}
+			if err := openErr(t, dir); err != nil {
+				t.Fatalf("start after recovery: %v", err)
+			}
+		})
+	}
+}
+
+// Issue 18: a metadata record claiming a huge partition count made replay allocate a
+// partition table that large. It is refused as corruption, naming meta.log.
+func TestReplayRefusesHugePartitionCount(t *testing.T) {
+	dir := t.TempDir()
+	m, err := storage.OpenMetaLogWith(filepath.Join(dir, "meta.log"), storage.MetaOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Replay(func([]byte) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	id := newUUID()
+	err = m.AppendBatch([][]byte{
+		encodeMeta(metaRecord{Type: "cluster", ClusterID: NewClusterID()}),
+		encodeMeta(metaRecord{Type: "topic", Name: "huge", ID: fmt.Sprintf("%x", id[:]), Partitions: maxTopicPartitions + 1}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	err = openErr(t, dir)
+	if !errors.Is(err, storage.ErrCorrupt) || !strings.Contains(err.Error(), "meta.log") || !strings.Contains(err.Error(), fmt.Sprint(maxTopicPartitions+1)) {
+		t.Fatalf("open: %v, want corruption naming meta.log and the partition count", err)
+	}
+}

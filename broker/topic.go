@@ -181,7 +181,9 @@ func validTopicName(name string) (string, bool) {
 }
 
 // createTopic creates and persists a topic. It returns the Kafka error and message on failure.
-func (b *Broker) createTopic(name string, partitions int32, configs map[string]string, validateOnly bool) (*topic, *kerr.Error, string) {
+// checkCollision refuses a name colliding with an existing topic's (CreateTopics checks that
+// itself, against the topics that existed before the request, as Kafka does).
+func (b *Broker) createTopic(name string, partitions int32, configs map[string]string, validateOnly, checkCollision bool) (*topic, *kerr.Error, string) {
 	if msg, ok := validTopicName(name); !ok {
 		return nil, kerr.InvalidTopicException, msg
 	}
@@ -199,8 +201,8 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	if _, exists := b.topics[name]; exists {
 		return nil, kerr.TopicAlreadyExists, "Topic '" + name + "' already exists."
 	}
-	if other := b.collidingTopicLocked(name); other != "" {
-		return nil, kerr.InvalidTopicException, "Topic '" + name + "' collides with existing topic: " + other
+	if other := b.collidingTopicLocked(name); checkCollision && other != "" {
+		return nil, kerr.InvalidTopicException, collisionMessage(name, other)
 	}
 	id := newUUID()
 	t := &topic{name: name, id: id}
@@ -217,6 +219,10 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	t = b.addTopicLocked(name, id, partitions, configs)
 	b.log.Info("topic created", "topic", name, "partitions", partitions)
 	return t, nil, ""
+}
+
+func collisionMessage(name, other string) string {
+	return "Topic '" + name + "' collides with existing topic: " + other
 }
 
 // collidingTopicLocked returns an existing topic whose name equals name once '.' and '_' are

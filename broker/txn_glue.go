@@ -82,9 +82,19 @@ func (b *Broker) openTxns() error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("txn log dir: %w", err)
 	}
+	note, err := b.checkCoordinatorLog("txns", path)
+	if err != nil {
+		return fmt.Errorf("opening txn log: %w", err)
+	}
 	l, err := storage.OpenMetaLogWith(path, b.metaOptions("txns"))
 	if err != nil {
 		return fmt.Errorf("opening txn log: %w", err)
+	}
+	if note {
+		if err := b.noteCoordinatorLog("txns"); err != nil {
+			l.Close()
+			return fmt.Errorf("opening txn log: %w", err)
+		}
 	}
 	c, err := txn.New(txn.Config{
 		Log:     l,

@@ -662,3 +662,25 @@ func TestSyncFailsWhenLogFails(t *testing.T) {
 		t.Fatalf("group after a failed sync: %s, want PreparingRebalance", st)
 	}
 }
+
+// A member joining with 1 MB of protocol metadata: the leader's SyncGroup cannot store the
+// group (over the coordinator's record limit, as Kafka's 1 MB max.message.bytes for
+// __consumer_offsets) and answers NOT_COORDINATOR, as Kafka 4.0 does; nothing is stored and
+// the group rebalances.
+func TestSyncRefusesGroupRecordOverLimit(t *testing.T) {
+	h := newHarness(t, Config{})
+	big := func(r *kmsg.JoinGroupRequest) { r.Protocols[0].Metadata = make([]byte, 1<<20) }
+	id, ch := h.newMember("g", big)
+	r := await(t, ch)
+	wantErr(t, "join", r.ErrorCode, nil)
+	s := await(t, h.syncAsync("g", id, r.Generation, nil, map[string]string{id: "mine"}))
+	wantErr(t, "sync of a group over the record limit", s.ErrorCode, kerr.NotCoordinator)
+	if st := h.state("g"); st != "PreparingRebalance" {
+		t.Fatalf("group after a refused sync: %s, want PreparingRebalance", st)
+	}
+	// Slightly less metadata is stored.
+	id2, ch2 := h.newMember("g2", func(r *kmsg.JoinGroupRequest) { r.Protocols[0].Metadata = make([]byte, 1000<<10) })
+	r2 := await(t, ch2)
+	s2 := await(t, h.syncAsync("g2", id2, r2.Generation, nil, map[string]string{id2: "mine"}))
+	wantErr(t, "sync under the limit", s2.ErrorCode, nil)
+}

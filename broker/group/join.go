@@ -578,23 +578,34 @@ func (c *Coordinator) sync(req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGr
 		rec := encodeGroup(g)
 		g.state, g.stateSince = CompletingRebalance, since
 		gen := g.generation
+		failed := func(why string) {
+			// Kafka: the assignment is reset, every waiting member gets the append error
+			// mapped for clients (NOT_COORDINATOR for a storage error), and the group
+			// rebalances again.
+			for _, o := range g.members {
+				o.assignment = []byte{}
+				if o.syncCB != nil {
+					cb := o.syncCB
+					o.syncCB = nil
+					cb(syncError(errLogWrite))
+				}
+			}
+			c.prepareRebalance(g, why)
+		}
+		if len(rec) > maxGroupRecordBytes {
+			// Kafka's coordinator cannot append a group record over the offsets topic's
+			// max.message.bytes either: its SyncGroup answers NOT_COORDINATOR (and it
+			// reloads the coordinator).
+			c.log.Warn("group assignment too large to store", "group", g.id, "bytes", len(rec), "limit", maxGroupRecordBytes)
+			failed("the group assignment is larger than the coordinator's record limit")
+			return
+		}
 		c.persist(rec, func(err error) {
 			if g.generation != gen || g.state != CompletingRebalance || c.groups[g.id] != g {
 				return // the group moved on meanwhile
 			}
 			if err != nil {
-				// Kafka: the assignment is reset, every waiting member gets the append
-				// error mapped for clients (NOT_COORDINATOR for a storage error), and the
-				// group rebalances again.
-				for _, o := range g.members {
-					o.assignment = []byte{}
-					if o.syncCB != nil {
-						cb := o.syncCB
-						o.syncCB = nil
-						cb(syncError(errLogWrite))
-					}
-				}
-				c.prepareRebalance(g, "storing the group assignment failed")
+				failed("storing the group assignment failed")
 				return
 			}
 			g.transition(Stable, now)
@@ -613,6 +624,11 @@ func (c *Coordinator) sync(req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGr
 		respond(syncError(kerr.CoordinatorNotAvailable))
 	}
 }
+
+// maxGroupRecordBytes bounds a stored group record (members' protocol metadata and
+// assignments): what fits in one record batch under Kafka's default max.message.bytes
+// (1048588) for __consumer_offsets.
+const maxGroupRecordBytes = 1048588 - 61
 
 func (c *Coordinator) syncResponse(g *group, m *member) *kmsg.SyncGroupResponse {
 	r := kmsg.NewPtrSyncGroupResponse()

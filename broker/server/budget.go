@@ -74,6 +74,18 @@ func (b *budget) acquire(n, own int64, owner *int64, stop1, stop2 <-chan struct{
 	}, &b.waits, stop1, stop2)
 }
 
+// acquireOwned is acquire for a taker whose holding is *owner (read under the lock, as the
+// taker's other bytes may be given back meanwhile by another goroutine).
+func (b *budget) acquireOwned(n int64, owner *int64, stop1, stop2 <-chan struct{}) bool {
+	return b.waitUntil(func() bool {
+		if !b.fits(n, *owner) {
+			return false
+		}
+		b.takeLocked(n, owner)
+		return true
+	}, &b.waits, stop1, stop2)
+}
+
 // waitUntil calls done under the lock until it reports true, waiting for a notify between
 // calls; waited is counted once if it had to wait. It returns false when a stop channel
 // closes first.

@@ -80,6 +80,9 @@ func ParseRequest(frame []byte) (Header, kmsg.Request, error) {
 	if err := req.ReadFrom(rd.Src); err != nil {
 		return h, nil, fmt.Errorf("%w %s v%d: %w", errBody, kmsg.NameForKey(h.Key), h.Version, err)
 	}
+	if err := checkStrings(req, len(rd.Src)); err != nil {
+		return h, nil, fmt.Errorf("%w %s v%d: %w", errBody, kmsg.NameForKey(h.Key), h.Version, err)
+	}
 	return h, req, nil
 }
 

@@ -399,3 +399,119 @@ func TestUnreadAnswersStopTheConnectionsReader(t *testing.T) {
 		t.Fatalf("dispatched %d then %d, reader stops %d: the reader went on", got, again, roomWaits())
 	}
 }
+
+// A client that sends requests and reads none of the answers: while its first answer waits
+// to be written the reader reads no further request (as Kafka mutes the connection), so one
+// answer is built for it, not one per pipelined request.
+func TestStuckWriterStopsReaderAtOnce(t *testing.T) {
+	d := &countingDispatcher{}
+	l := &pipeListener{conns: make(chan net.Conn, 1), done: make(chan struct{})}
+	s := New(Config{WriteTimeout: -1}, d)
+	go s.Serve(l)
+	client, server := net.Pipe()
+	l.conns <- server
+	t.Cleanup(func() {
+		client.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	var reqs []byte
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("t"))
+	for j := 0; j < 200; j++ {
+		req := kmsg.NewPtrMetadataRequest()
+		req.Version = 12
+		reqs = append(reqs, f.AppendRequest(nil, req, int32(j))...)
+	}
+	go client.Write(reqs)
+	await(t, "the first answer held by a stuck write", func() bool { return s.Stats().ResponseBytes >= bigResponseBytes })
+	roomWaits := func() int64 {
+		s.resps.mu.Lock()
+		defer s.resps.mu.Unlock()
+		return s.resps.roomWaits
+	}
+	await(t, "the reader to stop", func() bool { return roomWaits() >= 1 })
+	d.mu.Lock()
+	got := d.n
+	d.mu.Unlock()
+	if got != 1 {
+		t.Fatalf("%d requests dispatched while the first answer could not be written, want 1", got)
+	}
+}
+
+// A peer that stops reading is closed after WriteTimeout, and its response budget comes back.
+func TestWriteTimeoutClosesStalledPeer(t *testing.T) {
+	s, addr := startServerWith(t, Config{WriteTimeout: 300 * time.Millisecond}, bigDispatcher{})
+	c := dial(t, addr)
+	c.SetReadBuffer(4096)
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("t"))
+	var reqs []byte
+	for j := 0; j < 8; j++ { // 17 MB of answers: more than the kernel buffers absorb
+		req := kmsg.NewPtrMetadataRequest()
+		req.Version = 12
+		reqs = append(reqs, f.AppendRequest(nil, req, int32(j))...)
+	}
+	if _, err := c.Write(reqs); err != nil {
+		t.Fatal(err)
+	}
+	await(t, "the stalled connection closed", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.conns) == 0
+	})
+	if st := s.Stats(); st.ResponseBytes != 0 {
+		t.Fatalf("%d response bytes still held after the close", st.ResponseBytes)
+	}
+}
+
+// sizedDispatcher is bigDispatcher telling the server, before it builds a Metadata answer,
+// how much memory the answer will hold.
+type sizedDispatcher struct{ bigDispatcher }
+
+func (d *sizedDispatcher) ResponseEstimate(h *Header, req kmsg.Request) int64 {
+	if h.Key == 3 {
+		return bigResponseBytes
+	}
+	return 0
+}
+
+// Many connections ask for big Metadata answers and never read. Answers built and not yet
+// encoded hold build budget, answers encoded hold response budget: neither exceeds its
+// limit however many connections ask, so built answers waiting for the response budget
+// cannot pile up one per connection.
+func TestBuildBudgetBoundsBuiltAnswers(t *testing.T) {
+	const limit = 5<<20 + 12345 // two estimates
+	d := &sizedDispatcher{}
+	s, addr := startServerWith(t, Config{MaxResponseMemoryBytes: limit}, d)
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("t"))
+	const conns, perConn = 30, 4
+	for i := 0; i < conns; i++ {
+		c := dial(t, addr)
+		c.SetReadBuffer(4096)
+		var reqs []byte
+		for j := 0; j < perConn; j++ {
+			req := kmsg.NewPtrMetadataRequest()
+			req.Version = 12
+			reqs = append(reqs, f.AppendRequest(nil, req, int32(j))...)
+		}
+		if _, err := c.Write(reqs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	await(t, "a request waiting for build budget", func() bool { return s.Stats().BuildWaits > 0 })
+	good := dial(t, addr)
+	good.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := good.Write(f.AppendRequest(nil, kmsg.NewPtrApiVersionsRequest(), 7)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readCorrelationIDs(t, bufio.NewReader(good), 1); got[0] != 7 {
+		t.Fatalf("correlation ID %d", got[0])
+	}
+	st := s.Stats()
+	if st.BuildBytesPeak > limit || st.BuildBytesPeak < bigResponseBytes {
+		t.Fatalf("build budget peak %d, want %d..%d", st.BuildBytesPeak, bigResponseBytes, limit)
+	}
+	if st.ResponseBytesPeak > limit {
+		t.Fatalf("response budget peak %d over %d", st.ResponseBytesPeak, limit)
+	}
+}

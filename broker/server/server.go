@@ -30,6 +30,18 @@ type Dispatcher interface {
 	Dispatch(c *Conn, h *Header, req kmsg.Request, respond func(kmsg.Response))
 }
 
+// ResponseSizer is implemented by a Dispatcher that can bound the memory of a request's
+// answer before building it (Metadata: from the topics it will list). The server reserves
+// that much of the build budget (Config.MaxResponseMemoryBytes, counted apart from encoded
+// bytes) before dispatching and gives it back once the answer is encoded, so answers built
+// and waiting for the response budget cannot together exceed it: without it, 2,000
+// connections each asking for a 3 MB Metadata answer held 2,000 built answers at once.
+type ResponseSizer interface {
+	// ResponseEstimate returns the memory the answer to req will hold once built, or 0 if
+	// it is small or cannot be told in advance.
+	ResponseEstimate(h *Header, req kmsg.Request) int64
+}
+
 // CloseConnection is a response value that sends nothing and closes the connection once the
 // responses to earlier requests are written (Kafka does this for a failed acks=0 produce, so
 // the client notices).
@@ -64,10 +76,21 @@ type Config struct {
 	// MaxResponseMemoryBytes bounds the bytes of encoded responses not yet written, across
 	// all connections; a connection whose response does not fit stops reading requests
 	// until written bytes make room (default DefaultMaxResponseMemoryBytes; negative:
-	// unbounded).
+	// unbounded). It bounds as much again the estimated memory of answers being built or
+	// built and not yet encoded (see ResponseSizer).
 	MaxResponseMemoryBytes int64
-	Logger                 *slog.Logger
+	// WriteTimeout closes a connection whose peer takes no bytes of a response for this
+	// long (a client that stopped reading holds its answers and their budget until then;
+	// Kafka closes such connections after connections.max.idle.ms). Default
+	// DefaultWriteTimeout; negative: never.
+	WriteTimeout time.Duration
+	Logger       *slog.Logger
 }
+
+// DefaultWriteTimeout is Config.WriteTimeout's default: far longer than any client waits
+// between two reads, far shorter than Kafka's 10-minute idle close, so a stalled peer gives
+// its memory back within a minute.
+const DefaultWriteTimeout = 60 * time.Second
 
 // Default memory budgets: a small share of a 24 GiB machine each, far above what normal
 // traffic holds (a producer pipelining five 16 MiB requests holds 80 MiB).
@@ -99,6 +122,14 @@ type Conn struct {
 	// bytes are known only once the writer encodes it, which may be after the reader has
 	// dispatched many more requests.
 	respDone int
+	// respWriting is set (under the response budget's lock) while the writer is in a write
+	// call: while it is, the reader reads no request beyond one queued behind the write, so
+	// a peer that stops reading holds at most one answer built and not encoded (answers are
+	// accounted in the budget only once encoded) besides those dispatched before the stall.
+	respWriting bool
+	// buildHeld is what c holds of the build budget (under its lock): estimates of answers
+	// dispatched and not yet encoded.
+	buildHeld int64
 	// broken is closed by the writer when the connection can no longer be written, so a
 	// reader waiting for budget stops.
 	broken chan struct{}
@@ -161,6 +192,7 @@ type Server struct {
 	stop      chan struct{}  // closed when Shutdown starts: readers waiting for budget stop
 	reqs      *budget        // request frames read, not yet answered
 	resps     *budget        // encoded responses not yet written
+	builds    *budget        // estimated answers dispatched, not yet encoded (ResponseSizer)
 	wg        sync.WaitGroup // connections and accept loops
 }
 
@@ -181,10 +213,14 @@ func New(cfg Config, d Dispatcher) *Server {
 	if cfg.MaxResponseMemoryBytes == 0 {
 		cfg.MaxResponseMemoryBytes = DefaultMaxResponseMemoryBytes
 	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
 	return &Server{
 		cfg: cfg, d: d, log: cfg.Logger, listeners: map[net.Listener]struct{}{}, conns: map[*Conn]struct{}{},
 		force: make(chan struct{}), stop: make(chan struct{}),
 		reqs: newBudget(cfg.MaxRequestMemoryBytes), resps: newBudget(cfg.MaxResponseMemoryBytes),
+		builds: newBudget(cfg.MaxResponseMemoryBytes),
 	}
 }
 
@@ -197,6 +233,10 @@ type Stats struct {
 	// ResponseBytes are the bytes of encoded responses not yet written; ResponseBytesPeak is
 	// the most ever held; ResponseWaits counts responses that waited for the budget.
 	ResponseBytes, ResponseBytesPeak, ResponseWaits int64
+	// BuildBytes are the estimated bytes of answers dispatched and not yet encoded
+	// (ResponseSizer); BuildBytesPeak the most ever held; BuildWaits counts requests that
+	// waited for the build budget before being dispatched.
+	BuildBytes, BuildBytesPeak, BuildWaits int64
 }
 
 // Stats reports the memory accounting.
@@ -204,6 +244,7 @@ func (s *Server) Stats() Stats {
 	var st Stats
 	st.RequestBytes, st.RequestBytesPeak, st.RequestWaits = s.reqs.stats()
 	st.ResponseBytes, st.ResponseBytesPeak, st.ResponseWaits = s.resps.stats()
+	st.BuildBytes, st.BuildBytesPeak, st.BuildWaits = s.builds.stats()
 	return st
 }
 
@@ -295,6 +336,9 @@ type slot struct {
 	setVer  bool
 	done    chan struct{}
 	resp    kmsg.Response
+	// reserved is the build budget taken for this answer (ResponseSizer), given back
+	// once it is encoded or dropped.
+	reserved int64
 }
 
 func (s *Server) serveConn(c *Conn) {
@@ -330,7 +374,10 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 	// while the connection is idle (connReader).
 	rd := newConnReader(c.nc)
 	defer rd.release()
-	waiting := func() bool { return c.respWaiting || c.respHeld > connHoldBytes || c.respDone > connDoneAnswers }
+	waiting := func() bool {
+		return c.respWaiting || c.respHeld > connHoldBytes || c.respDone > connDoneAnswers ||
+			(c.respWriting && len(queue) > 0)
+	}
 	for {
 		select {
 		case <-s.stop:
@@ -395,6 +442,15 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 		if h.Key != 0 {
 			pooled = nil // the request may keep slices of its frame (see framepool.go)
 		}
+		if sizer, ok := s.d.(ResponseSizer); ok && sl.setVer {
+			if est := sizer.ResponseEstimate(&h, req); est > 0 {
+				if !s.builds.acquireOwned(est, &c.buildHeld, s.stop, c.broken) {
+					s.reqs.release(charged, nil)
+					return nil
+				}
+				sl.reserved = est
+			}
+		}
 		queue <- sl // blocks while MaxInFlight requests are unanswered
 		var once atomic.Bool
 		s.d.Dispatch(c, &h, req, func(resp kmsg.Response) {
@@ -428,13 +484,18 @@ const maxWriteBatch = 1 << 20
 const connHoldBytes = 1 << 20
 
 // connDoneAnswers is how many answers of a connection may wait to be written before its
-// reader stops. Kafka reads one request per connection at a time; klite reads ahead so
-// pipelined produce requests share a group commit, and their answers, which complete
-// together, must not stop the reader (producers keep 5 to 8 requests in flight).
-const connDoneAnswers = 16
+// reader stops: none. As Kafka (which mutes a connection until its answer is sent), a
+// connection reads no further request while an answer of its waits to be written, so a
+// client that pipelines requests and reads nothing gets one answer built for it, not one per
+// request; answers are accounted in the response budget only once encoded, and the build
+// budget (ResponseSizer) bounds those built across connections. klite still reads ahead
+// while requests wait for their fsync (only answers already given count), so pipelined
+// produce requests share a group commit; answers that complete together stop the reader
+// only until the writer has written them.
+const connDoneAnswers = 0
 
-// writeChunk is the most written by one write call: the budget gets written bytes back as
-// the client takes them, not only once a large response is entirely written.
+// writeChunk is the most written by one write call: the write deadline (WriteTimeout) applies
+// per chunk, so a slow reader that keeps taking bytes is served.
 const writeChunk = 1 << 20
 
 // writeBufPool holds the write buffers of connections that have nothing to write, so an idle
@@ -464,16 +525,28 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 		}
 	}
 	flush := func() {
+		if len(buf) > 0 && !broken {
+			s.setWriting(c)
+		}
 		for off := 0; off < len(buf) && !broken; {
 			end := min(off+writeChunk, len(buf))
+			if s.cfg.WriteTimeout > 0 {
+				// Per chunk: a slow reader that keeps taking bytes is served; one that
+				// takes nothing for WriteTimeout is closed.
+				c.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			}
 			if _, err := c.nc.Write(buf[off:end]); err != nil {
+				if isClosedOrTimeout(err) && !errors.Is(err, net.ErrClosed) {
+					s.log.Warn("closing connection: peer read nothing for the write timeout",
+						"conn", c.ID, "remote", c.Remote.String(), "timeout", s.cfg.WriteTimeout)
+				}
 				markBroken()
 				break
 			}
-			s.resps.release(int64(end-off), &c.respHeld)
-			charged -= int64(end - off)
 			off = end
 		}
+		// The budget gets the bytes back once the whole buffer is written: the buffer
+		// stays allocated until then, however much of it the peer has taken.
 		s.settle(c, charged, doneInBuf)
 		charged, doneInBuf = 0, 0
 		buf = buf[:0]
@@ -517,19 +590,23 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 			select {
 			case <-sl.done:
 			case <-s.force:
+				s.unreserve(c, sl)
 				markBroken()
 				continue // the answer may never come: sl.resp is not ours to read
 			}
 		}
 		if sl.resp == nil {
+			s.unreserve(c, sl)
 			continue
 		}
 		if _, ok := sl.resp.(closeConn); ok {
+			s.unreserve(c, sl)
 			flush()
 			markBroken()
 			continue
 		}
 		if broken {
+			s.unreserve(c, sl)
 			s.settle(c, 0, 1) // never to be written
 			continue
 		}
@@ -554,6 +631,7 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 				bufp, buf = nil, nil // grown by this answer: not kept while waiting
 			}
 			if !s.waitResponseBudget(c, m) {
+				s.unreserve(c, sl)
 				markBroken()
 				s.settle(c, 0, 1)
 				continue
@@ -564,6 +642,10 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 			}
 			buf = appendSlot(buf, sl)
 		}
+		// Encoded and accounted in the response budget: the built answer is no longer
+		// needed (nothing keeps it alive through a long write) nor its estimate.
+		sl.resp = nil
+		s.unreserve(c, sl)
 		charged += m
 		doneInBuf++
 		if last {
@@ -593,11 +675,27 @@ func appendSlot(buf []byte, sl *slot) []byte {
 	return AppendResponse(buf, sl.key, sl.corr, sl.resp)
 }
 
+// unreserve gives back the build budget taken for sl's answer.
+func (s *Server) unreserve(c *Conn, sl *slot) {
+	if sl.reserved > 0 {
+		s.builds.release(sl.reserved, &c.buildHeld)
+		sl.reserved = 0
+	}
+}
+
+// setWriting marks c's writer as in a write call (settle clears it and wakes the reader).
+func (s *Server) setWriting(c *Conn) {
+	s.resps.mu.Lock()
+	c.respWriting = true
+	s.resps.mu.Unlock()
+}
+
 // settle gives back the response budget still held for c's written (or dropped) bytes and
 // counts done answers as written, waking c's reader if it waits for that.
 func (s *Server) settle(c *Conn, bytes int64, done int) {
 	s.resps.mu.Lock()
 	c.respDone -= done
+	c.respWriting = false
 	s.resps.releaseLocked(bytes, &c.respHeld)
 	s.resps.mu.Unlock()
 }

@@ -74,6 +74,8 @@ type MetaOptions struct {
 	// DamagedDir is where RecoverDamaged moves bytes (default: <dir of path>/damaged).
 	DamagedDir string
 	Logger     *slog.Logger
+	// Faults, if set, injects write and fsync errors below the log's files (tests).
+	Faults *Faults
 }
 
 // OpenMetaLog opens (creating if needed) the metadata log at path. Call Replay before the
@@ -82,7 +84,11 @@ func OpenMetaLog(path string) (MetaLog, error) { return openMetaLog(path, osFile
 
 // OpenMetaLogWith is OpenMetaLog with options.
 func OpenMetaLogWith(path string, o MetaOptions) (MetaLog, error) {
-	m, err := openMetaLog(path, osFiles{}, o.Logger)
+	var files fileLayer = osFiles{}
+	if o.Faults != nil {
+		files = o.Faults
+	}
+	m, err := openMetaLog(path, files, o.Logger)
 	if err != nil {
 		return nil, err
 	}

@@ -48,6 +48,8 @@ type WALOptions struct {
 	DamagedDir string
 	// Logger receives warnings (torn-tail truncation). Default slog.Default().
 	Logger *slog.Logger
+	// Faults, if set, injects write and fsync errors below the WAL's files (tests).
+	Faults *Faults
 
 	// noCleanMarker: Close writes no clean-shutdown marker (tests standing for crashes).
 	noCleanMarker bool
@@ -74,6 +76,9 @@ func (o *WALOptions) withDefaults() WALOptions {
 	}
 	if r.Logger == nil {
 		r.Logger = slog.Default()
+	}
+	if r.files == nil && r.Faults != nil {
+		r.files = r.Faults
 	}
 	if r.files == nil {
 		r.files = osFiles{}

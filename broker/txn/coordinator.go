@@ -225,8 +225,9 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 	if t == nil {
 		pid, err := c.fx.AllocateProducerID()
 		if err != nil {
+			// As Kafka's producer ID manager without a block: retriable.
 			c.mu.Unlock()
-			fail(kerr.KafkaStorageError)
+			fail(kerr.CoordinatorLoadInProgress)
 			return
 		}
 		t = &txnState{id: id, pid: pid, epoch: 0, lastEpoch: -1, timeout: timeout, state: Empty, updated: c.cfg.Now()}
@@ -267,11 +268,12 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 	case Ongoing:
 		// Fence the old producer: bump the epoch, abort with the new epoch (so the
 		// partitions fence it too), and answer once the abort is complete.
-		c.bumpLocked(t)
-		t.timeout = timeout
-		t.state = PrepareAbort
-		t.updated = c.cfg.Now()
-		if err := c.persistLocked(t); err != nil {
+		if err := c.changeLocked(t, func() {
+			c.bumpLocked(t)
+			t.timeout = timeout
+			t.state = PrepareAbort
+			t.updated = c.cfg.Now()
+		}); err != nil {
 			c.mu.Unlock()
 			fail(errLogWrite)
 			return
@@ -284,9 +286,10 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 			// Bump once more, as Kafka does when the client retries: the fenced producer's
 			// epoch is then neither current nor "previous" (a TV2 EndTxn retry).
 			c.mu.Lock()
-			c.bumpLocked(t)
-			t.updated = c.cfg.Now()
-			err := c.persistLocked(t)
+			err := c.changeLocked(t, func() {
+				c.bumpLocked(t)
+				t.updated = c.cfg.Now()
+			})
 			pid, epoch := t.pid, t.epoch
 			c.mu.Unlock()
 			if err != nil {
@@ -299,11 +302,12 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 		c.drive(t)
 		return
 	}
-	c.bumpLocked(t)
-	t.timeout = timeout
-	t.state = Empty
-	t.updated = c.cfg.Now()
-	if err := c.persistLocked(t); err != nil {
+	if err := c.changeLocked(t, func() {
+		c.bumpLocked(t)
+		t.timeout = timeout
+		t.state = Empty
+		t.updated = c.cfg.Now()
+	}); err != nil {
 		c.mu.Unlock()
 		fail(errLogWrite)
 		return
@@ -311,6 +315,27 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 	pid, epoch := t.pid, t.epoch
 	c.mu.Unlock()
 	respond(pid, epoch, nil)
+}
+
+// changeLocked applies change to t and persists t. If the write fails, t's fields (and the
+// producer ID index, which an epoch bump past exhaustion changes) are put back as they were:
+// memory never runs ahead of txns.log, so a client told the write failed finds the state it
+// had (issue 18: an epoch bumped in memory only fenced a producer that a restart unfenced).
+// change must replace t's maps, not modify them in place.
+func (c *Coordinator) changeLocked(t *txnState, change func()) error {
+	prev := *t
+	change()
+	err := c.persistLocked(t)
+	if err == nil {
+		return nil
+	}
+	if t.pid != prev.pid {
+		delete(c.pids, t.pid)
+		c.pids[prev.pid] = t
+	}
+	t.pid, t.epoch, t.lastEpoch, t.timeout, t.state = prev.pid, prev.epoch, prev.lastEpoch, prev.timeout, prev.state
+	t.start, t.updated, t.parts, t.groups, t.offsets = prev.start, prev.updated, prev.parts, prev.groups, prev.offsets
+	return err
 }
 
 // bumpLocked increments the epoch, moving to a new producer ID when it would overflow.
@@ -518,10 +543,11 @@ func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit, tv2 bool
 	case t.state == Ongoing:
 	case tv2 && !commit && (t.state == Empty || t.state == CompleteCommit || t.state == CompleteAbort):
 		// TV2: aborting nothing bumps the epoch (clients do it to recover from an error).
-		c.bumpLocked(t)
-		t.state = CompleteAbort
-		t.updated = c.cfg.Now()
-		if err := c.persistLocked(t); err != nil {
+		if err := c.changeLocked(t, func() {
+			c.bumpLocked(t)
+			t.state = CompleteAbort
+			t.updated = c.cfg.Now()
+		}); err != nil {
 			fail(errLogWrite)
 			return
 		}
@@ -541,18 +567,17 @@ func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit, tv2 bool
 		fail(kerr.InvalidTxnState)
 		return
 	}
-	prevEpoch, prevLast := t.epoch, t.lastEpoch
-	if tv2 {
-		c.bumpLocked(t)
-	}
-	if commit {
-		t.state = PrepareCommit
-	} else {
-		t.state = PrepareAbort
-	}
-	t.updated = c.cfg.Now()
-	if err := c.persistLocked(t); err != nil {
-		t.state, t.epoch, t.lastEpoch = Ongoing, prevEpoch, prevLast
+	if err := c.changeLocked(t, func() {
+		if tv2 {
+			c.bumpLocked(t)
+		}
+		if commit {
+			t.state = PrepareCommit
+		} else {
+			t.state = PrepareAbort
+		}
+		t.updated = c.cfg.Now()
+	}); err != nil {
 		fail(errLogWrite)
 		return
 	}
@@ -685,13 +710,12 @@ func (c *Coordinator) Tick() {
 	for _, t := range c.txns {
 		switch {
 		case t.state == Ongoing && now.Sub(t.start) > t.timeout:
-			prevEpoch, prevLast := t.epoch, t.lastEpoch
-			c.bumpLocked(t)
-			t.state = PrepareAbort
-			t.offsets = nil
-			t.updated = now
-			if err := c.persistLocked(t); err != nil {
-				t.state, t.epoch, t.lastEpoch = Ongoing, prevEpoch, prevLast
+			if err := c.changeLocked(t, func() {
+				c.bumpLocked(t)
+				t.state = PrepareAbort
+				t.offsets = nil
+				t.updated = now
+			}); err != nil {
 				continue
 			}
 			c.log.Info("aborting timed-out transaction", "transactional_id", t.id, "producer_id", t.pid, "timeout", t.timeout)

@@ -468,3 +468,60 @@ func TestLogFailureAnswersNotCoordinator(t *testing.T) {
 	_, _, err = h.init("a", pid, epoch)
 	wantErr(t, "init bump on a failing log", err, kerr.NotCoordinator)
 }
+
+func (h *harness) failLog(err error) {
+	h.log.mu.Lock()
+	h.log.fail = err
+	h.log.mu.Unlock()
+}
+
+// A transition whose txns.log write fails leaves the coordinator as it was: the epoch is not
+// bumped and the state not moved in memory only, so the producer goes on with the epoch it
+// has, and memory agrees with what a restart replays (issue 18: the coordinator bumped
+// first and never undid it).
+func TestFailedLogWriteUndoesTransition(t *testing.T) {
+	h := newHarness(t)
+	tp := TP{Topic: "t", Partition: 0}
+	pid, epoch, err := h.init("a", -1, -1)
+	wantErr(t, "init", err, nil)
+	wantErr(t, "add", h.c.AddPartitions("a", pid, epoch, []TP{tp}), nil)
+
+	h.failLog(errors.New("disk full"))
+	// InitProducerID fencing the ongoing transaction.
+	_, _, err = h.init("a", pid, epoch)
+	wantErr(t, "fencing init on a failing log", err, kerr.NotCoordinator)
+	// EndTxn (TV2 bumps the epoch).
+	_, err = h.end2("a", pid, epoch, true, true)
+	wantErr(t, "end on a failing log", err, kerr.NotCoordinator)
+	h.failLog(nil)
+	if st := h.state("a"); st != Ongoing {
+		t.Fatalf("state after failed writes %v, want Ongoing", st)
+	}
+	// The producer still owns its open transaction with its epoch.
+	wantErr(t, "add after the failures", h.c.AddPartitions("a", pid, epoch, []TP{{Topic: "t", Partition: 1}}), nil)
+	next, err := h.end2("a", pid, epoch, true, true)
+	wantErr(t, "commit after the failures", err, nil)
+	if next != epoch+1 {
+		t.Fatalf("epoch after commit %d, want %d (one bump)", next, epoch+1)
+	}
+
+	// TV2 abort with nothing open, and a plain re-init: neither bumps on a failed write.
+	h.failLog(errors.New("disk full"))
+	_, err = h.end2("a", pid, next, false, true)
+	wantErr(t, "empty abort on a failing log", err, kerr.NotCoordinator)
+	_, _, err = h.init("a", pid, next)
+	wantErr(t, "re-init on a failing log", err, kerr.NotCoordinator)
+	h.failLog(nil)
+	_, e2, err := h.init("a", pid, next)
+	wantErr(t, "re-init", err, nil)
+	if e2 != next+1 {
+		t.Fatalf("epoch after re-init %d, want %d", e2, next+1)
+	}
+	// A restart replays the same state.
+	h.open()
+	_, e3, err := h.init("a", pid, e2)
+	wantErr(t, "re-init after restart", err, nil)
+	if e3 != e2+1 {
+		t.Fatalf("epoch after restart and re-init %d, want %d", e3, e2+1)
+	}
+}

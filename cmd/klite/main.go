@@ -76,7 +76,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&o.maxFrameBytes, "max-frame-bytes", 100<<20, "largest request frame accepted; larger frames close the connection")
 	fs.BoolVar(&o.recoverDamaged, "recover-damaged", false, "start even if recovery finds damaged data: move it into <data-dir>/damaged/ and log at ERROR what was moved (data loss you choose knowingly)")
 	fs.Int64Var(&o.maxReqMemory, "max-request-memory-bytes", 1<<30, "bytes of requests read but not yet answered, across all connections; reading waits above it (0: unbounded)")
-	fs.Int64Var(&o.maxRespMemory, "max-response-memory-bytes", 1<<30, "bytes of responses waiting to be written, across all connections; connections stop reading above it (0: unbounded)")
+	fs.Int64Var(&o.maxRespMemory, "max-response-memory-bytes", 1<<30, "bytes of responses waiting to be written, across all connections, and as much for answers being built (Metadata, estimated); connections stop reading above it (0: unbounded)")
 	fs.StringVar(&o.s3Bucket, "s3-bucket", "", "S3 bucket for the storage tier (not implemented yet)")
 	fs.StringVar(&o.s3Endpoint, "s3-endpoint", "", "S3 endpoint URL (not implemented yet)")
 	fs.StringVar(&o.s3Region, "s3-region", "", "S3 region (not implemented yet)")

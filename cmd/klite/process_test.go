@@ -84,7 +84,12 @@ var servingRE = regexp.MustCompile(`msg="klite serving" listen=(\S+)`)
 func startKlite(t *testing.T, dataDir string, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{"--listen", "127.0.0.1:0", "--data-dir", dataDir, "--health-addr", "127.0.0.1:0"}, extra...)
-	cmd := exec.Command(klite(t), args...)
+	return startProc(t, exec.Command(klite(t), args...))
+}
+
+// startProc starts cmd (klite, or a wrapper that execs it) and waits until it serves.
+func startProc(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
