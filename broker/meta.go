@@ -91,6 +91,7 @@ func (b *Broker) replayMeta() error {
 			if t := b.topicsByID[id]; t != nil {
 				delete(b.topicsByID, id)
 				delete(b.topics, t.name)
+				b.metrics.DeleteTopic(t.name)
 			}
 			b.deletedIDs[id] = true
 		case "pid_block":
