@@ -23,8 +23,11 @@ TARGET   ?=
 
 all: build
 
+# klite --version: the git description, linked in (falls back to Go's build info without it).
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+
 build:
-	$(GO) build -o $(BIN)/klite ./cmd/klite
+	$(GO) build -ldflags "-X main.buildVersion=$(VERSION)" -o $(BIN)/klite ./cmd/klite
 	$(GO) build -o $(BIN)/klite-conformance ./cmd/klite-conformance
 	$(GO) build -o $(BIN)/klite-bench ./cmd/klite-bench
 	$(GO) build -o $(BIN)/klite-chaos ./cmd/klite-chaos
