@@ -2,9 +2,13 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -236,6 +240,9 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	}
 	awaitMetric(t, url, func(v float64) bool { return v == 0 }, "klite_transactions", "state", "Ongoing")
 
+	// Every metric the Grafana dashboard queries is exported (all exist by now).
+	checkDashboardMetrics(t, scrapeMetrics(t, url))
+
 	// A deleted topic's series go away.
 	if _, err := adm.DeleteTopics(context.Background(), "mx"); err != nil {
 		t.Fatal(err)
@@ -280,5 +287,44 @@ func TestBatchStats(t *testing.T) {
 	}
 	if n, c := batchStats(nil); n != 0 || c != 0 {
 		t.Fatal("empty")
+	}
+}
+
+// checkDashboardMetrics fails for a metric named in docker/klite-dashboard.json that the
+// broker does not export (histograms by their _bucket, _sum and _count series).
+func checkDashboardMetrics(t *testing.T, s scrape) {
+	t.Helper()
+	data, err := os.ReadFile("../docker/klite-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Targets []struct{ Expr string } `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(data, &dash); err != nil {
+		t.Fatalf("dashboard JSON: %v", err)
+	}
+	re := regexp.MustCompile(`\b(?:klite|go|process)_[a-z_]+\b`)
+	n := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, name := range re.FindAllString(tg.Expr, -1) {
+				n++
+				base := name
+				for _, suf := range []string{"_bucket", "_sum", "_count"} {
+					if f := s[strings.TrimSuffix(name, suf)]; strings.HasSuffix(name, suf) && f != nil && f.GetType() == dto.MetricType_HISTOGRAM {
+						base = strings.TrimSuffix(name, suf)
+					}
+				}
+				if s[base] == nil {
+					t.Errorf("dashboard panel queries %s, which /metrics does not export", name)
+				}
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d metric references found in the dashboard", n)
 	}
 }
