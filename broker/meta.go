@@ -103,6 +103,11 @@ func (b *Broker) replayMeta() error {
 			return b.replayScramMeta(r)
 		case "acl", "delete_acl":
 			return b.replayACLMeta(r)
+		default:
+			// A record type this build does not know was written by a newer klite. Skipping
+			// it would lose that state silently (and the next compaction would drop it for
+			// good): refuse instead. Upgrades only go forward (README, Operations).
+			return fmt.Errorf("metadata log record of unknown type %q: written by a newer klite version? This build cannot read it; run the newer version (downgrades are not supported)", r.Type)
 		}
 		return nil
 	})
