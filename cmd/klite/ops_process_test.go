@@ -5,7 +5,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -133,5 +135,37 @@ func TestMetricsOff(t *testing.T) {
 	startKlite(t, t.TempDir(), "--metrics=false", "--health-addr", health)
 	if code, _ := httpDo(t, "GET", "http://"+health+"/metrics", ""); code != 404 {
 		t.Fatalf("/metrics with --metrics=false: %d", code)
+	}
+}
+
+// TestSIGHUPReloadsTLSCertificate: a renewed certificate is served to new connections after
+// SIGHUP, without a restart.
+func TestSIGHUPReloadsTLSCertificate(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	writeSelfSigned(t, cert, key, 1)
+	p := startKlite(t, filepath.Join(dir, "data"), "--tls-cert", cert, "--tls-key", key)
+	serial := func() int64 {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", p.addr, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+	}
+	if s := serial(); s != 1 {
+		t.Fatalf("serving serial %d, want 1", s)
+	}
+	writeSelfSigned(t, cert, key, 2)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	var s int64
+	for i := 0; i < 100; i++ {
+		if s = serial(); s == 2 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if s != 2 {
+		t.Fatalf("after SIGHUP serving serial %d, want the renewed 2", s)
 	}
 }
