@@ -107,6 +107,8 @@ fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzAuthorize -fuzztime=$(FUZZTIME) ./broker/acl/
 	$(GO) test -run=NONE -fuzz=FuzzDecodeResponse -fuzztime=$(FUZZTIME) ./conformance/wire/
 	$(GO) test -run=NONE -fuzz=FuzzDecodeBatches -fuzztime=$(FUZZTIME) ./conformance/wire/
+	$(GO) test -run=NONE -fuzz=FuzzFetchBatchStats -fuzztime=$(FUZZTIME) ./broker/
+	$(GO) test -run=NONE -fuzz=FuzzConfigFile -fuzztime=$(FUZZTIME) ./cmd/klite/
 
 test: vet unit integration wire conformance
 

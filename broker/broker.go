@@ -482,7 +482,10 @@ func (b *Broker) Dispatch(c *server.Conn, h *server.Header, req kmsg.Request, re
 	}
 	// A handler bug must not take the broker down: log it and close that connection.
 	var responded atomic.Bool
-	start := time.Now()
+	var start time.Time
+	if b.metrics != nil {
+		start = time.Now()
+	}
 	once := func(r kmsg.Response) {
 		if responded.CompareAndSwap(false, true) {
 			b.observeResponse(h.Key, start, r) // metrics_glue.go

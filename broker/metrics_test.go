@@ -328,3 +328,19 @@ func checkDashboardMetrics(t *testing.T, s scrape) {
 		t.Fatalf("only %d metric references found in the dashboard", n)
 	}
 }
+
+// FuzzFetchBatchStats: counting a fetch response's batches never reads out of bounds and never
+// counts more bytes than it was given.
+func FuzzFetchBatchStats(f *testing.F) {
+	b := make([]byte, 70)
+	b[11], b[16], b[60] = 58, 2, 1
+	f.Add(b)
+	f.Add(append(b, b[:30]...))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n, c := batchStats(data)
+		if n < 0 || n > len(data) || c < 0 && n == 0 {
+			t.Fatalf("%d bytes, %d records of %d", n, c, len(data))
+		}
+	})
+}

@@ -140,3 +140,20 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("--version: %+v %v", o, err)
 	}
 }
+
+// FuzzConfigFile: any config file content gives settings or a one-line error, never a panic.
+func FuzzConfigFile(f *testing.F) {
+	f.Add("listen: :9092\nlog-level: debug\n")
+	f.Add("default-partitions: [1\n")
+	f.Add("- a\n- b\n")
+	f.Add("s3-flush-interval: 1e3\nmetrics: yes\n")
+	f.Fuzz(func(t *testing.T, body string) {
+		p := filepath.Join(t.TempDir(), "klite.yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := parse([]string{"--config", p}, env(nil)); err != nil && strings.Contains(err.Error(), "\n") {
+			t.Fatalf("multi-line error: %q", err)
+		}
+	})
+}
