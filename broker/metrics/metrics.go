@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,10 +48,13 @@ type Registry struct {
 
 	requestsVec *prometheus.CounterVec
 	latencyVec  *prometheus.HistogramVec
-	requests    [kmsg.MaxKey + 1]prometheus.Counter
-	latency     [kmsg.MaxKey + 1]prometheus.Observer
-	errorsVec   *prometheus.CounterVec
-	errors      sync.Map // uint32(key<<16 | uint16(code)) -> prometheus.Counter
+	// api holds each API key's children, resolved at its first request (an API never used
+	// exports no series, which keeps a scrape small); known marks the keys the broker
+	// implements (InitAPIs, before serving).
+	api       [kmsg.MaxKey + 1]atomic.Pointer[apiChildren]
+	known     [kmsg.MaxKey + 1]bool
+	errorsVec *prometheus.CounterVec
+	errors    sync.Map // uint32(key<<16 | uint16(code)) -> prometheus.Counter
 
 	bytesIn, recordsIn, bytesOut, recordsOut *prometheus.CounterVec
 
@@ -71,7 +75,6 @@ func New() *Registry {
 	lat := f.histogramVec("request_duration_seconds",
 		"Time from a request's dispatch to its answer being ready (queueing in the connection and writing excluded; fetches include their long-poll wait), by API.",
 		latencyBuckets, "api")
-	// Children are resolved in InitAPIs for the APIs the broker implements.
 	r.requestsVec, r.latencyVec = reqs, lat
 	r.errorsVec = f.counterVec("request_errors_total",
 		"Error codes in responses, by API and error: one per response entry (partition, topic, group, ...) that carries a non-zero code.", "api", "error")
@@ -146,29 +149,41 @@ func (r *Registry) Handler() http.Handler {
 // Gatherer exposes the registry to tests and embedders.
 func (r *Registry) Gatherer() prometheus.Gatherer { return r.reg }
 
-// InitAPIs resolves the per-API request counter and latency histogram of every key the
-// broker implements, so Request is two array loads and atomic adds.
+// apiChildren are one API key's request counter and latency histogram.
+type apiChildren struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+// InitAPIs declares the API keys the broker implements; Request counts only those.
 func (r *Registry) InitAPIs(keys []int16) {
 	if r == nil {
 		return
 	}
 	for _, k := range keys {
-		if k < 0 || k > kmsg.MaxKey {
-			continue
+		if k >= 0 && k <= kmsg.MaxKey {
+			r.known[k] = true
 		}
-		name := kmsg.NameForKey(k)
-		r.requests[k] = r.requestsVec.WithLabelValues(name)
-		r.latency[k] = r.latencyVec.WithLabelValues(name)
 	}
 }
 
-// Request counts one answered request of API key and its latency.
+// Request counts one answered request of API key and its latency: an atomic load and two
+// atomic adds once the key's children exist.
 func (r *Registry) Request(key int16, took time.Duration) {
-	if r == nil || key < 0 || key > kmsg.MaxKey || r.requests[key] == nil {
+	if r == nil || key < 0 || key > kmsg.MaxKey {
 		return
 	}
-	r.requests[key].Inc()
-	r.latency[key].Observe(took.Seconds())
+	c := r.api[key].Load()
+	if c == nil {
+		if !r.known[key] {
+			return
+		}
+		name := kmsg.NameForKey(key)
+		r.api[key].CompareAndSwap(nil, &apiChildren{r.requestsVec.WithLabelValues(name), r.latencyVec.WithLabelValues(name)})
+		c = r.api[key].Load()
+	}
+	c.requests.Inc()
+	c.latency.Observe(took.Seconds())
 }
 
 // Error counts one non-zero error code in a response of API key. The child is resolved at

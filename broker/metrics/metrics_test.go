@@ -37,6 +37,9 @@ func TestCountersAndLabels(t *testing.T) {
 	r.Error(0, kerr.UnknownTopicOrPartition.Code)
 	r.Error(0, kerr.UnknownTopicOrPartition.Code)
 	r.Error(1, 32000) // a code kerr does not know keeps its number
+	if n := testutil.CollectAndCount(r.requestsVec); n != 1 {
+		t.Fatalf("%d request series, want only Produce's (Fetch was never requested)", n)
+	}
 	if got := testutil.ToFloat64(r.requestsVec.WithLabelValues("Produce")); got != 2 {
 		t.Fatalf("Produce requests %v", got)
 	}
