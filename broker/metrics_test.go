@@ -344,3 +344,32 @@ func FuzzFetchBatchStats(f *testing.F) {
 		}
 	})
 }
+
+// TestMetricsConnectionsBySASL: SASL connections are counted under SASL_PLAINTEXT,
+// unauthenticated until SaslAuthenticate succeeds, and leave the gauge when they close.
+func TestMetricsConnectionsBySASL(t *testing.T) {
+	reg := metrics.New()
+	tb := startBroker(t, t.TempDir(), saslOn(mechPlain), func(c *Config) { c.Metrics = reg })
+	hs := httptest.NewServer(reg.Handler())
+	defer hs.Close()
+	url := hs.URL + "/metrics"
+
+	raw := dialSASLRaw(t, tb.addr) // connected, nothing sent: not authenticated
+	awaitMetric(t, url, func(v float64) bool { return v == 1 }, "klite_connections", "listener", "SASL_PLAINTEXT", "authenticated", "false")
+
+	cl := tb.client(t, kgo.SASL(mechanism(mechPlain, "admin", "admin-secret")))
+	if err := cl.Ping(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	awaitMetric(t, url, func(v float64) bool { return v >= 1 }, "klite_connections", "listener", "SASL_PLAINTEXT", "authenticated", "true")
+	if v := scrapeMetrics(t, url).must(t, "klite_connections", "listener", "SASL_PLAINTEXT", "authenticated", "false"); v != 1 {
+		t.Fatalf("unauthenticated connections = %v, want only the raw one", v)
+	}
+	cl.Close()
+	raw.nc.Close()
+	awaitMetric(t, url, func(v float64) bool { return v == 0 }, "klite_connections", "listener", "SASL_PLAINTEXT", "authenticated", "true")
+	awaitMetric(t, url, func(v float64) bool { return v == 0 }, "klite_connections", "listener", "SASL_PLAINTEXT", "authenticated", "false")
+	if v := scrapeMetrics(t, url).must(t, "klite_connections_opened_total", "listener", "SASL_PLAINTEXT"); v < 2 {
+		t.Fatalf("connections opened = %v", v)
+	}
+}
