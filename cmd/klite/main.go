@@ -115,8 +115,12 @@ func envName(flagName string) string {
 }
 
 func usage(fs *flag.FlagSet, w io.Writer) {
-	fmt.Fprintf(w, "klite: a Kafka-compatible broker in one binary.\n\nUsage: klite [flags]\n\nEvery flag can also be set by its environment variable (shown in brackets).\n\n")
+	fmt.Fprintf(w, "klite: a Kafka-compatible broker in one binary.\n\nUsage: klite [flags]\n\nEvery flag can also be set by its environment variable (shown in brackets) or by a key of\nthe same name in the --config YAML file; a flag wins over its variable, a variable over the file.\n\n")
 	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "version" || f.Name == "print-config" { // command-only: no variable, no file key
+			fmt.Fprintf(w, "  --%s\n      %s\n", f.Name, f.Usage)
+			return
+		}
 		fmt.Fprintf(w, "  --%s [%s]\n      %s (default %q)\n", f.Name, envName(f.Name), f.Usage, f.DefValue)
 	})
 }
