@@ -23,8 +23,11 @@ TARGET   ?=
 
 all: build
 
+# klite --version: the git description, linked in (falls back to Go's build info without it).
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+
 build:
-	$(GO) build -o $(BIN)/klite ./cmd/klite
+	$(GO) build -ldflags "-X main.buildVersion=$(VERSION)" -o $(BIN)/klite ./cmd/klite
 	$(GO) build -o $(BIN)/klite-conformance ./cmd/klite-conformance
 	$(GO) build -o $(BIN)/klite-bench ./cmd/klite-bench
 	$(GO) build -o $(BIN)/klite-chaos ./cmd/klite-chaos
@@ -109,6 +112,8 @@ fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzAuthorize -fuzztime=$(FUZZTIME) ./broker/acl/
 	$(GO) test -run=NONE -fuzz=FuzzDecodeResponse -fuzztime=$(FUZZTIME) ./conformance/wire/
 	$(GO) test -run=NONE -fuzz=FuzzDecodeBatches -fuzztime=$(FUZZTIME) ./conformance/wire/
+	$(GO) test -run=NONE -fuzz=FuzzFetchBatchStats -fuzztime=$(FUZZTIME) ./broker/
+	$(GO) test -run=NONE -fuzz=FuzzConfigFile -fuzztime=$(FUZZTIME) ./cmd/klite/
 
 test: vet unit integration wire tools conformance
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/klite/klite/broker/acl"
 	"github.com/klite/klite/broker/group"
+	"github.com/klite/klite/broker/metrics"
 	"github.com/klite/klite/broker/server"
 	"github.com/klite/klite/broker/storage"
 	"github.com/klite/klite/broker/txn"
@@ -66,6 +67,9 @@ type Config struct {
 	SASL SASLConfig
 	// ACL turns on authorization (authorize.go).
 	ACL ACLConfig
+
+	// Metrics receives the broker's metrics (broker/metrics); nil counts nothing.
+	Metrics *metrics.Registry
 
 	// WAL and Meta replace the file stores (in-memory twins in unit tests).
 	WAL  storage.WAL
@@ -140,6 +144,10 @@ type Broker struct {
 	acls  *acl.Authorizer
 	authz *acl.Authorizer
 	aclMu sync.Mutex // serialises ACL changes with their metadata log records
+
+	// metrics is cfg.Metrics (nil: off); scrape is its scrape-time collector (metrics_collect.go).
+	metrics *metrics.Registry
+	scrape  *collector
 }
 
 // Open loads state from cfg.DataDir (replaying the metadata log and the WAL) and returns a
@@ -169,6 +177,7 @@ func Open(cfg Config) (*Broker, error) {
 		scram:      map[scramKey]scramCred{},
 		notifyCh:   make(chan struct{}),
 		done:       make(chan struct{}),
+		metrics:    cfg.Metrics,
 	}
 	host, port, err := splitAdvertised(cfg.AdvertisedAddr)
 	if err != nil {
@@ -191,7 +200,8 @@ func Open(cfg Config) (*Broker, error) {
 	b.wal = cfg.WAL
 	if b.wal == nil {
 		b.wal, err = storage.OpenWAL(storage.WALOptions{Dir: cfg.DataDir, SegmentBytes: cfg.WALSegmentBytes, MaxGroupBytes: cfg.WALMaxGroupBytes,
-			Logger: b.log, OnIdle: releaseMemory, RecoverDamaged: cfg.RecoverDamaged, Faults: cfg.StorageFaults})
+			Logger: b.log, OnIdle: releaseMemory, RecoverDamaged: cfg.RecoverDamaged, Faults: cfg.StorageFaults,
+			OnSync: walMetricsHook(cfg.Metrics)})
 		if err != nil {
 			b.meta.Close()
 			return nil, fmt.Errorf("opening WAL: %w", err)
@@ -256,6 +266,7 @@ func Open(cfg Config) (*Broker, error) {
 		b.meta.Close()
 		return nil, fmt.Errorf("transaction coordinator: %w", err)
 	}
+	b.registerMetrics() // metrics_collect.go
 
 	return b, nil
 }
@@ -436,6 +447,8 @@ func (b *Broker) Serve(l net.Listener) error {
 			MaxRequestMemoryBytes:  b.cfg.MaxRequestMemoryBytes,
 			MaxResponseMemoryBytes: b.cfg.MaxResponseMemoryBytes,
 			Logger:                 b.log,
+			ConnOpened:             b.connOpened, // metrics_glue.go
+			ConnClosed:             b.connClosed,
 		}, b)
 	}
 	srv := b.srv
@@ -455,6 +468,7 @@ func (b *Broker) Close() error {
 	srv := b.srv
 	b.srvMu.Unlock()
 	close(b.done)
+	b.unregisterMetrics()
 	if srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		srv.Shutdown(ctx)
@@ -487,8 +501,13 @@ func (b *Broker) Dispatch(c *server.Conn, h *server.Header, req kmsg.Request, re
 	}
 	// A handler bug must not take the broker down: log it and close that connection.
 	var responded atomic.Bool
+	var start time.Time
+	if b.metrics != nil {
+		start = time.Now()
+	}
 	once := func(r kmsg.Response) {
 		if responded.CompareAndSwap(false, true) {
+			b.observeResponse(h.Key, start, r) // metrics_glue.go
 			respond(r)
 		}
 	}
@@ -499,6 +518,7 @@ func (b *Broker) Dispatch(c *server.Conn, h *server.Header, req kmsg.Request, re
 		}
 	}()
 	spec.fn(b, rc, req, once)
+	b.noteAuthenticated(c)
 }
 
 // signalData wakes every waiting fetch: some high watermark moved.

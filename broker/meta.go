@@ -100,6 +100,7 @@ func (b *Broker) replayMeta() error {
 			if t := b.topicsByID[id]; t != nil {
 				delete(b.topicsByID, id)
 				delete(b.topics, t.name)
+				b.metrics.DeleteTopic(t.name)
 			}
 			b.deletedIDs[id] = true
 		case "pid_block":
@@ -116,6 +117,11 @@ func (b *Broker) replayMeta() error {
 				b.createdLogs = map[string]bool{}
 			}
 			b.createdLogs[r.Name] = true
+		default:
+			// A record type this build does not know was written by a newer klite. Skipping
+			// it would lose that state silently (and the next compaction would drop it for
+			// good): refuse instead. Upgrades only go forward (README, Operations).
+			return fmt.Errorf("metadata log record of unknown type %q: written by a newer klite version? This build cannot read it; run the newer version (downgrades are not supported)", r.Type)
 		}
 		return nil
 	})

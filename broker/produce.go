@@ -182,6 +182,7 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 				} else {
 					sp.BaseOffset = r.base
 					sp.LogAppendTime = r.logAppendTime
+					t.m.Produced(len(records), int(h.NumRecords))
 				}
 				sp.LogStartOffset = r.logStart
 				finish()

@@ -73,6 +73,7 @@ type saslConn struct {
 	conv          *scram.ServerConversation
 	inProgress    bool // handshake answered, authentication not finished
 	failed        bool // refused: the connection closes shortly, nothing more is served
+	countedAuth   bool // counted in the authenticated connections gauge (metrics_glue.go)
 }
 
 // saslFailDelay is how long a refused connection stays open after its answer (Kafka's

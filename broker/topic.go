@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/klite/klite/broker/metrics"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -21,6 +22,8 @@ type topic struct {
 	// brokerDefaults are the topic config defaults set as dynamic broker configs
 	// (configs.go), shared by all topics; nil for a validate-only topic.
 	brokerDefaults *atomic.Pointer[map[string]string]
+	// m counts the topic's traffic (broker/metrics); nil without metrics.
+	m *metrics.Topic
 }
 
 // config returns a config's explicit value, else its dynamic broker-level default.
@@ -117,7 +120,7 @@ func (t *topic) logAppendTime() bool {
 
 // addTopicLocked adds a topic to the maps. b.mu held (or load in progress).
 func (b *Broker) addTopicLocked(name string, id [16]byte, partitions int32, configs map[string]string) *topic {
-	t := &topic{name: name, id: id, brokerDefaults: &b.admin.topicDefaults}
+	t := &topic{name: name, id: id, brokerDefaults: &b.admin.topicDefaults, m: b.metrics.Topic(name)}
 	t.setConfigs(configs)
 	t.growPartitionsLocked(partitions)
 	b.topics[name] = t
@@ -257,6 +260,7 @@ func (b *Broker) deleteTopic(t *topic) *kerr.Error {
 	}
 	delete(b.topics, t.name)
 	delete(b.topicsByID, t.id)
+	b.metrics.DeleteTopic(t.name)
 	for _, p := range t.partitions() {
 		p.markDeleted()
 	}

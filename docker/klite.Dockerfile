@@ -7,7 +7,8 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY broker ./broker
 COPY cmd ./cmd
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/klite ./cmd/klite
+ARG VERSION=devel
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.buildVersion=${VERSION}" -o /out/klite ./cmd/klite
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/klite /klite

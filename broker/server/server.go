@@ -85,6 +85,10 @@ type Config struct {
 	// DefaultWriteTimeout; negative: never.
 	WriteTimeout time.Duration
 	Logger       *slog.Logger
+	// ConnOpened and ConnClosed, if set, are called once for each connection: when it is
+	// accepted (before its first request is read) and when it is gone (on the goroutine that
+	// dispatched its requests, after the last one). The broker counts connections with them.
+	ConnOpened, ConnClosed func(*Conn)
 }
 
 // DefaultWriteTimeout is Config.WriteTimeout's default: far longer than any client waits
@@ -149,6 +153,12 @@ func (c *Conn) TLS() *tls.ConnectionState {
 		return nil
 	}
 	return &st
+}
+
+// IsTLS reports whether c came through a TLS listener (whether or not its handshake is done).
+func (c *Conn) IsTLS() bool {
+	_, ok := c.nc.(*tls.Conn)
+	return ok
 }
 
 // ExpectRawToken makes the next frame on c a bare SASL token rather than a Kafka request:
@@ -292,6 +302,9 @@ func (s *Server) Serve(l net.Listener) error {
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
+		if s.cfg.ConnOpened != nil {
+			s.cfg.ConnOpened(c)
+		}
 		go s.serveConn(c)
 	}
 }
@@ -358,6 +371,9 @@ func (s *Server) serveConn(c *Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	if s.cfg.ConnClosed != nil {
+		s.cfg.ConnClosed(c)
+	}
 }
 
 func isClosedOrTimeout(err error) bool {

@@ -1,6 +1,9 @@
 package storage
 
-import "log/slog"
+import (
+	"log/slog"
+	"time"
+)
 
 // Defaults for WALOptions.
 const (
@@ -40,6 +43,10 @@ type WALOptions struct {
 	// second and has let its commit buffers go: the moment for a process to hand memory
 	// back to the OS.
 	OnIdle func()
+	// OnSync, if set, is called after each successful fsync of the syncer (a group commit)
+	// with the bytes and entries it made durable and how long the fsync took. It runs on the
+	// syncer with the file lock held, so it must be cheap (metrics counters).
+	OnSync func(bytes int64, entries int, took time.Duration)
 	// RecoverDamaged: where Replay finds corruption (see wal_recovery.go) it moves the
 	// damaged bytes into DamagedDir, logs at ERROR what it moved, and goes on, instead of
 	// refusing. For an operator who chooses that loss knowingly (klite --recover-damaged).

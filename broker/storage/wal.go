@@ -656,9 +656,18 @@ func (w *fileWAL) syncer() {
 		if target > w.syncedSize {
 			w.syncing = true
 			w.fileMu.Unlock()
+			start := time.Now()
 			err = f.Sync()
+			took := time.Since(start)
 			w.fileMu.Lock()
 			w.syncing = false
+			if err == nil && w.opts.OnSync != nil {
+				n := 0
+				for _, cs := range items {
+					n += len(cs)
+				}
+				w.opts.OnSync(target-w.syncedSize, n, took)
+			}
 		}
 		if err == nil {
 			w.syncedSize = max(w.syncedSize, target)

@@ -57,6 +57,8 @@ type options struct {
 
 	stalledFrames int
 	idleConns     int
+
+	kliteArgs string
 }
 
 func main() {
@@ -77,6 +79,7 @@ func main() {
 	flag.StringVar(&o.rawCodecs, "raw-codecs", "lz4,zstd", "compression codecs (gzip, snappy, lz4, zstd) each given a lean-generator phase after the uncompressed one; empty skips them")
 	flag.IntVar(&o.stalledFrames, "stalled-frames", 250, "connections stalling in a 100 MB request in the connection-memory phase (0 skips the phase)")
 	flag.IntVar(&o.idleConns, "idle-conns", 2000, "idle-then-active connections in the connection-memory phase")
+	flag.StringVar(&o.kliteArgs, "klite-args", "", "extra flags for the klite it starts, space separated (e.g. \"--health-addr 127.0.0.1:9644 --metrics=false\" to compare metrics on and off)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "klite-bench:", err)
@@ -124,7 +127,7 @@ func run(o options) error {
 	var proc *brokerProc
 	if addr == "" {
 		var err error
-		proc, err = startKlite(o.bin, filepath.Join(o.dataDir, "klite"))
+		proc, err = startKlite(o.bin, filepath.Join(o.dataDir, "klite"), strings.Fields(o.kliteArgs)...)
 		if err != nil {
 			return err
 		}

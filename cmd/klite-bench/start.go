@@ -14,7 +14,7 @@ import (
 
 // startKlite starts the broker on a free loopback port and measures the time from exec to the
 // first ApiVersions answer.
-func startKlite(bin, dataDir string) (*brokerProc, error) {
+func startKlite(bin, dataDir string, extra ...string) (*brokerProc, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("klite binary %s: %w (run 'make build')", bin, err)
 	}
@@ -22,7 +22,7 @@ func startKlite(bin, dataDir string) (*brokerProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "--listen", addr, "--data-dir", dataDir, "--log-level", "warn")
+	cmd := exec.Command(bin, append([]string{"--listen", addr, "--data-dir", dataDir, "--log-level", "warn"}, extra...)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {

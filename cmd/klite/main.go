@@ -1,7 +1,8 @@
 // Command klite runs a single-binary Kafka-compatible broker.
 //
 // Every flag has an environment variable: --data-dir is KLITE_DATA_DIR, and so on (upper
-// case, dashes become underscores). A flag on the command line wins over its variable.
+// case, dashes become underscores), and a key in the --config YAML file (data-dir).
+// Precedence: flag, then variable, then file, then default (config.go).
 package main
 
 import (
@@ -27,6 +28,7 @@ import (
 
 	"github.com/klite/klite/broker"
 	"github.com/klite/klite/broker/acl"
+	"github.com/klite/klite/broker/metrics"
 	"github.com/klite/klite/broker/storage"
 )
 
@@ -58,6 +60,15 @@ type options struct {
 
 	aclEnabled bool
 	superUsers string
+
+	metrics bool
+
+	// Command-only flags (config.go): not configuration themselves.
+	configFile              string
+	showVersion, printConfg bool
+
+	// values and sources: every flag's effective text and where it came from (config.go).
+	values, sources map[string]string
 }
 
 func newFlagSet(o *options) *flag.FlagSet {
@@ -92,6 +103,10 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "PEM CA bundle: require client certificates signed by it (mTLS; the subject is the principal)")
 	fs.BoolVar(&o.aclEnabled, "acl-enabled", false, "enforce ACLs (CreateAcls/DescribeAcls/DeleteAcls; no ACL found means denied)")
 	fs.StringVar(&o.superUsers, "super-users", "", "principals allowed everything, semicolon separated (\"User:admin;User:ops\")")
+	fs.BoolVar(&o.metrics, "metrics", true, "serve Prometheus metrics on /metrics of --health-addr (false: count nothing)")
+	fs.StringVar(&o.configFile, "config", "", "YAML file of settings, keys named as the flags (flag > KLITE_* environment > file > default)")
+	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
+	fs.BoolVar(&o.printConfg, "print-config", false, "print the effective configuration (secrets masked) and exit")
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	return fs
@@ -103,8 +118,12 @@ func envName(flagName string) string {
 }
 
 func usage(fs *flag.FlagSet, w io.Writer) {
-	fmt.Fprintf(w, "klite: a Kafka-compatible broker in one binary.\n\nUsage: klite [flags]\n\nEvery flag can also be set by its environment variable (shown in brackets).\n\n")
+	fmt.Fprintf(w, "klite: a Kafka-compatible broker in one binary.\n\nUsage: klite [flags]\n\nEvery flag can also be set by its environment variable (shown in brackets) or by a key of\nthe same name in the --config YAML file; a flag wins over its variable, a variable over the file.\n\n")
 	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "version" || f.Name == "print-config" { // command-only: no variable, no file key
+			fmt.Fprintf(w, "  --%s\n      %s\n", f.Name, f.Usage)
+			return
+		}
 		fmt.Fprintf(w, "  --%s [%s]\n      %s (default %q)\n", f.Name, envName(f.Name), f.Usage, f.DefValue)
 	})
 }
@@ -123,21 +142,39 @@ func parse(args []string, getenv func(string) string) (*options, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	o.sources = map[string]string{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true; o.sources[f.Name] = srcFlag })
+	if o.showVersion {
+		return o, nil
+	}
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || envErr != nil {
+		if set[f.Name] || envErr != nil || f.Name == "version" || f.Name == "print-config" {
 			return
 		}
 		if v, ok := lookup(getenv, envName(f.Name)); ok {
 			if err := fs.Set(f.Name, v); err != nil {
 				envErr = fmt.Errorf("invalid value %q for %s: %v", v, envName(f.Name), err)
 			}
+			set[f.Name] = true
+			o.sources[f.Name] = "env " + envName(f.Name)
 		}
 	})
 	if envErr != nil {
 		return nil, envErr
 	}
+	if o.configFile != "" {
+		if err := applyConfigFile(fs, o.configFile, set, o.sources); err != nil {
+			return nil, err
+		}
+	}
+	o.values = map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) {
+		o.values[f.Name] = f.Value.String()
+		if o.sources[f.Name] == "" {
+			o.sources[f.Name] = srcDefault
+		}
+	})
 	return o, o.validate()
 }
 
@@ -272,18 +309,34 @@ func main() {
 		fmt.Fprintf(os.Stderr, "klite: %v (see klite --help)\n", err)
 		os.Exit(2)
 	}
-	os.Exit(run(o))
+	if o.showVersion {
+		fmt.Println(versionLine())
+		os.Exit(0)
+	}
+	if o.printConfg {
+		printConfig(os.Stdout, o)
+		os.Exit(0)
+	}
+	os.Exit(run(o, func() (*options, error) { return parse(os.Args[1:], os.Getenv) }))
 }
 
-func run(o *options) int {
-	level, _ := parseLevel(o.logLevel)
+// run serves until a signal; reload parses the configuration again (SIGHUP, ops.go).
+func run(o *options, reload func() (*options, error)) int {
+	level := new(slog.LevelVar) // changeable at run time (ops.go)
+	lv, _ := parseLevel(o.logLevel)
+	level.Set(lv)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
+	var reg *metrics.Registry
+	if o.metrics && o.healthAddr != "" {
+		reg = metrics.New()
+	}
 	if o.s3Bucket != "" || o.s3Endpoint != "" {
 		log.Warn("S3 storage tier is not implemented yet; --s3-* flags are ignored and data stays on local disk")
 	}
 
 	var ready atomic.Bool
+	var healthBound string
 	if o.healthAddr != "" {
 		hl, err := net.Listen("tcp", o.healthAddr)
 		if err != nil {
@@ -304,6 +357,11 @@ func run(o *options) int {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/heap", pprof.Index)
+		if reg != nil {
+			mux.Handle("/metrics", reg.Handler())
+		}
+		mux.Handle("/log-level", logLevelHandler(level, log)) // ops.go
+		healthBound = hl.Addr().String()
 		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go hs.Serve(hl)
 		defer hs.Close()
@@ -347,7 +405,8 @@ func run(o *options) int {
 			Password:   o.saslPassword,
 			MaxReauth:  time.Duration(o.saslMaxReauthMs) * time.Millisecond,
 		},
-		ACL: broker.ACLConfig{Enabled: o.aclEnabled, SuperUsers: superUsers},
+		ACL:     broker.ACLConfig{Enabled: o.aclEnabled, SuperUsers: superUsers},
+		Metrics: reg,
 	})
 	if err != nil {
 		l.Close()
@@ -365,7 +424,7 @@ func run(o *options) int {
 	go func() { serveErr <- b.Serve(l) }()
 	ready.Store(true)
 	log.Info("klite serving", "listen", l.Addr().String(), "advertised", adv, "data_dir", o.dataDir, "cluster_id", b.ClusterID(),
-		"tls", tcfg != nil, "mtls", o.tlsClientCA != "", "sasl", o.saslEnabled)
+		"tls", tcfg != nil, "mtls", o.tlsClientCA != "", "sasl", o.saslEnabled, "health", healthBound, "version", version())
 
 	code := 0
 wait:
@@ -376,6 +435,7 @@ wait:
 				if certs != nil {
 					certs.reload(log)
 				}
+				reloadConfig(o, reload, level, log) // ops.go
 				continue
 			}
 			log.Info("shutting down", "signal", s.String())
