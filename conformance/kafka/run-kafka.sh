@@ -54,6 +54,14 @@ auto.create.topics.enable=true
 # On a loaded machine the broker must not fence itself for a late heartbeat to its own controller.
 broker.session.timeout.ms=60000
 broker.heartbeat.interval.ms=2000
+# Retention and compaction act within seconds, so the retention-* and compaction scenarios finish
+# quickly (Kafka's defaults: a 30 s initial delay, a 5 min retention check, a 15 s cleaner
+# backoff, and a minute before a deleted segment's files go). klite's target gets the same
+# through KLITE_RETENTION_CHECK_INTERVAL and KLITE_COMPACTION_BACKOFF (conformance/target.go).
+log.initial.task.delay.ms=0
+log.retention.check.interval.ms=1000
+log.cleaner.backoff.ms=1000
+log.segment.delete.delay.ms=100
 PROPS
 if [[ -n ${KAFKA_TLS_DIR:-} ]]; then
   # TLS scenarios (conformance/tls.go made the PEM files): SSL on PORT+3, SASL_SSL on PORT+4,
