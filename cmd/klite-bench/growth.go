@@ -41,7 +41,11 @@ func growthRows(o options) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() { proc.stop() }()
+	defer func() {
+		if proc != nil {
+			proc.stop()
+		}
+	}()
 	ctx := context.Background()
 	topic := "bench-growth-" + time.Now().Format("150405")
 	if err := createTopic(ctx, proc.addr, topic, growthPartitions, nil); err != nil {
@@ -71,10 +75,12 @@ func growthRows(o options) ([]row, error) {
 			<-waited
 		}
 		down := time.Since(stop)
-		proc, err = startKliteAt(o.bin, dir, proc.addr, nil, 120*time.Second)
+		next, err := startKliteAt(o.bin, dir, proc.addr, nil, 120*time.Second)
 		if err != nil {
+			proc = nil // stopped already: nothing for the deferred stop
 			return nil, fmt.Errorf("restart after %s: %w", sig, err)
 		}
+		proc = next
 		ready, err := awaitEndOffsets(ctx, proc, topic, stored, 120*time.Second)
 		if err != nil {
 			return nil, fmt.Errorf("restart after %s: %w", sig, err)
