@@ -68,6 +68,11 @@ type APIVersion struct {
 // TargetNames are the targets the harness knows, in table order.
 var TargetNames = []string{"klite", "kafka"}
 
+// kliteTestEnv is the klite target's environment on top of the harness's: the retention check
+// and the compaction backoff of run-kafka.sh's Kafka (log.retention.check.interval.ms and
+// log.cleaner.backoff.ms, 1 s each).
+var kliteTestEnv = []string{"KLITE_RETENTION_CHECK_INTERVAL=1s", "KLITE_COMPACTION_BACKOFF=1s"}
+
 // StartTarget starts a target (or attaches to an external address when addr is set).
 func StartTarget(ctx context.Context, root, name, addr string) (*Target, error) {
 	return startTarget(ctx, root, name, addr, "")
@@ -210,6 +215,12 @@ func startTarget(ctx context.Context, root, name, addr string, mode string) (*Ta
 	}
 	t.cmd = exec.Command(args[0], args[1:]...)
 	t.cmd.Dir = root
+	if name == "klite" {
+		// Retention and compaction act within seconds, as on the Kafka target (run-kafka.sh), so
+		// the retention-* and compaction scenarios finish quickly. Environment variables rather
+		// than flags: a klite without these flags ignores unknown KLITE_* variables.
+		t.cmd.Env = append(os.Environ(), kliteTestEnv...)
+	}
 	if mode == "acl" && name == "kafka" {
 		t.cmd.Env = append(os.Environ(), "KAFKA_ACL=1")
 	}

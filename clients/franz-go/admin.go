@@ -139,6 +139,27 @@ func (d *driver) admin(a adminArgs) (map[string]any, error) {
 			return nil, r.Err
 		}
 		return map[string]any{"low_watermark": r.LowWatermark}, nil
+	case "describe_log_dirs":
+		// The partition's size summed over every broker's log directories (one broker here).
+		all, err := adm.DescribeAllLogDirs(c, kadm.TopicsSet{a.Topic: {a.Partition: {}}})
+		if err != nil {
+			return nil, err
+		}
+		var size int64
+		found := false
+		for _, dirs := range all {
+			if err := dirs.Error(); err != nil {
+				return nil, err
+			}
+			if p, ok := dirs.LookupPartition(a.Topic, a.Partition); ok {
+				size += p.Size
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmtErr("no log directory holds the partition")
+		}
+		return map[string]any{"size": size}, nil
 	case "describe_configs":
 		rcs, err := adm.DescribeTopicConfigs(c, a.Topic)
 		if err != nil {

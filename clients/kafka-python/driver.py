@@ -486,6 +486,25 @@ class Driver(DriverBase):
         lw = r.get("low_watermark") if isinstance(r, dict) else getattr(r, "low_watermark", None)
         return {"low_watermark": lw if lw is not None else -1}
 
+    def admin_describe_log_dirs(self, a):
+        # The partition's size summed over every broker's log directories (one broker here).
+        res = self.get_admin().describe_log_dirs({a["topic"]: [a["partition"]]})
+        size, found = 0, False
+        for broker in res:
+            for d in broker["log_dirs"]:
+                if d.get("error_code"):
+                    raise OpError(name_of(d["error_code"]), "log dir %s" % d.get("log_dir"))
+                for t in d.get("topics") or []:
+                    if t.get("name") != a["topic"]:
+                        continue
+                    for p in t.get("partitions") or []:
+                        if p.get("partition_index") == a["partition"]:
+                            size += p["partition_size"]
+                            found = True
+        if not found:
+            raise OpError("CLIENT_ERROR", "no log directory holds the partition")
+        return {"size": size}
+
     def admin_describe_configs(self, a):
         names = a.get("names") or None
         res = self.get_admin().describe_configs(

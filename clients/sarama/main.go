@@ -934,6 +934,44 @@ func (d *driver) adminAction(a dp.Admin) dp.Answer {
 			return dp.Err("CLIENT_ERROR", "no log start offset for partition")
 		}
 		return dp.OK(map[string]any{"low_watermark": r.Offset})
+	case "describe_log_dirs":
+		// The partition's size summed over every broker's log directories (one broker here).
+		brokers, _, err := ad.DescribeCluster()
+		if err != nil {
+			return errAnswer(err)
+		}
+		ids := make([]int32, 0, len(brokers))
+		for _, b := range brokers {
+			ids = append(ids, b.ID())
+		}
+		all, err := ad.DescribeLogDirs(ids)
+		if err != nil {
+			return errAnswer(err)
+		}
+		var size int64
+		found := false
+		for _, dirs := range all {
+			for _, dir := range dirs {
+				if dir.ErrorCode != sarama.ErrNoError {
+					return errAnswer(dir.ErrorCode)
+				}
+				for _, t := range dir.Topics {
+					if t.Topic != a.Topic {
+						continue
+					}
+					for _, p := range t.Partitions {
+						if p.PartitionID == a.Partition {
+							size += p.Size
+							found = true
+						}
+					}
+				}
+			}
+		}
+		if !found {
+			return dp.Err("CLIENT_ERROR", "no log directory holds the partition")
+		}
+		return dp.OK(map[string]any{"size": size})
 	case "describe_configs":
 		ents, err := ad.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: a.Topic, ConfigNames: a.Names})
 		if err != nil {

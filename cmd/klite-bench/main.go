@@ -11,7 +11,10 @@
 //     which the broker decompresses to validate;
 //   - end-to-end latency p50/p99 at a fixed 20,000 records/s (produce acks=all -> consume);
 //   - memory per connection: RSS with 250 connections stalled in 100 MB requests and with
-//     2,000 idle-then-active connections (see connmem.go).
+//     2,000 idle-then-active connections (see connmem.go);
+//   - growth: restart time (SIGTERM, SIGKILL) and idle RSS after storing a million
+//     single-record batches; disk: the data directory's size under a fixed produce rate into
+//     a retention.ms=60000 topic (see growth.go).
 //
 // With --addr it benchmarks an already running broker (no start-up or RSS figures), which is
 // how the same run can be made against Apache Kafka.
@@ -58,7 +61,11 @@ type options struct {
 	stalledFrames int
 	idleConns     int
 
-	kliteArgs string
+	kliteArgs     string
+	growthBatches int
+	diskDuration  time.Duration
+	diskRate      int
+	diskSample    time.Duration
 }
 
 func main() {
@@ -80,6 +87,10 @@ func main() {
 	flag.IntVar(&o.stalledFrames, "stalled-frames", 250, "connections stalling in a 100 MB request in the connection-memory phase (0 skips the phase)")
 	flag.IntVar(&o.idleConns, "idle-conns", 2000, "idle-then-active connections in the connection-memory phase")
 	flag.StringVar(&o.kliteArgs, "klite-args", "", "extra flags for the klite it starts, space separated (e.g. \"--health-addr 127.0.0.1:9644 --metrics=false\" to compare metrics on and off)")
+	flag.IntVar(&o.growthBatches, "growth-batches", 1_000_000, "single-record batches the growth phase stores before measuring restarts and idle RSS (the issue's sizes: 1000000 and 10000000; 0 skips the phase)")
+	flag.DurationVar(&o.diskDuration, "disk-duration", 2*time.Minute, "how long the disk phase produces into a retention.ms=60000 topic (the issue's: 10m; 0 skips the phase)")
+	flag.IntVar(&o.diskRate, "disk-rate", 1000, "records per second (1 KiB each) in the disk phase")
+	flag.DurationVar(&o.diskSample, "disk-sample", 5*time.Second, "how often the disk phase samples the data directory's size")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "klite-bench:", err)
@@ -239,6 +250,24 @@ func run(o options) error {
 			return fmt.Errorf("connection memory: %w", err)
 		}
 		rows = append(rows, cm...)
+	}
+
+	if proc != nil && o.growthBatches > 0 {
+		if err := dataDirUsable(o.dataDir, o.growthBatches); err != nil {
+			return err
+		}
+		g, err := growthRows(o)
+		if err != nil {
+			return fmt.Errorf("growth phase: %w", err)
+		}
+		rows = append(rows, g...)
+	}
+	if proc != nil && o.diskDuration > 0 {
+		d, err := diskRows(o)
+		if err != nil {
+			return fmt.Errorf("disk phase: %w", err)
+		}
+		rows = append(rows, d...)
 	}
 
 	printTable(rows)
@@ -536,7 +565,8 @@ func latency(ctx context.Context, addr, topic string, o options) (p50, p99 time.
 type brokerProc struct {
 	cmd     *exec.Cmd
 	addr    string
-	startup time.Duration
+	started time.Time     // when it was exec'd
+	startup time.Duration // exec to the first ApiVersions answer
 }
 
 func (p *brokerProc) stop() {

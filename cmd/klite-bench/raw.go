@@ -66,7 +66,7 @@ func rawThroughput(ctx context.Context, addr, topic string, o options, codec str
 			return err
 		}
 		defer conn.Close()
-		n, err := rawConn(conn, frame, o.rawInFlight, deadline)
+		n, err := rawConn(conn, frame, o.rawInFlight, deadline, func() bool { return time.Now().Before(deadline) })
 		total.Add(n)
 		return err
 	})
@@ -77,9 +77,10 @@ func rawThroughput(ctx context.Context, addr, topic string, o options, codec str
 	return n * recsPerReq, n * bytesPerReq, len(batch), el, nil
 }
 
-// rawConn sends frame (correlation ID patched per request) until deadline with up to
-// inFlight unanswered requests, and returns how many were answered without error.
-func rawConn(conn net.Conn, frame []byte, inFlight int, deadline time.Time) (int64, error) {
+// rawConn sends frame (correlation ID patched per request) while more() says so, with up to
+// inFlight unanswered requests, and returns how many were answered without error. deadline
+// bounds the connection (plus a minute for the last answers).
+func rawConn(conn net.Conn, frame []byte, inFlight int, deadline time.Time, more func() bool) (int64, error) {
 	_ = conn.SetDeadline(deadline.Add(60 * time.Second))
 	slots := make(chan struct{}, inFlight)
 	sent := make(chan int32, inFlight)
@@ -87,7 +88,7 @@ func rawConn(conn net.Conn, frame []byte, inFlight int, deadline time.Time) (int
 	go func() {
 		defer close(sent)
 		buf := append([]byte(nil), frame...)
-		for id := int32(1); time.Now().Before(deadline); id++ {
+		for id := int32(1); more(); id++ {
 			slots <- struct{}{}
 			binary.BigEndian.PutUint32(buf[8:], uint32(id))
 			if _, err := conn.Write(buf); err != nil {

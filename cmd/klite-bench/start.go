@@ -15,21 +15,31 @@ import (
 // startKlite starts the broker on a free loopback port and measures the time from exec to the
 // first ApiVersions answer.
 func startKlite(bin, dataDir string, extra ...string) (*brokerProc, error) {
-	if _, err := os.Stat(bin); err != nil {
-		return nil, fmt.Errorf("klite binary %s: %w (run 'make build')", bin, err)
-	}
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
+	return startKliteAt(bin, dataDir, addr, nil, 10*time.Second, extra...)
+}
+
+// startKliteAt starts the broker on addr with env added to this process's environment and
+// extra flags, and waits up to wait for its first ApiVersions answer (a restart over a long
+// history may take a while).
+func startKliteAt(bin, dataDir, addr string, env []string, wait time.Duration, extra ...string) (*brokerProc, error) {
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("klite binary %s: %w (run 'make build')", bin, err)
+	}
 	cmd := exec.Command(bin, append([]string{"--listen", addr, "--data-dir", dataDir, "--log-level", "warn"}, extra...)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &brokerProc{cmd: cmd, addr: addr}
-	deadline := start.Add(10 * time.Second)
+	p := &brokerProc{cmd: cmd, addr: addr, started: start}
+	deadline := start.Add(wait)
 	for time.Now().Before(deadline) {
 		if apiVersionsOnce(addr) == nil {
 			p.startup = time.Since(start)
@@ -38,7 +48,7 @@ func startKlite(bin, dataDir string, extra ...string) (*brokerProc, error) {
 		time.Sleep(200 * time.Microsecond)
 	}
 	p.stop()
-	return nil, fmt.Errorf("klite did not answer ApiVersions on %s within 10s", addr)
+	return nil, fmt.Errorf("klite did not answer ApiVersions on %s within %s", addr, wait)
 }
 
 func freeAddr() (string, error) {

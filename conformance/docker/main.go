@@ -39,7 +39,10 @@ func main() {
 		Dockerfile: "docker/klite.Dockerfile",
 	}, &dockertest.RunOptions{
 		Name: fmt.Sprintf("klite-conformance-%d", os.Getpid()),
-		Env:  []string{"KLITE_ADVERTISED_ADDR=127.0.0.1:19192"},
+		// The retention check and compaction backoff of the native klite target
+		// (conformance/target.go), so the retention and compaction scenarios finish in seconds.
+		Env: []string{"KLITE_ADVERTISED_ADDR=127.0.0.1:19192",
+			"KLITE_RETENTION_CHECK_INTERVAL=1s", "KLITE_COMPACTION_BACKOFF=1s"},
 		PortBindings: map[docker.Port][]docker.PortBinding{
 			"9092/tcp": {{HostIP: "127.0.0.1", HostPort: "19192"}},
 		},

@@ -54,6 +54,16 @@ auto.create.topics.enable=true
 # On a loaded machine the broker must not fence itself for a late heartbeat to its own controller.
 broker.session.timeout.ms=60000
 broker.heartbeat.interval.ms=2000
+# Retention and compaction act within seconds, so the retention-* and compaction scenarios finish
+# quickly (Kafka's defaults: a 30 s initial delay, a 5 min retention check, a 15 s cleaner
+# backoff). klite's target gets the same through KLITE_RETENTION_CHECK_INTERVAL and
+# KLITE_COMPACTION_BACKOFF (conformance/target.go). log.segment.delete.delay.ms stays at its
+# default: it is topic file.delete.delay.ms's broker default, which CreateTopics and
+# DescribeConfigs report (a changed one would differ from klite's), and a deleted segment leaves
+# the log's size (DescribeLogDirs) at once, before its files go.
+log.initial.task.delay.ms=0
+log.retention.check.interval.ms=1000
+log.cleaner.backoff.ms=1000
 PROPS
 if [[ -n ${KAFKA_TLS_DIR:-} ]]; then
   # TLS scenarios (conformance/tls.go made the PEM files): SSL on PORT+3, SASL_SSL on PORT+4,

@@ -11,6 +11,7 @@ import (
 	"hash/crc32"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -196,6 +197,12 @@ func fillBytes(user any, path string) (any, error) {
 	}
 }
 
+// defaultBatchTimestamp is a batch's timestamp unless the case sets one: this run's start. A
+// fixed date would fall out of the default retention.ms (7 days) as time passes, and both
+// targets run a retention check every second (run-kafka.sh, target.go), so the records would
+// vanish mid-case. Answers mask timestamps, so the value never shows in a comparison.
+var defaultBatchTimestamp = time.Now().UnixMilli()
+
 // BatchSpec describes a v2 record batch for Produce requests. Every field has a valid default,
 // so a case writes only what it wants to get wrong.
 type BatchSpec struct {
@@ -217,7 +224,7 @@ type BatchSpec struct {
 //	attributes int16 | lastOffsetDelta int32 | baseTimestamp int64 | maxTimestamp int64 |
 //	producerId int64 | producerEpoch int16 | baseSequence int32 | records [count int32, Record...]
 func buildBatch(spec map[string]any) ([]byte, error) {
-	s := BatchSpec{Magic: 2, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, Timestamp: 1700000000000, Values: []string{"v"}}
+	s := BatchSpec{Magic: 2, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, Timestamp: defaultBatchTimestamp, Values: []string{"v"}}
 	raw, _ := json.Marshal(spec)
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()

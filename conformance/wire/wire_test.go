@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -164,6 +165,11 @@ func TestBuildBatch(t *testing.T) {
 	short, _ := buildBatch(map[string]any{"length_adjust": -3})
 	if got := int32(binary.BigEndian.Uint32(short[8:])); int(got) != len(short)-12-3 {
 		t.Fatalf("length_adjust: %d", got)
+	}
+	// Unless a case sets one, the timestamp is recent: records older than the default
+	// retention.ms (7 days) are deleted within a second on both targets.
+	if age := time.Now().UnixMilli() - b.FirstTimestamp; age < 0 || age > int64(time.Hour/time.Millisecond) || b.MaxTimestamp != b.FirstTimestamp {
+		t.Fatalf("default batch timestamps %d/%d, %d ms old", b.FirstTimestamp, b.MaxTimestamp, age)
 	}
 }
 

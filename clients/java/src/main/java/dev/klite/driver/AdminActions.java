@@ -25,6 +25,8 @@ import org.apache.kafka.clients.admin.DeleteConsumerGroupsResult;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
 import org.apache.kafka.clients.admin.DescribeConsumerGroupsResult;
 import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.LogDirDescription;
+import org.apache.kafka.clients.admin.ReplicaInfo;
 import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.RecordsToDelete;
@@ -46,6 +48,7 @@ final class AdminActions {
       case "delete_groups" -> deleteGroups(admin, strings(c.get("groups")), res);
       case "offset_delete" -> offsetDelete(admin, c, res);
       case "delete_records" -> deleteRecords(admin, c, res);
+      case "describe_log_dirs" -> describeLogDirs(admin, c, res);
       case "describe_configs" -> describeConfigs(admin, c, res);
       case "alter_configs" -> alterConfigs(admin, c, res);
       case "create_partitions" -> {
@@ -184,6 +187,35 @@ final class AdminActions {
                 .lowWatermarks()
                 .get(tp))
             .lowWatermark());
+  }
+
+  /** The partition's size summed over every broker's log directories (one broker here). */
+  private static void describeLogDirs(Admin admin, JsonNode c, ObjectNode res) throws Exception {
+    TopicPartition tp = new TopicPartition(c.path("topic").asText(), integer(c, "partition", 0));
+    List<Integer> brokers = new ArrayList<>();
+    for (Node n : get(admin.describeCluster().nodes())) {
+      brokers.add(n.id());
+    }
+    Map<Integer, Map<String, LogDirDescription>> all =
+        get(admin.describeLogDirs(brokers).allDescriptions());
+    long size = 0;
+    boolean found = false;
+    for (Map<String, LogDirDescription> dirs : all.values()) {
+      for (LogDirDescription d : dirs.values()) {
+        if (d.error() != null) {
+          throw d.error();
+        }
+        ReplicaInfo ri = d.replicaInfos().get(tp);
+        if (ri != null) {
+          size += ri.size();
+          found = true;
+        }
+      }
+    }
+    if (!found) {
+      throw new Driver.Fail("CLIENT_ERROR", "no log directory holds " + tp);
+    }
+    res.put("size", size);
   }
 
   private static void describeConfigs(Admin admin, JsonNode c, ObjectNode res) throws Exception {
