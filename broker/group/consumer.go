@@ -131,6 +131,8 @@ type cmember struct {
 
 	hb *loopTimer // session timer; for a member being revoked also the rebalance timer
 	rb *loopTimer
+
+	classic *classicMeta // set for a member using the classic protocol (consumer_classic.go)
 }
 
 // cgroup is the consumer-group part of a group of type "consumer".
@@ -341,6 +343,7 @@ func subset(a, b assignment) bool {
 func (cg *cgroup) removeMember(m *cmember) {
 	m.hb.stop()
 	m.rb.stop()
+	m.stopClassicTimers()
 	cg.setOwned(&cmember{id: m.id}, m.assigned, m.revoking)
 	delete(cg.members, m.id)
 	delete(cg.target, m.id)

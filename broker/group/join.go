@@ -63,9 +63,8 @@ func (c *Coordinator) join(cl Client, req *kmsg.JoinGroupRequest, respond func(*
 	g := c.groups[req.Group]
 	if g != nil && g.cg != nil {
 		if len(g.cg.members) > 0 {
-			// Kafka 4.0 would take the member into the consumer group as a classic member
-			// (online upgrade), which klite does not do yet.
-			fail(kerr.InconsistentGroupProtocol)
+			// As Kafka 4.0: a classic member of a consumer group (consumer_classic.go).
+			c.classicJoinToConsumer(g, cl, req, respond)
 			return
 		}
 		// As Kafka: an empty consumer group becomes a classic group, keeping its offsets.
@@ -530,6 +529,10 @@ func (c *Coordinator) sync(req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGr
 		respond(syncError(kerr.UnknownMemberID))
 		return
 	}
+	if g.cg != nil {
+		c.classicSyncToConsumer(g, req, respond)
+		return
+	}
 	m, err := g.validateMember(req.MemberID, req.InstanceID)
 	switch {
 	case err != nil:
@@ -644,6 +647,9 @@ func (c *Coordinator) heartbeat(req *kmsg.HeartbeatRequest) int16 {
 	if g == nil {
 		return kerr.UnknownMemberID.Code
 	}
+	if g.cg != nil {
+		return c.classicHeartbeatToConsumer(g, req)
+	}
 	m, err := g.validateMember(req.MemberID, req.InstanceID)
 	if err != nil {
 		return err.Code
@@ -681,6 +687,14 @@ func (c *Coordinator) leave(cl Client, req *kmsg.LeaveGroupRequest, r *kmsg.Leav
 		members = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
 	}
 	g := c.groups[req.Group]
+	if g != nil && g.cg != nil {
+		c.classicLeaveFromConsumer(g, members, r)
+		if cl.Version < 3 {
+			r.ErrorCode = r.Members[0].ErrorCode
+			r.Members = nil
+		}
+		return
+	}
 	var left, pendingLeft bool
 	for _, lm := range members {
 		rm := kmsg.NewLeaveGroupResponseMember()

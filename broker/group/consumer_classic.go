@@ -1,0 +1,509 @@
+package group
+
+// Classic members in consumer groups: KIP-848's online upgrade and downgrade, as Kafka 4.0
+// does them with its default group.consumer.migration.policy=bidirectional.
+//
+//	classic group with members --ConsumerGroupHeartbeat join--> consumer group
+//	    (upgrade: every classic member becomes a consumer group member at the classic
+//	    generation, keeping its last assignment as its target; the joiner then bumps the
+//	    group epoch, so the classic members are told to rejoin)
+//	consumer group --its last consumer-protocol member leaves / is fenced--> classic group
+//	    (downgrade: the classic members keep the target assignment at the group epoch and a
+//	    rebalance starts)
+//
+// While the group is a consumer group, its classic members speak JoinGroup / SyncGroup /
+// Heartbeat / LeaveGroup and the server-side assignor decides for them:
+//
+//	JoinGroup  the member's subscription (and owned partitions) from its first protocol's
+//	           metadata update it as a ConsumerGroupHeartbeat would; the answer carries the
+//	           member epoch as generation, no leader and no members (so the client syncs as
+//	           a follower)
+//	SyncGroup  answers the member's current assignment (what it may own now), or
+//	           REBALANCE_IN_PROGRESS when the group epoch moved past the member epoch
+//	Heartbeat  REBALANCE_IN_PROGRESS whenever the member has to rejoin to make progress: a
+//	           newer group epoch, partitions to revoke, or awaited partitions now free
+//
+// A classic member that is told to rejoin gets its rebalance timeout to do so, and one that
+// joined its rebalance timeout to sync, or it is removed from the group (Kafka's join and
+// sync timeouts).
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// classicMeta is what a consumer group keeps of a member that uses the classic protocol.
+type classicMeta struct {
+	session   time.Duration
+	protocols []protocol // as the member last listed them in JoinGroup
+
+	joinT *loopTimer // deadline to rejoin after being told REBALANCE_IN_PROGRESS
+	syncT *loopTimer // deadline to sync after a join
+}
+
+func (m *cmember) stopClassicTimers() {
+	if m.classic != nil {
+		m.classic.joinT.stop()
+		m.classic.syncT.stop()
+		m.classic.joinT, m.classic.syncT = nil, nil
+	}
+}
+
+// protocolName is the protocol a classic member is answered with: its first one, as Kafka.
+func (m *cmember) protocolName() string { return m.classic.protocols[0].name }
+
+// classicMembers counts the members that use the classic protocol.
+func (cg *cgroup) classicMembers() int {
+	n := 0
+	for _, m := range cg.members {
+		if m.classic != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// supportsClassic reports whether a classic member with these protocols may join: protocol
+// type "consumer" and a protocol that every classic member already in the group supports.
+func (cg *cgroup) supportsClassic(protocolType string, ps []kmsg.JoinGroupRequestProtocol) bool {
+	if protocolType != "consumer" || len(ps) == 0 {
+		return false
+	}
+	for _, p := range ps {
+		all := true
+		for _, m := range cg.members {
+			if m.classic == nil {
+				continue
+			}
+			found := false
+			for _, mp := range m.classic.protocols {
+				found = found || mp.name == p.Name
+			}
+			all = all && found
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeClassicAssignment reads a classic assignment (empty bytes: no partitions).
+func decodeClassicAssignment(b []byte) (assignment, error) {
+	a := assignment{}
+	if len(b) == 0 {
+		return a, nil
+	}
+	var ca kmsg.ConsumerMemberAssignment
+	if err := ca.ReadFrom(b); err != nil {
+		return nil, err
+	}
+	for _, t := range ca.Topics {
+		for _, p := range t.Partitions {
+			if !a.has(t.Topic, p) {
+				a.add(t.Topic, p)
+			}
+		}
+	}
+	return a, nil
+}
+
+// encodeClassicAssignment writes a as a classic assignment in the version of the member's
+// subscription metadata (as Kafka serializes it for the member's protocol version).
+func encodeClassicAssignment(a assignment, metadata []byte) []byte {
+	var md kmsg.ConsumerMemberMetadata
+	ca := kmsg.NewConsumerMemberAssignment()
+	if md.ReadFrom(metadata) == nil {
+		ca.Version = min(md.Version, 3)
+	}
+	for _, t := range a.topics() {
+		ca.Topics = append(ca.Topics, kmsg.ConsumerMemberAssignmentTopic{Topic: t, Partitions: append([]int32(nil), a[t]...)})
+	}
+	return ca.AppendTo(nil)
+}
+
+// convertToConsumer turns classic group g into a consumer group (online upgrade). It
+// returns the GROUP_ID_NOT_FOUND message when the group cannot be converted. An empty
+// classic group always converts (only its offsets stay).
+func (c *Coordinator) convertToConsumer(g *group) string {
+	notConsumer := "Group " + g.id + " is not a consumer group."
+	if len(g.members) > 0 {
+		if g.protocolType != "consumer" {
+			return notConsumer
+		}
+		if c.cfg.MaxGroupSize > 0 && len(g.members) > c.cfg.MaxGroupSize {
+			return notConsumer
+		}
+	}
+	malformed := "Cannot upgrade the classic group " + g.id + " to consumer group because the embedded consumer protocol is malformed."
+	cg := newCgroup()
+	cg.epoch, cg.assignEpoch = g.generation, g.generation
+	for _, m := range g.orderedMembers() {
+		meta := m.metadataFor(g.protocol)
+		if g.protocol == "" && len(m.protocols) > 0 {
+			meta = m.protocols[0].metadata
+		}
+		var md kmsg.ConsumerMemberMetadata
+		if err := md.ReadFrom(meta); err != nil {
+			return malformed
+		}
+		a, err := decodeClassicAssignment(m.assignment)
+		if err != nil {
+			return malformed
+		}
+		cm := &cmember{id: m.id, instanceID: m.instanceID, clientID: m.clientID, host: m.host, seq: m.seq,
+			epoch: g.generation, prevEpoch: g.generation, rebalance: m.rebalanceTimeout,
+			names: sortedSet(md.Topics), assigned: a, revoking: assignment{},
+			classic: &classicMeta{session: m.sessionTimeout, protocols: m.protocols}}
+		if md.Rack != nil && *md.Rack != "" {
+			cm.rackID = md.Rack
+		}
+		cm.subscribed = cm.names
+		cg.members[cm.id] = cm
+		if cm.instanceID != nil {
+			cg.static[*cm.instanceID] = cm.id
+		}
+		cg.target[cm.id] = a.clone()
+		cg.setOwned(cm, nil, nil)
+	}
+	// The classic group's waiters learn of the new rebalance; its timers end.
+	for _, m := range g.members {
+		if m.joinCB != nil {
+			m.joinCB(joinError(m.id, kerr.RebalanceInProgress))
+			m.joinCB = nil
+		}
+		if m.syncCB != nil {
+			m.syncCB(syncError(kerr.RebalanceInProgress))
+			m.syncCB = nil
+		}
+		m.hb.stop()
+	}
+	g.joinTimer.stop()
+	g.syncTimer.stop()
+	for _, t := range g.pending {
+		t.stop()
+	}
+	c.refreshPartitions(cg)
+	offsets := g.offsets
+	*g = *newGroup(g.id, c.clock.Now())
+	g.offsets = offsets
+	g.protocolType = "consumer"
+	g.cg = cg
+	for _, m := range cg.members {
+		c.scheduleConsumerSession(g, m)
+	}
+	c.log.Info("classic group converted to a consumer group", "group", g.id, "members", len(cg.members), "epoch", cg.epoch)
+	return ""
+}
+
+// maybeDowngrade converts g back to a classic group when leaving, its last member using the
+// consumer protocol, goes and classic members remain (Kafka's online downgrade). The
+// classic group record is written; then runs once it is durable.
+func (c *Coordinator) maybeDowngrade(g *group, leaving *cmember, then func(error)) bool {
+	cg := g.cg
+	if leaving.classic != nil || len(cg.members) <= 1 || cg.classicMembers() != len(cg.members)-1 {
+		return false
+	}
+	if c.cfg.MaxGroupSize > 0 && len(cg.members)-1 > c.cfg.MaxGroupSize {
+		return false
+	}
+	now := c.clock.Now()
+	ng := newGroup(g.id, now)
+	ng.offsets = g.offsets
+	ng.protocolType = "consumer"
+	ng.generation = cg.epoch
+	ng.state = Stable
+	for _, m := range cg.ordered() {
+		m.hb.stop()
+		m.rb.stop()
+		m.stopClassicTimers()
+		if m == leaving {
+			continue
+		}
+		ng.addMember(&member{id: m.id, instanceID: m.instanceID, clientID: m.clientID, host: m.host, seq: m.seq,
+			sessionTimeout: m.classic.session, rebalanceTimeout: m.rebalance, protocols: m.classic.protocols})
+	}
+	ng.protocol = ng.selectProtocol()
+	ng.computeSubscribed()
+	for _, m := range ng.members {
+		m.assignment = encodeClassicAssignment(cg.target[m.id], m.metadataFor(ng.protocol))
+	}
+	*g = *ng
+	c.log.Info("consumer group converted to a classic group", "group", g.id, "members", len(g.members), "generation", g.generation)
+	c.persist(encodeGroup(g), then)
+	for _, m := range g.members {
+		c.scheduleHeartbeat(g, m)
+	}
+	c.prepareRebalance(g, "Downgrade group "+g.id+" from consumer to classic.")
+	return true
+}
+
+// classicJoinToConsumer handles JoinGroup from a classic member of consumer group g (which
+// has members).
+func (c *Coordinator) classicJoinToConsumer(g *group, cl Client, req *kmsg.JoinGroupRequest, respond func(*kmsg.JoinGroupResponse)) {
+	cg := g.cg
+	fail := func(err *kerr.Error) { respond(joinError(req.MemberID, err)) }
+	id := req.MemberID
+	unknown := id == ""
+	if unknown {
+		id = newUUID()
+	}
+	if c.cfg.MaxGroupSize > 0 && len(cg.members) >= c.cfg.MaxGroupSize && cg.members[id] == nil {
+		fail(kerr.GroupMaxSizeReached)
+		return
+	}
+	if !cg.supportsClassic(req.ProtocolType, req.Protocols) {
+		fail(kerr.InconsistentGroupProtocol)
+		return
+	}
+	if unknown && req.InstanceID == nil && cl.Version >= 4 {
+		// KIP-394: the member rejoins with this ID (nothing is kept for it meanwhile).
+		respond(joinError(id, kerr.MemberIDRequired))
+		return
+	}
+	var md kmsg.ConsumerMemberMetadata
+	if err := md.ReadFrom(req.Protocols[0].Metadata); err != nil {
+		// Kafka fails such a join with an internal error; the member's protocol is not one
+		// the group can use.
+		fail(kerr.InconsistentGroupProtocol)
+		return
+	}
+
+	m := cg.members[id]
+	if req.InstanceID != nil {
+		cur, ok := cg.static[*req.InstanceID]
+		switch {
+		case ok && unknown:
+			// The static member restarted: its new member ID takes its place and assignment.
+			m = c.replaceStaticMember(g, cg.members[cur], id)
+			m.epoch, m.prevEpoch = 0, 0
+		case ok && cur != id:
+			fail(kerr.FencedInstanceID)
+			return
+		case !ok && !unknown:
+			fail(kerr.UnknownMemberID)
+			return
+		}
+	}
+	bump := false
+	if m == nil {
+		c.memberSeq++
+		m = &cmember{id: id, seq: c.memberSeq, instanceID: req.InstanceID, assigned: assignment{}, revoking: assignment{}}
+		cg.members[id] = m
+		if m.instanceID != nil {
+			cg.static[*m.instanceID] = id
+		}
+		bump = true
+	}
+	m.clientID, m.host = cl.ID, cl.Host
+	if md.Rack != nil && *md.Rack != "" {
+		m.rackID = md.Rack
+	}
+	m.rebalance = rebalanceTimeout(req)
+	m.names, m.regex = sortedSet(md.Topics), nil
+	if m.classic == nil {
+		m.classic = &classicMeta{}
+	}
+	m.classic.session = time.Duration(req.SessionTimeoutMillis) * time.Millisecond
+	m.classic.protocols = toProtocols(req.Protocols)
+	if subs := cg.memberSubs(m); !equalStrings(subs, m.subscribed) {
+		m.subscribed = subs
+		bump = true
+	}
+	if c.refreshPartitions(cg) {
+		bump = true
+	}
+	if bump {
+		cg.epoch++
+	}
+	if cg.epoch != cg.assignEpoch {
+		c.computeTarget(g)
+	}
+	owned := assignment{}
+	for _, t := range md.OwnedPartitions {
+		for _, p := range t.Partitions {
+			if !owned.has(t.Topic, p) {
+				owned.add(t.Topic, p)
+			}
+		}
+	}
+	// A classic member has no revocation timer: its join and sync timers bound it.
+	cg.reconcile(m, owned)
+	m.rb.stop()
+	m.rb = nil
+	m.classic.joinT.stop()
+	m.classic.joinT = nil
+
+	r := kmsg.NewPtrJoinGroupResponse()
+	r.MemberID = m.id
+	r.Generation = m.epoch
+	pt, pn := "consumer", m.protocolName()
+	r.ProtocolType, r.Protocol = &pt, &pn
+	c.log.Debug("classic member joined a consumer group", "group", g.id, "member", m.id, "epoch", m.epoch, "state", m.state.String(), "assigned", m.assigned.count())
+	c.persistConsumer(g, func(err error) {
+		if err != nil {
+			fail(errLogWrite)
+			return
+		}
+		if cg.members[m.id] != m {
+			fail(kerr.UnknownMemberID)
+			return
+		}
+		c.scheduleConsumerSession(g, m)
+		m.classic.syncT.stop()
+		m.classic.syncT = c.after(m.rebalance, func() {
+			if g.cg == cg && cg.members[m.id] == m {
+				c.log.Info("classic member did not sync in time", "group", g.id, "member", m.id)
+				c.removeConsumerMember(g, m, nil)
+			}
+		})
+		respond(r)
+	})
+}
+
+// classicMember finds the classic member a SyncGroup / Heartbeat names, with the errors
+// Kafka gives.
+func (cg *cgroup) classicMember(memberID string, instanceID *string) (*cmember, *kerr.Error) {
+	var m *cmember
+	if instanceID != nil {
+		m = cg.members[cg.static[*instanceID]]
+		if m == nil {
+			return nil, kerr.UnknownMemberID
+		}
+		if m.id != memberID {
+			return nil, kerr.FencedInstanceID
+		}
+	} else if m = cg.members[memberID]; m == nil {
+		return nil, kerr.UnknownMemberID
+	}
+	if m.classic == nil {
+		return nil, kerr.UnknownMemberID // a consumer-protocol member
+	}
+	return m, nil
+}
+
+// mustRejoin: the member has to rejoin to make progress.
+func (cg *cgroup) mustRejoin(m *cmember) bool {
+	switch {
+	case m.epoch < cg.epoch, m.state == msUnrevoked:
+		return true
+	case m.state == msUnreleased:
+		for t, ps := range cg.target[m.id] {
+			for _, p := range ps {
+				if o, ok := cg.ownerOf[tp{t, p}]; ok && o != m.id {
+					return false // still waiting on a partition another member holds
+				}
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// scheduleClassicJoin starts, unless running, the deadline of a member told to rejoin.
+func (c *Coordinator) scheduleClassicJoin(g *group, m *cmember) {
+	if m.classic.joinT != nil {
+		return
+	}
+	cg := g.cg
+	m.classic.joinT = c.after(m.rebalance, func() {
+		if g.cg == cg && cg.members[m.id] == m {
+			c.log.Info("classic member did not rejoin in time", "group", g.id, "member", m.id)
+			c.removeConsumerMember(g, m, nil)
+		}
+	})
+}
+
+// classicSyncToConsumer handles SyncGroup from a classic member of consumer group g.
+func (c *Coordinator) classicSyncToConsumer(g *group, req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGroupResponse)) {
+	cg := g.cg
+	if len(cg.members) == 0 {
+		respond(syncError(kerr.UnknownMemberID))
+		return
+	}
+	m, err := cg.classicMember(req.MemberID, req.InstanceID)
+	switch {
+	case err != nil:
+	case req.Generation != m.epoch:
+		err = kerr.IllegalGeneration
+	case req.ProtocolType != nil && *req.ProtocolType != "consumer",
+		req.Protocol != nil && *req.Protocol != m.protocolName():
+		err = kerr.InconsistentGroupProtocol
+	case cg.epoch > m.epoch && m.state != msUnrevoked:
+		// A newer rebalance started: rejoin first (a member revoking partitions has
+		// rejoined already and gets what it keeps).
+		c.scheduleClassicJoin(g, m)
+		err = kerr.RebalanceInProgress
+	}
+	if err != nil {
+		respond(syncError(err))
+		return
+	}
+	m.classic.syncT.stop()
+	m.classic.syncT = nil
+	c.scheduleConsumerSession(g, m)
+	r := kmsg.NewPtrSyncGroupResponse()
+	pt, pn := "consumer", m.protocolName()
+	r.ProtocolType, r.Protocol = &pt, &pn
+	r.MemberAssignment = encodeClassicAssignment(m.assigned, m.classic.protocols[0].metadata)
+	respond(r)
+}
+
+// classicHeartbeatToConsumer handles Heartbeat from a classic member of consumer group g.
+func (c *Coordinator) classicHeartbeatToConsumer(g *group, req *kmsg.HeartbeatRequest) int16 {
+	cg := g.cg
+	m, err := cg.classicMember(req.MemberID, req.InstanceID)
+	if err != nil {
+		return err.Code
+	}
+	if req.Generation != m.epoch {
+		return kerr.IllegalGeneration.Code
+	}
+	c.scheduleConsumerSession(g, m)
+	if cg.mustRejoin(m) {
+		c.scheduleClassicJoin(g, m)
+		return kerr.RebalanceInProgress.Code
+	}
+	return 0
+}
+
+// classicLeaveFromConsumer removes classic members of consumer group g named by a
+// LeaveGroup; consumer-protocol members are not theirs to remove (UNKNOWN_MEMBER_ID).
+func (c *Coordinator) classicLeaveFromConsumer(g *group, members []kmsg.LeaveGroupRequestMember, r *kmsg.LeaveGroupResponse) {
+	cg := g.cg
+	left := false
+	for _, lm := range members {
+		rm := kmsg.NewLeaveGroupResponseMember()
+		rm.MemberID, rm.InstanceID = lm.MemberID, lm.InstanceID
+		var m *cmember
+		if lm.InstanceID != nil {
+			m = cg.members[cg.static[*lm.InstanceID]]
+			switch {
+			case m == nil:
+				rm.ErrorCode = kerr.UnknownMemberID.Code
+			case lm.MemberID != "" && lm.MemberID != m.id:
+				rm.ErrorCode = kerr.FencedInstanceID.Code
+			case m.classic == nil:
+				rm.ErrorCode = kerr.UnknownMemberID.Code
+			default:
+				rm.MemberID = m.id
+			}
+		} else if m = cg.members[lm.MemberID]; m == nil || m.classic == nil {
+			rm.ErrorCode = kerr.UnknownMemberID.Code
+		}
+		if rm.ErrorCode == 0 {
+			c.log.Debug("classic member left a consumer group", "group", g.id, "member", m.id)
+			m.stopClassicTimers()
+			cg.removeMember(m)
+			left = true
+		}
+		r.Members = append(r.Members, rm)
+	}
+	if left {
+		cg.epoch++
+		c.refreshPartitions(cg)
+		c.persistConsumer(g, nil)
+	}
+}
