@@ -146,7 +146,8 @@ type cgroup struct {
 	partitions  map[string]int32      // partition counts of subscribed topics seen at the last bump
 	lastRec     []byte                // the group record last written (or replayed)
 	regexes     map[string][]string   // subscription regex -> topics it resolved to
-	resolving   map[string]bool       // regexes whose resolution is queued
+	refreshing  bool                  // a resolution of the regexes is queued
+	resolvedAt  time.Time             // when the regexes were last resolved (zero: never)
 }
 
 func newCgroup() *cgroup {
@@ -157,7 +158,6 @@ func newCgroup() *cgroup {
 		ownerOf:    map[tp]string{},
 		partitions: map[string]int32{},
 		regexes:    map[string][]string{},
-		resolving:  map[string]bool{},
 	}
 }
 

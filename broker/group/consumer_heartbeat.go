@@ -226,19 +226,10 @@ func (c *Coordinator) consumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 		}
 		m.regex = regex
 	}
-	if m.regex != nil {
-		if _, ok := cg.regexes[*m.regex]; ok {
-			// Resolved before: refreshed on every heartbeat, so new topics join.
-			if c.applyRegex(g, *m.regex, c.resolveRegex(*m.regex)) {
-				bump = true
-			}
-		} else {
-			// A new regex is resolved after this heartbeat, as Kafka resolves it
-			// asynchronously: the member joins without its topics, and a later heartbeat
-			// gets them with the epoch the resolution bumps.
-			c.resolveRegexLater(g, *m.regex)
-		}
-	}
+	// The group's regexes are resolved after this heartbeat, as Kafka resolves them
+	// asynchronously, at most every 10 s: a member bringing a new regex joins without its
+	// topics, and a later heartbeat gets them with the epoch the resolution bumps.
+	c.maybeRefreshRegexes(g)
 	if subs := cg.memberSubs(m); !equalStrings(subs, m.subscribed) {
 		m.subscribed = subs
 		bump = true
