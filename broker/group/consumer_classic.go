@@ -133,7 +133,7 @@ func (c *Coordinator) convertToConsumer(g *group) string {
 		if g.protocolType != "consumer" {
 			return notConsumer
 		}
-		if c.cfg.MaxGroupSize > 0 && len(g.members) > c.cfg.MaxGroupSize {
+		if c.cfg.ConsumerMaxGroupSize > 0 && len(g.members) > c.cfg.ConsumerMaxGroupSize {
 			return notConsumer
 		}
 	}
@@ -250,7 +250,7 @@ func (c *Coordinator) classicJoinToConsumer(g *group, cl Client, req *kmsg.JoinG
 	if unknown {
 		id = newUUID()
 	}
-	if c.cfg.MaxGroupSize > 0 && len(cg.members) >= c.cfg.MaxGroupSize && cg.members[id] == nil {
+	if c.cfg.ConsumerMaxGroupSize > 0 && len(cg.members) >= c.cfg.ConsumerMaxGroupSize && cg.members[id] == nil {
 		fail(kerr.GroupMaxSizeReached)
 		return
 	}

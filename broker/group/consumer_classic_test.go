@@ -168,7 +168,8 @@ func (h *harness) cgBeat(group, memberID string, epoch int32, owned []int32) *km
 // consumer group with members.
 func TestClassicMemberOfConsumerGroup(t *testing.T) {
 	h := newHarness(t, Config{
-		MaxGroupSize: 3,
+		ConsumerMaxGroupSize: 3,
+		MaxGroupSize:         1, // classic groups only
 		TopicInfo: func(name string) (TopicInfo, bool) {
 			return TopicInfo{ID: topicID(name), Partitions: 4}, name == "t"
 		},
@@ -208,7 +209,8 @@ func TestClassicMemberOfConsumerGroup(t *testing.T) {
 	lr := h.leave("cg", kmsg.LeaveGroupRequestMember{MemberID: "c1"})
 	wantErr(t, "LeaveGroup of a consumer member", lr.Members[0].ErrorCode, kerr.UnknownMemberID)
 
-	// group.max.size counts both kinds of members.
+	// group.consumer.max.size counts both kinds of members (group.max.size is for classic
+	// groups).
 	if r := h.cgJoin("cg", "c2"); r.ErrorCode != 0 {
 		t.Fatalf("third member: %+v", r)
 	}
@@ -331,5 +333,55 @@ func TestOnlineUpgradeRefused(t *testing.T) {
 	}
 	if d := h.describe("g"); d.ErrorCode != 0 || len(d.Members) != len(ids) {
 		t.Fatalf("classic group after refused heartbeat: %+v", d)
+	}
+}
+
+func sizedHarness(t *testing.T, classicMax, consumerMax int) *harness {
+	return newHarness(t, Config{
+		MaxGroupSize:         classicMax,
+		ConsumerMaxGroupSize: consumerMax,
+		TopicInfo: func(name string) (TopicInfo, bool) {
+			return TopicInfo{ID: topicID(name), Partitions: 4}, name == "t"
+		},
+	})
+}
+
+// TestConsumerGroupMaxSize: group.consumer.max.size bounds consumer groups (and which
+// classic groups are upgraded), group.max.size classic ones (and which consumer groups are
+// downgraded).
+func TestConsumerGroupMaxSize(t *testing.T) {
+	h := sizedHarness(t, 2, 1)
+	if r := h.cgJoin("cg", "m1"); r.ErrorCode != 0 {
+		t.Fatalf("first member: %+v", r)
+	}
+	r := h.cgJoin("cg", "m2")
+	if r.ErrorCode != kerr.GroupMaxSizeReached.Code || *r.ErrorMessage != "The consumer group has reached its maximum capacity of 1 members." {
+		t.Fatalf("second member: %+v", r)
+	}
+	if r := h.cgJoin("cg", "m1"); r.ErrorCode != 0 {
+		t.Fatalf("a member rejoining is not a new member: %+v", r)
+	}
+	// Two classic members fit group.max.size, but not group.consumer.max.size: no upgrade.
+	ids, _ := h.classicPair("g")
+	if r := h.cgJoin("g", "c1"); r.ErrorCode != kerr.GroupIDNotFound.Code || *r.ErrorMessage != "Group g is not a consumer group." {
+		t.Fatalf("upgrade of a group too large: %+v", r)
+	}
+	if d := h.describe("g"); d.ErrorCode != 0 || len(d.Members) != len(ids) {
+		t.Fatalf("classic group after a refused upgrade: %+v", d)
+	}
+
+	// Two classic members left alone in a consumer group would exceed group.max.size: the
+	// group stays a consumer group when its last consumer-protocol member leaves.
+	h = sizedHarness(t, 1, 0)
+	h.cgJoin("cg", "c1")
+	for i := 0; i < 2; i++ {
+		id, jch := h.newMember("cg")
+		jr := await(t, jch)
+		wantErr(t, "classic join", jr.ErrorCode, nil)
+		wantErr(t, "classic sync", await(t, h.syncAsync("cg", id, jr.Generation, nil, nil)).ErrorCode, nil)
+	}
+	h.cgLeave("cg", "c1")
+	if d := h.cgDescribe("cg"); d.ErrorCode != 0 || len(d.Members) != 2 {
+		t.Fatalf("consumer group after its last consumer member left: %+v", d)
 	}
 }

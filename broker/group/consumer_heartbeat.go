@@ -160,8 +160,8 @@ func (c *Coordinator) consumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 			if id == "" {
 				id = newUUID()
 			}
-			if c.cfg.MaxGroupSize > 0 && len(cg.members) >= c.cfg.MaxGroupSize {
-				respond(cghbError(kerr.GroupMaxSizeReached, "The consumer group has reached its maximum capacity of "+itoa(c.cfg.MaxGroupSize)+" members."))
+			if c.cfg.ConsumerMaxGroupSize > 0 && len(cg.members) >= c.cfg.ConsumerMaxGroupSize {
+				respond(cghbError(kerr.GroupMaxSizeReached, "The consumer group has reached its maximum capacity of "+itoa(c.cfg.ConsumerMaxGroupSize)+" members."))
 				return
 			}
 			c.memberSeq++

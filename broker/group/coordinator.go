@@ -46,8 +46,14 @@ type Config struct {
 	// (group.min/max.session.timeout.ms; defaults 6s and 30m).
 	MinSessionTimeout time.Duration
 	MaxSessionTimeout time.Duration
-	// MaxGroupSize is group.max.size (default: unlimited).
+	// MaxGroupSize is group.max.size, the most members of a classic group (default:
+	// unlimited).
 	MaxGroupSize int
+	// ConsumerMaxGroupSize is group.consumer.max.size, the most members (of either protocol)
+	// of a consumer group (default: unlimited). A classic group larger than it is not
+	// upgraded, and a consumer group is not downgraded into a classic group larger than
+	// MaxGroupSize.
+	ConsumerMaxGroupSize int
 	// OffsetsRetention is offsets.retention.minutes (default 7 days).
 	OffsetsRetention time.Duration
 	// RetentionCheckInterval is offsets.retention.check.interval.ms (default 10m).

@@ -26,6 +26,7 @@ import (
 
 	"github.com/klite/klite/broker"
 	"github.com/klite/klite/broker/acl"
+	"github.com/klite/klite/broker/group"
 	"github.com/klite/klite/broker/storage"
 )
 
@@ -56,6 +57,8 @@ type options struct {
 
 	aclEnabled bool
 	superUsers string
+
+	groupMaxSize, groupConsumerMaxSize int
 }
 
 func newFlagSet(o *options) *flag.FlagSet {
@@ -89,6 +92,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "PEM CA bundle: require client certificates signed by it (mTLS; the subject is the principal)")
 	fs.BoolVar(&o.aclEnabled, "acl-enabled", false, "enforce ACLs (CreateAcls/DescribeAcls/DeleteAcls; no ACL found means denied)")
 	fs.StringVar(&o.superUsers, "super-users", "", "principals allowed everything, semicolon separated (\"User:admin;User:ops\")")
+	fs.IntVar(&o.groupMaxSize, "group-max-size", 0, "most members of a classic consumer group (Kafka's group.max.size; 0: unlimited)")
+	fs.IntVar(&o.groupConsumerMaxSize, "group-consumer-max-size", 0, "most members of a KIP-848 consumer group, either protocol (Kafka's group.consumer.max.size; 0: unlimited)")
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	return fs
@@ -193,6 +198,9 @@ func (o *options) validate() error {
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") || o.tlsClientCA != "" && o.tlsCert == "" {
 		return errors.New("--tls-cert and --tls-key go together, and --tls-client-ca needs them")
+	}
+	if o.groupMaxSize < 0 || o.groupConsumerMaxSize < 0 {
+		return fmt.Errorf("invalid group size (--group-max-size %d, --group-consumer-max-size %d): want 0 (unlimited) or more", o.groupMaxSize, o.groupConsumerMaxSize)
 	}
 	if _, err := acl.ParseSuperUsers(o.superUsers); err != nil {
 		return fmt.Errorf("invalid --super-users: %w", err)
@@ -340,7 +348,8 @@ func run(o *options) int {
 			Password:   o.saslPassword,
 			MaxReauth:  time.Duration(o.saslMaxReauthMs) * time.Millisecond,
 		},
-		ACL: broker.ACLConfig{Enabled: o.aclEnabled, SuperUsers: superUsers},
+		ACL:    broker.ACLConfig{Enabled: o.aclEnabled, SuperUsers: superUsers},
+		Groups: group.Config{MaxGroupSize: o.groupMaxSize, ConsumerMaxGroupSize: o.groupConsumerMaxSize},
 	})
 	if err != nil {
 		l.Close()
