@@ -90,6 +90,17 @@ func (cg *cgroup) supportsClassic(protocolType string, ps []kmsg.JoinGroupReques
 	return false
 }
 
+// knownTopics keeps the partitions of a whose topics exist (Kafka resolves them to topic IDs
+// and drops the others).
+func (c *Coordinator) knownTopics(a assignment) assignment {
+	for t := range a {
+		if _, ok := c.topicInfo(t); !ok {
+			delete(a, t)
+		}
+	}
+	return a
+}
+
 // decodeClassicAssignment reads a classic assignment (empty bytes: no partitions).
 func decodeClassicAssignment(b []byte) (assignment, error) {
 	a := assignment{}
@@ -153,6 +164,7 @@ func (c *Coordinator) convertToConsumer(g *group) string {
 		if err != nil {
 			return malformed
 		}
+		a = c.knownTopics(a)
 		cm := &cmember{id: m.id, instanceID: m.instanceID, clientID: m.clientID, host: m.host, seq: m.seq,
 			epoch: g.generation, prevEpoch: g.generation, rebalance: m.rebalanceTimeout,
 			names: sortedSet(md.Topics), assigned: a, revoking: assignment{},
@@ -199,8 +211,8 @@ func (c *Coordinator) convertToConsumer(g *group) string {
 }
 
 // maybeDowngrade converts g back to a classic group when leaving, its last member using the
-// consumer protocol, goes and classic members remain (Kafka's online downgrade). The
-// classic group record is written; then runs once it is durable.
+// consumer protocol, goes and classic members remain (Kafka's online downgrade); then runs
+// once the classic group record is durable.
 func (c *Coordinator) maybeDowngrade(g *group, leaving *cmember, then func(error)) bool {
 	cg := g.cg
 	if leaving.classic != nil || len(cg.members) <= 1 || cg.classicMembers() != len(cg.members)-1 {
@@ -209,6 +221,15 @@ func (c *Coordinator) maybeDowngrade(g *group, leaving *cmember, then func(error
 	if c.cfg.MaxGroupSize > 0 && len(cg.members)-1 > c.cfg.MaxGroupSize {
 		return false
 	}
+	c.downgrade(g, map[*cmember]bool{leaving: true}, then)
+	return true
+}
+
+// downgrade turns consumer group g, without the leaving members, into a classic group at the
+// group epoch: the remaining (classic) members keep their target assignment and a rebalance
+// starts.
+func (c *Coordinator) downgrade(g *group, leaving map[*cmember]bool, then func(error)) {
+	cg := g.cg
 	now := c.clock.Now()
 	ng := newGroup(g.id, now)
 	ng.offsets = g.offsets
@@ -219,7 +240,7 @@ func (c *Coordinator) maybeDowngrade(g *group, leaving *cmember, then func(error
 		m.hb.stop()
 		m.rb.stop()
 		m.stopClassicTimers()
-		if m == leaving {
+		if leaving[m] {
 			continue
 		}
 		ng.addMember(&member{id: m.id, instanceID: m.instanceID, clientID: m.clientID, host: m.host, seq: m.seq,
@@ -237,14 +258,14 @@ func (c *Coordinator) maybeDowngrade(g *group, leaving *cmember, then func(error
 		c.scheduleHeartbeat(g, m)
 	}
 	c.prepareRebalance(g, "Downgrade group "+g.id+" from consumer to classic.")
-	return true
 }
 
 // classicJoinToConsumer handles JoinGroup from a classic member of consumer group g (which
 // has members).
 func (c *Coordinator) classicJoinToConsumer(g *group, cl Client, req *kmsg.JoinGroupRequest, respond func(*kmsg.JoinGroupResponse)) {
 	cg := g.cg
-	fail := func(err *kerr.Error) { respond(joinError(req.MemberID, err)) }
+	// As Kafka, a refused join is answered without a member ID.
+	fail := func(err *kerr.Error) { respond(joinError("", err)) }
 	id := req.MemberID
 	unknown := id == ""
 	if unknown {
@@ -330,7 +351,7 @@ func (c *Coordinator) classicJoinToConsumer(g *group, cl Client, req *kmsg.JoinG
 		}
 	}
 	// A classic member has no revocation timer: its join and sync timers bound it.
-	cg.reconcile(m, owned)
+	cg.reconcile(m, c.knownTopics(owned))
 	m.rb.stop()
 	m.rb = nil
 	m.classic.joinT.stop()
@@ -469,11 +490,13 @@ func (c *Coordinator) classicHeartbeatToConsumer(g *group, req *kmsg.HeartbeatRe
 	return 0
 }
 
-// classicLeaveFromConsumer removes classic members of consumer group g named by a
-// LeaveGroup; consumer-protocol members are not theirs to remove (UNKNOWN_MEMBER_ID).
+// classicLeaveFromConsumer removes the members of consumer group g that a LeaveGroup names.
+// As Kafka 4.0 (KAFKA-18188, for the admin client's removal of members) any member, of either
+// protocol, may be named; the answer echoes the member ID as the request gave it. When only
+// classic members remain, the group becomes a classic group (KAFKA-18150).
 func (c *Coordinator) classicLeaveFromConsumer(g *group, members []kmsg.LeaveGroupRequestMember, r *kmsg.LeaveGroupResponse) {
 	cg := g.cg
-	left := false
+	leaving := map[*cmember]bool{}
 	for _, lm := range members {
 		rm := kmsg.NewLeaveGroupResponseMember()
 		rm.MemberID, rm.InstanceID = lm.MemberID, lm.InstanceID
@@ -485,25 +508,36 @@ func (c *Coordinator) classicLeaveFromConsumer(g *group, members []kmsg.LeaveGro
 				rm.ErrorCode = kerr.UnknownMemberID.Code
 			case lm.MemberID != "" && lm.MemberID != m.id:
 				rm.ErrorCode = kerr.FencedInstanceID.Code
-			case m.classic == nil:
-				rm.ErrorCode = kerr.UnknownMemberID.Code
-			default:
-				rm.MemberID = m.id
 			}
-		} else if m = cg.members[lm.MemberID]; m == nil || m.classic == nil {
+		} else if m = cg.members[lm.MemberID]; m == nil {
 			rm.ErrorCode = kerr.UnknownMemberID.Code
 		}
 		if rm.ErrorCode == 0 {
-			c.log.Debug("classic member left a consumer group", "group", g.id, "member", m.id)
-			m.stopClassicTimers()
-			cg.removeMember(m)
-			left = true
+			c.log.Debug("member left a consumer group through LeaveGroup", "group", g.id, "member", m.id, "classic", m.classic != nil)
+			leaving[m] = true
 		}
 		r.Members = append(r.Members, rm)
 	}
-	if left {
-		cg.epoch++
-		c.refreshPartitions(cg)
-		c.persistConsumer(g, nil)
+	if len(leaving) == 0 {
+		return
 	}
+	remaining, classic := 0, 0
+	for _, m := range cg.members {
+		if !leaving[m] {
+			remaining++
+			if m.classic != nil {
+				classic++
+			}
+		}
+	}
+	if remaining > 0 && classic == remaining && (c.cfg.MaxGroupSize <= 0 || remaining <= c.cfg.MaxGroupSize) {
+		c.downgrade(g, leaving, nil)
+		return
+	}
+	for m := range leaving {
+		cg.removeMember(m)
+	}
+	cg.epoch++
+	c.refreshPartitions(cg)
+	c.persistConsumer(g, nil)
 }

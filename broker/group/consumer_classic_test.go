@@ -206,8 +206,8 @@ func TestClassicMemberOfConsumerGroup(t *testing.T) {
 	wantErr(t, "heartbeat for a consumer member", h.heartbeat("cg", "c1", 2, nil), kerr.UnknownMemberID)
 	wantErr(t, "heartbeat, unknown", h.heartbeat("cg", "nobody", 2, nil), kerr.UnknownMemberID)
 	wantErr(t, "heartbeat, wrong generation", h.heartbeat("cg", id, 1, nil), kerr.IllegalGeneration)
-	lr := h.leave("cg", kmsg.LeaveGroupRequestMember{MemberID: "c1"})
-	wantErr(t, "LeaveGroup of a consumer member", lr.Members[0].ErrorCode, kerr.UnknownMemberID)
+	lr := h.leave("cg", kmsg.LeaveGroupRequestMember{MemberID: "nobody"})
+	wantErr(t, "LeaveGroup of an unknown member", lr.Members[0].ErrorCode, kerr.UnknownMemberID)
 
 	// group.consumer.max.size counts both kinds of members (group.max.size is for classic
 	// groups).
@@ -223,6 +223,32 @@ func TestClassicMemberOfConsumerGroup(t *testing.T) {
 	wantErr(t, "classic leave", lr.Members[0].ErrorCode, nil)
 	if d := h.cgDescribe("cg"); len(d.Members) != 2 || d.Epoch != before+1 {
 		t.Fatalf("after the classic member left: %+v", d)
+	}
+	// As Kafka 4.0 (for the admin client), LeaveGroup removes consumer-protocol members too,
+	// by instance ID or member ID; the answer echoes the request's member ID.
+	lr = h.leave("cg", kmsg.LeaveGroupRequestMember{MemberID: "c1"})
+	if m := lr.Members[0]; m.ErrorCode != 0 || m.MemberID != "c1" {
+		t.Fatalf("LeaveGroup of a consumer member: %+v", lr)
+	}
+	if d := h.cgDescribe("cg"); len(d.Members) != 1 || d.Members[0].MemberID != "c2" || d.Epoch != before+2 {
+		t.Fatalf("after LeaveGroup of a consumer member: %+v", d)
+	}
+}
+
+// TestOnlineDowngradeByLeaveGroup: a LeaveGroup that removes the last consumer-protocol
+// members (an admin removing members) downgrades the group too.
+func TestOnlineDowngradeByLeaveGroup(t *testing.T) {
+	h := cgHarness(t)
+	ids, _ := h.classicPair("g")
+	h.cgJoin("g", "c1")
+	h.cgJoin("g", "c2")
+	lr := h.leave("g", kmsg.LeaveGroupRequestMember{MemberID: "c1"}, kmsg.LeaveGroupRequestMember{MemberID: "c2"},
+		kmsg.LeaveGroupRequestMember{MemberID: "c3"})
+	if lr.Members[0].ErrorCode != 0 || lr.Members[1].ErrorCode != 0 || lr.Members[2].ErrorCode != kerr.UnknownMemberID.Code {
+		t.Fatalf("leave: %+v", lr.Members)
+	}
+	if d := h.describe("g"); d.ErrorCode != 0 || d.State != "PreparingRebalance" || len(d.Members) != len(ids) {
+		t.Fatalf("downgraded group: %+v", d)
 	}
 }
 
