@@ -221,14 +221,14 @@ func (c *Coordinator) maybeDowngrade(g *group, leaving *cmember, then func(error
 	if c.cfg.MaxGroupSize > 0 && len(cg.members)-1 > c.cfg.MaxGroupSize {
 		return false
 	}
-	c.downgrade(g, map[*cmember]bool{leaving: true}, then)
+	c.downgrade(g, map[*cmember]bool{leaving: true}, true, then)
 	return true
 }
 
 // downgrade turns consumer group g, without the leaving members, into a classic group at the
-// group epoch: the remaining (classic) members keep their target assignment and a rebalance
-// starts.
-func (c *Coordinator) downgrade(g *group, leaving map[*cmember]bool, then func(error)) {
+// group epoch: the remaining (classic) members keep their target assignment and, when members
+// left, a rebalance starts (not when a classic static member just replaced a consumer one).
+func (c *Coordinator) downgrade(g *group, leaving map[*cmember]bool, rebalance bool, then func(error)) {
 	cg := g.cg
 	now := c.clock.Now()
 	ng := newGroup(g.id, now)
@@ -257,7 +257,9 @@ func (c *Coordinator) downgrade(g *group, leaving map[*cmember]bool, then func(e
 	for _, m := range g.members {
 		c.scheduleHeartbeat(g, m)
 	}
-	c.prepareRebalance(g, "Downgrade group "+g.id+" from consumer to classic.")
+	if rebalance {
+		c.prepareRebalance(g, "Downgrade group "+g.id+" from consumer to classic.")
+	}
 }
 
 // classicJoinToConsumer handles JoinGroup from a classic member of consumer group g (which
@@ -293,11 +295,13 @@ func (c *Coordinator) classicJoinToConsumer(g *group, cl Client, req *kmsg.JoinG
 	}
 
 	m := cg.members[id]
+	replacedConsumer := false // a consumer-protocol static member replaced by this classic one
 	if req.InstanceID != nil {
 		cur, ok := cg.static[*req.InstanceID]
 		switch {
 		case ok && unknown:
 			// The static member restarted: its new member ID takes its place and assignment.
+			replacedConsumer = cg.members[cur].classic == nil
 			m = c.replaceStaticMember(g, cg.members[cur], id)
 			m.epoch, m.prevEpoch = 0, 0
 		case ok && cur != id:
@@ -363,6 +367,19 @@ func (c *Coordinator) classicJoinToConsumer(g *group, cl Client, req *kmsg.JoinG
 	pt, pn := "consumer", m.protocolName()
 	r.ProtocolType, r.Protocol = &pt, &pn
 	c.log.Debug("classic member joined a consumer group", "group", g.id, "member", m.id, "epoch", m.epoch, "state", m.state.String(), "assigned", m.assigned.count())
+	if replacedConsumer && cg.classicMembers() == len(cg.members) && (c.cfg.MaxGroupSize <= 0 || len(cg.members) <= c.cfg.MaxGroupSize) {
+		// The last consumer-protocol member was a static one that came back with the classic
+		// protocol (a rollback): the group is classic again, with no rebalance, the joiner
+		// holding the assignment of the member it replaced (Kafka's online downgrade).
+		c.downgrade(g, nil, false, func(err error) {
+			if err != nil {
+				fail(errLogWrite)
+				return
+			}
+			respond(r)
+		})
+		return
+	}
 	c.persistConsumer(g, func(err error) {
 		if err != nil {
 			fail(errLogWrite)
@@ -531,7 +548,7 @@ func (c *Coordinator) classicLeaveFromConsumer(g *group, members []kmsg.LeaveGro
 		}
 	}
 	if remaining > 0 && classic == remaining && (c.cfg.MaxGroupSize <= 0 || remaining <= c.cfg.MaxGroupSize) {
-		c.downgrade(g, leaving, nil)
+		c.downgrade(g, leaving, true, nil)
 		return
 	}
 	for m := range leaving {

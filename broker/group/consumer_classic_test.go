@@ -411,3 +411,46 @@ func TestConsumerGroupMaxSize(t *testing.T) {
 		t.Fatalf("consumer group after its last consumer member left: %+v", d)
 	}
 }
+
+// TestStaticRollingUpgrade: a static member restarted with the consumer protocol replaces its
+// classic self at once (Kafka does not wait for a leave the classic member never sends), and
+// restarted with the classic protocol again it replaces its consumer self: the group is then
+// classic again, Stable, the member holding the same partitions.
+func TestStaticRollingUpgrade(t *testing.T) {
+	h := cgHarness(t)
+	jr := await(t, h.joinAsync("g", "", static("ia")))
+	wantErr(t, "static join", jr.ErrorCode, nil)
+	sr := await(t, h.syncAsync("g", jr.MemberID, jr.Generation, ptr("ia"), map[string]string{jr.MemberID: classicAssignment(0, 1, 2, 3)}))
+	wantErr(t, "static sync", sr.ErrorCode, nil)
+
+	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req.Version = 1
+	req.Group, req.MemberID, req.InstanceID, req.RebalanceTimeoutMillis = "g", "ia2", ptr("ia"), 30000
+	req.SubscribedTopicNames = []string{"t"}
+	req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	ch := make(chan *kmsg.ConsumerGroupHeartbeatResponse, 1)
+	h.c.ConsumerGroupHeartbeat(Client{Version: 1, ID: "c", Host: "/h"}, req, func(r *kmsg.ConsumerGroupHeartbeatResponse) { ch <- r })
+	r := await(t, ch)
+	if r.ErrorCode != 0 || r.Assignment == nil || len(r.Assignment.Topics) != 1 || len(r.Assignment.Topics[0].Partitions) != 4 {
+		t.Fatalf("static member back with the consumer protocol: %+v", r)
+	}
+	d := h.cgDescribe("g")
+	if len(d.Members) != 1 || d.Members[0].MemberID != "ia2" || d.Members[0].MemberType != 1 {
+		t.Fatalf("after the static upgrade: %+v", d.Members)
+	}
+
+	// Rolled back: the classic incarnation replaces the consumer one, the group is classic.
+	jr = await(t, h.joinAsync("g", "", static("ia")))
+	if jr.ErrorCode != 0 || jr.MemberID == "ia2" || jr.Generation != d.Epoch {
+		t.Fatalf("static member back with the classic protocol: %+v (group epoch %d)", jr, d.Epoch)
+	}
+	if g := h.describe("g"); g.ErrorCode != 0 || g.State != "Stable" || len(g.Members) != 1 || g.Members[0].MemberID != jr.MemberID {
+		t.Fatalf("after the static rollback: %+v", g)
+	}
+	sr = await(t, h.syncAsync("g", jr.MemberID, jr.Generation, ptr("ia"), nil))
+	if a, err := decodeClassicAssignment(sr.MemberAssignment); sr.ErrorCode != 0 || err != nil || len(a["t"]) != 4 {
+		t.Fatalf("sync after the rollback: %+v", sr)
+	}
+}
+
+func ptr(s string) *string { return &s }

@@ -146,11 +146,18 @@ func (c *Coordinator) consumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 		if req.InstanceID != nil {
 			if oldID, ok := cg.static[*req.InstanceID]; ok && oldID != req.MemberID {
 				old := cg.members[oldID]
-				if old.epoch != leaveStaticEpoch {
+				if old.epoch != leaveStaticEpoch && old.classic == nil {
 					respond(cghbError(kerr.UnreleasedInstanceID, "Static member "+req.MemberID+" with instance id "+*req.InstanceID+" cannot join the group because the instance id is owned by "+oldID+" member."))
 					return
 				}
+				// A static member that left (epoch -2) hands over its place; so does a
+				// classic one, which leaves no word (a static member restarted with the
+				// consumer protocol: Kafka replaces it at once).
 				m = c.replaceStaticMember(g, old, req.MemberID)
+				if m.classic != nil {
+					m.classic = nil
+					m.epoch, m.prevEpoch = 0, 0
+				}
 				replaced = true
 			}
 		}
@@ -303,8 +310,13 @@ func (c *Coordinator) replaceStaticMember(g *group, old *cmember, newID string) 
 	}
 	old.hb.stop()
 	old.rb.stop()
+	old.stopClassicTimers()
 	m := *old
 	m.id, m.hb, m.rb = newID, nil, nil
+	if old.classic != nil {
+		cm := *old.classic
+		m.classic = &cm
+	}
 	m.epoch = old.prevEpoch
 	delete(cg.members, old.id)
 	cg.members[newID] = &m
