@@ -28,6 +28,7 @@ package group
 // sync timeouts).
 
 import (
+	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -101,7 +102,12 @@ func (c *Coordinator) knownTopics(a assignment) assignment {
 	return a
 }
 
-// decodeClassicAssignment reads a classic assignment (empty bytes: no partitions).
+// errAssignorUserData: a classic assignment carries user data of the client's assignor.
+var errAssignorUserData = errors.New("userData from a custom assignor would be lost")
+
+// decodeClassicAssignment reads a classic assignment (empty bytes: no partitions). An
+// assignment with user data is refused with errAssignorUserData: the server-side assignor
+// would drop it (Kafka 4.0 refuses such an upgrade the same way).
 func decodeClassicAssignment(b []byte) (assignment, error) {
 	a := assignment{}
 	if len(b) == 0 {
@@ -110,6 +116,9 @@ func decodeClassicAssignment(b []byte) (assignment, error) {
 	var ca kmsg.ConsumerMemberAssignment
 	if err := ca.ReadFrom(b); err != nil {
 		return nil, err
+	}
+	if len(ca.UserData) > 0 {
+		return nil, errAssignorUserData
 	}
 	for _, t := range ca.Topics {
 		for _, p := range t.Partitions {
@@ -161,6 +170,10 @@ func (c *Coordinator) convertToConsumer(g *group) string {
 			return malformed
 		}
 		a, err := decodeClassicAssignment(m.assignment)
+		if errors.Is(err, errAssignorUserData) {
+			c.log.Warn("cannot upgrade a classic group to a consumer group: user data of the client's assignor would be lost", "group", g.id, "member", m.id)
+			return "Cannot upgrade classic group " + g.id + " to consumer group because an unsupported custom assignor is in use. Please refer to the documentation or switch to a default assignor before re-attempting the upgrade."
+		}
 		if err != nil {
 			return malformed
 		}

@@ -351,6 +351,20 @@ func TestOnlineUpgradeRefused(t *testing.T) {
 	if d := h.describe("bad"); d.ErrorCode != 0 || d.State != "Stable" {
 		t.Fatalf("refused group changed: %+v", d)
 	}
+	// An assignment with user data of the client's assignor (cooperative-sticky in
+	// librdkafka, custom assignors): the server-side assignor would lose it.
+	ud := kmsg.NewConsumerMemberAssignment()
+	ud.Topics = []kmsg.ConsumerMemberAssignmentTopic{{Topic: "t", Partitions: []int32{0}}}
+	ud.UserData = []byte("x")
+	id, jch = h.newMember("userdata")
+	jr = await(t, jch)
+	await(t, h.syncAsync("userdata", id, jr.Generation, nil, map[string]string{id: string(ud.AppendTo(nil))}))
+	if r := h.cgJoin("userdata", "m"); r.ErrorCode != kerr.GroupIDNotFound.Code || r.MemberID != nil || r.MemberEpoch != 0 {
+		t.Fatalf("consumer join to a group whose assignor keeps user data: %+v", r)
+	}
+	if d := h.describe("userdata"); d.ErrorCode != 0 || d.State != "Stable" {
+		t.Fatalf("refused group changed: %+v", d)
+	}
 	// A heartbeat other than a join does not convert.
 	ids, _ := h.classicPair("g")
 	r := h.cgBeat("g", "m", 3, nil)
