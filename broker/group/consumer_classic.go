@@ -301,9 +301,11 @@ func (c *Coordinator) classicJoinToConsumer(g *group, cl Client, req *kmsg.JoinG
 	}
 	var md kmsg.ConsumerMemberMetadata
 	if err := md.ReadFrom(req.Protocols[0].Metadata); err != nil {
-		// Kafka fails such a join with an internal error; the member's protocol is not one
-		// the group can use.
-		fail(kerr.InconsistentGroupProtocol)
+		// Kafka 4.0 fails such a join with an internal error (its deserializer throws an
+		// IllegalStateException), which clients see as UNKNOWN_SERVER_ERROR; answered the
+		// same, and logged with the reason.
+		c.log.Info("classic join to a consumer group with undecodable subscription metadata", "group", g.id, "member", req.MemberID, "err", err)
+		fail(kerr.UnknownServerError)
 		return
 	}
 

@@ -188,6 +188,12 @@ func TestClassicMemberOfConsumerGroup(t *testing.T) {
 	wantErr(t, "other protocol type", r.ErrorCode, kerr.InconsistentGroupProtocol)
 	r = await(t, h.joinAsync("cg", "", protos("roundrobin")))
 	wantErr(t, "unshared protocol", r.ErrorCode, kerr.InconsistentGroupProtocol)
+	if r.MemberID != "" {
+		t.Fatalf("refused join answered with member ID %q", r.MemberID)
+	}
+	// Subscription metadata that does not decode: Kafka's internal error, as Kafka.
+	r = await(t, h.joinAsync("cg", "x", func(r *kmsg.JoinGroupRequest) { r.Protocols[0].Metadata = []byte{0, 1} }))
+	wantErr(t, "undecodable subscription", r.ErrorCode, kerr.UnknownServerError)
 
 	wantErr(t, "sync, wrong generation", await(t, h.syncAsync("cg", id, 1, nil, nil)).ErrorCode, kerr.IllegalGeneration)
 	sr := kmsg.NewPtrSyncGroupRequest()
