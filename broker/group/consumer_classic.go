@@ -6,13 +6,20 @@ package group
 //	classic group with members --ConsumerGroupHeartbeat join--> consumer group
 //	    (upgrade: every classic member becomes a consumer group member at the classic
 //	    generation, keeping its last assignment as its target; the joiner then bumps the
-//	    group epoch, so the classic members are told to rejoin)
-//	consumer group --its last consumer-protocol member leaves / is fenced--> classic group
+//	    group epoch, so the classic members are told to rejoin. Refused, GROUP_ID_NOT_FOUND,
+//	    for another protocol type, a group over group.consumer.max.size, metadata that does
+//	    not decode, or an assignment carrying the client assignor's user data, which the
+//	    server-side assignor would lose)
+//	consumer group --its last consumer-protocol member leaves, is fenced or removed by
+//	    LeaveGroup--> classic group
 //	    (downgrade: the classic members keep the target assignment at the group epoch and a
-//	    rebalance starts)
+//	    rebalance starts; when a classic static member replaced the last consumer-protocol
+//	    one, with no rebalance)
 //
-// While the group is a consumer group, its classic members speak JoinGroup / SyncGroup /
-// Heartbeat / LeaveGroup and the server-side assignor decides for them:
+// A static member switching protocols replaces its other-protocol self at once (a classic
+// member never announces that it left). While the group is a consumer group, its classic
+// members speak JoinGroup / SyncGroup / Heartbeat / LeaveGroup and the server-side assignor
+// decides for them:
 //
 //	JoinGroup  the member's subscription (and owned partitions) from its first protocol's
 //	           metadata update it as a ConsumerGroupHeartbeat would; the answer carries the
