@@ -62,6 +62,20 @@ func (m *cmember) stopClassicTimers() {
 // protocolName is the protocol a classic member is answered with: its first one, as Kafka.
 func (m *cmember) protocolName() string { return m.classic.protocols[0].name }
 
+// mayUpgrade: group.consumer.migration.policy and group.consumer.max.size allow a classic
+// group of n members to become a consumer group.
+func (c *Coordinator) mayUpgrade(n int) bool {
+	p := c.cfg.MigrationPolicy
+	return (p == "bidirectional" || p == "upgrade") && (c.cfg.ConsumerMaxGroupSize <= 0 || n <= c.cfg.ConsumerMaxGroupSize)
+}
+
+// mayDowngrade: group.consumer.migration.policy and group.max.size allow a consumer group
+// left with n classic members to become a classic group.
+func (c *Coordinator) mayDowngrade(n int) bool {
+	p := c.cfg.MigrationPolicy
+	return (p == "bidirectional" || p == "downgrade") && (c.cfg.MaxGroupSize <= 0 || n <= c.cfg.MaxGroupSize)
+}
+
 // classicMembers counts the members that use the classic protocol.
 func (cg *cgroup) classicMembers() int {
 	n := 0
@@ -160,7 +174,7 @@ func (c *Coordinator) convertToConsumer(g *group) string {
 		if g.protocolType != "consumer" {
 			return notConsumer
 		}
-		if c.cfg.ConsumerMaxGroupSize > 0 && len(g.members) > c.cfg.ConsumerMaxGroupSize {
+		if !c.mayUpgrade(len(g.members)) {
 			return notConsumer
 		}
 	}
@@ -238,7 +252,7 @@ func (c *Coordinator) maybeDowngrade(g *group, leaving *cmember, then func(error
 	if leaving.classic != nil || len(cg.members) <= 1 || cg.classicMembers() != len(cg.members)-1 {
 		return false
 	}
-	if c.cfg.MaxGroupSize > 0 && len(cg.members)-1 > c.cfg.MaxGroupSize {
+	if !c.mayDowngrade(len(cg.members) - 1) {
 		return false
 	}
 	c.downgrade(g, map[*cmember]bool{leaving: true}, true, then)
@@ -389,7 +403,7 @@ func (c *Coordinator) classicJoinToConsumer(g *group, cl Client, req *kmsg.JoinG
 	pt, pn := "consumer", m.protocolName()
 	r.ProtocolType, r.Protocol = &pt, &pn
 	c.log.Debug("classic member joined a consumer group", "group", g.id, "member", m.id, "epoch", m.epoch, "state", m.state.String(), "assigned", m.assigned.count())
-	if replacedConsumer && cg.classicMembers() == len(cg.members) && (c.cfg.MaxGroupSize <= 0 || len(cg.members) <= c.cfg.MaxGroupSize) {
+	if replacedConsumer && cg.classicMembers() == len(cg.members) && c.mayDowngrade(len(cg.members)) {
 		// The last consumer-protocol member was a static one that came back with the classic
 		// protocol (a rollback): the group is classic again, with no rebalance, the joiner
 		// holding the assignment of the member it replaced (Kafka's online downgrade).
@@ -569,7 +583,7 @@ func (c *Coordinator) classicLeaveFromConsumer(g *group, members []kmsg.LeaveGro
 			}
 		}
 	}
-	if remaining > 0 && classic == remaining && (c.cfg.MaxGroupSize <= 0 || remaining <= c.cfg.MaxGroupSize) {
+	if remaining > 0 && classic == remaining && c.mayDowngrade(remaining) {
 		c.downgrade(g, leaving, true, nil)
 		return
 	}

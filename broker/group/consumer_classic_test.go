@@ -474,3 +474,57 @@ func TestStaticRollingUpgrade(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+func policyHarness(t *testing.T, policy string) *harness {
+	return newHarness(t, Config{
+		MigrationPolicy: policy,
+		TopicInfo: func(name string) (TopicInfo, bool) {
+			return TopicInfo{ID: topicID(name), Partitions: 4}, name == "t"
+		},
+	})
+}
+
+// TestMigrationPolicy: group.consumer.migration.policy decides which conversions of groups
+// with members happen; empty groups convert whatever it says.
+func TestMigrationPolicy(t *testing.T) {
+	if _, err := New(Config{MigrationPolicy: "sideways"}); err == nil {
+		t.Fatal("an unknown policy was accepted")
+	}
+	// classicJoins adds two classic members to consumer group cg (no conversion needed).
+	classicJoins := func(h *harness) {
+		for i := 0; i < 2; i++ {
+			id, jch := h.newMember("cg")
+			jr := await(t, jch)
+			wantErr(t, "classic join", jr.ErrorCode, nil)
+			wantErr(t, "classic sync", await(t, h.syncAsync("cg", id, jr.Generation, nil, nil)).ErrorCode, nil)
+		}
+	}
+	for _, tc := range []struct {
+		policy             string
+		upgrade, downgrade bool
+	}{
+		{"disabled", false, false},
+		{"upgrade", true, false},
+		{"DOWNGRADE", false, true},
+		{"", true, true},
+	} {
+		h := policyHarness(t, tc.policy)
+		h.classicPair("g")
+		r := h.cgJoin("g", "c1")
+		if got := r.ErrorCode == 0; got != tc.upgrade {
+			t.Fatalf("policy %q: upgrade %v (%+v)", tc.policy, got, r)
+		}
+		// An empty classic group (offsets only) converts whatever the policy.
+		wantErr(t, "simple commit", h.commit(9, "empty", "", -1, map[string]int64{"t": 1}).Topics[0].Partitions[0].ErrorCode, nil)
+		if r := h.cgJoin("empty", "c1"); r.ErrorCode != 0 {
+			t.Fatalf("policy %q: an empty classic group: %+v", tc.policy, r)
+		}
+		h.cgJoin("cg", "c1")
+		classicJoins(h)
+		h.cgLeave("cg", "c1")
+		downgraded := h.describe("cg").ErrorCode == 0
+		if downgraded != tc.downgrade {
+			t.Fatalf("policy %q: downgrade %v", tc.policy, downgraded)
+		}
+	}
+}

@@ -59,6 +59,7 @@ type options struct {
 	superUsers string
 
 	groupMaxSize, groupConsumerMaxSize int
+	groupMigrationPolicy               string
 }
 
 func newFlagSet(o *options) *flag.FlagSet {
@@ -94,9 +95,16 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.superUsers, "super-users", "", "principals allowed everything, semicolon separated (\"User:admin;User:ops\")")
 	fs.IntVar(&o.groupMaxSize, "group-max-size", 0, "most members of a classic consumer group (Kafka's group.max.size; 0: unlimited)")
 	fs.IntVar(&o.groupConsumerMaxSize, "group-consumer-max-size", 0, "most members of a KIP-848 consumer group, either protocol (Kafka's group.consumer.max.size; 0: unlimited)")
+	fs.StringVar(&o.groupMigrationPolicy, "group-consumer-migration-policy", "bidirectional", "online conversions of groups with members between the classic and consumer protocols: bidirectional, upgrade, downgrade or disabled (Kafka's group.consumer.migration.policy)")
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	return fs
+}
+
+// groupConfig is the group coordinator's part of the options.
+func (o *options) groupConfig() group.Config {
+	return group.Config{MaxGroupSize: o.groupMaxSize, ConsumerMaxGroupSize: o.groupConsumerMaxSize,
+		MigrationPolicy: o.groupMigrationPolicy}
 }
 
 // envName maps a flag name to its environment variable.
@@ -201,6 +209,9 @@ func (o *options) validate() error {
 	}
 	if o.groupMaxSize < 0 || o.groupConsumerMaxSize < 0 {
 		return fmt.Errorf("invalid group size (--group-max-size %d, --group-consumer-max-size %d): want 0 (unlimited) or more", o.groupMaxSize, o.groupConsumerMaxSize)
+	}
+	if !slices.Contains(group.MigrationPolicies, strings.ToLower(o.groupMigrationPolicy)) {
+		return fmt.Errorf("invalid --group-consumer-migration-policy %q: want one of %s", o.groupMigrationPolicy, strings.Join(group.MigrationPolicies, ", "))
 	}
 	if _, err := acl.ParseSuperUsers(o.superUsers); err != nil {
 		return fmt.Errorf("invalid --super-users: %w", err)
@@ -349,7 +360,7 @@ func run(o *options) int {
 			MaxReauth:  time.Duration(o.saslMaxReauthMs) * time.Millisecond,
 		},
 		ACL:    broker.ACLConfig{Enabled: o.aclEnabled, SuperUsers: superUsers},
-		Groups: group.Config{MaxGroupSize: o.groupMaxSize, ConsumerMaxGroupSize: o.groupConsumerMaxSize},
+		Groups: o.groupConfig(),
 	})
 	if err != nil {
 		l.Close()
