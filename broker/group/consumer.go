@@ -131,6 +131,8 @@ type cmember struct {
 
 	hb *loopTimer // session timer; for a member being revoked also the rebalance timer
 	rb *loopTimer
+
+	classic *classicMeta // set for a member using the classic protocol (consumer_classic.go)
 }
 
 // cgroup is the consumer-group part of a group of type "consumer".
@@ -144,7 +146,8 @@ type cgroup struct {
 	partitions  map[string]int32      // partition counts of subscribed topics seen at the last bump
 	lastRec     []byte                // the group record last written (or replayed)
 	regexes     map[string][]string   // subscription regex -> topics it resolved to
-	resolving   map[string]bool       // regexes whose resolution is queued
+	refreshing  bool                  // a resolution of the regexes is queued
+	resolvedAt  time.Time             // when the regexes were last resolved (zero: never)
 }
 
 func newCgroup() *cgroup {
@@ -155,7 +158,6 @@ func newCgroup() *cgroup {
 		ownerOf:    map[tp]string{},
 		partitions: map[string]int32{},
 		regexes:    map[string][]string{},
-		resolving:  map[string]bool{},
 	}
 }
 
@@ -341,6 +343,7 @@ func subset(a, b assignment) bool {
 func (cg *cgroup) removeMember(m *cmember) {
 	m.hb.stop()
 	m.rb.stop()
+	m.stopClassicTimers()
 	cg.setOwned(&cmember{id: m.id}, m.assigned, m.revoking)
 	delete(cg.members, m.id)
 	delete(cg.target, m.id)

@@ -63,6 +63,9 @@ func (c *Coordinator) describeConsumer(id string) kmsg.ConsumerGroupDescribeResp
 		dm.Assignment = c.describeAssignment(m.assigned)
 		dm.TargetAssignment = c.describeAssignment(cg.target[m.id])
 		dm.MemberType = 1 // a consumer-protocol member
+		if m.classic != nil {
+			dm.MemberType = 0 // a classic-protocol member
+		}
 		d.Members = append(d.Members, dm)
 	}
 	return d
@@ -104,6 +107,13 @@ func (g *group) validateConsumerCommit(version int16, memberID string, epoch int
 	m := cg.members[memberID]
 	if m == nil {
 		return kerr.UnknownMemberID
+	}
+	if m.classic != nil {
+		// A classic member commits with its member epoch as generation.
+		if epoch != m.epoch {
+			return kerr.IllegalGeneration
+		}
+		return nil
 	}
 	if version < 9 {
 		return kerr.UnsupportedVersion

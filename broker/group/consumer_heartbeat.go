@@ -115,22 +115,19 @@ func (c *Coordinator) consumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 		g.cg = newCgroup()
 		c.groups[req.Group] = g
 	case g.cg == nil:
-		// A classic group: an empty one becomes a consumer group (keeping its offsets), as
-		// Kafka 4.0 converts it, even with members still due back after MEMBER_ID_REQUIRED
-		// (they are forgotten); one with members is not a consumer group.
-		if g.state != Empty || len(g.members) > 0 || req.MemberEpoch != joinEpoch {
+		// A classic group: an empty one becomes a consumer group (keeping its offsets), and
+		// so does one whose members all use the consumer embedded protocol (Kafka 4.0's
+		// online upgrade, consumer_classic.go). Members still due back after
+		// MEMBER_ID_REQUIRED are forgotten.
+		if req.MemberEpoch != joinEpoch {
 			respond(cghbError(kerr.GroupIDNotFound, "Group "+req.Group+" is not a consumer group."))
 			return
 		}
-		g.joinTimer.stop()
-		for id, t := range g.pending {
-			t.stop()
-			delete(g.pending, id)
+		if msg := c.convertToConsumer(g); msg != "" {
+			respond(cghbError(kerr.GroupIDNotFound, msg))
+			return
 		}
-		g.protocolType, g.protocol, g.leader = "consumer", "", ""
-		g.cg = newCgroup()
-		g.cg.epoch = g.generation
-		g.cg.assignEpoch = g.generation
+		c.persistConsumer(g, nil)
 	}
 	cg := g.cg
 
@@ -149,11 +146,18 @@ func (c *Coordinator) consumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 		if req.InstanceID != nil {
 			if oldID, ok := cg.static[*req.InstanceID]; ok && oldID != req.MemberID {
 				old := cg.members[oldID]
-				if old.epoch != leaveStaticEpoch {
+				if old.epoch != leaveStaticEpoch && old.classic == nil {
 					respond(cghbError(kerr.UnreleasedInstanceID, "Static member "+req.MemberID+" with instance id "+*req.InstanceID+" cannot join the group because the instance id is owned by "+oldID+" member."))
 					return
 				}
+				// A static member that left (epoch -2) hands over its place; so does a
+				// classic one, which leaves no word (a static member restarted with the
+				// consumer protocol: Kafka replaces it at once).
 				m = c.replaceStaticMember(g, old, req.MemberID)
+				if m.classic != nil {
+					m.classic = nil
+					m.epoch, m.prevEpoch = 0, 0
+				}
 				replaced = true
 			}
 		}
@@ -163,8 +167,8 @@ func (c *Coordinator) consumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 			if id == "" {
 				id = newUUID()
 			}
-			if c.cfg.MaxGroupSize > 0 && len(cg.members) >= c.cfg.MaxGroupSize {
-				respond(cghbError(kerr.GroupMaxSizeReached, "The consumer group has reached its maximum capacity of "+itoa(c.cfg.MaxGroupSize)+" members."))
+			if c.cfg.ConsumerMaxGroupSize > 0 && len(cg.members) >= c.cfg.ConsumerMaxGroupSize {
+				respond(cghbError(kerr.GroupMaxSizeReached, "The consumer group has reached its maximum capacity of "+itoa(c.cfg.ConsumerMaxGroupSize)+" members."))
 				return
 			}
 			c.memberSeq++
@@ -229,19 +233,10 @@ func (c *Coordinator) consumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 		}
 		m.regex = regex
 	}
-	if m.regex != nil {
-		if _, ok := cg.regexes[*m.regex]; ok {
-			// Resolved before: refreshed on every heartbeat, so new topics join.
-			if c.applyRegex(g, *m.regex, c.resolveRegex(*m.regex)) {
-				bump = true
-			}
-		} else {
-			// A new regex is resolved after this heartbeat, as Kafka resolves it
-			// asynchronously: the member joins without its topics, and a later heartbeat
-			// gets them with the epoch the resolution bumps.
-			c.resolveRegexLater(g, *m.regex)
-		}
-	}
+	// The group's regexes are resolved after this heartbeat, as Kafka resolves them
+	// asynchronously, at most every 10 s: a member bringing a new regex joins without its
+	// topics, and a later heartbeat gets them with the epoch the resolution bumps.
+	c.maybeRefreshRegexes(g)
 	if subs := cg.memberSubs(m); !equalStrings(subs, m.subscribed) {
 		m.subscribed = subs
 		bump = true
@@ -301,7 +296,7 @@ func (c *Coordinator) reconcileMember(g *group, m *cmember, owned assignment) {
 				return
 			}
 			c.log.Info("consumer group member did not revoke in time", "group", g.id, "member", m.id)
-			c.removeConsumerMember(g, m)
+			c.removeConsumerMember(g, m, nil)
 		})
 	}
 }
@@ -315,8 +310,13 @@ func (c *Coordinator) replaceStaticMember(g *group, old *cmember, newID string) 
 	}
 	old.hb.stop()
 	old.rb.stop()
+	old.stopClassicTimers()
 	m := *old
 	m.id, m.hb, m.rb = newID, nil, nil
+	if old.classic != nil {
+		cm := *old.classic
+		m.classic = &cm
+	}
 	m.epoch = old.prevEpoch
 	delete(cg.members, old.id)
 	cg.members[newID] = &m
@@ -347,6 +347,13 @@ func (c *Coordinator) consumerLeave(g *group, req *kmsg.ConsumerGroupHeartbeatRe
 	id := req.MemberID
 	r.MemberID = &id
 	r.MemberEpoch = req.MemberEpoch
+	then := func(err error) {
+		if err != nil {
+			respond(cghbError(errLogWrite, ""))
+			return
+		}
+		respond(r)
+	}
 	if req.MemberEpoch == leaveStaticEpoch {
 		// A static member leaving for a while keeps its assignment until its session ends
 		// or it comes back with a new member ID.
@@ -355,36 +362,38 @@ func (c *Coordinator) consumerLeave(g *group, req *kmsg.ConsumerGroupHeartbeatRe
 		}
 		m.epoch = leaveStaticEpoch
 		c.scheduleConsumerSession(g, m)
+		c.persistConsumer(g, then)
 	} else {
-		c.removeConsumerMember(g, m)
+		c.removeConsumerMember(g, m, then)
 	}
-	c.persistConsumer(g, func(err error) {
-		if err != nil {
-			respond(cghbError(errLogWrite, ""))
-			return
-		}
-		respond(r)
-	})
 }
 
-// removeConsumerMember drops m and bumps the group epoch. As in Kafka, the new target
-// assignment is computed by the next heartbeat of a remaining member (the group shows
-// Assigning until then).
-func (c *Coordinator) removeConsumerMember(g *group, m *cmember) {
+// removeConsumerMember drops m and bumps the group epoch, then runs once that is durable.
+// As in Kafka, the new target assignment is computed by the next heartbeat of a remaining
+// member (the group shows Assigning until then). When only classic members remain, the
+// group becomes a classic group instead.
+func (c *Coordinator) removeConsumerMember(g *group, m *cmember, then func(error)) {
+	if c.maybeDowngrade(g, m, then) {
+		return
+	}
 	g.cg.removeMember(m)
 	g.cg.epoch++
 	c.refreshPartitions(g.cg) // the partitions the new epoch's subscriptions see
-	c.persistConsumer(g, nil)
+	c.persistConsumer(g, then)
 }
 
 func (c *Coordinator) scheduleConsumerSession(g *group, m *cmember) {
 	m.hb.stop()
-	m.hb = c.after(c.sessionTimeout(g), func() {
+	session := c.sessionTimeout(g)
+	if m.classic != nil {
+		session = m.classic.session // the member's own, from its JoinGroup
+	}
+	m.hb = c.after(session, func() {
 		if g.cg == nil || g.cg.members[m.id] != m {
 			return
 		}
 		c.log.Info("consumer group member session expired", "group", g.id, "member", m.id)
-		c.removeConsumerMember(g, m)
+		c.removeConsumerMember(g, m, nil)
 	})
 }
 

@@ -13,6 +13,10 @@ package group
 //	                    subscribed count + str each, names count + str each,
 //	                    regex nstr, assignor str,
 //	                    assigned, revoking, target   (each: assignment, below)
+//	                  then (absent in records of older builds) classic count, then per
+//	                  member using the classic protocol:
+//	                    id str, session ms, protocol count, then per protocol:
+//	                    name str, metadata bytes
 //	assignment: topic count, then per topic: name str, partition count, partitions
 //
 // Offsets of the group stay in their own records (types 1 and 2).
@@ -143,7 +147,51 @@ func encodeConsumerGroup(g *group) []byte {
 		encodeAssignment(e, m.revoking)
 		encodeAssignment(e, cg.target[m.id])
 	}
+	var classic []*cmember
+	for _, m := range ms {
+		if m.classic != nil {
+			classic = append(classic, m)
+		}
+	}
+	e.int(int64(len(classic)))
+	for _, m := range classic {
+		e.str(m.id)
+		e.int(m.classic.session.Milliseconds())
+		e.int(int64(len(m.classic.protocols)))
+		for _, p := range m.classic.protocols {
+			e.str(p.name)
+			e.bytes(p.metadata)
+		}
+	}
 	return e.b
+}
+
+// decodeClassicMembers reads the classic section of a type 5 record into cg's members.
+func decodeClassicMembers(d *dec, cg *cgroup) error {
+	if len(d.b) == 0 {
+		return nil // a record of an older build: no classic members
+	}
+	n := d.int()
+	if n < 0 || n > int64(len(d.b)) {
+		return fmt.Errorf("group record: bad classic member count %d", n)
+	}
+	for i := int64(0); i < n && d.err == nil; i++ {
+		id := d.str()
+		cm := &classicMeta{session: time.Duration(d.int()) * time.Millisecond}
+		k := d.int()
+		if k <= 0 || k > int64(len(d.b)) {
+			return fmt.Errorf("group record: bad classic protocol count %d", k)
+		}
+		for j := int64(0); j < k && d.err == nil; j++ {
+			cm.protocols = append(cm.protocols, protocol{name: d.str(), metadata: d.bytes()})
+		}
+		m := cg.members[id]
+		if m == nil || d.err != nil {
+			return fmt.Errorf("group record: classic member %q is not a member", id)
+		}
+		m.classic = cm
+	}
+	return nil
 }
 
 // applyConsumerGroup replays a type 5 record (d is past the group ID).
@@ -217,6 +265,12 @@ func (c *Coordinator) applyConsumerGroup(id string, d *dec) error {
 	}
 	if d.err != nil {
 		return nil // reported by the caller
+	}
+	if err := decodeClassicMembers(d, cg); err != nil {
+		return err
+	}
+	if d.err != nil {
+		return nil
 	}
 	g := c.groups[id]
 	if g == nil {

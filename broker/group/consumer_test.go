@@ -65,16 +65,16 @@ func TestConsumerGroupAcrossTypes(t *testing.T) {
 	if d.State != "Dead" || d.ErrorCode != kerr.GroupIDNotFound.Code || *d.ErrorMessage != "Group cg is not a classic group." {
 		t.Fatalf("DescribeGroups on a consumer group: %+v", d)
 	}
-	// A classic JoinGroup on a consumer group with members (no online upgrade yet).
+	// A classic JoinGroup on a consumer group with members joins it (KIP-394 first).
 	r := await(t, h.joinAsync("cg", ""))
-	wantErr(t, "classic join to a consumer group", r.ErrorCode, kerr.InconsistentGroupProtocol)
+	wantErr(t, "classic join to a consumer group", r.ErrorCode, kerr.MemberIDRequired)
 	// Classic heartbeat / sync / leave do not know consumer-protocol members.
 	wantErr(t, "classic heartbeat", h.heartbeat("cg", "m1", 1, nil), kerr.UnknownMemberID)
 	// A group with members cannot be deleted.
 	wantErr(t, "delete", h.deleteGroup("cg"), kerr.NonEmptyGroup)
 
-	// A classic group with members is not a consumer group.
-	id, jch := h.newMember("classic")
+	// A classic group with members of another protocol type is not a consumer group.
+	id, jch := h.newMember("classic", func(r *kmsg.JoinGroupRequest) { r.ProtocolType = "connect" })
 	jr := await(t, jch)
 	await(t, h.syncAsync("classic", id, jr.Generation, nil, map[string]string{id: "x"}))
 	if r := h.cgJoin("classic", "m2"); r.ErrorCode != kerr.GroupIDNotFound.Code || *r.ErrorMessage != "Group classic is not a consumer group." {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -70,23 +71,58 @@ func (c *Coordinator) applyRegex(g *group, regex string, topics []string) bool {
 	return changed
 }
 
-// resolveRegexLater resolves a new regex once the current burst is written, bumping the
-// group epoch if members' subscriptions change.
-func (c *Coordinator) resolveRegexLater(g *group, regex string) {
+// regexRefreshInterval is the least time between two resolutions of a group's regexes
+// (Kafka's REGEX_BATCH_REFRESH_INTERVAL_MS).
+const regexRefreshInterval = 10 * time.Second
+
+// maybeRefreshRegexes queues a resolution of the group's regexes, as Kafka 4.0 decides on a
+// heartbeat: when some member subscribes by regex, none is queued, the last one
+// is over 10 s old (or there was none), and either a regex in use is unresolved or topics
+// may have been created since. (Kafka only re-resolves when its metadata image has new
+// topics; resolving again when nothing changed changes nothing, so klite does not track
+// that.) The resolution runs once the current burst is written and bumps the group epoch
+// if members' subscriptions change.
+func (c *Coordinator) maybeRefreshRegexes(g *group) {
 	cg := g.cg
-	if cg.resolving[regex] {
+	used := map[string]bool{}
+	for _, o := range cg.members {
+		if o.regex != nil {
+			used[*o.regex] = true
+		}
+	}
+	if len(used) == 0 || cg.refreshing {
 		return
 	}
-	cg.resolving[regex] = true
+	if !cg.resolvedAt.IsZero() && !c.clock.Now().After(cg.resolvedAt.Add(regexRefreshInterval)) {
+		return
+	}
+	cg.refreshing = true
 	c.onDurable = append(c.onDurable, func(error) {
-		delete(cg.resolving, regex)
+		cg.refreshing = false
 		if c.groups[g.id] != g || g.cg != cg {
 			return
 		}
-		if c.applyRegex(g, regex, c.resolveRegex(regex)) {
+		changed := false
+		for re := range cg.regexes {
+			if !used[re] {
+				delete(cg.regexes, re)
+			}
+		}
+		for _, o := range cg.members {
+			if o.regex != nil && !used[*o.regex] {
+				used[*o.regex] = true // brought by a heartbeat since
+			}
+		}
+		for re := range used {
+			if c.applyRegex(g, re, c.resolveRegex(re)) {
+				changed = true
+			}
+		}
+		cg.resolvedAt = c.clock.Now()
+		if changed {
 			cg.epoch++
 			c.refreshPartitions(cg)
-			c.log.Debug("consumer group regex resolved", "group", g.id, "regex", regex, "epoch", cg.epoch)
+			c.log.Debug("consumer group regexes resolved", "group", g.id, "regexes", len(used), "epoch", cg.epoch)
 			c.persistConsumer(g, nil)
 		}
 	})

@@ -21,6 +21,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/klite/klite/broker/storage"
@@ -46,8 +48,19 @@ type Config struct {
 	// (group.min/max.session.timeout.ms; defaults 6s and 30m).
 	MinSessionTimeout time.Duration
 	MaxSessionTimeout time.Duration
-	// MaxGroupSize is group.max.size (default: unlimited).
+	// MaxGroupSize is group.max.size, the most members of a classic group (default:
+	// unlimited).
 	MaxGroupSize int
+	// ConsumerMaxGroupSize is group.consumer.max.size, the most members (of either protocol)
+	// of a consumer group (default: unlimited). A classic group larger than it is not
+	// upgraded, and a consumer group is not downgraded into a classic group larger than
+	// MaxGroupSize.
+	ConsumerMaxGroupSize int
+	// MigrationPolicy is group.consumer.migration.policy: which online conversions of a
+	// group with members between the classic and consumer protocols are allowed:
+	// "bidirectional" (the default, as Kafka 4.0), "upgrade", "downgrade" or "disabled".
+	// Empty groups convert either way whatever the policy.
+	MigrationPolicy string
 	// OffsetsRetention is offsets.retention.minutes (default 7 days).
 	OffsetsRetention time.Duration
 	// RetentionCheckInterval is offsets.retention.check.interval.ms (default 10m).
@@ -106,7 +119,14 @@ func (cfg *Config) defaults() {
 	if cfg.DefaultAssignor == "" {
 		cfg.DefaultAssignor = assignorNames[0]
 	}
+	cfg.MigrationPolicy = strings.ToLower(cfg.MigrationPolicy)
+	if cfg.MigrationPolicy == "" {
+		cfg.MigrationPolicy = "bidirectional"
+	}
 }
+
+// MigrationPolicies are the values of group.consumer.migration.policy.
+var MigrationPolicies = []string{"bidirectional", "upgrade", "downgrade", "disabled"}
 
 // ErrClosed is returned to callers whose request arrives after Close.
 var ErrClosed = errors.New("group: coordinator closed")
@@ -136,6 +156,9 @@ type Coordinator struct {
 // New replays the log and starts the coordinator's loop.
 func New(cfg Config) (*Coordinator, error) {
 	cfg.defaults()
+	if !slices.Contains(MigrationPolicies, cfg.MigrationPolicy) {
+		return nil, fmt.Errorf("group.consumer.migration.policy %q: want one of %s", cfg.MigrationPolicy, strings.Join(MigrationPolicies, ", "))
+	}
 	meta := cfg.Log
 	if meta == nil {
 		if cfg.Path == "" {

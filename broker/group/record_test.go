@@ -66,6 +66,10 @@ func testConsumerGroup() *group {
 	g.cg.members["m1"] = m
 	g.cg.static["i1"] = "m1"
 	g.cg.target["m1"] = assignment{"t": {0, 1, 2}}
+	// A classic member (online upgrade): its session timeout and protocols are kept too.
+	g.cg.members["m2"] = &cmember{id: "m2", clientID: "c2", host: "/h", epoch: 5, prevEpoch: 5, rebalance: time.Second,
+		subscribed: []string{"t"}, names: []string{"t"}, assigned: assignment{}, revoking: assignment{},
+		classic: &classicMeta{session: 7 * time.Second, protocols: []protocol{{"range", []byte("r")}, {"roundrobin", []byte("rr")}}}}
 	return g
 }
 
@@ -89,8 +93,27 @@ func TestConsumerGroupRecordRoundTrip(t *testing.T) {
 		!m.assigned.equal(assignment{"t": {0, 1}}) || !m.revoking.equal(assignment{"u": {0}}) ||
 		!g.cg.target["m1"].equal(assignment{"t": {0, 1, 2}}) || g.cg.static["i1"] != "m1" ||
 		g.cg.ownerOf[tp{"u", 0}] != "m1" || g.cg.partitions["t"] != 3 ||
-		!equalStrings(m.names, []string{"u"}) || !equalStrings(g.cg.regexes["t.*"], []string{"t"}) {
+		!equalStrings(m.names, []string{"u"}) || !equalStrings(g.cg.regexes["t.*"], []string{"t"}) || m.classic != nil {
 		t.Fatalf("replayed member %+v, group %+v", m, g.cg)
+	}
+	m2 := g.cg.members["m2"]
+	if m2 == nil || m2.classic == nil || m2.classic.session != 7*time.Second || len(m2.classic.protocols) != 2 ||
+		m2.protocolName() != "range" || string(m2.classic.protocols[1].metadata) != "rr" {
+		t.Fatalf("replayed classic member %+v", m2)
+	}
+	// A record of an older build has no classic section: its members use the consumer protocol.
+	old := newGroup("old", time.UnixMilli(1))
+	old.protocolType, old.cg = "consumer", newCgroup()
+	old.cg.members["m"] = &cmember{id: "m", assigned: assignment{}, revoking: assignment{}}
+	rec := encodeConsumerGroup(old)
+	if err := c.applyRecord(rec[:len(rec)-1]); err != nil || c.groups["old"].cg.members["m"] == nil {
+		t.Fatalf("record without the classic section: %v", err)
+	}
+	// A classic section naming no member is refused.
+	// (count 1; id "x"; session 1 ms; 1 protocol: "p", no metadata)
+	bad := append(rec[:len(rec)-1:len(rec)-1], 2, 1, 'x', 2, 2, 1, 'p', 0)
+	if err := c.applyRecord(bad); err == nil {
+		t.Fatal("a classic section naming an unknown member was accepted")
 	}
 	// A classic group record for the same ID replaces the consumer group (a conversion).
 	cl := newGroup("cg", time.UnixMilli(100))

@@ -28,6 +28,7 @@ import (
 
 	"github.com/klite/klite/broker"
 	"github.com/klite/klite/broker/acl"
+	"github.com/klite/klite/broker/group"
 	"github.com/klite/klite/broker/metrics"
 	"github.com/klite/klite/broker/storage"
 )
@@ -69,6 +70,9 @@ type options struct {
 
 	// values and sources: every flag's effective text and where it came from (config.go).
 	values, sources map[string]string
+
+	groupMaxSize, groupConsumerMaxSize int
+	groupMigrationPolicy               string
 }
 
 func newFlagSet(o *options) *flag.FlagSet {
@@ -107,9 +111,18 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.configFile, "config", "", "YAML file of settings, keys named as the flags (flag > KLITE_* environment > file > default)")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	fs.BoolVar(&o.printConfg, "print-config", false, "print the effective configuration (secrets masked) and exit")
+	fs.IntVar(&o.groupMaxSize, "group-max-size", 0, "most members of a classic consumer group (Kafka's group.max.size; 0: unlimited)")
+	fs.IntVar(&o.groupConsumerMaxSize, "group-consumer-max-size", 0, "most members of a KIP-848 consumer group, either protocol (Kafka's group.consumer.max.size; 0: unlimited)")
+	fs.StringVar(&o.groupMigrationPolicy, "group-consumer-migration-policy", "bidirectional", "online conversions of groups with members between the classic and consumer protocols: bidirectional, upgrade, downgrade or disabled (Kafka's group.consumer.migration.policy)")
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	return fs
+}
+
+// groupConfig is the group coordinator's part of the options.
+func (o *options) groupConfig() group.Config {
+	return group.Config{MaxGroupSize: o.groupMaxSize, ConsumerMaxGroupSize: o.groupConsumerMaxSize,
+		MigrationPolicy: o.groupMigrationPolicy}
 }
 
 // envName maps a flag name to its environment variable.
@@ -236,6 +249,12 @@ func (o *options) validate() error {
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") || o.tlsClientCA != "" && o.tlsCert == "" {
 		return errors.New("--tls-cert and --tls-key go together, and --tls-client-ca needs them")
+	}
+	if o.groupMaxSize < 0 || o.groupConsumerMaxSize < 0 {
+		return fmt.Errorf("invalid group size (--group-max-size %d, --group-consumer-max-size %d): want 0 (unlimited) or more", o.groupMaxSize, o.groupConsumerMaxSize)
+	}
+	if !slices.Contains(group.MigrationPolicies, strings.ToLower(o.groupMigrationPolicy)) {
+		return fmt.Errorf("invalid --group-consumer-migration-policy %q: want one of %s", o.groupMigrationPolicy, strings.Join(group.MigrationPolicies, ", "))
 	}
 	if _, err := acl.ParseSuperUsers(o.superUsers); err != nil {
 		return fmt.Errorf("invalid --super-users: %w", err)
@@ -407,6 +426,7 @@ func run(o *options, reload func() (*options, error)) int {
 		},
 		ACL:     broker.ACLConfig{Enabled: o.aclEnabled, SuperUsers: superUsers},
 		Metrics: reg,
+		Groups:  o.groupConfig(),
 	})
 	if err != nil {
 		l.Close()

@@ -104,3 +104,24 @@ func TestParseACLFlags(t *testing.T) {
 		t.Fatalf("--super-users admin: %v", err)
 	}
 }
+
+func TestParseGroupSizeFlags(t *testing.T) {
+	o, err := parse([]string{"--group-max-size", "5"}, env(map[string]string{"KLITE_GROUP_CONSUMER_MAX_SIZE": "7"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.groupMaxSize != 5 || o.groupConsumerMaxSize != 7 {
+		t.Fatalf("group sizes: %d %d", o.groupMaxSize, o.groupConsumerMaxSize)
+	}
+	if o.groupMigrationPolicy != "bidirectional" {
+		t.Fatalf("default migration policy %q", o.groupMigrationPolicy)
+	}
+	if o, err := parse(nil, env(map[string]string{"KLITE_GROUP_CONSUMER_MIGRATION_POLICY": "upgrade"})); err != nil || o.groupMigrationPolicy != "upgrade" {
+		t.Fatalf("migration policy from env: %v", err)
+	}
+	for _, args := range [][]string{{"--group-max-size", "-1"}, {"--group-consumer-max-size", "-2"}, {"--group-consumer-migration-policy", "sideways"}} {
+		if _, err := parse(args, env(nil)); err == nil || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: err %v, want a one-line error", args, err)
+		}
+	}
+}
