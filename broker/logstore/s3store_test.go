@@ -1,0 +1,106 @@
+package logstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/klite/klite/internal/motoserver"
+)
+
+// newMotoStore starts a moto server for t, creates a bucket and returns an S3Store on it
+// (opts.Bucket, Endpoint, Region and Credentials are filled in).
+func newMotoStore(t *testing.T, opts S3Options) *S3Store {
+	t.Helper()
+	srv := motoserver.Start(t)
+	t.Logf("moto_server answered %v after exec", srv.StartTime)
+	return motoStoreOn(t, srv, opts)
+}
+
+func motoStoreOn(t *testing.T, srv *motoserver.Server, opts S3Options) *S3Store {
+	t.Helper()
+	if opts.Bucket == "" {
+		opts.Bucket = "klite-test"
+		srv.CreateBucket(t, opts.Bucket)
+	}
+	opts.Endpoint, opts.Region, opts.Credentials = srv.Endpoint, motoserver.Region, motoserver.Credentials()
+	if opts.Timeout == 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	st, err := NewS3Store(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.CheckBucket(); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// Objects above the threshold go up as multipart uploads: the object reads back whole and
+// by range across part boundaries, and no upload is left open.
+func TestS3StoreMultipart(t *testing.T) {
+	st := newMotoStore(t, S3Options{Prefix: "mp", MultipartThreshold: 6 << 20, PartSize: 5 << 20})
+	data := make([]byte, 11<<20+123) // three parts: 5 MiB, 5 MiB, 1 MiB+123
+	rand.Read(data)
+	if err := st.Put("big/seg", data); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Get("big/seg", 0, -1)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Get whole: %d bytes, %v; want %d bytes equal", len(got), err, len(data))
+	}
+	off := int64(5<<20 - 10) // spans the first part boundary
+	got, err = st.Get("big/seg", off, 20)
+	if err != nil || !bytes.Equal(got, data[off:off+20]) {
+		t.Fatalf("Get across a part boundary: %x, %v", got, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ups, err := st.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("klite-test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ups.Uploads) != 0 {
+		t.Errorf("%d multipart uploads left open", len(ups.Uploads))
+	}
+	// S3 gives a multipart object the ETag "<md5 of the part md5s>-<parts>".
+	head, err := st.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("klite-test"), Key: aws.String("mp/big/seg")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if etag := aws.ToString(head.ETag); !strings.HasSuffix(strings.Trim(etag, `"`), "-3") {
+		t.Errorf("ETag %s: not a three-part upload", etag)
+	}
+}
+
+// A server that stops answering fails a call within its Timeout after bounded retries,
+// and the error is not ErrNotFound (callers must not read "gone" into "unreachable").
+func TestS3StoreUnreachable(t *testing.T) {
+	srv := motoserver.Start(t)
+	st := motoStoreOn(t, srv, S3Options{Prefix: "x", MaxAttempts: 3, MaxBackoff: 50 * time.Millisecond, Timeout: 20 * time.Second})
+	if err := st.Put("a/b", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put("a/c", []byte("v")); err == nil {
+		t.Fatal("Put succeeded with the server stopped")
+	}
+	_, err := st.Get("a/b", 0, -1)
+	if err == nil || errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get with the server stopped: %v, want an error other than ErrNotFound", err)
+	}
+	if _, err := st.List("a/"); err == nil {
+		t.Fatal("List succeeded with the server stopped")
+	}
+}
