@@ -113,6 +113,7 @@ fuzz:
 	$(GO) test -run=NONE -fuzz='^FuzzSegmentIndex$$' -fuzztime=$(FUZZTIME) ./broker/logstore/
 	$(GO) test -run=NONE -fuzz='^FuzzCheckpoint$$' -fuzztime=$(FUZZTIME) ./broker/logstore/
 	$(GO) test -run=NONE -fuzz='^FuzzRecords$$' -fuzztime=$(FUZZTIME) ./broker/logstore/
+	$(GO) test -run=NONE -fuzz='^FuzzLeaseRecord$$' -fuzztime=$(FUZZTIME) ./broker/logstore/
 	$(GO) test -run=NONE -fuzz=FuzzRecordPayload -fuzztime=$(FUZZTIME) ./broker/
 	$(GO) test -run=NONE -fuzz=FuzzSASLTokens -fuzztime=$(FUZZTIME) ./broker/
 	$(GO) test -run=NONE -fuzz=FuzzACLMetaRecord -fuzztime=$(FUZZTIME) ./broker/
