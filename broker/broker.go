@@ -70,6 +70,9 @@ type Config struct {
 	// WAL and Meta replace the file stores (in-memory twins in unit tests).
 	WAL  storage.WAL
 	Meta storage.MetaLog
+
+	// S3 configures the S3 tier (s3.go); no bucket: local-only.
+	S3 S3Config
 }
 
 // Broker is one klite broker.
@@ -135,6 +138,8 @@ type Broker struct {
 	acls  *acl.Authorizer
 	authz *acl.Authorizer
 	aclMu sync.Mutex // serialises ACL changes with their metadata log records
+
+	s3 *s3State // the S3 tier (s3.go); nil when local-only
 }
 
 // Open loads state from cfg.DataDir (replaying the metadata log and the WAL) and returns a
@@ -174,6 +179,16 @@ func Open(cfg Config) (*Broker, error) {
 	if err := b.initSASL(); err != nil {
 		return nil, err
 	}
+	// One writer per S3 prefix: the lease comes before any local state is touched.
+	if err := b.startS3(); err != nil {
+		return nil, err
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			b.stopS3()
+		}
+	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -240,6 +255,7 @@ func Open(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("transaction coordinator: %w", err)
 	}
 
+	opened = true
 	return b, nil
 }
 
@@ -446,7 +462,8 @@ func (b *Broker) Close() error {
 	errG := b.groups.Close() // consumer groups
 	errW := b.wal.Close()
 	errM := b.meta.Close()
-	b.closeErr = errors.Join(errT, errG, errW, errM)
+	errS := b.stopS3() // after storage: the uploader's last flush will come first
+	b.closeErr = errors.Join(errT, errG, errW, errM, errS)
 	return b.closeErr
 }
 

@@ -166,10 +166,14 @@ func (l *S3Lease) Renew(ctx context.Context) error {
 	return l.update(ctx, false)
 }
 
-// Release gives the lease up so another broker may start at once.
+// Release gives the lease up so another broker may start at once (nothing to do when it
+// is not held, or was lost).
 func (l *S3Lease) Release(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.etag == "" {
+		return nil
+	}
 	err := l.update(ctx, true)
 	l.etag = ""
 	return err

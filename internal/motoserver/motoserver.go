@@ -102,9 +102,11 @@ func Start(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		began := time.Now()
 		if err := s.Stop(); err != nil {
 			t.Errorf("stopping moto_server: %v", err)
 		}
+		t.Logf("moto_server: answered %v after exec, stopped in %v", s.StartTime, time.Since(began))
 	})
 	return s
 }

@@ -1,0 +1,70 @@
+package broker
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klite/klite/broker/logstore"
+	"github.com/klite/klite/internal/motoserver"
+)
+
+func motoS3Config(t *testing.T, srv *motoserver.Server, prefix string) S3Config {
+	return S3Config{Bucket: "klite", Endpoint: srv.Endpoint, Region: motoserver.Region, Prefix: prefix,
+		Credentials: motoserver.Credentials()}
+}
+
+// Lease: a second broker on a bucket and prefix in use is refused with a message naming
+// the holder, before it touches its data directory; a broker on another prefix starts;
+// after the first closes (releasing the lease), the second starts.
+func TestS3LeaseRefusesSecondBroker(t *testing.T) {
+	srv := motoserver.Start(t)
+	srv.CreateBucket(t, "klite")
+	first := startBroker(t, t.TempDir(), func(c *Config) { c.S3 = motoS3Config(t, srv, "cluster-a") })
+
+	secondDir := t.TempDir() + "/data"
+	cfg := Config{DataDir: secondDir, AdvertisedAddr: "127.0.0.1:1", S3: motoS3Config(t, srv, "cluster-a")}
+	b, err := Open(cfg)
+	if err == nil {
+		b.Close()
+		t.Fatal("a second broker opened on a prefix in use")
+	}
+	if !errors.Is(err, logstore.ErrLeaseHeld) || !strings.Contains(err.Error(), "s3://klite/cluster-a/lease is held by another klite") {
+		t.Fatalf("second Open: %v, want the lease-held refusal", err)
+	}
+	if _, statErr := os.Stat(secondDir); statErr == nil {
+		t.Error("the refused broker created its data directory")
+	}
+
+	other := startBroker(t, t.TempDir(), func(c *Config) { c.S3 = motoS3Config(t, srv, "cluster-b") })
+	other.Close()
+
+	if err := first.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	b, err = Open(cfg)
+	if err != nil {
+		t.Fatalf("Open after the first broker closed: %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An unreachable S3 (or a missing bucket) stops Open with the reason, not a hang.
+func TestS3MissingBucketRefusesStart(t *testing.T) {
+	srv := motoserver.Start(t)
+	cfg := Config{DataDir: t.TempDir(), AdvertisedAddr: "127.0.0.1:1", S3: motoS3Config(t, srv, "p")}
+	start := time.Now()
+	b, err := Open(cfg)
+	if err == nil {
+		b.Close()
+		t.Fatal("Open succeeded without the bucket")
+	}
+	if !strings.Contains(err.Error(), "bucket klite") {
+		t.Errorf("Open: %v, want it to name the bucket", err)
+	}
+	t.Logf("refused after %v: %v", time.Since(start), err)
+}
