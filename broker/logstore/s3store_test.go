@@ -19,9 +19,7 @@ import (
 // (opts.Bucket, Endpoint, Region and Credentials are filled in).
 func newMotoStore(t *testing.T, opts S3Options) *S3Store {
 	t.Helper()
-	srv := motoserver.Start(t)
-	t.Logf("moto_server answered %v after exec", srv.StartTime)
-	return motoStoreOn(t, srv, opts)
+	return motoStoreOn(t, motoserver.Start(t), opts)
 }
 
 func motoStoreOn(t *testing.T, srv *motoserver.Server, opts S3Options) *S3Store {
