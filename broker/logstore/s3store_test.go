@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +101,48 @@ func TestS3StoreUnreachable(t *testing.T) {
 	}
 	if _, err := st.List("a/"); err == nil {
 		t.Fatal("List succeeded with the server stopped")
+	}
+}
+
+// BenchmarkS3Store measures PUT and GET of whole objects against moto on loopback, to know
+// the order of magnitude (moto is far slower than S3 per byte): go test -run NONE
+// -bench BenchmarkS3Store -benchtime 10x ./broker/logstore/
+func BenchmarkS3Store(b *testing.B) {
+	srv := motoserver.Start(b)
+	b.Logf("moto_server start: %v", srv.StartTime)
+	srv.CreateBucket(b, "bench")
+	st, err := NewS3Store(context.Background(), S3Options{Bucket: "bench", Endpoint: srv.Endpoint,
+		Region: motoserver.Region, Credentials: motoserver.Credentials()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	for _, size := range []int{1 << 20, 16 << 20} {
+		data := make([]byte, size)
+		rand.Read(data)
+		name := fmt.Sprintf("obj-%d", size)
+		b.Run(fmt.Sprintf("put-%dMiB", size>>20), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for i := 0; i < b.N; i++ {
+				if err := st.Put(name, data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("get-%dMiB", size>>20), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for i := 0; i < b.N; i++ {
+				if got, err := st.Get(name, 0, -1); err != nil || len(got) != size {
+					b.Fatal(len(got), err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("get-range-64KiB-of-%dMiB", size>>20), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if got, err := st.Get(name, int64(size/2), 64<<10); err != nil || len(got) != 64<<10 {
+					b.Fatal(len(got), err)
+				}
+			}
+		})
 	}
 }
