@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -63,8 +64,49 @@ func TestS3MissingBucketRefusesStart(t *testing.T) {
 		b.Close()
 		t.Fatal("Open succeeded without the bucket")
 	}
-	if !strings.Contains(err.Error(), "bucket klite") {
+	if !strings.Contains(err.Error(), "bucket klite does not exist") {
 		t.Errorf("Open: %v, want it to name the bucket", err)
 	}
 	t.Logf("refused after %v: %v", time.Since(start), err)
+}
+
+// The open broker renews its lease: well past the TTL a second broker is still refused.
+func TestS3LeaseRenewedWhileOpen(t *testing.T) {
+	srv := motoserver.Start(t)
+	srv.CreateBucket(t, "klite")
+	s3cfg := motoS3Config(t, srv, "p")
+	s3cfg.LeaseTTL = 3 * time.Second // renewed every second
+	first := startBroker(t, t.TempDir(), func(c *Config) { c.S3 = s3cfg })
+	st, err := logstore.NewS3Store(t.Context(), s3cfg.StoreOptions(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// Await four renewals (about four seconds, more than the TTL), bounded.
+	var tags []string
+	deadline := time.Now().Add(30 * time.Second)
+	for len(tags) < 5 && time.Now().Before(deadline) {
+		b, err := st.Get("lease", 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := logstore.ParseLeaseRecord(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tag := fmt.Sprint(rec.RenewedMs); len(tags) == 0 || tags[len(tags)-1] != tag {
+			tags = append(tags, tag)
+		}
+		time.Sleep(100 * time.Millisecond) // polling S3: no event to wait on
+	}
+	if len(tags) < 5 {
+		t.Fatalf("saw %d lease writes in 30s, want the acquire and four renewals", len(tags))
+	}
+	_, err = Open(Config{DataDir: t.TempDir(), AdvertisedAddr: "127.0.0.1:1", S3: s3cfg})
+	if !errors.Is(err, logstore.ErrLeaseHeld) {
+		t.Fatalf("second Open after %d renewals: %v, want ErrLeaseHeld", len(tags)-1, err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

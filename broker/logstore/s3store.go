@@ -176,10 +176,19 @@ func (s *S3Store) Close() error {
 func (s *S3Store) CheckBucket() error {
 	ctx, cancel := s.call()
 	defer cancel()
-	if _, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.opts.Bucket}); err != nil {
-		return fmt.Errorf("s3: bucket %s: %w", s.opts.Bucket, err)
+	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.opts.Bucket})
+	switch httpStatus(err) {
+	case 0:
+		if err != nil {
+			return fmt.Errorf("s3: bucket %s unreachable: %w", s.opts.Bucket, err)
+		}
+		return nil
+	case http.StatusNotFound:
+		return fmt.Errorf("s3: bucket %s does not exist (create it first)", s.opts.Bucket)
+	case http.StatusForbidden:
+		return fmt.Errorf("s3: access to bucket %s denied: check the AWS credentials and the bucket policy", s.opts.Bucket)
 	}
-	return nil
+	return fmt.Errorf("s3: bucket %s: %w", s.opts.Bucket, err)
 }
 
 func (s *S3Store) call() (context.Context, context.CancelFunc) {
