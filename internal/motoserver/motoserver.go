@@ -180,6 +180,7 @@ func (s *Server) Stop() error {
 	}
 	pgid := s.cmd.Process.Pid
 	syscall.Kill(-pgid, syscall.SIGTERM)
+	syscall.Kill(-pgid, syscall.SIGCONT) // a paused server handles SIGTERM once continued
 	select {
 	case <-s.exited:
 		return nil
@@ -193,6 +194,13 @@ func (s *Server) Stop() error {
 		return fmt.Errorf("moto_server (pid %d) did not exit after SIGKILL", pgid)
 	}
 }
+
+// Pause stops the server process (SIGSTOP) without losing its state: requests hang, as
+// with an S3 that stopped answering, until Resume. Stop resumes a paused server first.
+func (s *Server) Pause() error { return syscall.Kill(-s.cmd.Process.Pid, syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() error { return syscall.Kill(-s.cmd.Process.Pid, syscall.SIGCONT) }
 
 // CreateBucket creates a bucket through moto's plain REST API (no SDK needed).
 func (s *Server) CreateBucket(t testing.TB, bucket string) {
