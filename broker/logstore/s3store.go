@@ -28,9 +28,10 @@ package logstore
 //   - List pages through ListObjectsV2 (1000 keys a page); S3 lists in UTF-8 byte order,
 //     which for the Store's ASCII names is the sorted order the interface promises.
 //   - Delete of a missing key succeeds on S3, as the interface wants.
-//   - Transient failures (5xx, throttling, connection resets, timeouts of one attempt) are
-//     retried by the SDK's standard retryer with jittered exponential backoff, MaxAttempts in
-//     all; each Store call has a deadline (Timeout) over all its attempts.
+//   - Transient failures (5xx, throttling, connection resets, an attempt whose connection is
+//     silent for ReadTimeout) are retried by the SDK's standard retryer with jittered
+//     exponential backoff, MaxAttempts in all; each Store call has a deadline (Timeout) over
+//     all its attempts.
 
 import (
 	"bytes"
@@ -46,6 +47,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -78,6 +80,10 @@ type S3Options struct {
 	MaxBackoff  time.Duration
 	// Timeout bounds one Store call, all its requests and retries included (default 2m).
 	Timeout time.Duration
+	// ReadTimeout fails (and so retries) an attempt whose connection delivers no byte for
+	// this long, waiting for the answer included (default 20s): a server that stopped
+	// answering costs one ReadTimeout per attempt, not the whole Timeout.
+	ReadTimeout time.Duration
 }
 
 func (o *S3Options) defaults() {
@@ -102,6 +108,9 @@ func (o *S3Options) defaults() {
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Minute
 	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 20 * time.Second
+	}
 	o.Prefix = strings.Trim(o.Prefix, "/")
 }
 
@@ -124,6 +133,7 @@ func NewS3Client(ctx context.Context, opts S3Options) (*s3.Client, error) {
 	if opts.Credentials != nil {
 		lo = append(lo, config.WithCredentialsProvider(opts.Credentials))
 	}
+	lo = append(lo, config.WithHTTPClient(awshttp.NewBuildableClient().WithReadTimeout(opts.ReadTimeout)))
 	lo = append(lo, config.WithRetryer(func() aws.Retryer {
 		return retry.NewStandard(func(so *retry.StandardOptions) {
 			so.MaxAttempts = opts.MaxAttempts

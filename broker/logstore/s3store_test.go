@@ -104,6 +104,33 @@ func TestS3StoreUnreachable(t *testing.T) {
 	}
 }
 
+// A server that hangs (paused, state kept) fails calls after bounded attempts of
+// ReadTimeout each, and the same store works again once it answers.
+func TestS3StoreHungServer(t *testing.T) {
+	srv := motoserver.Start(t)
+	st := motoStoreOn(t, srv, S3Options{Prefix: "x", MaxAttempts: 2, MaxBackoff: 10 * time.Millisecond,
+		ReadTimeout: 300 * time.Millisecond, Timeout: 20 * time.Second})
+	if err := st.Put("a/b", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := st.Get("a/b", 0, -1)
+	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Get from a hung server: %v, want a read timeout after the attempts", err)
+	}
+	if err := st.Put("a/c", []byte("w")); err == nil {
+		t.Fatal("Put to a hung server succeeded")
+	}
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.Get("a/b", 0, -1); err != nil || string(got) != "v" {
+		t.Fatalf("Get after the server came back: %q, %v", got, err)
+	}
+}
+
 // BenchmarkS3Store measures PUT and GET of whole objects against moto on loopback, to know
 // the order of magnitude (moto is far slower than S3 per byte): go test -run NONE
 // -bench BenchmarkS3Store -benchtime 10x ./broker/logstore/
