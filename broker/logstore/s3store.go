@@ -52,6 +52,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // S3Options configure an S3Store.
@@ -80,6 +81,9 @@ type S3Options struct {
 	MaxBackoff  time.Duration
 	// Timeout bounds one Store call, all its requests and retries included (default 2m).
 	Timeout time.Duration
+	// Requests counts the HTTP requests sent, retries and multipart parts included (what S3
+	// bills); NewS3Store makes one when nil.
+	Requests *RequestCounter
 	// ReadTimeout fails (and so retries) an attempt whose connection delivers no byte for
 	// this long, waiting for the answer included (default 20s): a server that stopped
 	// answering costs one ReadTimeout per attempt, not the whole Timeout.
@@ -148,6 +152,9 @@ func NewS3Client(ctx context.Context, opts S3Options) (*s3.Client, error) {
 		cfg.Region = "us-east-1"
 	}
 	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if opts.Requests != nil {
+			o.APIOptions = append(o.APIOptions, opts.Requests.install)
+		}
 		// Ranged GETs carry no whole-object checksum to check; segments carry their own CRCs.
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		if opts.Endpoint != "" {
@@ -164,6 +171,9 @@ func NewS3Store(ctx context.Context, opts S3Options) (*S3Store, error) {
 		return nil, errors.New("s3: no bucket")
 	}
 	opts.defaults()
+	if opts.Requests == nil {
+		opts.Requests = &RequestCounter{}
+	}
 	client, err := NewS3Client(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -172,6 +182,9 @@ func NewS3Store(ctx context.Context, opts S3Options) (*S3Store, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
+
+// Requests counts the requests sent so far, by S3 operation (PutObject, GetObject, ...).
+func (s *S3Store) Requests() map[string]int64 { return s.opts.Requests.Snapshot() }
 
 // Client is the SDK client (shared with the lease).
 func (s *S3Store) Client() *s3.Client { return s.client }
@@ -379,6 +392,37 @@ func (s *S3Store) Delete(name string) error {
 		return fmt.Errorf("s3: delete %s: %w", key, err)
 	}
 	return nil
+}
+
+// RequestCounter counts S3 requests by operation, each attempt once.
+type RequestCounter struct {
+	mu sync.Mutex
+	n  map[string]int64
+}
+
+// install adds the counting step after the retry middleware, so it runs once per attempt.
+func (c *RequestCounter) install(stack *middleware.Stack) error {
+	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("kliteRequestCounter",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			c.mu.Lock()
+			if c.n == nil {
+				c.n = map[string]int64{}
+			}
+			c.n[middleware.GetOperationName(ctx)]++
+			c.mu.Unlock()
+			return next.HandleFinalize(ctx, in)
+		}), middleware.After)
+}
+
+// Snapshot returns the counts so far.
+func (c *RequestCounter) Snapshot() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int64, len(c.n))
+	for k, v := range c.n {
+		out[k] = v
+	}
+	return out
 }
 
 func isS3Code(err error, codes ...string) bool {

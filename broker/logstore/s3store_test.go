@@ -71,6 +71,10 @@ func TestS3StoreMultipart(t *testing.T) {
 	if len(ups.Uploads) != 0 {
 		t.Errorf("%d multipart uploads left open", len(ups.Uploads))
 	}
+	reqs := st.Requests()
+	if reqs["CreateMultipartUpload"] != 1 || reqs["UploadPart"] != 3 || reqs["CompleteMultipartUpload"] != 1 || reqs["PutObject"] != 0 {
+		t.Errorf("requests %v, want one multipart upload of three parts", reqs)
+	}
 	// S3 gives a multipart object the ETag "<md5 of the part md5s>-<parts>".
 	head, err := st.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("klite-test"), Key: aws.String("mp/big/seg")})
 	if err != nil {
@@ -116,9 +120,13 @@ func TestS3StoreHungServer(t *testing.T) {
 	if err := srv.Pause(); err != nil {
 		t.Fatal(err)
 	}
+	gets := st.Requests()["GetObject"]
 	_, err := st.Get("a/b", 0, -1)
 	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Get from a hung server: %v, want a read timeout after the attempts", err)
+	}
+	if n := st.Requests()["GetObject"] - gets; n != 2 {
+		t.Errorf("%d GetObject attempts against the hung server, want MaxAttempts (2)", n)
 	}
 	if err := st.Put("a/c", []byte("w")); err == nil {
 		t.Fatal("Put to a hung server succeeded")
