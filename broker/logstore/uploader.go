@@ -214,3 +214,40 @@ func (u *Uploader) ConfirmedOffset(prefix string) (int64, error) {
 	}
 	return s.next, nil
 }
+
+// Lag is what the remote lacks of the partition's sealed segments: their bytes and the
+// creation time (ms) of the oldest one (0 when none). The unsealed tail (the Log's, held
+// by the WAL) is lag too; the caller adds it.
+func (u *Uploader) Lag(prefix string) (bytes int64, oldestMs int64, err error) {
+	segs, _, err := u.localSegments(prefix)
+	if err != nil {
+		return 0, 0, err
+	}
+	u.mu.Lock()
+	var first *Object
+	for i, s := range segs {
+		if size, ok := u.confirmed[s.Name]; ok && size == s.Size {
+			continue
+		}
+		bytes += s.Size
+		if first == nil {
+			first = &segs[i]
+		}
+	}
+	u.mu.Unlock()
+	if first == nil {
+		return 0, 0, nil
+	}
+	if first.Size < trailerLen {
+		return bytes, 0, fmt.Errorf("logstore: segment %s: %d bytes", first.Name, first.Size)
+	}
+	t, err := u.local.Get(first.Name, first.Size-trailerLen, trailerLen)
+	if err != nil {
+		return bytes, 0, err
+	}
+	s, err := decodeTrailer(t, first.Size)
+	if err != nil {
+		return bytes, 0, fmt.Errorf("%s: %w", first.Name, err)
+	}
+	return bytes, s.created, nil
+}

@@ -15,7 +15,9 @@ func sealedLog(t *testing.T) (*Log, Store, []kv) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := Open(local, "p/", smallConfig(), smallOpts(&clock{}))
+	c := &clock{}
+	c.advance(5000) // segments are created at 5000 ms
+	l, err := Open(local, "p/", smallConfig(), smallOpts(c))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +130,13 @@ func TestUploaderFailureLeavesContiguousConfirmedPrefix(t *testing.T) {
 	if u.Confirmed(segs[2]) {
 		t.Errorf("%s confirmed though its upload failed", segs[2])
 	}
+	var pendingBytes int64
+	for _, o := range rep.Pending {
+		pendingBytes += o.Size
+	}
+	if lag, oldest, err := u.Lag("p/"); err != nil || lag != pendingBytes || oldest != 5000 {
+		t.Fatalf("Lag = %d bytes, oldest %d, %v; want %d bytes, created at 5000 (the test clock)", lag, oldest, err, pendingBytes)
+	}
 	off, err := u.ConfirmedOffset("p/")
 	if err != nil || off != l.Segments()[1].Next {
 		t.Fatalf("ConfirmedOffset = %d, %v; want the end of the second segment %d", off, err, l.Segments()[1].Next)
@@ -141,6 +150,9 @@ func TestUploaderFailureLeavesContiguousConfirmedPrefix(t *testing.T) {
 	}
 	if off, _ := u.ConfirmedOffset("p/"); off != l.DurableOffset() {
 		t.Fatalf("ConfirmedOffset after resuming = %d, want %d", off, l.DurableOffset())
+	}
+	if lag, oldest, err := u.Lag("p/"); err != nil || lag != 0 || oldest != 0 {
+		t.Fatalf("Lag after resuming = %d, %d, %v; want none", lag, oldest, err)
 	}
 }
 
