@@ -224,8 +224,10 @@ func (l *S3Lease) write(ctx context.Context, ifMatch string, release bool) (ok b
 	out, err := l.client.PutObject(ctx, in)
 	if err != nil {
 		// 412: the condition failed. 409: a concurrent conditional write to the same key
-		// (S3's ConditionalRequestConflict) won; the same outcome for us.
-		if s := httpStatus(err); s == http.StatusPreconditionFailed || s == http.StatusConflict {
+		// (S3's ConditionalRequestConflict) won; the same outcome for us. 404 to If-Match: the
+		// object it named is gone (released by deletion), so that ETag lost too.
+		s := httpStatus(err)
+		if s == http.StatusPreconditionFailed || s == http.StatusConflict || s == http.StatusNotFound && ifMatch != "" {
 			return false, nil
 		}
 		return false, fmt.Errorf("s3 lease s3://%s/%s: %w", l.bucket, l.key, err)
