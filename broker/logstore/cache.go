@@ -11,6 +11,7 @@ package logstore
 //
 //	<dir>/<name with "/" as "~">.<block number>     bytes [n*BlockSize, (n+1)*BlockSize)
 //	                                                of the object (the last block shorter)
+//	<dir>/tmp/block-*                               a block being written (then renamed)
 //
 // Only segment objects (".seg" names) are cached: they are immutable, so a cached block is
 // never stale. Everything else (checkpoints, replaced in place) and every Put, List and
@@ -60,7 +61,7 @@ func NewCachedStore(remote Store, dir string, blockSize, budget int64) (*CachedS
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
 		return nil, err
 	}
 	return &CachedStore{remote: remote, dir: dir, blockSize: blockSize, budget: budget,
@@ -172,7 +173,7 @@ func (c *CachedStore) block(name string, b int64) ([]byte, error) {
 	if _, ok := c.byKey[k]; ok {
 		return data, nil // fetched concurrently
 	}
-	if err := os.WriteFile(c.path(k), data, 0o644); err != nil {
+	if err := c.writeFile(c.path(k), data); err != nil {
 		return data, nil // a full cache disk: serve uncached
 	}
 	c.byKey[k] = c.lru.PushFront(&cacheEntry{k, int64(len(data))})
@@ -181,6 +182,27 @@ func (c *CachedStore) block(name string, b int64) ([]byte, error) {
 		c.removeLocked(c.lru.Back())
 	}
 	return data, nil
+}
+
+// writeFile writes through a temporary file and a rename: a reader that found the block
+// listed reads without the lock, and may open the path while an evicted block is being
+// cached again there; it must see a whole file, never one being written.
+func (c *CachedStore) writeFile(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Join(c.dir, "tmp"), "block-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 func (c *CachedStore) removeLocked(e *list.Element) {
