@@ -10,6 +10,14 @@ KAFKA_JAR := $(KAFKA_LIBS)/kafka_2.13-4.0.2.jar
 MVN       ?= mvn -q -B
 export PATH := $(BIN):$(PATH)
 
+# moto's S3 server for the S3 tier's tests, in a git-ignored virtualenv (pip's downloads land
+# in its standard per-user cache). Tests run by make find it here and fail, not skip, without it.
+MOTO_VENV := $(CACHE)/moto
+MOTO_STAMP:= $(MOTO_VENV)/.installed
+PYTHON    ?= python3
+export KLITE_MOTO_SERVER  := $(MOTO_VENV)/bin/moto_server
+export KLITE_REQUIRE_MOTO := 1
+
 # Every driver with a Makefile of its own is built by `make drivers`.
 DRIVERS   := $(patsubst clients/%/Makefile,%,$(wildcard clients/*/Makefile))
 
@@ -19,7 +27,7 @@ CLIENT   ?=
 TARGET   ?=
 
 .PHONY: all build run test unit integration conformance wire tools conformance-docker compat-doc bench chaos kafka-jars drivers \
-        fuzz vet clean
+        fuzz vet clean moto
 
 all: build
 
@@ -38,10 +46,10 @@ run: build
 vet:
 	$(GO) vet ./...
 
-unit:
-	$(GO) test -race -count=1 ./broker/... ./conformance/...
+unit: moto
+	$(GO) test -race -count=1 ./broker/... ./conformance/... ./internal/...
 
-integration: build
+integration: build moto
 	$(GO) test -count=1 -tags integration ./cmd/...
 
 $(KAFKA_JAR): conformance/kafka/pom.xml
@@ -50,6 +58,13 @@ $(KAFKA_JAR): conformance/kafka/pom.xml
 	@touch $@
 
 kafka-jars: $(KAFKA_JAR)
+
+$(MOTO_STAMP): internal/motoserver/requirements.txt
+	test -x $(MOTO_VENV)/bin/python || $(PYTHON) -m venv $(MOTO_VENV)
+	$(MOTO_VENV)/bin/pip install --disable-pip-version-check -q -r internal/motoserver/requirements.txt
+	@touch $@
+
+moto: $(MOTO_STAMP)
 
 drivers:
 	@for d in $(DRIVERS); do echo "== driver $$d"; $(MAKE) --no-print-directory -C clients/$$d || exit 1; done
@@ -106,6 +121,7 @@ fuzz:
 	$(GO) test -run=NONE -fuzz='^FuzzSegmentIndex$$' -fuzztime=$(FUZZTIME) ./broker/logstore/
 	$(GO) test -run=NONE -fuzz='^FuzzCheckpoint$$' -fuzztime=$(FUZZTIME) ./broker/logstore/
 	$(GO) test -run=NONE -fuzz='^FuzzRecords$$' -fuzztime=$(FUZZTIME) ./broker/logstore/
+	$(GO) test -run=NONE -fuzz='^FuzzLeaseRecord$$' -fuzztime=$(FUZZTIME) ./broker/logstore/
 	$(GO) test -run=NONE -fuzz=FuzzRecordPayload -fuzztime=$(FUZZTIME) ./broker/
 	$(GO) test -run=NONE -fuzz=FuzzSASLTokens -fuzztime=$(FUZZTIME) ./broker/
 	$(GO) test -run=NONE -fuzz=FuzzACLMetaRecord -fuzztime=$(FUZZTIME) ./broker/

@@ -77,6 +77,9 @@ type Config struct {
 	// StorageFaults injects write and fsync errors below the files of the WAL, meta.log,
 	// groups.log and txns.log (disk-full tests).
 	StorageFaults *storage.Faults
+
+	// S3 configures the S3 tier (s3.go); no bucket: local-only.
+	S3 S3Config
 }
 
 // Broker is one klite broker.
@@ -148,6 +151,7 @@ type Broker struct {
 	// metrics is cfg.Metrics (nil: off); scrape is its scrape-time collector (metrics_collect.go).
 	metrics *metrics.Registry
 	scrape  *collector
+	s3      *s3State // the S3 tier (s3.go); nil when local-only
 }
 
 // Open loads state from cfg.DataDir (replaying the metadata log and the WAL) and returns a
@@ -188,6 +192,16 @@ func Open(cfg Config) (*Broker, error) {
 	if err := b.initSASL(); err != nil {
 		return nil, err
 	}
+	// One writer per S3 prefix: the lease comes before any local state is touched.
+	if err := b.startS3(); err != nil {
+		return nil, err
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			b.stopS3()
+		}
+	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -268,6 +282,7 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	b.registerMetrics() // metrics_collect.go
 
+	opened = true
 	return b, nil
 }
 
@@ -478,7 +493,8 @@ func (b *Broker) Close() error {
 	errG := b.groups.Close() // consumer groups
 	errW := b.wal.Close()
 	errM := b.meta.Close()
-	b.closeErr = errors.Join(errT, errG, errW, errM)
+	errS := b.stopS3() // after storage: the uploader's last flush will come first
+	b.closeErr = errors.Join(errT, errG, errW, errM, errS)
 	return b.closeErr
 }
 

@@ -10,12 +10,14 @@ import (
 	"testing"
 )
 
-// TestStoreConformance runs the same checks against every Store implementation (the S3
-// store of issue 11 joins the list in stores()).
+// TestStoreConformance runs the same checks against every Store implementation: the
+// directory store, the in-memory twin and the S3 store against moto's S3 server (skipped
+// without moto, except under make test and CI: see internal/motoserver).
 func TestStoreConformance(t *testing.T) {
 	for name, st := range stores(t) {
 		t.Run(name, func(t *testing.T) { testStore(t, st) })
 	}
+	t.Run("s3", func(t *testing.T) { testStore(t, newMotoStore(t, S3Options{Prefix: "klite/test"})) })
 }
 
 func testStore(t *testing.T, st Store) {

@@ -29,6 +29,7 @@ import (
 	"github.com/klite/klite/broker"
 	"github.com/klite/klite/broker/acl"
 	"github.com/klite/klite/broker/group"
+	"github.com/klite/klite/broker/logstore"
 	"github.com/klite/klite/broker/metrics"
 	"github.com/klite/klite/broker/storage"
 )
@@ -52,6 +53,7 @@ type options struct {
 
 	s3Bucket, s3Endpoint, s3Region, s3Prefix string
 	s3FlushInterval                          time.Duration
+	s3CacheBytes, s3TargetObjectBytes        int64
 
 	saslEnabled                           bool
 	saslMechanism, saslUser, saslPassword string
@@ -92,11 +94,13 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.recoverDamaged, "recover-damaged", false, "start even if recovery finds damaged data: move it into <data-dir>/damaged/ and log at ERROR what was moved (data loss you choose knowingly)")
 	fs.Int64Var(&o.maxReqMemory, "max-request-memory-bytes", 1<<30, "bytes of requests read but not yet answered, across all connections; reading waits above it (0: unbounded)")
 	fs.Int64Var(&o.maxRespMemory, "max-response-memory-bytes", 1<<30, "bytes of responses waiting to be written, across all connections, and as much for answers being built (Metadata, estimated); connections stop reading above it (0: unbounded)")
-	fs.StringVar(&o.s3Bucket, "s3-bucket", "", "S3 bucket for the storage tier (not implemented yet)")
-	fs.StringVar(&o.s3Endpoint, "s3-endpoint", "", "S3 endpoint URL (not implemented yet)")
-	fs.StringVar(&o.s3Region, "s3-region", "", "S3 region (not implemented yet)")
-	fs.StringVar(&o.s3Prefix, "s3-prefix", "", "key prefix inside the S3 bucket (not implemented yet)")
-	fs.DurationVar(&o.s3FlushInterval, "s3-flush-interval", 10*time.Second, "how often the WAL is flushed to S3 (not implemented yet)")
+	fs.StringVar(&o.s3Bucket, "s3-bucket", "", "S3 bucket for the storage tier (empty: local-only); credentials from the standard AWS chain")
+	fs.StringVar(&o.s3Endpoint, "s3-endpoint", "", "URL of an S3-compatible server (path-style addressing); empty: AWS")
+	fs.StringVar(&o.s3Region, "s3-region", "", "S3 region (default: the AWS SDK's chain, else us-east-1)")
+	fs.StringVar(&o.s3Prefix, "s3-prefix", "", "key prefix inside the S3 bucket; one broker per bucket and prefix")
+	fs.DurationVar(&o.s3FlushInterval, "s3-flush-interval", 10*time.Second, "longest time produced data waits before going to S3 (segments are not uploaded yet)")
+	fs.Int64Var(&o.s3CacheBytes, "s3-cache-bytes", 1<<30, "local disk budget for caching S3-resident segments read back")
+	fs.Int64Var(&o.s3TargetObjectBytes, "s3-target-object-bytes", 64<<20, "size at which a partition's segment is sealed and uploaded to S3")
 	fs.BoolVar(&o.saslEnabled, "sasl-enabled", false, "require SASL authentication on every connection")
 	fs.StringVar(&o.saslMechanism, "sasl-mechanism", "PLAIN", "enabled SASL mechanisms, one or a comma list of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512")
 	fs.StringVar(&o.saslUser, "sasl-user", "", "bootstrap SASL user (PLAIN, and SCRAM credentials for every enabled SCRAM mechanism)")
@@ -241,6 +245,12 @@ func (o *options) validate() error {
 	if o.s3FlushInterval <= 0 {
 		return fmt.Errorf("invalid --s3-flush-interval %s: must be positive", o.s3FlushInterval)
 	}
+	if o.s3Bucket == "" && (o.s3Endpoint != "" || o.s3Prefix != "" || o.s3Region != "") {
+		return errors.New("--s3-endpoint, --s3-prefix and --s3-region need --s3-bucket")
+	}
+	if o.s3CacheBytes < 1<<20 || o.s3TargetObjectBytes < 1<<20 || o.s3TargetObjectBytes > 5<<30 {
+		return fmt.Errorf("invalid --s3-cache-bytes %d or --s3-target-object-bytes %d: want at least 1048576 (objects at most 5 GiB)", o.s3CacheBytes, o.s3TargetObjectBytes)
+	}
 	if _, err := o.saslMechanisms(); err != nil {
 		return err
 	}
@@ -350,8 +360,8 @@ func run(o *options, reload func() (*options, error)) int {
 	if o.metrics && o.healthAddr != "" {
 		reg = metrics.New()
 	}
-	if o.s3Bucket != "" || o.s3Endpoint != "" {
-		log.Warn("S3 storage tier is not implemented yet; --s3-* flags are ignored and data stays on local disk")
+	if o.s3Bucket != "" {
+		log.Warn("S3 tier: only the writer lease is in place; data stays on local disk for now")
 	}
 
 	var ready atomic.Bool
@@ -427,9 +437,15 @@ func run(o *options, reload func() (*options, error)) int {
 		ACL:     broker.ACLConfig{Enabled: o.aclEnabled, SuperUsers: superUsers},
 		Metrics: reg,
 		Groups:  o.groupConfig(),
+		S3: broker.S3Config{Bucket: o.s3Bucket, Region: o.s3Region, Endpoint: o.s3Endpoint, Prefix: o.s3Prefix,
+			FlushInterval: o.s3FlushInterval, CacheBytes: o.s3CacheBytes, TargetObjectBytes: o.s3TargetObjectBytes},
 	})
 	if err != nil {
 		l.Close()
+		if errors.Is(err, logstore.ErrLeaseHeld) {
+			log.Error("refusing to start: another broker uses this S3 bucket and prefix", "err", err)
+			return 1
+		}
 		if errors.Is(err, storage.ErrCorrupt) {
 			log.Error("refusing to start: damaged data (restore the file, or start with --recover-damaged to move the damage aside and lose it knowingly)", "err", err)
 			return 1
