@@ -58,6 +58,8 @@ type Config struct {
 	// Groups configures the consumer-group coordinator (initial rebalance delay, session
 	// timeout bounds, offset retention; its log defaults to DataDir/meta/groups.log).
 	Groups group.Config
+	// TransactionMaxTimeout is transaction.max.timeout.ms (default 15 minutes).
+	TransactionMaxTimeout time.Duration
 
 	// RecoverDamaged starts even where recovery finds corruption (see broker/storage,
 	// recovery.go): damaged bytes are moved into DataDir/damaged/ and everything moved or

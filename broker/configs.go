@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -294,14 +295,14 @@ var brokerConfigs = map[string]brokerConfigDef{
 		}
 		return "0", srcDefault, true // klite's default (Kafka's is 3000)
 	}},
-	"group.min.session.timeout.ms": {typ: ctInt, readOnly: true, value: defaultVal("6000")},
+	"group.min.session.timeout.ms": {typ: ctInt, readOnly: true, value: durationVal(func(b *Broker) time.Duration { return b.cfg.Groups.MinSessionTimeout }, "6000", time.Millisecond)},
 	// KIP-848 consumer groups (broker/group/consumer*.go).
 	"group.coordinator.rebalance.protocols": {typ: ctList, readOnly: true, value: defaultVal("classic,consumer")},
 	"group.consumer.session.timeout.ms":     {typ: ctInt, readOnly: true, value: defaultVal("45000")},
 	"group.consumer.heartbeat.interval.ms":  {typ: ctInt, readOnly: true, value: defaultVal("5000")},
-	"group.max.session.timeout.ms":          {typ: ctInt, readOnly: true, value: defaultVal("1800000")},
-	"offsets.retention.minutes":             {typ: ctInt, readOnly: true, value: defaultVal("10080")},
-	"transaction.max.timeout.ms":            {typ: ctInt, readOnly: true, value: defaultVal("900000")},
+	"group.max.session.timeout.ms":          {typ: ctInt, readOnly: true, value: durationVal(func(b *Broker) time.Duration { return b.cfg.Groups.MaxSessionTimeout }, "1800000", time.Millisecond)},
+	"offsets.retention.minutes":             {typ: ctInt, readOnly: true, value: durationVal(func(b *Broker) time.Duration { return b.cfg.Groups.OffsetsRetention }, "10080", time.Minute)},
+	"transaction.max.timeout.ms":            {typ: ctInt, readOnly: true, value: durationVal(func(b *Broker) time.Duration { return b.cfg.TransactionMaxTimeout }, "900000", time.Millisecond)},
 	"transactional.id.expiration.ms":        {typ: ctInt, readOnly: true, value: defaultVal("604800000")},
 	"producer.id.expiration.ms":             {typ: ctInt, value: defaultVal("86400000")},
 	"max.connections":                       {typ: ctInt, value: defaultVal("2147483647")},
@@ -575,4 +576,15 @@ func joinHostPort(h string, p int32) string {
 		return "[" + h + "]:" + strconv.Itoa(int(p))
 	}
 	return h + ":" + strconv.Itoa(int(p))
+}
+
+// durationVal reports a duration setting in unit: the flag's value (static) when set, else
+// Kafka's default.
+func durationVal(get func(*Broker) time.Duration, dflt string, unit time.Duration) func(*Broker) (string, int8, bool) {
+	return func(b *Broker) (string, int8, bool) {
+		if d := get(b); d > 0 {
+			return strconv.FormatInt(int64(d/unit), 10), srcStatic, true
+		}
+		return dflt, srcDefault, true
+	}
 }

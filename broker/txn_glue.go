@@ -97,10 +97,11 @@ func (b *Broker) openTxns() error {
 		}
 	}
 	c, err := txn.New(txn.Config{
-		Log:     l,
-		Effects: (*txnEffects)(b),
-		Now:     b.now,
-		Logger:  b.log,
+		Log:        l,
+		Effects:    (*txnEffects)(b),
+		Now:        b.now,
+		Logger:     b.log,
+		MaxTimeout: b.cfg.TransactionMaxTimeout,
 	})
 	if err != nil {
 		return err

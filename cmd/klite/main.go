@@ -74,6 +74,9 @@ type options struct {
 	values, sources map[string]string
 
 	groupMaxSize, groupConsumerMaxSize int
+	groupInitialRebalanceDelay         time.Duration
+	groupMinSession, groupMaxSession   time.Duration
+	offsetsRetention, txnMaxTimeout    time.Duration
 	groupMigrationPolicy               string
 }
 
@@ -115,6 +118,11 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.configFile, "config", "", "YAML file of settings, keys named as the flags (flag > KLITE_* environment > file > default)")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	fs.BoolVar(&o.printConfg, "print-config", false, "print the effective configuration (secrets masked) and exit")
+	fs.DurationVar(&o.groupInitialRebalanceDelay, "group-initial-rebalance-delay", 0, "how long a new classic group's first rebalance waits for more members (Kafka's group.initial.rebalance.delay.ms, whose default is 3s)")
+	fs.DurationVar(&o.groupMinSession, "group-min-session-timeout", 6*time.Second, "smallest session timeout a classic group member may ask for (Kafka's group.min.session.timeout.ms)")
+	fs.DurationVar(&o.groupMaxSession, "group-max-session-timeout", 30*time.Minute, "largest session timeout a classic group member may ask for (Kafka's group.max.session.timeout.ms)")
+	fs.DurationVar(&o.offsetsRetention, "offsets-retention", 7*24*time.Hour, "how long an empty group's committed offsets are kept (Kafka's offsets.retention.minutes)")
+	fs.DurationVar(&o.txnMaxTimeout, "transaction-max-timeout", 15*time.Minute, "largest transaction timeout a producer may ask for (Kafka's transaction.max.timeout.ms)")
 	fs.IntVar(&o.groupMaxSize, "group-max-size", 0, "most members of a classic consumer group (Kafka's group.max.size; 0: unlimited)")
 	fs.IntVar(&o.groupConsumerMaxSize, "group-consumer-max-size", 0, "most members of a KIP-848 consumer group, either protocol (Kafka's group.consumer.max.size; 0: unlimited)")
 	fs.StringVar(&o.groupMigrationPolicy, "group-consumer-migration-policy", "bidirectional", "online conversions of groups with members between the classic and consumer protocols: bidirectional, upgrade, downgrade or disabled (Kafka's group.consumer.migration.policy)")
@@ -126,7 +134,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 // groupConfig is the group coordinator's part of the options.
 func (o *options) groupConfig() group.Config {
 	return group.Config{MaxGroupSize: o.groupMaxSize, ConsumerMaxGroupSize: o.groupConsumerMaxSize,
-		MigrationPolicy: o.groupMigrationPolicy}
+		MigrationPolicy: o.groupMigrationPolicy, InitialRebalanceDelay: o.groupInitialRebalanceDelay,
+		MinSessionTimeout: o.groupMinSession, MaxSessionTimeout: o.groupMaxSession, OffsetsRetention: o.offsetsRetention}
 }
 
 // envName maps a flag name to its environment variable.
@@ -215,6 +224,16 @@ func (o *options) validate() error {
 	}
 	if o.dataDir == "" {
 		return errors.New("invalid --data-dir: must not be empty")
+	}
+	switch {
+	case o.groupInitialRebalanceDelay < 0:
+		return fmt.Errorf("invalid --group-initial-rebalance-delay %v: must not be negative", o.groupInitialRebalanceDelay)
+	case o.groupMinSession <= 0 || o.groupMaxSession < o.groupMinSession:
+		return fmt.Errorf("invalid --group-min-session-timeout %v / --group-max-session-timeout %v: want 0 < min <= max", o.groupMinSession, o.groupMaxSession)
+	case o.offsetsRetention < time.Minute:
+		return fmt.Errorf("invalid --offsets-retention %v: want at least 1m", o.offsetsRetention)
+	case o.txnMaxTimeout < time.Millisecond:
+		return fmt.Errorf("invalid --transaction-max-timeout %v: want at least 1ms", o.txnMaxTimeout)
 	}
 	if o.nodeID < 0 || o.nodeID > math.MaxInt32 {
 		return fmt.Errorf("invalid --node-id %d: want 0..%d", o.nodeID, math.MaxInt32)
@@ -434,9 +453,10 @@ func run(o *options, reload func() (*options, error)) int {
 			Password:   o.saslPassword,
 			MaxReauth:  time.Duration(o.saslMaxReauthMs) * time.Millisecond,
 		},
-		ACL:     broker.ACLConfig{Enabled: o.aclEnabled, SuperUsers: superUsers},
-		Metrics: reg,
-		Groups:  o.groupConfig(),
+		ACL:                   broker.ACLConfig{Enabled: o.aclEnabled, SuperUsers: superUsers},
+		Metrics:               reg,
+		Groups:                o.groupConfig(),
+		TransactionMaxTimeout: o.txnMaxTimeout,
 		S3: broker.S3Config{Bucket: o.s3Bucket, Region: o.s3Region, Endpoint: o.s3Endpoint, Prefix: o.s3Prefix,
 			FlushInterval: o.s3FlushInterval, CacheBytes: o.s3CacheBytes, TargetObjectBytes: o.s3TargetObjectBytes},
 	})
