@@ -306,6 +306,7 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 		c.bumpLocked(t)
 		t.timeout = timeout
 		t.state = Empty
+		t.start = time.Time{} // Kafka: txnStartTimestamp -1 until the next transaction
 		t.updated = c.cfg.Now()
 	}); err != nil {
 		c.mu.Unlock()
@@ -757,7 +758,7 @@ type Info struct {
 	Epoch   int16
 	State   State
 	Timeout time.Duration
-	Start   time.Time // zero unless a transaction is open
+	Start   time.Time // the last transaction's start; zero before the first one and after InitProducerID
 	Parts   []TP
 	Groups  []string
 }
@@ -787,7 +788,9 @@ func (c *Coordinator) List() []Info {
 
 func (t *txnState) info() Info {
 	in := Info{ID: t.id, PID: t.pid, Epoch: t.epoch, State: t.state, Timeout: t.timeout}
-	if t.state == Ongoing || t.state == PrepareCommit || t.state == PrepareAbort {
+	if t.state != Empty && t.state != Dead {
+		// A finished transaction keeps its start time until the next InitProducerID (Kafka's
+		// txnStartTimestamp stays with CompleteCommit/CompleteAbort).
 		in.Start = t.start
 	}
 	for tp := range t.parts {

@@ -525,3 +525,29 @@ func TestFailedLogWriteUndoesTransition(t *testing.T) {
 		t.Fatalf("epoch after restart and re-init %d, want %d", e3, e2+1)
 	}
 }
+
+// DescribeTransactions' start time: set when a transaction begins, kept once it completes
+// (Kafka's txnStartTimestamp stays with CompleteCommit), cleared by the next InitProducerID.
+func TestStartTimeKeptAfterCompletion(t *testing.T) {
+	h := newHarness(t)
+	pid, epoch, err := h.init("a", -1, -1)
+	wantErr(t, "init", err, nil)
+	if in, _ := h.c.Describe("a"); !in.Start.IsZero() {
+		t.Fatalf("start %v before any transaction", in.Start)
+	}
+	wantErr(t, "add", h.c.AddPartitions("a", pid, epoch, []TP{{"t", 0}}), nil)
+	in, _ := h.c.Describe("a")
+	began := in.Start
+	if began.IsZero() {
+		t.Fatal("no start time while ongoing")
+	}
+	wantErr(t, "commit", h.end("a", pid, epoch, true), nil)
+	if in, _ := h.c.Describe("a"); in.State != CompleteCommit || !in.Start.Equal(began) {
+		t.Fatalf("after commit: state %v start %v, want CompleteCommit %v", in.State, in.Start, began)
+	}
+	_, _, err = h.init("a", pid, epoch)
+	wantErr(t, "re-init", err, nil)
+	if in, _ := h.c.Describe("a"); in.State != Empty || !in.Start.IsZero() {
+		t.Fatalf("after InitProducerID: state %v start %v", in.State, in.Start)
+	}
+}
