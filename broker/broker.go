@@ -20,6 +20,7 @@ import (
 
 	"github.com/klite/klite/broker/acl"
 	"github.com/klite/klite/broker/group"
+	"github.com/klite/klite/broker/quota"
 	"github.com/klite/klite/broker/server"
 	"github.com/klite/klite/broker/storage"
 	"github.com/klite/klite/broker/txn"
@@ -66,6 +67,12 @@ type Config struct {
 	SASL SASLConfig
 	// ACL turns on authorization (authorize.go).
 	ACL ACLConfig
+
+	// QuotaWindowNum and QuotaWindow are Kafka's quota.window.num and
+	// quota.window.size.seconds: client byte-rate quotas are measured over QuotaWindowNum
+	// samples of QuotaWindow each (defaults 11 and 1s, as Kafka).
+	QuotaWindowNum int
+	QuotaWindow    time.Duration
 
 	// WAL and Meta replace the file stores (in-memory twins in unit tests).
 	WAL  storage.WAL
@@ -135,6 +142,11 @@ type Broker struct {
 	acls  *acl.Authorizer
 	authz *acl.Authorizer
 	aclMu sync.Mutex // serialises ACL changes with their metadata log records
+
+	// quotas holds the client quotas (client_quotas.go), quotaMgr enforces them
+	// (quota_throttle.go).
+	quotas   *quota.Store
+	quotaMgr *quota.Manager
 }
 
 // Open loads state from cfg.DataDir (replaying the metadata log and the WAL) and returns a
@@ -162,6 +174,7 @@ func Open(cfg Config) (*Broker, error) {
 		topicsByID: map[[16]byte]*topic{},
 		deletedIDs: map[[16]byte]bool{},
 		scram:      map[scramKey]scramCred{},
+		quotas:     quota.NewStore(),
 		notifyCh:   make(chan struct{}),
 		done:       make(chan struct{}),
 	}
@@ -170,6 +183,7 @@ func Open(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.advHost, b.advPort = host, port
+	b.quotaMgr = quota.NewManager(b.quotas, cfg.QuotaWindowNum, cfg.QuotaWindow.Milliseconds())
 	b.initACL()
 	if err := b.initSASL(); err != nil {
 		return nil, err
@@ -463,7 +477,7 @@ func (b *Broker) Dispatch(c *server.Conn, h *server.Header, req kmsg.Request, re
 		respond(server.CloseConnection) // not authenticated (sasl.go)
 		return
 	}
-	rc := &ReqCtx{Version: h.Version, ConnID: c.ID, ClientHost: c.RemoteHost(), Principal: c.Principal, conn: c}
+	rc := &ReqCtx{Version: h.Version, ConnID: c.ID, ClientHost: c.RemoteHost(), Principal: c.Principal, Size: h.Size, conn: c}
 	if h.ClientID != nil {
 		rc.ClientID = *h.ClientID
 	}

@@ -13,6 +13,8 @@ package broker
 //	{"type":"acl","acl":{"resource_type":"TOPIC","resource_name":"t","pattern_type":"LITERAL",
 //	  "principal":"User:alice","host":"*","operation":"READ","permission":"ALLOW"}}  (acls.go)
 //	{"type":"delete_acl","acl":{...}}
+//	{"type":"client_quota","quota":{"entity":[{"type":"user","name":null}],"key":"producer_byte_rate",
+//	  "value":1024}}  set or (with "remove":true) remove one quota key (client_quotas.go)
 //
 // Replaying them in order rebuilds topics, configs, the cluster ID and the producer ID
 // allocator; offsets and producer sequence state come from the WAL. JSON keeps the log
@@ -46,6 +48,8 @@ type metaRecord struct {
 	ServerKey  []byte `json:"server_key,omitempty"`
 	// ACL binding (acls.go).
 	ACL *acl.Binding `json:"acl,omitempty"`
+	// Client quota change (client_quotas.go).
+	Quota *quotaRecord `json:"quota,omitempty"`
 }
 
 // pidBlockSize is how many producer IDs one pid_block record reserves.
@@ -102,6 +106,8 @@ func (b *Broker) replayMeta() error {
 			return b.replayScramMeta(r)
 		case "acl", "delete_acl":
 			return b.replayACLMeta(r)
+		case "client_quota":
+			return b.replayQuotaMeta(r)
 		}
 		return nil
 	})
@@ -126,6 +132,9 @@ func (b *Broker) metaSnapshotLocked() [][]byte {
 		recs = append(recs, encodeMeta(r))
 	}
 	for _, r := range b.aclSnapshotLocked() {
+		recs = append(recs, encodeMeta(r))
+	}
+	for _, r := range b.quotaSnapshot() {
 		recs = append(recs, encodeMeta(r))
 	}
 	recs = append(recs, encodeMeta(metaRecord{Type: "pid_block", End: b.pidBlockEnd}))

@@ -1,0 +1,88 @@
+package broker
+
+// Client quota enforcement (KIP-13, KIP-219), as Kafka's produce and fetch paths do it: once
+// a Produce or Fetch is answered, its bytes count against the connection's
+// producer_byte_rate or consumer_byte_rate quota (broker/quota resolves which quota and which
+// group of connections shares it). Over the quota, the answer carries the throttle time and
+// is sent at once, and the connection is then muted for that time (server.Conn.Mute): the
+// next request waits. Clients of versions before KIP-219 (Produce v6, Fetch v8) get the
+// answer itself delayed by the throttle time instead, as Kafka does.
+//
+// Kafka counts a Produce request's size and a Fetch response's size; klite counts the same
+// request size, and a Fetch response's record bytes (Kafka also counts the response's
+// framing, a few dozen bytes per partition). Unlike Kafka, a throttled Fetch still carries
+// its records (Kafka answers it empty and takes the bytes back); the mute holds the next one
+// back either way.
+
+import (
+	"strings"
+	"time"
+
+	"github.com/klite/klite/broker/quota"
+	"github.com/klite/klite/broker/server"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// quotaUser is the name user quotas match: the principal's name ("ANONYMOUS" unauthenticated).
+func (rc *ReqCtx) quotaUser() string {
+	_, name, ok := strings.Cut(rc.Principal, ":")
+	if !ok {
+		return rc.Principal
+	}
+	return name
+}
+
+// quotaProduce wraps a Produce handler's respond with producer_byte_rate enforcement.
+func (b *Broker) quotaProduce(rc *ReqCtx, respond func(kmsg.Response)) func(kmsg.Response) {
+	return func(resp kmsg.Response) {
+		if resp == server.CloseConnection {
+			respond(resp)
+			return
+		}
+		ms := b.quotaMgr.Record(quota.ProducerByteRate, rc.quotaUser(), rc.ClientID, float64(rc.Size), b.now().UnixMilli())
+		if r, ok := resp.(*kmsg.ProduceResponse); ok && ms > 0 {
+			r.ThrottleMillis = max(r.ThrottleMillis, int32(min(ms, 1<<31-1)))
+		}
+		b.throttleAnswer(rc, resp, ms, rc.Version < 6, respond) // acks=0 (nil): muted all the same
+	}
+}
+
+// quotaFetch wraps a Fetch handler's respond with consumer_byte_rate enforcement.
+func (b *Broker) quotaFetch(rc *ReqCtx, respond func(kmsg.Response)) func(kmsg.Response) {
+	return func(resp kmsg.Response) {
+		r, ok := resp.(*kmsg.FetchResponse)
+		if !ok {
+			respond(resp)
+			return
+		}
+		var size int
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				size += len(p.RecordBatches)
+			}
+		}
+		ms := b.quotaMgr.Record(quota.ConsumerByteRate, rc.quotaUser(), rc.ClientID, float64(size), b.now().UnixMilli())
+		if ms > 0 {
+			r.ThrottleMillis = max(r.ThrottleMillis, int32(min(ms, 1<<31-1)))
+		}
+		b.throttleAnswer(rc, resp, ms, rc.Version < 8, respond)
+	}
+}
+
+// throttleAnswer sends resp and mutes the connection for ms; delay sends resp only once
+// the time has passed (clients from before KIP-219 do not back off themselves).
+func (b *Broker) throttleAnswer(rc *ReqCtx, resp kmsg.Response, ms int64, delay bool, respond func(kmsg.Response)) {
+	if ms <= 0 {
+		respond(resp)
+		return
+	}
+	d := time.Duration(ms) * time.Millisecond
+	if rc.conn != nil {
+		rc.conn.Mute(d)
+	}
+	if delay && resp != nil {
+		time.AfterFunc(d, func() { respond(resp) })
+		return
+	}
+	respond(resp)
+}
