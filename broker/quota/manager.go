@@ -36,7 +36,7 @@ type groupRate struct {
 
 // NewManager enforces the quotas of s over samples windows of windowMs (0: Kafka's defaults).
 func NewManager(s *Store, samples int, windowMs int64) *Manager {
-	if samples < 2 {
+	if samples < 1 {
 		samples = DefaultSamples
 	}
 	if windowMs <= 0 {

@@ -56,6 +56,9 @@ type options struct {
 
 	aclEnabled bool
 	superUsers string
+
+	quotaWindowNum  int
+	quotaWindowSize time.Duration
 }
 
 func newFlagSet(o *options) *flag.FlagSet {
@@ -89,6 +92,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "PEM CA bundle: require client certificates signed by it (mTLS; the subject is the principal)")
 	fs.BoolVar(&o.aclEnabled, "acl-enabled", false, "enforce ACLs (CreateAcls/DescribeAcls/DeleteAcls; no ACL found means denied)")
 	fs.StringVar(&o.superUsers, "super-users", "", "principals allowed everything, semicolon separated (\"User:admin;User:ops\")")
+	fs.IntVar(&o.quotaWindowNum, "quota-window-num", 11, "samples client byte-rate quotas are measured over (Kafka's quota.window.num)")
+	fs.DurationVar(&o.quotaWindowSize, "quota-window-size", time.Second, "length of one quota sample (Kafka's quota.window.size.seconds)")
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	return fs
@@ -181,6 +186,9 @@ func (o *options) validate() error {
 	}
 	if o.maxReqMemory < 0 || o.maxRespMemory < 0 {
 		return fmt.Errorf("invalid memory budget (--max-request-memory-bytes %d, --max-response-memory-bytes %d): want 0 (unbounded) or more", o.maxReqMemory, o.maxRespMemory)
+	}
+	if o.quotaWindowNum < 1 || o.quotaWindowNum > 1000 || o.quotaWindowSize < 10*time.Millisecond {
+		return fmt.Errorf("invalid quota window (--quota-window-num %d, --quota-window-size %s): want 1..1000 samples of at least 10ms", o.quotaWindowNum, o.quotaWindowSize)
 	}
 	if o.s3FlushInterval <= 0 {
 		return fmt.Errorf("invalid --s3-flush-interval %s: must be positive", o.s3FlushInterval)
@@ -340,7 +348,9 @@ func run(o *options) int {
 			Password:   o.saslPassword,
 			MaxReauth:  time.Duration(o.saslMaxReauthMs) * time.Millisecond,
 		},
-		ACL: broker.ACLConfig{Enabled: o.aclEnabled, SuperUsers: superUsers},
+		ACL:            broker.ACLConfig{Enabled: o.aclEnabled, SuperUsers: superUsers},
+		QuotaWindowNum: o.quotaWindowNum,
+		QuotaWindow:    o.quotaWindowSize,
 	})
 	if err != nil {
 		l.Close()
