@@ -175,7 +175,7 @@ func handleAlterClientQuotas(b *Broker, rc *ReqCtx, req kmsg.Request, respond fu
 		case appendErr != nil:
 			code, msg = kerr.UnknownServerError.Code, kmsg.StringPtr("persisting the quota failed")
 		}
-		addEntry(res.Entity.Parts(), code, msg)
+		addEntry(res.Parts, code, msg)
 	}
 	respond(resp)
 }

@@ -127,9 +127,11 @@ func (e *Entity) part(typ string) *Name {
 }
 
 // String is Kafka's ClientQuotaEntity rendering, used in its error messages.
-func (e Entity) String() string {
+func (e Entity) String() string { return rawString(e.Parts()) }
+
+func rawString(parts []Part) string {
 	var b strings.Builder
-	for i, p := range e.Parts() {
+	for i, p := range parts {
 		if i > 0 {
 			b.WriteString(", ")
 		}
@@ -146,6 +148,31 @@ func (e Entity) String() string {
 // unknown one. Kafka folds the pairs into a map (a repeated type keeps its last name) before
 // validating, and so does Fold.
 type RawEntity []Part
+
+// folded returns the pairs with each type once (its last name), in first-seen order, and a
+// key naming that map whatever the order.
+func (r RawEntity) folded() ([]Part, string) {
+	var out []Part
+	idx := map[string]int{}
+	for _, p := range r {
+		if i, ok := idx[p.Type]; ok {
+			out[i].Name = p.Name
+			continue
+		}
+		idx[p.Type] = len(out)
+		out = append(out, p)
+	}
+	keys := make([]string, len(out))
+	for i, p := range out {
+		n := "\x00" // the default
+		if p.Name != nil {
+			n = "=" + *p.Name
+		}
+		keys[i] = p.Type + n
+	}
+	sort.Strings(keys)
+	return out, strings.Join(keys, "\x01")
+}
 
 // Fold returns the entity, or the problem Kafka reports for it (INVALID_REQUEST).
 func (r RawEntity) Fold() (Entity, string) {

@@ -113,7 +113,7 @@ func TestPlanValidation(t *testing.T) {
 		{RawEntity{{TypeClientID, sp("a")}}, []Op{{Key: ProducerByteRate, Value: 10}, {Key: "bogus", Value: 1}}},
 		{RawEntity{{TypeClientID, sp("b")}}, []Op{{Key: ProducerByteRate, Value: 10}}},
 	})
-	if res[0].Err == "" || res[1].Err != "" || len(changes) != 1 || changes[0].Entity.ClientID.Value != "b" {
+	if res[0].Err == "" || res[1].Err != "" || len(changes) != 1 || changes[0].Entity.ClientID.Value != "b" || *res[1].Parts[0].Name != "b" {
 		t.Fatalf("partial request: %+v %+v", res, changes)
 	}
 	// Setting the current value again, or removing an absent key, changes nothing.

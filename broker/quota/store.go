@@ -28,10 +28,13 @@ type Change struct {
 }
 
 // Result is the answer for one distinct entity of an alteration request: Err is "" on
-// success, else Kafka's INVALID_REQUEST message.
+// success, else Kafka's INVALID_REQUEST message. Parts is the entity as the request gave it
+// (a repeated type keeping its last name), which is what Kafka echoes, even for an entity it
+// refuses.
 type Result struct {
-	Entity Entity
-	Err    string
+	Parts []Part
+	Err   string
+	key   string
 }
 
 // Store holds the quota values of every entity. Safe for concurrent use.
@@ -54,19 +57,19 @@ func (s *Store) Plan(alts []Alteration) ([]Result, []Change) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var results []Result
-	at := map[Entity]int{} // entity -> index in results
-	perEntity := map[Entity][]Change{}
-	put := func(e Entity, msg string) {
-		if i, ok := at[e]; ok {
+	at := map[string]int{} // folded entity -> index in results
+	perEntity := map[string][]Change{}
+	put := func(key string, parts []Part, msg string) {
+		if i, ok := at[key]; ok {
 			results[i].Err = msg
 			return
 		}
-		at[e] = len(results)
-		results = append(results, Result{Entity: e, Err: msg})
+		at[key] = len(results)
+		results = append(results, Result{Parts: parts, Err: msg, key: key})
 	}
 	for _, a := range alts {
+		parts, key := a.Entity.folded()
 		e, problem := a.Entity.Fold()
-		// Kafka keys results by the folded entity (even an invalid one).
 		ops := map[string]*Op{}
 		var order []string
 		dup := false
@@ -79,11 +82,11 @@ func (s *Store) Plan(alts []Alteration) ([]Result, []Change) {
 			ops[op.Key] = op
 			order = append(order, op.Key)
 		}
-		if _, seen := at[e]; seen || dup {
+		if _, seen := at[key]; seen || dup {
 			// Kafka records "Duplicate quota key ..." and then, finding the entity already
 			// answered, replaces it with this message.
-			put(e, "Ignoring duplicate entity "+e.String())
-			delete(perEntity, e)
+			put(key, parts, "Ignoring duplicate entity "+rawString(parts))
+			delete(perEntity, key)
 			continue
 		}
 		if problem == "" {
@@ -108,16 +111,16 @@ func (s *Store) Plan(alts []Alteration) ([]Result, []Change) {
 					}
 				}
 				if problem == "" {
-					perEntity[e] = changes
+					perEntity[key] = changes
 				}
 			}
 		}
-		put(e, problem)
+		put(key, parts, problem)
 	}
 	var changes []Change
 	for _, r := range results {
 		if r.Err == "" {
-			changes = append(changes, perEntity[r.Entity]...)
+			changes = append(changes, perEntity[r.key]...)
 		}
 	}
 	return results, changes
