@@ -481,6 +481,8 @@ func (b *Broker) Dispatch(c *server.Conn, h *server.Header, req kmsg.Request, re
 	if h.ClientID != nil {
 		rc.ClientID = *h.ClientID
 	}
+	respond, handled := b.quotaRequest(rc, h.Key, respond) // request_percentage (quota_throttle.go)
+	defer handled()
 	// A handler bug must not take the broker down: log it and close that connection.
 	var responded atomic.Bool
 	once := func(r kmsg.Response) {

@@ -296,3 +296,38 @@ func TestFetchQuotaThrottles(t *testing.T) {
 		t.Fatalf("unquoted consumer throttled %d ms", o.ThrottleMillis)
 	}
 }
+
+// TestRequestQuotaThrottles: with a request_percentage quota far below any handler's time,
+// every request of that client-id is throttled (at most one quota window, as Kafka caps it);
+// ApiVersions is exempt.
+func TestRequestQuotaThrottles(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), func(c *Config) { c.QuotaWindowNum, c.QuotaWindow = 2, 100*time.Millisecond })
+	cl := tb.client(t)
+	if r := alterQuotas(t, cl, false, quotaEntry(map[string]float64{"request_percentage": 1e-9}, "client-id", "busy")); r.Entries[0].ErrorCode != 0 {
+		t.Fatal(r.Entries)
+	}
+	c := dialRaw(t, tb.addr)
+	sendAs(t, c, "busy", kmsg.NewPtrApiVersionsRequest(), 1)
+	av := kmsg.NewPtrApiVersionsResponse()
+	readResponse(t, c, av, false)
+	if av.ThrottleMillis != 0 {
+		t.Fatalf("ApiVersions throttled %d ms", av.ThrottleMillis)
+	}
+	mreq := kmsg.NewPtrMetadataRequest()
+	mreq.Version = 12
+	sendAs(t, c, "busy", mreq, 2)
+	md := kmsg.NewPtrMetadataResponse()
+	md.Version = 12
+	readResponse(t, c, md, md.IsFlexible())
+	if md.ThrottleMillis <= 0 || md.ThrottleMillis > 100 {
+		t.Fatalf("Metadata throttle %d ms, want 1..100", md.ThrottleMillis)
+	}
+	other := dialRaw(t, tb.addr)
+	sendAs(t, other, "idle", mreq, 1)
+	mo := kmsg.NewPtrMetadataResponse()
+	mo.Version = 12
+	readResponse(t, other, mo, mo.IsFlexible())
+	if mo.ThrottleMillis != 0 {
+		t.Fatalf("unquoted client throttled %d ms", mo.ThrottleMillis)
+	}
+}

@@ -1,6 +1,6 @@
 package broker
 
-// Client quota enforcement (KIP-13, KIP-219), as Kafka's produce and fetch paths do it: once
+// Client quota enforcement (KIP-13, KIP-124, KIP-219), as Kafka's produce and fetch paths do it: once
 // a Produce or Fetch is answered, its bytes count against the connection's
 // producer_byte_rate or consumer_byte_rate quota (broker/quota resolves which quota and which
 // group of connections shares it). Over the quota, the answer carries the throttle time and
@@ -16,6 +16,7 @@ package broker
 
 import (
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/klite/klite/broker/quota"
@@ -85,4 +86,32 @@ func (b *Broker) throttleAnswer(rc *ReqCtx, resp kmsg.Response, ms int64, delay 
 		return
 	}
 	respond(resp)
+}
+
+// quotaRequest wraps respond with request_percentage enforcement (Kafka's request quota, which
+// applies to every API but the ones a client needs to connect: ApiVersions and SASL). The
+// time counted is the handler's own time on the request's goroutine: until it returned, or
+// until it answered if that was sooner (a long-polling Fetch or a Produce waiting for its
+// fsync is not busy meanwhile). handled must be called when the handler returns.
+func (b *Broker) quotaRequest(rc *ReqCtx, key int16, respond func(kmsg.Response)) (wrapped func(kmsg.Response), handled func()) {
+	if !b.quotas.Any() || key == 17 || key == 18 || key == 36 {
+		return respond, func() {}
+	}
+	start := time.Now()
+	var returned atomic.Int64 // handler time in ns once it returned
+	return func(resp kmsg.Response) {
+			d := time.Duration(returned.Load())
+			if d == 0 {
+				d = time.Since(start)
+			}
+			ms := b.quotaMgr.RecordRequestTime(rc.quotaUser(), rc.ClientID, d, b.now().UnixMilli())
+			if r, ok := resp.(kmsg.SetThrottleResponse); ok && ms > 0 {
+				if cur, _ := resp.(kmsg.ThrottleResponse).Throttle(); int64(cur) < ms {
+					r.SetThrottle(int32(ms))
+				}
+			}
+			b.throttleAnswer(rc, resp, ms, false, respond)
+		}, func() {
+			returned.Store(max(int64(time.Since(start)), 1))
+		}
 }

@@ -1,6 +1,9 @@
 package quota
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // Kafka's defaults for the quota window (quota.window.num, quota.window.size.seconds).
 const (
@@ -127,4 +130,16 @@ func (m *Manager) sweepLocked(now int64) {
 			delete(m.groups, g)
 		}
 	}
+}
+
+// Any reports whether any quota is stored (without, nothing needs enforcing).
+func (s *Store) Any() bool { return s.any.Load() }
+
+// RecordRequestTime accounts handler time against the request_percentage quota of (user,
+// clientID): Kafka counts a request's thread time as a percentage of one second
+// (nanos * 100 / 1e9) in a windowed rate whose bound is the quota, and caps the throttle at
+// one window. Returns the throttle time in ms.
+func (m *Manager) RecordRequestTime(user, clientID string, d time.Duration, now int64) int64 {
+	ms := m.Record(RequestPercentage, user, clientID, float64(d.Nanoseconds())*100/1e9, now)
+	return min(ms, m.windowMs)
 }
