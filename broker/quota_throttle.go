@@ -35,6 +35,9 @@ func (rc *ReqCtx) quotaUser() string {
 
 // quotaProduce wraps a Produce handler's respond with producer_byte_rate enforcement.
 func (b *Broker) quotaProduce(rc *ReqCtx, respond func(kmsg.Response)) func(kmsg.Response) {
+	if !b.quotas.Any() {
+		return respond
+	}
 	return func(resp kmsg.Response) {
 		if resp == server.CloseConnection {
 			respond(resp)
@@ -50,6 +53,9 @@ func (b *Broker) quotaProduce(rc *ReqCtx, respond func(kmsg.Response)) func(kmsg
 
 // quotaFetch wraps a Fetch handler's respond with consumer_byte_rate enforcement.
 func (b *Broker) quotaFetch(rc *ReqCtx, respond func(kmsg.Response)) func(kmsg.Response) {
+	if !b.quotas.Any() {
+		return respond
+	}
 	return func(resp kmsg.Response) {
 		r, ok := resp.(*kmsg.FetchResponse)
 		if !ok {
