@@ -1,9 +1,9 @@
 package broker
 
-// Client quota enforcement (KIP-13, KIP-124, KIP-219), as Kafka's produce and fetch paths do it: once
-// a Produce or Fetch is answered, its bytes count against the connection's
-// producer_byte_rate or consumer_byte_rate quota (broker/quota resolves which quota and which
-// group of connections shares it). Over the quota, the answer carries the throttle time and
+// Client quota enforcement (KIP-13, KIP-124, KIP-219) as Kafka does it: once a Produce or
+// Fetch is answered, its bytes count against the connection's producer_byte_rate or
+// consumer_byte_rate quota, and every request's handler time against request_percentage
+// (broker/quota resolves which quota and which group of connections shares it). Over the quota, the answer carries the throttle time and
 // is sent at once, and the connection is then muted for that time (server.Conn.Mute): the
 // next request waits. Clients of versions before KIP-219 (Produce v6, Fetch v8) get the
 // answer itself delayed by the throttle time instead, as Kafka does.

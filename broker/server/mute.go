@@ -32,7 +32,11 @@ func (c *Conn) Mute(d time.Duration) {
 // broken closes first.
 func (c *Conn) waitUnmuted(stop, broken <-chan struct{}) bool {
 	for {
-		d := time.Until(time.Unix(0, c.mute.until.Load()))
+		until := c.mute.until.Load()
+		if until == 0 { // never muted: no clock read on the hot path
+			return true
+		}
+		d := time.Until(time.Unix(0, until))
 		if d <= 0 {
 			return true
 		}
