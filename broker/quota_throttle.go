@@ -1,12 +1,13 @@
 package broker
 
-// Client quota enforcement (KIP-13, KIP-124, KIP-219) as Kafka does it: once a Produce or
-// Fetch is answered, its bytes count against the connection's producer_byte_rate or
-// consumer_byte_rate quota, and every request's handler time against request_percentage
-// (broker/quota resolves which quota and which group of connections shares it). Over the quota, the answer carries the throttle time and
-// is sent at once, and the connection is then muted for that time (server.Conn.Mute): the
-// next request waits. Clients of versions before KIP-219 (Produce v6, Fetch v8) get the
-// answer itself delayed by the throttle time instead, as Kafka does.
+// Client quota enforcement (KIP-13, KIP-124, KIP-219) as Kafka does it: a Produce request's
+// bytes count against the connection's producer_byte_rate quota, a Fetch answer's against
+// consumer_byte_rate, and every request's handler time against request_percentage
+// (broker/quota resolves which quota and which group of connections shares it). Over the
+// quota, the answer carries the throttle time and is sent at once, and the connection is
+// then muted for that time (server.Conn.Mute): the next request waits. Clients of versions
+// before KIP-219 (Produce v6, Fetch v8) get the answer itself delayed by the throttle time
+// instead, as Kafka does.
 //
 // Kafka counts a Produce request's size and a Fetch response's size; klite counts the same
 // request size, and a Fetch response's record bytes (Kafka also counts the response's
@@ -33,18 +34,29 @@ func (rc *ReqCtx) quotaUser() string {
 	return name
 }
 
-// quotaProduce wraps a Produce handler's respond with producer_byte_rate enforcement.
+// quotaProduce counts a Produce request against producer_byte_rate when it is dispatched and
+// wraps its respond to carry the throttle time. Kafka reads one request of a connection at a
+// time, so a throttle it decides holds back the client's next request; klite reads pipelined
+// requests ahead, so the connection is muted at once (the following requests wait before
+// they are dispatched) and again from the answer on (KIP-219: the throttle runs from the
+// answer).
 func (b *Broker) quotaProduce(rc *ReqCtx, respond func(kmsg.Response)) func(kmsg.Response) {
 	if !b.quotas.Any() {
 		return respond
+	}
+	ms := b.quotaMgr.Record(quota.ProducerByteRate, rc.quotaUser(), rc.ClientID, float64(rc.Size), b.now().UnixMilli())
+	if ms <= 0 {
+		return respond
+	}
+	if rc.conn != nil {
+		rc.conn.Mute(time.Duration(ms) * time.Millisecond)
 	}
 	return func(resp kmsg.Response) {
 		if resp == server.CloseConnection {
 			respond(resp)
 			return
 		}
-		ms := b.quotaMgr.Record(quota.ProducerByteRate, rc.quotaUser(), rc.ClientID, float64(rc.Size), b.now().UnixMilli())
-		if r, ok := resp.(*kmsg.ProduceResponse); ok && ms > 0 {
+		if r, ok := resp.(*kmsg.ProduceResponse); ok {
 			r.ThrottleMillis = max(r.ThrottleMillis, int32(min(ms, 1<<31-1)))
 		}
 		b.throttleAnswer(rc, resp, ms, rc.Version < 6, respond) // acks=0 (nil): muted all the same
