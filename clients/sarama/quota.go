@@ -35,13 +35,14 @@ func (d *driver) produceFor(a dp.ProduceFor) dp.Answer {
 	for m.Next() {
 		p.Input() <- &sarama.ProducerMessage{Topic: a.Topic, Partition: a.Partition, Value: sarama.ByteEncoder(m.Value)}
 	}
-	p.AsyncClose() // flushes what is buffered, then closes Successes and Errors
-	wg.Wait()
+	// Read before closing: closing the producer's brokers unregisters their metrics.
 	var throttle int64 // per broker: throttle-time-in-ms-for-broker-<id>
 	cfg.MetricRegistry.Each(func(name string, v any) {
 		if h, ok := v.(interface{ Max() int64 }); ok && strings.HasPrefix(name, "throttle-time-in-ms") {
 			throttle = max(throttle, h.Max())
 		}
 	})
+	p.AsyncClose() // flushes what is buffered, then closes Successes and Errors
+	wg.Wait()
 	return m.Answer(throttle)
 }
