@@ -125,6 +125,7 @@ fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzRecordPayload -fuzztime=$(FUZZTIME) ./broker/
 	$(GO) test -run=NONE -fuzz=FuzzSASLTokens -fuzztime=$(FUZZTIME) ./broker/
 	$(GO) test -run=NONE -fuzz=FuzzACLMetaRecord -fuzztime=$(FUZZTIME) ./broker/
+	$(GO) test -run=NONE -fuzz=FuzzQuotaMetaRecord -fuzztime=$(FUZZTIME) ./broker/
 	$(GO) test -run=NONE -fuzz=FuzzAuthorize -fuzztime=$(FUZZTIME) ./broker/acl/
 	$(GO) test -run=NONE -fuzz=FuzzDecodeResponse -fuzztime=$(FUZZTIME) ./conformance/wire/
 	$(GO) test -run=NONE -fuzz=FuzzDecodeBatches -fuzztime=$(FUZZTIME) ./conformance/wire/

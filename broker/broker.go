@@ -21,6 +21,7 @@ import (
 	"github.com/klite/klite/broker/acl"
 	"github.com/klite/klite/broker/group"
 	"github.com/klite/klite/broker/metrics"
+	"github.com/klite/klite/broker/quota"
 	"github.com/klite/klite/broker/server"
 	"github.com/klite/klite/broker/storage"
 	"github.com/klite/klite/broker/txn"
@@ -72,6 +73,11 @@ type Config struct {
 
 	// Metrics receives the broker's metrics (broker/metrics); nil counts nothing.
 	Metrics *metrics.Registry
+	// QuotaWindowNum and QuotaWindow are Kafka's quota.window.num and
+	// quota.window.size.seconds: client byte-rate quotas are measured over QuotaWindowNum
+	// samples of QuotaWindow each (defaults 11 and 1s, as Kafka).
+	QuotaWindowNum int
+	QuotaWindow    time.Duration
 
 	// WAL and Meta replace the file stores (in-memory twins in unit tests).
 	WAL  storage.WAL
@@ -154,6 +160,10 @@ type Broker struct {
 	metrics *metrics.Registry
 	scrape  *collector
 	s3      *s3State // the S3 tier (s3.go); nil when local-only
+	// quotas holds the client quotas (client_quotas.go), quotaMgr enforces them
+	// (quota_throttle.go).
+	quotas   *quota.Store
+	quotaMgr *quota.Manager
 }
 
 // Open loads state from cfg.DataDir (replaying the metadata log and the WAL) and returns a
@@ -181,6 +191,7 @@ func Open(cfg Config) (*Broker, error) {
 		topicsByID: map[[16]byte]*topic{},
 		deletedIDs: map[[16]byte]bool{},
 		scram:      map[scramKey]scramCred{},
+		quotas:     quota.NewStore(),
 		notifyCh:   make(chan struct{}),
 		done:       make(chan struct{}),
 		metrics:    cfg.Metrics,
@@ -190,6 +201,7 @@ func Open(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.advHost, b.advPort = host, port
+	b.quotaMgr = quota.NewManager(b.quotas, cfg.QuotaWindowNum, cfg.QuotaWindow.Milliseconds())
 	b.initACL()
 	if err := b.initSASL(); err != nil {
 		return nil, err
@@ -513,10 +525,12 @@ func (b *Broker) Dispatch(c *server.Conn, h *server.Header, req kmsg.Request, re
 		respond(server.CloseConnection) // not authenticated (sasl.go)
 		return
 	}
-	rc := &ReqCtx{Version: h.Version, ConnID: c.ID, ClientHost: c.RemoteHost(), Principal: c.Principal, conn: c}
+	rc := &ReqCtx{Version: h.Version, ConnID: c.ID, ClientHost: c.RemoteHost(), Principal: c.Principal, Size: h.Size, conn: c}
 	if h.ClientID != nil {
 		rc.ClientID = *h.ClientID
 	}
+	respond, handled := b.quotaRequest(rc, h.Key, respond) // request_percentage (quota_throttle.go)
+	defer handled()
 	// A handler bug must not take the broker down: log it and close that connection.
 	var responded atomic.Bool
 	var start time.Time

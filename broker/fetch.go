@@ -34,6 +34,7 @@ func init() { register(1, 4, 17, handleFetch) }
 const maxFetchWait = 60 * time.Second
 
 func handleFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
+	respond = b.quotaFetch(rc, respond) // client quotas (quota_throttle.go)
 	if r := kreq.(*kmsg.FetchRequest); r.IsolationLevel != 0 && r.IsolationLevel != 1 {
 		// Java's IsolationLevel.forId throws: the request fails as a whole.
 		resp := kreq.ResponseKind().(*kmsg.FetchResponse)

@@ -15,6 +15,7 @@ type ReqCtx struct {
 	Version    int16
 	ConnID     uint64
 	Principal  string // "User:ANONYMOUS" until SASL authenticates the connection
+	Size       int    // the request frame's size (producer byte-rate quotas count it)
 	conn       *server.Conn
 }
 

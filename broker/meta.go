@@ -14,6 +14,8 @@ package broker
 //	  "principal":"User:alice","host":"*","operation":"READ","permission":"ALLOW"}}  (acls.go)
 //	{"type":"delete_acl","acl":{...}}
 //	{"type":"log","name":"groups"}  the coordinator log meta/groups.log (or txns) was created (meta_logs.go)
+//	{"type":"client_quota","quota":{"entity":[{"type":"user","name":null}],"key":"producer_byte_rate",
+//	  "value":1024}}  set or (with "remove":true) remove one quota key (client_quotas.go)
 //
 // Replaying them in order rebuilds topics, configs, the cluster ID and the producer ID
 // allocator; offsets and producer sequence state come from the WAL. JSON keeps the log
@@ -49,6 +51,8 @@ type metaRecord struct {
 	ServerKey  []byte `json:"server_key,omitempty"`
 	// ACL binding (acls.go).
 	ACL *acl.Binding `json:"acl,omitempty"`
+	// Client quota change (client_quotas.go).
+	Quota *quotaRecord `json:"quota,omitempty"`
 }
 
 // pidBlockSize is how many producer IDs one pid_block record reserves.
@@ -112,6 +116,8 @@ func (b *Broker) replayMeta() error {
 			return b.replayScramMeta(r)
 		case "acl", "delete_acl":
 			return b.replayACLMeta(r)
+		case "client_quota":
+			return b.replayQuotaMeta(r)
 		case "log":
 			if b.createdLogs == nil {
 				b.createdLogs = map[string]bool{}
@@ -150,6 +156,9 @@ func (b *Broker) metaSnapshotLocked() [][]byte {
 	}
 	for name := range b.createdLogs {
 		recs = append(recs, encodeMeta(metaRecord{Type: "log", Name: name}))
+	}
+	for _, r := range b.quotaSnapshot() {
+		recs = append(recs, encodeMeta(r))
 	}
 	recs = append(recs, encodeMeta(metaRecord{Type: "pid_block", End: b.pidBlockEnd}))
 	return recs

@@ -39,6 +39,7 @@ import (
 func init() { register(0, 0, 12, handleProduce) }
 
 func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
+	respond = b.quotaProduce(rc, respond) // client quotas (quota_throttle.go)
 	req := kreq.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	// Whole-request refusals answer every partition with the same code.

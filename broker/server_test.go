@@ -144,7 +144,7 @@ func TestApiVersions(t *testing.T) {
 	if corr := readResponse(t, conn, resp, false); corr != 7 || resp.ErrorCode != 0 {
 		t.Fatalf("ApiVersions v3: corr %d error %d", corr, resp.ErrorCode)
 	}
-	want := map[int16][2]int16{0: {0, 12}, 1: {4, 17}, 2: {1, 10}, 3: {0, 13}, 18: {0, 4}, 19: {2, 7}, 20: {1, 6}, 22: {0, 5}}
+	want := map[int16][2]int16{0: {0, 12}, 1: {4, 17}, 2: {1, 10}, 3: {0, 13}, 18: {0, 4}, 19: {2, 7}, 20: {1, 6}, 22: {0, 5}, 48: {0, 1}, 49: {0, 1}}
 	got := map[int16][2]int16{}
 	for _, k := range resp.ApiKeys {
 		got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}

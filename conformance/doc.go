@@ -274,8 +274,6 @@ var omittedAPIs = map[int16]string{
 	39: "delegation tokens are not supported (the product's documented exclusion)",
 	40: "delegation tokens are not supported (the product's documented exclusion)",
 	41: "delegation tokens are not supported (the product's documented exclusion)",
-	48: "client quotas: the operations issue (17) adds them",
-	49: "client quotas: the operations issue (17) adds them",
 	55: "KRaft quorum: klite has no controller quorum",
 	64: "KRaft: there are no other brokers to unregister",
 	80: "KRaft quorum: klite has no controller quorum",

@@ -203,6 +203,11 @@ func (c *cell) run(ctx context.Context) error {
 			return err
 		}
 	}
+	if len(c.spec.ClientQuotas) > 0 {
+		if err := c.target.SetClientQuotas(ctx, c.spec.ClientQuotas, c.ctx.interp); err != nil {
+			return err
+		}
+	}
 	for i, st := range c.spec.Steps {
 		t0 := time.Now()
 		err := c.runStep(ctx, i, st)

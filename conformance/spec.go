@@ -42,6 +42,17 @@ type Spec struct {
 	// the admin as super user and no ACL meaning denied) and are created by the harness's
 	// admin (CreateAcls) after the topics, before the steps.
 	ACLs []ACLSpec
+	// ClientQuotas are set by the harness's admin (AlterClientQuotas) after the topics,
+	// before the steps.
+	ClientQuotas []QuotaSpec
+}
+
+// QuotaSpec is a client quota the harness sets: Entity maps an entity type (user,
+// client-id, ip) to a name (a template) or nil for the type's default entity.
+type QuotaSpec struct {
+	Entity map[string]*string
+	Values map[string]float64
+	Line   int
 }
 
 // ACLSpec is an ACL binding the harness creates; Name and Principal are templates.
@@ -126,7 +137,7 @@ var (
 	// knownOps is the driver vocabulary of clients/README.md.
 	knownOps = map[string]bool{
 		"create_topic": true, "delete_topic": true, "metadata": true, "produce": true,
-		"consume": true, "list_offsets": true, "group_subscribe": true, "group_poll": true,
+		"consume": true, "produce_for": true, "list_offsets": true, "group_subscribe": true, "group_poll": true,
 		"group_commit": true, "group_committed": true, "group_leave": true, "txn_init": true,
 		"txn_begin": true, "txn_commit": true, "txn_abort": true, "txn_send_offsets": true,
 		"admin": true,
@@ -208,7 +219,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 	sum := sha256.Sum256(data)
 	s := &Spec{File: file, TimeoutMs: 60000, Digest: hex.EncodeToString(sum[:6])}
 	fields, err := l.fields(root, "name", "description", "timeout_ms", "topics", "names", "actors", "steps",
-		"security", "scram_users", "acls")
+		"security", "scram_users", "acls", "client_quotas")
 	if err != nil {
 		return nil, err
 	}
@@ -261,6 +272,9 @@ func Parse(file string, data []byte) (*Spec, error) {
 		return nil, err
 	}
 	if err := l.security(s, root, fields); err != nil {
+		return nil, err
+	}
+	if err := l.clientQuotas(s, fields); err != nil {
 		return nil, err
 	}
 	sn, ok := fields["steps"]
@@ -895,3 +909,51 @@ func (l *loader) acls(s *Spec, fields map[string]*yaml.Node) error {
 
 // NeedsSASL reports whether the cell's actors authenticate with SASL.
 func (s *Spec) NeedsSASL() bool { return s.Security == "sasl" || s.Security == "sasl-ssl" }
+
+// clientQuotas reads `client_quotas`: [{entity: {client-id: name|null, user: ...}, values:
+// {producer_byte_rate: N, ...}}].
+func (l *loader) clientQuotas(s *Spec, fields map[string]*yaml.Node) error {
+	n, ok := fields["client_quotas"]
+	if !ok {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		return l.errf(n, "client_quotas must be a non-empty list")
+	}
+	for _, c := range n.Content {
+		f, err := l.fields(c, "entity", "values")
+		if err != nil {
+			return err
+		}
+		en, ok1 := f["entity"]
+		vn, ok2 := f["values"]
+		if !ok1 || !ok2 || en.Kind != yaml.MappingNode || vn.Kind != yaml.MappingNode || len(en.Content) == 0 || len(vn.Content) == 0 {
+			return l.errf(c, "a client quota needs an entity and values (non-empty mappings)")
+		}
+		q := QuotaSpec{Entity: map[string]*string{}, Values: map[string]float64{}, Line: c.Line}
+		for i := 0; i+1 < len(en.Content); i += 2 {
+			typ := en.Content[i].Value
+			if typ != "user" && typ != "client-id" && typ != "ip" {
+				return l.errf(en.Content[i], "quota entity type %q: want user, client-id or ip", typ)
+			}
+			if v := en.Content[i+1]; v.Tag != "!!null" {
+				name, err := l.str(v)
+				if err != nil {
+					return err
+				}
+				q.Entity[typ] = &name
+			} else {
+				q.Entity[typ] = nil
+			}
+		}
+		for i := 0; i+1 < len(vn.Content); i += 2 {
+			var v float64
+			if err := vn.Content[i+1].Decode(&v); err != nil {
+				return l.errf(vn.Content[i+1], "quota value must be a number")
+			}
+			q.Values[vn.Content[i].Value] = v
+		}
+		s.ClientQuotas = append(s.ClientQuotas, q)
+	}
+	return nil
+}

@@ -41,6 +41,9 @@ type Header struct {
 	Version       int16
 	CorrelationID int32
 	ClientID      *string
+	// Size is the frame's length without its size prefix (Kafka's request size, which
+	// producer byte-rate quotas count).
+	Size int
 }
 
 // ParseRequest decodes a frame body (without the size prefix) into its header and a kmsg
@@ -48,7 +51,7 @@ type Header struct {
 // know; whether the version is one the broker implements is the caller's decision, so the
 // body is returned undecoded (req nil) when version is above what kmsg can parse.
 func ParseRequest(frame []byte) (Header, kmsg.Request, error) {
-	var h Header
+	h := Header{Size: len(frame)}
 	if len(frame) < 8 {
 		return h, nil, ErrShortHeader
 	}

@@ -139,6 +139,8 @@ type Conn struct {
 	broken chan struct{}
 	// rawToken, when set, handles the next frame as a bare SASL token (see ExpectRawToken).
 	rawToken func(token []byte) (resp []byte, ok bool)
+	// mute holds back the next request while a quota throttle lasts (mute.go).
+	mute connMute
 }
 
 // TLS returns the connection's TLS state once its handshake is done (always so by the time
@@ -457,6 +459,10 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 		}
 		if h.Key != 0 {
 			pooled = nil // the request may keep slices of its frame (see framepool.go)
+		}
+		if !c.waitUnmuted(s.stop, c.broken) { // a throttled client (mute.go)
+			s.reqs.release(charged, nil)
+			return nil
 		}
 		if sizer, ok := s.d.(ResponseSizer); ok && sl.setVer {
 			if est := sizer.ResponseEstimate(&h, req); est > 0 {

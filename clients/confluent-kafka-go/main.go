@@ -184,7 +184,7 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 			return d.errAnswer(err)
 		}
 	}
-	ops := dp.Ops{Metadata: d.metadata, Produce: d.produce, Consume: d.consume, ListOffsets: d.listOffsets,
+	ops := dp.Ops{Metadata: d.metadata, Produce: d.produce, ProduceFor: d.produceFor, Consume: d.consume, ListOffsets: d.listOffsets,
 		GroupSubscribe: d.groupSubscribe, GroupCommitted: d.groupCommitted, TxnInit: d.txnInit, Admin: d.adminAction,
 		Subscribed: func() (string, bool) { return d.groupID, d.group != nil }, GroupPoll: d.groupPoll,
 		GroupCommit: d.groupCommit, StandaloneCommit: d.standaloneCommit}

@@ -352,6 +352,64 @@ class Driver(DriverBase):
             out.append(res)
         return {"results": out}
 
+    def op_produce_for(self, a):
+        """Produce as fast as acknowledged for warmup_ms + duration_ms (clients/README.md);
+        librdkafka reports broker throttle times through throttle_cb (KIP-219)."""
+        size = a.get("record_bytes") or 1000
+        in_flight = a.get("in_flight") or 64
+        acks = a.get("acks", -1)
+        throttle = {"max": 0}
+
+        def on_throttle(ev):
+            throttle["max"] = max(throttle["max"], int(ev.throttle_time * 1000))
+
+        p = Producer(self.conf(**{
+            "acks": str(acks if acks is not None else -1),
+            "compression.type": "none",  # quotas count the bytes on the wire
+            "enable.idempotence": False,
+            "linger.ms": 5,
+            "message.timeout.ms": 20000,
+            "throttle_cb": on_throttle,
+        }))
+        value = (b"0123456789abcdef" * (size // 16 + 1))[:size]
+        state = {"out": 0, "acked": 0, "failed": 0, "counted": 0, "err": None}
+        start = time.monotonic()
+        warm_end = start + (a.get("warmup_ms") or 0) / 1000.0
+        end = warm_end + (a.get("duration_ms") or 5000) / 1000.0
+
+        def on_delivery(err, msg):
+            now = time.monotonic()
+            state["out"] -= 1
+            if err is not None:
+                state["failed"] += 1
+                state["err"] = state["err"] or str(err)
+                return
+            state["acked"] += 1
+            if warm_end <= now <= end:
+                state["counted"] += len(value)
+
+        topic, partition = a["topic"], a.get("partition") or 0
+        while time.monotonic() < end:
+            if state["out"] >= in_flight:
+                p.poll(0.005)
+                continue
+            try:
+                p.produce(topic, value=value, partition=partition, on_delivery=on_delivery)
+                state["out"] += 1
+            except BufferError:
+                p.poll(0.01)
+            p.poll(0)
+        deadline = time.monotonic() + DEFAULT_TIMEOUT_S
+        while p.flush(0.2) and time.monotonic() < deadline:
+            pass
+        p.poll(0)
+        res = {"records": state["acked"], "errors": state["failed"],
+               "bytes_per_sec": round(state["counted"] / ((a.get("duration_ms") or 5000) / 1000.0)),
+               "throttle_time_ms": throttle["max"], "throttled": throttle["max"] > 0}
+        if state["err"]:
+            res["message"] = state["err"]
+        return res
+
     def consumer_conf(self, a, group_id, auto_commit=False, reset="earliest"):
         c = self.conf(**{
             "group.id": group_id,

@@ -166,6 +166,12 @@ func (d *driver) dispatch(op string, line []byte) (map[string]any, error) {
 			return nil, err
 		}
 		return d.produce(a)
+	case "produce_for":
+		var a produceForArgs
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		return d.produceFor(a)
 	case "consume":
 		var a consumeArgs
 		if err := decode(&a); err != nil {

@@ -196,6 +196,73 @@ class Driver(DriverBase):
             self.producers[key] = p
         return p
 
+    def op_produce_for(self, a):
+        """Produce as fast as acknowledged for warmup_ms + duration_ms (clients/README.md); the
+        throttle time is the producer's throttle-time-max metric (KIP-219)."""
+        import threading
+        import time
+        size = a.get("record_bytes") or 1000
+        acks = a.get("acks", -1)
+        p = KafkaProducer(**self.conf(
+            acks="all" if acks in (None, -1) else acks,
+            compression_type=None,  # quotas count the bytes on the wire
+            enable_idempotence=False,
+            linger_ms=5,
+            delivery_timeout_ms=20000,
+            request_timeout_ms=15000,
+            max_block_ms=10000,
+        ))
+        value = (b"0123456789abcdef" * (size // 16 + 1))[:size]
+        slots = threading.Semaphore(a.get("in_flight") or 64)
+        lock = threading.Lock()
+        state = {"acked": 0, "failed": 0, "counted": 0, "err": None}
+        start = time.monotonic()
+        warm_end = start + (a.get("warmup_ms") or 0) / 1000.0
+        duration = (a.get("duration_ms") or 5000) / 1000.0
+        end = warm_end + duration
+
+        def ok(_md):
+            now = time.monotonic()
+            with lock:
+                state["acked"] += 1
+                if warm_end <= now <= end:
+                    state["counted"] += len(value)
+            slots.release()
+
+        def failed(exc):
+            with lock:
+                state["failed"] += 1
+                state["err"] = state["err"] or str(exc)
+            slots.release()
+
+        try:
+            while True:
+                left = end - time.monotonic()
+                if left <= 0 or not slots.acquire(timeout=left):
+                    break
+                try:
+                    f = p.send(a["topic"], value=value, partition=a.get("partition") or 0)
+                except Exception as e:  # rejected before it was queued
+                    failed(e)
+                    continue
+                f.add_callback(ok)
+                f.add_errback(failed)
+            p.flush(timeout=DEFAULT_TIMEOUT_S)
+            # throttle-time-max per connection (kafka-python 3; produce-throttle-time-max before)
+            maxima = [v for group in (p.metrics() or {}).values() for k, v in group.items()
+                      if k in ("throttle-time-max", "produce-throttle-time-max")
+                      and isinstance(v, (int, float)) and v == v and v > 0]
+        finally:
+            p.close(timeout=5)
+        throttle = int(max(maxima)) if maxima else 0
+        with lock:
+            res = {"records": state["acked"], "errors": state["failed"],
+                   "bytes_per_sec": round(state["counted"] / duration),
+                   "throttle_time_ms": throttle, "throttled": throttle > 0}
+            if state["err"]:
+                res["message"] = state["err"]
+        return res
+
     def op_produce(self, a):
         compression = check_compression(a)
         if a.get("transactional"):

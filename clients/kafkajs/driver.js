@@ -268,6 +268,7 @@ class Driver {
       }
     }
     this.kafka = new Kafka(cfg)
+    this.cfg = cfg
     return { client: 'kafkajs', library_version: KAFKAJS_VERSION }
   }
 
@@ -472,6 +473,60 @@ class Driver {
       sink.paused = false
       consumer.resume(topics.map(topic => ({ topic })))
     }
+  }
+
+  // produce_for (clients/README.md). KafkaJS waits out a broker's throttle time (KIP-219) and
+  // says so only in a debug log line ("Client side throttling in effect for Nms"), which a
+  // logger of this op's own client reads; everything else is logged as the driver does.
+  async op_produce_for(a) {
+    let throttleMax = 0
+    const inner = makeLogCreator()(logLevel.WARN)
+    const logCreator = () => entry => {
+      const m = /Client side throttling in effect for (\d+)ms/.exec(entry.log.message || '')
+      if (m) throttleMax = Math.max(throttleMax, Number(m[1]))
+      if (entry.level <= logLevel.WARN && entry.level !== logLevel.NOTHING) inner(entry)
+    }
+    const kafka = new Kafka({ ...this.cfg, logLevel: logLevel.DEBUG, logCreator })
+    const producer = kafka.producer({ idempotent: false, allowAutoTopicCreation: false })
+    await producer.connect()
+    const size = a.record_bytes || 1000
+    const value = Buffer.from('0123456789abcdef'.repeat(Math.ceil(size / 16)).slice(0, size))
+    const perSend = 16 // records per send (KafkaJS sends each send() as its own request)
+    const sends = Math.max(1, Math.floor((a.in_flight || 64) / perSend))
+    const start = Date.now()
+    const warmEnd = start + (a.warmup_ms || 0)
+    const durationMs = a.duration_ms || 5000
+    const end = warmEnd + durationMs
+    const acks = a.acks === undefined || a.acks === null ? -1 : a.acks
+    const st = { acked: 0, failed: 0, counted: 0, err: null }
+    const messages = Array.from({ length: perSend }, () => ({ value, partition: a.partition || 0 }))
+    const worker = async () => {
+      while (Date.now() < end) {
+        try {
+          await producer.send({ topic: a.topic, acks, compression: CompressionTypes.None, messages })
+          const now = Date.now()
+          st.acked += perSend
+          if (now >= warmEnd && now <= end) st.counted += perSend * size
+        } catch (e) {
+          st.failed += perSend
+          st.err = st.err || errMessage(e)
+        }
+      }
+    }
+    try {
+      await Promise.all(Array.from({ length: sends }, worker))
+    } finally {
+      await producer.disconnect()
+    }
+    const res = {
+      records: st.acked,
+      errors: st.failed,
+      bytes_per_sec: Math.round(st.counted / (durationMs / 1000)),
+      throttle_time_ms: throttleMax,
+      throttled: throttleMax > 0,
+    }
+    if (st.err) res.message = st.err
+    return res
   }
 
   async topicPartitions(topic) {

@@ -171,7 +171,7 @@ func (d *driver) Handle(c *dp.Cmd) dp.Answer {
 			return errAnswer(err)
 		}
 	}
-	ops := dp.Ops{Metadata: d.metadata, Produce: d.produce, Consume: d.consume, ListOffsets: d.listOffsets,
+	ops := dp.Ops{Metadata: d.metadata, Produce: d.produce, ProduceFor: d.produceFor, Consume: d.consume, ListOffsets: d.listOffsets,
 		GroupSubscribe: d.groupSubscribe, GroupCommitted: d.groupCommitted, TxnInit: d.txnInit, Admin: d.adminAction,
 		Subscribed: d.subscribed, GroupPoll: func(a dp.GroupPoll) dp.Answer { return d.group.poll(a) },
 		GroupCommit: func(a dp.GroupCommit) dp.Answer { return d.group.commit(a) }, StandaloneCommit: d.standaloneCommit}

@@ -78,6 +78,9 @@ type options struct {
 	groupMinSession, groupMaxSession   time.Duration
 	offsetsRetention, txnMaxTimeout    time.Duration
 	groupMigrationPolicy               string
+
+	quotaWindowNum  int
+	quotaWindowSize time.Duration
 }
 
 func newFlagSet(o *options) *flag.FlagSet {
@@ -126,6 +129,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&o.groupMaxSize, "group-max-size", 0, "most members of a classic consumer group (Kafka's group.max.size; 0: unlimited)")
 	fs.IntVar(&o.groupConsumerMaxSize, "group-consumer-max-size", 0, "most members of a KIP-848 consumer group, either protocol (Kafka's group.consumer.max.size; 0: unlimited)")
 	fs.StringVar(&o.groupMigrationPolicy, "group-consumer-migration-policy", "bidirectional", "online conversions of groups with members between the classic and consumer protocols: bidirectional, upgrade, downgrade or disabled (Kafka's group.consumer.migration.policy)")
+	fs.IntVar(&o.quotaWindowNum, "quota-window-num", 11, "samples client byte-rate quotas are measured over (Kafka's quota.window.num)")
+	fs.DurationVar(&o.quotaWindowSize, "quota-window-size", time.Second, "length of one quota sample (Kafka's quota.window.size.seconds)")
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	return fs
@@ -260,6 +265,9 @@ func (o *options) validate() error {
 	}
 	if o.maxReqMemory < 0 || o.maxRespMemory < 0 {
 		return fmt.Errorf("invalid memory budget (--max-request-memory-bytes %d, --max-response-memory-bytes %d): want 0 (unbounded) or more", o.maxReqMemory, o.maxRespMemory)
+	}
+	if o.quotaWindowNum < 1 || o.quotaWindowNum > 1000 || o.quotaWindowSize < 10*time.Millisecond {
+		return fmt.Errorf("invalid quota window (--quota-window-num %d, --quota-window-size %s): want 1..1000 samples of at least 10ms", o.quotaWindowNum, o.quotaWindowSize)
 	}
 	if o.s3FlushInterval <= 0 {
 		return fmt.Errorf("invalid --s3-flush-interval %s: must be positive", o.s3FlushInterval)
@@ -459,6 +467,8 @@ func run(o *options, reload func() (*options, error)) int {
 		TransactionMaxTimeout: o.txnMaxTimeout,
 		S3: broker.S3Config{Bucket: o.s3Bucket, Region: o.s3Region, Endpoint: o.s3Endpoint, Prefix: o.s3Prefix,
 			FlushInterval: o.s3FlushInterval, CacheBytes: o.s3CacheBytes, TargetObjectBytes: o.s3TargetObjectBytes},
+		QuotaWindowNum: o.quotaWindowNum,
+		QuotaWindow:    o.quotaWindowSize,
 	})
 	if err != nil {
 		l.Close()

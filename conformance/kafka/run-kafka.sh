@@ -51,6 +51,10 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
+# Client quotas measured over 2 samples of 1 s (default 11): a fresh client may burst
+# (samples-1) windows' worth, which would dominate the quotas scenario's few seconds.
+# klite's target runs with --quota-window-num 2 likewise.
+quota.window.num=2
 # On a loaded machine the broker must not fence itself for a late heartbeat to its own controller.
 broker.session.timeout.ms=60000
 broker.heartbeat.interval.ms=2000

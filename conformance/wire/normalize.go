@@ -49,7 +49,7 @@ var (
 		"TransactionStartTimestamp", "StartTimestamp", "LastTimestamp")
 	// sortKeys: the first field an element has names it.
 	sortKeys = []string{"Topic", "Name", "TopicName", "ResourceName", "ApiKey", "Key", "Partition",
-		"Group", "GroupID", "TransactionalID", "MemberID", "NodeID", "Path", "User"}
+		"Group", "GroupID", "TransactionalID", "MemberID", "NodeID", "Path", "User", "Entity"}
 )
 
 func set(s ...string) map[string]bool {

@@ -14,6 +14,9 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -496,6 +499,7 @@ func SortTopicPartitions(tps []TopicPartition) {
 type Ops struct {
 	Metadata       func(Metadata) Answer
 	Produce        func(Produce) Answer
+	ProduceFor     func(ProduceFor) Answer
 	Consume        func(Consume) Answer
 	ListOffsets    func(ListOffsets) Answer
 	GroupSubscribe func(GroupSubscribe) Answer
@@ -521,6 +525,8 @@ func (o *Ops) Dispatch(c *Cmd) (a Answer, handled bool) {
 		return loose(c, o.Metadata), true
 	case c.Op == "produce" && o.Produce != nil:
 		return strict(c, o.Produce), true
+	case c.Op == "produce_for" && o.ProduceFor != nil:
+		return strict(c, o.ProduceFor), true
 	case c.Op == "consume" && o.Consume != nil:
 		return strict(c, o.Consume), true
 	case c.Op == "list_offsets" && o.ListOffsets != nil:
@@ -572,4 +578,109 @@ func loose[A any](c *Cmd, f func(A) Answer) Answer {
 // SortCommitted sorts group_committed rows by partition.
 func SortCommitted(rows []CommittedOffset) {
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Partition < rows[j].Partition })
+}
+
+// ---- produce_for (clients/README.md) ----
+
+// ProduceFor are produce_for's arguments.
+type ProduceFor struct {
+	Topic       string `json:"topic"`
+	Partition   int32  `json:"partition"`
+	RecordBytes int    `json:"record_bytes"`
+	WarmupMs    int    `json:"warmup_ms"`
+	DurationMs  int    `json:"duration_ms"`
+	Acks        *int   `json:"acks"`
+	InFlight    int    `json:"in_flight"`
+}
+
+// AcksOr returns acks, -1 when not given.
+func (p *ProduceFor) AcksOr() int {
+	if p.Acks == nil {
+		return -1
+	}
+	return *p.Acks
+}
+
+// RateMeter runs produce_for's clock: it says how long to keep sending, bounds the records
+// awaiting acknowledgement, and counts the value bytes acknowledged in the measured period.
+type RateMeter struct {
+	args          ProduceFor
+	Value         []byte
+	start         time.Time
+	warmEnd, end  time.Time
+	slots         chan struct{}
+	mu            sync.Mutex
+	acked, failed int64
+	counted       int64
+	firstErr      string
+}
+
+// NewRateMeter starts the clock (defaults: 1000-byte records, 64 in flight, 5 s measured).
+func NewRateMeter(a ProduceFor) *RateMeter {
+	if a.RecordBytes <= 0 {
+		a.RecordBytes = 1000
+	}
+	if a.InFlight <= 0 {
+		a.InFlight = 64
+	}
+	if a.DurationMs <= 0 {
+		a.DurationMs = 5000
+	}
+	v := []byte(strings.Repeat("0123456789abcdef", a.RecordBytes/16+1)[:a.RecordBytes])
+	m := &RateMeter{args: a, Value: v, start: time.Now(), slots: make(chan struct{}, a.InFlight)}
+	m.warmEnd = m.start.Add(time.Duration(a.WarmupMs) * time.Millisecond)
+	m.end = m.warmEnd.Add(time.Duration(a.DurationMs) * time.Millisecond)
+	return m
+}
+
+// Next waits for room for one more record; false once the period is over.
+func (m *RateMeter) Next() bool {
+	left := time.Until(m.end)
+	if left <= 0 {
+		return false
+	}
+	t := time.NewTimer(left)
+	defer t.Stop()
+	select {
+	case m.slots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// Ack records one record's outcome (call once per record Next admitted).
+func (m *RateMeter) Ack(err error) {
+	now := time.Now()
+	<-m.slots
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		m.failed++
+		if m.firstErr == "" {
+			m.firstErr = err.Error()
+		}
+		return
+	}
+	m.acked++
+	if !now.Before(m.warmEnd) && !now.After(m.end) {
+		m.counted += int64(len(m.Value))
+	}
+}
+
+// Answer is the op's result, with the largest throttle time the library reported.
+func (m *RateMeter) Answer(throttleMs int64) Answer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	res := map[string]any{
+		"records":          m.acked,
+		"errors":           m.failed,
+		"bytes_per_sec":    float64(m.counted) / (float64(m.args.DurationMs) / 1000),
+		"throttle_time_ms": throttleMs,
+		"throttled":        throttleMs > 0,
+	}
+	if m.firstErr != "" {
+		res["message"] = m.firstErr
+	}
+	return OK(res)
 }

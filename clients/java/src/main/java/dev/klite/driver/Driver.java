@@ -220,6 +220,7 @@ public class Driver {
       case "delete_topic" -> deleteTopic(c, res);
       case "metadata" -> metadata(c, res);
       case "produce" -> produce(c, res);
+      case "produce_for" -> ProduceFor.run(this, c, res);
       case "consume" -> consume(c, res);
       case "list_offsets" -> listOffsets(c, res);
       case "group_subscribe" -> groupSubscribe(c, res);
