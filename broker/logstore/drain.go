@@ -224,3 +224,33 @@ func (l *Log) tailBytes() int64 {
 	}
 	return n
 }
+
+// LastSegment is the highest WAL segment a batch was added from.
+func (d *Drain) LastSegment() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lastSeg
+}
+
+// Seal seals one open partition's tail (retention rolling an expired active segment).
+func (d *Drain) Seal(key string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if dl := d.logs[key]; dl != nil {
+		return d.sealLocked(dl)
+	}
+	return nil
+}
+
+// TailMaxTimestamp is the largest timestamp in the in-memory tail (-1: empty).
+func (l *Log) TailMaxTimestamp() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ts := int64(-1)
+	for _, b := range []*segBuilder{l.sealing, l.active} {
+		if b != nil {
+			ts = max(ts, b.maxTS)
+		}
+	}
+	return ts
+}

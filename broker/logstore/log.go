@@ -396,11 +396,12 @@ func (s *segBuilder) batchesFrom(pos int64) [][]byte {
 	return out
 }
 
-// DeleteRecordsBefore advances the log start offset to off (at most NextOffset) durably,
+// DeleteRecordsBefore advances the log start offset to off (at most NextOffset unless the
+// log has no in-memory tail) durably,
 // then deletes the segments wholly below it unless a job is running (retention will).
 func (l *Log) DeleteRecordsBefore(off int64) error {
 	l.mu.Lock()
-	if off > l.next {
+	if off > l.next && (l.active != nil || l.sealing != nil) {
 		l.mu.Unlock()
 		return fmt.Errorf("%w: %d is past the log end %d", ErrOffsetOutOfRange, off, l.next)
 	}
@@ -413,6 +414,9 @@ func (l *Log) DeleteRecordsBefore(off int64) error {
 	err := l.st.Put(l.prefix+checkpointName, c.encode())
 	if err == nil {
 		l.ckpt = c
+		// Past the end of a log with no tail (its batches were lost with the WAL, or never
+		// drained): the log resumes at off, as Kafka's log end never moves back.
+		l.next = max(l.next, off)
 	}
 	l.mu.Unlock()
 	if err != nil {
