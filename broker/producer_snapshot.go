@@ -143,7 +143,7 @@ func decodeProducerSnapshot(b []byte) (*producerSnapshot, error) {
 	if len(b) < snapHeaderLen || string(b[:4]) != snapshotMagic {
 		return nil, errors.New("not a producer-state snapshot (bad magic or short)")
 	}
-	if b[4] != snapshotVersion {
+	if b[4] != snapshotVersion || b[5]|b[6]|b[7] != 0 {
 		return nil, fmt.Errorf("producer-state snapshot version %d, want %d", b[4], snapshotVersion)
 	}
 	if got, want := crc32.Checksum(b[12:], crc32c), binary.BigEndian.Uint32(b[8:]); got != want {

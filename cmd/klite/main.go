@@ -44,6 +44,8 @@ type options struct {
 	recoverDamaged    bool
 	maxReqMemory      int64
 	maxRespMemory     int64
+	retentionCheck    time.Duration
+	compactionBackoff time.Duration
 
 	s3Bucket, s3Endpoint, s3Region, s3Prefix string
 	s3FlushInterval                          time.Duration
@@ -74,6 +76,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.recoverDamaged, "recover-damaged", false, "start even if recovery finds damaged data: move it into <data-dir>/damaged/ and log at ERROR what was moved (data loss you choose knowingly)")
 	fs.Int64Var(&o.maxReqMemory, "max-request-memory-bytes", 1<<30, "bytes of requests read but not yet answered, across all connections; reading waits above it (0: unbounded)")
 	fs.Int64Var(&o.maxRespMemory, "max-response-memory-bytes", 1<<30, "bytes of responses waiting to be written, across all connections; connections stop reading above it (0: unbounded)")
+	fs.DurationVar(&o.retentionCheck, "retention-check-interval", 5*time.Minute, "how often retention (retention.ms, retention.bytes) deletes old segments (Kafka's log.retention.check.interval.ms)")
+	fs.DurationVar(&o.compactionBackoff, "compaction-backoff", 15*time.Second, "how often the cleaner looks for compacted topics to clean (Kafka's log.cleaner.backoff.ms)")
 	fs.StringVar(&o.s3Bucket, "s3-bucket", "", "S3 bucket for the storage tier (not implemented yet)")
 	fs.StringVar(&o.s3Endpoint, "s3-endpoint", "", "S3 endpoint URL (not implemented yet)")
 	fs.StringVar(&o.s3Region, "s3-region", "", "S3 region (not implemented yet)")
@@ -169,6 +173,9 @@ func (o *options) validate() error {
 		if _, _, err := net.SplitHostPort(o.healthAddr); err != nil {
 			return fmt.Errorf("invalid --health-addr %q: want host:port", o.healthAddr)
 		}
+	}
+	if o.retentionCheck <= 0 || o.compactionBackoff <= 0 {
+		return fmt.Errorf("invalid --retention-check-interval %s / --compaction-backoff %s: want a positive duration", o.retentionCheck, o.compactionBackoff)
 	}
 	if o.walSegmentBytes < 1<<20 {
 		return fmt.Errorf("invalid --wal-segment-bytes %d: want at least 1048576", o.walSegmentBytes)
@@ -332,6 +339,8 @@ func run(o *options) int {
 		MaxRequestMemoryBytes:  unboundedIfZero(o.maxReqMemory),
 		MaxResponseMemoryBytes: unboundedIfZero(o.maxRespMemory),
 		RecoverDamaged:         o.recoverDamaged,
+		RetentionCheckInterval: o.retentionCheck,
+		CompactionBackoff:      o.compactionBackoff,
 		Logger:                 log,
 		SASL: broker.SASLConfig{
 			Enabled:    o.saslEnabled,
