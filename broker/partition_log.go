@@ -63,7 +63,7 @@ func (b *Broker) openSegmentStore() error {
 			return v.(logstore.Config)
 		}
 		return logstore.DefaultConfig()
-	}, logstore.Options{Logger: b.log, Now: func() int64 { return b.now().UnixMilli() }})
+	}, logstore.Options{Logger: b.log, Now: func() int64 { return b.now().UnixMilli() }, AsyncRoll: true, CleanerLimit: cleanerLimit})
 	return nil
 }
 

@@ -52,6 +52,9 @@ type Options struct {
 	// Default 1 << 20.
 	DedupeEntries int
 	Logger        *slog.Logger
+	// AsyncRoll: Append rolls by sealing the full active segment in the background (it
+	// stays readable meanwhile); a failed background seal is retried by the next one.
+	AsyncRoll bool
 }
 
 func (o *Options) defaults() {
@@ -273,7 +276,11 @@ func (l *Log) Append(b []byte) error {
 		now-l.active.created >= l.cfg.SegmentMs)
 	l.mu.Unlock()
 	if roll {
-		if err := l.Seal(); err != nil {
+		seal := l.Seal
+		if l.opts.AsyncRoll {
+			seal = l.rollAsync
+		}
+		if err := seal(); err != nil {
 			return err
 		}
 	}
@@ -286,6 +293,9 @@ func (l *Log) Append(b []byte) error {
 		// An empty log whose start DeleteRecords moved into a batch replays that whole
 		// batch: the segment starts at the batch, below the log start.
 		l.active = newSegBuilder(min(l.next, h.Base), l.cfg.IndexIntervalBytes, l.cfg.Compact, now)
+		if roll := min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes); roll > 0 && roll < 1<<30 {
+			l.active.capHint = int(roll + roll/32 + 4096)
+		}
 	}
 	l.trackTxn(b, &h, l.active)
 	l.active.add(b, &h)
@@ -343,19 +353,55 @@ func (l *Log) openList() []openTxn {
 func sign(v int64) int64 { return min(max(v, -1), 1) }
 
 // Seal writes the active segment to the Store as a sealed segment. The drain calls it to
-// let the WAL go; Append calls it to roll.
+// let the WAL go; Append calls it to roll (in the background with Options.AsyncRoll).
 func (l *Log) Seal() error {
 	l.sealMu.Lock()
 	defer l.sealMu.Unlock()
-	l.mu.Lock()
-	a := l.active
+	a, data := l.startSeal()
 	if a == nil {
-		l.mu.Unlock()
 		return nil
 	}
+	return l.completeSeal(a, data)
+}
+
+// rollAsync seals the active segment in the background, so the appender (the WAL's
+// callback, which acknowledges every producer) does not wait for the Store. While an
+// earlier seal still runs it seals in the foreground, after it: at most one segment is
+// being written per log.
+func (l *Log) rollAsync() error {
+	if !l.sealMu.TryLock() {
+		return l.Seal()
+	}
+	a, data := l.startSeal()
+	if a == nil {
+		l.sealMu.Unlock()
+		return nil
+	}
+	go func() {
+		defer l.sealMu.Unlock()
+		if err := l.completeSeal(a, data); err != nil {
+			// The batches are back in the active segment and still in the WAL (the
+			// durable offset did not move): the next roll or drain seal retries.
+			l.opts.Logger.Warn("logstore: sealing a segment failed; retried at the next roll", "log", l.prefix, "err", err)
+		}
+	}()
+	return nil
+}
+
+// startSeal moves the active segment to sealing and encodes it. sealMu held.
+func (l *Log) startSeal() (*segBuilder, []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.active
+	if a == nil {
+		return nil, nil
+	}
 	l.active, l.sealing = nil, a
-	data := a.finish(a.next, 0, l.openList())
-	l.mu.Unlock()
+	return a, a.finish(a.next, 0, l.openList())
+}
+
+// completeSeal writes the encoded segment and makes it part of the log. sealMu held.
+func (l *Log) completeSeal(a *segBuilder, data []byte) error {
 	name := segName(l.prefix, a.base, 0)
 	err := l.st.Put(name, data)
 	l.mu.Lock()
@@ -451,6 +497,8 @@ func (l *Log) deletePrefix(n int) (int, error) {
 func (l *Log) Remove() error {
 	l.jobMu.Lock()
 	defer l.jobMu.Unlock()
+	l.sealMu.Lock() // a background seal finishes first
+	defer l.sealMu.Unlock()
 	l.mu.Lock()
 	segs := l.segs
 	l.segs, l.active = nil, nil
