@@ -354,6 +354,7 @@ func (b *Broker) load() error {
 	if err := b.recordOrphansDeleted(); err != nil {
 		return fmt.Errorf("recording recovered topic IDs: %w", err)
 	}
+	b.removeDeletedTopicSegments()
 	b.fixLogStartsAfterReplay() // delete_records.go
 	if err := b.settleLogs(); err != nil {
 		return err

@@ -220,4 +220,15 @@ func TestDeleteTopicRemovesSegments(t *testing.T) {
 	if es, _ := os.ReadDir(segDir); len(es) != 0 {
 		t.Fatalf("%d objects left after DeleteTopics", len(es))
 	}
+	// Segments a crash left behind (deleted in meta.log, not yet on disk) go at the next start.
+	if err := os.WriteFile(filepath.Join(segDir, "00000000000000000000.seg"), []byte("left"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	startBroker(t, dir)
+	if _, err := os.Stat(filepath.Join(dir, segmentsDir, fmt.Sprintf("%x", id))); !os.IsNotExist(err) {
+		t.Fatalf("deleted topic's segment directory still there: %v", err)
+	}
 }

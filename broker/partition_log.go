@@ -19,8 +19,10 @@ package broker
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -240,4 +242,29 @@ func (p *partition) syncLogStart() bool {
 		return true
 	}
 	return false
+}
+
+// removeDeletedTopicSegments removes, at start-up, the segment directories of deleted topics
+// (a crash between the deletion and the removal of its segments leaves them; also their
+// empty directories).
+func (b *Broker) removeDeletedTopicSegments() {
+	if !b.trimmable {
+		return
+	}
+	root := filepath.Join(b.dataDir, segmentsDir)
+	es, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range es {
+		var id [16]byte
+		if n, err := hex.Decode(id[:], []byte(e.Name())); err != nil || n != 16 || !e.IsDir() {
+			continue
+		}
+		if b.deletedIDs[id] && b.topicsByID[id] == nil {
+			if err := os.RemoveAll(filepath.Join(root, e.Name())); err != nil {
+				b.log.Warn("removing a deleted topic's segments failed", "topic_id", e.Name(), "err", err)
+			}
+		}
+	}
 }
