@@ -73,6 +73,9 @@ type Config struct {
 	// looks for logs to compact (log.cleaner.backoff.ms, default 15s).
 	RetentionCheckInterval time.Duration
 	CompactionBackoff      time.Duration
+	// WALTrimInterval is how often WAL segments whose batches all live in partition
+	// segments are deleted (default 1s; negative: never, the WAL keeps everything).
+	WALTrimInterval time.Duration
 
 	// WAL and Meta replace the file stores (in-memory twins in unit tests). With a WAL
 	// given and no Segments, partition segments live in memory and the WAL is never trimmed.

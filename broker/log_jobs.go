@@ -46,6 +46,10 @@ func (b *Broker) runJobs() {
 	if backoff <= 0 {
 		backoff = defaultCompactionBackoff
 	}
+	trimEvery := b.cfg.WALTrimInterval
+	if trimEvery <= 0 {
+		trimEvery = defaultTrimInterval // the loop still drains refused batches and seals idle tails
+	}
 	trimT, retT, compT := time.NewTicker(trimEvery), time.NewTicker(retention), time.NewTicker(backoff)
 	defer trimT.Stop()
 	defer retT.Stop()

@@ -38,8 +38,9 @@ const (
 	// tailBudget bounds the memory of all unsealed tails together; above it the largest
 	// are sealed.
 	tailBudget = 64 << 20
-	// trimEvery is how often the jobs loop seals tails pinning old WAL segments and trims.
-	trimEvery = time.Second
+	// defaultTrimInterval is how often the jobs loop seals tails pinning old WAL segments
+	// and trims (Config.WALTrimInterval).
+	defaultTrimInterval = time.Second
 	// idleSealAfter: tails are sealed (their memory freed) once no append came for this long.
 	idleSealAfter = 10 * time.Second
 )
@@ -54,7 +55,7 @@ func (b *Broker) openSegmentStore() error {
 			return fmt.Errorf("segment store: %w", err)
 		}
 		st = ds
-		b.trimmable = true
+		b.trimmable = b.cfg.WALTrimInterval >= 0
 	}
 	if st == nil {
 		st = logstore.NewMemStore()

@@ -46,6 +46,7 @@ type options struct {
 	maxRespMemory     int64
 	retentionCheck    time.Duration
 	compactionBackoff time.Duration
+	walTrimInterval   time.Duration
 
 	s3Bucket, s3Endpoint, s3Region, s3Prefix string
 	s3FlushInterval                          time.Duration
@@ -78,6 +79,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Int64Var(&o.maxRespMemory, "max-response-memory-bytes", 1<<30, "bytes of responses waiting to be written, across all connections; connections stop reading above it (0: unbounded)")
 	fs.DurationVar(&o.retentionCheck, "retention-check-interval", 5*time.Minute, "how often retention (retention.ms, retention.bytes) deletes old segments (Kafka's log.retention.check.interval.ms)")
 	fs.DurationVar(&o.compactionBackoff, "compaction-backoff", 15*time.Second, "how often the cleaner looks for compacted topics to clean (Kafka's log.cleaner.backoff.ms)")
+	fs.DurationVar(&o.walTrimInterval, "wal-trim-interval", time.Second, "how often WAL segments whose data all lives in partition segments are deleted (0: never; the WAL then keeps everything, for inspecting recovery)")
 	fs.StringVar(&o.s3Bucket, "s3-bucket", "", "S3 bucket for the storage tier (not implemented yet)")
 	fs.StringVar(&o.s3Endpoint, "s3-endpoint", "", "S3 endpoint URL (not implemented yet)")
 	fs.StringVar(&o.s3Region, "s3-region", "", "S3 region (not implemented yet)")
@@ -173,6 +175,9 @@ func (o *options) validate() error {
 		if _, _, err := net.SplitHostPort(o.healthAddr); err != nil {
 			return fmt.Errorf("invalid --health-addr %q: want host:port", o.healthAddr)
 		}
+	}
+	if o.walTrimInterval < 0 {
+		return fmt.Errorf("invalid --wal-trim-interval %s: want 0 (never) or a positive duration", o.walTrimInterval)
 	}
 	if o.retentionCheck <= 0 || o.compactionBackoff <= 0 {
 		return fmt.Errorf("invalid --retention-check-interval %s / --compaction-backoff %s: want a positive duration", o.retentionCheck, o.compactionBackoff)
@@ -341,6 +346,7 @@ func run(o *options) int {
 		RecoverDamaged:         o.recoverDamaged,
 		RetentionCheckInterval: o.retentionCheck,
 		CompactionBackoff:      o.compactionBackoff,
+		WALTrimInterval:        walTrim(o.walTrimInterval),
 		Logger:                 log,
 		SASL: broker.SASLConfig{
 			Enabled:    o.saslEnabled,
@@ -413,4 +419,12 @@ func unboundedIfZero(n int64) int64 {
 		return -1
 	}
 	return n
+}
+
+// walTrim maps --wal-trim-interval 0 (never) to the broker's negative "never".
+func walTrim(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
