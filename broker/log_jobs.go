@@ -90,7 +90,10 @@ func (b *Broker) maintainLogs() {
 	}
 	var err error
 	if idle := b.now().UnixMilli() - b.lastAppend.Load(); idle > idleSealAfter.Milliseconds() {
-		err = b.drain.SealPinning(math.MaxUint64)
+		if b.drain.TailBytes() > 0 {
+			err = b.drain.SealPinning(math.MaxUint64)
+			releaseMemory() // the tails' buffers, as the WAL's own when it went idle
+		}
 	} else {
 		err = b.drain.EnforceTailBudget(tailBudget)
 	}
