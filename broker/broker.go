@@ -290,8 +290,13 @@ func (b *Broker) load() error {
 		return err
 	}
 	var n int
-	var firstSeg uint64
+	var firstSeg, lastSeg uint64
 	loadMs := b.now().UnixMilli()
+	for _, t := range b.topics {
+		for _, p := range t.partitions() {
+			p.heldAtOpen = p.lg.DurableOffset()
+		}
+	}
 	err = b.wal.Replay(func(sb *storage.Batch, loc storage.Location) error {
 		n++
 		if firstSeg == 0 {
@@ -319,12 +324,17 @@ func (b *Broker) load() error {
 				return err
 			}
 		}
-		if err := b.drain.Add(p.key(), sb.Data, loc.Segment); err != nil {
-			why := fmt.Sprintf("topic %s partition %d: the partition log (%s) refuses the batch at offset %d: %v", t.name, p.idx, segmentsDir, sb.BaseOffset, err)
-			if err := b.replayCorruption(loc, why); err != nil {
-				return err
+		lastSeg = loc.Segment
+		// A batch the partition segments already hold (sealed before the WAL segment was
+		// trimmed) needs no Add: replay of the WAL's last segment stays cheap.
+		if sb.LastOffset >= p.heldAtOpen {
+			if err := b.drain.Add(p.key(), sb.Data, loc.Segment); err != nil {
+				why := fmt.Sprintf("topic %s partition %d: the partition log (%s) refuses the batch at offset %d: %v", t.name, p.idx, segmentsDir, sb.BaseOffset, err)
+				if err := b.replayCorruption(loc, why); err != nil {
+					return err
+				}
+				return nil
 			}
-			return nil
 		}
 		h, _ := parseBatchHeader(sb.Data)
 		if h.transactional() && h.hasProducerID() {
@@ -339,6 +349,7 @@ func (b *Broker) load() error {
 	if err != nil {
 		return fmt.Errorf("replaying WAL: %w", err)
 	}
+	b.drain.NoteSegment(lastSeg)
 	// The cluster ID is minted only for a new, empty data directory: a WAL with data and no
 	// metadata is damage (refused above, batch by batch, unless recovering).
 	if b.clusterID == "" {

@@ -37,6 +37,7 @@ type partition struct {
 	// replayLast is the last offset of the last batch WAL replay saw (-1: none); snapNext the
 	// partition's end in the producer-state snapshot (-1: not in it). Load only.
 	replayLast, snapNext int64
+	heldAtOpen           int64 // the Log's sealed end before replay
 }
 
 // undrainedBatch is a durable batch still to be added to the Log.

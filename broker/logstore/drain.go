@@ -273,3 +273,11 @@ func (l *Log) TailMaxTimestamp() int64 {
 	}
 	return ts
 }
+
+// NoteSegment records that the WAL reached segment seg (replay, for batches the logs
+// already held and so were not added).
+func (d *Drain) NoteSegment(seg uint64) {
+	d.mu.Lock()
+	d.lastSeg = max(d.lastSeg, seg)
+	d.mu.Unlock()
+}
