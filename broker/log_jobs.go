@@ -89,9 +89,12 @@ func (b *Broker) maintainLogs() {
 		}
 	}
 	var err error
-	if idle := b.now().UnixMilli() - b.lastAppend.Load(); idle > idleSealAfter.Milliseconds() {
-		if b.drain.TailBytes() > 0 {
+	last := b.lastAppend.Load()
+	if idle := b.now().UnixMilli() - last; idle > idleSealAfter.Milliseconds() {
+		if b.idleSealed != last || b.drain.TailBytes() > 0 { // once per pause in appends
+			b.idleSealed = last
 			err = b.drain.SealPinning(math.MaxUint64)
+			b.drain.DropSpares()
 			releaseMemory() // the tails' buffers, as the WAL's own when it went idle
 		}
 	} else {

@@ -281,3 +281,15 @@ func (d *Drain) NoteSegment(seg uint64) {
 	d.lastSeg = max(d.lastSeg, seg)
 	d.mu.Unlock()
 }
+
+// DropSpares lets every log's reusable segment buffer go (appends stopped: the memory goes
+// back to the OS instead of waiting for the next roll).
+func (d *Drain) DropSpares() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, dl := range d.logs {
+		dl.log.mu.Lock()
+		dl.log.spare = nil
+		dl.log.mu.Unlock()
+	}
+}

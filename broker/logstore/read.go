@@ -14,6 +14,13 @@ import (
 // readWindow is how much a scan reads from the Store at a time.
 const readWindow = 64 << 10
 
+// errTailMoved: a tail builder captured by a read was sealed (and its buffer reused) before
+// the read reached it; the read starts again.
+var errTailMoved = errors.New("logstore: tail sealed during the read")
+
+// current reports whether b is still one of the log's tail builders. l.mu held.
+func (l *Log) current(b *segBuilder) bool { return b == l.sealing || b == l.active }
+
 // Read returns whole batches starting with the one holding offset (or the first after it,
 // compaction leaves gaps): at least one batch, then more while the total stays within
 // maxBytes. Empty at or past the log end; ErrOffsetOutOfRange below the log start.
@@ -26,9 +33,13 @@ func (l *Log) Read(offset int64, maxBytes int) ([]byte, error) {
 func (l *Log) ReadAppend(dst []byte, offset int64, maxBytes int) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
 		out, err := l.read(dst, offset, maxBytes)
-		// A job may delete or replace a segment between the lookup and the read: look again.
-		if errors.Is(err, ErrNotFound) && attempt < 3 {
+		// A job may delete or replace a segment between the lookup and the read, or a
+		// seal move the tail: look again.
+		if (errors.Is(err, ErrNotFound) || err == errTailMoved) && attempt < 8 {
 			continue
+		}
+		if err == errTailMoved {
+			return dst, nil
 		}
 		return out, err
 	}
@@ -57,6 +68,9 @@ func (l *Log) read(dst []byte, offset int64, maxBytes int) ([]byte, error) {
 	for _, b := range tail {
 		if b == nil || b.next <= offset {
 			continue
+		}
+		if !l.current(b) {
+			return dst, errTailMoved
 		}
 		i := sort.Search(len(b.off), func(i int) bool { return b.off[i].key > offset })
 		pos := int64(0)
@@ -199,6 +213,15 @@ func (l *Log) readSegment(dst []byte, s *segment, offset int64, maxBytes int) ([
 // timestamp is >= ts, and that timestamp (ListOffsets by timestamp); ok is false when no
 // record is that late.
 func (l *Log) OffsetForTimestamp(ts int64) (offset, recordTS int64, ok bool, err error) {
+	for attempt := 0; ; attempt++ {
+		offset, recordTS, ok, err = l.offsetForTimestamp(ts)
+		if err != errTailMoved || attempt >= 8 {
+			return offset, recordTS, ok, err
+		}
+	}
+}
+
+func (l *Log) offsetForTimestamp(ts int64) (offset, recordTS int64, ok bool, err error) {
 	l.mu.Lock()
 	start := l.ckpt.logStart
 	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].next > start })
@@ -246,6 +269,9 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, recordTS int64, ok bool, err
 	for _, b := range tail {
 		if b == nil || b.maxTS < ts {
 			continue
+		}
+		if !l.current(b) {
+			return 0, 0, false, errTailMoved
 		}
 		for _, bt := range b.batchesFrom(0) {
 			h, _ := parseBatch(bt)
