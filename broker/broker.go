@@ -100,7 +100,7 @@ type Broker struct {
 	trimmable  bool     // the WAL is trimmed below the drain checkpoint (file mode)
 	logCfgs    sync.Map // partition key -> logstore.Config
 	lastAppend atomic.Int64
-	idleSealed int64 // lastAppend when the jobs loop last sealed idle tails (jobs loop only)
+	idleSealed int64      // lastAppend when the jobs loop last sealed idle tails (jobs loop only)
 	trimMu     sync.Mutex // one trimWAL at a time; guards snapSeg
 	snapSeg    uint64     // WAL checkpoint of the last producer-state snapshot
 	jobsStop   chan struct{}

@@ -86,16 +86,16 @@ type Log struct {
 
 	mu      sync.Mutex
 	cfg     Config
-	segs    []*segment      // sealed, by base offset; contiguous ranges
-	sealing *segBuilder     // being written by Seal (readable meanwhile)
-	active  *segBuilder     // nil when empty
+	segs    []*segment  // sealed, by base offset; contiguous ranges
+	sealing *segBuilder // being written by Seal (readable meanwhile)
+	active  *segBuilder // nil when empty
 	// spare is the data buffer of the last sealed segment, reused by the next active one:
 	// a fresh 16 MiB buffer costs page faults and zeroing on every roll. A builder whose
 	// buffer went back is no longer l.sealing or l.active; readers check that under mu.
 	spare []byte
-	open    map[int64]int64 // producer ID -> first offset of its open transaction
-	next    int64
-	ckpt    checkpoint
+	open  map[int64]int64 // producer ID -> first offset of its open transaction
+	next  int64
+	ckpt  checkpoint
 }
 
 // Open loads a partition's log from st, reading each segment's trailer only. Leftovers of
