@@ -58,7 +58,6 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sizeBefore := logDirSize(t, adm, "ret")
 	if err := cl.ProduceSync(ctxT(t, 10*time.Second), &kgo.Record{Topic: "ret", Value: []byte("fresh")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -78,8 +77,9 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 	if o, _ := lo.Lookup("ret", 0); o.Offset != ls {
 		t.Fatalf("ListOffsets earliest %d, want the log start %d", o.Offset, ls)
 	}
-	if after := logDirSize(t, adm, "ret"); after >= sizeBefore/2 {
-		t.Fatalf("DescribeLogDirs size %d after retention, was %d", after, sizeBefore)
+	// 40 records of 500 bytes were stored (retention may already have run meanwhile).
+	if after := logDirSize(t, adm, "ret"); after >= 40*500/2 {
+		t.Fatalf("DescribeLogDirs size %d after retention", after)
 	}
 	got := consumeN(t, tb, "ret", int(hwm-ls))
 	if string(got[len(got)-1].Value) != "fresh" {
