@@ -117,6 +117,7 @@ fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzApplyRecord -fuzztime=$(FUZZTIME) ./broker/group/
 	$(GO) test -run=NONE -fuzz=FuzzApplyRecord -fuzztime=$(FUZZTIME) ./broker/txn/
 	$(GO) test -run=NONE -fuzz=FuzzBatch -fuzztime=$(FUZZTIME) ./broker/
+	$(GO) test -run=NONE -fuzz=FuzzProducerSnapshot -fuzztime=$(FUZZTIME) ./broker/
 	$(GO) test -run=NONE -fuzz='^FuzzSegment$$' -fuzztime=$(FUZZTIME) ./broker/logstore/
 	$(GO) test -run=NONE -fuzz='^FuzzSegmentIndex$$' -fuzztime=$(FUZZTIME) ./broker/logstore/
 	$(GO) test -run=NONE -fuzz='^FuzzCheckpoint$$' -fuzztime=$(FUZZTIME) ./broker/logstore/

@@ -20,6 +20,7 @@ import (
 
 	"github.com/klite/klite/broker/acl"
 	"github.com/klite/klite/broker/group"
+	"github.com/klite/klite/broker/logstore"
 	"github.com/klite/klite/broker/metrics"
 	"github.com/klite/klite/broker/quota"
 	"github.com/klite/klite/broker/server"
@@ -71,6 +72,20 @@ type Config struct {
 	// ACL turns on authorization (authorize.go).
 	ACL ACLConfig
 
+	// RetentionCheckInterval is how often retention runs (Kafka's
+	// log.retention.check.interval.ms, default 5m); CompactionBackoff how often the cleaner
+	// looks for logs to compact (log.cleaner.backoff.ms, default 15s).
+	RetentionCheckInterval time.Duration
+	CompactionBackoff      time.Duration
+	// WALTrimInterval is how often WAL segments whose batches all live in partition
+	// segments are deleted (default 1s; negative: never, the WAL keeps everything).
+	WALTrimInterval time.Duration
+
+	// WAL and Meta replace the file stores (in-memory twins in unit tests). With a WAL
+	// given and no Segments, partition segments live in memory and the WAL is never trimmed.
+	WAL      storage.WAL
+	Meta     storage.MetaLog
+	Segments logstore.Store
 	// Metrics receives the broker's metrics (broker/metrics); nil counts nothing.
 	Metrics *metrics.Registry
 	// QuotaWindowNum and QuotaWindow are Kafka's quota.window.num and
@@ -79,9 +94,6 @@ type Config struct {
 	QuotaWindowNum int
 	QuotaWindow    time.Duration
 
-	// WAL and Meta replace the file stores (in-memory twins in unit tests).
-	WAL  storage.WAL
-	Meta storage.MetaLog
 	// StorageFaults injects write and fsync errors below the files of the WAL, meta.log,
 	// groups.log and txns.log (disk-full tests).
 	StorageFaults *storage.Faults
@@ -96,16 +108,28 @@ type Broker struct {
 	log *slog.Logger
 	now func() time.Time
 
-	wal      storage.WAL
-	meta     storage.MetaLog
-	dataDir  string
-	advHost  string
-	advPort  int32
-	nodeID   int32
-	srv      *server.Server
-	srvMu    sync.Mutex
-	closed   bool
-	closeErr error
+	wal     storage.WAL
+	meta    storage.MetaLog
+	dataDir string
+
+	// Partition segment store (partition_log.go).
+	segStore   logstore.Store
+	drain      *logstore.Drain
+	trimmable  bool     // the WAL is trimmed below the drain checkpoint (file mode)
+	logCfgs    sync.Map // partition key -> logstore.Config
+	lastAppend atomic.Int64
+	idleSealed int64      // lastAppend when the jobs loop last sealed idle tails (jobs loop only)
+	trimMu     sync.Mutex // one trimWAL at a time; guards snapSeg
+	snapSeg    uint64     // WAL checkpoint of the last producer-state snapshot
+	jobsStop   chan struct{}
+	jobsDone   chan struct{}
+	advHost    string
+	advPort    int32
+	nodeID     int32
+	srv        *server.Server
+	srvMu      sync.Mutex
+	closed     bool
+	closeErr   error
 
 	mu         sync.RWMutex // topics, topicsByID, deletedIDs, clusterID, producer ID allocator
 	clusterID  string
@@ -235,6 +259,11 @@ func Open(cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("opening WAL: %w", err)
 		}
 	}
+	if err := b.openSegmentStore(); err != nil {
+		b.wal.Close()
+		b.meta.Close()
+		return nil, err
+	}
 	if err := b.load(); err != nil {
 		b.wal.Close()
 		b.meta.Close()
@@ -296,6 +325,8 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	b.registerMetrics() // metrics_collect.go
 
+	b.startJobs()
+
 	opened = true
 	return b, nil
 }
@@ -308,13 +339,34 @@ func (b *Broker) load() error {
 	if b.cfg.ClusterID != "" && b.clusterID != "" && b.cfg.ClusterID != b.clusterID {
 		return fmt.Errorf("cluster id %q does not match the id %q stored in %s", b.cfg.ClusterID, b.clusterID, b.dataDir)
 	}
+	for _, t := range b.topics {
+		if err := b.openLogs(t); err != nil {
+			return fmt.Errorf("opening partition logs: %w", err)
+		}
+	}
+	// The WAL is expected to start at the snapshot's checkpoint (0: unknown).
+	expectFirst, err := b.loadSnapshot()
+	if err != nil {
+		return err
+	}
 	var n int
-	var firstSeg uint64
+	var firstSeg, lastSeg uint64
 	loadMs := b.now().UnixMilli()
-	err := b.wal.Replay(func(sb *storage.Batch, loc storage.Location) error {
+	for _, t := range b.topics {
+		for _, p := range t.partitions() {
+			p.heldAtOpen = p.lg.DurableOffset()
+		}
+	}
+	err = b.wal.Replay(func(sb *storage.Batch, loc storage.Location) error {
 		n++
 		if firstSeg == 0 {
 			firstSeg = loc.Segment
+			if expectFirst > 0 && firstSeg > expectFirst {
+				why := fmt.Sprintf("the WAL starts at segment %d, but %s needs every segment from %d on", firstSeg, b.snapshotPath(), expectFirst)
+				if err := b.replayCorruption(loc, why); err != nil {
+					return err
+				}
+			}
 		}
 		t := b.topicsByID[sb.TP.TopicID]
 		var p *partition
@@ -327,16 +379,28 @@ func (b *Broker) load() error {
 			}
 			return b.orphanBatch(sb, loc, t != nil)
 		}
-		if why := p.replayOrderProblem(sb, firstSeg == 1); why != "" {
+		if why := p.replayOrderProblem(sb, firstSeg <= expectFirst); why != "" {
 			if err := b.replayCorruption(loc, fmt.Sprintf("topic %s partition %d: %s", t.name, p.idx, why)); err != nil {
 				return err
+			}
+		}
+		lastSeg = loc.Segment
+		// A batch the partition segments already hold (sealed before the WAL segment was
+		// trimmed) needs no Add: replay of the WAL's last segment stays cheap.
+		if sb.LastOffset >= p.heldAtOpen {
+			if err := b.drain.Add(p.key(), sb.Data, loc.Segment); err != nil {
+				why := fmt.Sprintf("topic %s partition %d: the partition log (%s) refuses the batch at offset %d: %v", t.name, p.idx, segmentsDir, sb.BaseOffset, err)
+				if err := b.replayCorruption(loc, why); err != nil {
+					return err
+				}
+				return nil
 			}
 		}
 		h, _ := parseBatchHeader(sb.Data)
 		if h.transactional() && h.hasProducerID() {
 			b.noteReplayedTxnEpoch(h.ProducerID, h.ProducerEpoch, loc)
 		}
-		p.replay(sb, &h, loc, loadMs)
+		p.replay(sb, &h, loadMs)
 		if h.ProducerID >= b.nextPID {
 			b.nextPID = h.ProducerID + 1
 		}
@@ -345,6 +409,7 @@ func (b *Broker) load() error {
 	if err != nil {
 		return fmt.Errorf("replaying WAL: %w", err)
 	}
+	b.drain.NoteSegment(lastSeg)
 	// The cluster ID is minted only for a new, empty data directory: a WAL with data and no
 	// metadata is damage (refused above, batch by batch, unless recovering).
 	if b.clusterID == "" {
@@ -363,7 +428,11 @@ func (b *Broker) load() error {
 	if err := b.recordOrphansDeleted(); err != nil {
 		return fmt.Errorf("recording recovered topic IDs: %w", err)
 	}
+	b.removeDeletedTopicSegments()
 	b.fixLogStartsAfterReplay() // delete_records.go
+	if err := b.settleLogs(); err != nil {
+		return err
+	}
 	b.log.Info("state loaded", "cluster_id", b.clusterID, "topics", len(b.topics), "batches", n, "took", time.Since(start))
 	return nil
 }
@@ -503,12 +572,14 @@ func (b *Broker) Close() error {
 		srv.Shutdown(ctx)
 		cancel()
 	}
+	b.stopJobs()
 	errT := b.txns.Close()   // transactions
 	errG := b.groups.Close() // consumer groups
+	errS := b.sealAll()      // a restart then replays (almost) nothing
 	errW := b.wal.Close()
 	errM := b.meta.Close()
-	errS := b.stopS3() // after storage: the uploader's last flush will come first
-	b.closeErr = errors.Join(errT, errG, errW, errM, errS)
+	errS3 := b.stopS3() // after storage: the uploader's last flush will come first
+	b.closeErr = errors.Join(errT, errG, errS, errW, errM, errS3)
 	return b.closeErr
 }
 

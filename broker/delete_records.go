@@ -7,13 +7,9 @@
 // "offset":..}) before the response, so it survives a restart; Fetch below it gets
 // OFFSET_OUT_OF_RANGE and ListOffsets earliest returns it. TimeoutMillis is not needed (no
 // replicas to wait for).
-// WAL segments are shared by every partition: after a log start moves, the segments holding
-// no batch at or after any partition's log start (deleted topics' batches count as dead) are
-// removed. Producers whose batches were all in removed segments are forgotten at the next
-// restart, as Kafka evicts producers below the log start.
-// Differences from Kafka: data below the log start stays on disk while its segment still
-// holds live batches of other partitions; DescribeLogDirs counts only the batches at or after
-// the log start.
+// The partition Log (broker/logstore) checkpoints the new start too and deletes its segments
+// wholly below it; the WAL is then trimmed (trimWAL). DescribeLogDirs reports the Log's size,
+// which still counts the segment holding the log start, as Kafka does.
 package broker
 
 import (
@@ -92,50 +88,26 @@ func (b *Broker) deleteRecords(p *partition, offset int64) (int64, *kerr.Error) 
 
 	p.mu.Lock()
 	p.advanceLogStartLocked(offset)
-	ls := p.logStart
+	ls, lg := p.logStart, p.lg
 	p.mu.Unlock()
+	if lg != nil {
+		// The Log checkpoints its own start and deletes the segments below it; if that
+		// fails, the next start moves it again from the metadata log (settleLogs).
+		if err := lg.DeleteRecordsBefore(ls); err != nil {
+			b.log.Warn("deleting the partition segments below the log start failed", "topic", p.t.name, "partition", p.idx, "err", err)
+		}
+	}
 	b.log.Info("log start offset advanced", "topic", p.t.name, "partition", p.idx, "log_start", ls)
 	b.signalData() // waiting fetches below the new log start must answer OFFSET_OUT_OF_RANGE
 	b.removeDeadSegments()
 	return ls, nil
 }
 
-// removeDeadSegments removes the WAL segments below the first one still holding a batch at or
-// after its partition's log start. The bound never exceeds the segment of the newest indexed
-// batch: a batch whose append is still in flight was appended after every indexed one (WAL
-// callbacks fire in append order), so it lies in that segment or a later one.
+// removeDeadSegments gives the space back: the Log deleted its segments below the new log
+// start; the WAL segments are trimmed once the partition tails in them are sealed.
 func (b *Broker) removeDeadSegments() {
-	b.mu.RLock()
-	parts := make([]*partition, 0, len(b.topics))
-	for _, t := range b.topics {
-		parts = append(parts, t.partitions()...)
-	}
-	b.mu.RUnlock()
-	var bound uint64
-	var newest uint64
-	haveLive, haveAny := false, false
-	for _, p := range parts {
-		p.mu.Lock()
-		if n := len(p.index); n > 0 {
-			haveAny = true
-			newest = max(newest, p.index[n-1].loc.Segment)
-			if i := p.findLocked(p.logStart); i < n {
-				if s := p.index[i].loc.Segment; !haveLive || s < bound {
-					bound = s
-				}
-				haveLive = true
-			}
-		}
-		p.mu.Unlock()
-	}
-	if !haveAny {
-		return
-	}
-	if !haveLive || newest < bound {
-		bound = newest
-	}
-	if err := b.wal.RemoveSegmentsBefore(bound); err != nil {
-		b.log.Warn("removing WAL segments below the log start offsets failed", "before_segment", bound, "err", err)
+	if err := b.trimWAL(); err != nil {
+		b.log.Warn("trimming the WAL failed", "err", err)
 	}
 }
 

@@ -63,8 +63,7 @@ func handleDescribeLogDirs(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fun
 		add := func(p *partition) {
 			dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
 			dp.Partition = p.idx
-			logStart, _ := p.offsets()
-			dp.Size = p.bytesFrom(logStart, 1<<62)
+			dp.Size = p.size()
 			dt.Partitions = append(dt.Partitions, dp)
 		}
 		if w.parts == nil {

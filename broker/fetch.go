@@ -21,7 +21,6 @@
 package broker
 
 import (
-	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -220,37 +219,27 @@ func (b *Broker) fetchResponse(rc *ReqCtx, req *kmsg.FetchRequest) *kmsg.FetchRe
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			if rp.FetchOffset < hwm && (budget > 0 || minOne) {
-				metas := p.batchesFrom(rp.FetchOffset, limit, minOne)
+			if rp.FetchOffset < upper && (budget > 0 || minOne) {
 				start := len(buf)
-				var need int
-				for _, m := range metas {
-					need += int(m.loc.Size)
-				}
-				buf = slices.Grow(buf, need)
-				lastOff := int64(-1)
-				for _, m := range metas {
-					if m.last >= upper {
-						break
+				var lastOff int64
+				var rerr *kerr.Error
+				buf, lastOff, rerr = p.readBatches(buf, rp.FetchOffset, upper, limit, minOne)
+				if rerr != nil {
+					b.log.Warn("reading batches failed", "topic", p.t.name, "partition", p.idx, "offset", rp.FetchOffset, "err", rerr)
+					sp.ErrorCode = rerr.Code
+					if rerr == kerr.OffsetOutOfRange { // retention moved the log start meanwhile
+						sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 					}
-					// Read straight into the response buffer (no copy when it has room).
-					data, err := b.wal.ReadAt(m.loc, buf[len(buf):len(buf)])
-					if err != nil {
-						b.log.Warn("reading batch failed", "topic", p.t.name, "partition", p.idx, "offset", m.base, "err", err)
-						if len(buf) == start {
-							sp.ErrorCode = kerr.KafkaStorageError.Code
-						}
-						break
-					}
-					if len(data) > 0 && cap(buf)-len(buf) >= len(data) && &buf[len(buf) : len(buf)+1][0] == &data[0] {
-						buf = buf[:len(buf)+len(data)]
-					} else {
-						buf = append(buf, data...)
-					}
-					lastOff = m.last
 				}
 				if req.IsolationLevel == 1 && lastOff >= 0 {
-					sp.AbortedTransactions = p.abortedIn(rp.FetchOffset, lastOff)
+					ab, err := p.abortedIn(rp.FetchOffset, lastOff)
+					if err != nil {
+						b.log.Warn("reading aborted transactions failed", "topic", p.t.name, "partition", p.idx, "err", err)
+						sp.ErrorCode = kerr.KafkaStorageError.Code
+						buf = buf[:start]
+					} else {
+						sp.AbortedTransactions = ab
+					}
 				}
 				if n := len(buf) - start; n > 0 {
 					sp.RecordBatches = buf[start:len(buf):len(buf)]

@@ -25,6 +25,7 @@ type testBroker struct {
 func (tb *testBroker) abandon() {
 	tb.abandoned = true
 	tb.l.Close()
+	tb.stopJobs() // a killed process trims nothing more
 }
 
 func startBroker(t *testing.T, dir string, mod ...func(*Config)) *testBroker {

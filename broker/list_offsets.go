@@ -103,39 +103,27 @@ func (b *Broker) listOffset(p *partition, ts int64) (int64, int64, *kerr.Error) 
 		return logStart, -1, nil
 	case ts == -1:
 		return hwm, -1, nil
-	case ts == -3:
-		m, ok := p.maxTimestampBatch()
-		if !ok {
-			return -1, -1, nil
-		}
-		return b.findInBatch(p, m, m.maxTS, logStart)
-	case ts < 0:
+	case ts < -3:
 		return -1, -1, nil
 	}
-	m, ok := p.firstBatchAtOrAfterTS(ts)
-	if !ok {
-		return -1, -1, nil
-	}
-	return b.findInBatch(p, m, ts, logStart)
-}
-
-// findInBatch reads one batch and returns the first record at or after logStart whose
-// timestamp is >= ts.
-func (b *Broker) findInBatch(p *partition, m batchMeta, ts, logStart int64) (int64, int64, *kerr.Error) {
-	data, err := b.wal.ReadAt(m.loc, nil)
-	if err != nil {
-		b.log.Warn("reading batch for timestamp lookup failed", "topic", p.t.name, "partition", p.idx, "err", err)
+	lg := p.log()
+	if lg == nil {
 		return -1, -1, kerr.KafkaStorageError
 	}
-	recs, err := recordTimestamps(data, m.base)
+	var off, rts int64
+	var ok bool
+	var err error
+	if ts == -3 {
+		off, rts, ok, err = lg.MaxTimestamp()
+	} else {
+		off, rts, ok, err = lg.OffsetForTimestamp(ts)
+	}
 	if err != nil {
-		b.log.Warn("decoding batch for timestamp lookup failed", "topic", p.t.name, "partition", p.idx, "err", err)
-		return -1, -1, kerr.CorruptMessage
+		b.log.Warn("timestamp lookup failed", "topic", p.t.name, "partition", p.idx, "err", err)
+		return -1, -1, kerr.KafkaStorageError
 	}
-	for _, r := range recs {
-		if r[0] >= logStart && r[1] >= ts {
-			return r[0], r[1], nil
-		}
+	if !ok || off < logStart || off >= hwm {
+		return -1, -1, nil
 	}
-	return -1, -1, nil
+	return off, rts, nil
 }

@@ -3,71 +3,63 @@ package broker
 import (
 	"encoding/binary"
 	"fmt"
-	"sort"
 	"sync"
 
+	"github.com/klite/klite/broker/logstore"
 	"github.com/klite/klite/broker/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// partition is one partition's data state. Memory stays bounded by keeping only a small
-// index entry per batch; the batch bytes are read back from the WAL.
+// partition is one partition's data state. The data lives in its logstore.Log (sealed
+// segments on disk plus an in-memory tail, partition_log.go); the WAL only holds what the
+// Log has not sealed yet. Memory per partition is the Log's tail and fixed metadata.
 type partition struct {
 	t   *topic
 	idx int32
+	lg  *logstore.Log // nil until opened (openLogs); a partition without one refuses I/O
 
 	mu       sync.Mutex
-	index    []batchMeta // durable batches in offset order
 	logStart int64
 	next     int64 // next offset to assign (appends in flight included)
-	hwm      int64 // every offset below is durable and readable
-	bytes    int64 // stored batch bytes
-	// maxTS is the largest batch max timestamp and maxTSBatch the first batch holding it
-	// (for ListOffsets MAX_TIMESTAMP).
-	maxTS      int64
-	maxTSBatch int
-	producers  map[int64]*producerState
-	lastSweep  int64 // when expired producers were last dropped (ms)
-	deleted    bool
-	txn        partTxns // open/aborted transactions (txn_partition.go)
+	hwm      int64 // every offset below is durable and in the Log
+	// undrained: batches the WAL acknowledged but the Log refused (its store failing to
+	// seal a segment, say with the disk full); the high watermark waits at the first until
+	// the jobs loop drains them, reading them back from the WAL (drainUndrained).
+	undrained []undrainedBatch
+	producers map[int64]*producerState
+	lastSweep int64 // when expired producers were last dropped (ms)
+	deleted   bool
+	txn       partTxns // open transactions (txn_partition.go)
 	// failedFrom: the lowest base offset of failed appends with later ones still in flight
 	// (giveBackLocked).
 	failedFrom    int64
 	failedFromSet bool
+	// replayLast is the last offset of the last batch WAL replay saw (-1: none); snapNext the
+	// partition's end in the producer-state snapshot (-1: not in it). Load only.
+	replayLast, snapNext int64
+	heldAtOpen           int64 // the Log's sealed end before replay
 }
 
-// batchMeta is the index entry of one stored batch.
-type batchMeta struct {
+// undrainedBatch is a durable batch still to be added to the Log.
+type undrainedBatch struct {
 	base, last int64
-	maxTS      int64
 	loc        storage.Location
 }
 
 func newPartition(t *topic, idx int32) *partition {
-	return &partition{t: t, idx: idx, maxTS: -1, maxTSBatch: -1, producers: map[int64]*producerState{}}
+	return &partition{t: t, idx: idx, producers: map[int64]*producerState{}, replayLast: -1, snapNext: -1}
 }
 
 func (p *partition) tp() storage.TopicPartition {
 	return storage.TopicPartition{TopicID: p.t.id, Partition: p.idx}
 }
 
+func (p *partition) key() string { return logstore.PartitionKey(p.t.id, p.idx) }
+
 func (p *partition) markDeleted() {
 	p.mu.Lock()
 	p.deleted = true
 	p.mu.Unlock()
-}
-
-// addIndexLocked records a durable batch. p.mu held.
-func (p *partition) addIndexLocked(m batchMeta) {
-	p.index = append(p.index, m)
-	if m.last+1 > p.hwm {
-		p.hwm = m.last + 1
-	}
-	p.bytes += int64(m.loc.Size)
-	if m.maxTS > p.maxTS {
-		p.maxTS = m.maxTS
-		p.maxTSBatch = len(p.index) - 1
-	}
 }
 
 // giveBackLocked returns the offsets base..last of a failed append. The WAL fails every append
@@ -106,8 +98,7 @@ func (p *partition) replayOrderProblem(sb *storage.Batch, fromStart bool) string
 	if sb.LastOffset < sb.BaseOffset {
 		return fmt.Sprintf("batch offsets %d..%d run backwards", sb.BaseOffset, sb.LastOffset)
 	}
-	if n := len(p.index); n > 0 {
-		prev := p.index[n-1].last
+	if prev := p.replayLast; prev >= 0 {
 		switch {
 		case sb.BaseOffset <= prev:
 			return fmt.Sprintf("batch at offset %d overlaps the previous batch, which ends at %d", sb.BaseOffset, prev)
@@ -116,20 +107,31 @@ func (p *partition) replayOrderProblem(sb *storage.Batch, fromStart bool) string
 		}
 		return ""
 	}
-	if fromStart && sb.BaseOffset > p.logStart {
-		return fmt.Sprintf("the first batch starts at offset %d although the WAL holds its first segment: offsets %d..%d are missing", sb.BaseOffset, p.logStart, sb.BaseOffset-1)
+	// The first batch of the partition in the WAL: where the WAL starts where the snapshot
+	// says, it starts at or below the snapshot's end for the partition (else at its log start).
+	want := p.logStart
+	if p.snapNext >= 0 {
+		want = max(want, p.snapNext)
+	}
+	if fromStart && sb.BaseOffset > want {
+		return fmt.Sprintf("the first batch starts at offset %d although the WAL holds every segment not drained: offsets %d..%d are missing", sb.BaseOffset, want, sb.BaseOffset-1)
 	}
 	return ""
 }
 
-// replay rebuilds state from one WAL batch at start-up (checked with replayOrderProblem).
+// replay rebuilds state from one WAL batch at start-up (checked with replayOrderProblem),
+// after the Log took it. A batch the producer-state snapshot covers changes nothing.
 // nowMs, the load time, counts as every replayed producer's last activity.
-func (p *partition) replay(sb *storage.Batch, h *batchHeader, loc storage.Location, nowMs int64) {
-	if len(p.index) > 0 && sb.BaseOffset <= p.index[len(p.index)-1].last {
+func (p *partition) replay(sb *storage.Batch, h *batchHeader, nowMs int64) {
+	if p.replayLast >= 0 && sb.BaseOffset <= p.replayLast {
 		return // refused by replayOrderProblem unless the operator recovers damaged data
 	}
-	p.addIndexLocked(batchMeta{base: sb.BaseOffset, last: sb.LastOffset, maxTS: sb.MaxTimestamp, loc: loc})
+	p.replayLast = sb.LastOffset
+	p.hwm = max(p.hwm, sb.LastOffset+1)
 	p.next = p.hwm
+	if sb.LastOffset < p.snapNext {
+		return
+	}
 	if h.control() { // transaction marker: not a producer sequence
 		p.replayControlLocked(sb.Data, h, sb.BaseOffset)
 		return
@@ -149,6 +151,7 @@ func (p *partition) replay(sb *storage.Batch, h *batchHeader, loc storage.Locati
 		}
 		ps.push(h.ProducerEpoch, &seqBatch{firstSeq: h.BaseSequence, lastSeq: h.lastSequence(), base: sb.BaseOffset, last: sb.LastOffset, logAppendTime: lat})
 		ps.lastSeen = nowMs
+		ps.txn = ps.txn || h.transactional()
 	}
 }
 
@@ -168,6 +171,11 @@ func (p *partition) append(b *Broker, data []byte, h *batchHeader, done func(app
 	if p.deleted {
 		p.mu.Unlock()
 		done(appendResult{err: kerr.UnknownTopicOrPartition})
+		return
+	}
+	if p.lg == nil {
+		p.mu.Unlock()
+		done(appendResult{err: kerr.KafkaStorageError, msg: "partition log not open", logStart: -1})
 		return
 	}
 	var ps *producerState
@@ -230,6 +238,7 @@ func (p *partition) append(b *Broker, data []byte, h *batchHeader, done func(app
 	}
 	var sb *seqBatch
 	if ps != nil {
+		ps.txn = ps.txn || h.transactional()
 		sb = &seqBatch{firstSeq: h.BaseSequence, lastSeq: h.lastSequence(), base: base, last: last, logAppendTime: lat, pending: &pendingAppend{}}
 		ps.push(h.ProducerEpoch, sb)
 		ps.lastSeen = nowMs
@@ -261,7 +270,7 @@ func (p *partition) append(b *Broker, data []byte, h *batchHeader, done func(app
 			return
 		}
 		p.appendedLocked()
-		p.addIndexLocked(batchMeta{base: base, last: last, maxTS: maxTS, loc: loc})
+		b.drainLocked(p, data, base, last, loc)
 		logStart := p.logStart
 		p.mu.Unlock()
 		b.signalData()
@@ -280,62 +289,4 @@ func (p *partition) offsets() (logStart, hwm int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.logStart, p.hwm
-}
-
-// findLocked returns the index of the first batch whose last offset is >= offset.
-func (p *partition) findLocked(offset int64) int {
-	return sort.Search(len(p.index), func(i int) bool { return p.index[i].last >= offset })
-}
-
-// batchesFrom returns the index entries to serve a fetch at offset: whole batches starting
-// with the one containing offset, adding batches while their total stays within maxBytes.
-// The first batch is returned even when larger than maxBytes if minOne is set.
-func (p *partition) batchesFrom(offset int64, maxBytes int64, minOne bool) []batchMeta {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []batchMeta
-	var total int64
-	for i := p.findLocked(offset); i < len(p.index); i++ {
-		m := p.index[i]
-		sz := int64(m.loc.Size)
-		if total+sz > maxBytes && !(minOne && len(out) == 0) {
-			break
-		}
-		out = append(out, m)
-		total += sz
-	}
-	return out
-}
-
-// bytesFrom counts the stored bytes from the batch containing offset to the end (capped).
-func (p *partition) bytesFrom(offset int64, cap int64) int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var total int64
-	for i := p.findLocked(offset); i < len(p.index) && total < cap; i++ {
-		total += int64(p.index[i].loc.Size)
-	}
-	return total
-}
-
-// firstBatchAtOrAfterTS returns the first batch whose max timestamp is >= ts.
-func (p *partition) firstBatchAtOrAfterTS(ts int64) (batchMeta, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i := p.findLocked(p.logStart); i < len(p.index); i++ {
-		if p.index[i].maxTS >= ts {
-			return p.index[i], true
-		}
-	}
-	return batchMeta{}, false
-}
-
-// maxTimestampBatch returns the first batch holding the partition's largest timestamp.
-func (p *partition) maxTimestampBatch() (batchMeta, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.maxTSBatch < 0 || p.index[p.maxTSBatch].last < p.logStart {
-		return batchMeta{}, false
-	}
-	return p.index[p.maxTSBatch], true
 }

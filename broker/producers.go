@@ -28,6 +28,7 @@ const producerSweepMs = 60 * 1000
 
 type producerState struct {
 	epoch    int16
+	txn      bool        // seen in a transactional batch (producer-state snapshot, txns.log check)
 	batches  []*seqBatch // oldest first, at most producerWindow
 	lastSeen int64       // broker time of its newest append (ms)
 }

@@ -64,30 +64,3 @@ func TestExpireProducers(t *testing.T) {
 		t.Error("producer with an open transaction dropped")
 	}
 }
-
-// Moving the log start forgets the aborted transactions that end below it, and a marker below
-// the log start (replay of a log whose start was moved) records none.
-func TestLogStartPrunesAbortedTransactions(t *testing.T) {
-	p := newPartition(&topic{name: "t"}, 0)
-	for pid, r := range [][2]int64{{0, 4}, {5, 9}, {10, 14}} {
-		p.noteTxnDataLocked(int64(pid), r[0])
-		p.noteMarkerLocked(int64(pid), 0, false, r[1])
-	}
-	p.advanceLogStartLocked(9)
-	if len(p.txn.aborted) != 2 || p.txn.aborted[0].last != 9 {
-		t.Fatalf("aborted after log start 9: %+v", p.txn.aborted)
-	}
-	p.advanceLogStartLocked(3) // never down
-	if p.logStart != 9 || len(p.txn.aborted) != 2 {
-		t.Fatalf("log start %d, aborted %+v after a lower offset", p.logStart, p.txn.aborted)
-	}
-	p.advanceLogStartLocked(20)
-	if len(p.txn.aborted) != 0 {
-		t.Fatalf("aborted after log start 20: %+v", p.txn.aborted)
-	}
-	p.noteTxnDataLocked(7, 15)
-	p.noteMarkerLocked(7, 0, false, 18)
-	if len(p.txn.aborted) != 0 {
-		t.Fatalf("a marker below the log start recorded %+v", p.txn.aborted)
-	}
-}

@@ -220,6 +220,9 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 		return nil, kerr.KafkaStorageError, err.Error()
 	}
 	t = b.addTopicLocked(name, id, partitions, configs)
+	if err := b.openLogs(t); err != nil {
+		b.log.Error("opening partition logs failed", "topic", name, "err", err)
+	}
 	b.log.Info("topic created", "topic", name, "partitions", partitions)
 	return t, nil, ""
 }
@@ -244,9 +247,20 @@ func (b *Broker) collidingTopicLocked(name string) string {
 	return found
 }
 
-// deleteTopic removes a topic; its data stays in the WAL until retention removes the segments
-// (replay skips batches of unknown topic IDs).
+// deleteTopic removes a topic and its partition segments; its batches left in the WAL are
+// trimmed with the WAL (replay skips batches of deleted topic IDs).
 func (b *Broker) deleteTopic(t *topic) *kerr.Error {
+	if kerrv := b.unregisterTopic(t); kerrv != nil {
+		return kerrv
+	}
+	// The partition segments go now (after a crash before, the next start removes those of
+	// deleted topics); the WAL is trimmed of the topic's tails.
+	b.removeTopicData(t)
+	return nil
+}
+
+// unregisterTopic persists a topic's deletion and drops it from the maps.
+func (b *Broker) unregisterTopic(t *topic) *kerr.Error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.topicsByID[t.id] != t {
@@ -266,6 +280,16 @@ func (b *Broker) deleteTopic(t *topic) *kerr.Error {
 	}
 	b.log.Info("topic deleted", "topic", t.name)
 	return nil
+}
+
+// removeTopicData deletes a deleted topic's partition segments, then trims the WAL.
+func (b *Broker) removeTopicData(t *topic) {
+	for _, p := range t.partitions() {
+		if err := b.drain.Remove(p.key()); err != nil {
+			b.log.Warn("removing a deleted partition's segments failed", "topic", t.name, "partition", p.idx, "err", err)
+		}
+	}
+	b.removeDeadSegments()
 }
 
 // validateTopicConfigs checks config names against Kafka's and the values klite interprets.
@@ -385,6 +409,13 @@ func (b *Broker) setTopicConfigs(t *topic, configs map[string]string) (*kerr.Err
 		return kerr.KafkaStorageError, err.Error()
 	}
 	t.setConfigs(configs)
+	cfg := t.logConfig()
+	for _, p := range t.partitions() {
+		b.logCfgs.Store(p.key(), cfg)
+		if lg := p.log(); lg != nil {
+			lg.SetConfig(cfg)
+		}
+	}
 	return nil, ""
 }
 
@@ -404,5 +435,8 @@ func (b *Broker) growPartitions(t *topic, n int32) (*kerr.Error, string) {
 		return kerr.KafkaStorageError, err.Error()
 	}
 	t.growPartitionsLocked(n)
+	if err := b.openLogs(t); err != nil {
+		b.log.Error("opening partition logs failed", "topic", t.name, "err", err)
+	}
 	return nil, ""
 }

@@ -186,6 +186,20 @@ type replayedEpoch struct {
 	epoch int16
 	loc   storage.Location
 	open  bool // an open transaction of this producer was replayed
+	// fromSnapshot: the epoch comes from the producer-state snapshot (its batches' WAL
+	// segments are gone), so a mismatch names the snapshot file.
+	fromSnapshot bool
+}
+
+// noteSnapshotTxnEpoch records a transactional producer's epoch from the producer-state
+// snapshot, checked against txns.log like a replayed batch's.
+func (b *Broker) noteSnapshotTxnEpoch(pid int64, epoch int16) {
+	if b.replayedTxnEpochs == nil {
+		b.replayedTxnEpochs = map[int64]replayedEpoch{}
+	}
+	if r, ok := b.replayedTxnEpochs[pid]; !ok || epoch > r.epoch {
+		b.replayedTxnEpochs[pid] = replayedEpoch{epoch: epoch, fromSnapshot: true}
+	}
 }
 
 // noteReplayedTxnEpoch records a transactional batch's producer epoch during WAL replay.
@@ -225,6 +239,13 @@ func (b *Broker) checkTxnEpochs(c *txn.Coordinator) error {
 		case !ok && open[pid]:
 			why = fmt.Sprintf("transactional producer %d has a transaction open in the WAL (epoch %d), but %s does not know it", pid, r.epoch, txnsLog)
 		default:
+			continue
+		}
+		if r.fromSnapshot {
+			if !b.cfg.RecoverDamaged {
+				return &storage.CorruptError{Path: b.snapshotPath(), Size: -1, Reason: why + " (from the producer-state snapshot)"}
+			}
+			b.log.Error("RECOVERY: producer-state snapshot and txns.log disagree; starting anyway", "file", b.snapshotPath(), "reason", why)
 			continue
 		}
 		if err := b.replayCorruption(r.loc, why); err != nil {

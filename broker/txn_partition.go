@@ -1,10 +1,10 @@
 package broker
 
-// Per-partition transaction state: the first offset of each producer's open
-// transaction (which holds the last stable offset back) and the index of aborted transactions
-// (producer ID, first offset, marker offset) that read_committed fetches report. Both are
-// rebuilt from the WAL on start: transactional batches open a transaction, control batches
-// close it.
+// Per-partition transaction state: the first offset of each producer's open transaction
+// (which holds the last stable offset back), restored on start from the producer-state
+// snapshot and the WAL replayed after it: transactional batches open a transaction, control
+// batches close it. The aborted transactions (producer ID, first offset, marker offset) that
+// read_committed fetches report are the partition Log's (its segments' aborted indexes).
 //
 // Control batch (transaction marker), as Kafka writes it:
 //
@@ -17,7 +17,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
-	"sort"
 
 	"github.com/klite/klite/broker/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -25,12 +24,7 @@ import (
 )
 
 type partTxns struct {
-	open    map[int64]int64 // producer ID -> first offset of its open transaction
-	aborted []abortedTxn    // in marker offset order
-}
-
-type abortedTxn struct {
-	pid, first, last int64 // last is the abort marker's offset
+	open map[int64]int64 // producer ID -> first offset of its open transaction
 }
 
 // noteTxnDataLocked records a transactional data batch at base. p.mu held.
@@ -44,12 +38,9 @@ func (p *partition) noteTxnDataLocked(pid, base int64) {
 }
 
 // noteMarkerLocked closes producer pid's open transaction at the marker's offset. p.mu held.
-func (p *partition) noteMarkerLocked(pid int64, epoch int16, commit bool, offset int64) {
+func (p *partition) noteMarkerLocked(pid int64, epoch int16, _ bool, offset int64) {
 	if first, ok := p.txn.open[pid]; ok && first < offset {
 		delete(p.txn.open, pid)
-		if !commit && offset >= p.logStart { // below the log start no fetch needs it
-			p.txn.aborted = append(p.txn.aborted, abortedTxn{pid: pid, first: first, last: offset})
-		}
 	}
 	// A marker written with a bumped epoch (fencing, timeout) fences older epochs here too.
 	ps := p.producers[pid]
@@ -112,34 +103,10 @@ func (p *partition) lso() int64 {
 	return p.lsoLocked()
 }
 
-// abortedIn lists the aborted transactions overlapping offsets [from, to], for a
-// read_committed fetch that returned data up to offset to.
-func (p *partition) abortedIn(from, to int64) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
-	// aborted is in marker order: skip those closed before from.
-	i := sort.Search(len(p.txn.aborted), func(i int) bool { return p.txn.aborted[i].last >= from })
-	for _, a := range p.txn.aborted[i:] {
-		if a.last >= from && a.first <= to {
-			at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
-			at.ProducerID, at.FirstOffset = a.pid, a.first
-			out = append(out, at)
-		}
-	}
-	return out
-}
-
-// advanceLogStartLocked moves the log start up to offset (never down) and forgets the aborted
-// transactions that end below it, as Kafka does: no fetch can start there any more. p.mu held.
+// advanceLogStartLocked moves the log start up to offset (never down). p.mu held.
 func (p *partition) advanceLogStartLocked(offset int64) {
-	if offset <= p.logStart {
-		return
-	}
-	p.logStart = offset
-	i := sort.Search(len(p.txn.aborted), func(i int) bool { return p.txn.aborted[i].last >= offset })
-	if i > 0 {
-		p.txn.aborted = append(p.txn.aborted[:0], p.txn.aborted[i:]...)
+	if offset > p.logStart {
+		p.logStart = offset
 	}
 }
 
@@ -208,7 +175,7 @@ func (p *partition) appendMarker(b *Broker, pid int64, epoch int16, commit bool,
 			return
 		}
 		p.appendedLocked()
-		p.addIndexLocked(batchMeta{base: base, last: base, maxTS: h.MaxTimestamp, loc: loc})
+		b.drainLocked(p, data, base, base, loc)
 		p.noteMarkerLocked(pid, epoch, commit, base)
 		p.mu.Unlock()
 		b.signalData()

@@ -29,9 +29,30 @@ type Drain struct {
 }
 
 type drained struct {
-	log    *Log
-	pinSeg uint64 // WAL segment of the first unsealed batch
-	pinOff int64  // its base offset; -1: nothing unsealed
+	log *Log
+	// marks are where the partition's batches move to a new WAL segment: from marks[i].off
+	// on they are in marks[i].seg (ascending). The first unsealed batch (at the log's
+	// durable offset) pins the segment of the last mark at or below it; older marks go.
+	marks []segMark
+}
+
+type segMark struct {
+	off int64
+	seg uint64
+}
+
+// pin returns the WAL segment of the first unsealed batch; ok is false when everything is
+// sealed. d.mu held.
+func (dl *drained) pin() (seg uint64, ok bool) {
+	durable, next := dl.log.DurableOffset(), dl.log.NextOffset()
+	for len(dl.marks) > 1 && dl.marks[1].off <= durable {
+		dl.marks = dl.marks[1:]
+	}
+	if durable >= next || len(dl.marks) == 0 {
+		dl.marks = dl.marks[:0]
+		return 0, false
+	}
+	return dl.marks[0].seg, true
 }
 
 // NewDrain returns a Drain over st; cfgFor gives a partition's topic configuration.
@@ -65,7 +86,7 @@ func (d *Drain) openLocked(key string) (*drained, error) {
 	if err != nil {
 		return nil, err
 	}
-	dl := &drained{log: l, pinOff: -1}
+	dl := &drained{log: l}
 	d.logs[key] = dl
 	return dl, nil
 }
@@ -85,12 +106,11 @@ func (d *Drain) Add(key string, batch []byte, walSeg uint64) error {
 		return err
 	}
 	h, _ := parseBatch(batch) // Append checked it
-	durable := dl.log.DurableOffset()
-	switch {
-	case h.Last < durable: // a replayed batch already sealed
-	case dl.pinOff < 0 || durable > dl.pinOff:
-		// Nothing was unsealed, or Append rolled: the tail starts with this batch.
-		dl.pinSeg, dl.pinOff = walSeg, h.Base
+	if h.Last < dl.log.DurableOffset() {
+		return nil // a replayed batch already sealed
+	}
+	if n := len(dl.marks); n == 0 || dl.marks[n-1].seg != walSeg {
+		dl.marks = append(dl.marks, segMark{h.Base, walSeg})
 	}
 	return nil
 }
@@ -101,32 +121,29 @@ func (d *Drain) Checkpoint() uint64 {
 	defer d.mu.Unlock()
 	cp := d.lastSeg
 	for _, dl := range d.logs {
-		if dl.pinOff >= 0 && dl.log.DurableOffset() <= dl.pinOff {
-			cp = min(cp, dl.pinSeg)
+		if seg, ok := dl.pin(); ok {
+			cp = min(cp, seg)
 		}
 	}
 	return cp
 }
 
-// SealPinning seals every partition whose tail pins a WAL segment below seg.
+// SealPinning seals every partition whose tail pins a WAL segment below seg. The seals run
+// without d.mu, so Add (the WAL's acknowledgements) never waits for the Store.
 func (d *Drain) SealPinning(seg uint64) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	var errs []error
+	var logs []*Log
 	for _, dl := range d.logs {
-		if dl.pinOff >= 0 && dl.pinSeg < seg {
-			errs = append(errs, d.sealLocked(dl))
+		if s, ok := dl.pin(); ok && s < seg {
+			logs = append(logs, dl.log)
 		}
 	}
-	return errors.Join(errs...)
-}
-
-func (d *Drain) sealLocked(dl *drained) error {
-	if err := dl.log.Seal(); err != nil {
-		return err
+	d.mu.Unlock()
+	var errs []error
+	for _, l := range logs {
+		errs = append(errs, l.Seal())
 	}
-	dl.pinOff = -1
-	return nil
+	return errors.Join(errs...)
 }
 
 // TailBytes is the memory held by all partitions' unsealed tails.
@@ -140,28 +157,29 @@ func (d *Drain) TailBytes() int64 {
 	return n
 }
 
-// EnforceTailBudget seals the largest tails until all of them together fit in budget.
+// EnforceTailBudget seals the largest tails until all of them together fit in budget
+// (without d.mu, as SealPinning).
 func (d *Drain) EnforceTailBudget(budget int64) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	type tail struct {
-		dl *drained
-		n  int64
+		l *Log
+		n int64
 	}
 	var tails []tail
 	var total int64
 	for _, dl := range d.logs {
 		if n := dl.log.tailBytes(); n > 0 {
-			tails = append(tails, tail{dl, n})
+			tails = append(tails, tail{dl.log, n})
 			total += n
 		}
 	}
+	d.mu.Unlock()
 	sort.Slice(tails, func(i, j int) bool { return tails[i].n > tails[j].n })
 	for _, t := range tails {
 		if total <= budget {
 			break
 		}
-		if err := d.sealLocked(t.dl); err != nil {
+		if err := t.l.Seal(); err != nil {
 			return err
 		}
 		total -= t.n
@@ -223,4 +241,55 @@ func (l *Log) tailBytes() int64 {
 		}
 	}
 	return n
+}
+
+// LastSegment is the highest WAL segment a batch was added from.
+func (d *Drain) LastSegment() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lastSeg
+}
+
+// Seal seals one open partition's tail (retention rolling an expired active segment).
+func (d *Drain) Seal(key string) error {
+	d.mu.Lock()
+	dl := d.logs[key]
+	d.mu.Unlock()
+	if dl != nil {
+		return dl.log.Seal()
+	}
+	return nil
+}
+
+// TailMaxTimestamp is the largest timestamp in the in-memory tail (-1: empty).
+func (l *Log) TailMaxTimestamp() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ts := int64(-1)
+	for _, b := range []*segBuilder{l.sealing, l.active} {
+		if b != nil {
+			ts = max(ts, b.maxTS)
+		}
+	}
+	return ts
+}
+
+// NoteSegment records that the WAL reached segment seg (replay, for batches the logs
+// already held and so were not added).
+func (d *Drain) NoteSegment(seg uint64) {
+	d.mu.Lock()
+	d.lastSeg = max(d.lastSeg, seg)
+	d.mu.Unlock()
+}
+
+// DropSpares lets every log's reusable segment buffer go (appends stopped: the memory goes
+// back to the OS instead of waiting for the next roll).
+func (d *Drain) DropSpares() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, dl := range d.logs {
+		dl.log.mu.Lock()
+		dl.log.spare = nil
+		dl.log.mu.Unlock()
+	}
 }

@@ -52,6 +52,9 @@ type Options struct {
 	// Default 1 << 20.
 	DedupeEntries int
 	Logger        *slog.Logger
+	// AsyncRoll: Append rolls by sealing the full active segment in the background (it
+	// stays readable meanwhile); a failed background seal is retried by the next one.
+	AsyncRoll bool
 }
 
 func (o *Options) defaults() {
@@ -83,12 +86,16 @@ type Log struct {
 
 	mu      sync.Mutex
 	cfg     Config
-	segs    []*segment      // sealed, by base offset; contiguous ranges
-	sealing *segBuilder     // being written by Seal (readable meanwhile)
-	active  *segBuilder     // nil when empty
-	open    map[int64]int64 // producer ID -> first offset of its open transaction
-	next    int64
-	ckpt    checkpoint
+	segs    []*segment  // sealed, by base offset; contiguous ranges
+	sealing *segBuilder // being written by Seal (readable meanwhile)
+	active  *segBuilder // nil when empty
+	// spare is the data buffer of the last sealed segment, reused by the next active one:
+	// a fresh 16 MiB buffer costs page faults and zeroing on every roll. A builder whose
+	// buffer went back is no longer l.sealing or l.active; readers check that under mu.
+	spare []byte
+	open  map[int64]int64 // producer ID -> first offset of its open transaction
+	next  int64
+	ckpt  checkpoint
 }
 
 // Open loads a partition's log from st, reading each segment's trailer only. Leftovers of
@@ -273,7 +280,11 @@ func (l *Log) Append(b []byte) error {
 		now-l.active.created >= l.cfg.SegmentMs)
 	l.mu.Unlock()
 	if roll {
-		if err := l.Seal(); err != nil {
+		seal := l.Seal
+		if l.opts.AsyncRoll {
+			seal = l.rollAsync
+		}
+		if err := seal(); err != nil {
 			return err
 		}
 	}
@@ -286,6 +297,13 @@ func (l *Log) Append(b []byte) error {
 		// An empty log whose start DeleteRecords moved into a batch replays that whole
 		// batch: the segment starts at the batch, below the log start.
 		l.active = newSegBuilder(min(l.next, h.Base), l.cfg.IndexIntervalBytes, l.cfg.Compact, now)
+		if roll := min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes); roll > 0 && roll < 1<<30 {
+			l.active.capHint = int(roll + roll/32 + 4096)
+			if cap(l.spare) >= h.Size && cap(l.spare) <= l.active.capHint {
+				l.active.data = l.spare[:0]
+			}
+		}
+		l.spare = nil
 	}
 	l.trackTxn(b, &h, l.active)
 	l.active.add(b, &h)
@@ -343,19 +361,55 @@ func (l *Log) openList() []openTxn {
 func sign(v int64) int64 { return min(max(v, -1), 1) }
 
 // Seal writes the active segment to the Store as a sealed segment. The drain calls it to
-// let the WAL go; Append calls it to roll.
+// let the WAL go; Append calls it to roll (in the background with Options.AsyncRoll).
 func (l *Log) Seal() error {
 	l.sealMu.Lock()
 	defer l.sealMu.Unlock()
-	l.mu.Lock()
-	a := l.active
+	a, data := l.startSeal()
 	if a == nil {
-		l.mu.Unlock()
 		return nil
 	}
+	return l.completeSeal(a, data)
+}
+
+// rollAsync seals the active segment in the background, so the appender (the WAL's
+// callback, which acknowledges every producer) does not wait for the Store. While an
+// earlier seal still runs it seals in the foreground, after it: at most one segment is
+// being written per log.
+func (l *Log) rollAsync() error {
+	if !l.sealMu.TryLock() {
+		return l.Seal()
+	}
+	a, data := l.startSeal()
+	if a == nil {
+		l.sealMu.Unlock()
+		return nil
+	}
+	go func() {
+		defer l.sealMu.Unlock()
+		if err := l.completeSeal(a, data); err != nil {
+			// The batches are back in the active segment and still in the WAL (the
+			// durable offset did not move): the next roll or drain seal retries.
+			l.opts.Logger.Warn("logstore: sealing a segment failed; retried at the next roll", "log", l.prefix, "err", err)
+		}
+	}()
+	return nil
+}
+
+// startSeal moves the active segment to sealing and encodes it. sealMu held.
+func (l *Log) startSeal() (*segBuilder, []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.active
+	if a == nil {
+		return nil, nil
+	}
 	l.active, l.sealing = nil, a
-	data := a.finish(a.next, 0, l.openList())
-	l.mu.Unlock()
+	return a, a.finish(a.next, 0, l.openList())
+}
+
+// completeSeal writes the encoded segment and makes it part of the log. sealMu held.
+func (l *Log) completeSeal(a *segBuilder, data []byte) error {
 	name := segName(l.prefix, a.base, 0)
 	err := l.st.Put(name, data)
 	l.mu.Lock()
@@ -379,6 +433,9 @@ func (l *Log) Seal() error {
 	}
 	s.name = name
 	l.segs = append(l.segs, &s)
+	if cap(a.data) >= 1<<20 {
+		l.spare, a.data = a.data[:0], nil // the Store has the bytes: the buffer is free
+	}
 	return nil
 }
 
@@ -396,11 +453,12 @@ func (s *segBuilder) batchesFrom(pos int64) [][]byte {
 	return out
 }
 
-// DeleteRecordsBefore advances the log start offset to off (at most NextOffset) durably,
+// DeleteRecordsBefore advances the log start offset to off (at most NextOffset unless the
+// log has no in-memory tail) durably,
 // then deletes the segments wholly below it unless a job is running (retention will).
 func (l *Log) DeleteRecordsBefore(off int64) error {
 	l.mu.Lock()
-	if off > l.next {
+	if off > l.next && (l.active != nil || l.sealing != nil) {
 		l.mu.Unlock()
 		return fmt.Errorf("%w: %d is past the log end %d", ErrOffsetOutOfRange, off, l.next)
 	}
@@ -413,6 +471,9 @@ func (l *Log) DeleteRecordsBefore(off int64) error {
 	err := l.st.Put(l.prefix+checkpointName, c.encode())
 	if err == nil {
 		l.ckpt = c
+		// Past the end of a log with no tail (its batches were lost with the WAL, or never
+		// drained): the log resumes at off, as Kafka's log end never moves back.
+		l.next = max(l.next, off)
 	}
 	l.mu.Unlock()
 	if err != nil {
@@ -447,6 +508,8 @@ func (l *Log) deletePrefix(n int) (int, error) {
 func (l *Log) Remove() error {
 	l.jobMu.Lock()
 	defer l.jobMu.Unlock()
+	l.sealMu.Lock() // a background seal finishes first
+	defer l.sealMu.Unlock()
 	l.mu.Lock()
 	segs := l.segs
 	l.segs, l.active = nil, nil

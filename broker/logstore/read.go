@@ -5,40 +5,60 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"golang.org/x/time/rate"
+	"slices"
 	"sort"
+
+	"golang.org/x/time/rate"
 )
 
 // readWindow is how much a scan reads from the Store at a time.
 const readWindow = 64 << 10
 
+// errTailMoved: a tail builder captured by a read was sealed (and its buffer reused) before
+// the read reached it; the read starts again.
+var errTailMoved = errors.New("logstore: tail sealed during the read")
+
+// current reports whether b is still one of the log's tail builders. l.mu held.
+func (l *Log) current(b *segBuilder) bool { return b == l.sealing || b == l.active }
+
 // Read returns whole batches starting with the one holding offset (or the first after it,
 // compaction leaves gaps): at least one batch, then more while the total stays within
 // maxBytes. Empty at or past the log end; ErrOffsetOutOfRange below the log start.
 func (l *Log) Read(offset int64, maxBytes int) ([]byte, error) {
+	return l.ReadAppend(nil, offset, maxBytes)
+}
+
+// ReadAppend is Read appending to dst: a fetch reads straight into its response buffer, so a
+// read of the in-memory tail copies each batch once.
+func (l *Log) ReadAppend(dst []byte, offset int64, maxBytes int) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
-		out, err := l.read(offset, maxBytes)
-		// A job may delete or replace a segment between the lookup and the read: look again.
-		if errors.Is(err, ErrNotFound) && attempt < 3 {
+		out, err := l.read(dst, offset, maxBytes)
+		// A job may delete or replace a segment between the lookup and the read, or a
+		// seal move the tail: look again.
+		if (errors.Is(err, ErrNotFound) || err == errTailMoved) && attempt < 8 {
 			continue
+		}
+		if err == errTailMoved {
+			return dst, nil
 		}
 		return out, err
 	}
 }
 
-func (l *Log) read(offset int64, maxBytes int) ([]byte, error) {
+func (l *Log) read(dst []byte, offset int64, maxBytes int) ([]byte, error) {
 	l.mu.Lock()
 	if offset < l.ckpt.logStart {
 		l.mu.Unlock()
-		return nil, fmt.Errorf("%w: %d is below the log start %d", ErrOffsetOutOfRange, offset, l.ckpt.logStart)
+		return dst, fmt.Errorf("%w: %d is below the log start %d", ErrOffsetOutOfRange, offset, l.ckpt.logStart)
 	}
 	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].next > offset })
 	segs := l.segs[i:len(l.segs):len(l.segs)]
 	tail := []*segBuilder{l.sealing, l.active} // captured with segs: nothing falls between
 	l.mu.Unlock()
+	start := len(dst)
 	for _, s := range segs {
-		out, err := l.readSegment(s, offset, maxBytes)
-		if err != nil || len(out) > 0 {
+		out, err := l.readSegment(dst, s, offset, maxBytes)
+		if err != nil || len(out) > start {
 			return out, err
 		}
 	}
@@ -49,27 +69,35 @@ func (l *Log) read(offset int64, maxBytes int) ([]byte, error) {
 		if b == nil || b.next <= offset {
 			continue
 		}
+		if !l.current(b) {
+			return dst, errTailMoved
+		}
 		i := sort.Search(len(b.off), func(i int) bool { return b.off[i].key > offset })
 		pos := int64(0)
 		if i > 0 {
 			pos = int64(b.off[i-1].pos)
 		}
-		var out []byte
-		for _, bt := range b.batchesFrom(pos) {
-			h, _ := parseBatch(bt)
+		out := dst
+		for pos < int64(len(b.data)) {
+			h, err := parseBatch(b.data[pos:])
+			if err != nil {
+				break
+			}
+			bt := b.data[pos : pos+int64(h.Size)]
+			pos += int64(h.Size)
 			if h.Last < offset {
 				continue
 			}
-			if len(out) > 0 && len(out)+h.Size > maxBytes {
+			if len(out) > start && len(out)-start+h.Size > maxBytes {
 				break
 			}
 			out = append(out, bt...)
 		}
-		if len(out) > 0 {
+		if len(out) > start {
 			return out, nil
 		}
 	}
-	return nil, nil
+	return dst, nil
 }
 
 // section reads one of a segment's index sections (0 offset, 1 time, 2 aborted, 3 open).
@@ -155,12 +183,13 @@ func throttle(lim *rate.Limiter, n int64) error {
 	return nil
 }
 
-func (l *Log) readSegment(s *segment, offset int64, maxBytes int) ([]byte, error) {
+func (l *Log) readSegment(dst []byte, s *segment, offset int64, maxBytes int) ([]byte, error) {
 	idx, err := l.section(s, 0)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	out := make([]byte, 0, min(int64(maxBytes), s.dataLen)+batchHeaderLen)
+	start := len(dst)
+	out := slices.Grow(dst, int(min(int64(maxBytes), s.dataLen)+batchHeaderLen))
 	// One read usually covers it: the bytes before offset's batch since the index entry,
 	// then maxBytes.
 	window := int64(maxBytes) + int64(max(l.cfg.IndexIntervalBytes, 0)) + batchHeaderLen
@@ -168,14 +197,14 @@ func (l *Log) readSegment(s *segment, offset int64, maxBytes int) ([]byte, error
 		if h.Last < offset {
 			return true
 		}
-		if len(out) > 0 && len(out)+h.Size > maxBytes {
+		if len(out) > start && len(out)-start+h.Size > maxBytes {
 			return false
 		}
 		out = append(out, b...)
-		return len(out) < maxBytes
+		return len(out)-start < maxBytes
 	})
-	if len(out) == 0 {
-		return nil, err
+	if len(out) == start {
+		return dst, err
 	}
 	return out, err
 }
@@ -184,6 +213,15 @@ func (l *Log) readSegment(s *segment, offset int64, maxBytes int) ([]byte, error
 // timestamp is >= ts, and that timestamp (ListOffsets by timestamp); ok is false when no
 // record is that late.
 func (l *Log) OffsetForTimestamp(ts int64) (offset, recordTS int64, ok bool, err error) {
+	for attempt := 0; ; attempt++ {
+		offset, recordTS, ok, err = l.offsetForTimestamp(ts)
+		if err != errTailMoved || attempt >= 8 {
+			return offset, recordTS, ok, err
+		}
+	}
+}
+
+func (l *Log) offsetForTimestamp(ts int64) (offset, recordTS int64, ok bool, err error) {
 	l.mu.Lock()
 	start := l.ckpt.logStart
 	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].next > start })
@@ -231,6 +269,9 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, recordTS int64, ok bool, err
 	for _, b := range tail {
 		if b == nil || b.maxTS < ts {
 			continue
+		}
+		if !l.current(b) {
+			return 0, 0, false, errTailMoved
 		}
 		for _, bt := range b.batchesFrom(0) {
 			h, _ := parseBatch(bt)
@@ -315,4 +356,45 @@ func (l *Log) MaxTimestamp() (offset, ts int64, ok bool, err error) {
 		return 0, 0, false, nil
 	}
 	return l.OffsetForTimestamp(maxTS)
+}
+
+// BytesFrom estimates the bytes a read from offset would return, up to limit, without I/O
+// (a long-polling fetch checks MinBytes with it on every append): the in-memory tail is
+// counted batch by batch, a sealed segment by its share of the offset range.
+func (l *Log) BytesFrom(offset, limit int64) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var n int64
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].next > offset })
+	for _, s := range l.segs[i:] {
+		if offset <= s.base {
+			n += s.dataLen
+		} else if span := s.next - s.base; span > 0 {
+			n += s.dataLen * (s.next - offset) / span
+		}
+		if n >= limit {
+			return n
+		}
+	}
+	for _, b := range []*segBuilder{l.sealing, l.active} {
+		if b == nil || b.next <= offset {
+			continue
+		}
+		j := sort.Search(len(b.off), func(i int) bool { return b.off[i].key > offset })
+		pos := int64(0)
+		if j > 0 {
+			pos = int64(b.off[j-1].pos)
+		}
+		for pos < int64(len(b.data)) && n < limit {
+			h, err := parseBatch(b.data[pos:])
+			if err != nil {
+				break
+			}
+			if h.Last >= offset {
+				n += int64(h.Size)
+			}
+			pos += int64(h.Size)
+		}
+	}
+	return n
 }

@@ -258,6 +258,7 @@ type segBuilder struct {
 	deletable    uint32
 	batches      uint32
 	created      int64
+	capHint      int // the most data capacity worth allocating (roll size plus footer room)
 }
 
 func newSegBuilder(base int64, interval int, countDeletes bool, created int64) *segBuilder {
@@ -281,6 +282,17 @@ func (s *segBuilder) add(b []byte, h *batchInfo) {
 	}
 	if s.batches == 0 {
 		s.firstTS = h.FirstTimestamp
+	}
+	if need := len(s.data) + h.Size; need > cap(s.data) {
+		// Double (append grows large slices by 1.25x, copying a 16 MiB tail many times),
+		// up to the roll size plus room for the footer.
+		nc := max(2*cap(s.data), need, 64<<10)
+		if s.capHint > 0 {
+			nc = max(min(nc, s.capHint), need)
+		}
+		nd := make([]byte, len(s.data), nc)
+		copy(nd, s.data)
+		s.data = nd
 	}
 	s.data = append(s.data, b[:h.Size]...)
 	s.sinceIdx += h.Size
@@ -306,8 +318,15 @@ func (s *segBuilder) finish(next, cleaned int64, open []openTxn) []byte {
 	next = max(next, s.next)
 	n := len(s.data) + len(s.off)*offEntryLen + len(s.time)*timeEntryLen + len(s.aborted)*abEntryLen +
 		len(open)*openEntryLen + trailerLen
-	out := make([]byte, len(s.data), n)
-	copy(out, s.data)
+	// The footer goes after the data in its spare capacity when it fits (no copy of the
+	// data; readers of the builder never look past len(s.data)).
+	var out []byte
+	if cap(s.data)-len(s.data) >= n-len(s.data) {
+		out = s.data[:len(s.data):cap(s.data)]
+	} else {
+		out = make([]byte, len(s.data), n)
+		copy(out, s.data)
+	}
 	be := binary.BigEndian
 	for _, e := range s.off {
 		out = be.AppendUint32(be.AppendUint64(out, uint64(e.key)), e.pos)

@@ -5,8 +5,10 @@
 // directly, unit tests can use the in-memory twins, and an S3 tier can later sit under the WAL
 // (reading batches whose segments were uploaded and removed locally).
 //
-// The broker's state layer owns offsets, high watermarks and the per-partition index from
-// offset to Location; storage only stores bytes durably and hands them back.
+// The broker's state layer owns offsets and high watermarks; every acknowledged batch also
+// drains into its partition's segment store (broker/logstore), which serves reads, so the WAL
+// is the durability buffer: segments whose batches all live there are removed
+// (RemoveSegmentsBefore) and replay starts at the first one still needed.
 package storage
 
 import "errors"

@@ -50,6 +50,9 @@ type options struct {
 	recoverDamaged    bool
 	maxReqMemory      int64
 	maxRespMemory     int64
+	retentionCheck    time.Duration
+	compactionBackoff time.Duration
+	walTrimInterval   time.Duration
 
 	s3Bucket, s3Endpoint, s3Region, s3Prefix string
 	s3FlushInterval                          time.Duration
@@ -100,6 +103,9 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.recoverDamaged, "recover-damaged", false, "start even if recovery finds damaged data: move it into <data-dir>/damaged/ and log at ERROR what was moved (data loss you choose knowingly)")
 	fs.Int64Var(&o.maxReqMemory, "max-request-memory-bytes", 1<<30, "bytes of requests read but not yet answered, across all connections; reading waits above it (0: unbounded)")
 	fs.Int64Var(&o.maxRespMemory, "max-response-memory-bytes", 1<<30, "bytes of responses waiting to be written, across all connections, and as much for answers being built (Metadata, estimated); connections stop reading above it (0: unbounded)")
+	fs.DurationVar(&o.retentionCheck, "retention-check-interval", 5*time.Minute, "how often retention (retention.ms, retention.bytes) deletes old segments (Kafka's log.retention.check.interval.ms)")
+	fs.DurationVar(&o.compactionBackoff, "compaction-backoff", 15*time.Second, "how often the cleaner looks for compacted topics to clean (Kafka's log.cleaner.backoff.ms)")
+	fs.DurationVar(&o.walTrimInterval, "wal-trim-interval", time.Second, "how often WAL segments whose data all lives in partition segments are deleted (0: never; the WAL then keeps everything, for inspecting recovery)")
 	fs.StringVar(&o.s3Bucket, "s3-bucket", "", "S3 bucket for the storage tier (empty: local-only); credentials from the standard AWS chain")
 	fs.StringVar(&o.s3Endpoint, "s3-endpoint", "", "URL of an S3-compatible server (path-style addressing); empty: AWS")
 	fs.StringVar(&o.s3Region, "s3-region", "", "S3 region (default: the AWS SDK's chain, else us-east-1)")
@@ -253,6 +259,12 @@ func (o *options) validate() error {
 		if _, _, err := net.SplitHostPort(o.healthAddr); err != nil {
 			return fmt.Errorf("invalid --health-addr %q: want host:port", o.healthAddr)
 		}
+	}
+	if o.walTrimInterval < 0 {
+		return fmt.Errorf("invalid --wal-trim-interval %s: want 0 (never) or a positive duration", o.walTrimInterval)
+	}
+	if o.retentionCheck <= 0 || o.compactionBackoff <= 0 {
+		return fmt.Errorf("invalid --retention-check-interval %s / --compaction-backoff %s: want a positive duration", o.retentionCheck, o.compactionBackoff)
 	}
 	if o.walSegmentBytes < 1<<20 {
 		return fmt.Errorf("invalid --wal-segment-bytes %d: want at least 1048576", o.walSegmentBytes)
@@ -453,6 +465,9 @@ func run(o *options, reload func() (*options, error)) int {
 		MaxRequestMemoryBytes:  unboundedIfZero(o.maxReqMemory),
 		MaxResponseMemoryBytes: unboundedIfZero(o.maxRespMemory),
 		RecoverDamaged:         o.recoverDamaged,
+		RetentionCheckInterval: o.retentionCheck,
+		CompactionBackoff:      o.compactionBackoff,
+		WALTrimInterval:        walTrim(o.walTrimInterval),
 		Logger:                 log,
 		SASL: broker.SASLConfig{
 			Enabled:    o.saslEnabled,
@@ -537,4 +552,12 @@ func unboundedIfZero(n int64) int64 {
 		return -1
 	}
 	return n
+}
+
+// walTrim maps --wal-trim-interval 0 (never) to the broker's negative "never".
+func walTrim(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -158,14 +158,16 @@ func TestProcessDamagedMetaLogRefusesStart(t *testing.T) {
 // Finding 3: a missing middle WAL segment went unnoticed.
 func TestProcessMissingWALSegmentRefusesStart(t *testing.T) {
 	dir := t.TempDir()
-	p := startKlite(t, dir, "--wal-segment-bytes", "1048576")
+	// The WAL is kept whole (no trim after draining into partition segments): the test
+	// damages rotated WAL segments.
+	p := startKlite(t, dir, "--wal-segment-bytes", "1048576", "--wal-trim-interval", "0")
 	produceN(t, p.addr, "segs", 400, 8<<10) // ~3.3 MB: several segments
 	stopKlite(t, p)
 	if _, err := os.Stat(segFile(dir, 3)); err != nil {
 		t.Fatalf("want at least 3 segments: %v", err)
 	}
 	os.Remove(segFile(dir, 2))
-	line := refusedStart(t, dir, "--wal-segment-bytes", "1048576")
+	line := refusedStart(t, dir, "--wal-segment-bytes", "1048576", "--wal-trim-interval", "0")
 	if !strings.Contains(line, segFile(dir, 2)) || !strings.Contains(line, "missing") {
 		t.Fatalf("error line does not name the missing segment: %s", line)
 	}
@@ -175,8 +177,8 @@ func TestProcessMissingWALSegmentRefusesStart(t *testing.T) {
 // losing its last batch silently.
 func TestProcessZeroedBatchInRotatedSegmentRefusesStart(t *testing.T) {
 	dir := t.TempDir()
-	p := startKlite(t, dir, "--wal-segment-bytes", "1048576")
-	produceN(t, p.addr, "zeros", 500, 3<<10) // ~1.6 MB: segment 1 is rotated
+	p := startKlite(t, dir, "--wal-segment-bytes", "1048576", "--wal-trim-interval", "0") // WAL kept whole
+	produceN(t, p.addr, "zeros", 500, 3<<10)                                              // ~1.6 MB: segment 1 is rotated
 	stopKlite(t, p)
 	if _, err := os.Stat(segFile(dir, 2)); err != nil {
 		t.Fatalf("segment 1 was not rotated: %v", err)
@@ -195,7 +197,7 @@ func TestProcessZeroedBatchInRotatedSegmentRefusesStart(t *testing.T) {
 	end := (last.start + 4095) &^ 4095
 	data = append(data[:last.start], make([]byte, end-last.start)...)
 	os.WriteFile(segFile(dir, 1), data, 0o644)
-	line := refusedStart(t, dir, "--wal-segment-bytes", "1048576")
+	line := refusedStart(t, dir, "--wal-segment-bytes", "1048576", "--wal-trim-interval", "0")
 	if !strings.Contains(line, segFile(dir, 1)) || !strings.Contains(line, fmt.Sprintf("at byte %d", last.start)) {
 		t.Fatalf("error line does not name segment 1 at byte %d: %s", last.start, line)
 	}

@@ -1,0 +1,227 @@
+package broker
+
+// Background work on the partition logs (the jobs loop) and the WAL trim it drives: see
+// partition_log.go for the design.
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/klite/klite/broker/logstore"
+	"golang.org/x/time/rate"
+)
+
+const (
+	defaultRetentionCheckInterval = 5 * time.Minute
+	defaultCompactionBackoff      = 15 * time.Second
+	// cleanerBytesPerSec bounds the cleaner's reads and writes so producers do not stall.
+	cleanerBytesPerSec = 64 << 20
+)
+
+// cleanerLimit is shared by every Log's cleaner.
+var cleanerLimit = rate.NewLimiter(cleanerBytesPerSec, 1<<20)
+
+func (b *Broker) startJobs() {
+	b.jobsStop = make(chan struct{})
+	b.jobsDone = make(chan struct{})
+	go b.runJobs()
+}
+
+func (b *Broker) stopJobs() {
+	if b.jobsStop == nil {
+		return
+	}
+	close(b.jobsStop)
+	<-b.jobsDone
+}
+
+func (b *Broker) runJobs() {
+	defer close(b.jobsDone)
+	retention, backoff := b.cfg.RetentionCheckInterval, b.cfg.CompactionBackoff
+	if retention <= 0 {
+		retention = defaultRetentionCheckInterval
+	}
+	if backoff <= 0 {
+		backoff = defaultCompactionBackoff
+	}
+	trimEvery := b.cfg.WALTrimInterval
+	if trimEvery <= 0 {
+		trimEvery = defaultTrimInterval // the loop still drains refused batches and seals idle tails
+	}
+	trimT, retT, compT := time.NewTicker(trimEvery), time.NewTicker(retention), time.NewTicker(backoff)
+	defer trimT.Stop()
+	defer retT.Stop()
+	defer compT.Stop()
+	for {
+		select {
+		case <-b.jobsStop:
+			return
+		case <-trimT.C:
+			b.maintainLogs()
+		case <-retT.C:
+			b.runRetention()
+		case <-compT.C:
+			b.runCompaction()
+		}
+	}
+}
+
+// livePartitions lists the partitions of every live topic.
+func (b *Broker) livePartitions() []*partition {
+	var out []*partition
+	for _, t := range b.allTopics() {
+		out = append(out, t.partitions()...)
+	}
+	return out
+}
+
+// maintainLogs drains batches a Log refused earlier, keeps the tails within their memory
+// budget (sealing all of them once appends stopped) and trims the WAL.
+func (b *Broker) maintainLogs() {
+	for _, p := range b.livePartitions() {
+		p.mu.Lock()
+		stuck := len(p.undrained) > 0
+		p.mu.Unlock()
+		if stuck {
+			b.drainUndrained(p)
+		}
+	}
+	var err error
+	last := b.lastAppend.Load()
+	if idle := b.now().UnixMilli() - last; idle > idleSealAfter.Milliseconds() {
+		if b.idleSealed != last || b.drain.TailBytes() > 0 { // once per pause in appends
+			b.idleSealed = last
+			err = b.drain.SealPinning(math.MaxUint64)
+			b.drain.DropSpares()
+			releaseMemory() // the tails' buffers, as the WAL's own when it went idle
+		}
+	} else {
+		err = b.drain.EnforceTailBudget(tailBudget)
+	}
+	if err = errors.Join(err, b.trimWAL()); err != nil {
+		b.log.Warn("sealing partition segments or trimming the WAL failed; retrying", "err", err)
+	}
+}
+
+// trimWAL seals the tails that pin WAL segments older than the newest, writes the producer
+// state snapshot for the new checkpoint and deletes the WAL segments below it.
+func (b *Broker) trimWAL() error {
+	if !b.trimmable {
+		return nil
+	}
+	b.trimMu.Lock()
+	defer b.trimMu.Unlock()
+	sealErr := b.drain.SealPinning(b.drain.LastSegment())
+	cp := b.drain.Checkpoint()
+	for _, p := range b.livePartitions() {
+		p.mu.Lock()
+		if len(p.undrained) > 0 {
+			cp = min(cp, p.undrained[0].loc.Segment)
+		}
+		p.mu.Unlock()
+	}
+	if cp <= b.snapSeg {
+		return sealErr
+	}
+	if err := b.writeSnapshot(b.takeSnapshot(cp)); err != nil {
+		return errors.Join(sealErr, fmt.Errorf("writing the producer-state snapshot: %w", err))
+	}
+	b.snapSeg = cp
+	return errors.Join(sealErr, b.wal.RemoveSegmentsBefore(cp))
+}
+
+// sealAll seals every tail and trims the WAL (Close): a restart replays little.
+func (b *Broker) sealAll() error {
+	if !b.trimmable || b.drain == nil {
+		return nil
+	}
+	return errors.Join(b.drain.SealPinning(math.MaxUint64), b.trimWAL())
+}
+
+// runRetention applies retention.ms / retention.bytes / DeleteRecords to every Log. A tail
+// whose newest record is past retention.ms is sealed first, as Kafka rolls an expired
+// active segment so that retention can delete it.
+func (b *Broker) runRetention() {
+	b.refreshLogConfigs()
+	now := b.now().UnixMilli()
+	for _, t := range b.allTopics() {
+		cfg := t.logConfig()
+		for _, p := range t.partitions() {
+			lg := p.log()
+			if lg == nil {
+				continue
+			}
+			if ts := lg.TailMaxTimestamp(); cfg.Delete && cfg.RetentionMs >= 0 && ts >= 0 && now-ts > cfg.RetentionMs {
+				if err := b.drain.Seal(p.key()); err != nil {
+					b.log.Warn("sealing an expired segment failed", "topic", t.name, "partition", p.idx, "err", err)
+					continue
+				}
+			}
+			n, err := lg.EnforceRetention()
+			if err != nil {
+				b.log.Warn("retention failed", "topic", t.name, "partition", p.idx, "err", err)
+			}
+			if p.syncLogStart() {
+				b.log.Info("retention deleted segments", "topic", t.name, "partition", p.idx, "segments", n, "log_start", lg.LogStartOffset())
+				b.signalData()
+			}
+		}
+	}
+}
+
+// runCompaction cleans the Logs of compacted topics that are due.
+func (b *Broker) runCompaction() {
+	b.refreshLogConfigs()
+	for _, t := range b.allTopics() {
+		if !t.logConfig().Compact {
+			continue
+		}
+		for _, p := range t.partitions() {
+			lg := p.log()
+			if lg == nil {
+				continue
+			}
+			st, err := lg.Clean()
+			if err != nil {
+				b.log.Warn("compaction failed", "topic", t.name, "partition", p.idx, "err", err)
+			} else if !st.NothingToDo {
+				b.log.Info("compacted", "topic", t.name, "partition", p.idx, "segments", st.Segments)
+			}
+			p.syncLogStart()
+		}
+	}
+}
+
+// settleLogs reconciles each partition with its Log after replay: the Log holds every
+// offset below the high watermark, the log start is the larger of DeleteRecords' and the
+// Log's, and the Log must reach the end the producer-state snapshot saw.
+func (b *Broker) settleLogs() error {
+	for _, t := range b.topics {
+		for _, p := range t.partitions() {
+			lg := p.lg
+			if ls := lg.LogStartOffset(); p.logStart > ls {
+				if err := lg.DeleteRecordsBefore(p.logStart); err != nil {
+					b.log.Warn("moving the partition log's start to the DeleteRecords log start failed", "topic", t.name, "partition", p.idx, "err", err)
+				}
+			}
+			p.logStart = max(p.logStart, lg.LogStartOffset())
+			next := lg.NextOffset()
+			if p.snapNext > next && p.snapNext > p.logStart {
+				err := fmt.Errorf("topic %s partition %d: %s covers offsets below %d, but the partition segments and the WAL end at %d",
+					t.name, p.idx, b.snapshotPath(), p.snapNext, next)
+				if !b.cfg.RecoverDamaged {
+					return err
+				}
+				b.log.Error("RECOVERY: partition data is missing; serving what remains", "err", err)
+			}
+			p.hwm = max(next, p.logStart)
+			p.next = p.hwm
+			p.snapNext, p.replayLast = -1, -1
+		}
+	}
+	return nil
+}
+
+var _ = logstore.DefaultConfig

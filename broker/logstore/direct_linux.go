@@ -1,0 +1,5 @@
+package logstore
+
+import "syscall"
+
+const oDirect = syscall.O_DIRECT

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package logstore
+
+const oDirect = 0

@@ -1,0 +1,271 @@
+package broker
+
+// Wiring of the partition segment store (broker/logstore) into the broker.
+//
+// Every batch the WAL acknowledges goes into the Drain (drainLocked, in the WAL callback,
+// before the high watermark moves), so a partition's Log holds exactly the offsets below its
+// high watermark and every read (fetch, ListOffsets, aborted transactions, sizes) goes to the
+// Log: sealed segments under <data-dir>/segments/ (a DirStore; a MemStore when the broker is
+// given an in-memory WAL) and the unsealed tail in memory. At start-up every replayed WAL
+// batch goes to the Drain as well; a Log ignores what it already holds.
+//
+// The WAL is trimmed (trimWAL) below the Drain's checkpoint, the oldest WAL segment an
+// unsealed tail still needs, after the producer state covering everything up to then is
+// written to a snapshot (producer_snapshot.go): replay then starts at the checkpoint and
+// the state comes from the snapshot. In-memory mode never trims: the WAL keeps everything.
+//
+// The jobs loop (runJobs) trims the WAL, seals idle tails, applies retention every
+// --retention-check-interval and compaction every --compaction-backoff.
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/klite/klite/broker/logstore"
+	"github.com/klite/klite/broker/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const (
+	// segmentsDir is where the DirStore keeps segment objects, under the data directory.
+	segmentsDir = "segments"
+	// tailBudget bounds the memory of all unsealed tails together; above it the largest
+	// are sealed.
+	tailBudget = 64 << 20
+	// defaultTrimInterval is how often the jobs loop seals tails pinning old WAL segments
+	// and trims (Config.WALTrimInterval).
+	defaultTrimInterval = time.Second
+	// idleSealAfter: tails are sealed (their memory freed) once no append came for this long.
+	idleSealAfter = 10 * time.Second
+)
+
+// openSegmentStore sets up the Drain: a DirStore under the data directory with the file
+// WAL, a MemStore with an in-memory one (then the WAL is never trimmed).
+func (b *Broker) openSegmentStore() error {
+	st := b.cfg.Segments
+	if st == nil && b.cfg.WAL == nil {
+		ds, err := logstore.OpenDirStore(filepath.Join(b.dataDir, segmentsDir))
+		if err != nil {
+			return fmt.Errorf("segment store: %w", err)
+		}
+		st = ds
+		b.trimmable = b.cfg.WALTrimInterval >= 0
+	}
+	if st == nil {
+		st = logstore.NewMemStore()
+	}
+	b.segStore = st
+	b.drain = logstore.NewDrain(st, func(key string) logstore.Config {
+		if v, ok := b.logCfgs.Load(key); ok {
+			return v.(logstore.Config)
+		}
+		return logstore.DefaultConfig()
+	}, logstore.Options{Logger: b.log, Now: func() int64 { return b.now().UnixMilli() }, AsyncRoll: true, CleanerLimit: cleanerLimit})
+	return nil
+}
+
+// openLogs opens the Logs of t's partitions that have none yet.
+func (b *Broker) openLogs(t *topic) error {
+	cfg := t.logConfig()
+	var errs []error
+	for _, p := range t.partitions() {
+		p.mu.Lock()
+		if p.lg == nil {
+			b.logCfgs.Store(p.key(), cfg)
+			lg, err := b.drain.Log(p.key())
+			if err != nil {
+				errs = append(errs, fmt.Errorf("topic %s partition %d: %w", t.name, p.idx, err))
+			} else {
+				p.lg = lg
+			}
+		}
+		p.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// refreshLogConfigs hands the topics' current configuration (their own and the dynamic
+// broker defaults) to their Logs.
+func (b *Broker) refreshLogConfigs() {
+	for _, t := range b.allTopics() {
+		cfg := t.logConfig()
+		for _, p := range t.partitions() {
+			b.logCfgs.Store(p.key(), cfg)
+			if lg := p.log(); lg != nil {
+				lg.SetConfig(cfg)
+			}
+		}
+	}
+}
+
+func (b *Broker) allTopics() []*topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := make([]*topic, 0, len(b.topics))
+	for _, t := range b.topics {
+		out = append(out, t)
+	}
+	return out
+}
+
+func (p *partition) log() *logstore.Log {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lg
+}
+
+// drainLocked adds a batch the WAL acknowledged to the partition's Log and moves the high
+// watermark past it. A batch the Log refuses (or one behind a refused one) waits in
+// undrained, the high watermark with it, until drainUndrained succeeds. p.mu held.
+func (b *Broker) drainLocked(p *partition, data []byte, base, last int64, loc storage.Location) {
+	b.lastAppend.Store(b.now().UnixMilli())
+	if p.deleted {
+		return
+	}
+	if len(p.undrained) == 0 {
+		err := b.drain.Add(p.key(), data, loc.Segment)
+		if err == nil {
+			p.hwm = max(p.hwm, last+1)
+			return
+		}
+		b.log.Error("partition log refused a batch; it stays in the WAL and is retried", "topic", p.t.name, "partition", p.idx, "offset", base, "err", err)
+	}
+	p.undrained = append(p.undrained, undrainedBatch{base: base, last: last, loc: loc})
+}
+
+// drainUndrained retries the batches the Log refused, reading them back from the WAL.
+func (b *Broker) drainUndrained(p *partition) {
+	p.mu.Lock()
+	moved := false
+	for len(p.undrained) > 0 && !p.deleted {
+		u := p.undrained[0]
+		data, err := b.wal.ReadAt(u.loc, nil)
+		if err == nil {
+			err = b.drain.Add(p.key(), data, u.loc.Segment)
+		}
+		if err != nil {
+			b.log.Warn("partition log still refuses a batch", "topic", p.t.name, "partition", p.idx, "offset", u.base, "err", err)
+			break
+		}
+		p.undrained = p.undrained[1:]
+		p.hwm = max(p.hwm, u.last+1)
+		moved = true
+	}
+	p.mu.Unlock()
+	if moved {
+		b.signalData()
+	}
+}
+
+// readBatches appends to buf the whole batches a fetch at offset returns, below upper (the
+// high watermark or the LSO): at least one batch when minOne, else only what fits in limit.
+// It returns the last offset served (-1: none).
+func (p *partition) readBatches(buf []byte, offset, upper, limit int64, minOne bool) ([]byte, int64, *kerr.Error) {
+	lg := p.log()
+	if lg == nil {
+		return buf, -1, kerr.KafkaStorageError
+	}
+	start := len(buf)
+	out, err := lg.ReadAppend(buf, offset, int(min(limit, 1<<30)))
+	if err != nil {
+		if errors.Is(err, logstore.ErrOffsetOutOfRange) {
+			return buf, -1, kerr.OffsetOutOfRange
+		}
+		return buf, -1, kerr.KafkaStorageError
+	}
+	// Cut at upper, and drop a first batch larger than the limit unless minOne.
+	pos, lastOff := start, int64(-1)
+	for pos+batchHeaderLen <= len(out) {
+		h, ok := parseBatchHeader(out[pos:])
+		size := int(h.Length) + 12
+		if !ok || h.Length < 0 || pos+size > len(out) {
+			break
+		}
+		last := int64(binary.BigEndian.Uint64(out[pos:])) + int64(h.LastOffsetDelta)
+		if last >= upper || !minOne && int64(pos+size-start) > limit {
+			break
+		}
+		pos += size
+		lastOff = last
+	}
+	return out[:pos], lastOff, nil
+}
+
+// abortedIn lists the aborted transactions overlapping offsets [from, to], for a
+// read_committed fetch that returned data up to offset to (from the segments' aborted
+// indexes and the tail).
+func (p *partition) abortedIn(from, to int64) ([]kmsg.FetchResponseTopicPartitionAbortedTransaction, error) {
+	out := []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+	lg := p.log()
+	if lg == nil {
+		return out, nil
+	}
+	ab, err := lg.AbortedTxns(from, to+1)
+	for _, a := range ab {
+		at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+		at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+		out = append(out, at)
+	}
+	return out, err
+}
+
+// bytesFrom estimates the stored bytes from offset on (capped), without I/O.
+func (p *partition) bytesFrom(offset, limit int64) int64 {
+	if lg := p.log(); lg != nil {
+		return lg.BytesFrom(offset, limit)
+	}
+	return 0
+}
+
+// size is the partition's bytes on disk and in its tail (DescribeLogDirs).
+func (p *partition) size() int64 {
+	if lg := p.log(); lg != nil {
+		return lg.Size()
+	}
+	return 0
+}
+
+// syncLogStart moves the partition's log start up to its Log's (retention advanced it).
+func (p *partition) syncLogStart() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lg == nil {
+		return false
+	}
+	if ls := p.lg.LogStartOffset(); ls > p.logStart {
+		p.advanceLogStartLocked(ls)
+		return true
+	}
+	return false
+}
+
+// removeDeletedTopicSegments removes, at start-up, the segment directories of deleted topics
+// (a crash between the deletion and the removal of its segments leaves them; also their
+// empty directories).
+func (b *Broker) removeDeletedTopicSegments() {
+	if !b.trimmable {
+		return
+	}
+	root := filepath.Join(b.dataDir, segmentsDir)
+	es, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range es {
+		var id [16]byte
+		if n, err := hex.Decode(id[:], []byte(e.Name())); err != nil || n != 16 || !e.IsDir() {
+			continue
+		}
+		if b.deletedIDs[id] && b.topicsByID[id] == nil {
+			if err := os.RemoveAll(filepath.Join(root, e.Name())); err != nil {
+				b.log.Warn("removing a deleted topic's segments failed", "topic_id", e.Name(), "err", err)
+			}
+		}
+	}
+}
