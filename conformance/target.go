@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -466,29 +467,41 @@ func (t *Target) Stop() {
 	}
 }
 
-// freePorts finds a loopback port p such that p..p+n-1 are free.
+// freePorts finds a loopback port p such that p..p+n-1 are free. It looks below Linux's
+// ephemeral range (32768-60999) first: there no outgoing connection holds a port, so a run of
+// n ports stays free even while a busy machine (benchmarks with thousands of connections)
+// uses up much of the ephemeral range; then it falls back to ports the kernel picks.
 func freePorts(n int) (int, error) {
+	tryRun := func(p int) bool {
+		var held []net.Listener
+		defer func() {
+			for _, l := range held {
+				l.Close()
+			}
+		}()
+		for i := 0; i < n; i++ {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+i))
+			if err != nil {
+				return false
+			}
+			held = append(held, l)
+		}
+		return true
+	}
+	for attempt := 0; attempt < 200; attempt++ {
+		p := 20000 + rand.IntN(12000)
+		if tryRun(p) {
+			return p, nil
+		}
+	}
 	for attempt := 0; attempt < 50; attempt++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return 0, err
 		}
 		p := l.Addr().(*net.TCPAddr).Port
-		ok := true
-		var extra []net.Listener
-		for i := 1; i < n; i++ {
-			e, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			extra = append(extra, e)
-		}
 		l.Close()
-		for _, e := range extra {
-			e.Close()
-		}
-		if ok {
+		if tryRun(p) {
 			return p, nil
 		}
 	}
