@@ -62,7 +62,14 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, _ := tb.partition("ret", 0)
-	waitFor(t, "retention to move the log start", func() bool { ls, _ := p.offsets(); return ls >= 30 })
+	// Retention deletes every closed segment (all hold old records only); the segment the
+	// fresh record went to stays. Wait until no closed segment below it is left, so the log
+	// start no longer moves while the checks below run.
+	waitFor(t, "retention to delete every old segment", func() bool {
+		ls, _ := p.offsets()
+		segs := p.lg.Segments()
+		return ls >= 30 && (len(segs) == 0 || segs[0].Next > 40)
+	})
 	ls, hwm := p.offsets()
 	if hwm != 41 || ls > 40 {
 		t.Fatalf("log start %d, high watermark %d: retention deleted the newest data", ls, hwm)
