@@ -66,6 +66,13 @@ type options struct {
 	diskDuration  time.Duration
 	diskRate      int
 	diskSample    time.Duration
+
+	kliteOnly      bool
+	long           bool
+	perfRecords    int64
+	rateHigh       int
+	consumeBytes   int64
+	readProbeBytes int64
 }
 
 func main() {
@@ -91,8 +98,36 @@ func main() {
 	flag.DurationVar(&o.diskDuration, "disk-duration", 2*time.Minute, "how long the disk phase produces into a retention.ms=60000 topic (the issue's: 10m; 0 skips the phase)")
 	flag.IntVar(&o.diskRate, "disk-rate", 1000, "records per second (1 KiB each) in the disk phase")
 	flag.DurationVar(&o.diskSample, "disk-sample", 5*time.Second, "how often the disk phase samples the data directory's size")
+	flag.BoolVar(&o.kliteOnly, "klite-only", false, "benchmark klite alone (the single-broker table, with the half-frame, growth and disk phases) instead of side by side with Kafka")
+	flag.BoolVar(&o.long, "long", false, "longer side-by-side run: 30 s produce, 20 s latency phases, 5M ProducerPerformance records, 16 GB catch-up, 10,000 idle connections, then klite's growth and disk phases (flags given explicitly win)")
+	flag.Int64Var(&o.perfRecords, "perf-records", 1_000_000, "records Kafka's ProducerPerformance sends to each broker (0 skips it and ConsumerPerformance)")
+	flag.IntVar(&o.rateHigh, "rate-high", 100_000, "records per second of the second latency phase (0 skips it)")
+	flag.Int64Var(&o.consumeBytes, "consume-bytes", 4_000_000_000, "bytes of the lean generator's topic the catch-up phase reads from disk (0 skips it)")
+	flag.Int64Var(&o.readProbeBytes, "read-probe-bytes", 1<<30, "size of the file the sequential-read probe writes and reads back")
 	flag.Parse()
-	if err := run(o); err != nil {
+	if o.long {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		def := func(name string, apply func()) {
+			if !set[name] {
+				apply()
+			}
+		}
+		def("duration", func() { o.duration = 30 * time.Second })
+		def("latency-duration", func() { o.latDur = 20 * time.Second })
+		def("perf-records", func() { o.perfRecords = 5_000_000 })
+		def("consume-bytes", func() { o.consumeBytes = 16_000_000_000 })
+		def("idle-conns", func() { o.idleConns = 10_000 })
+		def("growth-batches", func() { o.growthBatches = 10_000_000 })
+		def("disk-duration", func() { o.diskDuration = 10 * time.Minute })
+	}
+	var err error
+	if o.kliteOnly || o.addr != "" {
+		err = run(o)
+	} else {
+		err = compare(o)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "klite-bench:", err)
 		os.Exit(1)
 	}
@@ -173,13 +208,14 @@ func run(o options) error {
 	// Latency first, on a broker in its steady state, then again after the throughput phases
 	// have written tens of gigabytes (the disk's fsync latency is often worse for a while).
 	latRows := func(topic, when, note string) error {
-		p50, p99, n, err := latency(ctx, addr, topic, o)
+		l, err := latency(ctx, addr, topic, o.rate, o.latDur, o.recordSize)
 		if err != nil {
 			return fmt.Errorf("latency: %w", err)
 		}
 		rows = append(rows,
-			row{fmt.Sprintf("e2e latency p50 @ %d rec/s%s", o.rate, when), fmt.Sprintf("%.2f ms", ms(p50)), fmt.Sprintf("%d samples", n)},
-			row{fmt.Sprintf("e2e latency p99 @ %d rec/s%s", o.rate, when), fmt.Sprintf("%.2f ms", ms(p99)), note})
+			row{fmt.Sprintf("e2e latency p50 @ %d rec/s%s", o.rate, when), fmt.Sprintf("%.2f ms", ms(l.p50)), fmt.Sprintf("%d samples", l.n)},
+			row{fmt.Sprintf("e2e latency p99 @ %d rec/s%s", o.rate, when), fmt.Sprintf("%.2f ms", ms(l.p99)), note},
+			row{fmt.Sprintf("e2e latency p99.9 @ %d rec/s%s", o.rate, when), fmt.Sprintf("%.2f ms", ms(l.p999)), ""})
 		return nil
 	}
 	if err := latRows(latTopic, "", "target < 3.5 ms"); err != nil {
@@ -476,90 +512,6 @@ func runWorkers(n int, fn func(i int) error) (time.Duration, error) {
 		return 0, e.(error)
 	}
 	return time.Since(start), nil
-}
-
-// latency produces at a fixed rate with acks=all and consumes the same topic in this process;
-// each value carries its send time, so latency is consume time minus send time on one clock.
-func latency(ctx context.Context, addr, topic string, o options) (p50, p99 time.Duration, n int, err error) {
-	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
-		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0),
-		kgo.ProducerBatchCompression(kgo.NoCompression()))
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	defer prod.Close()
-	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	defer cons.Close()
-
-	// Warm up: one record through both clients so connection set-up is not measured.
-	if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("warm-up")}).FirstErr(); err != nil {
-		return 0, 0, 0, err
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	warm := 0
-	for warm == 0 && wctx.Err() == nil {
-		warm = cons.PollFetches(wctx).NumRecords()
-	}
-	wcancel()
-	if warm == 0 {
-		return 0, 0, 0, errors.New("warm-up record not consumed within 10s")
-	}
-
-	total := int(float64(o.rate) * o.latDur.Seconds())
-	lats := make([]time.Duration, 0, total)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		end := time.Now().Add(o.latDur + 10*time.Second)
-		for len(lats) < total && time.Now().Before(end) {
-			pctx, cancel := context.WithDeadline(ctx, end)
-			fs := cons.PollFetches(pctx)
-			cancel()
-			now := time.Now()
-			fs.EachRecord(func(r *kgo.Record) {
-				var sent time.Time
-				if err := sent.UnmarshalBinary(r.Value[:15]); err == nil {
-					lats = append(lats, now.Sub(sent))
-				}
-			})
-		}
-	}()
-
-	value := make([]byte, o.recordSize)
-	rand.Read(value)
-	const tick = time.Millisecond
-	perTick := max(1, o.rate/int(time.Second/tick))
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	var produceErr atomic.Value
-	sent := 0
-	for sent < total {
-		<-t.C
-		for i := 0; i < perTick && sent < total; i++ {
-			v := append([]byte(nil), value...)
-			ts, _ := time.Now().MarshalBinary()
-			copy(v, ts)
-			prod.Produce(ctx, &kgo.Record{Value: v}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					produceErr.CompareAndSwap(nil, err)
-				}
-			})
-			sent++
-		}
-	}
-	<-done
-	if e := produceErr.Load(); e != nil {
-		return 0, 0, 0, e.(error)
-	}
-	if len(lats) == 0 {
-		return 0, 0, 0, errors.New("no records consumed")
-	}
-	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
-	return lats[len(lats)/2], lats[len(lats)*99/100], len(lats), nil
 }
 
 type brokerProc struct {
