@@ -11,7 +11,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,6 +62,9 @@ type compareRun struct {
 	loadAvg [2]string // at the start and the end
 	klOnly  []row     // klite-only phases (--long)
 	seqRead float64   // MB/s of the sequential read probe
+
+	pprofAddr   string // klite's --health-addr with --profile
+	nextProfile int    // seconds of CPU profile to take of klite in the next both()
 }
 
 // phaseMark is when a workload started on a target, for the RSS chart.
@@ -178,7 +183,16 @@ func (r *compareRun) machineLimits() error {
 }
 
 func (r *compareRun) startTargets() error {
-	kl, err := startKlite(r.o.bin, filepath.Join(r.o.dataDir, "klite"), strings.Fields(r.o.kliteArgs)...)
+	args := strings.Fields(r.o.kliteArgs)
+	if r.o.profile {
+		a, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		r.pprofAddr = a
+		args = append(args, "--health-addr", a)
+	}
+	kl, err := startKlite(r.o.bin, filepath.Join(r.o.dataDir, "klite"), args...)
 	if err != nil {
 		return err
 	}
@@ -211,14 +225,51 @@ func (r *compareRun) both(name string, fn func(i int, t *target) error) error {
 		order = []int{1, 0}
 	}
 	r.phase++
+	secs := r.nextProfile
+	r.nextProfile = 0
 	for _, i := range order {
 		fmt.Fprintf(os.Stderr, "klite-bench: %s on %s\n", name, r.targets[i].name)
 		r.marks = append(r.marks, phaseMark{i, time.Since(r.start), name})
-		if err := fn(i, r.targets[i]); err != nil {
+		var profiled chan struct{}
+		if i == 0 && r.pprofAddr != "" && secs > 0 {
+			profiled = make(chan struct{})
+			go func() {
+				defer close(profiled)
+				r.profile(name, secs)
+			}()
+		}
+		err := fn(i, r.targets[i])
+		if profiled != nil {
+			<-profiled
+		}
+		if err != nil {
 			return fmt.Errorf("%s on %s: %w", name, r.targets[i].name, err)
 		}
 	}
 	return nil
+}
+
+// profile saves a CPU profile of klite's first secs seconds of a workload into the results
+// folder (go tool pprof -top bin/klite <file>).
+func (r *compareRun) profile(name string, secs int) {
+	slug := strings.Map(func(c rune) rune {
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' {
+			return c
+		}
+		return '-'
+	}, strings.ToLower(name))
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.pprofAddr, secs))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "klite-bench: profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(filepath.Join(r.out, "klite-cpu-"+slug+".pprof"))
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = io.Copy(f, resp.Body)
 }
 
 func (r *compareRun) add(c cmpRow) { r.rows = append(r.rows, c) }

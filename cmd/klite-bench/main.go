@@ -67,12 +67,14 @@ type options struct {
 	diskRate      int
 	diskSample    time.Duration
 
-	kliteOnly      bool
-	long           bool
-	perfRecords    int64
-	rateHigh       int
-	consumeBytes   int64
-	readProbeBytes int64
+	kliteOnly       bool
+	long            bool
+	perfRecords     int64
+	rateHigh        int
+	consumeBytes    int64
+	readProbeBytes  int64
+	profile         bool
+	scalePartitions int
 }
 
 func main() {
@@ -99,15 +101,20 @@ func main() {
 	flag.IntVar(&o.diskRate, "disk-rate", 1000, "records per second (1 KiB each) in the disk phase")
 	flag.DurationVar(&o.diskSample, "disk-sample", 5*time.Second, "how often the disk phase samples the data directory's size")
 	flag.BoolVar(&o.kliteOnly, "klite-only", false, "benchmark klite alone (the single-broker table, with the half-frame, growth and disk phases) instead of side by side with Kafka")
-	flag.BoolVar(&o.long, "long", false, "longer side-by-side run: 30 s produce, 20 s latency phases, 5M ProducerPerformance records, 16 GB catch-up, 10,000 idle connections, then klite's growth and disk phases (flags given explicitly win)")
+	flag.BoolVar(&o.long, "long", false, "longer side-by-side run: 30 s produce, 20 s latency phases, 5M ProducerPerformance records, 16 GB catch-up, then klite's growth and disk phases (flags given explicitly win)")
 	flag.Int64Var(&o.perfRecords, "perf-records", 1_000_000, "records Kafka's ProducerPerformance sends to each broker (0 skips it and ConsumerPerformance)")
 	flag.IntVar(&o.rateHigh, "rate-high", 100_000, "records per second of the second latency phase (0 skips it)")
 	flag.Int64Var(&o.consumeBytes, "consume-bytes", 4_000_000_000, "bytes of the lean generator's topic the catch-up phase reads from disk (0 skips it)")
 	flag.Int64Var(&o.readProbeBytes, "read-probe-bytes", 1<<30, "size of the file the sequential-read probe writes and reads back")
+	flag.BoolVar(&o.profile, "profile", false, "side by side: start klite with --health-addr and save CPU profiles of its produce phases and of the first 10 s of its catch-up consume into the results folder")
+	flag.IntVar(&o.scalePartitions, "scale-partitions", 1000, "side by side: partitions of the lean generator's scale phase (16 KiB batches; 0 skips it)")
 	flag.Parse()
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !o.kliteOnly && o.addr == "" && !set["idle-conns"] {
+		o.idleConns = 10_000 // the scale target; the single-broker table keeps 2,000
+	}
 	if o.long {
-		set := map[string]bool{}
-		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		def := func(name string, apply func()) {
 			if !set[name] {
 				apply()
@@ -117,7 +124,6 @@ func main() {
 		def("latency-duration", func() { o.latDur = 20 * time.Second })
 		def("perf-records", func() { o.perfRecords = 5_000_000 })
 		def("consume-bytes", func() { o.consumeBytes = 16_000_000_000 })
-		def("idle-conns", func() { o.idleConns = 10_000 })
 		def("growth-batches", func() { o.growthBatches = 10_000_000 })
 		def("disk-duration", func() { o.diskDuration = 10 * time.Minute })
 	}

@@ -135,7 +135,7 @@ var colors = [2]string{"#1f77b4", "#ff7f0e"} // klite, Kafka
 // chart draws three panels: throughput bars (MB/s rows), latency bars (e2e percentiles, log
 // scale) and each broker's RSS over the run.
 func (r *compareRun) chart() string {
-	const W, left, right, barH = 980, 330, 120, 9
+	const W, left, right, barH = 1000, 380, 110, 9
 	s := &svg{W: W}
 	y := 30.0
 	text := func(x, y float64, anchor string, size int, str string) {
@@ -152,7 +152,7 @@ func (r *compareRun) chart() string {
 		text(10, y, "start", 14, title)
 		y += 10
 		for _, c := range rows {
-			text(left-8, y+barH+3, "end", 11, c.name)
+			text(left-8, y+barH+3, "end", 10, c.name)
 			for i := 0; i < 2; i++ {
 				w := 0.0
 				if !math.IsNaN(c.v[i]) {

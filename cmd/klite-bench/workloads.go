@@ -17,9 +17,9 @@ func (r *compareRun) workloads() error {
 	ctx := context.Background()
 	o := r.o
 	suffix := time.Now().Format("150405")
-	names := struct{ lat, latAfter, latHigh, tput, raw, perf string }{
+	names := struct{ lat, latAfter, latHigh, tput, raw, perf, scale string }{
 		"bench-lat-" + suffix, "bench-lat-after-" + suffix, "bench-lat-high-" + suffix,
-		"bench-tput-" + suffix, "bench-raw-" + suffix, "bench-perf-" + suffix}
+		"bench-tput-" + suffix, "bench-raw-" + suffix, "bench-perf-" + suffix, "bench-scale-" + suffix}
 	for _, t := range r.targets {
 		if err := createTopics(ctx, t.addr, int32(o.partitions), names.lat, names.latAfter, names.latHigh, names.tput, names.raw, names.perf); err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
@@ -55,7 +55,7 @@ func (r *compareRun) workloads() error {
 	}
 
 	// Produce phases: MB/s and the broker's CPU seconds per GB.
-	produce := func(label, how string, fn func(t *target) (bytes int64, el time.Duration, err error)) error {
+	produce := func(label, how string, fn func(t *target) (bytes int64, el time.Duration, err error)) ([2]float64, error) {
 		mbps, cpu := nan2(), nan2()
 		err := r.both(label, func(i int, t *target) error {
 			c0 := t.cpu()
@@ -68,14 +68,15 @@ func (r *compareRun) workloads() error {
 			return nil
 		})
 		if err != nil {
-			return err
+			return mbps, err
 		}
 		r.add(cmpRow{name: label, unit: "MB/s", v: mbps, higherBetter: true, note: how})
 		r.add(cmpRow{name: label + ", broker CPU per GB", unit: "s", v: cpu, note: "target: klite <= 1/3 of Kafka"})
-		return nil
+		return mbps, nil
 	}
 	if o.producers > 0 {
-		if err := produce(fmt.Sprintf("produce acks=all, %d franz-go producers", o.producers),
+		r.nextProfile = int(o.duration.Seconds())
+		if _, err := produce(fmt.Sprintf("produce acks=all, %d franz-go producers", o.producers),
 			fmt.Sprintf("1 KiB records, %d partitions, %s, franz-go defaults", o.partitions, o.duration),
 			func(t *target) (int64, time.Duration, error) {
 				_, bytes, el, err := throughput(ctx, t.addr, names.tput, o)
@@ -87,20 +88,45 @@ func (r *compareRun) workloads() error {
 	}
 	var rawRecs [2]int64
 	if o.rawConns > 0 {
-		if err := produce("produce acks=all, lean generator",
+		r.nextProfile = int(o.duration.Seconds())
+		lean, err := produce("produce acks=all, lean generator",
 			fmt.Sprintf("%d connections x %d in flight, pre-encoded %d KiB batches x %d partitions, %s", o.rawConns, o.rawInFlight, o.rawBatchBytes>>10, o.partitions, o.duration),
 			func(t *target) (int64, time.Duration, error) {
 				recs, bytes, _, el, err := rawThroughput(ctx, t.addr, names.raw, o, "none")
 				rawRecs[r.index(t)] = recs
 				return bytes, el, err
-			}); err != nil {
+			})
+		if err != nil {
 			return err
+		}
+		// Scale: the same generator over many partitions, with smaller batches so a request
+		// stays 16 MB (Kafka's limit on one request is 100 MB).
+		if o.scalePartitions > 0 {
+			so := o
+			so.partitions, so.rawBatchBytes = o.scalePartitions, 16<<10
+			for _, t := range r.targets {
+				if err := createTopics(ctx, t.addr, int32(so.partitions), names.scale); err != nil {
+					return fmt.Errorf("%s: %w", t.name, err)
+				}
+			}
+			r.nextProfile = int(o.duration.Seconds())
+			scale, err := produce(fmt.Sprintf("produce acks=all, lean generator, %d partitions", so.partitions),
+				"", func(t *target) (int64, time.Duration, error) {
+					_, bytes, _, el, err := rawThroughput(ctx, t.addr, names.scale, so, "none")
+					deleteTopic(ctx, t.addr, names.scale)
+					return bytes, el, err
+				})
+			if err != nil {
+				return err
+			}
+			r.rows[len(r.rows)-2].note = fmt.Sprintf("%d KiB batches, %s; of the %d-partition figure: klite %.2fx, Kafka %.2fx (target: klite >= 0.8x)",
+				so.rawBatchBytes>>10, o.duration, o.partitions, scale[0]/lean[0], scale[1]/lean[1])
 		}
 	}
 	var perfRecs [2]int64
 	if o.perfRecords > 0 {
 		lat := [3][2]float64{nan2(), nan2(), nan2()}
-		if err := produce("produce acks=all, Kafka ProducerPerformance",
+		if _, err := produce("produce acks=all, Kafka ProducerPerformance",
 			fmt.Sprintf("%d x 1 KiB records, one JVM producer, its defaults; MB/s as the tool reports it", o.perfRecords),
 			func(t *target) (int64, time.Duration, error) {
 				start := time.Now()
@@ -142,6 +168,7 @@ func (r *compareRun) workloads() error {
 	// Catch-up: read the lean generator's topic from the start, from disk.
 	if o.rawConns > 0 && o.consumeBytes > 0 {
 		mbps, cpu := nan2(), nan2()
+		r.nextProfile = 10
 		err := r.both("catch-up consume, franz-go", func(i int, t *target) error {
 			want := min(rawRecs[i], o.consumeBytes/int64(o.recordSize))
 			dropDirCache(t.dataDir)
