@@ -144,6 +144,9 @@ func compare(o options) error {
 	if err := os.WriteFile(filepath.Join(r.out, "chart.svg"), []byte(r.chart()), 0o644); err != nil {
 		return err
 	}
+	if err := r.writeRSS(); err != nil {
+		return err
+	}
 	latest := filepath.Join(root, ".cache", "bench", "latest")
 	os.Remove(latest)
 	_ = os.Symlink(filepath.Base(r.out), latest)
@@ -241,6 +244,7 @@ func (r *compareRun) both(name string, fn func(i int, t *target) error) error {
 		err := fn(i, r.targets[i])
 		if profiled != nil {
 			<-profiled
+			r.fetchProfile("heap", name+" end", "")
 		}
 		if err != nil {
 			return fmt.Errorf("%s on %s: %w", name, r.targets[i].name, err)
@@ -252,24 +256,45 @@ func (r *compareRun) both(name string, fn func(i int, t *target) error) error {
 // profile saves a CPU profile of klite's first secs seconds of a workload into the results
 // folder (go tool pprof -top bin/klite <file>).
 func (r *compareRun) profile(name string, secs int) {
+	r.fetchProfile("cpu", name, fmt.Sprintf("?seconds=%d", secs))
+}
+
+// fetchProfile saves one of klite's pprof profiles (cpu, heap) as klite-<kind>-<name>.pprof.
+func (r *compareRun) fetchProfile(kind, name, query string) {
 	slug := strings.Map(func(c rune) rune {
 		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' {
 			return c
 		}
 		return '-'
 	}, strings.ToLower(name))
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.pprofAddr, secs))
+	path := map[string]string{"cpu": "profile", "heap": "heap"}[kind]
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/%s%s", r.pprofAddr, path, query))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "klite-bench: profile:", err)
 		return
 	}
 	defer resp.Body.Close()
-	f, err := os.Create(filepath.Join(r.out, "klite-cpu-"+slug+".pprof"))
+	f, err := os.Create(filepath.Join(r.out, "klite-"+kind+"-"+slug+".pprof"))
 	if err != nil {
 		return
 	}
 	defer f.Close()
 	_, _ = io.Copy(f, resp.Body)
+}
+
+// writeRSS saves both brokers' RSS samples as CSV (seconds, broker, MB).
+func (r *compareRun) writeRSS() error {
+	var b strings.Builder
+	b.WriteString("seconds,broker,rss_mb\n")
+	for _, t := range r.targets {
+		for _, p := range t.samples {
+			fmt.Fprintf(&b, "%.2f,%s,%.1f\n", p.at.Seconds(), t.name, mb(p.rss))
+		}
+	}
+	for _, m := range r.marks {
+		fmt.Fprintf(&b, "# %.2f %s starts: %s\n", m.at.Seconds(), r.targets[m.target].name, m.name)
+	}
+	return os.WriteFile(filepath.Join(r.out, "rss.csv"), []byte(b.String()), 0o644)
 }
 
 func (r *compareRun) add(c cmpRow) { r.rows = append(r.rows, c) }

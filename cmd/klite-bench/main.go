@@ -94,7 +94,7 @@ func main() {
 	flag.IntVar(&o.rawBatchBytes, "raw-batch-bytes", 128<<10, "record bytes per partition batch of the lean load generator")
 	flag.StringVar(&o.rawCodecs, "raw-codecs", "lz4,zstd", "compression codecs (gzip, snappy, lz4, zstd) each given a lean-generator phase after the uncompressed one; empty skips them")
 	flag.IntVar(&o.stalledFrames, "stalled-frames", 250, "connections stalling in a 100 MB request in the connection-memory phase (0 skips the phase)")
-	flag.IntVar(&o.idleConns, "idle-conns", 2000, "idle-then-active connections in the connection-memory phase")
+	flag.IntVar(&o.idleConns, "idle-conns", 2000, "idle-then-active connections in the connection-memory phase (side by side: 10000)")
 	flag.StringVar(&o.kliteArgs, "klite-args", "", "extra flags for the klite it starts, space separated (e.g. \"--health-addr 127.0.0.1:9644 --metrics=false\" to compare metrics on and off)")
 	flag.IntVar(&o.growthBatches, "growth-batches", 1_000_000, "single-record batches the growth phase stores before measuring restarts and idle RSS (the issue's sizes: 1000000 and 10000000; 0 skips the phase)")
 	flag.DurationVar(&o.diskDuration, "disk-duration", 2*time.Minute, "how long the disk phase produces into a retention.ms=60000 topic (the issue's: 10m; 0 skips the phase)")
