@@ -66,6 +66,11 @@ func runProducerPerf(ctx context.Context, root, addr, topic string, n int64, siz
 	if err != nil {
 		return producerPerf{}, err
 	}
+	return parseProducerPerf(out)
+}
+
+// parseProducerPerf reads ProducerPerformance's summary, the last line of its output.
+func parseProducerPerf(out string) (producerPerf, error) {
 	m := producerPerfLine.FindAllStringSubmatch(out, -1)
 	if len(m) == 0 {
 		return producerPerf{}, fmt.Errorf("ProducerPerformance: no summary line in %q", tail(out, 400))
@@ -89,6 +94,11 @@ func runConsumerPerf(ctx context.Context, root, addr, topic string, n int64, log
 	if err != nil {
 		return consumerPerf{}, err
 	}
+	return parseConsumerPerf(out)
+}
+
+// parseConsumerPerf reads ConsumerPerformance's data line.
+func parseConsumerPerf(out string) (consumerPerf, error) {
 	// Header "start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg,
 	// nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec", then one line.
 	lines := strings.Split(strings.TrimSpace(out), "\n")
