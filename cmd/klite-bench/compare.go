@@ -335,6 +335,28 @@ func createTopics(ctx context.Context, addr string, partitions int32, topics ...
 			return fmt.Errorf("create topic %s: %w", t, last)
 		}
 	}
+	// Kafka elects the leaders of a new topic's partitions after answering CreateTopics:
+	// wait until the metadata shows every one, so the lean generator's first request does
+	// not meet NOT_LEADER_FOR_PARTITION.
+	deadline := time.Now().Add(2 * time.Minute)
+	for _, t := range topics {
+		for {
+			md, err := adm.ListTopics(ctx, t)
+			ready := err == nil && md[t].Err == nil && len(md[t].Partitions) == int(partitions)
+			if ready {
+				for _, p := range md[t].Partitions {
+					ready = ready && p.Err == nil && p.Leader >= 0
+				}
+			}
+			if ready {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("topic %s: partitions without a leader after 2 minutes (%v)", t, err)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
 	return nil
 }
 
