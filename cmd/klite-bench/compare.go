@@ -207,9 +207,18 @@ func (r *compareRun) startTargets() error {
 	// JIT), not the harness's quick-start settings.
 	os.Setenv("KAFKA_JVM_OPTS", "-Xms1g -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35")
 	began := time.Now()
-	kt, err := conformance.StartTarget(context.Background(), r.root, "kafka", "")
-	if err != nil {
-		return fmt.Errorf("starting Kafka: %w", err)
+	// The harness needs six consecutive free loopback ports; on a machine busy with other
+	// runs (or right after a bench's 10,000 connections) that can fail for a while: retry.
+	var kt *conformance.Target
+	for attempt := 1; ; attempt++ {
+		kt, err = conformance.StartTarget(context.Background(), r.root, "kafka", "")
+		if err == nil {
+			break
+		}
+		if attempt == 5 || !strings.Contains(err.Error(), "no free run") {
+			return fmt.Errorf("starting Kafka: %w", err)
+		}
+		time.Sleep(5 * time.Second)
 	}
 	r.targets[1] = &target{name: "Kafka", addr: kt.Addr, pid: kt.PID(), dataDir: kt.Dir(), startup: time.Since(began), stop: kt.Stop}
 	r.targets[1].sampler = startRSSSampler(r.targets[1].pid, r.start, 250*time.Millisecond)

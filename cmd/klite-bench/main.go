@@ -75,6 +75,7 @@ type options struct {
 	readProbeBytes  int64
 	profile         bool
 	scalePartitions int
+	tailers         int
 }
 
 func main() {
@@ -108,6 +109,7 @@ func main() {
 	flag.Int64Var(&o.readProbeBytes, "read-probe-bytes", 1<<30, "size of the file the sequential-read probe writes and reads back")
 	flag.BoolVar(&o.profile, "profile", false, "side by side: start klite with --health-addr and save CPU profiles of its produce phases and of the first 10 s of its catch-up consume into the results folder")
 	flag.IntVar(&o.scalePartitions, "scale-partitions", 1000, "side by side: partitions of the lean generator's scale phase (16 KiB batches; 0 skips it)")
+	flag.IntVar(&o.tailers, "tailers", 100, "side by side: consumers tailing a one-partition topic each while one producer spreads --rate records/s over them (0 skips it)")
 	flag.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
