@@ -1,4 +1,7 @@
-// Command klite-bench measures klite on this machine and prints a small table:
+// Command klite-bench measures klite on this machine. By default it runs klite beside
+// Apache Kafka 4.0 (compare.go, workloads.go: the same workloads against both, alternating,
+// one table with both and their ratio, report.md and chart.svg in .cache/bench/<timestamp>/).
+// With --klite-only (or --addr) it prints the single-broker table:
 //
 //   - the data disk's own limit: sequential write+fsync throughput at 256 KiB .. 16 MiB writes,
 //     through the page cache and with O_DIRECT (median of three runs each), and the best of them;
@@ -541,46 +544,16 @@ func (p *brokerProc) stop() {
 	}
 }
 
-// cpu returns the user+system CPU time the process has used, from /proc (-1 if unknown, or
-// for a nil process).
+// cpu returns the user+system CPU time of the process (-1 if unknown, or for a nil process).
 func (p *brokerProc) cpu() time.Duration {
 	if p == nil {
 		return -1
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return -1
-	}
-	// Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-	i := strings.LastIndexByte(string(b), ')')
-	f := strings.Fields(string(b)[i+1:])
-	if i < 0 || len(f) < 13 {
-		return -1
-	}
-	var ut, st int64
-	fmt.Sscan(f[11], &ut)
-	fmt.Sscan(f[12], &st)
-	const clkTck = 100 // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / clkTck
+	return treeCPU(p.cmd.Process.Pid)
 }
 
 // rss returns the current and peak resident set size in bytes, from /proc.
-func (p *brokerProc) rss() (cur, peak int64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0, 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		var kb int64
-		if _, err := fmt.Sscanf(line, "VmRSS: %d kB", &kb); err == nil {
-			cur = kb * 1024
-		}
-		if _, err := fmt.Sscanf(line, "VmHWM: %d kB", &kb); err == nil {
-			peak = kb * 1024
-		}
-	}
-	return cur, peak
-}
+func (p *brokerProc) rss() (cur, peak int64) { return pidRSS(p.cmd.Process.Pid) }
 
 // tputRows are the two table rows of a throughput phase: MB/s against the disk's limit,
 // and records/s with how the load was generated.
