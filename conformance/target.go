@@ -432,6 +432,18 @@ func (t *Target) Exited() (string, bool) {
 }
 
 // Stop stops a started target and removes its data.
+// PID is the process ID of a target the harness started (0 for an external one). klite-bench
+// reads the CPU time and memory of its process tree from /proc.
+func (t *Target) PID() int {
+	if t.cmd == nil || t.cmd.Process == nil {
+		return 0
+	}
+	return t.cmd.Process.Pid
+}
+
+// Dir is the working directory of a target the harness started: its data lives under it.
+func (t *Target) Dir() string { return t.dir }
+
 func (t *Target) Stop() {
 	t.saslMu.Lock()
 	if t.sasl != nil {

@@ -1,4 +1,7 @@
-// Command klite-bench measures klite on this machine and prints a small table:
+// Command klite-bench measures klite on this machine. By default it runs klite beside
+// Apache Kafka 4.0 (compare.go, workloads.go: the same workloads against both, alternating,
+// one table with both and their ratio, report.md and chart.svg in .cache/bench/<timestamp>/).
+// With --klite-only (or --addr) it prints the single-broker table:
 //
 //   - the data disk's own limit: sequential write+fsync throughput at 256 KiB .. 16 MiB writes,
 //     through the page cache and with O_DIRECT (median of three runs each), and the best of them;
@@ -66,6 +69,16 @@ type options struct {
 	diskDuration  time.Duration
 	diskRate      int
 	diskSample    time.Duration
+
+	kliteOnly       bool
+	long            bool
+	perfRecords     int64
+	rateHigh        int
+	consumeBytes    int64
+	readProbeBytes  int64
+	profile         bool
+	scalePartitions int
+	tailers         int
 }
 
 func main() {
@@ -85,14 +98,47 @@ func main() {
 	flag.IntVar(&o.rawBatchBytes, "raw-batch-bytes", 128<<10, "record bytes per partition batch of the lean load generator")
 	flag.StringVar(&o.rawCodecs, "raw-codecs", "lz4,zstd", "compression codecs (gzip, snappy, lz4, zstd) each given a lean-generator phase after the uncompressed one; empty skips them")
 	flag.IntVar(&o.stalledFrames, "stalled-frames", 250, "connections stalling in a 100 MB request in the connection-memory phase (0 skips the phase)")
-	flag.IntVar(&o.idleConns, "idle-conns", 2000, "idle-then-active connections in the connection-memory phase")
+	flag.IntVar(&o.idleConns, "idle-conns", 2000, "idle-then-active connections in the connection-memory phase (side by side: 10000)")
 	flag.StringVar(&o.kliteArgs, "klite-args", "", "extra flags for the klite it starts, space separated (e.g. \"--health-addr 127.0.0.1:9644 --metrics=false\" to compare metrics on and off)")
 	flag.IntVar(&o.growthBatches, "growth-batches", 1_000_000, "single-record batches the growth phase stores before measuring restarts and idle RSS (the issue's sizes: 1000000 and 10000000; 0 skips the phase)")
 	flag.DurationVar(&o.diskDuration, "disk-duration", 2*time.Minute, "how long the disk phase produces into a retention.ms=60000 topic (the issue's: 10m; 0 skips the phase)")
 	flag.IntVar(&o.diskRate, "disk-rate", 1000, "records per second (1 KiB each) in the disk phase")
 	flag.DurationVar(&o.diskSample, "disk-sample", 5*time.Second, "how often the disk phase samples the data directory's size")
+	flag.BoolVar(&o.kliteOnly, "klite-only", false, "benchmark klite alone (the single-broker table, with the half-frame, growth and disk phases) instead of side by side with Kafka")
+	flag.BoolVar(&o.long, "long", false, "longer side-by-side run: 30 s produce, 20 s latency phases, 5M ProducerPerformance records, 16 GB catch-up, then klite's growth and disk phases (flags given explicitly win)")
+	flag.Int64Var(&o.perfRecords, "perf-records", 1_000_000, "records Kafka's ProducerPerformance sends to each broker (0 skips it and ConsumerPerformance)")
+	flag.IntVar(&o.rateHigh, "rate-high", 100_000, "records per second of the second latency phase (0 skips it)")
+	flag.Int64Var(&o.consumeBytes, "consume-bytes", 4_000_000_000, "bytes of the lean generator's topic the catch-up phase reads from disk (0 skips it)")
+	flag.Int64Var(&o.readProbeBytes, "read-probe-bytes", 1<<30, "size of the file the sequential-read probe writes and reads back")
+	flag.BoolVar(&o.profile, "profile", false, "side by side: start klite with --health-addr and save CPU profiles of its produce phases and of the first 10 s of its catch-up consume into the results folder")
+	flag.IntVar(&o.scalePartitions, "scale-partitions", 1000, "side by side: partitions of the lean generator's scale phase (16 KiB batches; 0 skips it)")
+	flag.IntVar(&o.tailers, "tailers", 100, "side by side: consumers tailing a one-partition topic each while one producer spreads --rate records/s over them (0 skips it)")
 	flag.Parse()
-	if err := run(o); err != nil {
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !o.kliteOnly && o.addr == "" && !set["idle-conns"] {
+		o.idleConns = 10_000 // the scale target; the single-broker table keeps 2,000
+	}
+	if o.long {
+		def := func(name string, apply func()) {
+			if !set[name] {
+				apply()
+			}
+		}
+		def("duration", func() { o.duration = 30 * time.Second })
+		def("latency-duration", func() { o.latDur = 20 * time.Second })
+		def("perf-records", func() { o.perfRecords = 5_000_000 })
+		def("consume-bytes", func() { o.consumeBytes = 16_000_000_000 })
+		def("growth-batches", func() { o.growthBatches = 10_000_000 })
+		def("disk-duration", func() { o.diskDuration = 10 * time.Minute })
+	}
+	var err error
+	if o.kliteOnly || o.addr != "" {
+		err = run(o)
+	} else {
+		err = compare(o)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "klite-bench:", err)
 		os.Exit(1)
 	}
@@ -173,13 +219,14 @@ func run(o options) error {
 	// Latency first, on a broker in its steady state, then again after the throughput phases
 	// have written tens of gigabytes (the disk's fsync latency is often worse for a while).
 	latRows := func(topic, when, note string) error {
-		p50, p99, n, err := latency(ctx, addr, topic, o)
+		l, err := latency(ctx, addr, topic, o.rate, o.latDur, o.recordSize)
 		if err != nil {
 			return fmt.Errorf("latency: %w", err)
 		}
 		rows = append(rows,
-			row{fmt.Sprintf("e2e latency p50 @ %d rec/s%s", o.rate, when), fmt.Sprintf("%.2f ms", ms(p50)), fmt.Sprintf("%d samples", n)},
-			row{fmt.Sprintf("e2e latency p99 @ %d rec/s%s", o.rate, when), fmt.Sprintf("%.2f ms", ms(p99)), note})
+			row{fmt.Sprintf("e2e latency p50 @ %d rec/s%s", o.rate, when), fmt.Sprintf("%.2f ms", ms(l.p50)), fmt.Sprintf("%d samples", l.n)},
+			row{fmt.Sprintf("e2e latency p99 @ %d rec/s%s", o.rate, when), fmt.Sprintf("%.2f ms", ms(l.p99)), note},
+			row{fmt.Sprintf("e2e latency p99.9 @ %d rec/s%s", o.rate, when), fmt.Sprintf("%.2f ms", ms(l.p999)), ""})
 		return nil
 	}
 	if err := latRows(latTopic, "", "target < 3.5 ms"); err != nil {
@@ -478,90 +525,6 @@ func runWorkers(n int, fn func(i int) error) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-// latency produces at a fixed rate with acks=all and consumes the same topic in this process;
-// each value carries its send time, so latency is consume time minus send time on one clock.
-func latency(ctx context.Context, addr, topic string, o options) (p50, p99 time.Duration, n int, err error) {
-	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
-		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0),
-		kgo.ProducerBatchCompression(kgo.NoCompression()))
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	defer prod.Close()
-	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	defer cons.Close()
-
-	// Warm up: one record through both clients so connection set-up is not measured.
-	if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("warm-up")}).FirstErr(); err != nil {
-		return 0, 0, 0, err
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	warm := 0
-	for warm == 0 && wctx.Err() == nil {
-		warm = cons.PollFetches(wctx).NumRecords()
-	}
-	wcancel()
-	if warm == 0 {
-		return 0, 0, 0, errors.New("warm-up record not consumed within 10s")
-	}
-
-	total := int(float64(o.rate) * o.latDur.Seconds())
-	lats := make([]time.Duration, 0, total)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		end := time.Now().Add(o.latDur + 10*time.Second)
-		for len(lats) < total && time.Now().Before(end) {
-			pctx, cancel := context.WithDeadline(ctx, end)
-			fs := cons.PollFetches(pctx)
-			cancel()
-			now := time.Now()
-			fs.EachRecord(func(r *kgo.Record) {
-				var sent time.Time
-				if err := sent.UnmarshalBinary(r.Value[:15]); err == nil {
-					lats = append(lats, now.Sub(sent))
-				}
-			})
-		}
-	}()
-
-	value := make([]byte, o.recordSize)
-	rand.Read(value)
-	const tick = time.Millisecond
-	perTick := max(1, o.rate/int(time.Second/tick))
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	var produceErr atomic.Value
-	sent := 0
-	for sent < total {
-		<-t.C
-		for i := 0; i < perTick && sent < total; i++ {
-			v := append([]byte(nil), value...)
-			ts, _ := time.Now().MarshalBinary()
-			copy(v, ts)
-			prod.Produce(ctx, &kgo.Record{Value: v}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					produceErr.CompareAndSwap(nil, err)
-				}
-			})
-			sent++
-		}
-	}
-	<-done
-	if e := produceErr.Load(); e != nil {
-		return 0, 0, 0, e.(error)
-	}
-	if len(lats) == 0 {
-		return 0, 0, 0, errors.New("no records consumed")
-	}
-	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
-	return lats[len(lats)/2], lats[len(lats)*99/100], len(lats), nil
-}
-
 type brokerProc struct {
 	cmd     *exec.Cmd
 	addr    string
@@ -581,46 +544,16 @@ func (p *brokerProc) stop() {
 	}
 }
 
-// cpu returns the user+system CPU time the process has used, from /proc (-1 if unknown, or
-// for a nil process).
+// cpu returns the user+system CPU time of the process (-1 if unknown, or for a nil process).
 func (p *brokerProc) cpu() time.Duration {
 	if p == nil {
 		return -1
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return -1
-	}
-	// Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-	i := strings.LastIndexByte(string(b), ')')
-	f := strings.Fields(string(b)[i+1:])
-	if i < 0 || len(f) < 13 {
-		return -1
-	}
-	var ut, st int64
-	fmt.Sscan(f[11], &ut)
-	fmt.Sscan(f[12], &st)
-	const clkTck = 100 // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / clkTck
+	return treeCPU(p.cmd.Process.Pid)
 }
 
 // rss returns the current and peak resident set size in bytes, from /proc.
-func (p *brokerProc) rss() (cur, peak int64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0, 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		var kb int64
-		if _, err := fmt.Sscanf(line, "VmRSS: %d kB", &kb); err == nil {
-			cur = kb * 1024
-		}
-		if _, err := fmt.Sscanf(line, "VmHWM: %d kB", &kb); err == nil {
-			peak = kb * 1024
-		}
-	}
-	return cur, peak
-}
+func (p *brokerProc) rss() (cur, peak int64) { return pidRSS(p.cmd.Process.Pid) }
 
 // tputRows are the two table rows of a throughput phase: MB/s against the disk's limit,
 // and records/s with how the load was generated.

@@ -58,6 +58,9 @@ func rawThroughput(ctx context.Context, addr, topic string, o options, codec str
 	recsPerReq := int64(perBatch * o.partitions)
 	bytesPerReq := recsPerReq * int64(o.recordSize)
 
+	if err := rawWarmUp(ctx, addr, frame); err != nil {
+		return 0, 0, 0, 0, err
+	}
 	var total atomic.Int64
 	deadline := time.Now().Add(o.duration)
 	el, err = runWorkers(o.rawConns, func(int) error {
@@ -75,6 +78,27 @@ func rawThroughput(ctx context.Context, addr, topic string, o options, codec str
 	}
 	n := total.Load()
 	return n * recsPerReq, n * bytesPerReq, len(batch), el, nil
+}
+
+// rawWarmUp sends frame once, again while the answer carries a retriable error (Kafka
+// answers NOT_LEADER_FOR_PARTITION for a while after a new topic's metadata shows its
+// leaders), for at most a minute: the timed phase then starts on a broker that serves every
+// partition.
+func rawWarmUp(ctx context.Context, addr string, frame []byte) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		conn, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return err
+		}
+		once := true
+		_, err = rawConn(conn, frame, 1, deadline, func() bool { r := once; once = false; return r })
+		conn.Close()
+		if err == nil || !kerr.IsRetriable(err) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // rawConn sends frame (correlation ID patched per request) while more() says so, with up to
