@@ -96,7 +96,7 @@ conformance-docker: build
 compat-doc: build
 	$(BIN)/klite-conformance doc
 
-bench: build
+bench: build kafka-jars
 	$(BIN)/klite-bench $(ARGS)
 
 # Jepsen-style workloads against bin/klite under SIGKILL and SIGSTOP, then the same workloads
