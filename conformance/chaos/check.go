@@ -3,6 +3,7 @@ package chaos
 import (
 	"fmt"
 	"sort"
+	"time"
 )
 
 // Anomaly kinds Check reports.
@@ -230,25 +231,49 @@ func Check(h *History, opt Options) Report {
 		}
 	}
 
-	// Group offsets: one read back must not be below one acknowledged before it.
+	// Group offsets: one read back must not be below one acknowledged before it was asked.
 	type gp struct {
 		g string
 		p int32
 	}
-	maxAcked := map[gp]int64{}
-	for _, c := range h.Commits {
-		k := gp{c.Group, c.Partition}
-		m, ok := maxAcked[k]
+	type ack struct {
+		at  time.Time
+		max int64 // the highest offset acknowledged up to at
+	}
+	acks := map[gp][]ack{}
+	var fetches []OffsetCommit
+	for i, c := range h.Commits {
 		if c.Fetched {
-			r.GroupFetches++
-			if ok && c.Offset < m {
-				add(OffsetBackwards, "group %s partition %d: offset %d read back after %d was acknowledged", c.Group, c.Partition, c.Offset, m)
+			if c.SentAt.IsZero() {
+				// Bound by every commit recorded before it: just after the last of them.
+				c.SentAt = time.Time{}
+				for j := i - 1; j >= 0; j-- {
+					if !h.Commits[j].Fetched {
+						c.SentAt = h.Commits[j].At.Add(time.Nanosecond)
+						break
+					}
+				}
 			}
+			fetches = append(fetches, c)
 			continue
 		}
 		r.GroupCommits++
-		if !ok || c.Offset > m {
-			maxAcked[k] = c.Offset
+		k := gp{c.Group, c.Partition}
+		acks[k] = append(acks[k], ack{at: c.At, max: c.Offset})
+	}
+	for k, as := range acks {
+		sort.SliceStable(as, func(i, j int) bool { return as[i].at.Before(as[j].at) })
+		for i := 1; i < len(as); i++ {
+			as[i].max = max(as[i].max, as[i-1].max)
+		}
+		acks[k] = as
+	}
+	for _, c := range fetches {
+		r.GroupFetches++
+		as := acks[gp{c.Group, c.Partition}]
+		n := sort.Search(len(as), func(i int) bool { return !as[i].at.Before(c.SentAt) })
+		if n > 0 && c.Offset < as[n-1].max {
+			add(OffsetBackwards, "group %s partition %d: offset %d read back after %d was acknowledged", c.Group, c.Partition, c.Offset, as[n-1].max)
 		}
 	}
 	return r

@@ -60,6 +60,9 @@ func Run(ctx context.Context, c Config) Result {
 	res := Result{Workload: c.Workload, Fault: c.Fault}
 	if c.Partitions == 0 {
 		c.Partitions = 3
+		if c.Workload == Members {
+			c.Partitions = 6 // several partitions per member to move around
+		}
 	}
 	if c.Deadline == 0 {
 		c.Deadline = 10 * time.Minute
@@ -91,7 +94,7 @@ func Run(ctx context.Context, c Config) Result {
 	p := &producer{addr: c.Addr, topic: topic, partitions: c.Partitions, prefix: fmt.Sprintf("%s-%d", c.Workload, c.Seed), h: h,
 		rng: rand.New(rand.NewSource(c.Seed + 1)), pad: c.ValueBytes}
 	switch c.Workload {
-	case Plain, Idempotent, Group:
+	case Plain, Idempotent, Group, Members:
 		goRun(func() error { return p.runPlain(stop, c.Workload != Plain) })
 	case Transactional:
 		goRun(func() error { return p.runTxn(stop) })
@@ -106,6 +109,11 @@ func Run(ctx context.Context, c Config) Result {
 	}
 	if c.Workload == Group {
 		goRun(func() error { return consumeGroup(c.Addr, topic, topic+"-g", 100, h, stop) })
+	}
+	faulted := make(chan struct{}, 1) // tells the members workload a fault hit the broker
+	if c.Workload == Members {
+		mrng := rand.New(rand.NewSource(c.Seed + 2))
+		goRun(func() error { return runMembers(c.Addr, topic, topic+"-g", h, mrng, stop, faulted) })
 	}
 
 	for res.Cycles < c.Cycles && ctx.Err() == nil {
@@ -125,6 +133,10 @@ func Run(ctx context.Context, c Config) Result {
 			break
 		}
 		res.Cycles++
+		select {
+		case faulted <- struct{}{}:
+		default:
+		}
 	}
 	if c.Broker != nil && c.Inject == nil && res.Err == nil {
 		if err, dead := c.Broker.Exited(); dead {

@@ -21,7 +21,7 @@ const (
 )
 
 // Workloads lists the workloads in table order.
-var Workloads = []string{Plain, Idempotent, Transactional, Group}
+var Workloads = []string{Plain, Idempotent, Transactional, Group, Members}
 
 // clientOpts are the time-outs every client uses: short, so a SIGSTOP pause of more than 3 s
 // outlasts them (a produce request waits its 1 s time-out plus the 2 s overhead, a fetch its
