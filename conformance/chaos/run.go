@@ -43,6 +43,8 @@ type Config struct {
 	// Inject, when set, is the fault applied each cycle instead of Fault's (tests use it to
 	// break a broker on purpose and see the checker notice).
 	Inject func() error
+
+	diskFull *diskFull // the disk-full fault's state
 }
 
 // Result is one line of the summary table.
@@ -52,6 +54,8 @@ type Result struct {
 	Report          Report
 	Err             error
 	Took            time.Duration
+	// StorageErrors counts the disk-full fault's probes refused with KAFKA_STORAGE_ERROR.
+	StorageErrors int
 }
 
 // Run runs one workload under one fault and checks its history.
@@ -85,6 +89,15 @@ func Run(ctx context.Context, c Config) Result {
 	if err := createTopic(ctx, c.Addr, topic, c.Partitions, configs); err != nil {
 		res.Err = err
 		return res
+	}
+	if c.Fault == DiskFull {
+		df, err := newDiskFull(c, topic, h)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		defer df.close()
+		c.diskFull = df
 	}
 	rng := rand.New(rand.NewSource(c.Seed))
 	stop := make(chan struct{})
@@ -212,6 +225,9 @@ func Run(ctx context.Context, c Config) Result {
 	}
 	res.Report = Check(h, Options{AllowDuplicates: c.Workload == Plain, Compacted: c.Workload == Compacted})
 	res.Took = time.Since(start)
+	if c.diskFull != nil {
+		res.StorageErrors = c.diskFull.storageErrors
+	}
 	return res
 }
 
@@ -259,6 +275,8 @@ func applyFault(c Config) error {
 		return c.Broker.Start()
 	case SIGSTOP:
 		return c.Broker.Pause(c.Pause)
+	case DiskFull:
+		return c.diskFull.inject(c.Pause)
 	}
 	return fmt.Errorf("unknown fault %q", c.Fault)
 }
