@@ -54,6 +54,8 @@ type Result struct {
 	Report          Report
 	Err             error
 	Took            time.Duration
+	// History is what the run recorded (to dig into an anomaly).
+	History *History
 	// StorageErrors counts the disk-full fault's probes refused with KAFKA_STORAGE_ERROR.
 	StorageErrors int
 }
@@ -225,6 +227,7 @@ func Run(ctx context.Context, c Config) Result {
 	}
 	res.Report = Check(h, Options{AllowDuplicates: c.Workload == Plain, Compacted: c.Workload == Compacted})
 	res.Took = time.Since(start)
+	res.History = h
 	if c.diskFull != nil {
 		res.StorageErrors = c.diskFull.storageErrors
 	}
