@@ -96,11 +96,17 @@ func (ps *producerState) push(epoch int16, sb *seqBatch) {
 	ps.batches = append(ps.batches, sb)
 }
 
-// drop removes sb if it is the newest batch (its append failed), so a retry is not taken
-// for a duplicate nor for a gap.
+// drop removes sb (its append failed), so a retry is not taken for a duplicate nor for a
+// gap. sb need not be the newest: with several batches in flight the oldest fails first
+// (the WAL fails everything queued behind it, callbacks in order), and a failed batch left
+// behind would answer its retry as a duplicate at offsets given back and reused, an
+// acknowledgement of a record never stored.
 func (ps *producerState) drop(sb *seqBatch) {
-	if n := len(ps.batches); n > 0 && ps.batches[n-1] == sb {
-		ps.batches = ps.batches[:n-1]
+	for i, b := range ps.batches {
+		if b == sb {
+			ps.batches = append(ps.batches[:i], ps.batches[i+1:]...)
+			return
+		}
 	}
 }
 

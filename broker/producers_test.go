@@ -64,3 +64,28 @@ func TestExpireProducers(t *testing.T) {
 		t.Error("producer with an open transaction dropped")
 	}
 }
+
+// Two batches in flight whose appends both fail (the oldest's failure reported first): both
+// must leave the window, or a retry of the oldest is answered as a duplicate at offsets that
+// were given back and go to other records (seen by the chaos disk-full fault: two
+// acknowledgements at one offset, the first record never stored).
+func TestDropFailedBatchNotNewest(t *testing.T) {
+	ps := &producerState{}
+	ok := &seqBatch{firstSeq: 0, lastSeq: 0, base: 10}
+	a := &seqBatch{firstSeq: 1, lastSeq: 1, base: 11, pending: &pendingAppend{}}
+	b := &seqBatch{firstSeq: 2, lastSeq: 2, base: 12, pending: &pendingAppend{}}
+	ps.push(0, ok)
+	ps.push(0, a)
+	ps.push(0, b)
+	ps.drop(a)
+	ps.drop(b)
+	if len(ps.batches) != 1 || ps.batches[0] != ok {
+		t.Fatalf("window after both failures: %+v", ps.batches)
+	}
+	if r, _ := ps.check(0, 1, 1); r != seqOK {
+		t.Fatalf("retry of the failed oldest batch: %v, want it appended anew", r)
+	}
+	if r, _ := ps.check(0, 0, 0); r != seqDuplicate {
+		t.Fatalf("retry of the stored batch: %v", r)
+	}
+}

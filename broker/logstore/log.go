@@ -277,7 +277,7 @@ func (l *Log) Append(b []byte) error {
 	}
 	now := l.opts.Now()
 	roll := l.active != nil && (int64(len(l.active.data)+h.Size) > min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes) ||
-		now-l.active.created >= l.cfg.SegmentMs)
+		l.active.batches > 0 && l.active.waited(now, h.MaxTimestamp) > l.cfg.SegmentMs)
 	l.mu.Unlock()
 	if roll {
 		seal := l.Seal
@@ -525,4 +525,15 @@ func (l *Log) Remove() error {
 func be64(b []byte) uint64 {
 	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
 		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+}
+
+// waited is how long the segment has been open for segment.ms, as Kafka's
+// LogSegment.timeWaitedForRoll: from its first batch's max timestamp to the new batch's, so
+// records stamped far apart roll whatever the wall clock says; without a timestamp (-1),
+// from its creation to now.
+func (s *segBuilder) waited(now, batchMaxTS int64) int64 {
+	if s.rollTS >= 0 {
+		return batchMaxTS - s.rollTS
+	}
+	return now - s.created
 }

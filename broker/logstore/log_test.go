@@ -162,14 +162,21 @@ func TestLogSegmentMsRoll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendRecs(t, l, 3, 0)
+	appendRecs(t, l, 3, 0) // record timestamps 0, 1, 2
 	if n := len(l.Segments()); n != 0 {
 		t.Fatalf("%d segments before segment.ms", n)
 	}
-	c.advance(1000)
+	// As Kafka (LogSegment.timeWaitedForRoll), segment.ms counts from the first batch's
+	// max timestamp to the new batch's: the wall clock moving on rolls nothing ...
+	c.advance(5000)
 	appendRecs(t, l, 1, 0)
-	if s := l.Segments(); len(s) != 1 || s[0].Base != 0 || s[0].Next != 9 {
-		t.Fatalf("segments after segment.ms: %+v, want one 0..9", s)
+	if n := len(l.Segments()); n != 0 {
+		t.Fatalf("%d segments after the clock moved on, records stamped close together", n)
+	}
+	// ... a batch stamped more than segment.ms after the first does.
+	appendRecs(t, l, 1, 1001)
+	if s := l.Segments(); len(s) != 1 || s[0].Base != 0 || s[0].Next != 12 {
+		t.Fatalf("segments after segment.ms: %+v, want one 0..11", s)
 	}
 }
 

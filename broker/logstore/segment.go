@@ -254,6 +254,7 @@ type segBuilder struct {
 	aborted      []AbortedTxn
 	maxTS        int64
 	firstTS      int64
+	rollTS       int64 // the first batch's max timestamp: segment.ms counts from it (Kafka)
 	sinceIdx     int
 	deletable    uint32
 	batches      uint32
@@ -263,7 +264,7 @@ type segBuilder struct {
 
 func newSegBuilder(base int64, interval int, countDeletes bool, created int64) *segBuilder {
 	return &segBuilder{base: base, next: base, interval: max(interval, 1), countDeletes: countDeletes,
-		maxTS: -1, firstTS: -1, created: created}
+		maxTS: -1, firstTS: -1, rollTS: -1, created: created}
 }
 
 // add appends one batch (already validated by parseBatch, base >= next).
@@ -281,7 +282,7 @@ func (s *segBuilder) add(b []byte, h *batchInfo) {
 		s.sinceIdx = 0
 	}
 	if s.batches == 0 {
-		s.firstTS = h.FirstTimestamp
+		s.firstTS, s.rollTS = h.FirstTimestamp, h.MaxTimestamp
 	}
 	if need := len(s.data) + h.Size; need > cap(s.data) {
 		// Double (append grows large slices by 1.25x, copying a 16 MiB tail many times),

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +24,9 @@ func kliteBin(t *testing.T) string {
 	return bin
 }
 
-// TestChaosShort is the short chaos run of `make test`: 5 SIGKILL cycles of every workload, one
+// TestChaosShort is the short chaos run of `make test`: 5 SIGKILL cycles of every workload
+// (group-members: members joining, leaving and dying, one with each kill; compacted: the
+// latest value per key never lost), one
 // SIGSTOP pause (longer than the clients' time-outs) of the idempotent one and 3 kills with a
 // second kill during the restart's recovery of the transactional one, each on a fresh
 // broker; the checker must find nothing lost, duplicated (idempotent, transactional), aborted-
@@ -33,7 +36,8 @@ func TestChaosShort(t *testing.T) {
 	var results []chaos.Result
 	runs := []struct{ workload, fault string }{
 		{chaos.Plain, chaos.SIGKILL}, {chaos.Idempotent, chaos.SIGKILL}, {chaos.Transactional, chaos.SIGKILL},
-		{chaos.Group, chaos.SIGKILL}, {chaos.Idempotent, chaos.SIGSTOP}, {chaos.Transactional, chaos.RecoveryKill},
+		{chaos.Group, chaos.SIGKILL}, {chaos.Members, chaos.SIGKILL}, {chaos.Compacted, chaos.SIGKILL},
+		{chaos.Idempotent, chaos.SIGSTOP}, {chaos.Transactional, chaos.RecoveryKill},
 	}
 	for i, r := range runs {
 		b, err := chaos.StartBroker(bin, t.TempDir())
@@ -67,6 +71,39 @@ func TestChaosShort(t *testing.T) {
 	var sb strings.Builder
 	chaos.PrintTable(&sb, "klite", results)
 	t.Log("\n" + sb.String())
+}
+
+// TestChaosDiskFull runs klite on a 64 MiB tmpfs of its own (skipped where unshare -rm is not
+// allowed) and fills it to the last byte twice during the idempotent and group-members
+// workloads: probes must get KAFKA_STORAGE_ERROR while full (nothing acknowledged that was
+// not stored: the checker finds every acknowledged value) and be acknowledged again once the
+// space returns, without a restart.
+func TestChaosDiskFull(t *testing.T) {
+	bin := kliteBin(t)
+	for i, w := range []string{chaos.Idempotent, chaos.Members} {
+		b, err := chaos.StartBrokerOnTmpfs(bin, t.TempDir(), 64)
+		if errors.Is(err, chaos.ErrNoTmpfs) {
+			t.Skip(err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := chaos.Run(context.Background(), chaos.Config{
+			Workload: w, Fault: chaos.DiskFull, Addr: b.Addr, Broker: b, Cycles: 2,
+			MinGap: 300 * time.Millisecond, MaxGap: 800 * time.Millisecond, Pause: 2 * time.Second,
+			Seed: int64(i + 1), Deadline: 2 * time.Minute,
+		})
+		b.Stop()
+		if res.Err != nil {
+			t.Errorf("%s: %v", w, res.Err)
+		}
+		if res.Cycles != 2 || res.StorageErrors < 2 || res.Report.Acked == 0 {
+			t.Errorf("%s: %d cycles, %d probes refused with KAFKA_STORAGE_ERROR, %d acknowledged", w, res.Cycles, res.StorageErrors, res.Report.Acked)
+		}
+		for _, a := range res.Report.Anomalies {
+			t.Errorf("%s/%s: %s: %s", w, chaos.DiskFull, a.Kind, a.Detail)
+		}
+	}
 }
 
 // TestChaosSeesDataLoss proves the whole pipeline (workload, fault, final reads, checker) sees

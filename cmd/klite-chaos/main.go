@@ -1,10 +1,11 @@
 // Command klite-chaos runs the Jepsen-style workloads of conformance/chaos against the real
-// klite binary under faults (SIGKILL, SIGSTOP), or against Apache Kafka 4.0 without faults as
+// klite binary under faults (SIGKILL, SIGSTOP, a full file system), or against Apache Kafka 4.0 without faults as
 // a baseline for the checker, and prints a summary table. It exits 1 when any promise broke.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -25,7 +26,7 @@ func main() {
 		minGap   = flag.Duration("min-gap", 200*time.Millisecond, "shortest time between two faults")
 		maxGap   = flag.Duration("max-gap", 1200*time.Millisecond, "longest time between two faults")
 		pause    = flag.Duration("pause", 4*time.Second, "SIGSTOP length (longer than the clients' 3 s produce and 2.5 s fetch time-outs)")
-		faults   = flag.String("faults", "sigkill,sigstop,recovery-kill", "comma-separated faults: sigkill, sigstop, recovery-kill (only with --target klite)")
+		faults   = flag.String("faults", "sigkill,sigstop,recovery-kill,disk-full", "comma-separated faults: sigkill, sigstop, recovery-kill, disk-full (only with --target klite)")
 		works    = flag.String("workloads", strings.Join(chaos.Workloads, ","), "comma-separated workloads")
 		target   = flag.String("target", "klite", "klite (faults applied) or kafka (baseline, no faults)")
 		bin      = flag.String("bin", "bin/klite", "klite binary")
@@ -86,7 +87,18 @@ func run(ctx context.Context, target, bin, root string, works, faults, kargs []s
 				if err != nil {
 					return false, err
 				}
-				b, err := chaos.StartBroker(bin, dir, kargs...)
+				var b *chaos.Broker
+				if f == chaos.DiskFull {
+					// A 64 MiB tmpfs of klite's own, filled to the last byte at each cycle.
+					b, err = chaos.StartBrokerOnTmpfs(bin, dir, 64, kargs...)
+					if errors.Is(err, chaos.ErrNoTmpfs) {
+						fmt.Printf("%s/%s: skipped: %v\n", w, f, err)
+						os.RemoveAll(dir)
+						continue
+					}
+				} else {
+					b, err = chaos.StartBroker(bin, dir, kargs...)
+				}
 				if err != nil {
 					os.RemoveAll(dir)
 					return false, err
@@ -112,8 +124,8 @@ func run(ctx context.Context, target, bin, root string, works, faults, kargs []s
 }
 
 func report(r chaos.Result) chaos.Result {
-	fmt.Printf("%s/%s: %d cycles, %d acknowledged, %d read, %d group commits, %d group fetches, %d anomalies, %v\n",
+	fmt.Printf("%s/%s: %d cycles, %d acknowledged, %d read, %d group commits, %d group fetches, %d refused with KAFKA_STORAGE_ERROR, %d anomalies, %v\n",
 		r.Workload, r.Fault, r.Cycles, r.Report.Acked, r.Report.Read, r.Report.GroupCommits, r.Report.GroupFetches,
-		len(r.Report.Anomalies), r.Took.Round(time.Second))
+		r.StorageErrors, len(r.Report.Anomalies), r.Took.Round(time.Second))
 	return r
 }

@@ -2,10 +2,12 @@ package chaos
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,6 +20,10 @@ import (
 type Broker struct {
 	Bin, Dir, Addr string
 	Extra          []string // more flags
+	// Wrap, when set, is the command klite runs under (its arguments follow); Mount is the
+	// file system it mounts for klite (see StartBrokerOnTmpfs).
+	Wrap  []string
+	Mount string
 	// StartTimeout bounds each start (recovery included).
 	StartTimeout time.Duration
 
@@ -40,6 +46,35 @@ func StartBroker(bin, dir string, extra ...string) (*Broker, error) {
 	l.Close()
 	b := &Broker{Bin: bin, Dir: dir, Addr: addr, Extra: extra, StartTimeout: 60 * time.Second}
 	return b, b.Start()
+}
+
+// ErrNoTmpfs says the machine allows no unprivileged mount of a small file system.
+var ErrNoTmpfs = errors.New("no unprivileged user+mount namespace here (unshare -rm): cannot mount a small file system")
+
+// StartBrokerOnTmpfs starts bin with its data directory on a real file system of sizeMiB:
+// a tmpfs mounted on mnt in a user and mount namespace of klite's own (unshare -rm, no root
+// needed where the kernel allows unprivileged user namespaces; ErrNoTmpfs otherwise). The
+// tmpfs is visible from outside only through /proc/PID/root (Inside), and dies with the
+// process, so such a broker cannot be restarted on its data.
+func StartBrokerOnTmpfs(bin, mnt string, sizeMiB int, extra ...string) (*Broker, error) {
+	if err := exec.Command("unshare", "-rm", "true").Run(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoTmpfs, err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	script := fmt.Sprintf(`mount -t tmpfs -o size=%dm tmpfs "$0" && exec "$@"`, sizeMiB)
+	b := &Broker{Bin: bin, Dir: filepath.Join(mnt, "data"), Addr: addr, Extra: extra, StartTimeout: 60 * time.Second,
+		Wrap: []string{"unshare", "-rm", "sh", "-c", script, mnt}, Mount: mnt}
+	return b, b.Start()
+}
+
+// Inside is path as the running broker sees it (through its mount namespace).
+func (b *Broker) Inside(path string) string {
+	return filepath.Join(fmt.Sprintf("/proc/%d/root", b.cmd.Process.Pid), path)
 }
 
 // Start (re)starts the process and waits until it logs that it serves.
@@ -73,8 +108,9 @@ func (b *Broker) KillEarly(d time.Duration) error {
 
 // spawn starts the process; serving is signalled once it logs that it serves.
 func (b *Broker) spawn() (serving <-chan struct{}, exited chan error, err error) {
-	args := append([]string{"--listen", b.Addr, "--data-dir", b.Dir}, b.Extra...)
-	cmd := exec.Command(b.Bin, args...)
+	args := append([]string{b.Bin, "--listen", b.Addr, "--data-dir", b.Dir}, b.Extra...)
+	args = append(append([]string(nil), b.Wrap...), args...)
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw

@@ -3,6 +3,7 @@ package chaos
 import (
 	"fmt"
 	"sort"
+	"time"
 )
 
 // Anomaly kinds Check reports.
@@ -21,6 +22,11 @@ const (
 type Options struct {
 	// AllowDuplicates: a non-idempotent producer's retries may legitimately write a value twice.
 	AllowDuplicates bool
+	// Compacted: the topic is compacted, values carry their key (KeyOf), and compaction may
+	// remove a record once a later one of the same key exists. A value is then lost only
+	// when neither it nor a later record of its key is read: the latest value per key is
+	// never lost. Written so it holds whether or not compaction has acted yet.
+	Compacted bool
 }
 
 // Anomaly is one broken promise, with enough detail to find it in the broker's data.
@@ -138,12 +144,37 @@ func Check(h *History, opt Options) Report {
 			}
 		}
 	}
+	// With compaction: the highest offset read per partition and key (in the final reads,
+	// when there are some), which hides every value of that key below it.
+	type pk struct {
+		p int32
+		k string
+	}
+	latestRead := map[pk]int64{}
+	if opt.Compacted {
+		for _, p := range h.Polls {
+			if hasFinal && !p.Final {
+				continue
+			}
+			for _, rd := range p.Reads {
+				k := pk{rd.Partition, KeyOf(rd.Value)}
+				if o, ok := latestRead[k]; !ok || rd.Offset > o {
+					latestRead[k] = rd.Offset
+				}
+			}
+		}
+	}
 	for _, w := range h.Writes {
 		if !w.Acked {
 			continue
 		}
 		if oc, _ := outcome(w.Value); oc != NoTxn && oc != Committed {
 			continue
+		}
+		if opt.Compacted {
+			if o, ok := latestRead[pk{w.Partition, KeyOf(w.Value)}]; ok && o > w.Offset {
+				continue // superseded: compaction may have removed it
+			}
 		}
 		switch {
 		case len(offsetsOf[w.Value]) == 0:
@@ -191,6 +222,18 @@ func Check(h *History, opt Options) Report {
 	for p := range byPart {
 		sort.Slice(byPart[p], func(i, j int) bool { return byPart[p][i] < byPart[p][j] })
 	}
+	// With compaction a session may jump over a record a later one of its key supersedes.
+	latestKnown := map[pk]int64{}
+	if opt.Compacted {
+		for k, v := range at {
+			if o, ok := latestKnown[pk{k.p, KeyOf(v)}]; !ok || k.o > o {
+				latestKnown[pk{k.p, KeyOf(v)}] = k.o
+			}
+		}
+	}
+	superseded := func(p int32, o int64, v string) bool {
+		return opt.Compacted && latestKnown[pk{p, KeyOf(v)}] > o
+	}
 	type sp struct {
 		s int
 		p int32
@@ -221,7 +264,7 @@ func Check(h *History, opt Options) Report {
 			offs := byPart[rd.Partition]
 			i := sort.Search(len(offs), func(i int) bool { return offs[i] > prev })
 			for ; i < len(offs) && offs[i] < rd.Offset; i++ {
-				if v := at[po{rd.Partition, offs[i]}]; visible(v, p.ReadCommitted) {
+				if v := at[po{rd.Partition, offs[i]}]; visible(v, p.ReadCommitted) && !superseded(rd.Partition, offs[i], v) {
 					add(PollSkip, "session %d partition %d jumped from offset %d to %d over %d (%q)",
 						p.Session, rd.Partition, prev, rd.Offset, offs[i], v)
 					break
@@ -230,25 +273,48 @@ func Check(h *History, opt Options) Report {
 		}
 	}
 
-	// Group offsets: one read back must not be below one acknowledged before it.
+	// Group offsets: one read back must not be below one acknowledged before it was asked.
 	type gp struct {
 		g string
 		p int32
 	}
-	maxAcked := map[gp]int64{}
-	for _, c := range h.Commits {
-		k := gp{c.Group, c.Partition}
-		m, ok := maxAcked[k]
+	type ack struct {
+		at  time.Time
+		max int64 // the highest offset acknowledged up to at
+	}
+	acks := map[gp][]ack{}
+	var fetches []OffsetCommit
+	for i, c := range h.Commits {
 		if c.Fetched {
-			r.GroupFetches++
-			if ok && c.Offset < m {
-				add(OffsetBackwards, "group %s partition %d: offset %d read back after %d was acknowledged", c.Group, c.Partition, c.Offset, m)
+			if c.SentAt.IsZero() {
+				// Bound by every commit recorded before it: just after the last of them.
+				for j := i - 1; j >= 0; j-- {
+					if !h.Commits[j].Fetched {
+						c.SentAt = h.Commits[j].At.Add(time.Nanosecond)
+						break
+					}
+				}
 			}
+			fetches = append(fetches, c)
 			continue
 		}
 		r.GroupCommits++
-		if !ok || c.Offset > m {
-			maxAcked[k] = c.Offset
+		k := gp{c.Group, c.Partition}
+		acks[k] = append(acks[k], ack{at: c.At, max: c.Offset})
+	}
+	for k, as := range acks {
+		sort.SliceStable(as, func(i, j int) bool { return as[i].at.Before(as[j].at) })
+		for i := 1; i < len(as); i++ {
+			as[i].max = max(as[i].max, as[i-1].max)
+		}
+		acks[k] = as
+	}
+	for _, c := range fetches {
+		r.GroupFetches++
+		as := acks[gp{c.Group, c.Partition}]
+		n := sort.Search(len(as), func(i int) bool { return !as[i].at.Before(c.SentAt) })
+		if n > 0 && c.Offset < as[n-1].max {
+			add(OffsetBackwards, "group %s partition %d: offset %d read back after %d was acknowledged", c.Group, c.Partition, c.Offset, as[n-1].max)
 		}
 	}
 	return r

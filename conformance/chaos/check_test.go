@@ -196,3 +196,51 @@ func TestOffsetBackwards(t *testing.T) {
 		t.Fatalf("%+v", r.Anomalies)
 	}
 }
+
+// A fetch in flight while a commit was acknowledged may return the older offset; one sent
+// after the acknowledgement may not (several members commit while the reader fetches).
+func TestOffsetBackwardsOnlyAfterAck(t *testing.T) {
+	h := NewHistory()
+	sent := time.Now()
+	h.AddCommit(OffsetCommit{Group: "g", Partition: 0, Offset: 5, At: sent.Add(-time.Second)})
+	h.AddCommit(OffsetCommit{Group: "g", Partition: 0, Offset: 9, At: sent.Add(time.Millisecond)})
+	h.AddCommit(OffsetCommit{Group: "g", Partition: 0, Offset: 5, Fetched: true, SentAt: sent})
+	if r := Check(h, Options{}); !r.OK() || r.GroupFetches != 1 {
+		t.Fatalf("fetch sent before the commit's acknowledgement: %+v", r)
+	}
+	h.AddCommit(OffsetCommit{Group: "g", Partition: 0, Offset: 5, Fetched: true, SentAt: sent.Add(2 * time.Millisecond)})
+	only(t, Check(h, Options{}), OffsetBackwards, 1)
+}
+
+// compaction may hide a value a later one of its key supersedes, and a session may jump
+// over it; the latest value of a key must stay.
+func TestCompactedHidesOnlySuperseded(t *testing.T) {
+	h := NewHistory()
+	acked(h, "x1/k1", 0, 0, 0)
+	acked(h, "x2/k2", 0, 1, 0)
+	acked(h, "x3/k1", 0, 2, 0)
+	acked(h, "x4/k2", 0, 3, 0)
+	poll(h, 1, false, time.Now(), Read{0, 0, "x1/k1"}, Read{0, 2, "x3/k1"}, Read{0, 3, "x4/k2"})
+	h.AddPoll(Poll{Session: 2, Final: true, At: time.Now(), Reads: []Read{{0, 2, "x3/k1"}, {0, 3, "x4/k2"}}})
+	if r := Check(h, Options{Compacted: true}); !r.OK() {
+		t.Fatalf("compacted: %+v", r.Anomalies)
+	}
+	// Without compaction the same history lost x1 and x2, and session 1 skipped x2.
+	r := Check(h, Options{})
+	if r.Lost != 2 || r.Count(PollSkip) != 1 {
+		t.Fatalf("uncompacted: %+v", r.Anomalies)
+	}
+
+	// The latest value of k2 missing from the final reads is lost, even compacted, and
+	// jumping over it is a skip.
+	h = NewHistory()
+	acked(h, "x1/k1", 0, 0, 0)
+	acked(h, "x2/k2", 0, 1, 0)
+	acked(h, "x3/k1", 0, 2, 0)
+	poll(h, 1, false, time.Now(), Read{0, 0, "x1/k1"}, Read{0, 2, "x3/k1"})
+	h.AddPoll(Poll{Session: 2, Final: true, At: time.Now(), Reads: []Read{{0, 2, "x3/k1"}}})
+	r = Check(h, Options{Compacted: true})
+	if r.Lost != 1 || r.Count(PollSkip) != 1 || len(r.Anomalies) != 2 || !strings.Contains(r.Anomalies[0].Detail+r.Anomalies[1].Detail, `"x2/k2"`) {
+		t.Fatalf("compacted, latest of k2 gone: %+v", r.Anomalies)
+	}
+}

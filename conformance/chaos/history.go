@@ -69,6 +69,12 @@ type OffsetCommit struct {
 	Partition int32
 	Offset    int64
 	Fetched   bool // read back (OffsetFetch) rather than acknowledged by OffsetCommit
+	// At is when the commit was acknowledged (AddCommit sets it when zero).
+	At time.Time
+	// SentAt, for a fetch, is when it was sent: only commits acknowledged before it bind
+	// it (one acknowledged while the fetch was in flight may be missed legitimately). Zero:
+	// every commit recorded before it binds it.
+	SentAt time.Time
 }
 
 // History is everything a workload recorded; safe for concurrent use while recording.
@@ -117,6 +123,9 @@ func (h *History) AddPoll(p Poll) {
 // AddCommit records an acknowledged or fetched group offset.
 func (h *History) AddCommit(c OffsetCommit) {
 	h.mu.Lock()
+	if c.At.IsZero() {
+		c.At = time.Now()
+	}
 	h.Commits = append(h.Commits, c)
 	h.Ops++
 	h.mu.Unlock()

@@ -43,6 +43,8 @@ type Config struct {
 	// Inject, when set, is the fault applied each cycle instead of Fault's (tests use it to
 	// break a broker on purpose and see the checker notice).
 	Inject func() error
+
+	diskFull *diskFull // the disk-full fault's state
 }
 
 // Result is one line of the summary table.
@@ -52,6 +54,10 @@ type Result struct {
 	Report          Report
 	Err             error
 	Took            time.Duration
+	// History is what the run recorded (to dig into an anomaly).
+	History *History
+	// StorageErrors counts the disk-full fault's probes refused with KAFKA_STORAGE_ERROR.
+	StorageErrors int
 }
 
 // Run runs one workload under one fault and checks its history.
@@ -60,6 +66,9 @@ func Run(ctx context.Context, c Config) Result {
 	res := Result{Workload: c.Workload, Fault: c.Fault}
 	if c.Partitions == 0 {
 		c.Partitions = 3
+		if c.Workload == Members {
+			c.Partitions = 6 // several partitions per member to move around
+		}
 	}
 	if c.Deadline == 0 {
 		c.Deadline = 10 * time.Minute
@@ -71,9 +80,26 @@ func Run(ctx context.Context, c Config) Result {
 	defer cancel()
 	h := NewHistory()
 	topic := fmt.Sprintf("chaos-%s-%s-%d", c.Workload, c.Fault, time.Now().UnixNano())
-	if err := createTopic(ctx, c.Addr, topic, c.Partitions); err != nil {
+	var configs map[string]*string
+	if c.Workload == Compacted {
+		// Compaction as eager as Kafka allows (dirty ratio, 1 s segments), so the baseline
+		// and a compacting klite hide older values while the workload runs.
+		configs = map[string]*string{"cleanup.policy": kadm.StringPtr("compact"),
+			"min.cleanable.dirty.ratio": kadm.StringPtr("0.01"), "segment.ms": kadm.StringPtr("1000"),
+			"min.compaction.lag.ms": kadm.StringPtr("0")}
+	}
+	if err := createTopic(ctx, c.Addr, topic, c.Partitions, configs); err != nil {
 		res.Err = err
 		return res
+	}
+	if c.Fault == DiskFull {
+		df, err := newDiskFull(c, topic, h)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		defer df.close()
+		c.diskFull = df
 	}
 	rng := rand.New(rand.NewSource(c.Seed))
 	stop := make(chan struct{})
@@ -91,7 +117,10 @@ func Run(ctx context.Context, c Config) Result {
 	p := &producer{addr: c.Addr, topic: topic, partitions: c.Partitions, prefix: fmt.Sprintf("%s-%d", c.Workload, c.Seed), h: h,
 		rng: rand.New(rand.NewSource(c.Seed + 1)), pad: c.ValueBytes}
 	switch c.Workload {
-	case Plain, Idempotent, Group:
+	case Plain, Idempotent, Group, Members, Compacted:
+		if c.Workload == Compacted {
+			p.keys = 16
+		}
 		goRun(func() error { return p.runPlain(stop, c.Workload != Plain) })
 	case Transactional:
 		goRun(func() error { return p.runTxn(stop) })
@@ -106,6 +135,11 @@ func Run(ctx context.Context, c Config) Result {
 	}
 	if c.Workload == Group {
 		goRun(func() error { return consumeGroup(c.Addr, topic, topic+"-g", 100, h, stop) })
+	}
+	faulted := make(chan struct{}, 1) // tells the members workload a fault hit the broker
+	if c.Workload == Members {
+		mrng := rand.New(rand.NewSource(c.Seed + 2))
+		goRun(func() error { return runMembers(c.Addr, topic, topic+"-g", h, mrng, stop, faulted) })
 	}
 
 	for res.Cycles < c.Cycles && ctx.Err() == nil {
@@ -125,6 +159,10 @@ func Run(ctx context.Context, c Config) Result {
 			break
 		}
 		res.Cycles++
+		select {
+		case faulted <- struct{}{}:
+		default:
+		}
 	}
 	if c.Broker != nil && c.Inject == nil && res.Err == nil {
 		if err, dead := c.Broker.Exited(); dead {
@@ -156,6 +194,9 @@ func Run(ctx context.Context, c Config) Result {
 	// is seen, bounded in time (what is still missing then is lost).
 	drain := func(rc bool, session int) {
 		want := expected(h)
+		if c.Workload == Compacted {
+			want = latestPerKey(h, want)
+		}
 		dstop := make(chan struct{})
 		timer := time.AfterFunc(c.DrainTimeout, func() { close(dstop) })
 		defer timer.Stop()
@@ -184,8 +225,12 @@ func Run(ctx context.Context, c Config) Result {
 	if c.Workload == Transactional {
 		drain(true, 4)
 	}
-	res.Report = Check(h, Options{AllowDuplicates: c.Workload == Plain})
+	res.Report = Check(h, Options{AllowDuplicates: c.Workload == Plain, Compacted: c.Workload == Compacted})
 	res.Took = time.Since(start)
+	res.History = h
+	if c.diskFull != nil {
+		res.StorageErrors = c.diskFull.storageErrors
+	}
 	return res
 }
 
@@ -233,11 +278,40 @@ func applyFault(c Config) error {
 		return c.Broker.Start()
 	case SIGSTOP:
 		return c.Broker.Pause(c.Pause)
+	case DiskFull:
+		return c.diskFull.inject(c.Pause)
 	}
 	return fmt.Errorf("unknown fault %q", c.Fault)
 }
 
-func createTopic(ctx context.Context, addr, topic string, partitions int32) error {
+// latestPerKey keeps, of the expected values, the latest acknowledged one per key: the only
+// ones a compacted topic must still hold (final reads wait for these; the checker knows a
+// later unacknowledged record of the key may hide even these).
+func latestPerKey(h *History, want map[string]bool) map[string]bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	type pk struct {
+		p int32
+		k string
+	}
+	latest := map[pk]Write{}
+	for _, w := range h.Writes {
+		if !want[w.Value] {
+			continue
+		}
+		k := pk{w.Partition, KeyOf(w.Value)}
+		if l, ok := latest[k]; !ok || w.Offset > l.Offset {
+			latest[k] = w
+		}
+	}
+	out := map[string]bool{}
+	for _, w := range latest {
+		out[w.Value] = true
+	}
+	return out
+}
+
+func createTopic(ctx context.Context, addr, topic string, partitions int32, configs map[string]*string) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		return err
@@ -246,7 +320,7 @@ func createTopic(ctx context.Context, addr, topic string, partitions int32) erro
 	adm := kadm.NewClient(cl)
 	var last error
 	for i := 0; i < 40 && ctx.Err() == nil; i++ {
-		resp, err := adm.CreateTopic(ctx, partitions, 1, nil, topic)
+		resp, err := adm.CreateTopic(ctx, partitions, 1, configs, topic)
 		if err == nil && (resp.Err == nil || i > 0 && resp.Err == kerr.TopicAlreadyExists) {
 			return nil
 		}

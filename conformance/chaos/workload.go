@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,10 +19,13 @@ const (
 	Plain         = "plain"         // acks=all, idempotence off: duplicates allowed, loss not
 	Idempotent    = "idempotent"    // acks=all, idempotent: neither loss nor duplicates
 	Transactional = "transactional" // commits and aborts; read_committed never sees an abort
+	// Compacted: idempotent writes of 16 keys to a compacted topic; the latest value per key
+	// is never lost (older ones may be compacted away).
+	Compacted = "compacted"
 )
 
 // Workloads lists the workloads in table order.
-var Workloads = []string{Plain, Idempotent, Transactional, Group}
+var Workloads = []string{Plain, Idempotent, Transactional, Group, Members, Compacted}
 
 // clientOpts are the time-outs every client uses: short, so a SIGSTOP pause of more than 3 s
 // outlasts them (a produce request waits its 1 s time-out plus the 2 s overhead, a fetch its
@@ -47,6 +51,7 @@ type producer struct {
 	rng         *rand.Rand
 	n           int
 	pad         int // bytes of padding after each value
+	keys        int // when set: records have one of this many keys (compacted workload)
 }
 
 // payload is the record value: the unique value, then '|' and pad bytes when padding.
@@ -73,7 +78,29 @@ func valueOf(b []byte) string {
 
 func (p *producer) value() (string, int32) {
 	p.n++
+	if p.keys > 0 {
+		// The key rides in the value ("<prefix>-<n>/k<key>") so the checker knows it, and
+		// a key always goes to the same partition, as a compacted topic needs.
+		k := p.n % p.keys
+		return fmt.Sprintf("%s-%07d/k%03d", p.prefix, p.n, k), int32(k % int(p.partitions))
+	}
 	return fmt.Sprintf("%s-%07d", p.prefix, p.n), int32(p.n % int(p.partitions))
+}
+
+// KeyOf is the record key a compacted workload's value carries ("" when none).
+func KeyOf(v string) string {
+	if i := strings.LastIndexByte(v, '/'); i >= 0 {
+		return v[i+1:]
+	}
+	return ""
+}
+
+// recordKey is the key to send with value v (nil outside the compacted workload).
+func recordKey(v string) []byte {
+	if k := KeyOf(v); k != "" {
+		return []byte(k)
+	}
+	return nil
 }
 
 // runPlain produces one record at a time with at most 64 in flight, idempotent or not.
@@ -99,7 +126,7 @@ func (p *producer) runPlain(stop <-chan struct{}, idempotent bool) error {
 		}
 		v, part := p.value()
 		wg.Add(1)
-		cl.Produce(context.Background(), &kgo.Record{Topic: p.topic, Partition: part, Value: p.payload(v)}, func(r *kgo.Record, err error) {
+		cl.Produce(context.Background(), &kgo.Record{Topic: p.topic, Partition: part, Key: recordKey(v), Value: p.payload(v)}, func(r *kgo.Record, err error) {
 			defer func() { <-sem; wg.Done() }()
 			p.h.AddWrite(Write{Value: v, Partition: part, Acked: err == nil, Offset: r.Offset})
 		})
@@ -144,7 +171,7 @@ func (p *producer) runTxn(stop <-chan struct{}) error {
 		for i := 0; i < n; i++ {
 			v, part := p.value()
 			wg.Add(1)
-			cl.Produce(ctx, &kgo.Record{Topic: p.topic, Partition: part, Value: p.payload(v)}, func(r *kgo.Record, err error) {
+			cl.Produce(ctx, &kgo.Record{Topic: p.topic, Partition: part, Key: recordKey(v), Value: p.payload(v)}, func(r *kgo.Record, err error) {
 				defer wg.Done()
 				if err != nil {
 					failed.Store(true)
