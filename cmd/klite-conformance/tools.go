@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -47,21 +45,10 @@ func cmdTools(args []string) int {
 		fmt.Printf("%d tool cases OK, %d known differences\n", len(cases), len(kd))
 		return 0
 	}
-	if want := split(*only); len(want) > 0 {
-		var sel []*kafkatools.Case
-		for _, cs := range cases {
-			for _, g := range want {
-				if ok, _ := path.Match(g, cs.Name); ok {
-					sel = append(sel, cs)
-					break
-				}
-			}
-		}
-		if len(sel) == 0 {
-			fmt.Fprintf(os.Stderr, "no tool case matches %q\n", *only)
-			return 2
-		}
-		cases = sel
+	cases, ok := selectGlobs(cases, func(c *kafkatools.Case) string { return c.Name }, *only)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "no tool case matches %q\n", *only)
+		return 2
 	}
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -70,35 +57,12 @@ func cmdTools(args []string) int {
 	logf := func(f string, a ...any) {
 		fmt.Fprintf(os.Stderr, "[%s] %s\n", time.Since(start).Round(time.Second), fmt.Sprintf(f, a...))
 	}
-	targets := map[string]*conformance.Target{}
-	var terr []string
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, name := range conformance.TargetNames {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t, err := conformance.StartTarget(ctx, c.root, name, "")
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				terr = append(terr, fmt.Sprintf("target %s: %v", name, err))
-				return
-			}
-			targets[name] = t
-			logf("target %s up at %s (%s)", name, t.Addr, t.Version)
-		}()
-	}
-	wg.Wait()
-	defer func() {
-		for _, t := range targets {
-			t.Stop()
-		}
-	}()
-	if len(terr) > 0 {
-		fmt.Fprintln(os.Stderr, strings.Join(terr, "\n"))
+	targets, stop, err := startBoth(ctx, c.root, nil, logf)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	defer stop()
 	r := &kafkatools.Runner{Root: c.root, Klite: targets["klite"], Kafka: targets["kafka"], Known: kd,
 		RunID: randID(), Jobs: *jobs, Timeout: *timeout, Dump: *dump, Logf: logf}
 	res := r.Run(ctx, cases)

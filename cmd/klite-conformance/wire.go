@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -53,21 +51,10 @@ func cmdWire(args []string) int {
 		return 0
 	}
 	want := split(*only)
-	if len(want) > 0 {
-		var sel []*wire.Case
-		for _, cs := range cases {
-			for _, g := range want {
-				if ok, _ := path.Match(g, cs.Name); ok {
-					sel = append(sel, cs)
-					break
-				}
-			}
-		}
-		if len(sel) == 0 {
-			fmt.Fprintf(os.Stderr, "no wire case matches %q\n", *only)
-			return 2
-		}
-		cases = sel
+	cases, ok := selectGlobs(cases, func(c *wire.Case) string { return c.Name }, *only)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "no wire case matches %q\n", *only)
+		return 2
 	}
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -76,36 +63,12 @@ func cmdWire(args []string) int {
 	logf := func(f string, a ...any) {
 		fmt.Fprintf(os.Stderr, "[%s] %s\n", time.Since(start).Round(time.Second), fmt.Sprintf(f, a...))
 	}
-	targets := map[string]*conformance.Target{}
-	var terr []string
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, name := range conformance.TargetNames {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			addr := map[string]string{"kafka": *kafkaAddr, "klite": *kliteAddr}[name]
-			t, err := conformance.StartTarget(ctx, c.root, name, addr)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				terr = append(terr, fmt.Sprintf("target %s: %v", name, err))
-				return
-			}
-			targets[name] = t
-			logf("target %s up at %s (%s, %d APIs)", name, t.Addr, t.Version, len(t.APIs))
-		}()
-	}
-	wg.Wait()
-	defer func() {
-		for _, t := range targets {
-			t.Stop()
-		}
-	}()
-	if len(terr) > 0 {
-		fmt.Fprintln(os.Stderr, strings.Join(terr, "\n"))
+	targets, stop, err := startBoth(ctx, c.root, map[string]string{"kafka": *kafkaAddr, "klite": *kliteAddr}, logf)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	defer stop()
 	r := &wire.Runner{Klite: targets["klite"], Kafka: targets["kafka"], Known: kd, RunID: randID(),
 		Timeout: *timeout, Jobs: *jobs, Dump: *dump, Logf: logf}
 	if *fuzz > 0 {
