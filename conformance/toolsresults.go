@@ -1,12 +1,6 @@
 package conformance
 
-import (
-	"bytes"
-	"encoding/json"
-	"os"
-	"path/filepath"
-	"time"
-)
+import "time"
 
 // Kafka-tools case statuses (conformance/kafkatools).
 const (
@@ -36,31 +30,7 @@ type ToolsCase struct {
 }
 
 // LoadToolsResults reads tools.json; a missing file is nil, nil.
-func LoadToolsResults(path string) (*ToolsResults, error) {
-	data, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	r := &ToolsResults{}
-	if err := json.Unmarshal(data, r); err != nil {
-		return nil, err
-	}
-	return r, nil
-}
+func LoadToolsResults(path string) (*ToolsResults, error) { return loadJSON[ToolsResults](path) }
 
-// Save writes the results (indented, stable).
-func (r *ToolsResults) Save(path string) error {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(r); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, b.Bytes(), 0o644)
-}
+// Save writes the results (indented, atomically).
+func (r *ToolsResults) Save(path string) error { return saveJSON(path, r) }

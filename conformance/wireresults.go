@@ -3,6 +3,7 @@ package conformance
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -44,7 +45,13 @@ type WireStep struct {
 }
 
 // LoadWireResults reads a wire results file; a missing file is nil, nil.
-func LoadWireResults(file string) (*WireResults, error) {
+func LoadWireResults(file string) (*WireResults, error) { return loadJSON[WireResults](file) }
+
+// Save writes the file atomically.
+func (w *WireResults) Save(file string) error { return saveJSON(file, w) }
+
+// loadJSON reads a results file of the wire or tools layer; a missing file is nil, nil.
+func loadJSON[T any](file string) (*T, error) {
 	raw, err := os.ReadFile(file)
 	if os.IsNotExist(err) {
 		return nil, nil
@@ -52,16 +59,19 @@ func LoadWireResults(file string) (*WireResults, error) {
 	if err != nil {
 		return nil, err
 	}
-	var w WireResults
-	return &w, json.Unmarshal(raw, &w)
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("%s: %v", file, err)
+	}
+	return &v, nil
 }
 
-// Save writes the file atomically.
-func (w *WireResults) Save(file string) error {
+// saveJSON writes v indented, atomically (a temporary file renamed over the old one).
+func saveJSON(file string, v any) error {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(w); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
