@@ -46,6 +46,8 @@ type Config struct {
 	// WALSegmentBytes and WALMaxGroupBytes tune the file WAL (storage defaults when 0).
 	WALSegmentBytes  int64
 	WALMaxGroupBytes int
+	// WALSegmentMaxAge also rotates a WAL segment by age (storage.WALOptions.SegmentMaxAge).
+	WALSegmentMaxAge time.Duration
 	// MaxFrameBytes caps a request frame (default 100 MiB).
 	MaxFrameBytes int32
 	// MaxRequestMemoryBytes and MaxResponseMemoryBytes bound the request frames read but not
@@ -252,7 +254,8 @@ func Open(cfg Config) (*Broker, error) {
 	b.wal = cfg.WAL
 	if b.wal == nil {
 		b.wal, err = storage.OpenWAL(storage.WALOptions{Dir: cfg.DataDir, SegmentBytes: cfg.WALSegmentBytes, MaxGroupBytes: cfg.WALMaxGroupBytes,
-			Logger: b.log, OnIdle: releaseMemory, RecoverDamaged: cfg.RecoverDamaged, Faults: cfg.StorageFaults,
+			SegmentMaxAge: cfg.WALSegmentMaxAge,
+			Logger:        b.log, OnIdle: releaseMemory, RecoverDamaged: cfg.RecoverDamaged, Faults: cfg.StorageFaults,
 			OnSync: walMetricsHook(cfg.Metrics)})
 		if err != nil {
 			b.meta.Close()

@@ -19,6 +19,11 @@ type WALOptions struct {
 	// SegmentBytes is the size at which a new segment is started (default 256 MiB). A segment
 	// only exceeds it when a single entry is larger than SegmentBytes.
 	SegmentBytes int64
+	// SegmentMaxAge, when positive, also starts a new segment once the current one has been
+	// open this long and an entry arrives: under a slow steady load a size-only rotation
+	// would keep one segment (all it holds, drained or not) for hours, and a WAL segment can
+	// only be deleted once rotated and drained (default 0: by size only; klite uses 30s).
+	SegmentMaxAge time.Duration
 	// MaxGroupBytes caps the bytes written (and fsynced) by one group commit (default 8 MiB).
 	// A single entry larger than this is written as a group of its own.
 	MaxGroupBytes int

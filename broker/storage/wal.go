@@ -40,6 +40,8 @@ package storage
 // waits until everything before it is fsynced and is then split at an entry boundary: the
 // first part is written and fsynced, a new segment is created (and the directory fsynced),
 // then the rest follows. So a segment is complete and durable before the next one exists.
+// A group arriving when the segment is older than SegmentMaxAge takes the same path and
+// starts a new segment first (so drained data leaves the disk under a slow load too).
 //
 // A failed write fails every entry of that group and truncates the segment back to its size
 // before the group, so no partial entry remains. A failed fsync (EIO) fails every entry
@@ -111,10 +113,11 @@ type fileWAL struct {
 	fileMu       sync.Mutex
 	syncCond     sync.Cond // L = &fileMu; any change below
 	curFile      writeFile
-	curSize      int64 // bytes written to the current segment
-	syncedSize   int64 // bytes of the current segment known durable
-	writing      bool  // the writer has a pwrite in flight (without fileMu)
-	syncing      bool  // the syncer has an fsync in flight (without fileMu)
+	curSize      int64     // bytes written to the current segment
+	curOpened    time.Time // when the current segment was opened (SegmentMaxAge)
+	syncedSize   int64     // bytes of the current segment known durable
+	writing      bool      // the writer has a pwrite in flight (without fileMu)
+	syncing      bool      // the syncer has an fsync in flight (without fileMu)
 	syncQ        [][]completion
 	writerExited bool
 	// poisoned: an append failed and not all failure callbacks have been called yet; every
@@ -478,7 +481,8 @@ func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, reuse []*gro
 	}()
 	data := g.data()
 	size := int64(len(data))
-	fits := w.curSize+size <= w.opts.SegmentBytes || (w.curSize == 0 && len(g.ents) == 1)
+	expired := w.opts.SegmentMaxAge > 0 && w.curSize > 0 && time.Since(w.curOpened) >= w.opts.SegmentMaxAge
+	fits := !expired && (w.curSize+size <= w.opts.SegmentBytes || (w.curSize == 0 && len(g.ents) == 1))
 	if fits && size <= int64(w.opts.MaxGroupBytes) {
 		for w.curSize-w.syncedSize >= int64(w.opts.MaxGroupBytes) {
 			w.syncCond.Wait()
@@ -523,6 +527,12 @@ func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, reuse []*gro
 	}
 
 	// Slow path, with the syncer idle: write and fsync segment by segment.
+	if expired {
+		if err := w.rotate(); err != nil {
+			failFrom(cs, 0, err)
+			return
+		}
+	}
 	start := 0
 	for start < len(g.ents) {
 		stop := len(g.ents)
@@ -762,7 +772,7 @@ func (w *fileWAL) rotate() error {
 	w.segs[n] = rf
 	w.cur = n
 	w.segMu.Unlock()
-	w.curFile, w.curSize = f, 0
+	w.curFile, w.curSize, w.curOpened = f, 0, time.Now()
 	w.syncedSize, w.dropped = 0, 0
 	w.tail = w.tail[:0]
 	return nil
@@ -810,6 +820,7 @@ func (w *fileWAL) openTail(n uint64, size int64, truncate bool) error {
 		return err
 	}
 	w.curFile, w.curSize, w.syncedSize = f, size, size
+	w.curOpened = time.Now()
 	w.predEnd = size
 	if w.direct.Load() {
 		if err := w.loadTail(n, size); err != nil {

@@ -44,6 +44,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // entryFlagSeal marks a segment's seal entry.
@@ -336,7 +337,7 @@ func (w *fileWAL) startSegment(n uint64) error {
 	w.segs[n] = rf
 	w.cur = n
 	w.segMu.Unlock()
-	w.curFile, w.curSize = f, 0
+	w.curFile, w.curSize, w.curOpened = f, 0, time.Now()
 	w.syncedSize = 0
 	w.tail = w.tail[:0]
 	w.predEnd = 0

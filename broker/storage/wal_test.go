@@ -824,3 +824,44 @@ func TestWALFsyncErrorFailsEverythingUnsynced(t *testing.T) {
 	}
 	checkReplay(t, got[:2], []Location{a, b}, 3000)
 }
+
+// A segment older than SegmentMaxAge is rotated when the next entry arrives (a 1 ns age:
+// every entry after the first of a segment starts a new one), so drained segments can be
+// deleted under a slow load; replay reads every entry back across the rotations.
+func TestWALRotatesByAge(t *testing.T) {
+	dir := t.TempDir()
+	w, _ := openTestWAL(t, WALOptions{Dir: dir, SegmentMaxAge: time.Nanosecond}, nil)
+	replayAll(t, w)
+	var locs []Location
+	for i := range 3 {
+		locs = append(locs, mustAppend(t, w, testBatch(i, 100)))
+	}
+	for i, l := range locs {
+		if l.Segment != uint64(i+1) {
+			t.Fatalf("entry %d in segment %d, want %d (one segment per entry)", i, l.Segment, i+1)
+		}
+	}
+	if err := w.RemoveSegmentsBefore(3); err != nil {
+		t.Fatal(err)
+	}
+	for n := uint64(1); n <= 3; n++ {
+		_, err := os.Stat(segPath(dir, n))
+		if exists := err == nil; exists != (n == 3) {
+			t.Fatalf("segment %d exists=%v after RemoveSegmentsBefore(3)", n, exists)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w2, _ := openTestWAL(t, WALOptions{Dir: dir, SegmentMaxAge: time.Hour}, nil)
+	got := replayAll(t, w2)
+	if len(got) != 1 || got[0].loc != locs[2] {
+		t.Fatalf("replayed %+v, want only the entry at %+v", got, locs[2])
+	}
+	// Within the age, entries share the segment.
+	l := mustAppend(t, w2, testBatch(3, 100))
+	if l.Segment != 3 {
+		t.Fatalf("entry within the age went to segment %d, want 3", l.Segment)
+	}
+	w2.Close()
+}

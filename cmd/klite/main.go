@@ -45,6 +45,7 @@ type options struct {
 	logLevel          string
 	healthAddr        string
 	walSegmentBytes   int64
+	walSegmentAge     time.Duration
 	walGroupBytes     int
 	maxFrameBytes     int
 	recoverDamaged    bool
@@ -98,6 +99,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.healthAddr, "health-addr", "", "address for the HTTP health endpoints /livez and /readyz (disabled when empty)")
 	fs.Int64Var(&o.walSegmentBytes, "wal-segment-bytes", 256<<20, "size at which the write-ahead log starts a new segment file")
+	fs.DurationVar(&o.walSegmentAge, "wal-segment-age", 30*time.Second, "age at which the write-ahead log starts a new segment file at the next write, so drained data leaves the disk under a slow load too (0: by size only)")
 	fs.IntVar(&o.walGroupBytes, "wal-group-commit-bytes", storage.DefaultMaxGroupBytes, "most bytes written and fsynced together by one group commit")
 	fs.IntVar(&o.maxFrameBytes, "max-frame-bytes", 100<<20, "largest request frame accepted; larger frames close the connection")
 	fs.BoolVar(&o.recoverDamaged, "recover-damaged", false, "start even if recovery finds damaged data: move it into <data-dir>/damaged/ and log at ERROR what was moved (data loss you choose knowingly)")
@@ -268,6 +270,9 @@ func (o *options) validate() error {
 	}
 	if o.walSegmentBytes < 1<<20 {
 		return fmt.Errorf("invalid --wal-segment-bytes %d: want at least 1048576", o.walSegmentBytes)
+	}
+	if o.walSegmentAge < 0 {
+		return fmt.Errorf("invalid --wal-segment-age %s: want 0 (by size only) or a positive duration", o.walSegmentAge)
 	}
 	if o.walGroupBytes < 64<<10 {
 		return fmt.Errorf("invalid --wal-group-commit-bytes %d: want at least 65536", o.walGroupBytes)
@@ -460,6 +465,7 @@ func run(o *options, reload func() (*options, error)) int {
 		NodeID:                 int32(o.nodeID),
 		AutoCreateTopics:       o.autoCreateTopics,
 		WALSegmentBytes:        o.walSegmentBytes,
+		WALSegmentMaxAge:       o.walSegmentAge,
 		WALMaxGroupBytes:       o.walGroupBytes,
 		MaxFrameBytes:          int32(o.maxFrameBytes),
 		MaxRequestMemoryBytes:  unboundedIfZero(o.maxReqMemory),

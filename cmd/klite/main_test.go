@@ -40,6 +40,7 @@ func TestParseRejectsBadValues(t *testing.T) {
 		{"--log-level", "loud"},
 		{"--max-frame-bytes", "10"},
 		{"--wal-segment-bytes", "5"},
+		{"--wal-segment-age", "-1s"},
 		{"--advertised-addr", "h:notaport"},
 		{"--sasl-mechanism", "GSSAPI"},
 		{"--sasl-enabled"},
