@@ -373,3 +373,41 @@ func TestLogSealFailureKeepsTheTail(t *testing.T) {
 		t.Fatalf("after sealing: %v (durable %d), want %v", got, l.DurableOffset(), want)
 	}
 }
+
+// Kafka's timestamp lookup scans control batches too (FileRecords.searchForTimestamp): a
+// ListOffsets by timestamp later than the last data record but not later than a commit
+// marker finds the marker's offset, in the tail and in a sealed segment.
+func TestLogOffsetForTimestampFindsControlBatch(t *testing.T) {
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			c := &clock{}
+			l, err := Open(st, "p/", smallConfig(), smallOpts(c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := mkBatch(t, 0, []rec{{key: []byte("k"), value: []byte("v"), ts: 1000}, {key: []byte("k"), value: []byte("w"), ts: 1100}}, batchOpts{pid: 7, txn: true})
+			commit := mkBatch(t, 2, []rec{{ts: 2000}}, batchOpts{pid: 7, txn: true, control: 2})
+			for _, b := range [][]byte{data, commit} {
+				if err := l.Append(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			check := func(where string) {
+				for _, c := range []struct {
+					target, off, ts int64
+					ok              bool
+				}{{1050, 1, 1100, true}, {1500, 2, 2000, true}, {2000, 2, 2000, true}, {2001, 0, 0, false}} {
+					off, ts, ok, err := l.OffsetForTimestamp(c.target)
+					if err != nil || ok != c.ok || ok && (off != c.off || ts != c.ts) {
+						t.Fatalf("%s: OffsetForTimestamp(%d) = %d, %d, %v, %v; want %d, %d, %v", where, c.target, off, ts, ok, err, c.off, c.ts, c.ok)
+					}
+				}
+			}
+			check("tail")
+			if err := l.Seal(); err != nil {
+				t.Fatal(err)
+			}
+			check("sealed")
+		})
+	}
+}

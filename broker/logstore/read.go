@@ -211,7 +211,7 @@ func (l *Log) readSegment(dst []byte, s *segment, offset int64, maxBytes int) ([
 
 // OffsetForTimestamp returns the first offset at or after the log start whose record
 // timestamp is >= ts, and that timestamp (ListOffsets by timestamp); ok is false when no
-// record is that late.
+// record is that late. Control records (transaction markers) are records here, as in Kafka.
 func (l *Log) OffsetForTimestamp(ts int64) (offset, recordTS int64, ok bool, err error) {
 	for attempt := 0; ; attempt++ {
 		offset, recordTS, ok, err = l.offsetForTimestamp(ts)
@@ -229,7 +229,9 @@ func (l *Log) offsetForTimestamp(ts int64) (offset, recordTS int64, ok bool, err
 	tail := []*segBuilder{l.sealing, l.active}
 	l.mu.Unlock()
 	match := func(b []byte, h *batchInfo) bool {
-		if h.Last < start || h.MaxTimestamp < ts || h.control() {
+		// Control batches count, as in Kafka's FileRecords.searchForTimestamp: a lookup
+		// past the last data record lands on a later commit marker.
+		if h.Last < start || h.MaxTimestamp < ts {
 			return false
 		}
 		recs, rerr := records(b, h)
