@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -408,6 +409,34 @@ func TestLogOffsetForTimestampFindsControlBatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			check("sealed")
+		})
+	}
+}
+
+// A read whose maxBytes (plus the index interval) is smaller than the first batch still
+// returns that batch whole from a sealed segment, as Kafka returns the first batch of a
+// fetch whatever its size (the scan once read only the window and called the batch
+// malformed).
+func TestLogReadBatchLargerThanWindow(t *testing.T) {
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			l, err := Open(st, "p/", smallConfig(), smallOpts(&clock{}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			big := mkBatch(t, 0, []rec{{key: []byte("k"), value: make([]byte, 32<<10), ts: 1}}, batchOpts{})
+			if err := l.Append(big); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Seal(); err != nil {
+				t.Fatal(err)
+			}
+			for _, max := range []int{1, 100, len(big) - 1} {
+				b, err := l.Read(0, max)
+				if err != nil || !bytes.Equal(b, big) {
+					t.Fatalf("Read(0, %d) = %d bytes, %v; want the %d-byte batch", max, len(b), err, len(big))
+				}
+			}
 		})
 	}
 }

@@ -145,6 +145,9 @@ func (l *Log) scan(s *segment, pos, window int64, lim *rate.Limiter, fn func(b [
 		if int64(len(buf))-rel >= 12 {
 			need = 12 + int64(int32(binary.BigEndian.Uint32(buf[rel+8:])))
 		}
+		// A batch said to run past the data is read as far as it goes: parseBatch
+		// reports it.
+		need = min(need, s.dataLen-pos)
 		if int64(len(buf))-rel < need {
 			n := min(max(need, window), s.dataLen-pos)
 			if err := throttle(lim, n); err != nil {
@@ -154,10 +157,13 @@ func (l *Log) scan(s *segment, pos, window int64, lim *rate.Limiter, fn func(b [
 			if err != nil {
 				return err
 			}
-			if int64(len(b)) < min(need, s.dataLen-pos) {
+			if int64(len(b)) < need {
 				return fmt.Errorf("logstore: segment %s: short read at %d", s.name, pos)
 			}
-			buf, bufPos, rel = b, pos, 0
+			// Look again: a read that began with the header only (a small window)
+			// learns the batch's length now and may need more.
+			buf, bufPos = b, pos
+			continue
 		}
 		h, err := parseBatch(buf[rel:])
 		if err != nil {
