@@ -35,9 +35,10 @@ import (
 const (
 	// segmentsDir is where the DirStore keeps segment objects, under the data directory.
 	segmentsDir = "segments"
-	// tailBudget bounds the memory of all unsealed tails together; above it the largest
-	// are sealed.
-	tailBudget = 64 << 20
+	// tailBudget bounds the memory of all unsealed tails together (their buffers): above it
+	// an appending partition rolls its active segment early (logstore.Options.TailBudget)
+	// and the jobs loop seals the largest tails.
+	tailBudget = 32 << 20
 	// defaultTrimInterval is how often the jobs loop seals tails pinning old WAL segments
 	// and trims (Config.WALTrimInterval).
 	defaultTrimInterval = time.Second
@@ -66,7 +67,8 @@ func (b *Broker) openSegmentStore() error {
 			return v.(logstore.Config)
 		}
 		return logstore.DefaultConfig()
-	}, logstore.Options{Logger: b.log, Now: func() int64 { return b.now().UnixMilli() }, AsyncRoll: true, CleanerLimit: cleanerLimit})
+	}, logstore.Options{Logger: b.log, Now: func() int64 { return b.now().UnixMilli() }, AsyncRoll: true, CleanerLimit: cleanerLimit,
+		TailBudget: tailBudget})
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // Drain routes batches to per-partition Logs in one Store.
@@ -58,6 +59,9 @@ func (dl *drained) pin() (seg uint64, ok bool) {
 // NewDrain returns a Drain over st; cfgFor gives a partition's topic configuration.
 func NewDrain(st Store, cfgFor func(key string) Config, opts Options) *Drain {
 	opts.defaults()
+	if opts.Tails == nil {
+		opts.Tails = new(atomic.Int64) // every Log of the Drain shares the tail budget
+	}
 	return &Drain{st: st, opts: opts, cfgFor: cfgFor, logs: map[string]*drained{}}
 }
 
@@ -290,6 +294,7 @@ func (d *Drain) DropSpares() {
 	for _, dl := range d.logs {
 		dl.log.mu.Lock()
 		dl.log.spare = nil
+		dl.log.heldLocked()
 		dl.log.mu.Unlock()
 	}
 }

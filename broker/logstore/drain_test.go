@@ -140,3 +140,48 @@ func TestDrainFailedAddIsRetriedNotSkipped(t *testing.T) {
 		t.Fatalf("%d records, want %d", len(got), failed+2)
 	}
 }
+
+// With a tail budget, the partitions' unsealed tails together stay near it however much
+// each may hold alone (MaxActiveBytes): over the budget an active segment rolls once it
+// holds budgetRollBytes and sealed buffers are not kept for reuse. Everything stays
+// readable.
+func TestDrainTailBudgetBoundsTailMemory(t *testing.T) {
+	c := &clock{}
+	opts := smallOpts(c)
+	opts.MaxActiveBytes = 16 << 20
+	const budget = 2 << 20
+	opts.TailBudget = budget
+	d := NewDrain(NewMemStore(), func(string) Config { return smallConfig() }, opts)
+	keys := []string{PartitionKey([16]byte{1}, 0), PartitionKey([16]byte{1}, 1), PartitionKey([16]byte{1}, 2), PartitionKey([16]byte{1}, 3)}
+	value := make([]byte, 32<<10)
+	var peak int64
+	for i := 0; i < 1024; i++ { // 32 MiB, 8 MiB per partition
+		key := keys[i%len(keys)]
+		l, err := d.Log(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := mkBatch(t, l.NextOffset(), []rec{{key: []byte("k"), value: value, ts: int64(i)}}, batchOpts{})
+		if err := d.Add(key, b, 1); err != nil {
+			t.Fatal(err)
+		}
+		peak = max(peak, d.opts.Tails.Load())
+	}
+	// Each of the 4 tails may pass budgetRollBytes by a batch before it rolls (its buffer
+	// doubled to 512 KiB at most): far below the 4 x 16 MiB the tails could hold unbudgeted.
+	if limit := int64(budget + len(keys)*(1<<20)); peak > limit {
+		t.Fatalf("tails held %d bytes at their peak, want at most %d", peak, limit)
+	}
+	for _, key := range keys {
+		l, _ := d.Log(key)
+		if n := len(l.Segments()); n < 4 {
+			t.Fatalf("%s: %d sealed segments, want the budget to have rolled at least 4", key, n)
+		}
+		for off := int64(0); off < 256; off++ {
+			b, err := l.Read(off, 1) // a batch larger than maxBytes comes whole
+			if err != nil || len(b) == 0 {
+				t.Fatalf("%s: offset %d unreadable: %v", key, off, err)
+			}
+		}
+	}
+}

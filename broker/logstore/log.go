@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -55,7 +56,18 @@ type Options struct {
 	// AsyncRoll: Append rolls by sealing the full active segment in the background (it
 	// stays readable meanwhile); a failed background seal is retried by the next one.
 	AsyncRoll bool
+	// TailBudget, when positive, bounds the memory of the unsealed tails of every Log
+	// sharing Tails (the buffers of the active and sealing segments and the spare one):
+	// above it Append rolls an active segment once it holds budgetRollBytes, and a sealed
+	// segment's buffer is not kept for reuse. The Drain sets Tails for its Logs.
+	TailBudget int64
+	// Tails counts the bytes those buffers hold (nil: not counted).
+	Tails *atomic.Int64
 }
+
+// budgetRollBytes is the least an active segment holds before the tail budget rolls it:
+// smaller segments would cost a file and an fsync for little.
+const budgetRollBytes = 256 << 10
 
 func (o *Options) defaults() {
 	if o.MaxActiveBytes <= 0 {
@@ -96,6 +108,31 @@ type Log struct {
 	open  map[int64]int64 // producer ID -> first offset of its open transaction
 	next  int64
 	ckpt  checkpoint
+	held  int64 // capacity of the tail buffers, as last added to opts.Tails
+}
+
+// heldLocked brings opts.Tails up to date with the capacity of the tail buffers (active,
+// sealing, spare). l.mu held.
+func (l *Log) heldLocked() {
+	if l.opts.Tails == nil {
+		return
+	}
+	var n int64
+	for _, b := range []*segBuilder{l.sealing, l.active} {
+		if b != nil {
+			n += int64(cap(b.data))
+		}
+	}
+	n += int64(cap(l.spare))
+	if n != l.held {
+		l.opts.Tails.Add(n - l.held)
+		l.held = n
+	}
+}
+
+// overBudget reports whether the tails of all Logs together hold more than TailBudget.
+func (l *Log) overBudget() bool {
+	return l.opts.TailBudget > 0 && l.opts.Tails != nil && l.opts.Tails.Load() > l.opts.TailBudget
 }
 
 // Open loads a partition's log from st, reading each segment's trailer only. Leftovers of
@@ -277,7 +314,8 @@ func (l *Log) Append(b []byte) error {
 	}
 	now := l.opts.Now()
 	roll := l.active != nil && (int64(len(l.active.data)+h.Size) > min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes) ||
-		l.active.batches > 0 && l.active.waited(now, h.MaxTimestamp) > l.cfg.SegmentMs)
+		l.active.batches > 0 && l.active.waited(now, h.MaxTimestamp) > l.cfg.SegmentMs ||
+		len(l.active.data) >= budgetRollBytes && l.overBudget())
 	l.mu.Unlock()
 	if roll {
 		seal := l.Seal
@@ -308,6 +346,7 @@ func (l *Log) Append(b []byte) error {
 	l.trackTxn(b, &h, l.active)
 	l.active.add(b, &h)
 	l.next = h.Last + 1
+	l.heldLocked()
 	return nil
 }
 
@@ -433,9 +472,11 @@ func (l *Log) completeSeal(a *segBuilder, data []byte) error {
 	}
 	s.name = name
 	l.segs = append(l.segs, &s)
-	if cap(a.data) >= 1<<20 {
-		l.spare, a.data = a.data[:0], nil // the Store has the bytes: the buffer is free
+	if cap(a.data) >= 1<<20 && !l.overBudget() {
+		l.spare = a.data[:0] // the Store has the bytes: the buffer is free
 	}
+	a.data = nil
+	l.heldLocked()
 	return nil
 }
 
@@ -512,7 +553,8 @@ func (l *Log) Remove() error {
 	defer l.sealMu.Unlock()
 	l.mu.Lock()
 	segs := l.segs
-	l.segs, l.active = nil, nil
+	l.segs, l.active, l.spare = nil, nil, nil
+	l.heldLocked()
 	l.mu.Unlock()
 	for _, s := range segs {
 		if err := l.st.Delete(s.name); err != nil {
