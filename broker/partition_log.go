@@ -55,6 +55,9 @@ func (b *Broker) openSegmentStore() error {
 		if err != nil {
 			return fmt.Errorf("segment store: %w", err)
 		}
+		if b.cfg.StorageFaults != nil {
+			ds.SetFaults(b.cfg.StorageFaults)
+		}
 		st = ds
 		b.trimmable = b.cfg.WALTrimInterval >= 0
 	}

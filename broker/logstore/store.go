@@ -126,7 +126,34 @@ func (m *MemStore) Delete(name string) error {
 // it, renames it over name and fsyncs the directory, so a crash leaves the old or the new
 // object; leftover .tmp files are removed by OpenDirStore and never listed.
 type DirStore struct {
-	dir string
+	dir    string
+	faults Faults
+}
+
+// Faults injects write and fsync errors below a DirStore's files (tests; storage.Faults
+// implements it): each returns the error to fail with, nil for none.
+type Faults interface {
+	WriteFault() error
+	SyncFault() error
+}
+
+// SetFaults makes Put fail as a full or failing disk would: nothing is written while
+// WriteFault returns an error, and a Put whose fsync SyncFault fails is undone. Call it
+// before the store is used.
+func (d *DirStore) SetFaults(f Faults) { d.faults = f }
+
+func (d *DirStore) writeFault() error {
+	if d.faults == nil {
+		return nil
+	}
+	return d.faults.WriteFault()
+}
+
+func (d *DirStore) syncFault() error {
+	if d.faults == nil {
+		return nil
+	}
+	return d.faults.SyncFault()
 }
 
 const tmpSuffix = ".tmp"
@@ -163,6 +190,9 @@ func (d *DirStore) Put(name string, data []byte) error {
 		return err
 	}
 	tmp := p + tmpSuffix
+	if err := d.writeFault(); err != nil {
+		return fmt.Errorf("logstore: writing %s: %w", name, err)
+	}
 	direct, err := writeDirect(tmp, data)
 	if !direct {
 		var f *os.File
@@ -176,6 +206,9 @@ func (d *DirStore) Put(name string, data []byte) error {
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
+	}
+	if err == nil {
+		err = d.syncFault()
 	}
 	if err == nil {
 		err = os.Rename(tmp, p)

@@ -73,3 +73,31 @@ func (ff *faultFile) Sync() error {
 	}
 	return ff.f.syncErr
 }
+
+// WriteFault returns the injected write error, counted as a refused write (nil: none), for
+// a file layer outside this package (the partition segment store) that checks it before
+// each write, as faultFile does.
+func (f *Faults) WriteFault() error {
+	if f == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.writeErr != nil {
+		f.writes++
+	}
+	return f.writeErr
+}
+
+// SyncFault is WriteFault for fsyncs: the caller syncs, then fails with it.
+func (f *Faults) SyncFault() error {
+	if f == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.syncErr != nil {
+		f.syncs++
+	}
+	return f.syncErr
+}
