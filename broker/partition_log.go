@@ -38,7 +38,11 @@ const (
 	// tailBudget bounds the memory of all unsealed tails together (their buffers): above it
 	// an appending partition rolls its active segment early (logstore.Options.TailBudget)
 	// and the jobs loop seals the largest tails.
-	tailBudget = 32 << 20
+	tailBudget = 64 << 20
+	// maxActiveBytes is where a partition's active segment rolls (below segment.bytes): a
+	// hot partition holds at most about two such buffers (active and sealing), a few MiB
+	// that the seal writes with direct I/O in one go.
+	maxActiveBytes = 4 << 20
 	// defaultTrimInterval is how often the jobs loop seals tails pinning old WAL segments
 	// and trims (Config.WALTrimInterval).
 	defaultTrimInterval = time.Second
@@ -71,7 +75,7 @@ func (b *Broker) openSegmentStore() error {
 		}
 		return logstore.DefaultConfig()
 	}, logstore.Options{Logger: b.log, Now: func() int64 { return b.now().UnixMilli() }, AsyncRoll: true, CleanerLimit: cleanerLimit,
-		TailBudget: tailBudget})
+		TailBudget: tailBudget, MaxActiveBytes: maxActiveBytes})
 	return nil
 }
 

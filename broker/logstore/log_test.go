@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 )
 
 func smallOpts(c *clock) Options {
@@ -438,5 +440,74 @@ func TestLogReadBatchLargerThanWindow(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// gatedStore holds every Put of a segment until gate is closed (a slow disk).
+type gatedStore struct {
+	Store
+	gate    chan struct{}
+	started chan struct{} // gets a value when a held Put starts
+}
+
+func (g *gatedStore) Put(name string, data []byte) error {
+	if strings.HasSuffix(name, segSuffix) {
+		select {
+		case g.started <- struct{}{}:
+		default:
+		}
+		<-g.gate
+	}
+	return g.Store.Put(name, data)
+}
+
+// With AsyncRoll, an append that rolls while the previous seal is still being written does
+// not wait for it: the active segment takes batches up to rollSlack x MaxActiveBytes
+// meanwhile (appends waiting at every roll for the previous fsync halved throughput). Once
+// the seal is done the next append rolls the grown segment, and nothing is lost.
+func TestLogAsyncRollDoesNotWaitForRunningSeal(t *testing.T) {
+	g := &gatedStore{Store: NewMemStore(), gate: make(chan struct{}), started: make(chan struct{}, 1)}
+	opts := smallOpts(&clock{})
+	opts.MaxActiveBytes, opts.AsyncRoll = 64<<10, true
+	l, err := Open(g, "p/", smallConfig(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := make([]byte, 8<<10)
+	appendN := func(n int) {
+		for i := 0; i < n; i++ {
+			if err := l.Append(mkBatch(t, l.NextOffset(), []rec{{key: []byte("k"), value: value, ts: 1}}, batchOpts{})); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		appendN(7) // fills the first segment (64 KiB)
+		appendN(1) // rolls: its seal is held by the gate
+		<-g.started
+		appendN(20) // 160 KiB more, within 4 x 64 KiB: must not wait for the held seal
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		close(g.gate)
+		t.Fatal("appends waited for the running seal below rollSlack x MaxActiveBytes")
+	}
+	if segs := l.Segments(); len(segs) != 0 {
+		t.Fatalf("sealed %+v while the store was held", segs)
+	}
+	close(g.gate)
+	appendN(1) // rolls the grown segment once the first seal is done
+	if err := l.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, l); len(got) != 29 {
+		t.Fatalf("read %d records, want 29", len(got))
+	}
+	if segs := l.Segments(); len(segs) < 2 || segs[len(segs)-1].Next != 29 {
+		t.Fatalf("segments %+v, want at least 2 ending at 29", segs)
 	}
 }

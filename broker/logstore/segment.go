@@ -286,10 +286,11 @@ func (s *segBuilder) add(b []byte, h *batchInfo) {
 	}
 	if need := len(s.data) + h.Size; need > cap(s.data) {
 		// Double (append grows large slices by 1.25x, copying a 16 MiB tail many times),
-		// up to the roll size plus room for the footer.
+		// up to the roll size plus room for the footer, and on past it (a segment that
+		// waits for the previous seal, see rollAsync) without regrowing at every batch.
 		nc := max(2*cap(s.data), need, 64<<10)
-		if s.capHint > 0 {
-			nc = max(min(nc, s.capHint), need)
+		if s.capHint > 0 && need <= s.capHint {
+			nc = min(nc, s.capHint)
 		}
 		nd := make([]byte, len(s.data), nc)
 		copy(nd, s.data)
