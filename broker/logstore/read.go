@@ -141,11 +141,16 @@ func (l *Log) scan(s *segment, pos, window int64, lim *rate.Limiter, fn func(b [
 	bufPos := pos
 	for pos < s.dataLen {
 		rel := pos - bufPos
-		need := int64(batchHeaderLen)
-		if int64(len(buf))-rel >= 12 {
-			need = 12 + int64(int32(binary.BigEndian.Uint32(buf[rel+8:])))
-		}
-		if int64(len(buf))-rel < need {
+		// Twice at most: a window read for a header may end inside its batch (a batch
+		// larger than the window), then the whole batch is read.
+		for range 2 {
+			need := int64(batchHeaderLen)
+			if int64(len(buf))-rel >= 12 {
+				need = 12 + int64(int32(binary.BigEndian.Uint32(buf[rel+8:])))
+			}
+			if int64(len(buf))-rel >= need {
+				break
+			}
 			n := min(max(need, window), s.dataLen-pos)
 			if err := throttle(lim, n); err != nil {
 				return err
