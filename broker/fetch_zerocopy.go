@@ -23,6 +23,7 @@ var zeroCopyRanges atomic.Int64
 
 // zeroCopy collects the file ranges of one Fetch answer.
 type zeroCopy struct {
+	max   int    // partitions in the request: at most one range each
 	arena []byte // placeholders: the i-th range's RecordBatches is arena[i : i+1]
 	spans []logstore.Span
 	index map[*byte]int
@@ -40,14 +41,14 @@ func (b *Broker) zeroCopyFor(rc *ReqCtx, req *kmsg.FetchRequest) *zeroCopy {
 	for _, t := range req.Topics {
 		n += len(t.Partitions)
 	}
-	return &zeroCopy{arena: make([]byte, n), index: make(map[*byte]int, n)}
+	return &zeroCopy{max: n} // the rest on the first range: a tailing fetch reads memory
 }
 
 // read reads p's batches at offset as a file range when they come from a sealed segment;
 // ok false: the caller reads them with readBatches. recs is the placeholder (nil: no data).
 func (zc *zeroCopy) read(p *partition, offset, upper, limit int64, minOne bool) (recs []byte, n, lastOff int64, rerr *kerr.Error, ok bool) {
 	lg := p.log()
-	if zc == nil || lg == nil || len(zc.spans) == len(zc.arena) {
+	if zc == nil || lg == nil || len(zc.spans) == zc.max {
 		return nil, 0, -1, nil, false
 	}
 	sp, ok, err := lg.ReadSpan(offset, int(min(limit, 1<<30)), upper, minOne)
@@ -61,6 +62,9 @@ func (zc *zeroCopy) read(p *partition, offset, upper, limit int64, minOne bool) 
 		return nil, 0, -1, nil, ok
 	}
 	zeroCopyRanges.Add(1)
+	if zc.arena == nil {
+		zc.arena, zc.index = make([]byte, zc.max), make(map[*byte]int, zc.max)
+	}
 	i := len(zc.spans)
 	zc.spans = append(zc.spans, sp)
 	recs = zc.arena[i : i+1 : i+1]

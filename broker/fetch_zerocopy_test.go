@@ -131,7 +131,7 @@ func TestZeroCopyFetchSurvivesRetention(t *testing.T) {
 	req.Version = 16
 	rc := &ReqCtx{Version: 16, Principal: "User:ANONYMOUS"}
 	want := tb.fetchResponse(rc, req, nil)
-	zc := &zeroCopy{arena: make([]byte, 1), index: map[*byte]int{}}
+	zc := &zeroCopy{max: 1}
 	resp := zc.answer(tb.fetchResponse(rc, req, zc))
 	ff, ok := resp.(*fileFetch)
 	if !ok {

@@ -87,12 +87,17 @@ func (l *Log) readSpan(fst FileStore, offset int64, maxBytes int, upper int64, m
 	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].next > offset })
 	segs := l.segs[i:len(l.segs):len(l.segs)]
 	l.mu.Unlock()
-	for _, s := range segs {
+	for k, s := range segs {
 		f, err := fst.Open(s.name)
 		if err != nil {
 			return Span{}, false, err
 		}
 		sp, found, err := spanOf(f, s, offset, maxBytes, upper, minOne)
+		if err == nil && found && sp.Len > 0 {
+			// A consumer catching up asks for what follows next: have the disk read it
+			// while this answer is sent and the consumer handles it.
+			prefetchAfter(fst, f, s, segs[k+1:], sp.Off+sp.Len, int64(maxBytes))
+		}
 		if err != nil || !found || sp.Len == 0 {
 			f.Close()
 		}
@@ -108,6 +113,29 @@ func (l *Log) readSpan(fst FileStore, offset int64, maxBytes int, upper int64, m
 		}
 	}
 	return Span{}, false, nil // in the tail: the copy path reads it
+}
+
+// prefetchAfter starts reading n bytes that follow position pos of segment s (open as f),
+// going on into the next segments.
+func prefetchAfter(fst FileStore, f *os.File, s *segment, next []*segment, pos, n int64) {
+	if pos < s.dataLen {
+		m := min(n, s.dataLen-pos)
+		prefetch(f, pos, m)
+		n -= m
+	}
+	for _, s := range next {
+		if n <= 0 {
+			return
+		}
+		nf, err := fst.Open(s.name)
+		if err != nil {
+			return
+		}
+		m := min(n, s.dataLen)
+		prefetch(nf, 0, m)
+		nf.Close()
+		n -= m
+	}
 }
 
 // spanOf finds in segment s (open as f) the batches a read at offset returns. found is
