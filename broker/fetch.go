@@ -64,7 +64,10 @@ func handleFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Res
 		return
 	}
 	req := sf.req
-	answer := func() { respond(sf.finish(b.fetchResponse(rc, req))) }
+	answer := func() {
+		zc := b.zeroCopyFor(rc, req) // record bytes sent from segment files (fetch_zerocopy.go)
+		respond(zc.answer(sf.finish(b.fetchResponse(rc, req, zc))))
+	}
 	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	if wait <= 0 || req.MinBytes <= 0 {
 		answer()
@@ -168,8 +171,9 @@ func (b *Broker) fetchAvailable(rc *ReqCtx, req *kmsg.FetchRequest) (avail int64
 	return avail, false
 }
 
-// fetchResponse builds the response from what is durable now.
-func (b *Broker) fetchResponse(rc *ReqCtx, req *kmsg.FetchRequest) *kmsg.FetchResponse {
+// fetchResponse builds the response from what is durable now; with zc, batches of sealed
+// segments are left in their files (placeholders in RecordBatches).
+func (b *Broker) fetchResponse(rc *ReqCtx, req *kmsg.FetchRequest, zc *zeroCopy) *kmsg.FetchResponse {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	budget := int64(req.MaxBytes) // 0: only the first batch (minOne); < 0: refused per partition
 	minOne := true
@@ -220,10 +224,12 @@ func (b *Broker) fetchResponse(rc *ReqCtx, req *kmsg.FetchRequest) *kmsg.FetchRe
 				continue
 			}
 			if rp.FetchOffset < upper && (budget > 0 || minOne) {
+				recs, n, lastOff, rerr, fromFile := zc.read(p, rp.FetchOffset, upper, limit, minOne)
 				start := len(buf)
-				var lastOff int64
-				var rerr *kerr.Error
-				buf, lastOff, rerr = p.readBatches(buf, rp.FetchOffset, upper, limit, minOne)
+				if !fromFile {
+					buf, lastOff, rerr = p.readBatches(buf, rp.FetchOffset, upper, limit, minOne)
+					recs, n = buf[start:len(buf):len(buf)], int64(len(buf)-start)
+				}
 				if rerr != nil {
 					b.log.Warn("reading batches failed", "topic", p.t.name, "partition", p.idx, "offset", rp.FetchOffset, "err", rerr)
 					sp.ErrorCode = rerr.Code
@@ -236,14 +242,14 @@ func (b *Broker) fetchResponse(rc *ReqCtx, req *kmsg.FetchRequest) *kmsg.FetchRe
 					if err != nil {
 						b.log.Warn("reading aborted transactions failed", "topic", p.t.name, "partition", p.idx, "err", err)
 						sp.ErrorCode = kerr.KafkaStorageError.Code
-						buf = buf[:start]
+						buf, recs, n = buf[:start], nil, 0 // a file range stays unsent (closed with the answer)
 					} else {
 						sp.AbortedTransactions = ab
 					}
 				}
-				if n := len(buf) - start; n > 0 {
-					sp.RecordBatches = buf[start:len(buf):len(buf)]
-					budget = max(0, budget-int64(n)) // as Kafka: MaxBytes 0 leaves 0, not less
+				if n > 0 {
+					sp.RecordBatches = recs
+					budget = max(0, budget-n) // as Kafka: MaxBytes 0 leaves 0, not less
 					minOne = false
 				}
 			}

@@ -34,14 +34,16 @@ func (b *Broker) observeResponse(key int16, start time.Time, resp kmsg.Response)
 			}
 		}
 	case *kmsg.FetchResponse:
-		b.observeFetch(r)
+		b.observeFetch(r, nil)
+	case *fileFetch: // record bytes in segment files (fetch_zerocopy.go)
+		b.observeFetch(r.FetchResponse, r.zc)
 	default:
 		walkErrorCodes(reflect.ValueOf(resp), func(code int16) { m.Error(key, code) }, 0)
 	}
 }
 
 // observeFetch counts a Fetch response's errors and returned batches per topic.
-func (b *Broker) observeFetch(r *kmsg.FetchResponse) {
+func (b *Broker) observeFetch(r *kmsg.FetchResponse, zc *zeroCopy) {
 	m := b.metrics
 	m.Error(1, r.ErrorCode)
 	for i := range r.Topics {
@@ -51,6 +53,9 @@ func (b *Broker) observeFetch(r *kmsg.FetchResponse) {
 			rp := &rt.Partitions[j]
 			m.Error(1, rp.ErrorCode)
 			n, c := batchStats(rp.RecordBatches)
+			if sp, ok := zc.span(rp.RecordBatches); ok {
+				n, c = int(sp.Len), int(sp.Records)
+			}
 			bytes += n
 			records += c
 		}

@@ -69,15 +69,15 @@ func (b *Broker) quotaFetch(rc *ReqCtx, respond func(kmsg.Response)) func(kmsg.R
 		return respond
 	}
 	return func(resp kmsg.Response) {
-		r, ok := resp.(*kmsg.FetchResponse)
-		if !ok {
+		r, zc := fetchOf(resp) // plain or file-backed (fetch_zerocopy.go)
+		if r == nil {
 			respond(resp)
 			return
 		}
 		var size int
 		for _, t := range r.Topics {
 			for _, p := range t.Partitions {
-				size += len(p.RecordBatches)
+				size += zc.recordBytes(p.RecordBatches)
 			}
 		}
 		ms := b.quotaMgr.Record(quota.ConsumerByteRate, rc.quotaUser(), rc.ClientID, float64(size), b.now().UnixMilli())

@@ -630,6 +630,9 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 		if broken {
 			s.unreserve(c, sl)
 			s.settle(c, 0, 1) // never to be written
+			if sp, ok := sl.resp.(Spliced); ok {
+				sp.Close()
+			}
 			continue
 		}
 		last, delay := false, time.Duration(0)
@@ -638,6 +641,15 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 		}
 		if sl.setVer {
 			sl.resp.SetVersion(sl.version)
+		}
+		if sp, ok := sl.resp.(Spliced); ok { // record bytes sent from files (splice.go)
+			flush()
+			if handled, failed := s.writeSpliced(c, sl, sp, last); handled {
+				if failed {
+					markBroken()
+				}
+				continue
+			}
 		}
 		if bufp == nil {
 			bufp = writeBufPool.Get().(*[]byte)

@@ -13,6 +13,8 @@
 //     (what the broker can take; see raw.go), then again with lz4 and zstd batches (--raw-codecs),
 //     which the broker decompresses to validate;
 //   - end-to-end latency p50/p99 at a fixed 20,000 records/s (produce acks=all -> consume);
+//   - catch-up consumption from disk of the lean generator's uncompressed topic, beside the
+//     disk's sequential read measured just before (see consume.go);
 //   - memory per connection: RSS with 250 connections stalled in 100 MB requests and with
 //     2,000 idle-then-active connections (see connmem.go);
 //   - growth: restart time (SIGTERM, SIGKILL) and idle RSS after storing a million
@@ -252,6 +254,7 @@ func run(o options) error {
 			fmt.Sprintf("%d franz-go producers, default settings (<= 5 requests in flight each)", o.producers))...)
 		cpuRow("produce acks=all 1 KiB x6 partitions", cpu0, bytes)
 	}
+	var rawRecs int64 // records of the uncompressed lean phase (the catch-up phase reads them)
 	if o.rawConns > 0 {
 		codecs := []string{"none"}
 		for _, c := range strings.Split(o.rawCodecs, ",") {
@@ -264,6 +267,9 @@ func run(o options) error {
 			recs, bytes, batchBytes, el, err := rawThroughput(ctx, addr, rawTopic, o, codec)
 			if err != nil {
 				return fmt.Errorf("lean throughput (%s): %w", codec, err)
+			}
+			if codec == "none" {
+				rawRecs = recs
 			}
 			name := "produce acks=all 1 KiB x6, lean generator"
 			if codec != "none" {
@@ -284,6 +290,13 @@ func run(o options) error {
 		if err := latRows(latAfterTopic, ", after", "right after the throughput phases"); err != nil {
 			return err
 		}
+	}
+	if proc != nil && rawRecs > 0 && o.consumeBytes > 0 {
+		c, err := catchUpRows(ctx, o, proc, addr, rawTopic, rawRecs)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, c...)
 	}
 	if proc != nil {
 		// klite hands a burst's memory back once its WAL has been idle for a second.

@@ -1,0 +1,245 @@
+package logstore
+
+// Zero-copy reads: a fetch served from a sealed segment of a local directory does not read
+// the batches into memory. ReadSpan finds the byte range of the whole batches a read returns
+// in the segment file (the offset index for the start, then the batch headers, read a small
+// window at a time) and hands back the open file with the range; the server sends it to the
+// socket with sendfile. Only the headers are copied into memory.
+//
+// The file stays open until the range is sent: retention or the cleaner may delete the
+// segment meanwhile, but an open file keeps its bytes (segments are never written in
+// place, only created whole and deleted), so a send never sees another object's bytes.
+// A segment deleted before it is opened is looked up again, as ReadAppend does.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sort"
+)
+
+// FileStore is a Store whose objects are local files a reader can open (DirStore).
+type FileStore interface {
+	Store
+	// Open opens name for reading; a missing name is ErrNotFound (wrapped).
+	Open(name string) (*os.File, error)
+}
+
+// Open implements FileStore.
+func (d *DirStore) Open(name string) (*os.File, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(d.path(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	return f, err
+}
+
+// Span is a range of whole batches in an open segment file.
+type Span struct {
+	File     *os.File // the caller closes it once the range is sent
+	Off, Len int64
+	// Last is the last offset of the last batch; Records counts the records of all of them.
+	Last    int64
+	Records int64
+}
+
+// spanWindow is the first window of batch headers read at a time; it grows to
+// spanWindowMax while batches are small (many headers per window) and starts small again
+// after a large one (one header per window).
+const (
+	spanWindow    = 4 << 10
+	spanWindowMax = 64 << 10
+)
+
+// ReadSpan returns, as a range of a segment file, the batches ReadAppend(offset, maxBytes)
+// would return, cut before the first batch whose last offset is >= upper, and empty when
+// the first batch is larger than maxBytes and minOne is false (what a fetch keeps of a
+// read). ok is false when the read would not come from a sealed segment of a FileStore
+// (the tail in memory, another Store): the caller reads with ReadAppend then. A span of
+// length 0 with ok true means the read returns nothing.
+func (l *Log) ReadSpan(offset int64, maxBytes int, upper int64, minOne bool) (Span, bool, error) {
+	fst, isFile := l.st.(FileStore)
+	if !isFile {
+		return Span{}, false, nil
+	}
+	for attempt := 0; ; attempt++ {
+		sp, ok, err := l.readSpan(fst, offset, maxBytes, upper, minOne)
+		// A job deleted or replaced the segment before it was opened: look again.
+		if errors.Is(err, ErrNotFound) && attempt < 8 {
+			continue
+		}
+		return sp, ok, err
+	}
+}
+
+func (l *Log) readSpan(fst FileStore, offset int64, maxBytes int, upper int64, minOne bool) (Span, bool, error) {
+	l.mu.Lock()
+	if offset < l.ckpt.logStart {
+		l.mu.Unlock()
+		return Span{}, false, fmt.Errorf("%w: %d is below the log start %d", ErrOffsetOutOfRange, offset, l.ckpt.logStart)
+	}
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].next > offset })
+	segs := l.segs[i:len(l.segs):len(l.segs)]
+	l.mu.Unlock()
+	for k, s := range segs {
+		f, err := fst.Open(s.name)
+		if err != nil {
+			return Span{}, false, err
+		}
+		sp, found, err := spanOf(f, s, offset, maxBytes, upper, minOne)
+		if err == nil && found && sp.Len > 0 {
+			// A consumer catching up asks for what follows next: have the disk read it
+			// while this answer is sent and the consumer handles it.
+			prefetchAfter(fst, f, s, segs[k+1:], sp.Off+sp.Len, int64(maxBytes))
+		}
+		if err != nil || !found || sp.Len == 0 {
+			f.Close()
+		}
+		if err != nil {
+			return Span{}, false, err
+		}
+		if found {
+			if sp.Len == 0 {
+				return Span{}, true, nil
+			}
+			sp.File = f
+			return sp, true, nil
+		}
+	}
+	return Span{}, false, nil // in the tail: the copy path reads it
+}
+
+// prefetchAfter starts reading n bytes that follow position pos of segment s (open as f),
+// going on into the next segments.
+func prefetchAfter(fst FileStore, f *os.File, s *segment, next []*segment, pos, n int64) {
+	if pos < s.dataLen {
+		m := min(n, s.dataLen-pos)
+		prefetch(f, pos, m)
+		n -= m
+	}
+	for _, s := range next {
+		if n <= 0 {
+			return
+		}
+		nf, err := fst.Open(s.name)
+		if err != nil {
+			return
+		}
+		m := min(n, s.dataLen)
+		prefetch(nf, 0, m)
+		nf.Close()
+		n -= m
+	}
+}
+
+// spanOf finds in segment s (open as f) the batches a read at offset returns. found is
+// false when every batch of s ends below offset (the read goes on to the next segment).
+func spanOf(f *os.File, s *segment, offset int64, maxBytes int, upper int64, minOne bool) (sp Span, found bool, err error) {
+	idx := make([]byte, int64(s.nOff)*offEntryLen)
+	if _, err := f.ReadAt(idx, s.dataLen); err != nil {
+		return sp, false, fmt.Errorf("logstore: segment %s: index: %w", s.name, err)
+	}
+	pos := seek(idx, offset, false)
+	end := s.dataLen
+	if n := int64(maxBytes) + spanWindow; pos+n < end {
+		end = pos + n // prefetch no further than the read can reach (plus a window to find its start)
+	}
+	prefetch(f, pos, end-pos)
+	hr := headerReader{f: f, name: s.name, dataLen: s.dataLen, win: spanWindow}
+	for pos < s.dataLen {
+		h, err := hr.header(pos)
+		if err != nil {
+			return sp, found, err
+		}
+		if h.Last < offset {
+			pos += int64(h.Size)
+			continue
+		}
+		if !found {
+			found = true
+			sp.Off = pos
+			if h.Last >= upper || !minOne && h.Size > maxBytes {
+				return sp, true, nil
+			}
+		} else if sp.Len+int64(h.Size) > int64(maxBytes) || h.Last >= upper {
+			return sp, true, nil
+		}
+		sp.Len += int64(h.Size)
+		sp.Last = h.Last
+		sp.Records += int64(h.NumRecords)
+		pos += int64(h.Size)
+		if sp.Len >= int64(maxBytes) {
+			break
+		}
+	}
+	return sp, found, nil
+}
+
+// headerReader reads batch headers of a segment file through a small window.
+type headerReader struct {
+	f       *os.File
+	name    string
+	dataLen int64
+	win     int
+	buf     []byte
+	at      int64 // file position of buf[0]
+}
+
+// header returns the header of the batch at data position pos, checking that the whole
+// batch lies inside the data section.
+func (r *headerReader) header(pos int64) (batchInfo, error) {
+	if pos < r.at || pos+batchHeaderLen > r.at+int64(len(r.buf)) {
+		n := min(int64(r.win), r.dataLen-pos)
+		if n < batchHeaderLen {
+			return batchInfo{}, fmt.Errorf("logstore: segment %s at %d: %w: %d bytes left", r.name, pos, errBadBatch, n)
+		}
+		if cap(r.buf) < int(n) {
+			r.buf = make([]byte, n, max(n, spanWindowMax))
+		}
+		r.buf = r.buf[:n]
+		if m, err := r.f.ReadAt(r.buf, pos); err != nil && !(errors.Is(err, io.EOF) && m == int(n)) {
+			return batchInfo{}, fmt.Errorf("logstore: segment %s at %d: %w", r.name, pos, err)
+		}
+		r.at = pos
+	}
+	h, err := parseHeader(r.buf[pos-r.at:])
+	if err == nil && pos+int64(h.Size) > r.dataLen {
+		err = fmt.Errorf("%w: batch of %d bytes at %d passes the data end %d", errBadBatch, h.Size, pos, r.dataLen)
+	}
+	if err != nil {
+		return h, fmt.Errorf("logstore: segment %s at %d: %w", r.name, pos, err)
+	}
+	// Small batches: a larger window takes many headers per read. A large one: the next
+	// header is past this window anyway, read as little as a header needs.
+	if h.Size < r.win/4 {
+		r.win = min(2*r.win, spanWindowMax)
+	} else if h.Size > r.win {
+		r.win = spanWindow
+	}
+	return h, nil
+}
+
+// parseHeader decodes a batch header without requiring the whole batch in b.
+func parseHeader(b []byte) (batchInfo, error) {
+	if len(b) < batchHeaderLen {
+		return batchInfo{}, fmt.Errorf("%w: %d bytes, header needs %d", errBadBatch, len(b), batchHeaderLen)
+	}
+	length := int64(int32(binary.BigEndian.Uint32(b[8:])))
+	if length < batchHeaderLen-12 || length > 1<<31-13 {
+		return batchInfo{}, fmt.Errorf("%w: length %d", errBadBatch, length)
+	}
+	// parseBatch checks the rest of the header; give it the header and a fake length
+	// that fits.
+	var hdr [batchHeaderLen]byte
+	copy(hdr[:], b)
+	binary.BigEndian.PutUint32(hdr[8:], batchHeaderLen-12)
+	h, err := parseBatch(hdr[:])
+	h.Size = int(12 + length)
+	return h, err
+}

@@ -1,0 +1,212 @@
+package logstore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+)
+
+// cutRead is what a fetch keeps of ReadAppend's answer (broker's readBatches): whole
+// batches below upper, and nothing when the first is larger than maxBytes unless minOne.
+func cutRead(t *testing.T, b []byte, upper int64, maxBytes int, minOne bool) (out []byte, last int64, records int64) {
+	t.Helper()
+	last = -1
+	pos := 0
+	for pos < len(b) {
+		h, err := parseBatch(b[pos:])
+		if err != nil {
+			t.Fatalf("ReadAppend returned a bad batch: %v", err)
+		}
+		if h.Last >= upper || !minOne && pos+h.Size > maxBytes {
+			break
+		}
+		pos += h.Size
+		last = h.Last
+		records += int64(h.NumRecords)
+	}
+	return b[:pos], last, records
+}
+
+func spanBytes(t *testing.T, sp Span) []byte {
+	t.Helper()
+	b := make([]byte, sp.Len)
+	if _, err := sp.File.ReadAt(b, sp.Off); err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// appendMixed appends n batches of varying sizes (tiny ones, and every fifth several
+// index intervals long), so spans cross windows and segment boundaries.
+func appendMixed(t *testing.T, l *Log, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		base := l.NextOffset()
+		nrec := 1 + i%4
+		size := 10
+		if i%5 == 0 {
+			size = 900
+		}
+		var recs []rec
+		for j := 0; j < nrec; j++ {
+			recs = append(recs, rec{key: []byte(fmt.Sprintf("k%d", i)), value: bytes.Repeat([]byte{byte(i)}, size), ts: int64(i)})
+		}
+		if err := l.Append(mkBatch(t, base, recs, batchOpts{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The zero-copy read returns, byte for byte, what the copy path keeps of a read: at every
+// offset, with several byte limits, cut by an upper offset (a high watermark or a last
+// stable offset inside the data) and with or without minOne.
+func TestReadSpanMatchesReadAppend(t *testing.T) {
+	d, err := OpenDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{}
+	opts := smallOpts(c)
+	opts.MaxActiveBytes = 6000
+	l, err := Open(d, "p/", smallConfig(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendMixed(t, l, 150)
+	if n := len(l.Segments()); n < 5 {
+		t.Fatalf("%d sealed segments, want several", n)
+	}
+	durable, next := l.DurableOffset(), l.NextOffset()
+	if durable == next {
+		t.Fatal("want an unsealed tail too")
+	}
+	spans, tails := 0, 0
+	for off := int64(0); off <= next; off++ {
+		for _, maxBytes := range []int{0, 1, 150, 700, 2500, 1 << 20} {
+			for _, upper := range []int64{next, off + 2, off} {
+				for _, minOne := range []bool{true, false} {
+					name := fmt.Sprintf("offset %d max %d upper %d minOne %v", off, maxBytes, upper, minOne)
+					raw, err := l.ReadAppend(nil, off, maxBytes)
+					if err != nil {
+						t.Fatalf("%s: ReadAppend: %v", name, err)
+					}
+					want, wantLast, wantRecs := cutRead(t, raw, upper, maxBytes, minOne)
+					sp, ok, err := l.ReadSpan(off, maxBytes, upper, minOne)
+					if err != nil {
+						t.Fatalf("%s: ReadSpan: %v", name, err)
+					}
+					if !ok {
+						if off < durable {
+							t.Fatalf("%s: not served from the segment holding it (durable %d)", name, durable)
+						}
+						tails++
+						continue
+					}
+					var got []byte
+					if sp.Len > 0 {
+						got = spanBytes(t, sp)
+						sp.File.Close()
+					}
+					if !bytes.Equal(got, want) {
+						t.Fatalf("%s: span %d bytes at %d, copy path %d bytes", name, len(got), sp.Off, len(want))
+					}
+					if len(want) > 0 && (sp.Last != wantLast || sp.Records != wantRecs) {
+						t.Fatalf("%s: span last %d records %d, want %d and %d", name, sp.Last, sp.Records, wantLast, wantRecs)
+					}
+					spans++
+				}
+			}
+		}
+	}
+	if spans == 0 || tails == 0 {
+		t.Fatalf("%d reads from segments, %d from the tail: want both", spans, tails)
+	}
+	if _, _, err := l.ReadSpan(-1, 100, next, true); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Errorf("ReadSpan below the log start: %v", err)
+	}
+}
+
+// Other stores have no files: the caller reads with ReadAppend.
+func TestReadSpanNotFromMemStore(t *testing.T) {
+	c := &clock{}
+	l, err := Open(NewMemStore(), "p/", smallConfig(), smallOpts(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendMixed(t, l, 60)
+	if len(l.Segments()) == 0 {
+		t.Fatal("want sealed segments")
+	}
+	if _, ok, err := l.ReadSpan(0, 1<<20, l.NextOffset(), true); ok || err != nil {
+		t.Fatalf("ReadSpan on a MemStore: ok %v, %v", ok, err)
+	}
+}
+
+// Retention deletes the segment of a span before it is sent: the open file still holds the
+// segment's bytes (never another object's), and a new read is out of range.
+func TestReadSpanSurvivesRetention(t *testing.T) {
+	d, err := OpenDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{}
+	l, err := Open(d, "p/", smallConfig(), smallOpts(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendMixed(t, l, 120)
+	segs := l.Segments()
+	if len(segs) < 3 {
+		t.Fatalf("%d segments, want 3 or more", len(segs))
+	}
+	off := segs[0].Base + 1
+	want, err := l.ReadAppend(nil, off, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, ok, err := l.ReadSpan(off, 1<<20, l.NextOffset(), true)
+	if err != nil || !ok || sp.Len == 0 {
+		t.Fatalf("ReadSpan: ok %v len %d, %v", ok, sp.Len, err)
+	}
+	defer sp.File.Close()
+	if err := l.DeleteRecordsBefore(segs[2].Base); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Get(segs[0].Name, 0, 1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("segment %s still there after retention: %v", segs[0].Name, err)
+	}
+	if got := spanBytes(t, sp); !bytes.Equal(got, want) {
+		t.Fatalf("span of a deleted segment: %d bytes differ from the %d read before", len(got), len(want))
+	}
+	if _, _, err := l.ReadSpan(off, 1<<20, l.NextOffset(), true); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("ReadSpan below the new log start: %v", err)
+	}
+}
+
+// A corrupt batch length in a segment is an error, not a span past the data.
+func TestReadSpanCorruptSegment(t *testing.T) {
+	d, err := OpenDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{}
+	l, err := Open(d, "p/", smallConfig(), smallOpts(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendMixed(t, l, 60)
+	s := l.Segments()[0]
+	b, err := d.Get(s.Name, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[8], b[9] = 0x7f, 0xff // the first batch's length: far past the data
+	if err := d.Put(s.Name, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.ReadSpan(s.Base, 1<<20, l.NextOffset(), true); !errors.Is(err, errBadBatch) {
+		t.Fatalf("ReadSpan of a corrupt segment: %v", err)
+	}
+}
