@@ -1,0 +1,155 @@
+package broker
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/klite/klite/broker/logstore"
+	"github.com/klite/klite/internal/motoserver"
+)
+
+// s3DataConfig is an S3 tier with small objects and budgets, flushing fast.
+func s3DataConfig(t *testing.T, srv *motoserver.Server, prefix string, budget int64) func(*Config) {
+	return func(c *Config) {
+		c.S3 = motoS3Config(t, srv, prefix)
+		c.S3.FlushInterval = 100 * time.Millisecond
+		c.S3.TargetObjectBytes = 256 << 10
+		c.S3.CacheBytes = 1 << 20
+		c.S3.LocalBudgetBytes = budget
+		c.S3.LeaseTTL = 6 * time.Second
+		c.S3.RequestTimeout = 3 * time.Second
+	}
+}
+
+// produceValues produces n records of size bytes to topic partition 0 with acks=all,
+// value i and timestamp base+i ms, and fails on any error.
+func produceS3Values(t *testing.T, cl *kgo.Client, topic string, from, n, size int, base time.Time) {
+	t.Helper()
+	ctx := ctxT(t, 60*time.Second)
+	for i := from; i < from+n; i++ {
+		r := &kgo.Record{Topic: topic, Value: recValue(i, size), Timestamp: base.Add(time.Duration(i) * time.Millisecond)}
+		cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce %d: %v", i, err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recValue is record i's value: incompressible (clients compress), and its number first.
+func recValue(i, size int) []byte {
+	v := make([]byte, size)
+	rand.New(rand.NewSource(int64(i))).Read(v)
+	copy(v, fmt.Sprintf("%08d", i))
+	return v
+}
+
+// checkAll consumes n records of topic from offset 0 and checks each value.
+func checkAll(t *testing.T, tb *testBroker, topic string, n, size int) {
+	t.Helper()
+	recs := consumeN(t, tb, topic, n, kgo.FetchMaxBytes(4<<20))
+	if len(recs) != n {
+		t.Fatalf("consumed %d records, want %d", len(recs), n)
+	}
+	for i, r := range recs {
+		if r.Offset != int64(i) || !bytes.Equal(r.Value, recValue(i, size)) {
+			t.Fatalf("record %d: offset %d value %.12q", i, r.Offset, r.Value)
+		}
+	}
+}
+
+func s3Objects(t *testing.T, srv *motoserver.Server, prefix string) []logstore.Object {
+	t.Helper()
+	st, err := logstore.NewS3Store(t.Context(), motoS3Config(t, srv, prefix).StoreOptions("logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := st.List("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
+
+func localSegmentBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	filepath.Walk(filepath.Join(dir, segmentsDir), func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && strings.HasSuffix(p, ".seg") {
+			n += info.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+// History larger than local disk (issue 11): with a 1 MiB local budget, 8 MiB produced
+// with acks=all is flushed to S3 and evicted locally, and everything reads back from
+// offset 0 and by timestamp, from S3 through the block cache; also after a restart.
+func TestS3HistoryLargerThanLocalDisk(t *testing.T) {
+	srv := motoserver.Start(t)
+	srv.CreateBucket(t, "klite")
+	dir := t.TempDir()
+	const budget, n, size = 1 << 20, 2000, 4 << 10
+	tb := startBroker(t, dir, s3DataConfig(t, srv, "hist", budget))
+	createTopic(t, tb.admin(t), "hist", 1, nil)
+	base := time.UnixMilli(1_700_000_000_000)
+	produceS3Values(t, tb.client(t, kgo.ProducerLinger(0)), "hist", 0, n, size, base)
+
+	waitFor(t, "the flush lag to reach zero", func() bool {
+		b, _ := tb.S3FlushLag()
+		return b == 0
+	})
+	waitFor(t, "local segments within the budget", func() bool { return tb.S3TierStats().LocalBytes <= budget })
+	if got := localSegmentBytes(t, dir); got > budget {
+		t.Fatalf("%d bytes of local segment files, budget %d", got, budget)
+	}
+	var inS3 int64
+	for _, o := range s3Objects(t, srv, "hist") {
+		inS3 += o.Size
+	}
+	if inS3 < n*size {
+		t.Fatalf("%d bytes in S3, want at least the %d produced", inS3, n*size)
+	}
+	checkAll(t, tb, "hist", n, size)
+	if st := tb.S3TierStats(); st.Cache.Misses == 0 {
+		t.Fatalf("no block was read from S3: %+v", st)
+	}
+
+	// By timestamp: the first offset at or after a record's timestamp, for records held
+	// only in S3 now.
+	adm := tb.admin(t)
+	for _, i := range []int{0, 7, 333, 1500, n - 1} {
+		lo, err := adm.ListOffsetsAfterMilli(ctxT(t, 10*time.Second), base.Add(time.Duration(i)*time.Millisecond).UnixMilli(), "hist")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, _ := lo.Lookup("hist", 0)
+		if o.Err != nil || o.Offset != int64(i) {
+			t.Fatalf("offset for timestamp of record %d: %d, %v", i, o.Offset, o.Err)
+		}
+	}
+	reqs := tb.S3Requests()
+	t.Logf("S3 requests: %v; tier %+v", reqs, tb.S3TierStats())
+
+	// A restart lists S3 for what is no longer local and reads on.
+	if err := tb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tb2 := startBroker(t, dir, s3DataConfig(t, srv, "hist", budget))
+	checkAll(t, tb2, "hist", n, size)
+	produceS3Values(t, tb2.client(t), "hist", n, 10, size, base)
+	checkAll(t, tb2, "hist", n+10, size)
+
+}
