@@ -52,10 +52,8 @@ type s3Flusher struct {
 	tiered *logstore.TieredStore
 	gate   atomic.Int32
 
-	roundMu sync.Mutex // one upload round at a time (the loop, Close's final round)
-	backoff time.Duration
-	next    time.Time // no round before this (backoff)
-	lastLag time.Time
+	roundMu sync.Mutex // one upload round at a time (the upload loop, Close's final round)
+	lastLag time.Time  // ticker loop only
 }
 
 // s3ProduceGate is KAFKA_STORAGE_ERROR (and why) while produce must be refused.
@@ -93,13 +91,22 @@ func (c S3Config) flushInterval() time.Duration {
 	return 10 * time.Second
 }
 
-// runS3Flush is the flusher goroutine.
+// runS3Flush is the flusher: a ticker loop that seals, gates, evicts and logs, and an
+// upload loop beside it, so that an upload waiting on a slow or unreachable S3 delays
+// neither the sealing by age nor the produce gate.
 func (b *Broker) runS3Flush(s *s3State) {
 	defer s.flushWG.Done()
 	fi := s.cfg.flushInterval()
 	tick := min(max(fi/4, 10*time.Millisecond), time.Second)
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	kick := make(chan struct{}, 1)
+	uploaderDone := make(chan struct{})
+	go func() {
+		defer close(uploaderDone)
+		b.runS3Uploads(s, kick)
+	}()
+	defer func() { <-uploaderDone }()
 	for {
 		select {
 		case <-s.flushStop:
@@ -107,11 +114,43 @@ func (b *Broker) runS3Flush(s *s3State) {
 		case <-t.C:
 		}
 		b.s3Step(s, false)
+		select {
+		case kick <- struct{}{}:
+		default: // a round is running or already asked for
+		}
 	}
 }
 
-// s3Step is one pass of the flusher: seal by age, gate, upload round (unless backing off),
-// evict, gate again, log the lag when due.
+// runS3Uploads runs an upload round each time it is kicked, backing off (1 s doubling to
+// 30 s) after a failed round.
+func (b *Broker) runS3Uploads(s *s3State, kick <-chan struct{}) {
+	var backoff time.Duration
+	for {
+		select {
+		case <-s.flushStop:
+			return
+		case <-kick:
+		}
+		err := b.s3Round(s)
+		if err == nil {
+			if backoff > 0 {
+				b.log.Info("S3 tier: uploads succeed again")
+			}
+			backoff = 0
+			continue
+		}
+		backoff = min(max(2*backoff, s3BackoffMin), s3BackoffMax)
+		b.log.Warn("S3 tier: upload round failed; backing off", "err", err, "retry_in", backoff)
+		select {
+		case <-s.flushStop:
+			return
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// s3Step is one pass of the ticker loop: seal tails by age, evict, gate, log the lag when
+// due. The final pass (Close) seals every tail and runs an upload round itself.
 func (b *Broker) s3Step(s *s3State, final bool) {
 	f := s.flush
 	fi := s.cfg.flushInterval()
@@ -123,18 +162,8 @@ func (b *Broker) s3Step(s *s3State, final bool) {
 	if err := b.drain.SealOlderThan(cutoff); err != nil {
 		b.log.Warn("S3 tier: sealing partition tails failed; retrying", "err", err)
 	}
-	b.s3UpdateGate(s)
-	if time.Now().After(f.next) || final {
-		err := b.s3Round(s)
-		switch {
-		case err == nil:
-			f.backoff = 0
-			f.next = time.Time{}
-		case !final:
-			f.backoff = min(max(2*f.backoff, s3BackoffMin), s3BackoffMax)
-			f.next = time.Now().Add(f.backoff)
-			b.log.Warn("S3 tier: upload round failed; backing off", "err", err, "retry_in", f.backoff)
-		default:
+	if final {
+		if err := b.s3Round(s); err != nil {
 			b.log.Error("S3 tier: the final upload round failed; what was not uploaded stays on local disk", "err", err)
 		}
 	}

@@ -2,7 +2,9 @@ package broker
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -10,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/klite/klite/broker/logstore"
 	"github.com/klite/klite/internal/motoserver"
@@ -152,4 +156,130 @@ func TestS3HistoryLargerThanLocalDisk(t *testing.T) {
 	produceS3Values(t, tb2.client(t), "hist", n, 10, size, base)
 	checkAll(t, tb2, "hist", n+10, size)
 
+}
+
+// rawValueBatch is a batch of n records with values of size bytes (no producer ID).
+func rawValueBatch(n, size int, ts int64) []byte {
+	var recs []byte
+	for i := 0; i < n; i++ {
+		r := kmsg.Record{OffsetDelta: int32(i), Value: recValue(i, size)}
+		body := r.AppendTo(nil)
+		r.Length = int32(len(body) - 1)
+		recs = r.AppendTo(recs)
+	}
+	b := make([]byte, batchHeaderLen, batchHeaderLen+len(recs))
+	binary.BigEndian.PutUint32(b[8:], uint32(batchHeaderLen-12+len(recs)))
+	binary.BigEndian.PutUint32(b[12:], 0xffffffff)
+	b[16] = 2
+	binary.BigEndian.PutUint32(b[23:], uint32(n-1))
+	binary.BigEndian.PutUint64(b[27:], uint64(ts))
+	binary.BigEndian.PutUint64(b[35:], uint64(ts))
+	binary.BigEndian.PutUint64(b[43:], ^uint64(0))
+	binary.BigEndian.PutUint16(b[51:], 0xffff)
+	binary.BigEndian.PutUint32(b[53:], 0xffffffff)
+	binary.BigEndian.PutUint32(b[57:], uint32(n))
+	b = append(b, recs...)
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32c))
+	return b
+}
+
+// waitLong polls cond every 20 ms for at most d.
+func waitLong(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Outage (issue 11): with S3 unreachable (moto stopped with SIGSTOP: requests hang),
+// acks=all produce keeps succeeding from local disk; once the data not yet in S3 reaches
+// the local budget Produce answers KAFKA_STORAGE_ERROR (nothing acknowledged is dropped);
+// when S3 answers again the backlog drains, produce resumes, and every acknowledged record
+// reads back, also from S3 after the local copies were evicted.
+func TestS3OutageKeepsProducingThenStorageError(t *testing.T) {
+	srv := motoserver.Start(t)
+	srv.CreateBucket(t, "klite")
+	dir := t.TempDir()
+	const budget, size = 2 << 20, 4 << 10
+	tb := startBroker(t, dir, func(c *Config) {
+		s3DataConfig(t, srv, "outage", budget)(c)
+		c.S3.RequestTimeout = time.Second
+	})
+	createTopic(t, tb.admin(t), "out", 1, nil)
+	cl := tb.client(t, kgo.ProducerLinger(0))
+	base := time.UnixMilli(1_700_000_000_000)
+	produceS3Values(t, cl, "out", 0, 100, size, base)
+	waitFor(t, "the first records in S3", func() bool { b, _ := tb.S3FlushLag(); return b == 0 })
+
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			srv.Resume()
+		}
+	}()
+	// Within the budget: acks=all succeeds with S3 unreachable.
+	produceS3Values(t, cl, "out", 100, 150, size, base)
+	if b, _ := tb.S3FlushLag(); b < 150*size {
+		t.Fatalf("flush lag %d bytes with S3 paused, want at least the %d produced since", b, 150*size)
+	}
+
+	// The lease cannot be renewed either: uploads stop (the flusher backs off), produce
+	// goes on (the lease was not lost to another broker, only not renewed).
+	waitLong(t, "the unrenewed lease to lapse", 20*time.Second, func() bool { return !tb.s3.lease.Valid() })
+
+	// Past the budget: KAFKA_STORAGE_ERROR, and what was acknowledged before stays.
+	raw := tb.client(t)
+	acked := 0
+	var code int16
+	for i := 0; i < 4*budget/(16*size); i++ {
+		r := rawProduce(t, raw, "out", rawValueBatch(16, size, base.UnixMilli()))
+		if code = r.ErrorCode; code != 0 {
+			break
+		}
+		acked += 16
+	}
+	if code != kerr.KafkaStorageError.Code {
+		t.Fatalf("after %d records acknowledged past the budget: error %d, want KAFKA_STORAGE_ERROR", acked, code)
+	}
+	if st := tb.S3TierStats(); st.LocalBytes < budget/2 {
+		t.Fatalf("local segments %+v: the backlog should be on local disk", st)
+	}
+
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	waitLong(t, "produce to resume", 90*time.Second, func() bool {
+		r := rawProduce(t, raw, "out", rawValueBatch(16, size, base.UnixMilli()))
+		if r.ErrorCode == 0 {
+			acked += 16
+			return true
+		}
+		if r.ErrorCode != kerr.KafkaStorageError.Code {
+			t.Fatalf("produce after S3 returned: error %d", r.ErrorCode)
+		}
+		return false
+	})
+	waitLong(t, "the backlog to drain", 90*time.Second, func() bool { b, _ := tb.S3FlushLag(); return b == 0 })
+	total := 250 + acked
+	recs := consumeN(t, tb, "out", total, kgo.FetchMaxBytes(4<<20))
+	if len(recs) != total {
+		t.Fatalf("read %d records, want %d", len(recs), total)
+	}
+	for i, r := range recs {
+		if r.Offset != int64(i) {
+			t.Fatalf("record %d has offset %d", i, r.Offset)
+		}
+		if i < 250 && !bytes.Equal(r.Value, recValue(i, size)) {
+			t.Fatalf("record %d: value %.12q", i, r.Value)
+		}
+	}
+	t.Logf("acknowledged past the first 250: %d; S3 requests %v; tier %+v", acked, tb.S3Requests(), tb.S3TierStats())
 }
