@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -282,4 +283,159 @@ func TestS3OutageKeepsProducingThenStorageError(t *testing.T) {
 		}
 	}
 	t.Logf("acknowledged past the first 250: %d; S3 requests %v; tier %+v", acked, tb.S3Requests(), tb.S3TierStats())
+}
+
+// readOnly is a Store that never deletes: a Log opened on S3 beside the running broker
+// must not remove what it takes for leftovers.
+type readOnly struct{ logstore.Store }
+
+func (readOnly) Delete(string) error { return nil }
+
+// s3Log opens a partition's log from S3 alone (what a broker on an empty disk would see).
+func s3Log(t *testing.T, srv *motoserver.Server, prefix, key string) *logstore.Log {
+	t.Helper()
+	st, err := logstore.NewS3Store(t.Context(), motoS3Config(t, srv, prefix).StoreOptions("logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := logstore.Open(readOnly{st}, key, logstore.DefaultConfig(), logstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// remoteNames lists the names under key in S3 (only segments when segsOnly).
+func remoteNames(t *testing.T, srv *motoserver.Server, prefix, key string, segsOnly bool) []string {
+	t.Helper()
+	var out []string
+	for _, o := range s3Objects(t, srv, prefix) {
+		if strings.HasPrefix(o.Name, key) && (!segsOnly || strings.HasSuffix(o.Name, ".seg")) {
+			out = append(out, strings.TrimPrefix(o.Name, key))
+		}
+	}
+	return out
+}
+
+// DeleteRecords, retention, compaction and DeleteTopics act on partition data that lives
+// only in S3 (evicted locally past a 1 MiB budget): S3 no longer holds what they removed,
+// and a log opened from S3 alone starts where the broker's does.
+func TestS3DeletesActOnS3ResidentData(t *testing.T) {
+	srv := motoserver.Start(t)
+	srv.CreateBucket(t, "klite")
+	const budget, size = 1 << 20, 4 << 10
+	tb := startBroker(t, t.TempDir(), s3DataConfig(t, srv, "del", budget), fastJobs)
+	adm := tb.admin(t)
+	s := func(v string) *string { return &v }
+	cl := tb.client(t, kgo.ProducerLinger(0))
+	now := time.Now()
+	flushed := func() bool {
+		b, _ := tb.S3FlushLag()
+		return b == 0 && tb.S3TierStats().LocalBytes <= budget
+	}
+
+	createTopic(t, adm, "dr", 1, nil)
+	createTopic(t, adm, "rt", 1, map[string]*string{"retention.ms": s("-1")})
+	createTopic(t, adm, "cmp", 1, map[string]*string{"cleanup.policy": s("compact"), "min.cleanable.dirty.ratio": s("0.01")})
+	produceS3Values(t, cl, "dr", 0, 600, size, now)
+	produceS3Values(t, cl, "rt", 0, 600, size, now)
+	for i := 0; i < 600; i++ {
+		r := &kgo.Record{Topic: "cmp", Key: []byte(fmt.Sprintf("k%d", i%5)), Value: recValue(i, size)}
+		cl.Produce(ctxT(t, 30*time.Second), r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		})
+	}
+	if err := cl.Flush(ctxT(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	waitLong(t, "everything in S3 and evicted locally", 60*time.Second, flushed)
+	key := func(topic string) string { p, _ := tb.partition(topic, 0); return p.key() }
+
+	t.Run("DeleteRecords", func(t *testing.T) {
+		before := remoteNames(t, srv, "del", key("dr"), true)
+		os := kadm.Offsets{}
+		os.Add(kadm.Offset{Topic: "dr", Partition: 0, At: 400})
+		if r, err := adm.DeleteRecords(ctxT(t, 10*time.Second), os); err != nil || r.Error() != nil {
+			t.Fatalf("DeleteRecords: %v %v", err, r.Error())
+		}
+		waitFor(t, "S3's checkpoint to say log start 400", func() bool {
+			return s3Log(t, srv, "del", key("dr")).LogStartOffset() == 400
+		})
+		l := s3Log(t, srv, "del", key("dr"))
+		if segs := l.Segments(); len(segs) == 0 || segs[0].Base > 400 || segs[0].Next <= 400 {
+			t.Fatalf("S3 segments after DeleteRecords 400: %+v", segs)
+		}
+		if after := remoteNames(t, srv, "del", key("dr"), true); len(after) >= len(before) {
+			t.Fatalf("S3 objects before %v, after %v", before, after)
+		}
+	})
+
+	t.Run("retention", func(t *testing.T) {
+		if len(remoteNames(t, srv, "del", key("rt"), true)) < 3 {
+			t.Fatal("too few segments in S3 to test retention")
+		}
+		if _, err := adm.AlterTopicConfigs(ctxT(t, 10*time.Second), []kadm.AlterConfig{{Name: "retention.ms", Value: s("1")}}, "rt"); err != nil {
+			t.Fatal(err)
+		}
+		waitLong(t, "retention to empty S3 of the topic's segments", 30*time.Second, func() bool {
+			return len(remoteNames(t, srv, "del", key("rt"), true)) == 0 && s3Log(t, srv, "del", key("rt")).LogStartOffset() == 600
+		})
+	})
+
+	t.Run("compaction", func(t *testing.T) {
+		p, _ := tb.partition("cmp", 0)
+		waitLong(t, "the cleaner to compact and S3 to take the result", 30*time.Second, func() bool {
+			cleaned := false
+			for _, sg := range p.log().Segments() {
+				cleaned = cleaned || sg.Cleaned
+			}
+			b, _ := tb.S3FlushLag()
+			return cleaned && b == 0
+		})
+		l := s3Log(t, srv, "del", key("cmp"))
+		local := p.log().Segments()
+		remote := l.Segments()
+		if len(remote) != len(local) {
+			t.Fatalf("S3 holds %d segments, the broker %d", len(remote), len(local))
+		}
+		for i := range local {
+			if remote[i].Name != local[i].Name {
+				t.Fatalf("segment %d: S3 %s, broker %s", i, remote[i].Name, local[i].Name)
+			}
+		}
+		// Read everything back (older segments from S3): the newest value per key.
+		cc := tb.client(t, kgo.ConsumeTopics("cmp"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		ctx := ctxT(t, 20*time.Second)
+		latest, n := map[string][]byte{}, 0
+		for done := false; !done; {
+			fs := cc.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("read %d records of the compacted topic before the deadline", n)
+			}
+			fs.EachError(func(_ string, _ int32, err error) { t.Fatal(err) })
+			for _, r := range fs.Records() {
+				latest[string(r.Key)] = r.Value
+				n++
+				done = done || r.Offset == 599
+			}
+		}
+		if n >= 600 {
+			t.Fatalf("%d records read after compaction of 600", n)
+		}
+		for k := 0; k < 5; k++ {
+			if !bytes.Equal(latest[fmt.Sprintf("k%d", k)], recValue(595+k, size)) {
+				t.Fatalf("key k%d: not the newest value", k)
+			}
+		}
+	})
+
+	t.Run("DeleteTopics", func(t *testing.T) {
+		k := key("dr")
+		if r, err := adm.DeleteTopics(ctxT(t, 10*time.Second), "dr"); err != nil || r["dr"].Err != nil {
+			t.Fatalf("DeleteTopics: %v %v", err, r["dr"].Err)
+		}
+		waitFor(t, "S3 to hold nothing of the deleted topic", func() bool { return len(remoteNames(t, srv, "del", k, false)) == 0 })
+	})
 }
