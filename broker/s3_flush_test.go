@@ -439,3 +439,137 @@ func TestS3DeletesActOnS3ResidentData(t *testing.T) {
 		waitFor(t, "S3 to hold nothing of the deleted topic", func() bool { return len(remoteNames(t, srv, "del", k, false)) == 0 })
 	})
 }
+
+// A lease taken over by another broker stops uploads and fails produce with
+// KAFKA_STORAGE_ERROR.
+func TestS3LeaseLostFailsProduce(t *testing.T) {
+	srv := motoserver.Start(t)
+	srv.CreateBucket(t, "klite")
+	tb := startBroker(t, t.TempDir(), func(c *Config) {
+		s3DataConfig(t, srv, "lost", 64<<20)(c)
+		c.S3.LeaseTTL = 3 * time.Second // renewed every second
+	})
+	createTopic(t, tb.admin(t), "l", 1, nil)
+	raw := tb.client(t)
+	if r := rawProduce(t, raw, "l", rawValueBatch(4, 100, time.Now().UnixMilli())); r.ErrorCode != 0 {
+		t.Fatalf("produce: %d", r.ErrorCode)
+	}
+	waitFor(t, "the first batch in S3", func() bool { b, _ := tb.S3FlushLag(); return b == 0 })
+	segsBefore := len(s3Objects(t, srv, "lost"))
+
+	// Another broker's record replaces ours (as after a takeover of an expired lease).
+	st, err := logstore.NewS3Store(t.Context(), motoS3Config(t, srv, "lost").StoreOptions(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put("lease", []byte(`{"owner":"someone-else","host":"h","pid":1,"renewed_ms":1,"ttl_ms":30000}`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the broker to notice the lost lease", func() bool { return tb.s3.lost.Load() })
+	r := rawProduce(t, raw, "l", rawValueBatch(4, 100, time.Now().UnixMilli()))
+	if r.ErrorCode != kerr.KafkaStorageError.Code || r.ErrorMessage == nil || !strings.Contains(*r.ErrorMessage, "took over") {
+		t.Fatalf("produce after the lease was lost: error %d %v, want KAFKA_STORAGE_ERROR", r.ErrorCode, r.ErrorMessage)
+	}
+	if err := tb.Close(); err != nil {
+		t.Logf("Close: %v", err)
+	}
+	if n := len(s3Objects(t, srv, "lost")); n != segsBefore {
+		t.Fatalf("%d objects in S3 after the lease was lost, %d before: the broker went on writing", n, segsBefore)
+	}
+}
+
+// Graceful shutdown seals every tail and uploads it: with a flush interval far away,
+// nothing is in S3 before Close and everything is after it.
+func TestS3CloseFlushesEverything(t *testing.T) {
+	srv := motoserver.Start(t)
+	srv.CreateBucket(t, "klite")
+	const size = 1000
+	tb := startBroker(t, t.TempDir(), func(c *Config) {
+		s3DataConfig(t, srv, "close", 64<<20)(c)
+		c.S3.FlushInterval = time.Hour
+		c.S3.TargetObjectBytes = 64 << 20
+	})
+	createTopic(t, tb.admin(t), "c", 1, nil)
+	produceS3Values(t, tb.client(t), "c", 0, 300, size, time.Now())
+	p, _ := tb.partition("c", 0)
+	key := p.key()
+	if names := remoteNames(t, srv, "close", key, true); len(names) != 0 {
+		t.Fatalf("segments in S3 before Close: %v", names)
+	}
+	if b, _ := tb.S3FlushLag(); b < 300*size {
+		t.Fatalf("flush lag %d before Close, want the %d bytes produced", b, 300*size)
+	}
+	if err := tb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l := s3Log(t, srv, "close", key)
+	if l.NextOffset() != 300 {
+		t.Fatalf("S3 holds offsets up to %d after Close, want 300", l.NextOffset())
+	}
+	data, err := l.Read(0, 1<<30)
+	if err != nil || len(data) < 300*size {
+		t.Fatalf("reading back from S3: %d bytes, %v", len(data), err)
+	}
+}
+
+// read_committed fetches of S3-resident data get the aborted transactions from the
+// segments' aborted index read from S3: aborted records are filtered out.
+func TestS3ReadCommittedFromS3(t *testing.T) {
+	srv := motoserver.Start(t)
+	srv.CreateBucket(t, "klite")
+	const budget, size = 1 << 20, 4 << 10
+	tb := startBroker(t, t.TempDir(), s3DataConfig(t, srv, "txn", budget))
+	createTopic(t, tb.admin(t), "tx", 1, nil)
+	txn := tb.client(t, kgo.TransactionalID("s3-txn"), kgo.ProducerLinger(0))
+	ctx := ctxT(t, 60*time.Second)
+	for round := 0; round < 6; round++ {
+		if err := txn.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 50; i++ {
+			v := recValue(round*50+i, size)
+			if round%2 == 1 {
+				copy(v, "ABORTED!")
+			}
+			if err := txn.ProduceSync(ctx, &kgo.Record{Topic: "tx", Value: v}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		commit := kgo.TryCommit
+		if round%2 == 1 {
+			commit = kgo.TryAbort
+		}
+		if err := txn.EndTransaction(ctx, commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// More than the budget afterwards: the transactions' segments leave the local disk.
+	produceS3Values(t, tb.client(t, kgo.ProducerLinger(0)), "tx", 0, 600, size, time.Now())
+	waitLong(t, "everything in S3 and evicted", 60*time.Second, func() bool {
+		b, _ := tb.S3FlushLag()
+		return b == 0 && tb.S3TierStats().LocalBytes <= budget
+	})
+	missesBefore := tb.S3TierStats().Cache.Misses
+	cc := tb.client(t, kgo.ConsumeTopics("tx"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxBytes(4<<20))
+	committed := 0
+	for committed+0 < 150+600 {
+		fs := cc.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d committed records before the deadline", committed)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatal(err) })
+		for _, r := range fs.Records() {
+			if bytes.HasPrefix(r.Value, []byte("ABORTED!")) {
+				t.Fatalf("aborted record at offset %d read with read_committed", r.Offset)
+			}
+			committed++
+		}
+	}
+	if committed != 750 {
+		t.Fatalf("%d committed records, want 750", committed)
+	}
+	if tb.S3TierStats().Cache.Misses == missesBefore {
+		t.Fatal("nothing was read from S3")
+	}
+}
