@@ -33,7 +33,6 @@ func init() { register(1, 4, 17, handleFetch) }
 const maxFetchWait = 60 * time.Second
 
 func handleFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
-	respond = b.quotaFetch(rc, respond) // client quotas (quota_throttle.go)
 	if r := kreq.(*kmsg.FetchRequest); r.IsolationLevel != 0 && r.IsolationLevel != 1 {
 		// Java's IsolationLevel.forId throws: the request fails as a whole.
 		resp := kreq.ResponseKind().(*kmsg.FetchResponse)
@@ -64,7 +63,17 @@ func handleFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Res
 		return
 	}
 	req := sf.req
-	answer := func() { respond(sf.finish(b.fetchResponse(rc, req))) }
+	if capped := b.maxFetchBytes(rc, req.MaxBytes); capped != req.MaxBytes { // client quotas (quota_throttle.go)
+		req.MaxBytes, req.MinBytes = capped, min(req.MinBytes, capped)
+	}
+	answer := func() {
+		r := b.fetchResponse(rc, req)
+		if ms := b.fetchThrottle(rc, fetchRecordBytes(r)); ms > 0 {
+			b.throttleAnswer(rc, sf.throttled(req, ms), ms, rc.Version < 8, respond)
+			return
+		}
+		respond(sf.finish(r))
+	}
 	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	if wait <= 0 || req.MinBytes <= 0 {
 		answer()

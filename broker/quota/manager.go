@@ -24,6 +24,8 @@ type Manager struct {
 
 	mu        sync.Mutex
 	groups    map[group]*groupRate
+	buckets   map[group]*bucket // controller_mutation_rate (mutation.go)
+	stats     map[group]*groupStats
 	lastSweep int64
 }
 
@@ -45,7 +47,8 @@ func NewManager(s *Store, samples int, windowMs int64) *Manager {
 	if windowMs <= 0 {
 		windowMs = DefaultWindowMs
 	}
-	return &Manager{store: s, samples: samples, windowMs: windowMs, groups: map[group]*groupRate{}}
+	return &Manager{store: s, samples: samples, windowMs: windowMs, groups: map[group]*groupRate{},
+		buckets: map[group]*bucket{}, stats: map[group]*groupStats{}}
 }
 
 // Resolve returns the quota of key for a connection of user (the principal's name, e.g.
@@ -113,7 +116,23 @@ func (m *Manager) Record(key, user, clientID string, value float64, now int64) i
 	}
 	gr.lastUsed = now
 	gr.rate.Record(value, now)
+	m.statLocked(g, now).value += value
 	return gr.rate.Throttle(bound, now)
+}
+
+// Unrecord takes value back from the key's rate of (user, clientID), as Kafka's
+// unrecordQuotaSensor does when a throttled Fetch is answered without its records.
+func (m *Manager) Unrecord(key, user, clientID string, value float64, now int64) {
+	_, g, ok := m.store.Resolve(key, user, clientID)
+	if !ok {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if gr := m.groups[g]; gr != nil {
+		gr.rate.Record(-value, now)
+	}
+	m.statLocked(g, now).value -= value
 }
 
 // sweepLocked forgets, at most once a window span, groups idle for longer than the span:
@@ -130,6 +149,18 @@ func (m *Manager) sweepLocked(now int64) {
 			delete(m.groups, g)
 		}
 	}
+	for g, b := range m.buckets {
+		// A bucket idle for a window span has refilled far enough to be forgotten only
+		// once it is full again; keep it until then.
+		if now-b.lastUsed > span && b.full(now) {
+			delete(m.buckets, g)
+		}
+	}
+	for g, st := range m.stats {
+		if now-st.lastUsed > statsExpiryMs {
+			delete(m.stats, g)
+		}
+	}
 }
 
 // Any reports whether any quota is stored (without, nothing needs enforcing).
@@ -143,3 +174,9 @@ func (m *Manager) RecordRequestTime(user, clientID string, d time.Duration, now 
 	ms := m.Record(RequestPercentage, user, clientID, float64(d.Nanoseconds())*100/1e9, now)
 	return min(ms, m.windowMs)
 }
+
+// Samples and WindowMs are the quota window (quota.window.num, quota.window.size.seconds).
+func (m *Manager) Samples() int { return m.samples }
+
+// WindowMs is one quota sample's length in ms.
+func (m *Manager) WindowMs() int64 { return m.windowMs }
