@@ -93,6 +93,12 @@ type Config struct {
 	// samples of QuotaWindow each (defaults 11 and 1s, as Kafka).
 	QuotaWindowNum int
 	QuotaWindow    time.Duration
+	// ControllerQuotaWindowNum and ControllerQuotaWindow are Kafka's
+	// controller.quota.window.num and controller.quota.window.size.seconds: a
+	// controller_mutation_rate bucket holds ControllerQuotaWindowNum windows of the quota
+	// (defaults 11 and 1s, as Kafka; independent of QuotaWindowNum, as there).
+	ControllerQuotaWindowNum int
+	ControllerQuotaWindow    time.Duration
 
 	// StorageFaults injects write and fsync errors below the files of the WAL, meta.log,
 	// groups.log and txns.log (disk-full tests).
@@ -234,6 +240,7 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	b.advHost, b.advPort = host, port
 	b.quotaMgr = quota.NewManager(b.quotas, cfg.QuotaWindowNum, cfg.QuotaWindow.Milliseconds())
+	b.quotaMgr.SetMutationWindow(cfg.ControllerQuotaWindowNum, cfg.ControllerQuotaWindow.Milliseconds())
 	b.initACL()
 	if err := b.initSASL(); err != nil {
 		return nil, err

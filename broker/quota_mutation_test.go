@@ -42,7 +42,7 @@ func createTopicsReq(version int16, validateOnly bool, topics map[string]int32, 
 func TestControllerMutationQuota(t *testing.T) {
 	reg := metrics.New()
 	tb := startBroker(t, t.TempDir(), func(c *Config) {
-		c.QuotaWindowNum, c.QuotaWindow = 2, time.Second
+		c.ControllerQuotaWindowNum, c.ControllerQuotaWindow = 2, time.Second
 		c.Metrics = reg
 	})
 	hs := httptest.NewServer(reg.Handler())

@@ -21,6 +21,9 @@ type Manager struct {
 	store    *Store
 	samples  int
 	windowMs int64
+	// The controller mutation buckets' window (Kafka's controller.quota.window.*).
+	mutSamples  int
+	mutWindowMs int64
 
 	mu        sync.Mutex
 	groups    map[group]*groupRate
@@ -47,7 +50,8 @@ func NewManager(s *Store, samples int, windowMs int64) *Manager {
 	if windowMs <= 0 {
 		windowMs = DefaultWindowMs
 	}
-	return &Manager{store: s, samples: samples, windowMs: windowMs, groups: map[group]*groupRate{},
+	return &Manager{store: s, samples: samples, windowMs: windowMs, mutSamples: DefaultSamples, mutWindowMs: DefaultWindowMs,
+		groups:  map[group]*groupRate{},
 		buckets: map[group]*bucket{}, stats: map[group]*groupStats{}}
 }
 
@@ -139,7 +143,7 @@ func (m *Manager) Unrecord(key, user, clientID string, value float64, now int64)
 // every sample of theirs has expired, so their rate is zero and forgetting them changes
 // nothing (Kafka expires idle quota sensors after an hour).
 func (m *Manager) sweepLocked(now int64) {
-	span := int64(m.samples) * m.windowMs
+	span := max(int64(m.samples)*m.windowMs, int64(m.mutSamples)*m.mutWindowMs)
 	if now-m.lastSweep < span {
 		return
 	}
@@ -173,6 +177,18 @@ func (s *Store) Any() bool { return s.any.Load() }
 func (m *Manager) RecordRequestTime(user, clientID string, d time.Duration, now int64) int64 {
 	ms := m.Record(RequestPercentage, user, clientID, float64(d.Nanoseconds())*100/1e9, now)
 	return min(ms, m.windowMs)
+}
+
+// SetMutationWindow sets the controller mutation buckets' window (0: Kafka's defaults, 11
+// samples of 1 s); call it before use.
+func (m *Manager) SetMutationWindow(samples int, windowMs int64) {
+	m.mutSamples, m.mutWindowMs = DefaultSamples, DefaultWindowMs
+	if samples > 0 {
+		m.mutSamples = samples
+	}
+	if windowMs > 0 {
+		m.mutWindowMs = windowMs
+	}
 }
 
 // Samples and WindowMs are the quota window (quota.window.num, quota.window.size.seconds).

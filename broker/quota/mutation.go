@@ -86,7 +86,7 @@ func (q *MutationQuota) Admit(n int, now int64) (ok bool) {
 	if b == nil {
 		// Full from the start: Kafka's bucket begins empty at time 0 and its first refill
 		// covers the whole epoch.
-		b = &bucket{burstSec: float64(m.samples) * float64(m.windowMs) / 1000, bound: q.bound, last: now}
+		b = &bucket{burstSec: float64(m.mutSamples) * float64(m.mutWindowMs) / 1000, bound: q.bound, last: now}
 		b.tokens = b.burstSec * q.bound
 		m.buckets[q.g] = b
 	}

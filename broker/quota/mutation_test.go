@@ -49,7 +49,8 @@ func TestMutationQuotaStrict(t *testing.T) {
 func TestMutationQuotaPermissive(t *testing.T) {
 	s := NewStore()
 	s.Apply(Change{Entity: Entity{User: Named("alice")}, Key: ControllerMutationRate, Value: 4})
-	m := NewManager(s, 2, 500) // burst 4 * 2 * 0.5 s = 4
+	m := NewManager(s, 11, 1000)
+	m.SetMutationWindow(2, 500) // burst 4 * 2 * 0.5 s = 4
 	q := m.Mutations("alice", "c", false)
 	if !q.Admit(3, 0) || q.ThrottleMs(0) != 0 {
 		t.Fatal("within the burst: refused or throttled")
