@@ -17,7 +17,7 @@ package broker
 // MaxBytes is capped at what the consumer quota admits over the quota window.
 //
 // Every throttle is counted, for /metrics, against the quota that decided it
-// (quota.Manager.Throttled; metrics_quota.go exports them).
+// (quota.Manager.Throttled; metrics_ops.go exports them).
 
 import (
 	"strings"
