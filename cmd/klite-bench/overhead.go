@@ -7,7 +7,9 @@ package main
 // second, harder than a usual Prometheus) and once with --metrics=false, in alternating order
 // so that drift in the machine's load falls on both, and runs the same lean-generator produce
 // load (raw.go) against each. It reports each round's throughputs and their ratio, and the
-// median, mean and spread of the ratios.
+// median, mean and spread of the ratios; and the same for the broker's CPU time per GB
+// produced, which on a shared machine swings far less with the neighbours' load than the
+// throughput does (metrics cost CPU on the produce path, so a cost shows there first).
 
 import (
 	"context"
@@ -38,29 +40,34 @@ func metricsOverhead(o options) error {
 		return fmt.Errorf("--metrics-overhead needs the lean generator (--raw-conns > 0)")
 	}
 	var rows []row
-	var ratios, ons, offs []float64
+	var ratios, ons, offs, cpuRatios []float64
 	for r := 0; r < o.metricsRounds; r++ {
 		modes := []bool{true, false}
 		if r%2 == 1 {
 			modes = []bool{false, true}
 		}
-		got := map[bool]float64{}
+		got, cpu := map[bool]float64{}, map[bool]float64{}
 		for _, on := range modes {
-			mbps, scrapes, err := overheadRun(o, base, on)
+			mbps, cpuGB, scrapes, err := overheadRun(o, base, on)
 			if err != nil {
 				return fmt.Errorf("round %d, metrics %v: %w", r+1, on, err)
 			}
-			got[on] = mbps
+			got[on], cpu[on] = mbps, cpuGB
 			note := "--metrics=false"
 			if on {
 				note = fmt.Sprintf("metrics on, %d scrapes", scrapes)
 			}
-			rows = append(rows, row{fmt.Sprintf("round %d, metrics %s", r+1, onOff(on)), fmt.Sprintf("%.1f MB/s", mbps), note})
+			rows = append(rows, row{fmt.Sprintf("round %d, metrics %s", r+1, onOff(on)), fmt.Sprintf("%.1f MB/s, %.3f s CPU/GB", mbps, cpuGB), note})
 		}
 		ratio := got[true] / got[false]
 		ratios, ons, offs = append(ratios, ratio), append(ons, got[true]), append(offs, got[false])
-		rows = append(rows, row{fmt.Sprintf("round %d, on / off", r+1), fmt.Sprintf("%.3f", ratio), ""})
+		cr := cpu[true] / cpu[false]
+		cpuRatios = append(cpuRatios, cr)
+		rows = append(rows, row{fmt.Sprintf("round %d, on / off", r+1), fmt.Sprintf("%.3f MB/s, %.3f CPU/GB", ratio, cr), ""})
 	}
+	cmean, csd := meanStd(cpuRatios)
+	clo, chi := minMax(cpuRatios)
+	cmed := medianOf(cpuRatios)
 	mean, sd := meanStd(ratios)
 	lo, hi := minMax(ratios)
 	med := medianOf(ratios)
@@ -69,6 +76,8 @@ func metricsOverhead(o options) error {
 		row{"metrics off, median", fmt.Sprintf("%.1f MB/s", medianOf(offs)), ""},
 		row{"on / off, median of rounds", fmt.Sprintf("%.3f", med), fmt.Sprintf("overhead %.1f%% (target <= 3%%)", (1-med)*100)},
 		row{"on / off, mean ± sd", fmt.Sprintf("%.3f ± %.3f", mean, sd), fmt.Sprintf("range %.3f .. %.3f", lo, hi)},
+		row{"CPU per GB on / off, median of rounds", fmt.Sprintf("%.3f", cmed), fmt.Sprintf("metrics cost %.1f%% more broker CPU per GB", (cmed-1)*100)},
+		row{"CPU per GB on / off, mean ± sd", fmt.Sprintf("%.3f ± %.3f", cmean, csd), fmt.Sprintf("range %.3f .. %.3f", clo, chi)},
 	)
 	printTable(rows)
 	return nil
@@ -82,16 +91,17 @@ func onOff(on bool) string {
 }
 
 // overheadRun starts klite with metrics on or off, produces with the lean generator for
-// o.duration and returns the throughput (MB/s of records) and the scrapes made meanwhile.
-func overheadRun(o options, base string, on bool) (mbps float64, scrapes int, err error) {
+// o.duration and returns the throughput (MB/s of records), the broker's CPU seconds per GB
+// produced and the scrapes made meanwhile.
+func overheadRun(o options, base string, on bool) (mbps, cpuGB float64, scrapes int, err error) {
 	dir, err := os.MkdirTemp(base, "overhead-")
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer os.RemoveAll(dir)
 	health, err := freeAddr()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	args := append(strings.Fields(o.kliteArgs), "--health-addr", health)
 	if !on {
@@ -99,13 +109,13 @@ func overheadRun(o options, base string, on bool) (mbps float64, scrapes int, er
 	}
 	proc, err := startKlite(o.bin, filepath.Join(dir, "klite"), args...)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer proc.stop()
 	ctx := context.Background()
 	admin, err := kgo.NewClient(kgo.SeedBrokers(proc.addr))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer admin.Close()
 	topic := "bench-overhead"
@@ -114,7 +124,7 @@ func overheadRun(o options, base string, on bool) (mbps float64, scrapes int, er
 		err = resp.Err
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("create topic: %w", err)
+		return 0, 0, 0, fmt.Errorf("create topic: %w", err)
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -140,16 +150,21 @@ func overheadRun(o options, base string, on bool) (mbps float64, scrapes int, er
 			}
 		}()
 	}
+	cpu0 := proc.cpu()
 	_, bytes, _, el, err := rawThroughput(ctx, proc.addr, topic, o, "none")
+	cpu1 := proc.cpu()
 	close(stop)
 	wg.Wait()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	if on && scrapes == 0 && el > 2*time.Second {
-		return 0, 0, fmt.Errorf("metrics on, but /metrics on %s never answered", health)
+		return 0, 0, 0, fmt.Errorf("metrics on, but /metrics on %s never answered", health)
 	}
-	return float64(bytes) / el.Seconds() / 1e6, scrapes, nil
+	if bytes == 0 || cpu0 < 0 || cpu1 < 0 {
+		return 0, 0, 0, fmt.Errorf("nothing produced, or no CPU time readable")
+	}
+	return float64(bytes) / el.Seconds() / 1e6, (cpu1 - cpu0).Seconds() / (float64(bytes) / 1e9), scrapes, nil
 }
 
 func medianOf(v []float64) float64 {
