@@ -21,6 +21,9 @@
 //
 // With --addr it benchmarks an already running broker (no start-up or RSS figures), which is
 // how the same run can be made against Apache Kafka.
+//
+// With --metrics-overhead N it runs only the metrics overhead phase (overhead.go): N rounds
+// of the lean generator against klite with metrics on and off, alternating.
 package main
 
 import (
