@@ -95,6 +95,12 @@ type Config struct {
 	// samples of QuotaWindow each (defaults 11 and 1s, as Kafka).
 	QuotaWindowNum int
 	QuotaWindow    time.Duration
+	// ControllerQuotaWindowNum and ControllerQuotaWindow are Kafka's
+	// controller.quota.window.num and controller.quota.window.size.seconds: a
+	// controller_mutation_rate bucket holds ControllerQuotaWindowNum windows of the quota
+	// (defaults 11 and 1s, as Kafka; independent of QuotaWindowNum, as there).
+	ControllerQuotaWindowNum int
+	ControllerQuotaWindow    time.Duration
 
 	// StorageFaults injects write and fsync errors below the files of the WAL, meta.log,
 	// groups.log and txns.log (disk-full tests).
@@ -185,11 +191,19 @@ type Broker struct {
 	// metrics is cfg.Metrics (nil: off); scrape is its scrape-time collector (metrics_collect.go).
 	metrics *metrics.Registry
 	scrape  *collector
-	s3      *s3State // the S3 tier (s3.go); nil when local-only
+	// scrapeOps is the quotas, log jobs and S3 lag collector (metrics_ops.go).
+	scrapeOps *opsCollector
+	s3        *s3State // the S3 tier (s3.go); nil when local-only
 	// quotas holds the client quotas (client_quotas.go), quotaMgr enforces them
 	// (quota_throttle.go).
 	quotas   *quota.Store
 	quotaMgr *quota.Manager
+	// jobStats counts the log jobs' progress for /metrics (metrics_ops.go).
+	jobStats logJobStats
+	// s3FlushLag, when set, is read by /metrics for klite_s3_flush_lag_{bytes,seconds}
+	// (metrics_ops.go); nil (no S3 tier, or not wired) exports neither. The S3 tier provides
+	// (*Broker).S3FlushLag; Open sets this to it when the tier is on.
+	s3FlushLag s3FlushLagFunc
 }
 
 // Open loads state from cfg.DataDir (replaying the metadata log and the WAL) and returns a
@@ -228,6 +242,7 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	b.advHost, b.advPort = host, port
 	b.quotaMgr = quota.NewManager(b.quotas, cfg.QuotaWindowNum, cfg.QuotaWindow.Milliseconds())
+	b.quotaMgr.SetMutationWindow(cfg.ControllerQuotaWindowNum, cfg.ControllerQuotaWindow.Milliseconds())
 	b.initACL()
 	if err := b.initSASL(); err != nil {
 		return nil, err

@@ -257,46 +257,6 @@ func TestProduceQuotaThrottles(t *testing.T) {
 	}
 }
 
-// TestFetchQuotaThrottles: a consumer over its client-id's consumer_byte_rate gets the
-// throttle time in the Fetch answer; an empty fetch of another client-id is not throttled.
-func TestFetchQuotaThrottles(t *testing.T) {
-	tb := startBroker(t, t.TempDir(), func(c *Config) { c.QuotaWindowNum, c.QuotaWindow = 2, 100*time.Millisecond })
-	cl := tb.client(t)
-	createTopic(t, tb.admin(t), "fq", 1, nil)
-	if r := alterQuotas(t, cl, false, quotaEntry(map[string]float64{"consumer_byte_rate": 1000}, "client-id", "reader")); r.Entries[0].ErrorCode != 0 {
-		t.Fatal(r.Entries)
-	}
-	batch := rawBatch(-1, -1, -1, 200, time.Now().UnixMilli(), 0)
-	if p := rawProduce(t, cl, "fq", batch); p.ErrorCode != 0 {
-		t.Fatalf("produce: %d", p.ErrorCode)
-	}
-	fetch := func(clientID string) *kmsg.FetchResponse {
-		req := kmsg.NewPtrFetchRequest()
-		req.Version, req.MaxBytes, req.SessionEpoch = 11, 1<<20, -1
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic = "fq"
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.PartitionMaxBytes = 1 << 20
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		c := dialRaw(t, tb.addr)
-		sendAs(t, c, clientID, req, 1)
-		resp := kmsg.NewPtrFetchResponse()
-		resp.Version = 11
-		readResponse(t, c, resp, false)
-		return resp
-	}
-	// len(batch) bytes over a window padded to 100 ms, against 1000 B/s.
-	want := int32((float64(len(batch))/0.1 - 1000) / 1000 * 100)
-	r := fetch("reader")
-	if len(r.Topics) != 1 || len(r.Topics[0].Partitions[0].RecordBatches) != len(batch) || r.ThrottleMillis < want-1 || r.ThrottleMillis > want+1 {
-		t.Fatalf("fetch: throttle %d ms (want %d), %+v", r.ThrottleMillis, want, r.Topics)
-	}
-	if o := fetch("other"); o.ThrottleMillis != 0 {
-		t.Fatalf("unquoted consumer throttled %d ms", o.ThrottleMillis)
-	}
-}
-
 // TestRequestQuotaThrottles: with a request_percentage quota far below any handler's time,
 // every request of that client-id is throttled (at most one quota window, as Kafka caps it);
 // ApiVersions is exempt.

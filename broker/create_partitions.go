@@ -14,6 +14,8 @@ package broker
 import (
 	"fmt"
 
+	"github.com/klite/klite/broker/quota"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -31,6 +33,7 @@ const maxTopicPartitions = 200_000
 func handleCreatePartitions(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.CreatePartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	mq := b.mutationQuota(rc, 3) // strict from v3 (quota_mutation.go)
 	seen := map[string]int{}
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
@@ -55,7 +58,7 @@ func handleCreatePartitions(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fu
 		if !b.allowedTopic(rc, kmsg.ACLOperationAlter, rt.Topic) { // ACLs, as Kafka
 			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			st.ErrorMessage = kmsg.StringPtr("The topic authorization is failed.")
-		} else if e, msg := b.createPartitions(rt, req.ValidateOnly); e != nil {
+		} else if e, msg := b.createPartitions(rt, req.ValidateOnly, mq); e != nil {
 			st.ErrorCode = e.Code
 			if msg != "" {
 				st.ErrorMessage = kmsg.StringPtr(msg)
@@ -63,10 +66,10 @@ func handleCreatePartitions(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fu
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	respond(resp)
+	b.answerMutation(rc, mq, resp, 1, respond)
 }
 
-func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validateOnly bool) (*kerr.Error, string) {
+func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validateOnly bool, mq *quota.MutationQuota) (*kerr.Error, string) {
 	t := b.topic(rt.Topic)
 	if t == nil {
 		return kerr.UnknownTopicOrPartition, ""
@@ -87,6 +90,13 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 		if int32(len(rt.Assignment)) != add {
 			return kerr.InvalidReplicaAssignment, fmt.Sprintf("Attempted to add %d additional partition(s), but only %d assignment(s) were specified.", add, len(rt.Assignment))
 		}
+	}
+	// The controller mutation quota, where Kafka applies it: after the count checks, before
+	// the assignment's brokers are checked (quota_mutation.go).
+	if e, msg := b.admitMutation(mq, rt.Count-cur); e != nil {
+		return e, msg
+	}
+	if rt.Assignment != nil {
 		for _, a := range rt.Assignment {
 			seen := map[int32]bool{}
 			for _, r := range a.Replicas {

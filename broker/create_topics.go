@@ -31,6 +31,8 @@ func init() { register(19, 2, 7, handleCreateTopics) }
 func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	mq := b.mutationQuota(rc, 6) // strict from v6 (quota_mutation.go)
+	admit := func(n int32) (*kerr.Error, string) { return b.admitMutation(mq, n) }
 	seen := map[string]int{}
 	var dups []string
 	var total int64 // Kafka sums in an int that can wrap; klite does not let it
@@ -137,7 +139,7 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 			fail(kerr.InvalidConfig, "Null value not supported for topic configs: "+strings.Join(nullConfigs, ","))
 			continue
 		}
-		t, kerrv, msg := b.createTopic(rt.Topic, partitions, configs, req.ValidateOnly, false)
+		t, kerrv, msg := b.createTopic(rt.Topic, partitions, configs, req.ValidateOnly, false, admit)
 		if kerrv != nil {
 			fail(kerrv, msg)
 			continue
@@ -165,7 +167,7 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		resp.Topics = append(resp.Topics, st)
 	}
 	resp.Topics = append(resp.Topics, denied...)
-	respond(resp)
+	b.answerMutation(rc, mq, resp, 3, respond)
 }
 
 // newCreateTopicsRow is an answer row with Kafka's defaults: an empty (not null) config list,

@@ -22,6 +22,7 @@ func init() { register(20, 1, 6, handleDeleteTopics) }
 func handleDeleteTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.DeleteTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	mq := b.mutationQuota(rc, 5) // strict from v5 (quota_mutation.go)
 	add := func(name *string, id [16]byte, e *kerr.Error, msg string) {
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic, st.TopicID = name, id
@@ -136,6 +137,10 @@ func handleDeleteTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		if t == nil {
 			continue
 		}
+		if e, msg := b.admitMutation(mq, int32(len(t.partitions()))); e != nil {
+			add(kmsg.StringPtr(t.name), t.id, e, msg)
+			continue
+		}
 		if err := b.deleteTopic(t); err != nil {
 			add(kmsg.StringPtr(t.name), t.id, err, "")
 		} else {
@@ -146,5 +151,5 @@ func handleDeleteTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 	if deleted {
 		b.removeDeadSegments()
 	}
-	respond(resp)
+	b.answerMutation(rc, mq, resp, 2, respond)
 }

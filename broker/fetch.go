@@ -33,7 +33,6 @@ func init() { register(1, 4, 17, handleFetch) }
 const maxFetchWait = 60 * time.Second
 
 func handleFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
-	respond = b.quotaFetch(rc, respond) // client quotas (quota_throttle.go)
 	if r := kreq.(*kmsg.FetchRequest); r.IsolationLevel != 0 && r.IsolationLevel != 1 {
 		// Java's IsolationLevel.forId throws: the request fails as a whole.
 		resp := kreq.ResponseKind().(*kmsg.FetchResponse)
@@ -64,9 +63,18 @@ func handleFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Res
 		return
 	}
 	req := sf.req
+	if capped := b.maxFetchBytes(rc, req.MaxBytes); capped != req.MaxBytes { // client quotas (quota_throttle.go)
+		req.MaxBytes, req.MinBytes = capped, min(req.MinBytes, capped)
+	}
 	answer := func() {
 		zc := b.zeroCopyFor(rc, req) // record bytes sent from segment files (fetch_zerocopy.go)
-		respond(zc.answer(sf.finish(b.fetchResponse(rc, req, zc))))
+		r := b.fetchResponse(rc, req, zc)
+		if ms := b.fetchThrottle(rc, fetchRecordBytes(r, zc)); ms > 0 {
+			zc.release() // the throttled answer carries no records: give the files back
+			b.throttleAnswer(rc, sf.throttled(req, ms), ms, rc.Version < 8, respond)
+			return
+		}
+		respond(zc.answer(sf.finish(r)))
 	}
 	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	if wait <= 0 || req.MinBytes <= 0 {

@@ -128,6 +128,19 @@ func (s *fetchSessions) add(sess *fetchSession, now time.Time) bool {
 type sessionFetch struct {
 	req    *kmsg.FetchRequest
 	finish func(*kmsg.FetchResponse) *kmsg.FetchResponse
+	// sessionID is the incremental fetch's session (0 otherwise): a throttled answer names it.
+	sessionID int32
+}
+
+// throttled is the answer to a fetch over its client quota, as Kafka's
+// FetchContext.getThrottledResponse: no error, the throttle time, no partitions, and the
+// session untouched (an incremental fetch keeps its session ID; a full fetch creates none).
+func (sf sessionFetch) throttled(req *kmsg.FetchRequest, ms int64) *kmsg.FetchResponse {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	resp.ThrottleMillis = int32(min(ms, 1<<31-1))
+	resp.SessionID = sf.sessionID
+	resp.Topics = []kmsg.FetchResponseTopic{}
+	return resp
 }
 
 // resolveFetchSession applies KIP-227 to req. errCode is non-zero when the session part of
@@ -205,7 +218,7 @@ func (b *Broker) resolveFetchSession(req *kmsg.FetchRequest) (sf sessionFetch, e
 		rp.CurrentLeaderEpoch, rp.LastFetchedEpoch, rp.LogStartOffset = -1, -1, -1
 		full.Topics[i].Partitions = append(full.Topics[i].Partitions, rp)
 	}
-	return sessionFetch{req: &full, finish: func(r *kmsg.FetchResponse) *kmsg.FetchResponse {
+	return sessionFetch{req: &full, sessionID: sess.id, finish: func(r *kmsg.FetchResponse) *kmsg.FetchResponse {
 		return sess.incremental(r)
 	}}, 0
 }

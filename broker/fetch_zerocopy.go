@@ -150,6 +150,17 @@ func (f *fileFetch) Close() {
 	}
 }
 
+// release closes the files of an answer that will not be sent (a throttled Fetch).
+func (zc *zeroCopy) release() {
+	if zc == nil {
+		return
+	}
+	for _, sp := range zc.spans {
+		sp.File.Close()
+	}
+	zc.spans = nil
+}
+
 // fetchOf returns the FetchResponse of a Fetch answer, plain or file-backed, and the
 // collector of its file ranges (nil for a plain one).
 func fetchOf(resp kmsg.Response) (*kmsg.FetchResponse, *zeroCopy) {

@@ -17,6 +17,11 @@ type ReqCtx struct {
 	Principal  string // "User:ANONYMOUS" until SASL authenticates the connection
 	Size       int    // the request frame's size (producer byte-rate quotas count it)
 	conn       *server.Conn
+	// reqThrottle records the request's handler time against its request quota once and
+	// returns the throttle ms (nil without quotas); throttleDone says a handler already
+	// decided the answer's throttle with it (quota_throttle.go).
+	reqThrottle  func() int64
+	throttleDone bool
 }
 
 // HandlerFunc answers one request. It calls respond exactly once, either before returning or

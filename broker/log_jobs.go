@@ -159,16 +159,21 @@ func (b *Broker) runRetention() {
 					continue
 				}
 			}
-			n, err := lg.EnforceRetention()
+			n, bytes, err := lg.EnforceRetentionBytes()
 			if err != nil {
+				b.jobStats.retentionErrors.Add(1)
 				b.log.Warn("retention failed", "topic", t.name, "partition", p.idx, "err", err)
 			}
+			b.jobStats.retentionSegments.Add(int64(n))
+			b.jobStats.retentionBytes.Add(bytes)
 			if p.syncLogStart() {
 				b.log.Info("retention deleted segments", "topic", t.name, "partition", p.idx, "segments", n, "log_start", lg.LogStartOffset())
 				b.signalData()
 			}
 		}
 	}
+	b.jobStats.retentionRuns.Add(1)
+	b.jobStats.retentionLastMs.Store(b.now().UnixMilli())
 }
 
 // runCompaction cleans the Logs of compacted topics that are due.
@@ -185,13 +190,27 @@ func (b *Broker) runCompaction() {
 			}
 			st, err := lg.Clean()
 			if err != nil {
+				b.jobStats.compactionErrors.Add(1)
 				b.log.Warn("compaction failed", "topic", t.name, "partition", p.idx, "err", err)
 			} else if !st.NothingToDo {
+				b.noteCleaning(st)
 				b.log.Info("compacted", "topic", t.name, "partition", p.idx, "segments", st.Segments)
 			}
 			p.syncLogStart()
 		}
 	}
+	b.jobStats.compactionRuns.Add(1)
+	b.jobStats.compactionLastMs.Store(b.now().UnixMilli())
+}
+
+// noteCleaning counts one cleaning's work for /metrics (metrics_ops.go).
+func (b *Broker) noteCleaning(st logstore.CleanStats) {
+	j := &b.jobStats
+	j.compactionCleanings.Add(1)
+	j.compactionSegments.Add(int64(st.Segments))
+	j.compactionBytesRead.Add(st.BytesRead)
+	j.compactionBytesWritten.Add(st.BytesWritten)
+	j.compactionRecordsRemoved.Add(int64(st.RecordsRemoved))
 }
 
 // settleLogs reconciles each partition with its Log after replay: the Log holds every
@@ -223,5 +242,3 @@ func (b *Broker) settleLogs() error {
 	}
 	return nil
 }
-
-var _ = logstore.DefaultConfig

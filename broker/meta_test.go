@@ -16,7 +16,7 @@ func TestMetaSnapshotRebuildsState(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"a", "b", "c"} {
-		if _, kerr, msg := b.createTopic(n, 2, map[string]string{"retention.ms": "5"}, false, true); kerr != nil {
+		if _, kerr, msg := b.createTopic(n, 2, map[string]string{"retention.ms": "5"}, false, true, nil); kerr != nil {
 			t.Fatal(kerr, msg)
 		}
 	}

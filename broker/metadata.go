@@ -114,7 +114,7 @@ func handleMetadata(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.
 		}
 		if t == nil && autoCreate {
 			var kerrv *kerr.Error
-			t, kerrv, _ = b.createTopic(name, -1, nil, false, true)
+			t, kerrv, _ = b.createTopic(name, -1, nil, false, true, nil)
 			if kerrv == kerr.TopicAlreadyExists {
 				t, kerrv = b.topic(name), nil
 			}

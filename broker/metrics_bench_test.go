@@ -26,7 +26,7 @@ func BenchmarkProduceDispatch(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer br.Close()
-			if _, e, msg := br.createTopic("bench", 6, nil, false, false); e != nil {
+			if _, e, msg := br.createTopic("bench", 6, nil, false, false, nil); e != nil {
 				b.Fatal(e, msg)
 			}
 			batch := rawBatch(-1, -1, -1, 16, 1000, 1)

@@ -5,10 +5,8 @@ package broker
 // DescribeLogDirs reports them), groups and committed offsets from the group coordinator's
 // loop (group.Coordinator.Stats), transactions from the transaction coordinator.
 //
-// Hooks left for the storage tier: retention and compaction progress and the S3 flush lag
-// belong to the storage engine, which should register its own prometheus.Collector with
-// Registry.Register (names reserved: klite_retention_*, klite_compaction_*,
-// klite_s3_flush_lag_seconds) when it opens, rather than be polled from here.
+// Retention and compaction progress, client quota throttling and the S3 flush lag are in
+// metrics_ops.go, a collector of their own.
 
 import (
 	"strconv"
@@ -69,11 +67,19 @@ func (b *Broker) registerMetrics() {
 		b.log.Warn("metrics: registering the broker collector", "err", err)
 		b.scrape = nil
 	}
+	b.scrapeOps = newOpsCollector(b)
+	if err := b.metrics.Register(b.scrapeOps); err != nil {
+		b.log.Warn("metrics: registering the operations collector", "err", err)
+		b.scrapeOps = nil
+	}
 }
 
 func (b *Broker) unregisterMetrics() {
 	if b.scrape != nil {
 		b.metrics.Unregister(b.scrape)
+	}
+	if b.scrapeOps != nil {
+		b.metrics.Unregister(b.scrapeOps)
 	}
 }
 

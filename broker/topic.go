@@ -186,7 +186,7 @@ func validTopicName(name string) (string, bool) {
 // createTopic creates and persists a topic. It returns the Kafka error and message on failure.
 // checkCollision refuses a name colliding with an existing topic's (CreateTopics checks that
 // itself, against the topics that existed before the request, as Kafka does).
-func (b *Broker) createTopic(name string, partitions int32, configs map[string]string, validateOnly, checkCollision bool) (*topic, *kerr.Error, string) {
+func (b *Broker) createTopic(name string, partitions int32, configs map[string]string, validateOnly, checkCollision bool, admit func(partitions int32) (*kerr.Error, string)) (*topic, *kerr.Error, string) {
 	if msg, ok := validTopicName(name); !ok {
 		return nil, kerr.InvalidTopicException, msg
 	}
@@ -206,6 +206,11 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	}
 	if other := b.collidingTopicLocked(name); checkCollision && other != "" {
 		return nil, kerr.InvalidTopicException, collisionMessage(name, other)
+	}
+	if admit != nil { // the controller mutation quota, last, as Kafka (quota_mutation.go)
+		if e, msg := admit(partitions); e != nil {
+			return nil, e, msg
+		}
 	}
 	id := newUUID()
 	t := &topic{name: name, id: id}

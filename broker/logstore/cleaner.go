@@ -69,9 +69,34 @@ type cleanPlan struct {
 func (l *Log) plan() *cleanPlan {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	p, mustClean := l.planLocked()
+	if p == nil || (!mustClean && (p.firstDirty == len(p.segs) || p.ratio < p.cfg.MinCleanableDirtyRatio)) {
+		return nil
+	}
+	return p
+}
+
+// DirtyRatio is the dirty share of the cleanable range now (bytes of segments not yet
+// cleaned over all cleanable bytes, what min.cleanable.dirty.ratio is compared with; Kafka's
+// max-dirty-percent metric), and ok false when the log is not compacted or has nothing
+// cleanable. Cheap: no I/O, a pass over the segment list.
+func (l *Log) DirtyRatio() (ratio float64, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, _ := l.planLocked()
+	if p == nil {
+		return 0, false
+	}
+	return p.ratio, true
+}
+
+// planLocked computes the cleanable range and its dirty ratio, and whether a cleaning is
+// due whatever the ratio (a lag or a tombstone's delete.retention.ms passed); nil when
+// nothing is cleanable. l.mu held.
+func (l *Log) planLocked() (*cleanPlan, bool) {
 	p := &cleanPlan{cfg: l.cfg, now: l.opts.Now(), tail: []*segBuilder{l.sealing, l.active}}
 	if !p.cfg.Compact || len(l.segs) == 0 {
-		return nil
+		return nil, false
 	}
 	end := l.segs[len(l.segs)-1].next
 	for _, first := range l.open {
@@ -115,7 +140,7 @@ func (l *Log) plan() *cleanPlan {
 		}
 	}
 	if len(p.segs) == 0 {
-		return nil
+		return nil, false
 	}
 	if clean+dirty > 0 {
 		p.ratio = float64(dirty) / float64(clean+dirty)
@@ -123,10 +148,7 @@ func (l *Log) plan() *cleanPlan {
 	if p.firstDirty < 0 {
 		p.firstDirty = len(p.segs)
 	}
-	if !mustClean && (p.firstDirty == len(p.segs) || p.ratio < p.cfg.MinCleanableDirtyRatio) {
-		return nil
-	}
-	return p
+	return p, mustClean
 }
 
 // Clean compacts the log once if it is due (see the top of this file).

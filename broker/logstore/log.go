@@ -538,14 +538,14 @@ func (l *Log) DeleteRecordsBefore(off int64) error {
 	}
 	if l.jobMu.TryLock() {
 		defer l.jobMu.Unlock()
-		_, err = l.deletePrefix(0)
+		_, _, err = l.deletePrefix(0)
 	}
 	return err
 }
 
 // deletePrefix removes the first n sealed segments plus any wholly below the log start
 // offset; the checkpoint must already cover them. Called with jobMu held.
-func (l *Log) deletePrefix(n int) (int, error) {
+func (l *Log) deletePrefix(n int) (int, int64, error) {
 	l.mu.Lock()
 	for n < len(l.segs) && l.segs[n].next <= l.ckpt.logStart {
 		n++
@@ -553,12 +553,14 @@ func (l *Log) deletePrefix(n int) (int, error) {
 	gone := slices.Clone(l.segs[:n])
 	l.segs = slices.Delete(l.segs, 0, n)
 	l.mu.Unlock()
+	var bytes int64
 	for _, s := range gone {
 		if err := l.st.Delete(s.name); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
+		bytes += s.size
 	}
-	return len(gone), nil
+	return len(gone), bytes, nil
 }
 
 // Remove deletes every object of the log (DeleteTopics). The Log must not be used after.

@@ -13,6 +13,13 @@ package logstore
 
 // EnforceRetention applies retention now and returns how many segments it deleted.
 func (l *Log) EnforceRetention() (int, error) {
+	n, _, err := l.EnforceRetentionBytes()
+	return n, err
+}
+
+// EnforceRetentionBytes applies retention now and returns how many segments and segment
+// bytes it deleted (the broker's retention metrics count them).
+func (l *Log) EnforceRetentionBytes() (int, int64, error) {
 	l.jobMu.Lock()
 	defer l.jobMu.Unlock()
 	now := l.opts.Now()
@@ -49,7 +56,7 @@ func (l *Log) EnforceRetention() (int, error) {
 	}
 	if n == 0 {
 		l.mu.Unlock()
-		return 0, nil
+		return 0, 0, nil
 	}
 	if start := l.segs[n-1].next; start > l.ckpt.logStart {
 		c := l.ckpt
@@ -57,7 +64,7 @@ func (l *Log) EnforceRetention() (int, error) {
 		c.cleanerOff = max(c.cleanerOff, start)
 		if err := l.st.Put(l.prefix+checkpointName, c.encode()); err != nil {
 			l.mu.Unlock()
-			return 0, err
+			return 0, 0, err
 		}
 		l.ckpt = c
 	}

@@ -21,9 +21,14 @@ type Manager struct {
 	store    *Store
 	samples  int
 	windowMs int64
+	// The controller mutation buckets' window (Kafka's controller.quota.window.*).
+	mutSamples  int
+	mutWindowMs int64
 
 	mu        sync.Mutex
 	groups    map[group]*groupRate
+	buckets   map[group]*bucket // controller_mutation_rate (mutation.go)
+	stats     map[group]*groupStats
 	lastSweep int64
 }
 
@@ -45,7 +50,9 @@ func NewManager(s *Store, samples int, windowMs int64) *Manager {
 	if windowMs <= 0 {
 		windowMs = DefaultWindowMs
 	}
-	return &Manager{store: s, samples: samples, windowMs: windowMs, groups: map[group]*groupRate{}}
+	return &Manager{store: s, samples: samples, windowMs: windowMs, mutSamples: DefaultSamples, mutWindowMs: DefaultWindowMs,
+		groups:  map[group]*groupRate{},
+		buckets: map[group]*bucket{}, stats: map[group]*groupStats{}}
 }
 
 // Resolve returns the quota of key for a connection of user (the principal's name, e.g.
@@ -113,14 +120,30 @@ func (m *Manager) Record(key, user, clientID string, value float64, now int64) i
 	}
 	gr.lastUsed = now
 	gr.rate.Record(value, now)
+	m.statLocked(g, now).value += value
 	return gr.rate.Throttle(bound, now)
+}
+
+// Unrecord takes value back from the key's rate of (user, clientID), as Kafka's
+// unrecordQuotaSensor does when a throttled Fetch is answered without its records.
+func (m *Manager) Unrecord(key, user, clientID string, value float64, now int64) {
+	_, g, ok := m.store.Resolve(key, user, clientID)
+	if !ok {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if gr := m.groups[g]; gr != nil {
+		gr.rate.Record(-value, now)
+	}
+	m.statLocked(g, now).value -= value
 }
 
 // sweepLocked forgets, at most once a window span, groups idle for longer than the span:
 // every sample of theirs has expired, so their rate is zero and forgetting them changes
 // nothing (Kafka expires idle quota sensors after an hour).
 func (m *Manager) sweepLocked(now int64) {
-	span := int64(m.samples) * m.windowMs
+	span := max(int64(m.samples)*m.windowMs, int64(m.mutSamples)*m.mutWindowMs)
 	if now-m.lastSweep < span {
 		return
 	}
@@ -128,6 +151,18 @@ func (m *Manager) sweepLocked(now int64) {
 	for g, gr := range m.groups {
 		if now-gr.lastUsed > span {
 			delete(m.groups, g)
+		}
+	}
+	for g, b := range m.buckets {
+		// A bucket idle for a window span has refilled far enough to be forgotten only
+		// once it is full again; keep it until then.
+		if now-b.lastUsed > span && b.full(now) {
+			delete(m.buckets, g)
+		}
+	}
+	for g, st := range m.stats {
+		if now-st.lastUsed > statsExpiryMs {
+			delete(m.stats, g)
 		}
 	}
 }
@@ -143,3 +178,21 @@ func (m *Manager) RecordRequestTime(user, clientID string, d time.Duration, now 
 	ms := m.Record(RequestPercentage, user, clientID, float64(d.Nanoseconds())*100/1e9, now)
 	return min(ms, m.windowMs)
 }
+
+// SetMutationWindow sets the controller mutation buckets' window (0: Kafka's defaults, 11
+// samples of 1 s); call it before use.
+func (m *Manager) SetMutationWindow(samples int, windowMs int64) {
+	m.mutSamples, m.mutWindowMs = DefaultSamples, DefaultWindowMs
+	if samples > 0 {
+		m.mutSamples = samples
+	}
+	if windowMs > 0 {
+		m.mutWindowMs = windowMs
+	}
+}
+
+// Samples and WindowMs are the quota window (quota.window.num, quota.window.size.seconds).
+func (m *Manager) Samples() int { return m.samples }
+
+// WindowMs is one quota sample's length in ms.
+func (m *Manager) WindowMs() int64 { return m.windowMs }

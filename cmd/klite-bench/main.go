@@ -23,6 +23,9 @@
 //
 // With --addr it benchmarks an already running broker (no start-up or RSS figures), which is
 // how the same run can be made against Apache Kafka.
+//
+// With --metrics-overhead N it runs only the metrics overhead phase (overhead.go): N rounds
+// of the lean generator against klite with metrics on and off, alternating.
 package main
 
 import (
@@ -81,6 +84,7 @@ type options struct {
 	profile         bool
 	scalePartitions int
 	tailers         int
+	metricsRounds   int
 }
 
 func main() {
@@ -115,6 +119,7 @@ func main() {
 	flag.BoolVar(&o.profile, "profile", false, "side by side: start klite with --health-addr and save CPU profiles of its produce phases and of the first 10 s of its catch-up consume into the results folder")
 	flag.IntVar(&o.scalePartitions, "scale-partitions", 1000, "side by side: partitions of the lean generator's scale phase (16 KiB batches; 0 skips it)")
 	flag.IntVar(&o.tailers, "tailers", 100, "side by side: consumers tailing a one-partition topic each while one producer spreads --rate records/s over them (0 skips it)")
+	flag.IntVar(&o.metricsRounds, "metrics-overhead", 0, "run only the metrics overhead phase: this many rounds, each producing with the lean generator for --duration against klite with metrics on (scraped every second) and with --metrics=false, in alternating order (overhead.go)")
 	flag.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -135,7 +140,9 @@ func main() {
 		def("disk-duration", func() { o.diskDuration = 10 * time.Minute })
 	}
 	var err error
-	if o.kliteOnly || o.addr != "" {
+	if o.metricsRounds > 0 {
+		err = metricsOverhead(o)
+	} else if o.kliteOnly || o.addr != "" {
 		err = run(o)
 	} else {
 		err = compare(o)
