@@ -41,6 +41,11 @@ type Config struct {
 	AdvertisedAddr string
 	// DefaultPartitions for auto-created topics and CreateTopics with -1 (default 1).
 	DefaultPartitions int32
+	// OffsetsTopicPartitions and TransactionStateLogPartitions are the partitions of the
+	// internal topics __consumer_offsets and __transaction_state (Kafka's
+	// offsets.topic.num.partitions and transaction.state.log.num.partitions; default 50 each).
+	OffsetsTopicPartitions        int32
+	TransactionStateLogPartitions int32
 	// AutoCreateTopics creates unknown topics named in Metadata requests.
 	AutoCreateTopics bool
 	// WALSegmentBytes and WALMaxGroupBytes tune the file WAL (storage defaults when 0).
@@ -217,6 +222,12 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	if cfg.DefaultPartitions <= 0 {
 		cfg.DefaultPartitions = 1
+	}
+	if cfg.OffsetsTopicPartitions <= 0 {
+		cfg.OffsetsTopicPartitions = 50
+	}
+	if cfg.TransactionStateLogPartitions <= 0 {
+		cfg.TransactionStateLogPartitions = 50
 	}
 	if cfg.DataDir == "" {
 		cfg.DataDir = "klite-data"

@@ -203,48 +203,33 @@ func (b *Broker) topicConfigResources(set map[string]string, names []string, syn
 	for _, n := range names {
 		want[n] = true
 	}
-	perBroker := b.admin.brokerConfigs(strconv.Itoa(int(b.nodeID)))
+	perBroker := b.admin.brokerConfigs(b.selfName())
 	clusterDefault := b.admin.brokerConfigs("")
 	var out []kmsg.DescribeConfigsResponseResourceConfig
 	for _, e := range describeTopicConfigs(set) {
 		if names != nil && !want[e.name] {
 			continue
 		}
-		type syn struct {
-			name, value string
-			src         int8
-		}
-		var syns []syn
+		var syns []configSyn
 		if e.source == srcTopic {
-			syns = append(syns, syn{e.name, e.value, srcTopic})
+			syns = append(syns, configSyn{e.name, kmsg.StringPtr(e.value), srcTopic})
 		}
 		if bn := topicBrokerSynonym(e.name); bn != "" {
-			if v, ok := perBroker[bn]; ok {
-				syns = append(syns, syn{bn, v, srcDynamicBroker})
-			}
-			if v, ok := clusterDefault[bn]; ok {
-				syns = append(syns, syn{bn, v, srcDynamicDefault})
-			}
-		}
-		if bn := topicDefaultSynonym[e.name]; bn != "" {
-			syns = append(syns, syn{bn, topicConfigDefaults[e.name], srcDefault})
+			syns = append(syns, b.brokerSynonymChain(bn, perBroker, clusterDefault, true)...)
 		}
 		c := kmsg.NewDescribeConfigsResponseResourceConfig()
 		c.Name, c.Value, c.Source = e.name, kmsg.StringPtr(e.value), kmsg.ConfigSource(e.source)
-		if e.source != srcTopic && len(syns) > 0 && syns[0].src != srcDefault {
-			c.Value, c.Source = kmsg.StringPtr(syns[0].value), kmsg.ConfigSource(syns[0].src)
+		if e.source != srcTopic && len(syns) > 0 { // a dynamic broker-level default applies
+			if top := topBySource(syns); top.src == srcDynamicBroker || top.src == srcDynamicDefault {
+				c.Value, c.Source = top.v, kmsg.ConfigSource(top.src)
+			}
 		}
 		c.ConfigType = kmsg.ConfigType(topicConfigType[e.name])
 		if c.ConfigType == 0 {
 			c.ConfigType = kmsg.ConfigType(ctString)
 		}
 		if synonyms {
-			c.ConfigSynonyms = []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{}
-			for _, sy := range syns {
-				s := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-				s.Name, s.Value, s.Source = sy.name, kmsg.StringPtr(sy.value), kmsg.ConfigSource(sy.src)
-				c.ConfigSynonyms = append(c.ConfigSynonyms, s)
-			}
+			c.ConfigSynonyms = synonymsOut(syns)
 		}
 		out = append(out, c)
 	}
@@ -259,6 +244,9 @@ type brokerConfigDef struct {
 	// value returns the current static value and its source (srcStatic or srcDefault);
 	// ok false means null.
 	value func(b *Broker) (v string, src int8, ok bool)
+	// dflt is Kafka's default of a config klite may report as STATIC_BROKER_CONFIG: with
+	// synonyms, Kafka 4.0 lists it (DEFAULT_CONFIG) before the static value. "" for none.
+	dflt string
 }
 
 func defaultVal(v string) func(*Broker) (string, int8, bool) {
@@ -274,35 +262,35 @@ func staticVal(f func(b *Broker) string) func(*Broker) (string, int8, bool) {
 // brokerConfigs are the broker configs klite reports, with Kafka 4.0's types, read-only
 // flags and defaults; the ones klite takes from its flags are STATIC_BROKER_CONFIG.
 var brokerConfigs = map[string]brokerConfigDef{
-	"broker.id":                  {typ: ctInt, readOnly: true, value: staticVal(func(b *Broker) string { return strconv.Itoa(int(b.nodeID)) })},
-	"node.id":                    {typ: ctInt, readOnly: true, value: staticVal(func(b *Broker) string { return strconv.Itoa(int(b.nodeID)) })},
+	"broker.id":                  {dflt: "-1", typ: ctInt, readOnly: true, value: staticVal(func(b *Broker) string { return strconv.Itoa(int(b.nodeID)) })},
+	"node.id":                    {dflt: "-1", typ: ctInt, readOnly: true, value: staticVal(func(b *Broker) string { return strconv.Itoa(int(b.nodeID)) })},
 	"advertised.listeners":       {typ: ctString, readOnly: true, value: staticVal(func(b *Broker) string { return "PLAINTEXT://" + joinHostPort(b.advHost, b.advPort) })},
 	"log.dirs":                   {typ: ctString, readOnly: true, value: staticVal(func(b *Broker) string { return absDir(b.dataDir) })},
-	"num.partitions":             {typ: ctInt, readOnly: true, value: staticVal(func(b *Broker) string { return strconv.Itoa(int(b.cfg.DefaultPartitions)) })},
-	"auto.create.topics.enable":  {typ: ctBoolean, readOnly: true, value: staticVal(func(b *Broker) string { return strconv.FormatBool(b.cfg.AutoCreateTopics) })},
+	"num.partitions":             {dflt: "1", typ: ctInt, readOnly: true, value: staticVal(func(b *Broker) string { return strconv.Itoa(int(b.cfg.DefaultPartitions)) })},
+	"auto.create.topics.enable":  {dflt: "true", typ: ctBoolean, readOnly: true, value: staticVal(func(b *Broker) string { return strconv.FormatBool(b.cfg.AutoCreateTopics) })},
 	"default.replication.factor": {typ: ctInt, readOnly: true, value: defaultVal("1")},
 	"delete.topic.enable":        {typ: ctBoolean, readOnly: true, value: defaultVal("true")},
 	"process.roles":              {typ: ctList, readOnly: true, value: staticVal(func(*Broker) string { return "broker,controller" })},
-	"socket.request.max.bytes": {typ: ctInt, readOnly: true, value: func(b *Broker) (string, int8, bool) {
+	"socket.request.max.bytes": {dflt: "104857600", typ: ctInt, readOnly: true, value: func(b *Broker) (string, int8, bool) {
 		if b.cfg.MaxFrameBytes > 0 && b.cfg.MaxFrameBytes != 104857600 {
 			return strconv.Itoa(int(b.cfg.MaxFrameBytes)), srcStatic, true
 		}
 		return "104857600", srcDefault, true
 	}},
-	"group.initial.rebalance.delay.ms": {typ: ctInt, readOnly: true, value: func(b *Broker) (string, int8, bool) {
+	"group.initial.rebalance.delay.ms": {dflt: "3000", typ: ctInt, readOnly: true, value: func(b *Broker) (string, int8, bool) {
 		if d := b.cfg.Groups.InitialRebalanceDelay; d > 0 {
 			return strconv.FormatInt(d.Milliseconds(), 10), srcStatic, true
 		}
 		return "0", srcDefault, true // klite's default (Kafka's is 3000)
 	}},
-	"group.min.session.timeout.ms": {typ: ctInt, readOnly: true, value: durationVal(func(b *Broker) time.Duration { return b.cfg.Groups.MinSessionTimeout }, "6000", time.Millisecond)},
+	"group.min.session.timeout.ms": {dflt: "6000", typ: ctInt, readOnly: true, value: durationVal(func(b *Broker) time.Duration { return b.cfg.Groups.MinSessionTimeout }, "6000", time.Millisecond)},
 	// KIP-848 consumer groups (broker/group/consumer*.go).
 	"group.coordinator.rebalance.protocols": {typ: ctList, readOnly: true, value: defaultVal("classic,consumer")},
 	"group.consumer.session.timeout.ms":     {typ: ctInt, readOnly: true, value: defaultVal("45000")},
 	"group.consumer.heartbeat.interval.ms":  {typ: ctInt, readOnly: true, value: defaultVal("5000")},
-	"group.max.session.timeout.ms":          {typ: ctInt, readOnly: true, value: durationVal(func(b *Broker) time.Duration { return b.cfg.Groups.MaxSessionTimeout }, "1800000", time.Millisecond)},
-	"offsets.retention.minutes":             {typ: ctInt, readOnly: true, value: durationVal(func(b *Broker) time.Duration { return b.cfg.Groups.OffsetsRetention }, "10080", time.Minute)},
-	"transaction.max.timeout.ms":            {typ: ctInt, readOnly: true, value: durationVal(func(b *Broker) time.Duration { return b.cfg.TransactionMaxTimeout }, "900000", time.Millisecond)},
+	"group.max.session.timeout.ms":          {dflt: "1800000", typ: ctInt, readOnly: true, value: durationVal(func(b *Broker) time.Duration { return b.cfg.Groups.MaxSessionTimeout }, "1800000", time.Millisecond)},
+	"offsets.retention.minutes":             {dflt: "10080", typ: ctInt, readOnly: true, value: durationVal(func(b *Broker) time.Duration { return b.cfg.Groups.OffsetsRetention }, "10080", time.Minute)},
+	"transaction.max.timeout.ms":            {dflt: "900000", typ: ctInt, readOnly: true, value: durationVal(func(b *Broker) time.Duration { return b.cfg.TransactionMaxTimeout }, "900000", time.Millisecond)},
 	"transactional.id.expiration.ms":        {typ: ctInt, readOnly: true, value: defaultVal("604800000")},
 	"producer.id.expiration.ms":             {typ: ctInt, value: defaultVal("86400000")},
 	"max.connections":                       {typ: ctInt, value: defaultVal("2147483647")},
@@ -319,6 +307,7 @@ var brokerConfigs = map[string]brokerConfigDef{
 	"log.roll.jitter.hours":                 {typ: ctInt, readOnly: true, value: defaultVal("0")},
 	"log.flush.interval.messages":           {typ: ctLong, value: defaultVal("9223372036854775807")},
 	"log.flush.interval.ms":                 {typ: ctLong, value: nullVal},
+	"log.flush.scheduler.interval.ms":       {typ: ctLong, readOnly: true, value: defaultVal("9223372036854775807")},
 	"log.index.interval.bytes":              {typ: ctInt, value: defaultVal("4096")},
 	"log.index.size.max.bytes":              {typ: ctInt, value: defaultVal("10485760")},
 	"log.segment.delete.delay.ms":           {typ: ctLong, value: defaultVal("60000")},
@@ -418,30 +407,27 @@ func (b *Broker) describeBrokerConfigs(name string, names []string, synonyms boo
 	var out []kmsg.DescribeConfigsResponseResourceConfig
 	for _, k := range list {
 		def, known := brokerConfigs[k]
-		type syn struct {
-			v   *string
-			src int8
-		}
-		var syns []syn
-		if v, ok := perBroker[k]; ok && name != "" {
-			syns = append(syns, syn{kmsg.StringPtr(v), srcDynamicBroker})
-		}
-		if v, ok := defaults[k]; ok {
-			syns = append(syns, syn{kmsg.StringPtr(v), srcDynamicDefault})
-		}
-		if known && name != "" {
-			v, src, ok := def.value(b)
-			s := syn{nil, src}
-			if ok {
-				s.v = kmsg.StringPtr(v)
-			}
-			syns = append(syns, s)
-		}
-		if len(syns) == 0 {
-			continue
+		var syns []configSyn
+		if name != "" {
+			syns = b.brokerSynonymChain(k, perBroker, defaults, true)
+		} else {
+			syns = b.brokerSynonymChain(k, nil, defaults, false)
 		}
 		c := kmsg.NewDescribeConfigsResponseResourceConfig()
-		c.Name, c.Value, c.Source = k, syns[0].v, kmsg.ConfigSource(syns[0].src)
+		c.Name = k
+		switch {
+		case len(syns) > 0:
+			top := topBySource(syns)
+			c.Value, c.Source = top.v, kmsg.ConfigSource(top.src)
+		case name != "" && known: // null, or only synonyms before its own name (dropped)
+			v, src, ok := def.value(b)
+			c.Source = kmsg.ConfigSource(src)
+			if ok {
+				c.Value = kmsg.StringPtr(v)
+			}
+		default:
+			continue
+		}
 		c.ReadOnly = known && def.readOnly
 		c.IsSensitive = known && def.sensitive
 		c.ConfigType = kmsg.ConfigType(ctString)
@@ -449,15 +435,7 @@ func (b *Broker) describeBrokerConfigs(name string, names []string, synonyms boo
 			c.ConfigType = kmsg.ConfigType(def.typ)
 		}
 		if synonyms {
-			c.ConfigSynonyms = []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{}
-			for _, s := range syns {
-				if s.v == nil {
-					continue
-				}
-				cs := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-				cs.Name, cs.Value, cs.Source = k, s.v, kmsg.ConfigSource(s.src)
-				c.ConfigSynonyms = append(c.ConfigSynonyms, cs)
-			}
+			c.ConfigSynonyms = synonymsOut(syns)
 		}
 		out = append(out, c)
 	}

@@ -4,7 +4,8 @@
 // DYNAMIC_TOPIC_CONFIG, the rest from a dynamic broker config (DYNAMIC_BROKER_CONFIG for this
 // broker's, DYNAMIC_DEFAULT_BROKER_CONFIG for the cluster-wide one) or Kafka's defaults
 // (DEFAULT_CONFIG), each with its type; with IncludeSynonyms, every level it falls back
-// through, in Kafka's order. BROKER resources are named by this broker's ID (every config klite reports: static
+// through, in Kafka's order (config_synonyms.go: log.retention.ms falls back to
+// log.retention.hours=168 once it has a value). BROKER resources are named by this broker's ID (every config klite reports: static
 // ones from its flags, dynamic ones set through the alter APIs, defaults) or "" (only the
 // dynamic cluster-wide defaults). ConfigNames filters; unknown names are left out.
 // BROKER_LOGGER for this broker answers an empty list. GROUP resources (KIP-848 group configs,

@@ -111,6 +111,7 @@ func handleDescribeTopicPartitions(b *Broker, rc *ReqCtx, kreq kmsg.Request, res
 			continue
 		}
 		tr.TopicID = t.id
+		tr.IsInternal = isInternalTopic(name)
 		n := int32(len(t.partitions()))
 		upper := min(n, start+remaining)
 		for i := start; i < upper; i++ {

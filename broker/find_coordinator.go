@@ -3,7 +3,8 @@
 // klite is one broker, so it is the coordinator of every group (key type 0) and every
 // transactional ID (key type 1); other key types get INVALID_REQUEST. v0-v3 carry one key,
 // v4+ a batch (KIP-699). As Kafka, the error message reads "NONE" on success in v1-v3 and is
-// empty per key in v4+.
+// empty per key in v4+. The first request of a type creates its internal topic
+// (__consumer_offsets, __transaction_state: internal_topics.go), as Kafka's does.
 package broker
 
 import (
@@ -33,6 +34,7 @@ func handleFindCoordinator(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fun
 			*nodeID, *host, *port = -1, "", -1
 			return
 		}
+		b.ensureInternalTopic(req.CoordinatorType)
 		*nodeID, *host, *port = b.nodeID, b.advHost, b.advPort
 	}
 	if req.Version < 4 {

@@ -10,7 +10,8 @@
 // cluster or the topic (TOPIC_AUTHORIZATION_FAILED otherwise). Authorized operations (topic
 // v8+, cluster v8-10) are filled when asked: every supported operation without ACLs.
 // Difference from Kafka: an auto-created topic is returned ready in the same response instead
-// of LEADER_NOT_AVAILABLE. A topic named twice is answered once.
+// of LEADER_NOT_AVAILABLE. A topic named twice is answered once. Kafka's internal topics
+// (internal_topics.go) carry is_internal=true.
 package broker
 
 import (
@@ -112,6 +113,11 @@ func handleMetadata(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.
 			denied(&createDenied, mt)
 			continue
 		}
+		if t == nil && autoCreate && isInternalTopic(name) {
+			// As Kafka's AutoTopicCreationManager: created as the coordinator creates it.
+			b.ensureInternalTopic(map[bool]int8{false: 0, true: 1}[name == txnStateTopic])
+			t = b.topic(name)
+		}
 		if t == nil && autoCreate {
 			var kerrv *kerr.Error
 			t, kerrv, _ = b.createTopic(name, -1, nil, false, true, nil)
@@ -146,6 +152,7 @@ func (b *Broker) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = kmsg.StringPtr(t.name)
 	mt.TopicID = t.id
+	mt.IsInternal = isInternalTopic(t.name)
 	// Sized once, and one replica list shared by every partition (encoding only reads it):
 	// a topic of many partitions is built with no allocation per partition, and the built
 	// answer, held until it is encoded, is what the server's build budget reserved

@@ -144,6 +144,10 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 				fail(kerr.UnknownTopicOrPartition, "")
 				continue
 			}
+			if isInternalTopic(rt.Topic) { // as Kafka's ReplicaManager: only the broker writes them
+				fail(kerr.InvalidTopicException, "Cannot append to internal topic "+rt.Topic)
+				continue
+			}
 			ts := timestampLimits{logAppendTime: t.logAppendTime()}
 			if t.compacted() {
 				ts.compacted, ts.keylessMessage = true, keylessMessage(rt.Topic, rp.Partition)

@@ -72,7 +72,8 @@ var TargetNames = []string{"klite", "kafka"}
 // kliteTestEnv is the klite target's environment on top of the harness's: the retention check
 // and the compaction backoff of run-kafka.sh's Kafka (log.retention.check.interval.ms and
 // log.cleaner.backoff.ms, 1 s each).
-var kliteTestEnv = []string{"KLITE_RETENTION_CHECK_INTERVAL=1s", "KLITE_COMPACTION_BACKOFF=1s"}
+var kliteTestEnv = []string{"KLITE_RETENTION_CHECK_INTERVAL=1s", "KLITE_COMPACTION_BACKOFF=1s",
+	"KLITE_OFFSETS_TOPIC_PARTITIONS=1", "KLITE_TRANSACTION_STATE_LOG_PARTITIONS=1"}
 
 // StartTarget starts a target (or attaches to an external address when addr is set).
 func StartTarget(ctx context.Context, root, name, addr string) (*Target, error) {

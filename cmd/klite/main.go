@@ -55,6 +55,8 @@ type options struct {
 	compactionBackoff time.Duration
 	walTrimInterval   time.Duration
 
+	offsetsPartitions, txnStatePartitions int
+
 	s3Bucket, s3Endpoint, s3Region, s3Prefix string
 	s3FlushInterval                          time.Duration
 	s3CacheBytes, s3TargetObjectBytes        int64
@@ -96,6 +98,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.clusterID, "cluster-id", "", "cluster ID to use on first start (default: generated once and persisted)")
 	fs.IntVar(&o.nodeID, "node-id", 0, "this broker's node ID in Metadata, FindCoordinator and DescribeCluster (Kafka's node.id)")
 	fs.IntVar(&o.defaultPartitions, "default-partitions", 1, "partitions of auto-created topics and of CreateTopics with -1")
+	fs.IntVar(&o.offsetsPartitions, "offsets-topic-partitions", 50, "partitions of the internal topic __consumer_offsets, created at the first FindCoordinator for a group (Kafka's offsets.topic.num.partitions)")
+	fs.IntVar(&o.txnStatePartitions, "transaction-state-log-partitions", 50, "partitions of the internal topic __transaction_state, created at the first FindCoordinator for a transactional ID (Kafka's transaction.state.log.num.partitions)")
 	fs.BoolVar(&o.autoCreateTopics, "auto-create-topics", true, "create unknown topics when clients ask for their metadata")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.healthAddr, "health-addr", "", "address for the HTTP health endpoints /livez and /readyz (disabled when empty)")
@@ -252,6 +256,9 @@ func (o *options) validate() error {
 	}
 	if o.nodeID < 0 || o.nodeID > math.MaxInt32 {
 		return fmt.Errorf("invalid --node-id %d: want 0..%d", o.nodeID, math.MaxInt32)
+	}
+	if o.offsetsPartitions < 1 || o.offsetsPartitions > 100000 || o.txnStatePartitions < 1 || o.txnStatePartitions > 100000 {
+		return fmt.Errorf("invalid internal topic partitions (--offsets-topic-partitions %d, --transaction-state-log-partitions %d): want 1..100000", o.offsetsPartitions, o.txnStatePartitions)
 	}
 	if o.defaultPartitions < 1 || o.defaultPartitions > 100000 {
 		return fmt.Errorf("invalid --default-partitions %d: want 1..100000", o.defaultPartitions)
@@ -493,6 +500,9 @@ func run(o *options, reload func() (*options, error)) int {
 			LocalBudgetBytes: o.s3LocalBudgetBytes},
 		QuotaWindowNum: o.quotaWindowNum,
 		QuotaWindow:    o.quotaWindowSize,
+
+		OffsetsTopicPartitions:        int32(o.offsetsPartitions),
+		TransactionStateLogPartitions: int32(o.txnStatePartitions),
 	})
 	if err != nil {
 		l.Close()

@@ -130,3 +130,19 @@ func TestParseGroupSizeFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestParseInternalTopicPartitions(t *testing.T) {
+	o, err := parse(nil, env(nil))
+	if err != nil || o.offsetsPartitions != 50 || o.txnStatePartitions != 50 {
+		t.Fatalf("defaults (Kafka's): %d %d %v", o.offsetsPartitions, o.txnStatePartitions, err)
+	}
+	o, err = parse([]string{"--offsets-topic-partitions", "3"}, env(map[string]string{"KLITE_TRANSACTION_STATE_LOG_PARTITIONS": "1"}))
+	if err != nil || o.offsetsPartitions != 3 || o.txnStatePartitions != 1 {
+		t.Fatalf("flag and env: %d %d %v", o.offsetsPartitions, o.txnStatePartitions, err)
+	}
+	for _, args := range [][]string{{"--offsets-topic-partitions", "0"}, {"--transaction-state-log-partitions", "-1"}} {
+		if _, err := parse(args, env(nil)); err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("%v: err %v, want one naming the flag", args, err)
+		}
+	}
+}

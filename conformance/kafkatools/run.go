@@ -41,6 +41,9 @@ func (r *Runner) Run(ctx context.Context, cases []*Case) []*conformance.ToolsCas
 	sem := make(chan struct{}, max(1, r.Jobs))
 	var wg sync.WaitGroup
 	for i, c := range cases {
+		if c.Exclusive {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -51,6 +54,12 @@ func (r *Runner) Run(ctx context.Context, cases []*Case) []*conformance.ToolsCas
 		}()
 	}
 	wg.Wait()
+	for i, c := range cases { // alone, after the others
+		if c.Exclusive {
+			out[i] = r.runCase(ctx, c)
+			r.Logf("%-10s %s", out[i].Status, c.Name)
+		}
+	}
 	return out
 }
 

@@ -64,8 +64,11 @@ type Case struct {
 	Name        string            `yaml:"name"`
 	Description string            `yaml:"description"`
 	Files       map[string]string `yaml:"files"`
-	Steps       []Step            `yaml:"steps"`
-	File        string            `yaml:"-"`
+	// Exclusive cases run alone, one at a time after all the others: they change state other
+	// cases' output shows (a cluster-wide dynamic broker config).
+	Exclusive bool   `yaml:"exclusive"`
+	Steps     []Step `yaml:"steps"`
+	File      string `yaml:"-"`
 }
 
 // Step is one tool run.

@@ -97,11 +97,18 @@ func (r *Runner) Run(ctx context.Context, cases []*Case) []*conformance.WireVari
 				if i >= len(jobs) || ctx.Err() != nil {
 					return
 				}
-				res[i] = r.variant(ctx, jobs[i].c, jobs[i].v, kl, kf)
+				if !jobs[i].c.Exclusive {
+					res[i] = r.variant(ctx, jobs[i].c, jobs[i].v, kl, kf)
+				}
 			}
 		}()
 	}
 	wg.Wait()
+	for i, j := range jobs { // alone, after the others
+		if j.c.Exclusive && ctx.Err() == nil {
+			res[i] = r.variant(ctx, j.c, j.v, kl, kf)
+		}
+	}
 	for _, v := range res {
 		if v != nil {
 			out = append(out, v)

@@ -48,8 +48,11 @@ type Case struct {
 	Name        string   `yaml:"name"`
 	Description string   `yaml:"description"`
 	Ignore      []string `yaml:"ignore"`
-	Steps       []Step   `yaml:"steps"`
-	File        string   `yaml:"-"`
+	// Exclusive cases run alone, one at a time after all the others: they change state every
+	// case sees (a cluster-wide dynamic config shows in every topic's configs).
+	Exclusive bool   `yaml:"exclusive"`
+	Steps     []Step `yaml:"steps"`
+	File      string `yaml:"-"`
 }
 
 // Step is one request (or an await).
@@ -224,8 +227,9 @@ func (n Names) name(kind, id string) string { return n.Own() + kind + "-" + id }
 
 var templRe = regexp.MustCompile(`\{\{([a-z]+):([A-Za-z0-9_]+)\}\}`)
 
-// Template fills names ({{kind:id}} anywhere in a string; {{repeat:N}} is N "x"s) and saved
-// values (a string that is exactly "$name") in a request tree, returning a copy.
+// Template fills names ({{kind:id}} anywhere in a string; {{repeat:N}} is N "x"s;
+// {{saved:name}} a saved value as text) and saved values (a string that is exactly "$name")
+// in a request tree, returning a copy.
 func Template(v any, n Names, saved savedFunc) (map[string]any, error) {
 	out, err := templ(v, n, saved)
 	if err != nil || out == nil {
@@ -264,14 +268,26 @@ func templ(v any, n Names, saved savedFunc) (any, error) {
 			}
 			return val, nil
 		}
-		return templRe.ReplaceAllStringFunc(x, func(m string) string {
+		missing := ""
+		out := templRe.ReplaceAllStringFunc(x, func(m string) string {
 			p := templRe.FindStringSubmatch(m)
 			if p[1] == "repeat" { // {{repeat:40000}}: that many "x", for over-long strings
 				k, _ := strconv.Atoi(p[2])
 				return strings.Repeat("x", min(k, 1<<20))
 			}
+			if p[1] == "saved" { // {{saved:node}}: a saved value as text (a broker ID as a resource name)
+				val, ok := saved(p[2])
+				if !ok {
+					missing = p[2]
+				}
+				return fmt.Sprint(val)
+			}
 			return n.name(p[1], p[2])
-		}), nil
+		})
+		if missing != "" {
+			return nil, fmt.Errorf("saved value %s not set by an earlier step", missing)
+		}
+		return out, nil
 	default:
 		return v, nil
 	}
