@@ -26,7 +26,7 @@ func main() {
 		minGap   = flag.Duration("min-gap", 200*time.Millisecond, "shortest time between two faults")
 		maxGap   = flag.Duration("max-gap", 1200*time.Millisecond, "longest time between two faults")
 		pause    = flag.Duration("pause", 4*time.Second, "SIGSTOP length (longer than the clients' 3 s produce and 2.5 s fetch time-outs)")
-		faults   = flag.String("faults", "sigkill,sigstop,recovery-kill,disk-full", "comma-separated faults: sigkill, sigstop, recovery-kill, disk-full (only with --target klite)")
+		faults   = flag.String("faults", "sigkill,sigstop,recovery-kill,disk-full", "comma-separated faults: sigkill, sigstop, recovery-kill, disk-full, fsync-error, write-error (only with --target klite)")
 		works    = flag.String("workloads", strings.Join(chaos.Workloads, ","), "comma-separated workloads")
 		target   = flag.String("target", "klite", "klite (faults applied) or kafka (baseline, no faults)")
 		bin      = flag.String("bin", "bin/klite", "klite binary")
@@ -96,6 +96,8 @@ func run(ctx context.Context, target, bin, root string, works, faults, kargs []s
 						os.RemoveAll(dir)
 						continue
 					}
+				} else if f == chaos.FsyncError || f == chaos.WriteError {
+					b, err = chaos.StartBroker(bin, dir, append(append([]string(nil), kargs...), chaos.StorageFaultFlags...)...)
 				} else {
 					b, err = chaos.StartBroker(bin, dir, kargs...)
 				}

@@ -69,6 +69,8 @@ type options struct {
 
 	metrics bool
 
+	testStorageFaults bool // test only: PUT /debug/storage-faults (faults.go)
+
 	// Command-only flags (config.go): not configuration themselves.
 	configFile              string
 	showVersion, printConfg bool
@@ -124,6 +126,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.aclEnabled, "acl-enabled", false, "enforce ACLs (CreateAcls/DescribeAcls/DeleteAcls; no ACL found means denied)")
 	fs.StringVar(&o.superUsers, "super-users", "", "principals allowed everything, semicolon separated (\"User:admin;User:ops\")")
 	fs.BoolVar(&o.metrics, "metrics", true, "serve Prometheus metrics on /metrics of --health-addr (false: count nothing)")
+	fs.BoolVar(&o.testStorageFaults, "test-storage-faults", false, "TEST ONLY, never in production: serve PUT /debug/storage-faults on --health-addr, which makes writes and fsyncs below the WAL and metadata logs fail (chaos tests)")
 	fs.StringVar(&o.configFile, "config", "", "YAML file of settings, keys named as the flags (flag > KLITE_* environment > file > default)")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	fs.BoolVar(&o.printConfg, "print-config", false, "print the effective configuration (secrets masked) and exit")
@@ -259,6 +262,9 @@ func (o *options) validate() error {
 		if _, _, err := net.SplitHostPort(o.healthAddr); err != nil {
 			return fmt.Errorf("invalid --health-addr %q: want host:port", o.healthAddr)
 		}
+	}
+	if o.testStorageFaults && o.healthAddr == "" {
+		return fmt.Errorf("--test-storage-faults needs --health-addr (its endpoint lives there)")
 	}
 	if o.walTrimInterval < 0 {
 		return fmt.Errorf("invalid --wal-trim-interval %s: want 0 (never) or a positive duration", o.walTrimInterval)
@@ -405,6 +411,7 @@ func run(o *options, reload func() (*options, error)) int {
 
 	var ready atomic.Bool
 	var healthBound string
+	var faults *storage.Faults // --test-storage-faults only
 	if o.healthAddr != "" {
 		hl, err := net.Listen("tcp", o.healthAddr)
 		if err != nil {
@@ -429,6 +436,11 @@ func run(o *options, reload func() (*options, error)) int {
 			mux.Handle("/metrics", reg.Handler())
 		}
 		mux.Handle("/log-level", logLevelHandler(level, log)) // ops.go
+		if o.testStorageFaults {
+			faults = &storage.Faults{}
+			mux.Handle("/debug/storage-faults", storageFaultsHandler(faults, log)) // faults.go
+			log.Warn("TEST ONLY: --test-storage-faults is set; PUT /debug/storage-faults on the health address makes storage writes fail")
+		}
 		healthBound = hl.Addr().String()
 		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go hs.Serve(hl)
@@ -468,6 +480,7 @@ func run(o *options, reload func() (*options, error)) int {
 		RetentionCheckInterval: o.retentionCheck,
 		CompactionBackoff:      o.compactionBackoff,
 		WALTrimInterval:        walTrim(o.walTrimInterval),
+		StorageFaults:          faults,
 		Logger:                 log,
 		SASL: broker.SASLConfig{
 			Enabled:    o.saslEnabled,

@@ -19,7 +19,9 @@ import (
 // directory across restarts, so clients reconnect to the same place.
 type Broker struct {
 	Bin, Dir, Addr string
-	Extra          []string // more flags
+	// HealthAddr is klite's --health-addr (StartBroker gives one; the storage faults use it).
+	HealthAddr string
+	Extra      []string // more flags
 	// Wrap, when set, is the command klite runs under (its arguments follow); Mount is the
 	// file system it mounts for klite (see StartBrokerOnTmpfs).
 	Wrap  []string
@@ -31,6 +33,7 @@ type Broker struct {
 	exited chan error
 	mu     sync.Mutex
 	tail   []string
+	lines  int // lines printed in all, over every start
 	Starts int
 }
 
@@ -44,7 +47,13 @@ func StartBroker(bin, dir string, extra ...string) (*Broker, error) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	b := &Broker{Bin: bin, Dir: dir, Addr: addr, Extra: extra, StartTimeout: 60 * time.Second}
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	health := hl.Addr().String()
+	hl.Close()
+	b := &Broker{Bin: bin, Dir: dir, Addr: addr, HealthAddr: health, Extra: extra, StartTimeout: 60 * time.Second}
 	return b, b.Start()
 }
 
@@ -108,7 +117,11 @@ func (b *Broker) KillEarly(d time.Duration) error {
 
 // spawn starts the process; serving is signalled once it logs that it serves.
 func (b *Broker) spawn() (serving <-chan struct{}, exited chan error, err error) {
-	args := append([]string{b.Bin, "--listen", b.Addr, "--data-dir", b.Dir}, b.Extra...)
+	args := []string{b.Bin, "--listen", b.Addr, "--data-dir", b.Dir}
+	if b.HealthAddr != "" {
+		args = append(args, "--health-addr", b.HealthAddr)
+	}
+	args = append(args, b.Extra...)
 	args = append(append([]string(nil), b.Wrap...), args...)
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -127,6 +140,7 @@ func (b *Broker) spawn() (serving <-chan struct{}, exited chan error, err error)
 			line := sc.Text()
 			b.mu.Lock()
 			b.tail = append(b.tail, line)
+			b.lines++
 			if len(b.tail) > 200 {
 				b.tail = b.tail[len(b.tail)-200:]
 			}
@@ -154,6 +168,21 @@ func (b *Broker) Tail(n int) string {
 		t = t[len(t)-n:]
 	}
 	return strings.Join(t, "\n")
+}
+
+// Lines returns how many lines the process printed so far (a mark for LinesSince).
+func (b *Broker) Lines() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.lines
+}
+
+// LinesSince returns the lines printed after mark (those still in the last 200 kept).
+func (b *Broker) LinesSince(mark int) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := min(b.lines-mark, len(b.tail))
+	return append([]string(nil), b.tail[len(b.tail)-n:]...)
 }
 
 // Kill sends SIGKILL and waits for the process to be gone.

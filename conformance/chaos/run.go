@@ -92,8 +92,12 @@ func Run(ctx context.Context, c Config) Result {
 		res.Err = err
 		return res
 	}
-	if c.Fault == DiskFull {
-		df, err := newDiskFull(c, topic, h)
+	if c.Fault == DiskFull || c.Fault == FsyncError || c.Fault == WriteError {
+		newF := newDiskFull
+		if c.Fault != DiskFull {
+			newF = newProber
+		}
+		df, err := newF(c, topic, h)
 		if err != nil {
 			res.Err = err
 			return res
@@ -280,6 +284,8 @@ func applyFault(c Config) error {
 		return c.Broker.Pause(c.Pause)
 	case DiskFull:
 		return c.diskFull.inject(c.Pause)
+	case FsyncError, WriteError:
+		return c.diskFull.injectStorage(c.Fault, c.Pause)
 	}
 	return fmt.Errorf("unknown fault %q", c.Fault)
 }
