@@ -58,6 +58,8 @@ type Result struct {
 	History *History
 	// StorageErrors counts the disk-full fault's probes refused with KAFKA_STORAGE_ERROR.
 	StorageErrors int
+	// LogStart is the retention workload's log start offset per partition at the end.
+	LogStart map[int32]int64
 }
 
 // Run runs one workload under one fault and checks its history.
@@ -87,6 +89,9 @@ func Run(ctx context.Context, c Config) Result {
 		configs = map[string]*string{"cleanup.policy": kadm.StringPtr("compact"),
 			"min.cleanable.dirty.ratio": kadm.StringPtr("0.01"), "segment.ms": kadm.StringPtr("1000"),
 			"min.compaction.lag.ms": kadm.StringPtr("0")}
+	}
+	if c.Workload == Retention {
+		configs = map[string]*string{"retention.ms": kadm.StringPtr(fmt.Sprint(RetentionMs)), "segment.ms": kadm.StringPtr("1000")}
 	}
 	if err := createTopic(ctx, c.Addr, topic, c.Partitions, configs); err != nil {
 		res.Err = err
@@ -121,7 +126,7 @@ func Run(ctx context.Context, c Config) Result {
 	p := &producer{addr: c.Addr, topic: topic, partitions: c.Partitions, prefix: fmt.Sprintf("%s-%d", c.Workload, c.Seed), h: h,
 		rng: rand.New(rand.NewSource(c.Seed + 1)), pad: c.ValueBytes}
 	switch c.Workload {
-	case Plain, Idempotent, Group, Members, Compacted:
+	case Plain, Idempotent, Group, Members, Compacted, Retention:
 		if c.Workload == Compacted {
 			p.keys = 16
 		}
@@ -196,10 +201,17 @@ func Run(ctx context.Context, c Config) Result {
 
 	// Final reads: fresh sessions from the start until every acknowledged (committed) value
 	// is seen, bounded in time (what is still missing then is lost).
+	var logStart map[int32]int64 // retention: what is below it may be gone
+	if c.Workload == Retention {
+		logStart = startOffsets(c.Addr, topic)
+	}
 	drain := func(rc bool, session int) {
 		want := expected(h)
 		if c.Workload == Compacted {
 			want = latestPerKey(h, want)
+		}
+		if logStart != nil {
+			want = aboveLogStart(h, want, logStart)
 		}
 		dstop := make(chan struct{})
 		timer := time.AfterFunc(c.DrainTimeout, func() { close(dstop) })
@@ -229,7 +241,12 @@ func Run(ctx context.Context, c Config) Result {
 	if c.Workload == Transactional {
 		drain(true, 4)
 	}
-	res.Report = Check(h, Options{AllowDuplicates: c.Workload == Plain, Compacted: c.Workload == Compacted})
+	if c.Workload == Retention {
+		// After the final reads: retention may have moved on while they ran.
+		logStart = startOffsets(c.Addr, topic)
+		res.LogStart = logStart
+	}
+	res.Report = Check(h, Options{AllowDuplicates: c.Workload == Plain, Compacted: c.Workload == Compacted, LogStart: logStart})
 	res.Took = time.Since(start)
 	res.History = h
 	if c.diskFull != nil {
@@ -337,4 +354,40 @@ func createTopic(ctx context.Context, addr, topic string, partitions int32, conf
 		time.Sleep(500 * time.Millisecond)
 	}
 	return fmt.Errorf("create topic %s: %v", topic, last)
+}
+
+// startOffsets returns every partition's log start offset (bounded: 10 tries over about 10 s;
+// a partition it cannot learn counts as starting at 0, which expects everything).
+func startOffsets(addr, topic string) map[int32]int64 {
+	out := map[int32]int64{}
+	cl, err := kgo.NewClient(clientOpts(addr)...)
+	if err != nil {
+		return out
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for i := 0; i < 10; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		offs, err := adm.ListStartOffsets(ctx, topic)
+		cancel()
+		if err == nil && offs.Error() == nil {
+			offs.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+			return out
+		}
+		time.Sleep(time.Second)
+	}
+	return out
+}
+
+// aboveLogStart keeps the expected values at or above their partition's log start.
+func aboveLogStart(h *History, want map[string]bool, logStart map[int32]int64) map[string]bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string]bool{}
+	for _, w := range h.Writes {
+		if want[w.Value] && w.Offset >= logStart[w.Partition] {
+			out[w.Value] = true
+		}
+	}
+	return out
 }
