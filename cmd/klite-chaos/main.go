@@ -26,7 +26,7 @@ func main() {
 		minGap   = flag.Duration("min-gap", 200*time.Millisecond, "shortest time between two faults")
 		maxGap   = flag.Duration("max-gap", 1200*time.Millisecond, "longest time between two faults")
 		pause    = flag.Duration("pause", 4*time.Second, "SIGSTOP length (longer than the clients' 3 s produce and 2.5 s fetch time-outs)")
-		faults   = flag.String("faults", "sigkill,sigstop,recovery-kill,disk-full", "comma-separated faults: sigkill, sigstop, recovery-kill, disk-full, fsync-error, write-error (only with --target klite)")
+		faults   = flag.String("faults", "sigkill,sigstop,recovery-kill,disk-full", "comma-separated faults: sigkill, sigstop, recovery-kill, disk-full, fsync-error, write-error, torn-tail, corrupt (only with --target klite)")
 		works    = flag.String("workloads", strings.Join(chaos.Workloads, ","), "comma-separated workloads")
 		target   = flag.String("target", "klite", "klite (faults applied) or kafka (baseline, no faults)")
 		bin      = flag.String("bin", "bin/klite", "klite binary")
@@ -98,6 +98,8 @@ func run(ctx context.Context, target, bin, root string, works, faults, kargs []s
 					}
 				} else if f == chaos.FsyncError || f == chaos.WriteError {
 					b, err = chaos.StartBroker(bin, dir, append(append([]string(nil), kargs...), chaos.StorageFaultFlags...)...)
+				} else if f == chaos.Corrupt {
+					b, err = chaos.StartBroker(bin, dir, append(append([]string(nil), chaos.DamageFlags...), kargs...)...)
 				} else {
 					b, err = chaos.StartBroker(bin, dir, kargs...)
 				}
@@ -129,5 +131,12 @@ func report(r chaos.Result) chaos.Result {
 	fmt.Printf("%s/%s: %d cycles, %d acknowledged, %d read, %d group commits, %d group fetches, %d refused with KAFKA_STORAGE_ERROR, %d anomalies, %v\n",
 		r.Workload, r.Fault, r.Cycles, r.Report.Acked, r.Report.Read, r.Report.GroupCommits, r.Report.GroupFetches,
 		r.StorageErrors, len(r.Report.Anomalies), r.Took.Round(time.Second))
+	if r.Err != nil {
+		fmt.Printf("%s/%s: error: %v\n", r.Workload, r.Fault, r.Err)
+	}
+	if r.Fault == chaos.Corrupt {
+		fmt.Printf("%s/%s: after the damage klite served %d times and refused %d times (naming the file; then restored); served/refused by kind: %s\n",
+			r.Workload, r.Fault, r.Damage.Served, r.Damage.Refused, r.Damage)
+	}
 	return r
 }

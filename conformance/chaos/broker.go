@@ -35,6 +35,8 @@ type Broker struct {
 	tail   []string
 	lines  int // lines printed in all, over every start
 	Starts int
+	// Damage counts how the Corrupt fault's restarts went.
+	Damage DamageCounts
 }
 
 var servingRE = regexp.MustCompile(`msg="klite serving" listen=(\S+)`)

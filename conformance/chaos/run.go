@@ -60,6 +60,8 @@ type Result struct {
 	StorageErrors int
 	// LogStart is the retention workload's log start offset per partition at the end.
 	LogStart map[int32]int64
+	// Damage counts the Corrupt fault's restarts that served or refused.
+	Damage DamageCounts
 }
 
 // Run runs one workload under one fault and checks its history.
@@ -163,7 +165,7 @@ func Run(ctx context.Context, c Config) Result {
 		if ctx.Err() != nil {
 			break
 		}
-		if err := applyFault(c); err != nil {
+		if err := applyFault(c, res.Cycles, rng); err != nil {
 			res.Err = err
 			break
 		}
@@ -252,6 +254,9 @@ func Run(ctx context.Context, c Config) Result {
 	if c.diskFull != nil {
 		res.StorageErrors = c.diskFull.storageErrors
 	}
+	if c.Broker != nil {
+		res.Damage = c.Broker.Damage
+	}
 	return res
 }
 
@@ -274,7 +279,7 @@ func expected(h *History) map[string]bool {
 	return want
 }
 
-func applyFault(c Config) error {
+func applyFault(c Config, cycle int, rng *rand.Rand) error {
 	if c.Inject != nil {
 		return c.Inject()
 	}
@@ -301,6 +306,8 @@ func applyFault(c Config) error {
 		return c.Broker.Pause(c.Pause)
 	case DiskFull:
 		return c.diskFull.inject(c.Pause)
+	case TornTail, Corrupt:
+		return damageFault(c, cycle, rng)
 	case FsyncError, WriteError:
 		return c.diskFull.injectStorage(c.Fault, c.Pause)
 	}
