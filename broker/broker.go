@@ -326,6 +326,7 @@ func Open(cfg Config) (*Broker, error) {
 	b.registerMetrics() // metrics_collect.go
 
 	b.startJobs()
+	b.startS3Flush()
 
 	opened = true
 	return b, nil
