@@ -88,21 +88,34 @@ func (b *Broker) Inside(path string) string {
 	return filepath.Join(fmt.Sprintf("/proc/%d/root", b.cmd.Process.Pid), path)
 }
 
-// Start (re)starts the process and waits until it logs that it serves.
+// leaseHeld is klite's refusal while the S3 writer lease of a killed broker has not expired.
+const leaseHeld = "another broker uses this S3 bucket and prefix"
+
+// Start (re)starts the process and waits until it logs that it serves. With S3, a restart
+// after SIGKILL is refused until the dead process's lease expires (--s3-lease-ttl): it is
+// tried again every half second within StartTimeout.
 func (b *Broker) Start() error {
-	serving, exited, err := b.spawn()
-	if err != nil {
-		return err
-	}
-	select {
-	case <-serving:
-		return nil
-	case err := <-exited:
-		exited <- err
-		return fmt.Errorf("klite exited at start (start %d): %v\n%s", b.Starts, err, b.Tail(40))
-	case <-time.After(b.StartTimeout):
-		b.Kill()
-		return fmt.Errorf("klite did not serve within %v (start %d)\n%s", b.StartTimeout, b.Starts, b.Tail(40))
+	deadline := time.Now().Add(b.StartTimeout)
+	for {
+		mark := b.Lines()
+		serving, exited, err := b.spawn()
+		if err != nil {
+			return err
+		}
+		select {
+		case <-serving:
+			return nil
+		case err := <-exited:
+			exited <- err
+			if b.said(mark, leaseHeld) && time.Now().Before(deadline) {
+				time.Sleep(500 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("klite exited at start (start %d): %v\n%s", b.Starts, err, b.Tail(40))
+		case <-time.After(time.Until(deadline)):
+			b.Kill()
+			return fmt.Errorf("klite did not serve within %v (start %d)\n%s", b.StartTimeout, b.Starts, b.Tail(40))
+		}
 	}
 }
 
@@ -170,6 +183,18 @@ func (b *Broker) Tail(n int) string {
 		t = t[len(t)-n:]
 	}
 	return strings.Join(t, "\n")
+}
+
+// said reports whether a line printed after mark contains s, waiting up to a second for
+// lines still in the pipe (a process's exit can be seen before its last lines are read).
+func (b *Broker) said(mark int, s string) bool {
+	for i := 0; i < 20; i++ {
+		if saidAny(b.LinesSince(mark), s) {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
 }
 
 // Lines returns how many lines the process printed so far (a mark for LinesSince).

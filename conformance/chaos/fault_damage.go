@@ -80,7 +80,7 @@ func damageFault(c Config, cycle int, rng *rand.Rand) error {
 		if err != nil {
 			return fmt.Errorf("%s (%s): klite refused a torn tail, which it must cut: %v", d.kind, d.what, err)
 		}
-		if !saidAny(b.LinesSince(mark), "torn") {
+		if !b.said(mark, "torn") {
 			return fmt.Errorf("%s (%s): klite started without saying it cut a torn tail\n%s", d.kind, d.what, b.Tail(20))
 		}
 		return nil
@@ -89,7 +89,7 @@ func damageFault(c Config, cycle int, rng *rand.Rand) error {
 		b.Damage.note(d.kind, true)
 		return nil // the checker decides whether anything was lost
 	}
-	if !saidAny(b.LinesSince(mark), filepath.Base(d.path)) {
+	if !b.said(mark, filepath.Base(d.path)) {
 		return fmt.Errorf("%s (%s): klite refused to start without naming %s: %v", d.kind, d.what, filepath.Base(d.path), err)
 	}
 	b.Damage.note(d.kind, false)

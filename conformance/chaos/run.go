@@ -40,6 +40,8 @@ type Config struct {
 	Deadline time.Duration
 	// DrainTimeout bounds the final reads (default 30 s): whatever is missing then is lost.
 	DrainTimeout time.Duration
+	// S3, when set, is the S3 server klite's --s3-* flags point at (the S3 faults need it).
+	S3 *S3Env
 	// Inject, when set, is the fault applied each cycle instead of Fault's (tests use it to
 	// break a broker on purpose and see the checker notice).
 	Inject func() error
@@ -308,6 +310,11 @@ func applyFault(c Config, cycle int, rng *rand.Rand) error {
 		return c.diskFull.inject(c.Pause)
 	case TornTail, Corrupt:
 		return damageFault(c, cycle, rng)
+	case S3Down, S3Slow, S3Errors:
+		if c.S3 == nil {
+			return fmt.Errorf("%s needs the S3 storage mode", c.Fault)
+		}
+		return c.S3.inject(c.Fault, c.Pause)
 	case FsyncError, WriteError:
 		return c.diskFull.injectStorage(c.Fault, c.Pause)
 	}
