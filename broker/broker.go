@@ -284,23 +284,23 @@ func Open(cfg Config) (*Broker, error) {
 			Logger:        b.log, OnIdle: releaseMemory, RecoverDamaged: cfg.RecoverDamaged, Faults: cfg.StorageFaults,
 			OnSync: walMetricsHook(cfg.Metrics)})
 		if err != nil {
-			b.meta.Close()
+			storage.CloseUnclean(b.meta)
 			return nil, fmt.Errorf("opening WAL: %w", err)
 		}
 	}
 	if err := b.openSegmentStore(); err != nil {
-		b.wal.Close()
-		b.meta.Close()
+		storage.CloseUnclean(b.wal)
+		storage.CloseUnclean(b.meta)
 		return nil, err
 	}
 	if err := b.load(); err != nil {
-		b.wal.Close()
-		b.meta.Close()
+		storage.CloseUnclean(b.wal)
+		storage.CloseUnclean(b.meta)
 		return nil, err
 	}
 	if err := b.bootstrapScram(); err != nil {
-		b.wal.Close()
-		b.meta.Close()
+		storage.CloseUnclean(b.wal)
+		storage.CloseUnclean(b.meta)
 		return nil, fmt.Errorf("bootstrap SASL user: %w", err)
 	}
 
@@ -318,8 +318,8 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	if gcfg.Log == nil {
 		if err := os.MkdirAll(filepath.Dir(gcfg.Path), 0o755); err != nil {
-			b.wal.Close()
-			b.meta.Close()
+			storage.CloseUnclean(b.wal)
+			storage.CloseUnclean(b.meta)
 			return nil, fmt.Errorf("group log dir: %w", err)
 		}
 		var l storage.MetaLog
@@ -335,21 +335,21 @@ func Open(cfg Config) (*Broker, error) {
 		if err == nil {
 			gcfg.Log = l
 		} else {
-			b.wal.Close()
-			b.meta.Close()
+			storage.CloseUnclean(b.wal)
+			storage.CloseUnclean(b.meta)
 			return nil, fmt.Errorf("opening group log: %w", err)
 		}
 	}
 	if b.groups, err = group.New(gcfg); err != nil {
-		b.wal.Close()
-		b.meta.Close()
+		storage.CloseUnclean(b.wal)
+		storage.CloseUnclean(b.meta)
 		return nil, fmt.Errorf("group coordinator: %w", err)
 	}
 	// Transactions: after WAL replay, so prepared ones can complete.
 	if err := b.openTxns(); err != nil {
 		b.groups.Close()
-		b.wal.Close()
-		b.meta.Close()
+		storage.CloseUnclean(b.wal)
+		storage.CloseUnclean(b.meta)
 		return nil, fmt.Errorf("transaction coordinator: %w", err)
 	}
 	b.registerMetrics() // metrics_collect.go

@@ -42,7 +42,7 @@ func (b *Broker) ensureInternalTopic(coordinatorType int8) {
 	if b.topic(name) != nil {
 		return
 	}
-	if _, kerrv, msg := b.createTopic(name, parts, configs, false, false); kerrv != nil && b.topic(name) == nil {
+	if _, kerrv, msg := b.createTopic(name, parts, configs, false, false, nil); kerrv != nil && b.topic(name) == nil {
 		b.log.Error("creating internal topic failed", "topic", name, "partitions", strconv.Itoa(int(parts)), "err", kerrv, "msg", msg)
 	}
 }

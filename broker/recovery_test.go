@@ -292,3 +292,35 @@ func TestReplayRefusesHugePartitionCount(t *testing.T) {
 		t.Fatalf("open: %v, want corruption naming meta.log and the partition count", err)
 	}
 }
+
+// A start refused after the WAL and meta.log were replayed (here: groups.log missing) must
+// not close them as after a clean shutdown: a clean-shutdown marker would record what this
+// failed start left (a torn tail it cut, say), so restoring a file, as the refusal advises,
+// would then be refused as damage after a clean shutdown (found by the chaos corrupt fault:
+// a restored WAL segment no longer started).
+func TestRefusedStartWritesNoCleanMarker(t *testing.T) {
+	dir := t.TempDir()
+	fillBroker(t, dir, 1)
+	path := filepath.Join(dir, "meta", "groups.log")
+	saved, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := openErr(t, dir); err == nil {
+		t.Fatal("started without groups.log")
+	}
+	for _, m := range []string{filepath.Join(dir, "wal", "clean"), filepath.Join(dir, "meta.log.clean")} {
+		if _, err := os.Stat(m); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("a refused start left the clean-shutdown marker %s (%v)", m, err)
+		}
+	}
+	if err := os.WriteFile(path, saved, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := openErr(t, dir); err != nil {
+		t.Fatalf("start after restoring groups.log: %v", err)
+	}
+}

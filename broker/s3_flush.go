@@ -34,6 +34,7 @@ const (
 	s3UploadParallel = 4
 	s3BackoffMin     = time.Second
 	s3BackoffMax     = 30 * time.Second
+	s3GateEvery      = 20 * time.Millisecond
 	// defaultS3LocalBudget: local disk for partition segments with S3 configured.
 	defaultS3LocalBudget = 10 << 30
 	// defaultS3FinalFlush bounds Close's last upload round.
@@ -100,6 +101,10 @@ func (b *Broker) runS3Flush(s *s3State) {
 	tick := min(max(fi/4, 10*time.Millisecond), time.Second)
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	// The produce gate follows the bytes more closely than the sealing does: at the
+	// produce rates of one broker, a second lets far more than a budget's margin in.
+	gate := time.NewTicker(s3GateEvery)
+	defer gate.Stop()
 	kick := make(chan struct{}, 1)
 	uploaderDone := make(chan struct{})
 	go func() {
@@ -111,6 +116,9 @@ func (b *Broker) runS3Flush(s *s3State) {
 		select {
 		case <-s.flushStop:
 			return
+		case <-gate.C:
+			b.s3UpdateGate(s)
+			continue
 		case <-t.C:
 		}
 		b.s3Step(s, false)

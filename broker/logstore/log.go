@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/klite/klite/broker/storage"
 	"golang.org/x/time/rate"
 )
 
@@ -168,19 +169,12 @@ func Open(st Store, prefix string, cfg Config, opts Options) (*Log, error) {
 		if o.Size < trailerLen {
 			return nil, fmt.Errorf("logstore: segment %s: %d bytes", o.Name, o.Size)
 		}
-		t, err := st.Get(o.Name, o.Size-trailerLen, trailerLen)
+		s, err := openSegment(st, o, base)
 		if err != nil {
 			return nil, err
 		}
-		s, err := decodeTrailer(t, o.Size)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", o.Name, err)
-		}
-		if s.base != base {
-			return nil, fmt.Errorf("logstore: segment %s: trailer says base %d", o.Name, s.base)
-		}
 		s.name, s.gen = o.Name, gen
-		found = append(found, &s)
+		found = append(found, s)
 	}
 	sort.Slice(found, func(i, j int) bool {
 		if found[i].base != found[j].base {
@@ -596,4 +590,44 @@ func (s *segBuilder) waited(now, batchMaxTS int64) int64 {
 		return batchMaxTS - s.rollTS
 	}
 	return now - s.created
+}
+
+// footerReadAhead: Open reads this much of a segment's end at once, which holds the whole
+// footer (index sections and trailer) of most segments.
+const footerReadAhead = 64 << 10
+
+// openSegment reads a segment's footer and checks it whole (the trailer CRC covers the index
+// sections and the trailer), so a damaged trailer or index is found at start-up, as
+// corruption naming the object, and is never used to serve or to delete data (retention
+// reads the trailer's timestamps). The batches carry their own CRCs.
+func openSegment(st Store, o Object, base int64) (*segment, error) {
+	corrupt := func(at int64, err error) error {
+		return &storage.CorruptError{Path: o.Name, Offset: at, Size: o.Size, Reason: err.Error()}
+	}
+	if o.Size < trailerLen {
+		return nil, corrupt(0, fmt.Errorf("logstore: segment of %d bytes, shorter than its trailer", o.Size))
+	}
+	n := min(o.Size, footerReadAhead)
+	tail, err := st.Get(o.Name, o.Size-n, n)
+	if err != nil {
+		return nil, err
+	}
+	s, err := decodeTrailer(tail[len(tail)-trailerLen:], o.Size)
+	if err != nil {
+		return nil, corrupt(o.Size-trailerLen, err)
+	}
+	s.name = o.Name
+	if s.base != base {
+		return nil, corrupt(o.Size-trailerLen, fmt.Errorf("logstore: segment trailer says base %d", s.base))
+	}
+	f := tail
+	if fl := o.Size - s.dataLen; fl <= n {
+		f = tail[n-fl:]
+	} else if f, err = st.Get(o.Name, s.dataLen, fl); err != nil {
+		return nil, err
+	}
+	if _, err := decodeFooter(&s, f); err != nil {
+		return nil, corrupt(s.dataLen, err)
+	}
+	return &s, nil
 }

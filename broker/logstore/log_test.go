@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/klite/klite/broker/storage"
 )
 
 func smallOpts(c *clock) Options {
@@ -509,5 +511,63 @@ func TestLogAsyncRollDoesNotWaitForRunningSeal(t *testing.T) {
 	}
 	if segs := l.Segments(); len(segs) < 2 || segs[len(segs)-1].Next != 29 {
 		t.Fatalf("segments %+v, want at least 2 ending at 29", segs)
+	}
+}
+
+// A segment whose footer (index sections or trailer) was damaged at rest is refused at Open
+// as corruption naming the object, whichever byte of the footer changed: Open used to read
+// only the trailer, without its CRC, so a flipped index byte made reads fail later and a
+// flipped trailer field (timestamps, offsets) was believed (found by the chaos corrupt fault).
+func TestOpenRefusesDamagedFooter(t *testing.T) {
+	c := &clock{}
+	st := NewMemStore()
+	l, err := Open(st, "p/", smallConfig(), smallOpts(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendRecs(t, l, 40, 1000)
+	if err := l.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := st.List("p/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seg Object
+	for _, o := range objs {
+		if strings.HasSuffix(o.Name, ".seg") {
+			seg = o
+			break
+		}
+	}
+	orig, err := st.Get(seg.Name, 0, -1)
+	if err != nil || len(orig) < trailerLen {
+		t.Fatal(seg, err)
+	}
+	s, err := decodeTrailer(orig[len(orig)-trailerLen:], int64(len(orig)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.nOff < 2 {
+		t.Fatalf("want an index of several entries, got %d", s.nOff)
+	}
+	// Every footer byte: the first index entries, each trailer field (the CRC included).
+	for at := s.dataLen; at < int64(len(orig)); at++ {
+		bad := append([]byte(nil), orig...)
+		bad[at] ^= 0x10
+		if err := st.Put(seg.Name, bad); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Open(st, "p/", smallConfig(), smallOpts(c))
+		var ce *storage.CorruptError
+		if !errors.As(err, &ce) || ce.Path != seg.Name {
+			t.Fatalf("byte %d of %d (footer from %d) flipped: Open = %v, want a CorruptError naming %s", at, len(orig), s.dataLen, err, seg.Name)
+		}
+	}
+	if err := st.Put(seg.Name, orig); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(st, "p/", smallConfig(), smallOpts(c)); err != nil {
+		t.Fatalf("restored: %v", err)
 	}
 }

@@ -11,8 +11,11 @@ package storage
 //
 // Append/AppendBatch write the records (one pwrite) and return after an fsync covering them;
 // concurrent callers share fsyncs. A failed write truncates the file back so that no partial
-// record remains. A failed fsync makes the log refuse all further writes (after a failed fsync
-// the kernel may have dropped the dirty pages, so nothing later could be trusted).
+// record remains. A failed fsync (EIO) fails every write since the last good fsync and
+// truncates the file back to where that fsync ended, as the WAL does: after a failed fsync
+// the kernel may have dropped those dirty pages, so none of them is acknowledged, and the
+// next records are written anew after the last durable one (the next good fsync makes the
+// truncation durable too). Only a failed truncation makes the log refuse all further writes.
 //
 // Replay checks every record (see recovery.go for the rules). A bad record followed by no
 // intact one is a torn tail (the last write, never acknowledged) and is truncated (and
@@ -53,6 +56,11 @@ type fileMeta struct {
 	// syncMu serializes fsyncs and compaction; lock order: syncMu, then mu.
 	syncMu sync.Mutex
 	synced uint64 // write sequence number known durable
+	// syncedSize is the file size the last good fsync covered (or replay found).
+	syncedSize int64
+	// failedUpTo: writes up to this sequence number were cut by a failed fsync (syncErr).
+	failedUpTo uint64
+	syncErr    error
 
 	mu        sync.Mutex
 	f         writeFile
@@ -187,22 +195,33 @@ func (m *fileMeta) syncTo(seq uint64) error {
 	if m.synced >= seq {
 		return nil
 	}
+	if seq <= m.failedUpTo {
+		return m.syncErr
+	}
 	m.mu.Lock()
 	if err := m.writable(); err != nil {
 		m.mu.Unlock()
 		return err
 	}
-	target, f := m.written, m.f
+	target, size, f := m.written, m.size, m.f
 	m.mu.Unlock()
 	if err := f.Sync(); err != nil {
 		err = fmt.Errorf("storage: metadata log fsync: %w", err)
 		m.mu.Lock()
-		m.broken = err
-		m.mu.Unlock()
-		m.log.Error("storage: metadata log stopped accepting writes", "err", err)
+		defer m.mu.Unlock()
+		// Every write so far is cut, those written while this fsync ran included.
+		m.failedUpTo, m.syncErr = m.written, err
+		if terr := m.f.Truncate(m.syncedSize); terr != nil {
+			m.broken = fmt.Errorf("%w; truncating back failed: %v", err, terr)
+			m.log.Error("storage: metadata log stopped accepting writes", "path", m.path, "err", m.broken)
+			return err
+		}
+		m.log.Error("storage: metadata log fsync failed: the records since the last good fsync are refused and cut; writes go on after them",
+			"path", m.path, "cut_from", m.syncedSize, "cut_bytes", m.size-m.syncedSize, "err", err)
+		m.size = m.syncedSize
 		return err
 	}
-	m.synced = target
+	m.synced, m.syncedSize = target, size
 	return nil
 }
 
@@ -289,6 +308,7 @@ func (m *fileMeta) scan(fn func(rec []byte) error) error {
 		return err
 	}
 	m.size = int64(good)
+	m.syncedSize = m.size
 	m.ready = true
 	return nil
 }
@@ -389,6 +409,7 @@ func (m *fileMeta) Compact(snapshot [][]byte) error {
 	m.size = int64(len(buf))
 	m.written++
 	m.synced = m.written
+	m.syncedSize = m.size
 	m.ready = true
 	if err := m.files.SyncDir(m.dir); err != nil {
 		return fmt.Errorf("storage: metadata log compaction: syncing directory: %w", err)

@@ -257,3 +257,28 @@ func removeCleanMarker(files fileLayer, path string) error {
 func WALEntryPos(dataDir string, loc Location) (path string, off int64) {
 	return filepath.Join(dataDir, "wal", segName(loc.Segment)), loc.Offset - entryHeaderSize
 }
+
+// CloseUnclean closes a WAL or metadata log without writing its clean-shutdown marker: for a
+// broker whose start failed (a refusal found damage after replay). A marker then would record
+// the state recovery left, so restoring the damaged file, as the refusal advises, would be
+// refused as damage after a clean shutdown. Other closers are just closed.
+func CloseUnclean(c io.Closer) error {
+	if u, ok := c.(interface{ closeUnclean() error }); ok {
+		return u.closeUnclean()
+	}
+	return c.Close()
+}
+
+func (w *fileWAL) closeUnclean() error {
+	w.mu.Lock()
+	w.opts.noCleanMarker = true
+	w.mu.Unlock()
+	return w.Close()
+}
+
+func (m *fileMeta) closeUnclean() error {
+	m.mu.Lock()
+	m.noCleanMarker = true
+	m.mu.Unlock()
+	return m.Close()
+}

@@ -61,6 +61,7 @@ type options struct {
 	s3FlushInterval                          time.Duration
 	s3CacheBytes, s3TargetObjectBytes        int64
 	s3LocalBudgetBytes                       int64
+	s3LeaseTTL                               time.Duration
 
 	saslEnabled                           bool
 	saslMechanism, saslUser, saslPassword string
@@ -72,6 +73,8 @@ type options struct {
 	superUsers string
 
 	metrics bool
+
+	testStorageFaults bool // test only: PUT /debug/storage-faults (faults.go)
 
 	// Command-only flags (config.go): not configuration themselves.
 	configFile              string
@@ -120,6 +123,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.s3FlushInterval, "s3-flush-interval", 10*time.Second, "longest time produced data waits before going to S3 (the loss window if the disk is lost)")
 	fs.Int64Var(&o.s3CacheBytes, "s3-cache-bytes", 1<<30, "local disk budget for caching S3-resident segments read back")
 	fs.Int64Var(&o.s3TargetObjectBytes, "s3-target-object-bytes", 64<<20, "size at which a partition's segment is sealed and uploaded to S3")
+	fs.DurationVar(&o.s3LeaseTTL, "s3-lease-ttl", 30*time.Second, "how long the S3 writer lease lasts unrenewed: after a crash, the next broker on the bucket and prefix waits this long (renewed every third of it)")
 	fs.Int64Var(&o.s3LocalBudgetBytes, "s3-local-budget-bytes", 10<<30, "local disk for partition segments with S3: confirmed ones are evicted past it; produce answers KAFKA_STORAGE_ERROR while data not yet in S3 reaches it")
 	fs.BoolVar(&o.saslEnabled, "sasl-enabled", false, "require SASL authentication on every connection")
 	fs.StringVar(&o.saslMechanism, "sasl-mechanism", "PLAIN", "enabled SASL mechanisms, one or a comma list of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512")
@@ -132,6 +136,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.aclEnabled, "acl-enabled", false, "enforce ACLs (CreateAcls/DescribeAcls/DeleteAcls; no ACL found means denied)")
 	fs.StringVar(&o.superUsers, "super-users", "", "principals allowed everything, semicolon separated (\"User:admin;User:ops\")")
 	fs.BoolVar(&o.metrics, "metrics", true, "serve Prometheus metrics on /metrics of --health-addr (false: count nothing)")
+	fs.BoolVar(&o.testStorageFaults, "test-storage-faults", false, "TEST ONLY, never in production: serve PUT /debug/storage-faults on --health-addr, which makes writes and fsyncs below the WAL and metadata logs fail (chaos tests)")
 	fs.StringVar(&o.configFile, "config", "", "YAML file of settings, keys named as the flags (flag > KLITE_* environment > file > default)")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	fs.BoolVar(&o.printConfg, "print-config", false, "print the effective configuration (secrets masked) and exit")
@@ -271,6 +276,9 @@ func (o *options) validate() error {
 			return fmt.Errorf("invalid --health-addr %q: want host:port", o.healthAddr)
 		}
 	}
+	if o.testStorageFaults && o.healthAddr == "" {
+		return fmt.Errorf("--test-storage-faults needs --health-addr (its endpoint lives there)")
+	}
 	if o.walTrimInterval < 0 {
 		return fmt.Errorf("invalid --wal-trim-interval %s: want 0 (never) or a positive duration", o.walTrimInterval)
 	}
@@ -294,6 +302,9 @@ func (o *options) validate() error {
 	}
 	if o.quotaWindowNum < 1 || o.quotaWindowNum > 1000 || o.quotaWindowSize < 10*time.Millisecond {
 		return fmt.Errorf("invalid quota window (--quota-window-num %d, --quota-window-size %s): want 1..1000 samples of at least 10ms", o.quotaWindowNum, o.quotaWindowSize)
+	}
+	if o.s3LeaseTTL < time.Second || o.s3LeaseTTL > 24*time.Hour {
+		return fmt.Errorf("invalid --s3-lease-ttl %s: want 1s to 24h", o.s3LeaseTTL)
 	}
 	if o.s3FlushInterval <= 0 {
 		return fmt.Errorf("invalid --s3-flush-interval %s: must be positive", o.s3FlushInterval)
@@ -419,6 +430,7 @@ func run(o *options, reload func() (*options, error)) int {
 
 	var ready atomic.Bool
 	var healthBound string
+	var faults *storage.Faults // --test-storage-faults only
 	if o.healthAddr != "" {
 		hl, err := net.Listen("tcp", o.healthAddr)
 		if err != nil {
@@ -443,6 +455,11 @@ func run(o *options, reload func() (*options, error)) int {
 			mux.Handle("/metrics", reg.Handler())
 		}
 		mux.Handle("/log-level", logLevelHandler(level, log)) // ops.go
+		if o.testStorageFaults {
+			faults = &storage.Faults{}
+			mux.Handle("/debug/storage-faults", storageFaultsHandler(faults, log)) // faults.go
+			log.Warn("TEST ONLY: --test-storage-faults is set; PUT /debug/storage-faults on the health address makes storage writes fail")
+		}
 		healthBound = hl.Addr().String()
 		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go hs.Serve(hl)
@@ -483,6 +500,7 @@ func run(o *options, reload func() (*options, error)) int {
 		RetentionCheckInterval: o.retentionCheck,
 		CompactionBackoff:      o.compactionBackoff,
 		WALTrimInterval:        walTrim(o.walTrimInterval),
+		StorageFaults:          faults,
 		Logger:                 log,
 		SASL: broker.SASLConfig{
 			Enabled:    o.saslEnabled,
@@ -497,7 +515,7 @@ func run(o *options, reload func() (*options, error)) int {
 		TransactionMaxTimeout: o.txnMaxTimeout,
 		S3: broker.S3Config{Bucket: o.s3Bucket, Region: o.s3Region, Endpoint: o.s3Endpoint, Prefix: o.s3Prefix,
 			FlushInterval: o.s3FlushInterval, CacheBytes: o.s3CacheBytes, TargetObjectBytes: o.s3TargetObjectBytes,
-			LocalBudgetBytes: o.s3LocalBudgetBytes},
+			LocalBudgetBytes: o.s3LocalBudgetBytes, LeaseTTL: o.s3LeaseTTL},
 		QuotaWindowNum: o.quotaWindowNum,
 		QuotaWindow:    o.quotaWindowSize,
 

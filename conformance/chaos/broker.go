@@ -19,7 +19,9 @@ import (
 // directory across restarts, so clients reconnect to the same place.
 type Broker struct {
 	Bin, Dir, Addr string
-	Extra          []string // more flags
+	// HealthAddr is klite's --health-addr (StartBroker gives one; the storage faults use it).
+	HealthAddr string
+	Extra      []string // more flags
 	// Wrap, when set, is the command klite runs under (its arguments follow); Mount is the
 	// file system it mounts for klite (see StartBrokerOnTmpfs).
 	Wrap  []string
@@ -31,7 +33,10 @@ type Broker struct {
 	exited chan error
 	mu     sync.Mutex
 	tail   []string
+	lines  int // lines printed in all, over every start
 	Starts int
+	// Damage counts how the Corrupt fault's restarts went.
+	Damage DamageCounts
 }
 
 var servingRE = regexp.MustCompile(`msg="klite serving" listen=(\S+)`)
@@ -44,7 +49,13 @@ func StartBroker(bin, dir string, extra ...string) (*Broker, error) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	b := &Broker{Bin: bin, Dir: dir, Addr: addr, Extra: extra, StartTimeout: 60 * time.Second}
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	health := hl.Addr().String()
+	hl.Close()
+	b := &Broker{Bin: bin, Dir: dir, Addr: addr, HealthAddr: health, Extra: extra, StartTimeout: 60 * time.Second}
 	return b, b.Start()
 }
 
@@ -77,21 +88,34 @@ func (b *Broker) Inside(path string) string {
 	return filepath.Join(fmt.Sprintf("/proc/%d/root", b.cmd.Process.Pid), path)
 }
 
-// Start (re)starts the process and waits until it logs that it serves.
+// leaseHeld is klite's refusal while the S3 writer lease of a killed broker has not expired.
+const leaseHeld = "another broker uses this S3 bucket and prefix"
+
+// Start (re)starts the process and waits until it logs that it serves. With S3, a restart
+// after SIGKILL is refused until the dead process's lease expires (--s3-lease-ttl): it is
+// tried again every half second within StartTimeout.
 func (b *Broker) Start() error {
-	serving, exited, err := b.spawn()
-	if err != nil {
-		return err
-	}
-	select {
-	case <-serving:
-		return nil
-	case err := <-exited:
-		exited <- err
-		return fmt.Errorf("klite exited at start (start %d): %v\n%s", b.Starts, err, b.Tail(40))
-	case <-time.After(b.StartTimeout):
-		b.Kill()
-		return fmt.Errorf("klite did not serve within %v (start %d)\n%s", b.StartTimeout, b.Starts, b.Tail(40))
+	deadline := time.Now().Add(b.StartTimeout)
+	for {
+		mark := b.Lines()
+		serving, exited, err := b.spawn()
+		if err != nil {
+			return err
+		}
+		select {
+		case <-serving:
+			return nil
+		case err := <-exited:
+			exited <- err
+			if b.said(mark, leaseHeld) && time.Now().Before(deadline) {
+				time.Sleep(500 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("klite exited at start (start %d): %v\n%s", b.Starts, err, b.Tail(40))
+		case <-time.After(time.Until(deadline)):
+			b.Kill()
+			return fmt.Errorf("klite did not serve within %v (start %d)\n%s", b.StartTimeout, b.Starts, b.Tail(40))
+		}
 	}
 }
 
@@ -108,7 +132,11 @@ func (b *Broker) KillEarly(d time.Duration) error {
 
 // spawn starts the process; serving is signalled once it logs that it serves.
 func (b *Broker) spawn() (serving <-chan struct{}, exited chan error, err error) {
-	args := append([]string{b.Bin, "--listen", b.Addr, "--data-dir", b.Dir}, b.Extra...)
+	args := []string{b.Bin, "--listen", b.Addr, "--data-dir", b.Dir}
+	if b.HealthAddr != "" {
+		args = append(args, "--health-addr", b.HealthAddr)
+	}
+	args = append(args, b.Extra...)
 	args = append(append([]string(nil), b.Wrap...), args...)
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -127,6 +155,7 @@ func (b *Broker) spawn() (serving <-chan struct{}, exited chan error, err error)
 			line := sc.Text()
 			b.mu.Lock()
 			b.tail = append(b.tail, line)
+			b.lines++
 			if len(b.tail) > 200 {
 				b.tail = b.tail[len(b.tail)-200:]
 			}
@@ -154,6 +183,33 @@ func (b *Broker) Tail(n int) string {
 		t = t[len(t)-n:]
 	}
 	return strings.Join(t, "\n")
+}
+
+// said reports whether a line printed after mark contains s, waiting up to a second for
+// lines still in the pipe (a process's exit can be seen before its last lines are read).
+func (b *Broker) said(mark int, s string) bool {
+	for i := 0; i < 20; i++ {
+		if saidAny(b.LinesSince(mark), s) {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+// Lines returns how many lines the process printed so far (a mark for LinesSince).
+func (b *Broker) Lines() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.lines
+}
+
+// LinesSince returns the lines printed after mark (those still in the last 200 kept).
+func (b *Broker) LinesSince(mark int) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := min(b.lines-mark, len(b.tail))
+	return append([]string(nil), b.tail[len(b.tail)-n:]...)
 }
 
 // Kill sends SIGKILL and waits for the process to be gone.

@@ -27,6 +27,16 @@ type Options struct {
 	// when neither it nor a later record of its key is read: the latest value per key is
 	// never lost. Written so it holds whether or not compaction has acted yet.
 	Compacted bool
+	// LogStart, when set (retention deletes old records), is each partition's log start
+	// offset after the final reads: records below it may be gone, so they are neither lost
+	// when missing nor skipped when a session jumps over them. Every acknowledged record at
+	// or above it is expected.
+	LogStart map[int32]int64
+}
+
+// deleted reports whether retention may have removed offset o of partition p.
+func (o Options) deleted(p int32, off int64) bool {
+	return o.LogStart != nil && off < o.LogStart[p]
 }
 
 // Anomaly is one broken promise, with enough detail to find it in the broker's data.
@@ -44,6 +54,8 @@ type Report struct {
 	Anomalies                  []Anomaly
 	// AllowedDuplicates counts duplicates a non-idempotent producer may make (not anomalies).
 	AllowedDuplicates int
+	// Expired counts acknowledged records below the log start (Options.LogStart): not expected.
+	Expired int
 }
 
 // Count returns the anomalies of one kind.
@@ -171,6 +183,10 @@ func Check(h *History, opt Options) Report {
 		if oc, _ := outcome(w.Value); oc != NoTxn && oc != Committed {
 			continue
 		}
+		if opt.deleted(w.Partition, w.Offset) {
+			r.Expired++
+			continue
+		}
 		if opt.Compacted {
 			if o, ok := latestRead[pk{w.Partition, KeyOf(w.Value)}]; ok && o > w.Offset {
 				continue // superseded: compaction may have removed it
@@ -264,7 +280,7 @@ func Check(h *History, opt Options) Report {
 			offs := byPart[rd.Partition]
 			i := sort.Search(len(offs), func(i int) bool { return offs[i] > prev })
 			for ; i < len(offs) && offs[i] < rd.Offset; i++ {
-				if v := at[po{rd.Partition, offs[i]}]; visible(v, p.ReadCommitted) && !superseded(rd.Partition, offs[i], v) {
+				if v := at[po{rd.Partition, offs[i]}]; visible(v, p.ReadCommitted) && !superseded(rd.Partition, offs[i], v) && !opt.deleted(rd.Partition, offs[i]) {
 					add(PollSkip, "session %d partition %d jumped from offset %d to %d over %d (%q)",
 						p.Session, rd.Partition, prev, rd.Offset, offs[i], v)
 					break

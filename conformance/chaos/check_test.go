@@ -244,3 +244,28 @@ func TestCompactedHidesOnlySuperseded(t *testing.T) {
 		t.Fatalf("compacted, latest of k2 gone: %+v", r.Anomalies)
 	}
 }
+
+// Retention: records below the final log start may be gone (not lost, and a session may
+// jump over them), but a record at or above it that is missing is still lost, and a jump
+// over one is still a skip.
+func TestRetentionLogStart(t *testing.T) {
+	h := NewHistory()
+	for o, v := range []string{"a", "b", "c", "d", "e"} {
+		acked(h, v, 0, int64(o), 0)
+	}
+	poll(h, 1, false, time.Now(), Read{0, 0, "a"}, Read{0, 3, "d"}) // jumps over b (deleted) and c (not)
+	h.AddPoll(Poll{Session: 2, Final: true, At: time.Now(), Reads: []Read{{0, 3, "d"}}})
+	r := Check(h, Options{LogStart: map[int32]int64{0: 2}})
+	if r.Lost != 2 || r.Count(Lost) != 2 || r.Count(PollSkip) != 1 || len(r.Anomalies) != 3 || r.Expired != 2 {
+		t.Fatalf("want c and e lost, one skip over c, a and b expired: %+v", r)
+	}
+	for _, a := range r.Anomalies {
+		if strings.Contains(a.Detail, `"a"`) || strings.Contains(a.Detail, `"b"`) {
+			t.Fatalf("a record below the log start reported: %+v", a)
+		}
+	}
+	// Without the log start, the same history loses a, b, c and e.
+	if r := Check(h, Options{}); r.Lost != 4 {
+		t.Fatalf("without LogStart: %+v", r)
+	}
+}

@@ -37,6 +37,11 @@ func newDiskFull(c Config, topic string, h *History) (*diskFull, error) {
 	if c.Broker == nil || c.Broker.Mount == "" {
 		return nil, fmt.Errorf("%s needs a broker on a small file system (StartBrokerOnTmpfs)", DiskFull)
 	}
+	return newProber(c, topic, h)
+}
+
+// newProber returns the probe producer of the disk-full and injected storage faults.
+func newProber(c Config, topic string, h *History) (*diskFull, error) {
 	// One try per probe (no idempotence, no retries): the probe sees the broker's own answer.
 	cl, err := kgo.NewClient(append(clientOpts(c.Addr), kgo.DisableIdempotentWrite(), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordRetries(0), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))...)

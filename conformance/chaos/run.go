@@ -40,6 +40,8 @@ type Config struct {
 	Deadline time.Duration
 	// DrainTimeout bounds the final reads (default 30 s): whatever is missing then is lost.
 	DrainTimeout time.Duration
+	// S3, when set, is the S3 server klite's --s3-* flags point at (the S3 faults need it).
+	S3 *S3Env
 	// Inject, when set, is the fault applied each cycle instead of Fault's (tests use it to
 	// break a broker on purpose and see the checker notice).
 	Inject func() error
@@ -58,6 +60,10 @@ type Result struct {
 	History *History
 	// StorageErrors counts the disk-full fault's probes refused with KAFKA_STORAGE_ERROR.
 	StorageErrors int
+	// LogStart is the retention workload's log start offset per partition at the end.
+	LogStart map[int32]int64
+	// Damage counts the Corrupt fault's restarts that served or refused.
+	Damage DamageCounts
 }
 
 // Run runs one workload under one fault and checks its history.
@@ -88,12 +94,19 @@ func Run(ctx context.Context, c Config) Result {
 			"min.cleanable.dirty.ratio": kadm.StringPtr("0.01"), "segment.ms": kadm.StringPtr("1000"),
 			"min.compaction.lag.ms": kadm.StringPtr("0")}
 	}
+	if c.Workload == Retention {
+		configs = map[string]*string{"retention.ms": kadm.StringPtr(fmt.Sprint(RetentionMs)), "segment.ms": kadm.StringPtr("1000")}
+	}
 	if err := createTopic(ctx, c.Addr, topic, c.Partitions, configs); err != nil {
 		res.Err = err
 		return res
 	}
-	if c.Fault == DiskFull {
-		df, err := newDiskFull(c, topic, h)
+	if c.Fault == DiskFull || c.Fault == FsyncError || c.Fault == WriteError {
+		newF := newDiskFull
+		if c.Fault != DiskFull {
+			newF = newProber
+		}
+		df, err := newF(c, topic, h)
 		if err != nil {
 			res.Err = err
 			return res
@@ -117,7 +130,7 @@ func Run(ctx context.Context, c Config) Result {
 	p := &producer{addr: c.Addr, topic: topic, partitions: c.Partitions, prefix: fmt.Sprintf("%s-%d", c.Workload, c.Seed), h: h,
 		rng: rand.New(rand.NewSource(c.Seed + 1)), pad: c.ValueBytes}
 	switch c.Workload {
-	case Plain, Idempotent, Group, Members, Compacted:
+	case Plain, Idempotent, Group, Members, Compacted, Retention:
 		if c.Workload == Compacted {
 			p.keys = 16
 		}
@@ -154,7 +167,7 @@ func Run(ctx context.Context, c Config) Result {
 		if ctx.Err() != nil {
 			break
 		}
-		if err := applyFault(c); err != nil {
+		if err := applyFault(c, res.Cycles, rng); err != nil {
 			res.Err = err
 			break
 		}
@@ -192,10 +205,17 @@ func Run(ctx context.Context, c Config) Result {
 
 	// Final reads: fresh sessions from the start until every acknowledged (committed) value
 	// is seen, bounded in time (what is still missing then is lost).
+	var logStart map[int32]int64 // retention: what is below it may be gone
+	if c.Workload == Retention {
+		logStart = startOffsets(c.Addr, topic)
+	}
 	drain := func(rc bool, session int) {
 		want := expected(h)
 		if c.Workload == Compacted {
 			want = latestPerKey(h, want)
+		}
+		if logStart != nil {
+			want = aboveLogStart(h, want, logStart)
 		}
 		dstop := make(chan struct{})
 		timer := time.AfterFunc(c.DrainTimeout, func() { close(dstop) })
@@ -225,11 +245,19 @@ func Run(ctx context.Context, c Config) Result {
 	if c.Workload == Transactional {
 		drain(true, 4)
 	}
-	res.Report = Check(h, Options{AllowDuplicates: c.Workload == Plain, Compacted: c.Workload == Compacted})
+	if c.Workload == Retention {
+		// After the final reads: retention may have moved on while they ran.
+		logStart = startOffsets(c.Addr, topic)
+		res.LogStart = logStart
+	}
+	res.Report = Check(h, Options{AllowDuplicates: c.Workload == Plain, Compacted: c.Workload == Compacted, LogStart: logStart})
 	res.Took = time.Since(start)
 	res.History = h
 	if c.diskFull != nil {
 		res.StorageErrors = c.diskFull.storageErrors
+	}
+	if c.Broker != nil {
+		res.Damage = c.Broker.Damage
 	}
 	return res
 }
@@ -253,7 +281,7 @@ func expected(h *History) map[string]bool {
 	return want
 }
 
-func applyFault(c Config) error {
+func applyFault(c Config, cycle int, rng *rand.Rand) error {
 	if c.Inject != nil {
 		return c.Inject()
 	}
@@ -280,6 +308,15 @@ func applyFault(c Config) error {
 		return c.Broker.Pause(c.Pause)
 	case DiskFull:
 		return c.diskFull.inject(c.Pause)
+	case TornTail, Corrupt:
+		return damageFault(c, cycle, rng)
+	case S3Down, S3Slow, S3Errors:
+		if c.S3 == nil {
+			return fmt.Errorf("%s needs the S3 storage mode", c.Fault)
+		}
+		return c.S3.inject(c.Fault, c.Pause)
+	case FsyncError, WriteError:
+		return c.diskFull.injectStorage(c.Fault, c.Pause)
 	}
 	return fmt.Errorf("unknown fault %q", c.Fault)
 }
@@ -331,4 +368,40 @@ func createTopic(ctx context.Context, addr, topic string, partitions int32, conf
 		time.Sleep(500 * time.Millisecond)
 	}
 	return fmt.Errorf("create topic %s: %v", topic, last)
+}
+
+// startOffsets returns every partition's log start offset (bounded: 10 tries over about 10 s;
+// a partition it cannot learn counts as starting at 0, which expects everything).
+func startOffsets(addr, topic string) map[int32]int64 {
+	out := map[int32]int64{}
+	cl, err := kgo.NewClient(clientOpts(addr)...)
+	if err != nil {
+		return out
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for i := 0; i < 10; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		offs, err := adm.ListStartOffsets(ctx, topic)
+		cancel()
+		if err == nil && offs.Error() == nil {
+			offs.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+			return out
+		}
+		time.Sleep(time.Second)
+	}
+	return out
+}
+
+// aboveLogStart keeps the expected values at or above their partition's log start.
+func aboveLogStart(h *History, want map[string]bool, logStart map[int32]int64) map[string]bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string]bool{}
+	for _, w := range h.Writes {
+		if want[w.Value] && w.Offset >= logStart[w.Partition] {
+			out[w.Value] = true
+		}
+	}
+	return out
 }

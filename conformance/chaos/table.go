@@ -22,8 +22,12 @@ func PrintTable(w io.Writer, target string, results []Result) {
 		if r.Report.AllowedDuplicates > 0 {
 			dup += " (allowed)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%d\t%s\t\n", target, r.Workload, r.Fault, r.Cycles, r.Report.Ops,
-			r.Report.Acked, r.Report.Lost, dup, r.Report.Other(), verdict)
+		acked := fmt.Sprint(r.Report.Acked)
+		if r.Report.Expired > 0 {
+			acked += fmt.Sprintf(" (%d expired)", r.Report.Expired) // below the log start: retention's
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%d\t%s\t%d\t%s\t\n", target, r.Workload, r.Fault, r.Cycles, r.Report.Ops,
+			acked, r.Report.Lost, dup, r.Report.Other(), verdict)
 	}
 	tw.Flush()
 	for _, r := range results {

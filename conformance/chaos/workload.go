@@ -22,10 +22,18 @@ const (
 	// Compacted: idempotent writes of 16 keys to a compacted topic; the latest value per key
 	// is never lost (older ones may be compacted away).
 	Compacted = "compacted"
+	// Retention: idempotent writes to a topic whose records expire after RetentionMs (1 s
+	// segments): only records at or above the final log start offset are expected (the
+	// broker needs a short retention check, klite's --retention-check-interval 1s, for
+	// retention to act during the run).
+	Retention = "retention"
 )
 
+// RetentionMs is the retention workload's retention.ms.
+const RetentionMs = 3000
+
 // Workloads lists the workloads in table order.
-var Workloads = []string{Plain, Idempotent, Transactional, Group, Members, Compacted}
+var Workloads = []string{Plain, Idempotent, Transactional, Group, Members, Compacted, Retention}
 
 // clientOpts are the time-outs every client uses: short, so a SIGSTOP pause of more than 3 s
 // outlasts them (a produce request waits its 1 s time-out plus the 2 s overhead, a fetch its
