@@ -48,6 +48,9 @@ const (
 	// defaultTrimInterval is how often the jobs loop seals tails pinning old WAL segments
 	// and trims (Config.WALTrimInterval).
 	defaultTrimInterval = time.Second
+	// tailIdleAfter: over tailBudget, the tails of partitions idle this long are sealed
+	// first.
+	tailIdleAfter = time.Second
 	// idleSealAfter: tails are sealed (their memory freed) once no append came for this long.
 	idleSealAfter = 10 * time.Second
 )

@@ -113,6 +113,8 @@ type Log struct {
 	next  int64
 	ckpt  checkpoint
 	held  int64 // capacity of the tail buffers, as last added to opts.Tails
+	// lastAppend is when Append last took a batch (opts.Now; Drain.EnforceTailBudget).
+	lastAppend int64
 }
 
 // heldLocked brings opts.Tails up to date with the capacity of the tail buffers (active,
@@ -363,6 +365,7 @@ func (l *Log) Append(b []byte) error {
 	l.trackTxn(b, &h, l.active)
 	l.active.add(b, &h)
 	l.next = h.Last + 1
+	l.lastAppend = now
 	l.heldLocked()
 	return nil
 }
