@@ -98,7 +98,7 @@ func (b *Broker) maintainLogs() {
 			releaseMemory() // the tails' buffers, as the WAL's own when it went idle
 		}
 	} else {
-		err = b.drain.EnforceTailBudget(tailBudget)
+		err = b.drain.EnforceTailBudget(tailBudget, tailIdleAfter.Milliseconds())
 	}
 	if err = errors.Join(err, b.trimWAL()); err != nil {
 		b.log.Warn("sealing partition segments or trimming the WAL failed; retrying", "err", err)

@@ -161,24 +161,39 @@ func (d *Drain) TailBytes() int64 {
 	return n
 }
 
-// EnforceTailBudget seals the largest tails until all of them together fit in budget
-// (without d.mu, as SealPinning).
-func (d *Drain) EnforceTailBudget(budget int64) error {
+// EnforceTailBudget seals tails (and lets their spare buffers go) until the buffers of all
+// of them together fit in budget: first the tails of partitions that took no batch for
+// idleFor (a topic whose load moved elsewhere), then the largest. Sealing the idle ones
+// first keeps the hot partitions from rolling early (at budgetRollBytes, see Log.Append)
+// and losing their spare buffers because idle tails hold the budget. Seals run without
+// d.mu, as SealPinning.
+func (d *Drain) EnforceTailBudget(budget int64, idleFor int64) error {
+	now := d.opts.Now()
 	d.mu.Lock()
 	type tail struct {
-		l *Log
-		n int64
+		l    *Log
+		n    int64
+		idle bool
 	}
 	var tails []tail
 	var total int64
 	for _, dl := range d.logs {
-		if n := dl.log.tailBytes(); n > 0 {
-			tails = append(tails, tail{dl.log, n})
+		l := dl.log
+		l.mu.Lock()
+		n, idle := l.held, now-l.lastAppend >= idleFor
+		l.mu.Unlock()
+		if n > 0 {
+			tails = append(tails, tail{l, n, idle})
 			total += n
 		}
 	}
 	d.mu.Unlock()
-	sort.Slice(tails, func(i, j int) bool { return tails[i].n > tails[j].n })
+	sort.Slice(tails, func(i, j int) bool {
+		if tails[i].idle != tails[j].idle {
+			return tails[i].idle
+		}
+		return tails[i].n > tails[j].n
+	})
 	for _, t := range tails {
 		if total <= budget {
 			break
@@ -186,7 +201,11 @@ func (d *Drain) EnforceTailBudget(budget int64) error {
 		if err := t.l.Seal(); err != nil {
 			return err
 		}
-		total -= t.n
+		t.l.mu.Lock()
+		t.l.spare = nil
+		t.l.heldLocked()
+		total -= t.n - t.l.held
+		t.l.mu.Unlock()
 	}
 	return nil
 }

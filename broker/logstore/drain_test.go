@@ -96,12 +96,40 @@ func TestDrainTailBudget(t *testing.T) {
 			}
 		}
 	}
-	total := d.TailBytes()
-	if err := d.EnforceTailBudget(total / 2); err != nil {
+	total := d.opts.Tails.Load()
+	if err := d.EnforceTailBudget(total/2, 1000); err != nil {
 		t.Fatal(err)
 	}
-	if n := d.TailBytes(); n > total/2 || n == 0 {
-		t.Fatalf("tails %d bytes after a budget of %d (were %d): want the largest sealed, the smallest kept", n, total/2, total)
+	if n := d.opts.Tails.Load(); n > total/2 || n == 0 {
+		t.Fatalf("tails hold %d bytes after a budget of %d (were %d): want the largest sealed, the smallest kept", n, total/2, total)
+	}
+}
+
+// Over the budget, the tail of a partition that took no batch for idleFor is sealed before
+// a larger one still taking batches.
+func TestDrainTailBudgetSealsIdleFirst(t *testing.T) {
+	c := &clock{}
+	d := NewDrain(NewMemStore(), func(string) Config { return smallConfig() }, Options{Now: c.now})
+	idle, hot := PartitionKey([16]byte{9}, 0), PartitionKey([16]byte{9}, 1)
+	add := func(key string, n int) {
+		l, _ := d.Log(key)
+		for i := 0; i < n; i++ {
+			b := mkBatch(t, l.NextOffset(), []rec{{key: []byte("k"), value: make([]byte, 100<<10)}}, batchOpts{})
+			if err := d.Add(key, b, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	add(idle, 2)
+	c.ms.Add(5000)
+	add(hot, 4)
+	if err := d.EnforceTailBudget(d.opts.Tails.Load()-1, 1000); err != nil {
+		t.Fatal(err)
+	}
+	li, _ := d.Log(idle)
+	lh, _ := d.Log(hot)
+	if len(li.Segments()) != 1 || len(lh.Segments()) != 0 {
+		t.Fatalf("sealed %d segments of the idle partition and %d of the hot one, want 1 and 0", len(li.Segments()), len(lh.Segments()))
 	}
 }
 

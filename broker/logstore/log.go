@@ -114,6 +114,8 @@ type Log struct {
 	next  int64
 	ckpt  checkpoint
 	held  int64 // capacity of the tail buffers, as last added to opts.Tails
+	// lastAppend is when Append last took a batch (opts.Now; Drain.EnforceTailBudget).
+	lastAppend int64
 }
 
 // heldLocked brings opts.Tails up to date with the capacity of the tail buffers (active,
@@ -314,7 +316,8 @@ func (l *Log) Append(b []byte) error {
 	roll := l.active != nil && (int64(len(l.active.data)+h.Size) > min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes) ||
 		l.active.batches > 0 && l.active.waited(now, h.MaxTimestamp) > l.cfg.SegmentMs ||
 		len(l.active.data) >= budgetRollBytes && l.overBudget())
-	// Past this the roll waits for a seal still running; below it the active segment takes
+	full := l.active != nil && int64(len(l.active.data)+h.Size) > min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes)
+	// Past must the roll waits for a seal still running; below it the active segment takes
 	// the batch meanwhile (see rollAsync).
 	must := l.active != nil && int64(len(l.active.data)+h.Size) > min(l.cfg.SegmentBytes, rollSlack*l.opts.MaxActiveBytes)
 	l.mu.Unlock()
@@ -340,8 +343,15 @@ func (l *Log) Append(b []byte) error {
 		l.active = newSegBuilder(min(l.next, h.Base), l.cfg.IndexIntervalBytes, l.cfg.Compact, now)
 		if roll := min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes); roll > 0 && roll < 1<<30 {
 			l.active.capHint = int(roll + roll/32 + 4096)
-			if cap(l.spare) >= h.Size && cap(l.spare) <= l.active.capHint {
+			switch {
+			case cap(l.spare) >= h.Size:
+				// A buffer that grew while its predecessor was sealing is taken too.
 				l.active.data = l.spare[:0]
+			case full && !l.overBudget():
+				// A partition that just filled a segment fills the next one: one buffer
+				// of the roll size costs less than doubling up to it (zeroing and
+				// copying every step, a quarter of the broker's CPU under load).
+				l.active.data = make([]byte, 0, l.active.capHint)
 			}
 		}
 		l.spare = nil
@@ -349,6 +359,7 @@ func (l *Log) Append(b []byte) error {
 	l.trackTxn(b, &h, l.active)
 	l.active.add(b, &h)
 	l.next = h.Last + 1
+	l.lastAppend = now
 	l.heldLocked()
 	return nil
 }
