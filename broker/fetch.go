@@ -9,7 +9,8 @@
 // Fetch sessions (KIP-227) are in fetch_session.go: an incremental fetch is resolved to all
 // the partitions of its session first, and its answer trimmed to what changed. READ_COMMITTED
 // returns data only below the last stable offset and lists the aborted transactions in the
-// returned range (txn_partition.go).
+// returned range (txn_partition.go). On a plain TCP connection, batches of sealed segments
+// are sent from the segment files with sendfile, never read into memory (fetch_zerocopy.go).
 //
 // As Kafka 4.0: MaxBytes 0 returns only the first batch; a negative MaxBytes or
 // PartitionMaxBytes fails each partition that has data to read (UNKNOWN_SERVER_ERROR, Kafka's

@@ -2,8 +2,8 @@ package main
 
 // The workloads of the side-by-side run, in order: e2e latency on the fresh broker; produce
 // with franz-go, with the lean generator and with Kafka's ProducerPerformance; e2e latency
-// right after that load and at a higher rate; catch-up consumption from disk with franz-go
-// and with Kafka's ConsumerPerformance; idle connections.
+// right after that load and at a higher rate; catch-up consumption from disk with franz-go,
+// with the lean reader and with Kafka's ConsumerPerformance; idle connections.
 
 import (
 	"context"
@@ -196,6 +196,31 @@ func (r *compareRun) workloads() error {
 		}
 		r.add(cmpRow{name: "catch-up consume from disk, franz-go", unit: "MB/s", v: mbps, higherBetter: true, note: note})
 		r.add(cmpRow{name: "catch-up consume, broker CPU per GB", unit: "s", v: cpu, note: "target: klite <= 1/3 of Kafka"})
+
+		// The same from disk with the lean reader (leanconsume.go): no record decoding in
+		// the client, so the figure is the broker's and the disk's rather than franz-go's.
+		lmbps, lcpu := nan2(), nan2()
+		err = r.both("catch-up consume, lean reader", func(i int, t *target) error {
+			want := min(rawRecs[i], o.consumeBytes/int64(o.recordSize))
+			dropDirCache(t.dataDir)
+			c0 := t.cpu()
+			_, bytes, el, err := leanCatchUp(ctx, t.addr, names.raw, o.partitions, want, o.recordSize, 2*time.Minute)
+			if err != nil {
+				return err
+			}
+			lmbps[i] = float64(bytes) / el.Seconds() / 1e6
+			lcpu[i] = cpuPerGB(t.cpu()-c0, bytes)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		note = "raw Fetch v12 requests (64 MiB answers, 16 MiB per partition), batch headers read only; target: klite >= 2x Kafka"
+		if r.seqRead > 0 {
+			note += fmt.Sprintf(" and >= 0.8x the disk's sequential read (klite %.2fx)", lmbps[0]/r.seqRead)
+		}
+		r.add(cmpRow{name: "catch-up consume from disk, lean reader", unit: "MB/s", v: lmbps, higherBetter: true, note: note})
+		r.add(cmpRow{name: "catch-up consume (lean reader), broker CPU per GB", unit: "s", v: lcpu, note: "target: klite <= 1/3 of Kafka"})
 	}
 	if o.perfRecords > 0 {
 		mbps, cpu := nan2(), nan2()
