@@ -363,6 +363,50 @@ func (t *TieredStore) Evict(budget int64) (int, int64, error) {
 	return n, freed, nil
 }
 
+// Purge deletes every object under prefix (a deleted topic, "<topic-id>/", whose removal
+// S3 refused or a crash interrupted): in S3 first, then locally, with uploads held off, so
+// nothing of it is uploaded again. It returns how many S3 objects it deleted.
+func (t *TieredStore) Purge(prefix string) (int, error) {
+	t.delMu.Lock()
+	defer t.delMu.Unlock()
+	objs, err := t.remote.List(prefix)
+	if err != nil {
+		return 0, err
+	}
+	for i, o := range objs {
+		if err := t.cache.Delete(o.Name); err != nil {
+			return i, err
+		}
+	}
+	loc, err := t.local.List(prefix)
+	if err != nil {
+		return len(objs), err
+	}
+	for _, o := range loc {
+		if err := t.local.Delete(o.Name); err != nil {
+			return len(objs), err
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for name := range t.segs {
+		if strings.HasPrefix(name, prefix) {
+			t.dropLocalLocked(name)
+		}
+	}
+	for p := range t.dirty {
+		if strings.HasPrefix(p, prefix) {
+			delete(t.dirty, p)
+		}
+	}
+	for p := range t.ups {
+		if strings.HasPrefix(p, prefix) {
+			delete(t.ups, p)
+		}
+	}
+	return len(objs), nil
+}
+
 // guardedRemote is the remote as the uploaders see it: a put runs under delMu's read lock
 // and only while the local object still exists, so it cannot resurrect a deleted object.
 type guardedRemote struct{ t *TieredStore }
