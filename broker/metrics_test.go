@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // scrape is one parsed /metrics answer.
@@ -239,6 +240,25 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	awaitMetric(t, url, func(v float64) bool { return v == 0 }, "klite_transactions", "state", "Ongoing")
+
+	// The dashboard's quota, compaction and S3 panels: their series exist once a quota
+	// throttled an answer, a compacted topic has sealed segments and the broker provides the
+	// S3 flush lag.
+	if r := alterQuotas(t, tb.client(t), false, quotaEntry(map[string]float64{"request_percentage": 1e-9}, "client-id", "metrics-busy")); r.Entries[0].ErrorCode != 0 {
+		t.Fatal(r.Entries)
+	}
+	qc := dialRaw(t, tb.addr)
+	sendAs(t, qc, "metrics-busy", kmsg.NewPtrMetadataRequest(), 1)
+	readResponse(t, qc, kmsg.NewPtrMetadataResponse(), false)
+	sv := func(v string) *string { return &v }
+	createTopic(t, adm, "mxc", 1, map[string]*string{"cleanup.policy": sv("compact"), "segment.bytes": sv("2048")})
+	ccl := tb.client(t, kgo.DefaultProduceTopic("mxc"), kgo.ProducerLinger(0))
+	for i := 0; i < 60; i++ {
+		if err := ccl.ProduceSync(ctx, &kgo.Record{Key: []byte{byte('a' + i%3)}, Value: []byte("compacted value " + strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tb.s3FlushLag = func() (int64, time.Duration) { return 0, 0 }
 
 	// Every metric the Grafana dashboard queries is exported (all exist by now).
 	checkDashboardMetrics(t, scrapeMetrics(t, url))

@@ -111,7 +111,8 @@ func TestFetchQuotaThrottles(t *testing.T) {
 
 // TestQuotaMetricsProduceAndRequest: the produce and request quota metrics count exactly
 // what the answers carried: one throttled Produce (its request size in bytes, its throttle
-// time) and one throttled Metadata of a client-id with a request quota.
+// time), and a throttled Metadata and Fetch of a client-id with a request quota (the Fetch
+// answered without records, as Kafka).
 func TestQuotaMetricsProduceAndRequest(t *testing.T) {
 	reg := metrics.New()
 	tb := startBroker(t, t.TempDir(), func(c *Config) {
@@ -158,6 +159,25 @@ func TestQuotaMetricsProduceAndRequest(t *testing.T) {
 		t.Fatalf("metadata not throttled")
 	}
 
+	// A Fetch over the request quota is answered as one over the consumer quota: throttled,
+	// without its records (Kafka's handleFetchRequest takes the larger of both throttles).
+	f := kmsg.NewPtrFetchRequest()
+	f.Version, f.MaxBytes, f.SessionEpoch = 11, 1<<20, -1
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = "pq"
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = append(ft.Partitions, fp)
+	f.Topics = append(f.Topics, ft)
+	fc := dialRaw(t, tb.addr)
+	sendAs(t, fc, "busy", f, 1)
+	fr := kmsg.NewPtrFetchResponse()
+	fr.Version = 11
+	readResponse(t, fc, fr, false)
+	if fr.ThrottleMillis <= 0 || len(fr.Topics) != 0 || fr.ErrorCode != 0 {
+		t.Fatalf("fetch over the request quota: throttle %d, error %d, %+v", fr.ThrottleMillis, fr.ErrorCode, fr.Topics)
+	}
+
 	s := scrapeMetrics(t, hs.URL+"/metrics")
 	p := []string{"quota", "produce", "user", "ANONYMOUS", "client_id", "slow"}
 	if v := s.must(t, "klite_quota_bytes_total", p...); v != float64(size) {
@@ -176,11 +196,11 @@ func TestQuotaMetricsProduceAndRequest(t *testing.T) {
 		t.Fatalf("produce rate %v, want above the quota it was throttled for", v)
 	}
 	r := []string{"quota", "request", "user", "", "client_id", "busy"}
-	if v := s.must(t, "klite_quota_throttled_total", r...); v != 1 {
-		t.Fatalf("request throttled %v", v)
+	if v := s.must(t, "klite_quota_throttled_total", r...); v != 2 {
+		t.Fatalf("request throttled %v, want 2 (Metadata, Fetch)", v)
 	}
-	if v := s.must(t, "klite_quota_throttle_time_seconds_total", r...); v != float64(mr.ThrottleMillis)/1000 {
-		t.Fatalf("request throttle time %v, want %v", v, float64(mr.ThrottleMillis)/1000)
+	if v, w := s.must(t, "klite_quota_throttle_time_seconds_total", r...), float64(mr.ThrottleMillis+fr.ThrottleMillis)/1000; v != w {
+		t.Fatalf("request throttle time %v, want %v", v, w)
 	}
 	if v := s.must(t, "klite_quota_request_time_seconds_total", r...); v <= 0 {
 		t.Fatalf("request time %v", v)

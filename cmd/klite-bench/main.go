@@ -85,6 +85,7 @@ type options struct {
 	scalePartitions int
 	tailers         int
 	metricsRounds   int
+	scrapeEvery     time.Duration
 }
 
 func main() {
@@ -119,7 +120,8 @@ func main() {
 	flag.BoolVar(&o.profile, "profile", false, "side by side: start klite with --health-addr and save CPU profiles of its produce phases and of the first 10 s of its catch-up consume into the results folder")
 	flag.IntVar(&o.scalePartitions, "scale-partitions", 1000, "side by side: partitions of the lean generator's scale phase (16 KiB batches; 0 skips it)")
 	flag.IntVar(&o.tailers, "tailers", 100, "side by side: consumers tailing a one-partition topic each while one producer spreads --rate records/s over them (0 skips it)")
-	flag.IntVar(&o.metricsRounds, "metrics-overhead", 0, "run only the metrics overhead phase: this many rounds, each producing with the lean generator for --duration against klite with metrics on (scraped every second) and with --metrics=false, in alternating order (overhead.go)")
+	flag.IntVar(&o.metricsRounds, "metrics-overhead", 0, "run only the metrics overhead phase: this many rounds, each producing with the lean generator for --duration against klite with metrics on (scraped every --metrics-scrape-interval) and with --metrics=false, in alternating order (overhead.go)")
+	flag.DurationVar(&o.scrapeEvery, "metrics-scrape-interval", time.Second, "how often the metrics overhead phase scrapes /metrics while metrics are on (0: never)")
 	flag.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })

@@ -141,11 +141,11 @@ func overheadRun(o options, base string, on bool) (mbps, cpuGB float64, scrapes 
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	if on {
+	if on && o.scrapeEvery > 0 {
 		wg.Add(1)
-		go func() { // a scraper, once a second
+		go func() { // a scraper, every --metrics-scrape-interval
 			defer wg.Done()
-			t := time.NewTicker(time.Second)
+			t := time.NewTicker(o.scrapeEvery)
 			defer t.Stop()
 			for {
 				select {
@@ -171,7 +171,7 @@ func overheadRun(o options, base string, on bool) (mbps, cpuGB float64, scrapes 
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	if on && scrapes == 0 && el > 2*time.Second {
+	if on && o.scrapeEvery > 0 && scrapes == 0 && el > 2*o.scrapeEvery {
 		return 0, 0, 0, fmt.Errorf("metrics on, but /metrics on %s never answered", health)
 	}
 	if bytes == 0 || cpu0 < 0 || cpu1 < 0 {

@@ -36,11 +36,16 @@ var ErrClosed = errors.New("connection closed by the broker")
 const maxFrame = 64 << 20
 
 func Dial(addr string, timeout time.Duration) (*Conn, error) {
+	return DialAs(addr, timeout, "klite-wire")
+}
+
+// DialAs is Dial with the requests' client ID given.
+func DialAs(addr string, timeout time.Duration, clientID string) (*Conn, error) {
 	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
 	}
-	return &Conn{c: c, fmt: kmsg.NewRequestFormatter(kmsg.FormatterClientID("klite-wire")), timeout: timeout}, nil
+	return &Conn{c: c, fmt: kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID)), timeout: timeout}, nil
 }
 
 func (c *Conn) Close() error { return c.c.Close() }

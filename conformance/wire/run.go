@@ -268,7 +268,18 @@ func (r *Runner) sequence(ctx context.Context, t *conformance.Target, c *Case, n
 		if err != nil {
 			return nil, fmt.Errorf("case %s step %d: %v", c.Name, i, err)
 		}
-		if conn == nil {
+		if s.ClientID != "" { // this step alone, on a connection of its own
+			id, err := templ(s.ClientID, names, nil)
+			if err != nil {
+				return nil, fmt.Errorf("case %s step %d: client_id: %v", c.Name, i, err)
+			}
+			if conn != nil {
+				conn.Close()
+			}
+			if conn, err = DialAs(t.Addr, r.Timeout, fmt.Sprint(id)); err != nil {
+				return nil, fmt.Errorf("%s: %v", t.Name, err)
+			}
+		} else if conn == nil {
 			if conn, err = Dial(t.Addr, r.Timeout); err != nil {
 				return nil, fmt.Errorf("%s: %v", t.Name, err)
 			}
@@ -307,6 +318,10 @@ func (r *Runner) sequence(ctx context.Context, t *conformance.Target, c *Case, n
 			saved[name] = val
 		}
 		out[i] = answer{tree: Normalize(tree, c.Ignore, names.Own())}
+		if s.ClientID != "" { // the next step is back on a klite-wire connection
+			conn.Close()
+			conn = nil
+		}
 	}
 	return out, nil
 }

@@ -17,6 +17,8 @@
 //	        save: {a_id: Topics.0.TopicID}   # response path, per target; used as "$a_id"
 //	        compare: false                # setup step: answer not compared
 //	      - await_topic: "{{topic:a}}"    # poll Metadata until every partition has a leader
+//	      - api: CreateTopics
+//	        client_id: "{{client:m}}"     # this step alone, on its own connection with this client ID
 //	      - api: DescribeConfigs
 //	        until: {path: Resources.0.Configs.0.Value, equals: "7200000"}   # repeat until settled
 //	      - api: Metadata
@@ -63,8 +65,12 @@ type Step struct {
 	Save       map[string]string `yaml:"save"`
 	Compare    *bool             `yaml:"compare"`
 	AwaitTopic string            `yaml:"await_topic"`
-	Until      *Until            `yaml:"until"`
-	From       int16             `yaml:"from"` // with version all: the lowest version the case means
+	// ClientID, when set, sends this step alone on a connection of its own with that client
+	// ID (templated: "{{client:m}}"), for cases about client quotas; other steps use
+	// "klite-wire".
+	ClientID string `yaml:"client_id"`
+	Until    *Until `yaml:"until"`
+	From     int16  `yaml:"from"` // with version all: the lowest version the case means
 
 	Key int16 `yaml:"-"`
 }
