@@ -130,6 +130,9 @@ func handleMetadata(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.
 			if kerrv != nil {
 				mt.ErrorCode = kerrv.Code
 			}
+			if req.IncludeTopicAuthorizedOperations && req.Version >= 8 {
+				mt.AuthorizedOperations = b.authorizedOps(rc, kmsg.ACLResourceTypeTopic, name)
+			}
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
