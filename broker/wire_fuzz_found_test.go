@@ -48,6 +48,18 @@ func TestWireFuzzFindings(t *testing.T) {
 		t.Fatalf("init producer id with pid and no epoch: %v %+v", err, r)
 	}
 
+	// AddOffsetsToTxn and EndTxn of the empty transactional ID.
+	ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+	ao.Group, ao.ProducerID, ao.ProducerEpoch = "g", 0, -1
+	if r, err := ao.RequestWith(ctx, cl); err != nil || r.ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("add offsets of txn \"\": %v %+v", err, r)
+	}
+	et := kmsg.NewPtrEndTxnRequest()
+	et.ProducerID, et.ProducerEpoch = 0, 0
+	if r, err := et.RequestWith(ctx, cl); err != nil || r.ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("end txn of \"\": %v %+v", err, r)
+	}
+
 	// DescribeTopicPartitions with a negative cursor partition.
 	dtp := kmsg.NewPtrDescribeTopicPartitionsRequest()
 	rt := kmsg.NewDescribeTopicPartitionsRequestTopic()
