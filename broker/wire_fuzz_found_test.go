@@ -60,6 +60,13 @@ func TestWireFuzzFindings(t *testing.T) {
 		t.Fatalf("end txn of \"\": %v %+v", err, r)
 	}
 
+	// DescribeTransactions of the empty ID.
+	dt := kmsg.NewPtrDescribeTransactionsRequest()
+	dt.TransactionalIDs = []string{""}
+	if r, err := dt.RequestWith(ctx, cl); err != nil || r.TransactionStates[0].ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("describe transaction \"\": %v %+v", err, r)
+	}
+
 	// DescribeTopicPartitions with a negative cursor partition.
 	dtp := kmsg.NewPtrDescribeTopicPartitionsRequest()
 	rt := kmsg.NewDescribeTopicPartitionsRequestTopic()
