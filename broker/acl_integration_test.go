@@ -328,7 +328,15 @@ func TestACLProduce(t *testing.T) {
 	if mr, err = md.RequestWith(ctx, direct(alice)); err != nil {
 		t.Fatal(err)
 	}
-	code(t, mr.Topics[0].ErrorCode, nil, "alice auto-create with CREATE")
+	// Created; the creating request is answered UNKNOWN_TOPIC_OR_PARTITION, as Kafka 4.0.
+	code(t, mr.Topics[0].ErrorCode, kerr.UnknownTopicOrPartition, "alice auto-create with CREATE")
+	if tb.topic("brand-new") == nil {
+		t.Fatal("brand-new was not created")
+	}
+	if mr, err = md.RequestWith(ctx, direct(alice)); err != nil {
+		t.Fatal(err)
+	}
+	code(t, mr.Topics[0].ErrorCode, nil, "alice metadata of the auto-created topic")
 }
 
 // TestACLConsume: READ on the topic and the group lets alice consume in a group and commit;

@@ -4,7 +4,7 @@
 // stage offsets for it. Kafka adds the group's __consumer_offsets partition; klite records
 // the group itself. Errors as in Kafka: INVALID_PRODUCER_ID_MAPPING, PRODUCER_FENCED
 // (INVALID_PRODUCER_EPOCH before v2), CONCURRENT_TRANSACTIONS while the previous transaction
-// completes.
+// completes, INVALID_REQUEST for the empty transactional ID.
 package broker
 
 import (
@@ -24,6 +24,11 @@ func handleAddOffsetsToTxn(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fun
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 	}
 	if resp.ErrorCode != 0 {
+		respond(resp)
+		return
+	}
+	if req.TransactionalID == "" { // as Kafka's transaction coordinator
+		resp.ErrorCode = kerr.InvalidRequest.Code
 		respond(resp)
 		return
 	}

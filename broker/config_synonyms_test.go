@@ -1,10 +1,12 @@
 package broker
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -80,5 +82,45 @@ func TestConfigSynonymChains(t *testing.T) {
 	// Applied: the topic's effective retention is the dynamic default.
 	if got := tb.topic("syn").int64Config("retention.ms"); got != 7200000 {
 		t.Fatalf("effective retention.ms %d", got)
+	}
+}
+
+// TestDynamicCleanerBackoff: log.cleaner.backoff.ms is a dynamic broker config as in Kafka and
+// the jobs loop applies it: with a static backoff of an hour nothing would be compacted during
+// the test; the cluster-wide dynamic 20 ms gets the cleaner running.
+func TestDynamicCleanerBackoff(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), func(c *Config) { c.CompactionBackoff = time.Hour; c.WALTrimInterval = 20 * time.Millisecond })
+	adm := tb.admin(t)
+	s := func(v string) *string { return &v }
+	createTopic(t, adm, "dcb", 1, map[string]*string{"cleanup.policy": s("compact"), "segment.bytes": s("2048"),
+		"min.cleanable.dirty.ratio": s("0.01")})
+	cl := tb.client(t, kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerLinger(0))
+	for i := 0; i < 100; i++ {
+		r := &kgo.Record{Topic: "dcb", Key: []byte(fmt.Sprintf("k%d", i%5)), Value: []byte(fmt.Sprintf("v%03d", i))}
+		if err := cl.ProduceSync(ctxT(t, 10*time.Second), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, err := adm.AlterBrokerConfigs(ctxT(t, 5*time.Second), []kadm.AlterConfig{{Name: "log.cleaner.backoff.ms", Value: s("20")}}); err != nil || r[0].Err != nil {
+		t.Fatal(err, r[0].Err)
+	}
+	p, _ := tb.partition("dcb", 0)
+	waitFor(t, "the cleaner to compact after the dynamic backoff", func() bool {
+		for _, sg := range p.log().Segments() {
+			if sg.Cleaned {
+				return true
+			}
+		}
+		return false
+	})
+	rcs, err := adm.DescribeBrokerConfigs(ctxT(t, 5*time.Second), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := rcs.On("0", nil)
+	for _, c := range rc.Configs {
+		if c.Key == "log.cleaner.backoff.ms" && (c.MaybeValue() != "20" || c.Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig) {
+			t.Fatalf("log.cleaner.backoff.ms %+v", c)
+		}
 	}
 }

@@ -2,11 +2,14 @@
 //
 // Reports this one broker (never fenced), the cluster ID, and itself as the controller.
 // EndpointType (v1+) 1 is the broker endpoint; asking for controllers (2) is
-// MISMATCHED_ENDPOINT_TYPE, as a Kafka broker answers. ClusterAuthorizedOperations, when
+// MISMATCHED_ENDPOINT_TYPE, as a Kafka broker answers; any other type
+// UNSUPPORTED_ENDPOINT_TYPE. ClusterAuthorizedOperations, when
 // requested, lists every cluster operation (klite has no authorizer), as Kafka does without one.
 package broker
 
 import (
+	"strconv"
+
 	"github.com/klite/klite/broker/acl"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -18,6 +21,12 @@ func handleDescribeCluster(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fun
 	req := kreq.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.EndpointType = 1
+	if req.Version >= 1 && req.EndpointType != 1 && req.EndpointType != 2 { // as Kafka
+		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+		resp.ErrorMessage = kmsg.StringPtr("Unsupported endpoint type " + strconv.Itoa(int(req.EndpointType)))
+		respond(resp)
+		return
+	}
 	if req.Version >= 1 && req.EndpointType != 1 {
 		resp.ErrorCode = kerr.MismatchedEndpointType.Code
 		resp.ErrorMessage = kmsg.StringPtr("The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER")

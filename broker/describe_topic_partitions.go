@@ -3,7 +3,7 @@
 //
 // As Kafka's DescribeTopicPartitionsRequestHandler: no topics asked means every topic; topics
 // are answered in name order from the cursor's topic on (the cursor's topic must be among the
-// topics asked, else INVALID_REQUEST), the cursor's topic from its partition index; at most
+// topics asked and its partition not negative, else INVALID_REQUEST), the cursor's topic from its partition index; at most
 // min(ResponsePartitionLimit, 2000) partitions are returned (Kafka's
 // max.request.partition.size.limit; at least one) and NextCursor points at the first one left out. A named
 // topic the principal may not DESCRIBE gets TOPIC_AUTHORIZATION_FAILED (after the others, with
@@ -49,7 +49,7 @@ func handleDescribeTopicPartitions(b *Broker, rc *ReqCtx, kreq kmsg.Request, res
 				names = append(names, rt.Topic)
 			}
 		}
-		if req.Cursor != nil && !seen[req.Cursor.Topic] {
+		if req.Cursor != nil && (!seen[req.Cursor.Topic] || req.Cursor.Partition < 0) {
 			// Kafka throws InvalidRequestException: every topic asked carries the error.
 			for _, rt := range req.Topics {
 				t := kmsg.NewDescribeTopicPartitionsResponseTopic()

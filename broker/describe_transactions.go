@@ -28,6 +28,11 @@ func handleDescribeTransactions(b *Broker, rc *ReqCtx, kreq kmsg.Request, respon
 			resp.TransactionStates = append(resp.TransactionStates, st)
 			continue
 		}
+		if id == "" { // as Kafka's transaction coordinator
+			st.ErrorCode = kerr.InvalidRequest.Code
+			resp.TransactionStates = append(resp.TransactionStates, st)
+			continue
+		}
 		info, ok := b.txns.Describe(id)
 		if !ok {
 			st.ErrorCode = kerr.TransactionalIDNotFound.Code

@@ -27,6 +27,13 @@ func handleEndTxn(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Re
 		respond(resp)
 		return
 	}
+	if req.TransactionalID == "" { // as Kafka's transaction coordinator
+		resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+		resp.ProducerID, resp.ProducerEpoch = -1, -1
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		respond(resp)
+		return
+	}
 	b.txns.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, tv2, func(pid int64, epoch int16, e *kerr.Error) {
 		resp := req.ResponseKind().(*kmsg.EndTxnResponse)
 		resp.ProducerID, resp.ProducerEpoch = -1, -1

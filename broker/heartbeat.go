@@ -19,5 +19,11 @@ func handleHeartbeat(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg
 		respond(resp)
 		return
 	}
+	if req.Group == "" { // as Kafka's coordinator
+		resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		respond(resp)
+		return
+	}
 	b.groups.Heartbeat(groupClient(rc), req, func(r *kmsg.HeartbeatResponse) { respond(r) })
 }

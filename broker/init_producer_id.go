@@ -30,6 +30,11 @@ func handleInitProducerID(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func
 		respond(resp)
 		return
 	}
+	if (req.ProducerID == -1) != (req.ProducerEpoch == -1) { // as Kafka: both or neither (KIP-360)
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		respond(resp)
+		return
+	}
 	if req.TransactionalID != nil {
 		handleTxnInitProducerID(b, rc, req, resp, respond) // txn_init_producer_id.go
 		return

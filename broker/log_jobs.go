@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/klite/klite/broker/logstore"
@@ -50,6 +51,7 @@ func (b *Broker) runJobs() {
 	if trimEvery <= 0 {
 		trimEvery = defaultTrimInterval // the loop still drains refused batches and seals idle tails
 	}
+	staticBackoff := backoff
 	trimT, retT, compT := time.NewTicker(trimEvery), time.NewTicker(retention), time.NewTicker(backoff)
 	defer trimT.Stop()
 	defer retT.Stop()
@@ -60,6 +62,10 @@ func (b *Broker) runJobs() {
 			return
 		case <-trimT.C:
 			b.maintainLogs()
+			if d := b.compactionBackoff(staticBackoff); d != backoff { // a dynamic log.cleaner.backoff.ms
+				backoff = d
+				compT.Reset(d)
+			}
 		case <-retT.C:
 			b.runRetention()
 		case <-compT.C:
@@ -241,4 +247,19 @@ func (b *Broker) settleLogs() error {
 		}
 	}
 	return nil
+}
+
+var _ = logstore.DefaultConfig
+
+// compactionBackoff is the cleaner's backoff: a dynamic log.cleaner.backoff.ms (this broker's,
+// else the cluster-wide one) over the static one.
+func (b *Broker) compactionBackoff(static time.Duration) time.Duration {
+	for _, m := range []map[string]string{b.admin.brokerConfigs(b.selfName()), b.admin.brokerConfigs("")} {
+		if v, ok := m["log.cleaner.backoff.ms"]; ok {
+			if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms > 0 {
+				return time.Duration(ms) * time.Millisecond
+			}
+		}
+	}
+	return static
 }

@@ -9,8 +9,9 @@
 // TOPIC_AUTHORIZATION_FAILED whether or not it exists; auto-creation needs CREATE on the
 // cluster or the topic (TOPIC_AUTHORIZATION_FAILED otherwise). Authorized operations (topic
 // v8+, cluster v8-10) are filled when asked: every supported operation without ACLs.
-// Difference from Kafka: an auto-created topic is returned ready in the same response instead
-// of LEADER_NOT_AVAILABLE. A topic named twice is answered once. Kafka's internal topics
+// As Kafka 4.0, the request that auto-creates a topic gets UNKNOWN_TOPIC_OR_PARTITION for it
+// with no partitions (the topic exists for the next request). A topic named twice is answered
+// once. Kafka's internal topics
 // (internal_topics.go) carry is_internal=true.
 package broker
 
@@ -113,24 +114,27 @@ func handleMetadata(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.
 			denied(&createDenied, mt)
 			continue
 		}
-		if t == nil && autoCreate && isInternalTopic(name) {
-			// As Kafka's AutoTopicCreationManager: created as the coordinator creates it.
-			b.ensureInternalTopic(map[bool]int8{false: 0, true: 1}[name == txnStateTopic])
-			t = b.topic(name)
-		}
 		if t == nil && autoCreate {
+			// Created now; answered as Kafka 4.0 answers the request that starts the creation
+			// (its controller creates the topic in the background): UNKNOWN_TOPIC_OR_PARTITION
+			// with no partitions. Clients retry and find the topic on their next request.
 			var kerrv *kerr.Error
-			t, kerrv, _ = b.createTopic(name, -1, nil, false, true, nil)
-			if kerrv == kerr.TopicAlreadyExists {
-				t, kerrv = b.topic(name), nil
+			if isInternalTopic(name) { // as Kafka's AutoTopicCreationManager: as its coordinator does
+				b.ensureInternalTopic(map[bool]int8{false: 0, true: 1}[name == txnStateTopic])
+			} else if _, kerrv, _ = b.createTopic(name, -1, nil, false, true, nil); kerrv == kerr.TopicAlreadyExists {
+				kerrv = nil
 			}
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = kmsg.StringPtr(name)
+			mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			if kerrv != nil {
-				mt := kmsg.NewMetadataResponseTopic()
-				mt.Topic = kmsg.StringPtr(name)
 				mt.ErrorCode = kerrv.Code
-				resp.Topics = append(resp.Topics, mt)
-				continue
 			}
+			if req.IncludeTopicAuthorizedOperations && req.Version >= 8 {
+				mt.AuthorizedOperations = b.authorizedOps(rc, kmsg.ACLResourceTypeTopic, name)
+			}
+			resp.Topics = append(resp.Topics, mt)
+			continue
 		}
 		if t == nil {
 			mt := kmsg.NewMetadataResponseTopic()

@@ -21,6 +21,12 @@ func handleOffsetDelete(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		respond(resp)
 		return
 	}
+	if req.Group == "" { // as Kafka's coordinator
+		resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		respond(resp)
+		return
+	}
 	known := *req
 	known.Topics = nil
 	var unknown []kmsg.OffsetDeleteResponseTopic

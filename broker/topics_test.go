@@ -119,9 +119,15 @@ func TestMetadataAutoCreateAndDelete(t *testing.T) {
 	if r := meta(false, "auto"); r.Topics[0].ErrorCode != kerr.UnknownTopicOrPartition.Code {
 		t.Fatalf("request disallowing auto-create: error %d", r.Topics[0].ErrorCode)
 	}
+	// As Kafka 4.0: the creating request answers UNKNOWN_TOPIC_OR_PARTITION, no partitions;
+	// the next one finds the topic.
 	r := meta(true, "auto")
+	if r.Topics[0].ErrorCode != kerr.UnknownTopicOrPartition.Code || len(r.Topics[0].Partitions) != 0 || r.Topics[0].TopicID != [16]byte{} {
+		t.Fatalf("auto-creating request: %+v", r.Topics[0])
+	}
+	r = meta(true, "auto")
 	if r.Topics[0].ErrorCode != 0 || len(r.Topics[0].Partitions) != 3 || r.Topics[0].Partitions[2].Leader != 0 {
-		t.Fatalf("auto-create: %+v", r.Topics[0])
+		t.Fatalf("auto-created: %+v", r.Topics[0])
 	}
 	oldID := r.Topics[0].TopicID
 	if r := rawProduce(t, cl, "auto", rawBatch(-1, -1, -1, 4, 1000, 1)); r.ErrorCode != 0 {

@@ -12,12 +12,14 @@ func TestNormalize(t *testing.T) {
 	in := "Topic: tools-1-a\tTopicId: 8wRLOKf4RhCHYAlz_5sAWA\tLeader: 1\n" +
 		"SLF4J: a binding\n" +
 		"consumer-g-1-1d7f8a2c-3b4e-4f5a-9b6c-7d8e9f0a1b2c /127.0.0.1 at 127.0.0.1:40123 since 1796540457660   \n" +
-		`{"logDir":"/tmp/x/data","size":0}` + "\n\n"
+		`{"logDir":"/tmp/x/data","size":0}` + "\n" +
+		`{"name":"tool_data","sent":5,"acked":5,"target_throughput":-1,"avg_throughput":2.474022761009401}` + "\n\n"
 	got := Normalize(in, false)
 	want := []string{
 		"Topic: tools-1-a\tTopicId: <uuid>\tLeader: 1",
 		"consumer-g-1-<uuid> /127.0.0.1 at <broker> since <ts>",
 		`{"logDir":"<dir>","size":0}`,
+		`{"name":"tool_data","sent":5,"acked":5,"target_throughput":-1,"avg_throughput":<rate>}`,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %q\nwant %q", got, want)

@@ -6,6 +6,7 @@ package kafkatools
 //     letter) and Java UUIDs (client-generated member IDs) become <uuid>;
 //   - epoch-millisecond timestamps (13 digits) become <ts>;
 //   - log directory paths in kafka-log-dirs' JSON become <dir> (each target's own temp dir);
+//   - kafka-verifiable-producer's measured "avg_throughput" becomes <rate>;
 //   - log lines that reach stdout (SLF4J, log4j) are dropped, trailing blanks trimmed, and
 //     empty lines at the end dropped;
 //   - with `sort: true` the lines are sorted (tools that print hash-map order).
@@ -23,6 +24,7 @@ var (
 	upperRE    = regexp.MustCompile(`[A-Z]`)
 	tsRE       = regexp.MustCompile(`\b1[0-9]{12}\b`)
 	logDirRE   = regexp.MustCompile(`"logDir":"[^"]*"`)
+	rateRE     = regexp.MustCompile(`"avg_throughput":[-0-9.E]+`)
 )
 
 // Normalize applies the declared normalization to one output.
@@ -38,6 +40,7 @@ func Normalize(out string, sorted bool) []string {
 		l = replaceKafkaIDs(l)
 		l = tsRE.ReplaceAllString(l, "<ts>")
 		l = logDirRE.ReplaceAllString(l, `"logDir":"<dir>"`)
+		l = rateRE.ReplaceAllString(l, `"avg_throughput":<rate>`)
 		lines = append(lines, l)
 	}
 	for len(lines) > 0 && lines[len(lines)-1] == "" {

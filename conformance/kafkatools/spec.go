@@ -23,7 +23,7 @@
 //	        sort: true                          # compare the lines sorted (the tool prints map order)
 //	        until: "PartitionCount: 3"          # (optional) rerun, bounded, until stdout contains it
 //
-// Names {{topic:x}}, {{group:x}}, {{txn:x}} are unique per run and case and the same on both
+// Names {{topic:x}}, {{group:x}}, {{txn:x}}, {{user:x}}, {{client:x}} are unique per run and case and the same on both
 // targets, so the outputs compare; {{bootstrap}} is the target's address.
 package kafkatools
 
@@ -152,7 +152,7 @@ func (c *Case) check() error {
 	return nil
 }
 
-var tmplRE = regexp.MustCompile(`\{\{(bootstrap|topic|group|txn|file)(?::([a-z0-9-]+))?\}\}`)
+var tmplRE = regexp.MustCompile(`\{\{(bootstrap|topic|group|txn|user|client|file)(?::([a-z0-9-]+))?\}\}`)
 
 // expand fills a case's templates for one target.
 func expand(s, prefix, bootstrap string, files map[string]string) string {

@@ -327,6 +327,9 @@ func TestFuzzCasesReproducible(t *testing.T) {
 		if string(ja) != string(jb) || a[i].Steps[0].Version != b[i].Steps[0].Version {
 			t.Fatalf("case %d differs between runs of one seed", i)
 		}
+		if changesInternalTopic(a[i].Steps[0].Key, a[i].Steps[0].Request) {
+			t.Fatalf("case %d changes __consumer_offsets: %s", i, ja)
+		}
 		s := a[i].Steps[0]
 		if s.Key != 1 && s.Key != 19 && s.Key != 44 {
 			t.Fatalf("drew API %d", s.Key)
