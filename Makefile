@@ -152,6 +152,7 @@ fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzDecodeBatches -fuzztime=$(FUZZTIME) ./conformance/wire/
 	$(GO) test -run=NONE -fuzz=FuzzFetchBatchStats -fuzztime=$(FUZZTIME) ./broker/
 	$(GO) test -run=NONE -fuzz=FuzzConfigFile -fuzztime=$(FUZZTIME) ./cmd/klite/
+	$(GO) test -run=NONE -fuzz=FuzzDamageParsers -fuzztime=$(FUZZTIME) ./conformance/chaos/
 
 # The bounded run of every fuzz target that `make test` does: the same list, FUZZTIME_SHORT each
 # (22 targets at 3 s, plus building each instrumented test binary: about 2.5 minutes on 2 cores).
