@@ -97,9 +97,11 @@ type Log struct {
 	open  map[int64]int64 // producer ID -> first offset of its open transaction
 	next  int64
 	ckpt  checkpoint
+	// badCRC: segments a read found a batch with a wrong CRC in (logged once each).
+	badCRC sync.Map
 }
 
-// Open loads a partition's log from st, reading each segment's trailer only. Leftovers of
+// Open loads a partition's log from st, reading and checking each segment's footer. Leftovers of
 // an interrupted job are removed: segments wholly below the checkpointed log start offset
 // (retention) and segments covered by a newer generation (the cleaner's swap).
 func Open(st Store, prefix string, cfg Config, opts Options) (*Log, error) {
