@@ -113,7 +113,9 @@ type Log struct {
 	open  map[int64]int64 // producer ID -> first offset of its open transaction
 	next  int64
 	ckpt  checkpoint
-	held  int64 // capacity of the tail buffers, as last added to opts.Tails
+	// badCRC: segments a read found a batch with a wrong CRC in (logged once each).
+	badCRC sync.Map
+	held   int64 // capacity of the tail buffers, as last added to opts.Tails
 	// lastAppend is when Append last took a batch (opts.Now; Drain.EnforceTailBudget).
 	lastAppend int64
 }
@@ -142,7 +144,7 @@ func (l *Log) overBudget() bool {
 	return l.opts.TailBudget > 0 && l.opts.Tails != nil && l.opts.Tails.Load() > l.opts.TailBudget
 }
 
-// Open loads a partition's log from st, reading each segment's trailer only. Leftovers of
+// Open loads a partition's log from st, reading and checking each segment's footer. Leftovers of
 // an interrupted job are removed: segments wholly below the checkpointed log start offset
 // (retention) and segments covered by a newer generation (the cleaner's swap).
 func Open(st Store, prefix string, cfg Config, opts Options) (*Log, error) {

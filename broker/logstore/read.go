@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/klite/klite/broker/storage"
 	"golang.org/x/time/rate"
 )
 
@@ -202,6 +203,7 @@ func (l *Log) readSegment(dst []byte, s *segment, offset int64, maxBytes int) ([
 	interval := l.cfg.IndexIntervalBytes
 	l.mu.Unlock()
 	window := int64(maxBytes) + int64(max(interval, 0)) + batchHeaderLen
+	var bad error
 	err = l.scan(s, seek(idx, offset, false), min(window, 16<<20), nil, func(b []byte, h *batchInfo) bool {
 		if h.Last < offset {
 			return true
@@ -209,10 +211,23 @@ func (l *Log) readSegment(dst []byte, s *segment, offset int64, maxBytes int) ([
 		if len(out) > start && len(out)-start+h.Size > maxBytes {
 			return false
 		}
+		// A batch damaged at rest is never served (a client would reject it anyway, and
+		// fail the whole fetch): the batches before it are, then reads stop at it.
+		if !checkBatchCRC(b, h) {
+			bad = &storage.CorruptError{Path: s.name, Offset: -1, Size: s.size,
+				Reason: fmt.Sprintf("record batch at offsets %d-%d: CRC mismatch; not served", h.Base, h.Last)}
+			if _, logged := l.badCRC.LoadOrStore(s.name, true); !logged {
+				l.opts.Logger.Error("logstore: a segment holds a damaged record batch; reads stop before it", "err", bad)
+			}
+			return false
+		}
 		out = append(out, b...)
 		return len(out)-start < maxBytes
 	})
 	if len(out) == start {
+		if err == nil {
+			err = bad
+		}
 		return dst, err
 	}
 	return out, err

@@ -37,6 +37,9 @@ type Broker struct {
 	Starts int
 	// Damage counts how the Corrupt fault's restarts went.
 	Damage DamageCounts
+	// races: the data race reports of a klite built with -race (the first one whole).
+	races    int
+	raceText []string
 }
 
 var servingRE = regexp.MustCompile(`msg="klite serving" listen=(\S+)`)
@@ -156,6 +159,12 @@ func (b *Broker) spawn() (serving <-chan struct{}, exited chan error, err error)
 			b.mu.Lock()
 			b.tail = append(b.tail, line)
 			b.lines++
+			if strings.Contains(line, "WARNING: DATA RACE") {
+				b.races++
+			}
+			if b.races == 1 && len(b.raceText) < 200 {
+				b.raceText = append(b.raceText, line)
+			}
 			if len(b.tail) > 200 {
 				b.tail = b.tail[len(b.tail)-200:]
 			}
@@ -195,6 +204,13 @@ func (b *Broker) said(mark int, s string) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return false
+}
+
+// Races returns how many data races a klite built with -race reported, and the first report.
+func (b *Broker) Races() (int, string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.races, strings.Join(b.raceText, "\n")
 }
 
 // Lines returns how many lines the process printed so far (a mark for LinesSince).

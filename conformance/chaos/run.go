@@ -258,6 +258,9 @@ func Run(ctx context.Context, c Config) Result {
 	}
 	if c.Broker != nil {
 		res.Damage = c.Broker.Damage
+		if n, first := c.Broker.Races(); n > 0 && res.Err == nil {
+			res.Err = fmt.Errorf("klite (built with -race) reported %d data races; the first:\n%s", n, first)
+		}
 	}
 	return res
 }
