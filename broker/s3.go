@@ -31,10 +31,13 @@ type S3Config struct {
 	TargetObjectBytes int64
 	// CacheBytes bounds the local read-through cache of S3-resident segments.
 	CacheBytes int64
-	// LeaseTTL is how long the writer lease lasts unrenewed (default 30s).
+	// LeaseTTL is how long the writer lease lasts unrenewed (default 30s); a broker started
+	// after one was killed waits this long at most.
 	LeaseTTL time.Duration
 	// Credentials override the standard AWS chain (tests use moto's).
 	Credentials aws.CredentialsProvider
+	// Requests counts the S3 requests of every store of the tier (nil: Open makes one).
+	Requests *logstore.RequestCounter
 }
 
 // Enabled reports whether the S3 tier is configured.
@@ -51,7 +54,7 @@ func (c S3Config) key(name string) string {
 // StoreOptions are the logstore.S3Options for the store under PREFIX/sub (logs, meta).
 func (c S3Config) StoreOptions(sub string) logstore.S3Options {
 	return logstore.S3Options{Bucket: c.Bucket, Region: c.Region, Endpoint: c.Endpoint,
-		Prefix: c.key(sub), Credentials: c.Credentials}
+		Prefix: c.key(sub), Credentials: c.Credentials, Requests: c.Requests}
 }
 
 // s3State is the broker's S3 tier at run time.
@@ -65,22 +68,23 @@ type s3State struct {
 // startS3 takes the writer lease (a no-op without a bucket). Errors wrapping
 // logstore.ErrLeaseHeld mean another broker uses the bucket and prefix.
 func (b *Broker) startS3() error {
-	c := b.cfg.S3
-	if !c.Enabled() {
+	if !b.cfg.S3.Enabled() {
 		return nil
 	}
+	if b.cfg.S3.Requests == nil {
+		b.cfg.S3.Requests = &logstore.RequestCounter{}
+	}
+	c := b.cfg.S3
 	st, err := logstore.NewS3Store(context.Background(), c.StoreOptions("logs"))
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	if err := st.CheckBucket(); err != nil {
 		st.Close()
 		return err
 	}
 	lease := logstore.NewS3Lease(st.Client(), c.Bucket, c.key("lease"), c.LeaseTTL)
-	if err := lease.Acquire(ctx); err != nil {
+	if err := b.acquireLease(lease); err != nil { // s3_lease_wait.go
 		st.Close()
 		return err
 	}
@@ -132,6 +136,15 @@ func (b *Broker) stopS3() error {
 	s.logs.Close()
 	if err != nil && !errors.Is(err, logstore.ErrLeaseLost) {
 		return fmt.Errorf("releasing the S3 lease: %w", err)
+	}
+	return nil
+}
+
+// S3Requests counts the S3 requests sent so far by operation (PutObject, GetObject, ...),
+// every store of the tier together, retries and parts included (nil when local-only).
+func (b *Broker) S3Requests() map[string]int64 {
+	if r := b.cfg.S3.Requests; r != nil {
+		return r.Snapshot()
 	}
 	return nil
 }
