@@ -55,7 +55,7 @@ type options struct {
 	walTrimInterval   time.Duration
 
 	s3Bucket, s3Endpoint, s3Region, s3Prefix string
-	s3FlushInterval                          time.Duration
+	s3FlushInterval, s3LeaseTTL              time.Duration
 	s3CacheBytes, s3TargetObjectBytes        int64
 
 	saslEnabled                           bool
@@ -113,6 +113,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.s3FlushInterval, "s3-flush-interval", 10*time.Second, "longest time produced data waits before going to S3 (segments are not uploaded yet)")
 	fs.Int64Var(&o.s3CacheBytes, "s3-cache-bytes", 1<<30, "local disk budget for caching S3-resident segments read back")
 	fs.Int64Var(&o.s3TargetObjectBytes, "s3-target-object-bytes", 64<<20, "size at which a partition's segment is sealed and uploaded to S3")
+	fs.DurationVar(&o.s3LeaseTTL, "s3-lease-ttl", 30*time.Second, "lifetime of the S3 writer lease unrenewed (renewed every third of it); a broker started after one was killed waits this long at most")
 	fs.BoolVar(&o.saslEnabled, "sasl-enabled", false, "require SASL authentication on every connection")
 	fs.StringVar(&o.saslMechanism, "sasl-mechanism", "PLAIN", "enabled SASL mechanisms, one or a comma list of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512")
 	fs.StringVar(&o.saslUser, "sasl-user", "", "bootstrap SASL user (PLAIN, and SCRAM credentials for every enabled SCRAM mechanism)")
@@ -283,6 +284,9 @@ func (o *options) validate() error {
 	}
 	if o.s3FlushInterval <= 0 {
 		return fmt.Errorf("invalid --s3-flush-interval %s: must be positive", o.s3FlushInterval)
+	}
+	if o.s3LeaseTTL < time.Second || o.s3LeaseTTL > 24*time.Hour {
+		return fmt.Errorf("invalid --s3-lease-ttl %s: want 1s to 24h", o.s3LeaseTTL)
 	}
 	if o.s3Bucket == "" && (o.s3Endpoint != "" || o.s3Prefix != "" || o.s3Region != "") {
 		return errors.New("--s3-endpoint, --s3-prefix and --s3-region need --s3-bucket")
@@ -481,7 +485,8 @@ func run(o *options, reload func() (*options, error)) int {
 		Groups:                o.groupConfig(),
 		TransactionMaxTimeout: o.txnMaxTimeout,
 		S3: broker.S3Config{Bucket: o.s3Bucket, Region: o.s3Region, Endpoint: o.s3Endpoint, Prefix: o.s3Prefix,
-			FlushInterval: o.s3FlushInterval, CacheBytes: o.s3CacheBytes, TargetObjectBytes: o.s3TargetObjectBytes},
+			FlushInterval: o.s3FlushInterval, CacheBytes: o.s3CacheBytes, TargetObjectBytes: o.s3TargetObjectBytes,
+			LeaseTTL: o.s3LeaseTTL},
 		QuotaWindowNum: o.quotaWindowNum,
 		QuotaWindow:    o.quotaWindowSize,
 	})
