@@ -22,6 +22,7 @@ export KLITE_REQUIRE_MOTO := 1
 DRIVERS   := $(patsubst clients/%/Makefile,%,$(wildcard clients/*/Makefile))
 
 # One conformance cell: make conformance SCENARIO=produce-acks CLIENT=franz-go TARGET=klite
+# (targets: klite, klite-s3 (klite on a moto S3, which `make moto` installs), kafka; a comma list)
 SCENARIO ?=
 CLIENT   ?=
 TARGET   ?=
@@ -69,7 +70,7 @@ moto: $(MOTO_STAMP)
 drivers:
 	@for d in $(DRIVERS); do echo "== driver $$d"; $(MAKE) --no-print-directory -C clients/$$d || exit 1; done
 
-conformance: build kafka-jars
+conformance: build kafka-jars moto
 	# The harness builds the selected clients' drivers itself (driver.json "build").
 	$(BIN)/klite-conformance run $(if $(SCENARIO),--scenario $(SCENARIO)) \
 		$(if $(CLIENT),--client $(CLIENT)) $(if $(TARGET),--target $(TARGET))

@@ -65,7 +65,7 @@ func RenderDoc(r *Results, gaps *Gaps) string {
 		return len(notes)
 	}
 	for _, t := range TargetNames {
-		title := map[string]string{"klite": "klite", "kafka": "Apache Kafka (reference)"}[t]
+		title := map[string]string{"klite": "klite", S3TargetName: "klite with the S3 tier (`klite-s3`: moto, 1 s flush interval, 1 MiB objects)", "kafka": "Apache Kafka (reference)"}[t]
 		w("## Scenarios on %s\n\n", title)
 		w("| scenario |")
 		for _, c := range clients {
