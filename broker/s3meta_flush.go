@@ -33,8 +33,9 @@ type s3MetaState struct {
 	stop  chan struct{}
 	done  chan struct{}
 
-	mu       sync.Mutex // one capture-and-put at a time (the loop and Close)
-	lastPut  [32]byte   // digest of the last snapshot PUT (zero: none yet)
+	metrics  *s3Collector // registered while running (s3_metrics.go)
+	mu       sync.Mutex   // one capture-and-put at a time (the loop and Close)
+	lastPut  [32]byte     // digest of the last snapshot PUT (zero: none yet)
 	pending  *s3MetaCapture
 	puts     int64
 	lastPutT time.Time
@@ -74,6 +75,13 @@ func (b *Broker) startS3MetaWriter() {
 		return
 	}
 	m.done = make(chan struct{})
+	if b.metrics != nil {
+		m.metrics = newS3Collector(b, m)
+		if err := b.metrics.Register(m.metrics); err != nil {
+			b.log.Warn("metrics: registering the S3 collector", "err", err)
+			m.metrics = nil
+		}
+	}
 	go func() {
 		defer close(m.done)
 		every := b.cfg.S3.FlushInterval
@@ -219,6 +227,9 @@ func (b *Broker) stopS3Meta(final bool) error {
 		if m.done != nil {
 			<-m.done
 		}
+	}
+	if m.metrics != nil {
+		b.metrics.Unregister(m.metrics)
 	}
 	var err error
 	if final && b.s3 != nil {
