@@ -97,7 +97,7 @@ conformance-docker: build
 compat-doc: build
 	$(BIN)/klite-conformance doc
 
-bench: build kafka-jars
+bench: build kafka-jars moto
 	$(BIN)/klite-bench $(ARGS)
 
 # Jepsen-style workloads against bin/klite under SIGKILL and SIGSTOP, then the same workloads

@@ -78,7 +78,10 @@ type options struct {
 	readProbeBytes  int64
 	profile         bool
 	scalePartitions int
-	tailers         int
+
+	s3Duration, s3Flush, s3LagWait time.Duration // the S3 phase (s3.go)
+	s3Only                         bool
+	tailers                        int
 }
 
 func main() {
@@ -113,6 +116,10 @@ func main() {
 	flag.BoolVar(&o.profile, "profile", false, "side by side: start klite with --health-addr and save CPU profiles of its produce phases and of the first 10 s of its catch-up consume into the results folder")
 	flag.IntVar(&o.scalePartitions, "scale-partitions", 1000, "side by side: partitions of the lean generator's scale phase (16 KiB batches; 0 skips it)")
 	flag.IntVar(&o.tailers, "tailers", 100, "side by side: consumers tailing a one-partition topic each while one producer spreads --rate records/s over them (0 skips it)")
+	flag.DurationVar(&o.s3Duration, "s3-duration", 10*time.Second, "how long the S3 phase's lean generator produces into a klite with the S3 tier on a moto server (0 skips the phase; needs `make moto`)")
+	flag.DurationVar(&o.s3Flush, "s3-flush-interval", 2*time.Second, "--s3-flush-interval of the S3 phase's klite")
+	flag.DurationVar(&o.s3LagWait, "s3-lag-wait", 3*time.Minute, "longest wait, after the S3 phase's produce, for its bytes to be in S3")
+	flag.BoolVar(&o.s3Only, "s3-only", false, "run only the S3 phase (klite alone)")
 	flag.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -133,7 +140,9 @@ func main() {
 		def("disk-duration", func() { o.diskDuration = 10 * time.Minute })
 	}
 	var err error
-	if o.kliteOnly || o.addr != "" {
+	if o.s3Only {
+		err = runS3Only(o)
+	} else if o.kliteOnly || o.addr != "" {
 		err = run(o)
 	} else {
 		err = compare(o)
@@ -317,6 +326,36 @@ func run(o options) error {
 		rows = append(rows, d...)
 	}
 
+	if proc != nil && o.s3Duration > 0 {
+		s, err := s3Rows(o)
+		if err != nil {
+			return fmt.Errorf("S3 phase: %w", err)
+		}
+		rows = append(rows, s...)
+	}
+
+	printTable(rows)
+	return nil
+}
+
+// runS3Only runs the S3 phase alone (--s3-only).
+func runS3Only(o options) error {
+	if o.dataDir == "" {
+		base := filepath.Join(".cache", "bench")
+		if err := os.MkdirAll(base, 0o755); err != nil {
+			return err
+		}
+		d, err := os.MkdirTemp(base, "run-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		o.dataDir = d
+	}
+	rows, err := s3Rows(o)
+	if err != nil {
+		return err
+	}
 	printTable(rows)
 	return nil
 }
