@@ -3,6 +3,9 @@ package broker
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/klite/klite/broker/logstore"
+	"github.com/klite/klite/broker/storage"
 	"github.com/klite/klite/internal/motoserver"
 )
 
@@ -264,4 +268,50 @@ func hasConfig(rc kadm.ResourceConfig, key, val string) bool {
 		}
 	}
 	return false
+}
+
+// A data directory with anything in it is never restored over: with a snapshot in S3, a
+// broker on a directory holding only an unrelated file starts a new cluster, as without S3
+// (the restore is for an EMPTY directory). A damaged snapshot refuses the start, naming
+// the object, rather than starting a new cluster over an existing one's prefix.
+func TestS3RestoreOnlyEmptyDirAndRefusesDamage(t *testing.T) {
+	srv := motoserver.Start(t)
+	srv.CreateBucket(t, "klite")
+	s3cfg := motoS3Config(t, srv, "keep")
+	a := startBroker(t, t.TempDir(), func(c *Config) { c.S3 = s3cfg })
+	createTopic(t, a.admin(t), "kept", 1, nil)
+	oldID := a.ClusterID()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not empty"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := startBroker(t, dir, func(c *Config) { c.S3 = s3cfg })
+	if b.restoredFromS3 || b.ClusterID() == oldID || b.topic("kept") != nil {
+		t.Fatalf("a non-empty data directory was restored over: restored %v, cluster %q (old %q)", b.restoredFromS3, b.ClusterID(), oldID)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err := logstore.NewS3Store(t.Context(), s3cfg.StoreOptions("meta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	raw, err := st.Get(s3MetaObject, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)-1] ^= 1
+	if err := st.Put(s3MetaObject, raw); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(Config{DataDir: t.TempDir(), AdvertisedAddr: "127.0.0.1:1", S3: s3cfg})
+	if !errors.Is(err, storage.ErrCorrupt) || !strings.Contains(err.Error(), "s3://klite/keep/meta/state.snap") {
+		t.Fatalf("Open over a damaged snapshot: %v, want a corruption error naming the object", err)
+	}
 }
