@@ -60,6 +60,9 @@ func (b *Broker) openS3Meta() error {
 		return nil
 	}
 	opts := b.cfg.S3.StoreOptions("meta")
+	// Bounded, so that an unreachable S3 costs the loop (and Close's final snapshot) at
+	// most half a minute per attempt at writing, not the SDK's minutes of retries.
+	opts.Timeout, opts.ReadTimeout, opts.MaxAttempts = 30*time.Second, 10*time.Second, 3
 	st, err := logstore.NewS3Store(context.Background(), opts)
 	if err != nil {
 		return err
