@@ -9,10 +9,13 @@ package broker
 // waits, as "pending", until the data path confirms every partition's segments in S3 up to
 // the offsets the capture describes (S3DataConfirmed, the hook the data path fills in), so a
 // restored broker never holds producer windows, open transactions or high watermarks past
-// the data it finds in S3. Then it is PUT, under the writer lease only. A newer capture
-// replaces one that still waits after a second interval, so a busy broker's snapshot is at
-// most about two flush intervals (plus an upload) old. Close writes a final one after the
-// data path's last upload.
+// the data it finds in S3. Then it is PUT, under the writer lease only, and the next tick
+// captures afresh: under steady load the snapshot in S3 is about two flush intervals (the
+// tail's sealing by age, plus an upload) old. A capture is replaced by a fresh one only
+// when it has waited ten intervals (a data path that confirms nothing cannot confirm a newer
+// one either; replacing sooner could starve a busy broker of snapshots, each new capture
+// naming offsets still in the unsealed tails). Close writes a final one after the data
+// path's last upload.
 
 import (
 	"bytes"
@@ -108,9 +111,9 @@ func (b *Broker) startS3MetaWriter() {
 
 const defaultS3FlushInterval = 10 * time.Second
 
-// flushS3Meta captures the state when there is no pending capture (or it is older than a
-// flush interval: a fresher one replaces it), and PUTs the pending one once its data is
-// confirmed. final (Close) always captures anew.
+// flushS3Meta captures the state when there is no pending capture (or it has waited ten
+// intervals), and PUTs the pending one once its data is confirmed. final (Close) always
+// captures anew.
 func (b *Broker) flushS3Meta(final bool) error {
 	m := b.s3meta
 	m.mu.Lock()
@@ -119,7 +122,7 @@ func (b *Broker) flushS3Meta(final bool) error {
 	if every <= 0 {
 		every = defaultS3FlushInterval
 	}
-	if final || m.pending == nil || time.Since(m.pending.at) > every+every/2 {
+	if final || m.pending == nil || time.Since(m.pending.at) > 10*every {
 		c := b.captureS3Meta()
 		if c.digest == m.lastPut {
 			m.pending = nil
