@@ -52,7 +52,8 @@ type s3MetaCapture struct {
 	at     time.Time
 }
 
-// S3DataConfirmed, when set, reports the offset below which a partition's batches are
+// s3ConfirmedFunc, when set (Broker.s3Confirmed: before the writer starts, or under
+// s3MetaState.mu, which the writer holds while it asks), reports the offset below which a partition's batches are
 // confirmed in S3 (the data path's Uploader.ConfirmedOffset). Nil (no data path): nothing
 // to wait for, and a restored broker finds no records (s3_restore.go says so).
 type s3ConfirmedFunc func(topicID [16]byte, partition int32) int64
@@ -246,4 +247,17 @@ func (b *Broker) stopS3Meta(final bool) error {
 	m.store.Close()
 	b.s3meta = nil
 	return err
+}
+
+// pendingNeed is the largest offset the pending capture waits for (0: none; tests).
+func (m *s3MetaState) pendingNeed() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	if m.pending != nil {
+		for _, v := range m.pending.need {
+			n = max(n, v)
+		}
+	}
+	return n
 }

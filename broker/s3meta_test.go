@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -313,5 +314,55 @@ func TestS3RestoreOnlyEmptyDirAndRefusesDamage(t *testing.T) {
 	_, err = Open(Config{DataDir: t.TempDir(), AdvertisedAddr: "127.0.0.1:1", S3: s3cfg})
 	if !errors.Is(err, storage.ErrCorrupt) || !strings.Contains(err.Error(), "s3://klite/keep/meta/state.snap") {
 		t.Fatalf("Open over a damaged snapshot: %v, want a corruption error naming the object", err)
+	}
+}
+
+// The snapshot is written only once the data path confirms the offsets it describes, and
+// not again while nothing changes.
+func TestS3MetaWaitsForConfirmedDataAndSkipsUnchanged(t *testing.T) {
+	srv := motoserver.Start(t)
+	srv.CreateBucket(t, "klite")
+	s3cfg := motoS3Config(t, srv, "wait")
+	s3cfg.FlushInterval = 100 * time.Millisecond
+	var confirmed atomic.Int64
+	a := startBroker(t, t.TempDir(), func(c *Config) { c.S3 = s3cfg })
+	a.s3meta.mu.Lock() // the writer reads the hook under it
+	a.s3Confirmed = func([16]byte, int32) int64 { return confirmed.Load() }
+	a.s3meta.mu.Unlock()
+	createTopic(t, a.admin(t), "w", 1, nil)
+	cl := a.client(t, kgo.DefaultProduceTopic("w"))
+	for i := 0; i < 5; i++ {
+		if err := cl.ProduceSync(ctxT(t, 10*time.Second), &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	puts := func() int64 {
+		m := a.s3meta
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.puts
+	}
+	// Wait a few intervals: the capture names offsets of w-0, which S3 does not confirm.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; a.s3meta.pendingNeed() == 0; i++ {
+		if time.Now().After(deadline) || i > 1000 {
+			t.Fatal("no capture waits for its data")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	before := puts()
+	time.Sleep(5 * s3cfg.FlushInterval)
+	if p := puts(); p != before || a.s3meta.pendingNeed() == 0 {
+		t.Fatalf("snapshot written (%d -> %d puts) before its data was confirmed (pending need %d)", before, p, a.s3meta.pendingNeed())
+	}
+	confirmed.Store(5)
+	waitS3Meta(t, s3cfg, func(s *s3MetaSnapshot) bool {
+		ps, err := decodeProducerSnapshot(s.producers)
+		return err == nil && len(ps.parts) == 1 && ps.parts[0].next == 5
+	})
+	settled := puts()
+	time.Sleep(5 * s3cfg.FlushInterval)
+	if p := puts(); p != settled {
+		t.Errorf("an unchanged state was written again: %d -> %d puts", settled, p)
 	}
 }
