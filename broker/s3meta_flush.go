@@ -52,11 +52,12 @@ type s3MetaCapture struct {
 	at     time.Time
 }
 
-// s3ConfirmedFunc, when set (Broker.s3Confirmed: before the writer starts, or under
-// s3MetaState.mu, which the writer holds while it asks), reports the offset below which a partition's batches are
-// confirmed in S3 (the data path's Uploader.ConfirmedOffset). Nil (no data path): nothing
+// s3ConfirmedFunc is the data path's hook (Broker.s3Confirmed, set before the writer starts
+// or under s3MetaState.mu, which the writer holds while it asks). Called once per check, it
+// returns a function giving the offset below which a partition's batches are confirmed in
+// S3 (one view of the data path's state for all partitions). Nil (no data path): nothing
 // to wait for, and a restored broker finds no records (s3_restore.go says so).
-type s3ConfirmedFunc func(topicID [16]byte, partition int32) int64
+type s3ConfirmedFunc func() func(p *partition) int64
 
 // openS3Meta opens the PREFIX/meta store (Open, right after the lease).
 func (b *Broker) openS3Meta() error {
@@ -156,10 +157,10 @@ func (b *Broker) flushS3Meta(final bool) error {
 // s3MetaUnconfirmed names the first partition whose data the capture describes beyond what
 // S3 confirms ("" when all are confirmed, or there is no data path to ask).
 func (b *Broker) s3MetaUnconfirmed(c *s3MetaCapture) string {
-	confirmed := b.s3Confirmed
-	if confirmed == nil {
+	if b.s3Confirmed == nil {
 		return ""
 	}
+	confirmed := b.s3Confirmed()
 	for p, need := range c.need {
 		p.mu.Lock()
 		gone := p.deleted
@@ -167,7 +168,7 @@ func (b *Broker) s3MetaUnconfirmed(c *s3MetaCapture) string {
 		if gone {
 			continue
 		}
-		if got := confirmed(p.t.id, p.idx); got < need {
+		if got := confirmed(p); got < need {
 			return fmt.Sprintf("topic %s partition %d below offset %d (confirmed: %d)", p.t.name, p.idx, need, got)
 		}
 	}

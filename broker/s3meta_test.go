@@ -327,7 +327,7 @@ func TestS3MetaWaitsForConfirmedDataAndSkipsUnchanged(t *testing.T) {
 	var confirmed atomic.Int64
 	a := startBroker(t, t.TempDir(), func(c *Config) { c.S3 = s3cfg })
 	a.s3meta.mu.Lock() // the writer reads the hook under it
-	a.s3Confirmed = func([16]byte, int32) int64 { return confirmed.Load() }
+	a.s3Confirmed = func() func(*partition) int64 { return func(*partition) int64 { return confirmed.Load() } }
 	a.s3meta.mu.Unlock()
 	createTopic(t, a.admin(t), "w", 1, nil)
 	cl := a.client(t, kgo.DefaultProduceTopic("w"))
