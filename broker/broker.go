@@ -339,7 +339,8 @@ func Open(cfg Config) (*Broker, error) {
 	b.registerMetrics() // metrics_collect.go
 
 	b.startJobs()
-	b.startS3MetaWriter()
+	b.startS3Flush()
+	b.startS3MetaWriter() // after the data path: it asks it what S3 holds
 
 	opened = true
 	return b, nil
@@ -595,9 +596,8 @@ func (b *Broker) Close() error {
 	errS := b.sealAll()      // a restart then replays (almost) nothing
 	errW := b.wal.Close()
 	errM := b.meta.Close()
-	errS3M := b.stopS3Meta(true) // the final metadata snapshot, after the data's last upload
-	errS3 := b.stopS3()          // after storage: the uploader's last flush will come first
-	b.closeErr = errors.Join(errT, errG, errS, errW, errM, errS3M, errS3)
+	errS3 := b.stopS3() // after storage: the last upload, then the final metadata snapshot
+	b.closeErr = errors.Join(errT, errG, errS, errW, errM, errS3)
 	return b.closeErr
 }
 

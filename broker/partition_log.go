@@ -60,13 +60,25 @@ func (b *Broker) openSegmentStore() error {
 	if st == nil {
 		st = logstore.NewMemStore()
 	}
+	opts := logstore.Options{Logger: b.log, Now: func() int64 { return b.now().UnixMilli() }, AsyncRoll: true, CleanerLimit: cleanerLimit}
+	if b.s3 != nil {
+		// The S3 tier: local first, S3 behind (s3_flush.go); tails seal at the object size.
+		ts, err := b.tieredStore(st)
+		if err != nil {
+			return err
+		}
+		st = ts
+		if n := b.cfg.S3.TargetObjectBytes; n > 0 {
+			opts.MaxActiveBytes = n
+		}
+	}
 	b.segStore = st
 	b.drain = logstore.NewDrain(st, func(key string) logstore.Config {
 		if v, ok := b.logCfgs.Load(key); ok {
 			return v.(logstore.Config)
 		}
 		return logstore.DefaultConfig()
-	}, logstore.Options{Logger: b.log, Now: func() int64 { return b.now().UnixMilli() }, AsyncRoll: true, CleanerLimit: cleanerLimit})
+	}, opts)
 	return nil
 }
 

@@ -174,6 +174,10 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 				fail(e, "")
 				continue
 			}
+			if e, msg := b.s3ProduceGate(); e != nil { // S3 tier: local budget used, or lease lost
+				fail(e, msg)
+				continue
+			}
 			p.append(b, records, &h, func(r appendResult) {
 				if r.err != nil {
 					sp.ErrorCode = r.err.Code

@@ -1,17 +1,20 @@
 package broker
 
-// The S3 tier's configuration and, for now, its one active part: the writer lease. With
-// S3.Bucket set, Open takes the lease s3://BUCKET/PREFIX/lease before touching local state
-// and refuses to start while another broker holds it; a goroutine renews it every third of
-// its TTL, and Close releases it so another broker may start at once. The uploader, the
-// read-through cache and the metadata snapshots (README, "S3 tier") build on S3Config.
+// The S3 tier's configuration and its writer lease. With S3.Bucket set, Open takes the
+// lease s3://BUCKET/PREFIX/lease before touching local state and refuses to start while
+// another broker holds it; a goroutine renews it every third of its TTL, and Close releases
+// it so another broker may start at once. The data path (partition logs on a tiered store,
+// the flusher) is in s3_flush.go; the metadata snapshots (README, "S3 tier") build on
+// S3Config too.
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,6 +34,15 @@ type S3Config struct {
 	TargetObjectBytes int64
 	// CacheBytes bounds the local read-through cache of S3-resident segments.
 	CacheBytes int64
+	// LocalBudgetBytes bounds local partition segments (default 10 GiB): confirmed ones are
+	// evicted past it, and produce fails with KAFKA_STORAGE_ERROR while data not yet in S3
+	// (sealed or in tails) reaches it.
+	LocalBudgetBytes int64
+	// FinalFlushTimeout bounds Close's last upload round (default 30s).
+	FinalFlushTimeout time.Duration
+	// RequestTimeout bounds one S3 call of the data path, retries included (default 30s;
+	// an attempt silent for a third of it is retried).
+	RequestTimeout time.Duration
 	// LeaseTTL is how long the writer lease lasts unrenewed (default 30s); a broker started
 	// after one was killed waits this long at most.
 	LeaseTTL time.Duration
@@ -57,12 +69,68 @@ func (c S3Config) StoreOptions(sub string) logstore.S3Options {
 		Prefix: c.key(sub), Credentials: c.Credentials, Requests: c.Requests}
 }
 
+// dataStoreOptions are StoreOptions("logs") with the data path's bounds: few SDK retries
+// (the flusher backs off and retries itself) and a bounded call, so an unreachable S3
+// fails a round in seconds rather than minutes.
+func (c S3Config) dataStoreOptions() logstore.S3Options {
+	o := c.StoreOptions("logs")
+	o.Timeout = c.RequestTimeout
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	o.ReadTimeout = max(o.Timeout/3, time.Second)
+	o.MaxAttempts = 3
+	o.MaxBackoff = time.Second
+	return o
+}
+
 // s3State is the broker's S3 tier at run time.
 type s3State struct {
-	logs  *logstore.S3Store // segments, PREFIX/logs (not yet written: see README)
+	cfg   S3Config
+	logs  *logstore.S3Store // segments and checkpoints, PREFIX/logs
 	lease *logstore.S3Lease
+	lost  atomic.Bool // another broker took the lease over
+	flush *s3Flusher  // nil until openSegmentStore
 	stop  chan struct{}
 	wg    sync.WaitGroup
+	// flushStop and flushWG stop the flusher before Close's final round.
+	flushStop chan struct{}
+	flushWG   sync.WaitGroup
+	stopped   bool // Close (or a failed Open) stopped it
+}
+
+// canWrite: uploads only while the lease is held and renewed.
+func (s *s3State) canWrite() bool { return !s.lost.Load() && s.lease.Valid() }
+
+// tieredStore layers local over S3 (openSegmentStore), reading S3 through a block cache in
+// <data-dir>/s3cache.
+func (b *Broker) tieredStore(local logstore.Store) (*logstore.TieredStore, error) {
+	s := b.s3
+	cacheBytes := s.cfg.CacheBytes
+	if cacheBytes <= 0 {
+		cacheBytes = 1 << 30
+	}
+	cache, err := logstore.NewCachedStore(s.logs, filepath.Join(b.dataDir, "s3cache"), 0, cacheBytes)
+	if err != nil {
+		return nil, fmt.Errorf("S3 cache: %w", err)
+	}
+	ts, err := logstore.NewTieredStore(local, s.logs, cache, s.canWrite)
+	if err != nil {
+		return nil, err
+	}
+	s.flush = &s3Flusher{tiered: ts}
+	return ts, nil
+}
+
+// startS3Flush starts the flusher (Open, once the partitions are loaded).
+func (b *Broker) startS3Flush() {
+	s := b.s3
+	if s == nil || s.flush == nil {
+		return
+	}
+	s.flushStop = make(chan struct{})
+	s.flushWG.Add(1)
+	go b.runS3Flush(s)
 }
 
 // startS3 takes the writer lease (a no-op without a bucket). Errors wrapping
@@ -75,7 +143,7 @@ func (b *Broker) startS3() error {
 		b.cfg.S3.Requests = &logstore.RequestCounter{}
 	}
 	c := b.cfg.S3
-	st, err := logstore.NewS3Store(context.Background(), c.StoreOptions("logs"))
+	st, err := logstore.NewS3Store(context.Background(), c.dataStoreOptions())
 	if err != nil {
 		return err
 	}
@@ -88,10 +156,10 @@ func (b *Broker) startS3() error {
 		st.Close()
 		return err
 	}
-	b.s3 = &s3State{logs: st, lease: lease, stop: make(chan struct{})}
+	b.s3 = &s3State{cfg: c, logs: st, lease: lease, stop: make(chan struct{})}
 	b.s3.wg.Add(1)
 	go b.renewLease(b.s3)
-	b.log.Info("S3 tier: writer lease taken (segments are not uploaded yet)", "bucket", c.Bucket, "prefix", c.Prefix, "ttl", lease.TTL())
+	b.log.Info("S3 tier: writer lease taken", "bucket", c.Bucket, "prefix", c.Prefix, "ttl", lease.TTL())
 	return nil
 }
 
@@ -113,6 +181,7 @@ func (b *Broker) renewLease(s *s3State) {
 		cancel()
 		switch {
 		case errors.Is(err, logstore.ErrLeaseLost):
+			s.lost.Store(true) // the produce gate closes (s3ProduceGate)
 			b.log.Error("S3 tier: another broker took over the S3 prefix; this broker no longer writes to it", "err", err)
 			return
 		case err != nil:
@@ -124,10 +193,18 @@ func (b *Broker) renewLease(s *s3State) {
 // stopS3 stops renewing and releases the lease.
 func (b *Broker) stopS3() error {
 	s := b.s3
-	if s == nil {
+	if s == nil || s.stopped {
 		return nil
 	}
-	b.s3 = nil
+	s.stopped = true // b.s3 stays: metrics may still read it
+	if s.flushStop != nil {
+		close(s.flushStop)
+		s.flushWG.Wait()
+		b.finalS3Flush(s)
+	}
+	// The final metadata snapshot (s3meta_flush.go): after the data's last upload, while
+	// the lease is still held. A no-op when a failed Open already stopped the writer.
+	errMeta := b.stopS3Meta(true)
 	close(s.stop)
 	s.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -135,16 +212,7 @@ func (b *Broker) stopS3() error {
 	err := s.lease.Release(ctx)
 	s.logs.Close()
 	if err != nil && !errors.Is(err, logstore.ErrLeaseLost) {
-		return fmt.Errorf("releasing the S3 lease: %w", err)
+		return errors.Join(errMeta, fmt.Errorf("releasing the S3 lease: %w", err))
 	}
-	return nil
-}
-
-// S3Requests counts the S3 requests sent so far by operation (PutObject, GetObject, ...),
-// every store of the tier together, retries and parts included (nil when local-only).
-func (b *Broker) S3Requests() map[string]int64 {
-	if r := b.cfg.S3.Requests; r != nil {
-		return r.Snapshot()
-	}
-	return nil
+	return errMeta
 }

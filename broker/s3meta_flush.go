@@ -83,6 +83,9 @@ func (b *Broker) startS3MetaWriter() {
 		return
 	}
 	m.done = make(chan struct{})
+	if b.s3Confirmed == nil && b.s3 != nil && b.s3.flush != nil {
+		b.s3Confirmed = b.s3DataConfirmed // s3meta_hook.go
+	}
 	if b.metrics != nil {
 		m.metrics = newS3Collector(b, m)
 		if err := b.metrics.Register(m.metrics); err != nil {

@@ -96,6 +96,10 @@ func crashS3(t *testing.T, tb *testBroker) {
 		close(m.stop)
 		<-m.done
 	}
+	if s := tb.s3; s.flushStop != nil { // the data path stops too, without a final round
+		close(s.flushStop)
+		s.flushWG.Wait()
+	}
 	close(tb.s3.stop)
 	tb.s3.wg.Wait()
 }

@@ -158,6 +158,18 @@ func (l *Log) scan(s *segment, pos, window int64, lim *rate.Limiter, fn func(b [
 				return fmt.Errorf("logstore: segment %s: short read at %d", s.name, pos)
 			}
 			buf, bufPos, rel = b, pos, 0
+			// A batch larger than the window (the header read first says so): read it whole.
+			if len(buf) >= 12 {
+				full := min(12+int64(int32(binary.BigEndian.Uint32(buf[8:]))), s.dataLen-pos)
+				if int64(len(buf)) < full {
+					if err := throttle(lim, full-int64(len(buf))); err != nil {
+						return err
+					}
+					if buf, err = l.st.Get(s.name, pos, full); err != nil {
+						return err
+					}
+				}
+			}
 		}
 		h, err := parseBatch(buf[rel:])
 		if err != nil {

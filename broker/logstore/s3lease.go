@@ -200,6 +200,15 @@ func (l *S3Lease) update(ctx context.Context, release bool) error {
 		l.etag = etag // our own write, retried after a lost answer
 		return nil
 	}
+	if err == nil && cur.Owner == l.rec.Owner && !cur.Released {
+		// An earlier write of ours whose answer was lost (a renewal that timed out while
+		// S3 was unreachable, applied when it answered again): the owner ID is this
+		// process's alone, so the lease is still ours. Write on from its ETag.
+		if ok, err = l.write(ctx, etag, release); err != nil || ok {
+			return err
+		}
+		cur, _, _, err = l.read(ctx)
+	}
 	l.etag = ""
 	if err == nil {
 		return fmt.Errorf("s3 lease s3://%s/%s: %w (now host %s, pid %d)", l.bucket, l.key, ErrLeaseLost, cur.Host, cur.PID)

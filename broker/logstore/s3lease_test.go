@@ -2,6 +2,7 @@ package logstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -181,4 +182,35 @@ func FuzzLeaseRecord(f *testing.F) {
 			t.Fatalf("accepted %+v", r)
 		}
 	})
+}
+
+// A renewal whose answer was lost and that S3 applied later (a request that timed out
+// while S3 stalled, as in an outage) leaves a record of ours with an ETag we never saw:
+// the next renewal keeps the lease instead of calling it lost to another broker.
+func TestS3LeaseRenewAfterLateAppliedWrite(t *testing.T) {
+	ls, st := motoLeases(t, 2, time.Minute)
+	a, other := ls[0], ls[1]
+	ctx := leaseCtx(t)
+	if err := a.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	late := a.rec
+	late.RenewedMs += 1234
+	body, _ := json.Marshal(late)
+	if _, err := st.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("klite-test"),
+		Key: aws.String("p/lease"), Body: strings.NewReader(string(body))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Renew(ctx); err != nil {
+		t.Fatalf("Renew after our own late write: %v", err)
+	}
+	if !a.Valid() {
+		t.Fatal("lease not valid after the renewal")
+	}
+	if err := other.Acquire(ctx); !errors.Is(err, ErrLeaseHeld) {
+		t.Fatalf("another broker's Acquire: %v, want held", err)
+	}
+	if err := a.Renew(ctx); err != nil {
+		t.Fatalf("second Renew: %v", err)
+	}
 }

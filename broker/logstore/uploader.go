@@ -251,3 +251,21 @@ func (u *Uploader) Lag(prefix string) (bytes int64, oldestMs int64, err error) {
 	}
 	return bytes, s.created, nil
 }
+
+// confirmedSize reports whether the remote holds name with size bytes.
+func (u *Uploader) confirmedSize(name string, size int64) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	got, ok := u.confirmed[name]
+	return ok && got == size
+}
+
+// Forget drops what the uploader remembers of deleted objects.
+func (u *Uploader) Forget(names ...string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, n := range names {
+		delete(u.confirmed, n)
+		delete(u.ckptCRC, n)
+	}
+}

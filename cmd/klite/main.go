@@ -57,6 +57,7 @@ type options struct {
 	s3Bucket, s3Endpoint, s3Region, s3Prefix string
 	s3FlushInterval, s3LeaseTTL              time.Duration
 	s3CacheBytes, s3TargetObjectBytes        int64
+	s3LocalBudgetBytes                       int64
 
 	saslEnabled                           bool
 	saslMechanism, saslUser, saslPassword string
@@ -110,9 +111,10 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.s3Endpoint, "s3-endpoint", "", "URL of an S3-compatible server (path-style addressing); empty: AWS")
 	fs.StringVar(&o.s3Region, "s3-region", "", "S3 region (default: the AWS SDK's chain, else us-east-1)")
 	fs.StringVar(&o.s3Prefix, "s3-prefix", "", "key prefix inside the S3 bucket; one broker per bucket and prefix")
-	fs.DurationVar(&o.s3FlushInterval, "s3-flush-interval", 10*time.Second, "longest time produced data waits before going to S3 (segments are not uploaded yet)")
+	fs.DurationVar(&o.s3FlushInterval, "s3-flush-interval", 10*time.Second, "longest time produced data waits before going to S3 (the loss window if the disk is lost)")
 	fs.Int64Var(&o.s3CacheBytes, "s3-cache-bytes", 1<<30, "local disk budget for caching S3-resident segments read back")
 	fs.Int64Var(&o.s3TargetObjectBytes, "s3-target-object-bytes", 64<<20, "size at which a partition's segment is sealed and uploaded to S3")
+	fs.Int64Var(&o.s3LocalBudgetBytes, "s3-local-budget-bytes", 10<<30, "local disk for partition segments with S3: confirmed ones are evicted past it; produce answers KAFKA_STORAGE_ERROR while data not yet in S3 reaches it")
 	fs.DurationVar(&o.s3LeaseTTL, "s3-lease-ttl", 30*time.Second, "lifetime of the S3 writer lease unrenewed (renewed every third of it); a broker started after one was killed waits this long at most")
 	fs.BoolVar(&o.saslEnabled, "sasl-enabled", false, "require SASL authentication on every connection")
 	fs.StringVar(&o.saslMechanism, "sasl-mechanism", "PLAIN", "enabled SASL mechanisms, one or a comma list of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512")
@@ -291,6 +293,9 @@ func (o *options) validate() error {
 	if o.s3Bucket == "" && (o.s3Endpoint != "" || o.s3Prefix != "" || o.s3Region != "") {
 		return errors.New("--s3-endpoint, --s3-prefix and --s3-region need --s3-bucket")
 	}
+	if o.s3LocalBudgetBytes < 2*o.s3TargetObjectBytes {
+		return fmt.Errorf("invalid --s3-local-budget-bytes %d: want at least twice --s3-target-object-bytes (%d)", o.s3LocalBudgetBytes, o.s3TargetObjectBytes)
+	}
 	if o.s3CacheBytes < 1<<20 || o.s3TargetObjectBytes < 1<<20 || o.s3TargetObjectBytes > 5<<30 {
 		return fmt.Errorf("invalid --s3-cache-bytes %d or --s3-target-object-bytes %d: want at least 1048576 (objects at most 5 GiB)", o.s3CacheBytes, o.s3TargetObjectBytes)
 	}
@@ -403,9 +408,6 @@ func run(o *options, reload func() (*options, error)) int {
 	if o.metrics && o.healthAddr != "" {
 		reg = metrics.New()
 	}
-	if o.s3Bucket != "" {
-		log.Warn("S3 tier: only the writer lease is in place; data stays on local disk for now")
-	}
 
 	var ready atomic.Bool
 	var healthBound string
@@ -486,7 +488,7 @@ func run(o *options, reload func() (*options, error)) int {
 		TransactionMaxTimeout: o.txnMaxTimeout,
 		S3: broker.S3Config{Bucket: o.s3Bucket, Region: o.s3Region, Endpoint: o.s3Endpoint, Prefix: o.s3Prefix,
 			FlushInterval: o.s3FlushInterval, CacheBytes: o.s3CacheBytes, TargetObjectBytes: o.s3TargetObjectBytes,
-			LeaseTTL: o.s3LeaseTTL},
+			LocalBudgetBytes: o.s3LocalBudgetBytes, LeaseTTL: o.s3LeaseTTL},
 		QuotaWindowNum: o.quotaWindowNum,
 		QuotaWindow:    o.quotaWindowSize,
 	})
