@@ -41,12 +41,10 @@ func (c *s3Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(n), op)
 	}
 	m := c.m
-	m.mu.Lock()
-	puts, last := m.puts, m.lastPutT
-	m.mu.Unlock()
+	puts, last := m.puts.Load(), m.lastPutNs.Load()
 	age := 0.0
-	if !last.IsZero() {
-		age = time.Since(last).Seconds()
+	if last != 0 {
+		age = time.Since(time.Unix(0, last)).Seconds()
 	}
 	ch <- prometheus.MustNewConstMetric(c.metaPuts, prometheus.CounterValue, float64(puts))
 	ch <- prometheus.MustNewConstMetric(c.metaAge, prometheus.GaugeValue, age)

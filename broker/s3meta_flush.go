@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klite/klite/broker/logstore"
@@ -36,12 +37,13 @@ type s3MetaState struct {
 	stop  chan struct{}
 	done  chan struct{}
 
-	metrics  *s3Collector // registered while running (s3_metrics.go)
-	mu       sync.Mutex   // one capture-and-put at a time (the loop and Close)
-	lastPut  [32]byte     // digest of the last snapshot PUT (zero: none yet)
-	pending  *s3MetaCapture
-	puts     int64
-	lastPutT time.Time
+	metrics *s3Collector // registered while running (s3_metrics.go)
+	mu      sync.Mutex   // one capture-and-put at a time (the loop and Close)
+	lastPut [32]byte     // digest of the last snapshot PUT (zero: none yet)
+	pending *s3MetaCapture
+	// puts and lastPutNs (Unix ns) are read by metrics without mu, which a PUT to an
+	// unreachable S3 may hold for half a minute.
+	puts, lastPutNs atomic.Int64
 }
 
 // s3MetaCapture is one captured state and the offsets its partitions must reach in S3.
@@ -151,8 +153,8 @@ func (b *Broker) flushS3Meta(final bool) error {
 		return err
 	}
 	m.lastPut, m.pending = c.digest, nil
-	m.puts++
-	m.lastPutT = time.Now()
+	m.puts.Add(1)
+	m.lastPutNs.Store(time.Now().UnixNano())
 	b.log.Debug("S3 tier: metadata snapshot written", "bytes", len(raw), "age", time.Since(c.at))
 	return nil
 }

@@ -340,12 +340,7 @@ func TestS3MetaWaitsForConfirmedDataAndSkipsUnchanged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	puts := func() int64 {
-		m := a.s3meta
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		return m.puts
-	}
+	puts := func() int64 { return a.s3meta.puts.Load() }
 	// Wait a few intervals: the capture names offsets of w-0, which S3 does not confirm.
 	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; a.s3meta.pendingNeed() == 0; i++ {
