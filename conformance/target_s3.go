@@ -2,11 +2,11 @@ package conformance
 
 // The klite-s3 target: klite with its S3 tier on, against a moto S3 server on loopback
 // (internal/motoserver; `make moto` installs it). A short flush interval (1 s) and the
-// smallest object size (1 MiB) make a scenario's data really go through S3 (sealed,
-// uploaded, the metadata snapshot written) while the scenario runs, rather than sit in the
-// local tail. Every klite-s3 process of a run (the plain target and its SASL, ACL and TLS
-// variants) shares one moto server and bucket, each under its own prefix (one writer per
-// prefix: the lease). Known gaps declared for klite apply to klite-s3 too (results.go).
+// smallest object size (1 MiB) make a scenario's data and metadata reach S3 (sealed,
+// uploaded, the metadata snapshot written) within about a second, as the scenario goes on;
+// reads stay local (the default local budget). Every klite-s3 process of a run (the plain
+// target and its SASL, ACL and TLS variants) shares one moto server and bucket, each under
+// its own prefix (one writer per prefix: the lease). Known gaps declared for klite apply to klite-s3 too (results.go).
 
 import (
 	"fmt"
