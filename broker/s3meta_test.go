@@ -206,6 +206,10 @@ func TestS3DisasterRecoveryMetadata(t *testing.T) {
 		t.Fatalf("restored %v, cluster ID %q, want %q", b.restoredFromS3, b.ClusterID(), clusterID)
 	}
 	checkRestoredMetadata(t, b, "g-dr", 42)
+	// The record of the committed transaction, from S3 (the snapshot waited for it).
+	if recs := consumeN(t, b, "dr-t", 1, kgo.FetchIsolationLevel(kgo.ReadCommitted())); string(recs[0].Value) != "in txn" {
+		t.Fatalf("restored record %q", recs[0].Value)
+	}
 
 	late := b.admin(t)
 	createTopic(t, late, "late-t", 1, nil)
