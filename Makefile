@@ -22,6 +22,7 @@ export KLITE_REQUIRE_MOTO := 1
 DRIVERS   := $(patsubst clients/%/Makefile,%,$(wildcard clients/*/Makefile))
 
 # One conformance cell: make conformance SCENARIO=produce-acks CLIENT=franz-go TARGET=klite
+# (targets: klite, klite-s3 (klite on a moto S3, which `make moto` installs), kafka; a comma list)
 SCENARIO ?=
 CLIENT   ?=
 TARGET   ?=
@@ -69,7 +70,7 @@ moto: $(MOTO_STAMP)
 drivers:
 	@for d in $(DRIVERS); do echo "== driver $$d"; $(MAKE) --no-print-directory -C clients/$$d || exit 1; done
 
-conformance: build kafka-jars
+conformance: build kafka-jars moto
 	# The harness builds the selected clients' drivers itself (driver.json "build").
 	$(BIN)/klite-conformance run $(if $(SCENARIO),--scenario $(SCENARIO)) \
 		$(if $(CLIENT),--client $(CLIENT)) $(if $(TARGET),--target $(TARGET))
@@ -96,7 +97,7 @@ conformance-docker: build
 compat-doc: build
 	$(BIN)/klite-conformance doc
 
-bench: build kafka-jars
+bench: build kafka-jars moto
 	$(BIN)/klite-bench $(ARGS)
 
 # Jepsen-style workloads against bin/klite under SIGKILL and SIGSTOP, then the same workloads
@@ -138,6 +139,7 @@ fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzApplyRecord -fuzztime=$(FUZZTIME) ./broker/txn/
 	$(GO) test -run=NONE -fuzz=FuzzBatch -fuzztime=$(FUZZTIME) ./broker/
 	$(GO) test -run=NONE -fuzz=FuzzProducerSnapshot -fuzztime=$(FUZZTIME) ./broker/
+	$(GO) test -run=NONE -fuzz=FuzzS3MetaSnapshot -fuzztime=$(FUZZTIME) ./broker/
 	$(GO) test -run=NONE -fuzz='^FuzzSegment$$' -fuzztime=$(FUZZTIME) ./broker/logstore/
 	$(GO) test -run=NONE -fuzz='^FuzzSegmentIndex$$' -fuzztime=$(FUZZTIME) ./broker/logstore/
 	$(GO) test -run=NONE -fuzz='^FuzzCheckpoint$$' -fuzztime=$(FUZZTIME) ./broker/logstore/

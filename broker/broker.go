@@ -199,6 +199,12 @@ type Broker struct {
 	// scrapeOps is the quotas, log jobs and S3 lag collector (metrics_ops.go).
 	scrapeOps *opsCollector
 	s3        *s3State // the S3 tier (s3.go); nil when local-only
+	// s3meta writes the metadata snapshot to S3 (s3meta_flush.go); s3Confirmed is the data
+	// path's hook saying what it has confirmed; restoredFromS3: this Open restored an empty
+	// data directory from S3 (s3_restore.go).
+	s3meta         *s3MetaState
+	s3Confirmed    s3ConfirmedFunc
+	restoredFromS3 bool
 	// quotas holds the client quotas (client_quotas.go), quotaMgr enforces them
 	// (quota_throttle.go).
 	quotas   *quota.Store
@@ -265,9 +271,16 @@ func Open(cfg Config) (*Broker, error) {
 	opened := false
 	defer func() {
 		if !opened {
+			b.stopS3Meta(false)
 			b.stopS3()
 		}
 	}()
+	if err := b.openS3Meta(); err != nil {
+		return nil, err
+	}
+	if err := b.restoreFromS3(); err != nil { // an empty data directory: from S3 (s3_restore.go)
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -356,6 +369,7 @@ func Open(cfg Config) (*Broker, error) {
 
 	b.startJobs()
 	b.startS3Flush()
+	b.startS3MetaWriter() // after the data path: it asks it what S3 holds
 
 	opened = true
 	return b, nil
@@ -440,6 +454,9 @@ func (b *Broker) load() error {
 		return fmt.Errorf("replaying WAL: %w", err)
 	}
 	b.drain.NoteSegment(lastSeg)
+	if err := b.replayRestoredTails(); err != nil { // after a restore from S3 (s3_restore.go)
+		return err
+	}
 	// The cluster ID is minted only for a new, empty data directory: a WAL with data and no
 	// metadata is damage (refused above, batch by batch, unless recovering).
 	if b.clusterID == "" {
@@ -608,7 +625,7 @@ func (b *Broker) Close() error {
 	errS := b.sealAll()      // a restart then replays (almost) nothing
 	errW := b.wal.Close()
 	errM := b.meta.Close()
-	errS3 := b.stopS3() // after storage: the uploader's last flush will come first
+	errS3 := b.stopS3() // after storage: the last upload, then the final metadata snapshot
 	b.closeErr = errors.Join(errT, errG, errS, errW, errM, errS3)
 	return b.closeErr
 }

@@ -43,10 +43,13 @@ type S3Config struct {
 	// RequestTimeout bounds one S3 call of the data path, retries included (default 30s;
 	// an attempt silent for a third of it is retried).
 	RequestTimeout time.Duration
-	// LeaseTTL is how long the writer lease lasts unrenewed (default 30s).
+	// LeaseTTL is how long the writer lease lasts unrenewed (default 30s); a broker started
+	// after one was killed waits this long at most.
 	LeaseTTL time.Duration
 	// Credentials override the standard AWS chain (tests use moto's).
 	Credentials aws.CredentialsProvider
+	// Requests counts the S3 requests of every store of the tier (nil: Open makes one).
+	Requests *logstore.RequestCounter
 }
 
 // Enabled reports whether the S3 tier is configured.
@@ -63,7 +66,7 @@ func (c S3Config) key(name string) string {
 // StoreOptions are the logstore.S3Options for the store under PREFIX/sub (logs, meta).
 func (c S3Config) StoreOptions(sub string) logstore.S3Options {
 	return logstore.S3Options{Bucket: c.Bucket, Region: c.Region, Endpoint: c.Endpoint,
-		Prefix: c.key(sub), Credentials: c.Credentials}
+		Prefix: c.key(sub), Credentials: c.Credentials, Requests: c.Requests}
 }
 
 // dataStoreOptions are StoreOptions("logs") with the data path's bounds: few SDK retries
@@ -133,22 +136,23 @@ func (b *Broker) startS3Flush() {
 // startS3 takes the writer lease (a no-op without a bucket). Errors wrapping
 // logstore.ErrLeaseHeld mean another broker uses the bucket and prefix.
 func (b *Broker) startS3() error {
-	c := b.cfg.S3
-	if !c.Enabled() {
+	if !b.cfg.S3.Enabled() {
 		return nil
 	}
+	if b.cfg.S3.Requests == nil {
+		b.cfg.S3.Requests = &logstore.RequestCounter{}
+	}
+	c := b.cfg.S3
 	st, err := logstore.NewS3Store(context.Background(), c.dataStoreOptions())
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	if err := st.CheckBucket(); err != nil {
 		st.Close()
 		return err
 	}
 	lease := logstore.NewS3Lease(st.Client(), c.Bucket, c.key("lease"), c.LeaseTTL)
-	if err := lease.Acquire(ctx); err != nil {
+	if err := b.acquireLease(lease); err != nil { // s3_lease_wait.go
 		st.Close()
 		return err
 	}
@@ -198,6 +202,9 @@ func (b *Broker) stopS3() error {
 		s.flushWG.Wait()
 		b.finalS3Flush(s)
 	}
+	// The final metadata snapshot (s3meta_flush.go): after the data's last upload, while
+	// the lease is still held. A no-op when a failed Open already stopped the writer.
+	errMeta := b.stopS3Meta(true)
 	close(s.stop)
 	s.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -205,7 +212,7 @@ func (b *Broker) stopS3() error {
 	err := s.lease.Release(ctx)
 	s.logs.Close()
 	if err != nil && !errors.Is(err, logstore.ErrLeaseLost) {
-		return fmt.Errorf("releasing the S3 lease: %w", err)
+		return errors.Join(errMeta, fmt.Errorf("releasing the S3 lease: %w", err))
 	}
-	return nil
+	return errMeta
 }

@@ -21,9 +21,12 @@ func RenderDoc(r *Results, gaps *Gaps) string {
 	w("cannot do an operation the scenario needs: never counted as a pass) or `known gap` (fails for a\n")
 	w("declared reason). The differential table compares klite's normalized observations with Kafka's\n")
 	w("for the same scenario and client (cluster ids, member ids, broker-assigned timestamps and error\n")
-	w("messages are ignored).\n\n")
+	w("messages are ignored). The **klite-s3** target is the same klite with its S3 tier on (a moto\n")
+	w("S3 server on loopback, 1 s flush interval, 1 MiB objects: partition data and metadata reach S3\n")
+	w("within about a second; reads stay local, the local budget being the default); klite's known gaps\n")
+	w("apply to it too.\n\n")
 	w("Reproduce: `make conformance` (everything), or one cell:\n")
-	w("`make conformance SCENARIO=produce-acks CLIENT=franz-go TARGET=klite`.\n\n")
+	w("`make conformance SCENARIO=produce-acks CLIENT=franz-go TARGET=klite` (or `TARGET=klite-s3`).\n\n")
 	if !r.Updated.IsZero() {
 		w("Last run: %s.\n\n", r.Updated.UTC().Format("2006-01-02 15:04 UTC"))
 	}
@@ -65,7 +68,7 @@ func RenderDoc(r *Results, gaps *Gaps) string {
 		return len(notes)
 	}
 	for _, t := range TargetNames {
-		title := map[string]string{"klite": "klite", "kafka": "Apache Kafka (reference)"}[t]
+		title := map[string]string{"klite": "klite", S3TargetName: "klite with the S3 tier (`klite-s3`: moto, 1 s flush interval, 1 MiB objects)", "kafka": "Apache Kafka (reference)"}[t]
 		w("## Scenarios on %s\n\n", title)
 		w("| scenario |")
 		for _, c := range clients {

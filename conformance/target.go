@@ -24,7 +24,7 @@ import (
 
 // Target is a broker the scenarios run against.
 type Target struct {
-	Name    string // "klite" or "kafka"
+	Name    string // "klite", "klite-s3" (target_s3.go) or "kafka"
 	Addr    string // host:port once started
 	Version string
 	APIs    []APIVersion
@@ -50,6 +50,8 @@ type Target struct {
 	tlsVariants map[string]*Target
 	tlsKafka    *Target           // kafka: the process with the TLS listeners
 	tlsAddrs    map[string]string // kafka: its listener per kind
+
+	release func() // klite-s3: lets go of the shared moto server (Stop)
 }
 
 // SASL credentials of the bootstrap user on SASL targets (run-kafka.sh has the same).
@@ -67,7 +69,7 @@ type APIVersion struct {
 }
 
 // TargetNames are the targets the harness knows, in table order.
-var TargetNames = []string{"klite", "kafka"}
+var TargetNames = []string{"klite", S3TargetName, "kafka"}
 
 // kliteTestEnv is the klite target's environment on top of the harness's: the retention check
 // and the compaction backoff of run-kafka.sh's Kafka (log.retention.check.interval.ms and
@@ -97,7 +99,7 @@ func (t *Target) SASLVariant(ctx context.Context) (*Target, error) {
 		if err := v.connectAdmin(); err != nil {
 			return nil, err
 		}
-	case t.Name == "klite" && t.cmd != nil:
+	case isKlite(t.Name) && t.cmd != nil:
 		var err error
 		if v, err = startTarget(ctx, t.root, t.Name, "", "sasl"); err != nil {
 			return nil, err
@@ -139,7 +141,7 @@ func saslAdminOpts() []kgo.Opt {
 func startTarget(ctx context.Context, root, name, addr string, mode string) (*Target, error) {
 	t := &Target{Name: name, log: &tailBuffer{max: 16 << 10}, root: root}
 	tlsMode := mode == "tls" || mode == "mtls" || mode == "sasl-ssl"
-	if (mode == "sasl" || mode == "acl" || mode == "sasl-ssl") && name == "klite" {
+	if (mode == "sasl" || mode == "acl" || mode == "sasl-ssl") && isKlite(name) {
 		t.saslOpts = saslAdminOpts()
 	}
 	if addr != "" {
@@ -156,16 +158,16 @@ func startTarget(ctx context.Context, root, name, addr string, mode string) (*Ta
 		if t.TLS, err = writeTLSFiles(dir); err != nil {
 			return nil, err
 		}
-		if name == "klite" {
+		if isKlite(name) {
 			if err := t.setTLSOpts(mode); err != nil {
 				return nil, err
 			}
 		}
 	}
-	var args []string
+	var args, s3env []string
 	var wait time.Duration
 	switch name {
-	case "klite":
+	case "klite", S3TargetName:
 		bin := filepath.Join(root, "bin", "klite")
 		if _, err := os.Stat(bin); err != nil {
 			return nil, fmt.Errorf("klite target: %s missing; run `make build`", bin)
@@ -196,6 +198,14 @@ func startTarget(ctx context.Context, root, name, addr string, mode string) (*Ta
 		}
 		t.Version = "klite " + gitDescribe(root)
 		wait = 20 * time.Second
+		if name == S3TargetName {
+			s3args, env, release, err := s3TargetArgs(mode)
+			if err != nil {
+				return nil, err
+			}
+			args, s3env, t.release = append(args, s3args...), env, release
+			t.Version += " on S3 (moto " + motoVersion(root) + ")"
+		}
 	case "kafka":
 		if _, err := exec.LookPath("java"); err != nil {
 			return nil, fmt.Errorf("kafka target: java not found on PATH; install a JDK 17+ (Debian: apt-get install openjdk-17-jdk-headless) and run `make kafka-jars`")
@@ -220,11 +230,11 @@ func startTarget(ctx context.Context, root, name, addr string, mode string) (*Ta
 	}
 	t.cmd = exec.Command(args[0], args[1:]...)
 	t.cmd.Dir = root
-	if name == "klite" {
+	if isKlite(name) {
 		// Retention and compaction act within seconds, as on the Kafka target (run-kafka.sh), so
 		// the retention-* and compaction scenarios finish quickly. Environment variables rather
 		// than flags: a klite without these flags ignores unknown KLITE_* variables.
-		t.cmd.Env = append(os.Environ(), kliteTestEnv...)
+		t.cmd.Env = append(append(os.Environ(), kliteTestEnv...), s3env...)
 	}
 	if mode == "acl" && name == "kafka" {
 		t.cmd.Env = append(os.Environ(), "KAFKA_ACL=1")
@@ -235,6 +245,9 @@ func startTarget(ctx context.Context, root, name, addr string, mode string) (*Ta
 	t.cmd.Stdout, t.cmd.Stderr = t.log, t.log
 	t.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := t.cmd.Start(); err != nil {
+		if t.release != nil {
+			t.release()
+		}
 		return nil, fmt.Errorf("%s target: %v", name, err)
 	}
 	t.done = make(chan struct{})
@@ -477,6 +490,9 @@ func (t *Target) Stop() {
 	}
 	if t.ownDir {
 		os.RemoveAll(t.dir)
+	}
+	if t.release != nil {
+		t.release()
 	}
 }
 

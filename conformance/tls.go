@@ -122,7 +122,7 @@ func (t *Target) TLSVariant(ctx context.Context, kind string) (*Target, error) {
 	}
 	var v *Target
 	switch t.Name {
-	case "klite":
+	case "klite", S3TargetName:
 		var err error
 		if v, err = startTarget(ctx, t.root, t.Name, "", kind); err != nil {
 			return nil, err

@@ -136,6 +136,13 @@ func compare(o options) error {
 		}
 		r.klOnly = append(r.klOnly, d...)
 	}
+	if o.s3Duration > 0 {
+		s, err := s3Rows(o)
+		if err != nil {
+			return fmt.Errorf("S3 phase: %w", err)
+		}
+		r.klOnly = append(r.klOnly, s...)
+	}
 	md := r.markdown()
 	fmt.Print(md)
 	if err := os.WriteFile(filepath.Join(r.out, "report.md"), []byte(md), 0o644); err != nil {

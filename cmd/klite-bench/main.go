@@ -86,6 +86,9 @@ type options struct {
 	tailers         int
 	metricsRounds   int
 	scrapeEvery     time.Duration
+
+	s3Duration, s3Flush, s3LagWait time.Duration // the S3 phase (s3.go)
+	s3Only                         bool
 }
 
 func main() {
@@ -122,6 +125,10 @@ func main() {
 	flag.IntVar(&o.tailers, "tailers", 100, "side by side: consumers tailing a one-partition topic each while one producer spreads --rate records/s over them (0 skips it)")
 	flag.IntVar(&o.metricsRounds, "metrics-overhead", 0, "run only the metrics overhead phase: this many rounds, each producing with the lean generator for --duration against klite with metrics on (scraped every --metrics-scrape-interval) and with --metrics=false, in alternating order (overhead.go)")
 	flag.DurationVar(&o.scrapeEvery, "metrics-scrape-interval", time.Second, "how often the metrics overhead phase scrapes /metrics while metrics are on (0: never)")
+	flag.DurationVar(&o.s3Duration, "s3-duration", 10*time.Second, "how long the S3 phase's lean generator produces into a klite with the S3 tier on a moto server (0 skips the phase; needs `make moto`)")
+	flag.DurationVar(&o.s3Flush, "s3-flush-interval", 2*time.Second, "--s3-flush-interval of the S3 phase's klite")
+	flag.DurationVar(&o.s3LagWait, "s3-lag-wait", 3*time.Minute, "longest wait, after the S3 phase's produce, for its bytes to be in S3")
+	flag.BoolVar(&o.s3Only, "s3-only", false, "run only the S3 phase (klite alone)")
 	flag.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -144,6 +151,8 @@ func main() {
 	var err error
 	if o.metricsRounds > 0 {
 		err = metricsOverhead(o)
+	} else if o.s3Only {
+		err = runS3Only(o)
 	} else if o.kliteOnly || o.addr != "" {
 		err = run(o)
 	} else {
@@ -339,6 +348,36 @@ func run(o options) error {
 		rows = append(rows, d...)
 	}
 
+	if proc != nil && o.s3Duration > 0 {
+		s, err := s3Rows(o)
+		if err != nil {
+			return fmt.Errorf("S3 phase: %w", err)
+		}
+		rows = append(rows, s...)
+	}
+
+	printTable(rows)
+	return nil
+}
+
+// runS3Only runs the S3 phase alone (--s3-only).
+func runS3Only(o options) error {
+	if o.dataDir == "" {
+		base := filepath.Join(".cache", "bench")
+		if err := os.MkdirAll(base, 0o755); err != nil {
+			return err
+		}
+		d, err := os.MkdirTemp(base, "run-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		o.dataDir = d
+	}
+	rows, err := s3Rows(o)
+	if err != nil {
+		return err
+	}
 	printTable(rows)
 	return nil
 }

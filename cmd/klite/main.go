@@ -123,8 +123,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.s3FlushInterval, "s3-flush-interval", 10*time.Second, "longest time produced data waits before going to S3 (the loss window if the disk is lost)")
 	fs.Int64Var(&o.s3CacheBytes, "s3-cache-bytes", 1<<30, "local disk budget for caching S3-resident segments read back")
 	fs.Int64Var(&o.s3TargetObjectBytes, "s3-target-object-bytes", 64<<20, "size at which a partition's segment is sealed and uploaded to S3")
-	fs.DurationVar(&o.s3LeaseTTL, "s3-lease-ttl", 30*time.Second, "how long the S3 writer lease lasts unrenewed: after a crash, the next broker on the bucket and prefix waits this long (renewed every third of it)")
 	fs.Int64Var(&o.s3LocalBudgetBytes, "s3-local-budget-bytes", 10<<30, "local disk for partition segments with S3: confirmed ones are evicted past it; produce answers KAFKA_STORAGE_ERROR while data not yet in S3 reaches it")
+	fs.DurationVar(&o.s3LeaseTTL, "s3-lease-ttl", 30*time.Second, "lifetime of the S3 writer lease unrenewed (renewed every third of it); a broker started after one was killed waits this long at most")
 	fs.BoolVar(&o.saslEnabled, "sasl-enabled", false, "require SASL authentication on every connection")
 	fs.StringVar(&o.saslMechanism, "sasl-mechanism", "PLAIN", "enabled SASL mechanisms, one or a comma list of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512")
 	fs.StringVar(&o.saslUser, "sasl-user", "", "bootstrap SASL user (PLAIN, and SCRAM credentials for every enabled SCRAM mechanism)")
@@ -303,11 +303,11 @@ func (o *options) validate() error {
 	if o.quotaWindowNum < 1 || o.quotaWindowNum > 1000 || o.quotaWindowSize < 10*time.Millisecond {
 		return fmt.Errorf("invalid quota window (--quota-window-num %d, --quota-window-size %s): want 1..1000 samples of at least 10ms", o.quotaWindowNum, o.quotaWindowSize)
 	}
-	if o.s3LeaseTTL < time.Second || o.s3LeaseTTL > 24*time.Hour {
-		return fmt.Errorf("invalid --s3-lease-ttl %s: want 1s to 24h", o.s3LeaseTTL)
-	}
 	if o.s3FlushInterval <= 0 {
 		return fmt.Errorf("invalid --s3-flush-interval %s: must be positive", o.s3FlushInterval)
+	}
+	if o.s3LeaseTTL < time.Second || o.s3LeaseTTL > 24*time.Hour {
+		return fmt.Errorf("invalid --s3-lease-ttl %s: want 1s to 24h", o.s3LeaseTTL)
 	}
 	if o.s3Bucket == "" && (o.s3Endpoint != "" || o.s3Prefix != "" || o.s3Region != "") {
 		return errors.New("--s3-endpoint, --s3-prefix and --s3-region need --s3-bucket")

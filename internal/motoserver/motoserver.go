@@ -111,6 +111,16 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// StartServer runs moto_server on a free loopback port outside a test (the conformance
+// harness's klite-s3 target); the caller stops it.
+func StartServer() (*Server, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	return start(bin)
+}
+
 // start tries a few free ports: another process may take the port between our probe and
 // moto's bind.
 func start(bin string) (*Server, error) {
@@ -205,20 +215,28 @@ func (s *Server) Resume() error { return syscall.Kill(-s.cmd.Process.Pid, syscal
 // CreateBucket creates a bucket through moto's plain REST API (no SDK needed).
 func (s *Server) CreateBucket(t testing.TB, bucket string) {
 	t.Helper()
+	if err := s.MakeBucket(bucket); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// MakeBucket is CreateBucket outside a test.
+func (s *Server) MakeBucket(bucket string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.Endpoint+"/"+bucket, nil)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("creating bucket %s: %v", bucket, err)
+		return fmt.Errorf("creating bucket %s: %v", bucket, err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("creating bucket %s: HTTP %d", bucket, resp.StatusCode)
+		return fmt.Errorf("creating bucket %s: HTTP %d", bucket, resp.StatusCode)
 	}
+	return nil
 }
 
 type lockedBuffer struct {
