@@ -157,6 +157,7 @@ func (b *Broker) startS3() error {
 		return err
 	}
 	b.s3 = &s3State{cfg: c, logs: st, lease: lease, stop: make(chan struct{})}
+	b.s3FlushLag = b.S3FlushLag // klite_s3_flush_lag_{bytes,seconds} (metrics_ops.go)
 	b.s3.wg.Add(1)
 	go b.renewLease(b.s3)
 	b.log.Info("S3 tier: writer lease taken", "bucket", c.Bucket, "prefix", c.Prefix, "ttl", lease.TTL())
