@@ -84,6 +84,15 @@ func TestFramePoolSizedToLimit(t *testing.T) {
 		t.Fatalf("reuse: out %d kept %d", out, kept)
 	}
 	p.put(b)
+	// Another size: the free buffers of other sizes make room for it.
+	_, big := p.get(1 << 20)
+	if out, kept := p.stats(); out != 1<<20 || kept != 0 {
+		t.Fatalf("new size: out %d kept %d, want 1 MiB, 0", out, kept)
+	}
+	p.put(big)
+	if out, kept := p.stats(); out != 0 || kept != 1<<20 {
+		t.Fatalf("new size back: out %d kept %d, want 0, 1 MiB", out, kept)
+	}
 	// Idle: the timer drops the free buffers once a check finds no take since the last.
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -78,6 +78,14 @@ func newFramePool(limit int64) *framePool {
 	return &framePool{limit: limit, free: make([][]*[]byte, len(frameClassSizes))}
 }
 
+// holdFor is what a frame of n bytes holds: its pooled buffer, or n when it is not pooled.
+func holdFor(n int) int {
+	if c := frameClass(n); c >= 0 {
+		return frameClassSizes[c]
+	}
+	return n
+}
+
 // get returns a buffer of n bytes, from the pool when n is in its range (pooled is then
 // what put takes back).
 func (p *framePool) get(n int) (frame []byte, pooled *[]byte) {
@@ -94,6 +102,16 @@ func (p *framePool) get(n int) (frame []byte, pooled *[]byte) {
 		p.free[c][l-1] = nil
 		p.free[c] = p.free[c][:l-1]
 		p.kept -= int64(size)
+	} else {
+		// A new buffer: free ones of other sizes go first if together they would pass the
+		// limit (the traffic's sizes shifted), so this one can be kept when it comes back.
+		for i := len(p.free) - 1; i >= 0 && p.out+p.kept > p.limit; i-- {
+			for l := len(p.free[i]); l > 0 && p.out+p.kept > p.limit; l-- {
+				p.free[i][l-1] = nil
+				p.free[i] = p.free[i][:l-1]
+				p.kept -= int64(frameClassSizes[i])
+			}
+		}
 	}
 	p.mu.Unlock()
 	if pooled == nil {

@@ -182,12 +182,13 @@ func TestRequestBudgetBackPressure(t *testing.T) {
 	s, addr := startServerWith(t, Config{MaxRequestMemoryBytes: 256 << 10}, bigDispatcher{})
 	staller := dial(t, addr)
 	// 300 KiB announced, 64 KiB + 1 sent: the frame takes its whole buffer (alone: larger
-	// than the budget) and stalls.
+	// than the budget), a pooled one of 384 KiB, and stalls.
+	held := int64(holdFor(300 << 10))
 	half := append(binary.BigEndian.AppendUint32(nil, 300<<10), make([]byte, 64<<10+1)...)
 	if _, err := staller.Write(half); err != nil {
 		t.Fatal(err)
 	}
-	await(t, "the stalled frame's bytes taken", func() bool { return s.Stats().RequestBytes == 300<<10 })
+	await(t, "the stalled frame's bytes taken", func() bool { return s.Stats().RequestBytes == held })
 	good := dial(t, addr)
 	good.SetDeadline(time.Now().Add(20 * time.Second))
 	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("t"))
@@ -199,8 +200,8 @@ func TestRequestBudgetBackPressure(t *testing.T) {
 	if got := readCorrelationIDs(t, bufio.NewReader(good), 1); got[0] != 7 {
 		t.Fatalf("correlation ID %d", got[0])
 	}
-	if st := s.Stats(); st.RequestBytesPeak != 300<<10 {
-		t.Fatalf("peak %d, want the stalled frame alone (%d)", st.RequestBytesPeak, 300<<10)
+	if st := s.Stats(); st.RequestBytesPeak != held || held != 384<<10 {
+		t.Fatalf("peak %d, want the stalled frame's buffer alone (%d)", st.RequestBytesPeak, held)
 	}
 }
 

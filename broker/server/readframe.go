@@ -44,11 +44,14 @@ func readFrame(r io.Reader, max int32, b *budget, fp *framePool, stop1, stop2 <-
 	size := min(n, firstStep)
 	got := 0
 	for {
-		if !b.acquire(int64(size)-charged, charged, nil, stop1, stop2) {
+		// The budget counts the buffer, not only the frame's bytes (a pooled buffer may be a
+		// third larger), so the pool sized to the budget holds what requests hold.
+		hold := int64(holdFor(size))
+		if !b.acquire(hold-charged, charged, nil, stop1, stop2) {
 			fp.put(pooled)
 			return nil, nil, charged, errStopped
 		}
-		charged = int64(size)
+		charged = hold
 		next, nextPooled := fp.get(size)
 		copy(next, frame[:got])
 		fp.put(pooled) // the first step's buffer, or a smaller one of a growing frame
