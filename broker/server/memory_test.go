@@ -516,3 +516,46 @@ func TestBuildBudgetBoundsBuiltAnswers(t *testing.T) {
 		t.Fatalf("response budget peak %d over %d", st.ResponseBytesPeak, limit)
 	}
 }
+
+func (d *sizedDispatcher) ResponseMemory(resp kmsg.Response) int64 { return 0 }
+
+// meteredDispatcher estimates nothing before building a Metadata answer (as a long-polling
+// Fetch whose data arrives while it waits) but tells what the built answer holds.
+type meteredDispatcher struct{ bigDispatcher }
+
+func (d *meteredDispatcher) ResponseEstimate(h *Header, req kmsg.Request) int64 { return 0 }
+
+func (d *meteredDispatcher) ResponseMemory(resp kmsg.Response) int64 {
+	if _, ok := resp.(*kmsg.MetadataResponse); ok {
+		return bigResponseBytes
+	}
+	return 0
+}
+
+// An answer larger than its estimate is counted at its built size as it is given, even past
+// the budget: the budget then shows what built answers hold, and everything goes back once
+// the connections are gone.
+func TestBuildBudgetCountsBuiltSize(t *testing.T) {
+	const limit = 1 << 20 // less than one answer
+	s, addr := startServerWith(t, Config{MaxResponseMemoryBytes: limit}, &meteredDispatcher{})
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("t"))
+	var cs []net.Conn
+	for i := 0; i < 3; i++ {
+		c := dial(t, addr)
+		c.SetReadBuffer(4096)
+		req := kmsg.NewPtrMetadataRequest()
+		req.Version = 12
+		if _, err := c.Write(f.AppendRequest(nil, req, 1)); err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	await(t, "built answers counted", func() bool { return s.Stats().BuildBytesPeak >= bigResponseBytes })
+	for _, c := range cs {
+		c.Close()
+	}
+	await(t, "the budgets given back", func() bool {
+		st := s.Stats()
+		return st.BuildBytes == 0 && st.ResponseBytes == 0
+	})
+}

@@ -31,15 +31,22 @@ type Dispatcher interface {
 }
 
 // ResponseSizer is implemented by a Dispatcher that can bound the memory of a request's
-// answer before building it (Metadata: from the topics it will list). The server reserves
-// that much of the build budget (Config.MaxResponseMemoryBytes, counted apart from encoded
-// bytes) before dispatching and gives it back once the answer is encoded, so answers built
-// and waiting for the response budget cannot together exceed it: without it, 2,000
-// connections each asking for a 3 MB Metadata answer held 2,000 built answers at once.
+// answer before building it (Metadata: from the topics it will list; Fetch: from the data
+// it can read now). The server reserves that much of the build budget
+// (Config.MaxResponseMemoryBytes, counted apart from encoded bytes) before dispatching and
+// gives it back once the answer is encoded, so answers built and waiting for the response
+// budget cannot together exceed it: without it, 2,000 connections each asking for a 3 MB
+// Metadata answer held 2,000 built answers at once.
 type ResponseSizer interface {
 	// ResponseEstimate returns the memory the answer to req will hold once built, or 0 if
 	// it is small or cannot be told in advance.
 	ResponseEstimate(h *Header, req kmsg.Request) int64
+	// ResponseMemory returns the memory a built answer holds, or 0 to keep the estimate.
+	// When it answers, the reservation becomes that figure as the answer is given: the
+	// excess goes back, and what the estimate missed (a long poll's data that arrived while
+	// it waited) is taken even beyond the budget (the answer exists), so no connection
+	// dispatches an estimated request until enough is written.
+	ResponseMemory(resp kmsg.Response) int64
 }
 
 // CloseConnection is a response value that sends nothing and closes the connection once the
@@ -472,7 +479,8 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 			drop()
 			return nil
 		}
-		if sizer, ok := s.d.(ResponseSizer); ok && sl.setVer {
+		sizer, _ := s.d.(ResponseSizer)
+		if sizer != nil && sl.setVer {
 			if est := sizer.ResponseEstimate(&h, req); est > 0 {
 				if !s.builds.acquireOwned(est, &c.buildHeld, s.stop, c.broken) {
 					drop()
@@ -491,6 +499,9 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 				s.resps.mu.Lock()
 				c.respDone++
 				s.resps.mu.Unlock()
+				if sizer != nil && sl.setVer {
+					s.trueUp(c, sl, sizer.ResponseMemory(resp))
+				}
 			}
 			sl.resp = resp
 			close(sl.done)
@@ -703,6 +714,22 @@ func appendSlot(buf []byte, sl *slot) []byte {
 		return append(buf, r.b...)
 	}
 	return AppendResponse(buf, sl.key, sl.corr, sl.resp)
+}
+
+// trueUp makes sl's build reservation the memory m its built answer holds (m 0: unknown,
+// the estimate stands). Called before sl.done closes, so the writer sees the new figure.
+func (s *Server) trueUp(c *Conn, sl *slot, m int64) {
+	if m <= 0 || m == sl.reserved {
+		return
+	}
+	s.builds.mu.Lock()
+	if m > sl.reserved {
+		s.builds.takeLocked(m-sl.reserved, &c.buildHeld)
+	} else {
+		s.builds.releaseLocked(sl.reserved-m, &c.buildHeld)
+	}
+	s.builds.mu.Unlock()
+	sl.reserved = m
 }
 
 // unreserve gives back the build budget taken for sl's answer.
