@@ -549,7 +549,8 @@ func (b *Broker) Serve(l net.Listener) error {
 			MaxRequestMemoryBytes:  b.cfg.MaxRequestMemoryBytes,
 			MaxResponseMemoryBytes: b.cfg.MaxResponseMemoryBytes,
 			Logger:                 b.log,
-			ConnOpened:             b.connOpened, // metrics_glue.go
+			OnIdle:                 releaseMemory, // as the WAL's, once clients go quiet
+			ConnOpened:             b.connOpened,  // metrics_glue.go
 			ConnClosed:             b.connClosed,
 		}, b)
 	}

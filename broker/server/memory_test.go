@@ -559,3 +559,29 @@ func TestBuildBudgetCountsBuiltSize(t *testing.T) {
 		return st.BuildBytes == 0 && st.ResponseBytes == 0
 	})
 }
+
+// Once every connection waits for bytes again after traffic, OnIdle runs (the broker hands
+// the burst's memory back then); a connection reading a frame is not idle.
+func TestOnIdleAfterTraffic(t *testing.T) {
+	idle := make(chan struct{}, 10)
+	s, addr := startServerWith(t, Config{OnIdle: func() { idle <- struct{}{} }}, bigDispatcher{})
+	c := dial(t, addr)
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("t"))
+	if _, err := c.Write(f.AppendRequest(nil, kmsg.NewPtrApiVersionsRequest(), 7)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readCorrelationIDs(t, bufio.NewReader(c), 1); got[0] != 7 {
+		t.Fatalf("correlation ID %d", got[0])
+	}
+	select {
+	case <-idle:
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnIdle not called after the connection went idle")
+	}
+	// Half a frame: the connection is busy until the rest comes.
+	if _, err := c.Write([]byte{0, 0, 0, 100, 1}); err != nil {
+		t.Fatal(err)
+	}
+	await(t, "the connection busy", func() bool { return s.busy.Load() == 1 })
+}
