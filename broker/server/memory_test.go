@@ -585,3 +585,43 @@ func TestOnIdleAfterTraffic(t *testing.T) {
 	}
 	await(t, "the connection busy", func() bool { return s.busy.Load() == 1 })
 }
+
+// An idle connection keeps no writer goroutine: it parks once its answers are written and
+// the next request starts one again, answers in order.
+func TestWriterParksWhileIdle(t *testing.T) {
+	s, addr := startServerWith(t, Config{}, bigDispatcher{})
+	c := dial(t, addr)
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("t"))
+	parked := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for sc := range s.conns {
+			if sc.w == nil {
+				return false
+			}
+			sc.w.mu.Lock()
+			running := sc.w.running
+			sc.w.mu.Unlock()
+			return !running
+		}
+		return false
+	}
+	for round := int32(0); round < 3; round++ {
+		var reqs []byte
+		for i := int32(0); i < 3; i++ {
+			reqs = append(reqs, f.AppendRequest(nil, kmsg.NewPtrApiVersionsRequest(), 10*round+i)...)
+		}
+		if _, err := c.Write(reqs); err != nil {
+			t.Fatal(err)
+		}
+		got := readCorrelationIDs(t, br, 3)
+		for i, id := range got {
+			if id != 10*round+int32(i) {
+				t.Fatalf("round %d: correlation IDs %v", round, got)
+			}
+		}
+		await(t, "the writer parked", parked)
+	}
+}

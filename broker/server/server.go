@@ -158,6 +158,8 @@ type Conn struct {
 	rawToken func(token []byte) (resp []byte, ok bool)
 	// mute holds back the next request while a quota throttle lasts (mute.go).
 	mute connMute
+	// w is the handoff between the reader and the writer goroutine (writer.go).
+	w *writerState
 }
 
 // TLS returns the connection's TLS state once its handshake is done (always so by the time
@@ -378,11 +380,10 @@ type slot struct {
 
 func (s *Server) serveConn(c *Conn) {
 	defer s.wg.Done()
-	queue := make(chan *slot, s.cfg.MaxInFlight)
-	writerDone := make(chan struct{})
-	go s.writeLoop(c, queue, writerDone)
+	c.w = newWriterState(s.cfg.MaxInFlight)
+	queue, writerDone := c.w.queue, c.w.done
 	err := s.readLoop(c, queue)
-	close(queue)
+	s.closeQueue(c)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, errStopped) && !isClosedOrTimeout(err) {
 		s.log.Warn("closing connection", "conn", c.ID, "remote", c.Remote.String(), "err", err)
 		// A malformed request: answer nothing further, close now.
@@ -451,7 +452,7 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 			s.resps.mu.Unlock()
 			sl := &slot{done: make(chan struct{}), resp: rawFrame{b: resp}}
 			close(sl.done)
-			queue <- sl
+			s.send(c, sl)
 			continue
 		}
 		// drop gives back what the frame holds when it is not dispatched.
@@ -498,7 +499,7 @@ func (s *Server) readLoop(c *Conn, queue chan<- *slot) error {
 				sl.reserved = est
 			}
 		}
-		queue <- sl // blocks while MaxInFlight requests are unanswered
+		s.send(c, sl) // blocks while MaxInFlight requests are unanswered
 		var once atomic.Bool
 		s.d.Dispatch(c, &h, req, func(resp kmsg.Response) {
 			if !once.CompareAndSwap(false, true) {
@@ -582,13 +583,15 @@ var writeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); ret
 // Every encoded response takes its bytes from the response budget until they are written.
 // One that does not fit is dropped again (its bytes are not held while waiting), the
 // connection's reader stops, and once the budget has room the response is encoded anew.
+//
+// The loop ends (parks, writer.go) when it has nothing left to write; the reader starts it
+// again with the next request.
 func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
-	defer close(done)
 	var bufp *[]byte
 	var buf []byte
 	var charged int64 // bytes of buf taken from the response budget
 	doneInBuf := 0    // answers in buf, counted in c.respDone until written
-	broken := false
+	broken := c.w.broken
 	markBroken := func() {
 		if !broken {
 			broken = true
@@ -634,7 +637,11 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 			bufp, buf = nil, nil
 		}
 	}
-	defer idle()
+	// finish is the last writer's end: the queue is closed.
+	finish := func() {
+		idle()
+		close(done)
+	}
 	var held *slot // taken from the queue while gathering, not handled yet
 	for {
 		sl := held
@@ -643,13 +650,18 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 			select {
 			case n, ok := <-queue:
 				if !ok {
+					finish()
 					return
 				}
 				sl = n
 			default:
 				idle() // about to block: send what is gathered
+				if s.park(c, broken) {
+					return
+				}
 				n, ok := <-queue
 				if !ok {
+					finish()
 					return
 				}
 				sl = n
