@@ -36,7 +36,8 @@ all: build
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
 build:
-	$(GO) build -ldflags "-X main.buildVersion=$(VERSION)" -o $(BIN)/klite ./cmd/klite
+# klite is static, as the Docker image: no libc mapped (1.5-2 MB less RSS), pure-Go resolver.
+	CGO_ENABLED=0 $(GO) build -ldflags "-X main.buildVersion=$(VERSION)" -o $(BIN)/klite ./cmd/klite
 	$(GO) build -o $(BIN)/klite-conformance ./cmd/klite-conformance
 	$(GO) build -o $(BIN)/klite-bench ./cmd/klite-bench
 	$(GO) build -o $(BIN)/klite-chaos ./cmd/klite-chaos

@@ -292,9 +292,12 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	b.wal = cfg.WAL
 	if b.wal == nil {
+		// CacheBytes: reads are served by the partition logs (their tails hold recent
+		// data), so the WAL keeps only a little of what it wrote (it held 32 MiB of commit
+		// groups, in direct mode on the heap, that nothing read).
 		b.wal, err = storage.OpenWAL(storage.WALOptions{Dir: cfg.DataDir, SegmentBytes: cfg.WALSegmentBytes, MaxGroupBytes: cfg.WALMaxGroupBytes,
-			SegmentMaxAge: cfg.WALSegmentMaxAge,
-			Logger:        b.log, OnIdle: releaseMemory, RecoverDamaged: cfg.RecoverDamaged, Faults: cfg.StorageFaults,
+			SegmentMaxAge: cfg.WALSegmentMaxAge, CacheBytes: walCacheBytes,
+			Logger: b.log, OnIdle: releaseMemory, RecoverDamaged: cfg.RecoverDamaged, Faults: cfg.StorageFaults,
 			OnSync: walMetricsHook(cfg.Metrics)})
 		if err != nil {
 			storage.CloseUnclean(b.meta)
@@ -592,7 +595,8 @@ func (b *Broker) Serve(l net.Listener) error {
 			MaxRequestMemoryBytes:  b.cfg.MaxRequestMemoryBytes,
 			MaxResponseMemoryBytes: b.cfg.MaxResponseMemoryBytes,
 			Logger:                 b.log,
-			ConnOpened:             b.connOpened, // metrics_glue.go
+			OnIdle:                 releaseMemory, // as the WAL's, once clients go quiet
+			ConnOpened:             b.connOpened,  // metrics_glue.go
 			ConnClosed:             b.connClosed,
 		}, b)
 	}
@@ -685,6 +689,9 @@ func (b *Broker) dataChanged() <-chan struct{} {
 	defer b.notifyMu.Unlock()
 	return b.notifyCh
 }
+
+// walCacheBytes is what the WAL keeps cached of what it wrote (storage.WALOptions.CacheBytes).
+const walCacheBytes = 1 << 20
 
 // releaseMemory hands the memory of a burst of produce traffic back to the OS once the WAL
 // is idle: without it an idle broker kept a burst's heap (pooled request frames, commit

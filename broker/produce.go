@@ -84,36 +84,31 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 		resp.Topics[i].Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		pending.Add(int64(len(rt.Partitions)))
 	}
+	// acks=0: nothing is sent back, but a request that fails validation closes the
+	// connection (as Kafka does) so the client notices. The answer (nil) still waits for the
+	// appends: the partition logs copy the batches out of the request frame once the WAL has
+	// them, and the server reuses the frame (and counts it in its request budget) until the
+	// request is answered.
+	var invalid atomic.Bool
 	var once sync.Once
 	finish := func() {
 		if pending.Add(-1) == 0 {
 			once.Do(func() {
-				if req.Acks == 0 {
-					return
+				switch {
+				case req.Acks != 0:
+					respond(resp)
+				case invalid.Load():
+					respond(server.CloseConnection)
+				default:
+					respond(nil)
 				}
-				respond(resp)
 			})
 		}
 	}
 	if pending.Load() == 0 {
 		pending.Add(1)
 		finish()
-		if req.Acks == 0 {
-			respond(nil)
-		}
 		return
-	}
-	// acks=0: nothing is sent back, but a request that fails validation closes the
-	// connection (as Kafka does) so the client notices. Appends complete in the background.
-	var invalid atomic.Bool
-	if req.Acks == 0 {
-		defer func() {
-			if invalid.Load() {
-				respond(server.CloseConnection)
-			} else {
-				respond(nil)
-			}
-		}()
 	}
 	for i, rt := range req.Topics {
 		t := b.topic(rt.Topic)

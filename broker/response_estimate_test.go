@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"bytes"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/klite/klite/broker/server"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -46,5 +48,82 @@ func TestMetadataResponseEstimate(t *testing.T) {
 		est, held, built, len(resp.AppendTo(nil)))
 	if est < held/2 || est > 4*held {
 		t.Fatalf("estimate %d bytes far from the %d bytes the built answer holds", est, held)
+	}
+}
+
+// Many connections fetch big answers and read nothing. Before, Fetch answers were bounded per
+// connection only: every connection had its answer built, and those waiting for the response
+// budget were held outside any budget. Now each Fetch reserves the record bytes it can read
+// (then the bytes its built answer holds) in the build budget before it is dispatched, so
+// connections wait for the budget instead of building: built answers and encoded ones each
+// stay within the limit, and everything is given back once the connections go.
+func TestFetchAnswersReservedInBuildBudget(t *testing.T) {
+	const limit = 6 << 20 // one answer of 4 MiB at a time
+	tb := startBroker(t, t.TempDir(), func(c *Config) { c.MaxResponseMemoryBytes = limit })
+	createTopic(t, tb.admin(t), "big", 1, nil)
+	cl := tb.client(t)
+	for i := range 4 {
+		r := kmsg.Record{Value: bytes.Repeat([]byte{byte('a' + i)}, 1000<<10)}
+		r.Length = int32(len(r.AppendTo(nil)) - 1)
+		if rp := rawProduce(t, cl, "big", singleRecordBatch(r.AppendTo(nil))); rp.ErrorCode != 0 {
+			t.Fatalf("produce: error %d", rp.ErrorCode)
+		}
+	}
+	fetchReq := func() *kmsg.FetchRequest {
+		req := kmsg.NewPtrFetchRequest()
+		req.Version = 12
+		req.ReplicaID = -1
+		req.MaxBytes = 4 << 20
+		req.SessionEpoch = -1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = "big"
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.PartitionMaxBytes = 4 << 20
+		rp.CurrentLeaderEpoch = -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return req
+	}
+	fetch := func(corr int32) []byte { return frame(fetchReq(), corr) }
+	est := tb.ResponseEstimate(&server.Header{Key: 1, Version: 12}, fetchReq())
+	if est < 4*1000<<10 || est > 4<<20+64<<10 {
+		t.Fatalf("estimate for a 4 MiB fetch %d", est)
+	}
+	const conns = 10
+	var cs []interface{ Close() error }
+	for range conns {
+		c := dialRaw(t, tb.addr)
+		c.(interface{ SetReadBuffer(int) error }).SetReadBuffer(4096)
+		if _, err := c.Write(append(fetch(1), fetch(2)...)); err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	awaitCond(t, "a fetch waiting for build budget", func() bool { return tb.srv.Stats().BuildWaits > 0 })
+	st := tb.srv.Stats()
+	if st.BuildBytesPeak > limit || st.BuildBytesPeak < 4*1000<<10 {
+		t.Fatalf("build budget peak %d, want 4 MiB..%d", st.BuildBytesPeak, limit)
+	}
+	if st.ResponseBytesPeak > limit {
+		t.Fatalf("response budget peak %d over %d", st.ResponseBytesPeak, limit)
+	}
+	for _, c := range cs {
+		c.Close()
+	}
+	awaitCond(t, "the budgets given back", func() bool {
+		st := tb.srv.Stats()
+		return st.BuildBytes == 0 && st.ResponseBytes == 0
+	})
+}
+
+// awaitCond polls cond (bounded: 10 s) until it holds.
+func awaitCond(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

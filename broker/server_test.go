@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"io"
 	"net"
 	"os"
@@ -313,4 +315,76 @@ func TestHandlerPanicClosesOnlyThatConnection(t *testing.T) {
 	conn.Write(frame(req, 1))
 	expectClosed(t, conn, "panicking handler")
 	createTopic(t, tb.admin(t), "after-panic", 1, nil)
+}
+
+// TestAcksZeroFrameKeptUntilAppended: an acks=0 Produce is answered (nil) only once its
+// batches are appended, so the server does not reuse its pooled frame while the partition
+// log still copies from it. Before, the answer came at the end of dispatch and the next
+// pipelined request was read into the same buffer before the WAL's fsync: the log stored
+// the next request's bytes in place of this one's (requests alternate between two
+// partitions, so the next one carries the same offset and the log cannot tell).
+func TestAcksZeroFrameKeptUntilAppended(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	createTopic(t, tb.admin(t), "a0f", 2, nil)
+	conn := dialRaw(t, tb.addr)
+	const pairs = 4
+	for k := range pairs {
+		// A pair of requests written at once, one per partition at the same offset, each one
+		// record of 80 KiB: the frames are in the server's pooled range (64 KiB and up) and
+		// of the same size class.
+		var pipelined []byte
+		for part := range int32(2) {
+			i := 2*k + int(part)
+			r := kmsg.Record{Value: bytes.Repeat([]byte{byte('A' + i)}, 80<<10)}
+			r.Length = int32(len(r.AppendTo(nil)) - 1)
+			req := kmsg.NewPtrProduceRequest()
+			req.Version = 9
+			req.Acks = 0
+			rt := kmsg.NewProduceRequestTopic()
+			rt.Topic = "a0f"
+			rp := kmsg.NewProduceRequestTopicPartition()
+			rp.Partition = part
+			rp.Records = singleRecordBatch(r.AppendTo(nil))
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+			pipelined = append(pipelined, frame(req, int32(i))...)
+		}
+		if _, err := conn.Write(pipelined); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for part := range int32(2) {
+			for {
+				if _, hwm := tb.partitionOffsets(t, "a0f", part); hwm == int64(k+1) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("pair %d: partition %d not at offset %d", k, part, k+1)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+	}
+	recs := consumeN(t, tb, "a0f", 2*pairs)
+	for _, r := range recs {
+		want := byte('A' + int(2*r.Offset) + int(r.Partition))
+		if len(r.Value) != 80<<10 || r.Value[0] != want || r.Value[len(r.Value)-1] != want {
+			t.Fatalf("partition %d offset %d: %d bytes of %q, want 80 KiB of %q", r.Partition, r.Offset, len(r.Value), r.Value[:1], want)
+		}
+	}
+}
+
+// singleRecordBatch wraps one encoded record in an uncompressed RecordBatch v2.
+func singleRecordBatch(rec []byte) []byte {
+	b := make([]byte, batchHeaderLen, batchHeaderLen+len(rec))
+	binary.BigEndian.PutUint32(b[8:], uint32(batchHeaderLen-12+len(rec)))
+	binary.BigEndian.PutUint32(b[12:], 0xffffffff)
+	b[16] = 2
+	binary.BigEndian.PutUint64(b[43:], ^uint64(0)) // producer ID -1
+	binary.BigEndian.PutUint16(b[51:], 0xffff)
+	binary.BigEndian.PutUint32(b[53:], 0xffffffff)
+	binary.BigEndian.PutUint32(b[57:], 1)
+	b = append(b, rec...)
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32c))
+	return b
 }

@@ -17,6 +17,10 @@ type connReader struct {
 	nc  net.Conn
 	raw syscall.RawConn
 	buf *bufio.Reader
+	// busy is set from the moment the connection has bytes to read until it waits without
+	// a buffer again; onBusy and onIdle (if set) are called as it changes.
+	busy           bool
+	onBusy, onIdle func()
 }
 
 // testHookIdle, when set by a test, runs when a connection goes idle (buffer released).
@@ -44,18 +48,38 @@ func (r *connReader) next() (io.Reader, error) {
 	}
 	if r.raw != nil {
 		r.release()
+		r.setBusy(false)
 		if testHookIdle != nil {
 			testHookIdle(r)
 		}
 		if err := waitReadable(r.raw); err != nil {
 			return nil, err
 		}
+		r.setBusy(true)
 	}
 	if r.buf == nil {
 		r.buf = readerPool.Get().(*bufio.Reader)
 		r.buf.Reset(r.nc)
 	}
 	return r.buf, nil
+}
+
+func (r *connReader) setBusy(busy bool) {
+	if r.busy == busy {
+		return
+	}
+	r.busy = busy
+	if f := r.onIdle; !busy && f != nil {
+		f()
+	} else if f := r.onBusy; busy && f != nil {
+		f()
+	}
+}
+
+// close releases the buffer and counts the connection idle (it is gone).
+func (r *connReader) close() {
+	r.release()
+	r.setBusy(false)
 }
 
 // release gives the buffer back to the pool; the caller must not use an earlier next result.

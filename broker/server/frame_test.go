@@ -55,7 +55,55 @@ func TestFramePoolClasses(t *testing.T) {
 	if pooled == nil || cap(*pooled) != 384<<10 {
 		t.Fatalf("300 KiB frame not in a 384 KiB pooled buffer")
 	}
-	putFrame(pooled)
+	testFrames.put(pooled)
+}
+
+// The pool keeps buffers only while those handed out and those kept fit in its limit (the
+// request budget), forgets disowned ones, and lets its free buffers go once idle.
+func TestFramePoolSizedToLimit(t *testing.T) {
+	p := newFramePool(1 << 20) // room for four 256 KiB buffers
+	var bufs []*[]byte
+	for range 6 {
+		_, b := p.get(256 << 10)
+		bufs = append(bufs, b)
+	}
+	if out, kept := p.stats(); out != 6*256<<10 || kept != 0 {
+		t.Fatalf("6 taken: out %d kept %d", out, kept)
+	}
+	p.disown(bufs[5]) // a non-Produce request keeps its frame
+	for _, b := range bufs[:5] {
+		p.put(b)
+	}
+	out, kept := p.stats()
+	if out != 0 || kept != 1<<20 || p.dropped != 1 {
+		t.Fatalf("all back: out %d kept %d dropped %d, want 0, 1 MiB, 1", out, kept, p.dropped)
+	}
+	// A taken buffer comes from the free ones.
+	_, b := p.get(200 << 10)
+	if out, kept := p.stats(); out != 256<<10 || kept != 3*256<<10 || cap(*b) != 256<<10 {
+		t.Fatalf("reuse: out %d kept %d", out, kept)
+	}
+	p.put(b)
+	// Another size: the free buffers of other sizes make room for it.
+	_, big := p.get(1 << 20)
+	if out, kept := p.stats(); out != 1<<20 || kept != 0 {
+		t.Fatalf("new size: out %d kept %d, want 1 MiB, 0", out, kept)
+	}
+	p.put(big)
+	if out, kept := p.stats(); out != 0 || kept != 1<<20 {
+		t.Fatalf("new size back: out %d kept %d, want 0, 1 MiB", out, kept)
+	}
+	// Idle: the timer drops the free buffers once a check finds no take since the last.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, kept := p.stats(); kept == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("free buffers kept after %v idle", 10*time.Second)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func TestParseRequestRoundTrip(t *testing.T) {
@@ -132,10 +180,13 @@ func FuzzReadRequest(f *testing.F) {
 	})
 }
 
+// testFrames is the frame pool of readTestFrame.
+var testFrames = newFramePool(0)
+
 // readTestFrame reads a frame with an unbounded request budget.
 func readTestFrame(r io.Reader, max int32) ([]byte, *[]byte, error) {
 	b := newBudget(0)
-	frame, pooled, charged, err := readFrame(r, max, b, nil, nil)
+	frame, pooled, charged, err := readFrame(r, max, b, testFrames, nil, nil)
 	if used, _, _ := b.stats(); used != charged {
 		panic("readFrame: charged differs from what the budget holds")
 	}
@@ -152,7 +203,7 @@ func TestReadFrameGrowsLargeFrames(t *testing.T) {
 	}
 	in := append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
 	b := newBudget(0)
-	got, pooled, charged, err := readFrame(bytes.NewReader(in), 1<<30, b, nil, nil)
+	got, pooled, charged, err := readFrame(bytes.NewReader(in), 1<<30, b, testFrames, nil, nil)
 	if err != nil || pooled != nil || !bytes.Equal(got, body) {
 		t.Fatalf("readFrame: err %v, pooled %v, equal %v", err, pooled != nil, bytes.Equal(got, body))
 	}
@@ -161,7 +212,7 @@ func TestReadFrameGrowsLargeFrames(t *testing.T) {
 	}
 	// Truncated after 100 KiB: the buffer held is 128 KiB, not the announced size.
 	b = newBudget(0)
-	_, _, charged, err = readFrame(bytes.NewReader(in[:4+100<<10]), 1<<30, b, nil, nil)
+	_, _, charged, err = readFrame(bytes.NewReader(in[:4+100<<10]), 1<<30, b, testFrames, nil, nil)
 	if !errors.Is(err, io.ErrUnexpectedEOF) || charged != 128<<10 {
 		t.Fatalf("truncated frame: err %v, charged %d, want 128 KiB", err, charged)
 	}

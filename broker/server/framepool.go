@@ -3,20 +3,28 @@ package server
 import (
 	"slices"
 	"sync"
+	"time"
 )
 
 // Frame buffers of Produce requests are reused. At a gigabyte per second of produce traffic
 // a fresh buffer per request meant the runtime zeroing a gigabyte per second first (a tenth
-// of the broker's CPU). Only Produce frames come back to the pool (see readLoop): the
-// produce path copies the batches into the WAL and keeps no reference to the request once
-// it has answered, whereas other requests may keep slices of their frame (a consumer
-// group keeps its members' metadata, for one).
+// of the broker's CPU), and the garbage collector letting the heap grow to twice what was in
+// flight. Only Produce frames come back to the pool (see readLoop): the produce path copies
+// the batches into the WAL and its partition log and keeps no reference to the request once
+// it has answered (acks=0 included: it answers nil once its appends are done), whereas
+// other requests may keep slices of their frame (a consumer group keeps its members'
+// metadata, for one).
 //
 // Buffers are pooled by size class from minPooledFrame to maxPooledFrame, two classes per
 // doubling (64 KiB, 96 KiB, 128 KiB, 192 KiB, ...), so a buffer is at most a third larger
 // than its frame (a typical 6 MB request of six 1 MB batches takes a 6 MiB buffer, not 8);
-// smaller frames are cheap to allocate and larger ones rare. sync.Pool lets idle buffers go
-// at the next garbage collections, so an idle broker keeps none.
+// smaller frames are cheap to allocate and larger ones rare.
+//
+// The pool is sized to the request budget: the buffers it has handed out and those it keeps
+// free together stay within limit (a buffer coming back when they would not is dropped), so
+// pooled frames never hold more than the budget lets requests hold, however the traffic's
+// sizes shift. Free buffers go once no frame has been taken for idleAfter, so an idle broker
+// keeps none.
 const (
 	minPooledFrame = 64 << 10
 	maxPooledFrame = 16 << 20
@@ -34,8 +42,6 @@ var frameClassSizes = func() []int {
 	return out
 }()
 
-var framePools = make([]sync.Pool, len(frameClassSizes))
-
 // frameClass returns the pool index for a frame of n bytes, or -1 if n is not pooled.
 func frameClass(n int) int {
 	if n < minPooledFrame || n > maxPooledFrame {
@@ -45,27 +51,138 @@ func frameClass(n int) int {
 	return i
 }
 
-// putFrame hands a buffer from readPooledFrame back for reuse.
-func putFrame(b *[]byte) {
-	if b == nil {
-		return
-	}
-	if c := frameClass(cap(*b)); c >= 0 && frameClassSizes[c] == cap(*b) {
-		framePools[c].Put(b)
-	}
+// idleAfter is how long the pool keeps its free buffers without a frame being taken.
+const idleAfter = time.Second
+
+// framePool is a Server's pool of request frame buffers.
+type framePool struct {
+	limit int64
+
+	mu      sync.Mutex
+	free    [][]*[]byte // per class
+	out     int64       // bytes of buffers handed out and not back
+	kept    int64       // bytes of free buffers
+	takes   uint64      // getFrame calls that took a pooled class, for the idle check
+	seen    uint64      // takes at the last idle check
+	armed   bool
+	timer   *time.Timer
+	dropped int64 // buffers not kept (over the limit), for tests
 }
 
-// getFrame returns a buffer of n bytes, from the pool when n is in its range (pooled is then
-// what putFrame takes back).
-func getFrame(n int) (frame []byte, pooled *[]byte) {
+// newFramePool returns a pool whose handed-out and free buffers stay within limit bytes
+// (limit <= 0: up to maxPooledFrame free per class).
+func newFramePool(limit int64) *framePool {
+	if limit <= 0 {
+		limit = int64(len(frameClassSizes)) * maxPooledFrame
+	}
+	return &framePool{limit: limit, free: make([][]*[]byte, len(frameClassSizes))}
+}
+
+// holdFor is what a frame of n bytes holds: its pooled buffer, or n when it is not pooled.
+func holdFor(n int) int {
+	if c := frameClass(n); c >= 0 {
+		return frameClassSizes[c]
+	}
+	return n
+}
+
+// get returns a buffer of n bytes, from the pool when n is in its range (pooled is then
+// what put takes back).
+func (p *framePool) get(n int) (frame []byte, pooled *[]byte) {
 	c := frameClass(n)
 	if c < 0 {
 		return make([]byte, n), nil
 	}
-	pooled, _ = framePools[c].Get().(*[]byte)
+	size := frameClassSizes[c]
+	p.mu.Lock()
+	p.takes++
+	p.out += int64(size)
+	if l := len(p.free[c]); l > 0 {
+		pooled = p.free[c][l-1]
+		p.free[c][l-1] = nil
+		p.free[c] = p.free[c][:l-1]
+		p.kept -= int64(size)
+	} else {
+		// A new buffer: free ones of other sizes go first if together they would pass the
+		// limit (the traffic's sizes shifted), so this one can be kept when it comes back.
+		for i := len(p.free) - 1; i >= 0 && p.out+p.kept > p.limit; i-- {
+			for l := len(p.free[i]); l > 0 && p.out+p.kept > p.limit; l-- {
+				p.free[i][l-1] = nil
+				p.free[i] = p.free[i][:l-1]
+				p.kept -= int64(frameClassSizes[i])
+			}
+		}
+	}
+	p.mu.Unlock()
 	if pooled == nil {
-		b := make([]byte, frameClassSizes[c])
+		b := make([]byte, size)
 		pooled = &b
 	}
 	return (*pooled)[:n], pooled
+}
+
+// put hands a buffer from get back for reuse.
+func (p *framePool) put(b *[]byte) {
+	if b == nil {
+		return
+	}
+	c := frameClass(cap(*b))
+	if c < 0 || frameClassSizes[c] != cap(*b) {
+		return
+	}
+	size := int64(cap(*b))
+	p.mu.Lock()
+	p.out -= size
+	if p.out+p.kept+size <= p.limit {
+		p.free[c] = append(p.free[c], b)
+		p.kept += size
+		if !p.armed {
+			p.armed = true
+			p.seen = p.takes
+			if p.timer == nil {
+				p.timer = time.AfterFunc(idleAfter, p.idleCheck)
+			} else {
+				p.timer.Reset(idleAfter)
+			}
+		}
+	} else {
+		p.dropped++
+	}
+	p.mu.Unlock()
+}
+
+// disown forgets a buffer from get that will not come back (a request other than Produce
+// may keep slices of its frame): the garbage collector frees it once unreferenced.
+func (p *framePool) disown(b *[]byte) {
+	if b == nil {
+		return
+	}
+	p.mu.Lock()
+	p.out -= int64(cap(*b))
+	p.mu.Unlock()
+}
+
+// idleCheck drops the free buffers if no frame was taken since the last check, else looks
+// again later.
+func (p *framePool) idleCheck() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.takes != p.seen {
+		p.seen = p.takes
+		p.timer.Reset(idleAfter)
+		return
+	}
+	p.armed = false
+	for i := range p.free {
+		clear(p.free[i])
+		p.free[i] = nil
+	}
+	p.kept = 0
+}
+
+// stats returns the bytes handed out and kept free.
+func (p *framePool) stats() (out, kept int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out, p.kept
 }

@@ -182,12 +182,13 @@ func TestRequestBudgetBackPressure(t *testing.T) {
 	s, addr := startServerWith(t, Config{MaxRequestMemoryBytes: 256 << 10}, bigDispatcher{})
 	staller := dial(t, addr)
 	// 300 KiB announced, 64 KiB + 1 sent: the frame takes its whole buffer (alone: larger
-	// than the budget) and stalls.
+	// than the budget), a pooled one of 384 KiB, and stalls.
+	held := int64(holdFor(300 << 10))
 	half := append(binary.BigEndian.AppendUint32(nil, 300<<10), make([]byte, 64<<10+1)...)
 	if _, err := staller.Write(half); err != nil {
 		t.Fatal(err)
 	}
-	await(t, "the stalled frame's bytes taken", func() bool { return s.Stats().RequestBytes == 300<<10 })
+	await(t, "the stalled frame's bytes taken", func() bool { return s.Stats().RequestBytes == held })
 	good := dial(t, addr)
 	good.SetDeadline(time.Now().Add(20 * time.Second))
 	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("t"))
@@ -199,8 +200,8 @@ func TestRequestBudgetBackPressure(t *testing.T) {
 	if got := readCorrelationIDs(t, bufio.NewReader(good), 1); got[0] != 7 {
 		t.Fatalf("correlation ID %d", got[0])
 	}
-	if st := s.Stats(); st.RequestBytesPeak != 300<<10 {
-		t.Fatalf("peak %d, want the stalled frame alone (%d)", st.RequestBytesPeak, 300<<10)
+	if st := s.Stats(); st.RequestBytesPeak != held || held != 384<<10 {
+		t.Fatalf("peak %d, want the stalled frame's buffer alone (%d)", st.RequestBytesPeak, held)
 	}
 }
 
@@ -513,5 +514,114 @@ func TestBuildBudgetBoundsBuiltAnswers(t *testing.T) {
 	}
 	if st.ResponseBytesPeak > limit {
 		t.Fatalf("response budget peak %d over %d", st.ResponseBytesPeak, limit)
+	}
+}
+
+func (d *sizedDispatcher) ResponseMemory(resp kmsg.Response) int64 { return 0 }
+
+// meteredDispatcher estimates nothing before building a Metadata answer (as a long-polling
+// Fetch whose data arrives while it waits) but tells what the built answer holds.
+type meteredDispatcher struct{ bigDispatcher }
+
+func (d *meteredDispatcher) ResponseEstimate(h *Header, req kmsg.Request) int64 { return 0 }
+
+func (d *meteredDispatcher) ResponseMemory(resp kmsg.Response) int64 {
+	if _, ok := resp.(*kmsg.MetadataResponse); ok {
+		return bigResponseBytes
+	}
+	return 0
+}
+
+// An answer larger than its estimate is counted at its built size as it is given, even past
+// the budget: the budget then shows what built answers hold, and everything goes back once
+// the connections are gone.
+func TestBuildBudgetCountsBuiltSize(t *testing.T) {
+	const limit = 1 << 20 // less than one answer
+	s, addr := startServerWith(t, Config{MaxResponseMemoryBytes: limit}, &meteredDispatcher{})
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("t"))
+	var cs []net.Conn
+	for i := 0; i < 3; i++ {
+		c := dial(t, addr)
+		c.SetReadBuffer(4096)
+		req := kmsg.NewPtrMetadataRequest()
+		req.Version = 12
+		if _, err := c.Write(f.AppendRequest(nil, req, 1)); err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	await(t, "built answers counted", func() bool { return s.Stats().BuildBytesPeak >= bigResponseBytes })
+	for _, c := range cs {
+		c.Close()
+	}
+	await(t, "the budgets given back", func() bool {
+		st := s.Stats()
+		return st.BuildBytes == 0 && st.ResponseBytes == 0
+	})
+}
+
+// Once every connection waits for bytes again after traffic, OnIdle runs (the broker hands
+// the burst's memory back then); a connection reading a frame is not idle.
+func TestOnIdleAfterTraffic(t *testing.T) {
+	idle := make(chan struct{}, 10)
+	s, addr := startServerWith(t, Config{OnIdle: func() { idle <- struct{}{} }}, bigDispatcher{})
+	c := dial(t, addr)
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("t"))
+	if _, err := c.Write(f.AppendRequest(nil, kmsg.NewPtrApiVersionsRequest(), 7)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readCorrelationIDs(t, bufio.NewReader(c), 1); got[0] != 7 {
+		t.Fatalf("correlation ID %d", got[0])
+	}
+	select {
+	case <-idle:
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnIdle not called after the connection went idle")
+	}
+	// Half a frame: the connection is busy until the rest comes.
+	if _, err := c.Write([]byte{0, 0, 0, 100, 1}); err != nil {
+		t.Fatal(err)
+	}
+	await(t, "the connection busy", func() bool { return s.busy.Load() == 1 })
+}
+
+// An idle connection keeps no writer goroutine: it parks once its answers are written and
+// the next request starts one again, answers in order.
+func TestWriterParksWhileIdle(t *testing.T) {
+	s, addr := startServerWith(t, Config{}, bigDispatcher{})
+	c := dial(t, addr)
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("t"))
+	parked := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for sc := range s.conns {
+			if sc.w == nil {
+				return false
+			}
+			sc.w.mu.Lock()
+			running := sc.w.running
+			sc.w.mu.Unlock()
+			return !running
+		}
+		return false
+	}
+	for round := int32(0); round < 3; round++ {
+		var reqs []byte
+		for i := int32(0); i < 3; i++ {
+			reqs = append(reqs, f.AppendRequest(nil, kmsg.NewPtrApiVersionsRequest(), 10*round+i)...)
+		}
+		if _, err := c.Write(reqs); err != nil {
+			t.Fatal(err)
+		}
+		got := readCorrelationIDs(t, br, 3)
+		for i, id := range got {
+			if id != 10*round+int32(i) {
+				t.Fatalf("round %d: correlation IDs %v", round, got)
+			}
+		}
+		await(t, "the writer parked", parked)
 	}
 }

@@ -31,8 +31,8 @@ const firstStep = 64 << 10
 // Every step waits for the budget (a taker that holds the only bytes taken always fits, so
 // one frame larger than the whole budget is still read). charged is what the frame holds of
 // b; the caller releases it once the request is answered, or at once on error. pooled is the
-// pool buffer for putFrame, nil when the frame is not pooled.
-func readFrame(r io.Reader, max int32, b *budget, stop1, stop2 <-chan struct{}) (frame []byte, pooled *[]byte, charged int64, err error) {
+// pool buffer for fp.put, nil when the frame is not pooled.
+func readFrame(r io.Reader, max int32, b *budget, fp *framePool, stop1, stop2 <-chan struct{}) (frame []byte, pooled *[]byte, charged int64, err error) {
 	var sz [4]byte
 	if _, err := io.ReadFull(r, sz[:]); err != nil {
 		return nil, nil, 0, err
@@ -44,19 +44,22 @@ func readFrame(r io.Reader, max int32, b *budget, stop1, stop2 <-chan struct{}) 
 	size := min(n, firstStep)
 	got := 0
 	for {
-		if !b.acquire(int64(size)-charged, charged, nil, stop1, stop2) {
-			putFrame(pooled)
+		// The budget counts the buffer, not only the frame's bytes (a pooled buffer may be a
+		// third larger), so the pool sized to the budget holds what requests hold.
+		hold := int64(holdFor(size))
+		if !b.acquire(hold-charged, charged, nil, stop1, stop2) {
+			fp.put(pooled)
 			return nil, nil, charged, errStopped
 		}
-		charged = int64(size)
-		next, nextPooled := getFrame(size)
+		charged = hold
+		next, nextPooled := fp.get(size)
 		copy(next, frame[:got])
-		putFrame(pooled) // the first step's buffer, or a smaller one of a growing frame
+		fp.put(pooled) // the first step's buffer, or a smaller one of a growing frame
 		frame, pooled = next, nextPooled
 		k, err := io.ReadFull(r, frame[got:])
 		got += k
 		if err != nil {
-			putFrame(pooled)
+			fp.put(pooled)
 			return nil, nil, charged, err
 		}
 		if got == n {
@@ -65,7 +68,7 @@ func readFrame(r io.Reader, max int32, b *budget, stop1, stop2 <-chan struct{}) 
 		// Grow only once more bytes are there: a client that stalls holds what it sent.
 		if p, ok := r.(interface{ Peek(int) ([]byte, error) }); ok {
 			if _, err := p.Peek(1); err != nil {
-				putFrame(pooled)
+				fp.put(pooled)
 				return nil, nil, charged, err
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,7 @@ import (
 	"github.com/klite/klite/broker/group"
 	"github.com/klite/klite/broker/logstore"
 	"github.com/klite/klite/broker/metrics"
+	"github.com/klite/klite/broker/server"
 	"github.com/klite/klite/broker/storage"
 )
 
@@ -111,7 +113,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&o.walGroupBytes, "wal-group-commit-bytes", storage.DefaultMaxGroupBytes, "most bytes written and fsynced together by one group commit")
 	fs.IntVar(&o.maxFrameBytes, "max-frame-bytes", 100<<20, "largest request frame accepted; larger frames close the connection")
 	fs.BoolVar(&o.recoverDamaged, "recover-damaged", false, "start even if recovery finds damaged data: move it into <data-dir>/damaged/ and log at ERROR what was moved (data loss you choose knowingly)")
-	fs.Int64Var(&o.maxReqMemory, "max-request-memory-bytes", 1<<30, "bytes of requests read but not yet answered, across all connections; reading waits above it (0: unbounded)")
+	fs.Int64Var(&o.maxReqMemory, "queued-max-request-bytes", server.DefaultMaxRequestMemoryBytes, "bytes of requests read but not yet answered, across all connections, and of the pool of request buffers (Kafka's queued.max.request.bytes); connections stop reading above it, a larger request is read alone (-1 or 0: unbounded)")
 	fs.Int64Var(&o.maxRespMemory, "max-response-memory-bytes", 1<<30, "bytes of responses waiting to be written, across all connections, and as much for answers being built (Metadata, estimated); connections stop reading above it (0: unbounded)")
 	fs.DurationVar(&o.retentionCheck, "retention-check-interval", 5*time.Minute, "how often retention (retention.ms, retention.bytes) deletes old segments (Kafka's log.retention.check.interval.ms)")
 	fs.DurationVar(&o.compactionBackoff, "compaction-backoff", 15*time.Second, "how often the cleaner looks for compacted topics to clean (Kafka's log.cleaner.backoff.ms)")
@@ -297,8 +299,8 @@ func (o *options) validate() error {
 	if o.maxFrameBytes < 1<<10 || o.maxFrameBytes > 1<<30 {
 		return fmt.Errorf("invalid --max-frame-bytes %d: want 1024..1073741824", o.maxFrameBytes)
 	}
-	if o.maxReqMemory < 0 || o.maxRespMemory < 0 {
-		return fmt.Errorf("invalid memory budget (--max-request-memory-bytes %d, --max-response-memory-bytes %d): want 0 (unbounded) or more", o.maxReqMemory, o.maxRespMemory)
+	if o.maxReqMemory < -1 || o.maxRespMemory < 0 {
+		return fmt.Errorf("invalid memory budget (--queued-max-request-bytes %d, --max-response-memory-bytes %d): want -1 or 0 (unbounded) or more", o.maxReqMemory, o.maxRespMemory)
 	}
 	if o.quotaWindowNum < 1 || o.quotaWindowNum > 1000 || o.quotaWindowSize < 10*time.Millisecond {
 		return fmt.Errorf("invalid quota window (--quota-window-num %d, --quota-window-size %s): want 1..1000 samples of at least 10ms", o.quotaWindowNum, o.quotaWindowSize)
@@ -423,6 +425,7 @@ func run(o *options, reload func() (*options, error)) int {
 	level.Set(lv)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
+	setGCPercent()
 	var reg *metrics.Registry
 	if o.metrics && o.healthAddr != "" {
 		reg = metrics.New()
@@ -494,7 +497,7 @@ func run(o *options, reload func() (*options, error)) int {
 		WALSegmentMaxAge:       o.walSegmentAge,
 		WALMaxGroupBytes:       o.walGroupBytes,
 		MaxFrameBytes:          int32(o.maxFrameBytes),
-		MaxRequestMemoryBytes:  unboundedIfZero(o.maxReqMemory),
+		MaxRequestMemoryBytes:  unboundedIfZero(max(o.maxReqMemory, 0)),
 		MaxResponseMemoryBytes: unboundedIfZero(o.maxRespMemory),
 		RecoverDamaged:         o.recoverDamaged,
 		RetentionCheckInterval: o.retentionCheck,
@@ -589,6 +592,20 @@ func unboundedIfZero(n int64) int64 {
 		return -1
 	}
 	return n
+}
+
+// defaultGCPercent is the garbage collector's target when GOGC is not set: collect once the
+// heap has grown by half of what was live (Go's default: by all of it). Under produce load
+// the live heap is mostly large pointer-free buffers bounded by budgets (request frames by
+// --queued-max-request-bytes, WAL commit groups, partition segment tails), which marking
+// skips, so collecting sooner costs little CPU and keeps peak RSS near what is live.
+// GOMEMLIMIT, if set, is the runtime's own safety net on top.
+const defaultGCPercent = 50
+
+func setGCPercent() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 }
 
 // walTrim maps --wal-trim-interval 0 (never) to the broker's negative "never".
