@@ -674,7 +674,7 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 			select {
 			case <-sl.done:
 			case <-s.force:
-				s.unreserve(c, sl)
+				s.dropReservation(c, sl)
 				markBroken()
 				continue // the answer may never come: sl.resp is not ours to read
 			}
@@ -774,25 +774,36 @@ func appendSlot(buf []byte, sl *slot) []byte {
 // trueUp makes sl's build reservation the memory m its built answer holds (m 0: unknown,
 // the estimate stands). Called before sl.done closes, so the writer sees the new figure.
 func (s *Server) trueUp(c *Conn, sl *slot, m int64) {
-	if m <= 0 || m == sl.reserved {
+	if m <= 0 {
 		return
 	}
 	s.builds.mu.Lock()
 	if m > sl.reserved {
 		s.builds.takeLocked(m-sl.reserved, &c.buildHeld)
-	} else {
+	} else if m < sl.reserved {
 		s.builds.releaseLocked(sl.reserved-m, &c.buildHeld)
 	}
-	s.builds.mu.Unlock()
 	sl.reserved = m
+	s.builds.mu.Unlock()
 }
 
 // unreserve gives back the build budget taken for sl's answer.
+// The writer calls it once sl's answer is given (sl.done closed: trueUp is done with it).
 func (s *Server) unreserve(c *Conn, sl *slot) {
 	if sl.reserved > 0 {
-		s.builds.release(sl.reserved, &c.buildHeld)
+		s.dropReservation(c, sl)
+	}
+}
+
+// dropReservation is unreserve for a slot whose answer may still come (Shutdown gave up
+// waiting): sl.reserved is read and changed under the build budget's lock, as trueUp does.
+func (s *Server) dropReservation(c *Conn, sl *slot) {
+	s.builds.mu.Lock()
+	if sl.reserved > 0 {
+		s.builds.releaseLocked(sl.reserved, &c.buildHeld)
 		sl.reserved = 0
 	}
+	s.builds.mu.Unlock()
 }
 
 // setWriting marks c's writer as in a write call (settle clears it and wakes the reader).
