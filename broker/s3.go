@@ -134,6 +134,7 @@ func (b *Broker) startS3Flush() {
 	if s == nil || s.flush == nil {
 		return
 	}
+	s.flush.tiered.EndStartup() // every partition is open
 	s.flushStop = make(chan struct{})
 	s.flushWG.Add(1)
 	go b.runS3Flush(s)
