@@ -608,7 +608,9 @@ func TestS3DeleteTopicDuringOutagePurgesLater(t *testing.T) {
 		t.Fatalf("flush lag %d after the purge", b)
 	}
 	// Nothing of it is uploaded again.
-	tb.s3Step(tb.s3, true)
+	if err := tb.s3Round(tb.s3); err != nil {
+		t.Fatal(err)
+	}
 	if names := remoteNames(t, srv, "purge", prefix, false); len(names) != 0 {
 		t.Fatalf("deleted topic back in S3: %v", names)
 	}
