@@ -60,6 +60,21 @@ func TestWireFuzzFindings(t *testing.T) {
 		t.Fatalf("end txn of \"\": %v %+v", err, r)
 	}
 
+	// ElectLeaders with a time-out already past, and with an unknown election type.
+	el := kmsg.NewPtrElectLeadersRequest()
+	el.Version, el.ElectionType, el.TimeoutMillis = 2, 0, -1
+	elt := kmsg.NewElectLeadersRequestTopic()
+	elt.Topic, elt.Partitions = "ff", []int32{0, 9}
+	el.Topics = append(el.Topics, elt)
+	if r, err := el.RequestWith(ctx, cl); err != nil || r.ErrorCode != kerr.RequestTimedOut.Code || len(r.Topics[0].Partitions) != 2 ||
+		r.Topics[0].Partitions[1].ErrorCode != kerr.RequestTimedOut.Code {
+		t.Fatalf("elect leaders with time-out -1: %v %+v", err, r)
+	}
+	el.ElectionType, el.TimeoutMillis = 5, 10000
+	if r, err := el.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 || r.Topics[0].Partitions[0].ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("elect leaders of type 5: %v %+v", err, r)
+	}
+
 	// DescribeTransactions of the empty ID.
 	dt := kmsg.NewPtrDescribeTransactionsRequest()
 	dt.TransactionalIDs = []string{""}
