@@ -75,6 +75,23 @@ func TestWireFuzzFindings(t *testing.T) {
 		t.Fatalf("elect leaders of type 5: %v %+v", err, r)
 	}
 
+	// AlterReplicaLogDirs leaves out topics asked with no partitions.
+	ar := kmsg.NewPtrAlterReplicaLogDirsRequest()
+	ard := kmsg.NewAlterReplicaLogDirsRequestDir()
+	ard.Dir = "/nowhere"
+	for _, parts := range [][]int32{{}, {0}} {
+		art := kmsg.NewAlterReplicaLogDirsRequestDirTopic()
+		art.Topic, art.Partitions = "ff", parts
+		if len(parts) == 0 {
+			art.Topic = "ff-none"
+		}
+		ard.Topics = append(ard.Topics, art)
+	}
+	ar.Dirs = append(ar.Dirs, ard)
+	if r, err := ar.RequestWith(ctx, cl); err != nil || len(r.Topics) != 1 || r.Topics[0].Topic != "ff" || r.Topics[0].Partitions[0].ErrorCode != kerr.LogDirNotFound.Code {
+		t.Fatalf("alter replica log dirs: %v %+v", err, r)
+	}
+
 	// DescribeTransactions of the empty ID.
 	dt := kmsg.NewPtrDescribeTransactionsRequest()
 	dt.TransactionalIDs = []string{""}
