@@ -38,16 +38,20 @@ func handleElectLeaders(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		return
 	}
 	invalidType := req.ElectionType != 0 && req.ElectionType != 1
+	if req.Topics != nil && len(req.Topics) == 0 { // nothing asked: nothing to fail, as Kafka
+		respond(resp)
+		return
+	}
 	if expired := req.TimeoutMillis <= 0; req.Topics != nil && (expired || invalidType) {
 		// As Kafka's controller: a deadline already past fails every partition asked with
-		// REQUEST_TIMED_OUT (v1+ also at the top); an unknown election type fails each with
-		// INVALID_REQUEST.
+		// REQUEST_TIMED_OUT, an unknown election type with INVALID_REQUEST (v1+ also at the
+		// top).
 		code := kerr.InvalidRequest.Code
 		if expired {
 			code = kerr.RequestTimedOut.Code
-			if req.Version >= 1 {
-				resp.ErrorCode = code
-			}
+		}
+		if req.Version >= 1 {
+			resp.ErrorCode = code
 		}
 		for _, rt := range req.Topics {
 			tr := kmsg.NewElectLeadersResponseTopic()

@@ -71,8 +71,19 @@ func TestWireFuzzFindings(t *testing.T) {
 		t.Fatalf("elect leaders with time-out -1: %v %+v", err, r)
 	}
 	el.ElectionType, el.TimeoutMillis = 5, 10000
-	if r, err := el.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 || r.Topics[0].Partitions[0].ErrorCode != kerr.InvalidRequest.Code {
+	if r, err := el.RequestWith(ctx, cl); err != nil || r.ErrorCode != kerr.InvalidRequest.Code || r.Topics[0].Partitions[0].ErrorCode != kerr.InvalidRequest.Code {
 		t.Fatalf("elect leaders of type 5: %v %+v", err, r)
+	}
+	el.Topics = []kmsg.ElectLeadersRequestTopic{}
+	if r, err := el.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 || len(r.Topics) != 0 {
+		t.Fatalf("elect leaders of no topics: %v %+v", err, r)
+	}
+
+	// UpdateFeatures with no updates succeeds.
+	uf := kmsg.NewPtrUpdateFeaturesRequest()
+	uf.Version, uf.TimeoutMillis, uf.FeatureUpdates = 1, 1000, []kmsg.UpdateFeaturesRequestFeatureUpdate{}
+	if r, err := uf.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 {
+		t.Fatalf("update no features: %v %+v", err, r)
 	}
 
 	// AlterReplicaLogDirs leaves out topics asked with no partitions.
