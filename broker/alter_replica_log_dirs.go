@@ -22,7 +22,7 @@ func handleAlterReplicaLogDirs(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond
 	for _, d := range req.Dirs {
 		for _, rt := range d.Topics {
 			i, ok := byTopic[rt.Topic]
-			if !ok {
+			if !ok && len(rt.Partitions) > 0 { // as Kafka, which answers by partition: a topic without partitions is left out
 				i = len(resp.Topics)
 				byTopic[rt.Topic] = i
 				tr := kmsg.NewAlterReplicaLogDirsResponseTopic()

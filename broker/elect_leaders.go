@@ -5,7 +5,9 @@
 // preferred replica; unknown partitions get UNKNOWN_TOPIC_OR_PARTITION. A null partition list
 // (every partition) is answered with every topic and the partitions elected, which on one
 // broker is none.
-// Needs ALTER on the cluster (CLUSTER_AUTHORIZATION_FAILED, as Kafka).
+// Needs ALTER on the cluster (CLUSTER_AUTHORIZATION_FAILED, as Kafka). A time-out of 0 or less
+// is a deadline already past: REQUEST_TIMED_OUT for every partition asked, as Kafka's
+// controller answers; an unknown election type is INVALID_REQUEST per partition.
 package broker
 
 import (
@@ -35,7 +37,36 @@ func handleElectLeaders(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		respond(resp)
 		return
 	}
-	if req.ElectionType != 0 && req.ElectionType != 1 {
+	invalidType := req.ElectionType != 0 && req.ElectionType != 1
+	if req.Topics != nil && len(req.Topics) == 0 { // nothing asked: nothing to fail, as Kafka
+		respond(resp)
+		return
+	}
+	if expired := req.TimeoutMillis <= 0; req.Topics != nil && (expired || invalidType) {
+		// As Kafka's controller: a deadline already past fails every partition asked with
+		// REQUEST_TIMED_OUT, an unknown election type with INVALID_REQUEST (v1+ also at the
+		// top).
+		code := kerr.InvalidRequest.Code
+		if expired {
+			code = kerr.RequestTimedOut.Code
+		}
+		if req.Version >= 1 {
+			resp.ErrorCode = code
+		}
+		for _, rt := range req.Topics {
+			tr := kmsg.NewElectLeadersResponseTopic()
+			tr.Topic = rt.Topic
+			for _, p := range rt.Partitions {
+				pr := kmsg.NewElectLeadersResponseTopicPartition()
+				pr.Partition, pr.ErrorCode = p, code
+				tr.Partitions = append(tr.Partitions, pr)
+			}
+			resp.Topics = append(resp.Topics, tr)
+		}
+		respond(resp)
+		return
+	}
+	if invalidType {
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		respond(resp)
 		return

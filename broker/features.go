@@ -71,8 +71,8 @@ func handleUpdateFeatures(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func
 		fail(kerr.ClusterAuthorizationFailed, kerr.ClusterAuthorizationFailed.Message)
 		return
 	}
-	if len(req.FeatureUpdates) == 0 {
-		fail(kerr.InvalidRequest, "No feature updates specified.")
+	if len(req.FeatureUpdates) == 0 { // Kafka 4.0's controller applies the empty set: success
+		respond(resp)
 		return
 	}
 	var firstErr *kerr.Error

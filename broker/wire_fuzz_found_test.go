@@ -60,6 +60,49 @@ func TestWireFuzzFindings(t *testing.T) {
 		t.Fatalf("end txn of \"\": %v %+v", err, r)
 	}
 
+	// ElectLeaders with a time-out already past, and with an unknown election type.
+	el := kmsg.NewPtrElectLeadersRequest()
+	el.Version, el.ElectionType, el.TimeoutMillis = 2, 0, -1
+	elt := kmsg.NewElectLeadersRequestTopic()
+	elt.Topic, elt.Partitions = "ff", []int32{0, 9}
+	el.Topics = append(el.Topics, elt)
+	if r, err := el.RequestWith(ctx, cl); err != nil || r.ErrorCode != kerr.RequestTimedOut.Code || len(r.Topics[0].Partitions) != 2 ||
+		r.Topics[0].Partitions[1].ErrorCode != kerr.RequestTimedOut.Code {
+		t.Fatalf("elect leaders with time-out -1: %v %+v", err, r)
+	}
+	el.ElectionType, el.TimeoutMillis = 5, 10000
+	if r, err := el.RequestWith(ctx, cl); err != nil || r.ErrorCode != kerr.InvalidRequest.Code || r.Topics[0].Partitions[0].ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("elect leaders of type 5: %v %+v", err, r)
+	}
+	el.Topics = []kmsg.ElectLeadersRequestTopic{}
+	if r, err := el.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 || len(r.Topics) != 0 {
+		t.Fatalf("elect leaders of no topics: %v %+v", err, r)
+	}
+
+	// UpdateFeatures with no updates succeeds.
+	uf := kmsg.NewPtrUpdateFeaturesRequest()
+	uf.Version, uf.TimeoutMillis, uf.FeatureUpdates = 1, 1000, []kmsg.UpdateFeaturesRequestFeatureUpdate{}
+	if r, err := uf.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 {
+		t.Fatalf("update no features: %v %+v", err, r)
+	}
+
+	// AlterReplicaLogDirs leaves out topics asked with no partitions.
+	ar := kmsg.NewPtrAlterReplicaLogDirsRequest()
+	ard := kmsg.NewAlterReplicaLogDirsRequestDir()
+	ard.Dir = "/nowhere"
+	for _, parts := range [][]int32{{}, {0}} {
+		art := kmsg.NewAlterReplicaLogDirsRequestDirTopic()
+		art.Topic, art.Partitions = "ff", parts
+		if len(parts) == 0 {
+			art.Topic = "ff-none"
+		}
+		ard.Topics = append(ard.Topics, art)
+	}
+	ar.Dirs = append(ar.Dirs, ard)
+	if r, err := ar.RequestWith(ctx, cl); err != nil || len(r.Topics) != 1 || r.Topics[0].Topic != "ff" || r.Topics[0].Partitions[0].ErrorCode != kerr.LogDirNotFound.Code {
+		t.Fatalf("alter replica log dirs: %v %+v", err, r)
+	}
+
 	// DescribeTransactions of the empty ID.
 	dt := kmsg.NewPtrDescribeTransactionsRequest()
 	dt.TransactionalIDs = []string{""}
