@@ -135,6 +135,7 @@ func prefetchAfter(fst FileStore, f *os.File, s *segment, next []*segment, pos, 
 			return
 		}
 		m := min(n, s.dataLen)
+		prefetch(nf, s.dataLen, int64(s.nOff)*offEntryLen) // the offset index the next read seeks with
 		prefetch(nf, 0, m)
 		nf.Close()
 		n -= m
