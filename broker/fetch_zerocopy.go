@@ -21,6 +21,10 @@ import (
 // zeroCopyRanges counts the file ranges put into Fetch answers (tests check the path ran).
 var zeroCopyRanges atomic.Int64
 
+// maxZeroCopyRanges bounds the files one answer holds open until it is written; further
+// partitions of the answer take the copy path.
+const maxZeroCopyRanges = 64
+
 // zeroCopy collects the file ranges of one Fetch answer.
 type zeroCopy struct {
 	max   int    // partitions in the request: at most one range each
@@ -41,7 +45,8 @@ func (b *Broker) zeroCopyFor(rc *ReqCtx, req *kmsg.FetchRequest) *zeroCopy {
 	for _, t := range req.Topics {
 		n += len(t.Partitions)
 	}
-	return &zeroCopy{max: n} // the rest on the first range: a tailing fetch reads memory
+	// The rest on the first range: a tailing fetch reads memory.
+	return &zeroCopy{max: min(n, maxZeroCopyRanges)}
 }
 
 // read reads p's batches at offset as a file range when they come from a sealed segment;

@@ -151,3 +151,44 @@ func TestZeroCopyFetchSurvivesRetention(t *testing.T) {
 		t.Fatalf("file-backed answer after retention: %d bytes, want the %d read before", len(got), len(w))
 	}
 }
+
+// An answer holds at most maxZeroCopyRanges files open: a fetch of more partitions from
+// segments sends the rest from memory, and the answer is the copy path's all the same.
+func TestZeroCopyFetchBoundsOpenFiles(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	const parts = maxZeroCopyRanges + 6
+	createTopic(t, tb.admin(t), "many", parts, nil)
+	cl := tb.client(t, kgo.DefaultProduceTopic("many"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var recs []*kgo.Record
+	for p := range int32(parts) {
+		recs = append(recs, &kgo.Record{Partition: p, Value: []byte(fmt.Sprint("value ", p))})
+	}
+	if err := cl.ProduceSync(ctxT(t, 20*time.Second), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	tp := tb.topic("many")
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.MaxBytes, req.SessionEpoch = 16, 1<<20, -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = "many", tp.id
+	for p := range int32(parts) {
+		if err := tb.drain.Seal(logstore.PartitionKey(tp.id, p)); err != nil {
+			t.Fatal(err)
+		}
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.PartitionMaxBytes = p, 1<<20
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	c := dialRaw(t, tb.addr)
+	before := zeroCopyRanges.Load()
+	got := rawFetch(t, c, req, 7)
+	resp := tb.fetchResponse(&ReqCtx{Version: 16, Principal: "User:ANONYMOUS"}, req, nil)
+	resp.Version = 16
+	if want := server.AppendResponse(nil, 1, 7, resp); !bytes.Equal(got, want) {
+		t.Fatalf("answer of %d partitions: %d bytes over TCP, copy path %d bytes", parts, len(got), len(want))
+	}
+	if n := zeroCopyRanges.Load() - before; n != maxZeroCopyRanges {
+		t.Fatalf("%d partitions sent from files, want %d", n, maxZeroCopyRanges)
+	}
+}

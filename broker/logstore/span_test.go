@@ -275,3 +275,31 @@ func (m *memFileStore) Open(name string) (*os.File, error) {
 	}
 	return os.Open(p)
 }
+
+// A read with a byte limit far below a sealed batch's size still returns that batch whole
+// (the scan read a window of limit + index interval and failed on the batch's end: a
+// KAFKA_STORAGE_ERROR for any fetch whose partition limit was below a batch's size).
+func TestReadAppendBatchLargerThanTheWindow(t *testing.T) {
+	d, err := OpenDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{}
+	l, err := Open(d, "p/", smallConfig(), smallOpts(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := mkBatch(t, 0, []rec{{value: bytes.Repeat([]byte("x"), 3000), ts: 1}}, batchOpts{})
+	if err := l.Append(big); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	for _, maxBytes := range []int{0, 1, 100} {
+		got, err := l.ReadAppend(nil, 0, maxBytes)
+		if err != nil || !bytes.Equal(got, big) {
+			t.Fatalf("ReadAppend(0, %d) from the segment: %d bytes, %v; want the %d-byte batch", maxBytes, len(got), err, len(big))
+		}
+	}
+}

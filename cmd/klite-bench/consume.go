@@ -88,11 +88,16 @@ func catchUpRows(ctx context.Context, o options, proc *brokerProc, addr, topic s
 	}
 	// The same reads again, the files now (mostly) in the page cache: the consumers' and the
 	// loopback's bounds, to tell the disk's share in the figures above.
+	cpu0 = proc.cpu()
 	_, lbytes, lel, err = leanCatchUp(ctx, addr, topic, o.partitions, want, o.recordSize, 2*time.Minute)
 	if err != nil {
 		return nil, fmt.Errorf("lean catch-up (warm): %w", err)
 	}
-	rows = append(rows, row{"catch-up consume, lean reader, page cache warm", fmt.Sprintf("%.0f MB/s", float64(lbytes)/lel.Seconds()/1e6), "the same read again right after"})
+	note := "the same read again right after"
+	if cpu1 := proc.cpu(); cpu0 >= 0 && cpu1 >= 0 {
+		note += fmt.Sprintf("; broker CPU %.2f s per GB", cpuPerGB(cpu1-cpu0, lbytes))
+	}
+	rows = append(rows, row{"catch-up consume, lean reader, page cache warm", fmt.Sprintf("%.0f MB/s", float64(lbytes)/lel.Seconds()/1e6), note})
 	_, bytes, el, err = catchUp(ctx, addr, topic, want, 2*time.Minute)
 	if err != nil {
 		return nil, fmt.Errorf("catch-up (warm): %w", err)
