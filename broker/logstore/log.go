@@ -491,6 +491,7 @@ func (l *Log) completeSeal(a *segBuilder, data []byte) error {
 			a.aborted = append(a.aborted, l.active.aborted...)
 		}
 		l.active = a
+		l.heldLocked()
 		return fmt.Errorf("logstore: sealing %s: %w", name, err)
 	}
 	s, err := decodeTrailer(data[len(data)-trailerLen:], int64(len(data)))
