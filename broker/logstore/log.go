@@ -118,7 +118,15 @@ type Log struct {
 	held   int64 // capacity of the tail buffers, as last added to opts.Tails
 	// lastAppend is when Append last took a batch (opts.Now; Drain.EnforceTailBudget).
 	lastAppend int64
+	// sealFailedAt is when the last seal failed (0: it succeeded); Append does not roll
+	// again for sealRetryMs after (see Append).
+	sealFailedAt int64
 }
+
+// sealRetryMs: after a failed seal (a full disk), Append leaves the retries to the jobs loop
+// for this long. A seal attempt writes up to the whole tail before it fails, taking the
+// space the WAL needs meanwhile: retried at every append it kept the disk full for good.
+const sealRetryMs = 1000
 
 // heldLocked brings opts.Tails up to date with the capacity of the tail buffers (active,
 // sealing, spare). l.mu held.
@@ -322,6 +330,9 @@ func (l *Log) Append(b []byte) error {
 	// Past must the roll waits for a seal still running; below it the active segment takes
 	// the batch meanwhile (see rollAsync).
 	must := l.active != nil && int64(len(l.active.data)+h.Size) > min(l.cfg.SegmentBytes, rollSlack*l.opts.MaxActiveBytes)
+	if roll && !must && l.sealFailedAt != 0 && now-l.sealFailedAt < sealRetryMs {
+		roll = false
+	}
 	l.mu.Unlock()
 	if roll {
 		var err error
@@ -487,6 +498,8 @@ func (l *Log) completeSeal(a *segBuilder, data []byte) error {
 			a.aborted = append(a.aborted, l.active.aborted...)
 		}
 		l.active = a
+		l.heldLocked()
+		l.sealFailedAt = max(l.opts.Now(), 1)
 		return fmt.Errorf("logstore: sealing %s: %w", name, err)
 	}
 	s, err := decodeTrailer(data[len(data)-trailerLen:], int64(len(data)))
@@ -494,6 +507,7 @@ func (l *Log) completeSeal(a *segBuilder, data []byte) error {
 		return err // not reachable: finish wrote it
 	}
 	s.name = name
+	l.sealFailedAt = 0
 	l.segs = append(l.segs, &s)
 	if cap(a.data) >= 1<<20 && !l.overBudget() {
 		l.spare = a.data[:0] // the Store has the bytes: the buffer is free

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -642,5 +643,69 @@ func TestReadNeverServesDamagedBatch(t *testing.T) {
 	}
 	if got, err := l.Read(bases[6], 1<<20); err != nil || len(got) == 0 {
 		t.Fatalf("read after the damaged batch: %d bytes, %v", len(got), err)
+	}
+}
+
+// countingFailStore fails every Put and counts the attempts (a full disk).
+type countingFailStore struct {
+	Store
+	mu   sync.Mutex
+	puts int
+	fail bool
+}
+
+func (c *countingFailStore) Put(name string, data []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.puts++
+	if c.fail {
+		return errInjected
+	}
+	return c.Store.Put(name, data)
+}
+
+// After a failed seal, appends do not roll (and try to write the whole tail again) for
+// sealRetryMs: on a full disk each attempt took the space the WAL needed. Past it, or once
+// a seal succeeds, rolls resume; nothing appended meanwhile is lost.
+func TestLogFailedSealBacksOffRolls(t *testing.T) {
+	c := &clock{}
+	st := &countingFailStore{Store: NewMemStore(), fail: true}
+	opts := smallOpts(c) // MaxActiveBytes 2000, synchronous seals
+	l, err := Open(st, "p/", smallConfig(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func() error {
+		return l.Append(mkBatch(t, l.NextOffset(), []rec{{key: []byte("k"), value: make([]byte, 300), ts: 1}}, batchOpts{}))
+	}
+	var failed int
+	for i := 0; i < 10 && failed == 0; i++ {
+		if err := add(); err != nil {
+			failed = st.puts
+		}
+	}
+	if failed != 1 {
+		t.Fatalf("first failed roll after %d seal attempts, want 1", failed)
+	}
+	for i := 0; i < 5; i++ { // within the back-off: no roll, no seal attempt
+		if err := add(); err != nil {
+			t.Fatalf("append within the back-off: %v", err)
+		}
+	}
+	if st.puts != 1 {
+		t.Fatalf("%d seal attempts within the back-off, want 1", st.puts)
+	}
+	st.mu.Lock()
+	st.fail = false
+	st.mu.Unlock()
+	c.advance(sealRetryMs + 1)
+	if err := add(); err != nil || st.puts != 2 {
+		t.Fatalf("append after the back-off: %v, %d seal attempts; want a roll (2)", err, st.puts)
+	}
+	if err := l.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	if got, next := readAll(t, l), l.NextOffset(); int64(len(got)) != next || next == 0 {
+		t.Fatalf("read %d records of %d", len(got), next)
 	}
 }
