@@ -62,13 +62,18 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, _ := tb.partition("ret", 0)
-	// Retention deletes every closed segment (all hold old records only); the segment the
-	// fresh record went to stays. Wait until no closed segment below it is left, so the log
-	// start no longer moves while the checks below run.
+	// Seal the active segment (after any seal still running), so every segment is listed:
+	// retention deletes every one that holds old records only and keeps the one holding the
+	// fresh record. Wait until that one is first and the log start is its base, so the log
+	// start no longer moves while the checks below run (an earlier condition looked only at
+	// the listed segments and raced with a roll still being sealed).
+	if err := p.lg.Seal(); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "retention to delete every old segment", func() bool {
 		ls, _ := p.offsets()
 		segs := p.lg.Segments()
-		return ls >= 30 && (len(segs) == 0 || segs[0].Next > 40)
+		return len(segs) > 0 && segs[0].Base <= 40 && segs[0].Next > 40 && ls == segs[0].Base
 	})
 	ls, hwm := p.offsets()
 	if hwm != 41 || ls > 40 {
