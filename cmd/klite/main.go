@@ -568,7 +568,13 @@ wait:
 		}
 	}
 	ready.Store(false)
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	// With the S3 tier, Close also runs the final upload round (bounded at 30 s) and writes
+	// the last metadata snapshot: give it that long before calling the shutdown stuck.
+	stopWithin := 8 * time.Second
+	if o.s3Bucket != "" {
+		stopWithin += 45 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stopWithin)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- b.Close() }()
