@@ -218,7 +218,7 @@ func TestChaosRetention(t *testing.T) {
 }
 
 // TestChaosS3 runs klite's S3 tier against moto behind the fault proxy (skipped without
-// moto, failed under make test): SIGKILLs (restarts wait out the 2 s lease), S3 stopped,
+// moto, failed under make test): SIGKILLs (restarts wait out the 1 s lease), S3 stopped,
 // slowed and answering 500/503: nothing acknowledged is lost, and segments reached S3.
 func TestChaosS3(t *testing.T) {
 	if _, err := motoserver.Binary(); err != nil {
