@@ -275,6 +275,7 @@ func (b *Broker) removeDeletedTopicSegments() {
 			continue
 		}
 		if b.deletedIDs[id] && b.topicsByID[id] == nil {
+			b.purgeS3Topic(id) // its S3 objects may have outlived the crash too
 			if err := os.RemoveAll(filepath.Join(root, e.Name())); err != nil {
 				b.log.Warn("removing a deleted topic's segments failed", "topic_id", e.Name(), "err", err)
 			}

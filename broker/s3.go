@@ -68,7 +68,7 @@ func (c S3Config) StoreOptions(sub string) logstore.S3Options {
 
 // dataStoreOptions are StoreOptions("logs") with the data path's bounds: few SDK retries
 // (the flusher backs off and retries itself) and a bounded call, so an unreachable S3
-// fails a round in seconds rather than minutes.
+// fails a round in seconds rather than minutes; one PUT per object of the target size.
 func (c S3Config) dataStoreOptions() logstore.S3Options {
 	o := c.StoreOptions("logs")
 	o.Timeout = c.RequestTimeout
@@ -78,6 +78,15 @@ func (c S3Config) dataStoreOptions() logstore.S3Options {
 	o.ReadTimeout = max(o.Timeout/3, time.Second)
 	o.MaxAttempts = 3
 	o.MaxBackoff = time.Second
+	// A segment object of the target size goes up in one PUT: S3 bills per request, and
+	// 8 MiB parts would cost ten requests per 64 MiB object instead of one. Larger objects
+	// (a compaction's output) still go in parts.
+	target := c.TargetObjectBytes
+	if target <= 0 {
+		target = 64 << 20
+	}
+	o.MultipartThreshold = max(target+target/4, 32<<20)
+	o.PartSize = 16 << 20
 	return o
 }
 
@@ -125,6 +134,7 @@ func (b *Broker) startS3Flush() {
 	if s == nil || s.flush == nil {
 		return
 	}
+	s.flush.tiered.EndStartup() // every partition is open
 	s.flushStop = make(chan struct{})
 	s.flushWG.Add(1)
 	go b.runS3Flush(s)

@@ -55,6 +55,49 @@ type s3Flusher struct {
 
 	roundMu sync.Mutex // one upload round at a time (the upload loop, Close's final round)
 	lastLag time.Time  // ticker loop only
+
+	purgeMu sync.Mutex
+	purge   map[string]bool // topic prefixes ("<topic-id>/") whose S3 objects must go
+}
+
+// purgeS3Topic queues the deletion of a deleted topic's S3 objects (the upload loop runs
+// it, retrying until S3 answers).
+func (b *Broker) purgeS3Topic(id [16]byte) {
+	s := b.s3
+	if s == nil || s.flush == nil {
+		return
+	}
+	f := s.flush
+	f.purgeMu.Lock()
+	if f.purge == nil {
+		f.purge = map[string]bool{}
+	}
+	f.purge[fmt.Sprintf("%x/", id)] = true
+	f.purgeMu.Unlock()
+}
+
+// s3Purge deletes the queued topics' S3 objects.
+func (b *Broker) s3Purge(s *s3State) error {
+	f := s.flush
+	f.purgeMu.Lock()
+	var prefixes []string
+	for p := range f.purge {
+		prefixes = append(prefixes, p)
+	}
+	f.purgeMu.Unlock()
+	for _, p := range prefixes {
+		n, err := f.tiered.Purge(p)
+		if err != nil {
+			return fmt.Errorf("deleting a deleted topic's S3 objects under %s: %w", p, err)
+		}
+		if n > 0 {
+			b.log.Info("S3 tier: deleted a deleted topic's objects", "prefix", p, "objects", n)
+		}
+		f.purgeMu.Lock()
+		delete(f.purge, p)
+		f.purgeMu.Unlock()
+	}
+	return nil
 }
 
 // s3ProduceGate is KAFKA_STORAGE_ERROR (and why) while produce must be refused.
@@ -194,6 +237,12 @@ func (b *Broker) s3Round(s *s3State) error {
 	defer f.roundMu.Unlock()
 	if s.lost.Load() {
 		return fmt.Errorf("S3 tier: the lease was lost; uploads stopped")
+	}
+	if !s.canWrite() {
+		return logstore.ErrUploadNotAllowed
+	}
+	if err := b.s3Purge(s); err != nil {
+		return err
 	}
 	pending := f.tiered.Pending()
 	if len(pending) == 0 {

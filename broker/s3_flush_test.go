@@ -573,3 +573,45 @@ func TestS3ReadCommittedFromS3(t *testing.T) {
 		t.Fatal("nothing was read from S3")
 	}
 }
+
+// DeleteTopics while S3 is unreachable: the topic is gone at once, and its S3 objects are
+// deleted by the flusher once S3 answers again.
+func TestS3DeleteTopicDuringOutagePurgesLater(t *testing.T) {
+	srv := motoserver.Start(t)
+	srv.CreateBucket(t, "klite")
+	tb := startBroker(t, t.TempDir(), func(c *Config) {
+		s3DataConfig(t, srv, "purge", 64<<20)(c)
+		c.S3.RequestTimeout = time.Second
+	})
+	adm := tb.admin(t)
+	createTopic(t, adm, "gone", 2, nil)
+	produceS3Values(t, tb.client(t), "gone", 0, 200, 1000, time.Now())
+	waitFor(t, "the topic in S3", func() bool { b, _ := tb.S3FlushLag(); return b == 0 })
+	p, _ := tb.partition("gone", 0)
+	prefix := strings.Split(p.key(), "/")[0] + "/"
+	if len(remoteNames(t, srv, "purge", prefix, true)) == 0 {
+		t.Fatal("no segment of the topic in S3")
+	}
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := adm.DeleteTopics(ctxT(t, 60*time.Second), "gone")
+	srv.Resume()
+	if err != nil || r["gone"].Err != nil {
+		t.Fatalf("DeleteTopics: %v %v", err, r["gone"].Err)
+	}
+	waitLong(t, "the deleted topic's S3 objects to go", 60*time.Second, func() bool {
+		return len(remoteNames(t, srv, "purge", prefix, false)) == 0
+	})
+	waitFor(t, "the deleted topic's local segments to go", func() bool { return localSegmentBytes(t, tb.dir) == 0 })
+	if b, _ := tb.S3FlushLag(); b != 0 {
+		t.Fatalf("flush lag %d after the purge", b)
+	}
+	// Nothing of it is uploaded again.
+	if err := tb.s3Round(tb.s3); err != nil {
+		t.Fatal(err)
+	}
+	if names := remoteNames(t, srv, "purge", prefix, false); len(names) != 0 {
+		t.Fatalf("deleted topic back in S3: %v", names)
+	}
+}

@@ -287,6 +287,7 @@ func (b *Broker) removeTopicData(t *topic) {
 	for _, p := range t.partitions() {
 		if err := b.drain.Remove(p.key()); err != nil {
 			b.log.Warn("removing a deleted partition's segments failed", "topic", t.name, "partition", p.idx, "err", err)
+			b.purgeS3Topic(t.id) // the S3 tier's flusher deletes what S3 still holds, retrying
 		}
 	}
 	b.removeDeadSegments()

@@ -112,76 +112,134 @@ func (c *CachedStore) Get(name string, off, n int64) ([]byte, error) {
 		return c.remote.Get(name, off, 0) // existence only
 	}
 	out := []byte{}
-	for b := off / c.blockSize; ; b++ {
-		blk, err := c.block(name, b)
+	b := off / c.blockSize
+	for {
+		count := int64(1) // to the end (n < 0): a block at a time
+		if n > 0 {
+			count = min((off+n-1)/c.blockSize-b+1, maxRunBlocks)
+		}
+		blks, err := c.blocks(name, b, count)
 		if err != nil {
 			return nil, err
 		}
-		start := b * c.blockSize
-		lo := max(off-start, 0)
-		if lo < int64(len(blk)) {
-			hi := int64(len(blk))
-			if n > 0 {
-				hi = min(hi, off+n-start)
-			}
-			out = append(out, blk[lo:hi]...)
+		if len(blks) == 0 {
+			return out, nil // past the object's end
 		}
-		if int64(len(blk)) < c.blockSize || n > 0 && start+c.blockSize >= off+n {
-			return out, nil // the object's last block, or the range is complete
+		for _, blk := range blks {
+			start := b * c.blockSize
+			lo := max(off-start, 0)
+			if lo < int64(len(blk)) {
+				hi := int64(len(blk))
+				if n > 0 {
+					hi = min(hi, off+n-start)
+				}
+				out = append(out, blk[lo:hi]...)
+			}
+			if int64(len(blk)) < c.blockSize || n > 0 && start+c.blockSize >= off+n {
+				return out, nil // the object's last block, or the range is complete
+			}
+			b++
 		}
 	}
 }
 
-// block returns block b of name, from the cache or the remote (then cached). A block past
-// the object's end is empty; a missing object is ErrNotFound.
-func (c *CachedStore) block(name string, b int64) ([]byte, error) {
-	k := cacheKey{name, b}
+// maxRunBlocks bounds the blocks one ranged GET fetches (16 MiB with 1 MiB blocks).
+const maxRunBlocks = 16
+
+// blocks returns blocks b..b+count-1 of name (fewer when the object ends before), from the
+// cache or the remote: each run of blocks the cache lacks is one ranged GET (a sequential
+// read of 16 MiB costs one request, not sixteen), then cached. A missing object is
+// ErrNotFound.
+func (c *CachedStore) blocks(name string, b, count int64) ([][]byte, error) {
+	var out [][]byte
+	for i := int64(0); i < count; {
+		if data, ok := c.cached(cacheKey{name, b + i}); ok {
+			out = append(out, data)
+			if int64(len(data)) < c.blockSize {
+				return out, nil
+			}
+			i++
+			continue
+		}
+		j := i + 1
+		for j < count && !c.has(cacheKey{name, b + j}) {
+			j++
+		}
+		c.mu.Lock()
+		c.miss += j - i
+		c.mu.Unlock()
+		data, err := c.remote.Get(name, (b+i)*c.blockSize, (j-i)*c.blockSize)
+		if err != nil {
+			return nil, err
+		}
+		for k := i; k < j; k++ {
+			lo := (k - i) * c.blockSize
+			if lo >= int64(len(data)) {
+				// Past the end: no block, and none cached. Were the object missing, Get
+				// would have said ErrNotFound.
+				return out, nil
+			}
+			blk := data[lo:min(lo+c.blockSize, int64(len(data)))]
+			c.store(cacheKey{name, b + k}, blk)
+			out = append(out, blk)
+			if int64(len(blk)) < c.blockSize {
+				return out, nil
+			}
+		}
+		i = j
+	}
+	return out, nil
+}
+
+func (c *CachedStore) has(k cacheKey) bool {
 	c.mu.Lock()
-	e, cached := c.byKey[k]
-	if cached {
+	defer c.mu.Unlock()
+	_, ok := c.byKey[k]
+	return ok
+}
+
+// cached returns a cached block (ok false when it is not, or no longer, cached).
+func (c *CachedStore) cached(k cacheKey) ([]byte, bool) {
+	c.mu.Lock()
+	e, ok := c.byKey[k]
+	if ok {
 		c.lru.MoveToFront(e)
 	}
 	c.mu.Unlock()
-	if cached {
-		// Read without the lock; an eviction in between removes the file, and then the block
-		// is fetched again.
-		if data, err := os.ReadFile(c.path(k)); err == nil {
-			c.mu.Lock()
-			c.hits++
-			c.mu.Unlock()
-			return data, nil
-		}
+	if !ok {
+		return nil, false
 	}
+	// Read without the lock; an eviction in between removes the file, and then the block
+	// is fetched again.
+	data, err := os.ReadFile(c.path(k))
 	c.mu.Lock()
-	if cur, ok := c.byKey[k]; ok && cur == e {
-		c.removeLocked(e) // listed but unreadable (removed from outside): forget it
-	}
-	c.miss++
-	c.mu.Unlock()
-
-	data, err := c.remote.Get(name, b*c.blockSize, c.blockSize)
+	defer c.mu.Unlock()
 	if err != nil {
-		return nil, err
+		if cur, ok := c.byKey[k]; ok && cur == e {
+			c.removeLocked(e) // listed but unreadable (removed from outside): forget it
+		}
+		return nil, false
 	}
-	if len(data) == 0 {
-		// Past the end: an empty block says so without being cached. Were the object
-		// missing, Get would have said ErrNotFound.
-		return data, nil
-	}
+	c.hits++
+	return data, true
+}
+
+// store caches a block fetched from the remote, evicting the least recently used past
+// the budget.
+func (c *CachedStore) store(k cacheKey, data []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.byKey[k]; ok {
-		return data, nil // fetched concurrently
+		return // fetched concurrently
 	}
 	if err := c.writeFile(c.path(k), data); err != nil {
-		return data, nil // a full cache disk: serve uncached
+		return // a full cache disk: serve uncached
 	}
 	c.byKey[k] = c.lru.PushFront(&cacheEntry{k, int64(len(data))})
 	c.used += int64(len(data))
 	for c.used > c.budget && c.lru.Len() > 1 {
 		c.removeLocked(c.lru.Back())
 	}
-	return data, nil
 }
 
 // writeFile writes through a temporary file and a rename: a reader that found the block

@@ -187,3 +187,35 @@ func TestCachedStoreConcurrentReadsWithEviction(t *testing.T) {
 		t.Errorf("cache holds %d bytes, budget 1024", st.Bytes)
 	}
 }
+
+// A range over blocks the cache lacks is one ranged GET per run of missing blocks (at
+// most 16 blocks each), not one per block; cached blocks in the middle split the run.
+func TestCachedStoreCoalescesMissingBlocks(t *testing.T) {
+	remote := &countingStore{Store: NewMemStore()}
+	c, err := NewCachedStore(remote, t.TempDir(), 1024, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 40*1024+7)
+	rand.Read(data)
+	const name = "p/00000000000000000000.seg"
+	remote.Put(name, data)
+	check := func(off, n int64, wantGets int) {
+		t.Helper()
+		before := remote.count()
+		got, err := c.Get(name, off, n)
+		want, _ := sliceRange(data, off, n)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("Get(%d, %d): %d bytes, %v", off, n, len(got), err)
+		}
+		if g := remote.count() - before; g != wantGets {
+			t.Fatalf("Get(%d, %d): %d remote GETs, want %d", off, n, g, wantGets)
+		}
+	}
+	check(5*1024+10, 100, 1)      // block 5
+	check(0, 10*1024, 2)          // blocks 0-4 and 6-9: two runs around the cached 5
+	check(0, 10*1024, 0)          // all cached
+	check(10*1024, 20*1024+50, 2) // blocks 10-30: 16 then 5
+	check(30*1024, 1<<20, 1)      // 31-40 (the last one short); 30 cached
+	check(40*1024, -1, 0)
+}

@@ -205,7 +205,10 @@ func (l *Log) readSegment(dst []byte, s *segment, offset int64, maxBytes int) ([
 	out := slices.Grow(dst, int(min(int64(maxBytes), s.dataLen)+batchHeaderLen))
 	// One read usually covers it: the bytes before offset's batch since the index entry,
 	// then maxBytes.
-	window := int64(maxBytes) + int64(max(l.cfg.IndexIntervalBytes, 0)) + batchHeaderLen
+	l.mu.Lock() // SetConfig (AlterConfigs, the jobs loop) writes cfg
+	interval := l.cfg.IndexIntervalBytes
+	l.mu.Unlock()
+	window := int64(maxBytes) + int64(max(interval, 0)) + batchHeaderLen
 	var bad error
 	err = l.scan(s, seek(idx, offset, false), min(window, 16<<20), nil, func(b []byte, h *batchInfo) bool {
 		if h.Last < offset {

@@ -36,6 +36,10 @@ type TieredStore struct {
 
 	canWrite func() bool
 
+	listMu      sync.Mutex
+	listing     map[string][]Object // partition prefix -> remote objects, during start-up
+	startupDone bool
+
 	// delMu: a Delete (write lock) waits for an upload in flight (read lock) and the upload
 	// checks, under the read lock, that its local object still exists.
 	delMu sync.RWMutex
@@ -153,7 +157,7 @@ func (t *TieredStore) List(prefix string) ([]Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	rem, err := t.remote.List(prefix)
+	rem, err := t.remoteList(prefix)
 	if err != nil {
 		return nil, fmt.Errorf("logstore: listing S3 under %s: %w", prefix, err)
 	}
@@ -169,6 +173,38 @@ func (t *TieredStore) List(prefix string) ([]Object, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// remoteList lists the remote under prefix. Until EndStartup, a partition prefix is
+// answered from one listing of the whole remote taken at the first call: a broker opening
+// a thousand partitions sends a few LISTs (1000 keys a page), not a thousand. The listing
+// is only read by Log.Open, once per partition, before anything of that partition changes.
+func (t *TieredStore) remoteList(prefix string) ([]Object, error) {
+	t.listMu.Lock()
+	defer t.listMu.Unlock()
+	if t.startupDone || strings.Count(prefix, "/") != 2 || !strings.HasSuffix(prefix, "/") {
+		return t.remote.List(prefix)
+	}
+	if t.listing == nil {
+		objs, err := t.remote.List("")
+		if err != nil {
+			return nil, err
+		}
+		t.listing = map[string][]Object{}
+		for _, o := range objs {
+			p := prefixOf(o.Name)
+			t.listing[p] = append(t.listing[p], o)
+		}
+	}
+	return t.listing[prefix], nil
+}
+
+// EndStartup drops the start-up listing: later opens (new topics and partitions) list
+// their own prefix.
+func (t *TieredStore) EndStartup() {
+	t.listMu.Lock()
+	t.listing, t.startupDone = nil, true
+	t.listMu.Unlock()
 }
 
 // Delete removes name from S3 (and the cache), then locally.
@@ -361,6 +397,50 @@ func (t *TieredStore) Evict(budget int64) (int, int64, error) {
 		freed += c.s.size
 	}
 	return n, freed, nil
+}
+
+// Purge deletes every object under prefix (a deleted topic, "<topic-id>/", whose removal
+// S3 refused or a crash interrupted): in S3 first, then locally, with uploads held off, so
+// nothing of it is uploaded again. It returns how many S3 objects it deleted.
+func (t *TieredStore) Purge(prefix string) (int, error) {
+	t.delMu.Lock()
+	defer t.delMu.Unlock()
+	objs, err := t.remote.List(prefix)
+	if err != nil {
+		return 0, err
+	}
+	for i, o := range objs {
+		if err := t.cache.Delete(o.Name); err != nil {
+			return i, err
+		}
+	}
+	loc, err := t.local.List(prefix)
+	if err != nil {
+		return len(objs), err
+	}
+	for _, o := range loc {
+		if err := t.local.Delete(o.Name); err != nil {
+			return len(objs), err
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for name := range t.segs {
+		if strings.HasPrefix(name, prefix) {
+			t.dropLocalLocked(name)
+		}
+	}
+	for p := range t.dirty {
+		if strings.HasPrefix(p, prefix) {
+			delete(t.dirty, p)
+		}
+	}
+	for p := range t.ups {
+		if strings.HasPrefix(p, prefix) {
+			delete(t.ups, p)
+		}
+	}
+	return len(objs), nil
 }
 
 // guardedRemote is the remote as the uploaders see it: a put runs under delMu's read lock

@@ -2,6 +2,7 @@ package logstore
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -163,5 +164,68 @@ func TestTieredStoreUploadAfterDeleteDoesNotResurrect(t *testing.T) {
 	}
 	if _, err := remote.Get("p/x.bin", 0, -1); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("deleted object uploaded: %v", err)
+	}
+}
+
+// listCounter counts List calls.
+type listCounter struct {
+	Store
+	lists int
+}
+
+func (l *listCounter) List(prefix string) ([]Object, error) {
+	l.lists++
+	return l.Store.List(prefix)
+}
+
+// Opening many partitions at start-up costs one remote listing, not one per partition;
+// after EndStartup each open lists its own prefix (and sees objects put since).
+func TestTieredStoreStartupListsOnce(t *testing.T) {
+	remote := &listCounter{Store: NewMemStore()}
+	for p := 0; p < 20; p++ {
+		l, err := Open(remote, fmt.Sprintf("t/%d/", p), smallConfig(), smallOpts(&clock{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendRecs(t, l, 5, 1000)
+		if err := l.Seal(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	local, err := OpenDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := NewCachedStore(remote, t.TempDir(), 0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := NewTieredStore(local, remote, cache, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote.lists = 0
+	for p := 0; p < 20; p++ {
+		l, err := Open(ts, fmt.Sprintf("t/%d/", p), smallConfig(), smallOpts(&clock{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.NextOffset() != 15 || len(l.Segments()) == 0 {
+			t.Fatalf("partition %d opened from S3 with next offset %d", p, l.NextOffset())
+		}
+	}
+	if remote.lists != 1 {
+		t.Fatalf("%d remote listings to open 20 partitions, want 1", remote.lists)
+	}
+	ts.EndStartup()
+	l, err := Open(remote, "t/99/", smallConfig(), smallOpts(&clock{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendRecs(t, l, 5, 1000)
+	l.Seal()
+	l2, err := Open(ts, "t/99/", smallConfig(), smallOpts(&clock{}))
+	if err != nil || l2.NextOffset() != 15 {
+		t.Fatalf("a partition opened after start-up: %v, next %d", err, l2.NextOffset())
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/klite/klite/broker/logstore"
 	"github.com/klite/klite/internal/motoserver"
 )
 
@@ -78,6 +79,30 @@ func TestProcessS3HistoryLargerThanLocalDisk(t *testing.T) {
 		}
 	}
 	produce(0, 1000)
+	// Pause only once S3 holds all of it: the budget then has room for what follows.
+	st, err := logstore.NewS3Store(ctx, logstore.S3Options{Bucket: "klite", Endpoint: srv.Endpoint, Region: motoserver.Region,
+		Prefix: "hist/logs", Credentials: motoserver.Credentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inS3 := func() int64 {
+		objs, err := st.List("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, o := range objs {
+			if strings.HasSuffix(o.Name, ".seg") {
+				n += o.Size
+			}
+		}
+		return n
+	}
+	for deadline := time.Now().Add(60 * time.Second); inS3() < 1000*size; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("S3 holds %d bytes of the %d produced", inS3(), 1000*size)
+		}
+	}
 	if err := srv.Pause(); err != nil {
 		t.Fatal(err)
 	}
