@@ -203,13 +203,13 @@ func TestChaosDamagedFiles(t *testing.T) {
 	t.Logf("served/refused by kind: %s", res.Damage)
 }
 
-// TestChaosRetention: the retention workload (records expire after 3 s, 1 s segments, klite
+// TestChaosRetention: the retention workload (records expire after 6 s, 1 s segments, klite
 // checking retention every second) under SIGKILLs 1.5-2.5 s apart (so that retention runs
 // between them): retention must really delete (records below the final log start), and
 // nothing at or above the log start may be missing.
 func TestChaosRetention(t *testing.T) {
 	bin := kliteBin(t)
-	res := runOne(t, bin, chaos.Config{Workload: chaos.Retention, Fault: chaos.SIGKILL, Cycles: 6, Seed: 3,
+	res := runOne(t, bin, chaos.Config{Workload: chaos.Retention, Fault: chaos.SIGKILL, Cycles: 8, Seed: 3,
 		MinGap: 1500 * time.Millisecond, MaxGap: 2500 * time.Millisecond},
 		"--retention-check-interval", "1s")
 	if res.Report.Expired == 0 {
@@ -218,7 +218,7 @@ func TestChaosRetention(t *testing.T) {
 }
 
 // TestChaosS3 runs klite's S3 tier against moto behind the fault proxy (skipped without
-// moto, failed under make test): SIGKILLs (restarts wait out the 2 s lease), S3 stopped,
+// moto, failed under make test): SIGKILLs (restarts wait out the 1 s lease), S3 stopped,
 // slowed and answering 500/503: nothing acknowledged is lost, and segments reached S3.
 func TestChaosS3(t *testing.T) {
 	if _, err := motoserver.Binary(); err != nil {

@@ -121,12 +121,12 @@ func StartS3(bucket string) (*S3Env, error) {
 
 // Flags are the klite flags of the S3 tier through the proxy, under prefix: small objects,
 // a short flush interval and a small local budget, so that segments go to S3 and leave
-// local disk within the run and reads come back from S3; a 2 s lease, so that a restart
-// after SIGKILL waits 2 s at most for the dead broker's lease.
+// local disk within the run and reads come back from S3; a 1 s lease, so that a restart
+// after SIGKILL waits about a second for the dead broker's lease.
 func (e *S3Env) Flags(prefix string) []string {
 	return []string{"--s3-bucket", e.Bucket, "--s3-endpoint", e.url, "--s3-region", motoserver.Region, "--s3-prefix", prefix,
 		"--s3-flush-interval", "500ms", "--s3-target-object-bytes", "1048576", "--s3-local-budget-bytes", "4194304",
-		"--s3-cache-bytes", "2097152", "--s3-lease-ttl", "2s"}
+		"--s3-cache-bytes", "2097152", "--s3-lease-ttl", "1s"}
 }
 
 // Objects counts the objects under prefix in the bucket (at most 1000: the first page).

@@ -30,7 +30,7 @@ const (
 )
 
 // RetentionMs is the retention workload's retention.ms.
-const RetentionMs = 3000
+const RetentionMs = 6000
 
 // Workloads lists the workloads in table order.
 var Workloads = []string{Plain, Idempotent, Transactional, Group, Members, Compacted, Retention}
