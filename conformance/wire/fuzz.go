@@ -53,11 +53,15 @@ func FuzzCases(seed int64, n int, run string, kl, kf map[int16][2]int16) []*Case
 		if changesInternalTopic(k, fields) {
 			continue
 		}
-		out = append(out, &Case{Name: name, File: "(fuzz)", Description: fmt.Sprintf("seed %d #%d", seed, i),
+		out = append(out, &Case{Name: name, File: "(fuzz)", Description: fmt.Sprintf("seed %d #%d", seed, i), KnownVersion: &v,
 			Steps: []Step{{API: kmsg.NameForKey(k), Key: k, Version: fmt.Sprint(v), Request: fields}}})
 	}
 	return out
 }
+
+// FuzzCaseGlob is the case glob matching every fuzz case of one API (fuzz case names end with
+// the API's lower-case name).
+func FuzzCaseGlob(key int16) string { return "fuzz-*-" + strings.ToLower(kmsg.NameForKey(key)) }
 
 // FuzzWarmup is a setup case that waits until both targets' group and transaction coordinators
 // answer (a fresh Kafka creates __consumer_offsets and __transaction_state on first use and

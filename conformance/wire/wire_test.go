@@ -347,3 +347,48 @@ func TestFuzzCasesReproducible(t *testing.T) {
 		t.Fatal("two seeds gave the same first requests")
 	}
 }
+
+// TestKnownForFuzz: declarations marked fuzz cover the fuzzed requests of their case's API at
+// the request's own version; the others do not apply in fuzz mode.
+func TestKnownForFuzz(t *testing.T) {
+	k, err := ParseKnown([]byte(`
+diffs:
+  - {case: "produce", versions: "0-2", fuzz: true, reason: r1}
+  - {case: "api-*", fuzz: true, paths: [ApiKeys], reason: r2}
+  - {case: "produce", paths: [Topics], reason: r3}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := false
+	corpus := []*Case{
+		{Name: "produce", Steps: []Step{{Key: 19, Compare: &f}, {Key: 0}}},
+		{Name: "api-versions", Steps: []Step{{Key: 18}}},
+		{Name: "api-other", Steps: []Step{{Key: 18}}},
+	}
+	fk, err := k.ForFuzz(corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fk.List) != 2 || fk.List[0].Case != "fuzz-*-produce" || fk.List[1].Case != "fuzz-*-apiversions" {
+		t.Fatalf("fuzz declarations %+v", fk.List)
+	}
+	closed := []Difference{{Path: "$connection"}}
+	if _, ok := fk.Match("fuzz-12-produce", 1, closed); !ok {
+		t.Fatal("Produce v1 not covered")
+	}
+	if _, ok := fk.Match("fuzz-12-produce", 3, closed); ok {
+		t.Fatal("Produce v3 covered outside the declared versions")
+	}
+	if _, ok := fk.Match("fuzz-3-apiversions", 3, []Difference{{Path: "ApiKeys.{ApiKey=27}"}}); !ok {
+		t.Fatal("ApiVersions ApiKeys not covered")
+	}
+	if _, ok := fk.Match("fuzz-4-produce", 5, []Difference{{Path: "Topics"}}); ok {
+		t.Fatal("a declaration not marked fuzz applied")
+	}
+	corpus = append(corpus, &Case{Name: "produce-x", Steps: []Step{{Key: 0}, {Key: 1}}})
+	k2, _ := ParseKnown([]byte(`diffs: [{case: "produce*", fuzz: true, reason: r}]`))
+	if _, err := k2.ForFuzz(corpus); err == nil {
+		t.Fatal("a fuzz declaration over cases of two APIs was accepted")
+	}
+}
