@@ -18,8 +18,8 @@ import (
 //   - dropped: fields that legitimately differ between any two brokers (throttle time, cluster
 //     ID, error messages, host and port, kmsg's UnknownTags);
 //
-//   - masked: node IDs (klite is node 0, the reference Kafka node 1), topic IDs and producer IDs
-//     (random), timestamps set by the broker, log directory paths and disk sizes: a value that is "unset" (-1, 0 or the zero UUID)
+//   - masked: node IDs (klite is node 0, the reference Kafka node 1), topic IDs, producer IDs
+//     and fetch session IDs (random), timestamps set by the broker, log directory paths and disk sizes: a value that is "unset" (-1, 0 or the zero UUID)
 //     stays visible, anything else becomes "<node>", "<uuid>", "<pid>" or "<ts>";
 //
 //   - decoded: record batches (Fetch's Records bytes) become their header fields and record
@@ -148,6 +148,8 @@ func norm(v any, p string, ignore []string) any {
 				out[k] = mask(e, "<pid>")
 			case tsFields[k]:
 				out[k] = mask(e, "<ts>")
+			case k == "SessionID": // fetch sessions (KIP-227): random, 0 is "none"
+				out[k] = mask(e, "<session>")
 			case k == "Records" || k == "RecordBatches":
 				out[k] = norm(decodeBatches(e), cp, ignore)
 			default:
@@ -197,7 +199,7 @@ func mask(v any, with string) any {
 	case json.Number:
 		n, err := x.Int64()
 		// 0 is "unset" for timestamps; node IDs and producer IDs start at 0
-		if err != nil || n < 0 || n == 0 && with == "<ts>" {
+		if err != nil || n < 0 || n == 0 && (with == "<ts>" || with == "<session>") {
 			return v
 		}
 		return with

@@ -311,6 +311,16 @@ func TestNormalizeKeepsOwnNames(t *testing.T) {
 	}
 }
 
+// TestNormalizeSessionID: a fetch session ID is random (masked); 0, "no session", stays.
+func TestNormalizeSessionID(t *testing.T) {
+	for in, want := range map[string]string{`{"SessionID": 56592797}`: `{"SessionID":"\u003csession\u003e"}`, `{"SessionID": 0}`: `{"SessionID":0}`} {
+		got, _ := json.Marshal(Normalize(tree(t, in), nil, ""))
+		if string(got) != want {
+			t.Errorf("%s: got %s, want %s", in, got, want)
+		}
+	}
+}
+
 // TestNormalizeDropsHarnessScramUser: the bootstrap SCRAM user of the Kafka target is the
 // harness's, and a list left with none of the case's elements reads as null (the empty array
 // as kmsg decodes it), so klite's empty answer compares equal.
