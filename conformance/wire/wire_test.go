@@ -368,6 +368,9 @@ func TestFuzzCasesReproducible(t *testing.T) {
 		if s.Key != 1 && s.Key != 19 && s.Key != 44 {
 			t.Fatalf("drew API %d", s.Key)
 		}
+		if to, ok := s.Request["TimeoutMillis"]; ok && to != fuzzTimeoutMillis {
+			t.Fatalf("case %d: TimeoutMillis %v, want %d (tiny ones only show Kafka's timing)", i, to, fuzzTimeoutMillis)
+		}
 		var v int16
 		fmt.Sscan(s.Version, &v)
 		if _, err := BuildRequest(s.Key, v, s.Request); err != nil {
