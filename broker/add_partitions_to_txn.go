@@ -84,7 +84,12 @@ func (b *Broker) addPartitionsToTxn(id string, pid int64, epoch int16, verifyOnl
 		for _, p := range t.parts {
 			tp := txnTP(t.topic, p)
 			all = append(all, tp)
-			if _, e := b.partition(t.topic, p); e != nil {
+			if isInternalTopic(t.topic) {
+				// Kafka leaves internal topics out of the topics it authorizes: they
+				// are refused as not authorized, whatever the partition.
+				codes[tp] = kerr.TopicAuthorizationFailed.Code
+				unknown = true
+			} else if _, e := b.partition(t.topic, p); e != nil {
 				codes[tp] = e.Code
 				unknown = true
 			}

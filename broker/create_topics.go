@@ -95,11 +95,36 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 			}
 			resp.Topics = append(resp.Topics, st)
 		}
-		if _, ok := validTopicName(rt.Topic); ok {
-			if other, ok := collisions[rt.Topic]; ok { // a name error, before the others
-				fail(kerr.InvalidTopicException, collisionMessage(rt.Topic, other))
-				continue
+		// Kafka's controller checks, in order: the name, the topic's existence, the configs
+		// of every topic, and only then partitions, replication factor and assignments.
+		if msg, ok := validTopicName(rt.Topic); !ok {
+			fail(kerr.InvalidTopicException, msg)
+			continue
+		}
+		if other, ok := collisions[rt.Topic]; ok { // a name error, before the others
+			fail(kerr.InvalidTopicException, collisionMessage(rt.Topic, other))
+			continue
+		}
+		if b.topic(rt.Topic) != nil {
+			fail(kerr.TopicAlreadyExists, "Topic '"+rt.Topic+"' already exists.")
+			continue
+		}
+		configs := map[string]string{}
+		var nullConfigs []string
+		for _, c := range rt.Configs {
+			if c.Value == nil {
+				nullConfigs = append(nullConfigs, c.Name)
+			} else {
+				configs[c.Name] = *c.Value
 			}
+		}
+		if len(nullConfigs) > 0 {
+			fail(kerr.InvalidConfig, "Null value not supported for topic configs: "+strings.Join(nullConfigs, ","))
+			continue
+		}
+		if msg, ok := checkTopicConfigs(configs); !ok {
+			fail(kerr.InvalidConfig, msg)
+			continue
 		}
 		partitions := rt.NumPartitions
 		if len(rt.ReplicaAssignment) > 0 {
@@ -124,19 +149,6 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 			} else {
 				fail(kerr.InvalidReplicationFactor, fmt.Sprintf("Unable to replicate the partition %d time(s): The target replication factor of %d cannot be reached because only 1 broker(s) are registered.", rt.ReplicationFactor, rt.ReplicationFactor))
 			}
-			continue
-		}
-		configs := map[string]string{}
-		var nullConfigs []string
-		for _, c := range rt.Configs {
-			if c.Value == nil {
-				nullConfigs = append(nullConfigs, c.Name)
-			} else {
-				configs[c.Name] = *c.Value
-			}
-		}
-		if len(nullConfigs) > 0 {
-			fail(kerr.InvalidConfig, "Null value not supported for topic configs: "+strings.Join(nullConfigs, ","))
 			continue
 		}
 		t, kerrv, msg := b.createTopic(rt.Topic, partitions, configs, req.ValidateOnly, false, admit)

@@ -9,7 +9,9 @@
 // replicas to wait for).
 // The partition Log (broker/logstore) checkpoints the new start too and deletes its segments
 // wholly below it; the WAL is then trimmed (trimWAL). DescribeLogDirs reports the Log's size,
-// which still counts the segment holding the log start, as Kafka does.
+// which still counts the segment holding the log start, as Kafka does. As Kafka (which keys
+// the request by partition): repeated topics and partitions are answered once, and topics
+// listed with no partitions are left out.
 package broker
 
 import (
@@ -24,7 +26,7 @@ func init() { register(21, 0, 2, handleDeleteRecords) }
 func handleDeleteRecords(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.DeleteRecordsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
-	for _, rt := range req.Topics {
+	for _, rt := range mergeDeleteRecordsTopics(req.Topics) {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
@@ -47,6 +49,38 @@ func handleDeleteRecords(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(
 		resp.Topics = append(resp.Topics, st)
 	}
 	respond(resp)
+}
+
+// mergeDeleteRecordsTopics keys the request by partition as Kafka does: a topic listed twice
+// is one topic, a partition listed twice is deleted up to the last offset given and answered
+// once, and a topic with no partitions is left out. Topics keep their first appearance order.
+func mergeDeleteRecordsTopics(topics []kmsg.DeleteRecordsRequestTopic) []kmsg.DeleteRecordsRequestTopic {
+	type tp struct {
+		t string
+		p int32
+	}
+	var out []kmsg.DeleteRecordsRequestTopic
+	topicAt := map[string]int{}
+	partAt := map[tp]int{}
+	for _, rt := range topics {
+		for _, rp := range rt.Partitions {
+			ti, ok := topicAt[rt.Topic]
+			if !ok {
+				ti = len(out)
+				topicAt[rt.Topic] = ti
+				mt := rt
+				mt.Partitions = nil
+				out = append(out, mt)
+			}
+			if pi, ok := partAt[tp{rt.Topic, rp.Partition}]; ok {
+				out[ti].Partitions[pi] = rp // the last offset given wins
+				continue
+			}
+			partAt[tp{rt.Topic, rp.Partition}] = len(out[ti].Partitions)
+			out[ti].Partitions = append(out[ti].Partitions, rp)
+		}
+	}
+	return out
 }
 
 // deleteRecords moves p's log start offset up to offset (-1: the high watermark), persisting

@@ -8,6 +8,30 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// TestApiVersionsClientSoftwareName: from v3 the client software name and version must match
+// Kafka's pattern, else INVALID_REQUEST with no keys and no features (as Kafka 4.0).
+func TestApiVersionsClientSoftwareName(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	cl := tb.client(t)
+	ctx := ctxT(t, 10*time.Second)
+	for _, c := range []struct {
+		name, version string
+		ok            bool
+	}{{"kgo", "1.2.3-rc.1", true}, {"", "1", false}, {"a", "__consumer_offsets", false},
+		{"name-", "1", false}, {"x", "1.0 beta", false}, {"A9", "0", true}} {
+		av := kmsg.NewPtrApiVersionsRequest()
+		av.Version = 3
+		av.ClientSoftwareName, av.ClientSoftwareVersion = c.name, c.version
+		r, err := av.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.ok != (r.ErrorCode == 0) || !c.ok && (r.ErrorCode != kerr.InvalidRequest.Code || len(r.ApiKeys) != 0 || r.FinalizedFeaturesEpoch != -1) {
+			t.Errorf("%q / %q: error %d, %d keys, epoch %d (valid %v)", c.name, c.version, r.ErrorCode, len(r.ApiKeys), r.FinalizedFeaturesEpoch, c.ok)
+		}
+	}
+}
+
 func TestFeatureLevels(t *testing.T) {
 	tb := startBroker(t, t.TempDir())
 	cl := tb.client(t)
@@ -15,6 +39,7 @@ func TestFeatureLevels(t *testing.T) {
 
 	av := kmsg.NewPtrApiVersionsRequest()
 	av.Version = 4
+	av.ClientSoftwareName, av.ClientSoftwareVersion = "klite-test", "1.0"
 	avr, err := av.RequestWith(ctx, cl)
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,9 @@
 // As Kafka 4.0: MaxBytes 0 returns only the first batch; a negative MaxBytes or
 // PartitionMaxBytes fails each partition that has data to read (UNKNOWN_SERVER_ERROR, Kafka's
 // log read refuses a negative size); an isolation level other than 0 or 1 fails the request
-// (UNKNOWN_SERVER_ERROR, top level from v7); a CurrentLeaderEpoch above klite's (always 0) is
+// (UNKNOWN_SERVER_ERROR, top level from v7) once some partition exists to be read (otherwise
+// the unknown partitions are answered as usual); a topic listed with no partitions is left
+// out of the answer; a CurrentLeaderEpoch above klite's (always 0) is
 // UNKNOWN_LEADER_EPOCH and one below -1 FENCED_LEADER_EPOCH; a fetch from a replica
 // (ReplicaID >= 0) is refused since klite has no followers (NOT_LEADER_OR_FOLLOWER, or
 // UNKNOWN_LEADER_EPOCH when it carries a leader epoch). Failed partitions report -1 offsets.
@@ -34,13 +36,25 @@ func init() { register(1, 4, 17, handleFetch) }
 const maxFetchWait = 60 * time.Second
 
 func handleFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
-	if r := kreq.(*kmsg.FetchRequest); r.IsolationLevel != 0 && r.IsolationLevel != 1 {
-		// Java's IsolationLevel.forId throws: the request fails as a whole.
+	sf, errCode := b.resolveFetchSession(kreq.(*kmsg.FetchRequest))
+	if errCode != 0 {
 		resp := kreq.ResponseKind().(*kmsg.FetchResponse)
-		if r.Version >= 7 {
-			resp.ErrorCode, resp.SessionID = kerr.UnknownServerError.Code, r.SessionID
+		resp.ErrorCode = errCode
+		respond(resp)
+		return
+	}
+	req := sf.req
+	if req.IsolationLevel != 0 && req.IsolationLevel != 1 && b.fetchReadsAny(rc, req) {
+		// Kafka reads the isolation level (Java's IsolationLevel.forId, which throws) only
+		// once some partition exists to be read: the request then fails as a whole.
+		resp := kreq.ResponseKind().(*kmsg.FetchResponse)
+		if req.Version >= 7 {
+			resp.ErrorCode, resp.SessionID = kerr.UnknownServerError.Code, kreq.(*kmsg.FetchRequest).SessionID
 		} else {
-			for _, rt := range r.Topics {
+			for _, rt := range req.Topics {
+				if len(rt.Partitions) == 0 {
+					continue
+				}
 				st := kmsg.NewFetchResponseTopic()
 				st.Topic, st.TopicID = rt.Topic, rt.TopicID
 				for _, rp := range rt.Partitions {
@@ -56,14 +70,6 @@ func handleFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Res
 		respond(resp)
 		return
 	}
-	sf, errCode := b.resolveFetchSession(kreq.(*kmsg.FetchRequest))
-	if errCode != 0 {
-		resp := kreq.ResponseKind().(*kmsg.FetchResponse)
-		resp.ErrorCode = errCode
-		respond(resp)
-		return
-	}
-	req := sf.req
 	if capped := b.maxFetchBytes(rc, req.MaxBytes); capped != req.MaxBytes { // client quotas (quota_throttle.go)
 		req.MaxBytes, req.MinBytes = capped, min(req.MinBytes, capped)
 	}
@@ -129,6 +135,19 @@ func (b *Broker) fetchPartition(rc *ReqCtx, req *kmsg.FetchRequest, rt *kmsg.Fet
 	return nil, kerr.UnknownTopicOrPartition
 }
 
+// fetchReadsAny reports whether some requested partition exists and may be read (Kafka's
+// "interesting" partitions, the ones handed to its log reads).
+func (b *Broker) fetchReadsAny(rc *ReqCtx, req *kmsg.FetchRequest) bool {
+	for i := range req.Topics {
+		for _, rp := range req.Topics[i].Partitions {
+			if _, err := b.fetchPartition(rc, req, &req.Topics[i], rp.Partition); err == nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // fetchReadCheck is what Kafka's Partition.fetchRecords refuses before reading: a leader
 // epoch other than klite's (0), or a fetch from a replica (klite has none).
 func fetchReadCheck(req *kmsg.FetchRequest, rp *kmsg.FetchRequestTopicPartition) *kerr.Error {
@@ -189,6 +208,9 @@ func (b *Broker) fetchResponse(rc *ReqCtx, req *kmsg.FetchRequest, zc *zeroCopy)
 	var buf []byte
 	for i := range req.Topics {
 		rt := &req.Topics[i]
+		if len(rt.Partitions) == 0 { // Kafka's answer is built from the partitions asked
+			continue
+		}
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		for _, rp := range rt.Partitions {

@@ -65,6 +65,17 @@ func TestFetchKafkaEdgeCases(t *testing.T) {
 	if resp := fetch(req); resp.ErrorCode != kerr.UnknownServerError.Code || len(resp.Topics) != 0 {
 		t.Errorf("isolation level 2: error %d, %d topics", resp.ErrorCode, len(resp.Topics))
 	}
+	// With no partition to read Kafka never looks at the isolation level: the unknown
+	// partition is answered as usual, and a topic listed with no partitions is left out.
+	req = tb.fetchReq("fe", 0, 0, 0, 1<<20, 1<<20)
+	req.IsolationLevel = 2
+	req.Topics[0].Partitions[0].Partition = 9
+	req.Topics = append(req.Topics, kmsg.NewFetchRequestTopic())
+	req.Topics[1].Topic, req.Topics[1].TopicID = "fe", req.Topics[0].TopicID
+	if resp := fetch(req); resp.ErrorCode != 0 || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 ||
+		resp.Topics[0].Partitions[0].ErrorCode != kerr.UnknownTopicOrPartition.Code || resp.Topics[0].Partitions[0].AbortedTransactions == nil {
+		t.Errorf("isolation level 2, unknown partition and an empty topic: %+v", resp)
+	}
 
 	for _, c := range []struct {
 		what    string

@@ -9,7 +9,10 @@
 // -5 (latest tiered, v9+) is answered with offset -1 and timestamp -1 (no tiered storage),
 // as Kafka does without remote storage. As Kafka 4.0 (ReplicaManager.fetchOffset): a special
 // timestamp below the version that defines it, or any other negative timestamp, is
-// UNSUPPORTED_VERSION, and a partition listed twice is answered once, INVALID_REQUEST.
+// UNSUPPORTED_VERSION, and a partition listed twice is answered once, INVALID_REQUEST. A topic
+// listed with no partitions is left out of the answer. An isolation level other than 0 or 1
+// (v2+) fails the request as a whole: Java's IsolationLevel.forId throws, and Kafka answers
+// every partition as asked (duplicates and empty topics included) with UNKNOWN_SERVER_ERROR.
 package broker
 
 import (
@@ -22,6 +25,21 @@ func init() { register(2, 1, 10, handleListOffsets) }
 func handleListOffsets(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Response)) {
 	req := kreq.(*kmsg.ListOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	if req.Version >= 2 && req.IsolationLevel != 0 && req.IsolationLevel != 1 {
+		for _, rt := range req.Topics {
+			st := kmsg.NewListOffsetsResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewListOffsetsResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.UnknownServerError.Code
+				sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		respond(resp)
+		return
+	}
 	type tp struct {
 		t string
 		p int32
@@ -34,6 +52,9 @@ func handleListOffsets(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(km
 	}
 	answered := map[tp]bool{}
 	for _, rt := range req.Topics {
+		if len(rt.Partitions) == 0 { // Kafka's answer is built from the partitions asked
+			continue
+		}
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
 		for _, rp := range rt.Partitions {

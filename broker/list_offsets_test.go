@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -143,4 +144,48 @@ func storedBatches(t *testing.T, p *partition) int {
 		n++
 	}
 	return n
+}
+
+// TestListOffsetsIsolationAndEmptyTopics: an isolation level other than 0 or 1 answers every
+// partition as asked (a duplicate and an empty topic included) with UNKNOWN_SERVER_ERROR; a
+// valid request leaves a topic listed with no partitions out of the answer (Kafka 4.0).
+func TestListOffsetsIsolationAndEmptyTopics(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	createTopic(t, tb.admin(t), "lo", 1, nil)
+	send := func(isolation int8) *kmsg.ListOffsetsResponse {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.Version = 6
+		req.IsolationLevel = isolation
+		full := kmsg.NewListOffsetsRequestTopic()
+		full.Topic = "lo"
+		for _, p := range []int32{0, 0, 7} {
+			rp := kmsg.NewListOffsetsRequestTopicPartition()
+			rp.Partition, rp.Timestamp = p, -1
+			full.Partitions = append(full.Partitions, rp)
+		}
+		empty := kmsg.NewListOffsetsRequestTopic()
+		empty.Topic = "lo"
+		req.Topics = append(req.Topics, full, empty)
+		conn := dialRaw(t, tb.addr) // raw: a client would split the request by partition leader
+		if _, err := conn.Write(frame(req, 1)); err != nil {
+			t.Fatal(err)
+		}
+		resp := kmsg.NewPtrListOffsetsResponse()
+		resp.Version = req.Version
+		readResponse(t, conn, resp, resp.IsFlexible())
+		return resp
+	}
+	r := send(3)
+	if len(r.Topics) != 2 || len(r.Topics[0].Partitions) != 3 || len(r.Topics[1].Partitions) != 0 {
+		t.Fatalf("isolation 3: %+v, want both topics, three partitions", r.Topics)
+	}
+	for _, p := range r.Topics[0].Partitions {
+		if p.ErrorCode != kerr.UnknownServerError.Code || p.Offset != -1 || p.Timestamp != -1 || p.LeaderEpoch != -1 {
+			t.Fatalf("isolation 3: partition %+v, want UNKNOWN_SERVER_ERROR and -1s", p)
+		}
+	}
+	r = send(0)
+	if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 2 {
+		t.Fatalf("isolation 0: %+v, want one topic (the empty one left out) with partitions 0 and 7", r.Topics)
+	}
 }

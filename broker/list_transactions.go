@@ -2,11 +2,15 @@
 //
 // Lists transactional IDs with their producer ID and state, filtered by state names, producer
 // IDs and (v1, KIP-994) by open transactions running longer than DurationFilterMillis.
-// Unknown state names are returned in UnknownStateFilters and match nothing, as in Kafka.
+// Unknown state names are returned once each in UnknownStateFilters and match nothing, as in
+// Kafka. The duration filter keeps transactions open strictly longer than it, and (as Kafka,
+// whose never-started transactions have start time -1) every transaction not yet begun.
 // v2 (transactional ID pattern) is not advertised, as Kafka 4.0 does not have it.
 package broker
 
 import (
+	"slices"
+
 	"github.com/klite/klite/broker/txn"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -20,7 +24,7 @@ func handleListTransactions(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fu
 	for _, s := range req.StateFilters {
 		if st, ok := txn.ParseState(s); ok {
 			states[st] = true
-		} else {
+		} else if !slices.Contains(resp.UnknownStateFilters, s) { // Kafka reads the filters as a set
 			resp.UnknownStateFilters = append(resp.UnknownStateFilters, s)
 		}
 	}
@@ -43,8 +47,14 @@ func handleListTransactions(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond fu
 		if !b.allowedTxnID(rc, kmsg.ACLOperationDescribe, info.ID) { // ACLs: hidden, as Kafka
 			continue
 		}
+		// Kafka keeps a transaction running longer than the filter (strictly); one that never
+		// started has start time -1, so it passes any filter (KIP-994 as Kafka 4.0 has it).
 		if req.Version >= 1 && req.DurationFilterMillis >= 0 {
-			if info.Start.IsZero() || now.Sub(info.Start).Milliseconds() < req.DurationFilterMillis {
+			start := int64(-1)
+			if !info.Start.IsZero() {
+				start = info.Start.UnixMilli()
+			}
+			if now.UnixMilli()-start <= req.DurationFilterMillis {
 				continue
 			}
 		}

@@ -23,11 +23,17 @@ func handleOffsetCommit(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 	// without READ on a topic its partitions get TOPIC_AUTHORIZATION_FAILED.
 	groupOK := b.allowedGroup(rc, kmsg.ACLOperationRead, req.Group)
 	unknown := map[string]map[int32]int16{}
+	// Kafka answers a rejected topic (unknown, or not authorized) with its partitions as asked,
+	// so one listed with no partitions is still echoed; an existing one with none is dropped.
+	emptyRejected := map[string]bool{}
 	for _, t := range req.Topics {
 		n, ok := b.topicPartitions(t.Topic)
 		kt := t
 		kt.Partitions = nil
 		topicOK := b.allowedTopic(rc, kmsg.ACLOperationRead, t.Topic)
+		if len(t.Partitions) == 0 && (!groupOK || !topicOK || !ok) {
+			emptyRejected[t.Topic] = true
+		}
 		for _, p := range t.Partitions {
 			code := int16(0)
 			switch {
@@ -67,7 +73,7 @@ func handleOffsetCommit(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		// Kafka lists the partitions it rejected up front (topics in request order), then the
 		// coordinator's answers; mirror that so responses compare equal.
 		index := map[string]int{}
-		add := func(topic string, p int32, code int16) {
+		topicAt := func(topic string) int {
 			i, ok := index[topic]
 			if !ok {
 				i = len(resp.Topics)
@@ -76,11 +82,18 @@ func handleOffsetCommit(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 				rt.Topic = topic
 				resp.Topics = append(resp.Topics, rt)
 			}
+			return i
+		}
+		add := func(topic string, p int32, code int16) {
+			i := topicAt(topic)
 			rp := kmsg.NewOffsetCommitResponseTopicPartition()
 			rp.Partition, rp.ErrorCode = p, code
 			resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, rp)
 		}
 		for _, t := range req.Topics {
+			if len(t.Partitions) == 0 && emptyRejected[t.Topic] {
+				topicAt(t.Topic)
+			}
 			for _, p := range t.Partitions {
 				if code := unknown[t.Topic][p.Partition]; code != 0 {
 					add(t.Topic, p.Partition, code)

@@ -70,10 +70,9 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 		answerAll(kerr.TransactionalIDAuthorizationFailed)
 		return
 	}
-	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
-		answerAll(kerr.InvalidRequiredAcks)
-		return
-	}
+	// An invalid acks value is checked per partition after authorization and the partition's
+	// existence, as Kafka's ReplicaManager sees only the partitions KafkaApis let through.
+	badAcks := req.Acks != 0 && req.Acks != 1 && req.Acks != -1
 	req.Topics = mergeDuplicatePartitions(req.Topics)
 	// Lay out the whole response first; each partition fills its own slot.
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
@@ -139,6 +138,10 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 				fail(kerr.UnknownTopicOrPartition, "")
 				continue
 			}
+			if badAcks {
+				fail(kerr.InvalidRequiredAcks, "")
+				continue
+			}
 			if isInternalTopic(rt.Topic) { // as Kafka's ReplicaManager: only the broker writes them
 				fail(kerr.InvalidTopicException, "Cannot append to internal topic "+rt.Topic)
 				continue
@@ -197,8 +200,10 @@ func handleProduce(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.R
 
 // mergeDuplicatePartitions folds a topic or partition listed more than once into one entry,
 // as Kafka does (it keys a request's batches by partition, so the last batch given for a
-// partition is the one appended and the partition is answered once). Topics keep the order
-// of their first appearance. The common case, no repeats, returns topics unchanged.
+// partition is the one appended and the partition is answered once), and leaves out topics
+// listed with no partitions (Kafka's answer, built from that map, has no entry for them).
+// Topics keep the order of their first appearance. The common case, no repeats and no empty
+// topics, returns topics unchanged.
 func mergeDuplicatePartitions(topics []kmsg.ProduceRequestTopic) []kmsg.ProduceRequestTopic {
 	type tp struct {
 		t string
@@ -215,6 +220,9 @@ func mergeDuplicatePartitions(topics []kmsg.ProduceRequestTopic) []kmsg.ProduceR
 	var out []kmsg.ProduceRequestTopic
 	at := make(map[tp]int, n) // partition -> index in its merged topic
 	for _, t := range topics {
+		if len(t.Partitions) == 0 {
+			continue
+		}
 		ti, ok := seenTopic[t.Topic]
 		if !ok {
 			ti = len(out)
@@ -235,9 +243,14 @@ func mergeDuplicatePartitions(topics []kmsg.ProduceRequestTopic) []kmsg.ProduceR
 	return out
 }
 
-// hasDuplicatePartitions reports whether a topic name or a topic's partition repeats; small
-// requests (the usual ones) are checked without allocating.
+// hasDuplicatePartitions reports whether a topic name or a topic's partition repeats, or a
+// topic has no partitions; small requests (the usual ones) are checked without allocating.
 func hasDuplicatePartitions(topics []kmsg.ProduceRequestTopic, n int) bool {
+	for _, t := range topics {
+		if len(t.Partitions) == 0 {
+			return true
+		}
+	}
 	if n <= 32 && len(topics) <= 32 {
 		for i, t := range topics {
 			for _, u := range topics[i+1:] {

@@ -105,6 +105,14 @@ func TestProduceKafkaErrorCodes(t *testing.T) {
 	rp.Records = good
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
+	// With it: a topic that does not exist (Kafka checks existence before acks) and a topic
+	// listed with no partitions (left out of Kafka's answer).
+	unknown := kmsg.NewProduceRequestTopic()
+	unknown.Topic = "codes-missing"
+	unknown.Partitions = append(unknown.Partitions, rp)
+	empty := kmsg.NewProduceRequestTopic()
+	empty.Topic = "codes-lat"
+	req.Topics = append(req.Topics, unknown, empty)
 	conn := dialRaw(t, tb.addr)
 	if _, err := conn.Write(frame(req, 7)); err != nil {
 		t.Fatal(err)
@@ -114,5 +122,9 @@ func TestProduceKafkaErrorCodes(t *testing.T) {
 	readResponse(t, conn, resp, true)
 	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != kerr.InvalidRequiredAcks.Code || p.BaseOffset != -1 || p.LogStartOffset != -1 {
 		t.Errorf("acks=2: error %d base %d log start %d", p.ErrorCode, p.BaseOffset, p.LogStartOffset)
+	}
+	if len(resp.Topics) != 2 || resp.Topics[1].Topic != "codes-missing" ||
+		resp.Topics[1].Partitions[0].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Errorf("acks=2 with an unknown and an empty topic: %+v, want codes then codes-missing (UNKNOWN_TOPIC_OR_PARTITION)", resp.Topics)
 	}
 }

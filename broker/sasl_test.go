@@ -273,6 +273,7 @@ func TestSASLHandshakeStates(t *testing.T) {
 		c := dialSASLRaw(t, tb.addr)
 		req := kmsg.NewPtrApiVersionsRequest()
 		req.Version = 3
+		req.ClientSoftwareName, req.ClientSoftwareVersion = "raw", "1"
 		resp := c.roundTrip(req).(*kmsg.ApiVersionsResponse)
 		want := map[int16][2]int16{17: {0, 1}, 36: {0, 2}, 50: {0, 0}, 51: {0, 0}}
 		for _, k := range resp.ApiKeys {

@@ -165,3 +165,37 @@ func TestMetadataAutoCreateAndDelete(t *testing.T) {
 		t.Fatalf("re-created topic has old data after restart: hwm %d", hwm)
 	}
 }
+
+// TestCreateTopicsCheckOrder: a topic failing several checks gets the first in Kafka's
+// controller order: name, existence, configs, then partitions and replication factor.
+func TestCreateTopicsCheckOrder(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	createTopic(t, tb.admin(t), "order-exists", 1, nil)
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 5000
+	add := func(name string, parts int32, rf int16, config string) {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, parts, rf
+		if config != "" {
+			c := kmsg.NewCreateTopicsRequestTopicConfig()
+			c.Name, c.Value = config, kmsg.StringPtr("1")
+			rt.Configs = append(rt.Configs, c)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	add("bad name!", 0, 3, "")                   // name before partitions and replication
+	add("order-exists", 0, 0, "no.such.config")  // existence before the rest
+	add("order-configs", 0, 0, "no.such.config") // configs before partitions and replication
+	add("order-rf", 1, 0, "")                    // then the replication factor
+	resp, err := req.RequestWith(ctxT(t, 10*time.Second), tb.client(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int16{"bad name!": kerr.InvalidTopicException.Code, "order-exists": kerr.TopicAlreadyExists.Code,
+		"order-configs": kerr.InvalidConfig.Code, "order-rf": kerr.InvalidReplicationFactor.Code}
+	for _, st := range resp.Topics {
+		if st.ErrorCode != want[st.Topic] {
+			t.Errorf("%s: error %d, want %d", st.Topic, st.ErrorCode, want[st.Topic])
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestTxnAdminDescribeAndList(t *testing.T) {
@@ -73,5 +74,56 @@ func TestTxnAdminDescribeAndList(t *testing.T) {
 		if p.CurrentTxnStartOffset != want || p.LastSequence != wantSeq {
 			t.Fatalf("producer %d: txn start %d last seq %d, want %d and %d", p.ProducerID, p.CurrentTxnStartOffset, p.LastSequence, want, wantSeq)
 		}
+	}
+}
+
+// TestListTransactionsFiltersAsKafka: a transactional ID initialized but never begun passes any
+// duration filter (Kafka's start time for it is -1), an open transaction younger than the filter
+// does not, and a repeated unknown state is reported once (Kafka reads the filters as a set).
+func TestListTransactionsFiltersAsKafka(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	cl := tb.client(t)
+	ctx := ctxT(t, 15*time.Second)
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID = kmsg.StringPtr("lt-empty")
+	init.TransactionTimeoutMillis = 60000
+	ir, err := init.RequestWith(ctx, cl)
+	if err != nil || ir.ErrorCode != 0 {
+		t.Fatalf("init: %v %+v", err, ir)
+	}
+	createTopic(t, tb.admin(t), "lt", 1, nil)
+	open := txnProducer(t, tb, "lt-open")
+	if err := open.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := open.ProduceSync(ctx, &kgo.Record{Topic: "lt", Value: []byte("o")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	list := func(duration int64, states ...string) *kmsg.ListTransactionsResponse {
+		req := kmsg.NewPtrListTransactionsRequest()
+		req.Version = 1
+		req.DurationFilterMillis = duration
+		req.StateFilters = states
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	ids := func(r *kmsg.ListTransactionsResponse) map[string]bool {
+		m := map[string]bool{}
+		for _, s := range r.TransactionStates {
+			m[s.TransactionalID] = true
+		}
+		return m
+	}
+	if got := ids(list(0)); !got["lt-empty"] || !got["lt-open"] {
+		t.Fatalf("duration 0: %v, want lt-empty and lt-open", got)
+	}
+	if got := ids(list(3600_000)); !got["lt-empty"] || got["lt-open"] {
+		t.Fatalf("duration 1h: %v, want lt-empty only", got)
+	}
+	if r := list(-1, "Nope", "Nope"); len(r.UnknownStateFilters) != 1 || len(r.TransactionStates) != 0 {
+		t.Fatalf("unknown states twice: %+v", r)
 	}
 }

@@ -120,11 +120,12 @@ func TestTxnOffsetCommitRaw(t *testing.T) {
 		t.Fatalf("stable fetch after commit: %v", kerr.ErrorForCode(code))
 	}
 
-	// AddPartitionsToTxn v3 with an unknown topic: that one UNKNOWN_TOPIC_OR_PARTITION, the
-	// rest OPERATION_NOT_ATTEMPTED, and nothing added.
+	// AddPartitionsToTxn v3 with an unknown topic: that one UNKNOWN_TOPIC_OR_PARTITION, an
+	// internal topic TOPIC_AUTHORIZATION_FAILED (Kafka never authorizes them here), the rest
+	// OPERATION_NOT_ATTEMPTED, and nothing added.
 	ap := kmsg.NewPtrAddPartitionsToTxnRequest()
 	ap.TransactionalID, ap.ProducerID, ap.ProducerEpoch = "raw-1", pid, epoch
-	for _, tn := range []string{"raw", "nope"} {
+	for _, tn := range []string{"raw", "nope", "__consumer_offsets"} {
 		rt := kmsg.NewAddPartitionsToTxnRequestTopic()
 		rt.Topic, rt.Partitions = tn, []int32{0}
 		ap.Topics = append(ap.Topics, rt)
@@ -137,7 +138,8 @@ func TestTxnOffsetCommitRaw(t *testing.T) {
 	for _, rt := range apr.Topics {
 		codes[rt.Topic] = rt.Partitions[0].ErrorCode
 	}
-	if codes["raw"] != kerr.OperationNotAttempted.Code || codes["nope"] != kerr.UnknownTopicOrPartition.Code {
+	if codes["raw"] != kerr.OperationNotAttempted.Code || codes["nope"] != kerr.UnknownTopicOrPartition.Code ||
+		codes["__consumer_offsets"] != kerr.TopicAuthorizationFailed.Code {
 		t.Fatalf("AddPartitionsToTxn codes %v", codes)
 	}
 	if info, _ := tb.txns.Describe("raw-1"); info.State.String() != "CompleteCommit" {

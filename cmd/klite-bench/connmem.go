@@ -110,6 +110,7 @@ func activeOnce(c net.Conn) error {
 	md.Version = 12
 	av := kmsg.NewPtrApiVersionsRequest()
 	av.Version = 3
+	av.ClientSoftwareName, av.ClientSoftwareVersion = "klite-bench", "1" // Kafka's pattern, or INVALID_REQUEST
 	out := append(f.AppendRequest(nil, md, 1), f.AppendRequest(nil, av, 2)...)
 	if _, err := c.Write(out); err != nil {
 		return err

@@ -46,6 +46,11 @@ func cmdWire(args []string) int {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", *known, err)
 		return 2
 	}
+	fuzzKnown, err := kd.ForFuzz(cases) // the declarations that also cover fuzzed requests
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", *known, err)
+		return 2
+	}
 	if *check {
 		fmt.Printf("%d wire cases OK, %d known differences\n", len(cases), len(kd.List))
 		return 0
@@ -72,6 +77,7 @@ func cmdWire(args []string) int {
 	r := &wire.Runner{Klite: targets["klite"], Kafka: targets["kafka"], Known: kd, RunID: randID(),
 		Timeout: *timeout, Jobs: *jobs, Dump: *dump, Logf: logf}
 	if *fuzz > 0 {
+		r.Known = fuzzKnown
 		return runFuzz(ctx, r, *fuzz, *seed, logf)
 	}
 	vars := r.Run(ctx, cases)

@@ -19,6 +19,9 @@ type Known struct {
 	Versions string   `yaml:"versions"` // "" (all), "3", "0-4"
 	Paths    []string `yaml:"paths"`    // globs over GlobPath of a difference ("Topics.*.ErrorCode"); empty: any
 	Reason   string   `yaml:"reason"`
+	// Fuzz: the difference is the API's, not the case's: it also covers the fuzz mode's random
+	// requests of the API the case's compared steps use (versions are then the API's).
+	Fuzz bool `yaml:"fuzz"`
 
 	lo, hi int // parsed Versions; lo > hi never
 	used   bool
@@ -132,4 +135,36 @@ func (k *KnownList) Unused() []*Known {
 		}
 	}
 	return out
+}
+
+// ForFuzz returns the declarations that apply in fuzz mode: each one marked fuzz, re-targeted at
+// the fuzz cases of the API its corpus cases compare (cases: the corpus). A fuzz declaration
+// whose cases compare no API or more than one is an error.
+func (k *KnownList) ForFuzz(cases []*Case) (*KnownList, error) {
+	out := &KnownList{}
+	for i, d := range k.List {
+		if !d.Fuzz {
+			continue
+		}
+		keys := map[int16]bool{}
+		for _, c := range cases {
+			if m, _ := path.Match(d.Case, c.Name); !m {
+				continue
+			}
+			for _, s := range c.Steps {
+				if s.Compared() {
+					keys[s.Key] = true
+				}
+			}
+		}
+		if len(keys) != 1 {
+			return nil, fmt.Errorf("known difference %d (case %s): fuzz needs cases comparing exactly one API, found %d", i, d.Case, len(keys))
+		}
+		for key := range keys {
+			f := *d
+			f.Case, f.used = FuzzCaseGlob(key), false
+			out.List = append(out.List, &f)
+		}
+	}
+	return out, nil
 }

@@ -197,6 +197,10 @@ func (r *Runner) variant(ctx context.Context, c *Case, version int16, kl, kf ran
 		res.Details = []string{fmt.Sprintf("Kafka does not advertise %s v%d", kmsg.NameForKey(res.Key), version)}
 		return res
 	}
+	knownVersion := int(version)
+	if version < 0 && c.KnownVersion != nil {
+		knownVersion = int(*c.KnownVersion)
+	}
 	var all []Difference
 	res.Status = conformance.WireMatch
 	for i := range c.Steps {
@@ -209,7 +213,7 @@ func (r *Runner) variant(ctx context.Context, c *Case, version int16, kl, kf ran
 		st := conformance.WireStep{Key: s.Key, Version: v, Status: conformance.WireMatch}
 		if len(diffs) > 0 {
 			st.Status = conformance.WireDiffer
-			if _, ok := r.Known.Match(c.Name, int(version), diffs); ok {
+			if _, ok := r.Known.Match(c.Name, knownVersion, diffs); ok {
 				st.Status = conformance.WireKnown
 			}
 		}
@@ -230,7 +234,7 @@ func (r *Runner) variant(ctx context.Context, c *Case, version int16, kl, kf ran
 	}
 	if len(all) > 0 {
 		res.Status = conformance.WireDiffer
-		if reasons, ok := r.Known.Match(c.Name, int(version), all); ok {
+		if reasons, ok := r.Known.Match(c.Name, knownVersion, all); ok {
 			res.Status, res.Reasons = conformance.WireKnown, reasons
 		}
 	}

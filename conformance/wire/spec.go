@@ -55,6 +55,9 @@ type Case struct {
 	Exclusive bool   `yaml:"exclusive"`
 	Steps     []Step `yaml:"steps"`
 	File      string `yaml:"-"`
+	// KnownVersion (fuzz cases: one request at one version, no variants) is the version
+	// declarations in the known-differences file are matched at.
+	KnownVersion *int16 `yaml:"-"`
 }
 
 // Step is one request (or an await).

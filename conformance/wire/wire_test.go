@@ -311,6 +311,40 @@ func TestNormalizeKeepsOwnNames(t *testing.T) {
 	}
 }
 
+// TestNormalizeSessionID: a fetch session ID is random (masked); 0, "no session", stays.
+func TestNormalizeSessionID(t *testing.T) {
+	for in, want := range map[string]string{`{"SessionID": 56592797}`: `{"SessionID":"\u003csession\u003e"}`, `{"SessionID": 0}`: `{"SessionID":0}`} {
+		got, _ := json.Marshal(Normalize(tree(t, in), nil, ""))
+		if string(got) != want {
+			t.Errorf("%s: got %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestNormalizeDropsHarnessScramUser: the bootstrap SCRAM user of the Kafka target is the
+// harness's, and a list left with none of the case's elements reads as null (the empty array
+// as kmsg decodes it), so klite's empty answer compares equal.
+func TestNormalizeDropsHarnessScramUser(t *testing.T) {
+	own := Names{Run: "r1", Case: "scram"}
+	in := map[string]any{"Results": []any{
+		map[string]any{"User": "admin", "CredentialInfos": []any{}},
+		map[string]any{"User": own.name("user", "u"), "CredentialInfos": []any{}},
+	}}
+	got := Normalize(in, nil, own.Own()).(map[string]any)["Results"].([]any)
+	if len(got) != 1 || got[0].(map[string]any)["User"] != own.name("user", "u") {
+		t.Fatalf("kept %v", got)
+	}
+	only := map[string]any{"Results": []any{map[string]any{"User": "admin", "CredentialInfos": []any{}}},
+		"TransactionStates": []any{map[string]any{"TransactionalID": "wire-other-run-t"}}}
+	n := Normalize(only, nil, own.Own()).(map[string]any)
+	if n["Results"] != nil || n["TransactionStates"] != nil {
+		t.Fatalf("lists of only foreign elements: %v, want null", n)
+	}
+	if d := Diff(n, Normalize(map[string]any{"Results": nil, "TransactionStates": nil}, nil, own.Own())); len(d) != 0 {
+		t.Fatalf("differs from an empty answer: %v", d)
+	}
+}
+
 // TestFuzzCasesReproducible: one seed gives the same requests, every one builds, and only APIs
 // both targets advertise are drawn.
 func TestFuzzCasesReproducible(t *testing.T) {
@@ -334,6 +368,9 @@ func TestFuzzCasesReproducible(t *testing.T) {
 		if s.Key != 1 && s.Key != 19 && s.Key != 44 {
 			t.Fatalf("drew API %d", s.Key)
 		}
+		if to, ok := s.Request["TimeoutMillis"]; ok && to != fuzzTimeoutMillis {
+			t.Fatalf("case %d: TimeoutMillis %v, want %d (tiny ones only show Kafka's timing)", i, to, fuzzTimeoutMillis)
+		}
 		var v int16
 		fmt.Sscan(s.Version, &v)
 		if _, err := BuildRequest(s.Key, v, s.Request); err != nil {
@@ -345,5 +382,50 @@ func TestFuzzCasesReproducible(t *testing.T) {
 	jc, _ := json.Marshal(c[0].Steps[0].Request)
 	if string(ja) == string(jc) && a[1].Steps[0].Version == c[1].Steps[0].Version {
 		t.Fatal("two seeds gave the same first requests")
+	}
+}
+
+// TestKnownForFuzz: declarations marked fuzz cover the fuzzed requests of their case's API at
+// the request's own version; the others do not apply in fuzz mode.
+func TestKnownForFuzz(t *testing.T) {
+	k, err := ParseKnown([]byte(`
+diffs:
+  - {case: "produce", versions: "0-2", fuzz: true, reason: r1}
+  - {case: "api-*", fuzz: true, paths: [ApiKeys], reason: r2}
+  - {case: "produce", paths: [Topics], reason: r3}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := false
+	corpus := []*Case{
+		{Name: "produce", Steps: []Step{{Key: 19, Compare: &f}, {Key: 0}}},
+		{Name: "api-versions", Steps: []Step{{Key: 18}}},
+		{Name: "api-other", Steps: []Step{{Key: 18}}},
+	}
+	fk, err := k.ForFuzz(corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fk.List) != 2 || fk.List[0].Case != "fuzz-*-produce" || fk.List[1].Case != "fuzz-*-apiversions" {
+		t.Fatalf("fuzz declarations %+v", fk.List)
+	}
+	closed := []Difference{{Path: "$connection"}}
+	if _, ok := fk.Match("fuzz-12-produce", 1, closed); !ok {
+		t.Fatal("Produce v1 not covered")
+	}
+	if _, ok := fk.Match("fuzz-12-produce", 3, closed); ok {
+		t.Fatal("Produce v3 covered outside the declared versions")
+	}
+	if _, ok := fk.Match("fuzz-3-apiversions", 3, []Difference{{Path: "ApiKeys.{ApiKey=27}"}}); !ok {
+		t.Fatal("ApiVersions ApiKeys not covered")
+	}
+	if _, ok := fk.Match("fuzz-4-produce", 5, []Difference{{Path: "Topics"}}); ok {
+		t.Fatal("a declaration not marked fuzz applied")
+	}
+	corpus = append(corpus, &Case{Name: "produce-x", Steps: []Step{{Key: 0}, {Key: 1}}})
+	k2, _ := ParseKnown([]byte(`diffs: [{case: "produce*", fuzz: true, reason: r}]`))
+	if _, err := k2.ForFuzz(corpus); err == nil {
+		t.Fatal("a fuzz declaration over cases of two APIs was accepted")
 	}
 }
