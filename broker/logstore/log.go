@@ -333,11 +333,17 @@ func (l *Log) Append(b []byte) error {
 	if roll && !must && l.sealFailedAt != 0 && now-l.sealFailedAt < sealRetryMs {
 		roll = false
 	}
+	// A roll Kafka would make (segment.ms passed, segment.bytes reached) keeps its boundary
+	// even while an earlier seal runs: merging the batch into the active segment would keep
+	// it, say, in the segment DeleteRecords or retention must delete whole. Only the rolls at
+	// the internal MaxActiveBytes may be skipped.
+	kafkaRoll := l.active != nil && (int64(len(l.active.data)+h.Size) > l.cfg.SegmentBytes ||
+		l.active.batches > 0 && l.active.waited(now, h.MaxTimestamp) > l.cfg.SegmentMs)
 	l.mu.Unlock()
 	if roll {
 		var err error
 		if l.opts.AsyncRoll {
-			err = l.rollAsync(must)
+			err = l.rollAsync(must || kafkaRoll)
 		} else {
 			err = l.Seal()
 		}

@@ -709,3 +709,50 @@ func TestLogFailedSealBacksOffRolls(t *testing.T) {
 		t.Fatalf("read %d records of %d", len(got), next)
 	}
 }
+
+// With AsyncRoll, a roll Kafka makes (segment.ms passed) keeps its boundary even while the
+// previous seal is still being written: the batch waits for that seal and starts a segment
+// of its own, rather than joining the active one (which DeleteRecords below it could then
+// not delete whole: the delete-records-reclaims scenario).
+func TestLogAsyncRollKeepsSegmentMsBoundary(t *testing.T) {
+	g := &gatedStore{Store: NewMemStore(), gate: make(chan struct{}), started: make(chan struct{}, 1)}
+	opts := smallOpts(&clock{})
+	opts.AsyncRoll = true
+	cfg := smallConfig()
+	cfg.SegmentMs = 1000
+	l, err := Open(g, "p/", cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendAt := func(ts int64) error {
+		return l.Append(mkBatch(t, l.NextOffset(), []rec{{key: []byte("k"), value: []byte("v"), ts: ts}}, batchOpts{}))
+	}
+	if err := appendAt(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := appendAt(10_000); err != nil { // rolls: the seal of [0, 1) is held by the gate
+		t.Fatal(err)
+	}
+	<-g.started
+	done := make(chan error, 1)
+	go func() { done <- appendAt(20_000) }() // segment.ms passed again
+	select {
+	case err := <-done: // the old behaviour: joined the active segment at once
+		close(g.gate)
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(300 * time.Millisecond): // waiting for the held seal, as it must
+		close(g.gate)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	segs := l.Segments()
+	if len(segs) != 3 || segs[1].Base != 1 || segs[1].Next != 2 || segs[2].Base != 2 {
+		t.Fatalf("segments %+v, want one per batch ([0,1) [1,2) [2,3))", segs)
+	}
+}
