@@ -167,18 +167,11 @@ func main() {
 type row struct{ name, value, note string }
 
 func run(o options) error {
-	if o.dataDir == "" {
-		base := filepath.Join(".cache", "bench")
-		if err := os.MkdirAll(base, 0o755); err != nil {
-			return err
-		}
-		d, err := os.MkdirTemp(base, "run-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		o.dataDir = d
+	cleanup, err := scratchDataDir(&o)
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	var rows []row
 	// The disk's own limit, three ways: plain write+fsync (the definition), the same
 	// with each fsynced write dropped from the page cache, and O_DIRECT write+fsync (how
@@ -360,20 +353,31 @@ func run(o options) error {
 	return nil
 }
 
+// scratchDataDir gives o a fresh data directory under .cache/bench when none was asked for;
+// cleanup removes it (a no-op for one the user gave).
+func scratchDataDir(o *options) (cleanup func(), err error) {
+	if o.dataDir != "" {
+		return func() {}, nil
+	}
+	base := filepath.Join(".cache", "bench")
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return nil, err
+	}
+	d, err := os.MkdirTemp(base, "run-")
+	if err != nil {
+		return nil, err
+	}
+	o.dataDir = d
+	return func() { os.RemoveAll(d) }, nil
+}
+
 // runS3Only runs the S3 phase alone (--s3-only).
 func runS3Only(o options) error {
-	if o.dataDir == "" {
-		base := filepath.Join(".cache", "bench")
-		if err := os.MkdirAll(base, 0o755); err != nil {
-			return err
-		}
-		d, err := os.MkdirTemp(base, "run-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		o.dataDir = d
+	cleanup, err := scratchDataDir(&o)
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	rows, err := s3Rows(o)
 	if err != nil {
 		return err
