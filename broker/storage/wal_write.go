@@ -1,0 +1,390 @@
+package storage
+
+// The WAL's write pipeline: the writer goroutine (one pwrite per commit group), failure
+// handling (poisoning, truncating back), the syncer goroutine (one fsync for everything
+// written meanwhile) and dropping synced pages (see the design at the top of wal.go).
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+func (w *fileWAL) writer() {
+	defer close(w.writerDone)
+	go w.syncer()
+	w.mu.Lock()
+	for {
+		if len(w.pending) == 0 && !w.closed {
+			// Idle: keep the spare groups for a moment (bursts come back often; letting
+			// them go at every pause meant regrowing 16 MiB groups over and over), then
+			// let them go (releaseIdleGroups) so an idle broker holds no commit buffers.
+			w.idle, w.idleAt = true, time.Now()
+			if w.hasSpareLocked() && !w.freeTimerArmed {
+				w.armFreeTimerLocked(freeGroupsAfter)
+			}
+		}
+		for len(w.pending) == 0 && !w.closed {
+			w.workCond.Wait()
+		}
+		w.idle = false
+		if len(w.pending) == 0 {
+			break
+		}
+		g := w.pending[0]
+		w.pending[0] = nil
+		w.pending = w.pending[1:]
+		err := w.broken
+		if err == nil && !w.tailReady {
+			err = w.tailErr
+			if err == nil {
+				err = errors.New("storage: WAL tail not set up")
+			}
+		}
+		w.mu.Unlock()
+
+		cs := make([]completion, len(g.ents))
+		for i, e := range g.ents {
+			cs[i] = completion{done: e.done, err: err}
+		}
+		var end int64
+		reuse := []*group{g}
+		if err == nil {
+			end, reuse = w.writeGroup(g, cs)
+		} else {
+			w.fileMu.Lock()
+			w.syncQ = append(w.syncQ, cs)
+			end = w.curSize
+			w.fileMu.Unlock()
+			w.syncCond.Broadcast()
+		}
+
+		w.mu.Lock()
+		// Where the group really ended: a rotation or a failed write moves every later
+		// entry (the pending groups laid out for the old guess are written with a copy).
+		if d := end - g.predEnd; d != 0 {
+			w.predEnd += d
+			for _, pg := range w.pending {
+				pg.predEnd += d
+			}
+		}
+		size := len(g.data())
+		w.pendBytes -= size
+		w.spaceCond.Broadcast()
+		w.groupHint = size
+		for _, r := range reuse {
+			w.recycle(r)
+		}
+	}
+	w.mu.Unlock()
+	w.fileMu.Lock()
+	w.writerExited = true
+	w.fileMu.Unlock()
+	w.syncCond.Broadcast()
+	<-w.syncerDone
+}
+
+// recycle keeps g's buffer for a later group if there is room. Called with mu held.
+func (w *fileWAL) recycle(g *group) {
+	if len(w.free) < w.maxFree && w.usableCap(g.buf) <= w.opts.MaxGroupBytes+dioAlign {
+		clear(g.ents)
+		g.ents = g.ents[:0]
+		g.buf = g.buf[:0]
+		w.free = append(w.free, g)
+	}
+}
+
+// writeGroup writes g and queues its completions cs for the syncer, which fsyncs and then
+// reports them. Entries that fail get their error in cs. It returns the size of the current
+// segment afterwards and the groups whose buffers are free for reuse: g itself, unless it
+// was written whole in direct mode and now serves reads of recent data (see cacheGroup;
+// caching it here, under fileMu, orders it before any truncateBack that drops it again).
+//
+// Common case: the group fits in the current segment; it is written with one pwrite while
+// the syncer may be fsyncing earlier groups (at most about two groups are ever unsynced).
+// A group that needs a new segment waits until everything before it is fsynced, then is
+// written and fsynced here part by part, so that a segment is complete and durable before
+// the next one is created.
+func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, reuse []*group) {
+	reuse = []*group{g}
+	w.fileMu.Lock()
+	defer func() {
+		end = w.curSize
+		w.syncQ = append(w.syncQ, cs)
+		if err := firstErr(cs); err != nil {
+			w.syncQ = append(w.syncQ, []completion{w.poisonLocked(err)})
+		}
+		w.fileMu.Unlock()
+		w.syncCond.Broadcast()
+	}()
+	data := g.data()
+	size := int64(len(data))
+	expired := w.opts.SegmentMaxAge > 0 && w.curSize > 0 && time.Since(w.curOpened) >= w.opts.SegmentMaxAge
+	fits := !expired && (w.curSize+size <= w.opts.SegmentBytes || (w.curSize == 0 && len(g.ents) == 1))
+	if fits && size <= int64(w.opts.MaxGroupBytes) {
+		for w.curSize-w.syncedSize >= int64(w.opts.MaxGroupBytes) {
+			w.syncCond.Wait()
+		}
+	} else {
+		for len(w.syncQ) > 0 || w.syncing {
+			w.syncCond.Wait()
+		}
+	}
+	if w.poisoned {
+		failFrom(cs, 0, fmt.Errorf("storage: WAL append failed: an earlier append failed and its failure was not reported yet: %w", w.poisonErr))
+		return
+	}
+	if fits {
+		pos, f := w.curSize, w.curFile
+		w.writing = true
+		w.fileMu.Unlock()
+		err := w.writeAt(f, data, pos, g)
+		w.fileMu.Lock()
+		w.writing = false
+		w.syncCond.Broadcast()
+		if err != nil {
+			err = w.retryBuffered(err, data, pos)
+		}
+		if err != nil {
+			err = fmt.Errorf("storage: WAL write to segment %d: %w", w.cur, err)
+			w.truncateBack(pos, err)
+			for i := range cs {
+				cs[i].err = err
+			}
+			return
+		}
+		for i, e := range g.ents {
+			cs[i].loc = Location{Segment: w.cur, Offset: pos + int64(e.off-g.lead) + entryHeaderSize, Size: e.size}
+		}
+		w.curSize = pos + size
+		if w.direct.Load() {
+			g.seg, g.start = w.cur, pos
+			reuse = w.cacheGroup(g)
+		}
+		return
+	}
+
+	// Slow path, with the syncer idle: write and fsync segment by segment.
+	if expired {
+		if err := w.rotate(); err != nil {
+			failFrom(cs, 0, err)
+			return
+		}
+	}
+	start := 0
+	for start < len(g.ents) {
+		stop := len(g.ents)
+		from := g.ents[start].off
+		room := w.opts.SegmentBytes - w.curSize
+		if int64(len(g.buf)-from) > room {
+			stop = start
+			for stop < len(g.ents) && int64(entryEnd(g, stop)-from) <= room {
+				stop++
+			}
+			if stop == start {
+				if w.curSize > 0 {
+					if err := w.rotate(); err != nil {
+						failFrom(cs, start, err)
+						return
+					}
+					continue
+				}
+				stop = start + 1 // a single entry larger than a segment gets one of its own
+			}
+		}
+		to := entryEnd(g, stop-1)
+		if err := w.writeSync(g.buf[from:to]); err != nil {
+			failFrom(cs, start, err)
+			return
+		}
+		for i := start; i < stop; i++ {
+			e := g.ents[i]
+			cs[i].loc = Location{Segment: w.cur, Offset: w.curSize + int64(e.off-from) + entryHeaderSize, Size: e.size}
+		}
+		w.curSize += int64(to - from)
+		w.syncedSize = w.curSize
+		start = stop
+	}
+	return
+}
+
+// poisonLocked starts (or extends) a failure: until the callbacks of everything failed so far
+// have been called, every group the writer takes fails without being written. So an entry
+// appended after a failed one but before that failure was reported fails too: the caller
+// (a partition assigning offsets at Append time) can give the failed offsets back without
+// leaving a hole, and replay may treat an offset gap between consecutive batches as lost
+// data. It returns the completion to queue after the failed ones; when it is called and no
+// later failure happened, writes resume. Called with fileMu held.
+func (w *fileWAL) poisonLocked(cause error) completion {
+	if !w.poisoned {
+		w.poisonErr = cause
+	}
+	w.poisoned = true
+	w.failGen++
+	gen := w.failGen
+	return completion{done: func(Location, error) {
+		w.fileMu.Lock()
+		if w.failGen == gen {
+			w.poisoned = false
+		}
+		w.fileMu.Unlock()
+	}}
+}
+
+func firstErr(cs []completion) error {
+	for i := range cs {
+		if cs[i].err != nil {
+			return cs[i].err
+		}
+	}
+	return nil
+}
+
+func failFrom(cs []completion, i int, err error) {
+	for ; i < len(cs); i++ {
+		cs[i].err = err
+	}
+}
+
+func entryEnd(g *group, i int) int {
+	return g.ents[i].off + entryHeaderSize + int(g.ents[i].size)
+}
+
+// writeSync writes p at the end of the current segment and fsyncs (slow path, syncer idle).
+// On failure it truncates the segment back to curSize. Called with fileMu held.
+func (w *fileWAL) writeSync(p []byte) error {
+	err := w.writeAt(w.curFile, p, w.curSize, nil)
+	if err != nil {
+		err = w.retryBuffered(err, p, w.curSize)
+	}
+	if err == nil {
+		err = w.curFile.Sync()
+	}
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("storage: WAL write to segment %d: %w", w.cur, err)
+	w.truncateBack(w.curSize, err)
+	return err
+}
+
+// truncateBack cuts the current segment back to size after a failed write or fsync, so that
+// no partial or unsynced entry remains. If that fails the WAL stops accepting writes.
+// Called with fileMu held and no write in flight.
+func (w *fileWAL) truncateBack(size int64, cause error) {
+	if terr := w.curFile.Truncate(size); terr != nil {
+		w.setBroken(fmt.Errorf("%w; truncating back failed: %v", cause, terr))
+	}
+	w.curSize = size
+	if w.direct.Load() {
+		w.forgetRecentFrom(w.cur, size)
+		if terr := w.loadTail(w.cur, size); terr != nil {
+			w.setBroken(fmt.Errorf("%w; reading the segment's last block back failed: %v", cause, terr))
+		}
+	}
+}
+
+// syncer fsyncs what the writer has written and reports the completions in order. A failed
+// fsync fails everything written since the last good fsync: the segment is truncated back to
+// that point (after a failed fsync the kernel may have dropped those pages).
+func (w *fileWAL) syncer() {
+	defer close(w.syncerDone)
+	w.fileMu.Lock()
+	for {
+		for len(w.syncQ) == 0 && !w.writerExited {
+			w.syncCond.Wait()
+		}
+		if len(w.syncQ) == 0 {
+			break
+		}
+		items := w.syncQ
+		w.syncQ = nil
+		target, f := w.curSize, w.curFile
+		var err error
+		if target > w.syncedSize {
+			w.syncing = true
+			w.fileMu.Unlock()
+			start := time.Now()
+			err = f.Sync()
+			took := time.Since(start)
+			w.fileMu.Lock()
+			w.syncing = false
+			if err == nil && w.opts.OnSync != nil {
+				n := 0
+				for _, cs := range items {
+					n += len(cs)
+				}
+				w.opts.OnSync(target-w.syncedSize, n, took)
+			}
+		}
+		if err == nil {
+			w.syncedSize = max(w.syncedSize, target)
+		} else {
+			err = fmt.Errorf("storage: WAL fsync of segment %d: %w", w.cur, err)
+			for w.writing {
+				w.syncCond.Wait()
+			}
+			w.truncateBack(w.syncedSize, err)
+			// Groups written since this fsync started are gone too.
+			items = append(items, w.syncQ...)
+			w.syncQ = nil
+			items = append(items, []completion{w.poisonLocked(err)})
+		}
+		for _, cs := range items {
+			if err != nil {
+				for i := range cs {
+					if cs[i].err == nil {
+						cs[i].err = err
+						cs[i].loc = Location{}
+					}
+				}
+			}
+			w.disp.push(cs...)
+		}
+		w.syncCond.Broadcast()
+		if err == nil {
+			w.dropSyncedLocked()
+		}
+	}
+	w.fileMu.Unlock()
+}
+
+// dropChunk is the least the syncer drops from the page cache at a time.
+const dropChunk = 8 << 20
+
+// dropSyncedLocked drops fsynced data of the current segment that is more than CacheBytes
+// behind the end from the OS page cache (the callbacks have already been handed over, so it
+// costs no latency). The kernel then reuses those pages for the next writes, which on some
+// virtual machines is several times cheaper than populating fresh pages, and the WAL keeps
+// only a bounded window of recent data cached for tailing consumers. Called by the syncer
+// with fileMu held; releases it during the call.
+func (w *fileWAL) dropSyncedLocked() {
+	if w.opts.CacheBytes < 0 || w.direct.Load() {
+		return
+	}
+	to := w.syncedSize - w.opts.CacheBytes
+	from := w.dropped
+	if to-from < dropChunk {
+		return
+	}
+	w.segMu.RLock()
+	rf := w.segs[w.cur]
+	w.segMu.RUnlock()
+	if rf == nil {
+		return
+	}
+	w.dropped = to
+	w.syncing = true // keeps rotate (the only other user of dropped) waiting
+	w.fileMu.Unlock()
+	dropPageCache(rf, from, to-from)
+	w.fileMu.Lock()
+	w.syncing = false
+	w.syncCond.Broadcast()
+}
+
+func (w *fileWAL) setBroken(err error) {
+	w.log.Error("storage: WAL stopped accepting writes", "err", err)
+	w.mu.Lock()
+	w.broken = err
+	w.mu.Unlock()
+}
