@@ -157,6 +157,11 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 			continue
 		}
 		st.TopicID = t.id
+		if req.ValidateOnly {
+			// Kafka's controller draws the ID before it stops at validate_only, and answers it
+			// (an ID nothing keeps).
+			st.TopicID = newUUID()
+		}
 		st.NumPartitions = int32(len(t.partitions()))
 		st.ReplicationFactor = 1
 		if !b.allowedTopic(rc, kmsg.ACLOperationDescribeConfigs, t.name) {

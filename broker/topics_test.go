@@ -72,6 +72,8 @@ func TestCreateTopicsValidation(t *testing.T) {
 	// Validate only creates nothing.
 	if resp := create(true, topic("vo", 4, 1)); resp.Topics[0].ErrorCode != 0 {
 		t.Errorf("validate only: error %d", resp.Topics[0].ErrorCode)
+	} else if resp.Topics[0].TopicID == ([16]byte{}) {
+		t.Error("validate only: zero topic ID (Kafka 4.0 answers one)")
 	}
 	if tb.topic("vo") != nil {
 		t.Error("validate-only request created the topic")

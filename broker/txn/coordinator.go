@@ -431,10 +431,15 @@ func (c *Coordinator) VerifyPartitions(id string, pid int64, epoch int16, parts 
 	if e != nil {
 		return nil, e
 	}
+	if t.state == PrepareCommit || t.state == PrepareAbort {
+		return nil, kerr.ConcurrentTransactions
+	}
+	// A partition the transaction does not hold is TRANSACTION_ABORTABLE, as Kafka 4.0
+	// answers it (KIP-890: the producer can abort and go on).
 	out := make(map[TP]*kerr.Error, len(parts))
 	for _, tp := range parts {
 		if t.state != Ongoing || !t.parts[tp] {
-			out[tp] = kerr.InvalidTxnState
+			out[tp] = kerr.TransactionAbortable
 		} else {
 			out[tp] = nil
 		}

@@ -551,3 +551,30 @@ func TestStartTimeKeptAfterCompletion(t *testing.T) {
 		t.Fatalf("after InitProducerID: state %v start %v", in.State, in.Start)
 	}
 }
+
+// TestVerifyPartitionsAnswersAsKafka: the verify-only AddPartitionsToTxn (v4+) answers a
+// partition outside the transaction with TRANSACTION_ABORTABLE (Kafka 4.0, KIP-890), one in
+// it with no error, and the whole request with CONCURRENT_TRANSACTIONS while it completes.
+func TestVerifyPartitionsAnswersAsKafka(t *testing.T) {
+	h := newHarness(t)
+	pid, epoch, e := h.init("a", -1, -1)
+	wantErr(t, "init", e, nil)
+	res, e := h.c.VerifyPartitions("a", pid, epoch, []TP{{"t", 0}})
+	wantErr(t, "verify before any add", e, nil)
+	wantErr(t, "t-0 before any add", res[TP{"t", 0}], kerr.TransactionAbortable)
+	wantErr(t, "add", h.c.AddPartitions("a", pid, epoch, []TP{{"t", 0}}), nil)
+	res, e = h.c.VerifyPartitions("a", pid, epoch, []TP{{"t", 0}, {"t", 1}})
+	wantErr(t, "verify", e, nil)
+	wantErr(t, "t-0 added", res[TP{"t", 0}], nil)
+	wantErr(t, "t-1 not added", res[TP{"t", 1}], kerr.TransactionAbortable)
+	if len(res) != 2 {
+		t.Fatalf("verify answered %d partitions, want 2", len(res))
+	}
+	h.fx.hold = true
+	h.c.EndTxn("a", pid, epoch, true, false, func(int64, int16, *kerr.Error) {})
+	if s := h.state("a"); s != PrepareCommit {
+		t.Fatalf("state %v while markers are held, want PrepareCommit", s)
+	}
+	_, e = h.c.VerifyPartitions("a", pid, epoch, []TP{{"t", 0}})
+	wantErr(t, "verify while committing", e, kerr.ConcurrentTransactions)
+}
