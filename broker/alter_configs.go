@@ -77,6 +77,15 @@ func (b *Broker) alterConfigResource(typ kmsg.ConfigResourceType, name string, v
 		}
 		t := b.topic(name)
 		if t == nil {
+			// Kafka's controller validates the configs (names, values) before it looks the
+			// topic up: a bad config on a missing topic is INVALID_CONFIG (or INVALID_REQUEST).
+			next, e, msg := change(map[string]string{}, func(n string) int8 { return topicConfigType[n] })
+			if e != nil {
+				return e, msg
+			}
+			if msg, ok := checkTopicConfigs(next); !ok {
+				return kerr.InvalidConfig, msg
+			}
 			return kerr.UnknownTopicOrPartition, "The topic '" + name + "' does not exist."
 		}
 		cur := t.configs()

@@ -22,6 +22,9 @@ func (c *Coordinator) describeConsumer(id string) kmsg.ConsumerGroupDescribeResp
 	d.Group = id
 	g := c.groups[id]
 	switch {
+	case id == "": // as Kafka's group coordinator
+		d.ErrorCode = kerr.InvalidGroupID.Code
+		return d
 	case g == nil:
 		d.ErrorCode = kerr.GroupIDNotFound.Code
 		msg := "Group " + id + " not found."

@@ -28,6 +28,10 @@ func (c *Coordinator) SyncGroup(cl Client, req *kmsg.SyncGroupRequest, respond f
 }
 
 func (c *Coordinator) sync(req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGroupResponse)) {
+	if req.Group == "" { // Kafka's group coordinator refuses an empty group ID first
+		respond(syncError(kerr.InvalidGroupID))
+		return
+	}
 	g := c.groups[req.Group]
 	if g == nil {
 		respond(syncError(kerr.UnknownMemberID))
@@ -163,6 +167,9 @@ func (c *Coordinator) Heartbeat(cl Client, req *kmsg.HeartbeatRequest, respond f
 }
 
 func (c *Coordinator) heartbeat(req *kmsg.HeartbeatRequest) int16 {
+	if req.Group == "" {
+		return kerr.InvalidGroupID.Code
+	}
 	g := c.groups[req.Group]
 	if g == nil {
 		return kerr.UnknownMemberID.Code
@@ -205,6 +212,10 @@ func (c *Coordinator) leave(cl Client, req *kmsg.LeaveGroupRequest, r *kmsg.Leav
 	members := req.Members
 	if cl.Version < 3 {
 		members = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
+	}
+	if req.Group == "" {
+		r.ErrorCode = kerr.InvalidGroupID.Code
+		return
 	}
 	g := c.groups[req.Group]
 	if g != nil && g.cg != nil {
