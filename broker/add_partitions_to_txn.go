@@ -3,13 +3,16 @@
 // v0-v3 (clients) add partitions to the producer's transaction, starting it. v4+ carry a
 // batch of transactions and VerifyOnly (KIP-890 part 1), which Kafka reserves for brokers
 // (CLUSTER_ACTION); klite answers them too, since it is its own coordinator: VerifyOnly
-// reports INVALID_TXN_STATE for partitions not in the ongoing transaction. v5 only adds
+// reports TRANSACTION_ABORTABLE for partitions not in the ongoing transaction (as Kafka 4.0). v5 only adds
 // error codes klite does not produce. Unknown partitions get UNKNOWN_TOPIC_OR_PARTITION and
 // the others in the request OPERATION_NOT_ATTEMPTED, as in Kafka. Produce checks the same
-// membership in-process before appending a transactional batch.
+// membership in-process before appending a transactional batch. A topic named twice is one
+// topic in the answer, and a partition named twice one partition (Kafka keeps them in a map).
 package broker
 
 import (
+	"slices"
+
 	"github.com/klite/klite/broker/txn"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -26,9 +29,9 @@ func handleAddPartitionsToTxn(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond 
 	req := kreq.(*kmsg.AddPartitionsToTxnRequest)
 	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 	if req.Version < 4 {
-		tps := make([]txnTopicParts, 0, len(req.Topics))
+		var tps []txnTopicParts
 		for _, t := range req.Topics {
-			tps = append(tps, txnTopicParts{t.Topic, t.Partitions})
+			tps = addTxnTopicParts(tps, t.Topic, t.Partitions)
 		}
 		codes := b.authorizeAddPartitions(rc, req.TransactionalID, tps)
 		if codes == nil {
@@ -53,9 +56,9 @@ func handleAddPartitionsToTxn(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond 
 		return
 	}
 	for _, tx := range req.Transactions {
-		tps := make([]txnTopicParts, 0, len(tx.Topics))
+		var tps []txnTopicParts
 		for _, t := range tx.Topics {
-			tps = append(tps, txnTopicParts{t.Topic, t.Partitions})
+			tps = addTxnTopicParts(tps, t.Topic, t.Partitions)
 		}
 		codes := b.addPartitionsToTxn(tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly, tps, req.Version)
 		rtx := kmsg.NewAddPartitionsToTxnResponseTransaction()
@@ -73,6 +76,24 @@ func handleAddPartitionsToTxn(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond 
 		resp.Transactions = append(resp.Transactions, rtx)
 	}
 	respond(resp)
+}
+
+// addTxnTopicParts adds a request's topic to tps, merging a topic already there and
+// leaving out partitions already listed.
+func addTxnTopicParts(tps []txnTopicParts, topic string, parts []int32) []txnTopicParts {
+	i := 0
+	for i < len(tps) && tps[i].topic != topic {
+		i++
+	}
+	if i == len(tps) {
+		tps = append(tps, txnTopicParts{topic: topic})
+	}
+	for _, p := range parts {
+		if !slices.Contains(tps[i].parts, p) {
+			tps[i].parts = append(tps[i].parts, p)
+		}
+	}
+	return tps
 }
 
 // addPartitionsToTxn returns the error code per partition.
