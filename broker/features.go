@@ -6,7 +6,8 @@
 // EndTxn v5 with an epoch bump per transaction; older clients keep TV1, both are served),
 // group.version 1 (KIP-848 consumer groups), and kraft.version and eligible.leader.replicas.version at 0 (no quorum, no
 // replicas). It reports as supported exactly the levels it can run at, so an UpdateFeatures
-// that keeps a feature at its level succeeds and any other level is INVALID_UPDATE_VERSION.
+// that keeps a feature at its level succeeds and any other level is INVALID_UPDATE_VERSION,
+// answered for the whole request (no per-feature results, at every version, as Kafka 4.0).
 // As Kafka: finalized features at level 0 are left out, and v3 answers leave out supported
 // features whose minimum is 0 (KIP-1022: older clients reject a 0 minimum).
 // Difference from Kafka: Kafka supports metadata.version 7-25 and the upper levels of
@@ -75,26 +76,20 @@ func handleUpdateFeatures(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func
 		respond(resp)
 		return
 	}
-	var firstErr *kerr.Error
-	var firstMsg string
 	for _, u := range req.FeatureUpdates {
-		e, msg := featureUpdate(u)
-		if e != nil && firstErr == nil {
-			firstErr, firstMsg = e, msg
-		}
-		if req.Version < 2 {
-			r := kmsg.NewUpdateFeaturesResponseResult()
-			r.Feature = u.Feature
-			if e != nil {
-				r.ErrorCode, r.ErrorMessage = e.Code, kmsg.StringPtr(msg)
-			}
-			resp.Results = append(resp.Results, r)
+		if e, msg := featureUpdate(u); e != nil {
+			// Kafka 4.0's controller stops at the first failed update and answers its error
+			// for the whole request, without per-feature results, at every version.
+			fail(e, msg)
+			return
 		}
 	}
-	if req.Version >= 2 && firstErr != nil {
-		// v2 answers one error for the request (KIP-1022).
-		fail(firstErr, firstMsg)
-		return
+	if req.Version < 2 { // v0-v1 list each feature on success (KIP-1022 dropped that in v2)
+		for _, u := range req.FeatureUpdates {
+			r := kmsg.NewUpdateFeaturesResponseResult()
+			r.Feature = u.Feature
+			resp.Results = append(resp.Results, r)
+		}
 	}
 	respond(resp)
 }
