@@ -62,6 +62,9 @@ func NewDrain(st Store, cfgFor func(key string) Config, opts Options) *Drain {
 	if opts.Tails == nil {
 		opts.Tails = new(atomic.Int64) // every Log of the Drain shares the tail budget
 	}
+	if opts.Spares == nil {
+		opts.Spares = NewSpares(defaultSpares, opts.Tails) // and the sealed buffers kept
+	}
 	return &Drain{st: st, opts: opts, cfgFor: cfgFor, logs: map[string]*drained{}}
 }
 
@@ -202,10 +205,11 @@ func (d *Drain) EnforceTailBudget(budget int64, idleFor int64) error {
 			return err
 		}
 		t.l.mu.Lock()
-		t.l.spare = nil
-		t.l.heldLocked()
 		total -= t.n - t.l.held
 		t.l.mu.Unlock()
+	}
+	if d.opts.Tails.Load() > budget {
+		d.opts.Spares.Drop()
 	}
 	return nil
 }
@@ -308,12 +312,5 @@ func (d *Drain) NoteSegment(seg uint64) {
 // DropSpares lets every log's reusable segment buffer go (appends stopped: the memory goes
 // back to the OS instead of waiting for the next roll).
 func (d *Drain) DropSpares() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, dl := range d.logs {
-		dl.log.mu.Lock()
-		dl.log.spare = nil
-		dl.log.heldLocked()
-		dl.log.mu.Unlock()
-	}
+	d.opts.Spares.Drop()
 }

@@ -58,12 +58,15 @@ type Options struct {
 	// stays readable meanwhile); a failed background seal is retried by the next one.
 	AsyncRoll bool
 	// TailBudget, when positive, bounds the memory of the unsealed tails of every Log
-	// sharing Tails (the buffers of the active and sealing segments and the spare one):
+	// sharing Tails (the buffers of the active and sealing segments and the Spares kept):
 	// above it Append rolls an active segment once it holds budgetRollBytes, and a sealed
 	// segment's buffer is not kept for reuse. The Drain sets Tails for its Logs.
 	TailBudget int64
 	// Tails counts the bytes those buffers hold (nil: not counted).
 	Tails *atomic.Int64
+	// Spares, when set, keeps sealed segments' buffers for the next active segments of
+	// the Logs sharing it (nil: every roll allocates). The Drain sets one for its Logs.
+	Spares *Spares
 }
 
 // budgetRollBytes is the least an active segment holds before the tail budget rolls it:
@@ -106,13 +109,12 @@ type Log struct {
 	segs    []*segment  // sealed, by base offset; contiguous ranges
 	sealing *segBuilder // being written by Seal (readable meanwhile)
 	active  *segBuilder // nil when empty
-	// spare is the data buffer of the last sealed segment, reused by the next active one:
-	// a fresh 16 MiB buffer costs page faults and zeroing on every roll. A builder whose
-	// buffer went back is no longer l.sealing or l.active; readers check that under mu.
-	spare []byte
-	open  map[int64]int64 // producer ID -> first offset of its open transaction
-	next  int64
-	ckpt  checkpoint
+	// A sealed segment's data buffer goes to opts.Spares, for the next active segment of
+	// any Log. A builder whose buffer went back is no longer l.sealing or l.active;
+	// readers check that under mu.
+	open map[int64]int64 // producer ID -> first offset of its open transaction
+	next int64
+	ckpt checkpoint
 	// badCRC: segments a read found a batch with a wrong CRC in (logged once each).
 	badCRC sync.Map
 	held   int64 // capacity of the tail buffers, as last added to opts.Tails
@@ -129,7 +131,7 @@ type Log struct {
 const sealRetryMs = 1000
 
 // heldLocked brings opts.Tails up to date with the capacity of the tail buffers (active,
-// sealing, spare). l.mu held.
+// sealing; opts.Spares counts the kept ones itself). l.mu held.
 func (l *Log) heldLocked() {
 	if l.opts.Tails == nil {
 		return
@@ -140,7 +142,6 @@ func (l *Log) heldLocked() {
 			n += int64(cap(b.data))
 		}
 	}
-	n += int64(cap(l.spare))
 	if n != l.held {
 		l.opts.Tails.Add(n - l.held)
 		l.held = n
@@ -362,18 +363,17 @@ func (l *Log) Append(b []byte) error {
 		l.active = newSegBuilder(min(l.next, h.Base), l.cfg.IndexIntervalBytes, l.cfg.Compact, now)
 		if roll := min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes); roll > 0 && roll < 1<<30 {
 			l.active.capHint = int(roll + roll/32 + 4096)
-			switch {
-			case cap(l.spare) >= h.Size:
-				// A buffer that grew while its predecessor was sealing is taken too.
-				l.active.data = l.spare[:0]
-			case full && !l.overBudget():
+			if full && !l.overBudget() {
 				// A partition that just filled a segment fills the next one: one buffer
 				// of the roll size costs less than doubling up to it (zeroing and
-				// copying every step, a quarter of the broker's CPU under load).
-				l.active.data = make([]byte, 0, l.active.capHint)
+				// copying every step, a quarter of the broker's CPU under load), and a
+				// kept one (Spares) less than a fresh one. Partitions that roll for other
+				// reasons (segment.ms, the budget) are not hot: they grow as they fill.
+				if l.active.data = l.opts.Spares.take(h.Size); l.active.data == nil {
+					l.active.data = make([]byte, 0, l.active.capHint)
+				}
 			}
 		}
-		l.spare = nil
 	}
 	l.trackTxn(b, &h, l.active)
 	l.active.add(b, &h)
@@ -515,11 +515,12 @@ func (l *Log) completeSeal(a *segBuilder, data []byte) error {
 	s.name = name
 	l.sealFailedAt = 0
 	l.segs = append(l.segs, &s)
-	if cap(a.data) >= 1<<20 && !l.overBudget() {
-		l.spare = a.data[:0] // the Store has the bytes: the buffer is free
-	}
+	buf := a.data
 	a.data = nil
 	l.heldLocked()
+	if cap(buf) >= 1<<20 && !l.overBudget() {
+		l.opts.Spares.put(buf) // the Store has the bytes: the buffer is free
+	}
 	return nil
 }
 
@@ -598,7 +599,7 @@ func (l *Log) Remove() error {
 	defer l.sealMu.Unlock()
 	l.mu.Lock()
 	segs := l.segs
-	l.segs, l.active, l.spare = nil, nil, nil
+	l.segs, l.active = nil, nil
 	l.heldLocked()
 	l.mu.Unlock()
 	for _, s := range segs {
