@@ -39,7 +39,9 @@ func handleDescribeGroups(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func
 				g.ErrorCode, g.ErrorMessage = 0, nil
 			}
 			g.AuthorizedOperations = -2147483648
-			if req.IncludeAuthorizedOperations && !dead && g.ErrorCode == 0 {
+			// As Kafka: every group answered without an error gets them, a Dead (missing)
+			// one below v6 too.
+			if req.IncludeAuthorizedOperations && g.ErrorCode == 0 {
 				g.AuthorizedOperations = b.authorizedOps(rc, kmsg.ACLResourceTypeGroup, g.Group)
 			}
 		}

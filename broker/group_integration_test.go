@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // groupConsumer is a kgo group member that records what it saw.
@@ -380,5 +382,32 @@ func TestGroupStaticMemberRestartKeepsAssignment(t *testing.T) {
 	}
 	if g := d[group]; g.State != "Stable" || len(g.Members) != 2 {
 		t.Fatalf("group %+v", g)
+	}
+}
+
+// TestDescribeMissingGroupAuthorizedOperations: below v6 a group that does not exist is
+// answered Dead without an error, and Kafka then lists the authorized operations (all the
+// group's, without an authorizer); v6 answers GROUP_ID_NOT_FOUND without them.
+func TestDescribeMissingGroupAuthorizedOperations(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	const allGroupOps = 1<<kmsg.ACLOperationRead | 1<<kmsg.ACLOperationDelete | 1<<kmsg.ACLOperationDescribe |
+		1<<kmsg.ACLOperationDescribeConfigs | 1<<kmsg.ACLOperationAlterConfigs // 3400, as Kafka 4.0
+	for _, c := range []struct {
+		version int16
+		code    int16
+		ops     int32
+	}{{3, 0, allGroupOps}, {5, 0, allGroupOps}, {6, kerr.GroupIDNotFound.Code, -2147483648}} {
+		v := kversion.Stable()
+		v.SetMaxKeyVersion(int16(kmsg.DescribeGroups), c.version)
+		req := kmsg.NewPtrDescribeGroupsRequest()
+		req.Groups, req.IncludeAuthorizedOperations = []string{"nobody-here"}, true
+		resp, err := req.RequestWith(ctxT(t, 10*time.Second), tb.client(t, kgo.MaxVersions(v)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := resp.Groups[0]
+		if g.ErrorCode != c.code || g.State != "Dead" || g.AuthorizedOperations != c.ops {
+			t.Errorf("v%d: error %d state %q ops %d, want error %d, Dead, ops %d", c.version, g.ErrorCode, g.State, g.AuthorizedOperations, c.code, c.ops)
+		}
 	}
 }
