@@ -18,32 +18,47 @@ func handleAlterReplicaLogDirs(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond
 	resp := req.ResponseKind().(*kmsg.AlterReplicaLogDirsResponse)
 	allowed := b.allowedCluster(rc, kmsg.ACLOperationAlter)
 	ourDir := absDir(b.dataDir)
-	byTopic := map[string]int{}
+	// Kafka answers from a map of partition -> directory: a partition named twice is
+	// answered once (for the last directory naming it), a topic without partitions not at all.
+	type tp struct {
+		topic string
+		p     int32
+	}
+	var order []tp
+	dirOf := map[tp]string{}
 	for _, d := range req.Dirs {
 		for _, rt := range d.Topics {
-			i, ok := byTopic[rt.Topic]
-			if !ok && len(rt.Partitions) > 0 { // as Kafka, which answers by partition: a topic without partitions is left out
-				i = len(resp.Topics)
-				byTopic[rt.Topic] = i
-				tr := kmsg.NewAlterReplicaLogDirsResponseTopic()
-				tr.Topic = rt.Topic
-				resp.Topics = append(resp.Topics, tr)
-			}
-			t := b.topic(rt.Topic)
 			for _, p := range rt.Partitions {
-				pr := kmsg.NewAlterReplicaLogDirsResponseTopicPartition()
-				pr.Partition = p
-				switch {
-				case !allowed:
-					pr.ErrorCode = kerr.ClusterAuthorizationFailed.Code
-				case d.Dir != ourDir:
-					pr.ErrorCode = kerr.LogDirNotFound.Code
-				case t == nil || p < 0 || int(p) >= len(t.partitions()):
-					pr.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				k := tp{rt.Topic, p}
+				if _, ok := dirOf[k]; !ok {
+					order = append(order, k)
 				}
-				resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, pr)
+				dirOf[k] = d.Dir
 			}
 		}
+	}
+	byTopic := map[string]int{}
+	for _, k := range order {
+		i, ok := byTopic[k.topic]
+		if !ok {
+			i = len(resp.Topics)
+			byTopic[k.topic] = i
+			tr := kmsg.NewAlterReplicaLogDirsResponseTopic()
+			tr.Topic = k.topic
+			resp.Topics = append(resp.Topics, tr)
+		}
+		t := b.topic(k.topic)
+		pr := kmsg.NewAlterReplicaLogDirsResponseTopicPartition()
+		pr.Partition = k.p
+		switch {
+		case !allowed:
+			pr.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		case dirOf[k] != ourDir:
+			pr.ErrorCode = kerr.LogDirNotFound.Code
+		case t == nil || k.p < 0 || int(k.p) >= len(t.partitions()):
+			pr.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		}
+		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, pr)
 	}
 	respond(resp)
 }

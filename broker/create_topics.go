@@ -146,6 +146,10 @@ func handleCreateTopics(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 		} else if rt.ReplicationFactor != -1 && rt.ReplicationFactor != 1 {
 			if rt.ReplicationFactor <= 0 {
 				fail(kerr.InvalidReplicationFactor, "replication factor must be larger than 0, or -1 to use the default value")
+			} else if rt.NumPartitions == 0 || rt.NumPartitions < -1 {
+				// A valid factor the cluster cannot reach comes out of the placement, after
+				// the partition count was checked (Kafka's controller).
+				fail(kerr.InvalidPartitions, "number of partitions must be larger than 0")
 			} else {
 				fail(kerr.InvalidReplicationFactor, fmt.Sprintf("Unable to replicate the partition %d time(s): The target replication factor of %d cannot be reached because only 1 broker(s) are registered.", rt.ReplicationFactor, rt.ReplicationFactor))
 			}

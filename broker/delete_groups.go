@@ -15,9 +15,15 @@ func handleDeleteGroups(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(k
 	req := kreq.(*kmsg.DeleteGroupsRequest)
 	// ACLs, as Kafka: groups the principal may not DELETE get GROUP_AUTHORIZATION_FAILED
 	// (listed after the others) and are left alone.
+	// A group named twice is answered once (Kafka keeps the groups in a set).
 	var denied []kmsg.DeleteGroupsResponseGroup
 	allowed := make([]string, 0, len(req.Groups))
+	seen := make(map[string]bool, len(req.Groups))
 	for _, g := range req.Groups {
+		if seen[g] {
+			continue
+		}
+		seen[g] = true
 		if b.allowedGroup(rc, kmsg.ACLOperationDelete, g) {
 			allowed = append(allowed, g)
 			continue

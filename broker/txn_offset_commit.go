@@ -98,15 +98,23 @@ func stageTxnOffsets(b *Broker, req *kmsg.TxnOffsetCommitRequest, respond func(k
 			}
 		}
 	}
+	// A topic named twice is one topic in Kafka's answer (its partitions as listed, repeats
+	// kept); a topic without partitions stays.
+	at := map[string]int{}
 	for _, t := range req.Topics {
-		rt := kmsg.NewTxnOffsetCommitResponseTopic()
-		rt.Topic = t.Topic
+		i, ok := at[t.Topic]
+		if !ok {
+			i = len(resp.Topics)
+			at[t.Topic] = i
+			rt := kmsg.NewTxnOffsetCommitResponseTopic()
+			rt.Topic = t.Topic
+			resp.Topics = append(resp.Topics, rt)
+		}
 		for _, p := range t.Partitions {
 			rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			rp.Partition, rp.ErrorCode = p.Partition, codes[txnTP(t.Topic, p.Partition)]
-			rt.Partitions = append(rt.Partitions, rp)
+			resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, rp)
 		}
-		resp.Topics = append(resp.Topics, rt)
 	}
 	respond(resp)
 }
