@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -134,36 +135,54 @@ func TestCreateTopicsKafkaRules(t *testing.T) {
 	}
 }
 
-// TestMetadataDuplicateTopics: a topic asked for twice (by name or by ID) is answered once.
+// TestMetadataDuplicateTopics: a topic asked for twice (by name or by ID) is answered once,
+// and once any topic ID is given Kafka answers by ID only (the names are ignored).
 func TestMetadataDuplicateTopics(t *testing.T) {
 	tb := startBroker(t, t.TempDir())
 	createTopic(t, tb.admin(t), "md", 1, nil)
 	cl := tb.client(t)
 	id := tb.topic("md").id
-	req := kmsg.NewPtrMetadataRequest()
-	for _, n := range []string{"md", "md", "nope", "nope"} {
-		rt := kmsg.NewMetadataRequestTopic()
-		rt.Topic = kmsg.StringPtr(n)
-		req.Topics = append(req.Topics, rt)
-	}
-	for range 2 {
-		rt := kmsg.NewMetadataRequestTopic()
-		rt.TopicID = id
-		req.Topics = append(req.Topics, rt)
-	}
-	resp, err := req.RequestWith(ctxT(t, 10*time.Second), cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	count := map[string]int{}
-	for _, mt := range resp.Topics {
-		if mt.Topic != nil {
-			count[*mt.Topic]++
+	ask := func(names []string, ids ...[16]byte) *kmsg.MetadataResponse {
+		t.Helper()
+		req := kmsg.NewPtrMetadataRequest()
+		for _, n := range names {
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(n)
+			req.Topics = append(req.Topics, rt)
 		}
+		for _, id := range ids {
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.TopicID = id
+			req.Topics = append(req.Topics, rt)
+		}
+		resp, err := req.RequestWith(ctxT(t, 10*time.Second), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
 	}
-	if len(resp.Topics) != 3 || count["md"] != 2 || count["nope"] != 1 {
-		// md by name once, md by ID once (Kafka answers names and IDs separately), nope once.
-		t.Fatalf("answered %d topics %v, want md by name, md by ID and nope once each", len(resp.Topics), count)
+	count := func(resp *kmsg.MetadataResponse) map[string]int {
+		c := map[string]int{}
+		for _, mt := range resp.Topics {
+			if mt.Topic != nil {
+				c[*mt.Topic]++
+			} else {
+				c[fmt.Sprintf("id %x error %d", mt.TopicID, mt.ErrorCode)]++
+			}
+		}
+		return c
+	}
+	if c := count(ask([]string{"md", "md", "nope", "nope"})); len(c) != 2 || c["md"] != 1 || c["nope"] != 1 {
+		t.Errorf("by name: answered %v, want md and nope once each", c)
+	}
+	if c := count(ask(nil, id, id)); len(c) != 1 || c["md"] != 1 {
+		t.Errorf("by ID: answered %v, want md once", c)
+	}
+	unknown := [16]byte{15: 0xa1}
+	resp := ask([]string{"md", "nope"}, id, unknown, id)
+	c := count(resp)
+	if want := fmt.Sprintf("id %x error %d", unknown, kerr.UnknownTopicID.Code); len(resp.Topics) != 2 || c["md"] != 1 || c[want] != 1 {
+		t.Errorf("names and IDs: answered %v, want md (by its ID) and the unknown ID only", c)
 	}
 }
 

@@ -68,6 +68,46 @@ func handleMetadata(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.
 		respond(resp)
 		return
 	}
+	if req.Version < 12 && metadataNeedsIDs(req) {
+		// v10-v11 carry topic IDs and nullable names on the wire but Kafka refuses to use
+		// them: INVALID_REQUEST for every topic, no brokers, no controller.
+		resp.Brokers, resp.ControllerID = nil, -1
+		for _, rt := range req.Topics {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic, mt.TopicID, mt.ErrorCode = rt.Topic, rt.TopicID, kerr.InvalidRequest.Code
+			resp.Topics = append(resp.Topics, mt)
+		}
+		respond(resp)
+		return
+	}
+	if req.Version >= 12 && metadataHasIDs(req) {
+		// As Kafka: once any topic ID is given, the request is answered by ID only (names
+		// are ignored): unknown IDs first, with no name, then the known topics.
+		var known []kmsg.MetadataResponseTopic
+		seen := map[[16]byte]bool{}
+		for _, rt := range req.Topics {
+			if rt.TopicID == ([16]byte{}) || seen[rt.TopicID] {
+				continue
+			}
+			seen[rt.TopicID] = true
+			t := b.topicByID(rt.TopicID)
+			switch {
+			case t == nil:
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.TopicID, mt.ErrorCode = rt.TopicID, kerr.UnknownTopicID.Code
+				resp.Topics = append(resp.Topics, mt)
+			case !b.allowedTopic(rc, kmsg.ACLOperationDescribe, t.name):
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.TopicID = rt.TopicID
+				denied(&describeDenied, mt)
+			default:
+				known = append(known, topicResp(t))
+			}
+		}
+		resp.Topics = append(append(resp.Topics, known...), describeDenied...)
+		respond(resp)
+		return
+	}
 	autoCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
 	// Kafka answers the set of names and IDs asked for: a topic listed twice is answered once.
 	seenName := map[string]bool{}
@@ -174,4 +214,24 @@ func (b *Broker) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 		mp.ISR = one
 	}
 	return mt
+}
+
+// metadataHasIDs reports whether the request names any topic by a (non-zero) topic ID.
+func metadataHasIDs(req *kmsg.MetadataRequest) bool {
+	for _, rt := range req.Topics {
+		if rt.TopicID != ([16]byte{}) {
+			return true
+		}
+	}
+	return false
+}
+
+// metadataNeedsIDs reports whether the request names a topic by ID or without a name.
+func metadataNeedsIDs(req *kmsg.MetadataRequest) bool {
+	for _, rt := range req.Topics {
+		if rt.Topic == nil {
+			return true
+		}
+	}
+	return metadataHasIDs(req)
 }
