@@ -132,6 +132,7 @@ type Broker struct {
 	logCfgs    sync.Map // partition key -> logstore.Config
 	lastAppend atomic.Int64
 	idleSealed int64      // lastAppend when the jobs loop last sealed idle tails (jobs loop only)
+	released   int64      // lastAppend when the jobs loop last released memory (jobs loop only)
 	trimMu     sync.Mutex // one trimWAL at a time; guards snapSeg
 	snapSeg    uint64     // WAL checkpoint of the last producer-state snapshot
 	jobsStop   chan struct{}

@@ -210,6 +210,36 @@ func (d *Drain) EnforceTailBudget(budget int64, idleFor int64) error {
 	return nil
 }
 
+// SealIdle seals the tails of partitions that took no batch for idleFor milliseconds and
+// whose buffers (active, sealing and spare) hold at least minHeld bytes, and lets their
+// spare buffers go: the memory of a burst goes once its partitions pause, while the small
+// tails of a trickle keep filling one segment (sealing those at every pause would write a
+// segment per record). It returns how many tails it sealed. Seals run without d.mu, as
+// SealPinning.
+func (d *Drain) SealIdle(idleFor, minHeld int64) (int, error) {
+	now := d.opts.Now()
+	d.mu.Lock()
+	var logs []*Log
+	for _, dl := range d.logs {
+		l := dl.log
+		l.mu.Lock()
+		if l.held >= minHeld && l.held > 0 && now-l.lastAppend >= idleFor {
+			logs = append(logs, l)
+		}
+		l.mu.Unlock()
+	}
+	d.mu.Unlock()
+	var errs []error
+	for _, l := range logs {
+		errs = append(errs, l.Seal())
+		l.mu.Lock()
+		l.spare = nil
+		l.heldLocked()
+		l.mu.Unlock()
+	}
+	return len(logs), errors.Join(errs...)
+}
+
 // Remove deletes a partition's objects (DeleteTopics); its tail no longer pins the WAL.
 func (d *Drain) Remove(key string) error {
 	d.mu.Lock()
