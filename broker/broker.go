@@ -131,19 +131,21 @@ type Broker struct {
 	trimmable  bool     // the WAL is trimmed below the drain checkpoint (file mode)
 	logCfgs    sync.Map // partition key -> logstore.Config
 	lastAppend atomic.Int64
-	idleSealed int64      // lastAppend when the jobs loop last sealed idle tails (jobs loop only)
-	released   int64      // lastAppend when the jobs loop last released memory (jobs loop only)
-	trimMu     sync.Mutex // one trimWAL at a time; guards snapSeg
-	snapSeg    uint64     // WAL checkpoint of the last producer-state snapshot
-	jobsStop   chan struct{}
-	jobsDone   chan struct{}
-	advHost    string
-	advPort    int32
-	nodeID     int32
-	srv        *server.Server
-	srvMu      sync.Mutex
-	closed     bool
-	closeErr   error
+	idleSealed int64 // lastAppend when the jobs loop last sealed idle tails (jobs loop only)
+	released   int64 // lastAppend when the jobs loop last released memory (jobs loop only)
+	// idleGarbage: the jobs loop sealed idle tails since it last released memory (jobs loop only)
+	idleGarbage bool
+	trimMu      sync.Mutex // one trimWAL at a time; guards snapSeg
+	snapSeg     uint64     // WAL checkpoint of the last producer-state snapshot
+	jobsStop    chan struct{}
+	jobsDone    chan struct{}
+	advHost     string
+	advPort     int32
+	nodeID      int32
+	srv         *server.Server
+	srvMu       sync.Mutex
+	closed      bool
+	closeErr    error
 
 	mu         sync.RWMutex // topics, topicsByID, deletedIDs, clusterID, producer ID allocator
 	clusterID  string

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	rtmetrics "runtime/metrics"
 	"strconv"
 	"time"
 
@@ -108,7 +109,8 @@ func (b *Broker) maintainLogs() {
 // within tailBudget instead.
 func (b *Broker) sealIdleTails() error {
 	now := b.now().UnixMilli()
-	_, err := b.drain.SealIdle(idleSealAfter.Milliseconds(), idleSealBytes)
+	sealed, err := b.drain.SealIdle(idleSealAfter.Milliseconds(), idleSealBytes)
+	b.idleGarbage = b.idleGarbage || sealed > 0
 	last := b.lastAppend.Load()
 	idle := now - last
 	if idle <= idleSealAfter.Milliseconds() {
@@ -121,10 +123,28 @@ func (b *Broker) sealIdleTails() error {
 	}
 	if b.released != last {
 		b.released = last
-		b.drain.DropSpares()
-		releaseMemory() // the tails' buffers, as the WAL's own when it went idle
+		// Only when there is something to give back: a trickle of small records pauses
+		// between every two, and a release is two full collections.
+		if b.drain.DropSpares() > 0 || b.idleGarbage || heapFreeBytes() > idleReleaseMin {
+			releaseMemory() // the tails' buffers, as the WAL's own when it went idle
+		}
+		b.idleGarbage = false
 	}
 	return err
+}
+
+// idleReleaseMin: going idle hands memory back to the OS only when the heap holds more
+// free memory than this (or tails were just let go).
+const idleReleaseMin = 4 << 20
+
+// heapFreeBytes is the heap memory free and not yet returned to the OS.
+func heapFreeBytes() uint64 {
+	s := []rtmetrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
+	rtmetrics.Read(s)
+	if s[0].Value.Kind() != rtmetrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 // trimWAL seals the tails that pin WAL segments older than the newest, writes the producer

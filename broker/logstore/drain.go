@@ -336,14 +336,17 @@ func (d *Drain) NoteSegment(seg uint64) {
 }
 
 // DropSpares lets every log's reusable segment buffer go (appends stopped: the memory goes
-// back to the OS instead of waiting for the next roll).
-func (d *Drain) DropSpares() {
+// back to the OS instead of waiting for the next roll) and returns their bytes.
+func (d *Drain) DropSpares() int64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	var n int64
 	for _, dl := range d.logs {
 		dl.log.mu.Lock()
+		n += int64(cap(dl.log.spare))
 		dl.log.spare = nil
 		dl.log.heldLocked()
 		dl.log.mu.Unlock()
 	}
+	return n
 }
