@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	rtmetrics "runtime/metrics"
 	"strconv"
 	"time"
 
@@ -94,21 +95,56 @@ func (b *Broker) maintainLogs() {
 			b.drainUndrained(p)
 		}
 	}
-	var err error
-	last := b.lastAppend.Load()
-	if idle := b.now().UnixMilli() - last; idle > idleSealAfter.Milliseconds() {
-		if b.idleSealed != last || b.drain.TailBytes() > 0 { // once per pause in appends
-			b.idleSealed = last
-			err = b.drain.SealPinning(math.MaxUint64)
-			b.drain.DropSpares()
-			releaseMemory() // the tails' buffers, as the WAL's own when it went idle
-		}
-	} else {
-		err = b.drain.EnforceTailBudget(tailBudget, tailIdleAfter.Milliseconds())
-	}
+	err := b.sealIdleTails()
 	if err = errors.Join(err, b.trimWAL()); err != nil {
 		b.log.Warn("sealing partition segments or trimming the WAL failed; retrying", "err", err)
 	}
+}
+
+// sealIdleTails frees the memory of tails that stopped growing (partition_log.go): the
+// large tails of partitions idle for idleSealAfter are sealed; once the whole broker took
+// no append for idleSealAfter the spare buffers go and the memory is handed back to the OS,
+// once per pause in appends (not at every tick: a release is two full collections); every
+// tail is sealed once it took none for idleSealAllAfter. Under load the tails are kept
+// within tailBudget instead.
+func (b *Broker) sealIdleTails() error {
+	now := b.now().UnixMilli()
+	sealed, err := b.drain.SealIdle(idleSealAfter.Milliseconds(), idleSealBytes)
+	b.idleGarbage = b.idleGarbage || sealed > 0
+	last := b.lastAppend.Load()
+	idle := now - last
+	if idle <= idleSealAfter.Milliseconds() {
+		return errors.Join(err, b.drain.EnforceTailBudget(tailBudget, tailIdleAfter.Milliseconds()))
+	}
+	if idle > idleSealAllAfter.Milliseconds() && (b.idleSealed != last || b.drain.TailBytes() > 0) {
+		b.idleSealed = last
+		err = errors.Join(err, b.drain.SealPinning(math.MaxUint64))
+		b.released = -1 // the small tails' buffers too
+	}
+	if b.released != last {
+		b.released = last
+		// Only when there is something to give back: a trickle of small records pauses
+		// between every two, and a release is two full collections.
+		if b.drain.DropSpares() > 0 || b.idleGarbage || heapFreeBytes() > idleReleaseMin {
+			releaseMemory() // the tails' buffers, as the WAL's own when it went idle
+		}
+		b.idleGarbage = false
+	}
+	return err
+}
+
+// idleReleaseMin: going idle hands memory back to the OS only when the heap holds more
+// free memory than this (or tails were just let go).
+const idleReleaseMin = 4 << 20
+
+// heapFreeBytes is the heap memory free and not yet returned to the OS.
+func heapFreeBytes() uint64 {
+	s := []rtmetrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
+	rtmetrics.Read(s)
+	if s[0].Value.Kind() != rtmetrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 // trimWAL seals the tails that pin WAL segments older than the newest, writes the producer

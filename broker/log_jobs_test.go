@@ -244,3 +244,39 @@ func TestDeleteTopicRemovesSegments(t *testing.T) {
 		t.Fatalf("deleted topic's segment directory still there: %v", err)
 	}
 }
+
+// TestIdleBurstTailSealedBeforeTrickle: once produce stops, the jobs loop seals the tail of a
+// partition that took a burst (its buffers hold more than idleSealBytes) after
+// idleSealAfter, freeing its memory, while a partition that took a single small record keeps
+// its tail until the broker has been idle for idleSealAllAfter: a trickle does not turn
+// every record into a segment. (The build that sealed every tail only after 10 s idle
+// sealed both at once.)
+func TestIdleBurstTailSealedBeforeTrickle(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	adm := tb.admin(t)
+	createTopic(t, adm, "burst", 1, nil)
+	createTopic(t, adm, "trickle", 1, nil)
+	cl := tb.client(t, kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerBatchMaxBytes(1<<20))
+	if err := cl.ProduceSync(ctxT(t, 10*time.Second), &kgo.Record{Topic: "trickle", Value: []byte("one")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 24 // 2.4 MB: over idleSealBytes
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = &kgo.Record{Topic: "burst", Value: bytes.Repeat([]byte{'b'}, 100<<10)}
+	}
+	if err := cl.ProduceSync(ctxT(t, 10*time.Second), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	burst, _ := tb.partition("burst", 0)
+	trickle, _ := tb.partition("trickle", 0)
+	waitFor(t, "the burst partition's tail to be sealed", func() bool {
+		return burst.lg.DurableOffset() == n && len(burst.lg.Segments()) > 0
+	})
+	if d := trickle.lg.DurableOffset(); d != 0 {
+		t.Fatalf("the trickle partition's single record was sealed (durable offset %d) with the burst: want it kept in its tail until the broker has been idle for %s", d, idleSealAllAfter)
+	}
+	if got := consumeN(t, tb, "burst", n); len(got) != n || len(got[n-1].Value) != 100<<10 {
+		t.Fatalf("read back %d records from the sealed burst", len(got))
+	}
+}

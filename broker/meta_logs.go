@@ -11,14 +11,69 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"sync"
 
 	"github.com/klite/klite/broker/storage"
 )
 
+// coordinatorLog is one coordinator log openCoordinatorLogs opens.
+type coordinatorLog struct {
+	name, path string
+	l          storage.MetaLog // set once opened
+	note       bool
+	err        error
+}
+
+// openCoordinatorLogs opens the coordinator logs together: the files concurrently (on a
+// fresh data directory each creation fsyncs the directory, and concurrent fsyncs share a
+// journal commit), then the notes of the new ones in meta.log in one append (one fsync, not
+// one per log), only after their files are durable. On an error every log opened is closed.
+func (b *Broker) openCoordinatorLogs(logs []*coordinatorLog) error {
+	var wg sync.WaitGroup
+	for _, c := range logs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if c.err = os.MkdirAll(filepath.Dir(c.path), 0o755); c.err != nil {
+				return
+			}
+			if c.note, c.err = b.checkCoordinatorLog(c.name, c.path); c.err == nil {
+				c.l, c.err = storage.OpenMetaLogWith(c.path, b.metaOptions(c.name))
+			}
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	var notes []string
+	for _, c := range logs {
+		if c.err != nil {
+			errs = append(errs, fmt.Errorf("opening %s log: %w", c.name, c.err))
+		} else if c.note {
+			notes = append(notes, c.name)
+		}
+	}
+	if len(errs) == 0 && len(notes) > 0 {
+		if err := b.noteCoordinatorLogs(notes...); err != nil {
+			errs = append(errs, fmt.Errorf("opening %v logs: %w", notes, err))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	for _, c := range logs {
+		if c.l != nil {
+			c.l.Close()
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // checkCoordinatorLog is called before opening the coordinator log name at path. It
-// returns whether the log must be noted as created once opened (noteCoordinatorLog).
+// returns whether the log must be noted as created once opened (noteCoordinatorLogs).
 func (b *Broker) checkCoordinatorLog(name, path string) (note bool, err error) {
 	if b.cfg.Meta != nil {
 		return false, nil // metadata not in the data directory (tests): nothing to tie to
@@ -43,16 +98,23 @@ func (b *Broker) checkCoordinatorLog(name, path string) (note bool, err error) {
 	return false, nil
 }
 
-// noteCoordinatorLog records in meta.log that the coordinator log name exists.
-func (b *Broker) noteCoordinatorLog(name string) error {
+// noteCoordinatorLogs records in meta.log, in one append, that the coordinator logs names
+// exist.
+func (b *Broker) noteCoordinatorLogs(names ...string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if err := b.appendMetaLocked(metaRecord{Type: "log", Name: name}); err != nil {
+	recs := make([]metaRecord, len(names))
+	for i, name := range names {
+		recs[i] = metaRecord{Type: "log", Name: name}
+	}
+	if err := b.appendMetaLocked(recs...); err != nil {
 		return err
 	}
 	if b.createdLogs == nil {
 		b.createdLogs = map[string]bool{}
 	}
-	b.createdLogs[name] = true
+	for _, name := range names {
+		b.createdLogs[name] = true
+	}
 	return nil
 }

@@ -51,8 +51,16 @@ const (
 	// tailIdleAfter: over tailBudget, the tails of partitions idle this long are sealed
 	// first.
 	tailIdleAfter = time.Second
-	// idleSealAfter: tails are sealed (their memory freed) once no append came for this long.
-	idleSealAfter = 10 * time.Second
+	// idleSealAfter: a tail whose buffers hold at least idleSealBytes is sealed (its memory
+	// freed) once its partition took no append for this long, and once the whole broker took
+	// none for this long the memory goes back to the OS (log_jobs.go). A burst's tails held
+	// ~130 MB for 10 s before; small tails are left alone, so a trickle (a record every few
+	// seconds) still fills one segment per WAL segment age instead of one per record.
+	idleSealAfter = time.Second
+	idleSealBytes = 1 << 20
+	// idleSealAllAfter: every tail, small ones too, is sealed once the whole broker took no
+	// append for this long (a restart then replays nothing, and the WAL can be trimmed).
+	idleSealAllAfter = 10 * time.Second
 )
 
 // openSegmentStore sets up the Drain: a DirStore under the data directory with the file

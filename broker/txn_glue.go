@@ -8,7 +8,6 @@ package broker
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -76,26 +75,9 @@ func (fx *txnEffects) CommitOffsets(groupID string, offsets map[txn.TP]txn.Offse
 	b.groups.CommitOffsetsDirect(groupID, list, done)
 }
 
-// openTxns starts the transaction coordinator (its log is DataDir/meta/txns.log).
-func (b *Broker) openTxns() error {
-	path := filepath.Join(b.dataDir, "meta", "txns.log")
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("txn log dir: %w", err)
-	}
-	note, err := b.checkCoordinatorLog("txns", path)
-	if err != nil {
-		return fmt.Errorf("opening txn log: %w", err)
-	}
-	l, err := storage.OpenMetaLogWith(path, b.metaOptions("txns"))
-	if err != nil {
-		return fmt.Errorf("opening txn log: %w", err)
-	}
-	if note {
-		if err := b.noteCoordinatorLog("txns"); err != nil {
-			l.Close()
-			return fmt.Errorf("opening txn log: %w", err)
-		}
-	}
+// openTxns starts the transaction coordinator on its log, DataDir/meta/txns.log
+// (openCoordinatorLogs); the coordinator owns l from here on, failing or not.
+func (b *Broker) openTxns(l storage.MetaLog) error {
 	c, err := txn.New(txn.Config{
 		Log:        l,
 		Effects:    (*txnEffects)(b),

@@ -214,6 +214,32 @@ func (d *Drain) EnforceTailBudget(budget int64, idleFor int64) error {
 	return nil
 }
 
+// SealIdle seals the tails of partitions that took no batch for idleFor milliseconds and
+// whose buffers (active and sealing) hold at least minHeld bytes: the memory of a burst
+// goes once its partitions pause (their buffers to Spares, which keeps a few), while the small
+// tails of a trickle keep filling one segment (sealing those at every pause would write a
+// segment per record). It returns how many tails it sealed. Seals run without d.mu, as
+// SealPinning.
+func (d *Drain) SealIdle(idleFor, minHeld int64) (int, error) {
+	now := d.opts.Now()
+	d.mu.Lock()
+	var logs []*Log
+	for _, dl := range d.logs {
+		l := dl.log
+		l.mu.Lock()
+		if l.held >= minHeld && l.held > 0 && now-l.lastAppend >= idleFor {
+			logs = append(logs, l)
+		}
+		l.mu.Unlock()
+	}
+	d.mu.Unlock()
+	var errs []error
+	for _, l := range logs {
+		errs = append(errs, l.Seal()) // its buffer goes to the shared Spares (bounded)
+	}
+	return len(logs), errors.Join(errs...)
+}
+
 // Remove deletes a partition's objects (DeleteTopics); its tail no longer pins the WAL.
 func (d *Drain) Remove(key string) error {
 	d.mu.Lock()
@@ -310,7 +336,9 @@ func (d *Drain) NoteSegment(seg uint64) {
 }
 
 // DropSpares lets every log's reusable segment buffer go (appends stopped: the memory goes
-// back to the OS instead of waiting for the next roll).
-func (d *Drain) DropSpares() {
+// back to the OS instead of waiting for the next roll) and returns their bytes.
+func (d *Drain) DropSpares() int64 {
+	n := d.opts.Spares.Bytes()
 	d.opts.Spares.Drop()
+	return n
 }

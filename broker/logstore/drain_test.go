@@ -133,6 +133,52 @@ func TestDrainTailBudgetSealsIdleFirst(t *testing.T) {
 	}
 }
 
+// SealIdle seals the tails of partitions idle for idleFor whose buffers hold at least
+// minHeld (their buffers go to the shared Spares), never a partition still taking batches nor the
+// small tail of a trickle.
+func TestDrainSealIdle(t *testing.T) {
+	c := &clock{}
+	d := NewDrain(NewMemStore(), func(string) Config { return smallConfig() }, Options{Now: c.now})
+	burst, trickle, hot := PartitionKey([16]byte{9}, 0), PartitionKey([16]byte{9}, 1), PartitionKey([16]byte{9}, 2)
+	add := func(key string, n, size int) {
+		l, _ := d.Log(key)
+		for i := 0; i < n; i++ {
+			b := mkBatch(t, l.NextOffset(), []rec{{key: []byte("k"), value: make([]byte, size)}}, batchOpts{})
+			if err := d.Add(key, b, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	add(burst, 4, 100<<10)
+	add(trickle, 1, 100)
+	c.ms.Add(1500)
+	add(hot, 4, 100<<10)
+	const minHeld = 200 << 10
+	n, err := d.SealIdle(1000, minHeld)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, _ := d.Log(burst)
+	lt, _ := d.Log(trickle)
+	lh, _ := d.Log(hot)
+	if n != 1 || len(lb.Segments()) != 1 || len(lt.Segments()) != 0 || len(lh.Segments()) != 0 {
+		t.Fatalf("sealed %d tails: segments burst %d, trickle %d, hot %d; want 1: 1, 0, 0", n, len(lb.Segments()), len(lt.Segments()), len(lh.Segments()))
+	}
+	lb.mu.Lock()
+	held := lb.held
+	lb.mu.Unlock()
+	if held != 0 {
+		t.Fatalf("the sealed burst partition still holds %d bytes of buffers", held)
+	}
+	if got := lb.DurableOffset(); got != 4 {
+		t.Fatalf("burst partition durable to %d, want 4", got)
+	}
+	// Sealed and its buffers gone: a second pass seals nothing more.
+	if n, err := d.SealIdle(1000, minHeld); err != nil || n != 0 {
+		t.Fatalf("second SealIdle sealed %d (err %v), want 0", n, err)
+	}
+}
+
 // A batch whose Add fails (the seal it triggers cannot be written) is not skipped: later
 // batches are refused until it is added again.
 func TestDrainFailedAddIsRetriedNotSkipped(t *testing.T) {

@@ -173,6 +173,17 @@ func (p *framePool) idleCheck() {
 		return
 	}
 	p.armed = false
+	p.dropFreeLocked()
+}
+
+// dropFree lets the free buffers go now (the server went idle).
+func (p *framePool) dropFree() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dropFreeLocked()
+}
+
+func (p *framePool) dropFreeLocked() {
 	for i := range p.free {
 		clear(p.free[i])
 		p.free[i] = nil

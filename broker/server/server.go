@@ -538,6 +538,7 @@ func (s *Server) connIdle() {
 	w := s.wakes.Load()
 	time.AfterFunc(serverIdleAfter, func() {
 		if s.busy.Load() == 0 && s.wakes.Load() == w {
+			s.frames.dropFree() // before OnIdle hands the memory back: the pool's own idle check may come a second later
 			s.cfg.OnIdle()
 		}
 	})

@@ -93,8 +93,11 @@ func (w *fileWAL) readFormatMarker() (bool, error) {
 
 // writeFormatMarker durably writes the format marker (whole or not at all: it is renamed
 // into place). It goes straight to the OS, like the seals written at start-up: the file
-// layer's fault injection is for the log's own writes.
-func (w *fileWAL) writeFormatMarker() error {
+// layer's fault injection is for the log's own writes. Without syncDir the rename is made
+// durable by the caller's next fsync of the directory (a new WAL's first segment: a crash
+// before it leaves an empty WAL with or without the marker, and an empty segment 1
+// without the marker is taken as a legacy WAL and gets the marker at the next start).
+func (w *fileWAL) writeFormatMarker(syncDir bool) error {
 	tmp := w.formatPath() + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -110,7 +113,7 @@ func (w *fileWAL) writeFormatMarker() error {
 	if err == nil {
 		err = os.Rename(tmp, w.formatPath())
 	}
-	if err == nil {
+	if err == nil && syncDir {
 		err = osFiles{}.SyncDir(w.dir)
 	}
 	if err != nil {
@@ -151,7 +154,7 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 	}
 	if len(nums) == 0 {
 		if !hasFormat {
-			if err := w.writeFormatMarker(); err != nil {
+			if err := w.writeFormatMarker(false); err != nil { // startSegment fsyncs the directory
 				return err
 			}
 		}
@@ -249,7 +252,7 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 		}
 	}
 	if writeFormat {
-		if err := w.writeFormatMarker(); err != nil {
+		if err := w.writeFormatMarker(true); err != nil {
 			return err
 		}
 	}

@@ -425,7 +425,6 @@ func run(o *options, reload func() (*options, error)) int {
 	level.Set(lv)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
-	setGCPercent()
 	var reg *metrics.Registry
 	if o.metrics && o.healthAddr != "" {
 		reg = metrics.New()
@@ -543,6 +542,7 @@ func run(o *options, reload func() (*options, error)) int {
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- b.Serve(l) }()
+	afterStart() // the collector's target
 	ready.Store(true)
 	log.Info("klite serving", "listen", l.Addr().String(), "advertised", adv, "data_dir", o.dataDir, "cluster_id", b.ClusterID(),
 		"tls", tcfg != nil, "mtls", o.tlsClientCA != "", "sasl", o.saslEnabled, "health", healthBound, "version", version())
@@ -608,7 +608,15 @@ func unboundedIfZero(n int64) int64 {
 // GOMEMLIMIT, if set, is the runtime's own safety net on top.
 const defaultGCPercent = 50
 
-func setGCPercent() {
+// afterStart runs once the broker serves. It sets defaultGCPercent only now: during start-up
+// the heap is small and mostly the packages' init tables, and with 50 the runtime collected
+// once there (its minimum heap is 4 MB scaled by the percentage): a tenth of the start-up's
+// CPU time in a profile, to free next to nothing, and the median start-up to the first
+// ApiVersions fell from ~16 to ~12 ms without it. Open's WAL replay still collects at Go's
+// default (100) meanwhile. (Handing the start-up's
+// garbage back with one more collection was tried: it left idle RSS higher, as the
+// collection's own buffers outweigh what it frees.)
+func afterStart() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
 	}
