@@ -233,6 +233,8 @@ func (r *compareRun) startTargets() error {
 	r.add(cmpRow{name: "start-up to first answer", unit: "ms", v: [2]float64{ms(r.targets[0].startup), ms(r.targets[1].startup)},
 		note: "exec to the first ApiVersions answer (Kafka: run-kafka.sh, includes formatting its storage)"})
 	r.add(cmpRow{name: "idle RSS", unit: "MB", v: [2]float64{mb(r.targets[0].rss()), mb(r.targets[1].rss())}, note: "target: klite < 15 MB"})
+	r.add(cmpRow{name: "idle RSS, anonymous", unit: "MB", v: [2]float64{mb(treeAnonRSS(r.targets[0].pid)), mb(treeAnonRSS(r.targets[1].pid))},
+		note: "heap and stacks (RssAnon); the rest of the idle RSS is the executable's pages touched at start-up"})
 	return nil
 }
 

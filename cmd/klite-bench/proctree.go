@@ -97,6 +97,28 @@ func treeRSS(root int) (cur, peak int64) {
 	return cur, peak
 }
 
+// treeAnonRSS is the summed anonymous resident memory (RssAnon: heap, stacks; not the
+// pages of the executable and libraries, which the page cache shares) of root's tree.
+func treeAnonRSS(root int) int64 {
+	if root <= 0 {
+		return 0
+	}
+	var n int64
+	for _, pid := range processTree(root) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			var kb int64
+			if _, err := fmt.Sscanf(line, "RssAnon: %d kB", &kb); err == nil {
+				n += kb * 1024
+			}
+		}
+	}
+	return n
+}
+
 func pidRSS(pid int) (cur, peak int64) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
