@@ -41,6 +41,8 @@ type sharedFile struct {
 	// not need the offset index.
 	hints [4]posHint
 	nextH int
+	// prefetching: a background prefetch of what follows a read runs (span.go).
+	prefetching bool
 }
 
 type posHint struct{ offset, pos int64 }
@@ -50,8 +52,9 @@ type fileCache struct {
 	mu    sync.Mutex
 	max   int
 	m     map[string]*sharedFile
-	lru   list.List // front: most recently used
-	epoch uint64    // bumped by every forget: an open racing it is not cached
+	lru   list.List      // front: most recently used
+	epoch uint64         // bumped by every forget: an open racing it is not cached
+	bg    sync.WaitGroup // background prefetches (tests wait for them)
 }
 
 func newFileCache(max int) *fileCache {
@@ -135,6 +138,38 @@ func (c *fileCache) open() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.lru.Len()
+}
+
+// startPrefetch reports whether a prefetch of what follows a read of the cached file sf
+// may run in the background: it then holds a reference and the caller's goroutine calls
+// donePrefetch. busy: one already runs (at most one per file); the caller skips its own,
+// the next read asks again for what this one would have (willNeed keeps no record of it).
+// Neither: an uncached file, prefetched by the reader itself.
+func (sf *sharedFile) startPrefetch() (bg, busy bool) {
+	if sf.cache == nil {
+		return false, false
+	}
+	sf.mu.Lock()
+	busy = sf.prefetching
+	sf.prefetching = true
+	sf.mu.Unlock()
+	if busy {
+		return false, true
+	}
+	c := sf.cache
+	c.mu.Lock()
+	sf.refs++
+	c.mu.Unlock()
+	c.bg.Add(1)
+	return true, false
+}
+
+func (sf *sharedFile) donePrefetch() {
+	sf.mu.Lock()
+	sf.prefetching = false
+	sf.mu.Unlock()
+	sf.release()
+	sf.cache.bg.Done()
 }
 
 // release gives back a reference from acquire (or an uncached file).

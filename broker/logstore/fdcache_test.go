@@ -10,9 +10,10 @@ import (
 )
 
 // openUnder returns the descriptors of this process open on files under dir, and how many
-// of them are on deleted files.
-func openUnder(t *testing.T, dir string) (n, deleted int) {
+// of them are on deleted files, once d's background prefetches are done.
+func openUnder(t *testing.T, d *DirStore, dir string) (n, deleted int) {
 	t.Helper()
+	d.files.bg.Wait()
 	es, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Skipf("no /proc/self/fd: %v", err)
@@ -96,7 +97,7 @@ func TestFileCacheBoundsDescriptors(t *testing.T) {
 		}
 		held = append(held, sp)
 	}
-	if n, _ := openUnder(t, dir); n < len(segs) {
+	if n, _ := openUnder(t, d, dir); n < len(segs) {
 		t.Fatalf("%d descriptors open with %d reads in flight, want one each", n, len(segs))
 	}
 	for i := range held {
@@ -106,7 +107,7 @@ func TestFileCacheBoundsDescriptors(t *testing.T) {
 	if got := d.files.open(); got != 3 {
 		t.Fatalf("the cache holds %d files, want 3", got)
 	}
-	if n, _ := openUnder(t, dir); n != 3 {
+	if n, _ := openUnder(t, d, dir); n != 3 {
 		t.Fatalf("%d descriptors open after the reads, want the cache's 3", n)
 	}
 	// Reading them all again, one at a time, never holds more.
@@ -116,7 +117,7 @@ func TestFileCacheBoundsDescriptors(t *testing.T) {
 			t.Fatalf("segment %s: ok %v, %v", s.Name, ok, err)
 		}
 		sp.Close()
-		if n, _ := openUnder(t, dir); n > 3 {
+		if n, _ := openUnder(t, d, dir); n > 3 {
 			t.Fatalf("%d descriptors open between reads, want at most 3", n)
 		}
 	}
@@ -154,21 +155,21 @@ func TestFileCacheSegmentDeletedWhileCached(t *testing.T) {
 	if _, err := d.Get(segs[1].Name, 0, 1); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("segment %s still there: %v", segs[1].Name, err)
 	}
-	if _, del := openUnder(t, dir); del != 1 {
+	if _, del := openUnder(t, d, dir); del != 1 {
 		t.Fatalf("%d descriptors on deleted files with one read in flight, want 1", del)
 	}
 	if got := spanBytes(t, sp); !bytes.Equal(got, want) {
 		t.Fatalf("span of a deleted segment: %d bytes differ from the %d read before", len(got), len(want))
 	}
 	sp.Close()
-	if n, del := openUnder(t, dir); del != 0 || n != d.files.open() {
+	if n, del := openUnder(t, d, dir); del != 0 || n != d.files.open() {
 		t.Fatalf("%d descriptors (%d on deleted files), the cache holds %d", n, del, d.files.open())
 	}
 	// Deleting every segment leaves none open.
 	if err := l.DeleteRecordsBefore(l.DurableOffset()); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := openUnder(t, dir); n != 0 || d.files.open() != 0 {
+	if n, _ := openUnder(t, d, dir); n != 0 || d.files.open() != 0 {
 		t.Fatalf("%d descriptors open (cache %d) after every segment was deleted", n, d.files.open())
 	}
 }
