@@ -55,6 +55,7 @@ type fileCache struct {
 	lru   list.List      // front: most recently used
 	epoch uint64         // bumped by every forget: an open racing it is not cached
 	bg    sync.WaitGroup // background prefetches (tests wait for them)
+	shut  bool           // closeAll ran: nothing is cached any more
 }
 
 func newFileCache(max int) *fileCache {
@@ -85,7 +86,7 @@ func (c *fileCache) acquire(name string, open func(string) (*os.File, error)) (*
 		return sf, nil
 	}
 	sf := &sharedFile{f: f, name: name, cache: c, refs: 1}
-	if epoch != c.epoch {
+	if epoch != c.epoch || c.shut {
 		// A Delete or Put ran while it was opened: this may be the old object; serve
 		// this read from it (as an uncached open would) but keep it for no other.
 		sf.gone = true
@@ -129,6 +130,24 @@ func (c *fileCache) forget(name string) {
 	}
 	c.mu.Unlock()
 	if f != nil {
+		f.Close()
+	}
+}
+
+// closeAll closes the cached files (those in flight once released), and caches none from
+// then on: the broker is closing.
+func (c *fileCache) closeAll() {
+	c.mu.Lock()
+	c.shut = true
+	c.epoch++
+	var closing []*os.File
+	for c.lru.Len() > 0 {
+		if f := c.drop(c.lru.Back().Value.(*sharedFile)); f != nil {
+			closing = append(closing, f)
+		}
+	}
+	c.mu.Unlock()
+	for _, f := range closing {
 		f.Close()
 	}
 }

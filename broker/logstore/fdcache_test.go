@@ -195,3 +195,46 @@ func TestFileCacheObjectReplaced(t *testing.T) {
 		t.Fatalf("ReadSpan after the segment was replaced: %v (the old file served?)", err)
 	}
 }
+
+// CloseFiles (the broker closing) closes the cached files at once and a file in flight once
+// released; reads after it still work and keep nothing open.
+func TestFileCacheCloseFiles(t *testing.T) {
+	d, l, dir := cachedLog(t, fileCacheSize, 60)
+	segs := l.Segments()
+	var held Span
+	for i, s := range segs {
+		sp, ok, err := l.ReadSpan(s.Base, 1<<20, l.NextOffset(), true)
+		if err != nil || !ok || sp.Len == 0 {
+			t.Fatalf("segment %s: ok %v len %d, %v", s.Name, ok, sp.Len, err)
+		}
+		if i == 0 {
+			held = sp
+		} else {
+			sp.Close()
+		}
+	}
+	if n, _ := openUnder(t, d, dir); n != len(segs) {
+		t.Fatalf("%d descriptors open, want one per segment (%d)", n, len(segs))
+	}
+	d.CloseFiles()
+	if n, _ := openUnder(t, d, dir); n != 1 {
+		t.Fatalf("%d descriptors open after CloseFiles with one read in flight, want 1", n)
+	}
+	want, err := l.ReadAppend(nil, segs[0].Base, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, _ = cutRead(t, want, l.NextOffset(), 1<<20, true)
+	if got := spanBytes(t, held); !bytes.Equal(got, want) {
+		t.Fatalf("the read in flight: %d bytes, want %d", len(got), len(want))
+	}
+	held.Close()
+	sp, ok, err := l.ReadSpan(segs[1].Base, 1<<20, l.NextOffset(), true)
+	if err != nil || !ok || sp.Len == 0 {
+		t.Fatalf("ReadSpan after CloseFiles: ok %v len %d, %v", ok, sp.Len, err)
+	}
+	sp.Close()
+	if n, _ := openUnder(t, d, dir); n != 0 || d.files.open() != 0 {
+		t.Fatalf("%d descriptors open (cache %d) after CloseFiles and the reads' release", n, d.files.open())
+	}
+}

@@ -123,17 +123,18 @@ func (l *Log) readSpan(fst FileStore, offset int64, maxBytes int, upper int64, m
 		sp, found, err := spanOf(sf, s, offset, maxBytes, upper, minOne)
 		if err == nil && found && sp.Len > 0 {
 			// A consumer catching up asks for what follows next: have the disk read it
-			// while this answer is sent and the consumer handles it.
-			// In the background where the file is shared: the answer goes out while the
-			// kernel queues the reads (POSIX_FADV_WILLNEED allocates the pages and submits
-			// the reads before it returns).
+			// while this answer is sent and the consumer handles it. In the background
+			// where the file is shared: the answer goes out while the kernel queues the
+			// reads (POSIX_FADV_WILLNEED allocates the pages and submits the reads before
+			// it returns).
+			next, pos := segs[k+1:], sp.Off+sp.Len
 			if bg, busy := sf.startPrefetch(); bg {
 				go func() {
 					defer sf.donePrefetch()
-					prefetchAfter(fst, sf, s, segs[k+1:], sp.Off+sp.Len, int64(maxBytes))
+					prefetchAfter(fst, sf, s, next, pos, int64(maxBytes))
 				}()
 			} else if !busy {
-				prefetchAfter(fst, sf, s, segs[k+1:], sp.Off+sp.Len, int64(maxBytes))
+				prefetchAfter(fst, sf, s, next, pos, int64(maxBytes))
 			}
 		}
 		if err != nil || !found || sp.Len == 0 {

@@ -179,6 +179,14 @@ func OpenDirStore(dir string) (*DirStore, error) {
 	return &DirStore{dir: dir, files: newFileCache(fileCacheSize)}, nil
 }
 
+// CloseFiles closes the segment files kept open for readers (those in flight once sent);
+// later reads open their own. The broker calls it as it closes.
+func (d *DirStore) CloseFiles() {
+	if d.files != nil {
+		d.files.closeAll()
+	}
+}
+
 // forget closes name's cached descriptor (fdcache.go) once no reader holds it.
 func (d *DirStore) forget(name string) {
 	if d.files != nil {
