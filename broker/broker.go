@@ -623,6 +623,9 @@ func (b *Broker) Close() error {
 	errS := b.sealAll()      // a restart then replays (almost) nothing
 	errW := b.wal.Close()
 	errM := b.meta.Close()
+	if ds, ok := b.segStore.(*logstore.DirStore); ok {
+		ds.CloseFiles() // the segment files zero-copy Fetch kept open
+	}
 	errS3 := b.stopS3() // after storage: the last upload, then the final metadata snapshot
 	b.closeErr = errors.Join(errT, errG, errS, errW, errM, errS3)
 	return b.closeErr

@@ -150,8 +150,8 @@ func (f *fileFetch) Close() {
 		return
 	}
 	f.closed = true
-	for _, sp := range f.zc.spans {
-		sp.File.Close()
+	for i := range f.zc.spans {
+		f.zc.spans[i].Close()
 	}
 }
 
@@ -160,8 +160,8 @@ func (zc *zeroCopy) release() {
 	if zc == nil {
 		return
 	}
-	for _, sp := range zc.spans {
-		sp.File.Close()
+	for i := range zc.spans {
+		zc.spans[i].Close()
 	}
 	zc.spans = nil
 }

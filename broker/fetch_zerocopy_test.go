@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,5 +193,122 @@ func TestZeroCopyFetchBoundsOpenFiles(t *testing.T) {
 	}
 	if n := zeroCopyRanges.Load() - before; n != maxZeroCopyRanges {
 		t.Fatalf("%d partitions sent from files, want %d", n, maxZeroCopyRanges)
+	}
+}
+
+// segFilesOpen returns the descriptors of this process open on segment files under dir,
+// and how many of those files are deleted.
+func segFilesOpen(t *testing.T, dir string) (n, deleted int) {
+	t.Helper()
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	for _, e := range es {
+		p, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err != nil || !strings.HasPrefix(p, dir+string(filepath.Separator)) {
+			continue
+		}
+		if strings.HasSuffix(p, ".seg") {
+			n++
+		} else if strings.HasSuffix(p, ".seg (deleted)") {
+			n++
+			deleted++
+		}
+	}
+	return n, deleted
+}
+
+// nextAfter returns the offset after the last batch of recs (-1: none).
+func nextAfter(recs []byte) int64 {
+	next := int64(-1)
+	for len(recs) >= 61 {
+		size := 12 + int(int32(binary.BigEndian.Uint32(recs[8:])))
+		if size > len(recs) {
+			break
+		}
+		next = int64(binary.BigEndian.Uint64(recs)) + int64(int32(binary.BigEndian.Uint32(recs[23:]))) + 1
+		recs = recs[size:]
+	}
+	return next
+}
+
+// Consumers catching up on one partition at the same time, over separate connections and
+// with different byte limits, share the segments' open files: every answer is byte for
+// byte the copy path's, read after read across segment boundaries. Retention afterwards
+// leaves no descriptor on a deleted segment.
+func TestZeroCopyFetchConcurrentCatchUp(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBroker(t, dir)
+	zeroCopyTopic(t, tb, "zcc")
+	p := tb.topic("zcc").partition(0)
+	segs := p.log().Segments()
+	logStart, _ := p.offsets()
+	before := zeroCopyRanges.Load()
+	limits := []int32{700, 2500, 9000, 1 << 20}
+	errs := make(chan error, len(limits))
+	for i, lim := range limits {
+		c := dialRaw(t, tb.addr)
+		go func() {
+			errs <- func() error {
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				off, corr := logStart, int32(0)
+				for range 10_000 { // bounded: each read moves forward or ends the loop
+					req := tb.fetchReq("zcc", off, 0, 0, 1<<20, lim)
+					req.Version = []int16{4, 11, 16, 17}[i]
+					corr++
+					if _, err := c.Write(frame(req, corr)); err != nil {
+						return err
+					}
+					var sz [4]byte
+					if _, err := io.ReadFull(c, sz[:]); err != nil {
+						return err
+					}
+					got := make([]byte, 4+binary.BigEndian.Uint32(sz[:]))
+					copy(got, sz[:])
+					if _, err := io.ReadFull(c, got[4:]); err != nil {
+						return err
+					}
+					resp := tb.fetchResponse(&ReqCtx{Version: req.Version, Principal: "User:ANONYMOUS"}, req, nil)
+					resp.Version = req.Version
+					if want := server.AppendResponse(nil, 1, corr, resp); !bytes.Equal(got, want) {
+						return fmt.Errorf("limit %d offset %d: %d bytes over TCP, copy path %d bytes", lim, off, len(got), len(want))
+					}
+					next := nextAfter(resp.Topics[0].Partitions[0].RecordBatches)
+					if next < 0 {
+						return nil // caught up (the open transaction holds the rest back)
+					}
+					off = next
+				}
+				return fmt.Errorf("limit %d: not caught up after 10000 reads", lim)
+			}()
+		}()
+	}
+	for range limits {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if zeroCopyRanges.Load()-before < int64(len(segs)) {
+		t.Fatalf("%d answers from segment files, want at least one per segment", zeroCopyRanges.Load()-before)
+	}
+	// Background prefetches may hold a file a little longer: wait for the count to settle.
+	settled := func(ok func(n, del int) bool) (n, del int) {
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			n, del = segFilesOpen(t, dir)
+			if ok(n, del) || time.Now().After(deadline) {
+				return n, del
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if n, del := settled(func(n, del int) bool { return n > 0 && n <= len(segs) && del == 0 }); n == 0 || n > len(segs) || del != 0 {
+		t.Fatalf("%d segment files open (%d deleted) after the reads, want some, one per segment at most", n, del)
+	}
+	if err := p.log().DeleteRecordsBefore(segs[len(segs)-1].Base); err != nil {
+		t.Fatal(err)
+	}
+	if n, del := settled(func(n, del int) bool { return n <= 1 && del == 0 }); n > 1 || del != 0 {
+		t.Fatalf("%d segment files open (%d deleted) after retention left one segment", n, del)
 	}
 }

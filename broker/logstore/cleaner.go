@@ -364,7 +364,8 @@ func (l *Log) cleanGroup(p *cleanPlan, group []*segment, keys map[[16]byte]int64
 		l.mu.Unlock()
 		return 0, errCleanAborted
 	}
-	l.segs = slices.Replace(l.segs, i, i+len(group), &ns)
+	// A new array: readers iterate the slices they took under l.mu without it.
+	l.segs = slices.Concat(l.segs[:i], []*segment{&ns}, l.segs[i+len(group):])
 	l.mu.Unlock()
 	for _, s := range group {
 		if err := l.st.Delete(s.name); err != nil {

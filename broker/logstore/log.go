@@ -579,7 +579,9 @@ func (l *Log) deletePrefix(n int) (int, int64, error) {
 		n++
 	}
 	gone := slices.Clone(l.segs[:n])
-	l.segs = slices.Delete(l.segs, 0, n)
+	// A new array, not the old one shifted in place: readers iterate the slices they took
+	// under l.mu without it (Read, ReadSpan and its background prefetch).
+	l.segs = slices.Clone(l.segs[n:])
 	l.mu.Unlock()
 	var bytes int64
 	for _, s := range gone {

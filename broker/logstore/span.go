@@ -9,7 +9,8 @@ package logstore
 // The file stays open until the range is sent: retention or the cleaner may delete the
 // segment meanwhile, but an open file keeps its bytes (segments are never written in
 // place, only created whole and deleted), so a send never sees another object's bytes.
-// A segment deleted before it is opened is looked up again, as ReadAppend does.
+// A segment deleted before it is opened is looked up again, as ReadAppend does. A DirStore
+// keeps the files open between reads (fdcache.go); each read holds a reference.
 
 import (
 	"encoding/binary"
@@ -42,11 +43,35 @@ func (d *DirStore) Open(name string) (*os.File, error) {
 
 // Span is a range of whole batches in an open segment file.
 type Span struct {
-	File     *os.File // the caller closes it once the range is sent
+	// File holds the range; it may be shared with other readers: read it at explicit
+	// offsets only (ReadAt, sendfile with an offset), and call Close once the range is sent.
+	File     *os.File
 	Off, Len int64
 	// Last is the last offset of the last batch; Records counts the records of all of them.
 	Last    int64
 	Records int64
+	sf      *sharedFile
+}
+
+// Close releases the span's file (once).
+func (sp *Span) Close() {
+	if sp.sf != nil {
+		sp.sf.release()
+		sp.sf, sp.File = nil, nil
+	}
+}
+
+// acquire opens name for a read: from the DirStore's cache of open files, or (another
+// FileStore) a file of its own.
+func acquire(fst FileStore, name string) (*sharedFile, error) {
+	if d, ok := fst.(*DirStore); ok && d.files != nil {
+		return d.files.acquire(name, d.Open)
+	}
+	f, err := fst.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return &sharedFile{f: f, name: name, refs: 1}, nil
 }
 
 // spanWindow is the first window of batch headers read at a time; it grows to
@@ -88,21 +113,32 @@ func (l *Log) readSpan(fst FileStore, offset int64, maxBytes int, upper int64, m
 	segs := l.segs[i:len(l.segs):len(l.segs)]
 	l.mu.Unlock()
 	for k, s := range segs {
-		f, err := fst.Open(s.name)
+		sf, err := acquire(fst, s.name)
 		if errors.Is(err, ErrNotFound) {
 			return Span{}, false, err // looked up again
 		}
 		if err != nil {
 			return Span{}, false, nil // out of descriptors, say: the copy path reads it
 		}
-		sp, found, err := spanOf(f, s, offset, maxBytes, upper, minOne)
+		sp, found, err := spanOf(sf, s, offset, maxBytes, upper, minOne)
 		if err == nil && found && sp.Len > 0 {
 			// A consumer catching up asks for what follows next: have the disk read it
-			// while this answer is sent and the consumer handles it.
-			prefetchAfter(fst, f, s, segs[k+1:], sp.Off+sp.Len, int64(maxBytes))
+			// while this answer is sent and the consumer handles it. In the background
+			// where the file is shared: the answer goes out while the kernel queues the
+			// reads (POSIX_FADV_WILLNEED allocates the pages and submits the reads before
+			// it returns).
+			next, pos := segs[k+1:], sp.Off+sp.Len
+			if bg, busy := sf.startPrefetch(); bg {
+				go func() {
+					defer sf.donePrefetch()
+					prefetchAfter(fst, sf, s, next, pos, int64(maxBytes))
+				}()
+			} else if !busy {
+				prefetchAfter(fst, sf, s, next, pos, int64(maxBytes))
+			}
 		}
 		if err != nil || !found || sp.Len == 0 {
-			f.Close()
+			sf.release()
 		}
 		if err != nil {
 			return Span{}, false, err
@@ -111,50 +147,64 @@ func (l *Log) readSpan(fst FileStore, offset int64, maxBytes int, upper int64, m
 			if sp.Len == 0 {
 				return Span{}, true, nil
 			}
-			sp.File = f
+			sp.File, sp.sf = sf.f, sf
 			return sp, true, nil
 		}
 	}
 	return Span{}, false, nil // in the tail: the copy path reads it
 }
 
-// prefetchAfter starts reading n bytes that follow position pos of segment s (open as f),
+// prefetchAfter starts reading n bytes that follow position pos of segment s (open as sf),
 // going on into the next segments.
-func prefetchAfter(fst FileStore, f *os.File, s *segment, next []*segment, pos, n int64) {
+func prefetchAfter(fst FileStore, sf *sharedFile, s *segment, next []*segment, pos, n int64) {
 	if pos < s.dataLen {
 		m := min(n, s.dataLen-pos)
-		prefetch(f, pos, m)
+		sf.willNeed(pos, m)
 		n -= m
 	}
 	for _, s := range next {
 		if n <= 0 {
 			return
 		}
-		nf, err := fst.Open(s.name)
+		nf, err := acquire(fst, s.name)
 		if err != nil {
 			return
 		}
 		m := min(n, s.dataLen)
-		prefetch(nf, s.dataLen, int64(s.nOff)*offEntryLen) // the offset index the next read seeks with
-		prefetch(nf, 0, m)
-		nf.Close()
+		if nf.firstPrefetch() {
+			prefetch(nf.f, s.dataLen, int64(s.nOff)*offEntryLen) // the offset index the next read seeks with
+		}
+		nf.willNeed(0, m)
+		nf.release()
 		n -= m
 	}
 }
 
-// spanOf finds in segment s (open as f) the batches a read at offset returns. found is
+// spanOf finds in segment s (open as sf) the batches a read at offset returns. found is
 // false when every batch of s ends below offset (the read goes on to the next segment).
-func spanOf(f *os.File, s *segment, offset int64, maxBytes int, upper int64, minOne bool) (sp Span, found bool, err error) {
-	idx := make([]byte, int64(s.nOff)*offEntryLen)
-	if _, err := f.ReadAt(idx, s.dataLen); err != nil {
-		return sp, false, fmt.Errorf("logstore: segment %s: index: %w", s.name, err)
+func spanOf(sf *sharedFile, s *segment, offset int64, maxBytes int, upper int64, minOne bool) (sp Span, found bool, err error) {
+	f := sf.f
+	pos, ok := sf.hint(offset)
+	if !ok {
+		idx := make([]byte, int64(s.nOff)*offEntryLen)
+		if _, err := f.ReadAt(idx, s.dataLen); err != nil {
+			return sp, false, fmt.Errorf("logstore: segment %s: index: %w", s.name, err)
+		}
+		pos = seek(idx, offset, false)
 	}
-	pos := seek(idx, offset, false)
+	if pos < 0 || pos > s.dataLen {
+		return sp, false, fmt.Errorf("logstore: segment %s: %w: index position %d past the data end %d", s.name, errBadBatch, pos, s.dataLen)
+	}
+	defer func() {
+		if err == nil && found && sp.Len > 0 {
+			sf.setHint(sp.Last+1, sp.Off+sp.Len) // where a reader catching up reads next
+		}
+	}()
 	end := s.dataLen
 	if n := int64(maxBytes) + spanWindow; pos+n < end {
 		end = pos + n // prefetch no further than the read can reach (plus a window to find its start)
 	}
-	prefetch(f, pos, end-pos)
+	sf.willNeed(pos, end-pos)
 	hr := headerReader{f: f, name: s.name, dataLen: s.dataLen, win: spanWindow}
 	for pos < s.dataLen {
 		h, err := hr.header(pos)

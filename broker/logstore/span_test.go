@@ -109,7 +109,7 @@ func TestReadSpanMatchesReadAppend(t *testing.T) {
 					var got []byte
 					if sp.Len > 0 {
 						got = spanBytes(t, sp)
-						sp.File.Close()
+						sp.Close()
 					}
 					if !bytes.Equal(got, want) {
 						t.Fatalf("%s: span %d bytes at %d, copy path %d bytes", name, len(got), sp.Off, len(want))
@@ -172,7 +172,7 @@ func TestReadSpanSurvivesRetention(t *testing.T) {
 	if err != nil || !ok || sp.Len == 0 {
 		t.Fatalf("ReadSpan: ok %v len %d, %v", ok, sp.Len, err)
 	}
-	defer sp.File.Close()
+	defer sp.Close()
 	if err := l.DeleteRecordsBefore(segs[2].Base); err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func FuzzReadSpan(f *testing.F) {
 				continue
 			}
 			got := spanBytes(t, sp)
-			sp.File.Close()
+			sp.Close()
 			if sp.Off < 0 || sp.Off+sp.Len > int64(len(b)) {
 				t.Fatalf("span %d+%d past a %d-byte segment", sp.Off, sp.Len, len(b))
 			}

@@ -128,6 +128,7 @@ func (m *MemStore) Delete(name string) error {
 type DirStore struct {
 	dir    string
 	faults Faults
+	files  *fileCache // segment files open for zero-copy reads (fdcache.go)
 }
 
 // Faults injects write and fsync errors below a DirStore's files (tests; storage.Faults
@@ -175,7 +176,22 @@ func OpenDirStore(dir string) (*DirStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DirStore{dir: dir}, nil
+	return &DirStore{dir: dir, files: newFileCache(fileCacheSize)}, nil
+}
+
+// CloseFiles closes the segment files kept open for readers (those in flight once sent);
+// later reads open their own. The broker calls it as it closes.
+func (d *DirStore) CloseFiles() {
+	if d.files != nil {
+		d.files.closeAll()
+	}
+}
+
+// forget closes name's cached descriptor (fdcache.go) once no reader holds it.
+func (d *DirStore) forget(name string) {
+	if d.files != nil {
+		d.files.forget(name)
+	}
 }
 
 func (d *DirStore) path(name string) string { return filepath.Join(d.dir, filepath.FromSlash(name)) }
@@ -212,6 +228,7 @@ func (d *DirStore) Put(name string, data []byte) error {
 	}
 	if err == nil {
 		err = os.Rename(tmp, p)
+		d.forget(name) // a reader's open copy of the replaced object
 	}
 	if err != nil {
 		os.Remove(tmp)
@@ -332,6 +349,7 @@ func (d *DirStore) Delete(name string) error {
 	}
 	p := d.path(name)
 	err := os.Remove(p)
+	d.forget(name) // its descriptor closes once no send holds it: the space comes back
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

@@ -6,7 +6,7 @@ package server
 // with the placeholders set to 0 and then 1; the bytes where the two encodings differ are
 // the placeholders, in encoding order. It then writes the encoding with each placeholder's
 // length prefix rewritten to the range's length and the range itself sent from the file
-// (sendfile through TCPConn.ReadFrom), and the frame's size prefix grown to match:
+// (sendfile at the range's offset, so the file's position is never moved), and the frame's size prefix grown to match:
 //
 //	encoded:  | size | header ... len=1 | P0 | ... len=1 | P1 | ... |
 //	written:  | size'| header ... len=n0| <n0 bytes of file 0> | ... len=n1 | <n1 bytes of file 1> | ... |
@@ -21,7 +21,6 @@ package server
 import (
 	"encoding/binary"
 	"errors"
-	"io"
 	"math"
 	"net"
 	"os"
@@ -197,21 +196,8 @@ func (s *Server) writeFrame(c *Conn, f splicedFrame) error {
 			return err
 		}
 		prev = f.cuts[i]
-		if _, err := fr.File.Seek(fr.Off, io.SeekStart); err != nil {
+		if err := sendRange(c.nc, fr, deadline); err != nil {
 			return err
-		}
-		for left := fr.Len; left > 0; {
-			n := min(left, writeChunk)
-			deadline()
-			// io.Copy hands a LimitedReader of an *os.File to TCPConn.ReadFrom: sendfile.
-			m, err := io.Copy(c.nc, &io.LimitedReader{R: fr.File, N: n})
-			if err == nil && m < n {
-				err = io.ErrUnexpectedEOF // the file ended early: the frame cannot be completed
-			}
-			if err != nil {
-				return err
-			}
-			left -= m
 		}
 	}
 	return writeBytes(f.hdr[prev:])

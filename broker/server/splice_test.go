@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -183,5 +184,94 @@ func TestZeroCopyOnlyOnPlainTCP(t *testing.T) {
 	defer nc.Close()
 	if !(&Conn{nc: nc}).ZeroCopy() {
 		t.Error("a TCP connection is not zero-copy")
+	}
+}
+
+// Ranges of one file are sent concurrently to several connections, each larger than the
+// socket buffers (the sends wait for the readers) and than a writeChunk: every reader gets
+// exactly its range, and the file's own position is neither used nor moved (readers share
+// the descriptor). A range past the file's end is an error, not a short frame.
+func TestSendRangeSharedFile(t *testing.T) {
+	data := make([]byte, 3*writeChunk+12345)
+	for i := range data {
+		data[i] = byte(i * 7 / 5)
+	}
+	name := filepath.Join(t.TempDir(), "seg")
+	if err := os.WriteFile(name, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(777, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ranges := [][2]int64{{0, int64(len(data))}, {1, 2*writeChunk + 3}, {int64(len(data)) - 10, 10}, {writeChunk - 1, writeChunk + 2}}
+	type result struct {
+		i   int
+		got []byte
+		err error
+	}
+	results := make(chan result, len(ranges))
+	for i, r := range ranges {
+		go func() {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				results <- result{i, nil, err}
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			got := make([]byte, r[1])
+			_, err = io.ReadFull(c, got)
+			results <- result{i, got, err}
+		}()
+		sc, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sc.Close()
+		go func() {
+			err := sendRange(sc, FileRange{File: f, Off: r[0], Len: r[1]}, func() { sc.SetWriteDeadline(time.Now().Add(20 * time.Second)) })
+			if err != nil {
+				results <- result{i, nil, err}
+			}
+		}()
+	}
+	for range ranges {
+		res := <-results
+		if res.err != nil {
+			t.Fatalf("range %d: %v", res.i, res.err)
+		}
+		r := ranges[res.i]
+		if !bytes.Equal(res.got, data[r[0]:r[0]+r[1]]) {
+			t.Fatalf("range %d (%d bytes at %d): the bytes differ", res.i, r[1], r[0])
+		}
+	}
+	if pos, err := f.Seek(0, io.SeekCurrent); err != nil || pos != 777 {
+		t.Fatalf("file position %d after the sends (%v), want 777", pos, err)
+	}
+	// Past the end.
+	go func() {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err == nil {
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if err := sendRange(sc, FileRange{File: f, Off: int64(len(data)) - 5, Len: 10}, func() {}); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("a range past the file's end: %v, want io.ErrUnexpectedEOF", err)
 	}
 }
