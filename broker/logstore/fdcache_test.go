@@ -183,14 +183,7 @@ func TestFileCacheObjectReplaced(t *testing.T) {
 		t.Fatalf("ReadSpan: ok %v, %v", ok, err)
 	}
 	sp.Close()
-	b, err := d.Get(s.Name, 0, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[8], b[9] = 0x7f, 0xff // the first batch's length: far past the data
-	if err := d.Put(s.Name, b); err != nil {
-		t.Fatal(err)
-	}
+	corruptFirstBatchLength(t, d, s.Name)
 	if _, _, err := l.ReadSpan(s.Base, 1<<20, l.NextOffset(), true); !errors.Is(err, errBadBatch) {
 		t.Fatalf("ReadSpan after the segment was replaced: %v (the old file served?)", err)
 	}

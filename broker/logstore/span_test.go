@@ -200,14 +200,7 @@ func TestReadSpanCorruptSegment(t *testing.T) {
 	}
 	appendMixed(t, l, 60)
 	s := l.Segments()[0]
-	b, err := d.Get(s.Name, 0, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[8], b[9] = 0x7f, 0xff // the first batch's length: far past the data
-	if err := d.Put(s.Name, b); err != nil {
-		t.Fatal(err)
-	}
+	corruptFirstBatchLength(t, d, s.Name)
 	if _, _, err := l.ReadSpan(s.Base, 1<<20, l.NextOffset(), true); !errors.Is(err, errBadBatch) {
 		t.Fatalf("ReadSpan of a corrupt segment: %v", err)
 	}
@@ -301,5 +294,19 @@ func TestReadAppendBatchLargerThanTheWindow(t *testing.T) {
 		if err != nil || !bytes.Equal(got, big) {
 			t.Fatalf("ReadAppend(0, %d) from the segment: %d bytes, %v; want the %d-byte batch", maxBytes, len(got), err, len(big))
 		}
+	}
+}
+
+// corruptFirstBatchLength rewrites the segment object name with its first batch's length
+// pointing far past the data.
+func corruptFirstBatchLength(t *testing.T, d Store, name string) {
+	t.Helper()
+	b, err := d.Get(name, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[8], b[9] = 0x7f, 0xff
+	if err := d.Put(name, b); err != nil {
+		t.Fatal(err)
 	}
 }
