@@ -2,7 +2,7 @@ package main
 
 // The machine's own limits, measured in the same run as the brokers: sequential read of a
 // file that is not in the page cache, and loopback TCP throughput (the disk write+fsync
-// probe is diskProbe in main.go).
+// probe is diskProbe in diskprobe.go).
 
 import (
 	"errors"

@@ -1,0 +1,83 @@
+package logstore
+
+// Deleting from a partition log: DeleteRecords (moving the log start), the prefix of
+// segments it and retention delete, and removing the whole log (DeleteTopics).
+
+import (
+	"fmt"
+	"slices"
+)
+
+// DeleteRecordsBefore advances the log start offset to off (at most NextOffset unless the
+// log has no in-memory tail) durably,
+// then deletes the segments wholly below it unless a job is running (retention will).
+func (l *Log) DeleteRecordsBefore(off int64) error {
+	l.mu.Lock()
+	if off > l.next && (l.active != nil || l.sealing != nil) {
+		l.mu.Unlock()
+		return fmt.Errorf("%w: %d is past the log end %d", ErrOffsetOutOfRange, off, l.next)
+	}
+	if off <= l.ckpt.logStart {
+		l.mu.Unlock()
+		return nil
+	}
+	c := l.ckpt
+	c.logStart = off
+	err := l.st.Put(l.prefix+checkpointName, c.encode())
+	if err == nil {
+		l.ckpt = c
+		// Past the end of a log with no tail (its batches were lost with the WAL, or never
+		// drained): the log resumes at off, as Kafka's log end never moves back.
+		l.next = max(l.next, off)
+	}
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if l.jobMu.TryLock() {
+		defer l.jobMu.Unlock()
+		_, _, err = l.deletePrefix(0)
+	}
+	return err
+}
+
+// deletePrefix removes the first n sealed segments plus any wholly below the log start
+// offset; the checkpoint must already cover them. Called with jobMu held.
+func (l *Log) deletePrefix(n int) (int, int64, error) {
+	l.mu.Lock()
+	for n < len(l.segs) && l.segs[n].next <= l.ckpt.logStart {
+		n++
+	}
+	gone := slices.Clone(l.segs[:n])
+	// A new array, not the old one shifted in place: readers iterate the slices they took
+	// under l.mu without it (Read, ReadSpan and its background prefetch).
+	l.segs = slices.Clone(l.segs[n:])
+	l.mu.Unlock()
+	var bytes int64
+	for _, s := range gone {
+		if err := l.st.Delete(s.name); err != nil {
+			return 0, 0, err
+		}
+		bytes += s.size
+	}
+	return len(gone), bytes, nil
+}
+
+// Remove deletes every object of the log (DeleteTopics). The Log must not be used after.
+func (l *Log) Remove() error {
+	l.jobMu.Lock()
+	defer l.jobMu.Unlock()
+	l.sealMu.Lock() // a background seal finishes first
+	defer l.sealMu.Unlock()
+	l.mu.Lock()
+	segs := l.segs
+	l.segs, l.active = nil, nil
+	l.heldLocked()
+	l.mu.Unlock()
+	for _, s := range segs {
+		if err := l.st.Delete(s.name); err != nil {
+			return err
+		}
+	}
+	return l.st.Delete(l.prefix + checkpointName)
+}
