@@ -43,8 +43,8 @@ func DefaultConfig() Config {
 
 // Options are the broker-wide settings of a Log.
 type Options struct {
-	// MaxActiveBytes bounds the active segment held in memory (the hot tail): it is sealed
-	// at min(segment.bytes, MaxActiveBytes). Default 16 MiB.
+	// MaxActiveBytes bounds the active segment: it is sealed at min(segment.bytes,
+	// MaxActiveBytes). Default 16 MiB. Only a Store without Creator holds it in memory.
 	MaxActiveBytes int64
 	// Now returns the wall clock in milliseconds (a fake clock in tests).
 	Now func() int64
@@ -58,23 +58,22 @@ type Options struct {
 	// stays readable meanwhile); a failed background seal is retried by the next one.
 	AsyncRoll bool
 	// TailBudget, when positive, bounds the memory of the unsealed tails of every Log
-	// sharing Tails (the buffers of the active and sealing segments and the Spares kept):
-	// above it Append rolls an active segment once it holds budgetRollBytes, and a sealed
-	// segment's buffer is not kept for reuse. The Drain sets Tails for its Logs.
+	// sharing Tails (the buffers of the active and sealing segments): above it Append
+	// writes an active segment's data once it holds budgetChunkBytes (a Store without
+	// Creator: rolls it once it holds budgetRollBytes). The Drain sets Tails for its Logs.
 	TailBudget int64
 	// Tails counts the bytes those buffers hold (nil: not counted).
 	Tails *atomic.Int64
-	// Spares, when set, keeps sealed segments' buffers for the next active segments of
-	// the Logs sharing it (nil: every roll allocates). The Drain sets one for its Logs.
-	Spares *Spares
 }
 
-// budgetRollBytes is the least an active segment holds before the tail budget rolls it:
-// smaller segments would cost a file and an fsync for little.
+// budgetRollBytes is the least an active segment kept in memory (a Store without Creator)
+// holds before the tail budget rolls it: smaller segments would cost a file and an fsync
+// for little.
 const budgetRollBytes = 1 << 20
 
 // rollSlack: an active segment grows up to rollSlack x MaxActiveBytes (never past
-// segment.bytes) while the previous seal is still being written.
+// segment.bytes) while the previous seal is still being written (written as it fills, it
+// costs disk, not memory).
 const rollSlack = 4
 
 func (o *Options) defaults() {
@@ -106,15 +105,12 @@ type Log struct {
 
 	mu      sync.Mutex
 	cfg     Config
-	segs    []*segment  // sealed, by base offset; contiguous ranges
-	sealing *segBuilder // being written by Seal (readable meanwhile)
-	active  *segBuilder // nil when empty
-	// A sealed segment's data buffer goes to opts.Spares, for the next active segment of
-	// any Log. A builder whose buffer went back is no longer l.sealing or l.active;
-	// readers check that under mu.
-	open map[int64]int64 // producer ID -> first offset of its open transaction
-	next int64
-	ckpt checkpoint
+	segs    []*segment      // sealed, by base offset; contiguous ranges
+	sealing *segBuilder     // being written by Seal (readable meanwhile)
+	active  *segBuilder     // nil when empty
+	open    map[int64]int64 // producer ID -> first offset of its open transaction
+	next    int64
+	ckpt    checkpoint
 	// badCRC: segments a read found a batch with a wrong CRC in (logged once each).
 	badCRC sync.Map
 	held   int64 // capacity of the tail buffers, as last added to opts.Tails
@@ -123,6 +119,9 @@ type Log struct {
 	// sealFailedAt is when the last seal failed (0: it succeeded); Append does not roll
 	// again for sealRetryMs after (see Append).
 	sealFailedAt int64
+	// flushed is signalled (on mu) when a builder's background write (flush) makes
+	// progress or stops.
+	flushed *sync.Cond
 }
 
 // sealRetryMs: after a failed seal (a full disk), Append leaves the retries to the jobs loop
@@ -131,7 +130,7 @@ type Log struct {
 const sealRetryMs = 1000
 
 // heldLocked brings opts.Tails up to date with the capacity of the tail buffers (active,
-// sealing; opts.Spares counts the kept ones itself). l.mu held.
+// sealing). l.mu held.
 func (l *Log) heldLocked() {
 	if l.opts.Tails == nil {
 		return
@@ -139,7 +138,7 @@ func (l *Log) heldLocked() {
 	var n int64
 	for _, b := range []*segBuilder{l.sealing, l.active} {
 		if b != nil {
-			n += int64(cap(b.data))
+			n += b.memBytes()
 		}
 	}
 	if n != l.held {
@@ -159,6 +158,7 @@ func (l *Log) overBudget() bool {
 func Open(st Store, prefix string, cfg Config, opts Options) (*Log, error) {
 	opts.defaults()
 	l := &Log{st: st, prefix: prefix, opts: opts, cfg: cfg, open: map[int64]int64{}}
+	l.flushed = sync.NewCond(&l.mu)
 	objs, err := st.List(prefix)
 	if err != nil {
 		return nil, err
@@ -281,7 +281,7 @@ func (l *Log) Size() int64 {
 	}
 	for _, b := range []*segBuilder{l.sealing, l.active} {
 		if b != nil {
-			n += int64(len(b.data))
+			n += b.size
 		}
 	}
 	return n
@@ -324,13 +324,15 @@ func (l *Log) Append(b []byte) error {
 		return err
 	}
 	now := l.opts.Now()
-	roll := l.active != nil && (int64(len(l.active.data)+h.Size) > min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes) ||
+	// Over the tail budget a builder with a writer writes what it holds early (cutEarly);
+	// one without rolls at budgetRollBytes.
+	roll := l.active != nil && (l.active.size+int64(h.Size) > min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes) ||
 		l.active.batches > 0 && l.active.waited(now, h.MaxTimestamp) > l.cfg.SegmentMs ||
-		len(l.active.data) >= budgetRollBytes && l.overBudget())
-	full := l.active != nil && int64(len(l.active.data)+h.Size) > min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes)
+		l.active.w == nil && l.active.size >= budgetRollBytes && l.overBudget())
+	full := l.active != nil && l.active.size+int64(h.Size) > min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes)
 	// Past must the roll waits for a seal still running; below it the active segment takes
 	// the batch meanwhile (see rollAsync).
-	must := l.active != nil && int64(len(l.active.data)+h.Size) > min(l.cfg.SegmentBytes, rollSlack*l.opts.MaxActiveBytes)
+	must := l.active != nil && l.active.size+int64(h.Size) > min(l.cfg.SegmentBytes, rollSlack*l.opts.MaxActiveBytes)
 	if roll && !must && l.sealFailedAt != 0 && now-l.sealFailedAt < sealRetryMs {
 		roll = false
 	}
@@ -338,7 +340,7 @@ func (l *Log) Append(b []byte) error {
 	// even while an earlier seal runs: merging the batch into the active segment would keep
 	// it, say, in the segment DeleteRecords or retention must delete whole. Only the rolls at
 	// the internal MaxActiveBytes may be skipped.
-	kafkaRoll := l.active != nil && (int64(len(l.active.data)+h.Size) > l.cfg.SegmentBytes ||
+	kafkaRoll := l.active != nil && (l.active.size+int64(h.Size) > l.cfg.SegmentBytes ||
 		l.active.batches > 0 && l.active.waited(now, h.MaxTimestamp) > l.cfg.SegmentMs)
 	l.mu.Unlock()
 	if roll {
@@ -361,24 +363,42 @@ func (l *Log) Append(b []byte) error {
 		// An empty log whose start DeleteRecords moved into a batch replays that whole
 		// batch: the segment starts at the batch, below the log start.
 		l.active = newSegBuilder(min(l.next, h.Base), l.cfg.IndexIntervalBytes, l.cfg.Compact, now)
-		if roll := min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes); roll > 0 && roll < 1<<30 {
+		if c, ok := l.st.(Creator); ok {
+			// Written as it fills (tail.go). Creating it fails only when the store
+			// cannot (out of descriptors, say): the segment then stays in memory.
+			w, err := c.Create(segName(l.prefix, l.active.base, 0))
+			if err != nil {
+				l.opts.Logger.Warn("logstore: cannot write the active segment as it fills; keeping it in memory", "log", l.prefix, "err", err)
+			}
+			l.active.w = w
+		}
+		if roll := min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes); l.active.w == nil && roll > 0 && roll < 1<<30 {
 			l.active.capHint = int(roll + roll/32 + 4096)
 			if full && !l.overBudget() {
 				// A partition that just filled a segment fills the next one: one buffer
 				// of the roll size costs less than doubling up to it (zeroing and
-				// copying every step, a quarter of the broker's CPU under load), and a
-				// kept one (Spares) less than a fresh one. Partitions that roll for other
-				// reasons (segment.ms, the budget) are not hot: they grow as they fill.
-				if l.active.data = l.opts.Spares.take(h.Size); l.active.data == nil {
-					l.active.data = make([]byte, 0, l.active.capHint)
-				}
+				// copying every step). Partitions that roll for other reasons
+				// (segment.ms, the budget) are not hot: they grow as they fill.
+				l.active.data = make([]byte, 0, l.active.capHint)
 			}
 		}
 	}
 	l.trackTxn(b, &h, l.active)
-	l.active.add(b, &h)
+	a := l.active
+	a.small = l.overBudget()
+	a.add(b, &h)
 	l.next = h.Last + 1
 	l.lastAppend = now
+	if a.w != nil {
+		if a.small {
+			a.cutEarly()
+		}
+		l.startFlushLocked(a, now)
+		// A disk slower than the producers: wait for the writes rather than fill memory.
+		for a.flushing && len(a.pend) > maxPendChunks && l.active == a {
+			l.flushed.Wait()
+		}
+	}
 	l.heldLocked()
 	return nil
 }
@@ -475,7 +495,7 @@ func (l *Log) rollAsync(must bool) error {
 	return nil
 }
 
-// startSeal moves the active segment to sealing and encodes it. sealMu held.
+// startSeal moves the active segment to sealing and encodes its footer. sealMu held.
 func (l *Log) startSeal() (*segBuilder, []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -484,58 +504,117 @@ func (l *Log) startSeal() (*segBuilder, []byte) {
 		return nil, nil
 	}
 	l.active, l.sealing = nil, a
-	return a, a.finish(a.next, 0, l.openList())
+	return a, a.footer(a.next, 0, l.openList())
 }
 
-// completeSeal writes the encoded segment and makes it part of the log. sealMu held.
-func (l *Log) completeSeal(a *segBuilder, data []byte) error {
+// completeSeal writes the rest of the segment (with a writer: the chunks not yet written,
+// the data and the footer f; without: all of it) and makes it part of the log. sealMu held.
+func (l *Log) completeSeal(a *segBuilder, f []byte) error {
 	name := segName(l.prefix, a.base, 0)
-	err := l.st.Put(name, data)
+	var err error
+	if a.w != nil {
+		l.mu.Lock()
+		for a.flushing {
+			l.flushed.Wait()
+		}
+		rest := make([][]byte, 0, len(a.pend)+2)
+		for _, c := range a.pend {
+			rest = append(rest, c.b)
+		}
+		rest = append(rest, a.data, f)
+		l.mu.Unlock()
+		err = a.w.Commit(rest...)
+	} else {
+		err = l.st.Put(name, a.finishWith(f))
+	}
+	size := a.size + int64(len(f))
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.sealing = nil
 	if err != nil {
+		defer l.mu.Unlock()
+		l.sealing = nil
+		c := l.active
 		// Put the batches back in front of whatever was appended meanwhile.
-		if l.active != nil {
-			for _, b := range l.active.batchesFrom(0) {
-				h, _ := parseBatch(b)
-				a.add(b, &h)
+		if c != nil {
+			for c.flushing {
+				l.flushed.Wait()
 			}
-			a.aborted = append(a.aborted, l.active.aborted...)
+			if merr := l.mergeLocked(a, c); merr != nil {
+				// Only when the disk fails reads too: the log end goes back to what
+				// a holds; the rest is still in the WAL (the durable offset did not
+				// move), replayed at the next start.
+				l.next = a.next
+				err = errors.Join(err, merr)
+			}
 		}
 		l.active = a
 		l.heldLocked()
 		l.sealFailedAt = max(l.opts.Now(), 1)
+		if c != nil && c.w != nil {
+			go c.w.Abort()
+		}
 		return fmt.Errorf("logstore: sealing %s: %w", name, err)
 	}
-	s, err := decodeTrailer(data[len(data)-trailerLen:], int64(len(data)))
-	if err != nil {
-		return err // not reachable: finish wrote it
+	s, derr := decodeTrailer(f[len(f)-trailerLen:], size)
+	if derr != nil {
+		l.mu.Unlock()
+		return derr // not reachable: footer wrote it
 	}
 	s.name = name
+	l.sealing = nil
 	l.sealFailedAt = 0
 	l.segs = append(l.segs, &s)
-	buf := a.data
-	a.data = nil
+	a.data, a.pend = nil, nil // readers holding a view keep their slices
 	l.heldLocked()
-	if cap(buf) >= 1<<20 && !l.overBudget() {
-		l.opts.Spares.put(buf) // the Store has the bytes: the buffer is free
-	}
+	l.mu.Unlock()
 	return nil
 }
 
-// batchesFrom returns the builder's batches starting at data position pos.
-func (s *segBuilder) batchesFrom(pos int64) [][]byte {
-	var out [][]byte
-	for pos < int64(len(s.data)) {
-		h, err := parseBatch(s.data[pos:])
+// mergeLocked appends c's batches to a (a failed seal becomes the active segment again,
+// followed by what was appended meanwhile). l.mu held, c not flushing.
+func (l *Log) mergeLocked(a, c *segBuilder) error {
+	err := c.view().each(0, func(b []byte, h *batchInfo) bool {
+		a.add(b, h)
+		return true
+	})
+	a.aborted = append(a.aborted, c.aborted...)
+	return err
+}
+
+// startFlushLocked starts writing a builder's pending chunks in the background unless that
+// runs, or the last write failed less than sealRetryMs ago. l.mu held.
+func (l *Log) startFlushLocked(a *segBuilder, now int64) {
+	if a.flushing || len(a.pend) == 0 || a.flushFailed != 0 && now-a.flushFailed < sealRetryMs {
+		return
+	}
+	a.flushing = true
+	go l.flush(a)
+}
+
+// flush writes a's pending chunks in order, dropping each once written (readers holding a
+// view keep their slices). A failed write leaves the chunk pending: the next append after
+// sealRetryMs tries again, and the seal writes whatever is still pending.
+func (l *Log) flush(a *segBuilder) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	defer l.flushed.Broadcast()
+	for len(a.pend) > 0 && a.w != nil {
+		c := a.pend[0]
+		l.mu.Unlock()
+		err := a.w.Write(c.b)
+		l.mu.Lock()
 		if err != nil {
+			a.flushFailed = max(l.opts.Now(), 1)
+			l.opts.Logger.Warn("logstore: writing the active segment failed; it stays in memory", "log", l.prefix, "err", err)
 			break
 		}
-		out = append(out, s.data[pos:pos+int64(h.Size)])
-		pos += int64(h.Size)
+		a.flushFailed = 0
+		a.written += int64(len(c.b))
+		a.pend[0] = chunk{}
+		a.pend = a.pend[1:]
+		l.heldLocked()
+		l.flushed.Broadcast()
 	}
-	return out
+	a.flushing = false
 }
 
 func be64(b []byte) uint64 {

@@ -71,9 +71,26 @@ func (l *Log) Remove() error {
 	defer l.sealMu.Unlock()
 	l.mu.Lock()
 	segs := l.segs
-	l.segs, l.active = nil, nil
+	var ws []ObjectWriter
+	for _, b := range []*segBuilder{l.sealing, l.active} {
+		if b != nil {
+			for b.flushing {
+				l.flushed.Wait()
+			}
+			if b.w != nil {
+				ws = append(ws, b.w)
+			}
+			b.data, b.pend = nil, nil
+		}
+	}
+	l.segs, l.active, l.sealing = nil, nil, nil
 	l.heldLocked()
 	l.mu.Unlock()
+	for _, w := range ws {
+		if err := w.Abort(); err != nil { // the active segment's temporary object
+			return err
+		}
+	}
 	for _, s := range segs {
 		if err := l.st.Delete(s.name); err != nil {
 			return err
