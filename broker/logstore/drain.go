@@ -245,6 +245,19 @@ func (d *Drain) Remove(key string) error {
 	return dl.log.Remove()
 }
 
+// Close drops the temporary objects of the tails not sealed (their data is in the WAL,
+// replayed at the next start), so a disk that was full when the broker stopped keeps no
+// partial segment. The Logs must not be used after.
+func (d *Drain) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	for _, dl := range d.logs {
+		errs = append(errs, dl.log.abortTail())
+	}
+	return errors.Join(errs...)
+}
+
 // SetConfig applies a topic configuration change to an open partition.
 func (d *Drain) SetConfig(key string, cfg Config) {
 	d.mu.Lock()

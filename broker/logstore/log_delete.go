@@ -4,6 +4,7 @@ package logstore
 // segments it and retention delete, and removing the whole log (DeleteTopics).
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -63,14 +64,9 @@ func (l *Log) deletePrefix(n int) (int, int64, error) {
 	return len(gone), bytes, nil
 }
 
-// Remove deletes every object of the log (DeleteTopics). The Log must not be used after.
-func (l *Log) Remove() error {
-	l.jobMu.Lock()
-	defer l.jobMu.Unlock()
-	l.sealMu.Lock() // a background seal finishes first
-	defer l.sealMu.Unlock()
-	l.mu.Lock()
-	segs := l.segs
+// tailWritersLocked waits for the tail builders' background writes and returns their
+// writers. l.mu held.
+func (l *Log) tailWritersLocked() []ObjectWriter {
 	var ws []ObjectWriter
 	for _, b := range []*segBuilder{l.sealing, l.active} {
 		if b != nil {
@@ -80,6 +76,36 @@ func (l *Log) Remove() error {
 			if b.w != nil {
 				ws = append(ws, b.w)
 			}
+		}
+	}
+	return ws
+}
+
+// abortTail drops the temporary objects of the unsealed tail (Drain.Close).
+func (l *Log) abortTail() error {
+	l.sealMu.Lock() // a background seal finishes first
+	defer l.sealMu.Unlock()
+	l.mu.Lock()
+	ws := l.tailWritersLocked()
+	l.mu.Unlock()
+	var errs []error
+	for _, w := range ws {
+		errs = append(errs, w.Abort())
+	}
+	return errors.Join(errs...)
+}
+
+// Remove deletes every object of the log (DeleteTopics). The Log must not be used after.
+func (l *Log) Remove() error {
+	l.jobMu.Lock()
+	defer l.jobMu.Unlock()
+	l.sealMu.Lock() // a background seal finishes first
+	defer l.sealMu.Unlock()
+	l.mu.Lock()
+	segs := l.segs
+	ws := l.tailWritersLocked()
+	for _, b := range []*segBuilder{l.sealing, l.active} {
+		if b != nil {
 			b.data, b.pend = nil, nil
 		}
 	}
