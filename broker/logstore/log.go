@@ -122,6 +122,9 @@ type Log struct {
 	// flushed is signalled (on mu) when a builder's background write (flush) makes
 	// progress or stops.
 	flushed *sync.Cond
+	// viewers counts the reads holding views of the tail builders (tail.go): taken under
+	// mu, released without it.
+	viewers atomic.Int64
 }
 
 // sealRetryMs: after a failed seal (a full disk), Append leaves the retries to the jobs loop
@@ -563,9 +566,18 @@ func (l *Log) completeSeal(a *segBuilder, f []byte) error {
 	l.sealing = nil
 	l.sealFailedAt = 0
 	l.segs = append(l.segs, &s)
+	if a.w != nil {
+		for _, c := range a.pend {
+			l.recycleLocked(c.b)
+		}
+		l.recycleLocked(a.data)
+	}
 	a.data, a.pend = nil, nil // readers holding a view keep their slices
 	l.heldLocked()
 	l.mu.Unlock()
+	if a.w != nil {
+		a.w.Close() // a reader still holding a view of a reads the segment instead
+	}
 	return nil
 }
 
@@ -611,6 +623,7 @@ func (l *Log) flush(a *segBuilder) {
 		a.written += int64(len(c.b))
 		a.pend[0] = chunk{}
 		a.pend = a.pend[1:]
+		l.recycleLocked(c.b)
 		l.heldLocked()
 		l.flushed.Broadcast()
 	}

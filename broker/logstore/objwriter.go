@@ -23,8 +23,8 @@ type Creator interface {
 }
 
 // ObjectWriter appends to an object being created. Its methods are not called
-// concurrently, except ReadAt (any time, from any goroutine, also after Commit or Abort:
-// it then fails).
+// concurrently, except ReadAt (any time, from any goroutine: it fails after Close or
+// Abort).
 type ObjectWriter interface {
 	// Write appends p. On error the object's size is unchanged (a retry writes p again).
 	Write(p []byte) error
@@ -34,13 +34,17 @@ type ObjectWriter interface {
 	Size() int64
 	// Commit appends rest and makes the object durable under its name, atomically as
 	// Put: after a crash there is the old object or the whole new one. On error the
-	// writer is unchanged (Commit may be retried, or Abort called).
+	// writer is unchanged (Commit may be retried, or Abort called). ReadAt still works
+	// after it, until Close.
 	Commit(rest ...[]byte) error
-	// Abort drops the object being written.
+	// Close releases a committed writer (the Log closes it once no new reader can take
+	// it: readers then read the object).
+	Close()
+	// Abort drops the object being written (and closes the writer).
 	Abort() error
 }
 
-// errWriterClosed: a read of a writer after Commit or Abort (the reader looks again).
+// errWriterClosed: a read of a writer after Close or Abort (the reader looks again).
 var errWriterClosed = errors.New("logstore: object writer closed")
 
 // Create implements Creator: the data goes to name+".tmp" (removed by OpenDirStore after a
@@ -147,11 +151,10 @@ func (w *dirWriter) Commit(rest ...[]byte) error {
 		w.size = size
 		return err
 	}
-	w.close()
 	return nil
 }
 
-func (w *dirWriter) close() {
+func (w *dirWriter) Close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
@@ -165,7 +168,7 @@ func (w *dirWriter) close() {
 }
 
 func (w *dirWriter) Abort() error {
-	w.close()
+	w.Close()
 	err := os.Remove(w.path + tmpSuffix)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -221,11 +224,13 @@ func (w *memWriter) Commit(rest ...[]byte) error {
 	for _, p := range rest {
 		b = append(b, p...)
 	}
-	if err := w.m.Put(w.name, b); err != nil {
-		return err
-	}
+	return w.m.Put(w.name, b)
+}
+
+func (w *memWriter) Close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.b, w.closed = nil, true
-	return nil
 }
 
 func (w *memWriter) Abort() error {

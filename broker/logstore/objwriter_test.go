@@ -64,8 +64,12 @@ func testCreator(t *testing.T, st Store) {
 	if l, _ := st.List("w/"); len(l) != 1 || l[0].Name != "w/a" || l[0].Size != int64(len(want)) {
 		t.Fatalf("List after Commit = %v", l)
 	}
+	if _, err := w.ReadAt(got, 0); err != nil {
+		t.Fatalf("ReadAt after Commit: %v", err)
+	}
+	w.Close()
 	if _, err := w.ReadAt(got, 0); err == nil {
-		t.Fatal("ReadAt after Commit succeeded")
+		t.Fatal("ReadAt after Close succeeded")
 	}
 	// Abort leaves the old object; a committed replacement is whole.
 	w2, err := c.Create("w/a")

@@ -56,6 +56,7 @@ func (l *Log) read(dst []byte, offset int64, maxBytes int) ([]byte, error) {
 	segs := l.segs[i:len(l.segs):len(l.segs)]
 	tail := l.tailViews(func(b *segBuilder) int64 { return b.seekOff(offset) }) // captured with segs: nothing falls between
 	l.mu.Unlock()
+	defer l.releaseViews(tail)
 	start := len(dst)
 	for _, s := range segs {
 		out, err := l.readSegment(dst, s, offset, maxBytes)
@@ -89,8 +90,8 @@ func (l *Log) read(dst []byte, offset int64, maxBytes int) ([]byte, error) {
 	return dst, nil
 }
 
-// tailViews returns views of the sealing and active builders, each with pos set by seek.
-// l.mu held.
+// tailViews returns views of the sealing and active builders, each with pos set by seek,
+// counted in l.viewers until releaseViews. l.mu held.
 func (l *Log) tailViews(seek func(b *segBuilder) int64) []*tailView {
 	var out []*tailView
 	for _, b := range []*segBuilder{l.sealing, l.active} {
@@ -100,7 +101,17 @@ func (l *Log) tailViews(seek func(b *segBuilder) int64) []*tailView {
 			out = append(out, v)
 		}
 	}
+	if len(out) > 0 {
+		l.viewers.Add(1)
+	}
 	return out
+}
+
+// releaseViews ends a read of views tailViews returned.
+func (l *Log) releaseViews(views []*tailView) {
+	if len(views) > 0 {
+		l.viewers.Add(-1)
+	}
 }
 
 // tailErr turns the failure of a read of a builder's object into errTailMoved when the
@@ -265,6 +276,7 @@ func (l *Log) offsetForTimestamp(ts int64) (offset, recordTS int64, ok bool, err
 	segs := l.segs[i:len(l.segs):len(l.segs)]
 	tail := l.tailViews(func(b *segBuilder) int64 { return b.seekTime(ts) })
 	l.mu.Unlock()
+	defer l.releaseViews(tail)
 	match := func(b []byte, h *batchInfo) bool {
 		// Control batches count, as in Kafka's FileRecords.searchForTimestamp: a lookup
 		// past the last data record lands on a later commit marker.

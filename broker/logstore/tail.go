@@ -11,10 +11,11 @@ package logstore
 //	                            (being written,     (filling; cut at
 //	                             still readable)     chunkBytes)
 //
-// Buffers are never reused: a reader takes a view (the writer, written, and the slices of
-// the pending chunks and data) under Log.mu and reads it without the lock; the bytes a
-// view covers never change, and a read of the object after its Commit or Abort fails and
-// the reader looks again (errTailMoved). Without a Creator the whole segment stays in data
+// A reader takes a view (the writer, written, and the slices of the pending chunks and
+// data) under Log.mu and reads it without the lock; the bytes a view covers never change
+// while it is held, and a read of the object after its Commit or Abort fails and the reader
+// looks again (errTailMoved). A written chunk's buffer is reused (chunkPool) only when no
+// reader of its Log held a view as it was dropped (Log.viewers): otherwise the GC has it. Without a Creator the whole segment stays in data
 // until the seal, as before.
 
 import (
@@ -22,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"sync"
 )
 
 const (
@@ -39,6 +41,43 @@ const (
 	// firstDataCap is where a builder's data buffer starts (it doubles up to chunkBytes).
 	firstDataCap = 32 << 10
 )
+
+// chunkPool keeps a few free chunkBytes buffers: a hot partition fills one a MiB, and
+// allocating each (zeroed, then collected) cost a tenth of the broker's CPU under load.
+var chunkPool struct {
+	mu   sync.Mutex
+	bufs [][]byte
+}
+
+// chunkPoolMax: free chunk buffers kept at most (shared by every Log).
+const chunkPoolMax = 8
+
+// newChunkBuf returns an empty buffer of capacity chunkBytes.
+func newChunkBuf() []byte {
+	chunkPool.mu.Lock()
+	defer chunkPool.mu.Unlock()
+	if n := len(chunkPool.bufs); n > 0 {
+		b := chunkPool.bufs[n-1]
+		chunkPool.bufs[n-1] = nil
+		chunkPool.bufs = chunkPool.bufs[:n-1]
+		return b[:0]
+	}
+	return make([]byte, 0, chunkBytes)
+}
+
+// recycleLocked keeps b for reuse when it is a whole chunk buffer and no reader of l holds
+// a view (so none can hold a slice of b: a new view is taken under l.mu and b is no longer
+// in the builder). l.mu held.
+func (l *Log) recycleLocked(b []byte) {
+	if cap(b) != chunkBytes || l.viewers.Load() != 0 {
+		return
+	}
+	chunkPool.mu.Lock()
+	defer chunkPool.mu.Unlock()
+	if len(chunkPool.bufs) < chunkPoolMax {
+		chunkPool.bufs = append(chunkPool.bufs, b[:0])
+	}
+}
 
 // chunk is a cut part of the data not yet in the object.
 type chunk struct {
@@ -59,7 +98,12 @@ func (s *segBuilder) appendData(p []byte) {
 			if !s.hot || s.small {
 				nc = min(max(2*cap(s.data), firstDataCap, len(s.data)+len(p)), chunkBytes)
 			}
-			nd := make([]byte, len(s.data), nc)
+			var nd []byte
+			if nc == chunkBytes {
+				nd = newChunkBuf()[:len(s.data)]
+			} else {
+				nd = make([]byte, len(s.data), nc)
+			}
 			copy(nd, s.data)
 			s.data = nd
 		}
