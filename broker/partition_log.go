@@ -38,9 +38,11 @@ const (
 	// tailBudget bounds the memory of all unsealed tails together (their buffers): above it
 	// an appending partition writes its active segment's data in small chunks
 	// (logstore.Options.TailBudget) and the jobs loop seals the largest tails. A hot
-	// partition holds a MiB chunk filling and at most a few being written, so the budget
-	// acts only when many partitions are hot (a thousand then hold tens of KiB each).
-	tailBudget = 64 << 20
+	// partition holds a MiB chunk filling and up to 5 being written (active and sealing:
+	// 6 hot partitions up to ~70 MiB when the disk lags; at 64 MiB the budget cut their
+	// chunks small and cost a fifth more CPU per GB), so the budget acts only when many
+	// partitions are hot (a thousand then hold about a tenth of a MiB each).
+	tailBudget = 128 << 20
 	// maxActiveBytes is where a partition's active segment rolls (below segment.bytes).
 	// The active segment is written to its file as it fills (a MiB at a time, see
 	// logstore/tail.go), so its size no longer costs memory: larger segments cost fewer
