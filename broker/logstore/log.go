@@ -331,7 +331,7 @@ func (l *Log) Append(b []byte) error {
 	// one without rolls at budgetRollBytes.
 	roll := l.active != nil && (l.active.size+int64(h.Size) > min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes) ||
 		l.active.batches > 0 && l.active.waited(now, h.MaxTimestamp) > l.cfg.SegmentMs ||
-		l.active.w == nil && l.active.size >= budgetRollBytes && l.overBudget())
+		l.active.cr == nil && l.active.size >= budgetRollBytes && l.overBudget())
 	full := l.active != nil && l.active.size+int64(h.Size) > min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes)
 	// Past must the roll waits for a seal still running; below it the active segment takes
 	// the batch meanwhile (see rollAsync).
@@ -366,16 +366,9 @@ func (l *Log) Append(b []byte) error {
 		// An empty log whose start DeleteRecords moved into a batch replays that whole
 		// batch: the segment starts at the batch, below the log start.
 		l.active = newSegBuilder(min(l.next, h.Base), l.cfg.IndexIntervalBytes, l.cfg.Compact, now)
-		if c, ok := l.st.(Creator); ok {
-			// Written as it fills (tail.go). Creating it fails only when the store
-			// cannot (out of descriptors, say): the segment then stays in memory.
-			w, err := c.Create(segName(l.prefix, l.active.base, 0))
-			if err != nil {
-				l.opts.Logger.Warn("logstore: cannot write the active segment as it fills; keeping it in memory", "log", l.prefix, "err", err)
-			}
-			l.active.w = w
-		}
-		if roll := min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes); l.active.w == nil && roll > 0 && roll < 1<<30 {
+		// Written as it fills (tail.go); its object is created by the first chunk's write.
+		l.active.cr, _ = l.st.(Creator)
+		if roll := min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes); l.active.cr == nil && roll > 0 && roll < 1<<30 {
 			l.active.capHint = int(roll + roll/32 + 4096)
 			if full && !l.overBudget() {
 				// A partition that just filled a segment fills the next one: one buffer
@@ -392,7 +385,7 @@ func (l *Log) Append(b []byte) error {
 	a.add(b, &h)
 	l.next = h.Last + 1
 	l.lastAppend = now
-	if a.w != nil {
+	if a.cr != nil {
 		if a.small {
 			a.cutEarly()
 		}
@@ -514,20 +507,23 @@ func (l *Log) startSeal() (*segBuilder, []byte) {
 // the data and the footer f; without: all of it) and makes it part of the log. sealMu held.
 func (l *Log) completeSeal(a *segBuilder, f []byte) error {
 	name := segName(l.prefix, a.base, 0)
+	l.mu.Lock()
+	for a.flushing {
+		l.flushed.Wait()
+	}
+	w := a.w
+	var rest [][]byte
+	for _, c := range a.pend {
+		rest = append(rest, c.b)
+	}
+	l.mu.Unlock()
 	var err error
-	if a.w != nil {
-		l.mu.Lock()
-		for a.flushing {
-			l.flushed.Wait()
-		}
-		rest := make([][]byte, 0, len(a.pend)+2)
-		for _, c := range a.pend {
-			rest = append(rest, c.b)
-		}
-		rest = append(rest, a.data, f)
-		l.mu.Unlock()
-		err = a.w.Commit(rest...)
-	} else {
+	switch {
+	case w != nil:
+		err = w.Commit(append(rest, a.data, f)...)
+	case len(rest) > 0: // its object could not be created: all of it is in memory
+		err = l.st.Put(name, slices.Concat(append(rest, a.data, f)...))
+	default: // less than a chunk, or a Store without Creator
 		err = l.st.Put(name, a.finishWith(f))
 	}
 	size := a.size + int64(len(f))
@@ -566,7 +562,7 @@ func (l *Log) completeSeal(a *segBuilder, f []byte) error {
 	l.sealing = nil
 	l.sealFailedAt = 0
 	l.segs = append(l.segs, &s)
-	if a.w != nil {
+	if a.cr != nil {
 		for _, c := range a.pend {
 			l.recycleLocked(c.b)
 		}
@@ -609,7 +605,19 @@ func (l *Log) flush(a *segBuilder) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	defer l.flushed.Broadcast()
-	for len(a.pend) > 0 && a.w != nil {
+	for len(a.pend) > 0 {
+		if a.w == nil {
+			// The first chunk: the object is created off the Append path.
+			l.mu.Unlock()
+			w, err := a.cr.Create(segName(l.prefix, a.base, 0))
+			l.mu.Lock()
+			if err != nil {
+				a.flushFailed = max(l.opts.Now(), 1)
+				l.opts.Logger.Warn("logstore: creating the active segment's file failed; it stays in memory", "log", l.prefix, "err", err)
+				break
+			}
+			a.w = w
+		}
 		c := a.pend[0]
 		l.mu.Unlock()
 		err := a.w.Write(c.b)

@@ -253,12 +253,13 @@ func (f *footer) seekTime(ts int64) int64 {
 type segBuilder struct {
 	base, next   int64
 	interval     int
-	countDeletes bool   // count tombstones (compacted topics) for the cleaner's schedule
-	data         []byte // data positions memStart..size
-	size         int64  // data length
-	w            ObjectWriter
-	written      int64   // data in w
-	pend         []chunk // cut, not yet in w: positions written..memStart
+	countDeletes bool         // count tombstones (compacted topics) for the cleaner's schedule
+	data         []byte       // data positions memStart..size
+	size         int64        // data length
+	cr           Creator      // the Store, when it writes objects as they fill (nil: all in memory)
+	w            ObjectWriter // created with the first chunk written
+	written      int64        // data in w
+	pend         []chunk      // cut, not yet in w: positions written..memStart
 	memStart     int64
 	memFirst     int64 // position of the first batch starting in data (-1: none)
 	hot          bool  // filled a chunk: the next data buffer is allocated whole

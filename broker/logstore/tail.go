@@ -88,7 +88,7 @@ type chunk struct {
 
 // appendData appends p to the data, cutting full chunks when the builder has a writer.
 func (s *segBuilder) appendData(p []byte) {
-	if s.w == nil {
+	if s.cr == nil {
 		s.appendWhole(p)
 		return
 	}
@@ -171,7 +171,7 @@ func (s *segBuilder) cut(n int) {
 // cutEarly cuts what data holds, rounded down to dioAlign, once it holds at least
 // budgetChunkBytes (the tails are over their budget).
 func (s *segBuilder) cutEarly() {
-	if s.w != nil && len(s.data) >= budgetChunkBytes {
+	if s.cr != nil && len(s.data) >= budgetChunkBytes {
 		s.cut(len(s.data) &^ (dioAlign - 1))
 	}
 }
