@@ -102,7 +102,9 @@ func (w *dirWriter) Write(p []byte) error {
 	if err := w.d.writeFault(); err != nil {
 		return fmt.Errorf("logstore: writing %s: %w", w.name, err)
 	}
-	if w.df != nil && len(p)%dioAlign == 0 && w.size%dioAlign == 0 && len(p) > 0 &&
+	// Only whole chunks go direct: the small ones a tail over its budget writes (tens of
+	// KiB) would each wait for the device, the page cache takes them at memory speed.
+	if w.df != nil && len(p) >= dioMinBytes && len(p)%dioAlign == 0 && w.size%dioAlign == 0 &&
 		uintptr(unsafe.Pointer(unsafe.SliceData(p)))%dioAlign == 0 {
 		if _, err := w.df.WriteAt(p, w.size); err == nil {
 			w.size += int64(len(p))
