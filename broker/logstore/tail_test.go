@@ -8,6 +8,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -532,4 +533,52 @@ func TestActiveSegmentFileCreatedByFirstChunk(t *testing.T) {
 	}
 	checkReads(t, l, batches)
 	checkObjects(t, d)
+}
+
+// read_committed over the active segment's written part: an aborted transaction whose data
+// and marker lie past the first chunk is reported (and its batches read) before and after
+// the chunks are written and once sealed.
+func TestActiveSegmentAbortedTxnAcrossChunks(t *testing.T) {
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			l := tailLog(t, st)
+			rng := rand.New(rand.NewSource(8))
+			fill(t, l, rng, nil, 2*chunkBytes-150<<10)
+			first := l.NextOffset()
+			big := make([]byte, 200<<10)
+			rng.Read(big)
+			data := mkBatch(t, first, []rec{{key: []byte("t"), value: big, ts: 5}}, batchOpts{pid: 7, txn: true})
+			if pos := l.Size(); pos >= 2*chunkBytes || pos+int64(len(data)) <= 2*chunkBytes {
+				t.Fatalf("the transaction's batch at %d..%d does not straddle the chunk boundary", pos, pos+int64(len(data)))
+			}
+			marker := mkBatch(t, first+1, []rec{{ts: 6}}, batchOpts{pid: 7, txn: true, control: 1})
+			for _, b := range [][]byte{data, marker} {
+				if err := l.Append(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fill(t, l, rng, nil, 3*chunkBytes)
+			want := []AbortedTxn{{ProducerID: 7, FirstOffset: first, LastOffset: first + 1}}
+			check := func(when string) {
+				t.Helper()
+				got, err := l.AbortedTxns(0, l.NextOffset())
+				if err != nil || !reflect.DeepEqual(got, want) {
+					t.Fatalf("%s: AbortedTxns = %v, %v; want %v", when, got, err, want)
+				}
+				if b, err := l.Read(first, 1); err != nil || !bytes.Equal(b, data) {
+					t.Fatalf("%s: Read(%d) = %d bytes, %v; want the transaction's batch", when, first, len(b), err)
+				}
+				if b, err := l.Read(first+1, 1); err != nil || !bytes.Equal(b, marker) {
+					t.Fatalf("%s: Read(%d) = %d bytes, %v; want the abort marker", when, first+1, len(b), err)
+				}
+			}
+			check("appended")
+			waitFlushed(l)
+			check("written")
+			if err := l.Seal(); err != nil {
+				t.Fatal(err)
+			}
+			check("sealed")
+		})
+	}
 }
