@@ -93,6 +93,11 @@ func (s *segBuilder) appendData(p []byte) {
 		return
 	}
 	for len(p) > 0 {
+		if len(s.data) == cap(s.data) && s.small && len(s.data) >= budgetChunkBytes {
+			// Over the budget: write what the full buffer holds rather than grow it.
+			s.cut(len(s.data) &^ (dioAlign - 1))
+			continue
+		}
 		if len(s.data) == cap(s.data) {
 			nc := chunkBytes
 			if !s.hot || s.small {
@@ -141,19 +146,18 @@ func (s *segBuilder) cut(n int) {
 	if s.memFirst >= 0 && s.memFirst < end {
 		c.first = s.memFirst
 		s.memFirst = -1
-		// A full chunk is cut while a batch that started in it is added (the next add
-		// marks its successor); an early cut leaves whole batches, the first starting
-		// at or after end is found by walking the headers from memFirst.
-		for p := c.first; p < s.size && n < len(s.data); {
+		// What data keeps past end: the first batch starting there is found by walking
+		// the headers from memFirst, up to the batch being added (it starts at size; a
+		// batch starting later is marked by the next add).
+		for p := c.first; p <= s.size && n < len(s.data); {
 			if p >= end {
 				s.memFirst = p
 				break
 			}
-			rel := p - s.memStart
-			if rel+12 > int64(len(s.data)) {
-				break // the batch being added: the next add marks its successor
+			if p == s.size {
+				break
 			}
-			p += 12 + int64(int32(binary.BigEndian.Uint32(s.data[rel+8:])))
+			p += 12 + int64(int32(binary.BigEndian.Uint32(s.data[p-s.memStart+8:])))
 		}
 	}
 	s.pend = append(s.pend, c)

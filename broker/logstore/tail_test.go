@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/klite/klite/broker/storage"
@@ -581,4 +582,52 @@ func TestActiveSegmentAbortedTxnAcrossChunks(t *testing.T) {
 			check("sealed")
 		})
 	}
+}
+
+// Over the tail budget the data is written in small chunks (cut when the buffer fills,
+// mid-batch, at multiples of dioAlign): reads, timestamps and byte estimates cross every one.
+func TestActiveSegmentSmallChunksOverBudget(t *testing.T) {
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.IndexIntervalBytes = 4096
+			opts := smallOpts(&clock{})
+			opts.MaxActiveBytes = 64 << 20
+			opts.TailBudget, opts.Tails = 1, new(atomic.Int64) // always over
+			l, err := Open(st, "p/", cfg, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batches := fill(t, l, rand.New(rand.NewSource(10)), nil, chunkBytes)
+			l.mu.Lock()
+			held, pend := l.active.memBytes(), len(l.active.pend)
+			l.mu.Unlock()
+			if held > 2*chunkBytes/4 || pend == 0 && tailWritten(l) == 0 {
+				t.Fatalf("%d bytes held, %d chunks pending, want small chunks written", held, pend)
+			}
+			checkReads(t, l, batches)
+			waitFlushed(l)
+			if held := tailHeld(l); held > 2*budgetChunkBytes+40<<10*3 {
+				t.Fatalf("%d bytes held once written, want at most a small buffer", held)
+			}
+			checkReads(t, l, batches)
+			if err := l.Seal(); err != nil {
+				t.Fatal(err)
+			}
+			checkReads(t, l, batches)
+			checkObjects(t, st)
+		})
+	}
+}
+
+func tailWritten(l *Log) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.active.written
+}
+
+func tailHeld(l *Log) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.active.memBytes()
 }
