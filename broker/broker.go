@@ -445,6 +445,9 @@ func (b *Broker) Close() error {
 	errT := b.txns.Close()   // transactions
 	errG := b.groups.Close() // consumer groups
 	errS := b.sealAll()      // a restart then replays (almost) nothing
+	if b.drain != nil {
+		errS = errors.Join(errS, b.drain.Close()) // the unsealed tails' temporary files
+	}
 	errW := b.wal.Close()
 	errM := b.meta.Close()
 	if ds, ok := b.segStore.(*logstore.DirStore); ok {

@@ -103,7 +103,7 @@ func (b *Broker) maintainLogs() {
 
 // sealIdleTails frees the memory of tails that stopped growing (partition_log.go): the
 // large tails of partitions idle for idleSealAfter are sealed; once the whole broker took
-// no append for idleSealAfter the spare buffers go and the memory is handed back to the OS,
+// no append for idleSealAfter the memory is handed back to the OS,
 // once per pause in appends (not at every tick: a release is two full collections); every
 // tail is sealed once it took none for idleSealAllAfter. Under load the tails are kept
 // within tailBudget instead.
@@ -125,7 +125,7 @@ func (b *Broker) sealIdleTails() error {
 		b.released = last
 		// Only when there is something to give back: a trickle of small records pauses
 		// between every two, and a release is two full collections.
-		if b.drain.DropSpares() > 0 || b.idleGarbage || heapFreeBytes() > idleReleaseMin {
+		if b.idleGarbage || heapFreeBytes() > idleReleaseMin {
 			releaseMemory() // the tails' buffers, as the WAL's own when it went idle
 		}
 		b.idleGarbage = false

@@ -36,15 +36,19 @@ const (
 	// segmentsDir is where the DirStore keeps segment objects, under the data directory.
 	segmentsDir = "segments"
 	// tailBudget bounds the memory of all unsealed tails together (their buffers): above it
-	// an appending partition rolls its active segment early (logstore.Options.TailBudget)
-	// and the jobs loop seals the largest tails.
+	// an appending partition writes its active segment's data in small chunks
+	// (logstore.Options.TailBudget) and the jobs loop seals the largest tails. A hot
+	// partition holds a MiB chunk filling and up to 5 being written (active and sealing:
+	// 6 hot partitions up to ~70 MiB when the disk lags; at 64 MiB the budget cut their
+	// chunks small and cost a fifth more CPU per GB), so the budget acts only when many
+	// partitions are hot (a thousand then hold about a tenth of a MiB each).
 	tailBudget = 128 << 20
-	// maxActiveBytes is where a partition's active segment rolls (below segment.bytes): a
-	// hot partition holds about two such buffers (active and sealing) that the seal writes
-	// with direct I/O in one go. Smaller segments cost more seals (4 MiB: a third more
-	// broker CPU per GB under the bench's produce load); with 6 hot partitions the tails
-	// stay under tailBudget, so the budget only acts when many partitions are hot.
-	maxActiveBytes = 8 << 20
+	// maxActiveBytes is where a partition's active segment rolls (below segment.bytes).
+	// The active segment is written to its file as it fills (a MiB at a time, see
+	// logstore/tail.go), so its size no longer costs memory: larger segments cost fewer
+	// seals (a file, two fsyncs, a rename). The WAL trim seals a tail anyway once its
+	// oldest batch is in a WAL segment the WAL rolled past, which bounds it under load.
+	maxActiveBytes = 32 << 20
 	// defaultTrimInterval is how often the jobs loop seals tails pinning old WAL segments
 	// and trims (Config.WALTrimInterval).
 	defaultTrimInterval = time.Second

@@ -62,9 +62,6 @@ func NewDrain(st Store, cfgFor func(key string) Config, opts Options) *Drain {
 	if opts.Tails == nil {
 		opts.Tails = new(atomic.Int64) // every Log of the Drain shares the tail budget
 	}
-	if opts.Spares == nil {
-		opts.Spares = NewSpares(defaultSpares, opts.Tails) // and the sealed buffers kept
-	}
 	return &Drain{st: st, opts: opts, cfgFor: cfgFor, logs: map[string]*drained{}}
 }
 
@@ -164,12 +161,11 @@ func (d *Drain) TailBytes() int64 {
 	return n
 }
 
-// EnforceTailBudget seals tails (and lets their spare buffers go) until the buffers of all
-// of them together fit in budget: first the tails of partitions that took no batch for
-// idleFor (a topic whose load moved elsewhere), then the largest. Sealing the idle ones
-// first keeps the hot partitions from rolling early (at budgetRollBytes, see Log.Append)
-// and losing their spare buffers because idle tails hold the budget. Seals run without
-// d.mu, as SealPinning.
+// EnforceTailBudget seals tails until the buffers of all of them together fit in budget:
+// first the tails of partitions that took no batch for idleFor (a topic whose load moved
+// elsewhere), then the largest. Sealing the idle ones first keeps the hot partitions from
+// writing small chunks (cutEarly, see Log.Append) because idle tails hold the budget.
+// Seals run without d.mu, as SealPinning.
 func (d *Drain) EnforceTailBudget(budget int64, idleFor int64) error {
 	now := d.opts.Now()
 	d.mu.Lock()
@@ -208,15 +204,12 @@ func (d *Drain) EnforceTailBudget(budget int64, idleFor int64) error {
 		total -= t.n - t.l.held
 		t.l.mu.Unlock()
 	}
-	if d.opts.Tails.Load() > budget {
-		d.opts.Spares.Drop()
-	}
 	return nil
 }
 
 // SealIdle seals the tails of partitions that took no batch for idleFor milliseconds and
 // whose buffers (active and sealing) hold at least minHeld bytes: the memory of a burst
-// goes once its partitions pause (their buffers to Spares, which keeps a few), while the small
+// goes once its partitions pause, while the small
 // tails of a trickle keep filling one segment (sealing those at every pause would write a
 // segment per record). It returns how many tails it sealed. Seals run without d.mu, as
 // SealPinning.
@@ -235,7 +228,7 @@ func (d *Drain) SealIdle(idleFor, minHeld int64) (int, error) {
 	d.mu.Unlock()
 	var errs []error
 	for _, l := range logs {
-		errs = append(errs, l.Seal()) // its buffer goes to the shared Spares (bounded)
+		errs = append(errs, l.Seal())
 	}
 	return len(logs), errors.Join(errs...)
 }
@@ -250,6 +243,19 @@ func (d *Drain) Remove(key string) error {
 	}
 	delete(d.logs, key)
 	return dl.log.Remove()
+}
+
+// Close drops the temporary objects of the tails not sealed (their data is in the WAL,
+// replayed at the next start), so a disk that was full when the broker stopped keeps no
+// partial segment. The Logs must not be used after.
+func (d *Drain) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	for _, dl := range d.logs {
+		errs = append(errs, dl.log.abortTail())
+	}
+	return errors.Join(errs...)
 }
 
 // SetConfig applies a topic configuration change to an open partition.
@@ -290,7 +296,7 @@ func (l *Log) tailBytes() int64 {
 	var n int64
 	for _, b := range []*segBuilder{l.sealing, l.active} {
 		if b != nil {
-			n += int64(len(b.data))
+			n += b.size
 		}
 	}
 	return n
@@ -333,12 +339,4 @@ func (d *Drain) NoteSegment(seg uint64) {
 	d.mu.Lock()
 	d.lastSeg = max(d.lastSeg, seg)
 	d.mu.Unlock()
-}
-
-// DropSpares lets every log's reusable segment buffer go (appends stopped: the memory goes
-// back to the OS instead of waiting for the next roll) and returns their bytes.
-func (d *Drain) DropSpares() int64 {
-	n := d.opts.Spares.Bytes()
-	d.opts.Spares.Drop()
-	return n
 }

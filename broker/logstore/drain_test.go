@@ -134,7 +134,7 @@ func TestDrainTailBudgetSealsIdleFirst(t *testing.T) {
 }
 
 // SealIdle seals the tails of partitions idle for idleFor whose buffers hold at least
-// minHeld (their buffers go to the shared Spares), never a partition still taking batches nor the
+// minHeld, never a partition still taking batches nor the
 // small tail of a trickle.
 func TestDrainSealIdle(t *testing.T) {
 	c := &clock{}
@@ -216,9 +216,10 @@ func TestDrainFailedAddIsRetriedNotSkipped(t *testing.T) {
 }
 
 // With a tail budget, the partitions' unsealed tails together stay near it however much
-// each may hold alone (MaxActiveBytes): over the budget an active segment rolls once it
-// holds budgetRollBytes and sealed buffers are not kept for reuse. Everything stays
-// readable.
+// each may hold alone: over the budget a builder writes what it holds once it has
+// budgetChunkBytes (cutEarly) instead of rolling its segment, so 16 partitions writing
+// 2 MiB each hold a fraction of the MiB chunk each would fill unbudgeted, and no segment
+// is sealed early. Everything stays readable.
 func TestDrainTailBudgetBoundsTailMemory(t *testing.T) {
 	c := &clock{}
 	opts := smallOpts(c)
@@ -226,10 +227,13 @@ func TestDrainTailBudgetBoundsTailMemory(t *testing.T) {
 	const budget = 2 << 20
 	opts.TailBudget = budget
 	d := NewDrain(NewMemStore(), func(string) Config { return smallConfig() }, opts)
-	keys := []string{PartitionKey([16]byte{1}, 0), PartitionKey([16]byte{1}, 1), PartitionKey([16]byte{1}, 2), PartitionKey([16]byte{1}, 3)}
+	var keys []string
+	for p := int32(0); p < 16; p++ {
+		keys = append(keys, PartitionKey([16]byte{1}, p))
+	}
 	value := make([]byte, 32<<10)
 	var peak int64
-	for i := 0; i < 1024; i++ { // 32 MiB, 8 MiB per partition
+	for i := 0; i < 64*len(keys); i++ { // 2 MiB per partition
 		key := keys[i%len(keys)]
 		l, err := d.Log(key)
 		if err != nil {
@@ -241,22 +245,40 @@ func TestDrainTailBudgetBoundsTailMemory(t *testing.T) {
 		}
 		peak = max(peak, d.opts.Tails.Load())
 	}
-	// Each of the 4 tails may pass budgetRollBytes by a batch before it rolls (its buffer
-	// doubled to 2 x budgetRollBytes at most): far below the 4 x 8 MiB the tails would hold
-	// unbudgeted.
-	if limit := int64(budget + len(keys)*2*budgetRollBytes); peak > limit {
+	// Past the budget each builder holds at most a buffer of 2 x budgetChunkBytes and
+	// the chunks being written (maxPendChunks + 1 before Append waits); the add that
+	// crossed it may have grown one buffer to chunkBytes.
+	if limit := int64(budget + chunkBytes + len(keys)*(maxPendChunks+2)*2*budgetChunkBytes); peak > limit {
 		t.Fatalf("tails held %d bytes at their peak, want at most %d", peak, limit)
 	}
 	for _, key := range keys {
 		l, _ := d.Log(key)
-		if n := len(l.Segments()); n < 3 {
-			t.Fatalf("%s: %d sealed segments, want the budget to have rolled at least 3", key, n)
+		waitFlushed(l)
+	}
+	if got, limit := d.opts.Tails.Load(), int64(budget+len(keys)*2*budgetChunkBytes); got > limit {
+		t.Fatalf("tails hold %d bytes once written, want at most %d (unbudgeted: a MiB each)", got, limit)
+	}
+	for _, key := range keys {
+		l, _ := d.Log(key)
+		if n := len(l.Segments()); n != 0 {
+			t.Fatalf("%s: %d sealed segments, want none (the budget writes, it does not roll)", key, n)
 		}
-		for off := int64(0); off < 256; off++ {
+		for off := int64(0); off < 64; off++ {
 			b, err := l.Read(off, 1) // a batch larger than maxBytes comes whole
 			if err != nil || len(b) == 0 {
 				t.Fatalf("%s: offset %d unreadable: %v", key, off, err)
 			}
+		}
+	}
+}
+
+// waitFlushed waits for the background writes of l's builders to stop.
+func waitFlushed(l *Log) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, b := range []*segBuilder{l.sealing, l.active} {
+		for b != nil && b.flushing {
+			l.flushed.Wait()
 		}
 	}
 }

@@ -43,8 +43,8 @@ func DefaultConfig() Config {
 
 // Options are the broker-wide settings of a Log.
 type Options struct {
-	// MaxActiveBytes bounds the active segment held in memory (the hot tail): it is sealed
-	// at min(segment.bytes, MaxActiveBytes). Default 16 MiB.
+	// MaxActiveBytes bounds the active segment: it is sealed at min(segment.bytes,
+	// MaxActiveBytes). Default 16 MiB. Only a Store without Creator holds it in memory.
 	MaxActiveBytes int64
 	// Now returns the wall clock in milliseconds (a fake clock in tests).
 	Now func() int64
@@ -58,23 +58,22 @@ type Options struct {
 	// stays readable meanwhile); a failed background seal is retried by the next one.
 	AsyncRoll bool
 	// TailBudget, when positive, bounds the memory of the unsealed tails of every Log
-	// sharing Tails (the buffers of the active and sealing segments and the Spares kept):
-	// above it Append rolls an active segment once it holds budgetRollBytes, and a sealed
-	// segment's buffer is not kept for reuse. The Drain sets Tails for its Logs.
+	// sharing Tails (the buffers of the active and sealing segments): above it Append
+	// writes an active segment's data once it holds budgetChunkBytes (a Store without
+	// Creator: rolls it once it holds budgetRollBytes). The Drain sets Tails for its Logs.
 	TailBudget int64
 	// Tails counts the bytes those buffers hold (nil: not counted).
 	Tails *atomic.Int64
-	// Spares, when set, keeps sealed segments' buffers for the next active segments of
-	// the Logs sharing it (nil: every roll allocates). The Drain sets one for its Logs.
-	Spares *Spares
 }
 
-// budgetRollBytes is the least an active segment holds before the tail budget rolls it:
-// smaller segments would cost a file and an fsync for little.
+// budgetRollBytes is the least an active segment kept in memory (a Store without Creator)
+// holds before the tail budget rolls it: smaller segments would cost a file and an fsync
+// for little.
 const budgetRollBytes = 1 << 20
 
 // rollSlack: an active segment grows up to rollSlack x MaxActiveBytes (never past
-// segment.bytes) while the previous seal is still being written.
+// segment.bytes) while the previous seal is still being written (written as it fills, it
+// costs disk, not memory).
 const rollSlack = 4
 
 func (o *Options) defaults() {
@@ -106,15 +105,12 @@ type Log struct {
 
 	mu      sync.Mutex
 	cfg     Config
-	segs    []*segment  // sealed, by base offset; contiguous ranges
-	sealing *segBuilder // being written by Seal (readable meanwhile)
-	active  *segBuilder // nil when empty
-	// A sealed segment's data buffer goes to opts.Spares, for the next active segment of
-	// any Log. A builder whose buffer went back is no longer l.sealing or l.active;
-	// readers check that under mu.
-	open map[int64]int64 // producer ID -> first offset of its open transaction
-	next int64
-	ckpt checkpoint
+	segs    []*segment      // sealed, by base offset; contiguous ranges
+	sealing *segBuilder     // being written by Seal (readable meanwhile)
+	active  *segBuilder     // nil when empty
+	open    map[int64]int64 // producer ID -> first offset of its open transaction
+	next    int64
+	ckpt    checkpoint
 	// badCRC: segments a read found a batch with a wrong CRC in (logged once each).
 	badCRC sync.Map
 	held   int64 // capacity of the tail buffers, as last added to opts.Tails
@@ -123,6 +119,12 @@ type Log struct {
 	// sealFailedAt is when the last seal failed (0: it succeeded); Append does not roll
 	// again for sealRetryMs after (see Append).
 	sealFailedAt int64
+	// flushed is signalled (on mu) when a builder's background write (flush) makes
+	// progress or stops.
+	flushed *sync.Cond
+	// viewers counts the reads holding views of the tail builders (tail.go): taken under
+	// mu, released without it.
+	viewers atomic.Int64
 }
 
 // sealRetryMs: after a failed seal (a full disk), Append leaves the retries to the jobs loop
@@ -131,7 +133,7 @@ type Log struct {
 const sealRetryMs = 1000
 
 // heldLocked brings opts.Tails up to date with the capacity of the tail buffers (active,
-// sealing; opts.Spares counts the kept ones itself). l.mu held.
+// sealing). l.mu held.
 func (l *Log) heldLocked() {
 	if l.opts.Tails == nil {
 		return
@@ -139,7 +141,7 @@ func (l *Log) heldLocked() {
 	var n int64
 	for _, b := range []*segBuilder{l.sealing, l.active} {
 		if b != nil {
-			n += int64(cap(b.data))
+			n += b.memBytes()
 		}
 	}
 	if n != l.held {
@@ -159,6 +161,7 @@ func (l *Log) overBudget() bool {
 func Open(st Store, prefix string, cfg Config, opts Options) (*Log, error) {
 	opts.defaults()
 	l := &Log{st: st, prefix: prefix, opts: opts, cfg: cfg, open: map[int64]int64{}}
+	l.flushed = sync.NewCond(&l.mu)
 	objs, err := st.List(prefix)
 	if err != nil {
 		return nil, err
@@ -281,7 +284,7 @@ func (l *Log) Size() int64 {
 	}
 	for _, b := range []*segBuilder{l.sealing, l.active} {
 		if b != nil {
-			n += int64(len(b.data))
+			n += b.size
 		}
 	}
 	return n
@@ -324,13 +327,15 @@ func (l *Log) Append(b []byte) error {
 		return err
 	}
 	now := l.opts.Now()
-	roll := l.active != nil && (int64(len(l.active.data)+h.Size) > min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes) ||
+	// Over the tail budget a builder with a writer writes what it holds early (cutEarly);
+	// one without rolls at budgetRollBytes.
+	roll := l.active != nil && (l.active.size+int64(h.Size) > min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes) ||
 		l.active.batches > 0 && l.active.waited(now, h.MaxTimestamp) > l.cfg.SegmentMs ||
-		len(l.active.data) >= budgetRollBytes && l.overBudget())
-	full := l.active != nil && int64(len(l.active.data)+h.Size) > min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes)
+		l.active.cr == nil && l.active.size >= budgetRollBytes && l.overBudget())
+	full := l.active != nil && l.active.size+int64(h.Size) > min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes)
 	// Past must the roll waits for a seal still running; below it the active segment takes
 	// the batch meanwhile (see rollAsync).
-	must := l.active != nil && int64(len(l.active.data)+h.Size) > min(l.cfg.SegmentBytes, rollSlack*l.opts.MaxActiveBytes)
+	must := l.active != nil && l.active.size+int64(h.Size) > min(l.cfg.SegmentBytes, rollSlack*l.opts.MaxActiveBytes)
 	if roll && !must && l.sealFailedAt != 0 && now-l.sealFailedAt < sealRetryMs {
 		roll = false
 	}
@@ -338,7 +343,7 @@ func (l *Log) Append(b []byte) error {
 	// even while an earlier seal runs: merging the batch into the active segment would keep
 	// it, say, in the segment DeleteRecords or retention must delete whole. Only the rolls at
 	// the internal MaxActiveBytes may be skipped.
-	kafkaRoll := l.active != nil && (int64(len(l.active.data)+h.Size) > l.cfg.SegmentBytes ||
+	kafkaRoll := l.active != nil && (l.active.size+int64(h.Size) > l.cfg.SegmentBytes ||
 		l.active.batches > 0 && l.active.waited(now, h.MaxTimestamp) > l.cfg.SegmentMs)
 	l.mu.Unlock()
 	if roll {
@@ -361,24 +366,35 @@ func (l *Log) Append(b []byte) error {
 		// An empty log whose start DeleteRecords moved into a batch replays that whole
 		// batch: the segment starts at the batch, below the log start.
 		l.active = newSegBuilder(min(l.next, h.Base), l.cfg.IndexIntervalBytes, l.cfg.Compact, now)
-		if roll := min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes); roll > 0 && roll < 1<<30 {
+		// Written as it fills (tail.go); its object is created by the first chunk's write.
+		l.active.cr, _ = l.st.(Creator)
+		if roll := min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes); l.active.cr == nil && roll > 0 && roll < 1<<30 {
 			l.active.capHint = int(roll + roll/32 + 4096)
 			if full && !l.overBudget() {
 				// A partition that just filled a segment fills the next one: one buffer
 				// of the roll size costs less than doubling up to it (zeroing and
-				// copying every step, a quarter of the broker's CPU under load), and a
-				// kept one (Spares) less than a fresh one. Partitions that roll for other
-				// reasons (segment.ms, the budget) are not hot: they grow as they fill.
-				if l.active.data = l.opts.Spares.take(h.Size); l.active.data == nil {
-					l.active.data = make([]byte, 0, l.active.capHint)
-				}
+				// copying every step). Partitions that roll for other reasons
+				// (segment.ms, the budget) are not hot: they grow as they fill.
+				l.active.data = make([]byte, 0, l.active.capHint)
 			}
 		}
 	}
 	l.trackTxn(b, &h, l.active)
-	l.active.add(b, &h)
+	a := l.active
+	a.small = l.overBudget()
+	a.add(b, &h)
 	l.next = h.Last + 1
 	l.lastAppend = now
+	if a.cr != nil {
+		if a.small {
+			a.cutEarly()
+		}
+		l.startFlushLocked(a, now)
+		// A disk slower than the producers: wait for the writes rather than fill memory.
+		for a.flushing && len(a.pend) > maxPendChunks && l.active == a {
+			l.flushed.Wait()
+		}
+	}
 	l.heldLocked()
 	return nil
 }
@@ -431,112 +447,6 @@ func (l *Log) openList() []openTxn {
 }
 
 func sign(v int64) int64 { return min(max(v, -1), 1) }
-
-// Seal writes the active segment to the Store as a sealed segment. The drain calls it to
-// let the WAL go; Append calls it to roll (in the background with Options.AsyncRoll).
-func (l *Log) Seal() error {
-	l.sealMu.Lock()
-	defer l.sealMu.Unlock()
-	a, data := l.startSeal()
-	if a == nil {
-		return nil
-	}
-	return l.completeSeal(a, data)
-}
-
-// rollAsync seals the active segment in the background, so the appender (the WAL's
-// callback, which acknowledges every producer) does not wait for the Store. While an
-// earlier seal still runs, the active segment goes on taking batches (the next append
-// rolls it once that seal is done) until must: then it seals in the foreground, after the
-// running one. At most one segment is being written per log, and a slow disk stalls the
-// acknowledgements only once a partition's active segment reaches rollSlack x
-// MaxActiveBytes (waiting at every roll for the previous seal's fsync cut throughput by
-// half and more on a loaded disk).
-func (l *Log) rollAsync(must bool) error {
-	if !l.sealMu.TryLock() {
-		if !must {
-			return nil
-		}
-		return l.Seal()
-	}
-	a, data := l.startSeal()
-	if a == nil {
-		l.sealMu.Unlock()
-		return nil
-	}
-	go func() {
-		defer l.sealMu.Unlock()
-		if err := l.completeSeal(a, data); err != nil {
-			// The batches are back in the active segment and still in the WAL (the
-			// durable offset did not move): the next roll or drain seal retries.
-			l.opts.Logger.Warn("logstore: sealing a segment failed; retried at the next roll", "log", l.prefix, "err", err)
-		}
-	}()
-	return nil
-}
-
-// startSeal moves the active segment to sealing and encodes it. sealMu held.
-func (l *Log) startSeal() (*segBuilder, []byte) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	a := l.active
-	if a == nil {
-		return nil, nil
-	}
-	l.active, l.sealing = nil, a
-	return a, a.finish(a.next, 0, l.openList())
-}
-
-// completeSeal writes the encoded segment and makes it part of the log. sealMu held.
-func (l *Log) completeSeal(a *segBuilder, data []byte) error {
-	name := segName(l.prefix, a.base, 0)
-	err := l.st.Put(name, data)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.sealing = nil
-	if err != nil {
-		// Put the batches back in front of whatever was appended meanwhile.
-		if l.active != nil {
-			for _, b := range l.active.batchesFrom(0) {
-				h, _ := parseBatch(b)
-				a.add(b, &h)
-			}
-			a.aborted = append(a.aborted, l.active.aborted...)
-		}
-		l.active = a
-		l.heldLocked()
-		l.sealFailedAt = max(l.opts.Now(), 1)
-		return fmt.Errorf("logstore: sealing %s: %w", name, err)
-	}
-	s, err := decodeTrailer(data[len(data)-trailerLen:], int64(len(data)))
-	if err != nil {
-		return err // not reachable: finish wrote it
-	}
-	s.name = name
-	l.sealFailedAt = 0
-	l.segs = append(l.segs, &s)
-	buf := a.data
-	a.data = nil
-	l.heldLocked()
-	if cap(buf) >= 1<<20 && !l.overBudget() {
-		l.opts.Spares.put(buf) // the Store has the bytes: the buffer is free
-	}
-	return nil
-}
-
-// batchesFrom returns the builder's batches starting at data position pos.
-func (s *segBuilder) batchesFrom(pos int64) [][]byte {
-	var out [][]byte
-	for pos < int64(len(s.data)) {
-		h, err := parseBatch(s.data[pos:])
-		if err != nil {
-			break
-		}
-		out = append(out, s.data[pos:pos+int64(h.Size)])
-		pos += int64(h.Size)
-	}
-	return out
-}
 
 func be64(b []byte) uint64 {
 	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |

@@ -4,6 +4,7 @@ package logstore
 // segments it and retention delete, and removing the whole log (DeleteTopics).
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -63,6 +64,37 @@ func (l *Log) deletePrefix(n int) (int, int64, error) {
 	return len(gone), bytes, nil
 }
 
+// tailWritersLocked waits for the tail builders' background writes and returns their
+// writers. l.mu held.
+func (l *Log) tailWritersLocked() []ObjectWriter {
+	var ws []ObjectWriter
+	for _, b := range []*segBuilder{l.sealing, l.active} {
+		if b != nil {
+			for b.flushing {
+				l.flushed.Wait()
+			}
+			if b.w != nil {
+				ws = append(ws, b.w)
+			}
+		}
+	}
+	return ws
+}
+
+// abortTail drops the temporary objects of the unsealed tail (Drain.Close).
+func (l *Log) abortTail() error {
+	l.sealMu.Lock() // a background seal finishes first
+	defer l.sealMu.Unlock()
+	l.mu.Lock()
+	ws := l.tailWritersLocked()
+	l.mu.Unlock()
+	var errs []error
+	for _, w := range ws {
+		errs = append(errs, w.Abort())
+	}
+	return errors.Join(errs...)
+}
+
 // Remove deletes every object of the log (DeleteTopics). The Log must not be used after.
 func (l *Log) Remove() error {
 	l.jobMu.Lock()
@@ -71,9 +103,20 @@ func (l *Log) Remove() error {
 	defer l.sealMu.Unlock()
 	l.mu.Lock()
 	segs := l.segs
-	l.segs, l.active = nil, nil
+	ws := l.tailWritersLocked()
+	for _, b := range []*segBuilder{l.sealing, l.active} {
+		if b != nil {
+			b.data, b.pend = nil, nil
+		}
+	}
+	l.segs, l.active, l.sealing = nil, nil, nil
 	l.heldLocked()
 	l.mu.Unlock()
+	for _, w := range ws {
+		if err := w.Abort(); err != nil { // the active segment's temporary object
+			return err
+		}
+	}
 	for _, s := range segs {
 		if err := l.st.Delete(s.name); err != nil {
 			return err

@@ -54,8 +54,9 @@ func (l *Log) read(dst []byte, offset int64, maxBytes int) ([]byte, error) {
 	}
 	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].next > offset })
 	segs := l.segs[i:len(l.segs):len(l.segs)]
-	tail := []*segBuilder{l.sealing, l.active} // captured with segs: nothing falls between
+	tail := l.tailViews(func(b *segBuilder) int64 { return b.seekOff(offset) }) // captured with segs: nothing falls between
 	l.mu.Unlock()
+	defer l.releaseViews(tail)
 	start := len(dst)
 	for _, s := range segs {
 		out, err := l.readSegment(dst, s, offset, maxBytes)
@@ -63,42 +64,65 @@ func (l *Log) read(dst []byte, offset int64, maxBytes int) ([]byte, error) {
 			return out, err
 		}
 	}
-	// The tail in memory.
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, b := range tail {
-		if b == nil || b.next <= offset {
+	// The tail: the data not yet in the store in memory, the rest in its object.
+	for _, v := range tail {
+		if v.next <= offset {
 			continue
 		}
-		if !l.current(b) {
-			return dst, errTailMoved
-		}
-		i := sort.Search(len(b.off), func(i int) bool { return b.off[i].key > offset })
-		pos := int64(0)
-		if i > 0 {
-			pos = int64(b.off[i-1].pos)
-		}
 		out := dst
-		for pos < int64(len(b.data)) {
-			h, err := parseBatch(b.data[pos:])
-			if err != nil {
-				break
-			}
-			bt := b.data[pos : pos+int64(h.Size)]
-			pos += int64(h.Size)
+		err := v.each(v.pos, func(bt []byte, h *batchInfo) bool {
 			if h.Last < offset {
-				continue
+				return true
 			}
 			if len(out) > start && len(out)-start+h.Size > maxBytes {
-				break
+				return false
 			}
 			out = append(out, bt...)
+			return true
+		})
+		if err != nil {
+			return dst, l.tailErr(v, err)
 		}
 		if len(out) > start {
 			return out, nil
 		}
 	}
 	return dst, nil
+}
+
+// tailViews returns views of the sealing and active builders, each with pos set by seek,
+// counted in l.viewers until releaseViews. l.mu held.
+func (l *Log) tailViews(seek func(b *segBuilder) int64) []*tailView {
+	var out []*tailView
+	for _, b := range []*segBuilder{l.sealing, l.active} {
+		if b != nil {
+			v := b.view()
+			v.pos = seek(b)
+			out = append(out, v)
+		}
+	}
+	if len(out) > 0 {
+		l.viewers.Add(1)
+	}
+	return out
+}
+
+// releaseViews ends a read of views tailViews returned.
+func (l *Log) releaseViews(views []*tailView) {
+	if len(views) > 0 {
+		l.viewers.Add(-1)
+	}
+}
+
+// tailErr turns the failure of a read of a builder's object into errTailMoved when the
+// builder was sealed (or dropped) meanwhile: its object was committed or aborted.
+func (l *Log) tailErr(v *tailView, err error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.current(v.b) {
+		return errTailMoved
+	}
+	return err
 }
 
 // section reads one of a segment's index sections (0 offset, 1 time, 2 aborted, 3 open).
@@ -250,8 +274,9 @@ func (l *Log) offsetForTimestamp(ts int64) (offset, recordTS int64, ok bool, err
 	start := l.ckpt.logStart
 	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].next > start })
 	segs := l.segs[i:len(l.segs):len(l.segs)]
-	tail := []*segBuilder{l.sealing, l.active}
+	tail := l.tailViews(func(b *segBuilder) int64 { return b.seekTime(ts) })
 	l.mu.Unlock()
+	defer l.releaseViews(tail)
 	match := func(b []byte, h *batchInfo) bool {
 		// Control batches count, as in Kafka's FileRecords.searchForTimestamp: a lookup
 		// past the last data record lands on a later commit marker.
@@ -290,20 +315,15 @@ func (l *Log) offsetForTimestamp(ts int64) (offset, recordTS int64, ok bool, err
 			return offset, recordTS, ok, err
 		}
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, b := range tail {
-		if b == nil || b.maxTS < ts {
+	for _, v := range tail {
+		if v.maxTS < ts {
 			continue
 		}
-		if !l.current(b) {
-			return 0, 0, false, errTailMoved
+		if serr := v.each(v.pos, func(b []byte, h *batchInfo) bool { return !match(b, h) }); serr != nil {
+			return 0, 0, false, l.tailErr(v, serr)
 		}
-		for _, bt := range b.batchesFrom(0) {
-			h, _ := parseBatch(bt)
-			if match(bt, &h) {
-				return offset, recordTS, ok, err
-			}
+		if ok || err != nil {
+			return offset, recordTS, ok, err
 		}
 	}
 	return 0, 0, false, err
@@ -406,13 +426,25 @@ func (l *Log) BytesFrom(offset, limit int64) int64 {
 		if b == nil || b.next <= offset {
 			continue
 		}
-		j := sort.Search(len(b.off), func(i int) bool { return b.off[i].key > offset })
-		pos := int64(0)
-		if j > 0 {
-			pos = int64(b.off[j-1].pos)
+		v := b.view()
+		pos := b.seekOff(offset)
+		if pos < v.written {
+			// The part already in the object is not read: counted from the index
+			// entry (at most index.interval.bytes plus a batch too many).
+			first := v.firstAfterWritten()
+			if first < 0 {
+				n += v.size - pos
+				continue
+			}
+			n += first - pos
+			pos = first
 		}
-		for pos < int64(len(b.data)) && n < limit {
-			h, err := parseBatch(b.data[pos:])
+		var hdr [batchHeaderLen]byte
+		for pos < v.size && n < limit {
+			if v.readAt(hdr[:min(batchHeaderLen, v.size-pos)], pos) != nil {
+				break
+			}
+			h, err := parseHeader(hdr[:])
 			if err != nil {
 				break
 			}

@@ -43,7 +43,7 @@ func (l *Log) EnforceRetentionBytes() (int, int64, error) {
 		}
 		for _, b := range []*segBuilder{l.sealing, l.active} {
 			if b != nil {
-				total += int64(len(b.data))
+				total += b.size
 			}
 		}
 		diff := total - cfg.RetentionBytes

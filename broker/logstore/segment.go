@@ -2,8 +2,12 @@ package logstore
 
 // A segment object holds a contiguous offset range of one partition. Its name is the
 // partition prefix, the 20-digit base offset and ".seg" (e.g. "t/00000000000000001000.seg").
-// It is written once (sealing the active segment, or the cleaner replacing a group of
-// segments) and never appended to, so the local directory and S3 store the same bytes.
+// It becomes visible once, whole (sealing the active segment, or the cleaner replacing a
+// group of segments), and never changes after, so the local directory and S3 store the same
+// bytes. The active segment's data is written to a temporary object as it fills (a Store
+// with Creator, see tail.go and objwriter.go: chunks of the record batches, in order) and
+// the seal appends the rest of the data and the index sections and trailer and renames
+// it; without a Creator the seal writes it in one Put. The bytes are the same either way.
 // All integers big-endian.
 //
 //	+---------------------------------------------+ 0
@@ -245,11 +249,23 @@ func (f *footer) seekTime(ts int64) int64 {
 }
 
 // segBuilder accumulates batches into a segment object; the Log's active segment is one.
+// With a writer it holds only the data not yet written (tail.go).
 type segBuilder struct {
 	base, next   int64
 	interval     int
-	countDeletes bool // count tombstones (compacted topics) for the cleaner's schedule
-	data         []byte
+	countDeletes bool         // count tombstones (compacted topics) for the cleaner's schedule
+	data         []byte       // data positions memStart..size
+	size         int64        // data length
+	cr           Creator      // the Store, when it writes objects as they fill (nil: all in memory)
+	w            ObjectWriter // created with the first chunk written
+	written      int64        // data in w
+	pend         []chunk      // cut, not yet in w: positions written..memStart
+	memStart     int64
+	memFirst     int64 // position of the first batch starting in data (-1: none)
+	hot          bool  // filled a chunk: the next data buffer is allocated whole
+	small        bool  // unless small (the tails are over their budget: see cutEarly)
+	flushing     bool  // Log.flush is writing pend (Log.mu)
+	flushFailed  int64 // when the last chunk write failed (0: it did not)
 	off, time    []idxEntry
 	aborted      []AbortedTxn
 	maxTS        int64
@@ -264,12 +280,12 @@ type segBuilder struct {
 
 func newSegBuilder(base int64, interval int, countDeletes bool, created int64) *segBuilder {
 	return &segBuilder{base: base, next: base, interval: max(interval, 1), countDeletes: countDeletes,
-		maxTS: -1, firstTS: -1, rollTS: -1, created: created}
+		maxTS: -1, firstTS: -1, rollTS: -1, created: created, memFirst: -1}
 }
 
 // add appends one batch (already validated by parseBatch, base >= next).
 func (s *segBuilder) add(b []byte, h *batchInfo) {
-	pos := uint32(len(s.data))
+	pos := uint32(s.size)
 	if s.batches == 0 || s.sinceIdx >= s.interval {
 		s.off = append(s.off, idxEntry{h.Base, pos})
 		if s.batches > 0 {
@@ -284,19 +300,11 @@ func (s *segBuilder) add(b []byte, h *batchInfo) {
 	if s.batches == 0 {
 		s.firstTS, s.rollTS = h.FirstTimestamp, h.MaxTimestamp
 	}
-	if need := len(s.data) + h.Size; need > cap(s.data) {
-		// Double (append grows large slices by 1.25x, copying a 16 MiB tail many times),
-		// up to the roll size plus room for the footer, and on past it (a segment that
-		// waits for the previous seal, see rollAsync) without regrowing at every batch.
-		nc := max(2*cap(s.data), need, 64<<10)
-		if s.capHint > 0 && need <= s.capHint {
-			nc = min(nc, s.capHint)
-		}
-		nd := make([]byte, len(s.data), nc)
-		copy(nd, s.data)
-		s.data = nd
+	if s.memFirst < 0 {
+		s.memFirst = s.size
 	}
-	s.data = append(s.data, b[:h.Size]...)
+	s.appendData(b[:h.Size])
+	s.size += int64(h.Size)
 	s.sinceIdx += h.Size
 	s.maxTS = max(s.maxTS, h.MaxTimestamp)
 	s.batches++
@@ -314,21 +322,17 @@ func (s *segBuilder) add(b []byte, h *batchInfo) {
 	}
 }
 
-// finish encodes the segment, covering offsets base..next (next may exceed the last batch:
-// a cleaned segment keeps the range of the segments it replaces).
-func (s *segBuilder) finish(next, cleaned int64, open []openTxn) []byte {
+// footer encodes the sections after the data, covering offsets base..next (next may exceed
+// the last batch: a cleaned segment keeps the range of the segments it replaces).
+func (s *segBuilder) footer(next, cleaned int64, open []openTxn) []byte {
 	next = max(next, s.next)
-	n := len(s.data) + len(s.off)*offEntryLen + len(s.time)*timeEntryLen + len(s.aborted)*abEntryLen +
+	n := len(s.off)*offEntryLen + len(s.time)*timeEntryLen + len(s.aborted)*abEntryLen +
 		len(open)*openEntryLen + trailerLen
-	// The footer goes after the data in its spare capacity when it fits (no copy of the
-	// data; readers of the builder never look past len(s.data)).
-	var out []byte
-	if cap(s.data)-len(s.data) >= n-len(s.data) {
-		out = s.data[:len(s.data):cap(s.data)]
-	} else {
-		out = make([]byte, len(s.data), n)
-		copy(out, s.data)
-	}
+	return s.appendFooter(make([]byte, 0, n), next, cleaned, open)
+}
+
+func (s *segBuilder) appendFooter(out []byte, next, cleaned int64, open []openTxn) []byte {
+	start := len(out)
 	be := binary.BigEndian
 	for _, e := range s.off {
 		out = be.AppendUint32(be.AppendUint64(out, uint64(e.key)), e.pos)
@@ -344,13 +348,30 @@ func (s *segBuilder) finish(next, cleaned int64, open []openTxn) []byte {
 	}
 	out = append(out, segMagic...)
 	out = append(out, segVersion, 0, 0, 0)
-	for _, v := range []int64{s.base, next, int64(len(s.data)), s.maxTS, s.firstTS, s.created, cleaned} {
+	for _, v := range []int64{s.base, next, s.size, s.maxTS, s.firstTS, s.created, cleaned} {
 		out = be.AppendUint64(out, uint64(v))
 	}
 	for _, v := range []uint32{uint32(len(s.off)), uint32(len(s.time)), uint32(len(s.aborted)), uint32(len(open)), s.deletable, s.batches} {
 		out = be.AppendUint32(out, v)
 	}
-	return be.AppendUint32(out, crc32.Checksum(out[len(s.data):], crc32c))
+	return be.AppendUint32(out, crc32.Checksum(out[start:], crc32c))
+}
+
+// finish encodes the whole segment of a builder without a writer (all its data in memory),
+// covering offsets base..next.
+func (s *segBuilder) finish(next, cleaned int64, open []openTxn) []byte {
+	return s.finishWith(s.footer(next, cleaned, open))
+}
+
+// finishWith returns the data followed by the encoded footer f.
+func (s *segBuilder) finishWith(f []byte) []byte {
+	// The footer goes after the data in its spare capacity when it fits (no copy of the
+	// data; readers of the builder never look past the length they took).
+	if cap(s.data)-len(s.data) >= len(f) {
+		return append(s.data[:len(s.data):cap(s.data)], f...)
+	}
+	out := make([]byte, 0, len(s.data)+len(f))
+	return append(append(out, s.data...), f...)
 }
 
 // decodeSegment fully checks a whole segment object: trailer, footer, and every batch

@@ -143,6 +143,49 @@ func (t *TieredStore) Put(name string, data []byte) error {
 	return nil
 }
 
+// Create implements Creator when the local store does: the object is written locally as it
+// fills, and on Commit counted (and later uploaded) as a Put object is.
+func (t *TieredStore) Create(name string) (ObjectWriter, error) {
+	c, ok := t.local.(Creator)
+	if !ok {
+		return nil, fmt.Errorf("logstore: the local store cannot write %s incrementally", name)
+	}
+	w, err := c.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	return &tieredWriter{ObjectWriter: w, t: t, name: name}, nil
+}
+
+type tieredWriter struct {
+	ObjectWriter
+	t    *TieredStore
+	name string
+}
+
+func (w *tieredWriter) Commit(rest ...[]byte) error {
+	size := w.Size()
+	for _, p := range rest {
+		size += int64(len(p))
+	}
+	var last []byte
+	if len(rest) > 0 {
+		last = rest[len(rest)-1]
+	}
+	if err := w.ObjectWriter.Commit(rest...); err != nil {
+		return err
+	}
+	// The footer (the last part Log commits) ends with the trailer.
+	if isSegName(w.name) && len(last) >= trailerLen {
+		if s, err := decodeTrailer(last[len(last)-trailerLen:], size); err == nil {
+			w.t.mu.Lock()
+			w.t.addLocalLocked(w.name, size, s.created)
+			w.t.mu.Unlock()
+		}
+	}
+	return nil
+}
+
 func (t *TieredStore) Get(name string, off, n int64) ([]byte, error) {
 	b, err := t.local.Get(name, off, n)
 	if errors.Is(err, ErrNotFound) {
