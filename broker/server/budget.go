@@ -15,6 +15,12 @@ import (
 // Waiters are woken all at once on every release and each re-checks: a small need that fits
 // goes ahead of a large one that does not (no FIFO), so a well-behaved client with small
 // requests is served while large answers wait for room.
+//
+// Frames take their bytes in steps as they arrive (readframe.go), so readers hold part of a
+// frame while they wait for the rest: when every byte taken is held by such waiters, no
+// release can come and none would fit (four 16 MB frames under a 16 MiB budget, each with
+// its first 64 KiB read, stopped a broker for good). Then the waiter holding the most goes
+// over the limit (acquire), finishes its frame and gives the bytes back once answered.
 type budget struct {
 	limit int64
 
@@ -25,6 +31,18 @@ type budget struct {
 	// roomWaits counts waitRoom calls that had to wait (readers stopped by back-pressure).
 	roomWaits int64
 	wake      chan struct{} // closed at the next release; nil while nobody waits
+	// waiters are the acquire calls waiting, with the bytes each holds (waitHeld in all).
+	waiters  []*budgetWaiter
+	waitHeld int64
+	// overLimit counts the grants past the limit that broke a wait of holders (acquire).
+	overLimit int64
+}
+
+// budgetWaiter is one acquire call waiting: own is what its taker holds, granted is set when
+// it may go over the limit.
+type budgetWaiter struct {
+	own     int64
+	granted bool
 }
 
 // newBudget returns a budget of limit bytes; limit <= 0 means unbounded (still counted).
@@ -63,15 +81,59 @@ func (b *budget) tryAcquire(n int64, owner *int64) bool {
 }
 
 // acquire waits until n more bytes fit for a taker already holding own bytes and takes them.
-// It gives up (false, nothing taken) when either stop channel closes.
+// It gives up (false, nothing taken) when either stop channel closes. While it waits, what
+// own holds is counted as held by a waiter: when all that is taken is held by waiters, the
+// one holding the most (the first of equals) takes its bytes past the limit.
 func (b *budget) acquire(n, own int64, owner *int64, stop1, stop2 <-chan struct{}) bool {
-	return b.waitUntil(func() bool {
-		if !b.fits(n, own) {
-			return false
+	var w *budgetWaiter
+	defer func() {
+		if w != nil {
+			b.mu.Lock()
+			b.unwaitLocked(w)
+			b.mu.Unlock()
 		}
-		b.takeLocked(n, owner)
-		return true
+	}()
+	return b.waitUntil(func() bool {
+		if w != nil && w.granted || b.fits(n, own) {
+			b.takeLocked(n, owner)
+			return true
+		}
+		if w == nil {
+			w = &budgetWaiter{own: own}
+			b.waiters = append(b.waiters, w)
+			b.waitHeld += own
+		}
+		if b.used > 0 && b.used == b.waitHeld {
+			top := b.waiters[0]
+			for _, v := range b.waiters[1:] {
+				if v.own > top.own {
+					top = v
+				}
+			}
+			if !top.granted {
+				top.granted = true
+				b.overLimit++
+			}
+			if top == w {
+				b.takeLocked(n, owner)
+				return true
+			}
+			b.notifyLocked() // top is asleep: wake it to take its grant
+		}
+		return false
 	}, &b.waits, stop1, stop2)
+}
+
+// unwaitLocked removes w from the waiters. A grant w did not use (it stopped) passes on at
+// the next check: its taker releases what it held, which wakes the others.
+func (b *budget) unwaitLocked(w *budgetWaiter) {
+	for i, v := range b.waiters {
+		if v == w {
+			b.waiters = append(b.waiters[:i], b.waiters[i+1:]...)
+			b.waitHeld -= w.own
+			return
+		}
+	}
 }
 
 // acquireOwned is acquire for a taker whose holding is *owner (read under the lock, as the

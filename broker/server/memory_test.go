@@ -625,3 +625,52 @@ func TestWriterParksWhileIdle(t *testing.T) {
 		await(t, "the writer parked", parked)
 	}
 }
+
+// Four frames each larger than half the request budget, all with their first 64 KiB read
+// before any grows: each waits for room the others hold, and nothing else holds any. The
+// waiter holding the most goes over the limit, so all four are answered (before, the
+// readers waited for each other for good: the bench's 1000-partition phase under a 16 MiB
+// budget stopped the broker this way).
+func TestFramesWaitingForEachOtherAllGoThrough(t *testing.T) {
+	s, addr := startServerWith(t, Config{MaxRequestMemoryBytes: 512 << 10}, bigDispatcher{})
+	req := kmsg.NewPtrMetadataRequest()
+	req.Version = 12
+	for i := 0; i < 10; i++ {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(bigName)
+		req.Topics = append(req.Topics, rt)
+	}
+	frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID("t")).AppendRequest(nil, req, 9)
+	if len(frame) < 256<<10 || holdFor(len(frame)-4)-firstStep <= (512<<10)-4*firstStep {
+		t.Fatalf("frame of %d bytes does not make the readers wait for each other", len(frame))
+	}
+	const n = 4
+	conns := make([]*net.TCPConn, n)
+	for i := range conns {
+		conns[i] = dial(t, addr)
+		conns[i].SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := conns[i].Write(frame[:4+firstStep]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	await(t, "every frame's first step read", func() bool { return s.Stats().RequestBytes == n*firstStep })
+	for _, c := range conns {
+		if _, err := c.Write(frame[4+firstStep : 4+firstStep+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range conns {
+		if _, err := c.Write(frame[4+firstStep+1:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range conns {
+		if got := readCorrelationIDs(t, bufio.NewReader(c), 1); got[0] != 9 {
+			t.Fatalf("connection %d: correlation ID %d", i, got[0])
+		}
+	}
+	await(t, "the request budget to be free", func() bool { return s.Stats().RequestBytes == 0 })
+	if st := s.Stats(); st.RequestWaits == 0 {
+		t.Fatalf("no reader waited for the budget: the test did not make them wait (%+v)", st)
+	}
+}
