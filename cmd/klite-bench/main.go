@@ -449,7 +449,9 @@ func throughput(ctx context.Context, addr, topic string, o options) (int64, int6
 // runWorkers runs fn(0..n-1) concurrently and returns how long they took together and the
 // first error any of them returned.
 func runWorkers(n int, fn func(i int) error) (time.Duration, error) {
-	var firstErr atomic.Value
+	// A pointer to the error: atomic.Value panics when the workers' errors have different
+	// concrete types.
+	var firstErr atomic.Pointer[error]
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := 0; i < n; i++ {
@@ -457,13 +459,13 @@ func runWorkers(n int, fn func(i int) error) (time.Duration, error) {
 		go func() {
 			defer wg.Done()
 			if err := fn(i); err != nil {
-				firstErr.CompareAndSwap(nil, err)
+				firstErr.CompareAndSwap(nil, &err)
 			}
 		}()
 	}
 	wg.Wait()
 	if e := firstErr.Load(); e != nil {
-		return 0, e.(error)
+		return 0, *e
 	}
 	return time.Since(start), nil
 }
