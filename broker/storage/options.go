@@ -8,7 +8,7 @@ import (
 // Defaults for WALOptions.
 const (
 	DefaultSegmentBytes  = 256 << 20
-	DefaultMaxGroupBytes = 8 << 20
+	DefaultMaxGroupBytes = 4 << 20
 	DefaultCacheBytes    = 32 << 20
 )
 
@@ -24,7 +24,9 @@ type WALOptions struct {
 	// would keep one segment (all it holds, drained or not) for hours, and a WAL segment can
 	// only be deleted once rotated and drained (default 0: by size only; klite uses 30s).
 	SegmentMaxAge time.Duration
-	// MaxGroupBytes caps the bytes written (and fsynced) by one group commit (default 8 MiB).
+	// MaxGroupBytes caps the bytes written (and fsynced) by one group commit (default 4 MiB: the
+	// writer keeps about three groups of buffers, and 4 MiB groups keep a 500 MB/s load at
+	// ~125 fsyncs/s).
 	// A single entry larger than this is written as a group of its own.
 	MaxGroupBytes int
 	// MaxPendingBytes bounds the bytes queued but not yet written; Append blocks while it is
