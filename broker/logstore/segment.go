@@ -230,22 +230,28 @@ func decodeFooter(s *segment, f []byte) (*footer, error) {
 }
 
 // seekOffset returns the position to scan from for the first batch holding offset o.
-func (f *footer) seekOffset(o int64) int64 {
-	i := sort.Search(len(f.off), func(i int) bool { return f.off[i].key > o })
+func (f *footer) seekOffset(o int64) int64 { return seekOffIn(f.off, o) }
+
+// seekOffIn returns the position of the last offset index entry at or below o (0 if none).
+func seekOffIn(off []idxEntry, o int64) int64 {
+	i := sort.Search(len(off), func(i int) bool { return off[i].key > o })
 	if i == 0 {
 		return 0
 	}
-	return int64(f.off[i-1].pos)
+	return int64(off[i-1].pos)
 }
 
 // seekTime returns the position to scan from for the first batch with max timestamp >= ts:
 // every batch before it has a smaller max timestamp.
-func (f *footer) seekTime(ts int64) int64 {
-	i := sort.Search(len(f.time), func(i int) bool { return f.time[i].key >= ts })
+func (f *footer) seekTime(ts int64) int64 { return seekTimeIn(f.time, ts) }
+
+// seekTimeIn returns the position of the last time index entry below ts (0 if none).
+func seekTimeIn(time []idxEntry, ts int64) int64 {
+	i := sort.Search(len(time), func(i int) bool { return time[i].key >= ts })
 	if i == 0 {
 		return 0
 	}
-	return int64(f.time[i-1].pos)
+	return int64(time[i-1].pos)
 }
 
 // segBuilder accumulates batches into a segment object; the Log's active segment is one.

@@ -213,22 +213,10 @@ func (s *segBuilder) view() *tailView {
 }
 
 // seekOff returns the data position to scan from for offset o. Log.mu held.
-func (s *segBuilder) seekOff(o int64) int64 {
-	i := sort.Search(len(s.off), func(i int) bool { return s.off[i].key > o })
-	if i == 0 {
-		return 0
-	}
-	return int64(s.off[i-1].pos)
-}
+func (s *segBuilder) seekOff(o int64) int64 { return seekOffIn(s.off, o) }
 
 // seekTime returns the data position to scan from for timestamp ts. Log.mu held.
-func (s *segBuilder) seekTime(ts int64) int64 {
-	i := sort.Search(len(s.time), func(i int) bool { return s.time[i].key >= ts })
-	if i == 0 {
-		return 0
-	}
-	return int64(s.time[i-1].pos)
-}
+func (s *segBuilder) seekTime(ts int64) int64 { return seekTimeIn(s.time, ts) }
 
 // part returns the in-memory part holding pos (nil: none, or in the object).
 func (v *tailView) part(pos int64) *chunk {
