@@ -44,6 +44,10 @@ func (b *batchInfo) codec() int8         { return int8(b.Attributes & attrCodecM
 
 var errBadBatch = errors.New("logstore: malformed record batch")
 
+// batchSize is the whole size of the batch whose header starts b (its length field plus
+// the 12 bytes before it); b holds at least 12 bytes. Not checked: see parseBatch.
+func batchSize(b []byte) int64 { return 12 + int64(int32(binary.BigEndian.Uint32(b[8:]))) }
+
 // parseBatch decodes the header of the batch at the start of b and checks that the whole
 // batch is present. It does not check the CRC (see checkBatchCRC).
 func parseBatch(b []byte) (batchInfo, error) {

@@ -18,12 +18,15 @@ const (
 	dioMinBytes = 1 << 20
 )
 
+// dioAligned reports whether p's memory starts on a block boundary (direct I/O needs it).
+func dioAligned(p []byte) bool { return uintptr(unsafe.Pointer(unsafe.SliceData(p)))%dioAlign == 0 }
+
 // writeDirect writes data to a new file at path with O_DIRECT and fsyncs it; ok is false
 // when direct I/O does not apply (no O_DIRECT, small or unaligned buffer, refused by the
 // file system) and nothing was written.
 func writeDirect(path string, data []byte) (ok bool, err error) {
 	n := (len(data) + dioAlign - 1) &^ (dioAlign - 1)
-	if oDirect == 0 || len(data) < dioMinBytes || cap(data) < n || uintptr(unsafe.Pointer(unsafe.SliceData(data)))%dioAlign != 0 {
+	if oDirect == 0 || len(data) < dioMinBytes || cap(data) < n || !dioAligned(data) {
 		return false, nil
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|oDirect, 0o644)

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"unsafe"
 )
 
 // Creator is a Store that can write an object incrementally.
@@ -104,8 +103,7 @@ func (w *dirWriter) Write(p []byte) error {
 	}
 	// Only whole chunks go direct: the small ones a tail over its budget writes (tens of
 	// KiB) would each wait for the device, the page cache takes them at memory speed.
-	if w.df != nil && len(p) >= dioMinBytes && len(p)%dioAlign == 0 && w.size%dioAlign == 0 &&
-		uintptr(unsafe.Pointer(unsafe.SliceData(p)))%dioAlign == 0 {
+	if w.df != nil && len(p) >= dioMinBytes && len(p)%dioAlign == 0 && w.size%dioAlign == 0 && dioAligned(p) {
 		if _, err := w.df.WriteAt(p, w.size); err == nil {
 			w.size += int64(len(p))
 			return nil

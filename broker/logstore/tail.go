@@ -19,7 +19,6 @@ package logstore
 // until the seal, as before.
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"sort"
@@ -94,8 +93,7 @@ func (s *segBuilder) appendData(p []byte) {
 	}
 	for len(p) > 0 {
 		if len(s.data) == cap(s.data) && s.small && len(s.data) >= budgetChunkBytes {
-			// Over the budget: write what the full buffer holds rather than grow it.
-			s.cut(len(s.data) &^ (dioAlign - 1))
+			s.cutEarly() // over the budget: write what the full buffer holds rather than grow it
 			continue
 		}
 		if len(s.data) == cap(s.data) {
@@ -157,7 +155,7 @@ func (s *segBuilder) cut(n int) {
 			if p == s.size {
 				break
 			}
-			p += 12 + int64(int32(binary.BigEndian.Uint32(s.data[p-s.memStart+8:])))
+			p += batchSize(s.data[p-s.memStart:])
 		}
 	}
 	s.pend = append(s.pend, c)
@@ -308,7 +306,7 @@ func (r *tailReader) batch(pos int64) ([]byte, batchInfo, error) {
 	if len(hdr) < 12 {
 		return nil, batchInfo{}, fmt.Errorf("%w: %d bytes at the tail end", errBadBatch, len(hdr))
 	}
-	n := 12 + int64(int32(binary.BigEndian.Uint32(hdr[8:])))
+	n := batchSize(hdr)
 	if n < batchHeaderLen || pos+n > r.v.size {
 		return nil, batchInfo{}, fmt.Errorf("%w: batch of %d bytes at %d", errBadBatch, n, pos)
 	}
