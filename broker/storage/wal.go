@@ -198,6 +198,10 @@ func OpenWAL(opts WALOptions) (WAL, error) {
 	}
 	for _, e := range ents {
 		name := e.Name()
+		if e.Type().IsRegular() && strings.HasSuffix(name, ".wal"+reclaimSuffix) {
+			reclaimFile(filepath.Join(dir, name)) // removed before a crash or stop
+			continue
+		}
 		if !e.Type().IsRegular() || !strings.HasSuffix(name, ".wal") {
 			continue
 		}

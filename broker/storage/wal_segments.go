@@ -151,7 +151,7 @@ func (w *fileWAL) RemoveSegmentsBefore(seg uint64) error {
 	}
 	w.segMu.Lock()
 	var firstErr error
-	removed := false
+	var removed []string
 	for _, n := range sortedSegs(w.segs) {
 		if n >= seg || n >= w.cur {
 			break
@@ -160,15 +160,23 @@ func (w *fileWAL) RemoveSegmentsBefore(seg uint64) error {
 		delete(w.segs, n)
 		w.forgetRecent(n)
 		f.Close()
-		if err := os.Remove(w.segPath(n)); err != nil && !errors.Is(err, os.ErrNotExist) && firstErr == nil {
-			firstErr = err
+		// Renamed out of the way now, its blocks given back gradually (reclaim.go).
+		p := w.segPath(n)
+		if err := os.Rename(p, p+reclaimSuffix); err != nil {
+			if !errors.Is(err, os.ErrNotExist) && firstErr == nil {
+				firstErr = err
+			}
+			continue
 		}
-		removed = true
+		removed = append(removed, p+reclaimSuffix)
 	}
 	w.segMu.Unlock()
-	if removed {
+	if len(removed) > 0 {
 		if err := w.files.SyncDir(w.dir); err != nil && firstErr == nil {
 			firstErr = err
+		}
+		for _, p := range removed {
+			reclaimFile(p)
 		}
 	}
 	return firstErr

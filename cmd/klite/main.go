@@ -85,6 +85,7 @@ func run(o *options, reload func() (*options, error)) int {
 		// exposed beyond the operator.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		mux.HandleFunc("/debug/pprof/heap", pprof.Index)
 		if reg != nil {
 			mux.Handle("/metrics", reg.Handler())
