@@ -156,19 +156,22 @@ func (w *fileWAL) RemoveSegmentsBefore(seg uint64) error {
 		if n >= seg || n >= w.cur {
 			break
 		}
+		// Renamed out of the way now, its blocks given back gradually (reclaim.go). A
+		// segment that cannot be renamed stays, and so do the ones after it: only a prefix
+		// of the WAL is ever removed (recovery refuses a gap).
+		p := w.segPath(n)
+		err := os.Rename(p, p+reclaimSuffix)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			firstErr = err
+			break
+		}
+		if err == nil {
+			removed = append(removed, p+reclaimSuffix)
+		}
 		f := w.segs[n]
 		delete(w.segs, n)
 		w.forgetRecent(n)
 		f.Close()
-		// Renamed out of the way now, its blocks given back gradually (reclaim.go).
-		p := w.segPath(n)
-		if err := os.Rename(p, p+reclaimSuffix); err != nil {
-			if !errors.Is(err, os.ErrNotExist) && firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		removed = append(removed, p+reclaimSuffix)
 	}
 	w.segMu.Unlock()
 	if len(removed) > 0 {

@@ -347,13 +347,8 @@ func TestWALSegmentFilesAndRemoval(t *testing.T) {
 
 func TestWALReadDuringRemove(t *testing.T) {
 	dir := t.TempDir()
-	w, _ := openTestWAL(t, WALOptions{Dir: dir, SegmentBytes: 8192}, nil)
+	w, locs := filledWAL(t, dir, 8192, 100, 1000)
 	defer w.Close()
-	replayAll(t, w)
-	var locs []Location
-	for i := range 100 {
-		locs = append(locs, mustAppend(t, w, testBatch(i, 1000)))
-	}
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var reads, notFound atomic.Int64
