@@ -159,19 +159,23 @@ func (w *fileWAL) RemoveSegmentsBefore(seg uint64) error {
 		// Renamed out of the way now, its blocks given back gradually (reclaim.go). A
 		// segment that cannot be renamed stays, and so do the ones after it: only a prefix
 		// of the WAL is ever removed (recovery refuses a gap).
+		// The read handle is closed first (some systems refuse to rename an open file) and
+		// opened again if the segment stays.
 		p := w.segPath(n)
+		w.segs[n].Close()
 		err := os.Rename(p, p+reclaimSuffix)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			firstErr = err
+			if f, oerr := os.Open(p); oerr == nil {
+				w.segs[n] = f
+			}
 			break
 		}
 		if err == nil {
 			removed = append(removed, p+reclaimSuffix)
 		}
-		f := w.segs[n]
 		delete(w.segs, n)
 		w.forgetRecent(n)
-		f.Close()
 	}
 	w.segMu.Unlock()
 	if len(removed) > 0 {
