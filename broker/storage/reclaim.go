@@ -89,9 +89,8 @@ func shrinkAndRemove(path string) {
 	os.Remove(path)
 }
 
-// WaitReclaimed waits until every removed WAL segment's file is gone (tests, and callers
-// that measure disk use right after a trim).
-func WaitReclaimed() {
+// waitReclaimed waits until every removed WAL segment's file is gone (tests).
+func waitReclaimed() {
 	reclaim.mu.Lock()
 	defer reclaim.mu.Unlock()
 	for reclaim.running {

@@ -31,7 +31,7 @@ func TestRemovedSegmentsAreReclaimed(t *testing.T) {
 			t.Fatalf("segment %d still listed after removal: %v", n, err)
 		}
 	}
-	WaitReclaimed()
+	waitReclaimed()
 	left, _ := filepath.Glob(filepath.Join(dir, "wal", "*"+reclaimSuffix))
 	if len(left) != 0 {
 		t.Fatalf("files left after reclaiming: %v", left)
@@ -67,7 +67,7 @@ func TestOpenWALReclaimsLeftovers(t *testing.T) {
 	if len(got) != len(want) || got[0].loc != want[0] {
 		t.Fatalf("replayed %d batches from %+v, want %d from %+v (log: %s)", len(got), got[0].loc, len(want), want[0], lb.String())
 	}
-	WaitReclaimed()
+	waitReclaimed()
 	if _, err := os.Stat(p + reclaimSuffix); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("leftover not reclaimed: %v", err)
 	}
@@ -103,7 +103,7 @@ func TestRemoveStopsAtAFailedRename(t *testing.T) {
 		}
 	}
 	w.Close()
-	WaitReclaimed()
+	waitReclaimed()
 	if err := os.RemoveAll(block); err != nil {
 		t.Fatal(err)
 	}

@@ -156,11 +156,10 @@ func (w *fileWAL) RemoveSegmentsBefore(seg uint64) error {
 		if n >= seg || n >= w.cur {
 			break
 		}
-		// Renamed out of the way now, its blocks given back gradually (reclaim.go). A
-		// segment that cannot be renamed stays, and so do the ones after it: only a prefix
-		// of the WAL is ever removed (recovery refuses a gap).
-		// The read handle is closed first (some systems refuse to rename an open file) and
-		// opened again if the segment stays.
+		// Renamed out of the way now, its blocks given back gradually (reclaim.go). The
+		// read handle is closed first (some systems refuse to rename an open file). A
+		// segment that cannot be renamed stays, read handle opened again, and so do the
+		// ones after it: only a prefix of the WAL is ever removed (recovery refuses a gap).
 		p := w.segPath(n)
 		w.segs[n].Close()
 		err := os.Rename(p, p+reclaimSuffix)
