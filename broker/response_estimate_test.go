@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"reflect"
 	"runtime"
 	"testing"
 	"time"
@@ -29,23 +30,24 @@ func TestMetadataResponseEstimate(t *testing.T) {
 	all.Version = 12
 	all.Topics = nil
 	est := tb.ResponseEstimate(h, all)
-	// What building the answer allocates.
+	// What building the answer allocates, and what the built answer holds: its structs,
+	// slices and strings walked one by one (the process heap moves with the broker's own
+	// background work, so its difference is no measure of one answer).
 	var before, after runtime.MemStats
 	var resp kmsg.Response
-	runtime.GC()
 	runtime.ReadMemStats(&before)
 	handleMetadata(tb.Broker, &ReqCtx{}, all, func(r kmsg.Response) { resp = r })
 	runtime.ReadMemStats(&after)
 	built := int64(after.TotalAlloc - before.TotalAlloc)
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	runtime.KeepAlive(resp)
 	if resp == nil || len(resp.(*kmsg.MetadataResponse).Topics) != 2 {
 		t.Fatalf("metadata answer %+v", resp)
 	}
+	held := heldBytes(reflect.ValueOf(resp), map[uintptr]bool{})
 	t.Logf("10,000 partitions: estimate %d bytes, answer holds %d bytes (%d allocated building it), encoded %d bytes",
 		est, held, built, len(resp.AppendTo(nil)))
+	if held < 10000*40 {
+		t.Fatalf("the walk found %d bytes in an answer with 10,000 partitions", held)
+	}
 	if est < held/2 || est > 4*held {
 		t.Fatalf("estimate %d bytes far from the %d bytes the built answer holds", est, held)
 	}
@@ -114,6 +116,48 @@ func TestFetchAnswersReservedInBuildBudget(t *testing.T) {
 		st := tb.srv.Stats()
 		return st.BuildBytes == 0 && st.ResponseBytes == 0
 	})
+}
+
+// heldBytes is the memory reachable from v that v does not hold inline: pointed-to values,
+// slice backing arrays (by capacity) and string bytes, each pointer counted once.
+func heldBytes(v reflect.Value, seen map[uintptr]bool) int64 {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() || seen[v.Pointer()] {
+			return 0
+		}
+		seen[v.Pointer()] = true
+		return int64(v.Type().Elem().Size()) + heldBytes(v.Elem(), seen)
+	case reflect.Interface:
+		if v.IsNil() {
+			return 0
+		}
+		return heldBytes(v.Elem(), seen)
+	case reflect.Struct:
+		var n int64
+		for i := range v.NumField() {
+			n += heldBytes(v.Field(i), seen)
+		}
+		return n
+	case reflect.Slice:
+		if v.IsNil() {
+			return 0
+		}
+		n := int64(v.Cap()) * int64(v.Type().Elem().Size())
+		for i := range v.Len() {
+			n += heldBytes(v.Index(i), seen)
+		}
+		return n
+	case reflect.String:
+		return int64(v.Len())
+	case reflect.Map:
+		var n int64
+		for it := v.MapRange(); it.Next(); {
+			n += int64(it.Key().Type().Size()+it.Value().Type().Size()) + heldBytes(it.Key(), seen) + heldBytes(it.Value(), seen)
+		}
+		return n
+	}
+	return 0
 }
 
 // awaitCond polls cond (bounded: 10 s) until it holds.
