@@ -93,6 +93,32 @@ func TestFramePoolSizedToLimit(t *testing.T) {
 	if out, kept := p.stats(); out != 0 || kept != 1<<20 {
 		t.Fatalf("new size back: out %d kept %d, want 0, 1 MiB", out, kept)
 	}
+	// A frame as large as the limit, read in two steps (readFrame): the first step's small
+	// buffer does not push the free large one out, so the frame reuses it.
+	_, first := p.get(minPooledFrame)
+	if out, kept := p.stats(); out != minPooledFrame || kept != 1<<20 {
+		t.Fatalf("first step: out %d kept %d, want 64 KiB, 1 MiB", out, kept)
+	}
+	_, whole := p.get(1 << 20)
+	p.put(first)
+	if whole != big {
+		t.Fatalf("a frame as large as the limit did not reuse the free buffer")
+	}
+	p.put(whole)
+	if out, kept := p.stats(); out != 0 || kept != 1<<20 {
+		t.Fatalf("frame back: out %d kept %d, want 0, 1 MiB", out, kept)
+	}
+	// Other connections hold first steps (waiting for the budget) as that frame comes back:
+	// it is kept all the same, for the next of them.
+	_, first = p.get(minPooledFrame)
+	_, whole = p.get(1 << 20)
+	p.put(first)
+	_, waiting := p.get(minPooledFrame)
+	p.put(whole)
+	if out, kept := p.stats(); out != minPooledFrame || kept != 1<<20 {
+		t.Fatalf("frame back while a first step is out: out %d kept %d, want 64 KiB, 1 MiB", out, kept)
+	}
+	p.put(waiting)
 	// Idle: the timer drops the free buffers once a check finds no take since the last.
 	deadline := time.Now().Add(10 * time.Second)
 	for {

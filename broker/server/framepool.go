@@ -23,7 +23,7 @@ import (
 // The pool is sized to the request budget: the buffers it has handed out and those it keeps
 // free together stay within limit (a buffer coming back when they would not is dropped), so
 // pooled frames never hold more than the budget lets requests hold, however the traffic's
-// sizes shift. Free buffers go once no frame has been taken for idleAfter, so an idle broker
+// sizes shift; frames' first steps aside (see held), each charged to the budget. Free buffers go once no frame has been taken for idleAfter, so an idle broker
 // keeps none.
 const (
 	minPooledFrame = 64 << 10
@@ -58,15 +58,16 @@ const idleAfter = time.Second
 type framePool struct {
 	limit int64
 
-	mu      sync.Mutex
-	free    [][]*[]byte // per class
-	out     int64       // bytes of buffers handed out and not back
-	kept    int64       // bytes of free buffers
-	takes   uint64      // getFrame calls that took a pooled class, for the idle check
-	seen    uint64      // takes at the last idle check
-	armed   bool
-	timer   *time.Timer
-	dropped int64 // buffers not kept (over the limit), for tests
+	mu       sync.Mutex
+	free     [][]*[]byte // per class
+	out      int64       // bytes of buffers handed out and not back
+	outFirst int64       // of which of the smallest class (frames' first steps, see held)
+	kept     int64       // bytes of free buffers
+	takes    uint64      // getFrame calls that took a pooled class, for the idle check
+	seen     uint64      // takes at the last idle check
+	armed    bool
+	timer    *time.Timer
+	dropped  int64 // buffers not kept (over the limit), for tests
 }
 
 // newFramePool returns a pool whose handed-out and free buffers stay within limit bytes
@@ -97,6 +98,9 @@ func (p *framePool) get(n int) (frame []byte, pooled *[]byte) {
 	p.mu.Lock()
 	p.takes++
 	p.out += int64(size)
+	if c == 0 {
+		p.outFirst += int64(size)
+	}
 	if l := len(p.free[c]); l > 0 {
 		pooled = p.free[c][l-1]
 		p.free[c][l-1] = nil
@@ -105,8 +109,8 @@ func (p *framePool) get(n int) (frame []byte, pooled *[]byte) {
 	} else {
 		// A new buffer: free ones of other sizes go first if together they would pass the
 		// limit (the traffic's sizes shifted), so this one can be kept when it comes back.
-		for i := len(p.free) - 1; i >= 0 && p.out+p.kept > p.limit; i-- {
-			for l := len(p.free[i]); l > 0 && p.out+p.kept > p.limit; l-- {
+		for i := len(p.free) - 1; i >= 0 && p.held() > p.limit; i-- {
+			for l := len(p.free[i]); l > 0 && p.held() > p.limit; l-- {
 				p.free[i][l-1] = nil
 				p.free[i] = p.free[i][:l-1]
 				p.kept -= int64(frameClassSizes[i])
@@ -133,7 +137,10 @@ func (p *framePool) put(b *[]byte) {
 	size := int64(cap(*b))
 	p.mu.Lock()
 	p.out -= size
-	if p.out+p.kept+size <= p.limit {
+	if c == 0 {
+		p.outFirst -= size
+	}
+	if p.held()+size <= p.limit {
 		p.free[c] = append(p.free[c], b)
 		p.kept += size
 		if !p.armed {
@@ -159,8 +166,19 @@ func (p *framePool) disown(b *[]byte) {
 	}
 	p.mu.Lock()
 	p.out -= int64(cap(*b))
+	if frameClass(cap(*b)) == 0 {
+		p.outFirst -= int64(cap(*b))
+	}
 	p.mu.Unlock()
 }
+
+// held is what the limit bounds: the buffers kept free and those handed out, but for those
+// of the smallest class handed out. readFrame takes one for each frame's first step and
+// gives it back once the frame's whole buffer is taken; counted, the first steps of the
+// connections waiting for the budget made the pool throw away the free buffer of a frame as
+// large as the limit whenever one came back, so every such frame was allocated and zeroed
+// anew. Each first step is charged to the request budget all the same. p.mu held.
+func (p *framePool) held() int64 { return p.out - p.outFirst + p.kept }
 
 // idleCheck drops the free buffers if no frame was taken since the last check, else looks
 // again later.
