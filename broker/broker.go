@@ -522,6 +522,7 @@ const walCacheBytes = 1 << 20
 // buffers; ~200 MB after the benchmark) until the runtime's forced collection minutes later.
 // Two collections: pooled frames survive the first in the pool's victim cache.
 func releaseMemory() {
+	logstore.DropFreeBuffers()
 	debug.FreeOSMemory()
 	debug.FreeOSMemory()
 }

@@ -23,6 +23,8 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 const (
@@ -42,19 +44,88 @@ const (
 )
 
 // chunkPool keeps a few free chunkBytes buffers: a hot partition fills one a MiB, and
-// allocating each (zeroed, then collected) cost a tenth of the broker's CPU under load.
+// allocating each (zeroed, then collected) cost a tenth of the broker's CPU under load. It
+// keeps firstDataCap buffers too: over the tail budget every partition fills and writes one
+// after another (a thousand partitions allocated and zeroed a buffer per 32 KiB produced).
+// The free buffers go once none was taken for poolIdleAfter, so an idle broker keeps none.
 var chunkPool struct {
-	mu   sync.Mutex
-	bufs [][]byte
+	mu    sync.Mutex
+	bufs  [][]byte // chunkBytes
+	small [][]byte // firstDataCap
+	takes uint64   // buffers taken, for the idle check
+	seen  uint64   // takes at the last idle check
+	timer *time.Timer
+	armed bool
 }
 
-// chunkPoolMax: free chunk buffers kept at most (shared by every Log).
-const chunkPoolMax = 8
+const (
+	// chunkPoolMax: free chunk buffers kept at most (shared by every Log).
+	chunkPoolMax = 8
+	// smallPoolMax: free firstDataCap buffers kept at most (16 MiB). A seal of every tail
+	// over the budget gives back one per partition, taken again as they fill: with fewer
+	// kept, a thousand partitions allocated (and zeroed) most of theirs anew.
+	smallPoolMax = 512
+	// poolIdleAfter: how long free buffers are kept with none taken.
+	poolIdleAfter = time.Second
+)
+
+// armPoolLocked starts the idle check when the pool keeps buffers. chunkPool.mu held.
+func armPoolLocked() {
+	if chunkPool.armed {
+		return
+	}
+	chunkPool.armed = true
+	chunkPool.seen = chunkPool.takes
+	if chunkPool.timer == nil {
+		chunkPool.timer = time.AfterFunc(poolIdleAfter, poolIdleCheck)
+	} else {
+		chunkPool.timer.Reset(poolIdleAfter)
+	}
+}
+
+// poolIdleCheck drops the free buffers if none was taken since the last check.
+func poolIdleCheck() {
+	chunkPool.mu.Lock()
+	defer chunkPool.mu.Unlock()
+	if chunkPool.takes != chunkPool.seen {
+		chunkPool.seen = chunkPool.takes
+		chunkPool.timer.Reset(poolIdleAfter)
+		return
+	}
+	chunkPool.armed = false
+	dropFreeLocked()
+}
+
+// DropFreeBuffers lets the pool's free buffers go now (the broker went idle and hands its
+// memory back; the pool's own idle check may come a second later).
+func DropFreeBuffers() {
+	chunkPool.mu.Lock()
+	defer chunkPool.mu.Unlock()
+	dropFreeLocked()
+}
+
+func dropFreeLocked() {
+	clear(chunkPool.bufs)
+	chunkPool.bufs = chunkPool.bufs[:0]
+	clear(chunkPool.small)
+	chunkPool.small = chunkPool.small[:0]
+}
+
+// smallAllocs counts the firstDataCap buffers the pool had none free for (tests).
+var smallAllocs atomic.Int64
+
+// poolFree returns the free buffers the pool keeps (tests).
+func poolFree() (chunks, small int) {
+	chunkPool.mu.Lock()
+	defer chunkPool.mu.Unlock()
+	return len(chunkPool.bufs), len(chunkPool.small)
+}
 
 // newChunkBuf returns an empty buffer of capacity chunkBytes.
 func newChunkBuf() []byte {
 	chunkPool.mu.Lock()
 	defer chunkPool.mu.Unlock()
+	chunkPool.takes++
 	if n := len(chunkPool.bufs); n > 0 {
 		b := chunkPool.bufs[n-1]
 		chunkPool.bufs[n-1] = nil
@@ -64,18 +135,39 @@ func newChunkBuf() []byte {
 	return make([]byte, 0, chunkBytes)
 }
 
-// recycleLocked keeps b for reuse when it is a whole chunk buffer and no reader of l holds
-// a view (so none can hold a slice of b: a new view is taken under l.mu and b is no longer
-// in the builder). l.mu held.
+// newSmallBuf returns a buffer of length n and capacity firstDataCap (n <= firstDataCap).
+func newSmallBuf(n int) []byte {
+	chunkPool.mu.Lock()
+	defer chunkPool.mu.Unlock()
+	chunkPool.takes++
+	if k := len(chunkPool.small); k > 0 {
+		b := chunkPool.small[k-1]
+		chunkPool.small[k-1] = nil
+		chunkPool.small = chunkPool.small[:k-1]
+		return b[:n]
+	}
+	smallAllocs.Add(1)
+	return make([]byte, n, firstDataCap)
+}
+
+// recycleLocked keeps b for reuse when it is a whole chunk buffer (or a whole firstDataCap
+// one) and no reader of l holds a view (so none can hold a slice of b: a new view is taken
+// under l.mu and b is no longer in the builder). l.mu held.
 func (l *Log) recycleLocked(b []byte) {
-	if cap(b) != chunkBytes || l.viewers.Load() != 0 {
+	if cap(b) != chunkBytes && cap(b) != firstDataCap || l.viewers.Load() != 0 {
 		return
 	}
 	chunkPool.mu.Lock()
 	defer chunkPool.mu.Unlock()
-	if len(chunkPool.bufs) < chunkPoolMax {
+	switch {
+	case cap(b) == chunkBytes && len(chunkPool.bufs) < chunkPoolMax:
 		chunkPool.bufs = append(chunkPool.bufs, b[:0])
+	case cap(b) == firstDataCap && len(chunkPool.small) < smallPoolMax:
+		chunkPool.small = append(chunkPool.small, b[:0])
+	default:
+		return
 	}
+	armPoolLocked()
 }
 
 // chunk is a cut part of the data not yet in the object.
@@ -102,9 +194,12 @@ func (s *segBuilder) appendData(p []byte) {
 				nc = min(max(2*cap(s.data), firstDataCap, len(s.data)+len(p)), chunkBytes)
 			}
 			var nd []byte
-			if nc == chunkBytes {
+			switch nc {
+			case chunkBytes:
 				nd = newChunkBuf()[:len(s.data)]
-			} else {
+			case firstDataCap:
+				nd = newSmallBuf(len(s.data))
+			default:
 				nd = make([]byte, len(s.data), nc)
 			}
 			copy(nd, s.data)
@@ -141,6 +236,9 @@ func (s *segBuilder) appendWhole(p []byte) {
 func (s *segBuilder) cut(n int) {
 	end := s.memStart + int64(n)
 	c := chunk{pos: s.memStart, b: s.data[:n:n], first: -1}
+	if n == len(s.data) {
+		c.b = s.data[:n] // the whole buffer: its capacity tells recycleLocked what it is
+	}
 	if s.memFirst >= 0 && s.memFirst < end {
 		c.first = s.memFirst
 		s.memFirst = -1
@@ -163,7 +261,12 @@ func (s *segBuilder) cut(n int) {
 		s.data = nil
 	} else {
 		// An early cut (tail budget): the rest goes to a new small buffer.
-		rest := make([]byte, len(s.data)-n, max(firstDataCap, len(s.data)-n))
+		var rest []byte
+		if k := len(s.data) - n; k <= firstDataCap {
+			rest = newSmallBuf(k)
+		} else {
+			rest = make([]byte, k)
+		}
 		copy(rest, s.data[n:])
 		s.data = rest
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/klite/klite/broker/storage"
 )
@@ -617,6 +618,57 @@ func TestActiveSegmentSmallChunksOverBudget(t *testing.T) {
 			checkReads(t, l, batches)
 			checkObjects(t, st)
 		})
+	}
+}
+
+// Over the budget a tail fills and writes one firstDataCap buffer after another: once
+// written, each goes back to the pool and the next is taken from it, not allocated; the
+// free buffers go once the pool is idle.
+func TestSmallChunkBuffersReused(t *testing.T) {
+	d, err := OpenDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	opts := smallOpts(&clock{})
+	opts.MaxActiveBytes = 64 << 20
+	opts.TailBudget, opts.Tails = 1, new(atomic.Int64) // always over
+	l, err := Open(d, "p/", cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := make([]byte, 3000)
+	var batches [][]byte
+	appendN := func(n int) {
+		for range n {
+			b := mkBatch(t, l.NextOffset(), []rec{{value: v, ts: 1000 + int64(len(batches))}}, batchOpts{})
+			if err := l.Append(b); err != nil {
+				t.Fatal(err)
+			}
+			batches = append(batches, b)
+			waitFlushed(l) // as a disk that keeps up: each chunk written before the next
+		}
+	}
+	appendN(100)
+	before := smallAllocs.Load()
+	appendN(1000) // about a hundred 32 KiB chunks
+	if n := smallAllocs.Load() - before; n > 1 {
+		t.Fatalf("%d buffers allocated for about a hundred chunks, want them taken from the pool", n)
+	}
+	if _, small := poolFree(); small == 0 {
+		t.Fatalf("no small buffer kept free")
+	}
+	checkReads(t, l, batches)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		chunks, small := poolFree()
+		if chunks == 0 && small == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the idle pool keeps %d chunk and %d small buffers", chunks, small)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
