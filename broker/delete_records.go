@@ -140,7 +140,7 @@ func (b *Broker) deleteRecords(p *partition, offset int64) (int64, *kerr.Error) 
 // removeDeadSegments gives the space back: the Log deleted its segments below the new log
 // start; the WAL segments are trimmed once the partition tails in them are sealed.
 func (b *Broker) removeDeadSegments() {
-	if err := b.trimWAL(); err != nil {
+	if err := b.trimWAL(0); err != nil {
 		b.log.Warn("trimming the WAL failed", "err", err)
 	}
 }

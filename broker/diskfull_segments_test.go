@@ -44,7 +44,7 @@ func TestDiskFullBelowSegmentsLosesNothing(t *testing.T) {
 	if segs := p.log().Segments(); len(segs) != 0 {
 		t.Fatalf("a segment was sealed on a full disk: %+v", segs)
 	}
-	if err := tb.trimWAL(); err != nil && !errors.Is(err, syscall.ENOSPC) {
+	if err := tb.trimWAL(0); err != nil && !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("trimming the WAL: %v", err)
 	}
 	if len(walFiles()) == 0 {

@@ -96,7 +96,7 @@ func (b *Broker) maintainLogs() {
 		}
 	}
 	err := b.sealIdleTails()
-	if err = errors.Join(err, b.trimWAL()); err != nil {
+	if err = errors.Join(err, b.trimWAL(walKeepSegments)); err != nil {
 		b.log.Warn("sealing partition segments or trimming the WAL failed; retrying", "err", err)
 	}
 }
@@ -147,15 +147,26 @@ func heapFreeBytes() uint64 {
 	return s[0].Value.Uint64()
 }
 
-// trimWAL seals the tails that pin WAL segments older than the newest, writes the producer
-// state snapshot for the new checkpoint and deletes the WAL segments below it.
-func (b *Broker) trimWAL() error {
+// walKeepSegments is how many WAL segments before the newest the periodic trim leaves to
+// the tails that still need them: a tail is sealed once it pins a segment older than that,
+// not at every rotation. Each seal is a file created, two fsyncs and a rename, and under a
+// thousand evenly loaded partitions every rotation sealed a thousand tails of ~250 KiB
+// each: waiting three rotations writes segments four times larger, and produce went from
+// 428-448 to 467-473 MB/s in the same run. The WAL holds up to four segments (1 GiB at the
+// default size) and a crash replays them; a clean shutdown seals everything.
+const walKeepSegments = 3
+
+// trimWAL seals the tails that pin WAL segments more than keep before the newest, writes the
+// producer state snapshot for the new checkpoint and deletes the WAL segments below it.
+func (b *Broker) trimWAL(keep uint64) error {
 	if !b.trimmable {
 		return nil
 	}
 	b.trimMu.Lock()
 	defer b.trimMu.Unlock()
-	sealErr := b.drain.SealPinning(b.drain.LastSegment())
+	below := b.drain.LastSegment()
+	below -= min(below, keep)
+	sealErr := b.drain.SealPinning(below)
 	cp := b.drain.Checkpoint()
 	for _, p := range b.livePartitions() {
 		p.mu.Lock()
@@ -179,7 +190,7 @@ func (b *Broker) sealAll() error {
 	if !b.trimmable || b.drain == nil {
 		return nil
 	}
-	return errors.Join(b.drain.SealPinning(math.MaxUint64), b.trimWAL())
+	return errors.Join(b.drain.SealPinning(math.MaxUint64), b.trimWAL(0))
 }
 
 // runRetention applies retention.ms / retention.bytes / DeleteRecords to every Log. A tail

@@ -88,7 +88,7 @@ func TestSnapshotKeepsProducerStateAfterWALTrim(t *testing.T) {
 		}
 	}
 	before := firstWALSegment(t, dir)
-	if err := tb.trimWAL(); err != nil {
+	if err := tb.trimWAL(0); err != nil {
 		t.Fatal(err)
 	}
 	if after := firstWALSegment(t, dir); after <= before {
@@ -134,7 +134,7 @@ func TestSnapshotRefusesMissingWAL(t *testing.T) {
 			t.Fatalf("batch %d: error %d", i, r.ErrorCode)
 		}
 	}
-	if err := tb.trimWAL(); err != nil {
+	if err := tb.trimWAL(0); err != nil {
 		t.Fatal(err)
 	}
 	for i := 120; i < 240; i++ { // more WAL segments after the checkpoint
