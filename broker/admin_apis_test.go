@@ -729,3 +729,38 @@ func TestDeleteTopicRemovesDeadSegments(t *testing.T) {
 		t.Fatalf("stay after restart: offset %d, %d bytes", got[0].Offset, len(got[0].Value))
 	}
 }
+
+// The periodic trim seals a tail only once it pins a WAL segment walKeepSegments rotations
+// old: a partition writes one segment per few rotations instead of one per rotation, and the
+// WAL keeps at most walKeepSegments segments before the newest (DeleteRecords and shutdown
+// still trim at once: the tests above).
+func TestPeriodicTrimKeepsRecentWALSegments(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBroker(t, dir, func(c *Config) { c.WALSegmentBytes = 4096; c.WALTrimInterval = time.Hour })
+	adm := tb.admin(t)
+	createTopic(t, adm, "k", 1, nil)
+	cl := tb.client(t, kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerLinger(0))
+	first := walSegments(t, dir)
+	for i := 0; i < 60; i++ {
+		if err := cl.ProduceSync(ctxT(t, 10*time.Second), &kgo.Record{Topic: "k", Value: bytes.Repeat([]byte{'v'}, 1000)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := tb.trimWAL(walKeepSegments); err != nil { // as the periodic trim, after every record
+			t.Fatal(err)
+		}
+		if n := walSegments(t, dir); n > walKeepSegments+1 {
+			t.Fatalf("record %d: %d WAL segments, want at most %d", i, n, walKeepSegments+1)
+		}
+	}
+	rotations := int(tb.drain.LastSegment()) - first
+	matches, err := filepath.Glob(filepath.Join(dir, "segments", "*", "0", "*.seg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rotations < 12 || len(matches) == 0 || len(matches) > rotations/(walKeepSegments+1)+1 {
+		t.Fatalf("%d partition segments over %d WAL rotations, want at most one per %d rotations", len(matches), rotations, walKeepSegments+1)
+	}
+	if got := consumeN(t, tb, "k", 60); got[0].Offset != 0 || got[59].Offset != 59 {
+		t.Fatalf("consumed %d..%d", got[0].Offset, got[59].Offset)
+	}
+}
