@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -192,6 +193,9 @@ func (r *compareRun) machineLimits() error {
 	return nil
 }
 
+// startupRuns is how many times klite is started for the start-up figure.
+const startupRuns = 5
+
 func (r *compareRun) startTargets() error {
 	args := strings.Fields(r.o.kliteArgs)
 	if r.o.profile {
@@ -202,12 +206,27 @@ func (r *compareRun) startTargets() error {
 		r.pprofAddr = a
 		args = append(args, "--health-addr", a)
 	}
+	// Start-up is the median of startupRuns starts on fresh data directories (the last one
+	// is the broker the phases use): one start alone swung from 8 to 41 ms, the first exec
+	// of a just-built binary being the slow one.
+	var starts []time.Duration
+	for i := 1; i < startupRuns; i++ {
+		p, err := startKlite(r.o.bin, filepath.Join(r.o.dataDir, fmt.Sprintf("klite-start-%d", i)), args...)
+		if err != nil {
+			return err
+		}
+		starts = append(starts, p.startup)
+		p.stop()
+		os.RemoveAll(filepath.Join(r.o.dataDir, fmt.Sprintf("klite-start-%d", i)))
+	}
 	kl, err := startKlite(r.o.bin, filepath.Join(r.o.dataDir, "klite"), args...)
 	if err != nil {
 		return err
 	}
+	starts = append(starts, kl.startup)
+	slices.Sort(starts)
 	r.targets[0] = &target{name: "klite", addr: kl.addr, pid: kl.cmd.Process.Pid, dataDir: filepath.Join(r.o.dataDir, "klite"),
-		startup: kl.startup, stop: kl.stop}
+		startup: starts[len(starts)/2], stop: kl.stop}
 	r.targets[0].sampler = startRSSSampler(r.targets[0].pid, r.start, 250*time.Millisecond)
 
 	// Kafka as bin/kafka-server-start.sh runs it (1 GB heap, G1 with 20 ms pause goal, full
@@ -231,7 +250,8 @@ func (r *compareRun) startTargets() error {
 	r.targets[1].sampler = startRSSSampler(r.targets[1].pid, r.start, 250*time.Millisecond)
 	time.Sleep(2 * time.Second) // let both settle before the idle RSS
 	r.add(cmpRow{name: "start-up to first answer", unit: "ms", v: [2]float64{ms(r.targets[0].startup), ms(r.targets[1].startup)},
-		note: "exec to the first ApiVersions answer (Kafka: run-kafka.sh, includes formatting its storage)"})
+		note: fmt.Sprintf("exec to the first ApiVersions answer; klite: median of %d starts on fresh data directories (%.1f-%.1f ms); Kafka: one start (run-kafka.sh, includes formatting its storage); target: klite < 20 ms",
+			len(starts), ms(starts[0]), ms(starts[len(starts)-1]))})
 	r.add(cmpRow{name: "idle RSS", unit: "MB", v: [2]float64{mb(r.targets[0].rss()), mb(r.targets[1].rss())}, note: "target: klite < 15 MB"})
 	r.add(cmpRow{name: "idle RSS, anonymous", unit: "MB", v: [2]float64{mb(treeAnonRSS(r.targets[0].pid)), mb(treeAnonRSS(r.targets[1].pid))},
 		note: "heap and stacks (RssAnon); the rest of the idle RSS is the executable's pages touched at start-up"})
