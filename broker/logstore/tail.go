@@ -123,31 +123,34 @@ func poolFree() (chunks, small int) {
 
 // newChunkBuf returns an empty buffer of capacity chunkBytes.
 func newChunkBuf() []byte {
-	chunkPool.mu.Lock()
-	defer chunkPool.mu.Unlock()
-	chunkPool.takes++
-	if n := len(chunkPool.bufs); n > 0 {
-		b := chunkPool.bufs[n-1]
-		chunkPool.bufs[n-1] = nil
-		chunkPool.bufs = chunkPool.bufs[:n-1]
-		return b[:0]
+	if b := takeFree(&chunkPool.bufs); b != nil {
+		return b
 	}
 	return make([]byte, 0, chunkBytes)
 }
 
 // newSmallBuf returns a buffer of length n and capacity firstDataCap (n <= firstDataCap).
 func newSmallBuf(n int) []byte {
-	chunkPool.mu.Lock()
-	defer chunkPool.mu.Unlock()
-	chunkPool.takes++
-	if k := len(chunkPool.small); k > 0 {
-		b := chunkPool.small[k-1]
-		chunkPool.small[k-1] = nil
-		chunkPool.small = chunkPool.small[:k-1]
+	if b := takeFree(&chunkPool.small); b != nil {
 		return b[:n]
 	}
 	smallAllocs.Add(1)
 	return make([]byte, n, firstDataCap)
+}
+
+// takeFree takes the last free buffer of list (a list of chunkPool), nil if there is none.
+func takeFree(list *[][]byte) []byte {
+	chunkPool.mu.Lock()
+	defer chunkPool.mu.Unlock()
+	chunkPool.takes++
+	n := len(*list)
+	if n == 0 {
+		return nil
+	}
+	b := (*list)[n-1]
+	(*list)[n-1] = nil
+	*list = (*list)[:n-1]
+	return b[:0]
 }
 
 // recycleLocked keeps b for reuse when it is a whole chunk buffer (or a whole firstDataCap
