@@ -23,8 +23,8 @@ import (
 // The pool is sized to the request budget: the buffers it has handed out and those it keeps
 // free together stay within limit (a buffer coming back when they would not is dropped), so
 // pooled frames never hold more than the budget lets requests hold, however the traffic's
-// sizes shift; frames' first steps aside (see held), each charged to the budget. Free buffers go once no frame has been taken for idleAfter, so an idle broker
-// keeps none.
+// sizes shift (frames' first steps aside, see held: each is charged to the budget). Free
+// buffers go once no frame has been taken for idleAfter, so an idle broker keeps none.
 const (
 	minPooledFrame = 64 << 10
 	maxPooledFrame = 16 << 20
