@@ -25,6 +25,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/klite/klite/broker/internal/idle"
 )
 
 const (
@@ -52,10 +54,7 @@ var chunkPool struct {
 	mu    sync.Mutex
 	bufs  [][]byte // chunkBytes
 	small [][]byte // firstDataCap
-	takes uint64   // buffers taken, for the idle check
-	seen  uint64   // takes at the last idle check
-	timer *time.Timer
-	armed bool
+	idle  idle.Check
 }
 
 const (
@@ -69,31 +68,13 @@ const (
 	poolIdleAfter = time.Second
 )
 
-// armPoolLocked starts the idle check when the pool keeps buffers. chunkPool.mu held.
-func armPoolLocked() {
-	if chunkPool.armed {
-		return
-	}
-	chunkPool.armed = true
-	chunkPool.seen = chunkPool.takes
-	if chunkPool.timer == nil {
-		chunkPool.timer = time.AfterFunc(poolIdleAfter, poolIdleCheck)
-	} else {
-		chunkPool.timer.Reset(poolIdleAfter)
-	}
-}
-
 // poolIdleCheck drops the free buffers if none was taken since the last check.
 func poolIdleCheck() {
 	chunkPool.mu.Lock()
 	defer chunkPool.mu.Unlock()
-	if chunkPool.takes != chunkPool.seen {
-		chunkPool.seen = chunkPool.takes
-		chunkPool.timer.Reset(poolIdleAfter)
-		return
+	if chunkPool.idle.Due() {
+		dropFreeLocked()
 	}
-	chunkPool.armed = false
-	dropFreeLocked()
 }
 
 // DropFreeBuffers lets the pool's free buffers go now (the broker went idle and hands its
@@ -142,7 +123,7 @@ func newSmallBuf(n int) []byte {
 func takeFree(list *[][]byte) []byte {
 	chunkPool.mu.Lock()
 	defer chunkPool.mu.Unlock()
-	chunkPool.takes++
+	chunkPool.idle.Took()
 	n := len(*list)
 	if n == 0 {
 		return nil
@@ -170,7 +151,7 @@ func (l *Log) recycleLocked(b []byte) {
 	default:
 		return
 	}
-	armPoolLocked()
+	chunkPool.idle.Arm(poolIdleAfter, poolIdleCheck)
 }
 
 // chunk is a cut part of the data not yet in the object.

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/klite/klite/broker/internal/idle"
 )
 
 // Frame buffers of Produce requests are reused. At a gigabyte per second of produce traffic
@@ -63,11 +65,8 @@ type framePool struct {
 	out      int64       // bytes of buffers handed out and not back
 	outFirst int64       // of which of the smallest class (frames' first steps, see held)
 	kept     int64       // bytes of free buffers
-	takes    uint64      // getFrame calls that took a pooled class, for the idle check
-	seen     uint64      // takes at the last idle check
-	armed    bool
-	timer    *time.Timer
-	dropped  int64 // buffers not kept (over the limit), for tests
+	idle     idle.Check  // counts the takes of pooled classes
+	dropped  int64       // buffers not kept (over the limit), for tests
 }
 
 // newFramePool returns a pool whose handed-out and free buffers stay within limit bytes
@@ -96,7 +95,7 @@ func (p *framePool) get(n int) (frame []byte, pooled *[]byte) {
 	}
 	size := frameClassSizes[c]
 	p.mu.Lock()
-	p.takes++
+	p.idle.Took()
 	p.out += int64(size)
 	if c == 0 {
 		p.outFirst += int64(size)
@@ -143,15 +142,7 @@ func (p *framePool) put(b *[]byte) {
 	if p.held()+size <= p.limit {
 		p.free[c] = append(p.free[c], b)
 		p.kept += size
-		if !p.armed {
-			p.armed = true
-			p.seen = p.takes
-			if p.timer == nil {
-				p.timer = time.AfterFunc(idleAfter, p.idleCheck)
-			} else {
-				p.timer.Reset(idleAfter)
-			}
-		}
+		p.idle.Arm(idleAfter, p.idleCheck)
 	} else {
 		p.dropped++
 	}
@@ -185,13 +176,9 @@ func (p *framePool) held() int64 { return p.out - p.outFirst + p.kept }
 func (p *framePool) idleCheck() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.takes != p.seen {
-		p.seen = p.takes
-		p.timer.Reset(idleAfter)
-		return
+	if p.idle.Due() {
+		p.dropFreeLocked()
 	}
-	p.armed = false
-	p.dropFreeLocked()
 }
 
 // dropFree lets the free buffers go now (the server went idle).
