@@ -211,13 +211,14 @@ func (r *compareRun) startTargets() error {
 	// of a just-built binary being the slow one.
 	var starts []time.Duration
 	for i := 1; i < startupRuns; i++ {
-		p, err := startKlite(r.o.bin, filepath.Join(r.o.dataDir, fmt.Sprintf("klite-start-%d", i)), args...)
+		dir := filepath.Join(r.o.dataDir, fmt.Sprintf("klite-start-%d", i))
+		p, err := startKlite(r.o.bin, dir, args...)
 		if err != nil {
 			return err
 		}
 		starts = append(starts, p.startup)
 		p.stop()
-		os.RemoveAll(filepath.Join(r.o.dataDir, fmt.Sprintf("klite-start-%d", i)))
+		os.RemoveAll(dir)
 	}
 	kl, err := startKlite(r.o.bin, filepath.Join(r.o.dataDir, "klite"), args...)
 	if err != nil {

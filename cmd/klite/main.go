@@ -246,8 +246,8 @@ const defaultGCPercent = 25
 
 // afterStart runs once the broker serves. It sets defaultGCPercent only now: during start-up
 // the heap is small and mostly the packages' init tables, and with a lower percentage (50
-// when this was measured) the runtime collected once there (its minimum heap is 4 MB scaled by the percentage): a tenth of the start-up's
-// CPU time in a profile, to free next to nothing, and the median start-up to the first
+// when this was measured) the runtime collected once there (its minimum heap is 4 MB
+// scaled by the percentage): a tenth of the start-up's CPU time in a profile, to free next to nothing, and the median start-up to the first
 // ApiVersions fell from ~16 to ~12 ms without it. Open's WAL replay still collects at Go's
 // default (100) meanwhile. (Handing the start-up's
 // garbage back with one more collection was tried: it left idle RSS higher, as the
