@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,5 +39,50 @@ func TestKliteTargetEnvironment(t *testing.T) {
 		if !found {
 			t.Errorf("klite target environment %q lacks %s", env, want)
 		}
+	}
+}
+
+// The harness's own outputs (results, COMPATIBILITY.md) do not make a build dirty; any other
+// change to a tracked file does.
+func TestGitDescribeIgnoresHarnessOutputs(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	dir := t.TempDir()
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	write := func(name, text string) {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	git("init", "-q")
+	write("COMPATIBILITY.md", "a")
+	write("conformance/results/wire.json", "a")
+	write("broker/x.go", "a")
+	git("add", ".")
+	git("commit", "-q", "-m", "c")
+	clean := gitDescribe(dir)
+	if !strings.HasPrefix(clean, "dev build ") || strings.HasSuffix(clean, "-dirty") {
+		t.Fatalf("clean checkout: %q", clean)
+	}
+	write("COMPATIBILITY.md", "b")
+	write("conformance/results/wire.json", "b")
+	if got := gitDescribe(dir); got != clean {
+		t.Fatalf("with rewritten harness outputs: %q, want %q", got, clean)
+	}
+	write("broker/x.go", "b")
+	if got := gitDescribe(dir); got != clean+"-dirty" {
+		t.Fatalf("with a changed source file: %q, want %q", got, clean+"-dirty")
 	}
 }
