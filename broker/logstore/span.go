@@ -4,7 +4,10 @@ package logstore
 // the batches into memory. ReadSpan finds the byte range of the whole batches a read returns
 // in the segment file (the offset index for the start, then the batch headers, read a small
 // window at a time) and hands back the open file with the range; the server sends it to the
-// socket with sendfile. Only the headers are copied into memory.
+// socket with sendfile. Only the headers are copied into memory. A long range does not walk
+// every header: the offset index gives a batch boundary one or two index intervals before
+// the byte limit and the walk reads on from there (jumpTo), so a cold file's range goes to
+// the socket as the disk reads it instead of after a walk that waited for all of it.
 //
 // The file stays open until the range is sent: retention or the cleaner may delete the
 // segment meanwhile, but an open file keeps its bytes (segments are never written in
@@ -206,6 +209,7 @@ func spanOf(sf *sharedFile, s *segment, offset int64, maxBytes int, upper int64,
 	}
 	sf.willNeed(pos, end-pos)
 	hr := headerReader{f: f, name: s.name, dataLen: s.dataLen, win: spanWindow}
+	jumped := false
 	for pos < s.dataLen {
 		h, err := hr.header(pos)
 		if err != nil {
@@ -231,8 +235,61 @@ func spanOf(sf *sharedFile, s *segment, offset int64, maxBytes int, upper int64,
 		if sp.Len >= int64(maxBytes) {
 			break
 		}
+		if !jumped && s.cleaned == 0 && int64(maxBytes)-sp.Len > spanJumpMin {
+			jumped = true
+			to, toOff, err := jumpTo(f, s, pos, sp.Off+int64(maxBytes), upper)
+			if err != nil {
+				return sp, found, err
+			}
+			if to > pos {
+				sp.Len += to - pos
+				sp.Records += toOff - (sp.Last + 1)
+				pos = to
+			}
+		}
 	}
 	return sp, found, nil
+}
+
+// spanJumpMin is the byte limit left in a span above which spanOf seeks its end with the
+// offset index instead of walking every batch header.
+const spanJumpMin = 64 << 10
+
+// jumpTo returns the data position (and the base offset of the batch there) up to which a
+// span from pos may take every batch without reading their headers: the second-to-last
+// offset index entry at or below limit whose offset is at most upper (the batches before
+// it all end below that offset). The walk goes on from there through the last interval,
+// so the span's last batch is read, not guessed. pos itself when no entry is further on.
+// Only for segments the cleaner never rewrote: their offsets have no gaps, so the skipped
+// batches hold toOff - (offset after the span so far) records.
+func jumpTo(f *os.File, s *segment, pos, limit, upper int64) (to, toOff int64, err error) {
+	var e [offEntryLen]byte
+	entry := func(i int) (off, at int64) {
+		if err != nil {
+			return 0, 0
+		}
+		if _, rerr := f.ReadAt(e[:], s.dataLen+int64(i)*offEntryLen); rerr != nil {
+			err = fmt.Errorf("logstore: segment %s: index: %w", s.name, rerr)
+			return 0, 0
+		}
+		return int64(binary.BigEndian.Uint64(e[:])), int64(binary.BigEndian.Uint32(e[8:]))
+	}
+	// The first entry past limit or upper; both grow with the entry number.
+	j := sort.Search(int(s.nOff), func(i int) bool {
+		off, at := entry(i)
+		return at > limit || off > upper
+	})
+	if err != nil || j < 2 {
+		return pos, 0, err
+	}
+	off, at := entry(j - 2)
+	if err != nil || at <= pos {
+		return pos, 0, err
+	}
+	if at > s.dataLen {
+		return pos, 0, fmt.Errorf("logstore: segment %s: %w: index position %d past the data end %d", s.name, errBadBatch, at, s.dataLen)
+	}
+	return at, off, nil
 }
 
 // headerReader reads batch headers of a segment file through a small window.

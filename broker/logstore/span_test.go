@@ -130,6 +130,67 @@ func TestReadSpanMatchesReadAppend(t *testing.T) {
 	}
 }
 
+// A compacted segment has offset gaps: its spans count the records of the batches they
+// hold (the copy path's count), not the offsets they cover.
+func TestReadSpanCompactedSegmentRecords(t *testing.T) {
+	d, err := OpenDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{}
+	l, err := Open(d, "p/", compactConfig(), smallOpts(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each batch's first record has a key every batch repeats: compaction keeps the batches
+	// with one record fewer, so their offsets cover more records than they hold.
+	for i := 0; i < 300; i++ {
+		base := l.NextOffset()
+		var recs []rec
+		for j := 0; j < 4; j++ {
+			k := fmt.Sprintf("key%d", i*4+j)
+			if j == 0 {
+				k = "shared"
+			}
+			recs = append(recs, rec{key: []byte(k), value: []byte(fmt.Sprintf("v%d", base+int64(j)))})
+		}
+		if err := l.Append(mkBatch(t, base, recs, batchOpts{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := l.Clean(); err != nil || st.RecordsRemoved == 0 {
+		t.Fatalf("Clean = %+v, %v", st, err)
+	}
+	next, gaps := l.NextOffset(), false
+	for off := l.LogStartOffset(); off < next; off++ {
+		raw, err := l.ReadAppend(nil, off, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, wantLast, wantRecs := cutRead(t, raw, next, 1<<20, true)
+		sp, ok, err := l.ReadSpan(off, 1<<20, next, true)
+		if err != nil || !ok {
+			t.Fatalf("offset %d: ReadSpan ok %v, %v", off, ok, err)
+		}
+		if len(want) == 0 {
+			continue
+		}
+		got := spanBytes(t, sp)
+		sp.Close()
+		if !bytes.Equal(got, want) || sp.Last != wantLast || sp.Records != wantRecs {
+			t.Fatalf("offset %d: span %d bytes, last %d, %d records; copy path %d bytes, last %d, %d records",
+				off, len(got), sp.Last, sp.Records, len(want), wantLast, wantRecs)
+		}
+		gaps = gaps || wantRecs < wantLast-off+1
+	}
+	if !gaps {
+		t.Fatal("no read crossed an offset gap")
+	}
+}
+
 // Other stores have no files: the caller reads with ReadAppend.
 func TestReadSpanNotFromMemStore(t *testing.T) {
 	c := &clock{}
