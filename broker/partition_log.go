@@ -109,15 +109,23 @@ func (b *Broker) openSegmentStore() error {
 	return nil
 }
 
-// openLogs opens the Logs of t's partitions that have none yet.
-func (b *Broker) openLogs(t *topic) error {
+// openLogs opens the Logs of t's partitions that have none yet. fresh: t or the partitions
+// without a Log were just created (CreateTopics, auto-creation, CreatePartitions), so their
+// Logs are empty and the Store is not listed (an S3 outage must not hold up creation).
+func (b *Broker) openLogs(t *topic, fresh bool) error {
 	cfg := t.logConfig()
 	var errs []error
 	for _, p := range t.partitions() {
 		p.mu.Lock()
 		if p.lg == nil {
 			b.logCfgs.Store(p.key(), cfg)
-			lg, err := b.drain.Log(p.key())
+			var lg *logstore.Log
+			var err error
+			if fresh {
+				lg = b.drain.Create(p.key())
+			} else {
+				lg, err = b.drain.Log(p.key())
+			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("topic %s partition %d: %w", t.name, p.idx, err))
 			} else {

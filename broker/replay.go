@@ -21,7 +21,7 @@ func (b *Broker) load() error {
 		return fmt.Errorf("cluster id %q does not match the id %q stored in %s", b.cfg.ClusterID, b.clusterID, b.dataDir)
 	}
 	for _, t := range b.topics {
-		if err := b.openLogs(t); err != nil {
+		if err := b.openLogs(t, false); err != nil {
 			return fmt.Errorf("opening partition logs: %w", err)
 		}
 	}

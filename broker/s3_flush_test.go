@@ -230,6 +230,10 @@ func TestS3OutageKeepsProducingThenStorageError(t *testing.T) {
 	if b, _ := tb.S3FlushLag(); b < 150*size {
 		t.Fatalf("flush lag %d bytes with S3 paused, want at least the %d produced since", b, 150*size)
 	}
+	// A topic created meanwhile takes records at once: its partitions are new, so nothing
+	// of theirs can be in S3 and creating them does not list it.
+	createTopic(t, tb.admin(t), "during", 2, nil)
+	produceS3Values(t, cl, "during", 0, 20, 100, base)
 
 	// The lease cannot be renewed either: uploads stop (the flusher backs off), produce
 	// goes on (the lease was not lost to another broker, only not renewed).

@@ -225,7 +225,7 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 		return nil, kerr.KafkaStorageError, err.Error()
 	}
 	t = b.addTopicLocked(name, id, partitions, configs)
-	if err := b.openLogs(t); err != nil {
+	if err := b.openLogs(t, true); err != nil {
 		b.log.Error("opening partition logs failed", "topic", name, "err", err)
 	}
 	b.log.Info("topic created", "topic", name, "partitions", partitions)
@@ -441,7 +441,7 @@ func (b *Broker) growPartitions(t *topic, n int32) (*kerr.Error, string) {
 		return kerr.KafkaStorageError, err.Error()
 	}
 	t.growPartitionsLocked(n)
-	if err := b.openLogs(t); err != nil {
+	if err := b.openLogs(t, true); err != nil {
 		b.log.Error("opening partition logs failed", "topic", t.name, "err", err)
 	}
 	return nil, ""

@@ -82,6 +82,19 @@ func (d *Drain) Log(key string) (*Log, error) {
 	return dl.log, nil
 }
 
+// Create returns the Log of a partition that has never existed (see OpenNew): the Log
+// already open under key if there is one, else a new empty one, without listing the Store.
+func (d *Drain) Create(key string) *Log {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if dl := d.logs[key]; dl != nil {
+		return dl.log
+	}
+	dl := &drained{log: OpenNew(d.st, key, d.cfgFor(key), d.opts)}
+	d.logs[key] = dl
+	return dl.log
+}
+
 func (d *Drain) openLocked(key string) (*drained, error) {
 	if dl := d.logs[key]; dl != nil {
 		return dl, nil

@@ -159,9 +159,8 @@ func (l *Log) overBudget() bool {
 // an interrupted job are removed: segments wholly below the checkpointed log start offset
 // (retention) and segments covered by a newer generation (the cleaner's swap).
 func Open(st Store, prefix string, cfg Config, opts Options) (*Log, error) {
-	opts.defaults()
-	l := &Log{st: st, prefix: prefix, opts: opts, cfg: cfg, open: map[int64]int64{}}
-	l.flushed = sync.NewCond(&l.mu)
+	l := newLog(st, prefix, cfg, opts)
+	opts = l.opts
 	objs, err := st.List(prefix)
 	if err != nil {
 		return nil, err
@@ -240,6 +239,20 @@ func Open(st Store, prefix string, cfg Config, opts Options) (*Log, error) {
 		}
 	}
 	return l, nil
+}
+
+// OpenNew returns the empty Log of a partition that has never existed: a topic or partition
+// just created, whose prefix holds a new topic ID, so nothing can be stored under it. It
+// lists nothing, so creating a topic does not wait for the Store (an S3 outage).
+func OpenNew(st Store, prefix string, cfg Config, opts Options) *Log {
+	return newLog(st, prefix, cfg, opts)
+}
+
+func newLog(st Store, prefix string, cfg Config, opts Options) *Log {
+	opts.defaults()
+	l := &Log{st: st, prefix: prefix, opts: opts, cfg: cfg, open: map[int64]int64{}}
+	l.flushed = sync.NewCond(&l.mu)
+	return l
 }
 
 // SetConfig changes the topic configuration (AlterConfigs).

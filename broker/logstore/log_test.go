@@ -756,3 +756,33 @@ func TestLogAsyncRollKeepsSegmentMsBoundary(t *testing.T) {
 		t.Fatalf("segments %+v, want one per batch ([0,1) [1,2) [2,3))", segs)
 	}
 }
+
+// noList is a Store that cannot be listed (S3 out of reach, say).
+type noList struct{ Store }
+
+func (noList) List(string) ([]Object, error) { return nil, errors.New("listing refused") }
+
+// A new partition's Log opens without listing the Store, takes appends and seals; opening
+// it again afterwards finds what it sealed.
+func TestOpenNewListsNothing(t *testing.T) {
+	mem := NewMemStore()
+	c := &clock{}
+	if _, err := Open(noList{mem}, "p/", smallConfig(), smallOpts(c)); err == nil {
+		t.Fatal("Open listed a Store that refuses listing")
+	}
+	l := OpenNew(noList{mem}, "p/", smallConfig(), smallOpts(c))
+	if l.NextOffset() != 0 || l.LogStartOffset() != 0 || len(l.Segments()) != 0 {
+		t.Fatalf("new log: next %d, start %d, %d segments", l.NextOffset(), l.LogStartOffset(), len(l.Segments()))
+	}
+	want := appendRecs(t, l, 5, 0)
+	if err := l.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := Open(mem, "p/", smallConfig(), smallOpts(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, l2); !reflect.DeepEqual(got, want) {
+		t.Fatalf("reopened:\n got %v\nwant %v", got, want)
+	}
+}
