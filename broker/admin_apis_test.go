@@ -3,6 +3,8 @@ package broker
 import (
 	"bytes"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -762,5 +764,63 @@ func TestPeriodicTrimKeepsRecentWALSegments(t *testing.T) {
 	}
 	if got := consumeN(t, tb, "k", 60); got[0].Offset != 0 || got[59].Offset != 59 {
 		t.Fatalf("consumed %d..%d", got[0].Offset, got[59].Offset)
+	}
+}
+
+// max.connections is enforced as it changes: at the limit a new connection is not served (it
+// waits in the listen backlog, as with Kafka), connections already served go on, and raising
+// the limit serves the waiting one. Values below 1 are refused: klite has no controller
+// listener from which a lock-out could be undone.
+func TestMaxConnectionsBrokerConfig(t *testing.T) {
+	tb := startBroker(t, t.TempDir())
+	adm := tb.admin(t)
+	s := func(v string) *string { return &v }
+	alter := func(v string) error {
+		t.Helper()
+		resps, err := adm.AlterBrokerConfigs(ctxT(t, 10*time.Second), []kadm.AlterConfig{{Name: "max.connections", Value: s(v)}}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resps[0].Err
+	}
+	for _, bad := range []string{"-1", "0"} {
+		if err := alter(bad); !errors.Is(err, kerr.InvalidRequest) {
+			t.Fatalf("max.connections=%s: %v, want INVALID_REQUEST", bad, err)
+		}
+	}
+	// The admin client's connection (at least one) is served already and goes on.
+	if err := alter("1"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", tb.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := kmsg.NewPtrApiVersionsRequest()
+	if _, err := c.Write(kmsg.NewRequestFormatter(kmsg.FormatterClientID("t")).AppendRequest(nil, req, 7)); err != nil {
+		t.Fatal(err)
+	}
+	var sz [4]byte
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := io.ReadFull(c, sz[:]); err == nil {
+		t.Fatal("a new connection was served at max.connections")
+	}
+	if err := alter("1000"); err != nil { // the admin's connection was served before: it goes on
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(c, sz[:]); err != nil {
+		t.Fatalf("the waiting connection after max.connections was raised: %v", err)
+	}
+	rcs, err := adm.DescribeBrokerConfigs(ctxT(t, 5*time.Second), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := rcs.On("0", nil)
+	for _, cfg := range rc.Configs {
+		if cfg.Key == "max.connections" && (cfg.MaybeValue() != "1000" || cfg.Source != kmsg.ConfigSourceDynamicBrokerConfig) {
+			t.Fatalf("max.connections described as %+v", cfg)
+		}
 	}
 }

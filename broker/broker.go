@@ -416,6 +416,7 @@ func (b *Broker) Serve(l net.Listener) error {
 			OnIdle:                 releaseMemory, // as the WAL's, once clients go quiet
 			ConnOpened:             b.connOpened,  // metrics_glue.go
 			ConnClosed:             b.connClosed,
+			MaxConnections:         b.maxConnections, // the max.connections broker config
 		}, b)
 	}
 	srv := b.srv

@@ -8,6 +8,7 @@ package broker
 // "configs":{...}}), replacing the previous set for that name.
 
 import (
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -343,6 +344,8 @@ type adminState struct {
 	// topicDefaults are the topic configs' effective dynamic broker-level defaults, by topic
 	// config name (shared with every topic: topic.config reads it).
 	topicDefaults atomic.Pointer[map[string]string]
+	// maxConns is the effective max.connections (0 until set: unbounded).
+	maxConns atomic.Int64
 }
 
 func (a *adminState) brokerConfigs(name string) map[string]string {
@@ -365,14 +368,29 @@ func (a *adminState) setBrokerConfigs(name string, m map[string]string, self str
 		a.brokerCfg[name] = m
 	}
 	td := map[string]string{}
+	maxConns := int64(0)
 	for _, src := range []string{"", self} {
 		for bn, v := range a.brokerCfg[src] {
 			if tn := brokerTopicSynonym[bn]; tn != "" {
 				td[tn] = v
 			}
 		}
+		if v, ok := a.brokerCfg[src]["max.connections"]; ok {
+			if n, err := strconv.ParseInt(v, 10, 32); err == nil && n >= 1 {
+				maxConns = n
+			}
+		}
 	}
 	a.topicDefaults.Store(&td)
+	a.maxConns.Store(maxConns)
+}
+
+// maxConnections is the effective max.connections (Kafka's default: 2147483647).
+func (b *Broker) maxConnections() int {
+	if n := b.admin.maxConns.Load(); n > 0 {
+		return int(n)
+	}
+	return math.MaxInt32
 }
 
 // describeBrokerConfigs lists the broker configs for DescribeConfigs: for the broker's own ID
@@ -490,6 +508,13 @@ func checkBrokerConfigs(changed, next map[string]string) (string, bool) {
 				return msg, false
 			}
 		}
+		if k == "max.connections" {
+			// Kafka takes 0 too, and its controller listener (not counted) can undo it;
+			// klite serves one listener only, so 0 would lock every client out for good.
+			if n, err := strconv.ParseInt(next[k], 10, 32); err == nil && n < 1 {
+				return "Invalid value " + next[k] + " for configuration max.connections: Value must be at least 1 (klite has no controller listener from which 0 could be undone)", false
+			}
+		}
 		if tn := brokerTopicSynonym[k]; tn != "" {
 			if msg, ok := checkTopicConfigs(map[string]string{tn: next[k]}); !ok {
 				return strings.ReplaceAll(msg, tn, k), false
@@ -507,6 +532,11 @@ func (b *Broker) setBrokerConfigs(name string, configs map[string]string) error 
 		return err
 	}
 	b.admin.setBrokerConfigs(name, configs, strconv.Itoa(int(b.nodeID)))
+	b.srvMu.Lock()
+	if b.srv != nil {
+		b.srv.LimitsChanged() // max.connections may have been raised
+	}
+	b.srvMu.Unlock()
 	return nil
 }
 

@@ -102,6 +102,11 @@ type Config struct {
 	// accepted (before its first request is read) and when it is gone (on the goroutine that
 	// dispatched its requests, after the last one). The broker counts connections with them.
 	ConnOpened, ConnClosed func(*Conn)
+	// MaxConnections, if set, bounds the connections served at once (Kafka's
+	// max.connections): at the limit a listener accepts one more connection and waits to
+	// serve it until another closes, leaving the rest in the listen backlog, as Kafka's
+	// acceptor does. It is read at each accept; call LimitsChanged after raising it.
+	MaxConnections func() int
 }
 
 // DefaultWriteTimeout is Config.WriteTimeout's default: far longer than any client waits
@@ -227,6 +232,7 @@ type Server struct {
 	builds    *budget        // estimated answers dispatched, not yet encoded (ResponseSizer)
 	wg        sync.WaitGroup // connections and accept loops
 	busy      atomic.Int64   // connections reading a request (connReader.busy)
+	connGone  *sync.Cond     // on mu: a connection closed, the limit changed, or Shutdown
 	wakes     atomic.Uint64  // connections that became busy, ever
 }
 
@@ -250,12 +256,21 @@ func New(cfg Config, d Dispatcher) *Server {
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
-	return &Server{
+	s := &Server{
 		cfg: cfg, d: d, log: cfg.Logger, listeners: map[net.Listener]struct{}{}, conns: map[*Conn]struct{}{},
 		force: make(chan struct{}), stop: make(chan struct{}),
 		reqs: newBudget(cfg.MaxRequestMemoryBytes), frames: newFramePool(cfg.MaxRequestMemoryBytes), resps: newBudget(cfg.MaxResponseMemoryBytes),
 		builds: newBudget(cfg.MaxResponseMemoryBytes),
 	}
+	s.connGone = sync.NewCond(&s.mu)
+	return s
+}
+
+// LimitsChanged wakes listeners waiting for a connection slot to read MaxConnections again.
+func (s *Server) LimitsChanged() {
+	s.mu.Lock()
+	s.connGone.Broadcast()
+	s.mu.Unlock()
 }
 
 // Stats is a snapshot of the server's memory accounting.
@@ -318,6 +333,12 @@ func (s *Server) Serve(l net.Listener) error {
 		backoff = 0
 		c := &Conn{ID: s.next.Add(1), Remote: nc.RemoteAddr(), nc: nc, Principal: "User:ANONYMOUS", broken: make(chan struct{})}
 		s.mu.Lock()
+		for waited := false; !s.closing && s.cfg.MaxConnections != nil && len(s.conns) >= s.cfg.MaxConnections(); waited = true {
+			if !waited {
+				s.log.Debug("max.connections reached: waiting for a connection to close", "connections", len(s.conns))
+			}
+			s.connGone.Wait()
+		}
 		if s.closing {
 			s.mu.Unlock()
 			nc.Close()
@@ -341,6 +362,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		close(s.stop)
 	}
 	s.closing = true
+	s.connGone.Broadcast()
 	for l := range s.listeners {
 		l.Close()
 	}
@@ -393,6 +415,7 @@ func (s *Server) serveConn(c *Conn) {
 	c.nc.Close()
 	s.mu.Lock()
 	delete(s.conns, c)
+	s.connGone.Broadcast()
 	s.mu.Unlock()
 	if s.cfg.ConnClosed != nil {
 		s.cfg.ConnClosed(c)

@@ -104,3 +104,78 @@ func TestResponsesInRequestOrderWhenCompletedOutOfOrder(t *testing.T) {
 	}
 	d.wg.Wait()
 }
+
+// max.connections: at the limit a new connection is not served until one closes; raising
+// the limit serves it at once.
+func TestMaxConnectionsWaitsForASlot(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var limit sync.Map // "n" -> int
+	limit.Store("n", 2)
+	s := New(Config{MaxConnections: func() int { v, _ := limit.Load("n"); return v.(int) }}, &holdDispatcher{})
+	go s.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	corr := int32(0)
+	// ask sends an ApiVersions (even correlation ID: answered at once) and reports whether
+	// its answer came within wait.
+	ask := func(c net.Conn, wait time.Duration) bool {
+		t.Helper()
+		req := kmsg.NewPtrApiVersionsRequest()
+		corr += 2
+		if _, err := c.Write(kmsg.NewRequestFormatter(kmsg.FormatterClientID("t")).AppendRequest(nil, req, corr)); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(wait))
+		var sz [4]byte
+		_, err := io.ReadFull(c, sz[:])
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				return false
+			}
+			t.Fatal(err)
+		}
+		body := make([]byte, binary.BigEndian.Uint32(sz[:]))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(c, body); err != nil {
+			t.Fatal(err)
+		}
+		return true
+	}
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	a, b := dial(), dial()
+	if !ask(a, 10*time.Second) || !ask(b, 10*time.Second) {
+		t.Fatal("connections within the limit not served")
+	}
+	c := dial() // accepted by the kernel, not served
+	if ask(c, 300*time.Millisecond) {
+		t.Fatal("a third connection was served with max.connections 2")
+	}
+	a.Close()
+	// Served once a slot is free: the answer to its first request arrives.
+	if !ask(c, 10*time.Second) {
+		t.Fatal("the waiting connection not served after another closed")
+	}
+	d := dial()
+	if ask(d, 300*time.Millisecond) {
+		t.Fatal("a fourth connection was served at the limit")
+	}
+	limit.Store("n", 3)
+	s.LimitsChanged()
+	if !ask(d, 10*time.Second) {
+		t.Fatal("the waiting connection not served after the limit was raised")
+	}
+}
