@@ -24,6 +24,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -163,6 +164,10 @@ func (s *Server) writeSpliced(c *Conn, sl *slot, sp Spliced, last bool) (handled
 		if isClosedOrTimeout(err) && !errors.Is(err, net.ErrClosed) {
 			s.log.Warn("closing connection: peer read nothing for the write timeout",
 				"conn", c.ID, "remote", c.Remote.String(), "timeout", s.cfg.WriteTimeout)
+		} else if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			// The client went away mid-answer (a consumer closing): as on the copy path,
+			// not worth a warning.
+			s.log.Debug("connection closed by the peer while sending a file-backed answer", "conn", c.ID, "err", err)
 		} else if !errors.Is(err, net.ErrClosed) {
 			s.log.Warn("closing connection: sending a file-backed answer failed", "conn", c.ID, "err", err)
 		}

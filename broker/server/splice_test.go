@@ -2,9 +2,11 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -273,5 +275,70 @@ func TestSendRangeSharedFile(t *testing.T) {
 	defer sc.Close()
 	if err := sendRange(sc, FileRange{File: f, Off: int64(len(data)) - 5, Len: 10}, func() {}); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("a range past the file's end: %v, want io.ErrUnexpectedEOF", err)
+	}
+}
+
+// warnCounter counts the records of WARN level and above a logger is given.
+type warnCounter struct{ n atomic.Int32 }
+
+func (w *warnCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (w *warnCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		w.n.Add(1)
+	}
+	return nil
+}
+func (w *warnCounter) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w *warnCounter) WithGroup(string) slog.Handler      { return w }
+
+// A client that goes away in the middle of a file-backed answer (a consumer closing) is no
+// warning, as on the copy path; the answer's files are still closed.
+func TestSplicedAnswerPeerGoneIsNoWarning(t *testing.T) {
+	dir := t.TempDir()
+	d := &spliceDispatcher{dir: dir, mem: []byte("in memory"), want: make(chan []byte, 1)}
+	for i := range d.data {
+		d.data[i] = bytes.Repeat([]byte{byte('a' + i)}, 16<<20) // far more than the socket buffers hold
+		if err := os.WriteFile(filepath.Join(dir, "f"+string(rune('0'+i))), d.data[i], 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var warns warnCounter
+	s := New(Config{Logger: slog.New(&warns)}, d)
+	go s.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = 12
+	if _, err := c.Write(kmsg.NewRequestFormatter(kmsg.FormatterClientID("t")).AppendRequest(nil, req, 1)); err != nil {
+		t.Fatal(err)
+	}
+	<-d.want // the answer is being sent
+	var sz [4]byte
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(c, sz[:]); err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).SetLinger(0) // a reset, with most of the answer unread
+	c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for d.closed.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if d.closed.Load() != 1 {
+		t.Fatal("the answer's files were not closed after the peer went away")
+	}
+	if n := warns.n.Load(); n != 0 {
+		t.Fatalf("%d warnings for a peer that closed mid-answer", n)
 	}
 }
