@@ -363,6 +363,14 @@ func TestS3MetaWaitsForConfirmedDataAndSkipsUnchanged(t *testing.T) {
 		ps, err := decodeProducerSnapshot(s.producers)
 		return err == nil && len(ps.parts) == 1 && ps.parts[0].next == 5
 	})
+	// The object is visible in S3 as soon as its PUT returns, a moment before the writer
+	// counts it: wait for the count, then for no more.
+	for i := 0; puts() == before; i++ {
+		if i > 500 {
+			t.Fatal("the snapshot in S3 was never counted as written")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	settled := puts()
 	time.Sleep(5 * s3cfg.FlushInterval)
 	if p := puts(); p != settled {
