@@ -8,7 +8,6 @@ package broker
 // "configs":{...}}), replacing the previous set for that name.
 
 import (
-	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -368,29 +367,15 @@ func (a *adminState) setBrokerConfigs(name string, m map[string]string, self str
 		a.brokerCfg[name] = m
 	}
 	td := map[string]string{}
-	maxConns := int64(0)
 	for _, src := range []string{"", self} {
 		for bn, v := range a.brokerCfg[src] {
 			if tn := brokerTopicSynonym[bn]; tn != "" {
 				td[tn] = v
 			}
 		}
-		if v, ok := a.brokerCfg[src]["max.connections"]; ok {
-			if n, err := strconv.ParseInt(v, 10, 32); err == nil && n >= 1 {
-				maxConns = n
-			}
-		}
 	}
 	a.topicDefaults.Store(&td)
-	a.maxConns.Store(maxConns)
-}
-
-// maxConnections is the effective max.connections (Kafka's default: 2147483647).
-func (b *Broker) maxConnections() int {
-	if n := b.admin.maxConns.Load(); n > 0 {
-		return int(n)
-	}
-	return math.MaxInt32
+	a.maxConns.Store(effectiveMaxConnections(a.brokerCfg, self))
 }
 
 // describeBrokerConfigs lists the broker configs for DescribeConfigs: for the broker's own ID
@@ -509,10 +494,8 @@ func checkBrokerConfigs(changed, next map[string]string) (string, bool) {
 			}
 		}
 		if k == "max.connections" {
-			// Kafka takes 0 too, and its controller listener (not counted) can undo it;
-			// klite serves one listener only, so 0 would lock every client out for good.
-			if n, err := strconv.ParseInt(next[k], 10, 32); err == nil && n < 1 {
-				return "Invalid value " + next[k] + " for configuration max.connections: Value must be at least 1 (klite has no controller listener from which 0 could be undone)", false
+			if msg, ok := checkMaxConnections(next[k]); !ok {
+				return msg, false
 			}
 		}
 		if tn := brokerTopicSynonym[k]; tn != "" {
