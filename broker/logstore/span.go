@@ -188,8 +188,9 @@ func prefetchAfter(fst FileStore, sf *sharedFile, s *segment, next []*segment, p
 func spanOf(sf *sharedFile, s *segment, offset int64, maxBytes int, upper int64, minOne bool) (sp Span, found bool, err error) {
 	f := sf.f
 	pos, ok := sf.hint(offset)
+	var idx []byte // the offset index, when read to find the start (jumpTo reads it too)
 	if !ok {
-		idx := make([]byte, int64(s.nOff)*offEntryLen)
+		idx = make([]byte, int64(s.nOff)*offEntryLen)
 		if _, err := f.ReadAt(idx, s.dataLen); err != nil {
 			return sp, false, fmt.Errorf("logstore: segment %s: index: %w", s.name, err)
 		}
@@ -237,7 +238,7 @@ func spanOf(sf *sharedFile, s *segment, offset int64, maxBytes int, upper int64,
 		}
 		if !jumped && s.cleaned == 0 && int64(maxBytes)-sp.Len > spanJumpMin {
 			jumped = true
-			to, toOff, err := jumpTo(f, s, pos, sp.Off+int64(maxBytes), upper)
+			to, toOff, err := jumpTo(f, s, idx, pos, sp.Off+int64(maxBytes), upper)
 			if err != nil {
 				return sp, found, err
 			}
@@ -261,12 +262,17 @@ const spanJumpMin = 64 << 10
 // it all end below that offset). The walk goes on from there through the last interval,
 // so the span's last batch is read, not guessed. pos itself when no entry is further on.
 // Only for segments the cleaner never rewrote: their offsets have no gaps, so the skipped
-// batches hold toOff - (offset after the span so far) records.
-func jumpTo(f *os.File, s *segment, pos, limit, upper int64) (to, toOff int64, err error) {
+// batches hold toOff - (offset after the span so far) records. idx is the offset index if
+// the caller has read it already (else nil: the search reads the entries it looks at).
+func jumpTo(f *os.File, s *segment, idx []byte, pos, limit, upper int64) (to, toOff int64, err error) {
 	var e [offEntryLen]byte
 	entry := func(i int) (off, at int64) {
 		if err != nil {
 			return 0, 0
+		}
+		if len(idx) > 0 {
+			b := idx[i*offEntryLen:]
+			return int64(binary.BigEndian.Uint64(b)), int64(binary.BigEndian.Uint32(b[8:]))
 		}
 		if _, rerr := f.ReadAt(e[:], s.dataLen+int64(i)*offEntryLen); rerr != nil {
 			err = fmt.Errorf("logstore: segment %s: index: %w", s.name, rerr)
