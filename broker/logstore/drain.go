@@ -62,6 +62,9 @@ func NewDrain(st Store, cfgFor func(key string) Config, opts Options) *Drain {
 	if opts.Tails == nil {
 		opts.Tails = new(atomic.Int64) // every Log of the Drain shares the tail budget
 	}
+	if opts.TailLogs == nil {
+		opts.TailLogs = new(atomic.Int64)
+	}
 	return &Drain{st: st, opts: opts, cfgFor: cfgFor, logs: map[string]*drained{}}
 }
 

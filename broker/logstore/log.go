@@ -64,6 +64,9 @@ type Options struct {
 	TailBudget int64
 	// Tails counts the bytes those buffers hold (nil: not counted).
 	Tails *atomic.Int64
+	// TailLogs counts the Logs whose buffers hold anything (nil: not counted); with Tails
+	// set, Append keeps the budget's share of each (crowded).
+	TailLogs *atomic.Int64
 }
 
 // budgetRollBytes is the least an active segment kept in memory (a Store without Creator)
@@ -116,6 +119,8 @@ type Log struct {
 	held   int64 // capacity of the tail buffers, as last added to opts.Tails
 	// lastAppend is when Append last took a batch (opts.Now; Drain.EnforceTailBudget).
 	lastAppend int64
+	// rate is the bytes Append took in the current and the previous second (hotLocked).
+	rate appendRate
 	// sealFailedAt is when the last seal failed (0: it succeeded); Append does not roll
 	// again for sealRetryMs after (see Append).
 	sealFailedAt int64
@@ -146,6 +151,13 @@ func (l *Log) heldLocked() {
 	}
 	if n != l.held {
 		l.opts.Tails.Add(n - l.held)
+		if l.opts.TailLogs != nil && (n == 0) != (l.held == 0) {
+			if n > 0 {
+				l.opts.TailLogs.Add(1)
+			} else {
+				l.opts.TailLogs.Add(-1)
+			}
+		}
 		l.held = n
 	}
 }
@@ -394,7 +406,12 @@ func (l *Log) Append(b []byte) error {
 	}
 	l.trackTxn(b, &h, l.active)
 	a := l.active
-	a.small = l.overBudget()
+	// Where many Logs hold tails (crowded), one taking less than hotBytesPerSec writes what
+	// it holds at budgetChunkBytes even under the budget: a thousand warm partitions
+	// filling MiB chunks held the whole budget and more. A hot one writes MiB chunks (direct
+	// I/O) unless over the budget.
+	hot := l.rate.hot(now, int64(h.Size))
+	a.small = l.overBudget() || l.crowded() && !hot
 	a.add(b, &h)
 	l.next = h.Last + 1
 	l.lastAppend = now

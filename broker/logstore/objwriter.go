@@ -63,6 +63,11 @@ func (d *DirStore) Create(name string) (ObjectWriter, error) {
 	return &dirWriter{d: d, name: name, path: p, f: f, dfTried: oDirect == 0}, nil
 }
 
+// writebackBytes: the buffered bytes of an object being written are handed to the disk
+// (startWriteback) each time this many more are written, so a thousand partitions writing
+// small chunks leave no gigabytes of dirty pages for the kernel to write at once later.
+const writebackBytes = 256 << 10
+
 // dirWriter writes a DirStore object through its temporary file.
 type dirWriter struct {
 	d          *DirStore
@@ -71,6 +76,7 @@ type dirWriter struct {
 	f, df      *os.File     // df: O_DIRECT (nil: none)
 	dfTried    bool         // df was opened (or refused, or the platform has no O_DIRECT)
 	size       int64
+	kicked     int64 // writeback was started for the buffered bytes below this
 	closed     bool
 }
 
@@ -122,6 +128,10 @@ func (w *dirWriter) Write(p []byte) error {
 		return fmt.Errorf("logstore: writing %s: %w", w.name, err)
 	}
 	w.size += int64(len(p))
+	if w.size-w.kicked >= writebackBytes {
+		startWriteback(w.f, w.kicked, w.size-w.kicked)
+		w.kicked = w.size
+	}
 	return nil
 }
 

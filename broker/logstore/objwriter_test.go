@@ -148,3 +148,45 @@ func TestDirWriterRetriesAfterFaults(t *testing.T) {
 }
 
 var errDiskFull = errors.New("no space left on device (injected)")
+
+// Buffered writes are handed to the disk every writebackBytes (not left as dirty pages for
+// the kernel to write at once later), and the object reads back whole.
+func TestDirWriterStartsWritebackOfBufferedWrites(t *testing.T) {
+	d, err := OpenDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := d.Create("p/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dw := w.(*dirWriter)
+	chunk := bytes.Repeat([]byte{7}, 16<<10) // small chunks go buffered
+	var want []byte
+	for i := 0; i < writebackBytes/len(chunk)-1; i++ {
+		if err := w.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, chunk...)
+	}
+	if dw.kicked != 0 {
+		t.Fatalf("writeback started at %d with %d bytes written, want none below %d", dw.kicked, w.Size(), writebackBytes)
+	}
+	for i := 0; i < 2; i++ {
+		if err := w.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, chunk...)
+	}
+	if dw.kicked != writebackBytes {
+		t.Fatalf("writeback started for %d bytes of %d, want %d", dw.kicked, w.Size(), writebackBytes)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	got, err := d.Get("p/x", 0, -1)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("object: %d bytes, %v; want %d", len(got), err, len(want))
+	}
+}

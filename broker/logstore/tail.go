@@ -36,19 +36,20 @@ const (
 	chunkBytes = 1 << 20
 	// budgetChunkBytes: over the tail budget a builder writes what it holds once it has
 	// this much (rounded down to dioAlign), so a thousand partitions hold tens of KiB each.
-	budgetChunkBytes = 32 << 10
+	budgetChunkBytes = 16 << 10
 	// maxPendChunks bounds the chunks written in the background per builder: past it
 	// Append waits for the writes (a disk slower than the producers slows them down
 	// instead of filling memory).
 	maxPendChunks = 4
 	// firstDataCap is where a builder's data buffer starts (it doubles up to chunkBytes).
-	firstDataCap = 32 << 10
+	firstDataCap = 16 << 10
 )
 
 // chunkPool keeps a few free chunkBytes buffers: a hot partition fills one a MiB, and
 // allocating each (zeroed, then collected) cost a tenth of the broker's CPU under load. It
 // keeps firstDataCap buffers too: over the tail budget every partition fills and writes one
-// after another (a thousand partitions allocated and zeroed a buffer per 32 KiB produced).
+// after another (a thousand partitions allocated and zeroed a buffer per 32 KiB produced
+// when that was its size).
 // The free buffers go once none was taken for poolIdleAfter, so an idle broker keeps none.
 var chunkPool struct {
 	mu    sync.Mutex
@@ -60,7 +61,7 @@ var chunkPool struct {
 const (
 	// chunkPoolMax: free chunk buffers kept at most (shared by every Log).
 	chunkPoolMax = 8
-	// smallPoolMax: free firstDataCap buffers kept at most (16 MiB). A seal of every tail
+	// smallPoolMax: free firstDataCap buffers kept at most (8 MiB). A seal of every tail
 	// over the budget gives back one per partition, taken again as they fill: with fewer
 	// kept, a thousand partitions allocated (and zeroed) most of theirs anew.
 	smallPoolMax = 512
@@ -154,6 +155,42 @@ func (l *Log) recycleLocked(b []byte) {
 	chunkPool.idle.Arm(poolIdleAfter, poolIdleCheck)
 }
 
+// hotBytesPerSec: a Log that takes at least this many bytes a second (in the current or
+// the previous second) fills chunkBytes chunks; a slower one writes budgetChunkBytes ones.
+const hotBytesPerSec = chunkBytes
+
+// appendRate counts the bytes a Log took per second of opts.Now. l.mu held.
+type appendRate struct {
+	start, cur, prev int64 // start of the current second (ms); bytes in it and in the one before
+}
+
+// hot adds n bytes taken at now (ms) and reports whether the Log takes at least
+// hotBytesPerSec.
+func (r *appendRate) hot(now, n int64) bool {
+	if d := now - r.start; d >= 1000 || d < 0 {
+		r.prev = r.cur
+		if d >= 2000 || d < 0 {
+			r.prev = 0 // a second with nothing taken between
+		}
+		r.cur, r.start = 0, now
+	}
+	r.cur += n
+	return r.cur >= hotBytesPerSec || r.prev >= hotBytesPerSec
+}
+
+// crowdedShare: the tails are crowded when the budget shared by the Logs holding tails is
+// less than this each.
+const crowdedShare = chunkBytes
+
+// crowded reports whether so many Logs hold tails that each has less than crowdedShare of
+// the budget.
+func (l *Log) crowded() bool {
+	if l.opts.TailBudget <= 0 || l.opts.TailLogs == nil {
+		return false
+	}
+	return l.opts.TailLogs.Load() > l.opts.TailBudget/crowdedShare
+}
+
 // chunk is a cut part of the data not yet in the object.
 type chunk struct {
 	pos   int64  // data position of b[0]
@@ -174,7 +211,12 @@ func (s *segBuilder) appendData(p []byte) {
 		}
 		if len(s.data) == cap(s.data) {
 			nc := chunkBytes
-			if !s.hot || s.small {
+			switch {
+			case s.small:
+				// Below budgetChunkBytes (else cut above): a pooled buffer, filled and
+				// cut as the batch is copied in, rather than one sized to the batch.
+				nc = max(firstDataCap, 2*cap(s.data))
+			case !s.hot:
 				nc = min(max(2*cap(s.data), firstDataCap, len(s.data)+len(p)), chunkBytes)
 			}
 			var nd []byte
