@@ -95,9 +95,18 @@ func (w *dirWriter) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
+// maxObjectWrites bounds the writes of a DirStore's ObjectWriters in flight at once: each
+// blocked in the kernel (the disk lagging, writeback started) holds an OS thread, and a
+// thousand partitions' background writes held 300 (tens of MB) before.
+const maxObjectWrites = 8
+
 func (w *dirWriter) Write(p []byte) error {
 	if err := w.d.writeFault(); err != nil {
 		return fmt.Errorf("logstore: writing %s: %w", w.name, err)
+	}
+	if w.d.writes != nil {
+		w.d.writes <- struct{}{}
+		defer func() { <-w.d.writes }()
 	}
 	// Only whole chunks go direct: the small ones a tail over its budget writes (tens of
 	// KiB) would each wait for the device, the page cache takes them at memory speed.

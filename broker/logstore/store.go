@@ -129,6 +129,8 @@ type DirStore struct {
 	dir    string
 	faults Faults
 	files  *fileCache // segment files open for zero-copy reads (fdcache.go)
+	// writes bounds the ObjectWriter writes in flight at once (objwriter.go).
+	writes chan struct{}
 }
 
 // Faults injects write and fsync errors below a DirStore's files (tests; storage.Faults
@@ -176,7 +178,7 @@ func OpenDirStore(dir string) (*DirStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DirStore{dir: dir, files: newFileCache(fileCacheSize)}, nil
+	return &DirStore{dir: dir, files: newFileCache(fileCacheSize), writes: make(chan struct{}, maxObjectWrites)}, nil
 }
 
 // CloseFiles closes the segment files kept open for readers (those in flight once sent);
