@@ -177,6 +177,7 @@ func run(o *options, reload func() (*options, error)) int {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- b.Serve(l) }()
 	afterStart() // the collector's target
+	releaseStartupPages()
 	ready.Store(true)
 	log.Info("klite serving", "listen", l.Addr().String(), "advertised", adv, "data_dir", o.dataDir, "cluster_id", b.ClusterID(),
 		"tls", tcfg != nil, "mtls", o.tlsClientCA != "", "sasl", o.saslEnabled, "health", healthBound, "version", version())
