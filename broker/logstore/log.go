@@ -119,7 +119,7 @@ type Log struct {
 	held   int64 // capacity of the tail buffers, as last added to opts.Tails
 	// lastAppend is when Append last took a batch (opts.Now; Drain.EnforceTailBudget).
 	lastAppend int64
-	// rate is the bytes Append took in the current and the previous second (hotLocked).
+	// rate is the bytes Append took in the current and the previous second (crowded tails).
 	rate appendRate
 	// sealFailedAt is when the last seal failed (0: it succeeded); Append does not roll
 	// again for sealRetryMs after (see Append).
