@@ -255,7 +255,7 @@ func (r *compareRun) startTargets() error {
 			len(starts), ms(starts[0]), ms(starts[len(starts)-1]))})
 	r.add(cmpRow{name: "idle RSS", unit: "MB", v: [2]float64{mb(r.targets[0].rss()), mb(r.targets[1].rss())}, note: "target: klite < 15 MB"})
 	r.add(cmpRow{name: "idle RSS, anonymous", unit: "MB", v: [2]float64{mb(treeAnonRSS(r.targets[0].pid)), mb(treeAnonRSS(r.targets[1].pid))},
-		note: "heap and stacks (RssAnon); the rest of the idle RSS is the executable's pages touched at start-up"})
+		note: "heap and stacks (RssAnon); the rest of the idle RSS is the executable's pages in use (klite unmaps those start-up touched once it serves)"})
 	return nil
 }
 
