@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -57,7 +56,7 @@ func (t *Target) SetClientQuotas(ctx context.Context, quotas []QuotaSpec, interp
 			return fmt.Errorf("setup: client quota: %v %s", err, msg)
 		}
 	}
-	for deadline := time.Now().Add(15 * time.Second); ; {
+	return awaitSetup(ctx, "client quotas not visible", func() (bool, error) {
 		visible := 0
 		for i := range checks {
 			dr, err := checks[i].RequestWith(ctx, t.kcl)
@@ -65,16 +64,6 @@ func (t *Target) SetClientQuotas(ctx context.Context, quotas []QuotaSpec, interp
 				visible++
 			}
 		}
-		if visible == len(checks) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("setup: client quotas not visible after 15s")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+		return visible == len(checks), nil
+	})
 }

@@ -368,12 +368,11 @@ func (t *Target) CreateTopics(ctx context.Context, topics []TopicSpec, unique ma
 			return fmt.Errorf("setup: create topic %s: %v", name, last)
 		}
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		var names []string
-		for _, ts := range topics {
-			names = append(names, unique[ts.Name])
-		}
+	var names []string
+	for _, ts := range topics {
+		names = append(names, unique[ts.Name])
+	}
+	return awaitSetup(ctx, fmt.Sprintf("topics %v not ready", names), func() (bool, error) {
 		md, err := t.admin.Metadata(ctx, names...)
 		ready := err == nil
 		if ready {
@@ -398,11 +397,28 @@ func (t *Target) CreateTopics(ctx context.Context, topics []TopicSpec, unique ma
 			err = partitionsLed(ctx, t.admin, names, topics, unique)
 			ready = err == nil
 		}
-		if ready {
+		return ready, err
+	})
+}
+
+// setupWait is how long a cell's set-up waits for what it created to be visible (Kafka
+// applies topics, users, ACLs and quotas through its metadata log).
+const setupWait = 15 * time.Second
+
+// awaitSetup calls ready every 100 ms until it reports true, for at most setupWait; what
+// names the awaited state in the error, with the last error ready returned, if any.
+func awaitSetup(ctx context.Context, what string, ready func() (bool, error)) error {
+	deadline := time.Now().Add(setupWait)
+	for {
+		ok, err := ready()
+		if ok {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("setup: topics %v not ready after 15s (last error: %v)", names, err)
+			if err != nil {
+				return fmt.Errorf("setup: %s after %s (last error: %v)", what, setupWait, err)
+			}
+			return fmt.Errorf("setup: %s after %s", what, setupWait)
 		}
 		select {
 		case <-ctx.Done():

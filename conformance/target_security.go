@@ -6,7 +6,6 @@ package conformance
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -43,7 +42,7 @@ func (t *Target) CreateScramUsers(ctx context.Context, users []ScramUserSpec, in
 		}
 	}
 	// Kafka applies the change through its metadata log: wait until it is visible.
-	for deadline := time.Now().Add(15 * time.Second); ; {
+	return awaitSetup(ctx, "scram users not visible", func() (bool, error) {
 		ready := true
 		for _, u := range users {
 			name := interp(u.User)
@@ -56,18 +55,8 @@ func (t *Target) CreateScramUsers(ctx context.Context, users []ScramUserSpec, in
 				ready = false
 			}
 		}
-		if ready {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("setup: scram users not visible after 15s")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+		return ready, nil
+	})
 }
 
 func scramMech(m string) kadm.ScramMechanism {
@@ -99,24 +88,15 @@ func (t *Target) CreateACLs(ctx context.Context, acls []ACLSpec, interp func(str
 	d := kmsg.NewPtrDescribeACLsRequest()
 	d.ResourceType, d.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
 	d.Operation, d.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
-	for deadline := time.Now().Add(15 * time.Second); ; {
+	return awaitSetup(ctx, "ACLs not visible", func() (bool, error) {
 		dr, err := d.RequestWith(ctx, t.kcl)
-		if err == nil && dr.ErrorCode == 0 {
-			n := 0
-			for _, r := range dr.Resources {
-				n += len(r.ACLs)
-			}
-			if n >= len(acls) {
-				return nil
-			}
+		if err != nil || dr.ErrorCode != 0 {
+			return false, err
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("setup: ACLs not visible after 15s (%v)", err)
+		n := 0
+		for _, r := range dr.Resources {
+			n += len(r.ACLs)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+		return n >= len(acls), nil
+	})
 }
