@@ -21,6 +21,13 @@ const (
 // dioAligned reports whether p's memory starts on a block boundary (direct I/O needs it).
 func dioAligned(p []byte) bool { return uintptr(unsafe.Pointer(unsafe.SliceData(p)))%dioAlign == 0 }
 
+// alignedBytes returns an empty, block-aligned buffer of capacity n.
+func alignedBytes(n int) []byte {
+	b := make([]byte, n+dioAlign)
+	skip := int((dioAlign - uintptr(unsafe.Pointer(unsafe.SliceData(b)))%dioAlign) % dioAlign)
+	return b[skip : skip : skip+n]
+}
+
 // writeDirect writes data to a new file at path with O_DIRECT and fsyncs it; ok is false
 // when direct I/O does not apply (no O_DIRECT, small or unaligned buffer, refused by the
 // file system) and nothing was written.

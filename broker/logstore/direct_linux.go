@@ -14,3 +14,6 @@ const oDirect = syscall.O_DIRECT
 func startWriteback(f *os.File, off, n int64) {
 	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
 }
+
+// fdatasync makes f's data (and the size it needs) durable, without its other metadata.
+func fdatasync(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }

@@ -67,6 +67,9 @@ type Options struct {
 	// TailLogs counts the Logs whose buffers hold anything (nil: not counted); with Tails
 	// set, Append keeps the budget's share of each (crowded).
 	TailLogs *atomic.Int64
+	// SingleCopy lets Stage take hot partitions' batches into durable segments that are
+	// their only copy (staged.go; a Store that is a DurableCreator only).
+	SingleCopy bool
 }
 
 // budgetRollBytes is the least an active segment kept in memory (a Store without Creator)
@@ -130,6 +133,14 @@ type Log struct {
 	// viewers counts the reads holding views of the tail builders (tail.go): taken under
 	// mu, released without it.
 	viewers atomic.Int64
+	// Single-copy (staged.go): staging is the builder that becomes active at its first
+	// commit; ratedTo the offset Stage counted the append rate up to; noStageUntil when
+	// Stage may take batches again after a durable object could not be created; left the
+	// durable objects in the making a restart found, until FinishRecovery.
+	staging      *segBuilder
+	ratedTo      int64
+	noStageUntil int64
+	left         []*leftover
 }
 
 // sealRetryMs: after a failed seal (a full disk), Append leaves the retries to the jobs loop
@@ -144,7 +155,7 @@ func (l *Log) heldLocked() {
 		return
 	}
 	var n int64
-	for _, b := range []*segBuilder{l.sealing, l.active} {
+	for _, b := range []*segBuilder{l.sealing, l.active, l.staging} {
 		if b != nil {
 			n += b.memBytes()
 		}
@@ -235,6 +246,9 @@ func Open(st Store, prefix string, cfg Config, opts Options) (*Log, error) {
 		if err := st.Delete(name); err != nil {
 			return nil, err
 		}
+	}
+	if err := l.openLeftovers(); err != nil {
+		return nil, err
 	}
 	l.next = l.ckpt.logStart
 	if n := len(l.segs); n > 0 {
@@ -347,11 +361,15 @@ func (l *Log) Append(b []byte) error {
 		l.mu.Unlock()
 		return nil
 	}
+	now := l.opts.Now()
+	if staged, err := l.commitStagedLocked(&h, now); staged {
+		l.mu.Unlock()
+		return err
+	}
 	if err := l.checkNextLocked(&h); err != nil {
 		l.mu.Unlock()
 		return err
 	}
-	now := l.opts.Now()
 	// Over the tail budget a builder with a writer writes what it holds early (cutEarly);
 	// one without rolls at budgetRollBytes.
 	roll := l.active != nil && (l.active.size+int64(h.Size) > min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes) ||
@@ -410,12 +428,16 @@ func (l *Log) Append(b []byte) error {
 	// it holds at budgetChunkBytes even under the budget: a thousand warm partitions
 	// filling MiB chunks held the whole budget and more. A hot one writes MiB chunks (direct
 	// I/O) unless over the budget.
-	hot := l.rate.hot(now, int64(h.Size))
+	var n int64
+	if h.Base >= l.ratedTo {
+		n = int64(h.Size) // Stage counted the batches below ratedTo
+	}
+	hot := l.rate.hot(now, n)
 	a.small = l.overBudget() || l.crowded() && !hot
 	a.add(b, &h)
 	l.next = h.Last + 1
 	l.lastAppend = now
-	if a.cr != nil {
+	if a.cr != nil && !a.ext {
 		if a.small {
 			a.cutEarly()
 		}

@@ -68,7 +68,7 @@ func (l *Log) deletePrefix(n int) (int, int64, error) {
 // writers. l.mu held.
 func (l *Log) tailWritersLocked() []ObjectWriter {
 	var ws []ObjectWriter
-	for _, b := range []*segBuilder{l.sealing, l.active} {
+	for _, b := range []*segBuilder{l.sealing, l.active, l.staging} {
 		if b != nil {
 			for b.flushing {
 				l.flushed.Wait()
@@ -81,18 +81,36 @@ func (l *Log) tailWritersLocked() []ObjectWriter {
 	return ws
 }
 
-// abortTail drops the temporary objects of the unsealed tail (Drain.Close).
+// abortTail drops the temporary objects of the unsealed tail (Drain.Close), but keeps the
+// durable ones of single-copy builders: they hold the only copy of their batches, which
+// the next start's replay reads (staged.go).
 func (l *Log) abortTail() error {
 	l.sealMu.Lock() // a background seal finishes first
 	defer l.sealMu.Unlock()
 	l.mu.Lock()
 	ws := l.tailWritersLocked()
+	durable := l.durableWritersLocked()
 	l.mu.Unlock()
 	var errs []error
 	for _, w := range ws {
+		if slices.Contains(durable, w) {
+			w.Close()
+			continue
+		}
 		errs = append(errs, w.Abort())
 	}
 	return errors.Join(errs...)
+}
+
+// durableWritersLocked returns the durable writers of the single-copy builders. l.mu held.
+func (l *Log) durableWritersLocked() []ObjectWriter {
+	var ws []ObjectWriter
+	for _, b := range []*segBuilder{l.sealing, l.active, l.staging} {
+		if b != nil && b.dw != nil {
+			ws = append(ws, b.dw)
+		}
+	}
+	return ws
 }
 
 // Remove deletes every object of the log (DeleteTopics). The Log must not be used after.
@@ -104,14 +122,21 @@ func (l *Log) Remove() error {
 	l.mu.Lock()
 	segs := l.segs
 	ws := l.tailWritersLocked()
-	for _, b := range []*segBuilder{l.sealing, l.active} {
+	for _, b := range []*segBuilder{l.sealing, l.active, l.staging} {
 		if b != nil {
-			b.data, b.pend = nil, nil
+			b.data, b.pend, b.staged = nil, nil, nil
 		}
 	}
-	l.segs, l.active, l.sealing = nil, nil, nil
+	l.segs, l.active, l.sealing, l.staging = nil, nil, nil, nil
+	left := l.left
+	l.left = nil
 	l.heldLocked()
 	l.mu.Unlock()
+	for _, lo := range left {
+		if err := l.st.(DurableCreator).DropLeftover(lo.name); err != nil {
+			return err
+		}
+	}
 	for _, w := range ws {
 		if err := w.Abort(); err != nil { // the active segment's temporary object
 			return err

@@ -58,8 +58,8 @@ func (l *Log) startSeal() (*segBuilder, []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	a := l.active
-	if a == nil {
-		return nil, nil
+	if a == nil || len(a.staged) > 0 {
+		return nil, nil // a builder with staged batches waits for their commits
 	}
 	l.active, l.sealing = nil, a
 	return a, a.footer(a.next, 0, l.openList())
@@ -69,6 +69,10 @@ func (l *Log) startSeal() (*segBuilder, []byte) {
 // the data and the footer f; without: all of it) and makes it part of the log. sealMu held.
 func (l *Log) completeSeal(a *segBuilder, f []byte) error {
 	name := segName(l.prefix, a.base, 0)
+	if a.ext {
+		a.syncMu.Lock() // a sync of the builder finishes first
+		defer a.syncMu.Unlock()
+	}
 	l.mu.Lock()
 	for a.flushing {
 		l.flushed.Wait()
@@ -78,11 +82,18 @@ func (l *Log) completeSeal(a *segBuilder, f []byte) error {
 	for _, c := range a.pend {
 		rest = append(rest, c.b)
 	}
+	data := a.data
+	if a.ext && a.dw != nil {
+		// What the syncs wrote stays; the rest (batches appended the ordinary way since)
+		// follows it.
+		a.dw.SetSize(a.synced)
+		data = a.data[a.synced-a.memStart : a.size-a.memStart]
+	}
 	l.mu.Unlock()
 	var err error
 	switch {
 	case w != nil:
-		err = w.Commit(append(rest, a.data, f)...)
+		err = w.Commit(append(rest, data, f)...)
 	case len(rest) > 0: // its object could not be created: all of it is in memory
 		err = l.st.Put(name, slices.Concat(append(rest, a.data, f)...))
 	default: // less than a chunk, or a Store without Creator

@@ -60,7 +60,7 @@ func (d *DirStore) Create(name string) (ObjectWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &dirWriter{d: d, name: name, path: p, f: f, dfTried: oDirect == 0}, nil
+	return &dirWriter{d: d, name: name, path: p, suffix: tmpSuffix, f: f, dfTried: oDirect == 0}, nil
 }
 
 // writebackBytes: the buffered bytes of an object being written are handed to the disk
@@ -72,11 +72,13 @@ const writebackBytes = 256 << 10
 type dirWriter struct {
 	d          *DirStore
 	name, path string
+	suffix     string       // of the file being written: tmpSuffix, or durableSuffix
 	mu         sync.RWMutex // ReadAt against Commit/Abort closing the files
 	f, df      *os.File     // df: O_DIRECT (nil: none)
 	dfTried    bool         // df was opened (or refused, or the platform has no O_DIRECT)
 	size       int64
 	kicked     int64 // writeback was started for the buffered bytes below this
+	fileEnd    int64 // durable writers: the file's size (SyncAt)
 	closed     bool
 }
 
@@ -118,7 +120,7 @@ func (w *dirWriter) Write(p []byte) error {
 		// A segment written only in small chunks (a thousand partitions over the tail
 		// budget) never opens it: opening files was a tenth of the broker's CPU there.
 		w.dfTried = true
-		if df, err := os.OpenFile(w.path+tmpSuffix, os.O_WRONLY|oDirect, 0); err == nil {
+		if df, err := os.OpenFile(w.path+w.suffix, os.O_WRONLY|oDirect, 0); err == nil {
 			w.mu.Lock()
 			w.df = df
 			w.mu.Unlock()
@@ -165,14 +167,14 @@ func (w *dirWriter) Commit(rest ...[]byte) error {
 		w.size = size
 		return fmt.Errorf("logstore: committing %s: %w", w.name, err)
 	}
-	if err := os.Rename(w.path+tmpSuffix, w.path); err != nil {
+	if err := os.Rename(w.path+w.suffix, w.path); err != nil {
 		w.size = size
 		return err
 	}
 	w.d.forget(w.name) // a reader's open copy of a replaced object
 	if err := syncDir(filepath.Dir(w.path)); err != nil {
 		// Not durably renamed: undo, so a retry starts from the same state.
-		os.Rename(w.path, w.path+tmpSuffix)
+		os.Rename(w.path, w.path+w.suffix)
 		w.size = size
 		return err
 	}
@@ -194,7 +196,7 @@ func (w *dirWriter) Close() {
 
 func (w *dirWriter) Abort() error {
 	w.Close()
-	err := os.Remove(w.path + tmpSuffix)
+	err := os.Remove(w.path + w.suffix)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

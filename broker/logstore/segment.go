@@ -54,6 +54,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 const (
@@ -282,6 +283,13 @@ type segBuilder struct {
 	batches      uint32
 	created      int64
 	capHint      int // the most data capacity worth allocating (roll size plus footer room)
+	// Single-copy builders (staged.go): data holds positions memStart..memStart+len(data),
+	// the batches staged past size included; they reach dw by SyncAt (written = memStart).
+	ext    bool
+	dw     DurableWriter
+	staged []batchInfo // staged, not yet committed, in offset order; their data follows size
+	synced int64       // data positions durable in dw
+	syncMu sync.Mutex  // one sync at a time (Log.mu is not held while it writes)
 }
 
 func newSegBuilder(base int64, interval int, countDeletes bool, created int64) *segBuilder {
@@ -291,6 +299,13 @@ func newSegBuilder(base int64, interval int, countDeletes bool, created int64) *
 
 // add appends one batch (already validated by parseBatch, base >= next).
 func (s *segBuilder) add(b []byte, h *batchInfo) {
+	s.begin(h)
+	s.appendData(b[:h.Size])
+	s.account(b, h)
+}
+
+// begin indexes a batch starting at size (before its data is appended).
+func (s *segBuilder) begin(h *batchInfo) {
 	pos := uint32(s.size)
 	if s.batches == 0 || s.sinceIdx >= s.interval {
 		s.off = append(s.off, idxEntry{h.Base, pos})
@@ -309,7 +324,10 @@ func (s *segBuilder) add(b []byte, h *batchInfo) {
 	if s.memFirst < 0 {
 		s.memFirst = s.size
 	}
-	s.appendData(b[:h.Size])
+}
+
+// account counts a batch whose data now follows size.
+func (s *segBuilder) account(b []byte, h *batchInfo) {
 	s.size += int64(h.Size)
 	s.sinceIdx += h.Size
 	s.maxTS = max(s.maxTS, h.MaxTimestamp)

@@ -46,7 +46,7 @@ func checkName(name string) error {
 		return fmt.Errorf("logstore: bad object name %q", name)
 	}
 	for _, el := range strings.Split(name, "/") {
-		if el == "" || el == "." || el == ".." || strings.HasSuffix(el, tmpSuffix) {
+		if el == "" || el == "." || el == ".." || strings.HasSuffix(el, tmpSuffix) || strings.HasSuffix(el, durableSuffix) {
 			return fmt.Errorf("logstore: bad object name %q", name)
 		}
 		for _, c := range el {
@@ -63,10 +63,12 @@ func checkName(name string) error {
 type MemStore struct {
 	mu   sync.Mutex
 	objs map[string][]byte
+	// left: the durable objects in the making (CreateDurable), as SyncAt left them.
+	left map[string][]byte
 }
 
 // NewMemStore returns an empty MemStore.
-func NewMemStore() *MemStore { return &MemStore{objs: map[string][]byte{}} }
+func NewMemStore() *MemStore { return &MemStore{objs: map[string][]byte{}, left: map[string][]byte{}} }
 
 func (m *MemStore) Put(name string, data []byte) error {
 	if err := checkName(name); err != nil {
@@ -161,7 +163,8 @@ func (d *DirStore) syncFault() error {
 
 const tmpSuffix = ".tmp"
 
-// OpenDirStore opens (creating) dir and removes temporary files a crash left behind.
+// OpenDirStore opens (creating) dir and removes temporary files a crash left behind (not
+// the durable ones: see objwriter_durable.go).
 func OpenDirStore(dir string) (*DirStore, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -317,7 +320,7 @@ func (d *DirStore) List(prefix string) ([]Object, error) {
 			}
 			return err
 		}
-		if de.IsDir() || strings.HasSuffix(p, tmpSuffix) {
+		if de.IsDir() || strings.HasSuffix(p, tmpSuffix) || strings.HasSuffix(p, durableSuffix) {
 			return nil
 		}
 		rel, err := filepath.Rel(d.dir, p)

@@ -200,6 +200,10 @@ type chunk struct {
 
 // appendData appends p to the data, cutting full chunks when the builder has a writer.
 func (s *segBuilder) appendData(p []byte) {
+	if s.ext {
+		s.appendExt(p)
+		return
+	}
 	if s.cr == nil {
 		s.appendWhole(p)
 		return
@@ -333,8 +337,12 @@ func (s *segBuilder) view() *tailView {
 	v := &tailView{b: s, w: s.w, written: s.written, size: s.size, next: s.next, maxTS: s.maxTS}
 	v.parts = make([]chunk, 0, len(s.pend)+1)
 	v.parts = append(v.parts, s.pend...)
-	if len(s.data) > 0 {
-		v.parts = append(v.parts, chunk{pos: s.memStart, b: s.data[:len(s.data):len(s.data)], first: s.memFirst})
+	n := len(s.data)
+	if s.ext {
+		n = int(s.size - s.memStart) // not the staged batches
+	}
+	if n > 0 {
+		v.parts = append(v.parts, chunk{pos: s.memStart, b: s.data[:n:n], first: s.memFirst})
 	}
 	return v
 }

@@ -1,0 +1,436 @@
+package logstore
+
+// Single-copy partitions: a hot partition's batches are written once, into its active
+// segment, instead of into the WAL and then the segment.
+//
+// The broker stages each produced batch (Stage, under the partition's lock, as it assigns
+// offsets) before it appends the batch to the WAL. A staged batch sits past the builder's
+// size (not readable, not counted) until the WAL acknowledges it and the drain appends it
+// (Append finds it staged and commits it without a copy). For a batch Stage took into a
+// single-copy builder the WAL writes only a header naming it, and its group commit calls
+// SyncExternal (the Log is a storage.Syncer) beside its own fsync: the builder's bytes not
+// yet durable go to the segment's durable object (DurableWriter.SyncAt: direct I/O from an
+// aligned buffer, its last partial block written again each time, then fdatasync).
+//
+//	data position 0          memStart    synced       size            end
+//	|---- in the object ----|-------- data (memory) ------------------------|
+//	                         (aligned)   durable up    committed: read  staged: in
+//	                                     to here       by fetches       flight
+//
+// A builder takes staged batches only in offset order and only from its start or after
+// batches it holds: a batch staged while an earlier one travels the WAL's ordinary path
+// (its data in the WAL, appended at its acknowledgement) starts a new builder, staging,
+// that becomes active when its first batch commits (the active one sealed first). So does
+// a batch past the roll size. A failed WAL append unstages its batch and every later one
+// (Unstage). A builder with staged batches is not sealed.
+//
+// Recovery: the durable objects in the making survive restarts (DurableCreator.Leftovers);
+// the broker's replay reads a header-only WAL entry's batch from them (ReplayData) and
+// appends it as any replayed batch, into an ordinary builder; FinishRecovery then seals
+// what the replay rebuilt and drops the leftovers. A batch whose bytes are missing or wrong
+// was never acknowledged (its acknowledgement waited for the sync), nor was anything after
+// it in the WAL.
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// createRetryMs: after a durable object could not be created, the Log stages nothing for
+// this long (its batches take the WAL's ordinary path).
+const createRetryMs = 1000
+
+// end is one past the data the builder holds, staged batches included. ext builders only.
+func (s *segBuilder) end() int64 { return s.memStart + int64(len(s.data)) }
+
+// stagedNext is the offset after the last batch staged (or committed).
+func (s *segBuilder) stagedNext() int64 {
+	if n := len(s.staged); n > 0 {
+		return s.staged[n-1].Last + 1
+	}
+	return s.next
+}
+
+// appendExt appends p to an ext builder's data, keeping the buffer block-aligned (SyncAt
+// writes from it direct).
+func (s *segBuilder) appendExt(p []byte) {
+	if need := len(s.data) + len(p); need > cap(s.data) {
+		var nd []byte
+		if nc := max(2*cap(s.data), need, firstDataCap); nc <= chunkBytes {
+			if nd = newChunkBuf(); !dioAligned(nd[:1]) {
+				nd = alignedBytes(chunkBytes)
+			}
+		} else {
+			nd = alignedBytes(nc)
+		}
+		nd = append(nd, s.data...)
+		s.data = nd
+	}
+	s.data = append(s.data, p...)
+}
+
+// newExtLocked returns an empty single-copy builder starting at base. l.mu held.
+func (l *Log) newExtLocked(base, now int64) *segBuilder {
+	s := newSegBuilder(base, l.cfg.IndexIntervalBytes, l.cfg.Compact, now)
+	s.ext = true
+	s.cr, _ = l.st.(Creator)
+	return s
+}
+
+// Stage takes a batch (offsets assigned) before the broker appends it to the WAL, and
+// reports whether it is single-copy: the WAL then keeps only its header and calls
+// SyncExternal before acknowledging it. Otherwise nothing changed and the batch takes the
+// ordinary path. Batches must be staged (or not) in offset order.
+func (l *Log) Stage(b []byte) (bool, error) {
+	if _, ok := l.st.(DurableCreator); !ok || !l.opts.SingleCopy {
+		return false, nil
+	}
+	h, err := parseBatch(b)
+	if err != nil {
+		return false, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.opts.Now()
+	hot := l.rate.hot(now, int64(h.Size))
+	l.ratedTo = h.Last + 1
+	if !hot || l.crowded() || l.noStageUntil != 0 && now < l.noStageUntil {
+		return false, nil
+	}
+	tgt, next := l.active, l.next
+	switch {
+	case l.staging != nil:
+		tgt, next = l.staging, l.staging.stagedNext()
+	case tgt != nil && tgt.ext:
+		next = tgt.stagedNext()
+	default:
+		tgt = nil
+	}
+	if h.Base < next {
+		return false, fmt.Errorf("logstore: staging batch %d..%d behind %d", h.Base, h.Last, next)
+	}
+	limit := min(l.cfg.SegmentBytes, l.opts.MaxActiveBytes)
+	if tgt != nil && tgt == l.staging {
+		// It waits for its first commit: past the internal roll size it takes batches
+		// on, as an active segment does while the previous seal runs (rollSlack), up to
+		// segment.bytes.
+		limit = min(l.cfg.SegmentBytes, rollSlack*l.opts.MaxActiveBytes)
+	}
+	fits := tgt != nil && h.Base == next && tgt.end()+int64(h.Size) <= limit &&
+		(tgt.batches == 0 || tgt.waited(now, h.MaxTimestamp) <= l.cfg.SegmentMs)
+	switch {
+	case fits:
+	case l.staging != nil:
+		return false, nil // the next builder waits for its first commit already
+	default:
+		tgt = l.newExtLocked(h.Base, now)
+		l.staging = tgt
+	}
+	tgt.appendExt(b[:h.Size])
+	tgt.staged = append(tgt.staged, h)
+	l.heldLocked()
+	return true, nil
+}
+
+// SyncExternal implements storage.Syncer: it makes every staged batch durable.
+func (l *Log) SyncExternal() error {
+	l.mu.Lock()
+	var bs []*segBuilder
+	for _, s := range []*segBuilder{l.active, l.staging} {
+		if s != nil && s.ext && s.end() > s.synced {
+			bs = append(bs, s)
+		}
+	}
+	l.mu.Unlock()
+	for _, s := range bs {
+		if err := l.syncBuilder(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncBuilder writes s's data past what is durable (from the block it starts in) and
+// syncs it.
+func (l *Log) syncBuilder(s *segBuilder) error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	if s.dw == nil {
+		dw, err := l.st.(DurableCreator).CreateDurable(segName(l.prefix, s.base, 0))
+		if err != nil {
+			l.mu.Lock()
+			l.noStageUntil = l.opts.Now() + createRetryMs
+			l.mu.Unlock()
+			return fmt.Errorf("logstore: creating the segment of %s at %d: %w", l.prefix, s.base, err)
+		}
+		l.mu.Lock()
+		s.dw, s.w = dw, dw
+		l.mu.Unlock()
+	}
+	l.mu.Lock()
+	if s != l.active && s != l.staging && s != l.sealing {
+		l.mu.Unlock()
+		return nil // sealed meanwhile: durable
+	}
+	from := s.synced &^ (dioAlign - 1)
+	to := s.end()
+	p := s.data[from-s.memStart : to-s.memStart]
+	l.mu.Unlock()
+	if err := s.dw.SyncAt(p, from); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s.synced = max(s.synced, to)
+	l.trimExtLocked(s)
+	return nil
+}
+
+// trimExtLocked lets the data below the block of the first byte not both durable and
+// committed go, once that is half the buffer: those bytes are in the object and readers
+// read them there. l.mu held.
+func (l *Log) trimExtLocked(s *segBuilder) {
+	keep := min(s.synced, s.size) &^ (dioAlign - 1)
+	k := keep - s.memStart
+	if k <= 0 || k < int64(cap(s.data))/2 {
+		return
+	}
+	old, oldStart := s.data, s.memStart
+	s.data = nil
+	s.appendExt(old[k:])
+	s.memStart, s.written = keep, keep
+	if s.memFirst >= 0 && s.memFirst < keep {
+		p := s.memFirst
+		for p < keep && p < s.size {
+			p += batchSize(old[p-oldStart:])
+		}
+		s.memFirst = -1
+		if p < s.size {
+			s.memFirst = p
+		}
+	}
+	l.recycleLocked(old)
+	l.heldLocked()
+}
+
+// commitStagedLocked commits h if it is the next staged batch: a staging builder whose
+// first batch it is becomes active (the active one sealed first). It reports whether h
+// was staged. l.mu held; released while sealing.
+func (l *Log) commitStagedLocked(h *batchInfo, now int64) (bool, error) {
+	if st := l.staging; st != nil && len(st.staged) > 0 && st.staged[0].Base == h.Base {
+		if l.active != nil || l.sealing != nil {
+			// Seal waits for a background seal (which, failing, would merge what is
+			// active into its builder) and seals what is active.
+			l.mu.Unlock()
+			err := l.Seal()
+			l.mu.Lock()
+			if err == nil && (l.active != nil || l.sealing != nil) {
+				err = errors.New("logstore: the active segment is still open")
+			}
+			if err != nil {
+				return true, fmt.Errorf("logstore: rolling to the staged segment at %d: %w", st.base, err)
+			}
+		}
+		l.active, l.staging = st, nil
+	}
+	a := l.active
+	if a == nil || !a.ext || len(a.staged) == 0 {
+		return false, nil
+	}
+	sh := a.staged[0]
+	if sh.Base != h.Base || sh.Last != h.Last || sh.Size != h.Size {
+		return true, fmt.Errorf("logstore: batch %d..%d is not the staged %d..%d", h.Base, h.Last, sh.Base, sh.Last)
+	}
+	pos := a.size - a.memStart
+	b := a.data[pos : pos+int64(sh.Size)]
+	l.trackTxn(b, &sh, a)
+	a.begin(&sh)
+	a.account(b, &sh)
+	a.staged = slices.Delete(a.staged, 0, 1)
+	l.next = sh.Last + 1
+	l.lastAppend = now
+	l.trimExtLocked(a)
+	l.heldLocked()
+	return true, nil
+}
+
+// Unstage drops the staged batches from base on (their WAL append failed): the offsets
+// go back to the broker, and the bytes a sync may have written past the builder's end are
+// written over.
+func (l *Log) Unstage(base int64) {
+	l.mu.Lock()
+	bs := []*segBuilder{l.staging, l.active}
+	l.mu.Unlock()
+	for _, s := range bs {
+		if s == nil || !s.ext {
+			continue
+		}
+		s.syncMu.Lock()
+		l.mu.Lock()
+		i := 0
+		end := s.size
+		for i < len(s.staged) && s.staged[i].Base < base {
+			end += int64(s.staged[i].Size)
+			i++
+		}
+		if i < len(s.staged) {
+			s.data = s.data[:end-s.memStart]
+			s.staged = s.staged[:i]
+			s.synced = min(s.synced, end)
+			if s.dw != nil {
+				s.dw.SetSize(s.synced)
+			}
+		}
+		var drop DurableWriter
+		if s == l.staging && len(s.staged) == 0 {
+			l.staging, drop = nil, s.dw
+		}
+		l.heldLocked()
+		l.mu.Unlock()
+		s.syncMu.Unlock()
+		if drop != nil {
+			if err := drop.Abort(); err != nil {
+				l.opts.Logger.Warn("logstore: dropping an unused staged segment failed", "log", l.prefix, "err", err)
+			}
+		}
+	}
+}
+
+// leftover is a durable object in the making a restart found (a single-copy segment).
+type leftover struct {
+	name string
+	base int64
+	size int64
+	// The replay reads forward: pos is the next batch's position, at offset next; win
+	// holds the bytes at winAt.
+	pos, next int64
+	win       []byte
+	winAt     int64
+}
+
+// replayWindow is how much of a leftover ReplayData reads at a time.
+const replayWindow = 1 << 20
+
+// openLeftovers lists the log's leftovers (Open). l.mu not needed (not shared yet).
+func (l *Log) openLeftovers() error {
+	dc, ok := l.st.(DurableCreator)
+	if !ok {
+		return nil
+	}
+	objs, err := dc.Leftovers(l.prefix)
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		base, gen, ok := parseSegName(l.prefix, o.Name)
+		if !ok || gen != 0 {
+			continue
+		}
+		l.left = append(l.left, &leftover{name: o.Name, base: base, size: o.Size, next: base})
+	}
+	return nil
+}
+
+// ReplayData returns the batch at base of n bytes for the replay of a header-only WAL
+// entry: from the log if it holds base (sealed after the crash), else from the leftover
+// segment that holds it. It fails when neither does (the caller then knows the batch was
+// never acknowledged).
+func (l *Log) ReplayData(base int64, n int) ([]byte, error) {
+	l.mu.Lock()
+	held := base < l.next
+	var lo *leftover
+	for _, c := range l.left {
+		if c.base <= base {
+			lo = c
+		}
+	}
+	l.mu.Unlock()
+	if held {
+		b, err := l.ReadAppend(nil, base, n)
+		if err != nil {
+			return nil, err
+		}
+		if h, err := parseBatch(b); err != nil || h.Base != base || h.Size != n {
+			return nil, fmt.Errorf("logstore: %s holds no batch of %d bytes at %d", l.prefix, n, base)
+		}
+		return b[:n], nil
+	}
+	if lo == nil {
+		return nil, fmt.Errorf("logstore: %s: no segment holds offset %d", l.prefix, base)
+	}
+	return l.readLeftover(lo, base, n)
+}
+
+// readLeftover finds the batch at base in lo, reading forward from where the last one
+// ended.
+func (l *Log) readLeftover(lo *leftover, base int64, n int) ([]byte, error) {
+	dc := l.st.(DurableCreator)
+	if base < lo.next {
+		lo.pos, lo.next = 0, lo.base // not in order: from the start
+	}
+	at := func(pos, k int64) ([]byte, error) {
+		if pos < lo.winAt || pos+k > lo.winAt+int64(len(lo.win)) {
+			b, err := dc.ReadLeftover(lo.name, pos, max(k, replayWindow))
+			if err != nil {
+				return nil, err
+			}
+			lo.win, lo.winAt = b, pos
+		}
+		if pos+k > lo.winAt+int64(len(lo.win)) {
+			return nil, fmt.Errorf("logstore: %s ends at %d", lo.name, lo.winAt+int64(len(lo.win)))
+		}
+		return lo.win[pos-lo.winAt : pos-lo.winAt+k], nil
+	}
+	for lo.pos < lo.size {
+		hdr, err := at(lo.pos, batchHeaderLen)
+		if err != nil {
+			return nil, err
+		}
+		size := batchSize(hdr)
+		if size < batchHeaderLen {
+			break
+		}
+		b, err := at(lo.pos, size)
+		if err != nil {
+			return nil, err
+		}
+		h, err := parseBatch(b)
+		if err != nil || h.Base > base {
+			break
+		}
+		if h.Base == base {
+			if h.Size != n {
+				break
+			}
+			return slices.Clone(b), nil
+		}
+		lo.pos += size
+		lo.next = h.Last + 1
+	}
+	return nil, fmt.Errorf("logstore: %s holds no batch of %d bytes at %d", lo.name, n, base)
+}
+
+// FinishRecovery seals what the replay appended after reading leftovers and then drops
+// them: their batches are in sealed segments now (or were never acknowledged).
+func (l *Log) FinishRecovery() error {
+	l.mu.Lock()
+	left := l.left
+	l.mu.Unlock()
+	if len(left) == 0 {
+		return nil
+	}
+	if err := l.Seal(); err != nil {
+		return err
+	}
+	dc := l.st.(DurableCreator)
+	for _, lo := range left {
+		if err := dc.DropLeftover(lo.name); err != nil {
+			return err
+		}
+	}
+	l.mu.Lock()
+	l.left = nil
+	l.mu.Unlock()
+	return nil
+}
