@@ -145,6 +145,8 @@ func testWAL(t *testing.T, store walStore) {
 		}
 	})
 
+	t.Run("External", func(t *testing.T) { testWALExternal(t, store) })
+
 	t.Run("CallbacksAsyncAndInOrder", func(t *testing.T) {
 		w := store(t, 0)()
 		defer w.Close()

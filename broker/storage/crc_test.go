@@ -32,9 +32,9 @@ func TestEntryHeaderWithSuppliedDataCRC(t *testing.T) {
 		r.Read(data)
 		b := &Batch{TP: TopicPartition{TopicID: [16]byte{1, 2}, Partition: 3}, BaseOffset: 10, LastOffset: 20, MaxTimestamp: 99, Data: data}
 		var plain, fast [entryHeaderSize]byte
-		putEntryHeader(plain[:], b)
+		putEntryHeader(plain[:], b, 0)
 		b.DataCRCFrom, b.DataCRC = 21, crc32.Checksum(data[21:], castagnoli)
-		putEntryHeader(fast[:], b)
+		putEntryHeader(fast[:], b, 0)
 		if !bytes.Equal(plain[:], fast[:]) {
 			t.Fatalf("n=%d: header with supplied CRC differs:\n% x\n% x", n, plain, fast)
 		}
@@ -42,7 +42,7 @@ func TestEntryHeaderWithSuppliedDataCRC(t *testing.T) {
 			t.Fatalf("n=%d: entry does not verify", n)
 		}
 		b.DataCRC ^= 1
-		putEntryHeader(fast[:], b)
+		putEntryHeader(fast[:], b, 0)
 		if checkEntry(fast[:], data) {
 			t.Fatalf("n=%d: entry with a wrong supplied CRC verifies", n)
 		}

@@ -218,26 +218,35 @@ func (w *fileWAL) dropRecent() {
 	w.cacheMu.Unlock()
 }
 
-// readRecent copies loc from a recent group, if one holds it. The recent groups are in
-// write order, so sorted by segment and position.
-func (w *fileWAL) readRecent(loc Location, buf []byte) ([]byte, bool) {
+// readRecent copies loc from a recent group, if one holds it (ErrExternal if the header
+// there is an external entry's). The recent groups are in write order, so sorted by
+// segment and position.
+func (w *fileWAL) readRecent(loc Location, buf []byte) ([]byte, bool, error) {
 	w.cacheMu.RLock()
 	defer w.cacheMu.RUnlock()
-	// The last group that starts at or before loc.
+	// The last group that starts at or before the entry's header.
+	hpos := loc.Offset - entryHeaderSize
 	i := sort.Search(len(w.recent), func(i int) bool {
 		c := &w.recent[i]
-		return c.seg > loc.Segment || c.seg == loc.Segment && c.start > loc.Offset
+		return c.seg > loc.Segment || c.seg == loc.Segment && c.start > hpos
 	}) - 1
 	if i < 0 {
-		return nil, false
+		return nil, false, nil
 	}
 	c := &w.recent[i]
-	if c.seg != loc.Segment || loc.Offset+int64(loc.Size) > c.start+int64(len(c.data)) {
-		return nil, false
+	end := c.start + int64(len(c.data))
+	if c.seg != loc.Segment || loc.Offset > end {
+		return nil, false, nil
+	}
+	if isExternalHeader(c.data[hpos-c.start:]) {
+		return nil, true, ErrExternal
+	}
+	if loc.Offset+int64(loc.Size) > end {
+		return nil, false, nil
 	}
 	buf = growBuf(buf, int(loc.Size))
 	copy(buf, c.data[loc.Offset-c.start:])
-	return buf, true
+	return buf, true, nil
 }
 
 // forgetRecent drops the recent groups of segment seg (being removed), so that reads of it

@@ -15,15 +15,41 @@ const (
 	entryVersion    = 1
 	// maxEntryPayload bounds the length field so that garbage cannot ask for huge buffers.
 	maxEntryPayload = 1 << 30
+	// entryFlagExternal marks an external entry (Batch.External): the header is followed by
+	// a CRC-32C of the header alone instead of the batch bytes, which live elsewhere.
+	entryFlagExternal = 2
+	// externalCRCSize is the size of that header CRC; an external entry is
+	// entryHeaderSize+externalCRCSize bytes on disk.
+	externalCRCSize = 4
 )
 
-// putEntryHeader writes the header for b into h[:entryHeaderSize], CRC included (over the
-// header fields after the CRC field, then b.Data).
-func putEntryHeader(h []byte, b *Batch) {
+// entryLen is the size of b's entry on disk.
+func entryLen(b *Batch) int {
+	if b.External != nil {
+		return entryHeaderSize + externalCRCSize
+	}
+	return entryHeaderSize + len(b.Data)
+}
+
+// putEntry writes b's entry (entryLen(b) bytes) into e: the header and the batch bytes, or for
+// an external batch the header and the CRC of the header.
+func putEntry(e []byte, b *Batch) {
+	if b.External != nil {
+		putEntryHeader(e, b, entryFlagExternal)
+		binary.BigEndian.PutUint32(e[entryHeaderSize:], crc32.Checksum(e[:entryHeaderSize], castagnoli))
+		return
+	}
+	putEntryHeader(e, b, 0)
+	copy(e[entryHeaderSize:], b.Data)
+}
+
+// putEntryHeader writes the header for b with flags into h[:entryHeaderSize], CRC included
+// (over the header fields after the CRC field, then b.Data).
+func putEntryHeader(h []byte, b *Batch, flags byte) {
 	_ = h[entryHeaderSize-1]
 	binary.BigEndian.PutUint16(h[4:], entryMagic)
 	h[6] = entryVersion
-	h[7] = 0 // flags
+	h[7] = flags
 	binary.BigEndian.PutUint32(h[8:], uint32(len(b.Data)))
 	copy(h[12:28], b.TP.TopicID[:])
 	binary.BigEndian.PutUint32(h[28:], uint32(b.TP.Partition))
@@ -82,35 +108,63 @@ func crc32cCombine(crcA, crcB uint32, lenB int) uint32 {
 	return crc32cMulMod(xn, crcA) ^ crcB
 }
 
-// parseEntryHeader checks the fixed fields of a header and returns the payload length.
+// parseEntryHeader checks the fixed fields of a header and returns how many bytes of the
+// entry follow it on disk: the batch bytes, or an external entry's header CRC.
 func parseEntryHeader(h []byte) (n int, ok bool) {
 	if len(h) < entryHeaderSize {
 		return 0, false
 	}
-	if binary.BigEndian.Uint16(h[4:]) != entryMagic || h[6] != entryVersion || h[7] > entryFlagSeal {
+	if binary.BigEndian.Uint16(h[4:]) != entryMagic || h[6] != entryVersion || h[7] > entryFlagExternal {
 		return 0, false
 	}
 	l := binary.BigEndian.Uint32(h[8:])
-	if l > maxEntryPayload || h[7] == entryFlagSeal && l != 0 {
+	if l > maxEntryPayload {
 		return 0, false
+	}
+	switch h[7] {
+	case entryFlagSeal:
+		if l != 0 {
+			return 0, false
+		}
+	case entryFlagExternal:
+		if l == 0 { // Append refuses an empty external batch
+			return 0, false
+		}
+		return externalCRCSize, true
 	}
 	return int(l), true
 }
 
-// checkEntry verifies the CRC of header h with payload p.
+// checkEntry verifies the CRC of header h with p, the bytes parseEntryHeader says follow it:
+// the CRC over header fields and batch bytes, or for an external entry (whose batch bytes
+// are elsewhere) the CRC over the header.
 func checkEntry(h, p []byte) bool {
+	if h[7] == entryFlagExternal {
+		return len(p) == externalCRCSize && crc32.Checksum(h[:entryHeaderSize], castagnoli) == binary.BigEndian.Uint32(p)
+	}
 	crc := crc32.Update(0, castagnoli, h[4:entryHeaderSize])
 	crc = crc32.Update(crc, castagnoli, p)
 	return crc == binary.BigEndian.Uint32(h[0:])
 }
 
-// decodeEntryHeader fills b's metadata from a verified header (b.Data is left alone).
+// isExternalHeader reports whether h is the header of an external entry.
+func isExternalHeader(h []byte) bool {
+	return binary.BigEndian.Uint16(h[4:]) == entryMagic && h[7] == entryFlagExternal
+}
+
+// decodeEntryHeader fills b's metadata from a verified header (b.Data is left alone), for an
+// external entry also ExternalLen and the CRC that CheckExternal compares with.
 func decodeEntryHeader(h []byte, b *Batch) {
 	copy(b.TP.TopicID[:], h[12:28])
 	b.TP.Partition = int32(binary.BigEndian.Uint32(h[28:]))
 	b.BaseOffset = int64(binary.BigEndian.Uint64(h[32:]))
 	b.LastOffset = int64(binary.BigEndian.Uint64(h[40:]))
 	b.MaxTimestamp = int64(binary.BigEndian.Uint64(h[48:]))
+	b.ExternalLen, b.extCRC = 0, 0
+	if h[7] == entryFlagExternal {
+		b.ExternalLen = int(binary.BigEndian.Uint32(h[8:]))
+		b.extCRC = binary.BigEndian.Uint32(h[0:])
+	}
 }
 
 func sortedSegs[V any](m map[uint64]V) []uint64 {

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 )
 
@@ -12,7 +13,11 @@ import (
 // position) pairs with segments rotating at SegmentBytes, ReadAt returns ErrNotFound for
 // removed segments, the active segment is never removed, Replay's b.Data is only valid during
 // fn (it is overwritten afterwards), Replay after Append is an error, and Close completes
-// pending callbacks.
+// pending callbacks. External batches (Batch.External) are stored as header-only entries
+// too: an entry is reported once its Syncer synced (on the callback goroutine, in order), a
+// failed sync fails it and everything appended until then (which is removed again, see
+// afterExternal), replay hands them over with ExternalLen, and ReadAt refuses them with
+// ErrExternal.
 //
 // Extras for tests: FailAppends makes appends fail like a full disk, and Reopen simulates a
 // restart (a new WAL over the same acknowledged data).
@@ -24,6 +29,13 @@ type MemWAL struct {
 	closed   bool
 	appended bool
 	disp     *dispatcher
+	// extPending counts the external entries whose Syncer has not synced yet; while there
+	// are any, appended entries wait for them (afterExternal). seq numbers the stored
+	// entries; a failed sync fails every entry numbered below cutSeq with cutErr.
+	extPending int
+	seq        uint64
+	cutSeq     uint64
+	cutErr     error
 }
 
 type memWALStore struct {
@@ -32,12 +44,12 @@ type memWALStore struct {
 }
 
 type memSeg struct {
-	data    []byte // entries laid out like the file WAL: a header gap, then the batch bytes
+	data    []byte // entries laid out as in the file WAL (putEntry)
 	entries []memEntry
 }
 
 type memEntry struct {
-	b   Batch // Data aliases memSeg.data
+	b   Batch // without Data (resolved on replay: seg.data may move while growing)
 	loc Location
 }
 
@@ -77,29 +89,90 @@ func (w *MemWAL) Append(b *Batch, done func(Location, error)) {
 		return
 	}
 	w.appended = true
-	if w.failErr != nil {
-		err := w.failErr
+	err := w.failErr
+	if err == nil {
+		err = checkBatch(b)
+	}
+	if err != nil {
 		w.disp.push(completion{done: done, err: err})
 		w.mu.Unlock()
 		return
 	}
 	st := w.st
 	seg := st.segs[st.cur]
-	size := int64(entryHeaderSize + len(b.Data))
+	size := int64(entryLen(b))
 	if len(seg.data) > 0 && int64(len(seg.data))+size > w.segBytes {
 		st.cur++
 		seg = &memSeg{}
 		st.segs[st.cur] = seg
 	}
-	pos := int64(len(seg.data)) + entryHeaderSize
-	seg.data = append(seg.data, make([]byte, entryHeaderSize)...)
-	seg.data = append(seg.data, b.Data...)
-	loc := Location{Segment: st.cur, Offset: pos, Size: int32(len(b.Data))}
+	start := int64(len(seg.data))
+	seg.data = append(seg.data, make([]byte, size)...)
+	putEntry(seg.data[start:], b)
+	loc := Location{Segment: st.cur, Offset: start + entryHeaderSize, Size: int32(len(b.Data))}
 	e := memEntry{b: *b, loc: loc}
-	e.b.Data = nil // resolved on replay; seg.data may move while growing
+	e.b.Data, e.b.External = nil, nil
+	decodeEntryHeader(seg.data[start:], &e.b) // ExternalLen and the CRC, as replay reads them
 	seg.entries = append(seg.entries, e)
-	w.disp.push(completion{done: done, loc: loc})
+	c := completion{done: done, loc: loc}
+	if b.External != nil || w.extPending > 0 {
+		c.done = w.afterExternal(w.seq, b.External, done)
+	}
+	if b.External != nil {
+		w.extPending++
+	}
+	w.seq++
+	w.disp.push(c)
 	w.mu.Unlock()
+}
+
+// afterExternal wraps the callback of entry seq, which is external (s is its Syncer) or was
+// appended while an external entry was pending. As in the file WAL, an external entry is
+// reported only once s synced; if that fails, the entry and every one appended until then
+// are removed from the store and fail, so that a caller can give their offsets back in
+// order (see fileWAL.poisonLocked). Callbacks run in append order, so every entry stored
+// after a failed one still waits for its callback, and none before it does.
+func (w *MemWAL) afterExternal(seq uint64, s Syncer, done func(Location, error)) func(Location, error) {
+	return func(loc Location, err error) {
+		var serr error
+		if s != nil {
+			serr = s.SyncExternal()
+		}
+		w.mu.Lock()
+		if s != nil {
+			w.extPending--
+		}
+		if serr != nil {
+			w.cutBack(loc)
+			w.cutSeq = w.seq
+			w.cutErr = fmt.Errorf("storage: syncing the batch bytes of an external WAL entry failed: %w", serr)
+		}
+		if seq < w.cutSeq {
+			loc, err = Location{}, w.cutErr
+		}
+		w.mu.Unlock()
+		done(loc, err)
+	}
+}
+
+// cutBack removes the entry at loc and every later one from the store. Called with mu held.
+func (w *MemWAL) cutBack(loc Location) {
+	st := w.st
+	for n := range st.segs {
+		if n > loc.Segment {
+			delete(st.segs, n)
+		}
+	}
+	seg := st.segs[loc.Segment]
+	if seg == nil { // removed meanwhile (RemoveSegmentsBefore): start it again
+		seg = &memSeg{}
+		st.segs[loc.Segment] = seg
+	}
+	st.cur = loc.Segment
+	seg.data = seg.data[:min(loc.Offset-entryHeaderSize, int64(len(seg.data)))]
+	i := sort.Search(len(seg.entries), func(i int) bool { return seg.entries[i].loc.Offset >= loc.Offset })
+	clear(seg.entries[i:])
+	seg.entries = seg.entries[:i]
 }
 
 func (w *MemWAL) ReadAt(loc Location, buf []byte) ([]byte, error) {
@@ -112,8 +185,12 @@ func (w *MemWAL) ReadAt(loc Location, buf []byte) ([]byte, error) {
 	if seg == nil {
 		return nil, ErrNotFound
 	}
+	n := int64(len(seg.data))
+	if loc.Offset >= entryHeaderSize && loc.Offset <= n && isExternalHeader(seg.data[loc.Offset-entryHeaderSize:]) {
+		return nil, ErrExternal
+	}
 	end := loc.Offset + int64(loc.Size)
-	if loc.Offset < entryHeaderSize || loc.Size < 0 || end > int64(len(seg.data)) {
+	if loc.Offset < entryHeaderSize || loc.Size < 0 || end > n {
 		return nil, fmt.Errorf("storage: read %+v beyond end of segment (%d bytes)", loc, len(seg.data))
 	}
 	buf = growBuf(buf, int(loc.Size))
@@ -137,7 +214,11 @@ func (w *MemWAL) Replay(fn func(b *Batch, loc Location) error) error {
 		seg := w.st.segs[n]
 		for _, e := range seg.entries {
 			all = append(all, e)
-			datas = append(datas, append([]byte(nil), seg.data[e.loc.Offset:e.loc.Offset+int64(e.loc.Size)]...))
+			var d []byte // nil for an external entry
+			if e.b.ExternalLen == 0 {
+				d = append([]byte(nil), seg.data[e.loc.Offset:e.loc.Offset+int64(e.loc.Size)]...)
+			}
+			datas = append(datas, d)
 		}
 	}
 	w.mu.Unlock()

@@ -27,7 +27,8 @@ type WALOptions struct {
 	// MaxGroupBytes caps the bytes written (and fsynced) by one group commit (default 4 MiB: the
 	// writer keeps about three groups of buffers, and 4 MiB groups keep a 500 MB/s load at
 	// ~125 fsyncs/s).
-	// A single entry larger than this is written as a group of its own.
+	// A single entry larger than this is written as a group of its own. An external entry
+	// (Batch.External) counts with its batch bytes here and in MaxPendingBytes.
 	MaxGroupBytes int
 	// MaxPendingBytes bounds the bytes queued but not yet written; Append blocks while it is
 	// exceeded (default 2 x MaxGroupBytes). Callbacks run on a separate goroutine from the

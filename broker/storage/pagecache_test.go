@@ -72,10 +72,10 @@ func testCacheAndReads(t *testing.T, buffered bool) {
 		if kept == 0 || recent > opts.CacheBytes {
 			t.Fatalf("%d recent groups of %d bytes kept, want some and at most %d bytes", kept, recent, opts.CacheBytes)
 		}
-		if _, ok := w.readRecent(locs[n-1], nil); !ok {
+		if _, ok, _ := w.readRecent(locs[n-1], nil); !ok {
 			t.Fatal("the last entry is not served from the recent groups")
 		}
-		if _, ok := w.readRecent(locs[0], nil); ok {
+		if _, ok, _ := w.readRecent(locs[0], nil); ok {
 			t.Fatal("the first entry is still in the recent groups")
 		}
 	}

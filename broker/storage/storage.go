@@ -11,13 +11,32 @@
 // (RemoveSegmentsBefore) and replay starts at the first one still needed.
 package storage
 
-import "errors"
+import (
+	"encoding/binary"
+	"errors"
+)
 
 // ErrClosed is returned by operations on a closed store.
 var ErrClosed = errors.New("storage: closed")
 
 // ErrNotFound is returned by ReadAt when a location no longer exists (its segment was removed).
 var ErrNotFound = errors.New("storage: location not found")
+
+// ErrExternal is returned by ReadAt for the location of an external batch (Batch.External):
+// the WAL holds only its header; the bytes are in the partition's own segment.
+var ErrExternal = errors.New("storage: batch data lives in its partition's segment")
+
+// Syncer makes durable the bytes of external batches (Batch.External) that its owner wrote
+// elsewhere, typically by fsyncing a partition's segment file.
+//
+// The WAL calls SyncExternal from its own goroutine, once per group commit for every distinct
+// Syncer (compared with ==, so use a pointer type) among the entries of that commit, while it
+// fsyncs its own file, and acknowledges those entries only when both succeeded. SyncExternal
+// must not wait for anything held while Append is called (a lock taken around Append: Append
+// may block on back-pressure until this very commit completes), nor call into the WAL.
+type Syncer interface {
+	SyncExternal() error
+}
 
 // TopicPartition names a partition by the topic's stable ID (it survives renames and lets a
 // deleted-and-recreated topic be told apart) and the partition index.
@@ -42,12 +61,38 @@ type Batch struct {
 	// reading the whole batch a second time. The stored entry is the same either way.
 	DataCRCFrom int
 	DataCRC     uint32
+	// External, when set on Append, says the caller has written Data into the partition's own
+	// segment and makes it durable with External.SyncExternal, which the WAL calls before it
+	// acknowledges the entry. The WAL then stores only the entry header (length, offsets,
+	// and the CRC over header and Data): Data is read during Append, for the CRC, not kept.
+	// Data must not be empty. Not set on replayed batches.
+	External Syncer
+	// ExternalLen is set on replayed batches: for an entry appended with External, the length
+	// of its batch bytes (Data is then nil: CheckExternal verifies the bytes found in the
+	// partition's segment); 0 for an ordinary entry.
+	ExternalLen int
+	// extCRC is the stored CRC of a replayed external entry (over its header fields and
+	// batch bytes), for CheckExternal.
+	extCRC uint32
+}
+
+// CheckExternal reports whether data is the batch a replayed external entry (ExternalLen > 0)
+// was appended with: its length is ExternalLen and the CRC over the entry's header fields and
+// data matches the one the WAL stored. It is false for any other batch.
+func (b *Batch) CheckExternal(data []byte) bool {
+	if b.ExternalLen <= 0 || len(data) != b.ExternalLen {
+		return false
+	}
+	c := Batch{TP: b.TP, BaseOffset: b.BaseOffset, LastOffset: b.LastOffset, MaxTimestamp: b.MaxTimestamp, Data: data}
+	var h [entryHeaderSize]byte
+	putEntryHeader(h[:], &c, entryFlagExternal)
+	return binary.BigEndian.Uint32(h[0:]) == b.extCRC
 }
 
 // Location says where a batch lives in the WAL, so it can be read back without scanning.
 type Location struct {
 	Segment uint64 // segment number (monotonic)
-	Offset  int64  // byte position of the batch bytes (not the entry header) in the segment
+	Offset  int64  // byte position after the entry header (of the batch bytes, if stored) in the segment
 	Size    int32  // length of the batch bytes
 }
 
@@ -61,11 +106,13 @@ type WAL interface {
 	// Append queues b. loc is where it will be readable once done reports nil.
 	// done must not block; it may be called from the WAL's own goroutine.
 	Append(b *Batch, done func(loc Location, err error))
-	// ReadAt reads the batch bytes at loc into buf (grown if needed) and returns them.
+	// ReadAt reads the batch bytes at loc into buf (grown if needed) and returns them
+	// (ErrExternal for an external batch: the WAL does not hold its bytes).
 	// It may be called concurrently with Append and with other reads.
 	ReadAt(loc Location, buf []byte) ([]byte, error)
 	// Replay calls fn for every intact entry in order and cuts a torn tail; corruption is
-	// refused with a *CorruptError naming file and byte (recovery.go). It is called once,
+	// refused with a *CorruptError naming file and byte (recovery.go). An external entry
+	// comes with Data nil and ExternalLen set (see Batch.CheckExternal). It is called once,
 	// before the first Append.
 	Replay(fn func(b *Batch, loc Location) error) error
 	// RemoveSegmentsBefore deletes whole segments numbered below seg (retention, DeleteRecords).

@@ -20,7 +20,8 @@ package storage
 //	   0     4  CRC-32C (Castagnoli) over bytes 4..55 of the header, then the batch bytes
 //	   4     2  magic 0x4B57 ("KW")
 //	   6     1  version (1)
-//	   7     1  flags (0; 1 = the seal ending a rotated segment, see wal_recovery.go)
+//	   7     1  flags (0; 1 = the seal ending a rotated segment, see wal_recovery.go;
+//	            2 = an external entry, below)
 //	   8     4  length of the batch bytes (uint32, at most 1 GiB)
 //	  12    16  topic ID
 //	  28     4  partition (int32)
@@ -29,19 +30,42 @@ package storage
 //	  48     8  max timestamp (int64)
 //	  56     n  batch bytes (the Kafka RecordBatch as served); Location.Offset points here
 //
-// Writing: Append copies the header and batch into the open commit group (a contiguous
-// buffer, capped at MaxGroupBytes unless a single entry is bigger). Three goroutines form a
-// pipeline: the writer takes one group at a time and writes it with one pwrite (direct I/O
-// where the file system allows, see direct.go); the syncer
-// fsyncs everything written so far (one fsync covers every group written while the previous
-// fsync ran) and hands the callbacks to the callback goroutine, which calls them in append
-// order. The writer waits while MaxGroupBytes or more are written but unsynced, so at most
-// about two groups are ever unsynced. A group that does not fit in the rest of the segment
-// waits until everything before it is fsynced and is then split at an entry boundary: the
-// first part is written and fsynced, a new segment is created (and the directory fsynced),
-// then the rest follows. So a segment is complete and durable before the next one exists.
-// A group arriving when the segment is older than SegmentMaxAge takes the same path and
-// starts a new segment first (so drained data leaves the disk under a slow load too).
+// An external entry (Batch.External: a hot partition writes its batches only into its own
+// segment file, made durable with the WAL's group commit, so they are not written twice)
+// holds no batch bytes. Its header is the same as if they followed (flags 2, length and CRC
+// of the batch), but replay cannot check that CRC without them, so a CRC of the header
+// itself follows instead, and the entry is 60 bytes on disk:
+//
+//	 off  size  field
+//	   0    56  header, as above (flags 2; the CRC covers the batch bytes held elsewhere)
+//	  56     4  CRC-32C over bytes 0..55; Location.Offset points here, Location.Size is n
+//
+// Replay checks the header CRC; Batch.CheckExternal lets the caller check the batch bytes it
+// finds in its segment against the header's CRC.
+//
+// Writing: Append copies the entry (header and batch, or header and header CRC) into the
+// open commit group (a contiguous buffer, capped at MaxGroupBytes unless a single entry is
+// bigger). Three goroutines form a pipeline: the writer takes one group at a time and
+// writes it with one pwrite (direct I/O where the file system allows, see direct.go); the
+// syncer fsyncs everything written so far (one fsync covers every group written while the
+// previous fsync ran) and hands the callbacks to the callback goroutine, which calls them
+// in append order. The writer waits while MaxGroupBytes or more are written but unsynced,
+// so at most about two groups are ever unsynced. A group that does not fit in the rest of
+// the segment waits until everything before it is fsynced and is then split at an entry
+// boundary: the first part is written and fsynced, a new segment is created (and the
+// directory fsynced), then the rest follows. So a segment is complete and durable before
+// the next one exists. A group arriving when the segment is older than SegmentMaxAge takes
+// the same path and starts a new segment first (so drained data leaves the disk under a
+// slow load too).
+//
+// External entries: every fsync of WAL data (the syncer's, or the slow path's) runs together
+// with SyncExternal of every distinct Syncer among the external entries it covers, each on a
+// goroutine of its own, and the entries are reported only when all succeeded; a failed
+// SyncExternal is handled as a failed fsync (below). For flow control an external entry
+// weighs what it stands for, header plus batch bytes (its Syncer's owner holds them in memory
+// until they are durable): in MaxPendingBytes, in MaxGroupBytes (a group closes when its
+// weight would pass it) and in the writer's wait for unsynced data, so at most about two
+// groups' worth of external batches are ever unsynced.
 //
 // A failed write fails every entry of that group and truncates the segment back to its size
 // before the group, so no partial entry remains. A failed fsync (EIO) fails every entry
@@ -119,6 +143,12 @@ type fileWAL struct {
 	syncing      bool      // the syncer has an fsync in flight (without fileMu)
 	syncQ        [][]completion
 	writerExited bool
+	// External entries (Batch.External) of the groups in syncQ: their Syncers (the syncer
+	// calls them with its next fsync) and batch bytes; extSyncing: the batch bytes of the
+	// round being synced. Both count as unsynced data in the writer's wait (unsyncedWeight).
+	extQ       []Syncer
+	extQBytes  int64
+	extSyncing int64
 	// poisoned: an append failed and not all failure callbacks have been called yet; every
 	// group written meanwhile fails too (see poisonLocked). failGen numbers the failures.
 	poisoned  bool
@@ -162,15 +192,32 @@ type group struct {
 	// seg and start: where data() was written, once it was written whole.
 	seg   uint64
 	start int64
+	// weight counts the group's entries for flow control: their bytes, plus the batch bytes
+	// of external entries (see entryWeight).
+	weight int
 }
+
+// entryWeight is what b counts for in MaxPendingBytes and MaxGroupBytes: the header and the
+// batch bytes, external or not (the owner of an external batch holds its bytes in memory
+// until the WAL reports it durable, and they are fsynced with the group's commit).
+func entryWeight(b *Batch) int { return entryHeaderSize + len(b.Data) }
 
 // data returns the group's entries as they are written to the segment.
 func (g *group) data() []byte { return g.buf[g.lead:] }
 
 type groupEntry struct {
 	off  int   // start of the entry (header) in buf
-	size int32 // batch bytes
+	size int32 // batch bytes (Location.Size)
+	ext  Syncer
 	done func(Location, error)
+}
+
+// diskLen is the entry's size in the group's buffer and on disk.
+func (e *groupEntry) diskLen() int {
+	if e.ext != nil {
+		return entryHeaderSize + externalCRCSize
+	}
+	return entryHeaderSize + int(e.size)
 }
 
 func segName(n uint64) string { return fmt.Sprintf("%020d.wal", n) }
@@ -241,16 +288,17 @@ func (w *fileWAL) maxTornBytes(entryLen int64) int64 {
 	return int64(w.opts.MaxGroupBytes) + max(int64(w.opts.MaxGroupBytes), entryLen) + dioAlign
 }
 
-// Append implements WAL. It copies b (the caller may reuse b.Data once Append returns) and
+// Append implements WAL. It copies b (the caller may reuse b.Data once Append returns; of
+// an external batch only the header is kept, and b.External until the entry is durable) and
 // blocks only while more than MaxPendingBytes are queued.
 func (w *fileWAL) Append(b *Batch, done func(Location, error)) {
-	size := entryHeaderSize + len(b.Data)
+	size, weight := entryLen(b), entryWeight(b)
 	w.mu.Lock()
 	if !w.closed && !w.tailReady && w.tailErr == nil {
 		w.tailErr = w.setupTail(nil)
 		w.tailReady = w.tailErr == nil
 	}
-	for !w.closed && w.pendBytes > 0 && w.pendBytes+size > w.opts.MaxPendingBytes {
+	for !w.closed && w.pendBytes > 0 && w.pendBytes+weight > w.opts.MaxPendingBytes {
 		w.spaceCond.Wait()
 	}
 	if w.closed {
@@ -258,15 +306,15 @@ func (w *fileWAL) Append(b *Batch, done func(Location, error)) {
 		go done(Location{}, ErrClosed)
 		return
 	}
-	if len(b.Data) > maxEntryPayload {
+	if err := checkBatch(b); err != nil {
 		w.mu.Unlock()
-		go done(Location{}, fmt.Errorf("storage: batch of %d bytes is too large", len(b.Data)))
+		go done(Location{}, err)
 		return
 	}
 	var g *group
 	if n := len(w.pending); n > 0 {
 		g = w.pending[n-1]
-		if len(g.data()) > 0 && len(g.data())+size > w.opts.MaxGroupBytes {
+		if len(g.ents) > 0 && g.weight+weight > w.opts.MaxGroupBytes {
 			g = nil
 		}
 	}
@@ -289,14 +337,25 @@ func (w *fileWAL) Append(b *Batch, done func(Location, error)) {
 	}
 	off := len(g.buf)
 	g.buf = w.growAppend(g.buf, size, w.opts.MaxGroupBytes+g.lead)
-	putEntryHeader(g.buf[off:off+entryHeaderSize], b)
-	copy(g.buf[off+entryHeaderSize:], b.Data)
-	g.ents = append(g.ents, groupEntry{off: off, size: int32(len(b.Data)), done: done})
-	w.pendBytes += size
+	putEntry(g.buf[off:off+size], b)
+	g.ents = append(g.ents, groupEntry{off: off, size: int32(len(b.Data)), ext: b.External, done: done})
+	g.weight += weight
+	w.pendBytes += weight
 	w.predEnd += int64(size)
 	g.predEnd = w.predEnd
 	w.mu.Unlock()
 	w.workCond.Signal()
+}
+
+// checkBatch returns why b cannot be appended, or nil.
+func checkBatch(b *Batch) error {
+	if len(b.Data) > maxEntryPayload {
+		return fmt.Errorf("storage: batch of %d bytes is too large", len(b.Data))
+	}
+	if b.External != nil && len(b.Data) == 0 {
+		return errors.New("storage: an external batch without bytes")
+	}
+	return nil
 }
 
 // freeGroupsAfter is how long the writer stays idle before it lets its spare groups go.

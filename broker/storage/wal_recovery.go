@@ -11,6 +11,13 @@ package storage
 //	| entry  | entry  | ... | seal (56 B, flags 1, n=0) | zeros (direct) |
 //	+--------+--------+-----+--------------------------+----------------+
 //
+// An external entry (flags 2, see wal.go) is 60 bytes: the header, then a CRC-32C of the
+// header. Replay can only check that CRC (the batch bytes are in the partition's segment):
+// an external entry is intact when its header parses and its header CRC matches, and it is
+// handed to fn with Data nil and ExternalLen set (Batch.CheckExternal verifies the bytes the
+// caller finds). A bad one (cut within its 60 bytes, or a wrong header CRC) is judged as
+// any bad entry below: a torn tail at the end of the last segment, else corruption.
+//
 // Replay rules, per segment:
 //   - segment numbers must be consecutive (only a prefix is ever removed).
 //   - a segment before the last must end with its seal (then at most the zero padding of a
@@ -22,13 +29,16 @@ package storage
 //   - a last segment that is sealed (a crash between the seal and the next segment's
 //     creation) is left as it is; writing continues in a new segment.
 //
-// The WAL directory holds a format marker, <Dir>/wal/FORMAT, one line (walFormatLine), written
-// (via a temporary file, renamed, directory fsynced) whenever this build opens a WAL. Segments
-// without the marker are a legacy WAL, written before seals existed: there a rotated segment
-// whose entries are all intact but which ends without its seal (nothing after its last entry
-// but the zero padding of a direct write) is upgraded, logged at WARN: the padding is cut and
-// the seal written. Any other damage in a legacy WAL is judged as above, and once the open
-// succeeded the marker is written, so the next start applies the rules above in full.
+// The WAL directory holds a format marker, <Dir>/wal/FORMAT, one line (walFormatLine),
+// written (via a temporary file, renamed, directory fsynced) whenever this build opens a
+// WAL. A WAL of format 2 (before external entries) is read as it is and gets the version-3
+// marker once opened (a build that knows only format 2 then refuses it: it could not read
+// external entries). Segments without the marker are a legacy WAL, written before seals
+// existed: there a rotated segment whose entries are all intact but which ends without its
+// seal (nothing after its last entry but the zero padding of a direct write) is upgraded,
+// logged at WARN: the padding is cut and the seal written. Any other damage in a legacy WAL
+// is judged as above, and once the open succeeded the marker is written, so the next start
+// applies the rules above in full.
 //
 // Corruption is reported as a *CorruptError naming the segment file and byte; nothing is
 // truncated. With WALOptions.RecoverDamaged the bytes from the damage to the end of that
@@ -69,26 +79,30 @@ func isSeal(h []byte, pos int64) bool {
 
 func (w *fileWAL) cleanPath() string { return filepath.Join(w.dir, "clean") }
 
-// walFormatLine is the content of the WAL's format marker: version 2 seals rotated segments
-// (version 1, without a marker, did not).
-const walFormatLine = "klite-wal 2\n"
+// walFormatLine is the content of the WAL's format marker: version 3 has external entries,
+// version 2 sealed rotated segments (version 1, without a marker, did not).
+const walFormatLine = "klite-wal 3\n"
+
+// walFormatLineV2 is the marker of a WAL written before external entries existed.
+const walFormatLineV2 = "klite-wal 2\n"
 
 func (w *fileWAL) formatPath() string { return filepath.Join(w.dir, "FORMAT") }
 
-// readFormatMarker reports whether the WAL's format marker is present; a marker of another
-// version is an error (a WAL this build cannot read).
-func (w *fileWAL) readFormatMarker() (bool, error) {
+// readFormatMarker returns the WAL's format marker: the current one (walFormatLine), the
+// version-2 one, or "" if there is none; a marker of another version is an error (a WAL this
+// build cannot read).
+func (w *fileWAL) readFormatMarker() (string, error) {
 	b, err := os.ReadFile(w.formatPath())
 	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
+		return "", nil
 	}
 	if err != nil {
-		return false, err
+		return "", err
 	}
-	if string(b) != walFormatLine {
-		return false, fmt.Errorf("storage: %s holds %q, not %q: a WAL format this build cannot read", w.formatPath(), b, walFormatLine)
+	if m := string(b); m != walFormatLine && m != walFormatLineV2 {
+		return "", fmt.Errorf("storage: %s holds %q, not %q: a WAL format this build cannot read", w.formatPath(), b, walFormatLine)
 	}
-	return true, nil
+	return string(b), nil
 }
 
 // writeFormatMarker durably writes the format marker (whole or not at all: it is renamed
@@ -148,12 +162,12 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 		handles[n] = w.segs[n]
 	}
 	w.segMu.RUnlock()
-	hasFormat, err := w.readFormatMarker()
+	format, err := w.readFormatMarker()
 	if err != nil {
 		return err
 	}
 	if len(nums) == 0 {
-		if !hasFormat {
+		if format != walFormatLine {
 			if err := w.writeFormatMarker(false); err != nil { // startSegment fsyncs the directory
 				return err
 			}
@@ -176,9 +190,11 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 		return err
 	}
 	// Segments without the marker are a legacy WAL; it gets the marker once every segment
-	// has been judged (not after an Append before Replay, which scans only the last).
-	legacy := !hasFormat
-	writeFormat := legacy && (fn != nil || len(nums) == 1)
+	// has been judged (not after an Append before Replay, which scans only the last). A
+	// version-2 WAL gets the current marker before anything is appended: its segments are
+	// readable as they are, but appends may add external entries.
+	legacy := format == ""
+	writeFormat := legacy && (fn != nil || len(nums) == 1) || format == walFormatLineV2
 	// Legacy segments to seal, once every segment was judged: a refused start changes nothing.
 	type unsealed struct {
 		n         uint64
@@ -393,7 +409,11 @@ func scanSegment(r io.ReaderAt, size int64, n uint64, padOK bool, b *Batch, buf 
 			return sc, nil
 		}
 		if int64(l) > size-sc.good-entryHeaderSize {
-			sc.bad = fmt.Errorf("entry length %d runs past the end of the segment", l)
+			if h[7] == entryFlagExternal {
+				sc.bad = errors.New("external entry runs past the end of the segment")
+			} else {
+				sc.bad = fmt.Errorf("entry length %d runs past the end of the segment", l)
+			}
 			return sc, nil
 		}
 		*buf = growBuf(*buf, l)
@@ -404,6 +424,9 @@ func scanSegment(r io.ReaderAt, size int64, n uint64, padOK bool, b *Batch, buf 
 			// A large entry torn while being written: the writer had all of it in flight.
 			sc.badLen = int64(l)
 			sc.bad = errors.New("CRC mismatch")
+			if h[7] == entryFlagExternal {
+				sc.bad = errors.New("external entry header CRC mismatch")
+			}
 			return sc, nil
 		}
 		if h[7] == entryFlagSeal {
@@ -420,6 +443,10 @@ func scanSegment(r io.ReaderAt, size int64, n uint64, padOK bool, b *Batch, buf 
 		if fn != nil {
 			decodeEntryHeader(h[:], b)
 			b.Data = *buf
+			if b.ExternalLen > 0 {
+				b.Data = nil
+				loc.Size = int32(b.ExternalLen)
+			}
 			if err := fn(b, loc); err != nil {
 				return sc, err
 			}

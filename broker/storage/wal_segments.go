@@ -14,7 +14,7 @@ import (
 // rotate seals the current segment (it is already fsynced; the seal entry is written and
 // fsynced after its last entry, see recovery rules in wal_recovery.go) and creates the next.
 func (w *fileWAL) rotate() error {
-	if err := w.writeSync(sealEntry(w.curSize)); err != nil {
+	if err := w.writeSync(sealEntry(w.curSize), nil); err != nil {
 		return fmt.Errorf("storage: sealing WAL segment %d: %w", w.cur, err)
 	}
 	w.curSize += entryHeaderSize
@@ -92,7 +92,8 @@ func (w *fileWAL) openTail(n uint64, size int64, truncate bool) error {
 }
 
 // Replay implements WAL. b and b.Data are only valid during fn (the buffer is reused, so
-// memory stays bounded whatever the log's size). It must not be called after Append.
+// memory stays bounded whatever the log's size); for an external entry b.Data is nil and
+// loc.Size its ExternalLen. It must not be called after Append.
 func (w *fileWAL) Replay(fn func(b *Batch, loc Location) error) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -111,7 +112,9 @@ func (w *fileWAL) Replay(fn func(b *Batch, loc Location) error) error {
 	return nil
 }
 
-// ReadAt implements WAL with pread on the segment's read handle.
+// ReadAt implements WAL with pread on the segment's read handle. The entry's header is read
+// first (from a recent group when one holds it, else with a pread of its own): an external
+// entry has no batch bytes after it, so its location is refused with ErrExternal.
 func (w *fileWAL) ReadAt(loc Location, buf []byte) ([]byte, error) {
 	if loc.Size < 0 || loc.Offset < entryHeaderSize {
 		return nil, fmt.Errorf("storage: invalid location %+v", loc)
@@ -119,8 +122,8 @@ func (w *fileWAL) ReadAt(loc Location, buf []byte) ([]byte, error) {
 	if w.isClosed.Load() {
 		return nil, ErrClosed
 	}
-	if b, ok := w.readRecent(loc, buf); ok {
-		return b, nil
+	if b, ok, err := w.readRecent(loc, buf); ok {
+		return b, err
 	}
 	w.segMu.RLock()
 	f := w.segs[loc.Segment]
@@ -128,20 +131,32 @@ func (w *fileWAL) ReadAt(loc Location, buf []byte) ([]byte, error) {
 	if f == nil {
 		return nil, ErrNotFound
 	}
+	var h [entryHeaderSize]byte
+	if err := readFull(f, h[:], loc.Offset-entryHeaderSize, loc); err != nil {
+		return nil, err
+	}
+	if isExternalHeader(h[:]) {
+		return nil, ErrExternal
+	}
 	buf = growBuf(buf, int(loc.Size))
-	n, err := f.ReadAt(buf, loc.Offset)
-	if err != nil {
-		if errors.Is(err, os.ErrClosed) {
-			return nil, ErrNotFound
-		}
-		if err == io.EOF && n < len(buf) {
-			return nil, fmt.Errorf("storage: read %+v beyond end of segment: %w", loc, io.ErrUnexpectedEOF)
-		}
-		if err != io.EOF {
-			return nil, err
-		}
+	if err := readFull(f, buf, loc.Offset, loc); err != nil {
+		return nil, err
 	}
 	return buf, nil
+}
+
+// readFull reads len(p) bytes at off of segment f for ReadAt of loc.
+func readFull(f *os.File, p []byte, off int64, loc Location) error {
+	n, err := f.ReadAt(p, off)
+	switch {
+	case err == nil || err == io.EOF && n == len(p):
+		return nil
+	case errors.Is(err, os.ErrClosed):
+		return ErrNotFound
+	case err == io.EOF:
+		return fmt.Errorf("storage: read %+v beyond end of segment: %w", loc, io.ErrUnexpectedEOF)
+	}
+	return err
 }
 
 // RemoveSegmentsBefore implements WAL. The segment being written is never removed.

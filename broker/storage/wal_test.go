@@ -629,7 +629,7 @@ func FuzzWALReplay(f *testing.F) {
 	for i := range 3 {
 		b := testBatch(i, 40)
 		var h [entryHeaderSize]byte
-		putEntryHeader(h[:], b)
+		putEntryHeader(h[:], b, 0)
 		valid = append(append(valid, h[:]...), b.Data...)
 	}
 	f.Add(valid)
@@ -644,21 +644,34 @@ func FuzzWALReplay(f *testing.F) {
 	for i := range 40 {
 		b := testBatch(i, 500)
 		var h [entryHeaderSize]byte
-		putEntryHeader(h[:], b)
+		putEntryHeader(h[:], b, 0)
 		long = append(append(long, h[:]...), b.Data...)
 	}
 	long[70] ^= 1
 	f.Add(long)
 	sealed := append(append([]byte(nil), valid...), sealEntry(int64(len(valid)))...)
 	f.Add(sealed)
+	// External entries (header and header CRC only) between ordinary ones, sealed, torn.
+	var mixed []byte
+	for i := range 6 {
+		b := testBatch(i, 40+i)
+		if i%2 == 1 {
+			b.External = &testSyncer{}
+		}
+		e := make([]byte, entryLen(b))
+		putEntry(e, b)
+		mixed = append(mixed, e...)
+	}
+	f.Add(mixed)
+	f.Add(mixed[:len(mixed)-2])
+	f.Add(append(append([]byte(nil), mixed...), sealEntry(int64(len(mixed)))...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// The decoder on its own (fast, no files): every entry it yields checks.
 		var b Batch
 		var buf []byte
 		end := int64(0)
 		sc, err := scanSegment(bytes.NewReader(data), int64(len(data)), 1, true, &b, &buf, func(b *Batch, loc Location) error {
-			checkFuzzEntry(t, data, b, loc, end)
-			end = loc.Offset + int64(loc.Size)
+			end = checkFuzzEntry(t, data, b, loc, end)
 			return nil
 		})
 		good, bad := sc.good, sc.bad
@@ -705,8 +718,7 @@ func FuzzWALReplay(f *testing.F) {
 		defer w.Close()
 		end2 := int64(0)
 		err = w.Replay(func(b *Batch, loc Location) error {
-			checkFuzzEntry(t, data, b, loc, end2)
-			end2 = loc.Offset + int64(loc.Size)
+			end2 = checkFuzzEntry(t, data, b, loc, end2)
 			return nil
 		})
 		if sc.sealed {
@@ -740,23 +752,32 @@ func fuzzing() bool {
 	return f != nil && f.Value.String() != ""
 }
 
-func checkFuzzEntry(t *testing.T, data []byte, b *Batch, loc Location, prevEnd int64) {
+// checkFuzzEntry checks an entry replay yielded from data, right after prevEnd, and returns
+// where it ends.
+func checkFuzzEntry(t *testing.T, data []byte, b *Batch, loc Location, prevEnd int64) int64 {
 	t.Helper()
-	start := loc.Offset - entryHeaderSize
-	if start != prevEnd || loc.Offset+int64(loc.Size) > int64(len(data)) {
+	start, end := loc.Offset-entryHeaderSize, loc.Offset+int64(loc.Size)
+	if b.ExternalLen > 0 {
+		end = loc.Offset + externalCRCSize // the batch bytes are elsewhere
+	}
+	if start != prevEnd || end > int64(len(data)) {
 		t.Fatalf("entry at %+v, previous ended at %d, input %d bytes", loc, prevEnd, len(data))
 	}
 	h := data[start:loc.Offset]
-	p := data[loc.Offset : loc.Offset+int64(loc.Size)]
-	if !checkEntry(h, p) || !bytes.Equal(b.Data, p) {
+	p := data[loc.Offset:end]
+	if !checkEntry(h, p) {
 		t.Fatalf("yielded an entry whose CRC does not check at %+v", loc)
+	}
+	if ext := h[7] == entryFlagExternal; ext != (b.ExternalLen > 0) || ext && (b.Data != nil || int(loc.Size) != b.ExternalLen) || !ext && !bytes.Equal(b.Data, p) {
+		t.Fatalf("yielded entry at %+v differs from the input (external %v, ExternalLen %d)", loc, ext, b.ExternalLen)
 	}
 	var m Batch
 	decodeEntryHeader(h, &m)
-	m.Data = p
-	if sameBatch(&m, b) != nil {
+	m.Data = b.Data
+	if sameBatch(&m, b) != nil || m.ExternalLen != b.ExternalLen || m.extCRC != b.extCRC {
 		t.Fatal("yielded metadata differs from the header")
 	}
+	return end
 }
 
 func TestWALFsyncErrorFailsEverythingUnsynced(t *testing.T) {

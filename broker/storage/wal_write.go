@@ -7,6 +7,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -68,10 +69,9 @@ func (w *fileWAL) writer() {
 				pg.predEnd += d
 			}
 		}
-		size := len(g.data())
-		w.pendBytes -= size
+		w.pendBytes -= g.weight
 		w.spaceCond.Broadcast()
-		w.groupHint = size
+		w.groupHint = len(g.data())
 		for _, r := range reuse {
 			w.recycle(r)
 		}
@@ -90,6 +90,7 @@ func (w *fileWAL) recycle(g *group) {
 		clear(g.ents)
 		g.ents = g.ents[:0]
 		g.buf = g.buf[:0]
+		g.weight = 0
 		w.free = append(w.free, g)
 	}
 }
@@ -101,10 +102,11 @@ func (w *fileWAL) recycle(g *group) {
 // caching it here, under fileMu, orders it before any truncateBack that drops it again).
 //
 // Common case: the group fits in the current segment; it is written with one pwrite while
-// the syncer may be fsyncing earlier groups (at most about two groups are ever unsynced).
+// the syncer may be fsyncing earlier groups (at most about two groups are ever unsynced,
+// counting external entries by their weight) and queued with its Syncers for the syncer.
 // A group that needs a new segment waits until everything before it is fsynced, then is
-// written and fsynced here part by part, so that a segment is complete and durable before
-// the next one is created.
+// written and fsynced here part by part (each with its entries' Syncers), so that a segment
+// is complete and durable before the next one is created.
 func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, reuse []*group) {
 	reuse = []*group{g}
 	w.fileMu.Lock()
@@ -122,7 +124,7 @@ func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, reuse []*gro
 	expired := w.opts.SegmentMaxAge > 0 && w.curSize > 0 && time.Since(w.curOpened) >= w.opts.SegmentMaxAge
 	fits := !expired && (w.curSize+size <= w.opts.SegmentBytes || (w.curSize == 0 && len(g.ents) == 1))
 	if fits && size <= int64(w.opts.MaxGroupBytes) {
-		for w.curSize-w.syncedSize >= int64(w.opts.MaxGroupBytes) {
+		for w.unsyncedWeight() >= int64(w.opts.MaxGroupBytes) {
 			w.syncCond.Wait()
 		}
 	} else {
@@ -156,6 +158,9 @@ func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, reuse []*gro
 		for i, e := range g.ents {
 			cs[i].loc = Location{Segment: w.cur, Offset: pos + int64(e.off-g.lead) + entryHeaderSize, Size: e.size}
 		}
+		var extBytes int64
+		w.extQ, extBytes = appendSyncers(w.extQ, g.ents)
+		w.extQBytes += extBytes
 		w.curSize = pos + size
 		if w.direct.Load() {
 			g.seg, g.start = w.cur, pos
@@ -193,7 +198,8 @@ func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, reuse []*gro
 			}
 		}
 		to := entryEnd(g, stop-1)
-		if err := w.writeSync(g.buf[from:to]); err != nil {
+		exts, _ := appendSyncers(nil, g.ents[start:stop])
+		if err := w.writeSync(g.buf[from:to], exts); err != nil {
 			failFrom(cs, start, err)
 			return
 		}
@@ -247,23 +253,112 @@ func failFrom(cs []completion, i int, err error) {
 }
 
 func entryEnd(g *group, i int) int {
-	return g.ents[i].off + entryHeaderSize + int(g.ents[i].size)
+	return g.ents[i].off + g.ents[i].diskLen()
 }
 
-// writeSync writes p at the end of the current segment and fsyncs (slow path, syncer idle).
-// On failure it truncates the segment back to curSize. Called with fileMu held.
-func (w *fileWAL) writeSync(p []byte) error {
+// unsyncedWeight is what the writer has written but the syncer not yet made durable: bytes
+// of the current segment, and the batch bytes of external entries. Called with fileMu held.
+func (w *fileWAL) unsyncedWeight() int64 {
+	return w.curSize - w.syncedSize + w.extQBytes + w.extSyncing
+}
+
+// appendSyncers appends to dst the Syncers of the external entries among ents (a Syncer
+// repeating the previous one is skipped: consecutive entries of a partition are common) and
+// returns it with the external entries' batch bytes.
+func appendSyncers(dst []Syncer, ents []groupEntry) ([]Syncer, int64) {
+	var n int64
+	for i := range ents {
+		e := &ents[i]
+		if e.ext == nil {
+			continue
+		}
+		n += int64(e.size)
+		if len(dst) == 0 || dst[len(dst)-1] != e.ext {
+			dst = append(dst, e.ext)
+		}
+	}
+	return dst, n
+}
+
+// syncAll fsyncs f (if syncFile) and calls SyncExternal of every distinct Syncer in exts,
+// all concurrently (the partitions' segment files are fsynced in parallel with the WAL), and
+// waits for all. It returns the fsync's error and the external syncs' (nil when all succeeded).
+func syncAll(f writeFile, syncFile bool, exts []Syncer) (fileErr, extErr error) {
+	exts = distinctSyncers(exts)
+	errs := make([]error, len(exts))
+	var wg sync.WaitGroup
+	for i, s := range exts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.SyncExternal()
+		}()
+	}
+	if syncFile {
+		fileErr = f.Sync()
+	}
+	wg.Wait()
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			if failed == 0 {
+				extErr = err
+			}
+			failed++
+		}
+	}
+	if failed > 0 {
+		extErr = fmt.Errorf("storage: syncing the batch bytes of external WAL entries failed (%d of %d syncers): %w", failed, len(exts), extErr)
+	}
+	return fileErr, extErr
+}
+
+// distinctSyncers removes repeated Syncers from exts (in place).
+func distinctSyncers(exts []Syncer) []Syncer {
+	if len(exts) < 2 {
+		return exts
+	}
+	seen := make(map[Syncer]struct{}, len(exts))
+	out := exts[:0]
+	for _, s := range exts {
+		if _, ok := seen[s]; !ok {
+			seen[s] = struct{}{}
+			out = append(out, s)
+		}
+	}
+	clear(exts[len(out):])
+	return out
+}
+
+// joinErrs returns a and b as one error (either may be nil); errors.Is sees both.
+func joinErrs(a, b error) error {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	return fmt.Errorf("%w; %w", a, b)
+}
+
+// writeSync writes p at the end of the current segment and fsyncs it, together with the
+// Syncers of the external entries in p (slow path, syncer idle). On failure it truncates
+// the segment back to curSize. Called with fileMu held.
+func (w *fileWAL) writeSync(p []byte, exts []Syncer) error {
 	err := w.writeAt(w.curFile, p, w.curSize, nil)
 	if err != nil {
 		err = w.retryBuffered(err, p, w.curSize)
 	}
+	var extErr error
 	if err == nil {
-		err = w.curFile.Sync()
+		err, extErr = syncAll(w.curFile, true, exts)
 	}
-	if err == nil {
+	if err != nil {
+		err = fmt.Errorf("storage: WAL write to segment %d: %w", w.cur, err)
+	}
+	if err = joinErrs(err, extErr); err == nil {
 		return nil
 	}
-	err = fmt.Errorf("storage: WAL write to segment %d: %w", w.cur, err)
 	w.truncateBack(w.curSize, err)
 	return err
 }
@@ -284,9 +379,11 @@ func (w *fileWAL) truncateBack(size int64, cause error) {
 	}
 }
 
-// syncer fsyncs what the writer has written and reports the completions in order. A failed
-// fsync fails everything written since the last good fsync: the segment is truncated back to
-// that point (after a failed fsync the kernel may have dropped those pages).
+// syncer fsyncs what the writer has written, together with the Syncers of its external
+// entries, and reports the completions in order. A failed fsync (or external sync) fails
+// everything written since the last good fsync: the segment is truncated back to that point
+// (after a failed fsync the kernel may have dropped those pages; an entry whose batch bytes
+// may be lost must not stay).
 func (w *fileWAL) syncer() {
 	defer close(w.syncerDone)
 	w.fileMu.Lock()
@@ -299,17 +396,26 @@ func (w *fileWAL) syncer() {
 		}
 		items := w.syncQ
 		w.syncQ = nil
+		exts := w.extQ
+		w.extQ = nil
+		w.extSyncing, w.extQBytes = w.extQBytes, 0
 		target, f := w.curSize, w.curFile
 		var err error
-		if target > w.syncedSize {
+		// The external entries are synced even if the WAL's bytes already are (they should
+		// not be: the slow path syncs its own).
+		if syncFile := target > w.syncedSize; syncFile || len(exts) > 0 {
 			w.syncing = true
 			w.fileMu.Unlock()
 			start := time.Now()
-			err = f.Sync()
+			fileErr, extErr := syncAll(f, syncFile, exts)
 			took := time.Since(start)
 			w.fileMu.Lock()
 			w.syncing = false
-			if err == nil && w.opts.OnSync != nil {
+			if fileErr != nil {
+				fileErr = fmt.Errorf("storage: WAL fsync of segment %d: %w", w.cur, fileErr)
+			}
+			err = joinErrs(fileErr, extErr)
+			if err == nil && syncFile && w.opts.OnSync != nil {
 				n := 0
 				for _, cs := range items {
 					n += len(cs)
@@ -317,17 +423,19 @@ func (w *fileWAL) syncer() {
 				w.opts.OnSync(target-w.syncedSize, n, took)
 			}
 		}
+		w.extSyncing = 0
 		if err == nil {
 			w.syncedSize = max(w.syncedSize, target)
 		} else {
-			err = fmt.Errorf("storage: WAL fsync of segment %d: %w", w.cur, err)
 			for w.writing {
 				w.syncCond.Wait()
 			}
 			w.truncateBack(w.syncedSize, err)
-			// Groups written since this fsync started are gone too.
+			// Groups written since this fsync started are gone too (their external entries
+			// need no sync).
 			items = append(items, w.syncQ...)
 			w.syncQ = nil
+			w.extQ, w.extQBytes = nil, 0
 			items = append(items, []completion{w.poisonLocked(err)})
 		}
 		for _, cs := range items {
