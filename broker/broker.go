@@ -86,6 +86,10 @@ type Config struct {
 	// WALTrimInterval is how often WAL segments whose batches all live in partition
 	// segments are deleted (default 1s; negative: never, the WAL keeps everything).
 	WALTrimInterval time.Duration
+	// NoSingleCopy writes every batch into the WAL and then into its partition's segment.
+	// By default a hot partition's batches go into its segment only, made durable with the
+	// WAL's group commit (broker/logstore, staged.go).
+	NoSingleCopy bool
 
 	// WAL and Meta replace the file stores (in-memory twins in unit tests). With a WAL
 	// given and no Segments, partition segments live in memory and the WAL is never trimmed.

@@ -44,6 +44,7 @@ type partition struct {
 type undrainedBatch struct {
 	base, last int64
 	loc        storage.Location
+	data       []byte // a single-copy batch's bytes (the WAL has only its header)
 }
 
 func newPartition(t *topic, idx int32) *partition {
@@ -247,6 +248,21 @@ func (p *partition) append(b *Broker, data []byte, h *batchHeader, done func(app
 		// The batch CRC (bytes 17-20, over bytes 21..) was checked by validateProduceBatch or
 		// recomputed by stampBatch: the WAL reuses it rather than checksum the batch again.
 		DataCRCFrom: 21, DataCRC: binary.BigEndian.Uint32(data[17:21])}
+	// A hot partition's batch goes into its segment only (single-copy, logstore's
+	// staged.go): staged in the Log here, in offset order, made durable by the WAL's group
+	// commit, committed by the drain at the acknowledgement.
+	lg := p.lg
+	external := false
+	if lg != nil && !p.deleted {
+		var err error
+		if external, err = lg.Stage(data); err != nil {
+			b.log.Warn("partition log refused to stage a batch; it takes the WAL", "topic", p.t.name, "partition", p.idx, "offset", base, "err", err)
+			external = false
+		}
+		if external {
+			batch.External = lg
+		}
+	}
 	// Appending under p.mu keeps WAL order equal to offset order within the partition.
 	b.wal.Append(batch, func(loc storage.Location, err error) {
 		p.mu.Lock()
@@ -255,6 +271,9 @@ func (p *partition) append(b *Broker, data []byte, h *batchHeader, done func(app
 			pend, sb.pending = sb.pending, nil
 		}
 		if err != nil {
+			if external {
+				lg.Unstage(base)
+			}
 			p.giveBackLocked(base, last)
 			if sb != nil {
 				ps.drop(sb)
@@ -270,7 +289,7 @@ func (p *partition) append(b *Broker, data []byte, h *batchHeader, done func(app
 			return
 		}
 		p.appendedLocked()
-		b.drainLocked(p, data, base, last, loc)
+		b.drainLocked(p, data, base, last, loc, external)
 		logStart := p.logStart
 		p.mu.Unlock()
 		b.signalData()

@@ -92,7 +92,7 @@ func (b *Broker) openSegmentStore() error {
 		st = logstore.NewMemStore()
 	}
 	opts := logstore.Options{Logger: b.log, Now: func() int64 { return b.now().UnixMilli() }, AsyncRoll: true, CleanerLimit: cleanerLimit,
-		TailBudget: tailBudget, MaxActiveBytes: maxActiveBytes}
+		TailBudget: tailBudget, MaxActiveBytes: maxActiveBytes, SingleCopy: !b.cfg.NoSingleCopy}
 	if b.s3 != nil {
 		// The S3 tier: local first, S3 behind (s3_flush.go); tails seal at the object size.
 		ts, err := b.tieredStore(st)
@@ -174,8 +174,9 @@ func (p *partition) log() *logstore.Log {
 
 // drainLocked adds a batch the WAL acknowledged to the partition's Log and moves the high
 // watermark past it. A batch the Log refuses (or one behind a refused one) waits in
-// undrained, the high watermark with it, until drainUndrained succeeds. p.mu held.
-func (b *Broker) drainLocked(p *partition, data []byte, base, last int64, loc storage.Location) {
+// undrained, the high watermark with it, until drainUndrained succeeds; one the WAL holds
+// only the header of (single-copy, staged in the Log) keeps its data there. p.mu held.
+func (b *Broker) drainLocked(p *partition, data []byte, base, last int64, loc storage.Location, external bool) {
 	b.lastAppend.Store(b.now().UnixMilli())
 	if p.deleted {
 		return
@@ -188,7 +189,11 @@ func (b *Broker) drainLocked(p *partition, data []byte, base, last int64, loc st
 		}
 		b.log.Error("partition log refused a batch; it stays in the WAL and is retried", "topic", p.t.name, "partition", p.idx, "offset", base, "err", err)
 	}
-	p.undrained = append(p.undrained, undrainedBatch{base: base, last: last, loc: loc})
+	u := undrainedBatch{base: base, last: last, loc: loc}
+	if external {
+		u.data = data
+	}
+	p.undrained = append(p.undrained, u)
 }
 
 // drainUndrained retries the batches the Log refused, reading them back from the WAL.
@@ -197,7 +202,10 @@ func (b *Broker) drainUndrained(p *partition) {
 	moved := false
 	for len(p.undrained) > 0 && !p.deleted {
 		u := p.undrained[0]
-		data, err := b.wal.ReadAt(u.loc, nil)
+		data, err := u.data, error(nil)
+		if data == nil {
+			data, err = b.wal.ReadAt(u.loc, nil)
+		}
 		if err == nil {
 			err = b.drain.Add(p.key(), data, u.loc.Segment)
 		}

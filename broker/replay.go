@@ -5,6 +5,7 @@ package broker
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -65,6 +66,23 @@ func (b *Broker) load() error {
 				return err
 			}
 		}
+		if sb.Data == nil && sb.ExternalLen > 0 {
+			// A single-copy batch: its bytes are in the partition's segments (or in the
+			// segment being written when the broker stopped).
+			data, err := b.drain.ReplayData(p.key(), sb.BaseOffset, sb.ExternalLen)
+			if err == nil && !sb.CheckExternal(data) {
+				err = errors.New("its bytes are not the ones the WAL entry's checksum covers")
+			}
+			if err != nil {
+				// Its sync did not complete, so neither it nor anything after it in the WAL
+				// was acknowledged (acknowledgements wait for the group commit's syncs, in
+				// order): the WAL ends here.
+				b.log.Warn("replay: a single-copy batch was not durable; the WAL is cut before it (nothing after it was acknowledged)",
+					"topic", t.name, "partition", p.idx, "offset", sb.BaseOffset, "err", err)
+				return storage.ErrCutReplay
+			}
+			sb.Data = data
+		}
 		lastSeg = loc.Segment
 		// A batch the partition segments already hold (sealed before the WAL segment was
 		// trimmed) needs no Add: replay of the WAL's last segment stays cheap.
@@ -91,6 +109,10 @@ func (b *Broker) load() error {
 		return fmt.Errorf("replaying WAL: %w", err)
 	}
 	b.drain.NoteSegment(lastSeg)
+	if err := b.drain.FinishRecovery(); err != nil {
+		// Their batches stay in memory and in the leftovers, which the next start reads.
+		b.log.Warn("sealing the replayed single-copy segments failed; they are kept for the next start", "err", err)
+	}
 	if err := b.replayRestoredTails(); err != nil { // after a restore from S3 (s3_restore.go)
 		return err
 	}

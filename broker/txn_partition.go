@@ -175,7 +175,7 @@ func (p *partition) appendMarker(b *Broker, pid int64, epoch int16, commit bool,
 			return
 		}
 		p.appendedLocked()
-		b.drainLocked(p, data, base, base, loc)
+		b.drainLocked(p, data, base, base, loc, false)
 		p.noteMarkerLocked(pid, epoch, commit, base)
 		p.mu.Unlock()
 		b.signalData()

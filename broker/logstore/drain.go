@@ -356,3 +356,31 @@ func (d *Drain) NoteSegment(seg uint64) {
 	d.lastSeg = max(d.lastSeg, seg)
 	d.mu.Unlock()
 }
+
+// ReplayData returns the batch at base (n bytes) of a header-only WAL entry (see
+// Log.ReplayData).
+func (d *Drain) ReplayData(key string, base int64, n int) ([]byte, error) {
+	d.mu.Lock()
+	dl, err := d.openLocked(key)
+	d.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return dl.log.ReplayData(base, n)
+}
+
+// FinishRecovery ends the replay of every open Log (Log.FinishRecovery). Errors are
+// joined: a Log whose seal failed keeps its leftovers for the next start.
+func (d *Drain) FinishRecovery() error {
+	d.mu.Lock()
+	logs := make([]*Log, 0, len(d.logs))
+	for _, dl := range d.logs {
+		logs = append(logs, dl.log)
+	}
+	d.mu.Unlock()
+	var errs []error
+	for _, l := range logs {
+		errs = append(errs, l.FinishRecovery())
+	}
+	return errors.Join(errs...)
+}

@@ -187,11 +187,15 @@ func (l *Log) syncBuilder(s *segBuilder) error {
 	return nil
 }
 
-// trimExtLocked lets the data below the block of the first byte not both durable and
-// committed go, once that is half the buffer: those bytes are in the object and readers
-// read them there. l.mu held.
+// recentKeep: a single-copy builder keeps this much of its durable, committed data in
+// memory for the consumers tailing the partition (direct writes leave none in the page
+// cache).
+const recentKeep = 256 << 10
+
+// trimExtLocked lets the data go that is durable, committed and more than recentKeep
+// behind, once that is half the buffer: readers read it from the object. l.mu held.
 func (l *Log) trimExtLocked(s *segBuilder) {
-	keep := min(s.synced, s.size) &^ (dioAlign - 1)
+	keep := max(min(s.synced, s.size)-recentKeep, 0) &^ (dioAlign - 1)
 	k := keep - s.memStart
 	if k <= 0 || k < int64(cap(s.data))/2 {
 		return

@@ -231,8 +231,30 @@ func (w *MemWAL) Replay(fn func(b *Batch, loc Location) error) error {
 		for j := range datas[i] {
 			datas[i][j] = 0xDB
 		}
+		if errors.Is(err, ErrCutReplay) {
+			return w.cutAt(all[i].loc)
+		}
 		if err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// cutAt drops the entry at loc and everything after it (ErrCutReplay); as the file WAL,
+// only in the last segment.
+func (w *MemWAL) cutAt(loc Location) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if loc.Segment != w.st.cur {
+		return &CorruptError{Path: fmt.Sprintf("memwal segment %d", loc.Segment), Offset: loc.Offset,
+			Reason: "the entry names a batch its partition segment does not hold (single-copy); later segments exist"}
+	}
+	seg := w.st.segs[loc.Segment]
+	for i, e := range seg.entries {
+		if e.loc.Offset == loc.Offset {
+			seg.entries = seg.entries[:i]
+			break
 		}
 	}
 	return nil

@@ -26,6 +26,12 @@ var ErrNotFound = errors.New("storage: location not found")
 // the WAL holds only its header; the bytes are in the partition's own segment.
 var ErrExternal = errors.New("storage: batch data lives in its partition's segment")
 
+// ErrCutReplay, returned by Replay's callback for an external entry whose bytes its
+// partition segment does not hold, ends the WAL before that entry: the entry's sync never
+// completed, so neither it nor anything after it was acknowledged. Only the last segment
+// of a WAL not shut down cleanly may end so; anywhere else Replay reports corruption.
+var ErrCutReplay = errors.New("storage: cut the WAL before this entry")
+
 // Syncer makes durable the bytes of external batches (Batch.External) that its owner wrote
 // elsewhere, typically by fsyncing a partition's segment file.
 //

@@ -622,3 +622,117 @@ func TestMemWALExternalSyncFailure(t *testing.T) {
 	}
 	checkExternalReplayed(t, &got[1].b, b)
 }
+
+// replayCutAt replays w, returning ErrCutReplay for the entry at cut, and what was replayed
+// before it.
+func replayCutAt(w WAL, cut Location) ([]replayed, error) {
+	var out []replayed
+	err := w.Replay(func(b *Batch, loc Location) error {
+		if loc == cut {
+			return ErrCutReplay
+		}
+		c := *b
+		c.Data = append([]byte(nil), b.Data...)
+		out = append(out, replayed{c, loc})
+		return nil
+	})
+	return out, err
+}
+
+// A replay that finds an external entry's bytes missing cuts the WAL before it: in the
+// last segment of a WAL not shut down cleanly the entry and everything after it go, for
+// good (the next start replays up to there, and appends go on after it); before the last
+// segment, or after a clean shutdown, it is corruption.
+func TestWALReplayCut(t *testing.T) {
+	t.Run("last segment", func(t *testing.T) {
+		dir := t.TempDir()
+		want, locs := writeMixed(t, dir, 9, 0)
+		cut := locs[5] // external
+		w, lb := openTestWAL(t, WALOptions{Dir: dir}, nil)
+		got, err := replayCutAt(w, cut)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkMixedReplay(t, got, want[:5], locs[:5])
+		if !strings.Contains(lb.String(), "cutting the WAL before a batch") {
+			t.Fatalf("no warning about the cut: %s", lb.String())
+		}
+		next := mustAppend(t, w, testBatch(100, 50))
+		if next.Offset != cut.Offset {
+			t.Fatalf("the next append landed at %d, want the cut's %d", next.Offset, cut.Offset)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		w, _ = openTestWAL(t, WALOptions{Dir: dir}, nil)
+		defer w.Close()
+		again := replayAll(t, w)
+		if len(again) != 6 || sameBatch(&again[5].b, testBatch(100, 50)) != nil {
+			t.Fatalf("after the cut and one append, replay finds %d entries, want the 5 before the cut and the new one", len(again))
+		}
+	})
+	t.Run("earlier segment", func(t *testing.T) {
+		dir := t.TempDir()
+		_, locs := writeMixed(t, dir, 40, 4096)
+		var cut Location
+		for i, l := range locs {
+			if l.Segment == 1 && i%2 == 1 {
+				cut = l
+				break
+			}
+		}
+		w, _ := openTestWAL(t, WALOptions{Dir: dir, SegmentBytes: 4096}, nil)
+		defer w.Close()
+		_, err := replayCutAt(w, cut)
+		var ce *CorruptError
+		if !errors.As(err, &ce) || ce.Offset != cut.Offset-entryHeaderSize || !strings.Contains(err.Error(), "(single-copy); later segments exist") {
+			t.Fatalf("replay: %v, want a CorruptError at byte %d of segment 1", err, cut.Offset-entryHeaderSize)
+		}
+	})
+	t.Run("clean shutdown", func(t *testing.T) {
+		dir := t.TempDir()
+		w, err := OpenWAL(WALOptions{Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		replayAll(t, w)
+		s := &testSyncer{}
+		mustAppend(t, w, testBatch(0, 10))
+		cut := mustAppend(t, w, extBatch(1, 10, s))
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		w, err = OpenWAL(WALOptions{Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		_, err = replayCutAt(w, cut)
+		var ce *CorruptError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), "(single-copy); the WAL was shut down cleanly") {
+			t.Fatalf("replay: %v, want a CorruptError naming the clean shutdown", err)
+		}
+	})
+	t.Run("memwal", func(t *testing.T) {
+		w := NewMemWAL()
+		replayAll(t, w)
+		s := &testSyncer{}
+		var locs []Location
+		for i := range 5 {
+			b := testBatch(i, 20)
+			if i%2 == 1 {
+				b = extBatch(i, 20, s)
+			}
+			locs = append(locs, mustAppend(t, w, b))
+		}
+		w = w.Reopen()
+		if _, err := replayCutAt(w, locs[3]); err != nil {
+			t.Fatal(err)
+		}
+		w = w.Reopen()
+		defer w.Close()
+		if got := replayAll(t, w); len(got) != 3 {
+			t.Fatalf("after the cut replay finds %d entries, want 3", len(got))
+		}
+	})
+}

@@ -149,6 +149,7 @@ type segScan struct {
 	bad    error // why scanning stopped before the end; nil if it reached it
 	sealed bool  // the segment ends with its seal
 	badLen int64 // the bad entry's declared length when its header was readable, else 0
+	cut    bool  // the replay's callback cut the WAL at good (ErrCutReplay)
 }
 
 // setupTail prepares the writer to continue the last segment (creating segment 1 in an
@@ -218,11 +219,24 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 		if err != nil {
 			return err
 		}
-		if !last && legacy && sc.bad == nil && !sc.sealed {
+		var cerr error
+		if sc.cut {
+			cerr = judgeCut(w.segPath(n), n, size, last, clean, sc.good)
+		} else if !last && legacy && sc.bad == nil && !sc.sealed {
 			upgrades = append(upgrades, unsealed{n, sc.good, size})
 			continue
 		}
-		cerr := w.judgeSegment(rf, n, size, last, sc, clean, marker)
+		if cerr == nil {
+			cerr = w.judgeSegment(rf, n, size, last, sc, clean, marker)
+		}
+		if cerr == nil && sc.cut {
+			w.log.Warn("storage: cutting the WAL before a batch the replay found never made durable (nothing after it was acknowledged)",
+				"segment", n, "path", w.segPath(n), "at", sc.good, "dropped_bytes", size-sc.good)
+			if err := w.openTail(n, sc.good, true); err != nil {
+				return err
+			}
+			break
+		}
 		if cerr != nil {
 			var ce *CorruptError
 			if !errors.As(cerr, &ce) || !w.opts.RecoverDamaged {
@@ -273,6 +287,24 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 		}
 	}
 	return removeCleanMarker(w.files, w.cleanPath())
+}
+
+// judgeCut decides on a cut the replay asked for (ErrCutReplay) at pos of segment n: only
+// the last segment of a WAL not shut down cleanly may end before an entry whose external
+// bytes are missing (their sync, and so the acknowledgement of everything after, did not
+// complete); anywhere else the bytes were made durable before and are lost: corruption.
+func judgeCut(path string, n uint64, size int64, last, clean bool, pos int64) error {
+	why := ""
+	switch {
+	case !last:
+		why = "later segments exist, so it was acknowledged"
+	case clean:
+		why = "the WAL was shut down cleanly, so it was acknowledged"
+	default:
+		return nil
+	}
+	return &CorruptError{Path: path, Offset: pos, Size: size, Reason: fmt.Sprintf(
+		"segment %d: the entry names a batch its partition segment does not hold (single-copy); %s", n, why)}
 }
 
 // judgeSegment applies the recovery rules to what scanning segment n found; it returns a
@@ -439,6 +471,7 @@ func scanSegment(r io.ReaderAt, size int64, n uint64, padOK bool, b *Batch, buf 
 			continue
 		}
 		loc := Location{Segment: n, Offset: sc.good + entryHeaderSize, Size: int32(l)}
+		start := sc.good
 		sc.good += entryHeaderSize + int64(l)
 		if fn != nil {
 			decodeEntryHeader(h[:], b)
@@ -448,6 +481,10 @@ func scanSegment(r io.ReaderAt, size int64, n uint64, padOK bool, b *Batch, buf 
 				loc.Size = int32(b.ExternalLen)
 			}
 			if err := fn(b, loc); err != nil {
+				if errors.Is(err, ErrCutReplay) {
+					sc.good, sc.cut = start, true
+					return sc, nil
+				}
 				return sc, err
 			}
 		}

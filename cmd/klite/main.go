@@ -136,6 +136,7 @@ func run(o *options, reload func() (*options, error)) int {
 		RetentionCheckInterval: o.retentionCheck,
 		CompactionBackoff:      o.compactionBackoff,
 		WALTrimInterval:        walTrim(o.walTrimInterval),
+		NoSingleCopy:           !o.walSingleCopy,
 		StorageFaults:          faults,
 		Logger:                 log,
 		SASL: broker.SASLConfig{

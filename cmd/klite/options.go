@@ -43,6 +43,7 @@ type options struct {
 	retentionCheck    time.Duration
 	compactionBackoff time.Duration
 	walTrimInterval   time.Duration
+	walSingleCopy     bool
 
 	offsetsPartitions, txnStatePartitions int
 
@@ -104,6 +105,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Int64Var(&o.maxRespMemory, "max-response-memory-bytes", 1<<30, "bytes of responses waiting to be written, across all connections, and as much for answers being built (Metadata, estimated); connections stop reading above it (0: unbounded)")
 	fs.DurationVar(&o.retentionCheck, "retention-check-interval", 5*time.Minute, "how often retention (retention.ms, retention.bytes) deletes old segments (Kafka's log.retention.check.interval.ms)")
 	fs.DurationVar(&o.compactionBackoff, "compaction-backoff", 15*time.Second, "how often the cleaner looks for compacted topics to clean (Kafka's log.cleaner.backoff.ms)")
+	fs.BoolVar(&o.walSingleCopy, "wal-single-copy", true, "write a hot partition's batches only into its segment, made durable with the WAL's group commit (the WAL keeps their headers); false: every batch goes into the WAL and then into its segment")
 	fs.DurationVar(&o.walTrimInterval, "wal-trim-interval", time.Second, "how often WAL segments whose data all lives in partition segments are deleted (0: never; the WAL then keeps everything, for inspecting recovery)")
 	fs.StringVar(&o.s3Bucket, "s3-bucket", "", "S3 bucket for the storage tier (empty: local-only); credentials from the standard AWS chain")
 	fs.StringVar(&o.s3Endpoint, "s3-endpoint", "", "URL of an S3-compatible server (path-style addressing); empty: AWS")
