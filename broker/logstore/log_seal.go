@@ -70,7 +70,9 @@ func (l *Log) startSeal() (*segBuilder, []byte) {
 func (l *Log) completeSeal(a *segBuilder, f []byte) error {
 	name := segName(l.prefix, a.base, 0)
 	if a.ext {
-		a.syncMu.Lock() // a sync of the builder finishes first
+		a.writeMu.Lock() // a write or sync of the builder finishes first
+		defer a.writeMu.Unlock()
+		a.syncMu.Lock()
 		defer a.syncMu.Unlock()
 	}
 	l.mu.Lock()
@@ -83,11 +85,15 @@ func (l *Log) completeSeal(a *segBuilder, f []byte) error {
 		rest = append(rest, c.b)
 	}
 	data := a.data
-	if a.ext && a.dw != nil {
+	if a.ext {
 		// What the syncs wrote stays; the rest (batches appended the ordinary way since)
 		// follows it.
-		a.dw.SetSize(a.synced)
-		data = a.data[a.synced-a.memStart : a.size-a.memStart]
+		from := int64(0)
+		if a.dw != nil {
+			a.dw.SetSize(a.flushed)
+			from = a.flushed
+		}
+		rest, data = a.extPieces(from, a.size), nil
 	}
 	l.mu.Unlock()
 	var err error
@@ -95,7 +101,7 @@ func (l *Log) completeSeal(a *segBuilder, f []byte) error {
 	case w != nil:
 		err = w.Commit(append(rest, data, f)...)
 	case len(rest) > 0: // its object could not be created: all of it is in memory
-		err = l.st.Put(name, slices.Concat(append(rest, a.data, f)...))
+		err = l.st.Put(name, slices.Concat(append(rest, data, f)...))
 	default: // less than a chunk, or a Store without Creator
 		err = l.st.Put(name, a.finishWith(f))
 	}

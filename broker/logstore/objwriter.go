@@ -78,7 +78,7 @@ type dirWriter struct {
 	dfTried    bool         // df was opened (or refused, or the platform has no O_DIRECT)
 	size       int64
 	kicked     int64 // writeback was started for the buffered bytes below this
-	fileEnd    int64 // durable writers: the file's size (SyncAt)
+	fileEnd    int64 // durable writers: the file's size (WriteDurable)
 	closed     bool
 }
 

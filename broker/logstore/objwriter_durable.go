@@ -2,7 +2,7 @@ package logstore
 
 // Durable objects in the making: the active segment of a single-copy partition (staged.go)
 // is the only copy of its batches, so its temporary object must survive a crash and hold
-// what was acknowledged. A DurableCreator hands out writers whose bytes SyncAt makes
+// what was acknowledged. A DurableCreator hands out writers whose bytes SyncDurable makes
 // durable before Commit; their temporary objects are kept at start-up (a DirStore names
 // them name+".xtmp", which OpenDirStore leaves in place where it removes ".tmp" files) and
 // listed by Leftovers, so the broker's replay reads the batches the WAL only names.
@@ -23,11 +23,14 @@ import (
 // DurableWriter is an ObjectWriter whose bytes can be made durable before Commit.
 type DurableWriter interface {
 	ObjectWriter
-	// SyncAt writes p at off (off <= Size()) and makes the object's first off+len(p)
-	// bytes durable: after a crash Leftovers lists the object with them. The size becomes
-	// off+len(p). On error the bytes before off are as they were.
-	SyncAt(p []byte, off int64) error
-	// SetSize forgets the bytes from n on (n <= Size()): the next SyncAt, Write or
+	// WriteDurable writes the pieces one after the other at off (off <= Size()); the size
+	// becomes their end. On error the bytes before off are as they were.
+	WriteDurable(off int64, pieces ...[]byte) error
+	// SyncDurable makes the bytes written so far durable: after a crash Leftovers lists
+	// the object with them. It may run while WriteDurable does (what that writes may or
+	// may not be made durable).
+	SyncDurable() error
+	// SetSize forgets the bytes from n on (n <= Size()): the next WriteDurable, Write or
 	// Commit writes over them.
 	SetSize(n int64)
 }
@@ -72,11 +75,11 @@ func (d *DirStore) CreateDurable(name string) (DurableWriter, error) {
 	return &dirWriter{d: d, name: name, path: p, suffix: durableSuffix, f: f, dfTried: oDirect == 0}, nil
 }
 
-// SyncAt implements DurableWriter: the block-aligned part of p goes direct when p and off
-// are aligned (the caller keeps its buffer so), its last partial block through a zeroed
-// block of its own (the bytes past it in the file are overwritten by the next SyncAt and
-// cut by Commit); then fdatasync.
-func (w *dirWriter) SyncAt(p []byte, off int64) error {
+// WriteDurable implements DurableWriter. Pieces that start on a block boundary of the
+// file and of memory go direct (all but the last must then be whole blocks: the builder's
+// chunks are), the last one's partial block through a zeroed block of its own (the bytes
+// past it are overwritten by the next write and cut below).
+func (w *dirWriter) WriteDurable(off int64, pieces ...[]byte) error {
 	if err := w.d.writeFault(); err != nil {
 		return fmt.Errorf("logstore: writing %s: %w", w.name, err)
 	}
@@ -84,30 +87,37 @@ func (w *dirWriter) SyncAt(p []byte, off int64) error {
 		w.d.writes <- struct{}{}
 		defer func() { <-w.d.writes }()
 	}
-	if err := w.writeDurable(p, off); err != nil {
-		return fmt.Errorf("logstore: writing %s: %w", w.name, err)
-	}
-	// The file ends where p does (a leftover's size is what was synced): not past it with
-	// the padding of a partial block, nor with bytes written before an Unstage.
-	end := off + int64(len(p))
-	if w.fileEnd > end {
-		if err := w.f.Truncate(end); err != nil {
+	end := off
+	for i, p := range pieces {
+		if err := w.writeDurable(p, end, i == len(pieces)-1); err != nil {
 			return fmt.Errorf("logstore: writing %s: %w", w.name, err)
 		}
+		end += int64(len(p))
 	}
-	w.fileEnd = end
+	// Past end the file may hold the zero padding of a partial block or bytes written
+	// before an Unstage, up to fileEnd: Commit cuts them, and a replay reads only the
+	// batches the WAL names (cutting the file at every write was a journal commit each).
+	w.fileEnd = max(w.fileEnd, end)
+	w.size = end
+	return nil
+}
+
+// SyncDurable implements DurableWriter.
+func (w *dirWriter) SyncDurable() error {
 	if err := fdatasync(w.f); err != nil {
 		return fmt.Errorf("logstore: syncing %s: %w", w.name, err)
 	}
 	if err := w.d.syncFault(); err != nil {
 		return fmt.Errorf("logstore: syncing %s: %w", w.name, err)
 	}
-	w.size = off + int64(len(p))
 	return nil
 }
 
-func (w *dirWriter) writeDurable(p []byte, off int64) error {
-	if off%dioAlign == 0 && dioAligned(p) && len(p) > 0 {
+// writeDurable writes p at off: direct where it can (a partial last block padded when
+// last), else buffered.
+func (w *dirWriter) writeDurable(p []byte, off int64, last bool) error {
+	whole := len(p) &^ (dioAlign - 1)
+	if off%dioAlign == 0 && dioAligned(p) && len(p) > 0 && (last || whole == len(p)) {
 		if !w.dfTried {
 			w.dfTried = true
 			if df, err := os.OpenFile(w.path+w.suffix, os.O_WRONLY|oDirect, 0); err == nil {
@@ -117,8 +127,7 @@ func (w *dirWriter) writeDurable(p []byte, off int64) error {
 			}
 		}
 		if w.df != nil {
-			whole := len(p) &^ (dioAlign - 1)
-			err := error(nil)
+			var err error
 			if whole > 0 {
 				_, err = w.df.WriteAt(p[:whole], off)
 			}
@@ -221,7 +230,7 @@ func (d *DirStore) DropLeftover(name string) error {
 	return syncDir(filepath.Dir(p))
 }
 
-// CreateDurable implements DurableCreator for the in-memory store: what SyncAt made
+// CreateDurable implements DurableCreator for the in-memory store: what SyncDurable made
 // durable stays listed by Leftovers until Commit, Abort or DropLeftover (a Log reopened
 // over the same MemStore finds it, as after a crash).
 func (m *MemStore) CreateDurable(name string) (DurableWriter, error) {
@@ -239,13 +248,22 @@ func (m *MemStore) CreateDurable(name string) (DurableWriter, error) {
 
 type memDurable struct{ memWriter }
 
-func (w *memDurable) SyncAt(p []byte, off int64) error {
+func (w *memDurable) WriteDurable(off int64, pieces ...[]byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if off > int64(len(w.b)) {
-		return fmt.Errorf("logstore: SyncAt %d past the end %d", off, len(w.b))
+		return fmt.Errorf("logstore: write at %d past the end %d", off, len(w.b))
 	}
-	w.b = append(w.b[:off], p...)
+	w.b = w.b[:off]
+	for _, p := range pieces {
+		w.b = append(w.b, p...)
+	}
+	return nil
+}
+
+func (w *memDurable) SyncDurable() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.m.mu.Lock()
 	w.m.left[w.name] = slices.Clone(w.b)
 	w.m.mu.Unlock()

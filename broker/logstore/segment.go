@@ -284,12 +284,14 @@ type segBuilder struct {
 	created      int64
 	capHint      int // the most data capacity worth allocating (roll size plus footer room)
 	// Single-copy builders (staged.go): data holds positions memStart..memStart+len(data),
-	// the batches staged past size included; they reach dw by SyncAt (written = memStart).
-	ext    bool
-	dw     DurableWriter
-	staged []batchInfo // staged, not yet committed, in offset order; their data follows size
-	synced int64       // data positions durable in dw
-	syncMu sync.Mutex  // one sync at a time (Log.mu is not held while it writes)
+	// the batches staged past size included; they reach dw by WriteDurable (staged.go).
+	ext     bool
+	dw      DurableWriter
+	staged  []batchInfo // staged, not yet committed, in offset order; their data follows size
+	flushed int64       // data positions written to dw
+	synced  int64       // data positions durable in dw
+	writeMu sync.Mutex  // one write at a time (Log.mu is not held while it writes)
+	syncMu  sync.Mutex  // one sync at a time (it may run while a write does)
 }
 
 func newSegBuilder(base int64, interval int, countDeletes bool, created int64) *segBuilder {

@@ -9,7 +9,7 @@ package logstore
 // (Append finds it staged and commits it without a copy). For a batch Stage took into a
 // single-copy builder the WAL writes only a header naming it, and its group commit calls
 // SyncExternal (the Log is a storage.Syncer) beside its own fsync: the builder's bytes not
-// yet durable go to the segment's durable object (DurableWriter.SyncAt: direct I/O from an
+// yet durable go to the segment's durable object (DurableWriter.WriteDurable: direct I/O from an
 // aligned buffer, its last partial block written again each time, then fdatasync).
 //
 //	data position 0          memStart    synced       size            end
@@ -41,6 +41,10 @@ import (
 // this long (its batches take the WAL's ordinary path).
 const createRetryMs = 1000
 
+// A single-copy builder keeps its data in pooled, block-aligned chunks of chunkBytes: the
+// full ones in pend, the one filling in data (at memStart); written is where the memory
+// starts (data below it was synced and let go: readers read it from the object).
+
 // end is one past the data the builder holds, staged batches included. ext builders only.
 func (s *segBuilder) end() int64 { return s.memStart + int64(len(s.data)) }
 
@@ -52,22 +56,68 @@ func (s *segBuilder) stagedNext() int64 {
 	return s.next
 }
 
-// appendExt appends p to an ext builder's data, keeping the buffer block-aligned (SyncAt
-// writes from it direct).
+// appendExt appends p to an ext builder's chunks.
 func (s *segBuilder) appendExt(p []byte) {
-	if need := len(s.data) + len(p); need > cap(s.data) {
-		var nd []byte
-		if nc := max(2*cap(s.data), need, firstDataCap); nc <= chunkBytes {
-			if nd = newChunkBuf(); !dioAligned(nd[:1]) {
-				nd = alignedBytes(chunkBytes)
+	for len(p) > 0 {
+		if s.data == nil || len(s.data) == cap(s.data) {
+			if s.data != nil {
+				s.pend = append(s.pend, chunk{pos: s.memStart, b: s.data, first: -1})
+				s.memStart += int64(len(s.data))
 			}
-		} else {
-			nd = alignedBytes(nc)
+			if s.data = newChunkBuf(); !dioAligned(s.data[:1]) {
+				s.data = alignedBytes(chunkBytes)
+			}
 		}
-		nd = append(nd, s.data...)
-		s.data = nd
+		n := copy(s.data[len(s.data):cap(s.data)], p)
+		s.data = s.data[:len(s.data)+n]
+		p = p[n:]
 	}
-	s.data = append(s.data, p...)
+}
+
+// extChunks returns an ext builder's chunks, the one filling last.
+func (s *segBuilder) extChunks() []chunk {
+	out := slices.Clip(s.pend)
+	if s.data != nil {
+		out = append(out, chunk{pos: s.memStart, b: s.data, first: -1})
+	}
+	return out
+}
+
+// extPieces returns the data positions [from, to) (from >= written) as slices of the
+// chunks.
+func (s *segBuilder) extPieces(from, to int64) [][]byte {
+	var out [][]byte
+	for _, c := range s.extChunks() {
+		if lo, hi := max(from, c.pos), min(to, c.pos+int64(len(c.b))); lo < hi {
+			out = append(out, c.b[lo-c.pos:hi-c.pos])
+		}
+	}
+	return out
+}
+
+// extBytes returns the n bytes at pos: a slice of a chunk, or a copy where they straddle
+// two.
+func (s *segBuilder) extBytes(pos, n int64) []byte {
+	if ps := s.extPieces(pos, pos+n); len(ps) == 1 {
+		return ps[0]
+	} else {
+		return slices.Concat(ps...)
+	}
+}
+
+// extView is view for an ext builder: its committed data (not the staged batches).
+func (s *segBuilder) extView(v *tailView) {
+	for _, c := range s.extChunks() {
+		if c.pos >= s.size {
+			break
+		}
+		n := min(int64(len(c.b)), s.size-c.pos)
+		part := chunk{pos: c.pos, b: c.b[:n:n], first: -1}
+		if s.memFirst >= c.pos && s.memFirst < c.pos+n {
+			part.first = s.memFirst
+		}
+		v.parts = append(v.parts, part)
+	}
 }
 
 // newExtLocked returns an empty single-copy builder starting at base. l.mu held.
@@ -133,17 +183,36 @@ func (l *Log) Stage(b []byte) (bool, error) {
 	return true, nil
 }
 
-// SyncExternal implements storage.Syncer: it makes every staged batch durable.
-func (l *Log) SyncExternal() error {
+// extBuilders returns the single-copy builders holding data not yet durable.
+func (l *Log) extBuilders() []*segBuilder {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	var bs []*segBuilder
 	for _, s := range []*segBuilder{l.active, l.staging} {
 		if s != nil && s.ext && s.end() > s.synced {
 			bs = append(bs, s)
 		}
 	}
-	l.mu.Unlock()
-	for _, s := range bs {
+	return bs
+}
+
+// WriteExternal implements storage.ExternalWriter: it writes the staged batches (the
+// WAL's writer calls it as it writes their headers).
+func (l *Log) WriteExternal() error {
+	for _, s := range l.extBuilders() {
+		if err := l.writeBuilder(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SyncExternal implements storage.Syncer: it makes every staged batch durable.
+func (l *Log) SyncExternal() error {
+	for _, s := range l.extBuilders() {
+		if err := l.writeBuilder(s); err != nil {
+			return err
+		}
 		if err := l.syncBuilder(s); err != nil {
 			return err
 		}
@@ -151,11 +220,10 @@ func (l *Log) SyncExternal() error {
 	return nil
 }
 
-// syncBuilder writes s's data past what is durable (from the block it starts in) and
-// syncs it.
-func (l *Log) syncBuilder(s *segBuilder) error {
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
+// writeBuilder writes s's data past what was written (from the block it starts in).
+func (l *Log) writeBuilder(s *segBuilder) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	if s.dw == nil {
 		dw, err := l.st.(DurableCreator).CreateDurable(segName(l.prefix, s.base, 0))
 		if err != nil {
@@ -169,20 +237,39 @@ func (l *Log) syncBuilder(s *segBuilder) error {
 		l.mu.Unlock()
 	}
 	l.mu.Lock()
-	if s != l.active && s != l.staging && s != l.sealing {
+	from, to := s.flushed&^(dioAlign-1), s.end()
+	if to <= s.flushed || s != l.active && s != l.staging && s != l.sealing {
 		l.mu.Unlock()
-		return nil // sealed meanwhile: durable
+		return nil // nothing new, or sealed meanwhile
 	}
-	from := s.synced &^ (dioAlign - 1)
-	to := s.end()
-	p := s.data[from-s.memStart : to-s.memStart]
+	pieces := s.extPieces(from, to)
 	l.mu.Unlock()
-	if err := s.dw.SyncAt(p, from); err != nil {
+	if err := s.dw.WriteDurable(from, pieces...); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	s.flushed = max(s.flushed, to)
+	l.mu.Unlock()
+	return nil
+}
+
+// syncBuilder makes what writeBuilder wrote durable.
+func (l *Log) syncBuilder(s *segBuilder) error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	l.mu.Lock()
+	target := s.flushed
+	if target <= s.synced || s != l.active && s != l.staging && s != l.sealing {
+		l.mu.Unlock()
+		return nil
+	}
+	l.mu.Unlock()
+	if err := s.dw.SyncDurable(); err != nil {
 		return err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s.synced = max(s.synced, to)
+	s.synced = max(s.synced, target)
 	l.trimExtLocked(s)
 	return nil
 }
@@ -192,29 +279,40 @@ func (l *Log) syncBuilder(s *segBuilder) error {
 // cache).
 const recentKeep = 256 << 10
 
-// trimExtLocked lets the data go that is durable, committed and more than recentKeep
-// behind, once that is half the buffer: readers read it from the object. l.mu held.
+// trimExtLocked lets the chunks go whose data is durable, committed and more than
+// recentKeep behind: readers read it from the object. l.mu held.
 func (l *Log) trimExtLocked(s *segBuilder) {
-	keep := max(min(s.synced, s.size)-recentKeep, 0) &^ (dioAlign - 1)
-	k := keep - s.memStart
-	if k <= 0 || k < int64(cap(s.data))/2 {
+	keep := max(min(s.synced, s.size)-recentKeep, 0)
+	drop := 0
+	for drop < len(s.pend) && s.pend[drop].pos+int64(len(s.pend[drop].b)) <= keep {
+		drop++
+	}
+	if drop == 0 {
 		return
 	}
-	old, oldStart := s.data, s.memStart
-	s.data = nil
-	s.appendExt(old[k:])
-	s.memStart, s.written = keep, keep
-	if s.memFirst >= 0 && s.memFirst < keep {
+	start := s.pend[drop-1].pos + int64(len(s.pend[drop-1].b))
+	if s.memFirst >= 0 && s.memFirst < start {
+		// The first batch starting in memory from now on.
+		v := s.view()
 		p := s.memFirst
-		for p < keep && p < s.size {
-			p += batchSize(old[p-oldStart:])
+		var hdr [12]byte
+		for p < start && p < s.size {
+			if v.readAt(hdr[:], p) != nil {
+				p = s.size
+				break
+			}
+			p += batchSize(hdr[:])
 		}
 		s.memFirst = -1
 		if p < s.size {
 			s.memFirst = p
 		}
 	}
-	l.recycleLocked(old)
+	for _, c := range s.pend[:drop] {
+		l.recycleLocked(c.b)
+	}
+	s.pend = slices.Delete(s.pend, 0, drop)
+	s.written = start
 	l.heldLocked()
 }
 
@@ -246,8 +344,7 @@ func (l *Log) commitStagedLocked(h *batchInfo, now int64) (bool, error) {
 	if sh.Base != h.Base || sh.Last != h.Last || sh.Size != h.Size {
 		return true, fmt.Errorf("logstore: batch %d..%d is not the staged %d..%d", h.Base, h.Last, sh.Base, sh.Last)
 	}
-	pos := a.size - a.memStart
-	b := a.data[pos : pos+int64(sh.Size)]
+	b := a.extBytes(a.size, int64(sh.Size))
 	l.trackTxn(b, &sh, a)
 	a.begin(&sh)
 	a.account(b, &sh)
@@ -270,6 +367,7 @@ func (l *Log) Unstage(base int64) {
 		if s == nil || !s.ext {
 			continue
 		}
+		s.writeMu.Lock()
 		s.syncMu.Lock()
 		l.mu.Lock()
 		i := 0
@@ -279,11 +377,19 @@ func (l *Log) Unstage(base int64) {
 			i++
 		}
 		if i < len(s.staged) {
+			for s.memStart > end && len(s.pend) > 0 {
+				// The chunk filling lies wholly past end: the previous one fills again
+				// (its bytes past end were never read: they were staged).
+				last := s.pend[len(s.pend)-1]
+				s.pend = s.pend[:len(s.pend)-1]
+				s.data, s.memStart = last.b, last.pos
+			}
 			s.data = s.data[:end-s.memStart]
 			s.staged = s.staged[:i]
 			s.synced = min(s.synced, end)
+			s.flushed = min(s.flushed, end)
 			if s.dw != nil {
-				s.dw.SetSize(s.synced)
+				s.dw.SetSize(s.flushed)
 			}
 		}
 		var drop DurableWriter
@@ -293,6 +399,7 @@ func (l *Log) Unstage(base int64) {
 		l.heldLocked()
 		l.mu.Unlock()
 		s.syncMu.Unlock()
+		s.writeMu.Unlock()
 		if drop != nil {
 			if err := drop.Abort(); err != nil {
 				l.opts.Logger.Warn("logstore: dropping an unused staged segment failed", "log", l.prefix, "err", err)

@@ -63,7 +63,7 @@ func checkName(name string) error {
 type MemStore struct {
 	mu   sync.Mutex
 	objs map[string][]byte
-	// left: the durable objects in the making (CreateDurable), as SyncAt left them.
+	// left: the durable objects in the making (CreateDurable), as SyncDurable left them.
 	left map[string][]byte
 }
 

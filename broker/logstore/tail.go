@@ -336,13 +336,13 @@ type tailView struct {
 func (s *segBuilder) view() *tailView {
 	v := &tailView{b: s, w: s.w, written: s.written, size: s.size, next: s.next, maxTS: s.maxTS}
 	v.parts = make([]chunk, 0, len(s.pend)+1)
-	v.parts = append(v.parts, s.pend...)
-	n := len(s.data)
 	if s.ext {
-		n = int(s.size - s.memStart) // not the staged batches
+		s.extView(v)
+		return v
 	}
-	if n > 0 {
-		v.parts = append(v.parts, chunk{pos: s.memStart, b: s.data[:n:n], first: s.memFirst})
+	v.parts = append(v.parts, s.pend...)
+	if len(s.data) > 0 {
+		v.parts = append(v.parts, chunk{pos: s.memStart, b: s.data[:len(s.data):len(s.data)], first: s.memFirst})
 	}
 	return v
 }

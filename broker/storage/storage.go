@@ -44,6 +44,17 @@ type Syncer interface {
 	SyncExternal() error
 }
 
+// ExternalWriter is a Syncer that can write its external bytes ahead of the sync: the WAL's
+// writer calls WriteExternal for the Syncers of a group as it writes the group, so that
+// the bytes of one commit are written while the previous commit is being synced (the
+// SyncExternal that follows then only syncs, or writes what came since). A failed
+// WriteExternal fails the group as a failed write of the WAL would. The rules for
+// SyncExternal apply; WriteExternal may run while SyncExternal of an earlier commit does.
+type ExternalWriter interface {
+	Syncer
+	WriteExternal() error
+}
+
 // TopicPartition names a partition by the topic's stable ID (it survives renames and lets a
 // deleted-and-recreated topic be told apart) and the partition index.
 type TopicPartition struct {

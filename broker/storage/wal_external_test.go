@@ -736,3 +736,55 @@ func TestWALReplayCut(t *testing.T) {
 		}
 	})
 }
+
+// testWriter is a testSyncer that is also an ExternalWriter: WriteExternal counts its calls
+// and, while failing, returns its error.
+type testWriter struct {
+	testSyncer
+	writes  atomic.Int64
+	writeMu sync.Mutex
+	werr    error
+}
+
+func (s *testWriter) WriteExternal() error {
+	s.writes.Add(1)
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return s.werr
+}
+
+// The writer calls WriteExternal of a group's ExternalWriters as it writes the group (ahead
+// of their SyncExternal); a failing WriteExternal fails the group as a failed write of the
+// WAL would: nothing of it stays, and appends go on once it succeeds again.
+func TestWALExternalWriteAhead(t *testing.T) {
+	dir := t.TempDir()
+	w, _ := openTestWAL(t, WALOptions{Dir: dir}, nil)
+	replayAll(t, w)
+	s := &testWriter{}
+	mustAppend(t, w, extBatch(0, 500, s))
+	if s.writes.Load() != 1 || s.calls.Load() != 1 {
+		t.Fatalf("after one external append: %d writes, %d syncs; want 1 and 1", s.writes.Load(), s.calls.Load())
+	}
+	good := segEnd(t, segPath(dir, 1))
+	s.writeMu.Lock()
+	s.werr = fmt.Errorf("partition segment: %w", syscall.ENOSPC)
+	s.writeMu.Unlock()
+	r := await(t, "the failed append", appendAsync(w, extBatch(1, 500, s)))
+	if !errors.Is(r.err, syscall.ENOSPC) {
+		t.Fatalf("append with a failing WriteExternal: %v, want ENOSPC", r.err)
+	}
+	if got := segEnd(t, segPath(dir, 1)); got != good {
+		t.Fatalf("segment ends at %d after the failed write, want %d", got, good)
+	}
+	s.writeMu.Lock()
+	s.werr = nil
+	s.writeMu.Unlock()
+	waitFor(t, "failure reported", func() bool { return !w.isPoisoned() })
+	mustAppend(t, w, extBatch(1, 600, s))
+	w.Close()
+	w, _ = openTestWAL(t, WALOptions{Dir: dir}, nil)
+	defer w.Close()
+	if got := replayAll(t, w); len(got) != 2 || got[1].b.ExternalLen != 600 {
+		t.Fatalf("replayed %d entries, want the two that succeeded", len(got))
+	}
+}

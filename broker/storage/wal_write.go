@@ -140,7 +140,9 @@ func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, reuse []*gro
 		pos, f := w.curSize, w.curFile
 		w.writing = true
 		w.fileMu.Unlock()
+		extDone := writeExternals(g.ents)
 		err := w.writeAt(f, data, pos, g)
+		extErr := <-extDone
 		w.fileMu.Lock()
 		w.writing = false
 		w.syncCond.Broadcast()
@@ -149,6 +151,8 @@ func (w *fileWAL) writeGroup(g *group, cs []completion) (end int64, reuse []*gro
 		}
 		if err != nil {
 			err = fmt.Errorf("storage: WAL write to segment %d: %w", w.cur, err)
+		}
+		if err = joinErrs(err, extErr); err != nil {
 			w.truncateBack(pos, err)
 			for i := range cs {
 				cs[i].err = err
@@ -278,6 +282,45 @@ func appendSyncers(dst []Syncer, ents []groupEntry) ([]Syncer, int64) {
 		}
 	}
 	return dst, n
+}
+
+// writeExternals calls WriteExternal of the distinct ExternalWriters among ents
+// concurrently, in the background, and sends their joined error (nil: all succeeded, or
+// there were none).
+func writeExternals(ents []groupEntry) <-chan error {
+	done := make(chan error, 1)
+	exts, _ := appendSyncers(nil, ents)
+	exts = distinctSyncers(exts)
+	var ws []ExternalWriter
+	for _, s := range exts {
+		if ew, ok := s.(ExternalWriter); ok {
+			ws = append(ws, ew)
+		}
+	}
+	if len(ws) == 0 {
+		done <- nil
+		return done
+	}
+	go func() {
+		errs := make([]error, len(ws))
+		var wg sync.WaitGroup
+		for i, ew := range ws {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = ew.WriteExternal()
+			}()
+		}
+		wg.Wait()
+		var err error
+		for _, e := range errs {
+			if e != nil && err == nil {
+				err = fmt.Errorf("storage: writing the batch bytes of external WAL entries failed: %w", e)
+			}
+		}
+		done <- err
+	}()
+	return done
 }
 
 // syncAll fsyncs f (if syncFile) and calls SyncExternal of every distinct Syncer in exts,
