@@ -17,4 +17,3 @@ func startWriteback(f *os.File, off, n int64) {
 
 // fdatasync makes f's data (and the size it needs) durable, without its other metadata.
 func fdatasync(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }
-
