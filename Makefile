@@ -148,6 +148,7 @@ FUZZ_TARGETS = \
 	FuzzRecords@./broker/logstore/@14000 \
 	FuzzLeaseRecord@./broker/logstore/@8700 \
 	FuzzReadSpan@./broker/logstore/@500 \
+	FuzzReplayLeftover@./broker/logstore/@20000 \
 	FuzzRecordPayload@./broker/@1500 \
 	FuzzSASLTokens@./broker/@5300 \
 	FuzzACLMetaRecord@./broker/@15000 \
