@@ -126,15 +126,34 @@ func startProc(t *testing.T, cmd *exec.Cmd) *proc {
 
 // TestSIGKILLLosesNoAcknowledgedRecord kills klite with SIGKILL while an idempotent producer
 // is writing with acks=all, restarts it, and checks that every acknowledged record is there.
-// The second case uses 1 MiB WAL segments and 3 KiB values, so the kill comes after several
-// segment rotations (with direct I/O each finished segment ends in zero padding that replay
-// must take as its end).
+// The second case uses 1 MiB WAL segments, 3 KiB values and every batch in the WAL, so the
+// kill comes after several segment rotations (with direct I/O each finished segment ends in
+// zero padding that replay must take as its end). The third is the same load on the
+// default single-copy path: the hot partition's batches are only in its segment being
+// written (the WAL has their headers), which the restart reads.
 func TestSIGKILLLosesNoAcknowledgedRecord(t *testing.T) {
-	t.Run("small records", func(t *testing.T) { testSIGKILL(t, 0) })
-	t.Run("many segments", func(t *testing.T) { testSIGKILL(t, 3<<10, "--wal-segment-bytes", "1048576") })
+	t.Run("small records", func(t *testing.T) { testSIGKILL(t, 0, nil) })
+	t.Run("many segments", func(t *testing.T) {
+		testSIGKILL(t, 3<<10, func(t *testing.T, dir string) {
+			segs, err := os.ReadDir(filepath.Join(dir, "wal"))
+			if err != nil || len(segs) < 3 {
+				t.Fatalf("%d WAL segments before the restart (%v), want several", len(segs), err)
+			}
+		}, "--wal-segment-bytes", "1048576", "--wal-single-copy=false")
+	})
+	t.Run("single copy", func(t *testing.T) {
+		testSIGKILL(t, 3<<10, func(t *testing.T, dir string) {
+			left, _ := filepath.Glob(filepath.Join(dir, "segments", "*", "*", "*.xtmp"))
+			if len(left) == 0 {
+				t.Fatal("no single-copy segment was being written at the kill")
+			}
+		}, "--wal-segment-bytes", "1048576")
+	})
 }
 
-func testSIGKILL(t *testing.T, pad int, flags ...string) {
+// testSIGKILL produces records of 9+pad bytes, kills klite, runs before (if set) on the
+// data directory and checks after a restart that every acknowledged record is there.
+func testSIGKILL(t *testing.T, pad int, before func(t *testing.T, dir string), flags ...string) {
 	dir := t.TempDir()
 	p := startKlite(t, dir, flags...)
 	// Uncompressed: the padding is zeros and must reach the disk as written.
@@ -199,11 +218,8 @@ func testSIGKILL(t *testing.T, pad int, flags ...string) {
 		t.Fatal("nothing was acknowledged before the kill")
 	}
 
-	if pad > 0 {
-		segs, err := os.ReadDir(filepath.Join(dir, "wal"))
-		if err != nil || len(segs) < 3 {
-			t.Fatalf("%d WAL segments before the restart (%v), want several", len(segs), err)
-		}
+	if before != nil {
+		before(t, dir)
 	}
 	p2 := startKlite(t, dir, flags...)
 	cons, err := kgo.NewClient(kgo.SeedBrokers(p2.addr), kgo.ConsumeTopics("crash"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))

@@ -158,9 +158,9 @@ func TestProcessDamagedMetaLogRefusesStart(t *testing.T) {
 // Finding 3: a missing middle WAL segment went unnoticed.
 func TestProcessMissingWALSegmentRefusesStart(t *testing.T) {
 	dir := t.TempDir()
-	// The WAL is kept whole (no trim after draining into partition segments): the test
-	// damages rotated WAL segments.
-	p := startKlite(t, dir, "--wal-segment-bytes", "1048576", "--wal-trim-interval", "0")
+	// The WAL is kept whole (no trim after draining into partition segments) and holds
+	// every batch (not single-copy): the test damages rotated WAL segments.
+	p := startKlite(t, dir, "--wal-segment-bytes", "1048576", "--wal-trim-interval", "0", "--wal-single-copy=false")
 	produceN(t, p.addr, "segs", 400, 8<<10) // ~3.3 MB: several segments
 	stopKlite(t, p)
 	if _, err := os.Stat(segFile(dir, 3)); err != nil {
