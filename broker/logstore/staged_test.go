@@ -2,10 +2,13 @@ package logstore
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand"
 	"testing"
+
+	"github.com/klite/klite/broker/storage"
 )
 
 // scOpen opens a single-copy Log over st with a fixed clock, already hot (Stage takes
@@ -497,4 +500,45 @@ func testStagingConcurrent(t *testing.T, active int64, n, batchMax int) {
 			}
 		})
 	}
+}
+
+// A full disk under a single-copy segment: the sync fails (the WAL then fails the batches
+// and the broker unstages them), nothing committed changes, and once the disk has room the
+// same offsets are staged and synced again; a failing fdatasync is the same.
+func TestStagedSyncOnAFullDisk(t *testing.T) {
+	d, err := OpenDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &storage.Faults{}
+	d.SetFaults(f)
+	l, _ := scOpen(t, d, 16<<20)
+	rng := rand.New(rand.NewSource(9))
+	b0 := scBatch(t, rng, 0, 9000)
+	mustStage(t, l, b0, true)
+	mustSync(t, l)
+	mustAppend(t, l, b0)
+	for _, fail := range []func(error){f.SetWriteErr, f.SetSyncErr} {
+		b1 := scBatch(t, rng, 1, 7000)
+		mustStage(t, l, b1, true)
+		fail(errDiskFull)
+		if err := l.SyncExternal(); !errors.Is(err, errDiskFull) {
+			t.Fatalf("SyncExternal on a full disk: %v", err)
+		}
+		l.Unstage(1)
+		wantValues(t, l, [][]byte{b0})
+		fail(nil)
+	}
+	b1 := scBatch(t, rng, 1, 5000)
+	mustStage(t, l, b1, true)
+	mustSync(t, l)
+	mustAppend(t, l, b1)
+	wantValues(t, l, [][]byte{b0, b1})
+	if left := leftoverBytes(t, d)[segName("p/", 0, 0)]; !holds(left, append(append([]byte(nil), b0...), b1...)) {
+		t.Fatalf("the durable object holds %d bytes, want b0 and b1", len(left))
+	}
+	if err := l.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	wantValues(t, l, [][]byte{b0, b1})
 }
