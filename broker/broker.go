@@ -90,6 +90,9 @@ type Config struct {
 	// By default a hot partition's batches go into its segment only, made durable with the
 	// WAL's group commit (broker/logstore, staged.go).
 	NoSingleCopy bool
+	// SingleCopyBytesPerSec is the rate from which a partition is single-copy (0: 32 MiB/s,
+	// logstore.DefaultSingleCopyBytesPerSec).
+	SingleCopyBytesPerSec int64
 
 	// WAL and Meta replace the file stores (in-memory twins in unit tests). With a WAL
 	// given and no Segments, partition segments live in memory and the WAL is never trimmed.

@@ -92,7 +92,7 @@ func (b *Broker) openSegmentStore() error {
 		st = logstore.NewMemStore()
 	}
 	opts := logstore.Options{Logger: b.log, Now: func() int64 { return b.now().UnixMilli() }, AsyncRoll: true, CleanerLimit: cleanerLimit,
-		TailBudget: tailBudget, MaxActiveBytes: maxActiveBytes, SingleCopy: !b.cfg.NoSingleCopy}
+		TailBudget: tailBudget, MaxActiveBytes: maxActiveBytes, SingleCopy: !b.cfg.NoSingleCopy, SingleCopyBytesPerSec: b.cfg.SingleCopyBytesPerSec}
 	if b.s3 != nil {
 		// The S3 tier: local first, S3 behind (s3_flush.go); tails seal at the object size.
 		ts, err := b.tieredStore(st)

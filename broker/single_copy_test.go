@@ -44,7 +44,9 @@ func TestSingleCopyHotPartitionsSurviveRestarts(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			tb := startBroker(t, dir)
+			// Single-copy from 1 MiB/s (32 MiB/s by default): the test produces 7.5 MB.
+			hot := func(c *Config) { c.SingleCopyBytesPerSec = 1 << 20 }
+			tb := startBroker(t, dir, hot)
 			createTopic(t, tb.admin(t), "hot", 2, nil)
 			cl := tb.client(t, kgo.DefaultProduceTopic("hot"), kgo.ProducerBatchCompression(kgo.NoCompression()),
 				kgo.ProducerBatchMaxBytes(1<<20), kgo.RecordPartitioner(kgo.ManualPartitioner()))
@@ -78,7 +80,7 @@ func TestSingleCopyHotPartitionsSurviveRestarts(t *testing.T) {
 			if crash && len(left) == 0 || !crash && len(left) != 0 {
 				t.Fatalf("after the %s: single-copy segments in the making %v", name, left)
 			}
-			tb = startBroker(t, dir)
+			tb = startBroker(t, dir, hot)
 			got := consumeN(t, tb, "hot", n)
 			byKey := map[string][]byte{}
 			for _, r := range got {

@@ -70,6 +70,9 @@ type Options struct {
 	// SingleCopy lets Stage take hot partitions' batches into durable segments that are
 	// their only copy (staged.go; a Store that is a DurableCreator only).
 	SingleCopy bool
+	// SingleCopyBytesPerSec: a partition taking at least this many bytes a second (in the
+	// current or the previous second) is single-copy. Default DefaultSingleCopyBytesPerSec.
+	SingleCopyBytesPerSec int64
 }
 
 // budgetRollBytes is the least an active segment kept in memory (a Store without Creator)
@@ -88,6 +91,9 @@ func (o *Options) defaults() {
 	}
 	if o.Now == nil {
 		o.Now = func() int64 { return time.Now().UnixMilli() }
+	}
+	if o.SingleCopyBytesPerSec <= 0 {
+		o.SingleCopyBytesPerSec = DefaultSingleCopyBytesPerSec
 	}
 	if o.DedupeEntries <= 0 {
 		o.DedupeEntries = 1 << 20

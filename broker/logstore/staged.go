@@ -37,6 +37,12 @@ import (
 	"slices"
 )
 
+// DefaultSingleCopyBytesPerSec is the default Options.SingleCopyBytesPerSec: below it the
+// second write costs the disk little and the ordinary path answers sooner (one fsync per
+// commit instead of two in parallel: at 20 MB/s in one partition, e2e p99 1.6-2.1 ms
+// against 2.5-2.6 ms single-copy).
+const DefaultSingleCopyBytesPerSec = 32 << 20
+
 // createRetryMs: after a durable object could not be created, the Log stages nothing for
 // this long (its batches take the WAL's ordinary path).
 const createRetryMs = 1000
@@ -143,9 +149,9 @@ func (l *Log) Stage(b []byte) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.opts.Now()
-	hot := l.rate.hot(now, int64(h.Size))
+	l.rate.hot(now, int64(h.Size))
 	l.ratedTo = h.Last + 1
-	if !hot || l.crowded() || l.noStageUntil != 0 && now < l.noStageUntil {
+	if !l.rate.atLeast(l.opts.SingleCopyBytesPerSec) || l.crowded() || l.noStageUntil != 0 && now < l.noStageUntil {
 		return false, nil
 	}
 	tgt, next := l.active, l.next

@@ -29,7 +29,7 @@ func scOpen(t *testing.T, st Store, maxActive int64) (*Log, *clock) {
 // scHot makes l count as hot at c's time.
 func scHot(l *Log, c *clock) {
 	l.mu.Lock()
-	l.rate = appendRate{start: c.now(), prev: hotBytesPerSec}
+	l.rate = appendRate{start: c.now(), prev: DefaultSingleCopyBytesPerSec}
 	l.mu.Unlock()
 }
 
@@ -380,6 +380,10 @@ func TestStageOnlyHotAndDurable(t *testing.T) {
 	}
 	rng := rand.New(rand.NewSource(7))
 	mustStage(t, l, scBatch(t, rng, 0, 100), false) // 100 bytes a second
+	l.mu.Lock()
+	l.rate = appendRate{start: c.now(), prev: DefaultSingleCopyBytesPerSec - 1000}
+	l.mu.Unlock()
+	mustStage(t, l, scBatch(t, rng, 1, 100), false) // a hot partition, not hot enough
 	nd := &noDurable{NewMemStore()}
 	l2, err := Open(nd, "p/", DefaultConfig(), Options{Now: c.now, Logger: slog.New(slog.DiscardHandler), SingleCopy: true})
 	if err != nil {

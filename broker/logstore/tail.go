@@ -178,6 +178,9 @@ func (r *appendRate) hot(now, n int64) bool {
 	return r.cur >= hotBytesPerSec || r.prev >= hotBytesPerSec
 }
 
+// atLeast reports whether the current or the previous second took at least n bytes.
+func (r *appendRate) atLeast(n int64) bool { return r.cur >= n || r.prev >= n }
+
 // crowdedShare: the tails are crowded when the budget shared by the Logs holding tails is
 // less than this each.
 const crowdedShare = chunkBytes

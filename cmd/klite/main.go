@@ -137,6 +137,7 @@ func run(o *options, reload func() (*options, error)) int {
 		CompactionBackoff:      o.compactionBackoff,
 		WALTrimInterval:        walTrim(o.walTrimInterval),
 		NoSingleCopy:           !o.walSingleCopy,
+		SingleCopyBytesPerSec:  o.walSingleCopyRate,
 		StorageFaults:          faults,
 		Logger:                 log,
 		SASL: broker.SASLConfig{

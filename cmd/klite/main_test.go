@@ -41,6 +41,7 @@ func TestParseRejectsBadValues(t *testing.T) {
 		{"--max-frame-bytes", "10"},
 		{"--wal-segment-bytes", "5"},
 		{"--wal-segment-age", "-1s"},
+		{"--wal-single-copy-bytes-per-sec", "0"},
 		{"--advertised-addr", "h:notaport"},
 		{"--sasl-mechanism", "GSSAPI"},
 		{"--sasl-enabled"},

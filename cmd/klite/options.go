@@ -19,6 +19,7 @@ import (
 
 	"github.com/klite/klite/broker/acl"
 	"github.com/klite/klite/broker/group"
+	"github.com/klite/klite/broker/logstore"
 	"github.com/klite/klite/broker/server"
 	"github.com/klite/klite/broker/storage"
 )
@@ -44,6 +45,7 @@ type options struct {
 	compactionBackoff time.Duration
 	walTrimInterval   time.Duration
 	walSingleCopy     bool
+	walSingleCopyRate int64
 
 	offsetsPartitions, txnStatePartitions int
 
@@ -106,6 +108,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.retentionCheck, "retention-check-interval", 5*time.Minute, "how often retention (retention.ms, retention.bytes) deletes old segments (Kafka's log.retention.check.interval.ms)")
 	fs.DurationVar(&o.compactionBackoff, "compaction-backoff", 15*time.Second, "how often the cleaner looks for compacted topics to clean (Kafka's log.cleaner.backoff.ms)")
 	fs.BoolVar(&o.walSingleCopy, "wal-single-copy", true, "write a hot partition's batches only into its segment, made durable with the WAL's group commit (the WAL keeps their headers); false: every batch goes into the WAL and then into its segment")
+	fs.Int64Var(&o.walSingleCopyRate, "wal-single-copy-bytes-per-sec", logstore.DefaultSingleCopyBytesPerSec, "bytes a second from which a partition is single-copy (--wal-single-copy): below it every batch goes into the WAL and then its segment, which answers sooner")
 	fs.DurationVar(&o.walTrimInterval, "wal-trim-interval", time.Second, "how often WAL segments whose data all lives in partition segments are deleted (0: never; the WAL then keeps everything, for inspecting recovery)")
 	fs.StringVar(&o.s3Bucket, "s3-bucket", "", "S3 bucket for the storage tier (empty: local-only); credentials from the standard AWS chain")
 	fs.StringVar(&o.s3Endpoint, "s3-endpoint", "", "URL of an S3-compatible server (path-style addressing); empty: AWS")
@@ -281,6 +284,9 @@ func (o *options) validate() error {
 	}
 	if o.walSegmentAge < 0 {
 		return fmt.Errorf("invalid --wal-segment-age %s: want 0 (by size only) or a positive duration", o.walSegmentAge)
+	}
+	if o.walSingleCopyRate < 1 {
+		return fmt.Errorf("invalid --wal-single-copy-bytes-per-sec %d: want a positive rate", o.walSingleCopyRate)
 	}
 	if o.walGroupBytes < 64<<10 {
 		return fmt.Errorf("invalid --wal-group-commit-bytes %d: want at least 65536", o.walGroupBytes)

@@ -129,8 +129,8 @@ func startProc(t *testing.T, cmd *exec.Cmd) *proc {
 // The second case uses 1 MiB WAL segments, 3 KiB values and every batch in the WAL, so the
 // kill comes after several segment rotations (with direct I/O each finished segment ends in
 // zero padding that replay must take as its end). The third is the same load on the
-// default single-copy path: the hot partition's batches are only in its segment being
-// written (the WAL has their headers), which the restart reads.
+// single-copy path (from 1 MiB/s): the hot partition's batches are only in its segment
+// being written (the WAL has their headers), which the restart reads.
 func TestSIGKILLLosesNoAcknowledgedRecord(t *testing.T) {
 	t.Run("small records", func(t *testing.T) { testSIGKILL(t, 0, nil) })
 	t.Run("many segments", func(t *testing.T) {
@@ -147,7 +147,7 @@ func TestSIGKILLLosesNoAcknowledgedRecord(t *testing.T) {
 			if len(left) == 0 {
 				t.Fatal("no single-copy segment was being written at the kill")
 			}
-		}, "--wal-segment-bytes", "1048576")
+		}, "--wal-segment-bytes", "1048576", "--wal-single-copy-bytes-per-sec", "1048576")
 	})
 }
 
