@@ -287,14 +287,8 @@ func (d *Drain) SetConfig(key string, cfg Config) {
 // it every retention check interval / cleaner backoff). Errors are joined, not fatal:
 // one partition's failure does not stop the others.
 func (d *Drain) Jobs() (deleted int, cleaned int, err error) {
-	d.mu.Lock()
-	logs := make([]*Log, 0, len(d.logs))
-	for _, dl := range d.logs {
-		logs = append(logs, dl.log)
-	}
-	d.mu.Unlock()
 	var errs []error
-	for _, l := range logs {
+	for _, l := range d.allLogs() {
 		n, err := l.EnforceRetention()
 		deleted += n
 		errs = append(errs, err)
@@ -372,15 +366,20 @@ func (d *Drain) ReplayData(key string, base int64, n int) ([]byte, error) {
 // FinishRecovery ends the replay of every open Log (Log.FinishRecovery). Errors are
 // joined: a Log whose seal failed keeps its leftovers for the next start.
 func (d *Drain) FinishRecovery() error {
+	var errs []error
+	for _, l := range d.allLogs() {
+		errs = append(errs, l.FinishRecovery())
+	}
+	return errors.Join(errs...)
+}
+
+// allLogs returns the open Logs (a snapshot: used without d.mu).
+func (d *Drain) allLogs() []*Log {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	logs := make([]*Log, 0, len(d.logs))
 	for _, dl := range d.logs {
 		logs = append(logs, dl.log)
 	}
-	d.mu.Unlock()
-	var errs []error
-	for _, l := range logs {
-		errs = append(errs, l.FinishRecovery())
-	}
-	return errors.Join(errs...)
+	return logs
 }

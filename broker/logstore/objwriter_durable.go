@@ -159,43 +159,7 @@ func (w *dirWriter) SetSize(n int64) {
 }
 
 // Leftovers implements DurableCreator.
-func (d *DirStore) Leftovers(prefix string) ([]Object, error) {
-	root := d.dir
-	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
-		root = d.path(prefix[:i])
-	}
-	var out []Object
-	err := filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return filepath.SkipDir
-			}
-			return err
-		}
-		if de.IsDir() || !strings.HasSuffix(p, durableSuffix) {
-			return nil
-		}
-		rel, err := filepath.Rel(d.dir, strings.TrimSuffix(p, durableSuffix))
-		if err != nil {
-			return err
-		}
-		name := filepath.ToSlash(rel)
-		if !strings.HasPrefix(name, prefix) {
-			return nil
-		}
-		info, err := de.Info()
-		if err != nil {
-			return err
-		}
-		out = append(out, Object{name, info.Size()})
-		return nil
-	})
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
-}
+func (d *DirStore) Leftovers(prefix string) ([]Object, error) { return d.listFiles(prefix, true) }
 
 // ReadLeftover implements DurableCreator.
 func (d *DirStore) ReadLeftover(name string, off, n int64) ([]byte, error) {

@@ -306,7 +306,11 @@ func (d *DirStore) Get(name string, off, n int64) ([]byte, error) {
 	return buf, nil
 }
 
-func (d *DirStore) List(prefix string) ([]Object, error) {
+func (d *DirStore) List(prefix string) ([]Object, error) { return d.listFiles(prefix, false) }
+
+// listFiles lists the objects whose names start with prefix (durable false), or the durable
+// objects in the making (durable true: the files named name+durableSuffix), by name.
+func (d *DirStore) listFiles(prefix string, durable bool) ([]Object, error) {
 	// Walk only the directory the prefix names (its part up to the last slash).
 	root := d.dir
 	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
@@ -320,7 +324,15 @@ func (d *DirStore) List(prefix string) ([]Object, error) {
 			}
 			return err
 		}
-		if de.IsDir() || strings.HasSuffix(p, tmpSuffix) || strings.HasSuffix(p, durableSuffix) {
+		if de.IsDir() {
+			return nil
+		}
+		if durable {
+			var ok bool
+			if p, ok = strings.CutSuffix(p, durableSuffix); !ok {
+				return nil
+			}
+		} else if strings.HasSuffix(p, tmpSuffix) || strings.HasSuffix(p, durableSuffix) {
 			return nil
 		}
 		rel, err := filepath.Rel(d.dir, p)
