@@ -124,13 +124,7 @@ func (p *partition) replayOrderProblem(sb *storage.Batch, fromStart bool) string
 // after the Log took it. A batch the producer-state snapshot covers changes nothing.
 // nowMs, the load time, counts as every replayed producer's last activity.
 func (p *partition) replay(sb *storage.Batch, h *batchHeader, nowMs int64) {
-	if p.replayLast >= 0 && sb.BaseOffset <= p.replayLast {
-		return // refused by replayOrderProblem unless the operator recovers damaged data
-	}
-	p.replayLast = sb.LastOffset
-	p.hwm = max(p.hwm, sb.LastOffset+1)
-	p.next = p.hwm
-	if sb.LastOffset < p.snapNext {
+	if !p.replayOffsets(sb) || sb.LastOffset < p.snapNext {
 		return
 	}
 	if h.control() { // transaction marker: not a producer sequence
@@ -154,6 +148,19 @@ func (p *partition) replay(sb *storage.Batch, h *batchHeader, nowMs int64) {
 		ps.lastSeen = nowMs
 		ps.txn = ps.txn || h.transactional()
 	}
+}
+
+// replayOffsets moves the partition's offsets past a replayed batch; false: the batch
+// overlaps what was replayed (refused by replayOrderProblem unless the operator recovers
+// damaged data).
+func (p *partition) replayOffsets(sb *storage.Batch) bool {
+	if p.replayLast >= 0 && sb.BaseOffset <= p.replayLast {
+		return false
+	}
+	p.replayLast = sb.LastOffset
+	p.hwm = max(p.hwm, sb.LastOffset+1)
+	p.next = p.hwm
+	return true
 }
 
 // appendResult is the outcome of one partition's produce.

@@ -73,7 +73,19 @@ func (b *Broker) load() error {
 			if err == nil && !sb.CheckExternal(data) {
 				err = errors.New("its bytes are not the ones the WAL entry's checksum covers")
 			}
-			if err != nil {
+			switch {
+			case err == nil:
+				sb.Data = data
+			case sb.LastOffset < p.heldAtOpen:
+				// Sealed before the restart and removed since (retention, DeleteRecords,
+				// the cleaner): only its offsets are replayed, as its producer state went
+				// with it.
+				b.log.Info("replay: a single-copy batch its partition no longer holds; replaying its offsets only",
+					"topic", t.name, "partition", p.idx, "offset", sb.BaseOffset, "err", err)
+				lastSeg = loc.Segment
+				p.replayOffsets(sb)
+				return nil
+			default:
 				// Its sync did not complete, so neither it nor anything after it in the WAL
 				// was acknowledged (acknowledgements wait for the group commit's syncs, in
 				// order): the WAL ends here.
@@ -81,7 +93,6 @@ func (b *Broker) load() error {
 					"topic", t.name, "partition", p.idx, "offset", sb.BaseOffset, "err", err)
 				return storage.ErrCutReplay
 			}
-			sb.Data = data
 		}
 		lastSeg = loc.Segment
 		// A batch the partition segments already hold (sealed before the WAL segment was

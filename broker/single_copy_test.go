@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -95,5 +96,60 @@ func TestSingleCopyHotPartitionsSurviveRestarts(t *testing.T) {
 				t.Fatalf("leftovers after the restart: %v", left)
 			}
 		})
+	}
+}
+
+// A single-copy batch sealed and then removed (DeleteRecords) before a restart, whose WAL
+// header is still replayed (the WAL is kept): the replay takes its offsets only and goes
+// on; it must not take the missing bytes for a batch never made durable and cut the WAL
+// (which would lose everything acknowledged after it).
+func TestSingleCopyReplayOfRemovedBatches(t *testing.T) {
+	dir := t.TempDir()
+	cfg := func(c *Config) {
+		c.SingleCopyBytesPerSec = 1 << 20
+		c.WALTrimInterval = -1 // the WAL keeps every header
+	}
+	tb := startBroker(t, dir, cfg)
+	adm := tb.admin(t)
+	seg := "262144"
+	createTopic(t, adm, "dr", 1, map[string]*string{"segment.bytes": &seg})
+	cl := tb.client(t, kgo.DefaultProduceTopic("dr"), kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerLinger(0),
+		kgo.ProducerBatchMaxBytes(64<<10))
+	rng := rand.New(rand.NewSource(2))
+	produce := func(from, n int) {
+		t.Helper()
+		var recs []*kgo.Record
+		for i := from; i < from+n; i++ {
+			v := make([]byte, 32<<10)
+			rng.Read(v)
+			recs = append(recs, &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: v})
+		}
+		if err := cl.ProduceSync(ctxT(t, 10*time.Second), recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce(0, 150)
+	if wal := dirBytes(t, filepath.Join(dir, "wal")); wal > 150*(32<<10)/2 {
+		t.Fatalf("the WAL holds %d bytes: the batches were not single-copy", wal)
+	}
+	p, _ := tb.partition("dr", 0)
+	waitFor(t, "sealed segments", func() bool { return len(p.log().Segments()) >= 2 })
+	del := kadm.Offsets{}
+	del.Add(kadm.Offset{Topic: "dr", Partition: 0, At: 100})
+	if res, err := adm.DeleteRecords(ctxT(t, 5*time.Second), del); err != nil || res.Error() != nil {
+		t.Fatalf("DeleteRecords: %v %v", err, res.Error())
+	}
+	produce(150, 10)
+	tb.abandon()
+
+	tb = startBroker(t, dir, cfg)
+	if ls, hwm := tb.partitionOffsets(t, "dr", 0); ls != 100 || hwm != 160 {
+		t.Fatalf("after the restart: log start %d, high watermark %d, want 100 and 160", ls, hwm)
+	}
+	got := consumeN(t, tb, "dr", 60)
+	for i, r := range got {
+		if r.Offset != int64(100+i) || string(r.Key) != fmt.Sprint(100+i) {
+			t.Fatalf("record %d: offset %d key %s, want offset and key %d", i, r.Offset, r.Key, 100+i)
+		}
 	}
 }
