@@ -15,8 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
-	"strings"
 	"syscall"
 )
 
@@ -258,14 +256,7 @@ func (w *memDurable) Abort() error {
 func (m *MemStore) Leftovers(prefix string) ([]Object, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []Object
-	for name, b := range m.left {
-		if strings.HasPrefix(name, prefix) {
-			out = append(out, Object{name, int64(len(b))})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return listMap(m.left, prefix), nil
 }
 
 // ReadLeftover implements DurableCreator.

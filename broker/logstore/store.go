@@ -107,14 +107,19 @@ func sliceRange(b []byte, off, n int64) ([]byte, error) {
 func (m *MemStore) List(prefix string) ([]Object, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return listMap(m.objs, prefix), nil
+}
+
+// listMap lists the entries of objs whose names start with prefix, by name.
+func listMap(objs map[string][]byte, prefix string) []Object {
 	var out []Object
-	for k, v := range m.objs {
+	for k, v := range objs {
 		if strings.HasPrefix(k, prefix) {
 			out = append(out, Object{k, int64(len(v))})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return out
 }
 
 func (m *MemStore) Delete(name string) error {

@@ -326,16 +326,7 @@ func TestWALExternalSyncFailure(t *testing.T) {
 	if len(got) != len(want) || strings.Contains(lb.String(), "truncating") {
 		t.Fatalf("replayed %d entries, want %d; log: %s", len(got), len(want), lb.String())
 	}
-	for i := range got {
-		if got[i].loc != locs[i] {
-			t.Fatalf("entry %d at %+v, want %+v", i, got[i].loc, locs[i])
-		}
-		if want[i].External != nil {
-			checkExternalReplayed(t, &got[i].b, want[i])
-		} else if err := sameBatch(&got[i].b, want[i]); err != nil {
-			t.Fatalf("entry %d: %v", i, err)
-		}
-	}
+	checkMixedReplay(t, got, want, locs)
 }
 
 // A failing SyncExternal in the slow path (a group that starts a new segment is written and
