@@ -250,13 +250,7 @@ func (w *MemWAL) cutAt(loc Location) error {
 		return &CorruptError{Path: fmt.Sprintf("memwal segment %d", loc.Segment), Offset: loc.Offset,
 			Reason: "the entry names a batch its partition segment does not hold (single-copy); later segments exist"}
 	}
-	seg := w.st.segs[loc.Segment]
-	for i, e := range seg.entries {
-		if e.loc.Offset == loc.Offset {
-			seg.entries = seg.entries[:i]
-			break
-		}
-	}
+	w.cutBack(loc)
 	return nil
 }
 
