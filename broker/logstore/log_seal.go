@@ -86,7 +86,7 @@ func (l *Log) completeSeal(a *segBuilder, f []byte) error {
 	}
 	data := a.data
 	if a.ext {
-		// What the syncs wrote stays; the rest (batches appended the ordinary way since)
+		// What WriteExternal wrote stays; the rest (batches appended the ordinary way since)
 		// follows it.
 		from := int64(0)
 		if a.dw != nil {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"syscall"
 )
 
@@ -73,10 +74,12 @@ func (d *DirStore) CreateDurable(name string) (DurableWriter, error) {
 	return &dirWriter{d: d, name: name, path: p, suffix: durableSuffix, f: f, dfTried: oDirect == 0}, nil
 }
 
-// WriteDurable implements DurableWriter. Pieces that start on a block boundary of the
-// file and of memory go direct (all but the last must then be whole blocks: the builder's
-// chunks are), the last one's partial block through a zeroed block of its own (the bytes
-// past it are overwritten by the next write and cut below).
+// WriteDurable implements DurableWriter. Where every piece starts on a block boundary of
+// the file and of memory and all but the last are whole blocks (the builder's chunks are),
+// they go direct in one vectored write, the last one's partial block through a zeroed block
+// of its own (the bytes past it are overwritten by the next write and cut below): a direct
+// write costs mostly per call, a 4 KiB one as much CPU as 200 KiB on a virtual disk.
+// Otherwise they go through the page cache.
 func (w *dirWriter) WriteDurable(off int64, pieces ...[]byte) error {
 	if err := w.d.writeFault(); err != nil {
 		return fmt.Errorf("logstore: writing %s: %w", w.name, err)
@@ -86,17 +89,78 @@ func (w *dirWriter) WriteDurable(off int64, pieces ...[]byte) error {
 		defer func() { <-w.d.writes }()
 	}
 	end := off
-	for i, p := range pieces {
-		if err := w.writeDurable(p, end, i == len(pieces)-1); err != nil {
-			return fmt.Errorf("logstore: writing %s: %w", w.name, err)
-		}
+	for _, p := range pieces {
 		end += int64(len(p))
+	}
+	if err := w.writeDurable(off, pieces); err != nil {
+		return fmt.Errorf("logstore: writing %s: %w", w.name, err)
 	}
 	// Past end the file may hold the zero padding of a partial block or bytes written
 	// before an Unstage, up to fileEnd: Commit cuts them, and a replay reads only the
 	// batches the WAL names (cutting the file at every write was a journal commit each).
 	w.fileEnd = max(w.fileEnd, end)
 	w.size = end
+	return nil
+}
+
+// padBlocks holds the zeroed blocks that carry a direct write's partial last block.
+var padBlocks = sync.Pool{New: func() any { return alignedBytes(dioAlign)[:dioAlign] }}
+
+// writeDurable writes pieces one after the other at off: direct where it can, else
+// buffered.
+func (w *dirWriter) writeDurable(off int64, pieces [][]byte) error {
+	direct := off%dioAlign == 0 && len(pieces) > 0
+	for i, p := range pieces {
+		if len(p) == 0 || !dioAligned(p) || i < len(pieces)-1 && len(p)%dioAlign != 0 {
+			direct = false
+		}
+	}
+	if direct && !w.dfTried {
+		w.dfTried = true
+		if df, err := os.OpenFile(w.path+w.suffix, os.O_WRONLY|oDirect, 0); err == nil {
+			w.mu.Lock()
+			w.df = df
+			w.mu.Unlock()
+		}
+	}
+	if direct && w.df != nil {
+		last := pieces[len(pieces)-1]
+		whole := len(last) &^ (dioAlign - 1)
+		bufs := make([][]byte, 0, len(pieces)+1)
+		bufs = append(bufs, pieces[:len(pieces)-1]...)
+		if whole > 0 {
+			bufs = append(bufs, last[:whole])
+		}
+		var pad []byte
+		if whole < len(last) {
+			pad = padBlocks.Get().([]byte)
+			clear(pad[copy(pad, last[whole:]):])
+			bufs = append(bufs, pad)
+		}
+		err := pwritev(w.df, bufs, off)
+		if pad != nil {
+			padBlocks.Put(pad)
+		}
+		if err == nil {
+			n := int64(0)
+			for _, b := range bufs {
+				n += int64(len(b))
+			}
+			w.fileEnd = max(w.fileEnd, off+n)
+			return nil
+		}
+		if !errors.Is(err, syscall.EINVAL) {
+			return err
+		}
+		w.df.Close() // refused (another alignment): buffered from now on
+		w.df = nil
+	}
+	for _, p := range pieces {
+		if _, err := w.f.WriteAt(p, off); err != nil {
+			return err
+		}
+		off += int64(len(p))
+	}
 	return nil
 }
 
@@ -109,44 +173,6 @@ func (w *dirWriter) SyncDurable() error {
 		return fmt.Errorf("logstore: syncing %s: %w", w.name, err)
 	}
 	return nil
-}
-
-// writeDurable writes p at off: direct where it can (a partial last block padded when
-// last), else buffered.
-func (w *dirWriter) writeDurable(p []byte, off int64, last bool) error {
-	whole := len(p) &^ (dioAlign - 1)
-	if off%dioAlign == 0 && dioAligned(p) && len(p) > 0 && (last || whole == len(p)) {
-		if !w.dfTried {
-			w.dfTried = true
-			if df, err := os.OpenFile(w.path+w.suffix, os.O_WRONLY|oDirect, 0); err == nil {
-				w.mu.Lock()
-				w.df = df
-				w.mu.Unlock()
-			}
-		}
-		if w.df != nil {
-			var err error
-			if whole > 0 {
-				_, err = w.df.WriteAt(p[:whole], off)
-			}
-			if err == nil && whole < len(p) {
-				blk := alignedBytes(dioAlign)[:dioAlign]
-				copy(blk, p[whole:])
-				_, err = w.df.WriteAt(blk, off+int64(whole))
-				w.fileEnd = max(w.fileEnd, off+int64(whole)+dioAlign)
-			}
-			if err == nil {
-				return nil
-			}
-			if !errors.Is(err, syscall.EINVAL) {
-				return err
-			}
-			w.df.Close() // refused (another alignment): buffered from now on
-			w.df = nil
-		}
-	}
-	_, err := w.f.WriteAt(p, off)
-	return err
 }
 
 // SetSize implements DurableWriter.

@@ -3,6 +3,7 @@ package logstore
 import (
 	"bytes"
 	"errors"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"testing"
@@ -188,5 +189,73 @@ func TestDirWriterStartsWritebackOfBufferedWrites(t *testing.T) {
 	got, err := d.Get("p/x", 0, -1)
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("object: %d bytes, %v; want %d", len(got), err, len(want))
+	}
+}
+
+// WriteDurable as the single-copy builder calls it: aligned pieces spanning chunks with a
+// partial last block (one vectored direct write on a DirStore), the next write starting
+// again at that block, a write that rewinds (SetSize), and pieces not aligned in memory
+// (through the page cache). After each sync the leftover holds exactly the bytes written,
+// on the directory store and its in-memory twin.
+func TestWriteDurablePieces(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	want := make([]byte, 3*chunkBytes)
+	rng.Read(want)
+	buf := alignedBytes(len(want))[:len(want)]
+	copy(buf, want)
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			dc := st.(DurableCreator)
+			w, err := dc.CreateDurable("p/00000000000000000000.seg")
+			if err != nil {
+				t.Fatal(err)
+			}
+			check := func(step string, n int64) {
+				t.Helper()
+				if err := w.SyncDurable(); err != nil {
+					t.Fatal(err)
+				}
+				got, err := dc.ReadLeftover("p/00000000000000000000.seg", 0, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want[:n]) {
+					t.Fatalf("%s: the leftover's first %d bytes differ from what was written", step, n)
+				}
+			}
+			// Two whole chunks' worth of pieces and a partial block.
+			end1 := int64(chunkBytes + 5000)
+			if err := w.WriteDurable(0, buf[:chunkBytes], buf[chunkBytes:end1]); err != nil {
+				t.Fatal(err)
+			}
+			check("first write", end1)
+			// From the block the last write ended in, into the third chunk.
+			from := end1 &^ (dioAlign - 1)
+			end2 := int64(2*chunkBytes + 777)
+			if err := w.WriteDurable(from, buf[from:2*chunkBytes], buf[2*chunkBytes:end2]); err != nil {
+				t.Fatal(err)
+			}
+			check("second write", end2)
+			// Rewind (an unstaged batch) and write different bytes there.
+			w.SetSize(end1)
+			copy(want[end1:], bytes.Repeat([]byte{0xAB}, 3000))
+			copy(buf[end1:], want[end1:end1+3000])
+			if err := w.WriteDurable(from, buf[from:end1+3000]); err != nil {
+				t.Fatal(err)
+			}
+			check("rewound write", end1+3000)
+			// Pieces not aligned in memory.
+			odd := append([]byte{0}, want[end1+3000:end1+9000]...)[1:]
+			if err := w.WriteDurable(end1+3000, odd); err != nil {
+				t.Fatal(err)
+			}
+			check("unaligned write", end1+9000)
+			if w.Size() != end1+9000 {
+				t.Fatalf("Size %d, want %d", w.Size(), end1+9000)
+			}
+			if err := w.Abort(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -7,10 +7,11 @@ package logstore
 // offsets) before it appends the batch to the WAL. A staged batch sits past the builder's
 // size (not readable, not counted) until the WAL acknowledges it and the drain appends it
 // (Append finds it staged and commits it without a copy). For a batch Stage took into a
-// single-copy builder the WAL writes only a header naming it, and its group commit calls
-// SyncExternal (the Log is a storage.Syncer) beside its own fsync: the builder's bytes not
-// yet durable go to the segment's durable object (DurableWriter.WriteDurable: direct I/O from an
-// aligned buffer, its last partial block written again each time, then fdatasync).
+// single-copy builder the WAL writes only a header naming it: as it writes that header its
+// writer calls WriteExternal (the Log is a storage.ExternalWriter), which writes the
+// builder's new bytes to the segment's durable object (DurableWriter.WriteDurable: one
+// vectored direct write from the aligned chunks, the last partial block written again each
+// time), and its group commit calls SyncExternal beside its own fsync (fdatasync).
 //
 //	data position 0          memStart    synced       size            end
 //	|---- in the object ----|-------- data (memory) ------------------------|
@@ -213,12 +214,13 @@ func (l *Log) WriteExternal() error {
 	return nil
 }
 
-// SyncExternal implements storage.Syncer: it makes every staged batch durable.
+// SyncExternal implements storage.Syncer: it makes durable what WriteExternal wrote. The
+// WAL calls WriteExternal after the entries a SyncExternal covers were appended, before it
+// (storage.ExternalWriter), so the sync of one commit only syncs while the WAL's writer
+// writes the next one (writing here too doubled the syscalls, each costly on a virtual
+// disk, and kept the writer and the syncer from overlapping).
 func (l *Log) SyncExternal() error {
 	for _, s := range l.extBuilders() {
-		if err := l.writeBuilder(s); err != nil {
-			return err
-		}
 		if err := l.syncBuilder(s); err != nil {
 			return err
 		}

@@ -52,11 +52,19 @@ func mustStage(t *testing.T, l *Log, b []byte, want bool) {
 	}
 }
 
+// mustSync writes and syncs the staged batches as the WAL does for a commit.
 func mustSync(t *testing.T, l *Log) {
 	t.Helper()
-	if err := l.SyncExternal(); err != nil {
+	if err := writeSync(l); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func writeSync(l *Log) error {
+	if err := l.WriteExternal(); err != nil {
+		return err
+	}
+	return l.SyncExternal()
 }
 
 func mustAppend(t *testing.T, l *Log, b []byte) {
@@ -430,11 +438,12 @@ func testStagingConcurrent(t *testing.T, active int64, n, batchMax int) {
 				b      []byte
 				staged bool
 			}
-			toSync := make(chan item, 16)
+			toWrite := make(chan item, 8) // 32 batches in flight in all, as in two 16-deep stages
+			toSync := make(chan item, 8)
 			toCommit := make(chan item, 16)
-			errs := make(chan error, 3)
+			errs := make(chan error, 4)
 			go func() { // the produce path
-				defer close(toSync)
+				defer close(toWrite)
 				for i, b := range batches {
 					staged := false
 					if i%50 != 3 {
@@ -444,10 +453,20 @@ func testStagingConcurrent(t *testing.T, active int64, n, batchMax int) {
 							return
 						}
 					}
-					toSync <- item{b, staged}
+					toWrite <- item{b, staged}
 				}
 			}()
-			go func() { // the WAL's syncer
+			go func() { // the WAL's writer
+				defer close(toSync)
+				for it := range toWrite {
+					if err := l.WriteExternal(); err != nil {
+						errs <- err
+						return
+					}
+					toSync <- it
+				}
+			}()
+			go func() { // the WAL's syncer (while the writer writes what follows)
 				defer close(toCommit)
 				for it := range toSync {
 					if err := l.SyncExternal(); err != nil {
@@ -526,8 +545,8 @@ func TestStagedSyncOnAFullDisk(t *testing.T) {
 		b1 := scBatch(t, rng, 1, 7000)
 		mustStage(t, l, b1, true)
 		fail(errDiskFull)
-		if err := l.SyncExternal(); !errors.Is(err, errDiskFull) {
-			t.Fatalf("SyncExternal on a full disk: %v", err)
+		if err := writeSync(l); !errors.Is(err, errDiskFull) {
+			t.Fatalf("WriteExternal and SyncExternal on a full disk: %v", err)
 		}
 		l.Unstage(1)
 		wantValues(t, l, [][]byte{b0})

@@ -128,14 +128,17 @@ func (w *MemWAL) Append(b *Batch, done func(Location, error)) {
 
 // afterExternal wraps the callback of entry seq, which is external (s is its Syncer) or was
 // appended while an external entry was pending. As in the file WAL, an external entry is
-// reported only once s synced; if that fails, the entry and every one appended until then
+// reported only once s wrote (an ExternalWriter) and synced; if that fails, the entry and every one appended until then
 // are removed from the store and fail, so that a caller can give their offsets back in
 // order (see fileWAL.poisonLocked). Callbacks run in append order, so every entry stored
 // after a failed one still waits for its callback, and none before it does.
 func (w *MemWAL) afterExternal(seq uint64, s Syncer, done func(Location, error)) func(Location, error) {
 	return func(loc Location, err error) {
 		var serr error
-		if s != nil {
+		if ew, ok := s.(ExternalWriter); ok {
+			serr = ew.WriteExternal()
+		}
+		if s != nil && serr == nil {
 			serr = s.SyncExternal()
 		}
 		w.mu.Lock()
@@ -145,7 +148,7 @@ func (w *MemWAL) afterExternal(seq uint64, s Syncer, done func(Location, error))
 		if serr != nil {
 			w.cutBack(loc)
 			w.cutSeq = w.seq
-			w.cutErr = fmt.Errorf("storage: syncing the batch bytes of an external WAL entry failed: %w", serr)
+			w.cutErr = fmt.Errorf("storage: writing or syncing the batch bytes of an external WAL entry failed: %w", serr)
 		}
 		if seq < w.cutSeq {
 			loc, err = Location{}, w.cutErr

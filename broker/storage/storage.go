@@ -44,12 +44,13 @@ type Syncer interface {
 	SyncExternal() error
 }
 
-// ExternalWriter is a Syncer that can write its external bytes ahead of the sync: the WAL's
-// writer calls WriteExternal for the Syncers of a group as it writes the group, so that
-// the bytes of one commit are written while the previous commit is being synced (the
-// SyncExternal that follows then only syncs, or writes what came since). A failed
-// WriteExternal fails the group as a failed write of the WAL would. The rules for
-// SyncExternal apply; WriteExternal may run while SyncExternal of an earlier commit does.
+// ExternalWriter is a Syncer that writes its external bytes ahead of the sync: the WAL
+// calls WriteExternal after the entries of a group were appended and before any
+// SyncExternal that covers them (the file WAL's writer as it writes the group, so that the
+// bytes of one commit are written while the previous commit is being synced), so its
+// SyncExternal need only make durable what WriteExternal wrote. A failed WriteExternal
+// fails the group as a failed write of the WAL would. The rules for SyncExternal apply;
+// WriteExternal may run while SyncExternal of an earlier commit does.
 type ExternalWriter interface {
 	Syncer
 	WriteExternal() error

@@ -517,3 +517,49 @@ func TestWALExternalWriteAhead(t *testing.T) {
 		t.Fatalf("replayed %d entries, want the two that succeeded", len(got))
 	}
 }
+
+// orderWriter is an ExternalWriter that logs its calls in order: 'w' per WriteExternal,
+// 's' per SyncExternal.
+type orderWriter struct {
+	mu  sync.Mutex
+	log []byte
+}
+
+func (o *orderWriter) WriteExternal() error { o.add('w'); return nil }
+func (o *orderWriter) SyncExternal() error  { o.add('s'); return nil }
+
+func (o *orderWriter) add(c byte) {
+	o.mu.Lock()
+	o.log = append(o.log, c)
+	o.mu.Unlock()
+}
+
+func (o *orderWriter) since(n int) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return string(o.log[n:])
+}
+
+// The ExternalWriter contract the single-copy Log relies on (its SyncExternal only syncs):
+// an external entry is acknowledged only after a WriteExternal that came after its append
+// and then a SyncExternal, on the file WAL's group path, its slow path (a group that opens a
+// new segment: every append here, with SegmentMaxAge 1 ns) and the MemWAL.
+func TestExternalWriteBeforeSync(t *testing.T) {
+	fast, _ := openTestWAL(t, WALOptions{Dir: t.TempDir()}, nil)
+	slow, _ := openTestWAL(t, WALOptions{Dir: t.TempDir(), SegmentMaxAge: time.Nanosecond}, nil)
+	for name, w := range map[string]WAL{"group": fast, "new segment": slow, "mem": NewMemWAL()} {
+		t.Run(name, func(t *testing.T) {
+			defer w.Close()
+			replayAll(t, w)
+			o := &orderWriter{}
+			for i := range 5 {
+				n := len(o.since(0))
+				mustAppend(t, w, testBatch(2*i, 100))
+				mustAppend(t, w, extBatch(2*i+1, 300, o))
+				if got := o.since(n); got != "ws" {
+					t.Fatalf("append %d: calls %q, want a write and then a sync (\"ws\")", i, got)
+				}
+			}
+		})
+	}
+}

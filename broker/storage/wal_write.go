@@ -7,6 +7,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -288,9 +289,14 @@ func appendSyncers(dst []Syncer, ents []groupEntry) ([]Syncer, int64) {
 // concurrently, in the background, and sends their joined error (nil: all succeeded, or
 // there were none).
 func writeExternals(ents []groupEntry) <-chan error {
-	done := make(chan error, 1)
 	exts, _ := appendSyncers(nil, ents)
-	exts = distinctSyncers(exts)
+	return writeExternalsOf(exts)
+}
+
+// writeExternalsOf is writeExternals for the Syncers exts.
+func writeExternalsOf(exts []Syncer) <-chan error {
+	done := make(chan error, 1)
+	exts = distinctSyncers(slices.Clone(exts))
 	var ws []ExternalWriter
 	for _, s := range exts {
 		if ew, ok := s.(ExternalWriter); ok {
@@ -394,7 +400,9 @@ func (w *fileWAL) writeSync(p []byte, exts []Syncer) error {
 	}
 	var extErr error
 	if err == nil {
-		err, extErr = syncAll(w.curFile, true, exts)
+		if extErr = <-writeExternalsOf(exts); extErr == nil {
+			err, extErr = syncAll(w.curFile, true, exts)
+		}
 	}
 	if err != nil {
 		err = fmt.Errorf("storage: WAL write to segment %d: %w", w.cur, err)
