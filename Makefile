@@ -150,6 +150,7 @@ FUZZ_TARGETS = \
 	FuzzReadSpan@./broker/logstore/@500 \
 	FuzzReplayLeftover@./broker/logstore/@20000 \
 	FuzzRecordPayload@./broker/@1500 \
+	FuzzWalkSlice@./broker/@3000 \
 	FuzzSASLTokens@./broker/@5300 \
 	FuzzACLMetaRecord@./broker/@15000 \
 	FuzzQuotaMetaRecord@./broker/@5800 \

@@ -2,7 +2,10 @@ package broker
 
 import (
 	"encoding/binary"
+	"slices"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // FuzzBatch feeds arbitrary bytes to produce-batch validation and, for batches that pass,
@@ -68,6 +71,50 @@ func FuzzRecordPayload(f *testing.F) {
 		})
 		if berr == nil && seen != n {
 			t.Fatalf("accepted a payload of %d records, told %d", seen, n)
+		}
+	})
+}
+
+// FuzzWalkSlice checks walkSlice's fast path against walkSource, the byte-at-a-time walker
+// it stands in for: on any payload both visit the same records with the same fields and
+// return the same error.
+func FuzzWalkSlice(f *testing.F) {
+	f.Add(rawBatch(-1, -1, -1, 3, 1000, 1)[batchHeaderLen:], int32(3))
+	f.Add(rawBatch(-1, -1, -1, 5, 40, 3)[batchHeaderLen:], int32(4))
+	f.Add([]byte{0x0c, 0, 0, 0, 1, 0, 0x02, 0x02, 1, 2, 3, 4}, int32(1))
+	f.Fuzz(func(t *testing.T, payload []byte, n int32) {
+		n = n % 1000
+		if n < 0 {
+			n = -n
+		}
+		type visit struct {
+			i, off  int32
+			ts      int64
+			keyNull bool
+		}
+		walk := func(fast bool) ([]visit, *batchError) {
+			var vs []visit
+			v := func(i, off int32, ts int64, keyNull bool) *batchError {
+				vs = append(vs, visit{i, off, ts, keyNull})
+				if len(vs) == 7 && keyNull {
+					return &batchError{err: kerr.InvalidRecord, msg: "visitor refused"}
+				}
+				return nil
+			}
+			if fast {
+				return vs, walkSlice(payload, n, v)
+			}
+			src := sliceSource{b: payload}
+			berr := walkSource(&src, 0, n, v)
+			return vs, berr
+		}
+		fv, fe := walk(true)
+		sv, se := walk(false)
+		if !slices.Equal(fv, sv) {
+			t.Fatalf("visits differ: fast %v, byte at a time %v", fv, sv)
+		}
+		if (fe == nil) != (se == nil) || fe != nil && (fe.err != se.err || fe.msg != se.msg) {
+			t.Fatalf("errors differ: fast %+v, byte at a time %+v", fe, se)
 		}
 	})
 }

@@ -73,14 +73,12 @@ func walkRecords(payload []byte, codec int8, n int32, visit recordVisitor) *batc
 		testHookDecompress()
 	}
 	if codec == 0 {
-		src := sliceSource{b: payload}
-		return walkSource(&src, n, visit)
+		return walkSlice(payload, n, visit)
 	}
 	if codec == 4 {
 		if out, release, ok := zstdDecodeSmall(payload); ok {
 			defer release()
-			src := sliceSource{b: out}
-			return walkSource(&src, n, visit)
+			return walkSlice(out, n, visit)
 		}
 	}
 	br := bufReaders.Get().(*bufio.Reader)
@@ -92,7 +90,110 @@ func walkRecords(payload []byte, codec int8, n int32, visit recordVisitor) *batc
 	defer release()
 	br.Reset(r)
 	src := streamSource{br: br}
-	return walkSource(&src, n, visit)
+	return walkSource(&src, 0, n, visit)
+}
+
+// walkSlice is walkSource over a slice, with a fast path: a record whose framing is
+// sound is read by indexing (walkSource reads a byte at a time through two interfaces,
+// 7-10% of the broker's CPU under produce load); at the first one that is not, walkSource
+// takes over from that record, so every error is walkSource's own.
+func walkSlice(b []byte, n int32, visit recordVisitor) *batchError {
+	for i := int32(0); i < n; i++ {
+		size, offDelta, tsDelta, keyNull, ok := sliceRecord(b)
+		if !ok {
+			src := sliceSource{b: b}
+			return walkSource(&src, i, n, visit)
+		}
+		if berr := visit(i, offDelta, tsDelta, keyNull); berr != nil {
+			return berr
+		}
+		b = b[size:]
+	}
+	if len(b) != 0 {
+		return &batchError{err: kerr.InvalidRecord, msg: "Incorrect declared batch size, records still remaining in file"}
+	}
+	return nil
+}
+
+// sliceRecord reads the record at the start of b as walkSource does (the same limits on
+// varints and lengths) and reports its size with its length prefix; ok is false where
+// walkSource would fail or b is not one whole well-framed record.
+func sliceRecord(b []byte) (size int, offDelta int32, tsDelta int64, keyNull, ok bool) {
+	length, p, ok := sliceVarint(b, 0, 5)
+	if !ok || length < 0 || int64(length) > int64(len(b)-p) {
+		return 0, 0, 0, false, false
+	}
+	end := p + int(length)
+	rec := b[:end]
+	if p >= end { // attributes
+		return 0, 0, 0, false, false
+	}
+	p++
+	var u uint64
+	if u, p, ok = sliceUvarint(rec, p, 10); !ok {
+		return 0, 0, 0, false, false
+	}
+	tsDelta = int64(u>>1) ^ -int64(u&1)
+	if offDelta, p, ok = sliceVarint(rec, p, 5); !ok {
+		return 0, 0, 0, false, false
+	}
+	if keyNull, p, ok = sliceBytes(rec, p, true); !ok {
+		return 0, 0, 0, false, false
+	}
+	if _, p, ok = sliceBytes(rec, p, true); !ok { // value
+		return 0, 0, 0, false, false
+	}
+	headers, p, ok := sliceVarint(rec, p, 5)
+	if !ok || headers < 0 {
+		return 0, 0, 0, false, false
+	}
+	for h := int32(0); h < headers; h++ {
+		if _, p, ok = sliceBytes(rec, p, false); !ok {
+			return 0, 0, 0, false, false
+		}
+		if _, p, ok = sliceBytes(rec, p, true); !ok {
+			return 0, 0, 0, false, false
+		}
+	}
+	return end, offDelta, tsDelta, keyNull, p == end
+}
+
+// sliceUvarint is readUvarint over b[p:] (at most maxBytes bytes); it returns the position
+// after the varint.
+func sliceUvarint(b []byte, p, maxBytes int) (uint64, int, bool) {
+	var v uint64
+	for i := 0; i < maxBytes; i++ {
+		if p >= len(b) {
+			return 0, p, false
+		}
+		c := b[p]
+		p++
+		v |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			return v, p, true
+		}
+	}
+	return 0, p, false
+}
+
+// sliceVarint is recReader.varint over b[p:].
+func sliceVarint(b []byte, p, maxBytes int) (int32, int, bool) {
+	u, p, ok := sliceUvarint(b, p, maxBytes)
+	return int32(u>>1) ^ -int32(u&1), p, ok
+}
+
+// sliceBytes is recReader.bytesField over b[p:].
+func sliceBytes(b []byte, p int, nullable bool) (null bool, next int, ok bool) {
+	l, p, ok := sliceVarint(b, p, 5)
+	switch {
+	case !ok:
+		return false, p, false
+	case l == -1 && nullable:
+		return true, p, true
+	case l < 0 || int64(l) > int64(len(b)-p):
+		return false, p, false
+	}
+	return false, p + int(l), true
 }
 
 func decodeFailure(err error) *batchError {
@@ -230,7 +331,8 @@ func (r *recReader) bytesField(nullable bool) (null bool, err error) {
 	return false, nil
 }
 
-func walkSource(src byteSource, n int32, visit recordVisitor) *batchError {
+// walkSource walks records start..n-1 of src.
+func walkSource(src byteSource, start, n int32, visit recordVisitor) *batchError {
 	fail := func(i int32, err error) *batchError {
 		var de errDecode
 		switch {
@@ -243,7 +345,7 @@ func walkSource(src byteSource, n int32, visit recordVisitor) *batchError {
 		}
 	}
 	r := recReader{src: src}
-	for i := int32(0); i < n; i++ {
+	for i := start; i < n; i++ {
 		r.left = 5
 		length, err := r.varint()
 		if err != nil {

@@ -352,7 +352,10 @@ func (l *Log) commitStagedLocked(h *batchInfo, now int64) (bool, error) {
 	if sh.Base != h.Base || sh.Last != h.Last || sh.Size != h.Size {
 		return true, fmt.Errorf("logstore: batch %d..%d is not the staged %d..%d", h.Base, h.Last, sh.Base, sh.Last)
 	}
-	b := a.extBytes(a.size, int64(sh.Size))
+	var b []byte // only what reads the records needs them (a copy where chunks split them)
+	if sh.control() || a.countDeletes {
+		b = a.extBytes(a.size, int64(sh.Size))
+	}
 	l.trackTxn(b, &sh, a)
 	a.begin(&sh)
 	a.account(b, &sh)
