@@ -29,12 +29,14 @@ func TestReadFrameLimits(t *testing.T) {
 // Frames in the pooled range come in buffers of their size class, and buffers go back to
 // the pool they came from.
 func TestFramePoolClasses(t *testing.T) {
-	// Classes: 64K, 96K, 128K, 192K, 256K, 384K, 512K, 768K, 1M, 1.5M, 2M, 3M, 4M, 6M, 8M, 12M, 16M.
-	if n := len(frameClassSizes); n != 17 || frameClassSizes[0] != minPooledFrame || frameClassSizes[n-1] != maxPooledFrame {
+	// Classes: 16K, 24K, 32K, 48K, 64K, 96K, 128K, 192K, 256K, 384K, 512K, 768K, 1M, 1.5M, 2M, 3M,
+	// 4M, 6M, 8M, 12M, 16M; the first five are small (up to firstStep).
+	if n := len(frameClassSizes); n != 21 || smallClasses != 5 || frameClassSizes[0] != minPooledFrame || frameClassSizes[n-1] != maxPooledFrame {
 		t.Fatalf("classes %v", frameClassSizes)
 	}
 	cases := []struct{ n, size int }{
-		{minPooledFrame - 1, -1}, {minPooledFrame, 64 << 10}, {minPooledFrame + 1, 96 << 10},
+		{minPooledFrame - 1, -1}, {minPooledFrame, 16 << 10}, {minPooledFrame + 1, 24 << 10},
+		{20 << 10, 24 << 10}, {firstStep, 64 << 10}, {firstStep + 1, 96 << 10},
 		{1 << 20, 1 << 20}, {1<<20 + 1, 3 << 19}, {6_000_200, 6 << 20}, {maxPooledFrame, 16 << 20}, {maxPooledFrame + 1, -1},
 	}
 	for _, c := range cases {
@@ -95,8 +97,8 @@ func TestFramePoolSizedToLimit(t *testing.T) {
 	}
 	// A frame as large as the limit, read in two steps (readFrame): the first step's small
 	// buffer does not push the free large one out, so the frame reuses it.
-	_, first := p.get(minPooledFrame)
-	if out, kept := p.stats(); out != minPooledFrame || kept != 1<<20 {
+	_, first := p.get(firstStep)
+	if out, kept := p.stats(); out != firstStep || kept != 1<<20 {
 		t.Fatalf("first step: out %d kept %d, want 64 KiB, 1 MiB", out, kept)
 	}
 	_, whole := p.get(1 << 20)
@@ -105,18 +107,41 @@ func TestFramePoolSizedToLimit(t *testing.T) {
 		t.Fatalf("a frame as large as the limit did not reuse the free buffer")
 	}
 	p.put(whole)
-	if out, kept := p.stats(); out != 0 || kept != 1<<20 {
-		t.Fatalf("frame back: out %d kept %d, want 0, 1 MiB", out, kept)
+	if out, kept := p.stats(); out != 0 || kept != 1<<20+firstStep {
+		t.Fatalf("frame back: out %d kept %d, want 0, 1 MiB and the first step's 64 KiB", out, kept)
+	}
+	// First steps coming back while the limit is full are kept, up to maxFreeSmall: each
+	// frame's first step reuses one instead of allocating.
+	_, whole = p.get(1 << 20)
+	var firsts []*[]byte
+	for range maxFreeSmall + 2 {
+		_, f := p.get(firstStep)
+		firsts = append(firsts, f)
+	}
+	for _, f := range firsts {
+		p.put(f)
+	}
+	if n := len(p.free[smallClasses-1]); n != maxFreeSmall {
+		t.Fatalf("%d first-step buffers kept, want %d", n, maxFreeSmall)
+	}
+	_, f := p.get(firstStep)
+	if f != firsts[maxFreeSmall-1] {
+		t.Fatalf("a first step did not reuse a free buffer")
+	}
+	p.put(f)
+	p.put(whole)
+	if held := p.held(); held != 1<<20 {
+		t.Fatalf("held %d with everything back, want the 1 MiB buffer (first steps aside)", held)
 	}
 	// Other connections hold first steps (waiting for the budget) as that frame comes back:
 	// it is kept all the same, for the next of them.
-	_, first = p.get(minPooledFrame)
+	_, first = p.get(firstStep)
 	_, whole = p.get(1 << 20)
 	p.put(first)
-	_, waiting := p.get(minPooledFrame)
+	_, waiting := p.get(firstStep)
 	p.put(whole)
-	if out, kept := p.stats(); out != minPooledFrame || kept != 1<<20 {
-		t.Fatalf("frame back while a first step is out: out %d kept %d, want 64 KiB, 1 MiB", out, kept)
+	if out, _ := p.stats(); out != firstStep || len(p.free[frameClass(1<<20)]) != 1 {
+		t.Fatalf("frame back while a first step is out: out %d, %d free 1 MiB buffers; want 64 KiB, 1", out, len(p.free[frameClass(1<<20)]))
 	}
 	p.put(waiting)
 	// Idle: the timer drops the free buffers once a check finds no take since the last.

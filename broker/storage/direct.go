@@ -31,6 +31,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"sort"
 	"syscall"
@@ -191,11 +192,12 @@ func (w *fileWAL) cacheGroup(g *group) []*group {
 	clear(g.ents) // the callbacks are in the completions already
 	g.ents = g.ents[:0]
 	c := cachedGroup{seg: g.seg, start: g.start, data: g.data(), g: g}
+	w.cacheMu.Lock()
+	defer w.cacheMu.Unlock()
 	if len(c.data) <= cap(g.buf)/8 {
-		c.data, c.g = append([]byte(nil), c.data...), nil
+		c.data, c.g = append(w.copyBufLocked(len(c.data)), c.data...), nil
 		out = append(out, g)
 	}
-	w.cacheMu.Lock()
 	w.recent = append(w.recent, c)
 	w.recentSize += c.held()
 	for len(w.recent) > 0 && w.recentSize > w.opts.CacheBytes {
@@ -205,16 +207,38 @@ func (w *fileWAL) cacheGroup(g *group) []*group {
 		w.recentSize -= old.held()
 		if old.g != nil {
 			out = append(out, old.g)
+		} else if len(w.copyFree) < maxCopyFree {
+			// No reader holds it: readRecent copies out under cacheMu.
+			w.copyFree = append(w.copyFree, old.data[:0])
 		}
 	}
-	w.cacheMu.Unlock()
 	return out
+}
+
+// maxCopyFree: buffers of copied recent groups kept for reuse. A copy per group commit
+// under light load (1,000 a second at 20,000 records/s) was a third of the broker's
+// garbage, and with the low GC percentage a collection every few milliseconds.
+const maxCopyFree = 8
+
+// copyBufLocked returns an empty buffer for a copy of n bytes: a free one if the last
+// freed is large enough, else a new one rounded up (sizes vary from group to group).
+// cacheMu held.
+func (w *fileWAL) copyBufLocked(n int) []byte {
+	if k := len(w.copyFree); k > 0 {
+		b := w.copyFree[k-1]
+		w.copyFree[k-1] = nil
+		w.copyFree = w.copyFree[:k-1]
+		if cap(b) >= n {
+			return b
+		}
+	}
+	return make([]byte, 0, max(4<<10, 1<<bits.Len(uint(n-1))))
 }
 
 // dropRecent forgets the recent groups (idle, or closing).
 func (w *fileWAL) dropRecent() {
 	w.cacheMu.Lock()
-	w.recent, w.recentSize = nil, 0
+	w.recent, w.recentSize, w.copyFree = nil, 0, nil
 	w.cacheMu.Unlock()
 }
 

@@ -178,6 +178,7 @@ type fileWAL struct {
 	// most CacheBytes, oldest first. The OS page cache does this job in buffered mode.
 	cacheMu    sync.RWMutex
 	recent     []cachedGroup
+	copyFree   [][]byte // buffers of copied groups that fell out of recent, for the next copies (cacheMu)
 	recentSize int64
 }
 
