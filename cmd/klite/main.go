@@ -258,6 +258,7 @@ const defaultGCPercent = 25
 func afterStart() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
+		startGCTuner()
 	}
 }
 
