@@ -84,6 +84,24 @@ type dirWriter struct {
 
 func (w *dirWriter) Size() int64 { return w.size }
 
+// directFile returns the writer's O_DIRECT descriptor, opened at the first call (nil where
+// refused). A second descriptor for the aligned chunks: they are not read back soon (the
+// recent bytes are in memory), and copying them into the page cache cost as much CPU as the
+// WAL saved by writing direct (see direct.go). A segment written only in small chunks (a
+// thousand partitions over the tail budget) never opens it: opening files was a tenth of
+// the broker's CPU there.
+func (w *dirWriter) directFile() *os.File {
+	if !w.dfTried {
+		w.dfTried = true
+		if df, err := os.OpenFile(w.path+w.suffix, os.O_WRONLY|oDirect, 0); err == nil {
+			w.mu.Lock()
+			w.df = df
+			w.mu.Unlock()
+		}
+	}
+	return w.df
+}
+
 func (w *dirWriter) ReadAt(p []byte, off int64) (int, error) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
@@ -113,20 +131,7 @@ func (w *dirWriter) Write(p []byte) error {
 	// Only whole chunks go direct: the small ones a tail over its budget writes (tens of
 	// KiB) would each wait for the device, the page cache takes them at memory speed.
 	direct := len(p) >= dioMinBytes && len(p)%dioAlign == 0 && w.size%dioAlign == 0 && dioAligned(p)
-	if direct && !w.dfTried {
-		// A second descriptor for the aligned chunks, opened at the first one: they are
-		// not read back soon (the recent bytes are in memory), and copying them into the
-		// page cache cost as much CPU as the WAL saved by writing direct (see direct.go).
-		// A segment written only in small chunks (a thousand partitions over the tail
-		// budget) never opens it: opening files was a tenth of the broker's CPU there.
-		w.dfTried = true
-		if df, err := os.OpenFile(w.path+w.suffix, os.O_WRONLY|oDirect, 0); err == nil {
-			w.mu.Lock()
-			w.df = df
-			w.mu.Unlock()
-		}
-	}
-	if direct && w.df != nil {
+	if direct && w.directFile() != nil {
 		if _, err := w.df.WriteAt(p, w.size); err == nil {
 			w.size += int64(len(p))
 			return nil

@@ -115,15 +115,7 @@ func (w *dirWriter) writeDurable(off int64, pieces [][]byte) error {
 			direct = false
 		}
 	}
-	if direct && !w.dfTried {
-		w.dfTried = true
-		if df, err := os.OpenFile(w.path+w.suffix, os.O_WRONLY|oDirect, 0); err == nil {
-			w.mu.Lock()
-			w.df = df
-			w.mu.Unlock()
-		}
-	}
-	if direct && w.df != nil {
+	if direct && w.directFile() != nil {
 		last := pieces[len(pieces)-1]
 		whole := len(last) &^ (dioAlign - 1)
 		bufs := make([][]byte, 0, len(pieces)+1)
