@@ -293,10 +293,10 @@ func writeExternals(ents []groupEntry) <-chan error {
 	return writeExternalsOf(exts)
 }
 
-// writeExternalsOf is writeExternals for the Syncers exts.
+// writeExternalsOf is writeExternals for the Syncers exts (reordered in place).
 func writeExternalsOf(exts []Syncer) <-chan error {
 	done := make(chan error, 1)
-	exts = distinctSyncers(slices.Clone(exts))
+	exts = distinctSyncers(exts)
 	var ws []ExternalWriter
 	for _, s := range exts {
 		if ew, ok := s.(ExternalWriter); ok {
@@ -400,7 +400,7 @@ func (w *fileWAL) writeSync(p []byte, exts []Syncer) error {
 	}
 	var extErr error
 	if err == nil {
-		if extErr = <-writeExternalsOf(exts); extErr == nil {
+		if extErr = <-writeExternalsOf(slices.Clone(exts)); extErr == nil {
 			err, extErr = syncAll(w.curFile, true, exts)
 		}
 	}
