@@ -456,26 +456,19 @@ func testStagingConcurrent(t *testing.T, active int64, n, batchMax int) {
 					toWrite <- item{b, staged}
 				}
 			}()
-			go func() { // the WAL's writer
-				defer close(toSync)
-				for it := range toWrite {
-					if err := l.WriteExternal(); err != nil {
+			// A stage of the WAL's pipeline: f for each item, then on to the next stage.
+			stage := func(in <-chan item, out chan<- item, f func() error) {
+				defer close(out)
+				for it := range in {
+					if err := f(); err != nil {
 						errs <- err
 						return
 					}
-					toSync <- it
+					out <- it
 				}
-			}()
-			go func() { // the WAL's syncer (while the writer writes what follows)
-				defer close(toCommit)
-				for it := range toSync {
-					if err := l.SyncExternal(); err != nil {
-						errs <- err
-						return
-					}
-					toCommit <- it
-				}
-			}()
+			}
+			go stage(toWrite, toSync, l.WriteExternal) // the WAL's writer
+			go stage(toSync, toCommit, l.SyncExternal) // its syncer (while the writer writes what follows)
 			done := make(chan struct{})
 			go func() { // readers
 				defer close(done)
