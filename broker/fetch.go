@@ -75,13 +75,16 @@ func handleFetch(b *Broker, rc *ReqCtx, kreq kmsg.Request, respond func(kmsg.Res
 	}
 	answer := func() {
 		zc := b.zeroCopyFor(rc, req) // record bytes sent from segment files (fetch_zerocopy.go)
-		r := b.fetchResponse(rc, req, zc)
+		bp := takeFetchBuf()
+		r, buf := b.fetchResponseInto(rc, req, zc, *bp)
+		*bp = buf
 		if ms := b.fetchThrottle(rc, fetchRecordBytes(r, zc)); ms > 0 {
 			zc.release() // the throttled answer carries no records: give the files back
+			recycleFetchBuf(bp)
 			b.throttleAnswer(rc, sf.throttled(req, ms), ms, rc.Version < 8, respond)
 			return
 		}
-		respond(zc.answer(sf.finish(r)))
+		respond(zc.answerPooled(sf.finish(r), bp))
 	}
 	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	if wait <= 0 || req.MinBytes <= 0 {
@@ -202,10 +205,17 @@ func (b *Broker) fetchAvailable(rc *ReqCtx, req *kmsg.FetchRequest) (avail int64
 // fetchResponse builds the response from what is durable now; with zc, batches of sealed
 // segments are left in their files (placeholders in RecordBatches).
 func (b *Broker) fetchResponse(rc *ReqCtx, req *kmsg.FetchRequest, zc *zeroCopy) *kmsg.FetchResponse {
+	resp, _ := b.fetchResponseInto(rc, req, zc, nil)
+	return resp
+}
+
+// fetchResponseInto is fetchResponse reading the batches not left in files into buf
+// (appended from its length 0; a pooled buffer, see fetch_buf.go), returned grown.
+func (b *Broker) fetchResponseInto(rc *ReqCtx, req *kmsg.FetchRequest, zc *zeroCopy, buf []byte) (*kmsg.FetchResponse, []byte) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	budget := int64(req.MaxBytes) // 0: only the first batch (minOne); < 0: refused per partition
 	minOne := true
-	var buf []byte
+	buf = buf[:0]
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		if len(rt.Partitions) == 0 { // Kafka's answer is built from the partitions asked
@@ -292,5 +302,5 @@ func (b *Broker) fetchResponse(rc *ReqCtx, req *kmsg.FetchRequest, zc *zeroCopy)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return resp
+	return resp, buf
 }

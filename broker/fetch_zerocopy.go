@@ -174,6 +174,8 @@ func fetchOf(resp kmsg.Response) (*kmsg.FetchResponse, *zeroCopy) {
 		return r, nil
 	case *fileFetch:
 		return r.FetchResponse, r.zc
+	case *pooledFetch:
+		return r.FetchResponse, nil
 	}
 	return nil, nil
 }

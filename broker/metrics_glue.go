@@ -37,6 +37,8 @@ func (b *Broker) observeResponse(key int16, start time.Time, resp kmsg.Response)
 		b.observeFetch(r, nil)
 	case *fileFetch: // record bytes in segment files (fetch_zerocopy.go)
 		b.observeFetch(r.FetchResponse, r.zc)
+	case *pooledFetch: // record bytes in a pooled buffer (fetch_buf.go)
+		b.observeFetch(r.FetchResponse, nil)
 	default:
 		walkErrorCodes(reflect.ValueOf(resp), func(code int16) { m.Error(key, code) }, 0)
 	}

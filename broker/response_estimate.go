@@ -47,8 +47,13 @@ func (b *Broker) ResponseEstimate(h *server.Header, req kmsg.Request) int64 {
 // ResponseMemory implements server.ResponseSizer: what a built Fetch answer holds (0 for
 // other answers: their estimate stands).
 func (b *Broker) ResponseMemory(resp kmsg.Response) int64 {
-	r, ok := resp.(*kmsg.FetchResponse)
-	if !ok {
+	var r *kmsg.FetchResponse
+	switch f := resp.(type) {
+	case *kmsg.FetchResponse:
+		r = f
+	case *pooledFetch: // fetch_buf.go
+		r = f.FetchResponse
+	default:
 		return 0
 	}
 	var n int64

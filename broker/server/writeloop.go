@@ -9,6 +9,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // maxWriteBatch bounds the bytes of responses gathered into one write.
@@ -157,6 +159,7 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 			if sp, ok := sl.resp.(Spliced); ok {
 				sp.Close()
 			}
+			recycle(sl.resp)
 			continue
 		}
 		last, delay := false, time.Duration(0)
@@ -202,6 +205,7 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 		}
 		// Encoded and accounted in the response budget: the built answer is no longer
 		// needed (nothing keeps it alive through a long write) nor its estimate.
+		recycle(sl.resp)
 		sl.resp = nil
 		s.unreserve(c, sl)
 		charged += m
@@ -221,6 +225,20 @@ func (s *Server) writeLoop(c *Conn, queue <-chan *slot, done chan<- struct{}) {
 		if len(buf) >= maxWriteBatch {
 			flush()
 		}
+	}
+}
+
+// Recycler is an answer whose builder reuses its buffers: the writer calls Recycle once the
+// answer is encoded into the write buffer (never before: the encode reads them), or when it
+// drops the answer unwritten. An answer the writer never reaches is left to the GC.
+type Recycler interface {
+	Recycle()
+}
+
+// recycle hands resp's buffers back to its builder if it is a Recycler.
+func recycle(resp kmsg.Response) {
+	if r, ok := resp.(Recycler); ok {
+		r.Recycle()
 	}
 }
 
