@@ -36,6 +36,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -125,7 +126,11 @@ func main() {
 	flag.DurationVar(&o.s3Flush, "s3-flush-interval", 2*time.Second, "--s3-flush-interval of the S3 phase's klite")
 	flag.DurationVar(&o.s3LagWait, "s3-lag-wait", 3*time.Minute, "longest wait, after the S3 phase's produce, for its bytes to be in S3")
 	flag.BoolVar(&o.s3Only, "s3-only", false, "run only the S3 phase (klite alone)")
+	flag.IntVar(&clientGCPercent, "client-gc-percent", 400, "GC percentage of this benchmark process (its clients and load generators, the same for both brokers): with Go's default its own collections showed in the e2e latency tail; 0 keeps Go's default, and GOGC, when set, wins")
 	flag.Parse()
+	if clientGCPercent > 0 && os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(clientGCPercent)
+	}
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if !o.kliteOnly && o.addr == "" && !set["idle-conns"] {
@@ -158,6 +163,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "klite-bench:", err)
 		os.Exit(1)
 	}
+}
+
+// clientGCPercent is the benchmark process's own GC percentage (--client-gc-percent).
+var clientGCPercent int
+
+// clientGC describes it for the reports.
+func clientGC() string {
+	if v := os.Getenv("GOGC"); v != "" {
+		return "GOGC=" + v
+	}
+	if clientGCPercent > 0 {
+		return fmt.Sprintf("GC percentage %d (--client-gc-percent)", clientGCPercent)
+	}
+	return "Go's default GC percentage"
 }
 
 type row struct{ name, value, note string }

@@ -78,7 +78,8 @@ func (r *compareRun) markdown() string {
 	fmt.Fprintf(&b, "- machine: %s\n", machineInfo())
 	fmt.Fprintf(&b, "- load average (1/5/15 min) at the start: %s; after the workloads: %s\n", r.loadAvg[0], r.loadAvg[1])
 	fmt.Fprintf(&b, "- both brokers run for the whole run; each workload runs on one, then the other (order alternating)\n")
-	fmt.Fprintf(&b, "- Kafka: run-kafka.sh (KRaft combined mode, one node) with -Xms1g -Xmx1g G1; CPU and RSS of each broker's process tree from /proc\n\n")
+	fmt.Fprintf(&b, "- Kafka: run-kafka.sh (KRaft combined mode, one node) with -Xms1g -Xmx1g G1; CPU and RSS of each broker's process tree from /proc\n")
+	fmt.Fprintf(&b, "- the benchmark's own process (franz-go clients, lean generator): %s\n\n", clientGC())
 	if len(r.machine) > 0 {
 		fmt.Fprintf(&b, "| machine limit | value | how |\n|---|---:|---|\n")
 		for _, m := range r.machine {
