@@ -81,6 +81,7 @@ type options struct {
 	profile         bool
 	scalePartitions int
 	tailers         int
+	tailersAlone    bool // --tailers given: the single-broker table runs them too
 	metricsRounds   int
 	scrapeEvery     time.Duration
 
@@ -119,7 +120,7 @@ func main() {
 	flag.Int64Var(&o.readProbeBytes, "read-probe-bytes", 1<<30, "size of the file the sequential-read probe writes and reads back")
 	flag.BoolVar(&o.profile, "profile", false, "side by side: start klite with --health-addr and save CPU profiles of its produce phases and of the first 10 s of its catch-up consume into the results folder")
 	flag.IntVar(&o.scalePartitions, "scale-partitions", 1000, "side by side: partitions of the lean generator's scale phase (16 KiB batches; 0 skips it)")
-	flag.IntVar(&o.tailers, "tailers", 100, "side by side: consumers tailing a one-partition topic each while one producer spreads --rate records/s over them (0 skips it)")
+	flag.IntVar(&o.tailers, "tailers", 100, "consumers tailing a one-partition topic each while one producer spreads --rate records/s over them (0 skips it; side by side always, in the single-broker table when given)")
 	flag.IntVar(&o.metricsRounds, "metrics-overhead", 0, "run only the metrics overhead phase: this many rounds, each producing with the lean generator for --duration against klite with metrics on (scraped every --metrics-scrape-interval) and with --metrics=false, in alternating order (overhead.go)")
 	flag.DurationVar(&o.scrapeEvery, "metrics-scrape-interval", time.Second, "how often the metrics overhead phase scrapes /metrics while metrics are on (0: never)")
 	flag.DurationVar(&o.s3Duration, "s3-duration", 10*time.Second, "how long the S3 phase's lean generator produces into a klite with the S3 tier on a moto server (0 skips the phase; needs `make moto`)")
@@ -133,6 +134,8 @@ func main() {
 	}
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	// The single-broker table has the tailing consumers only when asked for by name.
+	o.tailersAlone = set["tailers"]
 	if !o.kliteOnly && o.addr == "" && !set["idle-conns"] {
 		o.idleConns = 10_000 // the issue's scale target; the single-broker table keeps 2,000
 	}
@@ -259,6 +262,24 @@ func run(o options) error {
 	}
 	if err := latRows(latTopic, "", "target < 3.5 ms"); err != nil {
 		return err
+	}
+	if o.tailersAlone && o.tailers > 0 {
+		topics := make([]string, o.tailers)
+		for i := range topics {
+			topics[i] = fmt.Sprintf("bench-tail-%s-%03d", suffix, i)
+		}
+		if err := createTopics(ctx, addr, 1, topics...); err != nil {
+			return err
+		}
+		l, err := tailLatency(ctx, addr, topics, o.rate, o.latDur, o.recordSize)
+		if err != nil {
+			return fmt.Errorf("tailing consumers: %w", err)
+		}
+		label := fmt.Sprintf("e2e latency, %d consumers tailing a topic each, %d rec/s in all", o.tailers, o.rate)
+		rows = append(rows,
+			row{label + " p50", fmt.Sprintf("%.2f ms", ms(l.p50)), fmt.Sprintf("%d samples", l.n)},
+			row{label + " p99", fmt.Sprintf("%.2f ms", ms(l.p99)), ""},
+			row{label + " p99.9", fmt.Sprintf("%.2f ms", ms(l.p999)), ""})
 	}
 
 	// The broker's CPU time per GB produced: on a shared machine throughput swings with the
