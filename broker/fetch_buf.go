@@ -14,8 +14,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// maxPooledFetchBuf: larger buffers (a catch-up read of the tail) are not kept.
-const maxPooledFetchBuf = 1 << 20
+// maxPooledFetchBuf: larger buffers (a catch-up read of the tail) are not kept. The
+// response budget counts an answer's bytes, not its buffer's capacity: a pooled buffer taken
+// by a small answer holds up to this much unaccounted, so it stays small (a hundred tailing
+// consumers' answers in flight: 12.5 MiB at most).
+const maxPooledFetchBuf = 128 << 10
 
 var fetchBufs = sync.Pool{New: func() any { return new([]byte) }}
 
