@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/binary"
 	"io"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,12 +52,7 @@ func (r *recyclingFetch) Recycle() {
 func TestRecyclerAfterEncode(t *testing.T) {
 	d := &recyclingDispatcher{}
 	_, addr := startTestServer(t, d)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialDeadline(t, addr)
 	const n = 40
 	var frames []byte
 	for i := 0; i < n; i++ {

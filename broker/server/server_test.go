@@ -52,6 +52,19 @@ func startTestServer(t *testing.T, d Dispatcher) (*Server, string) {
 	return s, l.Addr().String()
 }
 
+// dialDeadline connects to a test server; the connection fails its reads and writes after
+// 10 s and is closed when the test ends.
+func dialDeadline(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
 func readCorrelationIDs(t *testing.T, r io.Reader, n int) []int32 {
 	t.Helper()
 	var out []int32
@@ -74,12 +87,7 @@ func readCorrelationIDs(t *testing.T, r io.Reader, n int) []int32 {
 func TestResponsesInRequestOrderWhenCompletedOutOfOrder(t *testing.T) {
 	d := &holdDispatcher{release: make(chan struct{})}
 	_, addr := startTestServer(t, d)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialDeadline(t, addr)
 	const n = 20
 	var frames []byte
 	for i := 0; i < n; i++ {

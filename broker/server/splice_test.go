@@ -132,12 +132,7 @@ func TestSplicedAnswerMatchesInlineEncoding(t *testing.T) {
 		d.data[i] = bytes.Repeat([]byte{byte('a' + i), byte(i)}, 3000+i*70000) // the second spans chunks of the window
 	}
 	_, addr := startTestServer(t, d)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialDeadline(t, addr)
 	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("t"))
 	for n, v := range []int16{4, 11, 12, 16, 17} {
 		for i := range d.data {

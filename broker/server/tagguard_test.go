@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -67,12 +66,7 @@ func TestTagBombRequestsAreRejected(t *testing.T) {
 // The 32-byte request closes its connection (and only that one: the server still answers).
 func TestTagBombClosesConnection(t *testing.T) {
 	_, addr := startTestServer(t, &holdDispatcher{release: make(chan struct{})})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialDeadline(t, addr)
 	if _, err := c.Write(tagBombApiVersions()); err != nil {
 		t.Fatal(err)
 	}
@@ -81,12 +75,7 @@ func TestTagBombClosesConnection(t *testing.T) {
 		t.Fatalf("read after the request: %d bytes, err %v; want the connection closed (EOF)", n, err)
 	}
 	// A well-formed request on a new connection is still answered.
-	c2, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	c2.SetDeadline(time.Now().Add(10 * time.Second))
+	c2 := dialDeadline(t, addr)
 	req := kmsg.NewPtrApiVersionsRequest()
 	req.Version = 3
 	if _, err := c2.Write(kmsg.NewRequestFormatter(kmsg.FormatterClientID("ok")).AppendRequest(nil, req, 2)); err != nil {
