@@ -166,20 +166,6 @@ func (zc *zeroCopy) release() {
 	zc.spans = nil
 }
 
-// fetchOf returns the FetchResponse of a Fetch answer, plain or file-backed, and the
-// collector of its file ranges (nil for a plain one).
-func fetchOf(resp kmsg.Response) (*kmsg.FetchResponse, *zeroCopy) {
-	switch r := resp.(type) {
-	case *kmsg.FetchResponse:
-		return r, nil
-	case *fileFetch:
-		return r.FetchResponse, r.zc
-	case *pooledFetch:
-		return r.FetchResponse, nil
-	}
-	return nil, nil
-}
-
 // recordBytes is the length of a partition's record bytes, in memory or in a file range.
 func (zc *zeroCopy) recordBytes(recs []byte) int {
 	if sp, ok := zc.span(recs); ok {
