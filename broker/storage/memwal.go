@@ -130,8 +130,9 @@ func (w *MemWAL) Append(b *Batch, done func(Location, error)) {
 // appended while an external entry was pending. As in the file WAL, an external entry is
 // reported only once s wrote (an ExternalWriter) and synced; if that fails, the entry and
 // every one appended until then are removed from the store and fail, so that a caller can
-// give their offsets back in order (see fileWAL.poisonLocked). Callbacks run in append order, so every entry stored
-// after a failed one still waits for its callback, and none before it does.
+// give their offsets back in order (see fileWAL.poisonLocked). Callbacks run in append
+// order, so every entry stored after a failed one still waits for its callback, and none
+// before it does.
 func (w *MemWAL) afterExternal(seq uint64, s Syncer, done func(Location, error)) func(Location, error) {
 	return func(loc Location, err error) {
 		var serr error

@@ -264,10 +264,7 @@ func run(o options) error {
 		return err
 	}
 	if o.tailersAlone && o.tailers > 0 {
-		topics := make([]string, o.tailers)
-		for i := range topics {
-			topics[i] = fmt.Sprintf("bench-tail-%s-%03d", suffix, i)
-		}
+		topics := tailTopics(suffix, o.tailers)
 		if err := createTopics(ctx, addr, 1, topics...); err != nil {
 			return err
 		}
@@ -275,7 +272,7 @@ func run(o options) error {
 		if err != nil {
 			return fmt.Errorf("tailing consumers: %w", err)
 		}
-		label := fmt.Sprintf("e2e latency, %d consumers tailing a topic each, %d rec/s in all", o.tailers, o.rate)
+		label := tailLabel(o.tailers, o.rate)
 		rows = append(rows,
 			row{label + " p50", fmt.Sprintf("%.2f ms", ms(l.p50)), fmt.Sprintf("%d samples", l.n)},
 			row{label + " p99", fmt.Sprintf("%.2f ms", ms(l.p99)), ""},

@@ -17,6 +17,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// tailTopics names the n one-partition topics of the tailing consumers.
+func tailTopics(suffix string, n int) []string {
+	topics := make([]string, n)
+	for i := range topics {
+		topics[i] = fmt.Sprintf("bench-tail-%s-%03d", suffix, i)
+	}
+	return topics
+}
+
+// tailLabel is the rows' name for the tailing consumers' latency.
+func tailLabel(tailers, rate int) string {
+	return fmt.Sprintf("e2e latency, %d consumers tailing a topic each, %d rec/s in all", tailers, rate)
+}
+
 func tailLatency(ctx context.Context, addr string, topics []string, rate int, dur time.Duration, recordSize int) (latencies, error) {
 	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0),
 		kgo.ProducerBatchCompression(kgo.NoCompression()))

@@ -266,10 +266,7 @@ func (r *compareRun) workloads() error {
 	r.add(cmpRow{name: "peak RSS, latency and consume phases", unit: "MB", v: r.peaks(), note: "sampled every 250 ms"})
 
 	if o.tailers > 0 {
-		topics := make([]string, o.tailers)
-		for i := range topics {
-			topics[i] = fmt.Sprintf("bench-tail-%s-%03d", suffix, i)
-		}
+		topics := tailTopics(suffix, o.tailers)
 		for _, t := range r.targets {
 			if err := createTopics(ctx, t.addr, 1, topics...); err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
@@ -284,7 +281,7 @@ func (r *compareRun) workloads() error {
 		if err != nil {
 			return err
 		}
-		label := fmt.Sprintf("e2e latency, %d consumers tailing a topic each, %d rec/s in all", o.tailers, o.rate)
+		label := tailLabel(o.tailers, o.rate)
 		r.add(cmpRow{name: label + " p50", unit: "ms", v: [2]float64{ms(res[0].p50), ms(res[1].p50)}, note: fmt.Sprintf("%d / %d records", res[0].n, res[1].n)})
 		r.add(cmpRow{name: label + " p99", unit: "ms", v: [2]float64{ms(res[0].p99), ms(res[1].p99)}, note: "issue 15: reported, no target"})
 		r.add(cmpRow{name: label + " p99.9", unit: "ms", v: [2]float64{ms(res[0].p999), ms(res[1].p999)}})
