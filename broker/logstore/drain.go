@@ -159,10 +159,37 @@ func (d *Drain) SealPinning(seg uint64) error {
 		}
 	}
 	d.mu.Unlock()
-	var errs []error
-	for _, l := range logs {
-		errs = append(errs, l.Seal())
+	return sealLogs(logs)
+}
+
+// sealWorkers is how many Logs SealPinning and SealIdle seal at once. A seal waits mostly
+// for its fsyncs, and concurrent fsyncs share the device's cache flushes. At the end of
+// ten seconds of produce into a thousand partitions, sealing the thousand tails that pinned
+// the WAL took 5.0-6.8 s one after the other, 2.2-2.6 s four at a time, and e2e latency at
+// 20,000 records/s started right after that load had p99 2.9-3.2 ms (p99.9 4.6-5.0 ms)
+// instead of 8.2-11.4 ms (10.4-15.7 ms): the sealing fsyncs no longer crowd the WAL's for
+// seconds. The thousand-partition produce was as fast (403-424 MB/s against 404-438).
+const sealWorkers = 4
+
+// sealLogs seals logs, up to sealWorkers at a time, and joins their errors.
+func sealLogs(logs []*Log) error {
+	errs := make([]error, len(logs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(sealWorkers, len(logs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = logs[i].Seal()
+			}
+		}()
 	}
+	for i := range logs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
@@ -242,11 +269,7 @@ func (d *Drain) SealIdle(idleFor, minHeld int64) (int, error) {
 		l.mu.Unlock()
 	}
 	d.mu.Unlock()
-	var errs []error
-	for _, l := range logs {
-		errs = append(errs, l.Seal())
-	}
-	return len(logs), errors.Join(errs...)
+	return len(logs), sealLogs(logs)
 }
 
 // Remove deletes a partition's objects (DeleteTopics); its tail no longer pins the WAL.

@@ -3,7 +3,10 @@ package logstore
 import (
 	"fmt"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // walEntry is one batch as a simulated WAL holds it.
@@ -280,5 +283,89 @@ func waitFlushed(l *Log) {
 		for b != nil && b.flushing {
 			l.flushed.Wait()
 		}
+	}
+}
+
+// gateStore is a MemStore whose Puts of segments (the seals of small tails) wait until
+// want of them are in flight at once, or (once) for 5 s; it records the most in flight.
+type gateStore struct {
+	*MemStore
+	want          int
+	mu            sync.Mutex
+	cond          *sync.Cond
+	inFlight, max int
+	timedOut      bool
+}
+
+func (g *gateStore) Put(name string, data []byte) error {
+	if !strings.HasSuffix(name, ".seg") {
+		return g.MemStore.Put(name, data)
+	}
+	g.mu.Lock()
+	g.inFlight++
+	g.max = max(g.max, g.inFlight)
+	g.cond.Broadcast()
+	deadline := time.Now().Add(5 * time.Second)
+	stop := time.AfterFunc(5*time.Second, func() {
+		g.mu.Lock()
+		g.cond.Broadcast()
+		g.mu.Unlock()
+	})
+	for g.max < g.want && !g.timedOut {
+		if !time.Now().Before(deadline) {
+			g.timedOut = true // once: the Puts after it do not wait again
+			break
+		}
+		g.cond.Wait()
+	}
+	stop.Stop()
+	g.mu.Unlock()
+	err := g.MemStore.Put(name, data)
+	g.mu.Lock()
+	g.inFlight--
+	g.mu.Unlock()
+	return err
+}
+
+// SealPinning and SealIdle seal sealWorkers tails at once (their fsyncs then share the
+// device's flushes) and every one of them. (More than sealWorkers at once fails it only
+// when the extra seal starts before the first ones end.)
+func TestDrainSealsConcurrently(t *testing.T) {
+	for _, how := range []string{"pinning", "idle"} {
+		t.Run(how, func(t *testing.T) {
+			c := &clock{}
+			g := &gateStore{MemStore: NewMemStore(), want: sealWorkers}
+			g.cond = sync.NewCond(&g.mu)
+			d := NewDrain(g, func(string) Config { return smallConfig() }, Options{Now: c.now})
+			const parts = 3 * sealWorkers
+			for p := int32(0); p < parts; p++ {
+				b := mkBatch(t, 0, []rec{{key: []byte("k"), value: make([]byte, 100)}}, batchOpts{})
+				if err := d.Add(PartitionKey([16]byte{7}, p), b, 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.advance(5000)
+			var err error
+			if how == "pinning" {
+				err = d.SealPinning(2)
+			} else {
+				_, err = d.SealIdle(1000, 1)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.mu.Lock()
+			most, timedOut := g.max, g.timedOut
+			g.mu.Unlock()
+			if timedOut || most != sealWorkers {
+				t.Fatalf("at most %d seals in flight at once (waited in vain: %v), want %d", most, timedOut, sealWorkers)
+			}
+			for p := int32(0); p < parts; p++ {
+				l, _ := d.Log(PartitionKey([16]byte{7}, p))
+				if n, durable := len(l.Segments()), l.DurableOffset(); n != 1 || durable != 1 {
+					t.Fatalf("partition %d has %d sealed segments, durable to %d; want 1, 1", p, n, durable)
+				}
+			}
+		})
 	}
 }
