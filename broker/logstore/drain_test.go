@@ -305,17 +305,13 @@ func (g *gateStore) Put(name string, data []byte) error {
 	g.inFlight++
 	g.max = max(g.max, g.inFlight)
 	g.cond.Broadcast()
-	deadline := time.Now().Add(5 * time.Second)
 	stop := time.AfterFunc(5*time.Second, func() {
 		g.mu.Lock()
+		g.timedOut = true // once: the Puts after it do not wait again
 		g.cond.Broadcast()
 		g.mu.Unlock()
 	})
 	for g.max < g.want && !g.timedOut {
-		if !time.Now().Before(deadline) {
-			g.timedOut = true // once: the Puts after it do not wait again
-			break
-		}
 		g.cond.Wait()
 	}
 	stop.Stop()
