@@ -44,11 +44,11 @@ package storage
 // finds in its segment against the header's CRC.
 //
 // Writing: Append copies the entry (header and batch, or header and header CRC) into the
-// open commit group (a contiguous buffer, capped at MaxGroupBytes unless a single entry is
-// bigger). Three goroutines form a pipeline: the writer takes one group at a time and
-// writes it with one pwrite (direct I/O where the file system allows, see direct.go); the
-// syncer fsyncs everything written so far (one fsync covers every group written while the
-// previous fsync ran) and hands the callbacks to the callback goroutine, which calls them
+// open commit group (a contiguous buffer of at most MaxGroupDataBytes unless a single entry
+// is bigger, and of at most MaxGroupBytes of entry weight, below). Three goroutines form a
+// pipeline: the writer takes one group at a time and writes it with one pwrite (direct I/O
+// where the file system allows, see direct.go); the syncer fsyncs everything written so far
+// (one fsync covers every group written while the previous fsync ran) and hands the callbacks to the callback goroutine, which calls them
 // in append order. The writer waits while MaxGroupBytes or more are written but unsynced,
 // so at most about two groups are ever unsynced. A group that does not fit in the rest of
 // the segment waits until everything before it is fsynced and is then split at an entry
@@ -111,6 +111,7 @@ type fileWAL struct {
 	spaceCond sync.Cond // pendingBytes dropped, or closing
 	pending   []*group  // FIFO; the last one is open for appends
 	pendBytes int
+	pendData  int      // bytes of the queued groups' entries (at most 2 x MaxGroupDataBytes)
 	free      []*group // written groups kept for reuse while busy (at most maxFree)
 	maxFree   int
 	groupHint int // bytes in the last written group: the initial capacity of a new one
@@ -196,6 +197,8 @@ type group struct {
 	// weight counts the group's entries for flow control: their bytes, plus the batch bytes
 	// of external entries (see entryWeight).
 	weight int
+	// size is the bytes of the group's entries (len(data()) while it is queued).
+	size int
 }
 
 // entryWeight is what b counts for in MaxPendingBytes and MaxGroupBytes: the header and the
@@ -236,8 +239,9 @@ func OpenWAL(opts WALOptions) (WAL, error) {
 		return nil, err
 	}
 	w := &fileWAL{opts: o, dir: dir, files: o.files, log: o.Logger, segs: map[uint64]*os.File{}}
-	// Enough spare groups to refill the whole pending window without allocating.
-	w.maxFree = o.MaxPendingBytes/o.MaxGroupBytes + 1
+	// Enough spare groups to refill the whole pending window without allocating: two
+	// groups full of data, or as many as MaxPendingBytes holds of external entries' weight.
+	w.maxFree = max(o.MaxPendingBytes/o.MaxGroupBytes, 2) + 1
 	w.workCond.L = &w.mu
 	w.spaceCond.L = &w.mu
 	ents, err := os.ReadDir(dir)
@@ -299,7 +303,7 @@ func (w *fileWAL) Append(b *Batch, done func(Location, error)) {
 		w.tailErr = w.setupTail(nil)
 		w.tailReady = w.tailErr == nil
 	}
-	for !w.closed && w.pendBytes > 0 && w.pendBytes+weight > w.opts.MaxPendingBytes {
+	for !w.closed && w.pendBytes > 0 && (w.pendBytes+weight > w.opts.MaxPendingBytes || w.pendData+size > 2*w.opts.MaxGroupDataBytes) {
 		w.spaceCond.Wait()
 	}
 	if w.closed {
@@ -315,7 +319,7 @@ func (w *fileWAL) Append(b *Batch, done func(Location, error)) {
 	var g *group
 	if n := len(w.pending); n > 0 {
 		g = w.pending[n-1]
-		if len(g.ents) > 0 && g.weight+weight > w.opts.MaxGroupBytes {
+		if len(g.ents) > 0 && (g.weight+weight > w.opts.MaxGroupBytes || g.size+size > w.opts.MaxGroupDataBytes) {
 			g = nil
 		}
 	}
@@ -330,18 +334,20 @@ func (w *fileWAL) Append(b *Batch, done func(Location, error)) {
 		} else {
 			// Start at the size the last written group reached: under load a new group
 			// then fills without being regrown (and copied) step by step.
-			g = &group{buf: w.newGroupBuf(max(min(w.groupHint, w.opts.MaxGroupBytes), size) + lead)}
+			g = &group{buf: w.newGroupBuf(max(min(w.groupHint, w.opts.MaxGroupDataBytes), size) + lead)}
 		}
 		g.lead = lead
 		g.buf = g.buf[:lead]
 		w.pending = append(w.pending, g)
 	}
 	off := len(g.buf)
-	g.buf = w.growAppend(g.buf, size, w.opts.MaxGroupBytes+g.lead)
+	g.buf = w.growAppend(g.buf, size, w.opts.MaxGroupDataBytes+g.lead)
 	putEntry(g.buf[off:off+size], b)
 	g.ents = append(g.ents, groupEntry{off: off, size: int32(len(b.Data)), ext: b.External, done: done})
 	g.weight += weight
+	g.size += size
 	w.pendBytes += weight
+	w.pendData += size
 	w.predEnd += int64(size)
 	g.predEnd = w.predEnd
 	w.mu.Unlock()
@@ -422,7 +428,7 @@ func (w *fileWAL) growAppend(buf []byte, n, limit int) []byte {
 // for most groups, a tenth of the broker's CPU at 1 GB/s).
 func (w *fileWAL) newGroupBuf(n int) []byte {
 	if w.direct.Load() {
-		return alignedBuf(max(n, w.opts.MaxGroupBytes+dioAlign) + dioAlign)[:0]
+		return alignedBuf(max(n, w.opts.MaxGroupDataBytes+dioAlign) + dioAlign)[:0]
 	}
 	return make([]byte, 0, n)
 }

@@ -423,6 +423,82 @@ func TestWALExternalBackPressure(t *testing.T) {
 	}
 }
 
+// MaxGroupDataBytes caps a group's buffer and the queued groups' data, MaxGroupBytes their
+// weight: with 64 KiB and 8 KiB, ten 5000-byte external batches (60 bytes of buffer each)
+// and two 3000-byte plain ones share a group, the next plain ones get groups of two, and an
+// append that would hold more than 16 KiB of data in queued groups (and the one being
+// written) waits until a group is written.
+func TestWALGroupDataBytes(t *testing.T) {
+	const data, ext, plain = 8 << 10, 5000, 3000
+	w, _ := openTestWAL(t, WALOptions{Dir: t.TempDir(), MaxGroupBytes: 64 << 10, MaxGroupDataBytes: data, MaxPendingBytes: 1 << 20}, nil)
+	defer w.Close()
+	replayAll(t, w)
+	s := &testSyncer{}
+	entered, release := make(chan struct{}), make(chan struct{})
+	releaseAll := sync.OnceFunc(func() { close(release) })
+	defer releaseAll()
+	var once sync.Once
+	s.set(nil, func() {
+		once.Do(func() { close(entered) })
+		<-release
+	})
+	// A batch weighing more than MaxGroupBytes is being synced: the writer takes the next
+	// group and waits with it; everything after stays queued.
+	results := []<-chan appendResult{appendAsync(w, extBatch(0, 70000, s))}
+	await(t, "the first external sync", entered)
+	results = append(results, appendAsync(w, testBatch(1, 100)))
+	waitFor(t, "the writer to take the second group", func() bool { return w.pendingGroups() == 0 })
+	for i := range 10 {
+		results = append(results, appendAsync(w, extBatch(2+i, ext, s)))
+	}
+	for i := range 5 {
+		results = append(results, appendAsync(w, testBatch(12+i, plain)))
+	}
+	extLen, plainLen := entryHeaderSize+externalCRCSize, entryHeaderSize+plain
+	want := []struct{ ents, size, weight int }{
+		{12, 10*extLen + 2*plainLen, 10*(entryHeaderSize+ext) + 2*plainLen},
+		{2, 2 * plainLen, 2 * plainLen},
+		{1, plainLen, plainLen},
+	}
+	w.mu.Lock()
+	if len(w.pending) != len(want) {
+		t.Errorf("%d groups queued, want %d", len(w.pending), len(want))
+	}
+	for i, g := range w.pending[:min(len(w.pending), len(want))] {
+		if len(g.ents) != want[i].ents || g.size != want[i].size || g.weight != want[i].weight || len(g.data()) != g.size {
+			t.Errorf("queued group %d: %d entries, %d bytes (%d in its buffer) weighing %d; want %+v", i, len(g.ents), g.size, len(g.data()), g.weight, want[i])
+		}
+		if cap(g.buf) > data+2*dioAlign {
+			t.Errorf("queued group %d: a buffer of %d bytes, want at most %d", i, cap(g.buf), data+2*dioAlign)
+		}
+	}
+	// The group the writer holds counts until it is written.
+	if queued := entryHeaderSize + 100 + 10*extLen + 5*plainLen; w.pendData != queued {
+		t.Errorf("%d bytes of data queued, want %d", w.pendData, queued)
+	}
+	w.mu.Unlock()
+	// One more would queue over 2 x 8 KiB of data: its Append waits.
+	appended := make(chan (<-chan appendResult), 1)
+	go func() { appended <- appendAsync(w, testBatch(17, plain)) }()
+	select {
+	case <-appended:
+		t.Fatal("an append over the queued data limit returned at once")
+	case <-time.After(100 * time.Millisecond):
+	}
+	releaseAll()
+	results = append(results, await(t, "the waiting append", appended))
+	for i, ch := range results {
+		if r := await(t, fmt.Sprint("append ", i), ch); r.err != nil {
+			t.Fatalf("append %d: %v", i, r.err)
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.pendBytes != 0 || w.pendData != 0 {
+		t.Fatalf("%d bytes weighing %d queued after every append completed", w.pendData, w.pendBytes)
+	}
+}
+
 // The memory twin fails a failed external sync like the file WAL: the entry and everything
 // appended behind it before the failure was reported fail and are gone; later appends
 // continue where the last acknowledged entry ended.

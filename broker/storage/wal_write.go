@@ -71,6 +71,7 @@ func (w *fileWAL) writer() {
 			}
 		}
 		w.pendBytes -= g.weight
+		w.pendData -= g.size
 		w.spaceCond.Broadcast()
 		w.groupHint = len(g.data())
 		for _, r := range reuse {
@@ -87,11 +88,11 @@ func (w *fileWAL) writer() {
 
 // recycle keeps g's buffer for a later group if there is room. Called with mu held.
 func (w *fileWAL) recycle(g *group) {
-	if len(w.free) < w.maxFree && w.usableCap(g.buf) <= w.opts.MaxGroupBytes+dioAlign {
+	if len(w.free) < w.maxFree && w.usableCap(g.buf) <= w.opts.MaxGroupDataBytes+dioAlign {
 		clear(g.ents)
 		g.ents = g.ents[:0]
 		g.buf = g.buf[:0]
-		g.weight = 0
+		g.weight, g.size = 0, 0
 		w.free = append(w.free, g)
 	}
 }
