@@ -26,11 +26,12 @@ type WALOptions struct {
 	// would keep one segment (all it holds, drained or not) for hours, and a WAL segment can
 	// only be deleted once rotated and drained (default 0: by size only; klite uses 30s).
 	SegmentMaxAge time.Duration
-	// MaxGroupBytes caps the bytes written (and fsynced) by one group commit (default 4 MiB: the
-	// writer keeps about three groups of buffers, and 4 MiB groups keep a 500 MB/s load at
-	// ~125 fsyncs/s).
-	// A single entry larger than this is written as a group of its own. An external entry
-	// (Batch.External) counts with its batch bytes here and in MaxPendingBytes.
+	// MaxGroupBytes caps the weight of one group commit: the bytes it writes, plus the batch
+	// bytes of its external entries, which it makes durable too (default 4 MiB: 4 MiB groups
+	// keep a 500 MB/s load at ~125 fsyncs/s). Its buffer is capped lower, by
+	// MaxGroupDataBytes. A single entry larger than this is written as a group of its own. An
+	// external entry (Batch.External) counts with its batch bytes here and in
+	// MaxPendingBytes.
 	MaxGroupBytes int
 	// MaxPendingBytes bounds the bytes queued but not yet written; Append blocks while it is
 	// exceeded (default 2 x MaxGroupBytes). Callbacks run on a separate goroutine from the

@@ -100,7 +100,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.healthAddr, "health-addr", "", "address for the HTTP health endpoints /livez and /readyz (disabled when empty)")
 	fs.Int64Var(&o.walSegmentBytes, "wal-segment-bytes", 256<<20, "size at which the write-ahead log starts a new segment file")
 	fs.DurationVar(&o.walSegmentAge, "wal-segment-age", 30*time.Second, "age at which the write-ahead log starts a new segment file at the next write, so drained data leaves the disk under a slow load too (0: by size only)")
-	fs.IntVar(&o.walGroupBytes, "wal-group-commit-bytes", storage.DefaultMaxGroupBytes, "most bytes written and fsynced together by one group commit")
+	fs.IntVar(&o.walGroupBytes, "wal-group-commit-bytes", storage.DefaultMaxGroupBytes, "most batch bytes made durable by one group commit (batches copied into the WAL: at most 2 MiB per group)")
 	fs.IntVar(&o.maxFrameBytes, "max-frame-bytes", 100<<20, "largest request frame accepted; larger frames close the connection")
 	fs.BoolVar(&o.recoverDamaged, "recover-damaged", false, "start even if recovery finds damaged data: move it into <data-dir>/damaged/ and log at ERROR what was moved (data loss you choose knowingly)")
 	fs.Int64Var(&o.maxReqMemory, "queued-max-request-bytes", server.DefaultMaxRequestMemoryBytes, "bytes of requests read but not yet answered, across all connections, and of the pool of request buffers (Kafka's queued.max.request.bytes); connections stop reading above it, a larger request is read alone (-1 or 0: unbounded)")
