@@ -48,9 +48,10 @@ package storage
 // is bigger, and of at most MaxGroupBytes of entry weight, below). Three goroutines form a
 // pipeline: the writer takes one group at a time and writes it with one pwrite (direct I/O
 // where the file system allows, see direct.go); the syncer fsyncs everything written so far
-// (one fsync covers every group written while the previous fsync ran) and hands the callbacks to the callback goroutine, which calls them
-// in append order. The writer waits while MaxGroupBytes or more are written but unsynced,
-// so at most about two groups are ever unsynced. A group that does not fit in the rest of
+// (one fsync covers every group written while the previous fsync ran) and hands the
+// callbacks to the callback goroutine, which calls them in append order. The writer waits
+// while MaxGroupBytes or more are written but unsynced, so at most about two groups are
+// ever unsynced. A group that does not fit in the rest of
 // the segment waits until everything before it is fsynced and is then split at an entry
 // boundary: the first part is written and fsynced, a new segment is created (and the
 // directory fsynced), then the rest follows. So a segment is complete and durable before
@@ -111,7 +112,7 @@ type fileWAL struct {
 	spaceCond sync.Cond // pendingBytes dropped, or closing
 	pending   []*group  // FIFO; the last one is open for appends
 	pendBytes int
-	pendData  int      // bytes of the queued groups' entries (at most 2 x MaxGroupDataBytes)
+	pendData  int      // bytes of the queued groups' entries (2 x MaxGroupDataBytes, or one larger entry)
 	free      []*group // written groups kept for reuse while busy (at most maxFree)
 	maxFree   int
 	groupHint int // bytes in the last written group: the initial capacity of a new one
