@@ -198,8 +198,6 @@ type group struct {
 	// weight counts the group's entries for flow control: their bytes, plus the batch bytes
 	// of external entries (see entryWeight).
 	weight int
-	// size is the bytes of the group's entries (len(data()) while it is queued).
-	size int
 }
 
 // entryWeight is what b counts for in MaxPendingBytes and MaxGroupBytes: the header and the
@@ -320,7 +318,7 @@ func (w *fileWAL) Append(b *Batch, done func(Location, error)) {
 	var g *group
 	if n := len(w.pending); n > 0 {
 		g = w.pending[n-1]
-		if len(g.ents) > 0 && (g.weight+weight > w.opts.MaxGroupBytes || g.size+size > w.opts.MaxGroupDataBytes) {
+		if len(g.ents) > 0 && (g.weight+weight > w.opts.MaxGroupBytes || len(g.data())+size > w.opts.MaxGroupDataBytes) {
 			g = nil
 		}
 	}
@@ -346,7 +344,6 @@ func (w *fileWAL) Append(b *Batch, done func(Location, error)) {
 	putEntry(g.buf[off:off+size], b)
 	g.ents = append(g.ents, groupEntry{off: off, size: int32(len(b.Data)), ext: b.External, done: done})
 	g.weight += weight
-	g.size += size
 	w.pendBytes += weight
 	w.pendData += size
 	w.predEnd += int64(size)

@@ -71,7 +71,7 @@ func (w *fileWAL) writer() {
 			}
 		}
 		w.pendBytes -= g.weight
-		w.pendData -= g.size
+		w.pendData -= len(g.data())
 		w.spaceCond.Broadcast()
 		w.groupHint = len(g.data())
 		for _, r := range reuse {
@@ -92,7 +92,7 @@ func (w *fileWAL) recycle(g *group) {
 		clear(g.ents)
 		g.ents = g.ents[:0]
 		g.buf = g.buf[:0]
-		g.weight, g.size = 0, 0
+		g.weight = 0
 		w.free = append(w.free, g)
 	}
 }
