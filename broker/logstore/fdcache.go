@@ -152,6 +152,13 @@ func (c *fileCache) closeAll() {
 	}
 }
 
+// isShut reports whether closeAll ran (a queued prefetch then reads nothing).
+func (c *fileCache) isShut() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.shut
+}
+
 // open reports the descriptors the cache holds (tests).
 func (c *fileCache) open() int {
 	c.mu.Lock()
@@ -160,9 +167,10 @@ func (c *fileCache) open() int {
 }
 
 // startPrefetch reports whether a prefetch of what follows a read of the cached file sf
-// may run in the background: it then holds a reference and the caller's goroutine calls
-// donePrefetch. busy: one already runs (at most one per file); the caller skips its own,
-// the next read asks again for what this one would have (willNeed keeps no record of it).
+// may run in the background: it then holds a reference and the background prefetch (or
+// the caller, if it queues none) calls donePrefetch. busy: one already runs (at most one
+// per file); the caller skips its own, the next read asks again for what this one would
+// have (claim records only what was asked for).
 // Neither: an uncached file, prefetched by the reader itself.
 func (sf *sharedFile) startPrefetch() (bg, busy bool) {
 	if sf.cache == nil {
@@ -210,18 +218,31 @@ func (sf *sharedFile) release() {
 // willNeed asks the kernel to read [off, off+n) of the file ahead, skipping what the last
 // request already covered (a reader moving forward asks only for the new part).
 func (sf *sharedFile) willNeed(off, n int64) {
-	end := off + n
+	if off, end := sf.claim(off, n); off < end {
+		prefetch(sf.f, off, end-off)
+	}
+}
+
+// readAhead is willNeed that reads the range itself and returns once it is in the page
+// cache (readAhead in prefetch_linux.go): for the background prefetch.
+func (sf *sharedFile) readAhead(off, n int64) {
+	if off, end := sf.claim(off, n); off < end {
+		readAhead(sf.f, off, end-off)
+	}
+}
+
+// claim records [off, off+n) as asked for and returns the part of it not asked for before.
+func (sf *sharedFile) claim(off, n int64) (from, end int64) {
+	end = off + n
 	sf.mu.Lock()
+	defer sf.mu.Unlock()
 	if off >= sf.raFrom && off <= sf.raTo {
 		off = max(off, sf.raTo)
 		sf.raTo = max(sf.raTo, end)
 	} else {
 		sf.raFrom, sf.raTo = off, end
 	}
-	sf.mu.Unlock()
-	if off < end {
-		prefetch(sf.f, off, end-off)
-	}
+	return off, end
 }
 
 // firstPrefetch reports whether no prefetch of the file was asked for yet.

@@ -127,17 +127,20 @@ func (l *Log) readSpan(fst FileStore, offset int64, maxBytes int, upper int64, m
 		if err == nil && found && sp.Len > 0 {
 			// A consumer catching up asks for what follows next: have the disk read it
 			// while this answer is sent and the consumer handles it. In the background
-			// where the file is shared: the answer goes out while the kernel queues the
-			// reads (POSIX_FADV_WILLNEED allocates the pages and submits the reads before
-			// it returns).
+			// where the file is shared (queued behind the prefetches asked for before:
+			// readAheads), by the reader itself otherwise.
 			next, pos := segs[k+1:], sp.Off+sp.Len
 			if bg, busy := sf.startPrefetch(); bg {
-				go func() {
+				if !readAheads.push(int64(maxBytes), func() {
 					defer sf.donePrefetch()
-					prefetchAfter(fst, sf, s, next, pos, int64(maxBytes))
-				}()
+					if !sf.cache.isShut() {
+						prefetchAfter(fst, sf, s, next, pos, int64(maxBytes), true)
+					}
+				}) {
+					sf.donePrefetch() // the queue is full: the disk is behind already
+				}
 			} else if !busy {
-				prefetchAfter(fst, sf, s, next, pos, int64(maxBytes))
+				prefetchAfter(fst, sf, s, next, pos, int64(maxBytes), false)
 			}
 		}
 		if err != nil || !found || sp.Len == 0 {
@@ -158,11 +161,17 @@ func (l *Log) readSpan(fst FileStore, offset int64, maxBytes int, upper int64, m
 }
 
 // prefetchAfter starts reading n bytes that follow position pos of segment s (open as sf),
-// going on into the next segments.
-func prefetchAfter(fst FileStore, sf *sharedFile, s *segment, next []*segment, pos, n int64) {
+// going on into the next segments. With read (the background prefetch, readAheads) it
+// reads them itself and returns once they are in the page cache (readAhead); without, it
+// asks the kernel for them (POSIX_FADV_WILLNEED) and returns.
+func prefetchAfter(fst FileStore, sf *sharedFile, s *segment, next []*segment, pos, n int64, read bool) {
+	ahead := (*sharedFile).willNeed
+	if read {
+		ahead = (*sharedFile).readAhead
+	}
 	if pos < s.dataLen {
 		m := min(n, s.dataLen-pos)
-		sf.willNeed(pos, m)
+		ahead(sf, pos, m)
 		n -= m
 	}
 	for _, s := range next {
@@ -177,7 +186,7 @@ func prefetchAfter(fst FileStore, sf *sharedFile, s *segment, next []*segment, p
 		if nf.firstPrefetch() {
 			prefetch(nf.f, s.dataLen, int64(s.nOff)*offEntryLen) // the offset index the next read seeks with
 		}
-		nf.willNeed(0, m)
+		ahead(nf, 0, m)
 		nf.release()
 		n -= m
 	}
