@@ -7,12 +7,12 @@ package logstore
 // (readAhead: sendfile to /dev/null), in the order the reads asked for them and at most
 // readAheadStreams at a time. On this project's virtual disk a few sequential streams are
 // served far faster than the interleaved ranges of several files at once: catching up from
-// disk (six rounds alternated with the WILLNEED prefetch, klite alone, 16 MiB per
-// partition), a reader without record decoding read 966-1,267 MB/s against 567-1,060, the
-// broker's CPU per GB of a franz-go consumer's catch-up fell from 0.42-0.56 s to 0.28-0.43 s,
-// and the franz-go consumer itself read as fast (592-875 MB/s against 519-940). One
-// goroutine per read, each taking a lock to read (the order then the scheduler's), had
-// cost that consumer a fifth.
+// disk (nine rounds alternated with the WILLNEED prefetch, klite alone, 16 MiB per
+// partition), a reader without record decoding read 903-1,267 MB/s against 521-1,060, the
+// broker's CPU per GB of a franz-go consumer's catch-up fell from 0.42-0.60 s to 0.28-0.43 s,
+// and the franz-go consumer itself read 592-887 MB/s against 519-992 (means 736 against
+// 799: within the noise of those rounds). One goroutine per read, each taking a lock to
+// read (the order then the scheduler's), had cost that consumer a fifth.
 
 import "sync"
 
