@@ -51,19 +51,9 @@ func TestReadAheadQueueOrderAndStreams(t *testing.T) {
 	}
 	// Once the workers are gone (their goroutines end with the queue), new jobs run again.
 	done := make(chan struct{})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		q.mu.Lock()
-		idle := q.running == 0 && len(q.jobs) == 0 && q.queued == 0
-		q.mu.Unlock()
-		if idle {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the queue's workers did not finish")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitQueue(t, &q, "the queue's workers did not finish", func() bool {
+		return q.running == 0 && len(q.jobs) == 0 && q.queued == 0
+	})
 	if !q.push(4*readAheadQueueBytes, func() { close(done) }) {
 		t.Fatal("an empty queue refused a job larger than its byte bound")
 	}
@@ -84,24 +74,30 @@ func TestReadAheadQueueBytesBound(t *testing.T) {
 			t.Fatal("refused a job on an idle queue")
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		q.mu.Lock()
-		waiting := len(q.jobs)
-		q.mu.Unlock()
-		if waiting == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the workers did not take the first jobs")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitQueue(t, &q, "the workers did not take the first jobs", func() bool { return len(q.jobs) == 0 })
 	half := int64(readAheadQueueBytes / 2)
 	if !q.push(half, func() { <-block }) || !q.push(half, func() { <-block }) {
 		t.Fatal("refused jobs within the byte bound")
 	}
 	if q.push(1, func() { t.Error("a refused job ran") }) {
 		t.Fatal("took a job past the byte bound")
+	}
+}
+
+// waitQueue waits (at most 10 s) until cond, called with q.mu held, holds.
+func waitQueue(t *testing.T, q *bgQueue, failure string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		q.mu.Lock()
+		ok := cond()
+		q.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(failure)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
