@@ -52,6 +52,10 @@ type Config struct {
 	WALMaxGroupBytes int
 	// WALSegmentMaxAge also rotates a WAL segment by age (storage.WALOptions.SegmentMaxAge).
 	WALSegmentMaxAge time.Duration
+	// WALPreallocBytes: a WAL commit of less than a quarter of this that grows its segment writes this
+	// many zeros past it, so the next commits overwrite blocks instead of growing the file
+	// (storage.WALOptions.PreallocBytes; 0: storage.DefaultPreallocBytes, negative: never).
+	WALPreallocBytes int64
 	// MaxFrameBytes caps a request frame (default 100 MiB).
 	MaxFrameBytes int32
 	// MaxRequestMemoryBytes and MaxResponseMemoryBytes bound the request frames read but not
@@ -305,7 +309,7 @@ func Open(cfg Config) (*Broker, error) {
 		// data), so the WAL keeps only a little of what it wrote (it held 32 MiB of commit
 		// groups, in direct mode on the heap, that nothing read).
 		b.wal, err = storage.OpenWAL(storage.WALOptions{Dir: cfg.DataDir, SegmentBytes: cfg.WALSegmentBytes, MaxGroupBytes: cfg.WALMaxGroupBytes,
-			SegmentMaxAge: cfg.WALSegmentMaxAge, CacheBytes: walCacheBytes,
+			SegmentMaxAge: cfg.WALSegmentMaxAge, CacheBytes: walCacheBytes, PreallocBytes: walPrealloc(cfg.WALPreallocBytes),
 			Logger: b.log, OnIdle: releaseMemory, RecoverDamaged: cfg.RecoverDamaged, Faults: cfg.StorageFaults,
 			OnSync: walMetricsHook(cfg.Metrics)})
 		if err != nil {
@@ -533,4 +537,15 @@ func releaseMemory() {
 	logstore.DropFreeBuffers()
 	debug.FreeOSMemory()
 	debug.FreeOSMemory()
+}
+
+// walPrealloc maps Config.WALPreallocBytes to storage.WALOptions.PreallocBytes.
+func walPrealloc(n int64) int64 {
+	switch {
+	case n == 0:
+		return storage.DefaultPreallocBytes
+	case n < 0:
+		return 0
+	}
+	return n
 }

@@ -118,6 +118,7 @@ func (w *fileWAL) writeAt(f writeFile, data []byte, pos int64, g *group) error {
 		}
 		return err
 	}
+	w.prepareAhead(f, pos-int64(t)+int64(padded), len(data))
 	nt := int((pos + int64(len(data))) % dioAlign)
 	w.tail = append(w.tail[:0], wbuf[n-nt:n]...)
 	return nil

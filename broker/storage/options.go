@@ -12,6 +12,8 @@ const (
 	// DefaultMaxGroupDataBytes: see WALOptions.MaxGroupDataBytes.
 	DefaultMaxGroupDataBytes = 2 << 20
 	DefaultCacheBytes        = 32 << 20
+	// DefaultPreallocBytes: see WALOptions.PreallocBytes.
+	DefaultPreallocBytes = 256 << 10
 )
 
 // WALOptions configures OpenWAL (and NewMemWALWithOptions, which uses only SegmentBytes).
@@ -57,6 +59,12 @@ type WALOptions struct {
 	// itself) and keeps the WAL's cache footprint bounded. Durability is unaffected: only
 	// clean, fsynced pages are dropped.
 	CacheBytes int64
+	// PreallocBytes, when positive: a commit of less than a quarter of this that grows the
+	// current segment writes this many zeros past its entries (direct I/O only, see
+	// wal_prealloc.go), so the commits after it overwrite blocks the file already has
+	// instead of growing it, which makes each fsync write metadata too. Rounded up to a
+	// block. Default 0: none (klite uses DefaultPreallocBytes).
+	PreallocBytes int64
 	// BufferedIO makes the WAL write through the OS page cache even where the file system
 	// supports direct I/O (O_DIRECT), which it uses by default (see direct.go).
 	BufferedIO bool
@@ -105,6 +113,9 @@ func (o *WALOptions) withDefaults() WALOptions {
 	r.MaxGroupDataBytes = min(r.MaxGroupDataBytes, r.MaxGroupBytes)
 	if r.CacheBytes == 0 {
 		r.CacheBytes = DefaultCacheBytes
+	}
+	if r.PreallocBytes > 0 {
+		r.PreallocBytes = alignUp64(r.PreallocBytes)
 	}
 	if r.Logger == nil {
 		r.Logger = slog.Default()

@@ -7,8 +7,9 @@ package storage
 //	...                                     (RemoveSegmentsBefore deletes a prefix)
 //
 // A segment is a plain sequence of entries, no file header; written with direct I/O (see
-// direct.go) it may end with fewer than 4096 zero bytes, up to the block boundary the file
-// ends on:
+// direct.go) it may end with zero bytes up to the block boundary the file ends on: the
+// padding of the last block, and the region written with zeros ahead of the commits
+// (wal_prealloc.go):
 //
 //	+--------+--------+--------+--------+-----------------+
 //	| entry  | entry  | entry  |  ...   | zeros (direct)  |
@@ -156,6 +157,11 @@ type fileWAL struct {
 	poisoned  bool
 	poisonErr error // the failure that started it
 	failGen   uint64
+	// preEnd: the current segment's file holds zeros written ahead of the commits up to
+	// here (direct mode, wal_prealloc.go; 0: none known); zeros is the buffer they are
+	// written from. Owned by the writer goroutine.
+	preEnd int64
+	zeros  []byte
 	// dropped: bytes of the current segment already dropped from the OS page cache (see
 	// WALOptions.CacheBytes). Changed by the syncer and, while the syncer is idle, by rotate.
 	// Buffered mode only.

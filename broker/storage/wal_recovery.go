@@ -20,10 +20,13 @@ package storage
 //
 // Replay rules, per segment:
 //   - segment numbers must be consecutive (only a prefix is ever removed).
-//   - a segment before the last must end with its seal (then at most the zero padding of a
-//     direct write); a bad entry, zeros, or a missing seal there is corruption.
-//   - the last segment may end in zero padding; a bad entry there is a torn tail if it
-//     starts within maxTornBytes of the end (or nothing intact follows it), unless the WAL
+//   - a segment before the last must end with its seal (then only zeros: the padding of a
+//     direct write, or the region prepared ahead of the commits, wal_prealloc.go); a bad
+//     entry, zeros, or a missing seal there is corruption.
+//   - the last segment may end in zeros (from its last entry to the end of the file, which
+//     ends on a block boundary: padding or the prepared region; blocks a crash left
+//     unwritten look the same, and held nothing acknowledged); a bad entry there is a torn
+//     tail if it starts within maxTornBytes of the end (or nothing intact follows it), unless the WAL
 //     was shut down cleanly (the marker <Dir>/wal/clean, recovery.go): then the segment
 //     must end exactly where the marker says, and any bad entry is corruption.
 //   - a last segment that is sealed (a crash between the seal and the next segment's
@@ -390,9 +393,26 @@ func (w *fileWAL) startSegment(n uint64) error {
 	w.segMu.Unlock()
 	w.curFile, w.curSize, w.curOpened = f, 0, time.Now()
 	w.syncedSize = 0
+	w.unprepare()
 	w.tail = w.tail[:0]
 	w.predEnd = 0
 	return nil
+}
+
+// zerosTo reports whether r holds only zeros from from to to.
+func zerosTo(r io.ReaderAt, from, to int64) (bool, error) {
+	buf := make([]byte, min(to-from, 1<<20))
+	for from < to {
+		n := min(int64(len(buf)), to-from)
+		if _, err := r.ReadAt(buf[:n], from); err != nil && !(err == io.EOF && from+n == to) {
+			return false, err
+		}
+		if !allZero(buf[:n]) {
+			return false, nil
+		}
+		from += n
+	}
+	return true, nil
 }
 
 // scanSegment reads the entries of segment n (size bytes) in order and calls fn for every
@@ -402,15 +422,19 @@ func (w *fileWAL) startSegment(n uint64) error {
 func scanSegment(r io.ReaderAt, size int64, n uint64, padOK bool, b *Batch, buf *[]byte, fn func(*Batch, Location) error) (sc segScan, err error) {
 	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<20)
 	var h [entryHeaderSize]byte
+	// Zeros from good to the end of the file: a direct write's padding (up to the block
+	// boundary the file ends on) or the region the writer prepared ahead (wal_prealloc.go).
+	// An entry never starts with six zero bytes (its magic follows the CRC), so the rest
+	// is read only where it starts like padding: once per segment.
 	paddingAt := func(good int64) (bool, error) {
-		if size%dioAlign != 0 || alignUp64(good) != size {
+		if size%dioAlign != 0 || size-good < 6 && alignUp64(good) != size {
 			return false, nil
 		}
-		rest, err := br.Peek(int(size - good))
-		if err != nil {
+		head, err := br.Peek(int(min(size-good, 6)))
+		if err != nil || !allZero(head) {
 			return false, err
 		}
-		return allZero(rest), nil
+		return zerosTo(r, good, size)
 	}
 	for sc.good < size {
 		if padOK || sc.sealed {

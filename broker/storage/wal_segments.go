@@ -34,6 +34,7 @@ func (w *fileWAL) rotate() error {
 	w.segMu.Unlock()
 	w.curFile, w.curSize, w.curOpened = f, 0, time.Now()
 	w.syncedSize, w.dropped = 0, 0
+	w.unprepare()
 	w.tail = w.tail[:0]
 	return nil
 }
@@ -80,6 +81,7 @@ func (w *fileWAL) openTail(n uint64, size int64, truncate bool) error {
 		return err
 	}
 	w.curFile, w.curSize, w.syncedSize = f, size, size
+	w.unprepare()
 	w.curOpened = time.Now()
 	w.predEnd = size
 	if w.direct.Load() {

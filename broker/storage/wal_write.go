@@ -419,6 +419,7 @@ func (w *fileWAL) writeSync(p []byte, exts []Syncer) error {
 // no partial or unsynced entry remains. If that fails the WAL stops accepting writes.
 // Called with fileMu held and no write in flight.
 func (w *fileWAL) truncateBack(size int64, cause error) {
+	w.unprepare()
 	if terr := w.curFile.Truncate(size); terr != nil {
 		w.setBroken(fmt.Errorf("%w; truncating back failed: %v", cause, terr))
 	}

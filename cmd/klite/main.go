@@ -128,6 +128,7 @@ func run(o *options, reload func() (*options, error)) int {
 		AutoCreateTopics:       o.autoCreateTopics,
 		WALSegmentBytes:        o.walSegmentBytes,
 		WALSegmentMaxAge:       o.walSegmentAge,
+		WALPreallocBytes:       walPreallocConfig(o.walPreallocBytes),
 		WALMaxGroupBytes:       o.walGroupBytes,
 		MaxFrameBytes:          int32(o.maxFrameBytes),
 		MaxRequestMemoryBytes:  unboundedIfZero(max(o.maxReqMemory, 0)),
@@ -268,4 +269,13 @@ func walTrim(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// walPreallocConfig maps --wal-preallocate-bytes (0: none) to broker.Config.WALPreallocBytes
+// (0: the default, negative: none).
+func walPreallocConfig(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

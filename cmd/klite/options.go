@@ -37,6 +37,7 @@ type options struct {
 	walSegmentBytes   int64
 	walSegmentAge     time.Duration
 	walGroupBytes     int
+	walPreallocBytes  int64
 	maxFrameBytes     int
 	recoverDamaged    bool
 	maxReqMemory      int64
@@ -100,6 +101,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.healthAddr, "health-addr", "", "address for the HTTP health endpoints /livez and /readyz (disabled when empty)")
 	fs.Int64Var(&o.walSegmentBytes, "wal-segment-bytes", 256<<20, "size at which the write-ahead log starts a new segment file")
 	fs.DurationVar(&o.walSegmentAge, "wal-segment-age", 30*time.Second, "age at which the write-ahead log starts a new segment file at the next write, so drained data leaves the disk under a slow load too (0: by size only)")
+	fs.Int64Var(&o.walPreallocBytes, "wal-preallocate-bytes", storage.DefaultPreallocBytes, "a commit of less than a quarter of this that grows the write-ahead log's segment writes this many zeros past it, so the next commits overwrite blocks instead of growing the file (whose fsync then writes metadata too); direct I/O only; 0: never")
 	fs.IntVar(&o.walGroupBytes, "wal-group-commit-bytes", storage.DefaultMaxGroupBytes, "most batch bytes made durable by one group commit (batches copied into the WAL: at most 2 MiB per group)")
 	fs.IntVar(&o.maxFrameBytes, "max-frame-bytes", 100<<20, "largest request frame accepted; larger frames close the connection")
 	fs.BoolVar(&o.recoverDamaged, "recover-damaged", false, "start even if recovery finds damaged data: move it into <data-dir>/damaged/ and log at ERROR what was moved (data loss you choose knowingly)")
@@ -287,6 +289,9 @@ func (o *options) validate() error {
 	}
 	if o.walSingleCopyRate < 1 {
 		return fmt.Errorf("invalid --wal-single-copy-bytes-per-sec %d: want a positive rate", o.walSingleCopyRate)
+	}
+	if o.walPreallocBytes < 0 || o.walPreallocBytes > 16<<20 {
+		return fmt.Errorf("invalid --wal-preallocate-bytes %d: want 0 (never) to 16777216", o.walPreallocBytes)
 	}
 	if o.walGroupBytes < 64<<10 {
 		return fmt.Errorf("invalid --wal-group-commit-bytes %d: want at least 65536", o.walGroupBytes)
