@@ -159,7 +159,8 @@ type fileWAL struct {
 	failGen   uint64
 	// preEnd: the current segment's file holds zeros written ahead of the commits up to
 	// here (direct mode, wal_prealloc.go; 0: none known); zeros is the buffer they are
-	// written from. Owned by the writer goroutine.
+	// written from. Changed by the writer's writes and, with no write in flight, where the
+	// current segment changes or is cut back (unprepare).
 	preEnd int64
 	zeros  []byte
 	// dropped: bytes of the current segment already dropped from the OS page cache (see
