@@ -8,7 +8,7 @@ import (
 )
 
 // openPrealloc opens a WAL with preallocation in dir, skipping where the file system refuses
-// direct I/O (the filler runs only then).
+// direct I/O (only direct writes prepare ahead).
 func openPrealloc(t *testing.T, opts WALOptions) *fileWAL {
 	t.Helper()
 	w, _ := openTestWAL(t, opts, nil)
@@ -85,8 +85,8 @@ func TestWALPreallocPreparesAhead(t *testing.T) {
 	}
 }
 
-// Many writers, small segments and commits of every size around the step, so segments grow
-// both ways and rotate with zeros after their seals: a copy of the files taken without
+// Many writers, small segments and commits under and over a quarter of the step, so segments
+// grow both ways and rotate with zeros after their seals: a copy of the files taken without
 // closing (a crash) replays every acknowledged entry intact, so no zero ever landed on data.
 func TestWALPreallocNeverZeroesData(t *testing.T) {
 	dir := t.TempDir()
