@@ -120,15 +120,20 @@ func TestWALExternalTornTail(t *testing.T) {
 	}
 }
 
-// A WAL of format 2 (before external entries) is read as it is and gets the version-3
-// marker, whether replayed or appended to first; an unknown version is refused.
-func TestWALFormatVersion2Upgrade(t *testing.T) {
+// A WAL of format 2 (before external entries) or 3 (before zeros written ahead) is read as
+// it is and gets the version-4 marker, whether replayed or appended to first; an unknown
+// version is refused.
+func TestWALFormatOlderVersionsUpgrade(t *testing.T) {
 	format := func(dir string) string { b, _ := os.ReadFile(filepath.Join(dir, "wal", "FORMAT")); return string(b) }
-	for _, replayFirst := range []bool{true, false} {
-		t.Run(fmt.Sprint("replayFirst=", replayFirst), func(t *testing.T) {
+	for _, tc := range []struct {
+		old         string
+		replayFirst bool
+	}{{walFormatLineV2, true}, {walFormatLineV2, false}, {walFormatLineV3, true}, {walFormatLineV3, false}} {
+		t.Run(fmt.Sprintf("%q,replayFirst=%v", tc.old, tc.replayFirst), func(t *testing.T) {
+			replayFirst := tc.replayFirst
 			dir := t.TempDir()
 			locs := writeEntries(t, dir, 3, 100, 0)
-			os.WriteFile(filepath.Join(dir, "wal", "FORMAT"), []byte("klite-wal 2\n"), 0o644)
+			os.WriteFile(filepath.Join(dir, "wal", "FORMAT"), []byte(tc.old), 0o644)
 			w, _ := openTestWAL(t, WALOptions{Dir: dir}, nil)
 			if replayFirst {
 				checkReplay(t, replayAll(t, w), locs, 100)
@@ -137,7 +142,7 @@ func TestWALFormatVersion2Upgrade(t *testing.T) {
 			l := mustAppend(t, w, ext)
 			w.Close()
 			if f := format(dir); f != walFormatLine {
-				t.Fatalf("format marker %q after opening a version-2 WAL, want %q", f, walFormatLine)
+				t.Fatalf("format marker %q after opening a WAL marked %q, want %q", f, tc.old, walFormatLine)
 			}
 			w, _ = openTestWAL(t, WALOptions{Dir: dir}, nil)
 			defer w.Close()
@@ -151,11 +156,11 @@ func TestWALFormatVersion2Upgrade(t *testing.T) {
 	}
 	dir := t.TempDir()
 	writeEntries(t, dir, 1, 100, 0)
-	os.WriteFile(filepath.Join(dir, "wal", "FORMAT"), []byte("klite-wal 4\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "wal", "FORMAT"), []byte("klite-wal 5\n"), 0o644)
 	w, _ := openTestWAL(t, WALOptions{Dir: dir}, nil)
 	defer w.Close()
 	if _, err := tryReplay(w); err == nil || !strings.Contains(err.Error(), "cannot read") {
-		t.Fatalf("replay of a version-4 WAL: %v, want it refused", err)
+		t.Fatalf("replay of a version-5 WAL: %v, want it refused", err)
 	}
 }
 

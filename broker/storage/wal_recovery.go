@@ -34,9 +34,10 @@ package storage
 //
 // The WAL directory holds a format marker, <Dir>/wal/FORMAT, one line (walFormatLine),
 // written (via a temporary file, renamed, directory fsynced) whenever this build opens a
-// WAL. A WAL of format 2 (before external entries) is read as it is and gets the version-3
-// marker once opened (a build that knows only format 2 then refuses it: it could not read
-// external entries). Segments without the marker are a legacy WAL, written before seals
+// WAL. A WAL of format 2 (before external entries) or 3 (before zeros written ahead) is read
+// as it is and gets the version-4 marker once opened (a build that knows only an older
+// format then refuses it: it could not read external entries, or would take the zeros
+// after a seal for corruption). Segments without the marker are a legacy WAL, written before seals
 // existed: there a rotated segment whose entries are all intact but which ends without its
 // seal (nothing after its last entry but the zero padding of a direct write) is upgraded,
 // logged at WARN: the padding is cut and the seal written. Any other damage in a legacy WAL
@@ -82,18 +83,26 @@ func isSeal(h []byte, pos int64) bool {
 
 func (w *fileWAL) cleanPath() string { return filepath.Join(w.dir, "clean") }
 
-// walFormatLine is the content of the WAL's format marker: version 3 has external entries,
-// version 2 sealed rotated segments (version 1, without a marker, did not).
-const walFormatLine = "klite-wal 3\n"
+// walFormatLine is the content of the WAL's format marker: version 4 may have zeros of any
+// length after a segment's entries or seal (the region written ahead of the commits,
+// wal_prealloc.go; a build of version 3 takes those after a seal for corruption), version 3
+// has external entries, version 2 sealed rotated segments (version 1, without a marker, did
+// not).
+const walFormatLine = "klite-wal 4\n"
 
-// walFormatLineV2 is the marker of a WAL written before external entries existed.
-const walFormatLineV2 = "klite-wal 2\n"
+// walFormatLineV2 and walFormatLineV3 are the markers of a WAL written before external
+// entries existed, and before zeros were written ahead. Both are read as they are (this
+// build's rules accept everything they allow) and get the current marker when opened.
+const (
+	walFormatLineV2 = "klite-wal 2\n"
+	walFormatLineV3 = "klite-wal 3\n"
+)
 
 func (w *fileWAL) formatPath() string { return filepath.Join(w.dir, "FORMAT") }
 
-// readFormatMarker returns the WAL's format marker: the current one (walFormatLine), the
-// version-2 one, or "" if there is none; a marker of another version is an error (a WAL this
-// build cannot read).
+// readFormatMarker returns the WAL's format marker: the current one (walFormatLine), a
+// version-2 or -3 one, or "" if there is none; a marker of another version is an error (a
+// WAL this build cannot read).
 func (w *fileWAL) readFormatMarker() (string, error) {
 	b, err := os.ReadFile(w.formatPath())
 	if errors.Is(err, os.ErrNotExist) {
@@ -102,7 +111,7 @@ func (w *fileWAL) readFormatMarker() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if m := string(b); m != walFormatLine && m != walFormatLineV2 {
+	if m := string(b); m != walFormatLine && m != walFormatLineV2 && m != walFormatLineV3 {
 		return "", fmt.Errorf("storage: %s holds %q, not %q: a WAL format this build cannot read", w.formatPath(), b, walFormatLine)
 	}
 	return string(b), nil
@@ -195,10 +204,11 @@ func (w *fileWAL) setupTail(fn func(*Batch, Location) error) error {
 	}
 	// Segments without the marker are a legacy WAL; it gets the marker once every segment
 	// has been judged (not after an Append before Replay, which scans only the last). A
-	// version-2 WAL gets the current marker before anything is appended: its segments are
-	// readable as they are, but appends may add external entries.
+	// version-2 or -3 WAL gets the current marker before anything is appended: its segments
+	// are readable as they are, but appends may add external entries and zeros written
+	// ahead.
 	legacy := format == ""
-	writeFormat := legacy && (fn != nil || len(nums) == 1) || format == walFormatLineV2
+	writeFormat := legacy && (fn != nil || len(nums) == 1) || format == walFormatLineV2 || format == walFormatLineV3
 	// Legacy segments to seal, once every segment was judged: a refused start changes nothing.
 	type unsealed struct {
 		n         uint64
