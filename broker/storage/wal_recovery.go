@@ -27,8 +27,9 @@ package storage
 //     ends on a block boundary: padding or the prepared region; blocks a crash left
 //     unwritten look the same, and held nothing acknowledged); a bad entry there is a torn
 //     tail if it starts within maxTornBytes of the end (or nothing intact follows it),
-//     unless the WAL was shut down cleanly (the marker <Dir>/wal/clean, recovery.go): then the segment
-//     must end exactly where the marker says, and any bad entry is corruption.
+//     unless the WAL was shut down cleanly (the marker <Dir>/wal/clean, recovery.go):
+//     then the segment must end exactly where the marker says, and any bad entry is
+//     corruption.
 //   - a last segment that is sealed (a crash between the seal and the next segment's
 //     creation) is left as it is; writing continues in a new segment.
 //
@@ -38,11 +39,11 @@ package storage
 // as it is and gets the version-4 marker once opened (a build that knows only an older
 // format then refuses it: it could not read external entries, or would take the zeros
 // after a seal for corruption). Segments without the marker are a legacy WAL, written
-// before seals existed: there a rotated segment whose entries are all intact but which ends without its
-// seal (nothing after its last entry but the zero padding of a direct write) is upgraded,
-// logged at WARN: the padding is cut and the seal written. Any other damage in a legacy WAL
-// is judged as above, and once the open succeeded the marker is written, so the next start
-// applies the rules above in full.
+// before seals existed: there a rotated segment whose entries are all intact but which
+// ends without its seal (nothing after its last entry but the zero padding of a direct
+// write) is upgraded, logged at WARN: the padding is cut and the seal written. Any other
+// damage in a legacy WAL is judged as above, and once the open succeeded the marker is
+// written, so the next start applies the rules above in full.
 //
 // Corruption is reported as a *CorruptError naming the segment file and byte; nothing is
 // truncated. With WALOptions.RecoverDamaged the bytes from the damage to the end of that
